@@ -1,0 +1,55 @@
+# Tandem — build, test and demo entry points. `make demo` and `make test`
+# install what they need themselves (scripts/deps.sh).
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/tandemlb/tandem/shared/version.Version=$(VERSION)
+GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
+export CGO_ENABLED := 0
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+
+BINARIES := bin/tandem-director bin/tandem-backend
+
+.PHONY: all deps build test test-unit test-netns test-vm lint demo bench fuzz clean
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: $(BINARIES)
+bin/tandem-director: FORCE
+	$(GO) build $(GOFLAGS_BUILD) -o $@ ./director/cmd/tandem-director
+bin/tandem-backend: FORCE
+	$(GO) build $(GOFLAGS_BUILD) -o $@ ./backend/cmd/tandem-backend
+FORCE:
+
+# All three levels. Each level prints its own go test summary.
+test: deps build lint
+	$(MAKE) test-unit
+	$(MAKE) test-netns
+	$(MAKE) test-vm
+	@echo "make test: unit, netns and vm levels passed"
+
+# Unit: no root, no network. Privileged tests say they are skipped and why.
+test-unit:
+	$(GO) test -count=1 ./...
+
+# netns: root on this kernel; tests named TestNetns*.
+test-netns: build
+	TANDEM_TEST_NETNS=1 TANDEM_BIN=$(CURDIR)/bin $(GO) test -count=1 -p 1 -run 'Netns' ./...
+
+# vm: the real ip_vs kernel under QEMU; tests named TestVM* boot the guest once per test binary.
+test-vm: build
+	TANDEM_TEST_VM=1 TANDEM_BIN=$(CURDIR)/bin $(GO) test -count=1 -p 1 -timeout 60m -run 'VM' ./e2e/...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go'; git ls-files -o --exclude-standard '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
+
+demo: deps build
+	$(GO) run ./e2e/cmd/demo
+
+clean:
+	rm -rf bin dist

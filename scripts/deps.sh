@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests and the demo need, only
+# those that are missing, and downloads the Go modules. Idempotent; needs root
+# on a machine that lacks a package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(qemu-system-x86 busybox-static xz-utils nftables ipvsadm keepalived
+      tcpdump curl iproute2 arping lintian rpmlint make git ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: missing Debian packages (${missing[*]}) and not root; run as root" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# keepalived is a test peer only: never let Debian's unit run it on the host.
+	systemctl disable --now keepalived >/dev/null 2>&1 || true
+fi
+command -v go >/dev/null || { echo "deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }
+go mod download
