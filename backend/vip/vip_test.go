@@ -150,4 +150,3 @@ func TestEnsureReportsErrors(t *testing.T) {
 		t.Fatalf("err %q does not name the VIP", err)
 	}
 }
-
