@@ -1,0 +1,238 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// InstanceConfig is one VRRP instance: the keepalived vrrp_instance keywords
+// Tandem supports, as a plain struct. The application maps its configuration
+// model onto it; the comment of each field names the keepalived keyword.
+type InstanceConfig struct {
+	// Name is the instance name (vrrp_instance NAME); notify scripts get it.
+	Name string
+	// Interface is the interface adverts are sent and received on (interface).
+	Interface string
+	// VRID is the virtual router id, 1 to 255 (virtual_router_id).
+	VRID uint8
+	// Priority is 1 to 255; 255 is the address owner (priority; default 100).
+	Priority uint8
+	// InitialState is StateBackup (default) or StateMaster (state). As in
+	// keepalived 2.2.7, MASTER with a priority below 255 still starts as
+	// backup and takes over after Master_Down_Interval if no better master
+	// is heard; it only turns nopreempt and preempt_delay off.
+	InitialState State
+	// Nopreempt: a backup never preempts a lower-priority master (nopreempt).
+	Nopreempt bool
+	// PreemptDelay delays preemption of a lower-priority master, counted
+	// from the first of its adverts heard (preempt_delay).
+	PreemptDelay time.Duration
+	// AdvertInterval is advert_int (default 1s): whole seconds for version
+	// 2, a multiple of 10ms up to 40.95s for version 3.
+	AdvertInterval time.Duration
+	// Version is 2 (default, as keepalived) or 3 (version). IPv6 VIPs need 3.
+	Version int
+	// AuthPass is the version 2 simple-text password (authentication {
+	// auth_type PASS; auth_pass }), at most 8 bytes; empty means none.
+	AuthPass string
+	// VIPs are the virtual addresses (virtual_ipaddress), all of one family.
+	VIPs []VIP
+	// UnicastSrc is the source address of adverts (unicast_src_ip); by
+	// default the primary address of Interface.
+	UnicastSrc netip.Addr
+	// UnicastPeers, when set, receive adverts by unicast instead of the
+	// multicast group (unicast_peer).
+	UnicastPeers []netip.Addr
+	// TrackInterfaces go to FAULT when any of them is down; VIPs are
+	// released (track_interface). Interface itself is always tracked.
+	TrackInterfaces []string
+	// NotifyMaster, NotifyBackup, NotifyFault and NotifyStop are command
+	// lines run on entering that state (notify_master, notify_backup,
+	// notify_fault, notify_stop).
+	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop string
+	// Notify is run on every state change with keepalived's four arguments
+	// appended: INSTANCE, the name, the state, the priority (notify).
+	Notify string
+	// GARPMasterDelay is the delay of the second gratuitous ARP burst after
+	// becoming master (garp_master_delay; default 5s; 0 disables it).
+	GARPMasterDelay time.Duration
+	// GARPMasterRepeat is the number of gratuitous ARPs per VIP in a burst
+	// (garp_master_repeat; default 5).
+	GARPMasterRepeat int
+	// GARPMasterRefresh is the period of gratuitous ARP refreshes while
+	// master (garp_master_refresh; default 0, off).
+	GARPMasterRefresh time.Duration
+	// GARPMasterRefreshRepeat is the number of gratuitous ARPs per VIP in a
+	// refresh (garp_master_refresh_repeat; default 1).
+	GARPMasterRefreshRepeat int
+}
+
+// VIP is one virtual_ipaddress line: ADDRESS/PREFIX [dev DEV] [label LABEL].
+type VIP struct {
+	// Prefix is the address with its prefix length (a bare address is /32
+	// or /128).
+	Prefix netip.Prefix
+	// Dev is the interface the address goes on; default the instance's
+	// Interface.
+	Dev string
+	// Label is the IPv4 address label (e.g. eth0:1); optional.
+	Label string
+}
+
+// Defaults keepalived 2.2.7 uses for what a vrrp_instance leaves out.
+const (
+	DefaultPriority          = 100
+	DefaultAdvertInterval    = time.Second
+	DefaultGARPMasterDelay   = 5 * time.Second
+	DefaultGARPMasterRepeat  = 5
+	DefaultGARPRefreshRepeat = 1
+)
+
+// WithDefaults returns c with keepalived's defaults filled in for the fields
+// left at zero. A zero GARPMasterDelay becomes 5s: there is no way to ask
+// for "no second burst" other than a negative value, which WithDefaults
+// turns into 0.
+func (c InstanceConfig) WithDefaults() InstanceConfig {
+	if c.Priority == 0 {
+		c.Priority = DefaultPriority
+	}
+	if c.InitialState == StateInit {
+		c.InitialState = StateBackup
+	}
+	if c.AdvertInterval == 0 {
+		c.AdvertInterval = DefaultAdvertInterval
+	}
+	if c.Version == 0 {
+		c.Version = Version2
+		for _, v := range c.VIPs {
+			if v.Prefix.Addr().Is6() {
+				c.Version = Version3
+			}
+		}
+	}
+	switch {
+	case c.GARPMasterDelay == 0:
+		c.GARPMasterDelay = DefaultGARPMasterDelay
+	case c.GARPMasterDelay < 0:
+		c.GARPMasterDelay = 0
+	}
+	if c.GARPMasterRepeat == 0 {
+		c.GARPMasterRepeat = DefaultGARPMasterRepeat
+	}
+	if c.GARPMasterRefreshRepeat == 0 {
+		c.GARPMasterRefreshRepeat = DefaultGARPRefreshRepeat
+	}
+	for i := range c.VIPs {
+		if c.VIPs[i].Dev == "" {
+			c.VIPs[i].Dev = c.Interface
+		}
+	}
+	if c.InitialState == StateMaster {
+		// keepalived clears both with a warning: they cannot work with an
+		// initial state MASTER.
+		c.Nopreempt = false
+		c.PreemptDelay = 0
+	}
+	if c.Priority == PriorityOwner {
+		c.Nopreempt = false
+	}
+	return c
+}
+
+// IPv6 reports whether the instance runs over IPv6 (its VIPs are IPv6).
+func (c InstanceConfig) IPv6() bool {
+	return len(c.VIPs) > 0 && c.VIPs[0].Prefix.Addr().Is6()
+}
+
+func keywordErr(name, keyword, format string, args ...any) error {
+	return fmt.Errorf("vrrp_instance %s: keyword %q: %s", name, keyword, fmt.Sprintf(format, args...))
+}
+
+// Validate checks c (after WithDefaults) and returns every problem found,
+// each naming the keepalived keyword.
+func (c InstanceConfig) Validate() error {
+	var errs []error
+	bad := func(kw, format string, args ...any) { errs = append(errs, keywordErr(c.Name, kw, format, args...)) }
+	if c.Name == "" {
+		bad("vrrp_instance", "the instance needs a name")
+	}
+	if c.Interface == "" {
+		bad("interface", "missing")
+	}
+	if c.VRID == 0 {
+		bad("virtual_router_id", "missing or 0; want 1 to 255")
+	}
+	if c.Priority == 0 {
+		bad("priority", "0 is reserved; want 1 to 255")
+	}
+	if c.InitialState != StateBackup && c.InitialState != StateMaster {
+		bad("state", "%s; want MASTER or BACKUP", c.InitialState)
+	}
+	switch c.Version {
+	case Version2:
+		if c.AdvertInterval%time.Second != 0 || c.AdvertInterval < time.Second || c.AdvertInterval > 255*time.Second {
+			bad("advert_int", "%s; version 2 wants whole seconds from 1 to 255", c.AdvertInterval)
+		}
+		if len(c.AuthPass) > 8 {
+			bad("auth_pass", "%d bytes; at most 8 are sent", len(c.AuthPass))
+		}
+		if c.IPv6() {
+			bad("version", "2 cannot carry IPv6 addresses; use version 3")
+		}
+	case Version3:
+		if c.AdvertInterval%(10*time.Millisecond) != 0 || c.AdvertInterval < 10*time.Millisecond || c.AdvertInterval > 4095*10*time.Millisecond {
+			bad("advert_int", "%s; version 3 wants centiseconds from 0.01 to 40.95", c.AdvertInterval)
+		}
+		if c.AuthPass != "" {
+			bad("authentication", "version 3 has no authentication")
+		}
+	default:
+		bad("version", "%d; want 2 or 3", c.Version)
+	}
+	if len(c.VIPs) == 0 {
+		bad("virtual_ipaddress", "at least one address is needed")
+	}
+	if len(c.VIPs) > 255 {
+		bad("virtual_ipaddress", "%d addresses; an advert carries at most 255", len(c.VIPs))
+	}
+	seen := map[netip.Addr]bool{}
+	for _, v := range c.VIPs {
+		if !v.Prefix.IsValid() {
+			bad("virtual_ipaddress", "invalid address")
+			continue
+		}
+		if v.Prefix.Addr().Is6() != c.IPv6() {
+			bad("virtual_ipaddress", "%s: all addresses of an instance must be of one family", v.Prefix)
+		}
+		if seen[v.Prefix.Addr()] {
+			bad("virtual_ipaddress", "%s listed twice", v.Prefix.Addr())
+		}
+		seen[v.Prefix.Addr()] = true
+		if v.Label != "" && v.Prefix.Addr().Is6() {
+			bad("virtual_ipaddress", "%s: label is for IPv4 addresses", v.Prefix)
+		}
+	}
+	if c.UnicastSrc.IsValid() && c.UnicastSrc.Is6() != c.IPv6() {
+		bad("unicast_src_ip", "%s is not of the VIPs' family", c.UnicastSrc)
+	}
+	for _, p := range c.UnicastPeers {
+		if !p.IsValid() || p.Is6() != c.IPv6() {
+			bad("unicast_peer", "%s is not of the VIPs' family", p)
+		}
+	}
+	if c.PreemptDelay < 0 || c.PreemptDelay > 1000*time.Second {
+		bad("preempt_delay", "%s; want 0 to 1000s", c.PreemptDelay)
+	}
+	if c.GARPMasterRepeat < 1 || c.GARPMasterRepeat > 255 {
+		bad("garp_master_repeat", "%d; want 1 to 255", c.GARPMasterRepeat)
+	}
+	if c.GARPMasterRefreshRepeat < 1 || c.GARPMasterRefreshRepeat > 255 {
+		bad("garp_master_refresh_repeat", "%d; want 1 to 255", c.GARPMasterRefreshRepeat)
+	}
+	if c.GARPMasterRefresh < 0 {
+		bad("garp_master_refresh", "negative")
+	}
+	return errors.Join(errs...)
+}
