@@ -1,0 +1,160 @@
+package arpguard
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// nft runs nft(8) in the test's netns (the calling thread is locked into it).
+func nft(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("nft", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+const wantRuleset = `table arp tandem_backend {
+	chain in {
+		type filter hook input priority filter; policy accept;
+		arp hlen 6 arp plen 4 arp daddr ip 192.0.2.100 counter packets 0 bytes 0 drop comment "tandem-backend: never answer ARP for VIP 192.0.2.100"
+		arp hlen 6 arp plen 4 arp daddr ip 192.0.2.101 counter packets 0 bytes 0 drop comment "tandem-backend: never answer ARP for VIP 192.0.2.101"
+	}
+
+	chain out {
+		type filter hook output priority filter; policy accept;
+		arp hlen 6 arp plen 4 arp saddr ip 192.0.2.100 counter packets 0 bytes 0 arp saddr ip set 192.0.2.11 comment "tandem-backend: send ARP for VIP 192.0.2.100 with sender 192.0.2.11"
+		arp hlen 6 arp plen 4 arp saddr ip 192.0.2.101 counter packets 0 bytes 0 arp saddr ip set 192.0.2.11 comment "tandem-backend: send ARP for VIP 192.0.2.101 with sender 192.0.2.11"
+	}
+}
+`
+
+func TestNetnsApplyMatchesNft(t *testing.T) {
+	testutil.Netns(t)
+	ns := testutil.NewNetNS(t)
+	k := NFT{NetNS: int(ns)}
+	// A foreign table that must survive everything we do.
+	nft(t, "add", "table", "arp", "other")
+	nft(t, "add", "chain", "arp", "other", "c", "{ type filter hook input priority 10; }")
+
+	st, err := k.Check(testSpec)
+	if err != nil || st.Present || st.Problem != "table missing" {
+		t.Fatalf("Check before apply = %+v, %v", st, err)
+	}
+	for i := 0; i < 2; i++ { // idempotent
+		if err := k.Apply(testSpec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := nft(t, "list", "table", "arp", "tandem_backend")
+	if diff := cmp.Diff(wantRuleset, got); diff != "" {
+		t.Fatalf("nft list (-want +got)\n%s", diff)
+	}
+	st, err = k.Check(testSpec)
+	if err != nil || !st.Present || st.Problem != "" || len(st.Counters) != 4 {
+		t.Fatalf("Check after apply = %+v, %v", st, err)
+	}
+	if !strings.Contains(nft(t, "list", "ruleset"), "table arp other") {
+		t.Fatal("foreign table gone")
+	}
+	// Edits are detected.
+	nft(t, "add", "rule", "arp", "tandem_backend", "in", "counter")
+	if st, _ := k.Check(testSpec); st.Problem == "" {
+		t.Fatal("extra rule not detected")
+	}
+	nft(t, "flush", "chain", "arp", "tandem_backend", "out")
+	if st, _ := k.Check(testSpec); st.Problem == "" {
+		t.Fatal("flushed chain not detected")
+	}
+	if err := k.Remove("tandem_backend"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Remove("tandem_backend"); err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+	if out := nft(t, "list", "ruleset"); strings.Contains(out, "tandem_backend") || !strings.Contains(out, "table arp other") {
+		t.Fatalf("after Remove:\n%s", out)
+	}
+}
+
+func TestNetnsGuardRepairs(t *testing.T) {
+	testutil.Netns(t)
+	ns := testutil.NewNetNS(t)
+	k := NFT{NetNS: int(ns)}
+	repaired := make(chan string, 10)
+	g := New(k, ProcSys{}, quiet(), Settings{NFTables: true, Spec: testSpec},
+		Options{Resync: 10 * time.Second, OnRepair: func(p string) { repaired <- p }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, WatchNFT(int(ns))) }()
+	defer func() { cancel(); <-done }()
+
+	waitOK := func(what string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for i := 0; i < 200; i++ {
+			if st, err := k.Check(testSpec); err == nil && st.Problem == "" {
+				return time.Since(start)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("%s: table not back within 1s", what)
+		return 0
+	}
+	waitOK("start")
+	// The resync is 10 s here: repairs within 1 s prove the event path.
+	for _, breakIt := range [][]string{
+		{"flush", "ruleset"},
+		{"delete", "table", "arp", "tandem_backend"},
+		{"flush", "table", "arp", "tandem_backend"},
+		{"add", "table", "arp", "tandem_backend", "{ flags dormant; }"},
+	} {
+		time.Sleep(20 * time.Millisecond) // let any previous repair settle
+		nft(t, breakIt...)
+		d := waitOK(strings.Join(breakIt, " "))
+		t.Logf("%q: table back after %s", strings.Join(breakIt, " "), d)
+		select {
+		case <-repaired:
+		case <-time.After(time.Second):
+			t.Fatalf("%q: no repair reported", breakIt)
+		}
+	}
+	if st := g.Status(); !st.TableOK || st.Repairs < 4 {
+		t.Fatalf("status = %+v", st)
+	}
+}
+
+func TestNetnsGuardSysctl(t *testing.T) {
+	testutil.Netns(t)
+	ns := testutil.NewNetNS(t)
+	out, err := exec.Command("ip", "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip link add: %v %s", err, out)
+	}
+	k := NFT{NetNS: int(ns)}
+	g := New(k, ProcSys{}, quiet(), Settings{Sysctl: true, Interface: "veth-a", Spec: testSpec}, Options{})
+	if _, err := g.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"arp_ignore": "1", "arp_announce": "2"} {
+		got, err := ProcSys{}.Get("net/ipv4/conf/veth-a/" + key)
+		if err != nil || got != want {
+			t.Fatalf("%s = %q, %v; want %s", key, got, err, want)
+		}
+	}
+	if st := g.Status(); !st.SysctlOK || st.TablePresent {
+		t.Fatalf("status = %+v (sysctl mode must not create the table)", st)
+	}
+}
