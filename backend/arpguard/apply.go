@@ -182,4 +182,3 @@ func sameChain(got, want *nftables.Chain) bool {
 	}
 	return true
 }
-
