@@ -105,7 +105,7 @@ func TestRunnerReportsAndProbeNow(t *testing.T) {
 type probeFunc func() error
 
 func (f probeFunc) Probe(context.Context) error { return f() }
-func (f probeFunc) String() string             { return "func" }
+func (f probeFunc) String() string              { return "func" }
 
 func TestHandler(t *testing.T) {
 	v := Verdict{OK: true}
