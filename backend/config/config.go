@@ -20,7 +20,7 @@ const (
 	DefaultCheckListen       = ":7481"
 	DefaultCheckPath         = "/check.txt"
 	DefaultStateDir          = "/var/lib/tandem-backend"
-	DefaultRuntimeDir        = "/run/tandem-backend"
+	DefaultRuntimeDir        = "/run/tandem"
 	DefaultMetricsListen     = "127.0.0.1:9481"
 	DefaultServiceName       = "app"
 	DefaultTableName         = "tandem_backend"
@@ -55,7 +55,7 @@ type Config struct {
 	NFTTable string
 	// StateDir holds the persisted maintenance flag and what was applied.
 	StateDir string
-	// RuntimeDir holds the control socket.
+	// RuntimeDir holds the control socket (backend.sock).
 	RuntimeDir string
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics
@@ -185,4 +185,4 @@ func (c *Config) VIPv4() []netip.Addr {
 func (c *Config) ControlSocket() string { return ControlSocketIn(c.RuntimeDir) }
 
 // ControlSocketIn returns the path of the control socket in a runtime dir.
-func ControlSocketIn(runtimeDir string) string { return runtimeDir + "/control.sock" }
+func ControlSocketIn(runtimeDir string) string { return runtimeDir + "/backend.sock" }

@@ -1,0 +1,73 @@
+package maintenance
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// FileName is the flag file's name in the state directory.
+const FileName = "maintenance.json"
+
+// Store persists the flag in a directory.
+type Store struct {
+	// Dir is the state directory; created (0755) when missing.
+	Dir string
+}
+
+// Path returns the flag file's path.
+func (s Store) Path() string { return filepath.Join(s.Dir, FileName) }
+
+// Load reads the flag; a missing file means off.
+func (s Store) Load() (Flag, error) {
+	b, err := os.ReadFile(s.Path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return Flag{}, nil
+	}
+	if err != nil {
+		return Flag{}, fmt.Errorf("maintenance: %w", err)
+	}
+	var f Flag
+	if err := json.Unmarshal(b, &f); err != nil {
+		return Flag{}, fmt.Errorf("maintenance: %s: %w", s.Path(), err)
+	}
+	return f, nil
+}
+
+// Save writes the flag atomically (temporary file, fsync, rename, fsync of
+// the directory), so that a crash leaves either the old or the new flag.
+func (s Store) Save(f Flag) error {
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("maintenance: %w", err)
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	tmp, err := os.CreateTemp(s.Dir, "."+FileName+".tmp*")
+	if err != nil {
+		return fmt.Errorf("maintenance: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("maintenance: write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
+		return fmt.Errorf("maintenance: %w", err)
+	}
+	if d, err := os.Open(s.Dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
