@@ -269,3 +269,5 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+var cmpOptsPacket = []cmp.Option{cmpopts.EquateComparable(netip.Addr{})}

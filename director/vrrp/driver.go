@@ -1,0 +1,525 @@
+package vrrp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// Options are the driver's dependencies. Every field is optional: nil
+// interfaces are replaced in Run by the kernel implementations, opened in
+// NetNS. Tests pass recording fakes.
+type Options struct {
+	// Logger receives the driver's logs; default slog.Default().
+	Logger *slog.Logger
+	// NetNS, when open, is the network namespace of the interfaces: sockets
+	// and netlink handles are opened there. Default: the current one.
+	NetNS netns.NsHandle
+	// Src is the source address of our adverts. Default: unicast_src_ip,
+	// else the interface's primary IPv4 address (IPv6: its first link-local
+	// address).
+	Src netip.Addr
+	// IfIndex is the index of Interface, used to drop packets that arrived
+	// elsewhere; found in Run when zero and Conn is nil.
+	IfIndex int
+
+	Conn      PacketConn
+	Addrs     AddrManager
+	Announcer Announcer
+	Notifier  Notifier
+	Links     LinkWatcher
+
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// NotifyTimeout bounds each notify script; default 30s.
+	NotifyTimeout time.Duration
+}
+
+// Drop reasons counted in Status.Dropped.
+const (
+	DropTTL       = "ttl"            // TTL or hop limit not 255
+	DropInterface = "interface"      // arrived on another interface
+	DropLooped    = "own advert"     // our own advert, looped back
+	DropOtherVRID = "other vrid"     // another virtual router on the link
+	DropVersion   = "version"        // a VRRP version other than ours
+	DropAuth      = "authentication" // v2 auth type or password mismatch
+	DropInterval  = "interval"       // v2 advert_int differs from ours
+	DropAddresses = "addresses"      // VIP list differs from ours
+	DropPeer      = "unicast source" // unicast mode: not one of unicast_peer
+)
+
+// Status is a snapshot of a driver: what `tandem-director status` shows.
+type Status struct {
+	Instance  string
+	Interface string
+	VRID      uint8
+	Version   int
+	// State is the current state.
+	State State
+	// Src is our advert source address.
+	Src netip.Addr
+	// Master is the current master's address (ours when master).
+	Master netip.Addr
+	// MasterPriority is the master's advertised priority.
+	MasterPriority uint8
+	// Priority is ours.
+	Priority uint8
+	// LastTransition and Reason say when and why the state last changed.
+	LastTransition time.Time
+	Reason         string
+	// MasterAdverInterval is the interval in force.
+	MasterAdverInterval time.Duration
+	// Received counts valid adverts for our virtual router, Sent our adverts
+	// (one per destination), SendErrors failed sends.
+	Received, Sent, SendErrors uint64
+	// Dropped counts refused packets by reason: the Drop* constants, or the
+	// codec field for malformed packets ("checksum", "count ip addrs"…).
+	Dropped map[string]uint64
+}
+
+// Driver runs one VRRP instance: it feeds a Machine with packets, link
+// changes and timers, and performs its actions on the kernel.
+type Driver struct {
+	cfg  InstanceConfig
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	m    *Machine
+	ext  chan Event
+
+	mu     sync.Mutex
+	status Status
+	src    netip.Addr
+}
+
+// NewDriver checks cfg (after WithDefaults) and returns a driver. It does no
+// I/O.
+func NewDriver(cfg InstanceConfig, opts Options) (*Driver, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("instance", cfg.Name, "vrid", int(cfg.VRID))
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	d := &Driver{cfg: cfg, opts: opts, log: log, now: now, m: NewMachine(cfg), ext: make(chan Event, 16)}
+	d.status = Status{Instance: cfg.Name, Interface: cfg.Interface, VRID: cfg.VRID, Version: cfg.Version,
+		State: StateInit, Priority: cfg.Priority, Dropped: map[string]uint64{}}
+	return d, nil
+}
+
+// Inject hands an event to the running driver: the hooks PeerDead and
+// Witness come in this way. It blocks until Run takes it or ctx ends.
+func (d *Driver) Inject(ctx context.Context, ev Event) error {
+	select {
+	case d.ext <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Status returns a snapshot.
+func (d *Driver) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.status
+	s.Dropped = maps.Clone(d.status.Dropped)
+	return s
+}
+
+func (d *Driver) count(f func(*Status)) {
+	d.mu.Lock()
+	f(&d.status)
+	d.mu.Unlock()
+}
+
+func (d *Driver) drop(reason string) { d.count(func(s *Status) { s.Dropped[reason]++ }) }
+
+// trackNames returns the interfaces whose state matters: the VRRP interface
+// and track_interface.
+func (d *Driver) trackNames() []string {
+	names := append([]string{d.cfg.Interface}, d.cfg.TrackInterfaces...)
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// open fills in the kernel implementations of what Options left nil.
+func (d *Driver) open() (closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	v6 := d.cfg.IPv6()
+	multicast := len(d.cfg.UnicastPeers) == 0
+	err = inNetNS(d.opts.NetNS, func() error {
+		ifi, err := net.InterfaceByName(d.cfg.Interface)
+		if err != nil {
+			return fmt.Errorf("vrrp: interface %s: %w", d.cfg.Interface, err)
+		}
+		if d.opts.IfIndex == 0 {
+			d.opts.IfIndex = ifi.Index
+		}
+		if !d.opts.Src.IsValid() {
+			d.opts.Src = d.cfg.UnicastSrc
+		}
+		if !d.opts.Src.IsValid() {
+			if d.opts.Src, err = primaryAddr(ifi, v6, d.cfg.VIPs); err != nil {
+				return err
+			}
+		}
+		if d.opts.Conn == nil {
+			var c PacketConn
+			if v6 {
+				c, err = openConn6(ifi, multicast)
+			} else {
+				c, err = openConn4(ifi, multicast)
+			}
+			if err != nil {
+				return err
+			}
+			d.opts.Conn = c
+			closers = append(closers, func() { c.Close() })
+		}
+		if d.opts.Announcer == nil {
+			a, err := NewL2Announcer(d.cfg.VIPs)
+			if err != nil {
+				return err
+			}
+			d.opts.Announcer = a
+			closers = append(closers, a.Close)
+		}
+		return nil
+	})
+	if err != nil {
+		return closeAll, err
+	}
+	if d.opts.Addrs == nil {
+		a, err := NewNetlinkAddrs(d.opts.NetNS)
+		if err != nil {
+			return closeAll, err
+		}
+		d.opts.Addrs = a
+		closers = append(closers, a.Close)
+	}
+	if d.opts.Links == nil {
+		d.opts.Links = NetlinkLinks{NS: d.opts.NetNS}
+	}
+	if d.opts.Notifier == nil {
+		n := NewScriptNotifier(d.cfg, d.log, d.opts.NotifyTimeout)
+		n.Start()
+		d.opts.Notifier = n
+		closers = append(closers, n.Close)
+	}
+	return closeAll, nil
+}
+
+// Run opens what it needs, starts the instance and runs it until ctx ends;
+// then it stops cleanly (a master releases its VIPs and sends priority 0)
+// and returns nil. It returns an error if it cannot start.
+func (d *Driver) Run(ctx context.Context) error {
+	closeAll, err := d.open()
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	d.src = d.opts.Src
+	d.count(func(s *Status) { s.Src = d.src })
+
+	wctx, cancelWatch := context.WithCancel(context.Background())
+	defer cancelWatch()
+	initial, links, err := d.opts.Links.Watch(wctx, d.trackNames())
+	if err != nil {
+		return err
+	}
+	up := map[string]bool{}
+	for _, n := range d.trackNames() {
+		up[n] = initial[n]
+		if !up[n] {
+			d.step(InterfaceDown{Name: n})
+		}
+	}
+
+	pkts := make(chan Received, 64)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			r, err := d.opts.Conn.Read()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					d.log.Error("vrrp read failed", "err", err)
+				}
+				return
+			}
+			select {
+			case pkts <- r:
+			default:
+				d.drop("queue full")
+			}
+		}
+	}()
+	defer func() {
+		d.opts.Conn.Close()
+		<-readDone
+	}()
+
+	d.log.Info("vrrp instance starting", "src", d.src.String(), "priority", int(d.cfg.Priority), "version", d.cfg.Version)
+	d.step(Startup{Src: d.src})
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var tc <-chan time.Time
+		if next := d.m.NextDeadline(); !next.IsZero() {
+			timer.Reset(max(next.Sub(d.now()), 0))
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			d.step(Shutdown{})
+			d.log.Info("vrrp instance stopped")
+			return nil
+		case r := <-pkts:
+			if ev, ok := d.check(r); ok {
+				d.step(ev)
+			}
+		case ls, ok := <-links:
+			if !ok {
+				links = nil
+				break
+			}
+			if ls.Up == up[ls.Name] {
+				break
+			}
+			up[ls.Name] = ls.Up
+			if ls.Up {
+				d.step(InterfaceUp{Name: ls.Name})
+			} else {
+				d.step(InterfaceDown{Name: ls.Name})
+			}
+		case ev := <-d.ext:
+			d.step(ev)
+		case <-tc:
+			d.step(TimerFired{})
+		}
+		if tc != nil && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// check validates a received packet against the configuration and turns
+// it into an event; a refused packet is counted (and logged when it is an
+// error, not just another router's traffic).
+func (d *Driver) check(r Received) (AdvertReceived, bool) {
+	if r.Src == d.src {
+		d.drop(DropLooped)
+		return AdvertReceived{}, false
+	}
+	if r.TTL != 255 {
+		d.drop(DropTTL)
+		d.log.Warn("vrrp packet dropped", "peer", r.Src.String(), "err", fmt.Sprintf("field \"ttl\": %d, want 255", r.TTL))
+		return AdvertReceived{}, false
+	}
+	if d.opts.IfIndex != 0 && r.IfIndex != 0 && r.IfIndex != d.opts.IfIndex {
+		d.drop(DropInterface)
+		return AdvertReceived{}, false
+	}
+	if len(d.cfg.UnicastPeers) > 0 && !slices.Contains(d.cfg.UnicastPeers, r.Src) {
+		d.drop(DropPeer)
+		d.log.Warn("vrrp packet dropped", "peer", r.Src.String(), "err", "not a unicast_peer")
+		return AdvertReceived{}, false
+	}
+	p, err := Decode(r.Payload, r.Src, r.Dst)
+	if err != nil {
+		var de *DecodeError
+		reason := "malformed"
+		if errors.As(err, &de) {
+			reason = de.Field
+		}
+		d.drop(reason)
+		d.log.Warn("vrrp packet dropped", "peer", r.Src.String(), "err", err)
+		return AdvertReceived{}, false
+	}
+	if p.VRID != d.cfg.VRID {
+		d.drop(DropOtherVRID)
+		return AdvertReceived{}, false
+	}
+	bad := func(reason, format string, args ...any) (AdvertReceived, bool) {
+		d.drop(reason)
+		d.log.Warn("vrrp packet dropped", "peer", r.Src.String(), "err", fmt.Sprintf(format, args...))
+		return AdvertReceived{}, false
+	}
+	if int(p.Version) != d.cfg.Version {
+		return bad(DropVersion, "field \"version\": %d, ours is %d", p.Version, d.cfg.Version)
+	}
+	ev := AdvertReceived{From: r.Src, Priority: p.Priority}
+	if p.Version == Version2 {
+		wantType, want := d.authData()
+		if p.AuthType != wantType || p.AuthData != want {
+			return bad(DropAuth, "field \"auth data\": type %d or password does not match ours", p.AuthType)
+		}
+		if time.Duration(p.AdverInt)*time.Second != d.cfg.AdvertInterval {
+			return bad(DropInterval, "field \"adver int\": %ds, ours is %s", p.AdverInt, d.cfg.AdvertInterval)
+		}
+	} else {
+		ev.MaxAdverInt = time.Duration(p.MaxAdverInt) * 10 * time.Millisecond
+	}
+	if !sameAddrs(p.Addresses, d.cfg.VIPs) {
+		return bad(DropAddresses, "field \"addresses\": %v, ours are %v", p.Addresses, d.vipAddrs())
+	}
+	d.count(func(s *Status) { s.Received++ })
+	return ev, true
+}
+
+func (d *Driver) authData() (uint8, [8]byte) {
+	var b [8]byte
+	if d.cfg.AuthPass == "" {
+		return AuthNone, b
+	}
+	copy(b[:], d.cfg.AuthPass)
+	return AuthPassword, b
+}
+
+func (d *Driver) vipAddrs() []netip.Addr {
+	out := make([]netip.Addr, len(d.cfg.VIPs))
+	for i, v := range d.cfg.VIPs {
+		out[i] = v.Prefix.Addr()
+	}
+	return out
+}
+
+// sameAddrs: the advert carries exactly our VIPs, in any order (keepalived
+// refuses adverts whose list differs, and so do we).
+func sameAddrs(got []netip.Addr, vips []VIP) bool {
+	if len(got) != len(vips) {
+		return false
+	}
+	set := map[netip.Addr]bool{}
+	for _, a := range got {
+		set[a] = true
+	}
+	for _, v := range vips {
+		if !set[v.Prefix.Addr()] {
+			return false
+		}
+	}
+	return true
+}
+
+// advert builds our advert with priority prio.
+func (d *Driver) advert(prio uint8) *Packet {
+	p := &Packet{Version: uint8(d.cfg.Version), Type: TypeAdvertisement, VRID: d.cfg.VRID, Priority: prio, Addresses: d.vipAddrs()}
+	if d.cfg.Version == Version2 {
+		p.AdverInt = uint8(d.cfg.AdvertInterval / time.Second)
+		p.AuthType, p.AuthData = d.authData()
+	} else {
+		p.MaxAdverInt = uint16(d.cfg.AdvertInterval / (10 * time.Millisecond))
+	}
+	return p
+}
+
+func (d *Driver) destinations() []netip.Addr {
+	if len(d.cfg.UnicastPeers) > 0 {
+		return d.cfg.UnicastPeers
+	}
+	if d.cfg.IPv6() {
+		return []netip.Addr{MulticastGroup6}
+	}
+	return []netip.Addr{MulticastGroup4}
+}
+
+func (d *Driver) send(prio uint8) {
+	p := d.advert(prio)
+	for _, dst := range d.destinations() {
+		b, err := p.Marshal(d.src, dst)
+		if err == nil {
+			err = d.opts.Conn.Write(b, d.src, dst)
+		}
+		if err != nil {
+			d.count(func(s *Status) { s.SendErrors++ })
+			d.log.Error("vrrp advert not sent", "peer", dst.String(), "priority", int(prio), "err", err)
+			continue
+		}
+		d.count(func(s *Status) { s.Sent++ })
+	}
+}
+
+// step feeds the machine and performs its actions in order.
+func (d *Driver) step(ev Event) {
+	acts := d.m.Step(d.now(), ev)
+	for _, a := range acts {
+		switch a := a.(type) {
+		case SendAdvert:
+			d.send(a.Priority)
+		case AddVIPs:
+			if err := d.opts.Addrs.AddVIPs(d.cfg.VIPs); err != nil {
+				d.log.Error("vrrp VIPs not added", "err", err)
+			}
+		case RemoveVIPs:
+			if err := d.opts.Addrs.RemoveVIPs(d.cfg.VIPs); err != nil {
+				d.log.Error("vrrp VIPs not removed", "err", err)
+			}
+		case SendGARP:
+			if err := d.opts.Announcer.Announce(d.cfg.VIPs, a.Repeat); err != nil {
+				d.log.Warn("vrrp announcement failed", "err", err)
+			}
+		case Notify:
+			d.opts.Notifier.Notify(a.State, d.cfg.Priority)
+		case StateChanged:
+			d.log.Info("vrrp state changed", "state", a.To.String(), "from", a.From.String(), "reason", a.Reason)
+		case Warn:
+			d.log.Warn("vrrp: " + a.Msg)
+		}
+	}
+	ms := d.m.Status()
+	d.count(func(s *Status) {
+		s.State, s.Master, s.MasterPriority = ms.State, ms.Master, ms.MasterPriority
+		s.LastTransition, s.Reason, s.MasterAdverInterval = ms.LastTransition, ms.Reason, ms.MasterAdverInterval
+	})
+}
+
+// String renders a status for humans, one line per item.
+func (s Status) String() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "instance %s vrid %d (VRRPv%d) on %s: %s\n", s.Instance, s.VRID, s.Version, s.Interface, s.State)
+	master := "unknown"
+	if s.Master.IsValid() {
+		master = fmt.Sprintf("%s (priority %d)", s.Master, s.MasterPriority)
+	}
+	fmt.Fprintf(&b, "  master: %s; our priority %d, source %s\n", master, s.Priority, s.Src)
+	if !s.LastTransition.IsZero() {
+		fmt.Fprintf(&b, "  last transition: %s: %s\n", s.LastTransition.Format(time.RFC3339), s.Reason)
+	}
+	fmt.Fprintf(&b, "  adverts: %d received, %d sent, %d send errors\n", s.Received, s.Sent, s.SendErrors)
+	for _, k := range slices.Sorted(maps.Keys(s.Dropped)) {
+		fmt.Fprintf(&b, "  dropped (%s): %d\n", k, s.Dropped[k])
+	}
+	return b.String()
+}

@@ -1,0 +1,119 @@
+package vrrp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Notifier tells the outside world about state changes.
+type Notifier interface {
+	Notify(state State, priority uint8)
+}
+
+// ScriptNotifier runs keepalived's notify scripts, one at a time in the
+// order of the transitions, each bounded by Timeout:
+//
+//   - notify_master, notify_backup, notify_fault, notify_stop: the command
+//     line as configured, for entering that state;
+//   - notify: the command line with four arguments appended, as keepalived
+//     does: "INSTANCE", the instance name, the state (MASTER, BACKUP, FAULT
+//     or STOP) and the priority.
+//
+// Command lines are run by /bin/sh -c, so they may carry their own
+// arguments and quoting. E-mail notification (keepalived's smtp_alert) is
+// not implemented.
+type ScriptNotifier struct {
+	cfg     InstanceConfig
+	log     *slog.Logger
+	timeout time.Duration
+	queue   chan notifyJob
+	done    chan struct{}
+}
+
+type notifyJob struct {
+	state State
+	prio  uint8
+}
+
+// NewScriptNotifier returns a notifier for cfg's scripts. Call Start before
+// Notify, and Close when done.
+func NewScriptNotifier(cfg InstanceConfig, log *slog.Logger, timeout time.Duration) *ScriptNotifier {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return &ScriptNotifier{cfg: cfg, log: log, timeout: timeout, queue: make(chan notifyJob, 64), done: make(chan struct{})}
+}
+
+// Start runs the scripts in a goroutine until Close.
+func (n *ScriptNotifier) Start() {
+	go func() {
+		defer close(n.done)
+		for j := range n.queue {
+			n.run(j)
+		}
+	}()
+}
+
+// Close waits for the queued scripts, at most Timeout each.
+func (n *ScriptNotifier) Close() {
+	close(n.queue)
+	<-n.done
+}
+
+// Notify queues the scripts for entering state. If 64 transitions are
+// already waiting, it drops this one and logs it.
+func (n *ScriptNotifier) Notify(state State, prio uint8) {
+	select {
+	case n.queue <- notifyJob{state, prio}:
+	default:
+		n.log.Error("vrrp notify queue full: scripts skipped", "instance", n.cfg.Name, "state", state.String())
+	}
+}
+
+// NotifyCommands returns the command lines (for /bin/sh -c) to run for entering
+// state, in order.
+func (c InstanceConfig) NotifyCommands(state State, prio uint8) []string {
+	var cmds []string
+	specific := map[State]string{StateMaster: c.NotifyMaster, StateBackup: c.NotifyBackup, StateFault: c.NotifyFault, StateStop: c.NotifyStop}[state]
+	if specific != "" {
+		cmds = append(cmds, specific)
+	}
+	if c.Notify != "" {
+		cmds = append(cmds, fmt.Sprintf("%s INSTANCE %s %s %s", c.Notify, shellQuote(c.Name), state, strconv.Itoa(int(prio))))
+	}
+	return cmds
+}
+
+func shellQuote(s string) string {
+	q := "'"
+	for _, r := range s {
+		if r == '\'' {
+			q += `'\''`
+		} else {
+			q += string(r)
+		}
+	}
+	return q + "'"
+}
+
+func (n *ScriptNotifier) run(j notifyJob) {
+	for _, line := range n.cfg.NotifyCommands(j.state, j.prio) {
+		ctx, cancel := context.WithTimeout(context.Background(), n.timeout)
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = time.Second
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			n.log.Warn("vrrp notify script failed", "instance", n.cfg.Name, "state", j.state.String(), "script", line, "err", err, "output", string(out))
+			continue
+		}
+		n.log.Debug("vrrp notify script ran", "instance", n.cfg.Name, "state", j.state.String(), "script", line)
+	}
+}
