@@ -101,8 +101,11 @@ func (c *fakeConn) Close() error { c.once.Do(func() { close(c.closed) }); return
 
 type fakeAddrs struct{ rec *recorder }
 
-func (f fakeAddrs) AddVIPs(v []VIP) error    { f.rec.add(fmt.Sprintf("add %d VIPs", len(v))); return nil }
-func (f fakeAddrs) RemoveVIPs(v []VIP) error { f.rec.add(fmt.Sprintf("remove %d VIPs", len(v))); return nil }
+func (f fakeAddrs) AddVIPs(v []VIP) error { f.rec.add(fmt.Sprintf("add %d VIPs", len(v))); return nil }
+func (f fakeAddrs) RemoveVIPs(v []VIP) error {
+	f.rec.add(fmt.Sprintf("remove %d VIPs", len(v)))
+	return nil
+}
 
 type fakeAnnouncer struct{ rec *recorder }
 
