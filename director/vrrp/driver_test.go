@@ -193,7 +193,7 @@ func TestDriverTakeoverAndCleanStop(t *testing.T) {
 	stop()
 	notPeriodic := func(e string) bool { return e != "advert 100 to 224.0.0.18" }
 	want := []string{
-		"notify BACKUP 100",
+		"remove 1 VIPs", "notify BACKUP 100",
 		"add 1 VIPs", "garp 1 x 5", "notify MASTER 100",
 		"remove 1 VIPs", "advert 0 to 224.0.0.18", "notify STOP 100",
 	}
@@ -242,7 +242,7 @@ func TestDriverBackupFollowsMasterThenFault(t *testing.T) {
 	f.links.ch <- LinkState{Name: "eth1", Up: true}
 	f.rec.waitForN(t, "notify BACKUP 100", 2)
 	stop()
-	want := []string{"notify BACKUP 100", "notify FAULT 100", "notify BACKUP 100", "notify STOP 100"}
+	want := []string{"remove 1 VIPs", "notify BACKUP 100", "notify FAULT 100", "notify BACKUP 100", "notify STOP 100"}
 	if diff := cmp.Diff(want, f.rec.snapshot()); diff != "" {
 		t.Errorf("effects (-want +got)\n%s", diff)
 	}
@@ -256,7 +256,7 @@ func TestDriverMasterFaultReleasesFirst(t *testing.T) {
 	f.rec.waitFor(t, "notify FAULT")
 	stop()
 	got := only(f.rec.snapshot(), func(e string) bool { return e != "advert 100 to 224.0.0.18" })
-	want := []string{"notify BACKUP 100", "add 1 VIPs", "garp 1 x 5", "notify MASTER 100",
+	want := []string{"remove 1 VIPs", "notify BACKUP 100", "add 1 VIPs", "garp 1 x 5", "notify MASTER 100",
 		"remove 1 VIPs", "advert 0 to 224.0.0.18", "notify FAULT 100", "notify STOP 100"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("effects (-want +got)\n%s", diff)
@@ -269,7 +269,7 @@ func TestDriverStartsInFaultWhenLinkDown(t *testing.T) {
 	stop := runDriver(t, d)
 	f.rec.waitFor(t, "notify FAULT")
 	stop()
-	if diff := cmp.Diff([]string{"notify FAULT 100", "notify STOP 100"}, f.rec.snapshot()); diff != "" {
+	if diff := cmp.Diff([]string{"remove 1 VIPs", "notify FAULT 100", "notify STOP 100"}, f.rec.snapshot()); diff != "" {
 		t.Errorf("effects (-want +got)\n%s", diff)
 	}
 }

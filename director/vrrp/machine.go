@@ -40,7 +40,9 @@ func (s State) String() string {
 type Event interface{ isEvent() }
 
 // Startup starts the instance (RFC 5798 §6.4.1). Src is the address our
-// adverts carry as source: it breaks ties between equal priorities.
+// adverts carry as source: it breaks ties between equal priorities. The
+// first action is always RemoveVIPs: VIPs left behind by a killed previous
+// run must not stay on a backup.
 type Startup struct{ Src netip.Addr }
 
 // Shutdown stops the instance: a master releases the VIPs first, then sends
@@ -264,10 +266,13 @@ func (m *Machine) startup(now time.Time, ev Startup) []Action {
 		return nil
 	}
 	m.src, m.started = ev.Src, true
+	// A previous run that was killed may have left the VIPs behind: clear
+	// them before anything else (the owner adds them back at once).
+	acts := []Action{RemoveVIPs{}}
 	if len(m.down) > 0 {
-		return []Action{m.transition(now, StateFault, "startup with interface "+m.downName()+" down"), Notify{StateFault}}
+		return append(acts, m.transition(now, StateFault, "startup with interface "+m.downName()+" down"), Notify{StateFault})
 	}
-	return m.comeUp(now, "startup")
+	return append(acts, m.comeUp(now, "startup")...)
 }
 
 // comeUp leaves Initialize or FAULT (RFC 5798 §6.4.1).

@@ -125,55 +125,55 @@ func TestMachine(t *testing.T) {
 		steps []step
 	}{
 		{"startup backup, master down timer to the nanosecond", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{StateInit, StateBackup, "startup"}, Notify{StateBackup}}, mdi, StateBackup},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{StateInit, StateBackup, "startup"}, Notify{StateBackup}}, mdi, StateBackup},
 			{mdi - 1, TimerFired{}, nil, mdi, StateBackup},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("master down timer expired")...), mdi + time.Second, StateMaster},
 			{mdi + time.Second, TimerFired{}, []Action{SendAdvert{100}}, mdi + 2*time.Second, 0},
 		}},
 		{"state MASTER below 255 starts as backup (keepalived 2.2.7)", func(c *InstanceConfig) { c.InitialState = StateMaster }, []step{
-			{0, Startup{self}, []Action{StateChanged{StateInit, StateBackup, ""}, Notify{StateBackup}}, mdi, StateBackup},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{StateInit, StateBackup, ""}, Notify{StateBackup}}, mdi, StateBackup},
 		}},
 		{"address owner is master at once", func(c *InstanceConfig) { c.Priority = 255 }, []step{
-			{0, Startup{self}, []Action{AddVIPs{}, SendAdvert{255}, SendGARP{5}, StateChanged{StateInit, StateMaster, "startup: address owner (priority 255)"}, Notify{StateMaster}}, time.Second, StateMaster},
+			{0, Startup{self}, []Action{RemoveVIPs{}, AddVIPs{}, SendAdvert{255}, SendGARP{5}, StateChanged{StateInit, StateMaster, "startup: address owner (priority 255)"}, Notify{StateMaster}}, time.Second, StateMaster},
 		}},
 		{"adverts keep the backup; v3 learns the master's interval", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(300), AdvertReceived{hiIP, 150, cs(50)}, nil, cs(300) + 3*cs(50) + (156*cs(50))/256, 0},
 			// 2.2s after the last advert (3*50cs + 30.47cs = 180.47cs), take over.
 			{cs(300) + cs(180), TimerFired{}, nil, cs(300) + 1804687500*time.Nanosecond, StateBackup},
 			{cs(300) + 1804687500*time.Nanosecond, TimerFired{}, toMaster(""), 0, StateMaster},
 		}},
 		{"v2 ignores the received interval", func(c *InstanceConfig) { c.Version = 2 }, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(10), AdvertReceived{hiIP, 150, cs(50)}, nil, cs(10) + mdi, 0},
 		}},
 		{"priority 0 from the master: take over in Skew_Time", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(100), AdvertReceived{hiIP, 150, time.Second}, nil, cs(100) + mdi, 0},
 			{cs(150), AdvertReceived{hiIP, 0, time.Second}, nil, cs(150) + skew, 0},
 			{cs(150) + skew, TimerFired{}, toMaster("master down timer expired"), cs(150) + skew + time.Second, StateMaster},
 		}},
 		{"preempt: a lower-priority master is ignored and replaced", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(100), AdvertReceived{lowIP, 50, time.Second}, nil, mdi, 0},
 			{cs(200), AdvertReceived{lowIP, 50, time.Second}, nil, mdi, 0},
 			{mdi, TimerFired{}, toMaster(""), 0, StateMaster},
 		}},
 		{"nopreempt: a lower-priority master is kept", func(c *InstanceConfig) { c.Nopreempt = true }, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(100), AdvertReceived{lowIP, 50, time.Second}, nil, cs(100) + mdi, 0},
 			{cs(200), AdvertReceived{lowIP, 50, time.Second}, nil, cs(200) + mdi, 0},
 			{cs(300), TimerFired{}, nil, cs(200) + mdi, StateBackup},
 		}},
 		{"nopreempt does not protect a master from a higher priority", func(c *InstanceConfig) { c.Nopreempt = true }, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, StateMaster},
 			{mdi + cs(10), AdvertReceived{hiIP, 150, time.Second}, []Action{RemoveVIPs{},
 				StateChanged{StateMaster, StateBackup, "higher priority advert from 10.0.0.3 (priority 150, ours 100)"}, Notify{StateBackup}},
 				mdi + cs(10) + mdi, StateBackup},
 		}},
 		{"preempt_delay: lower-priority master kept for the delay from its first advert", func(c *InstanceConfig) { c.PreemptDelay = 5 * time.Second }, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(100), AdvertReceived{lowIP, 50, time.Second}, nil, cs(100) + mdi, 0},
 			{cs(500), AdvertReceived{lowIP, 50, time.Second}, nil, cs(500) + mdi, 0},
 			// preempt at 6s: from then on its adverts are ignored
@@ -181,7 +181,7 @@ func TestMachine(t *testing.T) {
 			{cs(500) + mdi, TimerFired{}, toMaster(""), 0, StateMaster},
 		}},
 		{"preempt_delay restarts after a higher-priority advert", func(c *InstanceConfig) { c.PreemptDelay = 2 * time.Second }, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(100), AdvertReceived{lowIP, 50, time.Second}, nil, cs(100) + mdi, 0},
 			{cs(200), AdvertReceived{hiIP, 150, time.Second}, nil, cs(200) + mdi, 0},
 			{cs(400), AdvertReceived{lowIP, 50, time.Second}, nil, cs(400) + mdi, 0},
@@ -189,37 +189,37 @@ func TestMachine(t *testing.T) {
 			{cs(600), AdvertReceived{lowIP, 50, time.Second}, nil, cs(599) + mdi, 0},
 		}},
 		{"equal priority: higher address wins, lower address is asserted against", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, StateMaster},
 			{mdi + cs(1), AdvertReceived{lowIP, 100, time.Second}, []Action{SendAdvert{100}, SendGARP{5}, Warn{}}, mdi + time.Second, StateMaster},
 			{mdi + cs(2), AdvertReceived{hiIP, 100, time.Second}, []Action{RemoveVIPs{},
 				StateChanged{StateMaster, StateBackup, "advert from 10.0.0.3 with our priority 100 and a higher address"}, Notify{StateBackup}}, 0, StateBackup},
 		}},
 		{"split brain ended: lower-priority master seen → advert + GARP at once", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, StateMaster},
 			{mdi + cs(50), AdvertReceived{hiIP, 90, time.Second}, []Action{SendAdvert{100}, SendGARP{5},
 				Warn{"another master at 10.0.0.3 with lower priority 90: asserting mastership"}}, mdi + time.Second, StateMaster},
 		}},
 		{"master answers priority 0 with an advert and resets its timer", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
 			{mdi + cs(30), AdvertReceived{hiIP, 0, time.Second}, []Action{SendAdvert{100}}, mdi + cs(130), StateMaster},
 		}},
 		{"higher-priority master: v3 backup takes its interval", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
 			{mdi + cs(30), AdvertReceived{hiIP, 200, cs(20)}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}},
 				mdi + cs(30) + 3*cs(20) + 156*cs(20)/256, StateBackup},
 		}},
 		{"own adverts looped back are ignored", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(10), AdvertReceived{self, 100, time.Second}, nil, mdi, 0},
 		}},
 		{"GARP: burst, second burst after garp_master_delay, refresh", func(c *InstanceConfig) {
 			c.GARPMasterDelay, c.GARPMasterRepeat, c.GARPMasterRefresh, c.GARPMasterRefreshRepeat = 1500*time.Millisecond, 3, 10*time.Second, 2
 		}, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, []Action{warnNoAdvert, AddVIPs{}, SendAdvert{100}, SendGARP{3}, StateChanged{}, Notify{StateMaster}}, mdi + time.Second, 0},
 			{mdi + time.Second, TimerFired{}, []Action{SendAdvert{100}}, mdi + 1500*time.Millisecond, 0},
 			{mdi + 1500*time.Millisecond, TimerFired{}, []Action{SendGARP{3}}, mdi + 2*time.Second, 0},
@@ -228,23 +228,23 @@ func TestMachine(t *testing.T) {
 			{mdi + 11*time.Second, TimerFired{}, []Action{SendAdvert{100}}, mdi + 12*time.Second, 0},
 		}},
 		{"garp_master_delay negative: no second burst", func(c *InstanceConfig) { c.GARPMasterDelay = -1 }, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), mdi + time.Second, 0},
 			{mdi + time.Second, TimerFired{}, []Action{SendAdvert{100}}, mdi + 2*time.Second, 0},
 		}},
 		{"clean stop of a master: VIPs first, then priority 0", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
 			{mdi + cs(1), Shutdown{}, []Action{RemoveVIPs{}, SendAdvert{0}, StateChanged{StateMaster, StateStop, "shutdown"}, Notify{StateStop}}, noDeadline, StateStop},
 			{mdi + cs(2), AdvertReceived{hiIP, 100, time.Second}, nil, noDeadline, StateStop},
 			{mdi + cs(3), Shutdown{}, nil, noDeadline, StateStop},
 		}},
 		{"stop of a backup", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(1), Shutdown{}, []Action{StateChanged{StateBackup, StateStop, "shutdown"}, Notify{StateStop}}, noDeadline, StateStop},
 		}},
 		{"tracked interface down: master releases, sends priority 0, FAULT; back up → backup", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
 			{mdi + cs(1), InterfaceDown{"eth1"}, []Action{RemoveVIPs{}, SendAdvert{0}, StateChanged{StateMaster, StateFault, "interface eth1 down"}, Notify{StateFault}}, noDeadline, StateFault},
 			{mdi + cs(2), AdvertReceived{lowIP, 50, time.Second}, nil, noDeadline, StateFault},
@@ -254,23 +254,23 @@ func TestMachine(t *testing.T) {
 		}},
 		{"backup → FAULT; owner leaves FAULT as master", func(c *InstanceConfig) { c.Priority = 255 }, []step{
 			{0, InterfaceDown{"eth0"}, nil, noDeadline, StateInit},
-			{0, Startup{self}, []Action{StateChanged{StateInit, StateFault, "startup with interface eth0 down"}, Notify{StateFault}}, noDeadline, StateFault},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{StateInit, StateFault, "startup with interface eth0 down"}, Notify{StateFault}}, noDeadline, StateFault},
 			{cs(1), InterfaceUp{"eth0"}, []Action{AddVIPs{}, SendAdvert{255}, SendGARP{5}, StateChanged{StateFault, StateMaster, ""}, Notify{StateMaster}}, cs(101), StateMaster},
 		}},
 		{"backup interface down", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(1), InterfaceDown{"eth0"}, []Action{StateChanged{StateBackup, StateFault, "interface eth0 down"}, Notify{StateFault}}, noDeadline, StateFault},
 			{cs(2), Shutdown{}, []Action{StateChanged{StateFault, StateStop, ""}, Notify{StateStop}}, noDeadline, StateStop},
 		}},
 		{"PeerDead: immediate takeover in backup, nothing elsewhere", nil, []step{
 			{0, PeerDead{}, nil, noDeadline, StateInit},
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(100), AdvertReceived{hiIP, 150, time.Second}, nil, cs(100) + mdi, 0},
 			{cs(120), PeerDead{}, []Action{AddVIPs{}, SendAdvert{100}, SendGARP{5}, StateChanged{StateBackup, StateMaster, "peer detector reports the master dead"}, Notify{StateMaster}}, cs(220), StateMaster},
 			{cs(130), PeerDead{}, nil, cs(220), StateMaster},
 		}},
 		{"Witness veto holds a backup; priority 0 clears it", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(100), AdvertReceived{hiIP, 150, time.Second}, nil, cs(100) + mdi, 0},
 			{cs(110), Witness{MasterAlive: true}, nil, cs(100) + mdi, 0},
 			{cs(100) + mdi, TimerFired{}, []Action{Warn{"master down timer expired, but a witness reports the master alive: staying backup"}}, cs(100) + 2*mdi, StateBackup},
@@ -279,7 +279,7 @@ func TestMachine(t *testing.T) {
 			{cs(900) + skew, TimerFired{}, toMaster(""), 0, StateMaster},
 		}},
 		{"Witness false restores plain VRRP", nil, []step{
-			{0, Startup{self}, []Action{StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{cs(10), Witness{MasterAlive: true}, nil, mdi, 0},
 			{cs(20), Witness{MasterAlive: false}, nil, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, StateMaster},
