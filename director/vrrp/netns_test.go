@@ -1,0 +1,615 @@
+package vrrp
+
+// Netns-level tests: real sockets, netlink and keepalived 2.2.7 in network
+// namespaces this file creates (a bridge in a namespace of its own, one
+// namespace per host). Gated by testutil.Netns: root and TANDEM_TEST_NETNS=1.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+// helperEnv, when set, makes the test binary a Tandem VRRP instance (see
+// TestMain): the netns tests start it with `ip netns exec` so that it can be
+// stopped with SIGTERM and killed with SIGKILL like keepalived.
+const helperEnv = "TANDEM_VRRP_HELPER_CONFIG"
+
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(helperEnv); cfg != "" {
+		os.Exit(helperMain(cfg))
+	}
+	os.Exit(m.Run())
+}
+
+func helperMain(js string) int {
+	var cfg InstanceConfig
+	if err := json.Unmarshal([]byte(js), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "helper config:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d, err := NewDriver(cfg, Options{Logger: log, NotifyTimeout: 5 * time.Second})
+	if err != nil {
+		log.Error("config", "err", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		log.Error("run", "err", err)
+		return 1
+	}
+	fmt.Fprint(os.Stderr, d.Status())
+	return 0
+}
+
+func sh(t testing.TB, args ...string) {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+var vip4 = netip.MustParsePrefix("10.9.0.100/24")
+
+// host is one namespace on the lab's bridge, with eth0.
+type host struct {
+	ns    string
+	h     *netlink.Handle
+	nsh   netns.NsHandle
+	addr  netip.Addr
+	mac   net.HardwareAddr
+	index int
+}
+
+type lab struct {
+	t     *testing.T
+	dir   string
+	br    string
+	hosts []*host
+}
+
+// newLab makes a bridge namespace and n host namespaces 10.9.0.1.. on it.
+func newLab(t *testing.T, n int) *lab {
+	t.Helper()
+	id := fmt.Sprintf("tv%d%03d", os.Getpid()%10000, rand.IntN(1000))
+	l := &lab{t: t, dir: t.TempDir(), br: id + "br"}
+	sh(t, "ip", "netns", "add", l.br)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.br).Run() })
+	sh(t, "ip", "-n", l.br, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
+	sh(t, "ip", "-n", l.br, "link", "set", "br0", "up")
+	for i := 1; i <= n; i++ {
+		h := &host{ns: fmt.Sprintf("%sh%d", id, i), addr: netip.AddrFrom4([4]byte{10, 9, 0, byte(i)})}
+		sh(t, "ip", "netns", "add", h.ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", h.ns).Run() })
+		sh(t, "ip", "netns", "exec", h.ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+		port := fmt.Sprintf("p%d", i)
+		sh(t, "ip", "-n", l.br, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.ns)
+		sh(t, "ip", "-n", l.br, "link", "set", port, "master", "br0", "up")
+		sh(t, "ip", "-n", h.ns, "addr", "add", netip.PrefixFrom(h.addr, 24).String(), "dev", "eth0")
+		sh(t, "ip", "-n", h.ns, "link", "set", "eth0", "up")
+		sh(t, "ip", "-n", h.ns, "link", "set", "lo", "up")
+		nsh, err := netns.GetFromName(h.ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nsh.Close() })
+		h.nsh = nsh
+		if h.h, err = netlink.NewHandleAt(nsh); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(h.h.Close)
+		link, err := h.h.LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.mac, h.index = link.Attrs().HardwareAddr, link.Attrs().Index
+		l.hosts = append(l.hosts, h)
+	}
+	return l
+}
+
+// holds reports whether h has addr on eth0.
+func (h *host) holds(addr netip.Addr) bool {
+	link, err := h.h.LinkByName("eth0")
+	if err != nil {
+		return false
+	}
+	addrs, err := h.h.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// node is a VRRP speaker in a host namespace: Tandem or keepalived.
+type node interface {
+	start(t *testing.T)
+	stop(t *testing.T) // clean: SIGTERM, wait
+	kill(t *testing.T) // crash: SIGKILL, wait
+	host() *host
+	String() string
+}
+
+type proc struct {
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+}
+
+func startProc(t *testing.T, h *host, logPath string, env []string, args ...string) *proc {
+	t.Helper()
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", h.ns}, args...)...)
+	cmd.Stdout, cmd.Stderr, cmd.Env = f, f, append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() { cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(func() { p.signal(syscall.SIGKILL); p.wait(t) })
+	return p
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Signal(sig)
+	}
+}
+
+func (p *proc) wait(t *testing.T) {
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("pid %d did not exit in 10s", p.cmd.Process.Pid)
+	}
+}
+
+func (p *proc) log() string { b, _ := os.ReadFile(p.logPath); return string(b) }
+
+// tandemNode runs this test binary as a Tandem VRRP instance.
+type tandemNode struct {
+	h    *host
+	cfg  InstanceConfig
+	dir  string
+	p    *proc
+	runs int
+}
+
+func (n *tandemNode) host() *host    { return n.h }
+func (n *tandemNode) String() string { return fmt.Sprintf("tandem(%s, prio %d)", n.h.addr, n.cfg.Priority) }
+
+func (n *tandemNode) start(t *testing.T) {
+	t.Helper()
+	js, err := json.Marshal(n.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.runs++
+	n.p = startProc(t, n.h, filepath.Join(n.dir, fmt.Sprintf("tandem-%s.log", n.h.addr)), []string{helperEnv + "=" + string(js)}, exe, "-test.run=^$")
+}
+
+func (n *tandemNode) stop(t *testing.T) { n.p.signal(syscall.SIGTERM); n.p.wait(t) }
+func (n *tandemNode) kill(t *testing.T) { n.p.signal(syscall.SIGKILL); n.p.wait(t) }
+
+// keepalivedNode runs /usr/sbin/keepalived 2.2.7, VRRP only, in the
+// foreground, with its own pid files.
+type keepalivedNode struct {
+	h    *host
+	conf string
+	dir  string
+	prio int
+	p    *proc
+	runs int
+}
+
+func (n *keepalivedNode) host() *host    { return n.h }
+func (n *keepalivedNode) String() string { return fmt.Sprintf("keepalived(%s, prio %d)", n.h.addr, n.prio) }
+
+func (n *keepalivedNode) files() (conf, pid, vrrpPid, chkPid string) {
+	b := filepath.Join(n.dir, "keepalived-"+n.h.addr.String())
+	return b + ".conf", b + ".pid", b + ".vrrp.pid", b + ".chk.pid"
+}
+
+func (n *keepalivedNode) start(t *testing.T) {
+	t.Helper()
+	conf, pid, vpid, cpid := n.files()
+	if err := os.WriteFile(conf, []byte(n.conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.runs++
+	n.p = startProc(t, n.h, conf+".log", nil, "/usr/sbin/keepalived", "-n", "-l", "-P", "-D",
+		"-f", conf, "-p", pid, "-r", vpid, "-c", cpid)
+}
+
+func (n *keepalivedNode) stop(t *testing.T) { n.p.signal(syscall.SIGTERM); n.p.wait(t) }
+
+// kill freezes keepalived's parent and VRRP child, then SIGKILLs both: the
+// child can neither be told to stop cleanly nor be respawned.
+func (n *keepalivedNode) kill(t *testing.T) {
+	_, _, vpid, _ := n.files()
+	child := 0
+	if b, err := os.ReadFile(vpid); err == nil {
+		child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	n.p.signal(syscall.SIGSTOP)
+	if child > 0 {
+		syscall.Kill(child, syscall.SIGSTOP)
+		syscall.Kill(child, syscall.SIGKILL)
+	}
+	n.p.signal(syscall.SIGKILL)
+	n.p.wait(t)
+	for i := 0; child > 0 && i < 100 && syscall.Kill(child, 0) == nil; i++ {
+		time.Sleep(10 * time.Millisecond) // bounded: the child is being reaped
+	}
+}
+
+// spec describes one VRRP instance for both implementations.
+type spec struct {
+	version   int
+	prio      uint8
+	nopreempt bool
+	notify    string
+}
+
+func keepalivedConf(h *host, s spec) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "global_defs {\n    router_id ka-%s\n}\n", h.addr)
+	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority %d\n", s.prio)
+	if s.nopreempt {
+		b.WriteString("    nopreempt\n")
+	}
+	fmt.Fprintf(&b, "    advert_int 1\n    version %d\n", s.version)
+	if s.version == 2 {
+		b.WriteString("    authentication {\n        auth_type PASS\n        auth_pass password\n    }\n")
+	}
+	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s dev eth0\n    }\n}\n", vip4)
+	return b.String()
+}
+
+func tandemConf(s spec) InstanceConfig {
+	c := InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: s.prio, Nopreempt: s.nopreempt,
+		AdvertInterval: time.Second, Version: s.version, VIPs: []VIP{{Prefix: vip4}}, Notify: s.notify}
+	if s.version == 2 {
+		c.AuthPass = "password"
+	}
+	return c
+}
+
+func (l *lab) tandem(i int, s spec) *tandemNode {
+	if s.notify == "" {
+		s.notify = "echo >>" + filepath.Join(l.dir, fmt.Sprintf("notify-%d.txt", i))
+	}
+	return &tandemNode{h: l.hosts[i], cfg: tandemConf(s), dir: l.dir}
+}
+
+func (l *lab) keepalived(i int, s spec) *keepalivedNode {
+	return &keepalivedNode{h: l.hosts[i], conf: keepalivedConf(l.hosts[i], s), dir: l.dir, prio: int(s.prio)}
+}
+
+// monitor polls every host's eth0 for the VIP every 10 ms and records
+// every sample where more than one live host holds it.
+type monitor struct {
+	t       *testing.T
+	hosts   []*host
+	vip     netip.Addr
+	mu      sync.Mutex
+	alive   map[*host]bool
+	holders []*host // last sample, live hosts only
+	seen    time.Time
+	bad     []string
+	samples int
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func newMonitor(t *testing.T, hosts []*host, vip netip.Addr) *monitor {
+	m := &monitor{t: t, hosts: hosts, vip: vip, alive: map[*host]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go m.loop()
+	t.Cleanup(m.close)
+	return m
+}
+
+func (m *monitor) close() {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
+	<-m.done
+}
+
+func (m *monitor) loop() {
+	defer close(m.done)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+		}
+		var hs []*host
+		var names []string
+		m.mu.Lock()
+		alive := make(map[*host]bool, len(m.alive))
+		for k, v := range m.alive {
+			alive[k] = v
+		}
+		m.mu.Unlock()
+		for _, h := range m.hosts {
+			if alive[h] && h.holds(m.vip) {
+				hs = append(hs, h)
+				names = append(names, h.addr.String())
+			}
+		}
+		now := time.Now()
+		m.mu.Lock()
+		m.holders, m.seen = hs, now
+		m.samples++
+		if len(hs) > 1 {
+			m.bad = append(m.bad, fmt.Sprintf("%s: VIP on %v", now.Format("15:04:05.000"), names))
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *monitor) setAlive(h *host, alive bool) {
+	m.mu.Lock()
+	m.alive[h] = alive
+	m.mu.Unlock()
+}
+
+// waitHolder waits until h is the only live holder (bounded by timeout) and
+// returns when that was first seen.
+func (m *monitor) waitHolder(t *testing.T, h *host, timeout time.Duration, why string) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		hs, at := m.holders, m.seen
+		m.mu.Unlock()
+		if len(hs) == 1 && hs[0] == h {
+			return at
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("%s: %s never became the only VIP holder in %v", why, h.addr, timeout)
+	return time.Time{}
+}
+
+// holdFor checks that h stays the only live holder for d.
+func (m *monitor) holdFor(t *testing.T, h *host, d time.Duration, why string) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		m.mu.Lock()
+		hs := m.holders
+		m.mu.Unlock()
+		if len(hs) != 1 || hs[0] != h {
+			var names []string
+			for _, x := range hs {
+				names = append(names, x.addr.String())
+			}
+			t.Fatalf("%s: VIP holders %v, want only %s", why, names, h.addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (m *monitor) check(t *testing.T) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.bad) > 0 {
+		t.Errorf("the VIP was on more than one live host in %d of %d samples: %v", len(m.bad), m.samples, m.bad)
+	}
+}
+
+// takeovers collects measured takeover times for the summary log.
+var takeovers = struct {
+	sync.Mutex
+	lines []string
+}{}
+
+func record(t *testing.T, what string, d time.Duration) {
+	t.Logf("takeover %s: %v", what, d.Round(time.Millisecond))
+	takeovers.Lock()
+	takeovers.lines = append(takeovers.lines, fmt.Sprintf("%-60s %v", t.Name()+" "+what, d.Round(time.Millisecond)))
+	takeovers.Unlock()
+}
+
+// failover runs the standard sequence with hi (higher priority) and lo:
+// hi becomes master, lo stays backup, clean stop of hi → lo, hi back →
+// preempts, SIGKILL of hi → lo, hi back after the crash → preempts again.
+func failover(t *testing.T, hi, lo node, logs ...func() string) {
+	m := newMonitor(t, []*host{hi.host(), lo.host()}, vip4.Addr())
+	defer func() {
+		if t.Failed() {
+			for _, l := range logs {
+				t.Log(l())
+			}
+		}
+	}()
+	m.setAlive(hi.host(), true)
+	hi.start(t)
+	m.waitHolder(t, hi.host(), 10*time.Second, hi.String()+" alone")
+	m.setAlive(lo.host(), true)
+	lo.start(t)
+	m.holdFor(t, hi.host(), 4500*time.Millisecond, lo.String()+" joined: "+hi.String()+" must stay master")
+
+	t0 := time.Now()
+	hi.stop(t)
+	m.setAlive(hi.host(), false)
+	at := m.waitHolder(t, lo.host(), 5*time.Second, "clean stop of "+hi.String())
+	record(t, fmt.Sprintf("clean stop %s -> %s", hi, lo), at.Sub(t0))
+	if hi.host().holds(vip4.Addr()) {
+		t.Errorf("%s kept the VIP after a clean stop", hi)
+	}
+
+	m.setAlive(hi.host(), true)
+	hi.start(t)
+	at0 := time.Now()
+	at = m.waitHolder(t, hi.host(), 8*time.Second, hi.String()+" back: preempts")
+	t.Logf("%s preempted after %v", hi, at.Sub(at0).Round(time.Millisecond))
+
+	t0 = time.Now()
+	m.setAlive(hi.host(), false) // a dead host's leftover VIP does not count
+	hi.kill(t)
+	at = m.waitHolder(t, lo.host(), 8*time.Second, "SIGKILL of "+hi.String())
+	record(t, fmt.Sprintf("SIGKILL %s -> %s", hi, lo), at.Sub(t0))
+
+	m.setAlive(hi.host(), true)
+	hi.start(t)
+	m.waitHolder(t, hi.host(), 8*time.Second, hi.String()+" back after a crash")
+	m.holdFor(t, hi.host(), 500*time.Millisecond, hi.String()+" master again")
+	lo.stop(t)
+	hi.stop(t)
+	m.close()
+	m.check(t)
+}
+
+// nopreempt: lo is master, hi (nopreempt) joins and must not take over;
+// only a clean stop of lo hands the VIP over.
+func nopreempt(t *testing.T, lo, hi node, logs ...func() string) {
+	m := newMonitor(t, []*host{hi.host(), lo.host()}, vip4.Addr())
+	defer func() {
+		if t.Failed() {
+			for _, l := range logs {
+				t.Log(l())
+			}
+		}
+	}()
+	m.setAlive(lo.host(), true)
+	lo.start(t)
+	m.waitHolder(t, lo.host(), 10*time.Second, lo.String()+" alone")
+	m.setAlive(hi.host(), true)
+	hi.start(t)
+	m.holdFor(t, lo.host(), 5*time.Second, hi.String()+" (nopreempt) joined: "+lo.String()+" must stay master")
+	t0 := time.Now()
+	lo.stop(t)
+	m.setAlive(lo.host(), false)
+	at := m.waitHolder(t, hi.host(), 5*time.Second, "clean stop of "+lo.String())
+	record(t, fmt.Sprintf("clean stop %s -> %s (nopreempt)", lo, hi), at.Sub(t0))
+	hi.stop(t)
+	m.close()
+	m.check(t)
+}
+
+func logOf(n node) func() string {
+	return func() string {
+		switch n := n.(type) {
+		case *tandemNode:
+			if n.p != nil {
+				return n.String() + " log:\n" + n.p.log()
+			}
+		case *keepalivedNode:
+			if n.p != nil {
+				return n.String() + " log:\n" + n.p.log()
+			}
+		}
+		return ""
+	}
+}
+
+func TestNetnsTandemPair(t *testing.T) {
+	testutil.Netns(t)
+	for _, v := range []int{2, 3} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			l := newLab(t, 2)
+			hi, lo := l.tandem(0, spec{version: v, prio: 150}), l.tandem(1, spec{version: v, prio: 100})
+			failover(t, hi, lo, logOf(hi), logOf(lo))
+			// notify got keepalived's four arguments for each transition.
+			b, err := os.ReadFile(filepath.Join(l.dir, "notify-0.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"INSTANCE VI_1 BACKUP 150", "INSTANCE VI_1 MASTER 150", "INSTANCE VI_1 STOP 150"} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("notify output lacks %q:\n%s", want, b)
+				}
+			}
+		})
+	}
+}
+
+func TestNetnsTandemNopreempt(t *testing.T) {
+	testutil.Netns(t)
+	l := newLab(t, 2)
+	lo, hi := l.tandem(0, spec{version: 3, prio: 100}), l.tandem(1, spec{version: 3, prio: 150, nopreempt: true})
+	nopreempt(t, lo, hi, logOf(lo), logOf(hi))
+}
+
+func TestNetnsKeepalivedInterop(t *testing.T) {
+	testutil.Netns(t)
+	if _, err := os.Stat("/usr/sbin/keepalived"); err != nil {
+		t.Fatalf("keepalived is needed for the interop tests (apt-get install keepalived): %v", err)
+	}
+	for _, v := range []int{2, 3} {
+		t.Run(fmt.Sprintf("v%d/keepalived-master", v), func(t *testing.T) {
+			l := newLab(t, 2)
+			hi, lo := l.keepalived(0, spec{version: v, prio: 150}), l.tandem(1, spec{version: v, prio: 100})
+			failover(t, hi, lo, logOf(hi), logOf(lo))
+		})
+		t.Run(fmt.Sprintf("v%d/tandem-master", v), func(t *testing.T) {
+			l := newLab(t, 2)
+			hi, lo := l.tandem(0, spec{version: v, prio: 150}), l.keepalived(1, spec{version: v, prio: 100})
+			failover(t, hi, lo, logOf(hi), logOf(lo))
+		})
+		t.Run(fmt.Sprintf("v%d/tandem-nopreempt", v), func(t *testing.T) {
+			l := newLab(t, 2)
+			lo, hi := l.keepalived(0, spec{version: v, prio: 100}), l.tandem(1, spec{version: v, prio: 150, nopreempt: true})
+			nopreempt(t, lo, hi, logOf(lo), logOf(hi))
+		})
+		t.Run(fmt.Sprintf("v%d/keepalived-nopreempt", v), func(t *testing.T) {
+			l := newLab(t, 2)
+			lo, hi := l.tandem(0, spec{version: v, prio: 100}), l.keepalived(1, spec{version: v, prio: 150, nopreempt: true})
+			nopreempt(t, lo, hi, logOf(lo), logOf(hi))
+		})
+	}
+	takeovers.Lock()
+	defer takeovers.Unlock()
+	t.Log("takeover times measured (poll resolution 10 ms):\n" + strings.Join(takeovers.lines, "\n"))
+}
+
+var _ = io.Discard
