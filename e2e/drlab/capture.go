@@ -36,6 +36,9 @@ type CaptureSummary struct {
 	Other int
 	// Lines are the raw tcpdump lines.
 	Lines []string
+	// Counters are tcpdump's closing lines (captured, received by filter,
+	// dropped by kernel).
+	Counters string
 }
 
 // StartCapture starts tcpdump on the director's eth0 and waits until it is
@@ -46,9 +49,13 @@ func (l *Lab) StartCapture(ctx context.Context) (*Capture, error) {
 		return nil, fmt.Errorf("tcpdump (Debian tcpdump) is needed: %w", err)
 	}
 	// --immediate-mode: without it packets are lost when tcpdump stops
-	// shortly after the traffic. -e prints MACs, -l line-buffers.
+	// shortly after the traffic. It makes libpcap use one ring frame per
+	// snaplen, so a small snaplen (headers only) and a bigger buffer keep a
+	// burst from overflowing the ring while tcpdump lags under emulation.
+	// -e prints MACs, -l line-buffers.
 	p, err := l.Net.Start(Director, tcpdump, "-i", "eth0", "-n", "-e", "-l", "--immediate-mode",
-		"ip", "and", "host", VIP)
+		"-s", "128", "-B", "4096",
+		fmt.Sprintf("ip and (host %s or (udp and dst host %s and dst port %d))", VIP, DirectorIP, sentinelPort))
 	if err != nil {
 		return nil, err
 	}
@@ -61,13 +68,54 @@ func (l *Lab) StartCapture(ctx context.Context) (*Capture, error) {
 	return &Capture{lab: l, proc: p}, nil
 }
 
-// Stop stops tcpdump and classifies what it saw.
-func (c *Capture) Stop() (CaptureSummary, error) {
-	// SIGTERM makes tcpdump flush and print its counters.
+// sentinelPort is the UDP port of the datagrams that mark the end of a
+// capture (the discard port; the director answers ICMP unreachable, which
+// the filter leaves out).
+const sentinelPort = 9
+
+// Stop waits until tcpdump has printed everything captured so far, stops
+// it and classifies what it saw.
+//
+// tcpdump drops the packets still queued when it is told to stop, and
+// under emulation it can lag seconds behind the traffic. So the client
+// sends sentinel datagrams to the director until tcpdump prints one: the
+// packets before it have been printed too.
+func (c *Capture) Stop(ctx context.Context) (CaptureSummary, error) {
+	if err := c.drain(ctx); err != nil {
+		_ = c.proc.Stop(time.Second)
+		return CaptureSummary{}, err
+	}
 	if err := c.proc.Stop(5 * time.Second); err != nil {
 		return CaptureSummary{}, fmt.Errorf("tcpdump on director: %w; output:\n%s", err, c.proc.Output())
 	}
 	return c.lab.classify(c.proc.Output()), nil
+}
+
+func (c *Capture) drain(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	marker := fmt.Sprintf("> %s.%d: UDP", DirectorIP, sentinelPort)
+	dial := c.lab.Net.DialContext(Client)
+	for i := 0; ; i++ {
+		conn, err := dial(ctx, "udp4", fmt.Sprintf("%s:%d", DirectorIP, sentinelPort))
+		if err != nil {
+			return fmt.Errorf("capture sentinel: %w", err)
+		}
+		_, err = conn.Write([]byte("drlab capture sentinel"))
+		conn.Close()
+		if err != nil {
+			return fmt.Errorf("capture sentinel: %w", err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		err = c.proc.WaitOutput(wctx, marker)
+		wcancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("tcpdump on director never printed the capture sentinel after %d tries: %w", i+1, ctx.Err())
+		}
+	}
 }
 
 // tcpdumpLine matches `tcpdump -n -e` output for an IPv4 packet:
@@ -80,10 +128,16 @@ func (l *Lab) classify(out string) CaptureSummary {
 	for _, line := range strings.Split(out, "\n") {
 		m := tcpdumpLine.FindStringSubmatch(line)
 		if m == nil {
+			if strings.Contains(line, "packets ") {
+				s.Counters = strings.TrimSpace(s.Counters + "; " + line)
+			}
 			continue
 		}
-		s.Lines = append(s.Lines, line)
 		srcMAC, dstMAC, src, dst, rest := m[1], m[2], m[3], m[4], m[5]
+		if dst == DirectorIP && strings.HasPrefix(rest, "UDP") {
+			continue // a capture sentinel
+		}
+		s.Lines = append(s.Lines, line)
 		switch {
 		case srcMAC == mac(Client) && dst == VIP:
 			s.FromClient++

@@ -269,6 +269,35 @@ func (l *Lab) Stats() (map[string]ipvs.DstStats, error) {
 	return out, nil
 }
 
+// SettledStats polls Stats until the destinations' connection counts add up
+// to at least conns or ctx ends, and returns the last reading. The kernel
+// (6.1) folds its per-CPU counters into what netlink reports only every two
+// seconds, from the rate estimator's timer.
+func (l *Lab) SettledStats(ctx context.Context, conns int) (map[string]ipvs.DstStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		stats, err := l.Stats()
+		if err != nil {
+			return nil, err
+		}
+		var n uint32
+		for _, s := range stats {
+			n += s.Connections
+		}
+		if int(n) >= conns {
+			return stats, nil
+		}
+		select {
+		case <-ctx.Done():
+			return stats, nil
+		case <-tick.C:
+		}
+	}
+}
+
 // Get sends one HTTP request from the client to the VIP (a new TCP
 // connection) and returns the name of the real server that answered.
 func (l *Lab) Get(ctx context.Context) (string, error) {
