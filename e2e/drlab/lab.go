@@ -363,32 +363,39 @@ func (l *Lab) Requests(ctx context.Context, n int) Tally {
 	return t
 }
 
-// Traffic sends sequential requests for d (at most maxRequests), calling
-// report once per second with that second's tally and the running total.
-func (l *Lab) Traffic(ctx context.Context, d time.Duration, maxRequests int, report func(second int, last, total Tally)) Tally {
+// Traffic sends sequential requests, one every interval (back to back when
+// a request takes longer), for d and at most maxRequests, calling report
+// once per second with that second's tally and the running total.
+func (l *Lab) Traffic(ctx context.Context, d, interval time.Duration, maxRequests int, report func(second int, last, total Tally)) Tally {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var total, last Tally
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	second := 0
-	for sent := 0; sent < maxRequests && ctx.Err() == nil; sent++ {
+	start := time.Now()
+	second := 1
+	pace := time.NewTicker(interval)
+	defer pace.Stop()
+	for sent := 0; sent < maxRequests; sent++ {
 		server, err := l.Get(ctx)
 		if ctx.Err() != nil && err != nil {
 			break // the deadline, not the lab, ended this request
 		}
 		total.add(server, err)
 		last.add(server, err)
-		select {
-		case <-tick.C:
-			second++
+		if time.Since(start) >= time.Duration(second)*time.Second {
 			report(second, last, total)
+			second++
 			last = Tally{}
-		default:
+		}
+		select {
+		case <-ctx.Done():
+		case <-pace.C:
+		}
+		if ctx.Err() != nil {
+			break
 		}
 	}
 	if last.Total() > 0 {
-		report(second+1, last, total)
+		report(second, last, total)
 	}
 	return total
 }
