@@ -20,7 +20,7 @@ const (
 	DefaultCheckListen       = ":7481"
 	DefaultCheckPath         = "/check.txt"
 	DefaultStateDir          = "/var/lib/tandem-backend"
-	DefaultRuntimeDir        = "/run/tandem"
+	DefaultRuntimeDir        = "/run/tandem-backend"
 	DefaultMetricsListen     = "127.0.0.1:9481"
 	DefaultServiceName       = "app"
 	DefaultTableName         = "tandem_backend"

@@ -1,0 +1,686 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vishvananda/netlink"
+
+	"github.com/tandemlb/tandem/backend/arpguard"
+	"github.com/tandemlb/tandem/backend/config"
+	"github.com/tandemlb/tandem/backend/health"
+	"github.com/tandemlb/tandem/backend/heartbeat"
+	"github.com/tandemlb/tandem/backend/maintenance"
+	"github.com/tandemlb/tandem/backend/vip"
+	"github.com/tandemlb/tandem/shared/ctlsock"
+	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/sdnotify"
+	"github.com/tandemlb/tandem/shared/version"
+)
+
+// Options are the daemon's inputs besides the configuration.
+type Options struct {
+	// Log is the logger.
+	Log *slog.Logger
+	// LogLevel, if set, is updated from log.level on reload.
+	LogLevel *slog.LevelVar
+	// Notifier talks to systemd; nil means none.
+	Notifier sdnotify.Notifier
+	// Socket overrides the control socket path (tests); empty means the
+	// configuration's runtime dir.
+	Socket string
+}
+
+// App is the daemon.
+type App struct {
+	log    *slog.Logger
+	level  *slog.LevelVar
+	notify sdnotify.Notifier
+	socket string
+	start  time.Time
+	met    *Metrics
+
+	// Set by New or the main loop; read by handlers under mu.
+	mu       sync.Mutex
+	cfg      *config.Config
+	host     Host
+	insecure bool
+	snap     snapshot
+
+	vips  *vip.Manager
+	guard *arpguard.Guard
+	hb    *heartbeat.Agent
+
+	// Owned by the main loop.
+	tracker   *health.Tracker
+	probe     health.Probe
+	runner    *health.Runner
+	probeStop context.CancelFunc
+	maint     maintenance.State
+	store     maintenance.Store
+	checkSrv  *http.Server
+	checkAddr string
+	metSrv    *http.Server
+	statusLn  string
+
+	verdict atomic.Pointer[health.Verdict]
+	results chan health.Result
+	cmds    chan command
+	wg      sync.WaitGroup
+}
+
+type snapshot struct {
+	health HealthStatus
+	maint  maintenance.State
+}
+
+type command struct {
+	op     string
+	reason string
+	reply  chan cmdResult
+}
+
+type cmdResult struct {
+	state maintenance.State
+	err   error
+}
+
+// New returns the daemon for cfg. It does no I/O.
+func New(cfg *config.Config, opts Options) *App {
+	n := opts.Notifier
+	if n == nil {
+		n = sdnotify.New(opts.Log)
+	}
+	sock := opts.Socket
+	if sock == "" {
+		sock = cfg.ControlSocket()
+	}
+	return &App{
+		log:     opts.Log,
+		level:   opts.LogLevel,
+		notify:  n,
+		socket:  sock,
+		cfg:     cfg,
+		met:     NewMetrics(),
+		results: make(chan health.Result),
+		cmds:    make(chan command),
+		store:   maintenance.Store{Dir: cfg.StateDir},
+	}
+}
+
+// LoadKey returns the heartbeat key for cfg: nil without directors. Without
+// a usable key file it fails, unless heartbeat.insecure is set: then a key
+// file that is merely too open is used anyway, and a missing or short one
+// disables heartbeats; both are logged as warnings.
+func LoadKey(cfg *config.Config, log *slog.Logger) (key []byte, insecure bool, err error) {
+	if len(cfg.Directors) == 0 {
+		return nil, false, nil
+	}
+	key, err = hbproto.LoadKey(cfg.Heartbeat.KeyFile)
+	if err == nil {
+		return key, false, nil
+	}
+	if !cfg.Heartbeat.Insecure {
+		return nil, false, fmt.Errorf("heartbeat key %s: %w (fix the file, or set heartbeat.insecure: true to start anyway)", cfg.Heartbeat.KeyFile, err)
+	}
+	f, oerr := os.Open(cfg.Heartbeat.KeyFile)
+	if oerr == nil {
+		b, _ := io.ReadAll(io.LimitReader(f, hbproto.MaxKeyFileSize))
+		f.Close()
+		b = bytes.TrimRight(b, " \t\r\n")
+		if len(b) >= hbproto.MinKeySize {
+			log.Warn("INSECURE: heartbeat.insecure is set: using a heartbeat key file that others may read; anyone who can read it can forge heartbeats",
+				"path", cfg.Heartbeat.KeyFile, "err", err)
+			return b, true, nil
+		}
+	}
+	log.Warn("INSECURE: heartbeat.insecure is set and there is no usable heartbeat key: heartbeats are DISABLED; the directors will not see maintenance or health from this agent",
+		"path", cfg.Heartbeat.KeyFile, "err", err)
+	return nil, true, nil
+}
+
+func guardSettings(cfg *config.Config, h Host) arpguard.Settings {
+	return arpguard.Settings{
+		NFTables:  cfg.ARPMode.UsesNFTables(),
+		Sysctl:    cfg.ARPMode.UsesSysctl(),
+		Interface: h.Interface,
+		Spec:      arpguard.Spec{Table: cfg.NFTTable, VIPs: cfg.VIPs, RealIP: h.RealIP},
+	}
+}
+
+func hbSettings(cfg *config.Config, h Host, key []byte) heartbeat.Settings {
+	return heartbeat.Settings{Key: key, Interval: cfg.Heartbeat.Interval, Targets: cfg.Directors, RealIP: h.RealIP}
+}
+
+// Run starts everything, signals READY, and runs the main loop until ctx
+// ends (SIGTERM). SIGHUP reloads the configuration.
+func (a *App) Run(ctx context.Context) error {
+	a.start = time.Now()
+	cfg := a.cfg
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer nl.Close()
+	host, err := Resolve(cfg, nl)
+	if err != nil {
+		return err
+	}
+	key, insecure, err := LoadKey(cfg, a.log)
+	if err != nil {
+		return err
+	}
+	flag, err := a.store.Load()
+	if err != nil {
+		return err
+	}
+	a.maint = maintenance.FromFlag(flag)
+	a.mu.Lock()
+	a.host, a.insecure = host, insecure
+	a.mu.Unlock()
+	a.log.Info("starting", "version", version.Version, "node", host.Node, "iface", host.Interface, "real_ip", host.RealIP,
+		"vips", cfg.VIPs, "arp_mode", cfg.ARPMode, "check", cfg.Check.Mode, "directors", len(cfg.Directors),
+		"maintenance", a.maint.Mode)
+	if a.maint.InMaintenance() {
+		a.log.Warn("maintenance is on (persisted): the check endpoint says 503 until `tandem-backend maintenance off`", "reason", a.maint.Reason)
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer func() {
+		cancel()
+		a.wg.Wait()
+	}()
+
+	// 1. VIPs on lo.
+	a.vips = vip.New(nl, a.log, cfg.VIPs, vip.Options{OnRepair: a.met.vipRepair, OnCheck: a.met.vipCheck})
+	if _, err := a.vips.Ensure(); err != nil {
+		return err
+	}
+	a.goRun("vip", func() error { return a.vips.Run(runCtx, vip.SubscribeIn(nil, a.log)) })
+
+	// 2. ARP suppression.
+	a.guard = arpguard.New(arpguard.NFT{}, arpguard.ProcSys{}, a.log, guardSettings(cfg, host),
+		arpguard.Options{OnCheck: a.met.arpCheck, OnRepair: func(string) { a.met.arpRepairs.Inc() }})
+	if cfg.ARPMode.UsesNFTables() || cfg.ARPMode.UsesSysctl() {
+		if _, err := a.guard.Ensure(); err != nil {
+			return err
+		}
+	}
+	if !cfg.ARPMode.UsesNFTables() {
+		if err := (arpguard.NFT{}).Remove(cfg.NFTTable); err != nil {
+			a.log.Warn("removing a left-over arp table", "err", err)
+		}
+	}
+	a.goRun("arpguard", func() error { return a.guard.Run(runCtx, arpguard.WatchNFT(0)) })
+
+	// 3. Health: one synchronous probe, so the endpoint starts truthful.
+	if err := a.setProbe(cfg); err != nil {
+		return err
+	}
+	a.tracker.Observe(a.runner.Once(ctx))
+	a.startRunner(runCtx)
+
+	// 4. Check endpoint.
+	a.updateVerdict()
+	if err := a.startCheck(cfg); err != nil {
+		return err
+	}
+	a.syncCheckFile()
+
+	// 5. Heartbeats, metrics, control socket.
+	a.hb = heartbeat.New(a.log, hbSettings(cfg, host, key), heartbeat.Hooks{Sent: a.met.hbSentHook, Reply: a.met.hbReply, Rejected: a.met.hbReject})
+	a.hb.SetReport(a.report())
+	a.goRun("heartbeat", func() error { return a.hb.Run(runCtx) })
+	if err := a.startMetrics(cfg.Metrics.Listen); err != nil {
+		return err
+	}
+	ctl := ctlsock.NewServer(a.socket, a.handle, a.log)
+	ctlErr := make(chan error, 1)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctlErr <- ctl.Run(runCtx)
+	}()
+	if err := a.writeApplied(cfg); err != nil {
+		a.log.Warn("cannot record what was applied (cleanup may miss it)", "err", err)
+	}
+	defer a.stopServers()
+
+	a.notify.Ready(a.statusLine())
+	a.log.Info("ready", "status", a.statusLine())
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wdInterval, wdOn := sdnotify.WatchdogInterval()
+	var wd <-chan time.Time
+	if wdOn {
+		t := time.NewTicker(wdInterval / 3)
+		defer t.Stop()
+		wd = t.C
+	}
+	slow := time.NewTicker(time.Second)
+	defer slow.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.notify.Stopping()
+			a.log.Info("stopping; VIPs, ARP table and check file stay in place")
+			return nil
+		case err := <-ctlErr:
+			return fmt.Errorf("control socket: %w", err)
+		case <-hup:
+			a.reload(runCtx)
+		case res := <-a.results:
+			a.onProbe(res)
+		case c := <-a.cmds:
+			c.reply <- a.onCommand(runCtx, c)
+		case <-wd:
+			a.notify.Watchdog()
+		case <-slow.C:
+			a.syncCheckFile()
+			a.refreshStatus()
+		}
+	}
+}
+
+func (a *App) goRun(name string, f func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := f(); err != nil {
+			a.log.Error(name+" stopped", "err", err)
+		}
+	}()
+}
+
+func (a *App) setProbe(cfg *config.Config) error {
+	p, err := health.New(cfg.Health)
+	if err != nil {
+		return err
+	}
+	a.probe = p
+	a.runner = health.NewRunner(p, cfg.Health.Interval, cfg.Health.Timeout)
+	if a.tracker == nil {
+		a.tracker = health.NewTracker(cfg.Health.Rise, cfg.Health.Fall)
+	} else {
+		a.tracker.Reset(cfg.Health.Rise, cfg.Health.Fall)
+	}
+	return nil
+}
+
+func (a *App) startRunner(ctx context.Context) {
+	pctx, stop := context.WithCancel(ctx)
+	a.probeStop = stop
+	r := a.runner
+	first := true
+	a.goRun("health", func() error {
+		return r.Run(pctx, func(res health.Result) {
+			if first { // the synchronous start-up probe just ran
+				first = false
+				return
+			}
+			select {
+			case a.results <- res:
+			case <-pctx.Done():
+			}
+		})
+	})
+}
+
+func (a *App) onProbe(res health.Result) {
+	if res.OK {
+		a.met.probes.WithLabelValues("pass").Inc()
+	} else {
+		a.met.probes.WithLabelValues("fail").Inc()
+	}
+	if a.tracker.Observe(res) {
+		a.log.Info("health changed", "service", a.cfg.Health.Service, "state", a.tracker.State(), "reason", res.Reason)
+	}
+	var acts []maintenance.Action
+	a.maint, acts = maintenance.Step(a.maint, maintenance.Probe{OK: res.OK, At: res.At}, a.cfg.Health.Rise)
+	if a.maint.Mode == maintenance.InService && len(acts) > 0 {
+		a.log.Info("back in service after maintenance")
+	}
+	a.announce()
+}
+
+// announce recomputes the verdict, updates the check endpoint and sends a
+// heartbeat at once if the report changed.
+func (a *App) announce() {
+	a.updateVerdict()
+	a.syncCheckFile()
+	if a.hb != nil {
+		a.hb.SetReport(a.report())
+	}
+	a.refreshStatus()
+}
+
+func (a *App) updateVerdict() {
+	v := health.Verdict{OK: true}
+	switch {
+	case a.maint.InMaintenance():
+		v = health.Verdict{Reason: a.maint.Describe(a.cfg.Health.Rise)}
+	case !a.tracker.Healthy():
+		v = health.Verdict{Reason: "unhealthy: " + a.tracker.Reason()}
+	}
+	old := a.verdict.Swap(&v)
+	if old != nil && *old != v {
+		a.log.Info("check endpoint changed", "ok", v.OK, "reason", v.Reason)
+	}
+	a.met.healthy.Set(b2f(a.tracker.Healthy()))
+	a.met.serving.Set(b2f(v.OK))
+	a.met.maintenance.Set(b2f(a.maint.InMaintenance()))
+	if !a.maint.Since.IsZero() {
+		a.met.maintenanceEnd.Set(float64(a.maint.Since.UnixNano()) / 1e9)
+	}
+	last := a.tracker.Last()
+	hs := HealthStatus{
+		Service: a.cfg.Health.Service, Probe: a.probe.String(), State: a.tracker.State(), Reason: a.tracker.Reason(),
+		Since: a.tracker.Since(), LastProbe: last.At, LastOK: last.OK, LastTook: last.Took,
+	}
+	if hs.State == health.Healthy && a.tracker.Passes() > 0 {
+		hs.Reason = ""
+	}
+	a.mu.Lock()
+	a.snap = snapshot{health: hs, maint: a.maint}
+	a.mu.Unlock()
+}
+
+func (a *App) currentVerdict() health.Verdict {
+	if v := a.verdict.Load(); v != nil {
+		return *v
+	}
+	return health.Verdict{Reason: "starting"}
+}
+
+func (a *App) report() hbproto.AgentReport {
+	v := a.currentVerdict()
+	st := hbproto.StateUp
+	switch {
+	case a.maint.InMaintenance():
+		st = hbproto.StateMaintenance
+	case !a.tracker.Healthy():
+		st = hbproto.StateDown
+	}
+	a.mu.Lock()
+	h := a.host
+	a.mu.Unlock()
+	reason := v.Reason
+	if len(reason) > hbproto.MaxString {
+		reason = reason[:hbproto.MaxString]
+	}
+	svcReason := a.tracker.Reason()
+	if len(svcReason) > hbproto.MaxString {
+		svcReason = svcReason[:hbproto.MaxString]
+	}
+	return hbproto.AgentReport{
+		Node: h.Node, RealIP: h.RealIP, State: st, Reason: reason,
+		Services: []hbproto.ServiceHealth{{Service: a.cfg.Health.Service, Healthy: a.tracker.Healthy(), Reason: svcReason}},
+	}
+}
+
+func (a *App) syncCheckFile() {
+	if a.cfg.Check.Mode != config.CheckFile {
+		return
+	}
+	v := a.currentVerdict()
+	f := health.File{Path: a.cfg.Check.File}
+	changed, err := f.Set(v.OK)
+	if err != nil {
+		a.log.Error("check file", "path", f.Path, "err", err)
+		return
+	}
+	if changed {
+		a.log.Info("check file updated", "path", f.Path, "present", v.OK)
+	}
+}
+
+func (a *App) startCheck(cfg *config.Config) error {
+	if cfg.Check.Mode != config.CheckListen {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Check.Listen)
+	if err != nil {
+		return fmt.Errorf("%s: key \"check.listen\": %w", cfg.File, err)
+	}
+	srv := &http.Server{
+		Handler:           health.Handler(cfg.Check.Path, a.currentVerdict),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       30 * time.Second,
+	}
+	a.checkSrv, a.checkAddr = srv, ln.Addr().String()
+	a.goRun("check endpoint", func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	a.log.Info("check endpoint listening", "addr", a.checkAddr, "path", cfg.Check.Path)
+	return nil
+}
+
+func (a *App) startMetrics(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: key \"metrics.listen\": %w", a.cfg.File, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.met.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.metSrv = srv
+	a.goRun("metrics", func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+func (a *App) stopServers() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, s := range []*http.Server{a.checkSrv, a.metSrv} {
+		if s != nil {
+			_ = s.Shutdown(ctx)
+		}
+	}
+}
+
+func (a *App) onCommand(ctx context.Context, c command) cmdResult {
+	switch c.op {
+	case OpMaintenanceOn, OpMaintenanceOff:
+		var ev maintenance.Event = maintenance.On{Reason: c.reason, At: time.Now()}
+		if c.op == OpMaintenanceOff {
+			ev = maintenance.Off{At: time.Now()}
+		}
+		next, acts := maintenance.Step(a.maint, ev, a.cfg.Health.Rise)
+		for _, act := range acts {
+			if act == maintenance.Persist {
+				if err := a.store.Save(maintenance.FlagOf(next)); err != nil {
+					return cmdResult{state: a.maint, err: err}
+				}
+			}
+		}
+		prev := a.maint
+		a.maint = next
+		for _, act := range acts {
+			switch act {
+			case maintenance.Announce:
+				a.announce()
+			case maintenance.ProbeNow:
+				a.runner.ProbeNow()
+			}
+		}
+		if prev.Mode != next.Mode || prev.Reason != next.Reason {
+			a.log.Info("maintenance switched", "from", prev.Mode, "to", next.Mode, "reason", next.Reason)
+		}
+		return cmdResult{state: a.maint}
+	case OpReload:
+		return cmdResult{state: a.maint, err: a.reload(ctx)}
+	}
+	return cmdResult{state: a.maint, err: fmt.Errorf("unknown command %q", c.op)}
+}
+
+// reload re-reads the configuration; an invalid one keeps the running one.
+func (a *App) reload(ctx context.Context) error {
+	a.notify.Reloading()
+	defer func() { a.notify.Ready(a.statusLine()) }()
+	cfg, err := config.Load(a.cfg.File)
+	if err != nil {
+		a.log.Error("reload: invalid configuration, keeping the running one", "err", err)
+		return fmt.Errorf("invalid configuration, keeping the running one: %w", err)
+	}
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return err
+	}
+	host, err := Resolve(cfg, nl)
+	nl.Close()
+	if err != nil {
+		a.log.Error("reload: keeping the running configuration", "err", err)
+		return fmt.Errorf("keeping the running configuration: %w", err)
+	}
+	key, insecure, err := LoadKey(cfg, a.log)
+	if err != nil {
+		a.log.Error("reload: keeping the running configuration", "err", err)
+		return fmt.Errorf("keeping the running configuration: %w", err)
+	}
+	old := a.cfg
+	if cfg.StateDir != old.StateDir || cfg.RuntimeDir != old.RuntimeDir {
+		a.log.Warn("reload: state_dir and runtime_dir changes take effect at the next restart")
+		cfg.StateDir, cfg.RuntimeDir = old.StateDir, old.RuntimeDir
+	}
+	// Things that can fail first: the check listener and metrics listener.
+	if cfg.Check != old.Check {
+		oldSrv := a.checkSrv
+		if oldSrv != nil {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			_ = oldSrv.Shutdown(sctx)
+			cancel()
+			a.checkSrv = nil
+		}
+		if err := a.startCheck(cfg); err != nil {
+			a.log.Error("reload: check endpoint", "err", err)
+			_ = a.startCheck(old)
+			return err
+		}
+		if old.Check.Mode == config.CheckFile && (cfg.Check.Mode != config.CheckFile || cfg.Check.File != old.Check.File) {
+			_, _ = health.File{Path: old.Check.File}.Set(false)
+		}
+	}
+	if cfg.Metrics != old.Metrics {
+		if a.metSrv != nil {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			_ = a.metSrv.Shutdown(sctx)
+			cancel()
+			a.metSrv = nil
+		}
+		if err := a.startMetrics(cfg.Metrics.Listen); err != nil {
+			a.log.Error("reload: metrics", "err", err)
+		}
+	}
+	if a.level != nil {
+		if lv, err := parseLevel(cfg.Log.Level); err == nil {
+			a.level.Set(lv)
+		}
+	}
+	a.mu.Lock()
+	a.cfg, a.host, a.insecure = cfg, host, insecure
+	a.mu.Unlock()
+	if err := a.vips.SetVIPs(cfg.VIPs); err != nil {
+		a.log.Error("reload: vips", "err", err)
+	}
+	a.guard.Update(guardSettings(cfg, host))
+	a.hb.Update(hbSettings(cfg, host, key))
+	if !reflect.DeepEqual(cfg.Health, old.Health) {
+		a.probeStop()
+		if err := a.setProbe(cfg); err != nil {
+			return err
+		}
+		a.startRunner(ctx)
+	}
+	if err := a.writeApplied(cfg); err != nil {
+		a.log.Warn("cannot record what was applied", "err", err)
+	}
+	a.announce()
+	a.log.Info("configuration reloaded", "path", cfg.File)
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+// statusLine is the one-line summary for systemd's STATUS=.
+func (a *App) statusLine() string {
+	v := a.currentVerdict()
+	state := "serving"
+	if !v.OK {
+		state = "not serving (" + v.Reason + ")"
+	}
+	vipsOK, nv := 0, 0
+	if a.vips != nil {
+		for _, s := range a.vips.Status() {
+			nv++
+			if s.Present {
+				vipsOK++
+			}
+		}
+	}
+	arp := "arp off"
+	if a.guard != nil {
+		st := a.guard.Status()
+		switch {
+		case st.LastError != "":
+			arp = "arp ERROR"
+		case st.Mode != "off":
+			arp = "arp ok (" + st.Mode + ")"
+		}
+	}
+	dirs := ""
+	if a.hb != nil {
+		views := a.hb.Views()
+		fresh := 0
+		for _, v := range views {
+			if time.Since(v.LastReply) < 3*a.cfg.Heartbeat.Interval+time.Second {
+				fresh++
+			}
+		}
+		if len(views) > 0 {
+			dirs = fmt.Sprintf(", %d/%d directors answering", fresh, len(views))
+		}
+		if a.hb.Stats().Disabled && len(views) > 0 {
+			dirs = ", heartbeats DISABLED (insecure)"
+		}
+	}
+	return fmt.Sprintf("%s; %d/%d VIPs; %s%s", state, vipsOK, nv, arp, dirs)
+}
+
+func (a *App) refreshStatus() {
+	line := a.statusLine()
+	if line != a.statusLn {
+		a.statusLn = line
+		a.notify.Status(line)
+	}
+}

@@ -1,0 +1,15 @@
+// Package app wires the tandem-backend daemon together: configuration, the
+// VIPs on lo, the ARP guard, the health probe and check endpoint, the
+// maintenance switch, heartbeats, the control socket, metrics and systemd
+// notifications.
+//
+// Start-up order matters for traffic: VIPs and the ARP table first, then one
+// synchronous health probe, then the check endpoint, and only then READY=1.
+// Nothing the daemon puts in place is removed when it stops (VIPs, ARP table,
+// check file): a restart or upgrade must not be visible to clients.
+// [Cleanup] removes it all for a package purge.
+//
+// The main loop owns the health and maintenance state; it is the only
+// goroutine that changes them, and it pings the systemd watchdog, so a stuck
+// loop gets the service restarted.
+package app

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandemlb/tandem/backend/app"
+	"github.com/tandemlb/tandem/backend/maintenance"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newStatus(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show VIPs, ARP table and counters, health, maintenance and each director's view",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st app.Status
+			if err := g.call(cmd.Context(), app.OpStatus, nil, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			printStatus(cmd.OutOrStdout(), st, time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func yesNo(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return now.Sub(t).Truncate(time.Millisecond).String() + " ago"
+}
+
+func printStatus(w io.Writer, st app.Status, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "node:\t%s (real IP %s on %s), pid %d, version %s, up %s\n", st.Host.Node, st.Host.RealIP, st.Host.Interface,
+		st.PID, st.Version, now.Sub(st.Started).Truncate(time.Second))
+	check := "OK (200)"
+	if !st.Check.OK {
+		check = "503: " + st.Check.Reason
+	}
+	where := st.Check.Where
+	if st.Check.Mode == "file" {
+		where += yesNo(st.Check.FilePresent, " (present)", " (absent)")
+	}
+	fmt.Fprintf(tw, "check:\t%s via %s %s\n", check, st.Check.Mode, where)
+	h := st.Health
+	reason := ""
+	if h.Reason != "" {
+		reason = ": " + h.Reason
+	}
+	fmt.Fprintf(tw, "health:\t%s %s%s (%s; last probe %s, took %s)\n", h.Service, h.State, reason, h.Probe, ago(now, h.LastProbe), h.LastTook.Truncate(time.Microsecond))
+	m := st.Maintenance
+	switch m.Mode {
+	case maintenance.InService:
+		fmt.Fprintf(tw, "maintenance:\toff\n")
+	default:
+		fmt.Fprintf(tw, "maintenance:\t%s since %s (%s)\n", m.Mode, m.Since.Local().Format(time.DateTime), m.Description)
+	}
+	var vips []string
+	for _, v := range st.VIPs {
+		s := v.Addr.String() + yesNo(v.Present, " present", " MISSING")
+		if v.Repairs > 0 {
+			s += fmt.Sprintf(" (restored %d×)", v.Repairs)
+		}
+		vips = append(vips, s)
+	}
+	fmt.Fprintf(tw, "vips on lo:\t%s\n", strings.Join(vips, ", "))
+	a := st.ARP
+	arp := fmt.Sprintf("mode %s", a.Mode)
+	if a.Mode == "nftables" || a.Mode == "both" {
+		arp += fmt.Sprintf(", table arp %s %s", a.Table, yesNo(a.TableOK, "present", yesNo(a.TablePresent, "DIFFERS", "MISSING")))
+		if a.Repairs > 0 {
+			arp += fmt.Sprintf(" (restored %d×)", a.Repairs)
+		}
+	}
+	if a.Mode == "sysctl" || a.Mode == "both" {
+		arp += ", sysctls " + yesNo(a.SysctlOK, "ok", "NOT SET")
+	}
+	if a.LastError != "" {
+		arp += ", error: " + a.LastError
+	}
+	fmt.Fprintf(tw, "arp guard:\t%s\n", arp)
+	for _, c := range a.Counters {
+		what := "ARP requests for it dropped"
+		if c.Chain == "out" {
+			what = "own ARP senders rewritten"
+		}
+		fmt.Fprintf(tw, "\t%s %s: %d packets (%s)\n", c.Chain, c.VIP, c.Packets, what)
+	}
+	hb := st.Heartbeat
+	if len(st.Directors) == 0 {
+		fmt.Fprintf(tw, "heartbeat:\tno directors configured\n")
+	} else {
+		state := fmt.Sprintf("every %s, %d sent, %d send errors, %d replies", hb.Interval, hb.Sent, hb.SendErrors, hb.Received)
+		if hb.Disabled {
+			state = "DISABLED (no usable key, heartbeat.insecure)"
+		}
+		var rej []string
+		for r, n := range hb.Rejected {
+			rej = append(rej, fmt.Sprintf("%s %d", r, n))
+		}
+		if len(rej) > 0 {
+			state += ", rejected: " + strings.Join(rej, ", ")
+		}
+		fmt.Fprintf(tw, "heartbeat:\t%s\n", state)
+		for _, d := range st.Directors {
+			printDirector(tw, d, now)
+		}
+	}
+	tw.Flush()
+}
+
+func printDirector(w io.Writer, d maintenance.DirectorView, now time.Time) {
+	name := d.Addr
+	if d.Name != "" {
+		name = d.Name + " " + d.Addr
+	}
+	if d.LastReply.IsZero() {
+		fmt.Fprintf(w, "director:\t%s: no reply yet\n", name)
+		return
+	}
+	fmt.Fprintf(w, "director:\t%s: %s, last reply %s\n", name, d.RoleName, ago(now, d.LastReply))
+	for _, ds := range d.Destinations {
+		fmt.Fprintf(w, "\t%s -> %s: weight %d/%d, %d active, %d inactive, %s\n", ds.Service, ds.Addr, ds.Weight, ds.ConfiguredWeight,
+			ds.ActiveConns, ds.InactiveConns, ds.Pool)
+	}
+}
