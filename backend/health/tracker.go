@@ -124,3 +124,18 @@ func (t *Tracker) Reason() string {
 	}
 	return ""
 }
+
+// UnmarshalText parses the name MarshalText writes.
+func (s *State) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "healthy":
+		*s = Healthy
+	case "unhealthy":
+		*s = Unhealthy
+	case "unknown":
+		*s = Unknown
+	default:
+		return fmt.Errorf("health: unknown state %q", b)
+	}
+	return nil
+}

@@ -15,7 +15,7 @@ type DirectorView struct {
 	// Name is the director's name from its replies.
 	Name string `json:"name,omitempty"`
 	// Role is its VRRP role.
-	Role hbproto.Role `json:"-"`
+	Role hbproto.Role `json:"role_code"`
 	// RoleName is Role as text, for JSON.
 	RoleName string `json:"role"`
 	// LastReply is when its last accepted reply arrived (zero: never).

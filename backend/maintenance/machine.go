@@ -116,7 +116,8 @@ func Step(s State, ev Event, rise int) (State, []Action) {
 	rise = max(rise, 1)
 	switch ev := ev.(type) {
 	case On:
-		if s.Mode == Maintenance && s.Reason == ev.Reason {
+		if s.Mode == Maintenance && (ev.Reason == "" || s.Reason == ev.Reason) {
+			// Already on; no reason given keeps the current one.
 			return s, nil
 		}
 		since := ev.At
@@ -171,4 +172,19 @@ func FromFlag(f Flag) State {
 		return State{Mode: Maintenance, Reason: f.Reason, Since: f.Since}
 	}
 	return State{Mode: InService, Since: f.Since}
+}
+
+// UnmarshalText parses the name MarshalText writes.
+func (m *Mode) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "in-service":
+		*m = InService
+	case "maintenance":
+		*m = Maintenance
+	case "returning":
+		*m = Returning
+	default:
+		return fmt.Errorf("maintenance: unknown mode %q", b)
+	}
+	return nil
 }

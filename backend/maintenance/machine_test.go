@@ -48,6 +48,7 @@ func TestStep(t *testing.T) {
 		{"on twice with the same reason is a no-op", State{Mode: Maintenance, Reason: "x", Since: at(0)}, []step{
 			{On{Reason: "x", At: at(1)}, State{Mode: Maintenance, Reason: "x", Since: at(0)}, nil},
 			{On{Reason: "y", At: at(2)}, State{Mode: Maintenance, Reason: "y", Since: at(0)}, []Action{Persist, Announce}},
+			{On{At: at(3)}, State{Mode: Maintenance, Reason: "y", Since: at(0)}, nil},
 		}},
 		{"off in service is a no-op", State{}, []step{
 			{Off{At: at(1)}, State{}, nil},
