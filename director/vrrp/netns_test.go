@@ -329,6 +329,11 @@ func (l *lab) keepalived(i int, s spec) *keepalivedNode {
 
 // monitor polls every host's eth0 for the VIP every 10 ms and records
 // every sample where more than one live host holds it.
+type sample struct {
+	at  time.Time
+	all []*host // every host holding the VIP, live or not
+}
+
 type monitor struct {
 	t       *testing.T
 	hosts   []*host
@@ -337,7 +342,14 @@ type monitor struct {
 	alive   map[*host]bool
 	holders []*host // last sample, live hosts only
 	seen    time.Time
+	history []sample
+	phase   string
 	bad     []string
+	overlap struct {
+		start time.Time // of the current run of samples with two live holders
+		phase string
+		runs  []string // preemption overlaps seen, for the log
+	}
 	samples int
 	stop    chan struct{}
 	done    chan struct{}
@@ -369,7 +381,7 @@ func (m *monitor) loop() {
 			return
 		case <-tick.C:
 		}
-		var hs []*host
+		var hs, all []*host
 		var names []string
 		m.mu.Lock()
 		alive := make(map[*host]bool, len(m.alive))
@@ -378,19 +390,88 @@ func (m *monitor) loop() {
 		}
 		m.mu.Unlock()
 		for _, h := range m.hosts {
-			if alive[h] && h.holds(m.vip) {
-				hs = append(hs, h)
-				names = append(names, h.addr.String())
+			if h.holds(m.vip) {
+				all = append(all, h)
+				if alive[h] {
+					hs = append(hs, h)
+					names = append(names, h.addr.String())
+				}
 			}
 		}
 		now := time.Now()
 		m.mu.Lock()
 		m.holders, m.seen = hs, now
+		m.history = append(m.history, sample{now, all})
 		m.samples++
-		if len(hs) > 1 {
-			m.bad = append(m.bad, fmt.Sprintf("%s: VIP on %v", now.Format("15:04:05.000"), names))
-		}
+		m.account(now, hs, names)
 		m.mu.Unlock()
+	}
+}
+
+// preemptOverlap is how long two live hosts may hold the VIP while a
+// higher-priority router preempts: RFC 5798 has the new master add the VIP
+// and then advertise, and the old one release it when the advert arrives.
+// keepalived also sends its GARP burst before the advert. Anywhere else, one
+// sample with two holders fails the test.
+const preemptOverlap = 100 * time.Millisecond
+
+// account records overlaps (called with m.mu held).
+func (m *monitor) account(now time.Time, hs []*host, names []string) {
+	o := &m.overlap
+	switch {
+	case len(hs) > 1 && o.start.IsZero():
+		o.start, o.phase = now, m.phase
+	case len(hs) > 1:
+	case !o.start.IsZero():
+		d := now.Sub(o.start)
+		line := fmt.Sprintf("%s (%s): two holders for %v", o.start.Format("15:04:05.000"), o.phase, d.Round(time.Millisecond))
+		if strings.Contains(o.phase, "preempt") && d <= preemptOverlap {
+			o.runs = append(o.runs, line)
+		} else {
+			m.bad = append(m.bad, line)
+		}
+		o.start = time.Time{}
+	}
+	if len(hs) > 1 && !strings.Contains(m.phase, "preempt") {
+		m.bad = append(m.bad, fmt.Sprintf("%s (%s): VIP on %v", now.Format("15:04:05.000"), m.phase, names))
+	}
+}
+
+// mark names the phase that the next samples belong to.
+func (m *monitor) mark(phase string) {
+	m.mu.Lock()
+	m.phase = phase
+	m.mu.Unlock()
+}
+
+// firstHeld returns the time of the first sample at or after since in which
+// h held the VIP.
+func (m *monitor) firstHeld(h *host, since time.Time) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.history {
+		if s.at.Before(since) {
+			continue
+		}
+		for _, x := range s.all {
+			if x == h {
+				return s.at
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// waitGone waits (bounded) until h no longer holds the VIP: a restarted
+// node must clear what its crashed predecessor left.
+func (m *monitor) waitGone(t *testing.T, h *host, timeout time.Duration, why string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for h.holds(m.vip) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s still holds the VIP after %v", why, h.addr, timeout)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -441,8 +522,14 @@ func (m *monitor) check(t *testing.T) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.overlap.start.IsZero() {
+		m.bad = append(m.bad, fmt.Sprintf("%s (%s): two holders until the end", m.overlap.start.Format("15:04:05.000"), m.overlap.phase))
+	}
 	if len(m.bad) > 0 {
-		t.Errorf("the VIP was on more than one live host in %d of %d samples: %v", len(m.bad), m.samples, m.bad)
+		t.Errorf("the VIP was on more than one live host (%d samples taken): %v", m.samples, m.bad)
+	}
+	for _, r := range m.overlap.runs {
+		t.Logf("preemption overlap (allowed up to %v): %s", preemptOverlap, r)
 	}
 }
 
@@ -471,38 +558,46 @@ func failover(t *testing.T, hi, lo node, logs ...func() string) {
 			}
 		}
 	}()
+	m.mark("hi alone")
 	m.setAlive(hi.host(), true)
 	hi.start(t)
 	m.waitHolder(t, hi.host(), 10*time.Second, hi.String()+" alone")
+	m.mark("lo joins")
 	m.setAlive(lo.host(), true)
 	lo.start(t)
 	m.holdFor(t, hi.host(), 4500*time.Millisecond, lo.String()+" joined: "+hi.String()+" must stay master")
 
+	m.mark("clean stop of hi")
 	t0 := time.Now()
 	hi.stop(t)
 	m.setAlive(hi.host(), false)
-	at := m.waitHolder(t, lo.host(), 5*time.Second, "clean stop of "+hi.String())
-	record(t, fmt.Sprintf("clean stop %s -> %s", hi, lo), at.Sub(t0))
+	m.waitHolder(t, lo.host(), 5*time.Second, "clean stop of "+hi.String())
+	record(t, fmt.Sprintf("clean stop %s -> %s", hi, lo), m.firstHeld(lo.host(), t0).Sub(t0))
 	if hi.host().holds(vip4.Addr()) {
 		t.Errorf("%s kept the VIP after a clean stop", hi)
 	}
 
+	m.mark("hi back, preempts")
 	m.setAlive(hi.host(), true)
+	t0 = time.Now()
 	hi.start(t)
-	at0 := time.Now()
-	at = m.waitHolder(t, hi.host(), 8*time.Second, hi.String()+" back: preempts")
-	t.Logf("%s preempted after %v", hi, at.Sub(at0).Round(time.Millisecond))
+	m.waitHolder(t, hi.host(), 8*time.Second, hi.String()+" back: preempts")
+	t.Logf("%s preempted after %v", hi, m.firstHeld(hi.host(), t0).Sub(t0).Round(time.Millisecond))
 
+	m.mark("SIGKILL of hi")
 	t0 = time.Now()
 	m.setAlive(hi.host(), false) // a dead host's leftover VIP does not count
 	hi.kill(t)
-	at = m.waitHolder(t, lo.host(), 8*time.Second, "SIGKILL of "+hi.String())
-	record(t, fmt.Sprintf("SIGKILL %s -> %s", hi, lo), at.Sub(t0))
+	m.waitHolder(t, lo.host(), 8*time.Second, "SIGKILL of "+hi.String())
+	record(t, fmt.Sprintf("SIGKILL %s -> %s", hi, lo), m.firstHeld(lo.host(), t0).Sub(t0))
 
-	m.setAlive(hi.host(), true)
+	m.mark("hi back after crash, preempts")
 	hi.start(t)
+	m.waitGone(t, hi.host(), 2*time.Second, hi.String()+" restarted after a crash")
+	m.setAlive(hi.host(), true)
 	m.waitHolder(t, hi.host(), 8*time.Second, hi.String()+" back after a crash")
 	m.holdFor(t, hi.host(), 500*time.Millisecond, hi.String()+" master again")
+	m.mark("end")
 	lo.stop(t)
 	hi.stop(t)
 	m.close()
@@ -529,8 +624,8 @@ func nopreempt(t *testing.T, lo, hi node, logs ...func() string) {
 	t0 := time.Now()
 	lo.stop(t)
 	m.setAlive(lo.host(), false)
-	at := m.waitHolder(t, hi.host(), 5*time.Second, "clean stop of "+lo.String())
-	record(t, fmt.Sprintf("clean stop %s -> %s (nopreempt)", lo, hi), at.Sub(t0))
+	m.waitHolder(t, hi.host(), 5*time.Second, "clean stop of "+lo.String())
+	record(t, fmt.Sprintf("clean stop %s -> %s (nopreempt)", lo, hi), m.firstHeld(hi.host(), t0).Sub(t0))
 	hi.stop(t)
 	m.close()
 	m.check(t)
