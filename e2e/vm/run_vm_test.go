@@ -62,3 +62,32 @@ exit 3`
 		t.Errorf("boot time not measured; console:\n%s", res.Console)
 	}
 }
+
+// TestVMRunSystemd boots the host's systemd as PID 1 in the guest and runs
+// the command from the oneshot unit.
+func TestVMRunSystemd(t *testing.T) {
+	testutil.VM(t)
+	script := `echo "pid1=$(cat /proc/1/comm)"
+echo "unit=$(systemctl show -p ActiveState --value tandem-vm.service)"
+systemd-run --wait --quiet -p Type=oneshot /bin/true && echo "systemd-run ok"
+test -e /proc/net/ip_vs && echo "ip_vs ok"`
+	res, err := vm.Run(context.Background(), vm.Options{
+		Command: []string{"/bin/sh", "-c", script},
+		Systemd: true,
+		Timeout: 5 * time.Minute,
+		Stdout:  lineLogger{t, "guest: "},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("systemd guest: boot %v, wall %v", res.Boot.Round(time.Millisecond), res.Wall.Round(time.Millisecond))
+	out := string(res.Output)
+	for _, want := range []string{"pid1=systemd", "unit=activating", "systemd-run ok", "ip_vs ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s\nconsole:\n%s", want, out, res.Console)
+		}
+	}
+	if res.ExitCode != 0 {
+		t.Errorf("exit code %d; console:\n%s", res.ExitCode, res.Console)
+	}
+}

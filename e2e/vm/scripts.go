@@ -69,6 +69,11 @@ $bb mount -t overlay -o lowerdir=/lower,upperdir=/ovl/upper,workdir=/ovl/work ov
 $bb mount -t tmpfs -o mode=0755,nosuid,nodev run /newroot/run || fail "tmpfs on /run"
 $bb mkdir -p /newroot%[1]s/bin /newroot%[2]s
 $bb cp /bin/busybox /newroot%[1]s/busybox || fail "copy busybox"
+# The host has no kmod: busybox modprobe loads modules, also on the kernel's
+# demand (kernel.modprobe) and for systemd's modprobe@ units.
+$bb ln -s ../busybox /newroot%[1]s/bin/modprobe
+[ -e /newroot/sbin/modprobe ] || $bb ln -s %[1]s/bin/modprobe /newroot/sbin/modprobe
+echo %[1]s/bin/modprobe > /proc/sys/kernel/modprobe
 $bb mkdir -p /newroot/lib/modules/%[3]s
 $bb mount --bind /newroot%[4]s /newroot/lib/modules/%[3]s || fail "bind the kernel modules"
 $bb mount --move /rw /newroot%[2]s || fail "move the run share"
@@ -82,6 +87,9 @@ $bb mount --move /sys /newroot/sys || fail "move /sys"
 	}
 	fmt.Fprintf(&b, `# systemd as PID 1: a target that isolates to one oneshot test unit.
 $bb rm -f /newroot/.dockerenv
+# systemd-tmpfiles would otherwise empty the host's /tmp through the
+# overlay at boot (D /tmp), which takes seconds over 9p.
+$bb mount -t tmpfs -o mode=1777,nosuid,nodev tmp /newroot/tmp || fail "tmpfs on /tmp"
 $bb mkdir -p /newroot/etc/systemd/system
 $bb cat > /newroot/etc/systemd/system/tandem-vm.target <<'EOF'
 [Unit]
@@ -159,10 +167,8 @@ $bb hostname tandem-vm
 $bb ip link set lo up
 `)
 	}
-	fmt.Fprintf(&b, `$bb --install -s %[1]s/bin
+	fmt.Fprintf(&b, `$bb --install -s %[1]s/bin 2>/dev/null
 export PATH=%[2]s
-echo %[1]s/bin/modprobe > /proc/sys/kernel/modprobe
-[ -e /sbin/modprobe ] || $bb ln -s %[1]s/bin/modprobe /sbin/modprobe
 %[3]s$bb stty -F /dev/ttyS1 raw -echo 2>/dev/null
 cd %[4]s || { echo "tandem-vm: cd %[4]s failed"; echo 126 > $share/exit; off; }
 echo "%[5]s"
