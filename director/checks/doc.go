@@ -1,0 +1,28 @@
+// Package checks implements keepalived's real-server health checks:
+// HTTP_GET and SSL_GET (URL path, expected status code, optional MD5
+// digest of the body as keepalived's genhash computes it) and TCP_CHECK,
+// with keepalived's connect_timeout, delay_loop, retry (nb_get_retry) and
+// delay_before_retry semantics.
+//
+// A [Probe] does one attempt against one real server. A [Checker] runs a
+// probe on a schedule with an injected [Clock] and reports every attempt as
+// a [Result]; the result says whether the checker's verdict (up or down)
+// changed, which is what the pool package consumes.
+//
+// Scheduling, as in keepalived 2.x (check_tcp.c, tcp_epilog):
+//
+//   - A success makes the checker up (at once, whatever came before) and
+//     the next attempt comes delay_loop later.
+//   - A failure is retried after delay_before_retry, up to retry times; the
+//     retry+1-th consecutive failure makes the checker down and the next
+//     attempt comes delay_loop later. With retry 1 (the default) a server
+//     goes down after 2 consecutive failures, 1 delay_before_retry apart.
+//   - Retries also happen while the checker is down; they change nothing
+//     until a success.
+//   - The checker starts up, or down with alpha. A result is a change when
+//     the verdict differs from the one before, and (as in keepalived) for
+//     a very first attempt that is not retried.
+//
+// Defaults are keepalived's: connect_timeout 5 s, retry 1,
+// delay_before_retry 1 s, delay_loop 60 s.
+package checks
