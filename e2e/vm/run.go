@@ -44,8 +44,9 @@ type Options struct {
 	Env map[string]string
 	// Dir is the command's working directory in the guest; "/" if empty.
 	Dir string
-	// Timeout bounds the whole run, boot included; DefaultTimeout if zero.
-	// When it expires QEMU is killed.
+	// Timeout bounds the guest from QEMU's start to its exit (boot
+	// included, the first run's download and build not); DefaultTimeout if
+	// zero. When it expires QEMU is killed.
 	Timeout time.Duration
 	// Stdout receives the command's stdout and stderr, one Write per line,
 	// as the guest produces them. Optional.
@@ -86,6 +87,9 @@ type Result struct {
 	Boot time.Duration
 	// Wall is the time from starting QEMU to its exit.
 	Wall time.Duration
+	// PID was QEMU's process ID (it has exited and been waited for when Run
+	// returns).
+	PID int
 }
 
 // Run prepares the kernel (see Prepare), boots the guest, runs
@@ -110,17 +114,16 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("vm: qemu-system-x86_64 not found (install Debian's qemu-system-x86): %w", err)
 	}
+	k, err := Prepare(ctx, PrepareOptions{CacheDir: opts.CacheDir, Log: opts.Log})
+	if err != nil {
+		return res, err
+	}
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-
-	k, err := Prepare(ctx, PrepareOptions{CacheDir: opts.CacheDir, Log: opts.Log})
-	if err != nil {
-		return res, err
-	}
 	res.Kernel = k.Version
 
 	rundir, err := os.MkdirTemp("", "tandem-vm-run-")
@@ -205,6 +208,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("vm: start %s: %w", qemu, err)
 	}
+	res.PID = cmd.Process.Pid
 
 	var (
 		wg        sync.WaitGroup
@@ -245,15 +249,18 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 
 	waitc := make(chan error, 1)
 	go func() { waitc <- cmd.Wait() }()
-	var waitErr, killErr error
+	var waitErr error
+	timedOut := false
 	select {
 	case waitErr = <-waitc:
 	case <-ctx.Done():
 		// Hard stop: kill QEMU by PID and wait for it.
+		timedOut = true
+		var killErr error
 		if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			killErr = fmt.Errorf("vm: kill qemu pid %d: %w", cmd.Process.Pid, err)
 		}
-		waitErr = <-waitc
+		<-waitc
 		waitErr = errors.Join(fmt.Errorf("%w after %v (pid %d): %w", ErrTimeout, time.Since(start).Round(time.Millisecond), cmd.Process.Pid, ctx.Err()), killErr)
 	}
 	wg.Wait()
@@ -264,7 +271,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	res.Boot = bootAt
 	mu.Unlock()
 
-	if ctx.Err() != nil {
+	if timedOut {
 		return res, fmt.Errorf("%w\n--- guest console (tail) ---\n%s", waitErr, res.Console)
 	}
 	b, rerr := os.ReadFile(filepath.Join(rundir, "exit"))

@@ -2,6 +2,9 @@ package vm_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +92,27 @@ test -e /proc/net/ip_vs && echo "ip_vs ok"`
 	}
 	if res.ExitCode != 0 {
 		t.Errorf("exit code %d; console:\n%s", res.ExitCode, res.Console)
+	}
+}
+
+// TestVMRunTimeout checks the hard timeout: QEMU is killed and reaped, and
+// the error says so.
+func TestVMRunTimeout(t *testing.T) {
+	testutil.VM(t)
+	res, err := vm.Run(context.Background(), vm.Options{
+		Command: []string{"/bin/sleep", "600"},
+		Timeout: 10 * time.Second,
+	})
+	if !errors.Is(err, vm.ErrTimeout) {
+		t.Fatalf("Run = %v, want ErrTimeout", err)
+	}
+	if res.PID == 0 {
+		t.Fatal("no QEMU PID recorded")
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", res.PID)); err == nil {
+		t.Errorf("QEMU (pid %d) still exists after the timeout", res.PID)
+	}
+	if res.Wall > 20*time.Second {
+		t.Errorf("Run took %v with a 10s timeout", res.Wall)
 	}
 }
