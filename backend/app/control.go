@@ -117,6 +117,7 @@ func (a *App) waitStream(timeout time.Duration) ctlsock.StreamFunc {
 				return fmt.Errorf("timed out after %s, still waiting: %s", timeout, strings.Join(append([]string{st.Summary}, st.Lines...), "; "))
 			case <-changed:
 			case <-tick.C:
+				a.hb.Poke() // a report now gets a fresh reply
 			}
 		}
 	}
@@ -144,6 +145,7 @@ func (a *App) Status() Status {
 		st.VIPs = a.vips.Status()
 	}
 	if a.guard != nil {
+		_, _ = a.guard.Ensure() // fresh counters
 		st.ARP = a.guard.Status()
 	}
 	if a.hb != nil {

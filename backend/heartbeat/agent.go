@@ -149,6 +149,10 @@ func (a *Agent) SetReport(r hbproto.AgentReport) {
 	}
 }
 
+// Poke sends the current report at once (e.g. to get fresh replies while
+// waiting for a drain).
+func (a *Agent) Poke() { signal(a.kick) }
+
 // Views returns each configured director's last reply, in configuration
 // order.
 func (a *Agent) Views() []maintenance.DirectorView {
