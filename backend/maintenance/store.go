@@ -53,7 +53,8 @@ func (s Store) Save(f Flag) error {
 		return fmt.Errorf("maintenance: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err == nil {
+	_, err = tmp.Write(b)
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
