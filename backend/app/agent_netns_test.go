@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mdlayher/arp"
-	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/backend/arpguard"
 	"github.com/tandemlb/tandem/backend/vip"
@@ -452,7 +451,6 @@ func TestNetnsAgentBadInput(t *testing.T) {
 	if out, _ := r.lab.Exec("rs", "nft", "list", "ruleset"); strings.Contains(out, "tandem_backend") {
 		t.Fatalf("cleanup left the table:\n%s", out)
 	}
-	_ = netlink.FAMILY_ALL
 }
 
 func grepLines(s, sub string) string {
@@ -463,4 +461,113 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestNetnsAgentSystemdAndReload: READY=1 only once VIP, ARP table and check
+// endpoint are in place; WATCHDOG=1 pings; SIGHUP applies a valid file and
+// keeps the running configuration when the new one is invalid.
+func TestNetnsAgentSystemdAndReload(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	r.startApp()
+	notifyPath := r.dir + "/notify.sock"
+	nconn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nconn.Close()
+	p, err := r.lab.Start("rs", "/usr/bin/env", "NOTIFY_SOCKET="+notifyPath, "WATCHDOG_USEC=300000",
+		r.bin, "run", "--config", r.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.agent = p
+	h, _ := r.lab.Netlink("rs")
+	ns, _ := r.lab.NsHandle("rs")
+	spec := arpguard.Spec{Table: "tandem_backend", VIPs: []netip.Addr{vipAddr}, RealIP: rsIP}
+	next := func(limit time.Duration) string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		nconn.SetReadDeadline(time.Now().Add(limit))
+		n, err := nconn.Read(buf)
+		if err != nil {
+			t.Fatalf("no sd_notify message: %v\n%s", err, p.Output())
+		}
+		return string(buf[:n])
+	}
+	var msgs []string
+	for i := 0; i < 10; i++ {
+		m := next(10 * time.Second)
+		msgs = append(msgs, m)
+		if strings.Contains(m, "READY=1") {
+			// At READY, everything must already be in place.
+			have, _ := vip.List(h, []netip.Addr{vipAddr})
+			st, err := (arpguard.NFT{NetNS: int(ns)}).Check(spec)
+			code, _ := r.check()
+			if !have[vipAddr] || err != nil || st.Problem != "" || code != 200 {
+				t.Fatalf("READY before everything was in place: vip %v, table %+v %v, check %d", have, st, err, code)
+			}
+			break
+		}
+	}
+	if !strings.Contains(strings.Join(msgs, "|"), "STATUS=serving; 1/1 VIPs") {
+		t.Fatalf("no STATUS line with READY: %q", msgs)
+	}
+	wd := 0
+	for i := 0; i < 20 && wd < 2; i++ {
+		if strings.Contains(next(time.Second), "WATCHDOG=1") {
+			wd++
+		}
+	}
+	if wd < 2 {
+		t.Fatal("no WATCHDOG=1 pings with WATCHDOG_USEC=300000")
+	}
+
+	// A valid reload: a second VIP.
+	r.writeConfig("")
+	cfg, _ := os.ReadFile(r.cfgPath)
+	os.WriteFile(r.cfgPath, []byte(strings.Replace(string(cfg), "vips: [192.0.2.100]", "vips: [192.0.2.100, 192.0.2.101]", 1)), 0o644)
+	if err := p.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	v2 := netip.MustParseAddr("192.0.2.101")
+	ok := false
+	for i := 0; i < 200 && !ok; i++ {
+		have, _ := vip.List(h, []netip.Addr{v2})
+		ok = have[v2]
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !ok {
+		t.Fatalf("reload did not add the second VIP:\n%s", p.Output())
+	}
+	sawReloading := false
+	for i := 0; i < 20; i++ {
+		m := next(time.Second)
+		if strings.Contains(m, "RELOADING=1") {
+			sawReloading = true
+		}
+		if sawReloading && strings.Contains(m, "READY=1") {
+			break
+		}
+	}
+	if !sawReloading {
+		t.Fatal("no RELOADING=1 on SIGHUP")
+	}
+
+	// An invalid file is refused; the agent keeps running with the old one.
+	os.WriteFile(r.cfgPath, []byte("vips: [192.0.2.300]\n"), 0o644)
+	p.Signal(syscall.SIGHUP)
+	ctx, cancel := contextWithTimeout(2 * time.Second)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "invalid configuration, keeping the running one"); err != nil {
+		t.Fatalf("invalid reload not logged: %v\n%s", err, p.Output())
+	}
+	if code, _ := r.check(); code != 200 {
+		t.Fatalf("after an invalid reload: check %d", code)
+	}
+	have, _ := vip.List(h, []netip.Addr{vipAddr, v2})
+	if !have[vipAddr] || !have[v2] {
+		t.Fatalf("after an invalid reload: VIPs %v", have)
+	}
+	r.writeConfig("")
+	r.stopAgent()
 }

@@ -365,3 +365,7 @@ func whoHas(t *testing.T, c *arp.Client, ip netip.Addr, wait time.Duration) map[
 	}
 	return macs
 }
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
