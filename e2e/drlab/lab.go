@@ -38,8 +38,8 @@ const (
 	RS2      = "rs2"
 )
 
-// RealServers are the real servers' host names.
-var RealServers = []string{RS1, RS2}
+// RealServers returns the real servers' host names.
+func RealServers() []string { return []string{RS1, RS2} }
 
 // Options configure the lab.
 type Options struct {
@@ -146,7 +146,7 @@ func (l *Lab) setup() error {
 		return fmt.Errorf("director: VIP %s on eth0: %w", l.VIP, err)
 	}
 
-	for _, rs := range RealServers {
+	for _, rs := range RealServers() {
 		if err := l.setupRealServer(rs, vip32); err != nil {
 			return err
 		}
@@ -223,7 +223,7 @@ func (l *Lab) setupIPVS() error {
 	if err := h.NewService(svc); err != nil {
 		return fmt.Errorf("ipvs service %s:%d %s: %w", l.VIP, Port, svc.SchedName, err)
 	}
-	for _, rs := range RealServers {
+	for _, rs := range RealServers() {
 		d := &ipvs.Destination{
 			AddressFamily:   syscall.AF_INET,
 			Address:         l.Net.Addr(rs),
@@ -260,7 +260,7 @@ func (l *Lab) Stats() (map[string]ipvs.DstStats, error) {
 	}
 	out := map[string]ipvs.DstStats{}
 	for _, d := range dsts {
-		for _, rs := range RealServers {
+		for _, rs := range RealServers() {
 			if d.Address.Equal(l.Net.Addr(rs)) {
 				out[rs] = d.Stats
 			}

@@ -43,7 +43,7 @@ func TestGuestDR(t *testing.T) {
 	if tally.Failed != 0 || tally.Total() != requests {
 		t.Errorf("%d of %d requests failed: %v", tally.Failed, tally.Total(), tally.Errors)
 	}
-	for _, rs := range drlab.RealServers {
+	for _, rs := range drlab.RealServers() {
 		if tally.Served[rs] == 0 {
 			t.Errorf("%s answered no request; served: %v", rs, tally.Served)
 		}
@@ -63,7 +63,7 @@ func TestGuestDR(t *testing.T) {
 		t.Error(err)
 	} else {
 		var conns uint32
-		for _, rs := range drlab.RealServers {
+		for _, rs := range drlab.RealServers() {
 			t.Logf("ipvs counters %s: connections %d, packets in %d, packets out %d", rs, stats[rs].Connections, stats[rs].PacketsIn, stats[rs].PacketsOut)
 			conns += stats[rs].Connections
 			if stats[rs].PacketsOut != 0 {

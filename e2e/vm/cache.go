@@ -113,12 +113,27 @@ func Prepare(ctx context.Context, opts PrepareOptions) (*Kernel, error) {
 	}
 	kdir := filepath.Join(dir, kver)
 	if !isReady(kdir) {
-		if pkg == "" {
-			pkg = "linux-image-" + kver
-		}
 		start := time.Now()
 		fmt.Fprintf(logw, "vm: preparing kernel %s in %s (first run only)\n", kver, kdir)
-		if err := buildKernelDir(ctx, dir, pkg, kver, logw); err != nil {
+		err := buildKernelDir(ctx, dir, pkg, kver, logw)
+		var dlErr *downloadError
+		if errors.As(err, &dlErr) && os.Getenv(EnvKernelPkg) == "" {
+			// Stale package lists name a kernel the mirror no longer has:
+			// refresh them, resolve again and retry once.
+			fmt.Fprintf(logw, "vm: %v; running apt-get update and retrying\n", err)
+			if uerr := run(ctx, "", "apt-get", "update", "-q"); uerr != nil {
+				return nil, fmt.Errorf("%w (and apt-get update: %v)", err, uerr)
+			}
+			if pkg, err = resolveKernelPackage(ctx); err != nil {
+				return nil, err
+			}
+			kver = strings.TrimPrefix(pkg, "linux-image-")
+			kdir = filepath.Join(dir, kver)
+			if !isReady(kdir) {
+				err = buildKernelDir(ctx, dir, pkg, kver, logw)
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(logw, "vm: kernel %s ready in %v\n", kver, time.Since(start).Round(time.Millisecond))
@@ -273,21 +288,20 @@ func buildKernelDir(ctx context.Context, dir, pkg, kver string, logw io.Writer) 
 	return nil
 }
 
-// downloadDeb fetches pkg's .deb into dir with apt-get download, running
-// apt-get update once if the first attempt fails (stale lists).
+// downloadError marks a failed apt-get download.
+type downloadError struct {
+	pkg string
+	err error
+}
+
+func (e *downloadError) Error() string { return fmt.Sprintf("download %s: %v", e.pkg, e.err) }
+func (e *downloadError) Unwrap() error { return e.err }
+
+// downloadDeb fetches pkg's .deb into dir with apt-get download.
 func downloadDeb(ctx context.Context, dir, pkg string, logw io.Writer) (string, error) {
 	fmt.Fprintf(logw, "vm: apt-get download %s\n", pkg)
-	dl := func() error {
-		return run(ctx, dir, "apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", pkg)
-	}
-	if err := dl(); err != nil {
-		fmt.Fprintf(logw, "vm: download failed (%v); running apt-get update and retrying\n", err)
-		if uerr := run(ctx, "", "apt-get", "update", "-q"); uerr != nil {
-			return "", fmt.Errorf("download %s: %w (and apt-get update: %v)", pkg, err, uerr)
-		}
-		if err := dl(); err != nil {
-			return "", fmt.Errorf("download %s: %w", pkg, err)
-		}
+	if err := run(ctx, dir, "apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", pkg); err != nil {
+		return "", &downloadError{pkg: pkg, err: err}
 	}
 	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
 	if len(debs) != 1 {

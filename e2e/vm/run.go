@@ -20,8 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultModules are loaded before the command when Options.Modules is nil.
-var DefaultModules = []string{"ip_vs"}
+// DefaultModules returns the modules loaded before the command when Options.Modules is nil.
+func DefaultModules() []string { return []string{"ip_vs"} }
 
 // DefaultTimeout bounds a run when Options.Timeout is zero.
 const DefaultTimeout = 10 * time.Minute
@@ -56,7 +56,7 @@ type Options struct {
 	Console io.Writer
 	// Log receives progress lines from Prepare. Optional.
 	Log io.Writer
-	// Modules are loaded with modprobe before the command; DefaultModules
+	// Modules are loaded with modprobe before the command; DefaultModules()
 	// when nil. Others load on demand.
 	Modules []string
 	// MemoryMB is the guest's memory; 1024 if zero.
@@ -136,7 +136,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	modules := opts.Modules
 	if modules == nil {
-		modules = DefaultModules
+		modules = DefaultModules()
 	}
 	stage2, err := stage2Script(&opts, modules)
 	if err != nil {
