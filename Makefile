@@ -53,3 +53,19 @@ demo: deps build
 
 clean:
 	rm -rf bin dist
+
+# --- Packages (packaging/, systemd/; docs/packaging.md) ---
+# .deb and .rpm of both daemons into dist/ with nfpm; the version comes from
+# git describe (packaging/version.sh) unless PKG_VERSION=... is given.
+.PHONY: packages test-vm-packages
+packages: build
+	packaging/build.sh $(if $(PKG_VERSION),-v $(PKG_VERSION)) -o $(CURDIR)/dist -b $(CURDIR)/bin
+
+# The packaging tests (lintian, rpmlint, contents) read the packages from
+# TANDEM_DIST; the root-only RPM --root install runs at the netns level and
+# the systemd install tests in the VM (packaging/vmtest).
+test-unit test-netns: packages
+test-unit test-netns test-vm-packages: export TANDEM_DIST = $(CURDIR)/dist
+test-vm: test-vm-packages
+test-vm-packages: packages
+	TANDEM_TEST_VM=1 TANDEM_BIN=$(CURDIR)/bin $(GO) test -count=1 -p 1 -timeout 40m -run 'VM' ./packaging/vmtest/

@@ -6,9 +6,9 @@
 #
 # VERSION defaults to packaging/version.sh (from git describe), OUTDIR to
 # dist/, BINDIR to bin/. The packages are OUTDIR/tandem-X_VERSION-1_amd64.deb
-# and OUTDIR/tandem-X-VERSION-1.x86_64.rpm; OUTDIR/.build-VERSION holds the
-# generated files (man pages, completions, changelog, default configs,
-# package scripts).
+# and OUTDIR/tandem-X-VERSION-1.x86_64.rpm, OUTDIR/VERSION names the last
+# build (VERSION-1), and OUTDIR/.build-VERSION holds the generated files
+# (man pages, completions, changelog, default configs, package scripts).
 set -euo pipefail
 
 NFPM=${NFPM:-github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2}
@@ -71,12 +71,35 @@ for pkg in tandem-director tandem-backend; do
 	done
 done
 
+# The nfpm files with one entry per man page at #@MANPAGES@: plain files in
+# the .deb, %doc in the .rpm (nfpm does not glob %doc sources).
+for pkg in tandem-director tandem-backend; do
+	entries=$work/gen/man-$pkg.yaml
+	: >"$entries"
+	found=0
+	for page in "$work/gen/man/$pkg".8.gz "$work/gen/man/$pkg"-*.8.gz; do
+		[ -e "$page" ] || continue
+		found=1
+		name=${page##*/}
+		for p in deb rpm; do
+			printf '  - src: gen/man/%s\n    dst: /usr/share/man/man8/%s\n    packager: %s\n' "$name" "$name" "$p"
+			if [ "$p" = rpm ]; then printf '    type: doc\n'; fi
+			printf '    file_info: {mode: 0644}\n'
+		done >>"$entries"
+	done
+	[ "$found" = 1 ] || { echo "build.sh: no man page for $pkg" >&2; exit 1; }
+	sed -e "/^  #@MANPAGES@\$/r $entries" -e '/^  #@MANPAGES@$/d' \
+		"$src/packaging/nfpm/$pkg.yaml" >"$work/gen/nfpm-$pkg.yaml"
+done
+
 export PKG_VERSION=$version TANDEM_SRC=$src TANDEM_BIN=$bin
 cd "$work"
 for pkg in tandem-director tandem-backend; do
 	for fmt in deb rpm; do
-		"$GO" run "$NFPM" package --config "$src/packaging/nfpm/$pkg.yaml" \
+		"$GO" run "$NFPM" package --config "gen/nfpm-$pkg.yaml" \
 			--packager "$fmt" --target "$out/"
 	done
 done
+# The tests (packaging_test.go, vmtest) find the packages through this file.
+echo "$version-$release" >"$out/VERSION"
 ls -l "$out"/tandem-director[_-]"$version"* "$out"/tandem-backend[_-]"$version"*

@@ -12,10 +12,14 @@
 #     and leaves a running old version alone.
 set -e
 
+# DPKG_ROOT: dpkg's --root/--instdir prefix (empty on a normal install; an
+# RPM --root install runs the script chrooted instead). packaging_test.go
+# also uses it to run the scripts against a scratch tree.
+root=${DPKG_ROOT:-}
 pkg=@PKG@
 unit=$pkg.service
-bin=/usr/sbin/$pkg
-key=/etc/tandem/heartbeat.key
+bin=$root/usr/sbin/$pkg
+key=$root/etc/tandem/heartbeat.key
 
 case "$1" in
 configure)
@@ -48,7 +52,7 @@ say() {
 # systemd), else the default.
 config_path() {
 	c=/etc/tandem/@CONF@
-	for f in /etc/default/$pkg /etc/sysconfig/$pkg; do
+	for f in "$root/etc/default/$pkg" "$root/etc/sysconfig/$pkg"; do
 		[ -r "$f" ] || continue
 		v=$(sed -n 's/^[[:space:]]*TANDEM_CONFIG=//p' "$f" | tail -n 1 |
 			sed -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'\$/\1/")
@@ -59,7 +63,7 @@ config_path() {
 
 make_key() {
 	[ -e "$key" ] && return 0
-	mkdir -p /etc/tandem
+	mkdir -p "$root/etc/tandem"
 	old_umask=$(umask)
 	umask 077
 	tmp=$key.tmp.$$
@@ -73,7 +77,7 @@ make_key() {
 
 # live is true on a running systemd system (not in a chroot or an image build).
 live() {
-	[ -d /run/systemd/system ]
+	[ -d "$root/run/systemd/system" ]
 }
 
 # first_existing NAME DIR...: the first DIR/NAME that exists; systemd lets
@@ -91,12 +95,12 @@ first_existing() {
 }
 
 director_kernel_setup() {
-	if m=$(first_existing tandem-director.conf /etc/modules-load.d /run/modules-load.d /usr/lib/modules-load.d); then
-		/lib/systemd/systemd-modules-load "$m" ||
+	if m=$(first_existing tandem-director.conf "$root/etc/modules-load.d" "$root/run/modules-load.d" "$root/usr/lib/modules-load.d"); then
+		"$root/lib/systemd/systemd-modules-load" "$m" ||
 			say "could not load the kernel modules listed in $m (is ip_vs available in this kernel?)"
 	fi
-	if s=$(first_existing 60-tandem-director.conf /etc/sysctl.d /run/sysctl.d /usr/lib/sysctl.d); then
-		/lib/systemd/systemd-sysctl "$s" ||
+	if s=$(first_existing 60-tandem-director.conf "$root/etc/sysctl.d" "$root/run/sysctl.d" "$root/usr/lib/sysctl.d"); then
+		"$root/lib/systemd/systemd-sysctl" "$s" ||
 			say "could not apply $s (is ip_vs loaded?)"
 	fi
 	if systemctl --quiet is-active keepalived.service 2>/dev/null; then
@@ -138,9 +142,9 @@ start_unit() {
 }
 
 make_key
-if [ "$format" = deb ] && [ -e /var/lib/$pkg/.purge-helper ]; then
+if [ "$format" = deb ] && [ -e "$root/var/lib/$pkg/.purge-helper" ]; then
 	# Left by a remove (see preremove) for a purge that did not come.
-	rm -f /var/lib/$pkg/.purge-helper
+	rm -f "$root/var/lib/$pkg/.purge-helper"
 fi
 enable_unit
 if ! live; then

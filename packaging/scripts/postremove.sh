@@ -10,14 +10,15 @@
 # reinstall then rejoins the cluster with the same key).
 set -e
 
+root=${DPKG_ROOT:-} # dpkg --root prefix; see postinstall
 pkg=@PKG@
 other=@OTHER@
 unit=$pkg.service
-state=/var/lib/$pkg
-runtime=/run/$pkg
+state=$root/var/lib/$pkg
+runtime=$root/run/$pkg
 
 live() {
-	[ -d /run/systemd/system ]
+	[ -d "$root/run/systemd/system" ]
 }
 
 remove_state() {
@@ -43,10 +44,10 @@ purge)
 		"$helper" cleanup || echo "$pkg: cleanup failed; VIPs on lo or the ARP table may be left" >&2
 	fi
 	remove_state
-	if [ ! -e /usr/sbin/$other ]; then
-		rm -f /etc/tandem/heartbeat.key
+	if [ ! -e "$root/usr/sbin/$other" ]; then
+		rm -f "$root/etc/tandem/heartbeat.key"
 	fi
-	rmdir /etc/tandem 2>/dev/null || true
+	rmdir "$root/etc/tandem" 2>/dev/null || true
 	;;
 0)
 	if live; then

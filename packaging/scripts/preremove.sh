@@ -9,14 +9,15 @@
 # `tandem-backend cleanup`.
 set -e
 
+root=${DPKG_ROOT:-} # dpkg --root prefix; see postinstall
 pkg=@PKG@
 unit=$pkg.service
-bin=/usr/sbin/$pkg
-state=/var/lib/$pkg
+bin=$root/usr/sbin/$pkg
+state=$root/var/lib/$pkg
 
 case "$1" in
 remove | deconfigure)
-	if [ -d /run/systemd/system ] && command -v deb-systemd-invoke >/dev/null 2>&1; then
+	if [ -d "$root/run/systemd/system" ] && command -v deb-systemd-invoke >/dev/null 2>&1; then
 		deb-systemd-invoke stop "$unit" >/dev/null || true
 	fi
 	if [ "$pkg" = tandem-backend ] && [ "$1" = remove ]; then
@@ -30,7 +31,7 @@ remove | deconfigure)
 0)
 	# rpm erase: there is no purge, so this is also the cleanup.
 	systemctl --no-reload disable --now "$unit" >/dev/null 2>&1 || true
-	if [ "$pkg" = tandem-backend ] && [ -d /run/systemd/system ]; then
+	if [ "$pkg" = tandem-backend ] && [ -d "$root/run/systemd/system" ]; then
 		"$bin" cleanup || echo "$pkg: cleanup failed; VIPs on lo or the ARP table may be left" >&2
 	fi
 	;;
