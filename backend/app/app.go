@@ -463,14 +463,16 @@ func (a *App) startCheck(cfg *config.Config) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       30 * time.Second,
 	}
+	a.mu.Lock()
 	a.checkSrv, a.checkAddr = srv, ln.Addr().String()
+	a.mu.Unlock()
 	a.goRun("check endpoint", func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	a.log.Info("check endpoint listening", "addr", a.checkAddr, "path", cfg.Check.Path)
+	a.log.Info("check endpoint listening", "addr", ln.Addr().String(), "path", cfg.Check.Path)
 	return nil
 }
 

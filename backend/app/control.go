@@ -126,7 +126,7 @@ func (a *App) waitStream(timeout time.Duration) ctlsock.StreamFunc {
 // Status returns the daemon's state.
 func (a *App) Status() Status {
 	a.mu.Lock()
-	cfg, host, insecure, snap := a.cfg, a.host, a.insecure, a.snap
+	cfg, host, insecure, snap, checkAddr := a.cfg, a.host, a.insecure, a.snap, a.checkAddr
 	a.mu.Unlock()
 	st := Status{
 		Version: version.Version, PID: os.Getpid(), Started: a.start, Config: cfg.File, Host: host,
@@ -136,7 +136,7 @@ func (a *App) Status() Status {
 	st.Check = CheckStatus{Verdict: a.currentVerdict(), Mode: string(cfg.Check.Mode)}
 	switch cfg.Check.Mode {
 	case config.CheckListen:
-		st.Check.Where = "http://" + a.checkAddr + cfg.Check.Path
+		st.Check.Where = "http://" + checkAddr + cfg.Check.Path
 	case config.CheckFile:
 		st.Check.Where = cfg.Check.File
 		st.Check.FilePresent = health.File{Path: cfg.Check.File}.Exists()
