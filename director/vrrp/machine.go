@@ -168,6 +168,7 @@ type Machine struct {
 	garpDelay      time.Time     // second GARP burst (master)
 	garpRefresh    time.Time     // GARP refresh (master)
 	preemptAt      time.Time     // preempt_delay: lower-priority master tolerated until then
+	reannounced    time.Time     // last GARP burst answering another master
 
 	down    map[string]bool // tracked interfaces that are down
 	veto    bool
@@ -297,6 +298,7 @@ func (m *Machine) becomeMaster(now time.Time, why string) []Action {
 	}
 	m.masterAdverInt = m.cfg.AdvertInterval
 	m.master, m.mprio = m.src, m.cfg.Priority
+	m.reannounced = time.Time{}
 	var acts []Action
 	if m.heard == 0 && m.cfg.Priority != PriorityOwner {
 		acts = append(acts, Warn{"becoming master without having heard any advertisement since start: " +
@@ -388,8 +390,10 @@ func (m *Machine) higher(p uint8, addr netip.Addr) bool {
 
 func (m *Machine) masterAdvert(now time.Time, ev AdvertReceived) []Action {
 	if ev.Priority == PriorityStop {
+		// Another router leaving MASTER: it held the VIPs too, so hosts
+		// may point at it. Answer at once (RFC) and re-announce.
 		m.adver = now.Add(m.cfg.AdvertInterval)
-		return []Action{SendAdvert{m.cfg.Priority}}
+		return append([]Action{SendAdvert{m.cfg.Priority}}, m.reannounce(now)...)
 	}
 	if m.higher(ev.Priority, ev.From) {
 		why := fmt.Sprintf("higher priority advert from %s (priority %d, ours %d)", ev.From, ev.Priority, m.cfg.Priority)
@@ -400,14 +404,28 @@ func (m *Machine) masterAdvert(now time.Time, ev AdvertReceived) []Action {
 		m.master, m.mprio = ev.From, ev.Priority
 		return acts
 	}
-	// Another master with a lower priority (a split brain that just ended):
-	// assert ourselves at once, as keepalived does, and re-announce the
-	// VIPs so that switches and hosts point at us again.
-	return []Action{
-		SendAdvert{m.cfg.Priority},
-		SendGARP{m.cfg.GARPMasterRepeat},
-		Warn{fmt.Sprintf("another master at %s with lower priority %d: asserting mastership", ev.From, ev.Priority)},
+	// Another master with a lower priority (a split brain that just ended,
+	// or one-way filtering of VRRP): assert ourselves at once, as keepalived
+	// does, and re-announce the VIPs so that hosts point at us again.
+	acts := []Action{SendAdvert{m.cfg.Priority}}
+	acts = append(acts, m.reannounce(now)...)
+	return append(acts, Warn{fmt.Sprintf("another master at %s with lower priority %d: asserting mastership", ev.From, ev.Priority)})
+}
+
+// ReannounceInterval is the shortest time between two GARP bursts sent
+// because another master was seen: garp_master_delay, but at least five
+// advert intervals, so that a peer that keeps advertising (VRRP filtered one
+// way) does not turn into a gratuitous ARP storm.
+func (m *Machine) ReannounceInterval() time.Duration {
+	return max(m.cfg.GARPMasterDelay, 5*m.cfg.AdvertInterval)
+}
+
+func (m *Machine) reannounce(now time.Time) []Action {
+	if !m.reannounced.IsZero() && now.Sub(m.reannounced) < m.ReannounceInterval() {
+		return nil
 	}
+	m.reannounced = now
+	return []Action{SendGARP{m.cfg.GARPMasterRepeat}}
 }
 
 func (m *Machine) timers(now time.Time) []Action {

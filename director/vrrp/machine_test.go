@@ -201,10 +201,19 @@ func TestMachine(t *testing.T) {
 			{mdi + cs(50), AdvertReceived{hiIP, 90, time.Second}, []Action{SendAdvert{100}, SendGARP{5},
 				Warn{"another master at 10.0.0.3 with lower priority 90: asserting mastership"}}, mdi + time.Second, StateMaster},
 		}},
-		{"master answers priority 0 with an advert and resets its timer", nil, []step{
+		{"master answers priority 0 with an advert, resets its timer and re-announces", nil, []step{
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
-			{mdi + cs(30), AdvertReceived{hiIP, 0, time.Second}, []Action{SendAdvert{100}}, mdi + cs(130), StateMaster},
+			{mdi + cs(30), AdvertReceived{hiIP, 0, time.Second}, []Action{SendAdvert{100}, SendGARP{5}}, mdi + cs(130), StateMaster},
+		}},
+		{"re-announce bursts are rate limited to one per ReannounceInterval", nil, []step{
+			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
+			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
+			{mdi + cs(10), AdvertReceived{lowIP, 50, time.Second}, []Action{SendAdvert{100}, SendGARP{5}, Warn{}}, 0, StateMaster},
+			{mdi + cs(110), AdvertReceived{lowIP, 50, time.Second}, []Action{SendAdvert{100}, Warn{}}, 0, StateMaster},
+			{mdi + cs(120), AdvertReceived{lowIP, 0, time.Second}, []Action{SendAdvert{100}}, 0, StateMaster},
+			{mdi + cs(509), AdvertReceived{lowIP, 50, time.Second}, []Action{SendAdvert{100}, Warn{}}, 0, StateMaster},
+			{mdi + cs(510), AdvertReceived{lowIP, 50, time.Second}, []Action{SendAdvert{100}, SendGARP{5}, Warn{}}, 0, StateMaster},
 		}},
 		{"higher-priority master: v3 backup takes its interval", nil, []step{
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},

@@ -212,8 +212,10 @@ type tandemNode struct {
 	runs int
 }
 
-func (n *tandemNode) host() *host    { return n.h }
-func (n *tandemNode) String() string { return fmt.Sprintf("tandem(%s, prio %d)", n.h.addr, n.cfg.Priority) }
+func (n *tandemNode) host() *host { return n.h }
+func (n *tandemNode) String() string {
+	return fmt.Sprintf("tandem(%s, prio %d)", n.h.addr, n.cfg.Priority)
+}
 
 func (n *tandemNode) start(t *testing.T) {
 	t.Helper()
@@ -243,8 +245,10 @@ type keepalivedNode struct {
 	runs int
 }
 
-func (n *keepalivedNode) host() *host    { return n.h }
-func (n *keepalivedNode) String() string { return fmt.Sprintf("keepalived(%s, prio %d)", n.h.addr, n.prio) }
+func (n *keepalivedNode) host() *host { return n.h }
+func (n *keepalivedNode) String() string {
+	return fmt.Sprintf("keepalived(%s, prio %d)", n.h.addr, n.prio)
+}
 
 func (n *keepalivedNode) files() (conf, pid, vrrpPid, chkPid string) {
 	b := filepath.Join(n.dir, "keepalived-"+n.h.addr.String())
@@ -290,6 +294,17 @@ type spec struct {
 	prio      uint8
 	nopreempt bool
 	notify    string
+	vip       netip.Prefix // default vip4
+	peer      netip.Addr   // unicast to this peer when set
+	track     []string     // track_interface
+	garpDelay time.Duration
+}
+
+func (s spec) theVIP() netip.Prefix {
+	if s.vip.IsValid() {
+		return s.vip
+	}
+	return vip4
 }
 
 func keepalivedConf(h *host, s spec) string {
@@ -303,13 +318,20 @@ func keepalivedConf(h *host, s spec) string {
 	if s.version == 2 {
 		b.WriteString("    authentication {\n        auth_type PASS\n        auth_pass password\n    }\n")
 	}
-	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s dev eth0\n    }\n}\n", vip4)
+	if s.peer.IsValid() {
+		fmt.Fprintf(&b, "    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", h.addr, s.peer)
+	}
+	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s dev eth0\n    }\n}\n", s.theVIP())
 	return b.String()
 }
 
-func tandemConf(s spec) InstanceConfig {
+func tandemConf(h *host, s spec) InstanceConfig {
 	c := InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: s.prio, Nopreempt: s.nopreempt,
-		AdvertInterval: time.Second, Version: s.version, VIPs: []VIP{{Prefix: vip4}}, Notify: s.notify}
+		AdvertInterval: time.Second, Version: s.version, VIPs: []VIP{{Prefix: s.theVIP()}}, Notify: s.notify,
+		TrackInterfaces: s.track, GARPMasterDelay: s.garpDelay}
+	if s.peer.IsValid() {
+		c.UnicastSrc, c.UnicastPeers = h.addr, []netip.Addr{s.peer}
+	}
 	if s.version == 2 {
 		c.AuthPass = "password"
 	}
@@ -320,7 +342,7 @@ func (l *lab) tandem(i int, s spec) *tandemNode {
 	if s.notify == "" {
 		s.notify = "echo >>" + filepath.Join(l.dir, fmt.Sprintf("notify-%d.txt", i))
 	}
-	return &tandemNode{h: l.hosts[i], cfg: tandemConf(s), dir: l.dir}
+	return &tandemNode{h: l.hosts[i], cfg: tandemConf(l.hosts[i], s), dir: l.dir}
 }
 
 func (l *lab) keepalived(i int, s spec) *keepalivedNode {
@@ -549,8 +571,8 @@ func record(t *testing.T, what string, d time.Duration) {
 // failover runs the standard sequence with hi (higher priority) and lo:
 // hi becomes master, lo stays backup, clean stop of hi → lo, hi back →
 // preempts, SIGKILL of hi → lo, hi back after the crash → preempts again.
-func failover(t *testing.T, hi, lo node, logs ...func() string) {
-	m := newMonitor(t, []*host{hi.host(), lo.host()}, vip4.Addr())
+func failover(t *testing.T, vip netip.Addr, hi, lo node, logs ...func() string) {
+	m := newMonitor(t, []*host{hi.host(), lo.host()}, vip)
 	defer func() {
 		if t.Failed() {
 			for _, l := range logs {
@@ -573,7 +595,7 @@ func failover(t *testing.T, hi, lo node, logs ...func() string) {
 	m.setAlive(hi.host(), false)
 	m.waitHolder(t, lo.host(), 5*time.Second, "clean stop of "+hi.String())
 	record(t, fmt.Sprintf("clean stop %s -> %s", hi, lo), m.firstHeld(lo.host(), t0).Sub(t0))
-	if hi.host().holds(vip4.Addr()) {
+	if hi.host().holds(vip) {
 		t.Errorf("%s kept the VIP after a clean stop", hi)
 	}
 
@@ -606,8 +628,8 @@ func failover(t *testing.T, hi, lo node, logs ...func() string) {
 
 // nopreempt: lo is master, hi (nopreempt) joins and must not take over;
 // only a clean stop of lo hands the VIP over.
-func nopreempt(t *testing.T, lo, hi node, logs ...func() string) {
-	m := newMonitor(t, []*host{hi.host(), lo.host()}, vip4.Addr())
+func nopreempt(t *testing.T, vip netip.Addr, lo, hi node, logs ...func() string) {
+	m := newMonitor(t, []*host{hi.host(), lo.host()}, vip)
 	defer func() {
 		if t.Failed() {
 			for _, l := range logs {
@@ -653,7 +675,7 @@ func TestNetnsTandemPair(t *testing.T) {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			l := newLab(t, 2)
 			hi, lo := l.tandem(0, spec{version: v, prio: 150}), l.tandem(1, spec{version: v, prio: 100})
-			failover(t, hi, lo, logOf(hi), logOf(lo))
+			failover(t, vip4.Addr(), hi, lo, logOf(hi), logOf(lo))
 			// notify got keepalived's four arguments for each transition.
 			b, err := os.ReadFile(filepath.Join(l.dir, "notify-0.txt"))
 			if err != nil {
@@ -672,7 +694,7 @@ func TestNetnsTandemNopreempt(t *testing.T) {
 	testutil.Netns(t)
 	l := newLab(t, 2)
 	lo, hi := l.tandem(0, spec{version: 3, prio: 100}), l.tandem(1, spec{version: 3, prio: 150, nopreempt: true})
-	nopreempt(t, lo, hi, logOf(lo), logOf(hi))
+	nopreempt(t, vip4.Addr(), lo, hi, logOf(lo), logOf(hi))
 }
 
 func TestNetnsKeepalivedInterop(t *testing.T) {
@@ -684,22 +706,22 @@ func TestNetnsKeepalivedInterop(t *testing.T) {
 		t.Run(fmt.Sprintf("v%d/keepalived-master", v), func(t *testing.T) {
 			l := newLab(t, 2)
 			hi, lo := l.keepalived(0, spec{version: v, prio: 150}), l.tandem(1, spec{version: v, prio: 100})
-			failover(t, hi, lo, logOf(hi), logOf(lo))
+			failover(t, vip4.Addr(), hi, lo, logOf(hi), logOf(lo))
 		})
 		t.Run(fmt.Sprintf("v%d/tandem-master", v), func(t *testing.T) {
 			l := newLab(t, 2)
 			hi, lo := l.tandem(0, spec{version: v, prio: 150}), l.keepalived(1, spec{version: v, prio: 100})
-			failover(t, hi, lo, logOf(hi), logOf(lo))
+			failover(t, vip4.Addr(), hi, lo, logOf(hi), logOf(lo))
 		})
 		t.Run(fmt.Sprintf("v%d/tandem-nopreempt", v), func(t *testing.T) {
 			l := newLab(t, 2)
 			lo, hi := l.keepalived(0, spec{version: v, prio: 100}), l.tandem(1, spec{version: v, prio: 150, nopreempt: true})
-			nopreempt(t, lo, hi, logOf(lo), logOf(hi))
+			nopreempt(t, vip4.Addr(), lo, hi, logOf(lo), logOf(hi))
 		})
 		t.Run(fmt.Sprintf("v%d/keepalived-nopreempt", v), func(t *testing.T) {
 			l := newLab(t, 2)
 			lo, hi := l.tandem(0, spec{version: v, prio: 100}), l.keepalived(1, spec{version: v, prio: 150, nopreempt: true})
-			nopreempt(t, lo, hi, logOf(lo), logOf(hi))
+			nopreempt(t, vip4.Addr(), lo, hi, logOf(lo), logOf(hi))
 		})
 	}
 	takeovers.Lock()
