@@ -571,3 +571,73 @@ func TestNetnsAgentSystemdAndReload(t *testing.T) {
 	r.writeConfig("")
 	r.stopAgent()
 }
+
+// TestNetnsAgentCheckFileAndDoctor: file mode keeps the docroot's check file
+// in step with health and maintenance (as a keepalived HTTP_GET against the
+// web server would see it); doctor passes on a healthy agent and explains a
+// missing table and VIP when the agent is stopped.
+func TestNetnsAgentCheckFileAndDoctor(t *testing.T) {
+	docroot := t.TempDir()
+	checkFile := docroot + "/check.txt"
+	r := newRig(t, rigOpts{check: "check: {mode: file, file: " + checkFile + "}"})
+	r.fd.setReply(destReply(1, 0))
+	r.startApp()
+	r.startAgent()
+	exists := func() bool { _, err := os.Stat(checkFile); return err == nil }
+	waitFile := func(want bool, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for i := 0; i < 1000; i++ {
+			if exists() == want {
+				return time.Since(start)
+			}
+			if time.Since(start) > limit {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("check file present=%v not reached within %s", want, limit)
+		return 0
+	}
+	if !exists() {
+		t.Fatal("check file absent at READY with a healthy application")
+	}
+	b, _ := os.ReadFile(checkFile)
+	if string(b) != "OK\n" {
+		t.Fatalf("check file content %q", b)
+	}
+	if out, err := r.cli("maintenance", "on"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if exists() {
+		t.Fatal("check file still present right after maintenance on")
+	}
+	if out, err := r.cli("maintenance", "off"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Logf("maintenance off: check file back after %s", waitFile(true, rise*healthInterval+time.Second))
+	r.stopApp()
+	t.Logf("application stopped: check file gone after %s", waitFile(false, fall*healthInterval+500*time.Millisecond))
+	r.startApp()
+	waitFile(true, rise*healthInterval+500*time.Millisecond)
+	os.Remove(checkFile) // a deploy wiping the docroot
+	t.Logf("check file removed by hand: back after %s", waitFile(true, 2*time.Second))
+
+	out, err := r.lab.Exec("rs", r.bin, "--config", r.cfgPath, "--socket", r.sock, "doctor")
+	if err != nil {
+		t.Fatalf("doctor on a healthy agent: %v\n%s", err, out)
+	}
+	t.Logf("doctor:\n%s", out)
+	r.stopAgent()
+	r.lab.Exec("rs", "nft", "flush", "ruleset")
+	r.lab.Exec("rs", "ip", "addr", "del", "192.0.2.100/32", "dev", "lo")
+	out, err = r.lab.Exec("rs", r.bin, "--config", r.cfgPath, "--socket", r.sock, "doctor")
+	if err == nil {
+		t.Fatalf("doctor found nothing wrong:\n%s", out)
+	}
+	for _, want := range []string{"daemon is not running", "192.0.2.100 is NOT on lo", "table missing", "ok    application"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -327,13 +327,10 @@ func (a *App) startRunner(ctx context.Context) {
 	pctx, stop := context.WithCancel(ctx)
 	a.probeStop = stop
 	r := a.runner
-	first := true
+	interval := a.cfg.Health.Interval
 	a.goRun("health", func() error {
-		return r.Run(pctx, func(res health.Result) {
-			if first { // the synchronous start-up probe just ran
-				first = false
-				return
-			}
+		// The synchronous start-up (or reload) probe just ran or is not needed.
+		return r.RunAfter(pctx, interval, func(res health.Result) {
 			select {
 			case a.results <- res:
 			case <-pctx.Done():

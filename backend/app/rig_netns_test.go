@@ -49,12 +49,15 @@ type rig struct {
 	agent   *netlab.Process
 	fd      *fakeDirector
 
+	checkLine string
+
 	appMu sync.Mutex
 	appLn net.Listener
 }
 
 type rigOpts struct {
 	extraConfig string // appended to the config
+	check       string // the check: line; listen mode on :7481 when empty
 	noDirector  bool   // no fake director socket
 }
 
@@ -74,7 +77,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r := &rig{t: t, lab: lab, bin: bin, dir: dir,
+	r := &rig{t: t, lab: lab, bin: bin, dir: dir, checkLine: o.check,
 		cfgPath: filepath.Join(dir, "backend.yaml"), keyPath: filepath.Join(dir, "heartbeat.key"),
 		sock: filepath.Join(dir, "run", "backend.sock")}
 	if err := os.WriteFile(r.keyPath, testKey, 0o600); err != nil {
@@ -89,6 +92,10 @@ func newRig(t *testing.T, o rigOpts) *rig {
 
 func (r *rig) writeConfig(extra string) {
 	r.t.Helper()
+	check := r.checkLine
+	if check == "" {
+		check = `check: {mode: listen, listen: ":7481"}`
+	}
 	cfg := fmt.Sprintf(`node: web1
 vips: [%s]
 directors: ["%s:%d"]
@@ -101,12 +108,12 @@ health:
   timeout: 80ms
   rise: %d
   fall: %d
-check: {mode: listen, listen: ":7481"}
+%s
 state_dir: %s/state
 runtime_dir: %s/run
 metrics: {listen: "127.0.0.1:9481"}
 log: {level: debug}
-%s`, vipAddr, directorIP, hbproto.DefaultPort, r.keyPath, healthInterval, rise, fall, r.dir, r.dir, extra)
+%s`, vipAddr, directorIP, hbproto.DefaultPort, r.keyPath, healthInterval, rise, fall, check, r.dir, r.dir, extra)
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o644); err != nil {
 		r.t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -125,18 +126,19 @@ func printStatus(w io.Writer, st app.Status, now time.Time) {
 		for r, n := range hb.Rejected {
 			rej = append(rej, fmt.Sprintf("%s %d", r, n))
 		}
+		sort.Strings(rej)
 		if len(rej) > 0 {
 			state += ", rejected: " + strings.Join(rej, ", ")
 		}
 		fmt.Fprintf(tw, "heartbeat:\t%s\n", state)
 		for _, d := range st.Directors {
-			printDirector(tw, d, now)
+			printDirector(tw, d, now, 3*hb.Interval+time.Second)
 		}
 	}
 	tw.Flush()
 }
 
-func printDirector(w io.Writer, d maintenance.DirectorView, now time.Time) {
+func printDirector(w io.Writer, d maintenance.DirectorView, now time.Time, silentAfter time.Duration) {
 	name := d.Addr
 	if d.Name != "" {
 		name = d.Name + " " + d.Addr
@@ -145,7 +147,11 @@ func printDirector(w io.Writer, d maintenance.DirectorView, now time.Time) {
 		fmt.Fprintf(w, "director:\t%s: no reply yet\n", name)
 		return
 	}
-	fmt.Fprintf(w, "director:\t%s: %s, last reply %s\n", name, d.RoleName, ago(now, d.LastReply))
+	silent := ""
+	if now.Sub(d.LastReply) > silentAfter {
+		silent = " (SILENT)"
+	}
+	fmt.Fprintf(w, "director:\t%s: %s, last reply %s%s\n", name, d.RoleName, ago(now, d.LastReply), silent)
 	for _, ds := range d.Destinations {
 		fmt.Fprintf(w, "\t%s -> %s: weight %d/%d, %d active, %d inactive, %s\n", ds.Service, ds.Addr, ds.Weight, ds.ConfiguredWeight,
 			ds.ActiveConns, ds.InactiveConns, ds.Pool)

@@ -46,7 +46,13 @@ func (r *Runner) Once(ctx context.Context) Result {
 // Run probes now and then every interval until ctx ends, calling report
 // with each result. A probe is never started while the previous one runs.
 func (r *Runner) Run(ctx context.Context, report func(Result)) error {
-	t := time.NewTimer(0)
+	return r.RunAfter(ctx, 0, report)
+}
+
+// RunAfter is Run with the first probe after first instead of at once (the
+// caller has just probed synchronously).
+func (r *Runner) RunAfter(ctx context.Context, first time.Duration, report func(Result)) error {
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
