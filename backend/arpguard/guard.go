@@ -169,6 +169,7 @@ func (g *Guard) Ensure() (repaired bool, err error) {
 	g.mu.Unlock()
 	st := Status{Mode: modeName(s), Table: s.Spec.Table, Checked: time.Now()}
 	var errs []string
+	var problem string
 	if s.NFTables {
 		ts, err := g.k.Check(s.Spec)
 		if err != nil {
@@ -181,9 +182,7 @@ func (g *Guard) Ensure() (repaired bool, err error) {
 				if applied {
 					repaired = true
 					g.log.Warn("arp table was changed or removed by someone else: put it back", "table", s.Spec.Table, "problem", ts.Problem)
-					if g.opts.OnRepair != nil {
-						g.opts.OnRepair(ts.Problem)
-					}
+					problem = ts.Problem
 				} else {
 					g.log.Info("arp table applied", "table", s.Spec.Table, "vips", s.Spec.v4(), "real_ip", s.Spec.RealIP, "was", ts.Problem)
 				}
@@ -223,6 +222,9 @@ func (g *Guard) Ensure() (repaired bool, err error) {
 		g.applied = applied
 	}
 	g.mu.Unlock()
+	if repaired && g.opts.OnRepair != nil {
+		g.opts.OnRepair(problem)
+	}
 	if g.opts.OnCheck != nil {
 		g.opts.OnCheck(st)
 	}
