@@ -28,15 +28,18 @@ var ErrNoIPVS = errors.New("ipvs: the kernel has no IPVS (ip_vs)")
 // ipvsFamilyName is the generic netlink family of IPVS (IPVS_GENL_NAME).
 const ipvsFamilyName = "IPVS"
 
-// Kernel is the real [Client]: the IPVS table of one network namespace,
-// reached through one netlink socket (github.com/moby/ipvs) for table
-// operations and one generic-netlink socket (github.com/mdlayher/genetlink)
-// for what moby/ipvs lacks (sync daemon, version). It is safe for
-// concurrent use; calls are serialised.
+// Kernel is the real [Client]: the IPVS table of one network namespace.
+// Its sockets are opened once, by [Open], for the whole run: one netlink
+// socket through github.com/moby/ipvs for reads and single operations, one
+// generic-netlink socket (github.com/mdlayher/genetlink) for what moby/ipvs
+// lacks (sync daemon, version), and one for batches ([Kernel.Execute]).
+// It is safe for concurrent use; table calls are serialised.
 type Kernel struct {
 	mu     sync.Mutex
 	h      *ipvs.Handle
 	gc     *genetlink.Conn
+	bc     *netlink.Conn // batches (see Execute)
+	buf    []byte        // batch reply buffer
 	family uint16
 	log    *slog.Logger
 }
@@ -78,14 +81,21 @@ func Open(netnsPath string, logger *slog.Logger) (*Kernel, error) {
 		}
 		return nil, fmt.Errorf("ipvs: resolve generic netlink family %q: %w", ipvsFamilyName, err)
 	}
+	bc, err := netlink.Dial(unix.NETLINK_GENERIC, cfg)
+	if err != nil {
+		gc.Close()
+		return nil, fmt.Errorf("ipvs: netlink socket for batches: %w", err)
+	}
+	_ = bc.SetReadBuffer(1 << 20) // best effort: room for a batch's error replies
 	// Only now, with the family known to exist, let moby/ipvs resolve it:
 	// it does so once per process and never retries.
 	h, err := ipvs.New(netnsPath)
 	if err != nil {
 		gc.Close()
+		bc.Close()
 		return nil, fmt.Errorf("ipvs: netlink socket: %w", err)
 	}
-	k := &Kernel{h: h, gc: gc, family: fam.ID, log: logger}
+	k := &Kernel{h: h, gc: gc, bc: bc, buf: make([]byte, 1<<16), family: fam.ID, log: logger}
 	return k, nil
 }
 
@@ -97,7 +107,7 @@ func (k *Kernel) Close() error {
 		k.h.Close()
 		k.h = nil
 	}
-	return k.gc.Close()
+	return errors.Join(k.bc.Close(), k.gc.Close())
 }
 
 func kernelRelease() string {
@@ -296,7 +306,7 @@ func explain(op Op, err error) error {
 		}
 		return fmt.Errorf("%w: the kernel could not load scheduler module ip_vs_%s", err, sched)
 	case errno == syscall.EINVAL && (op.Kind == AddDestination || op.Kind == UpdateDestination):
-		return fmt.Errorf("%w: the kernel refuses a real server it cannot route to as unicast; check the director has a route to %s", err, op.Dest.Addr)
+		return fmt.Errorf("%w: the kernel does not take %s as a unicast address: it is a broadcast or multicast address here, or this network namespace has no local routing table yet (no interface configured)", err, op.Dest.Addr)
 	case errno == syscall.ESRCH || (errno == syscall.ENOENT && (op.Kind == UpdateDestination || op.Kind == DelDestination)):
 		return fmt.Errorf("%w (%w)", ErrNotFound, err)
 	}

@@ -143,7 +143,7 @@ func TestDiagnoseNoIPVS(t *testing.T) {
 func TestExplain(t *testing.T) {
 	op := Op{Kind: AddDestination, Service: web, Dest: dst(rs1, 1)}
 	err := explain(op, syscall.EINVAL)
-	if !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "route to 192.0.2.101") {
+	if !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "192.0.2.101 as a unicast address") {
 		t.Errorf("EINVAL on add destination: %v", err)
 	}
 	err = explain(Op{Kind: DelDestination, Service: web, Dest: dst(rs1, 1)}, syscall.ENOENT)

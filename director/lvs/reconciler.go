@@ -59,6 +59,9 @@ type Options struct {
 	// Off by default: the entries stay, so traffic keeps flowing while the
 	// director restarts and the next run adopts them.
 	RemoveOnStop bool
+	// NoBatch sends operations one at a time even when the client is a
+	// [Batcher].
+	NoBatch bool
 }
 
 // Reconciler applies desired state to a [Client]. It remembers which
@@ -68,6 +71,7 @@ type Reconciler struct {
 	c            Client
 	log          *slog.Logger
 	removeOnStop bool
+	noBatch      bool
 
 	mu    sync.Mutex
 	owned map[ServiceKey]bool
@@ -79,7 +83,7 @@ func NewReconciler(c Client, opts Options) *Reconciler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Reconciler{c: c, log: log, removeOnStop: opts.RemoveOnStop, owned: make(map[ServiceKey]bool)}
+	return &Reconciler{c: c, log: log, removeOnStop: opts.RemoveOnStop, noBatch: opts.NoBatch, owned: make(map[ServiceKey]bool)}
 }
 
 // Own marks services as owned without desiring them: the next [Apply] that
@@ -235,24 +239,24 @@ func (r *Reconciler) readOne(svc Service) ([]ServiceState, error) {
 	return []ServiceState{st}, nil
 }
 
-// execute runs ops in order. Called with r.mu held.
+// execute runs ops in order: in batches when the client is a [Batcher],
+// else one by one. Called with r.mu held.
 func (r *Reconciler) execute(ctx context.Context, ops []Op) Result {
+	var errs []error
+	if b, ok := r.c.(Batcher); ok && !r.noBatch && len(ops) > 1 {
+		errs = b.Execute(ctx, ops)
+	} else {
+		errs = r.executeEach(ctx, ops)
+	}
 	var res Result
 	failedAdd := make(map[ServiceKey]bool)
 	for i, op := range ops {
-		if err := ctx.Err(); err != nil {
-			for _, rest := range ops[i:] {
-				res.Failed = append(res.Failed, &OpError{Op: rest, Err: err})
-			}
-			r.log.Warn("ipvs: reconciliation interrupted", "pending", len(ops)-i, "err", err)
-			break
-		}
 		key := op.Service.Key()
+		err := errs[i]
 		if op.Kind == AddDestination && failedAdd[key] {
-			res.Failed = append(res.Failed, &OpError{Op: op, Err: ErrSkipped})
-			continue
+			err = ErrSkipped // whatever the kernel said (ESRCH): the cause is the service
 		}
-		if err := r.do(op); err != nil {
+		if err != nil {
 			var oe *OpError
 			if !errors.As(err, &oe) {
 				oe = &OpError{Op: op, Err: err}
@@ -261,7 +265,9 @@ func (r *Reconciler) execute(ctx context.Context, ops []Op) Result {
 			if op.Kind == AddService {
 				failedAdd[key] = true
 			}
-			r.log.Warn("ipvs: operation failed", "op", op.Kind.String(), "service", string(key), "rs", destKey(op), "err", oe.Err)
+			if !errors.Is(err, ErrSkipped) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				r.log.Warn("ipvs: operation failed", "op", op.Kind.String(), "service", string(key), "rs", destKey(op), "err", oe.Err)
+			}
 			continue
 		}
 		res.Applied = append(res.Applied, op)
@@ -270,7 +276,35 @@ func (r *Reconciler) execute(ctx context.Context, ops []Op) Result {
 		}
 		r.log.Debug("ipvs: applied", "op", op.Kind.String(), "service", string(key), "rs", destKey(op), "detail", op.Detail)
 	}
+	if ctx.Err() != nil && len(res.Failed) > 0 {
+		r.log.Warn("ipvs: reconciliation interrupted", "err", ctx.Err())
+	}
 	return res
+}
+
+// executeEach calls the client once per op, skipping the destinations of a
+// service that could not be added and stopping when ctx is done.
+func (r *Reconciler) executeEach(ctx context.Context, ops []Op) []error {
+	errs := make([]error, len(ops))
+	failedAdd := make(map[ServiceKey]bool)
+	for i, op := range ops {
+		if err := ctx.Err(); err != nil {
+			for j := i; j < len(ops); j++ {
+				errs[j] = err
+			}
+			break
+		}
+		key := op.Service.Key()
+		if op.Kind == AddDestination && failedAdd[key] {
+			errs[i] = ErrSkipped
+			continue
+		}
+		errs[i] = r.do(op)
+		if errs[i] != nil && op.Kind == AddService {
+			failedAdd[key] = true
+		}
+	}
+	return errs
 }
 
 func destKey(op Op) string {

@@ -261,3 +261,72 @@ func opStrings(ops []lvs.Op) []string {
 	}
 	return out
 }
+
+func TestBatchPath(t *testing.T) {
+	ctx := context.Background()
+	f := &lvstest.Fake{}
+	b := &lvstest.Batched{Fake: f}
+	f.FailOn = func(c lvstest.Call) error {
+		if c.Method == "NewService" && c.Service.Key() == ssh.Key() {
+			return syscall.ENOENT
+		}
+		return nil
+	}
+	r := lvs.NewReconciler(b, lvs.Options{})
+	want := desired(
+		lvs.ServiceSpec{Service: web, Destinations: []lvs.Destination{d(rs1, 1), d(rs2, 1)}},
+		lvs.ServiceSpec{Service: ssh, Destinations: []lvs.Destination{{Addr: rs1, Port: 22, Weight: 1}}},
+	)
+	res, err := r.Apply(ctx, want)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var got []string
+	for _, fe := range res.Failed {
+		got = append(got, fe.Error())
+	}
+	// The kernel tries the destination anyway (ESRCH); the reconciler
+	// reports it as skipped because of its service.
+	wantErrs := []string{
+		"ipvs: add service TCP 192.0.2.100:22: no such file or directory",
+		"ipvs: add destination 192.0.2.101:22 to TCP 192.0.2.100:22: skipped: its service could not be added",
+	}
+	if diff := cmp.Diff(wantErrs, got); diff != "" {
+		t.Errorf("failures (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{5}, b.Batches()); diff != "" {
+		t.Errorf("batches (-want +got)\n%s", diff)
+	}
+	f.FailOn = nil
+	if _, err := r.Apply(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	// A single operation does not need a batch.
+	if diff := cmp.Diff([]int{5, 2}, b.Batches()); diff != "" {
+		t.Errorf("batches (-want +got)\n%s", diff)
+	}
+	if res, err := r.Apply(ctx, want); err != nil || len(res.Applied) != 0 {
+		t.Fatalf("in sync: %+v %v", res, err)
+	}
+	spec := want[web.Key()]
+	spec.Destinations = []lvs.Destination{d(rs1, 0), d(rs2, 1)}
+	if _, err := r.ApplyService(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{5, 2}, b.Batches()); diff != "" {
+		t.Errorf("batches after a one-op ApplyService (-want +got)\n%s", diff)
+	}
+
+	// NoBatch goes one by one.
+	nb := lvs.NewReconciler(b, lvs.Options{NoBatch: true})
+	if _, err := nb.Apply(ctx, lvs.Desired{}); err != nil {
+		t.Fatal(err)
+	}
+	nb.Own(web.Key(), ssh.Key())
+	if res, err := nb.Apply(ctx, lvs.Desired{}); err != nil || len(res.Applied) != 2 {
+		t.Fatalf("delete: %+v, %v", res, err)
+	}
+	if diff := cmp.Diff([]int{5, 2}, b.Batches()); diff != "" {
+		t.Errorf("batches with NoBatch (-want +got)\n%s", diff)
+	}
+}

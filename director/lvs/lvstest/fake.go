@@ -3,6 +3,7 @@
 package lvstest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -260,4 +261,51 @@ func (f *Fake) init() {
 	if f.svcs == nil {
 		f.svcs = make(map[lvs.ServiceKey]*lvs.ServiceState)
 	}
+}
+
+// Batched wraps a Fake as an lvs.Batcher: Execute performs the operations
+// one by one on the Fake, trying every one as the kernel does, and records
+// the size of each batch.
+type Batched struct {
+	*Fake
+	mu      sync.Mutex
+	batches []int
+}
+
+var _ lvs.Batcher = (*Batched)(nil)
+
+// Execute implements lvs.Batcher.
+func (b *Batched) Execute(ctx context.Context, ops []lvs.Op) []error {
+	b.mu.Lock()
+	b.batches = append(b.batches, len(ops))
+	b.mu.Unlock()
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		switch op.Kind {
+		case lvs.AddService:
+			errs[i] = b.NewService(op.Service)
+		case lvs.UpdateService:
+			errs[i] = b.UpdateService(op.Service)
+		case lvs.DelService:
+			errs[i] = b.DelService(op.Service)
+		case lvs.AddDestination:
+			errs[i] = b.NewDestination(op.Service, op.Dest)
+		case lvs.UpdateDestination:
+			errs[i] = b.UpdateDestination(op.Service, op.Dest)
+		case lvs.DelDestination:
+			errs[i] = b.DelDestination(op.Service, op.Dest)
+		}
+	}
+	return errs
+}
+
+// Batches returns the size of every batch executed.
+func (b *Batched) Batches() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.batches)
 }
