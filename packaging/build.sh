@@ -46,7 +46,7 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$src" log -1 --format=%ct 2>/de
 export SOURCE_DATE_EPOCH
 
 work=$out/.build-$version
-rm -rf "$work"
+rm -rf "$out"/.build-*
 mkdir -p "$work/gen"
 (cd "$src" && "$GO" run ./packaging/gendocs -out "$work/gen" -version "$version-$release")
 
