@@ -653,6 +653,8 @@ func (a *App) statusLine() string {
 		switch {
 		case st.LastError != "":
 			arp = "arp ERROR"
+		case (st.Mode == "nftables" || st.Mode == "both") && !st.TableOK:
+			arp = "arp table MISSING"
 		case st.Mode != "off":
 			arp = "arp ok (" + st.Mode + ")"
 		}

@@ -145,7 +145,7 @@ func (a *App) Status() Status {
 		st.VIPs = a.vips.Status()
 	}
 	if a.guard != nil {
-		_, _ = a.guard.Ensure() // fresh counters
+		a.guard.Refresh() // fresh counters
 		st.ARP = a.guard.Status()
 	}
 	if a.hb != nil {

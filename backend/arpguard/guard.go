@@ -231,6 +231,24 @@ func (g *Guard) Ensure() (repaired bool, err error) {
 	return repaired, err
 }
 
+// Refresh re-reads the table (counters, presence) without repairing it;
+// repairs stay with Run.
+func (g *Guard) Refresh() {
+	g.mu.Lock()
+	s := g.set
+	g.mu.Unlock()
+	if !s.NFTables {
+		return
+	}
+	ts, err := g.k.Check(s.Spec)
+	if err != nil {
+		return
+	}
+	g.mu.Lock()
+	g.st.TablePresent, g.st.TableOK, g.st.Counters = ts.Present, ts.Problem == "", ts.Counters
+	g.mu.Unlock()
+}
+
 // Sysctl values wanted in sysctl mode: reply only for addresses configured
 // on the receiving interface, and always use the best local address (not a
 // VIP on lo) as the sender of ARP requests.
