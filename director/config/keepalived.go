@@ -1,0 +1,778 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ParseKeepalived reads keepalived.conf syntax. name is used in positions
+// and as the base of relative include patterns, which are read from the file
+// system. The result has every default applied and is validated; the error,
+// if any, is an ErrorList.
+func ParseKeepalived(name string, data []byte) (*Config, error) {
+	return parseKeepalived(name, data, osFS{})
+}
+
+func parseKeepalived(name string, data []byte, fsys includeFS) (*Config, error) {
+	var errs ErrorList
+	syn := &ksyntax{fsys: fsys, errs: &errs}
+	nodes := syn.file(name, data)
+	p := &kparser{errs: &errs, cfg: Default()}
+	p.cfg.Format = FormatKeepalived
+	p.cfg.Files = syn.files
+	p.top(nodes)
+	p.finish()
+	if len(errs) > 0 {
+		sortErrors(errs, syn.files)
+		return nil, errs
+	}
+	if err := p.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return p.cfg, nil
+}
+
+// sortErrors orders errors by file (in reading order) and line.
+func sortErrors(errs ErrorList, files []string) {
+	idx := func(f string) int {
+		if i := slices.Index(files, f); i >= 0 {
+			return i
+		}
+		return len(files)
+	}
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		if d := idx(a.Pos.File) - idx(b.Pos.File); d != 0 {
+			return d
+		}
+		return a.Pos.Line - b.Pos.Line
+	})
+}
+
+// kparser maps statement trees onto the model.
+type kparser struct {
+	errs *ErrorList
+	cfg  *Config
+
+	vrrpVersion  int            // global_defs vrrp_version, 0 if not given
+	syncIDSet    bool           // lvs_sync_daemon gave an id
+	syncKeywordP Pos            // where the sync daemon was set
+	globalSeen   map[string]Pos // keywords of all global_defs blocks
+}
+
+func (p *kparser) errf(n *knode, format string, args ...any) {
+	p.errs.add(n.pos, "keyword %q: %s", n.kw, fmt.Sprintf(format, args...))
+}
+
+// handler handles one keyword in a block.
+type handler struct {
+	fn func(n *knode)
+	// multi allows the keyword more than once in a block.
+	multi bool
+}
+
+// block dispatches the statements of n's block on the table. Statements
+// whose keyword is in deferred run after all the others, so that settings
+// of the block apply to them whatever the order.
+func (p *kparser) block(n *knode, table map[string]handler, deferred ...string) {
+	p.blockSeen(n, map[string]Pos{}, table, deferred...)
+}
+
+// blockSeen is block with the map of keywords already seen, for blocks
+// that may be given more than once (global_defs).
+func (p *kparser) blockSeen(n *knode, seen map[string]Pos, table map[string]handler, deferred ...string) {
+	var later []*knode
+	for _, c := range n.block {
+		h, ok := table[c.kw]
+		if !ok {
+			p.errs.add(c.pos, "keyword %q is not supported (in block %q)", c.kw, n.kw)
+			continue
+		}
+		if !h.multi {
+			if first, dup := seen[c.kw]; dup {
+				p.errs.add(c.pos, "keyword %q is given twice in block %q (first at %s)", c.kw, n.kw, first)
+				continue
+			}
+			seen[c.kw] = c.pos
+		}
+		if slices.Contains(deferred, c.kw) {
+			later = append(later, c)
+			continue
+		}
+		h.fn(c)
+	}
+	for _, c := range later {
+		table[c.kw].fn(c)
+	}
+}
+
+// args checks the argument count and that there is no block.
+func (p *kparser) args(n *knode, min, max int, usage string) bool {
+	if n.hasBlock {
+		p.errf(n, "takes no block (usage: %s)", usage)
+		return false
+	}
+	if len(n.args) < min || len(n.args) > max {
+		p.errf(n, "wrong number of arguments (usage: %s)", usage)
+		return false
+	}
+	return true
+}
+
+// needBlock checks that n has a block and the argument count.
+func (p *kparser) needBlock(n *knode, nargs int, usage string) bool {
+	if !n.hasBlock {
+		p.errf(n, "needs a block { } (usage: %s)", usage)
+		return false
+	}
+	if len(n.args) != nargs {
+		p.errf(n, "wrong number of arguments (usage: %s)", usage)
+		return false
+	}
+	return true
+}
+
+func (p *kparser) intArg(dst *int, lo, hi int) handler {
+	return handler{fn: func(n *knode) {
+		if !p.args(n, 1, 1, fmt.Sprintf("%s %d..%d", n.kw, lo, hi)) {
+			return
+		}
+		v, m := parseInt(n.args[0], lo, hi)
+		if m != "" {
+			p.errf(n, "%s", m)
+			return
+		}
+		*dst = v
+	}}
+}
+
+func (p *kparser) secondsArg(dst *time.Duration, lo, hi time.Duration) handler {
+	return handler{fn: func(n *knode) {
+		if !p.args(n, 1, 1, n.kw+" SECONDS") {
+			return
+		}
+		d, m := parseSeconds(n.args[0])
+		if m == "" {
+			m = msgDurRange(d, lo, hi)
+		}
+		if m != "" {
+			p.errf(n, "%s", m)
+			return
+		}
+		*dst = d
+	}}
+}
+
+// wholeSecondsArg is secondsArg for keywords keepalived reads as integers.
+func (p *kparser) wholeSecondsArg(dst *time.Duration, lo, hi int) handler {
+	return handler{fn: func(n *knode) {
+		if !p.args(n, 1, 1, fmt.Sprintf("%s %d..%d (seconds)", n.kw, lo, hi)) {
+			return
+		}
+		v, m := parseInt(n.args[0], lo, hi)
+		if m != "" {
+			p.errf(n, "%s", m)
+			return
+		}
+		*dst = time.Duration(v) * time.Second
+	}}
+}
+
+// flagArg handles a keyword that sets a flag, with an optional <BOOL>.
+func (p *kparser) flagArg(dst *bool, value bool) handler {
+	return handler{fn: func(n *knode) {
+		if !p.args(n, 0, 1, n.kw+" [on|off]") {
+			return
+		}
+		b := true
+		if len(n.args) == 1 {
+			var m string
+			if b, m = parseBool(n.args[0]); m != "" {
+				p.errf(n, "%s", m)
+				return
+			}
+		}
+		*dst = b == value
+	}}
+}
+
+// bareFlag handles a keyword without arguments.
+func (p *kparser) bareFlag(dst *bool, value bool) handler {
+	return handler{fn: func(n *knode) {
+		if p.args(n, 0, 0, n.kw) {
+			*dst = value
+		}
+	}}
+}
+
+// enumArg handles a keyword with one value checked by msg.
+func (p *kparser) enumArg(dst *string, usage string, msg func(string) string) handler {
+	return handler{fn: func(n *knode) {
+		if !p.args(n, 1, 1, n.kw+" "+usage) {
+			return
+		}
+		if m := msg(n.args[0]); m != "" {
+			p.errf(n, "%s", m)
+			return
+		}
+		*dst = n.args[0]
+	}}
+}
+
+func (p *kparser) stringArg(dst *string) handler {
+	return handler{fn: func(n *knode) {
+		if p.args(n, 1, 1, n.kw+" STRING") {
+			*dst = n.args[0]
+		}
+	}}
+}
+
+// scriptArg handles notify scripts: one word, quoted if it has arguments.
+// keepalived's optional user and group after the script are not supported.
+func (p *kparser) scriptArg(dst *string) handler {
+	return handler{fn: func(n *knode) {
+		if n.hasBlock {
+			p.errf(n, "takes no block")
+			return
+		}
+		switch {
+		case len(n.args) == 0:
+			p.errf(n, "needs a script (quote it if it has arguments)")
+		case len(n.args) > 1:
+			p.errf(n, "running the script as another user (%q) is not supported; quote the script if %q is one of its arguments", n.args[1], n.args[1])
+		case strings.TrimSpace(n.args[0]) == "":
+			p.errf(n, "the script is empty")
+		default:
+			*dst = n.args[0]
+		}
+	}}
+}
+
+func (p *kparser) addrArg(dst *netip.Addr) handler {
+	return handler{fn: func(n *knode) {
+		if !p.args(n, 1, 1, n.kw+" IPADDR") {
+			return
+		}
+		a, m := parseAddr(n.args[0])
+		if m != "" {
+			p.errf(n, "%s", m)
+			return
+		}
+		*dst = a
+	}}
+}
+
+// listBlock handles a block whose lines are items (virtual_ipaddress, ...).
+func (p *kparser) listBlock(item func(n *knode, words []string)) handler {
+	return handler{multi: true, fn: func(n *knode) {
+		if !p.needBlock(n, 0, n.kw+" { ... }") {
+			return
+		}
+		for _, c := range n.block {
+			if c.hasBlock {
+				p.errs.add(c.pos, "keyword %q: %q takes no block", n.kw, c.kw)
+				continue
+			}
+			item(c, append([]string{c.kw}, c.args...))
+		}
+	}}
+}
+
+// top handles the top level.
+func (p *kparser) top(nodes []*knode) {
+	root := &knode{kw: "top level", block: nodes, hasBlock: true}
+	p.globalSeen = map[string]Pos{}
+	p.block(root, map[string]handler{
+		"global_defs":    {multi: true, fn: p.globalDefs},
+		"vrrp_instance":  {multi: true, fn: p.vrrpInstance},
+		"virtual_server": {multi: true, fn: p.virtualServer},
+	})
+}
+
+func (p *kparser) globalDefs(n *knode) {
+	if !p.needBlock(n, 0, "global_defs { ... }") {
+		return
+	}
+	c := p.cfg
+	if c.Notification.Pos.File == "" {
+		c.Notification.Pos = n.pos
+	}
+	p.blockSeen(n, p.globalSeen, map[string]handler{
+		"notification_email": p.listBlock(func(n *knode, w []string) {
+			if len(w) != 1 {
+				p.errs.add(n.pos, "keyword \"notification_email\": one address per line (quote a display name)")
+				return
+			}
+			c.Notification.Email = append(c.Notification.Email, w[0])
+		}),
+		"notification_email_from": p.stringArg(&c.Notification.From),
+		"smtp_server": {fn: func(n *knode) {
+			if !p.args(n, 1, 2, "smtp_server HOST [PORT]") {
+				return
+			}
+			if m := msgHost(n.args[0]); m != "" {
+				p.errf(n, "%s", m)
+				return
+			}
+			port := DefaultSMTPPort
+			if len(n.args) == 2 {
+				v, m := parsePort(n.args[1], false)
+				if m != "" {
+					p.errf(n, "%s", m)
+					return
+				}
+				port = int(v)
+			}
+			c.Notification.SMTPServer = joinHostPort(n.args[0], port)
+		}},
+		"smtp_connect_timeout": p.secondsArg(&c.Notification.SMTPConnectTimeout, time.Millisecond, time.Hour),
+		"router_id":            p.nodeArg(),
+		"lvs_id":               p.nodeArg(),
+		"vrrp_version":         p.intArg(&p.vrrpVersion, 2, 3),
+		"lvs_sync_daemon":      {fn: p.lvsSyncDaemon},
+	})
+}
+
+// nodeArg handles router_id and its old name lvs_id, which name the node.
+func (p *kparser) nodeArg() handler {
+	return handler{fn: func(n *knode) {
+		if !p.args(n, 1, 1, n.kw+" NAME") {
+			return
+		}
+		if p.cfg.Node != "" {
+			p.errf(n, "the node name is already set (router_id and lvs_id are the same setting)")
+			return
+		}
+		p.cfg.Node = n.args[0]
+	}}
+}
+
+// lvsSyncDaemon handles global_defs
+// `lvs_sync_daemon IFACE [[inst] INSTANCE] [id SYNCID]`.
+func (p *kparser) lvsSyncDaemon(n *knode) {
+	const usage = "lvs_sync_daemon INTERFACE [[inst] VRRP_INSTANCE] [id 0..255]"
+	if !p.args(n, 1, 5, usage) {
+		return
+	}
+	if m := msgIfName(n.args[0]); m != "" {
+		p.errf(n, "%s", m)
+		return
+	}
+	s := &ConnSync{Interface: n.args[0], Pos: n.pos}
+	rest := n.args[1:]
+	for len(rest) > 0 {
+		switch rest[0] {
+		case "id":
+			if len(rest) < 2 {
+				p.errf(n, "id needs a value (usage: %s)", usage)
+				return
+			}
+			v, m := parseInt(rest[1], 0, 255)
+			if m != "" {
+				p.errf(n, "id %s", m)
+				return
+			}
+			s.SyncID, p.syncIDSet = v, true
+			rest = rest[2:]
+		case "maxlen", "port", "ttl", "group":
+			p.errf(n, "option %q is not supported (usage: %s)", rest[0], usage)
+			return
+		case "inst":
+			if len(rest) < 2 {
+				p.errf(n, "inst needs a value (usage: %s)", usage)
+				return
+			}
+			rest = rest[1:]
+			fallthrough
+		default:
+			if s.Instance != "" {
+				p.errf(n, "%q: the instance is already %q (usage: %s)", rest[0], s.Instance, usage)
+				return
+			}
+			s.Instance = rest[0]
+			rest = rest[1:]
+		}
+	}
+	p.setSync(n, s)
+}
+
+func (p *kparser) setSync(n *knode, s *ConnSync) {
+	if p.cfg.ConnSync != nil {
+		p.errf(n, "the IPVS sync daemon is already set at %s (only one is supported)", p.syncKeywordP)
+		return
+	}
+	p.cfg.ConnSync = s
+	p.syncKeywordP = n.pos
+}
+
+func (p *kparser) vrrpInstance(n *knode) {
+	if !p.needBlock(n, 1, "vrrp_instance NAME { ... }") {
+		return
+	}
+	in := newInstance(n.args[0], n.pos)
+	state := string(in.State)
+	p.block(n, map[string]handler{
+		"state": p.enumArg(&state, "MASTER|BACKUP", func(s string) string {
+			return msgState(VRRPState(s))
+		}),
+		"interface":         p.stringArg(&in.Interface),
+		"virtual_router_id": p.intArg(&in.VirtualRouterID, 1, 255),
+		"priority":          p.intArg(&in.Priority, 1, 255),
+		"nopreempt":         p.bareFlag(&in.NoPreempt, true),
+		"preempt":           p.bareFlag(&in.NoPreempt, false),
+		"preempt_delay":     p.secondsArg(&in.PreemptDelay, 0, 1000*time.Second),
+		"advert_int":        p.secondsArg(&in.AdvertInt, time.Millisecond, 255*time.Second),
+		"version":           p.intArg(&in.Version, 2, 3),
+		"authentication": {fn: func(c *knode) {
+			if !p.needBlock(c, 0, "authentication { auth_type PASS; auth_pass PASSWORD }") {
+				return
+			}
+			a := &Auth{Pos: c.pos}
+			p.block(c, map[string]handler{
+				"auth_type": {fn: func(c *knode) {
+					if !p.args(c, 1, 1, "auth_type PASS") {
+						return
+					}
+					if c.args[0] != AuthPass {
+						p.errf(c, "%q is not supported (only PASS)", c.args[0])
+						return
+					}
+					a.Type = c.args[0]
+				}},
+				"auth_pass": {fn: func(c *knode) {
+					if !p.args(c, 1, 1, "auth_pass PASSWORD") {
+						return
+					}
+					if m := msgAuthPass(c.args[0]); m != "" {
+						p.errf(c, "%s", m)
+						return
+					}
+					a.Pass = c.args[0]
+				}},
+			})
+			switch {
+			case a.Type == "" && a.Pass == "":
+				// Errors already reported, or an empty block.
+				if len(c.block) == 0 {
+					p.errf(c, "needs auth_type PASS and auth_pass")
+				}
+			case a.Type == "":
+				p.errf(c, "needs auth_type PASS")
+			case a.Pass == "":
+				p.errf(c, "needs auth_pass")
+			default:
+				in.Auth = a
+			}
+		}},
+		"virtual_ipaddress": p.listBlock(func(c *knode, w []string) {
+			v, m := parseVIP(w)
+			if m != "" {
+				p.errs.add(c.pos, "keyword \"virtual_ipaddress\": %s", m)
+				return
+			}
+			v.Pos = c.pos
+			in.VirtualIPs = append(in.VirtualIPs, v)
+		}),
+		"unicast_src_ip": p.addrArg(&in.SourceIP),
+		"mcast_src_ip":   p.addrArg(&in.SourceIP),
+		"unicast_peer": p.listBlock(func(c *knode, w []string) {
+			if len(w) != 1 {
+				p.errs.add(c.pos, "keyword \"unicast_peer\": option %q is not supported (one address per line)", w[1])
+				return
+			}
+			a, m := parseAddr(w[0])
+			if m != "" {
+				p.errs.add(c.pos, "keyword \"unicast_peer\": %s", m)
+				return
+			}
+			in.UnicastPeers = append(in.UnicastPeers, UnicastPeer{Addr: a, Pos: c.pos})
+		}),
+		"track_interface": p.listBlock(func(c *knode, w []string) {
+			t, m := parseTrackInterface(w)
+			if m != "" {
+				p.errs.add(c.pos, "keyword \"track_interface\": %s", m)
+				return
+			}
+			t.Pos = c.pos
+			in.TrackInterfaces = append(in.TrackInterfaces, t)
+		}),
+		"notify_master":              p.scriptArg(&in.Notify.Master),
+		"notify_backup":              p.scriptArg(&in.Notify.Backup),
+		"notify_fault":               p.scriptArg(&in.Notify.Fault),
+		"notify_stop":                p.scriptArg(&in.Notify.Stop),
+		"notify":                     p.scriptArg(&in.Notify.Any),
+		"garp_master_delay":          p.wholeSecondsArg(&in.GARPMasterDelay, 0, 3600),
+		"garp_master_repeat":         p.intArg(&in.GARPMasterRepeat, 1, 255),
+		"garp_master_refresh":        p.wholeSecondsArg(&in.GARPMasterRefresh, 0, 86400),
+		"garp_master_refresh_repeat": p.intArg(&in.GARPMasterRefreshRepeat, 1, 255),
+		"lvs_sync_daemon_interface": {fn: func(c *knode) {
+			if !p.args(c, 1, 1, "lvs_sync_daemon_interface INTERFACE") {
+				return
+			}
+			if m := msgIfName(c.args[0]); m != "" {
+				p.errf(c, "%s", m)
+				return
+			}
+			p.setSync(c, &ConnSync{Interface: c.args[0], Instance: in.Name, Pos: c.pos})
+		}},
+	})
+	in.State = VRRPState(state)
+	if in.Interface == "" {
+		p.errs.add(n.pos, "vrrp_instance %q: keyword \"interface\" is missing", in.Name)
+	} else if m := msgIfName(in.Interface); m != "" {
+		p.errs.add(n.pos, "vrrp_instance %q: keyword \"interface\": %s", in.Name, m)
+	}
+	if in.VirtualRouterID == 0 {
+		p.errs.add(n.pos, "vrrp_instance %q: keyword \"virtual_router_id\" is missing", in.Name)
+	}
+	for i := range in.VirtualIPs {
+		if in.VirtualIPs[i].Dev == "" {
+			in.VirtualIPs[i].Dev = in.Interface
+		}
+	}
+	p.cfg.VRRP = append(p.cfg.VRRP, in)
+}
+
+func (p *kparser) virtualServer(n *knode) {
+	const usage = "virtual_server IPADDR [PORT] { ... } or virtual_server fwmark N { ... }"
+	if !n.hasBlock {
+		p.errf(n, "needs a block { } (usage: %s)", usage)
+		return
+	}
+	s := newService(n.pos)
+	s.Forwarding = NAT // keepalived's default
+	switch {
+	case len(n.args) >= 1 && n.args[0] == "group":
+		p.errf(n, "virtual_server group (virtual_server_group) is not supported")
+		return
+	case len(n.args) == 2 && n.args[0] == "fwmark":
+		v, m := parseInt(n.args[1], 1, 1<<32-1)
+		if m != "" {
+			p.errf(n, "fwmark %s", m)
+			return
+		}
+		s.FWMark = uint32(v)
+	case len(n.args) == 1 || len(n.args) == 2:
+		a, m := parseAddr(n.args[0])
+		if m != "" {
+			p.errf(n, "%s (usage: %s)", m, usage)
+			return
+		}
+		var port uint16
+		if len(n.args) == 2 {
+			if port, m = parsePort(n.args[1], false); m != "" {
+				p.errf(n, "%s", m)
+				return
+			}
+		}
+		s.Addr = netip.AddrPortFrom(a, port)
+	default:
+		p.errf(n, "wrong number of arguments (usage: %s)", usage)
+		return
+	}
+	sched, method, proto := s.Scheduler, string(s.Forwarding), string(s.Protocol)
+	var virtualHost string
+	var inhibit bool
+	var sorry *knode
+	p.block(n, map[string]handler{
+		"delay_loop":  p.secondsArg(&s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
+		"lb_algo":     p.enumArg(&sched, "SCHEDULER", msgScheduler),
+		"lvs_sched":   p.enumArg(&sched, "SCHEDULER", msgScheduler),
+		"lb_kind":     p.enumArg(&method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }),
+		"lvs_method":  p.enumArg(&method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }),
+		"protocol":    p.enumArg(&proto, "TCP|UDP|SCTP", func(s string) string { return msgProtocol(Protocol(s)) }),
+		"virtualhost": p.stringArg(&virtualHost),
+		"persistence_timeout": {fn: func(c *knode) {
+			if !p.args(c, 0, 1, "persistence_timeout [SECONDS]") {
+				return
+			}
+			if len(c.args) == 0 {
+				s.Persistence = DefaultPersistenceTimeout
+				return
+			}
+			v, m := parseInt(c.args[0], 1, 1<<31-1)
+			if m != "" {
+				p.errf(c, "%s", m)
+				return
+			}
+			s.Persistence = time.Duration(v) * time.Second
+		}},
+		"sorry_server": {fn: func(c *knode) {
+			if p.args(c, 1, 2, "sorry_server IPADDR [PORT]") {
+				sorry = c
+			}
+		}},
+		"sorry_server_inhibit": p.flagArg(&s.SorryServerInhibit, true),
+		"quorum":               p.intArg(&s.Quorum, 1, 1<<31-1),
+		"hysteresis":           p.intArg(&s.Hysteresis, 0, 1<<31-1),
+		"quorum_up":            p.scriptArg(&s.QuorumUp),
+		"quorum_down":          p.scriptArg(&s.QuorumDown),
+		"alpha":                p.flagArg(&s.Alpha, true),
+		"omega":                p.flagArg(&s.Omega, true),
+		"inhibit_on_failure":   p.flagArg(&inhibit, true),
+		"real_server": {multi: true, fn: func(c *knode) {
+			p.realServer(c, &s, inhibit, virtualHost)
+		}},
+	}, "real_server")
+	s.Scheduler, s.Forwarding, s.Protocol = sched, Forwarding(method), Protocol(proto)
+	if sorry != nil {
+		a, m := parseAddr(sorry.args[0])
+		var port uint16
+		if m == "" && len(sorry.args) == 2 {
+			port, m = parsePort(sorry.args[1], true)
+		}
+		if m != "" {
+			p.errf(sorry, "%s", m)
+		} else {
+			if port == 0 && s.FWMark == 0 {
+				port = s.Addr.Port()
+			}
+			s.SorryServer = &SorryServer{Addr: netip.AddrPortFrom(a, port), Pos: sorry.pos}
+		}
+	}
+	p.cfg.Services = append(p.cfg.Services, s)
+}
+
+func (p *kparser) realServer(n *knode, s *VirtualService, inhibit bool, virtualHost string) {
+	// A real server without a block (or checks) is always up, as in
+	// keepalived.
+	const usage = "real_server IPADDR [PORT] { ... }"
+	if len(n.args) < 1 || len(n.args) > 2 {
+		p.errf(n, "wrong number of arguments (usage: %s)", usage)
+		return
+	}
+	a, m := parseAddr(n.args[0])
+	if m != "" {
+		p.errf(n, "%s", m)
+		return
+	}
+	var port uint16
+	if len(n.args) == 2 {
+		if port, m = parsePort(n.args[1], s.FWMark != 0); m != "" {
+			p.errf(n, "%s", m)
+			return
+		}
+	}
+	if port == 0 && s.FWMark == 0 {
+		port = s.Addr.Port()
+	}
+	rs := newRealServer(netip.AddrPortFrom(a, port), n.pos)
+	rs.InhibitOnFailure = inhibit
+	check := func(t CheckType) handler {
+		return handler{multi: true, fn: func(c *knode) {
+			p.check(c, t, &rs, virtualHost)
+		}}
+	}
+	if n.hasBlock {
+		p.block(n, map[string]handler{
+			"weight":             p.intArg(&rs.Weight, 0, 65535),
+			"inhibit_on_failure": p.flagArg(&rs.InhibitOnFailure, true),
+			"notify_up":          p.scriptArg(&rs.NotifyUp),
+			"notify_down":        p.scriptArg(&rs.NotifyDown),
+			"HTTP_GET":           check(HTTPGet),
+			"SSL_GET":            check(SSLGet),
+			"TCP_CHECK":          check(TCPCheck),
+		})
+	}
+	s.RealServers = append(s.RealServers, rs)
+}
+
+func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost string) {
+	if !p.needBlock(n, 0, string(t)+" { ... }") {
+		return
+	}
+	c := newCheck(t, n.pos)
+	c.VirtualHost = virtualHost
+	table := map[string]handler{
+		"connect_timeout": p.secondsArg(&c.ConnectTimeout, time.Millisecond, time.Hour),
+		"connect_port": {fn: func(n *knode) {
+			if !p.args(n, 1, 1, "connect_port PORT") {
+				return
+			}
+			v, m := parsePort(n.args[0], false)
+			if m != "" {
+				p.errf(n, "%s", m)
+				return
+			}
+			c.ConnectPort = int(v)
+		}},
+		"connect_ip":         p.addrArg(&c.ConnectIP),
+		"bindto":             p.addrArg(&c.BindTo),
+		"retry":              p.intArg(&c.Retry, 0, 1000),
+		"nb_get_retry":       p.intArg(&c.Retry, 0, 1000),
+		"delay_before_retry": p.secondsArg(&c.DelayBeforeRetry, 0, time.Hour),
+	}
+	if t == HTTPGet || t == SSLGet {
+		table["virtualhost"] = p.stringArg(&c.VirtualHost)
+		table["url"] = handler{multi: true, fn: func(n *knode) {
+			if !p.needBlock(n, 0, "url { path PATH; status_code CODE...; digest MD5 }") {
+				return
+			}
+			u := URL{Pos: n.pos}
+			p.block(n, map[string]handler{
+				"path": p.stringArg(&u.Path),
+				"digest": {fn: func(n *knode) {
+					if !p.args(n, 1, 1, "digest MD5") {
+						return
+					}
+					if m := msgDigest(n.args[0]); m != "" {
+						p.errf(n, "%s", m)
+						return
+					}
+					u.Digest = n.args[0]
+				}},
+				"status_code": {fn: func(n *knode) {
+					if !p.args(n, 1, 100, "status_code CODE|MIN-MAX ...") {
+						return
+					}
+					for _, a := range n.args {
+						r, m := parseStatus(a)
+						if m != "" {
+							p.errf(n, "%s", m)
+							return
+						}
+						u.StatusCodes = append(u.StatusCodes, r)
+					}
+				}},
+			})
+			if u.Path == "" {
+				p.errs.add(n.pos, "keyword \"url\": keyword \"path\" is missing")
+				return
+			}
+			c.URLs = append(c.URLs, u)
+		}}
+	}
+	// nb_get_retry and retry are one setting.
+	p.block(n, table)
+	if hasBoth(n, "retry", "nb_get_retry") {
+		p.errs.add(n.pos, "keyword %q: retry and nb_get_retry are the same setting; give one", n.kw)
+	}
+	rs.Checks = append(rs.Checks, c)
+}
+
+func hasBoth(n *knode, a, b string) bool {
+	var x, y bool
+	for _, c := range n.block {
+		x = x || c.kw == a
+		y = y || c.kw == b
+	}
+	return x && y
+}
+
+// finish resolves what depends on the whole file: VRRP versions and the
+// sync id.
+func (p *kparser) finish() {
+	c := p.cfg
+	for i := range c.VRRP {
+		if in := &c.VRRP[i]; in.Version == 0 {
+			in.Version = defaultVersion(in, p.vrrpVersion)
+		}
+	}
+	if s := c.ConnSync; s != nil && !p.syncIDSet && s.Instance != "" {
+		if in := c.Instance(s.Instance); in != nil {
+			s.SyncID = in.VirtualRouterID
+		}
+	}
+}

@@ -1,0 +1,359 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// keepalived.conf syntax, as keepalived documents it:
+//   - a statement is a keyword and its arguments on one line, optionally
+//     followed by a block { ... } (the '{' may also start the next line);
+//   - '{' and '}' outside quotes are tokens of their own;
+//   - '#' and '!' outside quotes start a comment that runs to the end of the
+//     line, wherever they appear (so a password containing one must be
+//     quoted);
+//   - text between double or single quotes keeps its white space, and a
+//     quoted part joins the unquoted text around it into one word; inside
+//     quotes backslash escapes work as in the shell (\n, \t, \\, \", \xHH,
+//     \NNN octal, \cC ...);
+//   - `include PATTERN` (anywhere a statement may be) splices in the
+//     statements of the files matching PATTERN, relative to the directory of
+//     the including file.
+
+type ktokKind int
+
+const (
+	kWord ktokKind = iota
+	kOpen
+	kClose
+	kEOL
+)
+
+type ktok struct {
+	kind ktokKind
+	text string
+	line int
+}
+
+// knode is one statement: a keyword, its arguments, and its block.
+type knode struct {
+	kw       string
+	args     []string
+	hasBlock bool
+	block    []*knode
+	pos      Pos
+}
+
+// includeFS is where include reads from: the OS for ParseKeepalived and
+// Load, nothing for the fuzz target, a map in tests.
+type includeFS interface {
+	ReadFile(name string) ([]byte, error)
+	Glob(pattern string) ([]string, error)
+}
+
+type osFS struct{}
+
+func (osFS) ReadFile(name string) ([]byte, error)  { return os.ReadFile(name) }
+func (osFS) Glob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
+
+// noFS refuses every include.
+type noFS struct{}
+
+func (noFS) ReadFile(name string) ([]byte, error) {
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+}
+func (noFS) Glob(string) ([]string, error) { return nil, nil }
+
+const (
+	// maxIncludeDepth bounds include nesting.
+	maxIncludeDepth = 8
+	// maxBlockDepth bounds block nesting (the deepest real one is 4:
+	// virtual_server, real_server, HTTP_GET, url).
+	maxBlockDepth = 16
+	// maxFileSize bounds every file read.
+	maxFileSize = 4 << 20
+)
+
+// ksyntax turns files into statement trees.
+type ksyntax struct {
+	fsys  includeFS
+	errs  *ErrorList
+	files []string
+	stack []string // files being read, for cycle detection
+}
+
+// lex splits data into tokens.
+func (s *ksyntax) lex(file string, data []byte) []ktok {
+	var toks []ktok
+	line := 1
+	var word strings.Builder
+	inWord := false
+	flush := func() {
+		if !inWord {
+			return
+		}
+		w := word.String()
+		if !utf8.ValidString(w) {
+			s.errs.add(Pos{file, line}, "%q is not valid UTF-8", w)
+		}
+		toks = append(toks, ktok{kWord, w, line})
+		word.Reset()
+		inWord = false
+	}
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch c {
+		case '\n':
+			flush()
+			toks = append(toks, ktok{kEOL, "", line})
+			line++
+		case ' ', '\t', '\r', '\v', '\f':
+			flush()
+		case '#', '!':
+			flush()
+			for i+1 < len(data) && data[i+1] != '\n' {
+				i++
+			}
+		case '{':
+			flush()
+			toks = append(toks, ktok{kOpen, "{", line})
+		case '}':
+			flush()
+			toks = append(toks, ktok{kClose, "}", line})
+		case '"', '\'':
+			inWord = true
+			j, ok := s.quoted(data, i, &word)
+			if !ok {
+				s.errs.add(Pos{file, line}, "unterminated quoted string")
+				for j < len(data) && data[j] != '\n' {
+					j++
+				}
+				i = j - 1
+				continue
+			}
+			i = j
+		case 0:
+			s.errs.add(Pos{file, line}, "NUL byte in the file")
+		default:
+			inWord = true
+			word.WriteByte(c)
+		}
+	}
+	flush()
+	return toks
+}
+
+// quoted reads the quoted string starting at data[i] into w and returns the
+// index of the closing quote. It fails at the end of the line.
+func (s *ksyntax) quoted(data []byte, i int, w *strings.Builder) (int, bool) {
+	q := data[i]
+	for j := i + 1; j < len(data); j++ {
+		c := data[j]
+		switch {
+		case c == q:
+			return j, true
+		case c == '\n':
+			return j, false
+		case c == '\\' && j+1 < len(data) && data[j+1] != '\n':
+			j = unescape(data, j+1, w)
+		default:
+			w.WriteByte(c)
+		}
+	}
+	return len(data), false
+}
+
+// unescape writes the escape starting at data[j] (the byte after the
+// backslash) and returns the index of its last byte.
+func unescape(data []byte, j int, w *strings.Builder) int {
+	isOct := func(b byte) bool { return b >= '0' && b <= '7' }
+	hexVal := func(b byte) int {
+		switch {
+		case b >= '0' && b <= '9':
+			return int(b - '0')
+		case b >= 'a' && b <= 'f':
+			return int(b-'a') + 10
+		case b >= 'A' && b <= 'F':
+			return int(b-'A') + 10
+		}
+		return -1
+	}
+	c := data[j]
+	switch c {
+	case 'a':
+		w.WriteByte('\a')
+	case 'b':
+		w.WriteByte('\b')
+	case 'E':
+		w.WriteByte(0x1b)
+	case 'f':
+		w.WriteByte('\f')
+	case 'n':
+		w.WriteByte('\n')
+	case 'r':
+		w.WriteByte('\r')
+	case 't':
+		w.WriteByte('\t')
+	case 'v':
+		w.WriteByte('\v')
+	case 'x':
+		v, k := 0, j+1
+		for ; k < len(data) && k < j+3 && hexVal(data[k]) >= 0; k++ {
+			v = v*16 + hexVal(data[k])
+		}
+		if k == j+1 {
+			w.WriteByte('x')
+			return j
+		}
+		w.WriteByte(byte(v))
+		return k - 1
+	case 'c':
+		if j+1 < len(data) && data[j+1] != '\n' {
+			w.WriteByte(data[j+1] & 0x1f)
+			return j + 1
+		}
+		w.WriteByte('c')
+	default:
+		if isOct(c) {
+			v, k := 0, j
+			for ; k < len(data) && k < j+3 && isOct(data[k]); k++ {
+				v = v*8 + int(data[k]-'0')
+			}
+			w.WriteByte(byte(v))
+			return k - 1
+		}
+		w.WriteByte(c)
+	}
+	return j
+}
+
+// file parses one file (the main one or an include) into statements.
+func (s *ksyntax) file(name string, data []byte) []*knode {
+	if len(data) > maxFileSize {
+		s.errs.add(Pos{File: name}, "file is larger than %d bytes", maxFileSize)
+		return nil
+	}
+	s.files = append(s.files, name)
+	s.stack = append(s.stack, name)
+	defer func() { s.stack = s.stack[:len(s.stack)-1] }()
+	toks := s.lex(name, data)
+	i := 0
+	nodes, _ := s.statements(name, toks, &i, 0)
+	return nodes
+}
+
+// statements parses statements until the end of the tokens or, inside a
+// block (depth > 0), a '}' which it consumes and reports as closed.
+func (s *ksyntax) statements(file string, toks []ktok, i *int, depth int) (out []*knode, closed bool) {
+	for *i < len(toks) && !s.errs.full() {
+		t := toks[*i]
+		switch t.kind {
+		case kEOL:
+			*i++
+			continue
+		case kClose:
+			*i++
+			if depth > 0 {
+				return out, true
+			}
+			s.errs.add(Pos{file, t.line}, "unexpected '}'")
+			continue
+		case kOpen:
+			*i++
+			s.errs.add(Pos{file, t.line}, "unexpected '{' without a keyword")
+			// Parse and drop the block so that its '}' does not confuse
+			// the caller.
+			if depth < maxBlockDepth {
+				s.statements(file, toks, i, depth+1)
+			}
+			continue
+		}
+		n := &knode{kw: t.text, pos: Pos{file, t.line}}
+		*i++
+		for *i < len(toks) && toks[*i].kind == kWord {
+			n.args = append(n.args, toks[*i].text)
+			*i++
+		}
+		// A '{' on this line, or first on a following line, opens the block.
+		j := *i
+		for j < len(toks) && toks[j].kind == kEOL {
+			j++
+		}
+		if j < len(toks) && toks[j].kind == kOpen {
+			if depth+1 > maxBlockDepth {
+				s.errs.add(n.pos, "blocks are nested more than %d deep", maxBlockDepth)
+				*i = len(toks)
+				return out, false
+			}
+			*i = j + 1
+			n.hasBlock = true
+			var ok bool
+			n.block, ok = s.statements(file, toks, i, depth+1)
+			if !ok {
+				s.errs.add(n.pos, "keyword %q: block is not closed (missing '}')", n.kw)
+			}
+		}
+		if n.kw == "include" {
+			out = append(out, s.include(n)...)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, false
+}
+
+// include resolves an include statement into the statements of the files
+// it names.
+func (s *ksyntax) include(n *knode) []*knode {
+	if n.hasBlock {
+		s.errs.add(n.pos, "keyword \"include\": takes no block")
+		return nil
+	}
+	if len(n.args) != 1 {
+		s.errs.add(n.pos, "keyword \"include\": wants one file name or pattern (quote a name with spaces)")
+		return nil
+	}
+	pat := n.args[0]
+	if !filepath.IsAbs(pat) {
+		pat = filepath.Join(filepath.Dir(n.pos.File), pat)
+	}
+	var names []string
+	if strings.ContainsAny(pat, "*?[") {
+		m, err := s.fsys.Glob(pat)
+		if err != nil {
+			s.errs.add(n.pos, "keyword \"include\": bad pattern %q: %v", n.args[0], err)
+			return nil
+		}
+		// A pattern that matches nothing (an empty conf.d) is fine.
+		names = m
+	} else {
+		names = []string{pat}
+	}
+	var out []*knode
+	for _, name := range names {
+		if slices.Contains(s.stack, name) {
+			s.errs.add(n.pos, "keyword \"include\": %s includes itself (include cycle)", name)
+			continue
+		}
+		if len(s.stack) > maxIncludeDepth {
+			s.errs.add(n.pos, "keyword \"include\": includes are nested more than %d deep", maxIncludeDepth)
+			return out
+		}
+		data, err := s.fsys.ReadFile(name)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			s.errs.add(n.pos, "keyword \"include\": cannot read %s: %v", name, err)
+			continue
+		}
+		out = append(out, s.file(name, data)...)
+	}
+	return out
+}

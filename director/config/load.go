@@ -1,0 +1,64 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"regexp"
+)
+
+// Load reads the configuration file at path, in either format: the format
+// is detected from the content (DetectFormat), never from the file name.
+// A keepalived.conf may include other files. The result has every default
+// applied and is validated; the error, if any, is an ErrorList whose lines
+// read "file:line: message".
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		msg := err
+		if errors.As(err, &pe) {
+			msg = pe.Err
+		}
+		return nil, ErrorList{{Pos: Pos{File: path}, Msg: "cannot read the configuration: " + msg.Error(), Err: err}}
+	}
+	return Parse(path, data)
+}
+
+// Parse reads a configuration in either format, detected from data; name is
+// the file name used in positions (and, for keepalived.conf, the base of
+// relative includes).
+func Parse(name string, data []byte) (*Config, error) {
+	if DetectFormat(data) == FormatNative {
+		return ParseNative(name, data)
+	}
+	return ParseKeepalived(name, data)
+}
+
+var (
+	// A YAML key at the start of a line: "version: 1", "node:".
+	yamlKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*:(\s|$)`)
+)
+
+// DetectFormat tells the two formats apart by their first significant line
+// (not blank, not a comment): a YAML document start ("---", "%YAML"), a flow
+// mapping ("{"), or a "key:" is native; anything else is keepalived.conf,
+// whose lines are a keyword followed by white space, '{' or the end of the
+// line. The readers report any mismatch as errors of the guessed format.
+func DetectFormat(data []byte) Format {
+	for line := range bytes.Lines(data) {
+		l := bytes.TrimSpace(line)
+		if len(l) == 0 || l[0] == '#' || l[0] == '!' {
+			continue
+		}
+		switch {
+		case bytes.HasPrefix(l, []byte("---")), bytes.HasPrefix(l, []byte("%")), l[0] == '{':
+			return FormatNative
+		case yamlKey.Match(l):
+			return FormatNative
+		}
+		return FormatKeepalived
+	}
+	return FormatKeepalived
+}
