@@ -46,7 +46,9 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$src" log -1 --format=%ct 2>/de
 export SOURCE_DATE_EPOCH
 
 work=$out/.build-$version
-rm -rf "$out"/.build-*
+# One build per directory: drop the packages and files of earlier versions.
+rm -rf "$out"/.build-* "$out"/tandem-director[_-]*.deb "$out"/tandem-director-*.rpm \
+	"$out"/tandem-backend[_-]*.deb "$out"/tandem-backend-*.rpm
 mkdir -p "$work/gen"
 (cd "$src" && "$GO" run ./packaging/gendocs -out "$work/gen" -version "$version-$release")
 
