@@ -20,6 +20,11 @@ func parseKeepalived(name string, data []byte, fsys includeFS) (*Config, error) 
 	var errs ErrorList
 	syn := &ksyntax{fsys: fsys, errs: &errs}
 	nodes := syn.file(name, data)
+	if len(errs) > 0 {
+		// Syntax errors only: mapping a broken tree would add noise.
+		sortErrors(errs, syn.files)
+		return nil, errs
+	}
 	p := &kparser{errs: &errs, cfg: Default()}
 	p.cfg.Format = FormatKeepalived
 	p.cfg.Files = syn.files
@@ -452,17 +457,13 @@ func (p *kparser) vrrpInstance(n *knode) {
 					a.Pass = c.args[0]
 				}},
 			})
+			// A keyword that is present but wrong has been reported.
 			switch {
-			case a.Type == "" && a.Pass == "":
-				// Errors already reported, or an empty block.
-				if len(c.block) == 0 {
-					p.errf(c, "needs auth_type PASS and auth_pass")
-				}
-			case a.Type == "":
+			case !has(c, "auth_type"):
 				p.errf(c, "needs auth_type PASS")
-			case a.Pass == "":
+			case !has(c, "auth_pass"):
 				p.errf(c, "needs auth_pass")
-			default:
+			case a.Type != "" && a.Pass != "":
 				in.Auth = a
 			}
 		}},
@@ -519,12 +520,12 @@ func (p *kparser) vrrpInstance(n *knode) {
 		}},
 	})
 	in.State = VRRPState(state)
-	if in.Interface == "" {
+	if !has(n, "interface") {
 		p.errs.add(n.pos, "vrrp_instance %q: keyword \"interface\" is missing", in.Name)
-	} else if m := msgIfName(in.Interface); m != "" {
+	} else if m := msgIfName(in.Interface); m != "" && in.Interface != "" {
 		p.errs.add(n.pos, "vrrp_instance %q: keyword \"interface\": %s", in.Name, m)
 	}
-	if in.VirtualRouterID == 0 {
+	if !has(n, "virtual_router_id") {
 		p.errs.add(n.pos, "vrrp_instance %q: keyword \"virtual_router_id\" is missing", in.Name)
 	}
 	for i := range in.VirtualIPs {
@@ -684,7 +685,9 @@ func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost strin
 		return
 	}
 	c := newCheck(t, n.pos)
-	c.VirtualHost = virtualHost
+	if t == HTTPGet || t == SSLGet {
+		c.VirtualHost = virtualHost
+	}
 	table := map[string]handler{
 		"connect_timeout": p.secondsArg(&c.ConnectTimeout, time.Millisecond, time.Hour),
 		"connect_port": {fn: func(n *knode) {
@@ -752,13 +755,11 @@ func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost strin
 	rs.Checks = append(rs.Checks, c)
 }
 
-func hasBoth(n *knode, a, b string) bool {
-	var x, y bool
-	for _, c := range n.block {
-		x = x || c.kw == a
-		y = y || c.kw == b
-	}
-	return x && y
+func hasBoth(n *knode, a, b string) bool { return has(n, a) && has(n, b) }
+
+// has reports whether n's block has a statement with keyword kw.
+func has(n *knode, kw string) bool {
+	return slices.ContainsFunc(n.block, func(c *knode) bool { return c.kw == kw })
 }
 
 // finish resolves what depends on the whole file: VRRP versions and the

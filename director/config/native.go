@@ -698,7 +698,9 @@ func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 			switch CheckType(t) {
 			case HTTPGet, SSLGet, TCPCheck:
 				c = newCheck(CheckType(t), d.pos(n))
-				c.VirtualHost = virtualHost
+				if c.Type != TCPCheck {
+					c.VirtualHost = virtualHost
+				}
 				typeOK = true
 			default:
 				d.bad(v, key, "%q is not HTTP_GET, SSL_GET or TCP_CHECK", t)

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -183,7 +184,7 @@ func marshalService(s *VirtualService) *mnode {
 	m.dur("delay_loop", s.DelayLoop)
 	m.durIf("persistence_timeout", s.Persistence, 0)
 	if ss := s.SorryServer; ss != nil {
-		m.str("sorry_server", ss.Addr.String())
+		m.str("sorry_server", addrPortString(ss.Addr))
 	}
 	m.boolIf("sorry_server_inhibit", s.SorryServerInhibit, false)
 	m.intIf("quorum", s.Quorum, d.Quorum)
@@ -203,7 +204,7 @@ func marshalService(s *VirtualService) *mnode {
 
 func marshalRealServer(rs *RealServer) *mnode {
 	m := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
-	m.str("address", rs.Addr.String())
+	m.str("address", addrPortString(rs.Addr))
 	m.int("weight", rs.Weight)
 	m.boolIf("inhibit_on_failure", rs.InhibitOnFailure, false)
 	m.strIf("notify_up", rs.NotifyUp, "")
@@ -310,4 +311,13 @@ func (m *mnode) seq(key string) *mnode {
 	s := &mnode{n: &yaml.Node{Kind: yaml.SequenceNode}}
 	m.add(key, s.n)
 	return s
+}
+
+// addrPortString formats a destination: "IP:PORT", or the bare IP for port 0
+// (a fwmark destination without port).
+func addrPortString(a netip.AddrPort) string {
+	if a.Port() == 0 {
+		return a.Addr().String()
+	}
+	return a.String()
 }
