@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,14 +99,20 @@ func newScene(t *testing.T, pkg string, live bool) *scene {
 	fake := func(p, name string) {
 		write(p, strings.ReplaceAll(strings.ReplaceAll(fakeCommand, "NAME", name), "PKG", pkg), 0o755)
 	}
-	for _, c := range []string{"systemctl", "deb-systemd-helper", "deb-systemd-invoke"} {
+	for _, c := range []string{"systemctl", "deb-systemd-helper", "deb-systemd-invoke", "modprobe"} {
 		fake(filepath.Join(s.bin, c), c)
 	}
 	fake(filepath.Join(s.root, "usr/sbin", pkg), pkg)
 	fake(filepath.Join(s.root, "lib/systemd/systemd-modules-load"), "systemd-modules-load")
 	fake(filepath.Join(s.root, "lib/systemd/systemd-sysctl"), "systemd-sysctl")
 	if pkg == "tandem-director" {
-		write(filepath.Join(s.root, "usr/lib/modules-load.d/tandem-director.conf"), "ip_vs\n", 0o644)
+		write(filepath.Join(s.root, "usr/lib/modules-load.d/tandem-director.conf"), "# comment\nip_vs\nip_vs_lc # lc\n", 0o644)
+		// Loaded, as systemd-modules-load would have done.
+		for _, m := range []string{"ip_vs", "ip_vs_lc"} {
+			if err := os.MkdirAll(filepath.Join(s.root, "sys/module", m), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
 		write(filepath.Join(s.root, "usr/lib/sysctl.d/60-tandem-director.conf"), "net.ipv4.vs.conn_reuse_mode = 3\n", 0o644)
 	}
 	if live {
@@ -404,4 +411,23 @@ func TestScriptRPMInstallDisabledNotStarted(t *testing.T) {
 		"systemctl --quiet is-enabled tandem-backend.service",
 		"systemctl --quiet is-active tandem-backend.service",
 	})
+}
+
+func TestScriptDirectorModprobeFallback(t *testing.T) {
+	// systemd-modules-load left ip_vs_lc out (no kmod index): modprobe it.
+	s := newScene(t, "tandem-director", true)
+	if err := os.Remove(filepath.Join(s.root, "sys/module/ip_vs_lc")); err != nil {
+		t.Fatal(err)
+	}
+	_, calls := s.run("postinstall", "configure", "")
+	want := []string{
+		"systemd-modules-load $ROOT/usr/lib/modules-load.d/tandem-director.conf",
+		"modprobe ip_vs_lc",
+		"systemd-sysctl $ROOT/usr/lib/sysctl.d/60-tandem-director.conf",
+	}
+	i := slices.Index(calls, want[0])
+	if i < 0 || len(calls) < i+3 {
+		t.Fatalf("commands run: %q", calls)
+	}
+	checkCalls(t, calls[i:i+3], want)
 }

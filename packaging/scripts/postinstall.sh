@@ -96,8 +96,16 @@ first_existing() {
 
 director_kernel_setup() {
 	if m=$(first_existing tandem-director.conf "$root/etc/modules-load.d" "$root/run/modules-load.d" "$root/usr/lib/modules-load.d"); then
-		"$root/lib/systemd/systemd-modules-load" "$m" ||
-			say "could not load the kernel modules listed in $m (is ip_vs available in this kernel?)"
+		"$root/lib/systemd/systemd-modules-load" "$m" 2>/dev/null || true
+		# modprobe what systemd-modules-load could not load (it needs
+		# kmod's binary index, which a minimal root may lack).
+		missing=
+		for mod in $(sed -e 's/#.*//' "$m"); do
+			[ -d "$root/sys/module/$mod" ] || modprobe "$mod" 2>/dev/null || missing="$missing $mod"
+		done
+		if [ -n "$missing" ]; then
+			say "could not load kernel modules:$missing (listed in $m; is IPVS built for this kernel?)"
+		fi
 	fi
 	if s=$(first_existing 60-tandem-director.conf "$root/etc/sysctl.d" "$root/run/sysctl.d" "$root/usr/lib/sysctl.d"); then
 		"$root/lib/systemd/systemd-sysctl" "$s" ||
