@@ -1,7 +1,9 @@
 package vrrp
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
@@ -295,4 +298,48 @@ func TestNetnsSplitBrain(t *testing.T) {
 	hi.stop(t)
 	m.close()
 	m.check(t)
+}
+
+// TestNetnsKeepalivedCapture captures keepalived's adverts afresh with
+// tcpdump (testdata/capture.sh) and checks that Decode reads them as the
+// goldens say, and that our encoder reproduces their bytes.
+func TestNetnsKeepalivedCapture(t *testing.T) {
+	testutil.Netns(t)
+	dir := t.TempDir()
+	sh(t, "bash", "testdata/capture.sh", dir)
+	for _, g := range goldenAdverts {
+		t.Run(g.name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(dir, g.name+".golden"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hexLine string
+			for _, line := range strings.Split(string(b), "\n") {
+				if line != "" && !strings.HasPrefix(line, "#") {
+					hexLine = line
+				}
+			}
+			raw, err := hex.DecodeString(hexLine)
+			if err != nil || len(raw) == 0 {
+				t.Fatalf("capture %q: %v", hexLine, err)
+			}
+			ip := splitIP(t, raw)
+			if ip.ttl != 255 || ip.tos != 0xc0 {
+				t.Errorf("ttl %d tos %#x", ip.ttl, ip.tos)
+			}
+			got, err := Decode(ip.payload, ip.src, ip.dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := g.want
+			want.Checksum = got.Checksum // IPv6 link-local source differs per run
+			if diff := cmp.Diff(&want, got, cmpOptsPacket...); diff != "" {
+				t.Errorf("Decode (-want +got)\n%s", diff)
+			}
+			out, err := got.Marshal(ip.src, ip.dst)
+			if err != nil || !bytes.Equal(out, ip.payload) {
+				t.Errorf("Marshal = % x, %v; keepalived sent % x", out, err, ip.payload)
+			}
+		})
+	}
 }

@@ -624,6 +624,34 @@ func failover(t *testing.T, vip netip.Addr, hi, lo node, logs ...func() string) 
 	hi.stop(t)
 	m.close()
 	m.check(t)
+	checkLogs(t, hi, lo)
+}
+
+// checkLogs fails on a Tandem node that dropped a packet or logged an error:
+// between compatible peers nothing may be refused.
+func checkLogs(t *testing.T, nodes ...node) {
+	t.Helper()
+	for _, n := range nodes {
+		switch n := n.(type) {
+		case *tandemNode:
+			for _, line := range strings.Split(n.p.log(), "\n") {
+				if strings.Contains(line, "vrrp packet dropped") || strings.Contains(line, "level=ERROR") {
+					t.Errorf("%s: %s", n, line)
+				}
+			}
+		case *keepalivedNode:
+			// keepalived's words for an advert it refused (vrrp.c).
+			for _, line := range strings.Split(n.p.log(), "\n") {
+				l := strings.ToLower(line)
+				for _, bad := range []string{"invalid", "mismatch", "not present", "too short", "wrong"} {
+					if strings.Contains(l, bad) {
+						t.Errorf("%s refused our advert: %s", n, line)
+						break
+					}
+				}
+			}
+		}
+	}
 }
 
 // nopreempt: lo is master, hi (nopreempt) joins and must not take over;
@@ -651,6 +679,7 @@ func nopreempt(t *testing.T, vip netip.Addr, lo, hi node, logs ...func() string)
 	hi.stop(t)
 	m.close()
 	m.check(t)
+	checkLogs(t, hi, lo)
 }
 
 func logOf(n node) func() string {

@@ -3,8 +3,12 @@
 # golden file in this directory: v2 with auth_type PASS, v3 over IPv4 with a
 # centisecond interval, v3 over IPv6. Run as root; everything happens in a
 # throw-away network namespace (keepalived on veth k0, tcpdump on its peer k1).
-# Output: the whole IP packet as tcpdump -x prints it, as hex on one line.
+# Output: the whole IP packet as tcpdump -x prints it, as hex on one line,
+# in NAME.golden in the directory given as $1 (default: this directory).
+# TestNetnsKeepalivedCapture runs it into a temporary directory and decodes
+# what keepalived sends today.
 set -euo pipefail
+out=${1:-$(dirname "$0")}
 ns=vrrpcap$$
 dir=$(mktemp -d)
 cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$dir"; }
@@ -34,7 +38,7 @@ capture() { # name filter config
 		echo "# tcpdump: $(head -1 "$dir/$name.txt")"
 		grep -E '^\s+0x' "$dir/$name.txt" | sed -E 's/^\s+0x[0-9a-f]+:\s+//' | tr -d ' \n'
 		echo
-	} >"$name.golden"
+	} >"$out/$name.golden"
 }
 
 capture v2_pass 'ip proto 112' 'vrrp_instance VI_2 {
