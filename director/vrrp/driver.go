@@ -33,6 +33,8 @@ type Options struct {
 	// elsewhere; found in Run when zero and Conn is nil.
 	IfIndex int
 
+	// Conn, Addrs, Announcer, Notifier and Links replace the kernel
+	// implementations. Run closes Conn when it returns.
 	Conn      PacketConn
 	Addrs     AddrManager
 	Announcer Announcer
@@ -239,7 +241,7 @@ func (d *Driver) open() (closeAll func(), err error) {
 
 // Run opens what it needs, starts the instance and runs it until ctx ends;
 // then it stops cleanly (a master releases its VIPs and sends priority 0)
-// and returns nil. It returns an error if it cannot start.
+// and returns nil. It returns an error if it cannot start. Call it once.
 func (d *Driver) Run(ctx context.Context) error {
 	closeAll, err := d.open()
 	if err != nil {

@@ -170,14 +170,13 @@ type Machine struct {
 	preemptAt      time.Time     // preempt_delay: lower-priority master tolerated until then
 	reannounced    time.Time     // last GARP burst answering another master
 
-	down    map[string]bool // tracked interfaces that are down
-	veto    bool
-	heard   uint64
-	master  netip.Addr
-	mprio   uint8
-	lastT   time.Time
-	reason  string
-	started bool
+	down   map[string]bool // tracked interfaces that are down
+	veto   bool
+	heard  uint64
+	master netip.Addr
+	mprio  uint8
+	lastT  time.Time
+	reason string
 }
 
 // NewMachine returns a machine in Initialize for cfg. cfg should have been
@@ -266,7 +265,7 @@ func (m *Machine) startup(now time.Time, ev Startup) []Action {
 	if m.state != StateInit {
 		return nil
 	}
-	m.src, m.started = ev.Src, true
+	m.src = ev.Src
 	// A previous run that was killed may have left the VIPs behind: clear
 	// them before anything else (the owner adds them back at once).
 	acts := []Action{RemoveVIPs{}}

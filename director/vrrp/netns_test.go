@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -757,5 +756,3 @@ func TestNetnsKeepalivedInterop(t *testing.T) {
 	defer takeovers.Unlock()
 	t.Log("takeover times measured (poll resolution 10 ms):\n" + strings.Join(takeovers.lines, "\n"))
 }
-
-var _ = io.Discard
