@@ -634,7 +634,7 @@ func checkLogs(t *testing.T, nodes ...node) {
 		switch n := n.(type) {
 		case *tandemNode:
 			for _, line := range strings.Split(n.p.log(), "\n") {
-				if strings.Contains(line, "vrrp packet dropped") || strings.Contains(line, "level=ERROR") {
+				if strings.Contains(line, "vrrp packet dropped") || strings.Contains(line, "level=ERROR") || strings.Contains(line, "DATA RACE") {
 					t.Errorf("%s: %s", n, line)
 				}
 			}
