@@ -35,6 +35,9 @@ type validator struct {
 }
 
 func (v *validator) bad(pos Pos, format string, args ...any) {
+	if !pos.IsValid() {
+		pos = v.top // a default setting, or one from a file without a position
+	}
 	v.errs.add(pos, format, args...)
 }
 
@@ -181,7 +184,7 @@ func (v *validator) config(c *Config) {
 		v.top = Pos{File: c.Files[0]}
 	}
 	if len(c.VRRP) == 0 && len(c.Services) == 0 {
-		v.bad(v.top, "the configuration has no vrrp_instance and no virtual_server: nothing to do")
+		v.bad(Pos{}, "the configuration has no vrrp_instance and no virtual_server: nothing to do")
 	}
 	v.notification(&c.Notification)
 	v.director(c)
@@ -251,7 +254,7 @@ func (v *validator) notification(n *Notification) {
 func (v *validator) director(c *Config) {
 	if c.Node != "" {
 		if strings.ContainsAny(c.Node, " \t\n\r") || len(c.Node) > 255 || !utf8.ValidString(c.Node) {
-			v.bad(v.top, "keyword \"node\": %q must be 1..255 bytes of UTF-8 without white space", c.Node)
+			v.bad(Pos{}, "keyword \"node\": %q must be 1..255 bytes of UTF-8 without white space", c.Node)
 		}
 	}
 	l := &c.Logging
@@ -278,7 +281,7 @@ func (v *validator) director(c *Config) {
 	v.check(h.Pos, "heartbeat", "window", msgDurRange(h.Window, time.Second, time.Hour))
 	v.check(c.Drain.Pos, "drain", "timeout", msgDurRange(c.Drain.Timeout, 0, 7*24*time.Hour))
 	if c.ControlSocket == "" || !filepath.IsAbs(c.ControlSocket) {
-		v.bad(v.top, "keyword \"control_socket\": %q is not an absolute path", c.ControlSocket)
+		v.bad(Pos{}, "keyword \"control_socket\": %q is not an absolute path", c.ControlSocket)
 	}
 	if c.Metrics.Enabled {
 		v.check(c.Metrics.Pos, "metrics", "listen", msgListen(c.Metrics.Listen))

@@ -1,0 +1,138 @@
+package config
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestNativeExample loads docs/examples/director.yaml: the seed's setup
+// written natively, so it must mean what the seed's keepalived.conf means
+// (plus node and explicit defaults).
+func TestNativeExample(t *testing.T) {
+	const path = "../../docs/examples/director.yaml"
+	got, err := ParseNative(path, readFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := seedModel("keepalived.conf")
+	want.Node = "lb1"
+	if diff := cmp.Diff(want, got, cmpNoPos...); diff != "" {
+		t.Errorf("director.yaml vs the seed (-want +got):\n%s", diff)
+	}
+	if got.VRRP[0].Pos != (Pos{path, 78}) || got.Services[0].RealServers[1].Pos != (Pos{path, 119}) {
+		t.Errorf("positions: instance %v, second real server %v", got.VRRP[0].Pos, got.Services[0].RealServers[1].Pos)
+	}
+}
+
+func TestNativeDefaults(t *testing.T) {
+	in := `version: 1
+virtual_servers:
+  - address: 192.0.2.1:80
+    real_servers:
+      - address: 192.0.2.2
+        checks:
+          - type: TCP_CHECK
+          - type: HTTP_GET
+            url: [{path: /}]
+heartbeat:
+  interval: 2s
+`
+	got, err := ParseNative("d.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Heartbeat.Interval = 2 * time.Second
+	want.Heartbeat.DeadAfter = 6 * time.Second
+	want.Services = []VirtualService{{
+		Protocol: TCP, Addr: netip.MustParseAddrPort("192.0.2.1:80"), DelayLoop: 60 * time.Second,
+		Scheduler: "wlc", Forwarding: DR, Quorum: 1,
+		RealServers: []RealServer{{
+			Addr: netip.MustParseAddrPort("192.0.2.2:80"), Weight: 1,
+			Checks: []Check{
+				{Type: TCPCheck, ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: time.Second},
+				{Type: HTTPGet, ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: 3 * time.Second, URLs: []URL{{Path: "/"}}},
+			},
+		}},
+	}}
+	if diff := cmp.Diff(want, got, cmpNoPos...); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// nvs wraps virtual-server keys (they start on line 4).
+func nvs(body string) string {
+	return "version: 1\nvirtual_servers:\n  - address: 192.0.2.1:80\n" + body
+}
+
+// nvrrp wraps instance keys (they start on line 7).
+func nvrrp(body string) string {
+	return "version: 1\nvrrp_instances:\n  - name: VI\n    interface: eth0\n    virtual_router_id: 1\n    virtual_ipaddress: [192.0.2.1]\n" + body
+}
+
+func TestNativeErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"unknown top-level key", "version: 1\nfoo: 1\n", []string{`d.yaml:2: unknown key "foo"`}},
+		{"unknown nested key", nvrrp("    preempt: true\n"), []string{`d.yaml:7: unknown key "preempt"`}},
+		{"duplicate key", "version: 1\nversion: 1\n", []string{`d.yaml:2: duplicate key "version" (first at line 1)`}},
+		{"missing version", "node: x\n", []string{`d.yaml:1: missing key "version" (this format is version 1: add "version: 1")`}},
+		{"wrong version", "version: 2\n", []string{`d.yaml:1: key "version": 2 is out of range 1..1`}},
+		{"empty file", "", []string{`d.yaml:1: the file is empty; it needs at least "version: 1"`}},
+		{"not a mapping", "- a\n", []string{`d.yaml:1: configuration: want a mapping of keys`}},
+		{"yaml syntax", "version: 1\nnode: [\n", []string{`d.yaml:2: did not find expected node content`}},
+		{"two documents", "version: 1\n---\nversion: 1\n", []string{`d.yaml:2: only one YAML document is allowed`}},
+		{"anchor", "version: 1\nnode: &a x\n", []string{`d.yaml:2: anchors and aliases are not supported`}},
+		{"custom tag", "version: 1\nnode: !foo x\n", []string{`d.yaml:2: tag "!foo" is not supported`}},
+		{"integer type", nvrrp("    priority: high\n"), []string{`d.yaml:7: key "priority": want an integer`}},
+		{"integer range", nvrrp("    priority: 300\n"), []string{`d.yaml:7: key "priority": 300 is out of range 1..255`}},
+		{"bool type", nvrrp("    nopreempt: 1\n"), []string{`d.yaml:7: key "nopreempt": want true or false`}},
+		{"duration without unit", nvrrp("    advert_int: 1\n"), []string{`d.yaml:7: key "advert_int": "1" needs a unit, e.g. "1s"`}},
+		{"bad duration", nvrrp("    advert_int: soon\n"), []string{`d.yaml:7: key "advert_int": "soon" is not a duration such as "10s", "1.5s" or "5m"`}},
+		{"enum", nvs("    lvs_method: DSR\n"), []string{`d.yaml:4: key "lvs_method": unknown forwarding method "DSR" (want DR, NAT or TUN)`}},
+		{"scheduler", nvs("    lvs_sched: fastest\n"), []string{`d.yaml:4: key "lvs_sched": unknown scheduler "fastest" (want one of rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)`}},
+		{"address", nvs("    sorry_server: 192.0.2.300:80\n"), []string{`d.yaml:4: key "sorry_server": "192.0.2.300:80" is not IP:PORT, [IPv6]:PORT or an IP address`}},
+		{"vip line", nvrrp("    track_interface: [\"eth1 weight 999\"]\n"), []string{`d.yaml:7: key "track_interface": weight 999 is out of range -253..253`}},
+		{"auth_pass", nvrrp("    authentication: {auth_pass: password1}\n"), []string{`d.yaml:7: key "auth_pass": the password is 9 bytes; VRRP sends at most 8 (keepalived would silently use "password"): shorten it`}},
+		{"missing keys", "version: 1\nvrrp_instances:\n  - name: VI\n", []string{`d.yaml:3: missing key "interface"`, `d.yaml:3: missing key "virtual_router_id"`, `d.yaml:3: missing key "virtual_ipaddress"`}},
+		{"address and fwmark", nvs("    fwmark: 1\n"), []string{`d.yaml:3: give either key "address" or key "fwmark", not both`}},
+		{"check type", nvs("    real_servers:\n      - address: 192.0.2.2\n        checks: [{type: PING}]\n"), []string{`d.yaml:6: key "type": "PING" is not HTTP_GET, SSL_GET or TCP_CHECK`}},
+		{"tcp url", nvs("    real_servers:\n      - address: 192.0.2.2\n        checks: [{type: TCP_CHECK, url: [{path: /}]}]\n"), []string{`d.yaml:6: key "url": TCP_CHECK has no url`}},
+		{"status code", nvs("    real_servers:\n      - address: 192.0.2.2\n        checks:\n          - type: HTTP_GET\n            url:\n              - path: /\n                status_code: [200, 700]\n"), []string{`d.yaml:10: key "status_code": status code 700 is not within 100..599`}},
+		// Validate: the element's line.
+		{"DR port", nvs("    real_servers:\n      - address: 192.0.2.2:8080\n"), []string{`d.yaml:5: virtual_server TCP 192.0.2.1:80: keyword "real_server": port 8080 differs from the virtual port 80, which DR forwarding cannot change`}},
+		{"dead_after", "version: 1\nheartbeat:\n  interval: 2s\n  dead_after: 1s\n" + nvs("")[11:], []string{`d.yaml:3: heartbeat: keyword "dead_after": 1s is shorter than the interval 2s`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseNative("d.yaml", []byte(tt.in))
+			if diff := cmp.Diff(tt.want, errLines(err)); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNativeStatusCodeForms(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []StatusRange
+	}{
+		{"200", []StatusRange{{200, 200}}},
+		{`"200-299 404"`, []StatusRange{{200, 299}, {404, 404}}},
+		{`[200, "300-302"]`, []StatusRange{{200, 200}, {300, 302}}},
+	} {
+		in := nvs("    real_servers:\n      - address: 192.0.2.2\n        checks:\n          - type: HTTP_GET\n            url:\n              - path: /\n                status_code: " + tt.in + "\n")
+		c, err := ParseNative("d.yaml", []byte(in))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.in, err)
+		}
+		if diff := cmp.Diff(tt.want, c.Services[0].RealServers[0].Checks[0].URLs[0].StatusCodes); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
