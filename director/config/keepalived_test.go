@@ -25,8 +25,8 @@ func seedModel(file string) *Config {
 	c.VRRP = []VRRPInstance{{
 		Name: "VI0", State: StateBackup, Interface: "eth0", VirtualRouterID: 100, Priority: 100,
 		NoPreempt: true, AdvertInt: time.Second, Version: 2,
-		Auth: &Auth{Type: "PASS", Pass: "password", Pos: p(16)},
-		VirtualIPs: []VirtualIP{{Prefix: netip.MustParsePrefix("192.0.2.100/28"), Dev: "eth0", Pos: p(21)}},
+		Auth:            &Auth{Type: "PASS", Pass: "password", Pos: p(16)},
+		VirtualIPs:      []VirtualIP{{Prefix: netip.MustParsePrefix("192.0.2.100/28"), Dev: "eth0", Pos: p(21)}},
 		GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
 		Pos: p(8),
 	}}
