@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,23 @@ func TestNativeStatusCodeForms(t *testing.T) {
 		if diff := cmp.Diff(tt.want, c.Services[0].RealServers[0].Checks[0].URLs[0].StatusCodes); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.in, diff)
 		}
+	}
+}
+
+// TestDocReference parses the full native example of
+// docs/config-director.md, so that the reference stays true.
+func TestDocReference(t *testing.T) {
+	doc := string(readFile(t, "../../docs/config-director.md"))
+	_, rest, ok := strings.Cut(doc, "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 {
+		t.Fatal("no yaml block in docs/config-director.md")
+	}
+	c, err := ParseNative("config-director.md", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Services[0].RealServers[0].Checks[0].Target(&c.Services[0].RealServers[0]); got != netip.MustParseAddrPort("192.0.2.111:8080") {
+		t.Errorf("check target %s", got)
 	}
 }
