@@ -43,6 +43,9 @@ func FuzzKeepalived(f *testing.F) {
 	for _, s := range []string{
 		"", "{", "}", "\"", "vrrp_instance {{{{", "global_defs { router_id \"a\\x41\\101\\cA\" }",
 		vrrpConf("notify \"a\\tb\"\n"), vsConf("real_server 192.0.2.2 {\n}\n"), "include *",
+		// Strings YAML must quote or escape.
+		vrrpConf("notify_master \"\u0085 x\u2028y \\x7f\\E: #z\"\nnotify_backup 'null'\nnotify_fault \"- [a]\"\nnotify_stop \" lead\"\nnotify \"trail \"\n"),
+		"global_defs {\nrouter_id 0x10\nnotification_email {\n'true'\n\"~\"\n}\n}\n" + vrrpConf(""),
 	} {
 		f.Add([]byte(s))
 	}

@@ -266,7 +266,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"empty file", "", []string{`t.conf: the configuration has no vrrp_instance and no virtual_server: nothing to do`}},
 
 		// Validate, after a clean parse: the element's line.
-		{"DR port", rsConf(""),
+		{"real server without checks is valid", rsConf(""),
 			nil},
 		{"DR port differs", vsConf("lb_kind DR\nreal_server 192.0.2.2 8080 {\n}\n"),
 			[]string{`t.conf:3: virtual_server TCP 192.0.2.1:80: keyword "real_server": port 8080 differs from the virtual port 80, which DR forwarding cannot change`}},
