@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(qemu-system-x86 busybox-static xz-utils nftables ipvsadm keepalived
-      tcpdump curl iproute2 arping lintian rpmlint make git ca-certificates)
+      tcpdump curl iproute2 arping lintian rpmlint rpm make git ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,7 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	# keepalived is a test peer only: never let Debian's unit run it on the host.
-	systemctl disable --now keepalived >/dev/null 2>&1 || true
+	systemctl disable keepalived >/dev/null 2>&1 || true
+	systemctl stop keepalived >/dev/null 2>&1 || true
 fi
 command -v go >/dev/null || { echo "deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }
 go mod download
