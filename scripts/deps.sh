@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(qemu-system-x86 busybox-static xz-utils nftables ipvsadm keepalived
-      tcpdump curl iproute2 arping lintian rpmlint rpm make git ca-certificates)
+      tcpdump curl iproute2 arping lintian rpmlint rpm systemd make git ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
