@@ -33,7 +33,7 @@ const (
 	DefaultHeartbeatDeadAfter   = 3 // intervals
 	DefaultHeartbeatWindow      = 30 * time.Second
 	DefaultDrainTimeout         = 5 * time.Minute
-	DefaultControlSocket        = "/run/tandem/director.sock"
+	DefaultControlSocket        = "/run/tandem-director/director.sock"
 	DefaultMetricsListen        = "127.0.0.1:9480"
 	DefaultConnReuseMode        = 3
 	DefaultFastFailoverPort     = 7481

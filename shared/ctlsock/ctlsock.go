@@ -10,8 +10,8 @@ import (
 
 // Default socket paths of the two daemons.
 const (
-	DirectorSocket = "/run/tandem/director.sock"
-	BackendSocket  = "/run/tandem/backend.sock"
+	DirectorSocket = "/run/tandem-director/director.sock"
+	BackendSocket  = "/run/tandem-backend/backend.sock"
 )
 
 // Limits.
