@@ -193,7 +193,41 @@ func appendAgent(b []byte, r *AgentReport) ([]byte, error) {
 		b = appendString(b, s.Reason)
 		b = endRecord(b, at)
 	}
+	// Extension: the witness list, only when not empty (a report without it
+	// is byte for byte the original version-1 encoding).
+	if len(r.Seen) > MaxSeen {
+		return nil, fmt.Errorf("hbproto: encode %s: field seen: %d entries, max %d: %w", what, len(r.Seen), MaxSeen, ErrTooLarge)
+	}
+	if len(r.Seen) == 0 {
+		return b, nil
+	}
+	b = append(b, byte(len(r.Seen)))
+	for i, s := range r.Seen {
+		if err := checkString(what, fmt.Sprintf("seen[%d].director", i), s.Director, true); err != nil {
+			return nil, err
+		}
+		if !s.Role.valid() {
+			return nil, encodeErr(what, fmt.Sprintf("seen[%d].role", i), "invalid value %d", uint8(s.Role))
+		}
+		var at int
+		b, at = beginRecord(b)
+		b = appendString(b, s.Director)
+		b = append(b, byte(s.Role))
+		b = binary.BigEndian.AppendUint32(b, ageMillis(s.Age))
+		b = endRecord(b, at)
+	}
 	return b, nil
+}
+
+// ageMillis is d in whole milliseconds, clamped to the u32 range.
+func ageMillis(d time.Duration) uint32 {
+	switch {
+	case d <= 0:
+		return 0
+	case d >= MaxSeenAge:
+		return 1<<32 - 1
+	}
+	return uint32(d / time.Millisecond)
 }
 
 func appendDirector(b []byte, r *DirectorReply) ([]byte, error) {
@@ -231,6 +265,10 @@ func appendDirector(b []byte, r *DirectorReply) ([]byte, error) {
 		b = binary.BigEndian.AppendUint32(b, d.InactiveConns)
 		b = append(b, byte(d.Pool))
 		b = endRecord(b, at)
+	}
+	// Extension: report_now, only when set.
+	if r.ReportNow {
+		b = appendBool(b, true)
 	}
 	return b, nil
 }
@@ -472,6 +510,32 @@ func (r *reader) agent() *AgentReport {
 		r.sub("services", i, &s)
 		a.Services = append(a.Services, sh)
 	}
+	// Extension: the witness list. Absent in older senders' reports; an
+	// empty list is valid but not canonical (senders omit it), so its byte
+	// counts as skipped.
+	if r.err != nil || len(r.b) == 0 {
+		return a
+	}
+	n = r.list("seen", MaxSeen)
+	if r.err == nil && n == 0 {
+		r.skipped++
+	}
+	if n > 0 {
+		a.Seen = make([]DirectorSeen, 0, n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		s := r.record("seen")
+		if r.err != nil {
+			break
+		}
+		ds := DirectorSeen{Director: s.str("director", true), Role: Role(s.u8("role"))}
+		if s.err == nil && !ds.Role.valid() {
+			s.fail("role", ErrMalformed, "unknown role %d", uint8(ds.Role))
+		}
+		ds.Age = time.Duration(s.u32("age_ms")) * time.Millisecond
+		r.sub("seen", i, &s)
+		a.Seen = append(a.Seen, ds)
+	}
 	return a
 }
 
@@ -506,6 +570,15 @@ func (r *reader) director() *DirectorReply {
 		}
 		r.sub("destinations", i, &s)
 		d.Destinations = append(d.Destinations, ds)
+	}
+	// Extension: report_now. Absent in older senders' replies; a present
+	// false is valid but not canonical (senders omit it).
+	if r.err != nil || len(r.b) == 0 {
+		return d
+	}
+	d.ReportNow = r.boolean("report_now")
+	if r.err == nil && !d.ReportNow {
+		r.skipped++
 	}
 	return d
 }

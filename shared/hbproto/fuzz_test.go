@@ -13,6 +13,8 @@ func fuzzSeeds(f *testing.F) {
 		{Header: hdr(TypeAgentReport, 1), Agent: agentUp()},
 		{Header: hdr(TypeAgentReport, 2), Agent: agentMaint()},
 		{Header: hdr(TypeDirectorReply, 3), Director: directorMaster()},
+		{Header: hdr(TypeAgentReport, 4), Agent: agentWitness()},
+		{Header: hdr(TypeDirectorReply, 5), Director: &DirectorReply{Director: "lb2", ReportNow: true}},
 	} {
 		b, err := Encode(testKey, m)
 		if err != nil {
@@ -23,6 +25,12 @@ func fuzzSeeds(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("TH\x01"))
 	f.Add(frame(TypeAgentReport, 1, []byte{1, 'n', 4, 10, 0, 0, 1, 1, 0, 1, 0, 5, 1, 's', 1, 0, 0xEE, 0xAA}, nil))
+	// Extensions present with their default value (not canonical), and
+	// followed by later bytes.
+	f.Add(frame(TypeAgentReport, 1, []byte{1, 'n', 4, 10, 0, 0, 1, 1, 0, 0, 0}, nil))
+	f.Add(frame(TypeAgentReport, 1, []byte{1, 'n', 4, 10, 0, 0, 1, 1, 0, 0, 1, 0, 8, 1, 'd', 2, 0, 0, 0, 9, 0xEE, 0xAA}, nil))
+	f.Add(frame(TypeDirectorReply, 1, []byte{1, 'd', 2, 0, 0}, nil))
+	f.Add(frame(TypeDirectorReply, 1, []byte{1, 'd', 2, 0, 1, 0xAA}, nil))
 }
 
 // FuzzDecode: Decode never panics, and a decoded message re-encodes to the

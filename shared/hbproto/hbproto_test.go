@@ -51,6 +51,16 @@ func agentMaint() *AgentReport {
 	}
 }
 
+func agentWitness() *AgentReport {
+	a := agentUp()
+	a.Seen = []DirectorSeen{
+		{Director: "lb1", Role: RoleMaster, Age: 312 * time.Millisecond},
+		{Director: "lb2", Role: RoleBackup, Age: 0},
+		{Director: "lb3", Role: RoleUnknown, Age: MaxSeenAge},
+	}
+	return a
+}
+
 func directorMaster() *DirectorReply {
 	return &DirectorReply{
 		Director: "lb1",
@@ -89,6 +99,9 @@ func TestGolden(t *testing.T) {
 		{"agent_down_no_services", &Message{Header: hdr(TypeAgentReport, 1), Agent: &AgentReport{Node: "n", RealIP: netip.MustParseAddr("10.0.0.1"), State: StateDown, Reason: "check: connection refused"}}},
 		{"director_master", &Message{Header: hdr(TypeDirectorReply, 1), Director: directorMaster()}},
 		{"director_backup_empty", &Message{Header: hdr(TypeDirectorReply, 1), Director: &DirectorReply{Director: "lb2", Role: RoleBackup}}},
+		// Version-1 extensions (docs/ha.md): the witness list, report_now.
+		{"agent_witness", &Message{Header: hdr(TypeAgentReport, 1), Agent: agentWitness()}},
+		{"director_report_now", &Message{Header: hdr(TypeDirectorReply, 1), Director: &DirectorReply{Director: "lb2", Role: RoleBackup, ReportNow: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,6 +161,16 @@ func TestRoundTrip(t *testing.T) {
 				}
 				return d
 			}()}}},
+		{"witness", &Message{Header: hdr(TypeAgentReport, 3), Agent: agentWitness()}},
+		{"max seen", &Message{Header: hdr(TypeAgentReport, 1), Agent: &AgentReport{Node: "n", RealIP: netip.MustParseAddr("192.0.2.1"), State: StateUp,
+			Seen: func() []DirectorSeen {
+				s := make([]DirectorSeen, MaxSeen)
+				for i := range s {
+					s[i] = DirectorSeen{Director: long, Role: RoleFault, Age: time.Duration(i) * time.Hour}
+				}
+				return s
+			}()}}},
+		{"report now", &Message{Header: hdr(TypeDirectorReply, 9), Director: func() *DirectorReply { d := directorMaster(); d.ReportNow = true; return d }()}},
 		{"negative time", &Message{Header: Header{Version: Version, Type: TypeAgentReport, Seq: 1, Time: time.Unix(0, -5).UTC()}, Agent: agentUp()}},
 	}
 	for _, tt := range tests {
@@ -316,6 +339,12 @@ func TestOpenRejects(t *testing.T) {
 		{"service record empty", frame(TypeAgentReport, 1, agentBody(1, 0, 1, 0, 0), nil), testTime, "malformed", "services[0].service"},
 		{"service bool 2", frame(TypeAgentReport, 1, agentBody(1, 0, 1, 0, 3, 0, 2, 0), nil), testTime, "malformed", "services[0].healthy"},
 		{"service string past record", frame(TypeAgentReport, 1, agentBody(1, 0, 1, 0, 3, 0, 1, 5, 'a', 'b'), nil), testTime, "malformed", "services[0].reason"},
+		{"too many seen", frame(TypeAgentReport, 1, agentBody(append([]byte{1, 0, 0, MaxSeen + 1}, make([]byte, 2*(MaxSeen+1))...)...), nil), testTime, "malformed", "seen"},
+		{"seen record past body", frame(TypeAgentReport, 1, agentBody(1, 0, 0, 1, 0, 9, 1, 'd'), nil), testTime, "malformed", "seen"},
+		{"seen empty director", frame(TypeAgentReport, 1, agentBody(1, 0, 0, 1, 0, 6, 0, 2, 0, 0, 0, 1), nil), testTime, "malformed", "seen[0].director"},
+		{"seen role 4", frame(TypeAgentReport, 1, agentBody(1, 0, 0, 1, 0, 7, 1, 'd', 4, 0, 0, 0, 1), nil), testTime, "malformed", "seen[0].role"},
+		{"seen age cut short", frame(TypeAgentReport, 1, agentBody(1, 0, 0, 1, 0, 5, 1, 'd', 2, 0, 0), nil), testTime, "malformed", "seen[0].age_ms"},
+		{"report_now 2", frame(TypeDirectorReply, 1, dirBody(2, 0, 2), nil), testTime, "malformed", "report_now"},
 		{"empty director", frame(TypeDirectorReply, 1, []byte{0, 2, 0}, nil), testTime, "malformed", "director"},
 		{"role 4", frame(TypeDirectorReply, 1, dirBody(4, 0), nil), testTime, "malformed", "role"},
 		{"too many destinations", frame(TypeDirectorReply, 1, dirBody(append([]byte{2, MaxDestinations + 1}, make([]byte, 2*(MaxDestinations+1))...)...), nil), testTime, "malformed", "destinations"},
@@ -459,18 +488,22 @@ func TestExtensionsIgnored(t *testing.T) {
 	}
 	body = body[:len(body)-5]
 	body = append(body, 0, 6, 1, 't', 0, 1, 'x', 0xEE)
+	// The witness list (the first extension defined), itself with a record
+	// extension byte, then bytes of a later extension.
+	body = append(body, 1, 0, 9, 2, 'l', 'b', byte(RoleMaster), 0, 0, 0x01, 0xF4, 0xEE)
 	body = append(body, 0xAA, 0xBB) // body extension
 	b := frame(TypeAgentReport, 1, body, nil)
 	m, skipped, err := decode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if skipped != 4 {
-		t.Errorf("skipped %d bytes, want 4", skipped)
+	if skipped != 5 {
+		t.Errorf("skipped %d bytes, want 5", skipped)
 	}
 	want := &Message{Header: hdr(TypeAgentReport, 1), Agent: &AgentReport{
 		Node: "n", RealIP: netip.MustParseAddr("10.0.0.1"), State: StateDown, Reason: "r",
 		Services: []ServiceHealth{{Service: "s", Healthy: true}, {Service: "t", Reason: "x"}},
+		Seen:     []DirectorSeen{{Director: "lb", Role: RoleMaster, Age: 500 * time.Millisecond}},
 	}}
 	if diff := cmp.Diff(want, m, cmpOpts); diff != "" {
 		t.Errorf("decode (-want +got)\n%s", diff)
@@ -512,6 +545,14 @@ func TestEncodeErrors(t *testing.T) {
 		{"state 0", a(func(r *AgentReport) { r.State = 0 }), "field state", false},
 		{"long service reason", a(func(r *AgentReport) { r.Services[0].Reason = long }), "field services[0].reason", false},
 		{"too many services", a(func(r *AgentReport) { r.Services = make([]ServiceHealth, MaxServices+1) }), "field services", true},
+		{"seen empty director", a(func(r *AgentReport) { r.Seen = []DirectorSeen{{Role: RoleMaster}} }), "field seen[0].director: empty", false},
+		{"seen role 4", a(func(r *AgentReport) { r.Seen = []DirectorSeen{{Director: "d", Role: 4}} }), "field seen[0].role", false},
+		{"too many seen", a(func(r *AgentReport) {
+			r.Seen = make([]DirectorSeen, MaxSeen+1)
+			for i := range r.Seen {
+				r.Seen[i].Director = "d"
+			}
+		}), "field seen", true},
 		{"empty director", d(func(r *DirectorReply) { r.Director = "" }), "field director", false},
 		{"role 9", d(func(r *DirectorReply) { r.Role = 9 }), "field role", false},
 		{"pool 0", d(func(r *DirectorReply) { r.Destinations[2].Pool = 0 }), "field destinations[2].pool", false},

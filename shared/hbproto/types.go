@@ -29,6 +29,12 @@ const (
 	MaxServices = 64
 	// MaxDestinations is the longest list of destinations in a director reply.
 	MaxDestinations = 128
+	// MaxSeen is the longest list of directors in an agent report's witness
+	// field (AgentReport.Seen).
+	MaxSeen = 16
+	// MaxSeenAge is the largest age the witness field can carry (the u32
+	// millisecond counter); older ages are sent as MaxSeenAge.
+	MaxSeenAge = time.Duration(1<<32-1) * time.Millisecond
 	// MinKeySize is the shortest key LoadKey accepts, in bytes.
 	MinKeySize = 32
 	// MaxKeyFileSize is the largest key file LoadKey reads, in bytes.
@@ -168,6 +174,24 @@ type AgentReport struct {
 	Reason string
 	// Services lists per-service health, at most MaxServices.
 	Services []ServiceHealth
+	// Seen is the witness field (a version-1 extension, docs/ha.md): what
+	// the agent last heard from each director, at most MaxSeen entries.
+	// Empty when the agent has heard no director, or is older than the
+	// extension.
+	Seen []DirectorSeen
+}
+
+// DirectorSeen is what an agent last heard from one director: the witness
+// data a backup director uses to tell a dead master from a broken
+// director-to-director link.
+type DirectorSeen struct {
+	// Director is the name the director gives in its replies; not empty.
+	Director string
+	// Role is the role of its last accepted reply.
+	Role Role
+	// Age is the time from that reply to the sending of this report, at
+	// millisecond resolution (truncated), at most MaxSeenAge.
+	Age time.Duration
 }
 
 // DestinationStatus is a director's view of one IPVS destination of the agent.
@@ -196,6 +220,11 @@ type DirectorReply struct {
 	Role Role
 	// Destinations lists the agent's destinations, at most MaxDestinations.
 	Destinations []DestinationStatus
+	// ReportNow (a version-1 extension, docs/ha.md) asks the agent for a
+	// report at once, and for one more to this director as soon as another
+	// director has answered it: a backup that lost its peer asks the agents
+	// whether the master is still alive.
+	ReportNow bool
 }
 
 // Header is the fixed header of a datagram.
