@@ -66,7 +66,28 @@ type Agent struct {
 	changed chan struct{} // closed and replaced on each accepted reply
 	kick    chan struct{}
 	reset   chan struct{}
+	// requests are witness requests (report_now) being served, by the
+	// requesting director's address.
+	requests map[netip.AddrPort]*request
 }
+
+// request is a director's report_now being served: until it expires, every
+// reply from another director is relayed to the requester by one more
+// report, at most once per other director.
+type request struct {
+	until   time.Time
+	relayed map[netip.AddrPort]bool
+}
+
+// Witness request handling (docs/ha.md).
+const (
+	// RequestHold is how long a report_now is served: replies from other
+	// directors within it are relayed to the requester.
+	RequestHold = time.Second
+	// RequestMinGap is the shortest time between two report_now accepted
+	// from one director; closer requests are ignored.
+	RequestMinGap = 100 * time.Millisecond
+)
 
 // New returns an agent. It does no I/O.
 func New(log *slog.Logger, s Settings, hooks Hooks) *Agent {
@@ -78,6 +99,8 @@ func New(log *slog.Logger, s Settings, hooks Hooks) *Agent {
 		kick:    make(chan struct{}, 1),
 		reset:   make(chan struct{}, 1),
 		stats:   Stats{Rejected: map[string]uint64{}},
+
+		requests: map[netip.AddrPort]*request{},
 	}
 	a.apply(s)
 	return a
@@ -232,12 +255,43 @@ func (a *Agent) RunConn(ctx context.Context, conn net.PacketConn) error {
 
 func (a *Agent) send(conn net.PacketConn) {
 	a.mu.Lock()
-	sealer, report, targets := a.sealer, a.report, slices.Clone(a.set.Targets)
+	targets := slices.Clone(a.set.Targets)
+	a.mu.Unlock()
+	a.sendTo(conn, targets)
+}
+
+// seen is the witness field: every director that has replied, in
+// configuration order, with the age of its last reply at now. Called with
+// a.mu held.
+func (a *Agent) seen(now time.Time) []hbproto.DirectorSeen {
+	var out []hbproto.DirectorSeen
+	for _, t := range a.set.Targets {
+		v := a.views[t]
+		if v == nil || v.Name == "" || v.LastReply.IsZero() || len(out) == hbproto.MaxSeen {
+			continue
+		}
+		out = append(out, hbproto.DirectorSeen{Director: v.Name, Role: v.Role, Age: max(now.Sub(v.LastReply), 0)})
+	}
+	return out
+}
+
+// sendTo sends the current report, with the witness field as of now, to
+// targets.
+func (a *Agent) sendTo(conn net.PacketConn, targets []netip.AddrPort) {
+	now := time.Now()
+	a.mu.Lock()
+	sealer := a.sealer
+	var report *hbproto.AgentReport
+	if a.report != nil {
+		r := *a.report
+		r.Seen = a.seen(now)
+		report = &r
+	}
 	a.mu.Unlock()
 	if sealer == nil || report == nil || len(targets) == 0 {
 		return
 	}
-	b, err := sealer.SealAgent(time.Now(), report)
+	b, err := sealer.SealAgent(now, report)
 	if err != nil {
 		a.log.Error("heartbeat: cannot encode the report", "err", err)
 		return
@@ -268,6 +322,32 @@ func (a *Agent) reject(peer, reason string, err error) {
 	if a.hooks.Rejected != nil {
 		a.hooks.Rejected(peer, reason)
 	}
+}
+
+// witnessRequest notes a report_now from peer (called with a.mu held) and
+// reports whether a report must go out at once.
+func (a *Agent) witnessRequest(now time.Time, peer netip.AddrPort) bool {
+	if r := a.requests[peer]; r != nil && now.Sub(r.until.Add(-RequestHold)) < RequestMinGap {
+		return false
+	}
+	a.requests[peer] = &request{until: now.Add(RequestHold), relayed: map[netip.AddrPort]bool{}}
+	return true
+}
+
+// relays returns the requesters to which a reply from peer must be relayed
+// (called with a.mu held), and forgets expired requests.
+func (a *Agent) relays(now time.Time, peer netip.AddrPort) []netip.AddrPort {
+	var out []netip.AddrPort
+	for req, r := range a.requests {
+		switch {
+		case now.After(r.until) || a.views[req] == nil:
+			delete(a.requests, req)
+		case req != peer && !r.relayed[peer]:
+			r.relayed[peer] = true
+			out = append(out, req)
+		}
+	}
+	return out
 }
 
 func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
@@ -330,9 +410,19 @@ func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
 		a.stats.Received++
 		close(a.changed)
 		a.changed = make(chan struct{})
+		relay := a.relays(now, peer)
+		kick := r.ReportNow && a.witnessRequest(now, peer)
 		a.mu.Unlock()
 		if a.hooks.Reply != nil {
 			a.hooks.Reply(peer, view)
+		}
+		if len(relay) > 0 {
+			// A witness request is pending: tell the requester at once
+			// what we just heard from this director.
+			a.sendTo(conn, relay)
+		}
+		if kick {
+			signal(a.kick)
 		}
 	}
 }

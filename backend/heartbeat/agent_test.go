@@ -168,3 +168,83 @@ func TestAgentDisabledWithoutKey(t *testing.T) {
 		t.Fatalf("sent %d without a key", st.Sent)
 	}
 }
+
+// TestAgentWitness: reports carry what each director last said (name, role,
+// age); a report_now from one director gets a report to every director at
+// once, and the next reply of the other director is relayed to the
+// requester by one more report, to the requester only.
+func TestAgentWitness(t *testing.T) {
+	master, backup := newFakeDirector(t), newFakeDirector(t)
+	a := New(quiet(), Settings{Key: key, Interval: time.Hour, Targets: []netip.AddrPort{master.addr(), backup.addr()}, RealIP: realIP}, Hooks{})
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.RunConn(ctx, conn) }()
+	defer func() { cancel(); <-done }()
+
+	a.SetReport(hbproto.AgentReport{Node: "web1", RealIP: realIP, State: hbproto.StateUp})
+	m, from, _ := master.next()
+	if len(m.Agent.Seen) != 0 {
+		t.Fatalf("first report has witness data %+v before any reply", m.Agent.Seen)
+	}
+	backup.next()
+	reply := func(d *fakeDirector, sealer *hbproto.Sealer, r *hbproto.DirectorReply) {
+		t.Helper()
+		changed := a.Changed()
+		b, err := sealer.SealDirector(time.Now(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.conn.WriteToUDP(b, from); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-changed:
+		case <-time.After(2 * time.Second):
+			t.Fatal("reply not accepted")
+		}
+	}
+	ms, bs := hbproto.NewSealer(key, 1), hbproto.NewSealer(key, 2)
+	reply(master, ms, &hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster})
+	time.Sleep(20 * time.Millisecond) // so that the age is measurable
+	// The backup asks: a report goes to both at once, with lb1 MASTER.
+	reply(backup, bs, &hbproto.DirectorReply{Director: "lb2", Role: hbproto.RoleBackup, ReportNow: true})
+	two := func(r *hbproto.AgentReport) bool { return len(r.Seen) == 2 }
+	seen := master.nextWith(two).Seen
+	if len(seen) != 2 || seen[0].Director != "lb1" || seen[0].Role != hbproto.RoleMaster || seen[0].Age < 20*time.Millisecond ||
+		seen[1].Director != "lb2" || seen[1].Role != hbproto.RoleBackup || seen[1].Age > time.Second {
+		t.Fatalf("report after report_now: seen %+v", seen)
+	}
+	backup.nextWith(two)
+	// The master answers that report: relayed to the backup with a fresh age.
+	reply(master, ms, &hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster})
+	if s := func() *hbproto.Message { m, _, _ := backup.next(); return m }().Agent.Seen; len(s) != 2 || s[0].Director != "lb1" || s[0].Age > 10*time.Millisecond {
+		t.Fatalf("relayed report: seen %+v, want lb1 with an age of a few ms", s)
+	}
+	// Nothing more: not to the master, and no second relay.
+	master.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, hbproto.MaxDatagram)
+	if n, _, err := master.conn.ReadFromUDP(buf); err == nil {
+		t.Fatalf("unexpected datagram of %d bytes to the master", n)
+	}
+	reply(master, ms, &hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster})
+	backup.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, _, err := backup.conn.ReadFromUDP(buf); err == nil {
+		t.Fatalf("second relay of %d bytes to the backup", n)
+	}
+}
+
+// nextWith returns the next report for which ok holds, skipping at most 3.
+func (d *fakeDirector) nextWith(ok func(*hbproto.AgentReport) bool) *hbproto.AgentReport {
+	d.t.Helper()
+	for range 4 {
+		if m, _, _ := d.next(); ok(m.Agent) {
+			return m.Agent
+		}
+	}
+	d.t.Fatal("no matching report")
+	return nil
+}

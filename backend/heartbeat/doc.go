@@ -9,4 +9,12 @@
 // only after the MAC, time window and replay checks of hbproto.Opener, and
 // only the destinations whose address is this server's real IP are kept.
 // Everything rejected is counted by reason.
+//
+// The agent is also a witness for the directors (docs/ha.md): every report
+// carries, for each director that has replied, its name, its role and the
+// age of its last reply. A reply with report_now (a backup director that
+// lost its peer) makes the agent report to every director at once and, for
+// RequestHold, relay each other director's next reply to the requester by
+// one more report, so the requester learns within a round trip whether the
+// master still answers.
 package heartbeat
