@@ -101,10 +101,16 @@ func (g *Generator) Run(ctx context.Context) (*Report, error) {
 	rec := newRecorder(start, min(due+cfg.Idle.Conns*int(cfg.Duration/max(cfg.Idle.Every, time.Millisecond)+1), cfg.MaxRequests, 1<<20))
 	g.rec.Store(rec)
 
-	// reqCtx ends requests (Aborted); schedCtx ends the sending.
+	// reqCtx ends requests (Aborted). stopCtx ends the sending early (the
+	// cap, a probe's answer); schedCtx also ends at the end of Duration.
+	// The rate-driven schedule waits on stopCtx, not schedCtx, so that a
+	// request due just before the end is still sent when the timer fires
+	// late; its loop ends by count.
 	reqCtx, cancelReq := context.WithCancel(ctx)
 	defer cancelReq()
-	schedCtx, cancelSched := context.WithDeadline(reqCtx, start.Add(cfg.Duration))
+	stopCtx, cancelStop := context.WithCancel(reqCtx)
+	defer cancelStop()
+	schedCtx, cancelSched := context.WithDeadline(stopCtx, start.Add(cfg.Duration))
 	defer cancelSched()
 	g.stop = cancelReq
 
@@ -114,7 +120,7 @@ func (g *Generator) Run(ctx context.Context) (*Report, error) {
 		wg.Go(func() { g.keepAliveWorker(reqCtx, kaq) })
 	}
 	for range cfg.Idle.Conns {
-		wg.Go(func() { g.idleWorker(schedCtx, reqCtx, cancelSched) })
+		wg.Go(func() { g.idleWorker(schedCtx, reqCtx, cancelStop) })
 	}
 	snapDone := make(chan struct{})
 	snapExited := make(chan struct{})
@@ -127,7 +133,7 @@ func (g *Generator) Run(ctx context.Context) (*Report, error) {
 		close(snapExited)
 	}
 
-	g.schedule(schedCtx, reqCtx, cancelSched, rec, kaq, &wg, due)
+	g.schedule(schedCtx, stopCtx, reqCtx, cancelStop, rec, kaq, &wg, due)
 	close(kaq)
 	wg.Wait()
 	close(snapDone)
@@ -139,7 +145,7 @@ func (g *Generator) Run(ctx context.Context) (*Report, error) {
 
 // schedule starts the rate-driven requests: request i is due at
 // start + i/Rate, for i < due; requests that are late are sent at once.
-func (g *Generator) schedule(schedCtx, reqCtx context.Context, cancelSched context.CancelFunc, rec *recorder, kaq chan<- struct{}, wg *sync.WaitGroup, due int) {
+func (g *Generator) schedule(schedCtx, stopCtx, reqCtx context.Context, cancelStop context.CancelFunc, rec *recorder, kaq chan<- struct{}, wg *sync.WaitGroup, due int) {
 	cfg := g.cfg
 	if due == 0 {
 		<-schedCtx.Done()
@@ -153,18 +159,18 @@ func (g *Generator) schedule(schedCtx, reqCtx context.Context, cancelSched conte
 		if wait := time.Until(rec.base.Add(offset(i))); wait > 0 {
 			timer.Reset(wait)
 			select {
-			case <-schedCtx.Done():
+			case <-stopCtx.Done():
 				return
 			case <-timer.C:
 			}
 		}
-		if schedCtx.Err() != nil {
+		if stopCtx.Err() != nil {
 			return
 		}
 		upTo := min(int(time.Since(rec.base).Seconds()*cfg.Rate)+1, due)
 		for ; i < upTo; i++ {
 			if !g.reserve() {
-				cancelSched()
+				cancelStop()
 				return
 			}
 			if keepAliveTurn(i, cfg.KeepAliveRatio) {
@@ -236,7 +242,7 @@ func (g *Generator) keepAliveWorker(reqCtx context.Context, kaq <-chan struct{})
 
 // idleWorker keeps one connection and sends a request every Idle.Every
 // until schedCtx ends.
-func (g *Generator) idleWorker(schedCtx, reqCtx context.Context, cancelSched context.CancelFunc) {
+func (g *Generator) idleWorker(schedCtx, reqCtx context.Context, cancelStop context.CancelFunc) {
 	var s slot
 	defer s.close()
 	timer := time.NewTimer(time.Hour)
@@ -255,7 +261,7 @@ func (g *Generator) idleWorker(schedCtx, reqCtx context.Context, cancelSched con
 			return
 		}
 		if !g.reserve() {
-			cancelSched()
+			cancelStop()
 			return
 		}
 		g.rec.Load().started()
