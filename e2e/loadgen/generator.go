@@ -167,7 +167,9 @@ func (g *Generator) schedule(schedCtx, stopCtx, reqCtx context.Context, cancelSt
 		if stopCtx.Err() != nil {
 			return
 		}
-		upTo := min(int(time.Since(rec.base).Seconds()*cfg.Rate)+1, due)
+		// Every request due by now; at least request i, whose time has
+		// come even if rounding says otherwise.
+		upTo := min(max(int(time.Since(rec.base).Seconds()*cfg.Rate)+1, i+1), due)
 		for ; i < upTo; i++ {
 			if !g.reserve() {
 				cancelStop()
