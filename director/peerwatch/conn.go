@@ -1,0 +1,117 @@
+package peerwatch
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"syscall"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// PacketConn sends and receives probe datagrams. The real one is a UDP
+// socket bound to the probe interface; tests use a loopback socket.
+type PacketConn interface {
+	ReadFrom(b []byte) (int, netip.AddrPort, error)
+	WriteTo(b []byte, to netip.AddrPort) error
+	Close() error
+}
+
+// Discovery destinations while the peer is unknown.
+var (
+	broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	allNodes6  = netip.MustParseAddr("ff02::1")
+)
+
+// UDPConn is a PacketConn over a *net.UDPConn.
+type UDPConn struct{ C *net.UDPConn }
+
+// ReadFrom reads one datagram.
+func (u UDPConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+	n, a, err := u.C.ReadFromUDPAddrPort(b)
+	return n, netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), err
+}
+
+// WriteTo sends one datagram.
+func (u UDPConn) WriteTo(b []byte, to netip.AddrPort) error {
+	_, err := u.C.WriteToUDPAddrPort(b, to)
+	return err
+}
+
+// Close closes the socket.
+func (u UDPConn) Close() error { return u.C.Close() }
+
+// ListenUDP opens the probe socket on port, bound to ifname, in ns (the
+// current namespace when ns is not open): IPv4 with SO_BROADCAST, or IPv6,
+// with TOS / traffic class 0xc0 like VRRP.
+func ListenUDP(ns netns.NsHandle, ifname string, port int, v6 bool) (UDPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			f := int(fd)
+			if serr = unix.BindToDevice(f, ifname); serr != nil {
+				serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, serr)
+				return
+			}
+			if v6 {
+				serr = unix.SetsockoptInt(f, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, 0xc0)
+				return
+			}
+			if serr = unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
+				return
+			}
+			serr = unix.SetsockoptInt(f, unix.IPPROTO_IP, unix.IP_TOS, 0xc0)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	network, addr := "udp4", fmt.Sprintf("0.0.0.0:%d", port)
+	if v6 {
+		network, addr = "udp6", fmt.Sprintf("[::]:%d", port)
+	}
+	var pc net.PacketConn
+	err := inNetNS(ns, func() error {
+		var err error
+		pc, err = lc.ListenPacket(context.Background(), network, addr)
+		return err
+	})
+	if err != nil {
+		return UDPConn{}, fmt.Errorf("peerwatch: probe socket %s on %s: %w", addr, ifname, err)
+	}
+	return UDPConn{C: pc.(*net.UDPConn)}, nil
+}
+
+// inNetNS runs f on an OS thread inside ns (the current namespace when ns
+// is not open); sockets f opens stay in ns.
+func inNetNS(ns netns.NsHandle, f func() error) error {
+	if ns <= 0 {
+		return f()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: get current: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: enter: %w", err)
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- ferr
+	}()
+	return <-errc
+}

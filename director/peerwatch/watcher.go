@@ -1,0 +1,647 @@
+package peerwatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/director/witness"
+	"github.com/tandemlb/tandem/shared/hbproto"
+)
+
+// Defaults of Options.
+const (
+	DefaultWitnessWait = 100 * time.Millisecond
+	DefaultLeaveWait   = 2 * time.Second
+	// goodbyeCopies is how many AdminDown probes Leave sends (UDP may drop
+	// one).
+	goodbyeCopies = 3
+	// probeSlack and advertSlack are added to the peer's send interval
+	// when computing the moment we should last have heard it (the witness
+	// query's After): scheduling and transit delays.
+	probeSlack  = 10 * time.Millisecond
+	advertSlack = 100 * time.Millisecond
+	// maxPoll bounds the interval at which VRRP status is polled.
+	maxPoll = 100 * time.Millisecond
+)
+
+// Instance is a running VRRP instance; *vrrp.Driver is one.
+type Instance interface {
+	Status() vrrp.Status
+	Inject(ctx context.Context, ev vrrp.Event) error
+}
+
+// Binding is one VRRP instance the watcher protects.
+type Binding struct {
+	// VRRP is the instance's driver.
+	VRRP Instance
+	// NoPreempt is the instance's nopreempt: a witness veto then also
+	// holds against a master of lower priority.
+	NoPreempt bool
+}
+
+// Options configure a Watcher. Name and, unless DisableProbe, Key and
+// Interface (or Conn) are required.
+type Options struct {
+	// Name is our director name: in our probes, and the name agents know
+	// us by (the heartbeat reply's director field).
+	Name string
+	// Key is the heartbeat key (hbproto.LoadKey).
+	Key []byte
+	// Interface carries the probe: the sync interface if there is one,
+	// else the VRRP interface.
+	Interface string
+	// Port is the UDP port (default DefaultPort).
+	Port int
+	// Peer is the other director's address on Interface; when invalid the
+	// peer is found by broadcast (IPv4) or all-nodes multicast (IPv6) and
+	// then probed by unicast.
+	Peer netip.Addr
+	// IPv6 selects an IPv6 socket when Peer is not set.
+	IPv6 bool
+	// Session is the probe timing.
+	Session Config
+	// Window is the accepted clock difference (default DefaultWindow).
+	Window time.Duration
+	// DisableProbe runs only the witness rule (no probe socket): for a
+	// peer that is keepalived, or with fast_failover off.
+	DisableProbe bool
+
+	// Instances are the VRRP instances to protect.
+	Instances []Binding
+
+	// Witness is the board the heartbeat listener feeds; nil disables the
+	// witness rule.
+	Witness *witness.Board
+	// WitnessWait is how long a backup that lost the probe waits for the
+	// agents' answer before taking over (default DefaultWitnessWait).
+	WitnessWait time.Duration
+	// RequestReports asks every live agent for a report now (a director
+	// reply with report_now, sent unsolicited); nil if the listener cannot.
+	// It must not block.
+	RequestReports func()
+
+	// LeaveWait bounds how long Run, when ctx ends, waits for our VRRP
+	// instances to release the VIPs before it says goodbye (default
+	// DefaultLeaveWait).
+	LeaveWait time.Duration
+
+	// Conn replaces the UDP socket (tests). Run closes it.
+	Conn PacketConn
+	// NetNS is the namespace of Interface (default: the current one).
+	NetNS netns.NsHandle
+	// Logger receives the logs (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// SessionID is our session id (default: random).
+	SessionID uint64
+}
+
+// Status is a snapshot of the watcher.
+type Status struct {
+	// Session is the probe session state; Peer what we know of the peer.
+	Session SessionState
+	Peer    Peer
+	// Sent, Received and SendErrors count probes.
+	Sent, Received, SendErrors uint64
+	// Dropped counts refused datagrams by reason (hbproto.Reason labels,
+	// "unknown peer").
+	Dropped map[string]uint64
+	// LastDown and LastDownDiag describe the last time the session left Up.
+	LastDown     time.Time
+	LastDownDiag Diag
+	// Takeovers counts PeerDead injected; Vetoes the takeovers the agents
+	// prevented.
+	Takeovers, Vetoes uint64
+	// Witnesses are the agents that vouched at the last veto.
+	Witnesses []string
+}
+
+type inst struct {
+	b          Binding
+	received   uint64
+	lastAdvert time.Time
+	veto       bool // the last Witness level injected
+}
+
+type pending struct {
+	deadline time.Time
+	insts    []*inst
+}
+
+type packet struct {
+	b    []byte
+	from netip.AddrPort
+	at   time.Time
+}
+
+// Watcher runs the probe session with the other director and applies its
+// verdicts, and the witness rule, to the local VRRP instances.
+type Watcher struct {
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+	sess  *Session
+	seal  *Sealer
+	open  *Opener
+	insts []*inst
+
+	probeLost bool // the session was Up and is not any more
+	pend      *pending
+
+	mu     sync.Mutex
+	status Status
+}
+
+// New checks opts and returns a watcher. It does no I/O.
+func New(opts Options) (*Watcher, error) {
+	if opts.Name == "" {
+		return nil, errors.New("peerwatch: no director name")
+	}
+	if !opts.DisableProbe {
+		if len(opts.Key) < hbproto.MinKeySize {
+			return nil, fmt.Errorf("peerwatch: key of %d bytes, need %d", len(opts.Key), hbproto.MinKeySize)
+		}
+		if opts.Interface == "" && opts.Conn == nil {
+			return nil, errors.New("peerwatch: no probe interface")
+		}
+	}
+	if opts.Port == 0 {
+		opts.Port = DefaultPort
+	}
+	if opts.WitnessWait <= 0 {
+		opts.WitnessWait = DefaultWitnessWait
+	}
+	if opts.LeaveWait <= 0 {
+		opts.LeaveWait = DefaultLeaveWait
+	}
+	if opts.SessionID == 0 {
+		id, err := hbproto.NewSessionID()
+		if err != nil {
+			return nil, err
+		}
+		opts.SessionID = max(id, 1)
+	}
+	w := &Watcher{opts: opts, log: opts.Logger, now: opts.Now}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	w.log = w.log.With("component", "peerwatch")
+	if w.now == nil {
+		w.now = time.Now
+	}
+	w.sess = NewSession(opts.Session, opts.SessionID)
+	w.seal = NewSealer(opts.Key, opts.SessionID)
+	w.open = NewOpener(opts.Key, opts.Window)
+	for _, b := range opts.Instances {
+		w.insts = append(w.insts, &inst{b: b})
+	}
+	w.status = Status{Session: StateDown, Dropped: map[string]uint64{}}
+	return w, nil
+}
+
+// Status returns a snapshot.
+func (w *Watcher) Status() Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.status
+	s.Dropped = maps.Clone(w.status.Dropped)
+	s.Witnesses = append([]string(nil), w.status.Witnesses...)
+	return s
+}
+
+func (w *Watcher) count(f func(*Status)) {
+	w.mu.Lock()
+	f(&w.status)
+	w.mu.Unlock()
+}
+
+func (w *Watcher) witnessOn() bool {
+	return w.opts.Witness != nil && w.opts.Witness.Config().Quorum > 0
+}
+
+func (w *Watcher) pollInterval() time.Duration {
+	if w.opts.DisableProbe {
+		return maxPoll
+	}
+	return min(w.sess.Config().TxInterval, maxPoll)
+}
+
+// Run runs until ctx ends. Then, unless the probe is disabled, it waits
+// (at most LeaveWait) until no local instance is MASTER and says goodbye:
+// AdminDown "released" (the peer may take over at once) or, if an instance
+// is still MASTER, AdminDown "disabled" (the peer keeps plain VRRP). Run
+// the watcher with the same context as the VRRP drivers: they release the
+// VIPs when it ends, and the goodbye follows.
+func (w *Watcher) Run(ctx context.Context) error {
+	var pkts chan packet
+	readDone := make(chan struct{})
+	if !w.opts.DisableProbe {
+		if w.opts.Conn == nil {
+			v6 := w.opts.IPv6
+			if w.opts.Peer.IsValid() {
+				v6 = w.opts.Peer.Is6()
+			}
+			c, err := ListenUDP(w.opts.NetNS, w.opts.Interface, w.opts.Port, v6)
+			if err != nil {
+				return err
+			}
+			w.opts.Conn = c
+		}
+		pkts = make(chan packet, 64)
+		go w.read(pkts, readDone)
+		defer func() {
+			w.opts.Conn.Close()
+			<-readDone
+		}()
+	} else {
+		close(readDone)
+	}
+	now := w.now()
+	for _, in := range w.insts {
+		in.lastAdvert = now
+		in.received = in.b.VRRP.Status().Received
+	}
+	if !w.opts.DisableProbe {
+		w.apply(ctx, now, w.sess.Step(now, Start{}))
+		w.log.Info("peer probe starting", "interface", w.opts.Interface, "port", w.opts.Port,
+			"peer", addrString(w.opts.Peer), "tx_interval", w.sess.Config().TxInterval.String(), "detect_mult", w.sess.Config().DetectMult)
+	}
+	var changed <-chan struct{}
+	if w.witnessOn() {
+		changed = w.opts.Witness.Changed()
+	}
+	nextPoll := now
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := nextPoll
+		for _, t := range []time.Time{w.sess.NextDeadline(), w.pendingDeadline()} {
+			if !t.IsZero() && t.Before(next) {
+				next = t
+			}
+		}
+		timer.Reset(max(next.Sub(w.now()), 0))
+		select {
+		case <-ctx.Done():
+			w.leave()
+			return nil
+		case p := <-pkts:
+			w.receive(ctx, p)
+		case <-changed:
+			changed = w.opts.Witness.Changed()
+			w.witness(ctx, w.now())
+		case <-timer.C:
+			now := w.now()
+			w.apply(ctx, now, w.sess.Step(now, TimerFired{}))
+			if !now.Before(nextPoll) {
+				w.poll(now)
+				w.witness(ctx, now)
+				nextPoll = now.Add(w.pollInterval())
+			} else if w.pend != nil {
+				w.witness(ctx, now)
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (w *Watcher) read(out chan<- packet, done chan<- struct{}) {
+	defer close(done)
+	buf := make([]byte, MaxDatagram+1)
+	for {
+		n, from, err := w.opts.Conn.ReadFrom(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				w.log.Error("probe read failed", "err", err)
+			}
+			return
+		}
+		p := packet{b: append([]byte(nil), buf[:n]...), from: from, at: w.now()}
+		select {
+		case out <- p:
+		default:
+			w.count(func(s *Status) { s.Dropped["queue full"]++ })
+		}
+	}
+}
+
+func (w *Watcher) drop(reason string, from netip.AddrPort, err error) {
+	w.count(func(s *Status) { s.Dropped[reason]++ })
+	if reason == "mac" || reason == "stale" || reason == "malformed" || reason == "version" {
+		w.log.Warn("probe dropped", "peer", from.String(), "reason", reason, "err", err)
+	}
+}
+
+func (w *Watcher) receive(ctx context.Context, pk packet) {
+	if w.opts.Peer.IsValid() && pk.from.Addr() != w.opts.Peer {
+		w.drop("unknown peer", pk.from, nil)
+		return
+	}
+	p, err := w.open.Open(pk.from.String(), pk.b, pk.at)
+	if err != nil {
+		w.drop(hbproto.Reason(err), pk.from, err)
+		return
+	}
+	if p.Session == w.opts.SessionID {
+		return // our own broadcast
+	}
+	w.count(func(s *Status) { s.Received++ })
+	now := w.now()
+	w.apply(ctx, now, w.sess.Step(now, Received{Probe: p, From: pk.from}))
+}
+
+// dest is where probes go: the configured peer, the peer heard from, or
+// the discovery address.
+func (w *Watcher) dest() netip.AddrPort {
+	if w.opts.Peer.IsValid() {
+		return netip.AddrPortFrom(w.opts.Peer, uint16(w.opts.Port))
+	}
+	if p := w.sess.Peer(); p.Addr.IsValid() && w.sess.State() != StateDown {
+		return p.Addr
+	}
+	if p := w.sess.Peer(); p.Addr.IsValid() && p.LastHeard.After(w.now().Add(-2*w.sess.Config().SlowInterval)) {
+		return p.Addr
+	}
+	if w.opts.IPv6 {
+		return netip.AddrPortFrom(allNodes6.WithZone(w.opts.Interface), uint16(w.opts.Port))
+	}
+	return netip.AddrPortFrom(broadcast4, uint16(w.opts.Port))
+}
+
+// roles reports our instances for our probes.
+func (w *Watcher) roles() []InstanceRole {
+	out := make([]InstanceRole, 0, len(w.insts))
+	for _, in := range w.insts {
+		st := in.b.VRRP.Status()
+		if st.VRID == 0 {
+			continue
+		}
+		out = append(out, InstanceRole{VRID: st.VRID, Family: family(st), Role: role(st.State), Priority: st.Priority})
+	}
+	return out
+}
+
+func family(st vrrp.Status) uint8 {
+	if st.Src.Is6() {
+		return 6
+	}
+	return 4
+}
+
+func role(s vrrp.State) hbproto.Role {
+	switch s {
+	case vrrp.StateBackup:
+		return hbproto.RoleBackup
+	case vrrp.StateMaster:
+		return hbproto.RoleMaster
+	case vrrp.StateFault:
+		return hbproto.RoleFault
+	}
+	return hbproto.RoleUnknown
+}
+
+func (w *Watcher) send(a Send) {
+	p := Probe{State: a.State, Diag: a.Diag, DetectMult: a.DetectMult, TxInterval: a.TxInterval,
+		YourSession: a.YourSession, Name: w.opts.Name, Instances: w.roles()}
+	b, err := w.seal.Seal(w.now(), p)
+	if err == nil {
+		err = w.opts.Conn.WriteTo(b, w.dest())
+	}
+	if err != nil {
+		w.count(func(s *Status) { s.SendErrors++ })
+		w.log.Debug("probe not sent", "peer", w.dest().String(), "err", err)
+		return
+	}
+	w.count(func(s *Status) { s.Sent++ })
+}
+
+// apply performs the session's actions.
+func (w *Watcher) apply(ctx context.Context, now time.Time, acts []Action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case Send:
+			w.send(a)
+		case PeerUp:
+			w.probeLost = false
+			w.log.Info("peer probe up", "peer", a.Peer.Addr.String(), "name", a.Peer.Name,
+				"detect_time", a.Peer.DetectTime().String())
+		case PeerDown:
+			w.count(func(s *Status) { s.LastDown, s.LastDownDiag = now, a.Diag })
+			w.peerDown(ctx, now, a)
+		}
+	}
+	w.count(func(s *Status) { s.Session, s.Peer = w.sess.State(), w.sess.Peer() })
+}
+
+// masterOf returns the local instances in BACKUP of which the peer was
+// MASTER.
+func (w *Watcher) masterOf(p Peer) []*inst {
+	var out []*inst
+	for _, in := range w.insts {
+		st := in.b.VRRP.Status()
+		if st.State != vrrp.StateBackup {
+			continue
+		}
+		for _, r := range p.Instances {
+			if r.VRID == st.VRID && r.Family == family(st) && r.Role == hbproto.RoleMaster {
+				out = append(out, in)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (w *Watcher) peerDown(ctx context.Context, now time.Time, a PeerDown) {
+	log := w.log.With("peer", a.Peer.Addr.String(), "name", a.Peer.Name, "diag", a.Diag.String())
+	cands := w.masterOf(a.Peer)
+	switch a.Diag {
+	case DiagReleased, DiagPeerRestarted:
+		// The master's own word that it left (or its new run, which starts
+		// by removing the VIPs): no witness needed.
+		log.Info("peer probe down: the master stopped and released its VIPs", "instances", len(cands))
+		w.takeover(ctx, cands, a.Diag.String())
+	case DiagDetectExpired:
+		w.probeLost = true
+		log.Warn("peer probe down: no probe within the detection time", "last_heard", a.Peer.LastHeard.Format(time.RFC3339Nano),
+			"instances", len(cands))
+		if len(cands) == 0 {
+			return
+		}
+		if w.witnessOn() && w.opts.Witness.Agents(now) > 0 {
+			if w.opts.RequestReports != nil {
+				w.opts.RequestReports()
+			}
+			w.pend = &pending{deadline: now.Add(w.opts.WitnessWait), insts: cands}
+			w.witness(ctx, now)
+			return
+		}
+		w.takeover(ctx, cands, "peer dead")
+	default:
+		log.Info("peer probe down")
+	}
+}
+
+func (w *Watcher) pendingDeadline() time.Time {
+	if w.pend == nil {
+		return time.Time{}
+	}
+	return w.pend.deadline
+}
+
+func (w *Watcher) inject(ctx context.Context, in *inst, ev vrrp.Event) {
+	ictx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := in.b.VRRP.Inject(ictx, ev); err != nil {
+		w.log.Error("cannot reach the VRRP instance", "vrid", int(in.b.VRRP.Status().VRID), "event", fmt.Sprintf("%T", ev), "err", err)
+	}
+}
+
+func (w *Watcher) takeover(ctx context.Context, insts []*inst, why string) {
+	for _, in := range insts {
+		if in.veto {
+			in.veto = false
+			w.inject(ctx, in, vrrp.Witness{MasterAlive: false})
+		}
+		w.log.Warn("taking over from the peer", "vrid", int(in.b.VRRP.Status().VRID), "reason", why)
+		w.inject(ctx, in, vrrp.PeerDead{})
+		w.count(func(s *Status) { s.Takeovers++ })
+	}
+}
+
+// poll notes, from the VRRP counters, when each instance last heard an
+// advert.
+func (w *Watcher) poll(now time.Time) {
+	for _, in := range w.insts {
+		if r := in.b.VRRP.Status().Received; r != in.received {
+			in.received, in.lastAdvert = r, now
+		}
+	}
+}
+
+// verdict applies the witness rule to one instance at now.
+func (w *Watcher) verdict(now time.Time, in *inst) (bool, witness.Verdict) {
+	if !w.witnessOn() {
+		return false, witness.Verdict{}
+	}
+	st := in.b.VRRP.Status()
+	if st.State != vrrp.StateBackup || !(in.b.NoPreempt || st.MasterPriority >= st.Priority) {
+		// Not waiting for a master we would keep: preemption and plain
+		// takeover are not vetoed.
+		return false, witness.Verdict{}
+	}
+	after := in.lastAdvert.Add(st.MasterAdverInterval + advertSlack)
+	q := witness.Query{Self: w.opts.Name}
+	p := w.sess.Peer()
+	for _, r := range p.Instances {
+		if r.VRID == st.VRID && r.Family == family(st) && r.Role == hbproto.RoleMaster {
+			q.Master = p.Name
+		}
+	}
+	if w.probeLost && !p.LastHeard.IsZero() {
+		if t := p.LastHeard.Add(p.TxInterval + probeSlack); t.Before(after) {
+			after = t
+		}
+	}
+	q.After = after
+	v := w.opts.Witness.Verdict(now, q)
+	return v.Alive, v
+}
+
+// witness feeds each instance the witness level, and settles a pending
+// decision after a probe loss.
+func (w *Watcher) witness(ctx context.Context, now time.Time) {
+	if !w.witnessOn() {
+		return
+	}
+	for _, in := range w.insts {
+		alive, v := w.verdict(now, in)
+		if alive == in.veto {
+			continue
+		}
+		in.veto = alive
+		vrid := int(in.b.VRRP.Status().VRID)
+		if alive {
+			w.log.Warn("agents report the master alive: not taking over while they do", "vrid", vrid, "witnesses", v.Witnesses, "agents", v.Agents)
+			w.count(func(s *Status) { s.Vetoes++; s.Witnesses = v.Witnesses })
+		} else {
+			w.log.Info("agents no longer vouch for the master", "vrid", vrid, "agents", v.Agents)
+		}
+		w.inject(ctx, in, vrrp.Witness{MasterAlive: alive})
+	}
+	if w.pend == nil {
+		return
+	}
+	var waiting []*inst
+	for _, in := range w.pend.insts {
+		if !in.veto {
+			waiting = append(waiting, in)
+		}
+	}
+	if len(waiting) == 0 {
+		w.pend = nil
+		return
+	}
+	if now.Before(w.pend.deadline) {
+		w.pend.insts = waiting
+		return
+	}
+	w.pend = nil
+	w.takeover(ctx, waiting, "peer dead, no agent vouches for it")
+}
+
+// leave waits for the local masters to release, then says goodbye.
+func (w *Watcher) leave() {
+	if w.opts.DisableProbe {
+		return
+	}
+	deadline := w.now().Add(w.opts.LeaveWait)
+	masters := func() bool {
+		for _, in := range w.insts {
+			if in.b.VRRP.Status().State == vrrp.StateMaster {
+				return true
+			}
+		}
+		return false
+	}
+	for masters() && w.now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond) // bounded by LeaveWait
+	}
+	d := DiagReleased
+	if masters() {
+		d = DiagDisabled
+	}
+	now := w.now()
+	for _, a := range w.sess.Step(now, Leave{Diag: d}) {
+		if s, ok := a.(Send); ok {
+			for range goodbyeCopies {
+				w.send(s)
+			}
+		}
+	}
+	w.count(func(s *Status) { s.Session = StateAdminDown })
+	w.log.Info("peer probe stopped", "diag", d.String())
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return "discover"
+	}
+	return a.String()
+}
