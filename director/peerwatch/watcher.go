@@ -32,6 +32,9 @@ const (
 	advertSlack = 100 * time.Millisecond
 	// maxPoll bounds the interval at which VRRP status is polled.
 	maxPoll = 100 * time.Millisecond
+	// leavePoll is how often, once ctx has ended, the watcher checks
+	// whether the local masters have released.
+	leavePoll = 2 * time.Millisecond
 )
 
 // Instance is a running VRRP instance; *vrrp.Driver is one.
@@ -62,6 +65,8 @@ type Options struct {
 	Interface string
 	// Port is the UDP port (default DefaultPort).
 	Port int
+	// PeerPort is the peer's port (default Port).
+	PeerPort int
 	// Peer is the other director's address on Interface; when invalid the
 	// peer is found by broadcast (IPv4) or all-nodes multicast (IPv6) and
 	// then probed by unicast.
@@ -179,6 +184,9 @@ func New(opts Options) (*Watcher, error) {
 	if opts.Port == 0 {
 		opts.Port = DefaultPort
 	}
+	if opts.PeerPort == 0 {
+		opts.PeerPort = opts.Port
+	}
 	if opts.WitnessWait <= 0 {
 		opts.WitnessWait = DefaultWitnessWait
 	}
@@ -284,8 +292,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 	nextPoll := now
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	done := ctx.Done()
+	var leaveBy time.Time // set once ctx has ended: probing goes on until our masters release
 	for {
 		next := nextPoll
+		if !leaveBy.IsZero() {
+			now := w.now()
+			if w.opts.DisableProbe || !w.masters() || !now.Before(leaveBy) {
+				w.leave()
+				return nil
+			}
+			next = now.Add(leavePoll)
+		}
 		for _, t := range []time.Time{w.sess.NextDeadline(), w.pendingDeadline()} {
 			if !t.IsZero() && t.Before(next) {
 				next = t
@@ -293,9 +311,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		timer.Reset(max(next.Sub(w.now()), 0))
 		select {
-		case <-ctx.Done():
-			w.leave()
-			return nil
+		case <-done:
+			done = nil
+			leaveBy = w.now().Add(w.opts.LeaveWait)
+			w.pend = nil
+			ctx = context.WithoutCancel(ctx)
 		case p := <-pkts:
 			w.receive(ctx, p)
 		case <-changed:
@@ -370,7 +390,7 @@ func (w *Watcher) receive(ctx context.Context, pk packet) {
 // the discovery address.
 func (w *Watcher) dest() netip.AddrPort {
 	if w.opts.Peer.IsValid() {
-		return netip.AddrPortFrom(w.opts.Peer, uint16(w.opts.Port))
+		return netip.AddrPortFrom(w.opts.Peer, uint16(w.opts.PeerPort))
 	}
 	if p := w.sess.Peer(); p.Addr.IsValid() && w.sess.State() != StateDown {
 		return p.Addr
@@ -379,9 +399,9 @@ func (w *Watcher) dest() netip.AddrPort {
 		return p.Addr
 	}
 	if w.opts.IPv6 {
-		return netip.AddrPortFrom(allNodes6.WithZone(w.opts.Interface), uint16(w.opts.Port))
+		return netip.AddrPortFrom(allNodes6.WithZone(w.opts.Interface), uint16(w.opts.PeerPort))
 	}
-	return netip.AddrPortFrom(broadcast4, uint16(w.opts.Port))
+	return netip.AddrPortFrom(broadcast4, uint16(w.opts.PeerPort))
 }
 
 // roles reports our instances for our probes.
@@ -442,7 +462,7 @@ func (w *Watcher) apply(ctx context.Context, now time.Time, acts []Action) {
 			w.log.Info("peer probe up", "peer", a.Peer.Addr.String(), "name", a.Peer.Name,
 				"detect_time", a.Peer.DetectTime().String())
 		case PeerDown:
-			w.count(func(s *Status) { s.LastDown, s.LastDownDiag = now, a.Diag })
+			w.count(func(s *Status) { s.LastDown, s.LastDownDiag, s.Session = now, a.Diag, w.sess.State() })
 			w.peerDown(ctx, now, a)
 		}
 	}
@@ -520,8 +540,8 @@ func (w *Watcher) takeover(ctx context.Context, insts []*inst, why string) {
 			w.inject(ctx, in, vrrp.Witness{MasterAlive: false})
 		}
 		w.log.Warn("taking over from the peer", "vrid", int(in.b.VRRP.Status().VRID), "reason", why)
-		w.inject(ctx, in, vrrp.PeerDead{})
 		w.count(func(s *Status) { s.Takeovers++ })
+		w.inject(ctx, in, vrrp.PeerDead{})
 	}
 }
 
@@ -579,7 +599,7 @@ func (w *Watcher) witness(ctx context.Context, now time.Time) {
 		vrid := int(in.b.VRRP.Status().VRID)
 		if alive {
 			w.log.Warn("agents report the master alive: not taking over while they do", "vrid", vrid, "witnesses", v.Witnesses, "agents", v.Agents)
-			w.count(func(s *Status) { s.Vetoes++; s.Witnesses = v.Witnesses })
+			w.count(func(s *Status) { s.Vetoes++; s.Witnesses, s.Session = v.Witnesses, w.sess.State() })
 		} else {
 			w.log.Info("agents no longer vouch for the master", "vrid", vrid, "agents", v.Agents)
 		}
@@ -606,25 +626,24 @@ func (w *Watcher) witness(ctx context.Context, now time.Time) {
 	w.takeover(ctx, waiting, "peer dead, no agent vouches for it")
 }
 
-// leave waits for the local masters to release, then says goodbye.
+// masters reports whether a local instance is MASTER.
+func (w *Watcher) masters() bool {
+	for _, in := range w.insts {
+		if in.b.VRRP.Status().State == vrrp.StateMaster {
+			return true
+		}
+	}
+	return false
+}
+
+// leave says goodbye: "released" when no local instance is MASTER any
+// more, else "disabled".
 func (w *Watcher) leave() {
 	if w.opts.DisableProbe {
 		return
 	}
-	deadline := w.now().Add(w.opts.LeaveWait)
-	masters := func() bool {
-		for _, in := range w.insts {
-			if in.b.VRRP.Status().State == vrrp.StateMaster {
-				return true
-			}
-		}
-		return false
-	}
-	for masters() && w.now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond) // bounded by LeaveWait
-	}
 	d := DiagReleased
-	if masters() {
+	if w.masters() {
 		d = DiagDisabled
 	}
 	now := w.now()
