@@ -10,7 +10,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
 BINARIES := bin/tandem-director bin/tandem-backend
 
-.PHONY: all deps build test test-unit test-netns test-vm lint demo bench fuzz clean
+.PHONY: all deps build test test-unit test-fuzz test-netns test-vm lint demo bench fuzz clean
 all: build
 
 deps:
@@ -26,6 +26,7 @@ FORCE:
 # All three levels. Each level prints its own go test summary.
 test: deps build lint
 	$(MAKE) test-unit
+	$(MAKE) test-fuzz
 	$(MAKE) test-netns
 	$(MAKE) test-vm
 	@echo "make test: unit, netns and vm levels passed"
@@ -47,6 +48,14 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go'; git ls-files -o --exclude-standard '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) run $(STATICCHECK) ./...
+
+# Every fuzz target for 60 s (FUZZTIME=...). make test runs each for a fixed
+# count of inputs: a wall-clock -fuzztime under load can end with the
+# engine's own "context deadline exceeded" while it minimises an input.
+fuzz:
+	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz.sh
+test-fuzz:
+	FUZZTIME=$${FUZZTIME:-100000x} scripts/fuzz.sh
 
 demo: deps build
 	$(GO) run ./e2e/cmd/demo
