@@ -1,22 +1,140 @@
-// Package cli defines the tandem-director command line: the daemon (run) and
-// the verbs that talk to it over the control socket. The definitions are also
-// the source of the man page and shell completions.
+// Package cli defines the tandem-director command line: the daemon (run),
+// the configuration tools (check-config, show-config), the verbs that talk
+// to the daemon over its control socket (status, drain, undrain, reload)
+// and doctor. The definitions are also the source of the man page and
+// shell completions.
 package cli
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
 	"github.com/spf13/cobra"
 
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/version"
 )
 
+// DefaultConfig is the configuration file when neither --config nor
+// $TANDEM_CONFIG names one.
+const DefaultConfig = "/etc/tandem/director.yaml"
+
+// globals are the persistent flags.
+type globals struct {
+	config string
+	socket string
+}
+
+// ExitError ends the program with Code without printing anything more:
+// the command already said what was wrong.
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
 // NewRoot returns the tandem-director command tree.
 func NewRoot() *cobra.Command {
+	g := &globals{}
+	defCfg := DefaultConfig
+	if env := os.Getenv("TANDEM_CONFIG"); env != "" {
+		defCfg = env
+	}
 	root := &cobra.Command{
-		Use:           "tandem-director",
-		Short:         "LVS direct-routing director: VRRP, IPVS, health checks and graceful drain",
+		Use:   "tandem-director",
+		Short: "LVS direct-routing director: VRRP, IPVS, health checks and graceful drain",
+		Long: `tandem-director runs on each load-balancer host of an LVS direct-routing (DR)
+setup. It holds the virtual IPs with VRRP (wire-compatible with keepalived),
+keeps the kernel's IPVS table in line with its configuration and the health of
+the real servers (keepalived's HTTP_GET, SSL_GET and TCP_CHECK, plus the
+tandem-backend agents' heartbeats), drains real servers gracefully, and puts
+the sorry server in when no real server is left.
+
+It reads its native YAML file or a keepalived.conf (detected by content).
+The verbs other than run, check-config, show-config and doctor talk to the
+running daemon over its control socket (root only).`,
 		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", defCfg, "configuration file, native YAML or keepalived.conf (default $TANDEM_CONFIG, else "+DefaultConfig+")")
+	root.PersistentFlags().StringVar(&g.socket, "socket", "", "control socket (default: the configuration's control_socket, "+ctlsock.DirectorSocket+")")
+	root.AddCommand(
+		newRun(g),
+		newCheckConfig(g),
+		newShowConfig(g),
+		newStatus(g),
+		newDrain(g, true),
+		newDrain(g, false),
+		newReload(g),
+		newDoctor(g),
+	)
 	return root
+}
+
+// socketPath is --socket, or the configuration's, or the default.
+func (g *globals) socketPath() string {
+	if g.socket != "" {
+		return g.socket
+	}
+	if cfg, err := config.Load(g.config); err == nil && cfg.ControlSocket != "" {
+		return cfg.ControlSocket
+	}
+	return ctlsock.DirectorSocket
+}
+
+// call wraps ctlsock.Call with operator-friendly errors.
+func (g *globals) call(ctx context.Context, op string, args, out any) error {
+	path := g.socketPath()
+	return explain(ctlsock.Call(ctx, path, op, args, out), path)
+}
+
+func explain(err error, path string) error {
+	var re *ctlsock.RemoteError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ctlsock.ErrNotRoot):
+		return explained{"must be run as root (the control socket is root only)", err}
+	case errors.Is(err, ctlsock.ErrNoDaemon):
+		return explained{fmt.Sprintf("the tandem-director daemon is not running (nothing listens on %s); start it with `systemctl start tandem-director`", path), err}
+	case errors.As(err, &re):
+		return explained{re.Msg, err}
+	}
+	return err
+}
+
+// explained is an error with an operator-friendly message that still
+// unwraps to the original.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e explained) Error() string { return e.msg }
+func (e explained) Unwrap() error { return e.err }
+
+func newReload(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "Make the daemon re-read its configuration (like SIGHUP); an invalid file keeps the running one and fails",
+		Long: `Make the daemon re-read its configuration file, as SIGHUP does: the file is
+parsed and validated, compared with the running configuration, and only the
+difference is applied. IPVS is never flushed, and a VRRP instance restarts only
+when its own keywords changed. An invalid file changes nothing: the daemon
+keeps its running configuration and this command prints the errors and exits
+non-zero.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var res struct {
+				Changes string `json:"changes"`
+			}
+			if err := g.call(cmd.Context(), "reload", nil, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "configuration reloaded: %s\n", res.Changes)
+			return nil
+		},
+	}
 }

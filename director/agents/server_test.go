@@ -1,0 +1,196 @@
+package agents
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/shared/hbproto"
+)
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+type fakeHandler struct {
+	mu      sync.Mutex
+	reports []Report
+}
+
+func (f *fakeHandler) Report(r Report) {
+	f.mu.Lock()
+	f.reports = append(f.reports, r)
+	f.mu.Unlock()
+}
+
+func (f *fakeHandler) Reply(ip netip.Addr) hbproto.DirectorReply {
+	r := hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster}
+	if ip == netip.MustParseAddr("192.0.2.11") {
+		r.Destinations = []hbproto.DestinationStatus{{Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"),
+			Weight: 0, ConfiguredWeight: 1, ActiveConns: 3, InactiveConns: 7, Pool: hbproto.PoolDraining}}
+	}
+	return r
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func start(t *testing.T, logs *lockedBuffer) (*Server, *fakeHandler, net.Addr) {
+	t.Helper()
+	conn, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &fakeHandler{}
+	s, err := New(conn, h, Options{Key: testKey, Log: slog.New(slog.NewTextHandler(logs, nil)), LogEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s, h, conn.LocalAddr()
+}
+
+// exchange sends b and waits (bounded) for one reply, nil if none comes.
+func exchange(t *testing.T, c net.Conn, b []byte, wait time.Duration) []byte {
+	t.Helper()
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, hbproto.MaxDatagram)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
+}
+
+func TestServerRepliesAndDrops(t *testing.T) {
+	var logs lockedBuffer
+	s, h, addr := start(t, &logs)
+	c, err := net.Dial("udp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	agent := hbproto.NewSealer(testKey, 42)
+	report := &hbproto.AgentReport{Node: "rs1", RealIP: netip.MustParseAddr("192.0.2.11"), State: hbproto.StateMaintenance, Reason: "deploy"}
+	good, err := agent.SealAgent(time.Now(), report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := exchange(t, c, good, 2*time.Second)
+	if out == nil {
+		t.Fatal("no reply to a valid report")
+	}
+	m, err := hbproto.NewOpener(testKey, 0).Open("director", out, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster, Destinations: []hbproto.DestinationStatus{{
+		Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"), ConfiguredWeight: 1, ActiveConns: 3, InactiveConns: 7, Pool: hbproto.PoolDraining}}}
+	if diff := cmp.Diff(want, *m.Director, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("reply (-want +got)\n%s", diff)
+	}
+	h.mu.Lock()
+	if len(h.reports) != 1 || h.reports[0].Agent.State != hbproto.StateMaintenance || h.reports[0].Agent.Node != "rs1" {
+		t.Errorf("reports = %+v", h.reports)
+	}
+	h.mu.Unlock()
+
+	// Replay, forged (other key), stale, garbage: no reply, counted.
+	forged, _ := hbproto.NewSealer([]byte(strings.Repeat("x", 32)), 43).SealAgent(time.Now(), report)
+	stale, _ := agent.SealAgent(time.Now().Add(-time.Hour), report)
+	for name, b := range map[string][]byte{"replay": good, "forged": forged, "forged again": forged, "stale": stale, "garbage": []byte("hello")} {
+		if out := exchange(t, c, b, 200*time.Millisecond); out != nil {
+			t.Errorf("%s: got a reply", name)
+		}
+	}
+	st := s.Stats()
+	wantDropped := map[string]uint64{"replay": 1, "mac": 2, "stale": 1, "malformed": 1}
+	if diff := cmp.Diff(wantDropped, st.Dropped); diff != "" || st.Accepted != 1 || st.Replies != 1 {
+		t.Errorf("stats %+v; dropped (-want +got)\n%s", st, diff)
+	}
+	// Rate-limited: the second forged datagram is not logged.
+	if n := strings.Count(logs.String(), "reason=mac"); n != 1 {
+		t.Errorf("mac drops logged %d times, want 1:\n%s", n, logs.String())
+	}
+}
+
+func TestLoadKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode)
+		return p
+	}
+	good := write("good", strings.Repeat("k", 40)+"\n", 0o600)
+	open := write("open", strings.Repeat("k", 40)+"\n", 0o644)
+	short := write("short", "abc\n", 0o600)
+	tests := []struct {
+		name     string
+		path     string
+		insecure bool
+		key      bool
+		err      string
+		log      string
+	}{
+		{"good", good, false, true, "", ""},
+		{"world readable refused", open, false, false, "--insecure-heartbeat", ""},
+		{"missing refused", filepath.Join(dir, "none"), false, false, "no such file", ""},
+		{"short refused", short, false, false, "heartbeat key", ""},
+		{"insecure: open file used loudly", open, true, true, "", "INSECURE"},
+		{"insecure: missing disables loudly", filepath.Join(dir, "none"), true, false, "", "DISABLED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			key, err := LoadKey(tt.path, tt.insecure, slog.New(slog.NewTextHandler(&logs, nil)))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || (key != nil) != tt.key {
+				t.Fatalf("key %q err %v", key, err)
+			}
+			if !strings.Contains(logs.String(), tt.log) {
+				t.Fatalf("log lacks %q: %s", tt.log, logs.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,568 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tandemlb/tandem/director/agents"
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/director/metrics"
+	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/shared/ctlsock"
+	"github.com/tandemlb/tandem/shared/logging"
+	"github.com/tandemlb/tandem/shared/sdnotify"
+	"github.com/tandemlb/tandem/shared/version"
+)
+
+// DefaultPollInterval is how often the IPVS connection counters are read
+// (one dump of the table) to drive drains and answer agents.
+const DefaultPollInterval = 200 * time.Millisecond
+
+// IPVS is the kernel's IPVS as the director uses it: the table and the
+// connection-sync daemons. *lvs.Kernel is the real one.
+type IPVS interface {
+	lvs.Client
+	StartDaemon(state lvs.DaemonState, iface string, syncID uint8) error
+	StopDaemon(state lvs.DaemonState) error
+	Daemons() ([]lvs.Daemon, error)
+	Close() error
+}
+
+// VRRPDriver is one running VRRP instance; *vrrp.Driver is the real one.
+type VRRPDriver interface {
+	Run(ctx context.Context) error
+	Status() vrrp.Status
+}
+
+// Options are the daemon's inputs besides the configuration. Only Log is
+// required; the rest have working defaults, and tests replace the kernel
+// edges.
+type Options struct {
+	// Log is the logger.
+	Log *slog.Logger
+	// LogLevel, if set, follows the configuration's logging.level on
+	// reload, unless LevelFromFlag.
+	LogLevel *slog.LevelVar
+	// LevelFromFlag: the level was given on the command line and wins.
+	LevelFromFlag bool
+	// Notifier talks to systemd; nil means sdnotify.New.
+	Notifier sdnotify.Notifier
+	// Socket overrides the configuration's control socket.
+	Socket string
+	// InsecureHeartbeat starts without a usable heartbeat key (loudly).
+	InsecureHeartbeat bool
+	// StateDir holds the persisted state; empty means $STATE_DIRECTORY or
+	// DefaultStateDir.
+	StateDir string
+	// OpenIPVS opens the kernel's IPVS; nil means lvs.Open in the current
+	// network namespace.
+	OpenIPVS func(log *slog.Logger) (IPVS, error)
+	// NewVRRP builds a VRRP driver; nil means vrrp.NewDriver.
+	NewVRRP func(cfg vrrp.InstanceConfig, opts vrrp.Options) (VRRPDriver, error)
+	// SysctlRoot replaces /proc/sys for the IPVS sysctls (tests).
+	SysctlRoot string
+	// PollInterval is the IPVS counter poll (0: DefaultPollInterval).
+	PollInterval time.Duration
+	// HostChecks turns on the start-up warnings about the host (ip_forward,
+	// the VRRP firewall, keepalived); nil means on.
+	HostChecks *bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// App is one running director.
+type App struct {
+	log    *slog.Logger
+	opts   Options
+	notify sdnotify.Notifier
+	met    *metrics.Metrics
+	now    func() time.Time
+	start  time.Time
+	socket string
+	state  string // state directory
+
+	// Owned by the main loop.
+	cfg       *config.Config
+	ipvs      IPVS
+	ipvsErr   error
+	rec       *lvs.Reconciler
+	services  []*service
+	byKey     map[string]*service
+	byIP      map[netip.Addr][]*service
+	instances []*instance
+	agentsTab map[netip.Addr]*agentInfo
+	drains    map[netip.AddrPort]string
+	syncd     syncState
+	checkGen  uint64
+	warnings  []string
+
+	hb         *agents.Server
+	hbStop     context.CancelFunc
+	hbDone     chan struct{}
+	hbKey      []byte
+	hbInsecure bool
+	hbDisabled string
+	metSrv     *http.Server
+
+	reloads       int
+	lastReload    time.Time
+	lastReloadErr string
+	statusLn      string
+	node          string
+	pendingAcks   []chan struct{}
+	stateLoaded   bool
+	stopping      bool
+
+	events      chan event
+	cmds        chan command
+	vrrpChanged chan struct{}
+	view        atomic.Pointer[replyView]
+	ready       chan struct{}
+
+	runCtx context.Context
+	wg     sync.WaitGroup
+}
+
+// event is an input of the main loop from another goroutine.
+type event interface{ isEvent() }
+
+// New returns the daemon for cfg (as config.Load returned it). It does no
+// I/O.
+func New(cfg *config.Config, opts Options) *App {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	n := opts.Notifier
+	if n == nil {
+		n = sdnotify.New(opts.Log)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	sock := opts.Socket
+	if sock == "" {
+		sock = cfg.ControlSocket
+	}
+	if sock == "" {
+		sock = ctlsock.DirectorSocket
+	}
+	a := &App{
+		log: opts.Log, opts: opts, notify: n, met: metrics.New(), now: now, socket: sock,
+		state:       stateDir(opts.StateDir),
+		cfg:         cfg,
+		byKey:       map[string]*service{},
+		byIP:        map[netip.Addr][]*service{},
+		agentsTab:   map[netip.Addr]*agentInfo{},
+		drains:      map[netip.AddrPort]string{},
+		events:      make(chan event, 1024),
+		cmds:        make(chan command),
+		vrrpChanged: make(chan struct{}, 1),
+		ready:       make(chan struct{}),
+	}
+	a.met.Info.WithLabelValues(version.Version).Set(1)
+	a.node = cfg.NodeName()
+	a.view.Store(&replyView{node: a.node})
+	return a
+}
+
+// Metrics returns the daemon's metrics (tests).
+func (a *App) Metrics() *metrics.Metrics { return a.met }
+
+// Ready is closed once the daemon is ready (after the first IPVS
+// reconciliation, with the control socket up).
+func (a *App) Ready() <-chan struct{} { return a.ready }
+
+// HeartbeatAddr is the heartbeat listener's address, nil without one.
+// Call it after Ready.
+func (a *App) HeartbeatAddr() net.Addr {
+	if v := a.view.Load(); v != nil && v.hbAddr != nil {
+		return v.hbAddr
+	}
+	return nil
+}
+
+func (a *App) hostChecks() bool { return a.opts.HostChecks == nil || *a.opts.HostChecks }
+
+// Run starts everything, signals READY, and runs the main loop until ctx
+// ends (SIGTERM); then it stops cleanly and returns nil. SIGHUP reloads.
+// An error means the director could not start (or its control socket
+// failed).
+func (a *App) Run(ctx context.Context) (err error) {
+	a.start = a.now()
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.runCtx = runCtx
+	defer func() {
+		cancel()
+		a.wg.Wait()
+		if a.ipvs != nil {
+			a.ipvs.Close()
+		}
+	}()
+	a.log.Info("starting", "version", version.Version, "config", a.configPath(), "format", string(a.cfg.Format),
+		"node", a.cfg.NodeName(), "vrrp_instances", len(a.cfg.VRRP), "services", len(a.cfg.Services))
+
+	if err := a.setup(); err != nil {
+		a.teardown()
+		return err
+	}
+	ctl := ctlsock.NewServer(a.socket, a.handle, a.log)
+	ctlErr := make(chan error, 1)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctlErr <- ctl.Run(runCtx)
+	}()
+
+	line := a.statusLine()
+	a.statusLn = line
+	a.notify.Ready(line)
+	a.log.Info("ready", "status", line)
+	close(a.ready)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var wd <-chan time.Time
+	if iv, on := sdnotify.WatchdogInterval(); on {
+		t := time.NewTicker(max(iv/2, 100*time.Millisecond))
+		defer t.Stop()
+		wd = t.C
+	}
+	poll := time.NewTicker(a.opts.PollInterval)
+	defer poll.Stop()
+	slow := time.NewTicker(time.Second)
+	defer slow.Stop()
+	deadline := time.NewTimer(time.Hour)
+	defer deadline.Stop()
+	for {
+		var dl <-chan time.Time
+		if next := a.nextDeadline(); !next.IsZero() {
+			deadline.Reset(max(next.Sub(a.now()), 0))
+			dl = deadline.C
+		}
+		select {
+		case <-ctx.Done():
+			a.teardown()
+			return nil
+		case err := <-ctlErr:
+			a.teardown()
+			return fmt.Errorf("control socket %s: %w", a.socket, err)
+		case <-hup:
+			a.log.Info("SIGHUP: reloading the configuration")
+			_, _ = a.reload()
+		case ev := <-a.events:
+			a.onEvent(ev)
+		case c := <-a.cmds:
+			c.reply <- a.onCommand(c)
+		case <-a.vrrpChanged:
+			a.onVRRP()
+		case <-poll.C:
+			a.poll()
+		case <-dl:
+			a.tick()
+		case <-wd:
+			a.notify.Watchdog()
+		case <-slow.C:
+			a.slow()
+		}
+		if dl != nil && !deadline.Stop() {
+			select {
+			case <-deadline.C:
+			default:
+			}
+		}
+		a.flush()
+	}
+}
+
+// setup brings everything up in the order traffic needs: IPVS adopted and
+// reconciled first, then the sync daemon, VRRP, the checkers, and the
+// listeners.
+func (a *App) setup() error {
+	cfg := a.cfg
+	if err := Validate(cfg); err != nil {
+		return err
+	}
+	if cfg.Heartbeat.Enabled {
+		key, err := agents.LoadKey(cfg.Heartbeat.KeyFile, a.opts.InsecureHeartbeat, a.log)
+		if err != nil {
+			return err
+		}
+		a.hbKey, a.hbInsecure = key, a.opts.InsecureHeartbeat
+	}
+	if cfg.FastFailover.Enabled {
+		a.warn("fast_failover is enabled but this build does not implement the peer probe yet: plain VRRP timing applies")
+	}
+	if err := a.openIPVS(cfg); err != nil {
+		return err
+	}
+	a.hostWarnings(cfg)
+
+	st, err := loadState(a.state)
+	if err != nil {
+		a.log.Warn("cannot read the saved state; starting without it", "path", a.state, "err", err)
+	}
+	a.stateLoaded = true
+	for rs, reason := range st.Drains {
+		if ap, err := netip.ParseAddrPort(rs); err == nil {
+			a.drains[ap] = reason
+		}
+	}
+	if a.rec != nil {
+		for _, k := range st.Owned {
+			a.rec.Own(lvs.ServiceKey(k))
+		}
+	}
+
+	for i := range cfg.Services {
+		if err := a.addService(cfg, &cfg.Services[i]); err != nil {
+			return err
+		}
+	}
+	a.indexServices()
+	if err := a.firstReconcile(); err != nil {
+		return err
+	}
+	a.syncDaemons()
+	for i := range cfg.VRRP {
+		if err := a.startInstance(&cfg.VRRP[i]); err != nil {
+			return err
+		}
+	}
+	for _, s := range a.services {
+		a.startServiceCheckers(s)
+	}
+	if err := a.startHeartbeat(cfg); err != nil {
+		return err
+	}
+	if err := a.startMetrics(cfg); err != nil {
+		return err
+	}
+	a.refreshView()
+	return nil
+}
+
+// teardown stops everything; the IPVS entries stay unless remove_on_stop.
+func (a *App) teardown() {
+	a.stopping = true
+	a.notify.Stopping()
+	for _, s := range a.services {
+		a.stopServiceCheckers(s)
+	}
+	for _, in := range a.instances {
+		a.stopInstance(in)
+	}
+	for _, s := range a.services {
+		a.perform(s, s.pool.Shutdown(), false)
+	}
+	if a.rec != nil {
+		if a.cfg.IPVS.RemoveOnStop {
+			if _, err := a.rec.Shutdown(context.Background()); err != nil {
+				a.log.Error("ipvs: removing the services on stop", "err", err)
+			} else {
+				a.log.Info("ipvs: services removed (ipvs.remove_on_stop)")
+			}
+		} else if len(a.services) > 0 {
+			a.log.Info("ipvs: leaving the services in place; the next start adopts them")
+		}
+		a.stopSyncDaemons()
+	}
+	a.stopHeartbeat()
+	if a.metSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = a.metSrv.Shutdown(ctx)
+		cancel()
+	}
+	a.saveState()
+	a.log.Info("stopped")
+}
+
+func (a *App) configPath() string {
+	if len(a.cfg.Files) > 0 {
+		return a.cfg.Files[0]
+	}
+	return ""
+}
+
+// warn logs a host problem and keeps it for status.
+func (a *App) warn(msg string, args ...any) {
+	a.log.Warn(msg, args...)
+	a.warnings = append(a.warnings, msg)
+}
+
+func (a *App) goRun(name string, f func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error(name+" stopped", logging.KeyErr, err)
+		}
+	}()
+}
+
+// onEvent dispatches an event from another goroutine.
+func (a *App) onEvent(ev event) {
+	switch e := ev.(type) {
+	case checkEvent:
+		a.onCheck(e)
+	case agentEvent:
+		a.onAgent(e)
+	case instanceDone:
+		a.onInstanceDone(e)
+	}
+}
+
+// tick lets time pass in every pool (agent expiry, drain timeouts).
+func (a *App) tick() {
+	now := a.now()
+	for _, s := range a.services {
+		if d := s.pool.NextDeadline(); !d.IsZero() && !d.After(now) {
+			a.perform(s, s.pool.Step(now, poolTick), false)
+		}
+	}
+}
+
+// nextDeadline is the earliest pool deadline, zero if none.
+func (a *App) nextDeadline() time.Time {
+	var next time.Time
+	for _, s := range a.services {
+		if d := s.pool.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	return next
+}
+
+// slow runs once a second: retries (sync daemons, failed VRRP instances),
+// agent gauges and the systemd status line.
+func (a *App) slow() {
+	a.syncDaemons()
+	a.restartFailedInstances()
+	a.agentGauges()
+	if line := a.statusLine(); line != a.statusLn {
+		a.statusLn = line
+		a.notify.Status(line)
+	}
+}
+
+// flush reconciles the services the last event changed and refreshes what
+// agents are told.
+func (a *App) flush() {
+	for _, s := range a.services {
+		if s.dirty {
+			a.applyService(s)
+		}
+	}
+	a.refreshView()
+}
+
+// statusLine is the one-line summary for systemd's STATUS=.
+func (a *App) statusLine() string {
+	role := a.role().String()
+	var vr string
+	for _, in := range a.instances {
+		if vr != "" {
+			vr += ", "
+		}
+		vr += in.cfg.Name + " " + in.state.String()
+		if in.err != nil {
+			vr += " (FAILED)"
+		}
+	}
+	if vr == "" {
+		vr = "no VRRP"
+	}
+	up, total := 0, 0
+	sorry := 0
+	for _, s := range a.services {
+		st := s.pool.Status()
+		for _, ss := range st.Servers {
+			total++
+			if ss.State == 1 {
+				up++
+			}
+		}
+		if st.SorryIn {
+			sorry++
+		}
+	}
+	line := fmt.Sprintf("%s (%s); %d services, %d/%d real servers up", role, vr, len(a.services), up, total)
+	if sorry > 0 {
+		line += fmt.Sprintf(", %d on the sorry server", sorry)
+	}
+	if a.ipvsErr != nil && len(a.services) == 0 && a.cfg.ConnSync != nil {
+		line += "; IPVS unavailable"
+	}
+	fresh := 0
+	for _, ag := range a.agentsTab {
+		if a.agentFresh(ag) {
+			fresh++
+		}
+	}
+	if a.cfg.Heartbeat.Enabled {
+		if a.hb == nil {
+			line += "; heartbeats DISABLED"
+		} else {
+			line += fmt.Sprintf("; %d agents", fresh)
+		}
+	}
+	return line
+}
+
+func (a *App) startMetrics(cfg *config.Config) error {
+	if !cfg.Metrics.Enabled || cfg.Metrics.Listen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics: listen %s: %w", cfg.Metrics.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.met.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.metSrv = srv
+	a.goRun("metrics", func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	a.log.Info("metrics listening", "addr", ln.Addr().String())
+	return nil
+}
+
+func (a *App) saveState() {
+	if !a.stateLoaded {
+		return // never overwrite a state that was not read
+	}
+	p := persisted{Drains: map[string]string{}}
+	for rs, r := range a.drains {
+		p.Drains[rs.String()] = r
+	}
+	if a.rec != nil {
+		for _, k := range a.rec.Owned() {
+			p.Owned = append(p.Owned, string(k))
+		}
+	}
+	if err := saveState(a.state, p); err != nil {
+		a.log.Warn("cannot save the state (drains and owned services are forgotten at the next start)", "path", a.state, "err", err)
+	}
+}

@@ -1,0 +1,280 @@
+package app
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/director/agents"
+	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/shared/hbproto"
+)
+
+// TestStartAdoptsAndReady: the kernel already has the service (a previous
+// run): nothing is written, READY comes after the first reconciliation,
+// the instance is BACKUP and the backup sync daemon runs.
+func TestStartAdoptsAndReady(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), func(_ string, f *fakeIPVS) { f.Load(loaded(1)) })
+	if calls := h.ipvs.CallStrings(); len(calls) != 0 {
+		t.Errorf("adopting an identical table wrote %v", calls)
+	}
+	ev := h.notify.Events()
+	if len(ev) == 0 || !strings.HasPrefix(ev[0], "READY=1 STATUS=") {
+		t.Fatalf("notifications %v, want READY=1 first", ev)
+	}
+	st := h.status()
+	if st.Role != "backup" || len(st.VRRP) != 1 || st.VRRP[0].State != "BACKUP" {
+		t.Errorf("role %q, vrrp %+v", st.Role, st.VRRP)
+	}
+	if got := h.ipvs.daemonCalls(); !cmp.Equal(got, []string{"start backup eth1 100"}) {
+		t.Errorf("sync daemon calls %v", got)
+	}
+	if len(st.Services) != 1 || len(st.Services[0].RealServers) != 2 || st.Services[0].RealServers[0].State != "up" || st.Services[0].Scheduler != "lc" {
+		t.Errorf("services %+v", st.Services)
+	}
+}
+
+// TestVRRPRoleAndSyncDaemon: MASTER switches the sync daemon to master
+// (the backup daemon stopped first) and the role agents see.
+func TestVRRPRoleAndSyncDaemon(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), nil)
+	h.driver("VI0").set(vrrp.StateMaster)
+	st := h.status() // the loop took the notification before this command
+	if st.Role != "master" {
+		t.Fatalf("role %q after MASTER", st.Role)
+	}
+	want := []string{"start backup eth1 100", "stop backup", "start master eth1 100"}
+	if got := h.ipvs.daemonCalls(); !cmp.Equal(got, want) {
+		t.Errorf("sync daemon calls %v, want %v", got, want)
+	}
+	if got := h.a.view.Load().role; got != hbproto.RoleMaster {
+		t.Errorf("heartbeat role %v", got)
+	}
+}
+
+// TestReloadKeepsRunningConfigOnError: a broken file changes nothing and
+// the reload op says why; SIGHUP-style reload of a good file then works.
+func TestReloadKeepsRunningConfigOnError(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), nil)
+	h.ipvs.Reset()
+	h.write(testConfig(h.dir, 5, "") + "colour: red\n")
+	err := h.call(OpReload, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "keeping the running one") || !strings.Contains(err.Error(), `key "colour"`) {
+		t.Fatalf("reload of a bad file: %v", err)
+	}
+	if calls := h.ipvs.CallStrings(); len(calls) != 0 {
+		t.Errorf("a failed reload wrote %v", calls)
+	}
+	st := h.status()
+	if st.Services[0].RealServers[0].ConfiguredWeight != 1 || st.LastReloadError == "" {
+		t.Errorf("after a failed reload: weight %d, last error %q", st.Services[0].RealServers[0].ConfiguredWeight, st.LastReloadError)
+	}
+	// A file that names no instance and no service is refused too.
+	h.write("version: 1\n")
+	if err := h.call(OpReload, nil, nil); err == nil || !strings.Contains(err.Error(), "nothing to do") {
+		t.Fatalf("reload of an empty config: %v", err)
+	}
+	if h.driver("VI0").Status().State != vrrp.StateBackup {
+		t.Errorf("a failed reload touched VRRP")
+	}
+}
+
+// TestReloadWeightOnly: a changed weight is one UpdateDestination, nothing
+// else; VRRP is not restarted.
+func TestReloadWeightOnly(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), func(_ string, f *fakeIPVS) { f.Load(loaded(1)) })
+	drv := h.driver("VI0")
+	h.ipvs.Reset()
+	h.write(testConfig(h.dir, 3, ""))
+	var res ReloadResult
+	if err := h.call(OpReload, nil, &res); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=3 DR"}
+	if got := h.ipvs.CallStrings(); !cmp.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+	if h.driver("VI0") != drv {
+		t.Errorf("a weight change restarted VRRP")
+	}
+	if full, _ := h.ipvs.Reads(); full != 0 {
+		t.Errorf("reload read the whole table %d times; ApplyService reads one service", full)
+	}
+	// Add a real server: one NewDestination.
+	h.ipvs.Reset()
+	h.write(testConfig(h.dir, 3, "      - address: 192.0.2.13:80\n        weight: 2\n"))
+	if err := h.call(OpReload, nil, &res); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"NewDestination TCP 192.0.2.100:80 192.0.2.13:80 weight=2 DR"}
+	if got := h.ipvs.CallStrings(); !cmp.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+	// An instance keyword change restarts that instance only.
+	h.write(strings.Replace(testConfig(h.dir, 3, "      - address: 192.0.2.13:80\n        weight: 2\n"), "virtual_router_id: 100", "virtual_router_id: 100\n    priority: 150", 1))
+	if err := h.call(OpReload, nil, &res); err != nil {
+		t.Fatal(err)
+	}
+	if h.driver("VI0") == drv || h.driver("VI0").cfg.Priority != 150 {
+		t.Errorf("a priority change did not restart the instance with it")
+	}
+}
+
+// TestDrainUndrain: drain through the control handler sets weight 0 (never
+// a delete first), undrain restores it; unknown targets are refused.
+func TestDrainUndrain(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), func(_ string, f *fakeIPVS) { f.Load(loaded(1)) })
+	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.11:80", 4, 0)
+	var res DrainResult
+	if err := h.call(OpDrain, DrainArgs{Target: "192.0.2.11", Reason: "kernel update"}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Servers) != 1 || res.Servers[0].State != "draining" || res.Servers[0].Weight != 0 {
+		t.Errorf("drain result %+v", res)
+	}
+	if got, want := h.ipvs.CallStrings(), []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=0 DR"}; !cmp.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+	st := h.status()
+	rs := st.Services[0].RealServers[0]
+	if !rs.Drain || rs.DrainReason != "kernel update" || rs.State != "draining" {
+		t.Errorf("status %+v", rs)
+	}
+	if err := h.call(OpDrain, DrainArgs{Target: "192.0.2.99:80"}, nil); err == nil || !strings.Contains(err.Error(), "no real server") {
+		t.Errorf("unknown target: %v", err)
+	}
+	if err := h.call(OpDrain, DrainArgs{Target: "not-an-ip"}, nil); err == nil {
+		t.Errorf("bad target accepted")
+	}
+	h.ipvs.Reset()
+	if err := h.call(OpUndrain, DrainArgs{Target: "192.0.2.11:80"}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := h.ipvs.CallStrings(), []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=1 DR"}; !cmp.Equal(got, want) {
+		t.Errorf("undrain calls %v, want %v", got, want)
+	}
+}
+
+// TestHeartbeatReplyAndMaintenance: an agent in maintenance gets weight 0
+// at once, and the reply to that very report says so, with the role and
+// the connection counters.
+func TestHeartbeatReplyAndMaintenance(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), func(_ string, f *fakeIPVS) { f.Load(loaded(1)) })
+	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.11:80", 2, 5)
+	h.driver("VI0").set(vrrp.StateMaster)
+	h.status()
+	// Let the poll read the counters once.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && h.status().Services[0].RealServers[0].Active != 2 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.ipvs.Reset()
+	key := []byte(strings.Repeat("k", 32))
+	c, err := net.Dial("udp", h.a.HeartbeatAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sealer := hbproto.NewSealer(key, 7)
+	b, _ := sealer.SealAgent(time.Now(), &hbproto.AgentReport{Node: "rs1", RealIP: netip.MustParseAddr("192.0.2.11"), State: hbproto.StateMaintenance, Reason: "deploy"})
+	c.Write(b)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, hbproto.MaxDatagram)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no reply: %v", err)
+	}
+	m, err := hbproto.NewOpener(key, 0).Open("director", buf[:n], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster, Destinations: []hbproto.DestinationStatus{{
+		Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"), Weight: 0, ConfiguredWeight: 1,
+		ActiveConns: 2, InactiveConns: 5, Pool: hbproto.PoolDraining}}}
+	if diff := cmp.Diff(want, *m.Director, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("reply (-want +got)\n%s", diff)
+	}
+	if got, want := h.ipvs.CallStrings(), []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=0 DR"}; !cmp.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+	st := h.status()
+	if len(st.Agents) != 1 || st.Agents[0].State != "maintenance" || !st.Agents[0].Known || st.Heartbeat.Accepted != 1 {
+		t.Errorf("agents %+v heartbeat %+v", st.Agents, st.Heartbeat)
+	}
+	// A forged report is dropped and counted.
+	forged, _ := hbproto.NewSealer([]byte(strings.Repeat("x", 32)), 8).SealAgent(time.Now(), &hbproto.AgentReport{Node: "evil", RealIP: netip.MustParseAddr("192.0.2.12"), State: hbproto.StateMaintenance})
+	c.Write(forged)
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && h.status().Heartbeat.Dropped["mac"] != 1 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := h.status(); st.Heartbeat.Dropped["mac"] != 1 || st.Services[0].RealServers[1].State != "up" {
+		t.Errorf("forged report: dropped %v, rs2 %s", st.Heartbeat.Dropped, st.Services[0].RealServers[1].State)
+	}
+}
+
+// TestAllDownSorryServer: both agents down → sorry server in (added before
+// anything leaves), one back → sorry out.
+func TestAllDownSorryServer(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), func(_ string, f *fakeIPVS) { f.Load(loaded(1)) })
+	h.ipvs.Reset()
+	for _, ip := range []string{"192.0.2.11", "192.0.2.12"} {
+		h.agent(ip, hbproto.StateDown)
+	}
+	st := h.status()
+	if !st.Services[0].SorryIn {
+		t.Fatalf("sorry server not in: %+v", st.Services[0])
+	}
+	got := h.ipvs.CallStrings()
+	want := []string{
+		"DelDestination TCP 192.0.2.100:80 192.0.2.11:80",
+		"NewDestination TCP 192.0.2.100:80 192.0.2.99:80 weight=1 DR",
+		"DelDestination TCP 192.0.2.100:80 192.0.2.12:80",
+	}
+	if !cmp.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+	h.ipvs.Reset()
+	h.agent("192.0.2.12", hbproto.StateUp)
+	if st := h.status(); st.Services[0].SorryIn {
+		t.Errorf("sorry server still in after a server came back")
+	}
+	want = []string{
+		"NewDestination TCP 192.0.2.100:80 192.0.2.12:80 weight=1 DR",
+		"DelDestination TCP 192.0.2.100:80 192.0.2.99:80",
+	}
+	if got := h.ipvs.CallStrings(); !cmp.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+}
+
+// agent feeds one agent report to the main loop and waits until it acted.
+func (h *harness) agent(ip string, st hbproto.State) {
+	h.t.Helper()
+	r := agents.Report{At: time.Now(), Agent: hbproto.AgentReport{Node: "rs-" + ip, RealIP: netip.MustParseAddr(ip), State: st, Reason: "test"}}
+	done := make(chan struct{})
+	h.a.events <- agentEvent{r: r, done: done}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("agent report not taken")
+	}
+}
+
+// TestServiceOfAndSpec covers the lvs mapping.
+func TestServiceOfAndSpec(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), nil)
+	got := h.ipvs.CallStrings()
+	want := []string{
+		"NewService TCP 192.0.2.100:80 sched=lc flags=0x0 timeout=0",
+		"NewDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=1 DR",
+		"NewDestination TCP 192.0.2.100:80 192.0.2.12:80 weight=1 DR",
+	}
+	if !cmp.Equal(got, want) {
+		t.Errorf("fresh start: %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,266 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/tandemlb/tandem/director/checks"
+	"github.com/tandemlb/tandem/director/pool"
+	"github.com/tandemlb/tandem/shared/ctlsock"
+	"github.com/tandemlb/tandem/shared/version"
+)
+
+// maxReason bounds an operator's drain reason.
+const maxReason = 200
+
+// command is a control-socket request handed to the main loop.
+type command struct {
+	op    string
+	args  DrainArgs
+	reply chan cmdResult
+}
+
+type cmdResult struct {
+	data any
+	err  error
+}
+
+// handle serves the control socket (from the socket's goroutines): every
+// operation runs in the main loop, so it sees and changes a consistent
+// state.
+func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
+	c := command{op: req.Op}
+	switch req.Op {
+	case OpStatus, OpReload:
+	case OpDrain, OpUndrain:
+		if err := req.DecodeArgs(&c.args); err != nil {
+			return nil, err
+		}
+		if len(c.args.Reason) > maxReason {
+			return nil, fmt.Errorf("reason longer than %d bytes", maxReason)
+		}
+	default:
+		return nil, fmt.Errorf("unknown operation %q", req.Op)
+	}
+	c.reply = make(chan cmdResult, 1)
+	select {
+	case a.cmds <- c:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-c.reply:
+		return r.data, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// onCommand runs a control operation in the main loop.
+func (a *App) onCommand(c command) cmdResult {
+	a.onVRRP() // states the drivers entered before this command count
+	switch c.op {
+	case OpStatus:
+		return cmdResult{data: a.status()}
+	case OpReload:
+		ch, err := a.reload()
+		if err != nil {
+			return cmdResult{err: err}
+		}
+		return cmdResult{data: ReloadResult{Changes: ch}}
+	case OpDrain, OpUndrain:
+		res, err := a.drain(c.args, c.op == OpDrain)
+		return cmdResult{data: res, err: err}
+	}
+	return cmdResult{err: fmt.Errorf("unknown operation %q", c.op)}
+}
+
+// parseTarget reads "RIP" or "RIP:PORT".
+func parseTarget(s string) (ip netip.Addr, ap netip.AddrPort, err error) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return netip.Addr{}, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		return ip.Unmap(), netip.AddrPort{}, nil
+	}
+	return netip.Addr{}, netip.AddrPort{}, fmt.Errorf("%q: want a real server's address, RIP or RIP:PORT ([RIP]:PORT for IPv6)", s)
+}
+
+// drain starts (on) or cancels an operator drain of every real server
+// matching args.Target, in every service. The drain is persisted: a
+// restart keeps it.
+func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
+	ip, ap, err := parseTarget(args.Target)
+	if err != nil {
+		return DrainResult{}, err
+	}
+	now := a.now()
+	var touched []*service
+	var servers []netip.AddrPort
+	for _, s := range a.services {
+		hit := false
+		for _, rs := range s.cfg.RealServers {
+			if (ap.IsValid() && rs.Addr != ap) || (ip.IsValid() && rs.Addr.Addr().Unmap() != ip) {
+				continue
+			}
+			hit = true
+			if !slices.Contains(servers, rs.Addr) {
+				servers = append(servers, rs.Addr)
+			}
+			var ev pool.Event = pool.Undrain{Server: rs.Addr}
+			if on {
+				a.drains[rs.Addr] = args.Reason
+				ev = pool.Drain{Server: rs.Addr, Reason: args.Reason}
+			} else {
+				delete(a.drains, rs.Addr)
+			}
+			a.perform(s, s.pool.Step(now, ev), false)
+		}
+		if hit {
+			touched = append(touched, s)
+		}
+	}
+	if len(touched) == 0 {
+		return DrainResult{}, fmt.Errorf("no real server %s in the configuration", args.Target)
+	}
+	verb := "drain"
+	if !on {
+		verb = "undrain"
+	}
+	a.log.Info("operator "+verb, "rs", args.Target, "reason", args.Reason, "servers", len(servers), "services", len(touched))
+	a.flush()
+	a.saveState()
+	var res DrainResult
+	for _, s := range touched {
+		for _, ss := range s.pool.Status().Servers {
+			if !slices.Contains(servers, ss.Addr) {
+				continue
+			}
+			w := 0
+			if ss.Present {
+				w = ss.Weight
+			}
+			res.Servers = append(res.Servers, DrainedServer{Service: s.key, RS: ss.Addr.String(), State: ss.State.String(), Weight: w, Active: s.conns[ss.Addr.String()].ActiveConns})
+		}
+	}
+	return res, nil
+}
+
+// status builds the answer to the status op.
+func (a *App) status() Status {
+	cfg := a.cfg
+	st := Status{
+		Version: version.Version, PID: os.Getpid(), Started: a.start, Config: a.configPath(), Format: string(cfg.Format),
+		Node: a.node, Role: a.role().String(), Reloads: a.reloads, LastReload: a.lastReload, LastReloadError: a.lastReloadErr,
+		Warnings: slices.Clone(a.warnings),
+	}
+	for _, in := range a.instances {
+		vs := VRRPStatus{
+			Instance: in.cfg.Name, Interface: in.cfg.Interface, VRID: in.cfg.VirtualRouterID, Version: in.cfg.Version,
+			State: in.state.String(), Priority: in.cfg.Priority, Since: in.since,
+		}
+		for _, v := range in.cfg.VirtualIPs {
+			vs.VIPs = append(vs.VIPs, v.Prefix.String())
+		}
+		if in.drv != nil {
+			ds := in.drv.Status()
+			if ds.Master.IsValid() {
+				vs.Master, vs.MasterPriority = ds.Master.String(), int(ds.MasterPriority)
+			}
+			vs.Reason, vs.Received, vs.Sent = ds.Reason, ds.Received, ds.Sent
+			if len(ds.Dropped) > 0 {
+				vs.Dropped = maps.Clone(ds.Dropped)
+			}
+		}
+		if in.err != nil {
+			vs.Error = in.err.Error()
+		}
+		st.VRRP = append(st.VRRP, vs)
+	}
+	st.IPVS = IPVSStatus{Enabled: a.ipvs != nil, SyncDaemons: a.syncDaemonLines()}
+	if a.ipvsErr != nil {
+		st.IPVS.Error = a.ipvsErr.Error()
+	}
+	for _, s := range a.services {
+		st.Services = append(st.Services, a.serviceStatus(s))
+	}
+	st.Heartbeat = HeartbeatStatus{Enabled: cfg.Heartbeat.Enabled, Insecure: a.hbInsecure, Disabled: a.hbDisabled}
+	if a.hb != nil {
+		hs := a.hb.Stats()
+		st.Heartbeat.Listen = a.hb.Addr().String()
+		st.Heartbeat.Accepted, st.Heartbeat.Replies, st.Heartbeat.ReplyErrors = hs.Accepted, hs.Replies, hs.ReplyErrors
+		st.Heartbeat.Dropped = hs.Dropped
+	}
+	ips := slices.SortedFunc(maps.Keys(a.agentsTab), netip.Addr.Compare)
+	for _, ip := range ips {
+		st.Agents = append(st.Agents, a.agentStatus(ip, a.agentsTab[ip]))
+	}
+	return st
+}
+
+func (a *App) agentStatus(ip netip.Addr, ag *agentInfo) AgentStatus {
+	return AgentStatus{
+		RealIP: ip.String(), Node: ag.report.Node, State: ag.report.State.String(), Reason: ag.report.Reason,
+		Fresh: a.agentFresh(ag), LastSeen: ag.lastSeen, Peer: ag.peer.String(), Reports: ag.reports, Known: ag.known,
+	}
+}
+
+func (a *App) serviceStatus(s *service) ServiceStatus {
+	ps := s.pool.Status()
+	ss := ServiceStatus{
+		Key: s.key, Scheduler: s.cfg.Scheduler, Forwarding: string(s.cfg.Forwarding), DelayLoop: s.cfg.DelayLoop.String(),
+		QuorumUp: ps.QuorumUp, LiveWeight: ps.LiveWeight, Quorum: s.cfg.Quorum, SorryIn: ps.SorryIn,
+		InKernel: s.inKernel || a.ipvs == nil, LastError: s.lastErr,
+	}
+	if s.cfg.Persistence > 0 {
+		ss.Persistence = s.cfg.Persistence.String()
+	}
+	if ps.Sorry.IsValid() {
+		ss.Sorry = ps.Sorry.String()
+	}
+	for _, r := range ps.Servers {
+		key := r.Addr.String()
+		rst := RealServerStatus{
+			Addr: key, State: r.State.String(), Since: r.Since, Reason: r.Reason,
+			Weight: r.Weight, ConfiguredWeight: r.ConfiguredWeight, Present: r.Present, KernelWeight: -1,
+			Drain: r.Drain, DrainReason: a.drains[r.Addr], DrainDeadline: r.DrainDeadline,
+		}
+		if !r.Present {
+			rst.Weight = 0
+		}
+		if c, ok := s.conns[key]; ok {
+			rst.KernelWeight, rst.Active, rst.Inactive = c.Weight, c.ActiveConns, c.InactiveConns
+		}
+		if rs := s.cfg.RealServer(key); rs != nil {
+			results := s.results[r.Addr]
+			for _, name := range checkerNames(rs) {
+				rst.Checks = append(rst.Checks, checkStatus(name, results[name], r))
+			}
+		}
+		if ag := a.agentsTab[r.Addr.Addr().Unmap()]; ag != nil {
+			as := a.agentStatus(r.Addr.Addr().Unmap(), ag)
+			rst.Agent = &as
+		}
+		ss.RealServers = append(ss.RealServers, rst)
+	}
+	return ss
+}
+
+// checkStatus describes one checker from its last attempt; before the
+// first attempt its verdict is the pool's starting one.
+func checkStatus(name string, res checks.Result, ss pool.ServerStatus) CheckStatus {
+	if res.At.IsZero() {
+		return CheckStatus{Name: name, Up: ss.State != pool.Down, Reason: "not run yet"}
+	}
+	cs := CheckStatus{Name: name, Up: res.Up, LastOK: res.Err == nil, Last: res.At, Failures: res.Failures}
+	if res.Err != nil {
+		cs.Reason = res.Reason
+	}
+	return cs
+}

@@ -1,0 +1,301 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/director/lvs/lvstest"
+	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/shared/ctlsock"
+	"github.com/tandemlb/tandem/shared/sdnotify"
+)
+
+// fakeIPVS is lvstest.Fake plus recorded sync-daemon calls.
+type fakeIPVS struct {
+	*lvstest.Fake
+	mu      sync.Mutex
+	daemons map[lvs.DaemonState]lvs.Daemon
+	calls   []string
+}
+
+func newFakeIPVS() *fakeIPVS {
+	return &fakeIPVS{Fake: &lvstest.Fake{}, daemons: map[lvs.DaemonState]lvs.Daemon{}}
+}
+
+func (f *fakeIPVS) StartDaemon(st lvs.DaemonState, iface string, id uint8) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("start %s %s %d", st, iface, id))
+	f.daemons[st] = lvs.Daemon{State: st, Interface: iface, SyncID: uint32(id)}
+	return nil
+}
+
+func (f *fakeIPVS) StopDaemon(st lvs.DaemonState) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("stop %s", st))
+	delete(f.daemons, st)
+	return nil
+}
+
+func (f *fakeIPVS) Daemons() ([]lvs.Daemon, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []lvs.Daemon
+	for _, d := range f.daemons {
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (f *fakeIPVS) daemonCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeIPVS) Close() error { return nil }
+
+// fakeDriver is a VRRP driver that enters BACKUP when run and whatever the
+// test says after.
+type fakeDriver struct {
+	cfg  vrrp.InstanceConfig
+	opts vrrp.Options
+	mu   sync.Mutex
+	st   vrrp.State
+}
+
+func (d *fakeDriver) Run(ctx context.Context) error {
+	d.set(vrrp.StateBackup)
+	<-ctx.Done()
+	d.set(vrrp.StateStop)
+	return nil
+}
+
+func (d *fakeDriver) set(s vrrp.State) {
+	d.mu.Lock()
+	d.st = s
+	d.mu.Unlock()
+	d.opts.Notifier.Notify(s, d.cfg.Priority)
+}
+
+func (d *fakeDriver) Status() vrrp.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return vrrp.Status{Instance: d.cfg.Name, State: d.st, VRID: d.cfg.VRID}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	t       *testing.T
+	dir     string
+	path    string
+	a       *App
+	ipvs    *fakeIPVS
+	notify  *sdnotify.Recorder
+	logs    *syncBuffer
+	mu      sync.Mutex
+	drivers map[string]*fakeDriver
+	port    int
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// testConfig is a native configuration with one instance and one service
+// of two real servers without checks; extra is appended to the service.
+func testConfig(dir string, weight1 int, extraRS string) string {
+	return fmt.Sprintf(`version: 1
+node: lb1
+heartbeat:
+  listen: 127.0.0.1:HBPORT
+  key_file: %s/key
+  interval: 1s
+metrics:
+  enabled: false
+lvs_sync_daemon:
+  interface: eth1
+  instance: VI0
+vrrp_instances:
+  - name: VI0
+    interface: eth0
+    virtual_router_id: 100
+    virtual_ipaddress:
+      - 192.0.2.100/24
+virtual_servers:
+  - address: 192.0.2.100:80
+    lvs_sched: lc
+    sorry_server: 192.0.2.99:80
+    real_servers:
+      - address: 192.0.2.11:80
+        weight: %d
+      - address: 192.0.2.12:80
+        weight: 1
+%s`, dir, weight1, extraRS)
+}
+
+// start runs an App on cfgText with fakes; prep may load the fake kernel.
+func start(t *testing.T, cfgText string, prep func(dir string, f *fakeIPVS)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "director.yaml"), ipvs: newFakeIPVS(),
+		notify: &sdnotify.Recorder{}, logs: &syncBuffer{}, drivers: map[string]*fakeDriver{}}
+	if err := os.WriteFile(filepath.Join(dir, "key"), []byte(strings.Repeat("k", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vs := filepath.Join(dir, "sys", "net", "ipv4", "vs")
+	os.MkdirAll(vs, 0o755)
+	for _, n := range []string{"expire_nodest_conn", "expire_quiescent_template", "conn_reuse_mode"} {
+		os.WriteFile(filepath.Join(vs, n), []byte("0\n"), 0o644)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.port = pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	h.write(cfgText)
+	if prep != nil {
+		prep(dir, h.ipvs)
+	}
+	cfg, err := config.Load(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	h.a = New(cfg, Options{
+		Log:        slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Notifier:   h.notify,
+		Socket:     filepath.Join(dir, "ctl.sock"),
+		StateDir:   filepath.Join(dir, "state"),
+		OpenIPVS:   func(*slog.Logger) (IPVS, error) { return h.ipvs, nil },
+		SysctlRoot: filepath.Join(dir, "sys"),
+		HostChecks: &off,
+		NewVRRP: func(c vrrp.InstanceConfig, o vrrp.Options) (VRRPDriver, error) {
+			d := &fakeDriver{cfg: c, opts: o}
+			h.mu.Lock()
+			h.drivers[c.Name] = d
+			h.mu.Unlock()
+			return d, nil
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- h.a.Run(ctx) }()
+	select {
+	case <-h.a.Ready():
+	case err := <-h.done:
+		t.Fatalf("Run: %v\n%s", err, h.logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not ready after 10s\n%s", h.logs.String())
+	}
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("Run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		h.t.Error("Run did not return 10s after cancel")
+	}
+	if h.t.Failed() {
+		h.t.Logf("daemon log:\n%s", h.logs.String())
+	}
+}
+
+func (h *harness) write(text string) {
+	h.t.Helper()
+	text = strings.ReplaceAll(text, "HBPORT", fmt.Sprint(h.port))
+	text = strings.ReplaceAll(text, "DIR", h.dir)
+	if err := os.WriteFile(h.path, []byte(text), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// call runs a control operation as the socket would.
+func (h *harness) call(op string, args, out any) error {
+	h.t.Helper()
+	req := ctlsock.Request{Op: op}
+	if args != nil {
+		b, err := json.Marshal(args)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		req.Args = b
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	data, err := h.a.handle(ctx, req)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		b, _ := json.Marshal(data)
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (h *harness) status() Status {
+	h.t.Helper()
+	var st Status
+	if err := h.call(OpStatus, nil, &st); err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+func (h *harness) driver(name string) *fakeDriver {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.drivers[name]
+}
+
+// loaded is the kernel state a previous run left for testConfig.
+func loaded(weight1 int) lvs.ServiceState {
+	return lvs.ServiceState{
+		Service: lvs.Service{Protocol: lvs.TCP, Addr: netip.MustParseAddr("192.0.2.100"), Port: 80, Scheduler: "lc"},
+		Destinations: []lvs.DestinationState{
+			{Destination: lvs.Destination{Addr: netip.MustParseAddr("192.0.2.11"), Port: 80, Weight: weight1}},
+			{Destination: lvs.Destination{Addr: netip.MustParseAddr("192.0.2.12"), Port: 80, Weight: 1}},
+		},
+	}
+}

@@ -1,0 +1,248 @@
+package app
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/tandemlb/tandem/director/agents"
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/pool"
+	"github.com/tandemlb/tandem/shared/hbproto"
+)
+
+// replyWait bounds how long the heartbeat listener waits for the main loop
+// to act on a report before answering it, so that the answer already
+// reflects the report (weight 0 after "maintenance").
+const replyWait = 50 * time.Millisecond
+
+// forgetAgentAfter drops an agent silent for this long from status.
+const forgetAgentAfter = 10 * time.Minute
+
+// agentInfo is what the director knows of one agent.
+type agentInfo struct {
+	report   hbproto.AgentReport
+	peer     netip.AddrPort
+	lastSeen time.Time
+	reports  uint64
+	known    bool
+	silent   bool // logged as silent
+}
+
+// agentEvent is one accepted report; done is closed once the main loop
+// acted on it (and reconciled).
+type agentEvent struct {
+	r    agents.Report
+	done chan struct{}
+}
+
+func (agentEvent) isEvent() {}
+
+// replyView is what the heartbeat listener answers with, rebuilt by the
+// main loop after every change and read without locks.
+type replyView struct {
+	node   string
+	role   hbproto.Role
+	dests  map[netip.Addr][]hbproto.DestinationStatus
+	hbAddr net.Addr
+}
+
+// hbHandler connects the listener to the main loop.
+type hbHandler struct{ a *App }
+
+// Report hands the report to the main loop and waits (briefly) until it
+// acted on it.
+func (h hbHandler) Report(r agents.Report) {
+	done := make(chan struct{})
+	select {
+	case h.a.events <- agentEvent{r: r, done: done}:
+	default:
+		h.a.met.Heartbeats.WithLabelValues("queue_full").Inc()
+		return
+	}
+	t := time.NewTimer(replyWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+// Reply answers an agent: the director's name and role, and every
+// destination with the agent's real IP.
+func (h hbHandler) Reply(ip netip.Addr) hbproto.DirectorReply {
+	v := h.a.view.Load()
+	return hbproto.DirectorReply{Director: v.node, Role: v.role, Destinations: v.dests[ip]}
+}
+
+// agentStateFor maps an agent report onto the pool's agent state for one
+// service: maintenance and down apply to every service; an agent that is
+// up but reports a service named like this virtual service ("TCP
+// 192.0.2.100:80") unhealthy is down for this service only.
+func agentStateFor(r *hbproto.AgentReport, key string) (pool.AgentState, string) {
+	switch r.State {
+	case hbproto.StateMaintenance:
+		return pool.AgentMaintenance, r.Reason
+	case hbproto.StateDown:
+		return pool.AgentDown, r.Reason
+	}
+	for _, sh := range r.Services {
+		if sh.Service == key && !sh.Healthy {
+			reason := sh.Reason
+			if reason == "" {
+				reason = "service " + key + " unhealthy"
+			}
+			return pool.AgentDown, reason
+		}
+	}
+	return pool.AgentUp, r.Reason
+}
+
+// onAgent takes one accepted report: the agent table, then every pool
+// with a real server at that address.
+func (a *App) onAgent(ev agentEvent) {
+	r := ev.r
+	if ev.done != nil {
+		a.pendingAcks = append(a.pendingAcks, ev.done)
+	}
+	ip := r.Agent.RealIP.Unmap()
+	now := a.now()
+	ag := a.agentsTab[ip]
+	known := len(a.byIP[ip]) > 0
+	switch {
+	case ag == nil:
+		ag = &agentInfo{}
+		a.agentsTab[ip] = ag
+		if known {
+			a.log.Info("agent heard", "node", r.Agent.Node, "rs", ip.String(), "peer", r.Peer.String(), "state", r.Agent.State.String(), "reason", r.Agent.Reason)
+		} else {
+			a.log.Info("agent heard, but its real IP is no real server here: it gets empty replies", "node", r.Agent.Node, "rs", ip.String(), "peer", r.Peer.String())
+		}
+	case ag.report.State != r.Agent.State || ag.report.Reason != r.Agent.Reason || ag.silent:
+		a.log.Info("agent state", "node", r.Agent.Node, "rs", ip.String(), "state", r.Agent.State.String(), "reason", r.Agent.Reason)
+	}
+	ag.report, ag.peer, ag.lastSeen, ag.known, ag.silent = r.Agent, r.Peer, now, known, false
+	ag.reports++
+	for _, s := range a.byIP[ip] {
+		st, reason := agentStateFor(&r.Agent, s.key)
+		a.perform(s, s.pool.Step(now, pool.AgentReport{Addr: ip, State: st, Reason: reason}), false)
+	}
+}
+
+// agentFresh reports whether the agent was heard within dead_after.
+func (a *App) agentFresh(ag *agentInfo) bool {
+	d := a.cfg.Heartbeat.DeadAfter
+	if d <= 0 {
+		d = config.DefaultHeartbeatDeadAfter * config.DefaultHeartbeatInterval
+	}
+	return a.now().Sub(ag.lastSeen) < d
+}
+
+// agentGauges counts fresh agents by state, logs agents gone silent and
+// forgets long-silent ones.
+func (a *App) agentGauges() {
+	counts := map[string]int{"up": 0, "down": 0, "maintenance": 0, "silent": 0}
+	for ip, ag := range a.agentsTab {
+		switch {
+		case a.agentFresh(ag):
+			counts[ag.report.State.String()]++
+		case a.now().Sub(ag.lastSeen) > forgetAgentAfter:
+			delete(a.agentsTab, ip)
+		default:
+			counts["silent"]++
+			if !ag.silent {
+				ag.silent = true
+				a.log.Warn("agent silent", "node", ag.report.Node, "rs", ip.String(), "last_seen", ag.lastSeen.Format(time.RFC3339))
+			}
+		}
+	}
+	for st, n := range counts {
+		a.met.Agents.WithLabelValues(st).Set(float64(n))
+	}
+}
+
+// refreshView rebuilds what agents are told; pending report
+// acknowledgements are released after it.
+func (a *App) refreshView() {
+	v := &replyView{node: a.node, role: a.role(), dests: map[netip.Addr][]hbproto.DestinationStatus{}}
+	if a.hb != nil {
+		v.hbAddr = a.hb.Addr()
+	}
+	for _, s := range a.services {
+		st := s.pool.Status()
+		for _, ss := range st.Servers {
+			c, inKernel := s.conns[ss.Addr.String()]
+			w := 0
+			switch {
+			case s.lastErr != "" && inKernel:
+				w = c.Weight // the desired state could not be applied: tell what is
+			case ss.Present:
+				w = ss.Weight
+			}
+			ip := ss.Addr.Addr().Unmap()
+			v.dests[ip] = append(v.dests[ip], hbproto.DestinationStatus{
+				Service: s.key, Addr: ss.Addr, Weight: int32(w), ConfiguredWeight: int32(ss.ConfiguredWeight),
+				ActiveConns: uint32(c.ActiveConns), InactiveConns: uint32(c.InactiveConns), Pool: hbproto.PoolState(ss.State),
+			})
+		}
+	}
+	a.view.Store(v)
+	for _, d := range a.pendingAcks {
+		close(d)
+	}
+	a.pendingAcks = a.pendingAcks[:0]
+}
+
+// startHeartbeat opens the agent listener.
+func (a *App) startHeartbeat(cfg *config.Config) error {
+	a.hbDisabled = ""
+	if !cfg.Heartbeat.Enabled {
+		return nil
+	}
+	if a.hbKey == nil {
+		a.hbDisabled = "no usable key (--insecure-heartbeat)"
+		return nil
+	}
+	conn, err := agents.Listen(cfg.Heartbeat.Listen)
+	if err != nil {
+		return err
+	}
+	srv, err := agents.New(conn, hbHandler{a}, agents.Options{
+		Key: a.hbKey, Window: cfg.Heartbeat.Window, Log: a.log, Now: a.now,
+		Counted: func(r string) { a.met.Heartbeats.WithLabelValues(r).Inc() },
+		Replied: func(err error) {
+			if err != nil {
+				a.met.HeartbeatReplies.WithLabelValues("error").Inc()
+			} else {
+				a.met.HeartbeatReplies.WithLabelValues("ok").Inc()
+			}
+		},
+	})
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(a.runCtx)
+	done := make(chan struct{})
+	a.hb, a.hbStop, a.hbDone = srv, cancel, done
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(done)
+		if err := srv.Run(ctx); err != nil {
+			a.log.Error("heartbeat listener stopped", "err", err)
+		}
+	}()
+	a.log.Info("heartbeat listening", "addr", conn.LocalAddr().String())
+	return nil
+}
+
+func (a *App) stopHeartbeat() {
+	if a.hbStop == nil {
+		return
+	}
+	a.hbStop()
+	<-a.hbDone
+	a.hb, a.hbStop, a.hbDone = nil, nil, nil
+}

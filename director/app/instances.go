@@ -1,0 +1,251 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/shared/hbproto"
+)
+
+const vrrpMaster = vrrp.StateMaster
+
+// restartAfter is how long a VRRP instance that failed stays down before
+// it is started again (an interface that appears later, say).
+const restartAfter = 5 * time.Second
+
+// instance is one vrrp_instance at run time.
+type instance struct {
+	cfg  config.VRRPInstance
+	vcfg vrrp.InstanceConfig
+	drv  VRRPDriver
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// tap holds the states notified by the driver, in order, until the
+	// main loop takes them.
+	tap *stateTap
+
+	// Owned by the main loop.
+	state    vrrp.State
+	since    time.Time
+	err      error
+	failedAt time.Time
+}
+
+// stateTap sits between a driver and its notify scripts: it runs the
+// scripts and records every state the instance enters, then wakes the
+// main loop (the driver's Status is updated only after its notifier ran).
+type stateTap struct {
+	inner vrrp.Notifier
+	wake  chan<- struct{}
+
+	mu      sync.Mutex
+	pending []vrrp.State
+}
+
+// Notify implements vrrp.Notifier.
+func (t *stateTap) Notify(s vrrp.State, prio uint8) {
+	t.mu.Lock()
+	t.pending = append(t.pending, s)
+	t.mu.Unlock()
+	if t.inner != nil {
+		t.inner.Notify(s, prio)
+	}
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (t *stateTap) take() []vrrp.State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.pending
+	t.pending = nil
+	return p
+}
+
+// instanceDone says a driver returned on its own (it could not start, or
+// failed).
+type instanceDone struct {
+	in  *instance
+	drv VRRPDriver
+	err error
+}
+
+func (instanceDone) isEvent() {}
+
+func (a *App) instance(name string) *instance {
+	for _, in := range a.instances {
+		if in.cfg.Name == name {
+			return in
+		}
+	}
+	return nil
+}
+
+// startInstance maps a vrrp_instance and starts its driver.
+func (a *App) startInstance(ci *config.VRRPInstance) error {
+	vcfg, err := VRRPConfig(ci)
+	if err != nil {
+		return err
+	}
+	in := &instance{cfg: *ci, vcfg: vcfg}
+	a.instances = append(a.instances, in)
+	return a.runInstance(in)
+}
+
+// runInstance starts in's driver in a goroutine of its own.
+func (a *App) runInstance(in *instance) error {
+	log := a.log.With("instance", in.cfg.Name)
+	scripts := vrrp.NewScriptNotifier(in.vcfg.WithDefaults(), log, 0)
+	tap := &stateTap{inner: scripts, wake: a.vrrpChanged}
+	newDrv := a.opts.NewVRRP
+	if newDrv == nil {
+		newDrv = func(cfg vrrp.InstanceConfig, opts vrrp.Options) (VRRPDriver, error) { return vrrp.NewDriver(cfg, opts) }
+	}
+	drv, err := newDrv(in.vcfg, vrrp.Options{Logger: a.log, Notifier: tap})
+	if err != nil {
+		in.err, in.failedAt = err, a.now()
+		return fmt.Errorf("%s: vrrp_instance %s: %w", in.cfg.Pos, in.cfg.Name, err)
+	}
+	scripts.Start()
+	ctx, cancel := context.WithCancel(a.runCtx)
+	done := make(chan struct{})
+	in.drv, in.tap, in.cancel, in.done, in.err = drv, tap, cancel, done, nil
+	in.state, in.since = vrrp.StateInit, a.now()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		err := drv.Run(ctx)
+		scripts.Close()
+		close(done)
+		if ctx.Err() == nil {
+			if err == nil {
+				err = fmt.Errorf("vrrp driver returned")
+			}
+			select {
+			case a.events <- instanceDone{in: in, drv: drv, err: err}:
+			case <-a.runCtx.Done():
+			}
+		}
+	}()
+	return nil
+}
+
+// stopInstance stops a driver: a master releases its VIPs and sends
+// priority 0, so the peer takes over within its skew time.
+func (a *App) stopInstance(in *instance) {
+	if in.cancel == nil {
+		return
+	}
+	in.cancel()
+	select {
+	case <-in.done:
+	case <-time.After(5 * time.Second):
+		a.log.Warn("vrrp instance did not stop within 5s", "instance", in.cfg.Name)
+	}
+	in.cancel = nil
+	a.takeStates(in)
+}
+
+func (a *App) onInstanceDone(e instanceDone) {
+	in := e.in
+	if in.drv != e.drv {
+		return // an older driver
+	}
+	a.takeStates(in)
+	in.err, in.failedAt, in.cancel = e.err, a.now(), nil
+	a.setState(in, vrrp.StateInit)
+	a.log.Error("vrrp instance failed; retrying in 5s", "instance", in.cfg.Name, "err", e.err)
+}
+
+// restartFailedInstances starts again the instances that failed more than
+// restartAfter ago.
+func (a *App) restartFailedInstances() {
+	for _, in := range a.instances {
+		if in.err == nil || in.cancel != nil || a.now().Sub(in.failedAt) < restartAfter {
+			continue
+		}
+		if err := a.runInstance(in); err != nil {
+			a.log.Error("vrrp instance cannot start", "instance", in.cfg.Name, "err", err)
+		}
+	}
+}
+
+// onVRRP takes the states the drivers entered, and makes the sync daemons
+// follow.
+func (a *App) onVRRP() {
+	for _, in := range a.instances {
+		a.takeStates(in)
+	}
+	a.syncDaemons()
+}
+
+func (a *App) takeStates(in *instance) {
+	if in.tap == nil {
+		return
+	}
+	for _, s := range in.tap.take() {
+		a.setState(in, s)
+	}
+}
+
+func (a *App) setState(in *instance, s vrrp.State) {
+	a.met.VRRPState.WithLabelValues(in.cfg.Name).Set(float64(s))
+	if s == in.state {
+		return
+	}
+	a.met.VRRPTransitions.WithLabelValues(in.cfg.Name, s.String()).Inc()
+	in.state, in.since = s, a.now()
+}
+
+// roleOf maps a VRRP state onto the heartbeat's role.
+func roleOf(s vrrp.State) hbproto.Role {
+	switch s {
+	case vrrp.StateMaster:
+		return hbproto.RoleMaster
+	case vrrp.StateBackup:
+		return hbproto.RoleBackup
+	case vrrp.StateFault:
+		return hbproto.RoleFault
+	}
+	return hbproto.RoleUnknown
+}
+
+// role is the director's role as agents and status see it: master without
+// VRRP (a lone director carries the traffic); the lvs_sync_daemon
+// instance's role when one is named; otherwise the best of the instances
+// (master, then backup, then fault).
+func (a *App) role() hbproto.Role {
+	if len(a.instances) == 0 {
+		return hbproto.RoleMaster
+	}
+	if cs := a.cfg.ConnSync; cs != nil && cs.Instance != "" {
+		if in := a.instance(cs.Instance); in != nil {
+			return roleOf(in.state)
+		}
+	}
+	rank := map[hbproto.Role]int{hbproto.RoleUnknown: 0, hbproto.RoleFault: 1, hbproto.RoleBackup: 2, hbproto.RoleMaster: 3}
+	best := hbproto.RoleUnknown
+	for _, in := range a.instances {
+		if r := roleOf(in.state); rank[r] > rank[best] {
+			best = r
+		}
+	}
+	return best
+}
+
+// reorderInstances puts the instances in configuration order.
+func (a *App) reorderInstances(cfg *config.Config) {
+	slices.SortStableFunc(a.instances, func(x, y *instance) int {
+		return slices.IndexFunc(cfg.VRRP, func(v config.VRRPInstance) bool { return v.Name == x.cfg.Name }) -
+			slices.IndexFunc(cfg.VRRP, func(v config.VRRPInstance) bool { return v.Name == y.cfg.Name })
+	})
+}

@@ -1,0 +1,411 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/director/pool"
+)
+
+// retryEvery bounds how often a service whose kernel state differs from
+// the desired one (a failed operation, or someone else's edit) is
+// reconciled again.
+const retryEvery = 2 * time.Second
+
+// openIPVS opens IPVS when the configuration needs it: services or a sync
+// daemon. Without services it is not even opened (VRRP only, like
+// keepalived -P), and a missing ip_vs is then only a warning for the sync
+// daemon. With services a missing ip_vs is an error that says what to do.
+func (a *App) openIPVS(cfg *config.Config) error {
+	if a.ipvs != nil {
+		return nil
+	}
+	if len(cfg.Services) == 0 && cfg.ConnSync == nil {
+		a.log.Info("no virtual_server: running VRRP only (as keepalived -P); IPVS is not touched")
+		return nil
+	}
+	open := a.opts.OpenIPVS
+	if open == nil {
+		open = func(log *slog.Logger) (IPVS, error) { return lvs.Open("", log) }
+	}
+	k, err := open(a.log)
+	if err != nil {
+		a.ipvsErr = err
+		if len(cfg.Services) > 0 {
+			return fmt.Errorf("%w\nthe configuration has %d virtual_server(s), which need IPVS; a VRRP-only configuration runs without it", err, len(cfg.Services))
+		}
+		a.warn("lvs_sync_daemon needs IPVS, which is not available: no connection sync", "err", err)
+		return nil
+	}
+	a.ipvs, a.ipvsErr = k, nil
+	a.rec = lvs.NewReconciler(k, lvs.Options{Logger: a.log, RemoveOnStop: true})
+	a.applySysctls(cfg)
+	return nil
+}
+
+// applySysctls sets expire_nodest_conn, expire_quiescent_template and
+// conn_reuse_mode as configured (per network namespace).
+func (a *App) applySysctls(cfg *config.Config) {
+	s := lvs.Sysctls{Root: a.opts.SysctlRoot, Logger: a.log}
+	set := lvs.SysctlSettings{
+		ExpireNodestConn:        cfg.IPVS.ExpireNodestConn,
+		ExpireQuiescentTemplate: cfg.IPVS.ExpireQuiescentTemplate,
+		ConnReuseMode:           cfg.IPVS.ConnReuseMode,
+	}
+	if _, err := s.Apply(set); err != nil {
+		a.warn("IPVS sysctls not set: drains and removals may drop or stall connections (see tandem-director doctor)", "err", err)
+	}
+}
+
+// hostWarnings logs what the seed's recipe needed and this host lacks:
+// scheduler modules, ip_forward, VRRP let in by the firewall; and a
+// keepalived running beside us.
+func (a *App) hostWarnings(cfg *config.Config) {
+	if !a.hostChecks() {
+		return
+	}
+	if a.ipvs != nil {
+		seen := map[string]bool{}
+		for i := range cfg.Services {
+			sched := cfg.Services[i].Scheduler
+			if seen[sched] {
+				continue
+			}
+			seen[sched] = true
+			if err := lvs.CheckScheduler(sched); err != nil {
+				a.warn(fmt.Sprintf("%v: adding its services will fail (load it with `modprobe ip_vs_%s`)", err, sched))
+			}
+		}
+		s := lvs.Sysctls{Root: a.opts.SysctlRoot, Logger: a.log}
+		desired := lvs.Desired{}
+		for i := range cfg.Services {
+			desired.Add(configuredSpec(&cfg.Services[i]))
+		}
+		if s.CheckForwarding(desired) {
+			a.warnings = append(a.warnings, "net.ipv4.ip_forward is 0 but NAT destinations need it")
+		} else if on, err := s.IPForward(); err == nil && !on && len(cfg.Services) > 0 {
+			a.log.Info("net.ipv4.ip_forward is 0: not needed for direct routing (the seed set it; NAT would need it)")
+		}
+	}
+	if len(cfg.VRRP) > 0 {
+		findings, err := CheckVRRPFirewall()
+		if err != nil {
+			a.log.Debug("cannot read the nftables ruleset to check that VRRP is let in", "err", err)
+		}
+		for _, f := range findings {
+			a.warn(f)
+		}
+	}
+	if pids := processesNamed("keepalived"); len(pids) > 0 {
+		a.warn(fmt.Sprintf("keepalived is running (pid %v): never let it manage the same virtual_router_id or virtual servers", pids))
+	}
+}
+
+// configuredSpec is service s with every real server at its configured
+// weight.
+func configuredSpec(s *config.VirtualService) lvs.ServiceSpec {
+	spec := lvs.ServiceSpec{Service: ServiceOf(s)}
+	for _, rs := range s.RealServers {
+		spec.Destinations = append(spec.Destinations, lvs.Destination{Addr: rs.Addr.Addr(), Port: rs.Addr.Port(), Weight: rs.Weight, Forward: forwardOf(s.Forwarding)})
+	}
+	return spec
+}
+
+// processesNamed lists the PIDs whose comm is name.
+func processesNamed(name string) []string {
+	var out []string
+	matches, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, m := range matches {
+		b, err := os.ReadFile(m)
+		if err == nil && strings.TrimSpace(string(b)) == name {
+			out = append(out, filepath.Base(filepath.Dir(m)))
+		}
+	}
+	return out
+}
+
+// desired is the desired IPVS state of every service.
+func (a *App) desired() lvs.Desired {
+	d := lvs.Desired{}
+	for _, s := range a.services {
+		d.Add(SpecOf(&s.cfg, s.pool.Status()))
+	}
+	return d
+}
+
+// firstReconcile adopts and reconciles the whole table once: entries that
+// match the configuration are left alone (a restart drops no connection),
+// the rest is added, updated or removed (only services this director
+// owns).
+func (a *App) firstReconcile() error {
+	if a.rec == nil {
+		return nil
+	}
+	before, err := a.ipvs.Services()
+	if err != nil {
+		return fmt.Errorf("ipvs: read the table: %w", err)
+	}
+	have := map[lvs.ServiceKey]int{}
+	for _, st := range before {
+		have[st.Service.Key()] = len(st.Destinations)
+	}
+	d := a.desired()
+	adopted, dests := 0, 0
+	for k := range d {
+		if n, ok := have[k]; ok {
+			adopted++
+			dests += n
+		}
+	}
+	res, err := a.rec.Apply(context.Background(), d)
+	a.countOps(res)
+	if err != nil {
+		a.log.Warn("ipvs: first reconciliation incomplete; retrying in the background", "err", err)
+	}
+	a.log.Info("ipvs: table adopted", "services_found", adopted, "destinations_found", dests, "operations", len(res.Applied), "failed", len(res.Failed))
+	for _, s := range a.services {
+		s.dirty = false
+		s.lastApply = a.now()
+		s.lastErr = ""
+		for _, f := range res.Failed {
+			if f.Op.Service.Key() == ServiceOf(&s.cfg).Key() {
+				s.lastErr = f.Error()
+			}
+		}
+	}
+	a.saveState()
+	return nil
+}
+
+func (a *App) countOps(res lvs.Result) {
+	for _, op := range res.Applied {
+		a.met.IPVSOps.WithLabelValues(op.Kind.String(), "ok").Inc()
+	}
+	for _, f := range res.Failed {
+		a.met.IPVSOps.WithLabelValues(f.Op.Kind.String(), "error").Inc()
+	}
+}
+
+// applyService reconciles one service: one read of that service, the
+// difference written.
+func (a *App) applyService(s *service) {
+	s.dirty = false
+	if a.rec == nil {
+		return
+	}
+	s.lastApply = a.now()
+	res, err := a.rec.ApplyService(context.Background(), SpecOf(&s.cfg, s.pool.Status()))
+	a.countOps(res)
+	if err != nil {
+		s.lastErr = err.Error()
+		return
+	}
+	s.lastErr = ""
+}
+
+// removeService deletes a service that left the configuration.
+func (a *App) removeService(s *service) {
+	if a.rec == nil {
+		return
+	}
+	res, err := a.rec.RemoveService(context.Background(), ServiceOf(&s.cfg))
+	a.countOps(res)
+	if err != nil {
+		a.log.Error("ipvs: removing a service that left the configuration", "service", s.key, "err", err)
+	}
+}
+
+// poll reads the whole table once: connection counters go to the pools
+// (drain progress) and to agents' replies; a service that differs from
+// what it should be is reconciled again (at most every retryEvery).
+func (a *App) poll() {
+	if a.ipvs == nil || len(a.services) == 0 {
+		return
+	}
+	states, err := a.ipvs.Services()
+	if err != nil {
+		a.log.Debug("ipvs: poll failed", "err", err)
+		return
+	}
+	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
+	for i := range states {
+		byKey[states[i].Service.Key()] = &states[i]
+	}
+	now := a.now()
+	for _, s := range a.services {
+		kst := byKey[ServiceOf(&s.cfg).Key()]
+		s.inKernel = kst != nil
+		conns := map[string]lvs.DestinationState{}
+		if kst != nil {
+			for _, d := range kst.Destinations {
+				conns[d.Key()] = d
+			}
+		}
+		st := s.pool.Status()
+		for _, ss := range st.Servers {
+			c, ok := conns[ss.Addr.String()]
+			prev, had := s.conns[ss.Addr.String()]
+			changed := ok != had || c.ActiveConns != prev.ActiveConns || c.InactiveConns != prev.InactiveConns
+			if changed || (ok && ss.State == pool.Draining) {
+				a.perform(s, s.pool.Step(now, pool.Conns{Server: ss.Addr, Active: c.ActiveConns, Inactive: c.InactiveConns}), false)
+			}
+		}
+		s.conns = conns
+		if !s.dirty && now.Sub(s.lastApply) >= retryEvery && !matches(SpecOf(&s.cfg, s.pool.Status()), kst) {
+			a.log.Warn("ipvs: the table differs from the desired state (a failed operation, or changed by someone else): reconciling",
+				"service", s.key)
+			s.dirty = true
+		}
+	}
+}
+
+// matches reports whether the kernel's service has exactly the desired
+// destinations at the desired weights.
+func matches(spec lvs.ServiceSpec, kst *lvs.ServiceState) bool {
+	if kst == nil {
+		return false
+	}
+	if len(kst.Destinations) != len(spec.Destinations) {
+		return false
+	}
+	for _, d := range spec.Destinations {
+		i := slices.IndexFunc(kst.Destinations, func(k lvs.DestinationState) bool { return k.Key() == d.Key() })
+		if i < 0 || kst.Destinations[i].Weight != d.Weight {
+			return false
+		}
+	}
+	return true
+}
+
+// syncState tracks the connection-sync daemons this director runs.
+type syncState struct {
+	running map[lvs.DaemonState]syncParams
+	read    bool // the kernel's daemons were read once
+	lastTry time.Time
+	lastErr string
+}
+
+type syncParams struct {
+	iface string
+	id    uint8
+}
+
+// wantDaemons is the sync daemons the configuration and the VRRP state
+// ask for: none without lvs_sync_daemon; both all the time without an
+// instance (as keepalived); else the master daemon while the instance is
+// MASTER and the backup daemon otherwise.
+func (a *App) wantDaemons() map[lvs.DaemonState]syncParams {
+	cs := a.cfg.ConnSync
+	if cs == nil {
+		return nil
+	}
+	p := syncParams{iface: cs.Interface, id: uint8(cs.SyncID)}
+	if cs.Instance == "" {
+		return map[lvs.DaemonState]syncParams{lvs.DaemonMaster: p, lvs.DaemonBackup: p}
+	}
+	for _, in := range a.instances {
+		if in.cfg.Name == cs.Instance && in.state == vrrpMaster {
+			return map[lvs.DaemonState]syncParams{lvs.DaemonMaster: p}
+		}
+	}
+	return map[lvs.DaemonState]syncParams{lvs.DaemonBackup: p}
+}
+
+// syncDaemons makes the running sync daemons what wantDaemons says:
+// the other role's daemon is stopped first, then the wanted one started.
+// Failures are retried at most every 5 s.
+func (a *App) syncDaemons() {
+	if a.ipvs == nil {
+		return
+	}
+	want := a.wantDaemons()
+	if a.syncd.running == nil {
+		a.syncd.running = map[lvs.DaemonState]syncParams{}
+	}
+	if !a.syncd.read {
+		if want == nil {
+			return // never touch daemons someone else runs
+		}
+		a.syncd.read = true
+		if ds, err := a.ipvs.Daemons(); err == nil {
+			for _, d := range ds {
+				a.syncd.running[d.State] = syncParams{iface: d.Interface, id: uint8(d.SyncID)}
+			}
+		}
+	}
+	same := len(want) == len(a.syncd.running)
+	for st, p := range want {
+		if a.syncd.running[st] != p {
+			same = false
+		}
+	}
+	if same {
+		return
+	}
+	if a.syncd.lastErr != "" && a.now().Sub(a.syncd.lastTry) < 5*time.Second {
+		return
+	}
+	a.syncd.lastTry, a.syncd.lastErr = a.now(), ""
+	for st, p := range a.syncd.running {
+		if w, ok := want[st]; ok && w == p {
+			continue
+		}
+		if err := a.ipvs.StopDaemon(st); err != nil {
+			a.syncd.lastErr = err.Error()
+			a.log.Error("ipvs: stopping the sync daemon", "role", st.String(), "err", err)
+			continue
+		}
+		delete(a.syncd.running, st)
+		a.met.SyncDaemon.WithLabelValues(st.String()).Set(0)
+		a.log.Info("ipvs: sync daemon stopped", "role", st.String())
+	}
+	for _, st := range []lvs.DaemonState{lvs.DaemonMaster, lvs.DaemonBackup} {
+		p, ok := want[st]
+		if !ok || a.syncd.running[st] == p {
+			continue
+		}
+		if err := a.ipvs.StartDaemon(st, p.iface, p.id); err != nil {
+			a.syncd.lastErr = err.Error()
+			a.log.Error("ipvs: starting the sync daemon", "role", st.String(), "iface", p.iface, "err", err)
+			continue
+		}
+		a.syncd.running[st] = p
+		a.met.SyncDaemon.WithLabelValues(st.String()).Set(1)
+		a.log.Info("ipvs: sync daemon started", "role", st.String(), "iface", p.iface, "syncid", int(p.id))
+	}
+}
+
+// stopSyncDaemons stops the daemons this director runs (on stop, as
+// keepalived does).
+func (a *App) stopSyncDaemons() {
+	if a.ipvs == nil {
+		return
+	}
+	for st := range a.syncd.running {
+		if err := a.ipvs.StopDaemon(st); err != nil {
+			a.log.Warn("ipvs: stopping the sync daemon", "role", st.String(), "err", err)
+		}
+		delete(a.syncd.running, st)
+	}
+}
+
+func (a *App) syncDaemonLines() []string {
+	var out []string
+	for _, st := range []lvs.DaemonState{lvs.DaemonMaster, lvs.DaemonBackup} {
+		if p, ok := a.syncd.running[st]; ok {
+			out = append(out, fmt.Sprintf("%s on %s syncid %d", st, p.iface, p.id))
+		}
+	}
+	if a.syncd.lastErr != "" {
+		out = append(out, "error: "+a.syncd.lastErr)
+	}
+	return out
+}

@@ -1,0 +1,194 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tandemlb/tandem/director/agents"
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/shared/logging"
+)
+
+// reload re-reads the configuration file: parse, validate, diff, apply
+// only the difference. An invalid file, or one that needs what this host
+// cannot give (IPVS, a heartbeat key, a port), keeps the running
+// configuration untouched and is returned as the error. It returns the
+// summary of the changes.
+func (a *App) reload() (string, error) {
+	a.notify.Reloading()
+	defer func() {
+		a.statusLn = a.statusLine()
+		a.notify.Ready(a.statusLn)
+	}()
+	ch, err := a.reloadConfig()
+	a.lastReload = a.now()
+	if err != nil {
+		a.lastReloadErr = err.Error()
+		a.met.Reloads.WithLabelValues("error").Inc()
+		a.log.Error("reload failed; the running configuration stays in force", "err", err)
+		return "", err
+	}
+	a.reloads++
+	a.lastReloadErr = ""
+	a.met.Reloads.WithLabelValues("ok").Inc()
+	a.log.Info("configuration reloaded", "path", a.configPath(), "changes", ch.String())
+	return ch.String(), nil
+}
+
+func (a *App) reloadConfig() (config.Changes, error) {
+	path := a.configPath()
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = Validate(cfg)
+	}
+	if err != nil {
+		return config.Changes{}, fmt.Errorf("invalid configuration, keeping the running one:\n%w", err)
+	}
+	old := a.cfg
+	ch := config.Diff(old, cfg)
+
+	// First what can fail; nothing has changed yet.
+	if len(cfg.Services) > 0 || cfg.ConnSync != nil {
+		if err := a.openIPVS(cfg); err != nil {
+			return ch, fmt.Errorf("keeping the running configuration: %w", err)
+		}
+	}
+	key, hbRestart := a.hbKey, ch.Heartbeat
+	if cfg.Heartbeat.Enabled {
+		k, err := agents.LoadKey(cfg.Heartbeat.KeyFile, a.opts.InsecureHeartbeat, a.log)
+		if err != nil {
+			return ch, fmt.Errorf("keeping the running configuration: %w", err)
+		}
+		if !bytes.Equal(k, a.hbKey) {
+			hbRestart = true
+		}
+		key = k
+	}
+	if hbRestart {
+		oldKey := a.hbKey
+		a.stopHeartbeat()
+		a.hbKey = key
+		if err := a.startHeartbeat(cfg); err != nil {
+			a.hbKey = oldKey
+			if rerr := a.startHeartbeat(old); rerr != nil {
+				a.log.Error("reload: the old heartbeat listener could not be restored", "err", rerr)
+			}
+			return ch, fmt.Errorf("keeping the running configuration: %w", err)
+		}
+	}
+
+	// From here on the new configuration is applied.
+	if ch.ControlSocket {
+		a.log.Warn("reload: control_socket changes take effect at the next restart", "socket", a.socket)
+	}
+	if ch.Metrics {
+		if a.metSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = a.metSrv.Shutdown(ctx)
+			cancel()
+			a.metSrv = nil
+		}
+		if err := a.startMetrics(cfg); err != nil {
+			a.log.Error("reload: metrics listener", "err", err)
+		}
+	}
+	if ch.Logging && a.opts.LogLevel != nil && !a.opts.LevelFromFlag {
+		if lv, err := logging.ParseLevel(cfg.Logging.Level); err == nil {
+			a.opts.LogLevel.Set(lv)
+		}
+	}
+	if ch.IPVS && a.ipvs != nil {
+		a.applySysctls(cfg)
+	}
+	if ch.FastFailover && cfg.FastFailover.Enabled {
+		a.log.Warn("fast_failover is enabled but this build does not implement the peer probe yet: plain VRRP timing applies")
+	}
+	a.cfg = cfg
+	a.node = cfg.NodeName()
+
+	// VRRP: only the instances whose own keywords changed restart.
+	for _, name := range ch.VRRPRemoved {
+		if in := a.instance(name); in != nil {
+			a.log.Info("reload: vrrp instance removed", "instance", name)
+			a.stopInstance(in)
+			a.instances = slices.DeleteFunc(a.instances, func(x *instance) bool { return x == in })
+			a.met.ForgetInstance(name)
+		}
+	}
+	for _, vc := range ch.VRRPChanged {
+		in, ci := a.instance(vc.Name), cfg.Instance(vc.Name)
+		if in == nil || ci == nil {
+			continue
+		}
+		vcfg, err := VRRPConfig(ci)
+		if err != nil {
+			a.log.Error("reload: vrrp instance", "instance", vc.Name, "err", err) // Validate makes this unreachable
+			continue
+		}
+		a.log.Info("reload: vrrp instance restarts: its keywords changed", "instance", vc.Name, "fields", vc.Fields)
+		a.stopInstance(in)
+		in.cfg, in.vcfg = *ci, vcfg
+		if err := a.runInstance(in); err != nil {
+			a.log.Error("reload: vrrp instance cannot start; retrying", "instance", vc.Name, "err", err)
+		}
+	}
+	for _, name := range ch.VRRPAdded {
+		a.log.Info("reload: vrrp instance added", "instance", name)
+		if err := a.startInstance(cfg.Instance(name)); err != nil {
+			a.log.Error("reload: vrrp instance cannot start; retrying", "instance", name, "err", err)
+		}
+	}
+	a.reorderInstances(cfg)
+
+	// Services: removed, changed, added; never a flush.
+	for _, key := range ch.ServicesRemoved {
+		s := a.byKey[key]
+		if s == nil {
+			continue
+		}
+		a.log.Info("reload: virtual service removed", "service", key)
+		a.stopServiceCheckers(s)
+		a.removeService(s)
+		a.services = slices.DeleteFunc(a.services, func(x *service) bool { return x == s })
+		delete(a.byKey, key)
+		a.met.ForgetService(key)
+	}
+	changed := map[string]bool{}
+	for _, sc := range ch.ServicesChanged {
+		changed[sc.Key] = true
+		if s, ns := a.byKey[sc.Key], cfg.Service(sc.Key); s != nil && ns != nil {
+			a.log.Info("reload: virtual service changed", "service", sc.Key, "fields", sc.Fields,
+				"rs_added", sc.RealServersAdded, "rs_removed", sc.RealServersRemoved, "rs_changed", len(sc.RealServersChanged))
+			a.reconfigureService(cfg, s, ns)
+		}
+	}
+	if ch.Drain || ch.Heartbeat {
+		for _, s := range a.services {
+			if !changed[s.key] {
+				if ns := cfg.Service(s.key); ns != nil {
+					a.reconfigureService(cfg, s, ns)
+				}
+			}
+		}
+	}
+	for _, key := range ch.ServicesAdded {
+		a.log.Info("reload: virtual service added", "service", key)
+		if err := a.addService(cfg, cfg.Service(key)); err != nil {
+			a.log.Error("reload: virtual service", "service", key, "err", err) // Validate makes this unreachable
+			continue
+		}
+		a.startServiceCheckers(a.byKey[key])
+	}
+	slices.SortStableFunc(a.services, func(x, y *service) int {
+		return slices.IndexFunc(cfg.Services, func(v config.VirtualService) bool { return v.Key() == x.key }) -
+			slices.IndexFunc(cfg.Services, func(v config.VirtualService) bool { return v.Key() == y.key })
+	})
+	a.indexServices()
+	a.syncDaemons()
+	a.flush()
+	a.saveState()
+	return ch, nil
+}

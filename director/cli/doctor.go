@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/shared/hbproto"
+)
+
+// finding is one doctor result.
+type finding struct {
+	level string // "ok", "WARN", "FAIL"
+	what  string
+	text  string
+}
+
+type doctor struct {
+	out      io.Writer
+	findings []finding
+}
+
+func (d *doctor) add(level, what, format string, args ...any) {
+	f := finding{level, what, fmt.Sprintf(format, args...)}
+	d.findings = append(d.findings, f)
+	fmt.Fprintf(d.out, "%-4s  %-13s %s\n", f.level, f.what+":", f.text)
+}
+
+func (d *doctor) failed() int {
+	n := 0
+	for _, f := range d.findings {
+		if f.level == "FAIL" {
+			n++
+		}
+	}
+	return n
+}
+
+func newDoctor(g *globals) *cobra.Command {
+	var sysRoot string
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Explain what is wrong: config, daemon, ip_vs and schedulers, IPVS sysctls, ip_forward, VRRP firewall, key, real servers",
+		Long: `Check what the seed's hand-made recipe needed and explain each problem: the
+configuration, the daemon and its role, the ip_vs module and the schedulers,
+the IPVS sysctls (expire_nodest_conn, expire_quiescent_template,
+conn_reuse_mode), ip_forward, whether the firewall lets VRRP (IP protocol 112)
+in (an nftables DROP in the input path makes both directors MASTER), the
+interfaces, the heartbeat key, a keepalived running beside, and the real
+servers the daemon sees down. Exit 1 if anything FAILs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d := &doctor{out: cmd.OutOrStdout()}
+			runDoctor(cmd.Context(), g, d, sysRoot)
+			if n := d.failed(); n > 0 {
+				return fmt.Errorf("doctor found %d problem(s)", n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&sysRoot, "proc-sys", "/proc/sys", "where the sysctls are read (tests)")
+	_ = cmd.Flags().MarkHidden("proc-sys")
+	return cmd
+}
+
+func readSys(root, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(root, strings.ReplaceAll(name, ".", "/")))
+	return strings.TrimSpace(string(b)), err
+}
+
+func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
+	cfg, err := loadChecked(g.config)
+	if err != nil {
+		d.add("FAIL", "config", "%s", strings.ReplaceAll(err.Error(), "\n", "\n                    "))
+		return
+	}
+	d.add("ok", "config", "%s is valid (%s; %d vrrp_instance, %d virtual_server)", g.config, cfg.Format, len(cfg.VRRP), len(cfg.Services))
+
+	var st app.Status
+	if err := g.call(ctx, app.OpStatus, nil, &st); err != nil {
+		d.add("FAIL", "daemon", "%v", err)
+	} else {
+		d.add("ok", "daemon", "running, pid %d, version %s, role %s", st.PID, st.Version, st.Role)
+		if st.LastReloadError != "" {
+			d.add("WARN", "reload", "the last reload failed, the daemon runs an older configuration: %s", firstLine(st.LastReloadError))
+		}
+	}
+
+	// ip_vs and the schedulers.
+	if len(cfg.Services) > 0 {
+		if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+			d.add("FAIL", "ip_vs", "the ip_vs module is not loaded: `modprobe ip_vs` (the package lists it in /usr/lib/modules-load.d/tandem-director.conf); the daemon refuses to start without it")
+		} else {
+			d.add("ok", "ip_vs", "loaded")
+		}
+		seen := map[string]bool{}
+		for _, s := range cfg.Services {
+			if seen[s.Scheduler] {
+				continue
+			}
+			seen[s.Scheduler] = true
+			if err := lvs.CheckScheduler(s.Scheduler); err != nil {
+				d.add("FAIL", "scheduler", "%v", err)
+			} else {
+				d.add("ok", "scheduler", "ip_vs_%s available", s.Scheduler)
+			}
+		}
+		doctorSysctls(d, cfg, sysRoot)
+	} else {
+		d.add("ok", "ip_vs", "not needed: no virtual_server (VRRP only)")
+	}
+
+	// ip_forward.
+	nat := false
+	for _, s := range cfg.Services {
+		nat = nat || s.Forwarding == config.NAT
+	}
+	if v, err := readSys(sysRoot, "net.ipv4.ip_forward"); err == nil {
+		switch {
+		case v == "1":
+			d.add("ok", "ip_forward", "1")
+		case nat:
+			d.add("FAIL", "ip_forward", "0, but NAT (masquerading) services need it: set net.ipv4.ip_forward=1 in /etc/sysctl.d/")
+		default:
+			d.add("ok", "ip_forward", "0: not needed for direct routing (the seed's recipe set it; only NAT needs it)")
+		}
+	}
+
+	// VRRP: interfaces and the firewall.
+	if len(cfg.VRRP) > 0 {
+		for _, in := range cfg.VRRP {
+			ifi, err := net.InterfaceByName(in.Interface)
+			switch {
+			case err != nil:
+				d.add("FAIL", "interface", "vrrp_instance %s: %s: %v", in.Name, in.Interface, err)
+			case ifi.Flags&net.FlagUp == 0:
+				d.add("FAIL", "interface", "vrrp_instance %s: %s is down: the instance is in FAULT", in.Name, in.Interface)
+			default:
+				d.add("ok", "interface", "vrrp_instance %s: %s is up", in.Name, in.Interface)
+			}
+		}
+		findings, err := app.CheckVRRPFirewall()
+		switch {
+		case err != nil:
+			d.add("WARN", "firewall", "cannot read the nftables ruleset (%v): make sure VRRP (IP protocol 112) is let in, or both directors become MASTER", err)
+		case len(findings) > 0:
+			for _, f := range findings {
+				d.add("FAIL", "firewall", "%s", f)
+			}
+		default:
+			d.add("ok", "firewall", "no nftables rule drops VRRP (IP protocol 112) on input")
+		}
+	}
+
+	// The heartbeat key.
+	if cfg.Heartbeat.Enabled {
+		if _, err := hbproto.LoadKey(cfg.Heartbeat.KeyFile); err != nil {
+			d.add("FAIL", "key", "%v: the daemon refuses to start (or runs without agents with --insecure-heartbeat)", err)
+		} else {
+			d.add("ok", "key", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
+		}
+	}
+
+	// keepalived beside us.
+	if pids := keepalivedPIDs(); len(pids) > 0 {
+		d.add("WARN", "keepalived", "keepalived is running (pid %s): it must not manage the same virtual_router_id or virtual servers", strings.Join(pids, ", "))
+	}
+
+	// What the daemon sees.
+	for _, w := range st.Warnings {
+		d.add("WARN", "daemon", "%s", w)
+	}
+	for _, s := range st.Services {
+		for _, r := range s.RealServers {
+			if r.State == "down" {
+				d.add("WARN", "real server", "%s %s is down: %s", s.Key, r.Addr, r.Reason)
+			}
+		}
+		if s.SorryIn {
+			d.add("WARN", "service", "%s runs on its sorry server %s: no real server is up", s.Key, s.Sorry)
+		}
+		if s.LastError != "" {
+			d.add("FAIL", "ipvs", "%s: %s", s.Key, firstLine(s.LastError))
+		}
+	}
+	for _, v := range st.VRRP {
+		if v.Error != "" {
+			d.add("FAIL", "vrrp", "%s: %s", v.Instance, v.Error)
+		}
+	}
+}
+
+// doctorSysctls compares the IPVS sysctls with the configuration and says
+// why each matters.
+func doctorSysctls(d *doctor, cfg *config.Config, root string) {
+	b := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	for _, s := range []struct {
+		name, want, why string
+	}{
+		{"net.ipv4.vs.expire_nodest_conn", b(cfg.IPVS.ExpireNodestConn), "packets of connections to a removed real server are dropped; with 1 their entries expire at once, so clients fail fast instead of hanging"},
+		{"net.ipv4.vs.expire_quiescent_template", b(cfg.IPVS.ExpireQuiescentTemplate), "with 0, persistence templates keep sending returning clients to a weight-0 (draining) server"},
+		{"net.ipv4.vs.conn_reuse_mode", fmt.Sprint(cfg.IPVS.ConnReuseMode), "without bit 2 (3), a new SYN reusing a client port still in FIN_WAIT goes to the old server: dropped if it was removed, and a draining server never drains"},
+	} {
+		got, err := readSys(root, s.name)
+		switch {
+		case err != nil:
+			d.add("WARN", "sysctl", "%s: %v", s.name, err)
+		case got != s.want:
+			d.add("WARN", "sysctl", "%s = %s, want %s (the daemon sets it at start): %s", s.name, got, s.want, s.why)
+		default:
+			d.add("ok", "sysctl", "%s = %s", s.name, got)
+		}
+	}
+}
+
+func keepalivedPIDs() []string {
+	var out []string
+	matches, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, m := range matches {
+		if b, err := os.ReadFile(m); err == nil && strings.TrimSpace(string(b)) == "keepalived" {
+			out = append(out, filepath.Base(filepath.Dir(m)))
+		}
+	}
+	return out
+}

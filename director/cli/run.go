@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/shared/logging"
+)
+
+func newRun(g *globals) *cobra.Command {
+	var (
+		level, format, facility string
+		syslog, insecure        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the director (as the systemd service does)",
+		Long: `Run the director in the foreground until SIGTERM or SIGINT; SIGHUP reloads the
+configuration. Under systemd (Type=notify) it sends READY=1 once the IPVS table
+has been adopted and reconciled, a STATUS= line, and WATCHDOG=1 from its main
+loop.
+
+The log flags override the configuration's logging section. keepalived's
+KEEPALIVED_OPTIONS="-D -S 1" (detailed log, syslog facility local1) is
+--log-level debug --syslog --syslog-facility local1.
+
+A configuration without virtual_server runs VRRP only and never touches IPVS
+(keepalived -P); one with services needs the ip_vs module.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(g.config)
+			if err != nil {
+				return err
+			}
+			lc := cfg.Logging
+			if cmd.Flags().Changed("log-level") {
+				lc.Level = level
+			}
+			if cmd.Flags().Changed("log-format") {
+				lc.Format = format
+			}
+			if cmd.Flags().Changed("syslog") {
+				lc.Syslog = syslog
+			}
+			if cmd.Flags().Changed("syslog-facility") {
+				lc.Facility = facility
+				if !cmd.Flags().Changed("syslog") {
+					lc.Syslog = true
+				}
+			}
+			lv, err := logging.ParseLevel(lc.Level)
+			if err != nil {
+				return err
+			}
+			if _, err := logging.ParseFacility(lc.Facility); err != nil {
+				return err
+			}
+			leveler := new(slog.LevelVar)
+			leveler.Set(lv)
+			log, closeLog, err := logging.New(logging.Options{
+				Format: lc.Format, Leveler: leveler, Syslog: lc.Syslog, Facility: lc.Facility, Tag: "tandem-director",
+			}, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			if os.Geteuid() != 0 {
+				log.Warn("not running as root: VRRP, IPVS and netlink need CAP_NET_ADMIN and CAP_NET_RAW")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			a := app.New(cfg, app.Options{
+				Log: log, LogLevel: leveler, LevelFromFlag: cmd.Flags().Changed("log-level"),
+				Socket: g.socket, InsecureHeartbeat: insecure,
+			})
+			if err := a.Run(ctx); err != nil {
+				log.Error("director failed", "err", err)
+				return fmt.Errorf("cannot run: %w", err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error (overrides logging.level)")
+	f.StringVar(&format, "log-format", "text", "log format: text or json (overrides logging.format)")
+	f.BoolVar(&syslog, "syslog", false, "also log to syslog (overrides logging.syslog)")
+	f.StringVar(&facility, "syslog-facility", "daemon", "syslog facility: daemon, local0 … local7, or 0-7 for local0-local7 (implies --syslog)")
+	f.BoolVar(&insecure, "insecure-heartbeat", false, "start even without a usable heartbeat key (logged loudly; without a key the agent listener is off)")
+	return cmd
+}
