@@ -119,18 +119,28 @@ func configuredSpec(s *config.VirtualService) lvs.ServiceSpec {
 	return spec
 }
 
-// processesNamed lists the PIDs whose comm is name.
+// processesNamed lists the PIDs whose comm is name, in this network
+// namespace (a keepalived in another namespace manages other interfaces).
 func processesNamed(name string) []string {
 	var out []string
+	self, _ := os.Readlink("/proc/self/ns/net")
 	matches, _ := filepath.Glob("/proc/[0-9]*/comm")
 	for _, m := range matches {
 		b, err := os.ReadFile(m)
-		if err == nil && strings.TrimSpace(string(b)) == name {
-			out = append(out, filepath.Base(filepath.Dir(m)))
+		if err != nil || strings.TrimSpace(string(b)) != name {
+			continue
 		}
+		dir := filepath.Dir(m)
+		if ns, err := os.Readlink(filepath.Join(dir, "ns", "net")); err == nil && self != "" && ns != self {
+			continue
+		}
+		out = append(out, filepath.Base(dir))
 	}
 	return out
 }
+
+// ProcessesNamed is processesNamed for the CLI's doctor.
+func ProcessesNamed(name string) []string { return processesNamed(name) }
 
 // desired is the desired IPVS state of every service.
 func (a *App) desired() lvs.Desired {

@@ -171,7 +171,7 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 	}
 
 	// keepalived beside us.
-	if pids := keepalivedPIDs(); len(pids) > 0 {
+	if pids := app.ProcessesNamed("keepalived"); len(pids) > 0 {
 		d.add("WARN", "keepalived", "keepalived is running (pid %s): it must not manage the same virtual_router_id or virtual servers", strings.Join(pids, ", "))
 	}
 
@@ -225,15 +225,4 @@ func doctorSysctls(d *doctor, cfg *config.Config, root string) {
 			d.add("ok", "sysctl", "%s = %s", s.name, got)
 		}
 	}
-}
-
-func keepalivedPIDs() []string {
-	var out []string
-	matches, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, m := range matches {
-		if b, err := os.ReadFile(m); err == nil && strings.TrimSpace(string(b)) == "keepalived" {
-			out = append(out, filepath.Base(filepath.Dir(m)))
-		}
-	}
-	return out
 }

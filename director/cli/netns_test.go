@@ -1,0 +1,440 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+// The lab: two directors and a real server on one segment; the VIP is
+// 192.0.2.100. TEST-NET-1, only inside the lab's namespaces.
+var netnsKey = []byte("tandem-director netns test key 0123456789")
+
+// vrrpOnly is the seed's vrrp_instance without the virtual_server: VRRP
+// only, which must run on this kernel without ip_vs (keepalived -P).
+const vrrpOnly = `global_defs {
+    router_id %s
+}
+
+vrrp_instance VI0 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 100
+    priority 100
+    nopreempt
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass password
+    }
+    virtual_ipaddress {
+        192.0.2.100/24 dev eth0
+    }
+}
+`
+
+// nativeVRRP is the same instance in the native format, with the
+// director-only settings a test needs (own socket, key, metrics port).
+const nativeVRRP = `version: 1
+node: %[1]s
+heartbeat:
+  key_file: %[2]s/heartbeat.key
+control_socket: %[2]s/%[1]s.sock
+metrics:
+  listen: 127.0.0.1:9480
+vrrp_instances:
+  - name: VI0
+    interface: eth0
+    virtual_router_id: 100
+    priority: 100
+    nopreempt: true
+    advert_int: 1s
+    authentication: {auth_type: PASS, auth_pass: password}
+    virtual_ipaddress: [192.0.2.100/24 dev eth0]
+`
+
+type drig struct {
+	t   *testing.T
+	lab *netlab.Lab
+	bin string
+	dir string
+}
+
+func newDRig(t *testing.T) *drig {
+	t.Helper()
+	testutil.Netns(t)
+	bin := testutil.Bin(t, "tandem-director")
+	lab, err := netlab.New(t, netlab.Spec{Hosts: []netlab.HostSpec{
+		{Name: "lb1", Addr: "192.0.2.2/24"},
+		{Name: "lb2", Addr: "192.0.2.3/24"},
+		{Name: "rs", Addr: "192.0.2.11/24"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "heartbeat.key"), netnsKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &drig{t: t, lab: lab, bin: bin, dir: dir}
+}
+
+func (r *drig) write(name, content string) string {
+	r.t.Helper()
+	p := filepath.Join(r.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	return p
+}
+
+// cli runs the binary (as root, in no particular namespace: the control
+// socket is a file).
+func (r *drig) cli(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, r.bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+func (r *drig) status(sock string) app.Status {
+	r.t.Helper()
+	out, err := r.cli("status", "--json", "--socket", sock)
+	if err != nil {
+		r.t.Fatalf("status: %v\n%s", err, out)
+	}
+	var st app.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		r.t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+// waitRole polls status (every 100 ms, bounded) until the role is want.
+func (r *drig) waitRole(sock, want string, limit time.Duration) app.Status {
+	r.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		st := r.status(sock)
+		if st.Role == want || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// notifyListener is a fake $NOTIFY_SOCKET. It reads all the time (as
+// systemd does: a full socket would block the daemon's watchdog pings).
+type notifyListener struct {
+	t    *testing.T
+	path string
+	msgs chan string
+}
+
+func newNotify(t *testing.T, dir string) *notifyListener {
+	t.Helper()
+	path := filepath.Join(dir, "notify.sock")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &notifyListener{t: t, path: path, msgs: make(chan string, 10000)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case n.msgs <- string(buf[:k]):
+			default: // nobody is waiting for that many
+			}
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+	return n
+}
+
+// waitFor takes notifications until one contains want; it returns them.
+func (n *notifyListener) waitFor(want string, limit time.Duration) []string {
+	n.t.Helper()
+	var msgs []string
+	timeout := time.After(limit)
+	for {
+		select {
+		case m := <-n.msgs:
+			msgs = append(msgs, m)
+			if strings.Contains(m, want) {
+				return msgs
+			}
+		case <-timeout:
+			n.t.Fatalf("no %q notification within %v; got %q", want, limit, msgs)
+			return nil
+		}
+	}
+}
+
+func hasVIP(t *testing.T, lab *netlab.Lab, host string) bool {
+	t.Helper()
+	out, err := lab.Exec(host, "ip", "-o", "addr", "show", "dev", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(out, "192.0.2.100/")
+}
+
+// TestNetnsDirectorVRRPOnly: the seed's keepalived.conf without its
+// virtual_server runs on this kernel without ip_vs: READY=1, STATUS,
+// WATCHDOG, MASTER with the VIP, status shows the role; a missing key is
+// refused unless --insecure-heartbeat; SIGHUP and reload with a bad file
+// keep it running on the old configuration.
+func TestNetnsDirectorVRRPOnly(t *testing.T) {
+	r := newDRig(t)
+	if _, err := os.Stat("/proc/net/ip_vs"); err == nil {
+		t.Log("note: this kernel has ip_vs loaded; the test still checks that a VRRP-only config does not need it")
+	}
+	conf := r.write("keepalived.conf", fmt.Sprintf(vrrpOnly, "lb1"))
+	sock := filepath.Join(r.dir, "lb1.sock")
+
+	// The default key file does not exist here: refused, clearly.
+	out, err := r.lab.ExecContext(context.Background(), "lb1", r.bin, "run", "--config", conf, "--socket", sock)
+	if err == nil || !strings.Contains(out, "--insecure-heartbeat") {
+		t.Fatalf("start without a key: %v\n%s", err, out)
+	}
+
+	n := newNotify(t, r.dir)
+	p, err := r.lab.Start("lb1", "/usr/bin/env", "NOTIFY_SOCKET="+n.path, "WATCHDOG_USEC=400000",
+		r.bin, "run", "--config", conf, "--socket", sock, "--insecure-heartbeat", "--log-level", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(5 * time.Second)
+	msgs := n.waitFor("READY=1", 10*time.Second)
+	if !strings.Contains(strings.Join(msgs, "|"), "STATUS=") {
+		t.Errorf("READY without STATUS: %q", msgs)
+	}
+	n.waitFor("WATCHDOG=1", 2*time.Second)
+	for _, want := range []string{"running VRRP only", "INSECURE", "level=DEBUG"} {
+		if !strings.Contains(p.Output(), want) {
+			t.Errorf("log lacks %q:\n%s", want, p.Output())
+		}
+	}
+	st := r.waitRole(sock, "master", 8*time.Second)
+	if st.Role != "master" || len(st.VRRP) != 1 || st.VRRP[0].State != "MASTER" || st.IPVS.Enabled {
+		t.Fatalf("status: role %s vrrp %+v ipvs %+v\n%s", st.Role, st.VRRP, st.IPVS, p.Output())
+	}
+	if !hasVIP(t, r.lab, "lb1") {
+		t.Errorf("MASTER without the VIP on eth0")
+	}
+	text, err := r.cli("status", "--socket", sock)
+	if err != nil || !strings.Contains(text, "director lb1: MASTER") || !strings.Contains(text, "vrrp:     VI0 vrid 100 on eth0: MASTER") {
+		t.Errorf("status text: %v\n%s", err, text)
+	}
+	t.Logf("status:\n%s", text)
+
+	// A bad file: `reload` fails with file:line, SIGHUP is refused too, the
+	// daemon keeps running as MASTER.
+	os.WriteFile(conf, []byte(fmt.Sprintf(vrrpOnly, "lb1")+"vrrp_instance VI1 {\n    colour red\n}\n"), 0o644)
+	out, err = r.cli("reload", "--socket", sock)
+	if err == nil || !strings.Contains(out, conf+":20:") {
+		t.Fatalf("reload of a bad file: %v\n%s", err, out)
+	}
+	if err := p.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	n.waitFor("RELOADING=1", 3*time.Second)
+	n.waitFor("READY=1", 3*time.Second)
+	st = r.status(sock)
+	if st.Role != "master" || st.LastReloadError == "" || !hasVIP(t, r.lab, "lb1") {
+		t.Fatalf("after bad reloads: role %s, last error %q", st.Role, st.LastReloadError)
+	}
+	// The good file again: reload works.
+	os.WriteFile(conf, []byte(fmt.Sprintf(vrrpOnly, "lb1")), 0o644)
+	if out, err := r.cli("reload", "--socket", sock); err != nil || !strings.Contains(out, "configuration reloaded: no changes") {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+	// A clean stop releases the VIP.
+	if err := p.Stop(5 * time.Second); err != nil {
+		t.Fatalf("stop: %v\n%s", err, p.Output())
+	}
+	if hasVIP(t, r.lab, "lb1") {
+		t.Errorf("VIP left on eth0 after a clean stop")
+	}
+}
+
+// TestNetnsDirectorElection: two tandem-directors with the seed's identical
+// configuration elect exactly one master; stopping it hands over.
+func TestNetnsDirectorElection(t *testing.T) {
+	r := newDRig(t)
+	var procs = map[string]*netlab.Process{}
+	for _, lb := range []string{"lb1", "lb2"} {
+		conf := r.write(lb+".yaml", fmt.Sprintf(nativeVRRP, lb, r.dir))
+		p, err := r.lab.Start(lb, r.bin, "run", "--config", conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs[lb] = p
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = p.WaitOutput(ctx, "msg=ready")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, p := range procs {
+			p.Stop(5 * time.Second)
+		}
+	}()
+	sock := func(lb string) string { return filepath.Join(r.dir, lb+".sock") }
+	// Both start BACKUP with priority 100: after Master_Down_Interval
+	// (3.6 s) exactly one is master (equal priorities: the higher address
+	// wins if both claimed it at once).
+	var master, backup string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r1, r2 := r.status(sock("lb1")).Role, r.status(sock("lb2")).Role
+		if r1 == "master" && r2 == "backup" {
+			master, backup = "lb1", "lb2"
+		}
+		if r2 == "master" && r1 == "backup" {
+			master, backup = "lb2", "lb1"
+		}
+		if master != "" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if master == "" {
+		t.Fatalf("no single master within 10s\n%s\n%s", procs["lb1"].Output(), procs["lb2"].Output())
+	}
+	masterIP := map[string]string{"lb1": "192.0.2.2", "lb2": "192.0.2.3"}[master]
+	// Stable for a few adverts: still one master, and the backup knows it.
+	time.Sleep(2500 * time.Millisecond)
+	stm, stb := r.status(sock(master)), r.status(sock(backup))
+	if stm.Role != "master" || stb.Role != "backup" || stb.VRRP[0].Master != masterIP {
+		t.Fatalf("not stable: %s %s, %s %s (sees master %q)", master, stm.Role, backup, stb.Role, stb.VRRP[0].Master)
+	}
+	if !hasVIP(t, r.lab, master) || hasVIP(t, r.lab, backup) {
+		t.Errorf("VIP on %s %v, on %s %v", master, hasVIP(t, r.lab, master), backup, hasVIP(t, r.lab, backup))
+	}
+	// Stop the master: the backup takes over within its skew time.
+	start := time.Now()
+	procs[master].Stop(5 * time.Second)
+	if st := r.waitRole(sock(backup), "master", 5*time.Second); st.Role != "master" {
+		t.Fatalf("%s did not take over:\n%s", backup, procs[backup].Output())
+	}
+	t.Logf("takeover after a clean stop: %v", time.Since(start).Round(10*time.Millisecond))
+}
+
+// TestNetnsDirectorHeartbeats: an agent's report is answered with the
+// director's role; forged and replayed datagrams get nothing and are
+// counted by reason.
+func TestNetnsDirectorHeartbeats(t *testing.T) {
+	r := newDRig(t)
+	conf := r.write("lb1.yaml", fmt.Sprintf(nativeVRRP, "lb1", r.dir))
+	p, err := r.lab.Start("lb1", r.bin, "run", "--config", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(5 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "msg=ready"); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(r.dir, "lb1.sock")
+	if st := r.waitRole(sock, "backup", 5*time.Second); st.Role != "backup" {
+		t.Fatalf("role %s, want backup (just started, nopreempt, no peer yet)", st.Role)
+	}
+	dial := r.lab.DialContext("rs")
+	c, err := dial(ctx, "udp", fmt.Sprintf("192.0.2.2:%d", hbproto.DefaultPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exchange := func(b []byte) *hbproto.Message {
+		c.Write(b)
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		buf := make([]byte, hbproto.MaxDatagram)
+		n, err := c.Read(buf)
+		if err != nil {
+			return nil
+		}
+		m, err := hbproto.NewOpener(netnsKey, 0).Open("lb1", buf[:n], time.Now())
+		if err != nil {
+			t.Fatalf("reply does not authenticate: %v", err)
+		}
+		return m
+	}
+	report := &hbproto.AgentReport{Node: "web1", RealIP: netip.MustParseAddr("192.0.2.11"), State: hbproto.StateUp}
+	sealer := hbproto.NewSealer(netnsKey, 99)
+	good, _ := sealer.SealAgent(time.Now(), report)
+	m := exchange(good)
+	if m == nil || m.Director.Director != "lb1" || m.Director.Role != hbproto.RoleBackup {
+		t.Fatalf("reply %+v", m)
+	}
+	forged, _ := hbproto.NewSealer([]byte(strings.Repeat("f", 40)), 100).SealAgent(time.Now(), report)
+	for name, b := range map[string][]byte{"replay": good, "forged": forged} {
+		if m := exchange(b); m != nil {
+			t.Errorf("%s datagram answered: %+v", name, m)
+		}
+	}
+	st := r.status(sock)
+	if st.Heartbeat.Accepted != 1 || st.Heartbeat.Dropped["mac"] != 1 || st.Heartbeat.Dropped["replay"] != 1 {
+		t.Errorf("heartbeat status %+v", st.Heartbeat)
+	}
+	if len(st.Agents) != 1 || st.Agents[0].Node != "web1" || st.Agents[0].Known {
+		t.Errorf("agents %+v", st.Agents)
+	}
+	if !strings.Contains(p.Output(), `msg="heartbeat dropped" reason=mac`) {
+		t.Errorf("forged datagram not logged:\n%s", p.Output())
+	}
+}
+
+// TestNetnsDirectorRefusals: services without ip_vs, no daemon, not root.
+func TestNetnsDirectorRefusals(t *testing.T) {
+	r := newDRig(t)
+	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+		withService := fmt.Sprintf(nativeVRRP, "lb1", r.dir) + `virtual_servers:
+  - address: 192.0.2.100:80
+    real_servers:
+      - address: 192.0.2.11:80
+`
+		conf := r.write("svc.yaml", withService)
+		out, err := r.lab.ExecContext(context.Background(), "lb1", r.bin, "run", "--config", conf)
+		if err == nil || !strings.Contains(out, "ip_vs") || !strings.Contains(out, "virtual_server") {
+			t.Errorf("services without ip_vs: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("ip_vs is loaded on this kernel: the refusal without it is not checked here")
+	}
+	sock := filepath.Join(r.dir, "none.sock")
+	out, err := r.cli("status", "--socket", sock)
+	if err == nil || !strings.Contains(out, "daemon is not running (nothing listens on "+sock) {
+		t.Errorf("no daemon: %v %s", err, out)
+	}
+	cmd := exec.Command(r.bin, "status", "--socket", sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "must be run as root") {
+		t.Errorf("non-root: %v %s", err, b)
+	}
+}
