@@ -78,3 +78,12 @@ test-unit test-netns test-vm-packages: export TANDEM_DIST = $(CURDIR)/dist
 test-vm: test-vm-packages
 test-vm-packages: packages
 	TANDEM_TEST_VM=1 TANDEM_BIN=$(CURDIR)/bin $(GO) test -count=1 -p 1 -timeout 40m -run 'VM' ./packaging/vmtest/
+
+# --- Failover benchmark (e2e/bench/failover; docs/benchmarks-failover.md) ---
+# Root, netns only. Prints the table and rewrites the doc; fails only when a
+# scenario fails (VIP never back, two masters), not on timing.
+BENCH_RUNS ?= 5
+.PHONY: bench-failover
+bench-failover: build
+	$(GO) build -o bin/bench-failover ./e2e/bench/failover
+	bin/bench-failover -runs $(BENCH_RUNS) -binary $(CURDIR)/bin/tandem-director -out $(CURDIR)/docs/benchmarks-failover.md
