@@ -275,6 +275,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		case <-a.vrrpChanged:
 			a.onVRRP()
 		case <-poll.C:
+			a.checkKeepers()
 			a.poll()
 		case <-dl:
 			a.tick()

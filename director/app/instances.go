@@ -3,9 +3,12 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/vrrp"
@@ -30,6 +33,9 @@ type instance struct {
 	// tap holds the states notified by the driver, in order, until the
 	// main loop takes them.
 	tap *stateTap
+
+	// keeper holds the VIPs a previous run left, nil if none.
+	keeper *keepAddrs
 
 	// Owned by the main loop.
 	state    vrrp.State
@@ -110,11 +116,25 @@ func (a *App) runInstance(in *instance) error {
 	if newDrv == nil {
 		newDrv = func(cfg vrrp.InstanceConfig, opts vrrp.Options) (VRRPDriver, error) { return vrrp.NewDriver(cfg, opts) }
 	}
-	drv, err := newDrv(in.vcfg, vrrp.Options{Logger: a.log, Notifier: tap})
+	opts := vrrp.Options{Logger: a.log, Notifier: tap}
+	in.keeper = nil
+	vips := in.vcfg.WithDefaults().VIPs
+	if present := vipsPresent(vips); len(present) > 0 {
+		if na, err := vrrp.NewNetlinkAddrs(0); err == nil {
+			in.keeper = &keepAddrs{inner: na, vips: vips, keeping: true}
+			opts.Addrs = in.keeper
+			log.Info("vrrp: VIPs left by a previous run stay until this instance is MASTER or hears another master", "vips", present)
+		}
+	}
+	drv, err := newDrv(in.vcfg, opts)
 	if err != nil {
 		in.err, in.failedAt = err, a.now()
+		if in.keeper != nil {
+			in.keeper.inner.Close()
+		}
 		return fmt.Errorf("%s: vrrp_instance %s: %w", in.cfg.Pos, in.cfg.Name, err)
 	}
+	keeper := in.keeper
 	scripts.Start()
 	ctx, cancel := context.WithCancel(a.runCtx)
 	done := make(chan struct{})
@@ -124,6 +144,12 @@ func (a *App) runInstance(in *instance) error {
 	go func() {
 		defer a.wg.Done()
 		err := drv.Run(ctx)
+		if keeper != nil {
+			if ok, rerr := keeper.release(); ok {
+				log.Info("vrrp: VIPs kept from the previous run released on stop", "err", rerr)
+			}
+			keeper.inner.Close()
+		}
 		scripts.Close()
 		close(done)
 		if ctx.Err() == nil {
@@ -185,6 +211,7 @@ func (a *App) onVRRP() {
 	for _, in := range a.instances {
 		a.takeStates(in)
 	}
+	a.checkKeepers()
 	a.syncDaemons()
 }
 
@@ -248,4 +275,103 @@ func (a *App) reorderInstances(cfg *config.Config) {
 		return slices.IndexFunc(cfg.VRRP, func(v config.VRRPInstance) bool { return v.Name == x.cfg.Name }) -
 			slices.IndexFunc(cfg.VRRP, func(v config.VRRPInstance) bool { return v.Name == y.cfg.Name })
 	})
+}
+
+// keepAddrs is the AddrManager of an instance that starts with some of its
+// VIPs already on their interfaces: a run killed while MASTER left them,
+// and the kernel kept serving the VIP through IPVS. A VRRP start-up
+// removes them first (keepalived does too), which would drop every request
+// until Master_Down_Interval (3.6 s) makes the instance MASTER again.
+// keepAddrs skips that removal and keeps the addresses until the instance
+// becomes MASTER (it keeps them: no gap at all) or hears another master,
+// goes to FAULT or stops (then they are removed). It sends no gratuitous
+// ARP while keeping, so a peer that took over meanwhile keeps the clients.
+type keepAddrs struct {
+	inner *vrrp.NetlinkAddrs
+	vips  []vrrp.VIP
+
+	mu      sync.Mutex
+	keeping bool
+}
+
+// AddVIPs implements vrrp.AddrManager: MASTER; the addresses are its own
+// again.
+func (k *keepAddrs) AddVIPs(v []vrrp.VIP) error {
+	k.mu.Lock()
+	k.keeping = false
+	k.mu.Unlock()
+	return k.inner.AddVIPs(v)
+}
+
+// RemoveVIPs implements vrrp.AddrManager; skipped while keeping.
+func (k *keepAddrs) RemoveVIPs(v []vrrp.VIP) error {
+	k.mu.Lock()
+	keeping := k.keeping
+	k.mu.Unlock()
+	if keeping {
+		return nil
+	}
+	return k.inner.RemoveVIPs(v)
+}
+
+// release removes the kept addresses; it reports whether it did.
+func (k *keepAddrs) release() (bool, error) {
+	k.mu.Lock()
+	if !k.keeping {
+		k.mu.Unlock()
+		return false, nil
+	}
+	k.keeping = false
+	k.mu.Unlock()
+	return true, k.inner.RemoveVIPs(k.vips)
+}
+
+func (k *keepAddrs) isKeeping() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keeping
+}
+
+// vipsPresent returns the VIPs already on their interfaces.
+func vipsPresent(vips []vrrp.VIP) []string {
+	var out []string
+	for _, v := range vips {
+		link, err := netlink.LinkByName(v.Dev)
+		if err != nil {
+			continue
+		}
+		fam := netlink.FAMILY_V4
+		if v.Prefix.Addr().Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		addrs, err := netlink.AddrList(link, fam)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == v.Prefix.Addr() {
+				out = append(out, v.Prefix.String()+" on "+v.Dev)
+			}
+		}
+	}
+	return out
+}
+
+// checkKeepers releases the addresses an instance kept from a previous run
+// as soon as it is not on its way to MASTER: another master was heard, or
+// it is in FAULT.
+func (a *App) checkKeepers() {
+	for _, in := range a.instances {
+		if in.keeper == nil || !in.keeper.isKeeping() || in.drv == nil {
+			continue
+		}
+		st := in.drv.Status()
+		other := st.Master.IsValid() && st.Master != st.Src && st.State != vrrp.StateMaster
+		if !other && st.State != vrrp.StateFault && st.State != vrrp.StateStop {
+			continue
+		}
+		if ok, err := in.keeper.release(); ok {
+			a.log.Info("vrrp: VIPs kept from the previous run released", "instance", in.cfg.Name, "master", st.Master.String(), "state", st.State.String(), "err", err)
+		}
+	}
 }

@@ -438,3 +438,116 @@ func TestNetnsDirectorRefusals(t *testing.T) {
 		t.Errorf("non-root: %v %s", err, b)
 	}
 }
+
+// watchVIP polls (every 10 ms) whether host holds the VIP, until stop is
+// closed; it returns the longest time the VIP was absent.
+func watchVIP(t *testing.T, lab *netlab.Lab, host string, stop <-chan struct{}) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	nl, err := lab.Netlink(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		var longest time.Duration
+		var goneAt time.Time
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				if !goneAt.IsZero() {
+					longest = max(longest, time.Since(goneAt))
+				}
+				out <- longest
+				return
+			case <-tick.C:
+			}
+			link, err := nl.LinkByName("eth0")
+			has := false
+			if err == nil {
+				addrs, _ := nl.AddrList(link, 2) // AF_INET
+				for _, a := range addrs {
+					has = has || a.IP.String() == "192.0.2.100"
+				}
+			}
+			switch {
+			case !has && goneAt.IsZero():
+				goneAt = time.Now()
+			case has && !goneAt.IsZero():
+				longest = max(longest, time.Since(goneAt))
+				goneAt = time.Time{}
+			}
+		}
+	}()
+	return out
+}
+
+// TestNetnsDirectorRestartKeepsVIP: a MASTER killed with SIGKILL leaves its
+// VIP (the kernel keeps serving it); the restarted director keeps it
+// instead of removing it for Master_Down_Interval, and is MASTER again. With
+// a peer that took over meanwhile, the restarted one gives the VIP up as
+// soon as it hears the master.
+func TestNetnsDirectorRestartKeepsVIP(t *testing.T) {
+	r := newDRig(t)
+	start := func(lb string) *netlab.Process {
+		t.Helper()
+		conf := r.write(lb+".yaml", fmt.Sprintf(nativeVRRP, lb, r.dir))
+		p, err := r.lab.Start(lb, r.bin, "run", "--config", conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.WaitOutput(ctx, "msg=ready"); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sock := func(lb string) string { return filepath.Join(r.dir, lb+".sock") }
+	p := start("lb1")
+	if st := r.waitRole(sock("lb1"), "master", 8*time.Second); st.Role != "master" {
+		t.Fatalf("lb1 not master:\n%s", p.Output())
+	}
+	stop := make(chan struct{})
+	gap := watchVIP(t, r.lab, "lb1", stop)
+	p.Signal(syscall.SIGKILL)
+	p.Wait()
+	if !hasVIP(t, r.lab, "lb1") {
+		t.Fatal("the killed master took its VIP with it (expected it to stay)")
+	}
+	p = start("lb1")
+	if st := r.waitRole(sock("lb1"), "master", 8*time.Second); st.Role != "master" {
+		t.Fatalf("restarted lb1 not master again:\n%s", p.Output())
+	}
+	close(stop)
+	if g := <-gap; g > 0 {
+		t.Errorf("the VIP was absent for %v across the restart", g)
+	}
+	if !strings.Contains(p.Output(), "VIPs left by a previous run stay") {
+		t.Errorf("no log of the kept VIPs:\n%s", p.Output())
+	}
+
+	// With a peer: kill lb1, lb2 takes over, restart lb1: it releases the
+	// VIP once it hears lb2.
+	p2 := start("lb2")
+	defer p2.Stop(5 * time.Second)
+	p.Signal(syscall.SIGKILL)
+	p.Wait()
+	if st := r.waitRole(sock("lb2"), "master", 8*time.Second); st.Role != "master" {
+		t.Fatalf("lb2 did not take over:\n%s", p2.Output())
+	}
+	p = start("lb1")
+	defer p.Stop(5 * time.Second)
+	begin := time.Now()
+	for hasVIP(t, r.lab, "lb1") && time.Since(begin) < 5*time.Second {
+		time.Sleep(20 * time.Millisecond)
+	}
+	overlap := time.Since(begin)
+	if hasVIP(t, r.lab, "lb1") || overlap > 2*time.Second {
+		t.Errorf("restarted lb1 kept the VIP for %v beside the master lb2:\n%s", overlap, p.Output())
+	}
+	t.Logf("restarted backup released the kept VIP after %v", overlap.Round(10*time.Millisecond))
+	if st := r.status(sock("lb1")); st.Role != "backup" {
+		t.Errorf("lb1 role %s, want backup", st.Role)
+	}
+}
