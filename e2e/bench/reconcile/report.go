@@ -1,0 +1,319 @@
+package reconcile
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Steps measured.
+const (
+	StepStart  = "start"  // from an empty table until all entries are in it
+	StepWeight = "weight" // one weight changed until the kernel shows it
+	StepStop   = "stop"   // stop until the process has exited
+)
+
+// Implementations measured.
+const (
+	ImplKeepalived  = "keepalived"
+	ImplTandem      = "tandem"
+	ImplTandemReady = "tandem-ready"
+	ImplIpvsadm     = "ipvsadm"
+	ImplLibrary     = "library"
+)
+
+// Sample is one timed run of one step, as the guest prints it.
+type Sample struct {
+	Impl    string  `json:"impl"`
+	Step    string  `json:"step"`
+	Run     int     `json:"run"`
+	Seconds float64 `json:"seconds"`
+	// Note is free text (entries left after a stop, ...).
+	Note string `json:"note,omitempty"`
+}
+
+// Meta is what the guest reports about itself.
+type Meta struct {
+	GuestKernel string `json:"guest_kernel"`
+	GuestCPUs   int    `json:"guest_cpus"`
+	GuestMemMB  int    `json:"guest_mem_mb"`
+	Keepalived  string `json:"keepalived"`
+	Ipvsadm     string `json:"ipvsadm"`
+	Tandem      string `json:"tandem"`
+	IPVS        string `json:"ipvs"`
+	Services    int    `json:"services"`
+	Dests       int    `json:"dests"`
+	Runs        int    `json:"runs"`
+	PollEvery   string `json:"poll_every"`
+	WeightPoll  string `json:"weight_poll_every"`
+	ReadCost    string `json:"read_cost"`
+	Changed     string `json:"changed"` // "198.19.0.4:80 of TCP 198.18.1.245:80"
+}
+
+// Line prefixes of the guest's output.
+const (
+	samplePrefix = "BENCH "
+	metaPrefix   = "BENCHMETA "
+)
+
+// SampleLine is the line the guest prints for s.
+func SampleLine(s Sample) string {
+	b, _ := json.Marshal(s)
+	return samplePrefix + string(b)
+}
+
+// MetaLine is the line the guest prints for m.
+func MetaLine(m Meta) string {
+	b, _ := json.Marshal(m)
+	return metaPrefix + string(b)
+}
+
+// ParseOutput collects the samples and the last meta line from the
+// guest's output; other lines are ignored.
+func ParseOutput(out string) ([]Sample, Meta, error) {
+	var (
+		samples []Sample
+		meta    Meta
+	)
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		switch {
+		case strings.HasPrefix(line, samplePrefix):
+			var s Sample
+			if err := json.Unmarshal([]byte(line[len(samplePrefix):]), &s); err != nil {
+				return nil, meta, fmt.Errorf("bad sample line %q: %w", line, err)
+			}
+			samples = append(samples, s)
+		case strings.HasPrefix(line, metaPrefix):
+			if err := json.Unmarshal([]byte(line[len(metaPrefix):]), &meta); err != nil {
+				return nil, meta, fmt.Errorf("bad meta line %q: %w", line, err)
+			}
+		}
+	}
+	return samples, meta, sc.Err()
+}
+
+// Row is the summary of one (step, implementation).
+type Row struct {
+	Step, Impl            string
+	Median, Min, Max      float64
+	Runs                  int
+	Notes                 []string
+	VsKeepalived          float64 // keepalived's median ÷ this median; 0 without a keepalived row
+	Label, StepLabel, How string
+}
+
+type rowDef struct {
+	step, impl, label, how string
+}
+
+// The table's rows, in order.
+var rowDefs = []rowDef{
+	{StepStart, ImplKeepalived, "keepalived 2.2.7 (`-C`, daemon)", "exec → every entry in /proc/net/ip_vs"},
+	{StepStart, ImplTandem, "**tandem-director run (daemon)**", "exec → every entry in /proc/net/ip_vs"},
+	{StepStart, ImplTandemReady, "tandem-director run: READY=1", "exec → sd_notify READY=1 (sent after the first reconciliation)"},
+	{StepStart, ImplIpvsadm, "ipvsadm-restore (reference)", "exec → exit (one netlink message per rule)"},
+	{StepStart, ImplLibrary, "Tandem lvs library (in-process)", "Reconciler.Apply from empty, socket already open"},
+	{StepWeight, ImplKeepalived, "keepalived 2.2.7 (`-C`, daemon)", "file edited, SIGHUP → new weight seen"},
+	{StepWeight, ImplTandem, "**tandem-director run (daemon)**", "file edited, SIGHUP → new weight seen"},
+	{StepWeight, ImplTandemReady, "tandem-director run: READY=1", "SIGHUP → sd_notify READY=1 (reload done)"},
+	{StepWeight, ImplIpvsadm, "ipvsadm -e (reference)", "exec → exit, one command"},
+	{StepWeight, ImplLibrary, "Tandem lvs library (in-process)", "Reconciler.ApplyService"},
+	{StepStop, ImplKeepalived, "keepalived 2.2.7 (`-C`, daemon)", "SIGTERM → exit (it removes its entries)"},
+	{StepStop, ImplTandem, "**tandem-director run (daemon)**", "SIGTERM → exit (it removes its entries)"},
+}
+
+var stepLabels = map[string]string{
+	StepStart:  "start with 1,000 × 10 (empty table)",
+	StepWeight: "one weight changed",
+	StepStop:   "stop",
+}
+
+// Summarize groups samples into rows with medians, in the table's order.
+// Rows without samples are left out.
+func Summarize(samples []Sample) []Row {
+	by := map[[2]string][]Sample{}
+	for _, s := range samples {
+		k := [2]string{s.Step, s.Impl}
+		by[k] = append(by[k], s)
+	}
+	var rows []Row
+	median := map[[2]string]float64{}
+	for _, d := range rowDefs {
+		ss := by[[2]string{d.step, d.impl}]
+		if len(ss) == 0 {
+			continue
+		}
+		v := make([]float64, len(ss))
+		var notes []string
+		for i, s := range ss {
+			v[i] = s.Seconds
+			if s.Note != "" && !slices.Contains(notes, s.Note) {
+				notes = append(notes, s.Note)
+			}
+		}
+		slices.Sort(v)
+		m := Median(v)
+		median[[2]string{d.step, d.impl}] = m
+		rows = append(rows, Row{Step: d.step, Impl: d.impl, Median: m, Min: v[0], Max: v[len(v)-1], Runs: len(v), Notes: notes,
+			Label: d.label, StepLabel: stepLabels[d.step], How: d.how})
+	}
+	for i := range rows {
+		if k, ok := median[[2]string{rows[i].Step, ImplKeepalived}]; ok && rows[i].Median > 0 {
+			rows[i].VsKeepalived = k / rows[i].Median
+		}
+	}
+	return rows
+}
+
+// Median of sorted values.
+func Median(sorted []float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// Seconds formats a duration in seconds with three significant digits
+// (1.23 s, 45.6 ms, 789 µs).
+func Seconds(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", s)
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", s)
+	case d >= 100*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", s*1e3)
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", s*1e3)
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", s*1e3)
+	default:
+		return fmt.Sprintf("%.0f µs", s*1e6)
+	}
+}
+
+func ratio(r Row) string {
+	switch {
+	case r.VsKeepalived == 0:
+		return "—"
+	case r.Impl == ImplKeepalived:
+		return "1 (baseline)"
+	case r.VsKeepalived >= 1:
+		return fmt.Sprintf("**%.1f× faster**", r.VsKeepalived)
+	default:
+		return fmt.Sprintf("%.1f× slower", 1/r.VsKeepalived)
+	}
+}
+
+// MarkdownTable renders the rows as a Markdown table.
+func MarkdownTable(rows []Row) string {
+	var b strings.Builder
+	b.WriteString("| step | implementation | what is timed | median | min – max | runs | vs keepalived |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|\n")
+	last := ""
+	for _, r := range rows {
+		step := ""
+		if r.Step != last {
+			step, last = r.StepLabel, r.Step
+		}
+		how := r.How
+		if len(r.Notes) > 0 {
+			how += " (" + strings.Join(r.Notes, "; ") + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s – %s | %d | %s |\n", step, r.Label, how,
+			Seconds(r.Median), Seconds(r.Min), Seconds(r.Max), r.Runs, ratio(r))
+	}
+	return b.String()
+}
+
+// Goal is the goal of issue 5: the daemon at least ten times faster than
+// keepalived, from empty and for one changed weight.
+const Goal = 10.0
+
+// Verdicts says, per step, whether the daemon met the goal.
+func Verdicts(rows []Row) []string {
+	var out []string
+	for _, step := range []string{StepStart, StepWeight} {
+		for _, r := range rows {
+			if r.Step != step || r.Impl != ImplTandem {
+				continue
+			}
+			if r.VsKeepalived == 0 {
+				out = append(out, fmt.Sprintf("%s: no keepalived baseline", stepLabels[step]))
+				continue
+			}
+			verdict := "goal met"
+			if r.VsKeepalived < Goal {
+				verdict = "goal NOT met"
+			}
+			out = append(out, fmt.Sprintf("%s: tandem-director %s vs keepalived %s = %.1f× (goal ≥ %.0f×: %s)",
+				stepLabels[step], Seconds(r.Median), Seconds(r.Median*r.VsKeepalived), r.VsKeepalived, Goal, verdict))
+		}
+	}
+	return out
+}
+
+// Host describes the machine that ran the guest.
+type Host struct {
+	Date, CPU, Kernel, Accel, GoVersion string
+	CPUs                                int
+	VMWall                              time.Duration
+}
+
+// Document renders docs/benchmarks-reconcile.md.
+func Document(h Host, m Meta, rows []Row) string {
+	var b strings.Builder
+	b.WriteString("# Reconcile benchmark: 1,000 services × 10 real servers\n\n")
+	b.WriteString("<!-- Generated by `make bench` (e2e/bench/reconcile, TestVMBenchReconcile); do not edit by hand. -->\n\n")
+	fmt.Fprintf(&b, "How long it takes to load %s virtual services × %d real servers (TCP, wlc, DR, no health checkers, so every real server is up) "+
+		"into an empty IPVS table, to apply one changed weight, and to stop; keepalived against tandem-director reading the same "+
+		"keepalived.conf, with ipvsadm and Tandem's lvs library as references. Issue 5's goal: tandem-director at least %.0f× faster "+
+		"than keepalived for the first two.\n\n", thousands(m.Services), m.Dests, Goal)
+	b.WriteString("## Result\n\n")
+	b.WriteString(MarkdownTable(rows))
+	b.WriteString("\n")
+	for _, v := range Verdicts(rows) {
+		b.WriteString("- " + v + "\n")
+	}
+	b.WriteString("\n## Where and how\n\n")
+	fmt.Fprintf(&b, "- Date: %s. Host: %s × %d, kernel %s, %s.\n", h.Date, h.CPU, h.CPUs, h.Kernel, h.GoVersion)
+	fmt.Fprintf(&b, "- Guest: Debian's kernel %s under QEMU, accel **%s**, %d vCPUs, %d MB (e2e/vm); IPVS %s. One boot for the whole benchmark (VM wall %s).\n",
+		m.GuestKernel, strings.ToUpper(h.Accel), m.GuestCPUs, m.GuestMemMB, m.IPVS, h.VMWall.Round(time.Second))
+	fmt.Fprintf(&b, "- Versions: %s; %s; tandem-director %s.\n", m.Keepalived, m.Ipvsadm, m.Tandem)
+	fmt.Fprintf(&b, "- %d runs of each, interleaved (keepalived, tandem-director, ipvsadm, library, then again); medians. "+
+		"Every run uses a fresh named network namespace with a dummy interface carrying %s (so IPVS accepts the real servers) "+
+		"and is deleted afterwards.\n", m.Runs, RSGateway)
+	b.WriteString("- keepalived: `ip netns exec NS keepalived -n -l -C -f CONF -p PID -c CHECKERPID` (checker process only, " +
+		"the file has only `virtual_server` blocks). tandem-director: `ip netns exec NS tandem-director run --config CONF " +
+		"--socket SOCK --insecure-heartbeat` on the **same file** (no heartbeat key in the benchmark), with NOTIFY_SOCKET set to catch READY=1.\n")
+	fmt.Fprintf(&b, "- Start: the table is read from /proc/PID/net/ip_vs (one read of the whole table) every %s until it holds every service and "+
+		"destination; the time is taken at the end of the first complete read, so it is late by at most one interval plus one read "+
+		"(a read of the full table costs %s here). The whole table is then compared with the expected one; a wrong or incomplete table fails the benchmark.\n",
+		m.PollEvery, m.ReadCost)
+	fmt.Fprintf(&b, "- One weight: real server %s goes from weight 1 to 2 in the file, then SIGHUP; that service alone is read "+
+		"over netlink every %s until the new weight shows, then the whole table is checked again (nothing else changed). "+
+		"ipvsadm and the library make the same change directly.\n", m.Changed, m.WeightPoll)
+	b.WriteString("- Stop: SIGTERM until the process has exited and been reaped; the note says how many entries were left in the table.\n")
+	b.WriteString("- Each wait is bounded (120 s); a bound hit fails the benchmark.\n")
+	b.WriteString("\nRun it with `make bench` (root, qemu-system-x86; `BENCH_RUNS=N` for more runs). It rewrites this file.\n")
+	return b.String()
+}
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,129 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tandemlb/tandem/director/config"
+)
+
+func TestScenarioAddresses(t *testing.T) {
+	if got := VIP(0).String(); got != "198.18.0.1" {
+		t.Errorf("VIP(0) = %s", got)
+	}
+	if got := VIP(999).String(); got != "198.18.3.232" {
+		t.Errorf("VIP(999) = %s", got)
+	}
+	if got := RS(9).String(); got != "198.19.0.10" {
+		t.Errorf("RS(9) = %s", got)
+	}
+	ch := Default.OneWeight()
+	if ch != (Change{Service: 500, Dest: 3, Weight: 2}) {
+		t.Errorf("OneWeight = %+v", ch)
+	}
+}
+
+// The generated keepalived.conf is what tandem-director reads: the same
+// services and real servers, all at weight 1 but the changed one.
+func TestKeepalivedConfParses(t *testing.T) {
+	sc := Scenario{Services: 20, Dests: 4}
+	ch := sc.OneWeight()
+	for _, c := range []*Change{nil, &ch} {
+		path := t.TempDir() + "/keepalived.conf"
+		writeFile(t, path, sc.Keepalived(c))
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("config.Load: %v", err)
+		}
+		if len(cfg.Services) != sc.Services {
+			t.Fatalf("%d services, want %d", len(cfg.Services), sc.Services)
+		}
+		want := sc.Expected(c)
+		got := Table{}
+		for _, s := range cfg.Services {
+			ts := TableService{Sched: s.Scheduler, Dests: map[string]string{}}
+			for _, rs := range s.RealServers {
+				ts.Dests[rs.Addr.String()] = "Route " + itoa(rs.Weight)
+			}
+			got["TCP "+s.Addr.String()] = ts
+		}
+		if d := Diff(want, got); d != "" {
+			t.Errorf("config model differs from the expected table: %s", d)
+		}
+	}
+}
+
+func TestIpvsadmRules(t *testing.T) {
+	sc := Scenario{Services: 2, Dests: 2}
+	want := "-A -t 198.18.0.1:80 -s wlc\n-a -t 198.18.0.1:80 -r 198.19.0.1:80 -g -w 1\n-a -t 198.18.0.1:80 -r 198.19.0.2:80 -g -w 1\n" +
+		"-A -t 198.18.0.2:80 -s wlc\n-a -t 198.18.0.2:80 -r 198.19.0.1:80 -g -w 1\n-a -t 198.18.0.2:80 -r 198.19.0.2:80 -g -w 1\n"
+	if got := sc.IpvsadmRules(); got != want {
+		t.Errorf("rules:\n%s\nwant:\n%s", got, want)
+	}
+	if got := strings.Join(sc.IpvsadmEdit(sc.OneWeight()), " "); got != "-e -t 198.18.0.2:80 -r 198.19.0.2:80 -g -w 2" {
+		t.Errorf("edit: %s", got)
+	}
+	d := sc.Desired(nil)
+	if err := d.Validate(); err != nil || len(d) != 2 {
+		t.Errorf("Desired: %d services, %v", len(d), err)
+	}
+}
+
+// A /proc/net/ip_vs as the 6.1 kernel prints it.
+const procSample = `IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+TCP  C6120002:0050 wlc 
+  -> C6130001:0050      Route   1      0          0         
+  -> C6130002:0050      Route   2      0          0         
+TCP  C6120001:0050 wlc 
+  -> C6130001:0050      Route   1      0          0         
+  -> C6130002:0050      Route   1      0          0         
+`
+
+func TestParseProcIPVS(t *testing.T) {
+	sc := Scenario{Services: 2, Dests: 2}
+	ch := sc.OneWeight()
+	got, err := ParseProcIPVS(procSample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Diff(sc.Expected(&ch), got); d != "" {
+		t.Errorf("diff: %s", d)
+	}
+	if d := Diff(sc.Expected(nil), got); d != `TCP 198.18.0.2:80 -> 198.19.0.2:80: "Route 2", want "Route 1"` {
+		t.Errorf("diff against the unchanged table: %s", d)
+	}
+	if s, dd := got.Entries(); s != 2 || dd != 4 {
+		t.Errorf("Entries = %d, %d", s, dd)
+	}
+	if s, dd := counts([]byte(procSample)); s != 2 || dd != 4 {
+		t.Errorf("counts = %d, %d", s, dd)
+	}
+	if s, dd := counts([]byte("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n")); s != 0 || dd != 0 {
+		t.Errorf("counts of an empty table = %d, %d", s, dd)
+	}
+	for _, bad := range []string{"  -> C6130001:0050 Route 1 0 0\n", "TCP  zz:0050 wlc\n", "what\n"} {
+		if _, err := ParseProcIPVS(bad); err == nil {
+			t.Errorf("ParseProcIPVS(%q) accepted", bad)
+		}
+	}
+	v6, err := ParseProcIPVS("UDP  [2001:0db8:0000:0000:0000:0000:0000:0001]:0035 rr \n  -> [2001:0db8:0000:0000:0000:0000:0000:0002]:0035      Route   1      0          0\n")
+	if err != nil || v6["UDP [2001:db8::1]:53"].Dests["[2001:db8::2]:53"] != "Route 1" {
+		t.Errorf("IPv6: %+v, %v", v6, err)
+	}
+}
+
+func TestDiffMissingAndExtra(t *testing.T) {
+	sc := Scenario{Services: 3, Dests: 1}
+	got := sc.Expected(nil)
+	delete(got, "TCP 198.18.0.1:80")
+	got["TCP 198.18.0.9:80"] = TableService{Sched: "wlc", Dests: map[string]string{}}
+	got["TCP 198.18.0.2:80"].Dests["198.19.0.7:80"] = "Route 1"
+	d := Diff(sc.Expected(nil), got)
+	for _, want := range []string{"missing service TCP 198.18.0.1:80", "unexpected service TCP 198.18.0.9:80", "unexpected destination 198.19.0.7:80"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Diff = %q, lacks %q", d, want)
+		}
+	}
+}
