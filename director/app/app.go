@@ -231,6 +231,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		ctlErr <- ctl.Run(runCtx)
 	}()
 
+	a.onVRRP()
 	line := a.statusLine()
 	a.statusLn = line
 	a.notify.Ready(line)

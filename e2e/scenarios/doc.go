@@ -1,0 +1,25 @@
+// Package scenarios holds the acceptance scenarios of tandem-director on a
+// real ip_vs kernel: guest tests (TestGuestScenario*, gated by
+// testutil.InVM) that each build a DR lab inside the QEMU guest, run the
+// real bin/tandem-director with a keepalived.conf like the seed's and
+// bin/tandem-backend on every real server in front of a small web app, and
+// send bounded HTTP load from the client (e2e/loadgen), counting every
+// failed request:
+//
+//  1. traffic is balanced by lc over both real servers and `ipvsadm -Ln`
+//     equals the configuration;
+//  2. `tandem-backend maintenance on --wait` on one server under load: weight
+//     0 within 0.5 s, --wait returns once its connections end, 0 failures;
+//  3. the app stops on one server: out within 1 s through its agent; on a
+//     server without agent, within delay_loop + retry × delay_before_retry
+//     through HTTP_GET alone;
+//  4. both apps down: the sorry server answers; one back: sorry server out;
+//  5. the director killed with SIGKILL and restarted under load: 0 failures,
+//     the IPVS entries adopted (no operation), the VIP never gone;
+//  6. a reload with a changed weight and an added server under load: 0
+//     failures, only those two operations, VRRP untouched.
+//
+// The host side (TestVMScenarios) builds the test binary, boots the guest
+// once for all of them (e2e/vmtest.RunGuestTests) and requires each to pass;
+// `make test-vm` runs it. Measured latencies are printed in the test log.
+package scenarios

@@ -1,0 +1,506 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/ipvs"
+	"github.com/vishvananda/netlink"
+
+	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/e2e/drlab"
+	"github.com/tandemlb/tandem/e2e/loadgen"
+	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+// Lab addresses (inside the guest's namespaces only).
+const (
+	vip        = "10.99.0.100"
+	directorIP = "10.99.0.2"
+	sorryIP    = "10.99.0.99"
+	keyFile    = "/etc/tandem/heartbeat.key" // the keepalived.conf reader's default
+	delayLoop  = 2 * time.Second
+	retryDelay = 1 * time.Second // delay_before_retry, retry 1
+	slowFor    = 1500 * time.Millisecond
+)
+
+var rsIPs = map[string]string{"rs1": "10.99.0.11", "rs2": "10.99.0.12", "rs3": "10.99.0.13"}
+
+// directorConf is the seed's keepalived.conf with the lab's addresses,
+// lvs_sync_daemon on eth0 (the lab has one segment) and a faster
+// delay_loop; rs3 is added by scenario 6.
+const directorConf = `global_defs {
+    notification_email {
+        admin@example.com
+    }
+    notification_email_from keepalived@example.com
+    router_id lb1
+}
+
+vrrp_instance VI0 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 100
+    priority 100
+    nopreempt
+    advert_int 1
+    lvs_sync_daemon_interface eth0
+    authentication {
+        auth_type PASS
+        auth_pass password
+    }
+    virtual_ipaddress {
+        10.99.0.100/24 dev eth0
+    }
+}
+
+virtual_server 10.99.0.100 80 {
+    delay_loop 2
+    lb_algo lc
+    lb_kind DR
+    protocol TCP
+
+    sorry_server 10.99.0.99 80
+%s}
+`
+
+const realServerConf = `
+    real_server %s 80 {
+        weight %d
+        HTTP_GET {
+            url {
+              path /check.txt
+              status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+`
+
+// backendConf is a tandem-backend configuration: the check file the web app
+// serves as /check.txt, a fast health probe of the app.
+const backendConf = `node: %[1]s
+vips: [10.99.0.100]
+interface: eth0
+real_ip: %[2]s
+directors: ["10.99.0.2"]
+heartbeat: {key_file: /etc/tandem/heartbeat.key, interval: 1s}
+health:
+  service: www
+  type: http
+  url: http://127.0.0.1:80/healthz
+  interval: 100ms
+  timeout: 80ms
+  rise: 2
+  fall: 2
+check: {mode: file, file: %[3]s/check.txt}
+arp_mode: nftables
+state_dir: %[3]s/state
+runtime_dir: %[3]s/run
+metrics: {listen: "127.0.0.1:9481"}
+log: {level: debug}
+`
+
+// lab is one scenario's world: client, director, rs1-rs3, sorry.
+type lab struct {
+	t    *testing.T
+	net  *netlab.Lab
+	dir  string
+	dbin string
+	bbin string
+	ipvs *ipvs.Handle
+
+	conf     string
+	sock     string
+	director *netlab.Process
+
+	mu     sync.Mutex
+	apps   map[string]*webApp
+	agents map[string]*netlab.Process
+}
+
+// labOpts choose the initial configuration.
+type labOpts struct {
+	weights map[string]int // real servers in the service and their weights; rs1, rs2 at 1 by default
+}
+
+func newLab(t *testing.T, o labOpts) *lab {
+	t.Helper()
+	testutil.InVM(t)
+	if o.weights == nil {
+		o.weights = map[string]int{"rs1": 1, "rs2": 1}
+	}
+	rsSysctls := map[string]string{
+		"net.ipv4.conf.all.rp_filter":  "0",
+		"net.ipv4.conf.eth0.rp_filter": "0",
+	}
+	hosts := []netlab.HostSpec{
+		{Name: "client", Addr: "10.99.0.10/24"},
+		{Name: "director", Addr: directorIP + "/24"},
+		{Name: "sorry", Addr: sorryIP + "/24", Sysctls: rsSysctls},
+	}
+	for _, rs := range []string{"rs1", "rs2", "rs3"} {
+		hosts = append(hosts, netlab.HostSpec{Name: rs, Addr: rsIPs[rs] + "/24", Sysctls: rsSysctls})
+	}
+	nl, err := netlab.New(t, netlab.Spec{Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{t: t, net: nl, dir: t.TempDir(), dbin: testutil.Bin(t, "tandem-director"), bbin: testutil.Bin(t, "tandem-backend"),
+		apps: map[string]*webApp{}, agents: map[string]*netlab.Process{}}
+	if err := os.MkdirAll(filepath.Dir(keyFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte("tandem scenario key 0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ipvs.New(nl.NetnsPath("director"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ipvs = h
+	t.Cleanup(h.Close)
+
+	l.sorryServer()
+	for _, rs := range []string{"rs1", "rs2", "rs3"} {
+		l.apps[rs] = newWebApp(t, nl, rs, filepath.Join(l.dir, rs))
+		if err := l.apps[rs].start(); err != nil {
+			t.Fatal(err)
+		}
+		l.startAgent(rs)
+	}
+	l.conf = filepath.Join(l.dir, "keepalived.conf")
+	l.sock = filepath.Join(l.dir, "director.sock")
+	l.writeConf(o.weights)
+	l.startDirector()
+	l.waitMaster(15 * time.Second)
+	want := map[string]int{}
+	for rs, w := range o.weights {
+		want[rsIPs[rs]] = w
+	}
+	l.waitIPVS("every real server in at its weight", 20*time.Second, func(d map[string]ipvs.Destination) bool {
+		if len(d) != len(want) {
+			return false
+		}
+		for ip, w := range want {
+			if x, ok := d[ip]; !ok || x.Weight != w {
+				return false
+			}
+		}
+		return true
+	})
+	return l
+}
+
+// writeConf writes the director's keepalived.conf with the real servers in
+// weights (rs name → weight), in name order.
+func (l *lab) writeConf(weights map[string]int) {
+	l.t.Helper()
+	var rss strings.Builder
+	for _, rs := range []string{"rs1", "rs2", "rs3"} {
+		if w, ok := weights[rs]; ok {
+			fmt.Fprintf(&rss, realServerConf, rsIPs[rs], w)
+		}
+	}
+	if err := os.WriteFile(l.conf, []byte(fmt.Sprintf(directorConf, rss.String())), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// startDirector starts tandem-director in the director's namespace, with
+// its state in the lab's directory, and waits for READY.
+func (l *lab) startDirector() {
+	l.t.Helper()
+	p, err := l.net.Start("director", "/usr/bin/env", "STATE_DIRECTORY="+filepath.Join(l.dir, "director-state"),
+		l.dbin, "run", "--config", l.conf, "--socket", l.sock, "--log-level", "debug")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.director = p
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "msg=ready"); err != nil {
+		l.t.Fatalf("director not ready: %v", err)
+	}
+	l.t.Cleanup(func() {
+		if l.t.Failed() && l.director != nil {
+			l.t.Logf("director log (tail):\n%s", tail(l.director.Output(), 80))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// startAgent starts tandem-backend on rs.
+func (l *lab) startAgent(rs string) {
+	l.t.Helper()
+	dir := filepath.Join(l.dir, rs)
+	cfg := filepath.Join(dir, "backend.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(backendConf, rs, rsIPs[rs], dir)), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	p, err := l.net.Start(rs, l.bbin, "run", "--config", cfg)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "msg=ready"); err != nil {
+		l.t.Fatalf("agent on %s not ready: %v", rs, err)
+	}
+	l.mu.Lock()
+	l.agents[rs] = p
+	l.mu.Unlock()
+}
+
+func (l *lab) stopAgent(rs string) {
+	l.t.Helper()
+	l.mu.Lock()
+	p := l.agents[rs]
+	l.mu.Unlock()
+	if err := p.Stop(10 * time.Second); err != nil {
+		l.t.Fatalf("stop agent %s: %v", rs, err)
+	}
+}
+
+// backend runs the tandem-backend CLI for rs.
+func (l *lab) backend(ctx context.Context, rs string, args ...string) (string, error) {
+	cfg := filepath.Join(l.dir, rs, "backend.yaml")
+	out, err := exec.CommandContext(ctx, l.bbin, append([]string{"--config", cfg}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// cli runs the tandem-director CLI against the lab's daemon.
+func (l *lab) cli(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, l.dbin, append(args, "--socket", l.sock)...).CombinedOutput()
+	return string(out), err
+}
+
+func (l *lab) status() app.Status {
+	l.t.Helper()
+	out, err := l.cli("status", "--json")
+	if err != nil {
+		l.t.Fatalf("status: %v\n%s", err, out)
+	}
+	var st app.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		l.t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+func (l *lab) waitMaster(limit time.Duration) {
+	l.t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if l.status().Role == "master" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	l.t.Fatalf("the director is not MASTER after %v", limit)
+}
+
+// service is the lab's IPVS service, for moby/ipvs.
+func service() *ipvs.Service {
+	return &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: net.ParseIP(vip).To4(), Port: 80, Netmask: 0xffffffff}
+}
+
+// dests reads the service's destinations by address (nil when the service
+// is missing): the test's own view of the kernel, independent of the
+// director's code.
+func (l *lab) dests() map[string]ipvs.Destination {
+	ds, err := l.ipvs.GetDestinations(service())
+	if err != nil {
+		return nil
+	}
+	out := map[string]ipvs.Destination{}
+	for _, d := range ds {
+		out[d.Address.String()] = *d
+	}
+	return out
+}
+
+// waitIPVS polls the kernel every 10 ms until cond holds and returns when;
+// it fails the test after limit.
+func (l *lab) waitIPVS(what string, limit time.Duration, cond func(map[string]ipvs.Destination) bool) time.Time {
+	l.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		if d := l.dests(); d != nil && cond(d) {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			out, _ := l.net.Exec("director", "ipvsadm", "-Ln")
+			l.t.Fatalf("%s: not within %v; ipvsadm -Ln:\n%s", what, limit, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// load starts a bounded HTTP load from the client and returns a function
+// that waits for its report.
+func (l *lab) load(d time.Duration, rate, keepAlive float64, expected ...string) (*loadgen.Generator, func() *loadgen.Report) {
+	return l.loadPath("/", 2*time.Second, d, rate, keepAlive, expected...)
+}
+
+// loadPath is load with another path and request timeout ("/slow" answers
+// after slowFor).
+func (l *lab) loadPath(path string, timeout, d time.Duration, rate, keepAlive float64, expected ...string) (*loadgen.Generator, func() *loadgen.Report) {
+	l.t.Helper()
+	g, err := loadgen.New(loadgen.Config{
+		Target:         loadgen.Target{Addr: vip + ":80", Path: path, Dial: l.net.DialContext("client"), Timeout: timeout, Expected: expected},
+		Rate:           rate,
+		Duration:       d,
+		MaxRequests:    int(rate*d.Seconds()) + 100,
+		KeepAliveRatio: keepAlive,
+		KeepAliveConns: 4,
+		Interval:       2 * time.Second,
+		OnSnapshot:     func(s loadgen.Snapshot) { l.t.Logf("load %s %s", path, s) },
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	done := make(chan *loadgen.Report, 1)
+	go func() {
+		rep, err := g.Run(context.Background())
+		if err != nil {
+			l.t.Errorf("load: %v", err)
+		}
+		done <- rep
+	}()
+	return g, func() *loadgen.Report {
+		rep := <-done
+		if rep != nil {
+			l.t.Logf("load report:\n%s", rep)
+		}
+		return rep
+	}
+}
+
+// sorryServer puts the sorry server up: VIP on lo, the arp table, an HTTP
+// server answering "sorry".
+func (l *lab) sorryServer() {
+	l.t.Helper()
+	ns, err := l.net.NsHandle("sorry")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	nl, err := l.net.Netlink("sorry")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	lo, _ := nl.LinkByName("lo")
+	if err := nl.AddrReplace(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(vip).To4(), Mask: net.CIDRMask(32, 32)}, Scope: int(netlink.SCOPE_HOST)}); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := drlab.ApplyArpTable(ns, net.ParseIP(vip), net.ParseIP(sorryIP)); err != nil {
+		l.t.Fatal(err)
+	}
+	ln, err := l.net.Listen("sorry", "tcp4", "0.0.0.0:80")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Server", "sorry")
+		io.WriteString(w, "sorry\n")
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	l.net.OnClose(func() error { return srv.Close() })
+}
+
+// webApp is the application on a real server: "/" names the server,
+// "/healthz" is its health, "/check.txt" serves the check file that
+// tandem-backend writes (the seed's web server serving /check.txt).
+type webApp struct {
+	t    *testing.T
+	net  *netlab.Lab
+	name string
+	dir  string
+
+	mu  sync.Mutex
+	srv *http.Server
+}
+
+func newWebApp(t *testing.T, nl *netlab.Lab, name, dir string) *webApp {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := &webApp{t: t, net: nl, name: name, dir: dir}
+	nl.OnClose(func() error {
+		a.stop()
+		return nil
+	})
+	return a
+}
+
+func (a *webApp) start() error {
+	ln, err := a.net.Listen(a.name, "tcp4", "0.0.0.0:80")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/check.txt", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(filepath.Join(a.dir, "check.txt"))
+		if err != nil {
+			http.Error(w, "no check file", http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(slowFor)
+		w.Header().Set("X-Server", a.name)
+		io.WriteString(w, a.name+"\n")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Server", a.name)
+		io.WriteString(w, a.name+"\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			a.t.Logf("%s app: %v", a.name, err)
+		}
+	}()
+	a.mu.Lock()
+	a.srv = srv
+	a.mu.Unlock()
+	return nil
+}
+
+// stop kills the app as a crash would: listener and connections closed.
+func (a *webApp) stop() {
+	a.mu.Lock()
+	srv := a.srv
+	a.srv = nil
+	a.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
