@@ -229,3 +229,44 @@ func TestWatcherWitnessMasterDead(t *testing.T) {
 		t.Errorf("PeerDead after %v, before the witness wait ended", took)
 	}
 }
+
+// Without the probe (a keepalived peer, or fast_failover off) the watcher
+// still feeds the witness level: a backup whose master the agents hear
+// after the backup should have heard its next advert is vetoed, while the
+// evidence is fresh; a backup that would preempt never is.
+func TestWatcherWitnessOnly(t *testing.T) {
+	board := witness.NewBoard(witness.Config{Quorum: 1, MaxEvidenceAge: 400 * time.Millisecond})
+	keep := newInst(vrrp.StateBackup, 100, 150)   // master has the higher priority
+	preempt := newInst(vrrp.StateBackup, 200, 150) // we would preempt it
+	for _, in := range []*fakeInst{keep, preempt} {
+		in.st.MasterAdverInterval = 100 * time.Millisecond
+	}
+	w, err := New(Options{Name: "lb2", DisableProbe: true, Witness: board, Logger: quiet(),
+		Instances: []Binding{{VRRP: keep}, {VRRP: preempt}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// Evidence older than the last advert plus interval plus slack: nothing.
+	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: time.Second}}})
+	if ev := keep.next(150 * time.Millisecond); ev != nil {
+		t.Fatalf("got %#v for old evidence", ev)
+	}
+	// Fresh evidence, 250 ms after the start (= the last advert heard).
+	time.Sleep(100 * time.Millisecond)
+	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster}}})
+	if ev, ok := keep.next(500 * time.Millisecond).(vrrp.Witness); !ok || !ev.MasterAlive {
+		t.Fatalf("got %#v, want Witness{MasterAlive: true}", ev)
+	}
+	// The evidence ages out: the veto is lifted.
+	if ev, ok := keep.next(time.Second).(vrrp.Witness); !ok || ev.MasterAlive {
+		t.Fatalf("got %#v, want Witness{MasterAlive: false}", ev)
+	}
+	if ev := preempt.next(0); ev != nil {
+		t.Fatalf("the preempting backup got %#v", ev)
+	}
+}
