@@ -236,7 +236,7 @@ func TestWatcherWitnessMasterDead(t *testing.T) {
 // evidence is fresh; a backup that would preempt never is.
 func TestWatcherWitnessOnly(t *testing.T) {
 	board := witness.NewBoard(witness.Config{Quorum: 1, MaxEvidenceAge: 400 * time.Millisecond})
-	keep := newInst(vrrp.StateBackup, 100, 150)   // master has the higher priority
+	keep := newInst(vrrp.StateBackup, 100, 150)    // master has the higher priority
 	preempt := newInst(vrrp.StateBackup, 200, 150) // we would preempt it
 	for _, in := range []*fakeInst{keep, preempt} {
 		in.st.MasterAdverInterval = 100 * time.Millisecond
