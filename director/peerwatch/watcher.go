@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,6 +168,11 @@ type Watcher struct {
 
 	mu     sync.Mutex
 	status Status
+	// next holds the bindings of the last SetInstances until Run takes
+	// them; rebind wakes Run.
+	next   []Binding
+	nextOK bool
+	rebind chan struct{}
 }
 
 // New checks opts and returns a watcher. It does no I/O.
@@ -200,7 +207,7 @@ func New(opts Options) (*Watcher, error) {
 		}
 		opts.SessionID = max(id, 1)
 	}
-	w := &Watcher{opts: opts, log: opts.Logger, now: opts.Now}
+	w := &Watcher{opts: opts, log: opts.Logger, now: opts.Now, rebind: make(chan struct{}, 1)}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
@@ -216,6 +223,53 @@ func New(opts Options) (*Watcher, error) {
 	}
 	w.status = Status{Session: StateDown, Dropped: map[string]uint64{}}
 	return w, nil
+}
+
+// SetInstances replaces the VRRP instances the watcher protects (after a
+// reload, or when a driver was restarted). It does not block; Run applies
+// it. Instances given again keep their state; new ones start as if an
+// advert had just been heard.
+func (w *Watcher) SetInstances(b []Binding) {
+	w.mu.Lock()
+	w.next, w.nextOK = append([]Binding(nil), b...), true
+	w.mu.Unlock()
+	select {
+	case w.rebind <- struct{}{}:
+	default:
+	}
+}
+
+// takeInstances applies a pending SetInstances (Run's goroutine).
+func (w *Watcher) takeInstances(now time.Time) {
+	w.mu.Lock()
+	next, ok := w.next, w.nextOK
+	w.next, w.nextOK = nil, false
+	w.mu.Unlock()
+	if !ok {
+		return
+	}
+	old := map[Instance]*inst{}
+	for _, in := range w.insts {
+		old[in.b.VRRP] = in
+	}
+	w.insts = w.insts[:0]
+	for _, b := range next {
+		in := old[b.VRRP]
+		if in == nil {
+			in = &inst{b: b, lastAdvert: now, received: b.VRRP.Status().Received}
+		}
+		in.b = b
+		w.insts = append(w.insts, in)
+	}
+	if w.pend != nil {
+		var keep []*inst
+		for _, in := range w.pend.insts {
+			if slices.Contains(w.insts, in) {
+				keep = append(keep, in)
+			}
+		}
+		w.pend.insts = keep
+	}
 }
 
 // Status returns a snapshot.
@@ -311,6 +365,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		timer.Reset(max(next.Sub(w.now()), 0))
 		select {
+		case <-w.rebind:
+			w.takeInstances(w.now())
 		case <-done:
 			done = nil
 			leaveBy = w.now().Add(w.opts.LeaveWait)
@@ -663,4 +719,27 @@ func addrString(a netip.Addr) string {
 		return "discover"
 	}
 	return a.String()
+}
+
+// String renders the status for `tandem-director status`.
+func (s Status) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "peer probe: %s", s.Session)
+	if s.Peer.Name != "" {
+		fmt.Fprintf(&b, ", peer %s at %s (%v × %d)", s.Peer.Name, s.Peer.Addr, s.Peer.TxInterval, s.Peer.DetectMult)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "  probes: %d sent, %d received, %d send errors\n", s.Sent, s.Received, s.SendErrors)
+	if !s.LastDown.IsZero() {
+		fmt.Fprintf(&b, "  last down: %s: %s\n", s.LastDown.Format(time.RFC3339), s.LastDownDiag)
+	}
+	fmt.Fprintf(&b, "  takeovers: %d, vetoed by agents: %d", s.Takeovers, s.Vetoes)
+	if len(s.Witnesses) > 0 {
+		fmt.Fprintf(&b, " (last: %s)", strings.Join(s.Witnesses, ", "))
+	}
+	b.WriteString("\n")
+	for _, k := range slices.Sorted(maps.Keys(s.Dropped)) {
+		fmt.Fprintf(&b, "  dropped (%s): %d\n", k, s.Dropped[k])
+	}
+	return b.String()
 }

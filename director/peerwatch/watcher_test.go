@@ -270,3 +270,33 @@ func TestWatcherWitnessOnly(t *testing.T) {
 		t.Fatalf("the preempting backup got %#v", ev)
 	}
 }
+
+func TestWatcherSetInstances(t *testing.T) {
+	a, b := pair(t, nil)
+	// The backup's driver is restarted: the new one replaces the old.
+	fresh := newInst(vrrp.StateBackup, 100, 150)
+	b.w.SetInstances([]Binding{{VRRP: fresh}})
+	time.Sleep(100 * time.Millisecond)
+	a.conn.muted.Store(true)
+	if _, ok := fresh.next(2 * time.Second).(vrrp.PeerDead); !ok {
+		t.Fatal("the new driver did not get PeerDead")
+	}
+	if ev := b.inst.next(100 * time.Millisecond); ev != nil {
+		t.Fatalf("the old driver got %#v", ev)
+	}
+}
+
+func TestStatusString(t *testing.T) {
+	s := Status{Session: StateUp, Peer: Peer{Name: "lb1", Addr: netip.MustParseAddrPort("10.0.0.1:7481"), TxInterval: 50 * time.Millisecond, DetectMult: 3},
+		Sent: 5, Received: 4, LastDown: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), LastDownDiag: DiagDetectExpired,
+		Takeovers: 1, Vetoes: 2, Witnesses: []string{"web1", "web2"}, Dropped: map[string]uint64{"mac": 3}}
+	want := `peer probe: up, peer lb1 at 10.0.0.1:7481 (50ms × 3)
+  probes: 5 sent, 4 received, 0 send errors
+  last down: 2026-01-02T03:04:05Z: detection time expired
+  takeovers: 1, vetoed by agents: 2 (last: web1, web2)
+  dropped (mac): 3
+`
+	if got := s.String(); got != want {
+		t.Errorf("String:\n%s\nwant:\n%s", got, want)
+	}
+}
