@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -125,9 +124,9 @@ func (s Scenario) Desired(ch *Change) lvs.Desired {
 	return d
 }
 
-// Table is an IPVS table as /proc/net/ip_vs shows it: service ("TCP
+// Table is an IPVS table in ipvsadm -Ln's terms: service ("TCP
 // 198.18.0.1:80") to its scheduler and flags ("wlc") and destinations
-// ("198.19.0.1:8080" to "Route 1").
+// ("198.19.0.1:80" to "Route 1").
 type Table map[string]TableService
 
 // TableService is one service of a Table.
@@ -153,6 +152,23 @@ func (s Scenario) Expected(ch *Change) Table {
 			ts.Dests[netip.AddrPortFrom(RS(j), rsPort).String()] = "Route " + strconv.Itoa(s.weight(ch, i, j))
 		}
 		t["TCP "+netip.AddrPortFrom(VIP(i), vipPort).String()] = ts
+	}
+	return t
+}
+
+// TableOf turns the library's view of the kernel table into a Table.
+func TableOf(states []lvs.ServiceState) Table {
+	t := make(Table, len(states))
+	for _, st := range states {
+		ts := TableService{Sched: st.Service.Scheduler, Dests: make(map[string]string, len(st.Destinations))}
+		if st.Service.Flags&lvs.FlagPersistent != 0 {
+			ts.Sched += " persistent " + strconv.Itoa(int(st.Service.Timeout))
+		}
+		for _, d := range st.Destinations {
+			fwd := map[lvs.Forward]string{lvs.DR: "Route", lvs.NAT: "Masq", lvs.Tunnel: "Tunnel", lvs.Local: "Local"}[d.Forward]
+			ts.Dests[netip.AddrPortFrom(d.Addr, d.Port).String()] = fwd + " " + strconv.Itoa(d.Weight)
+		}
+		t[string(st.Service.Key())] = ts
 	}
 	return t
 }
@@ -202,77 +218,4 @@ func Diff(want, got Table) string {
 		out = append(out[:5], fmt.Sprintf("and %d more", len(out)-5))
 	}
 	return strings.Join(out, "; ")
-}
-
-// ParseProcIPVS parses the text of /proc/net/ip_vs (IPv4 entries in hex,
-// as ip_vs_ctl.c prints them) into a Table.
-func ParseProcIPVS(text string) (Table, error) {
-	t := Table{}
-	var cur string
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 64<<10), 64<<10)
-	line := 0
-	for sc.Scan() {
-		line++
-		f := strings.Fields(sc.Text())
-		switch {
-		case len(f) == 0 || f[0] == "IP" || f[0] == "Prot" || (len(f) > 1 && f[0] == "->" && f[1] == "RemoteAddress:Port"):
-		case f[0] == "->":
-			if cur == "" || len(f) < 3 {
-				return nil, fmt.Errorf("/proc/net/ip_vs line %d: destination outside a service: %q", line, sc.Text())
-			}
-			ap, err := hexAddrPort(f[1])
-			if err != nil {
-				return nil, fmt.Errorf("/proc/net/ip_vs line %d: %w", line, err)
-			}
-			t[cur].Dests[ap] = f[2] + " " + f[3]
-		case f[0] == "TCP" || f[0] == "UDP" || f[0] == "SCTP":
-			if len(f) < 3 {
-				return nil, fmt.Errorf("/proc/net/ip_vs line %d: short service line %q", line, sc.Text())
-			}
-			ap, err := hexAddrPort(f[1])
-			if err != nil {
-				return nil, fmt.Errorf("/proc/net/ip_vs line %d: %w", line, err)
-			}
-			cur = f[0] + " " + ap
-			t[cur] = TableService{Sched: strings.Join(f[2:], " "), Dests: map[string]string{}}
-		case f[0] == "FWM":
-			if len(f) < 3 {
-				return nil, fmt.Errorf("/proc/net/ip_vs line %d: short service line %q", line, sc.Text())
-			}
-			cur = "FWM " + f[1]
-			t[cur] = TableService{Sched: strings.Join(f[2:], " "), Dests: map[string]string{}}
-		default:
-			return nil, fmt.Errorf("/proc/net/ip_vs line %d: unexpected %q", line, sc.Text())
-		}
-	}
-	return t, sc.Err()
-}
-
-// hexAddrPort turns "C6120001:0050" into "198.18.0.1:80"; an IPv6 entry
-// ("[2001:0db8::1]:0050") keeps its address as printed.
-func hexAddrPort(s string) (string, error) {
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return "", fmt.Errorf("address %q has no port", s)
-	}
-	port, err := strconv.ParseUint(s[i+1:], 16, 16)
-	if err != nil {
-		return "", fmt.Errorf("address %q: port: %w", s, err)
-	}
-	host := s[:i]
-	if strings.HasPrefix(host, "[") {
-		a, err := netip.ParseAddr(strings.Trim(host, "[]"))
-		if err != nil {
-			return "", fmt.Errorf("address %q: %w", s, err)
-		}
-		return netip.AddrPortFrom(a, uint16(port)).String(), nil
-	}
-	v, err := strconv.ParseUint(host, 16, 32)
-	if err != nil || len(host) != 8 {
-		return "", fmt.Errorf("address %q: not 8 hex digits", s)
-	}
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], uint32(v))
-	return netip.AddrPortFrom(netip.AddrFrom4(b), uint16(port)).String(), nil
 }

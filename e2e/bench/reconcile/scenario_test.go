@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/lvs"
 )
 
 func TestScenarioAddresses(t *testing.T) {
@@ -81,36 +82,43 @@ TCP  C6120001:0050 wlc
   -> C6130002:0050      Route   1      0          0         
 `
 
-func TestParseProcIPVS(t *testing.T) {
+func TestCounts(t *testing.T) {
+	if s, d := counts([]byte(procSample)); s != 2 || d != 4 {
+		t.Errorf("counts = %d, %d", s, d)
+	}
+	empty := "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n"
+	if s, d := counts([]byte(empty)); s != 0 || d != 0 {
+		t.Errorf("counts of an empty table = %d, %d", s, d)
+	}
+}
+
+func TestTableOf(t *testing.T) {
 	sc := Scenario{Services: 2, Dests: 2}
 	ch := sc.OneWeight()
-	got, err := ParseProcIPVS(procSample)
-	if err != nil {
-		t.Fatal(err)
+	var states []lvs.ServiceState
+	for i := range sc.Services {
+		sp := sc.Spec(&ch, i)
+		st := lvs.ServiceState{Service: sp.Service}
+		for _, d := range sp.Destinations {
+			st.Destinations = append(st.Destinations, lvs.DestinationState{Destination: d})
+		}
+		states = append(states, st)
 	}
+	got := TableOf(states)
 	if d := Diff(sc.Expected(&ch), got); d != "" {
 		t.Errorf("diff: %s", d)
 	}
 	if d := Diff(sc.Expected(nil), got); d != `TCP 198.18.0.2:80 -> 198.19.0.2:80: "Route 2", want "Route 1"` {
 		t.Errorf("diff against the unchanged table: %s", d)
 	}
-	if s, dd := got.Entries(); s != 2 || dd != 4 {
-		t.Errorf("Entries = %d, %d", s, dd)
+	if s, d := got.Entries(); s != 2 || d != 4 {
+		t.Errorf("Entries = %d, %d", s, d)
 	}
-	if s, dd := counts([]byte(procSample)); s != 2 || dd != 4 {
-		t.Errorf("counts = %d, %d", s, dd)
-	}
-	if s, dd := counts([]byte("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n")); s != 0 || dd != 0 {
-		t.Errorf("counts of an empty table = %d, %d", s, dd)
-	}
-	for _, bad := range []string{"  -> C6130001:0050 Route 1 0 0\n", "TCP  zz:0050 wlc\n", "what\n"} {
-		if _, err := ParseProcIPVS(bad); err == nil {
-			t.Errorf("ParseProcIPVS(%q) accepted", bad)
-		}
-	}
-	v6, err := ParseProcIPVS("UDP  [2001:0db8:0000:0000:0000:0000:0000:0001]:0035 rr \n  -> [2001:0db8:0000:0000:0000:0000:0000:0002]:0035      Route   1      0          0\n")
-	if err != nil || v6["UDP [2001:db8::1]:53"].Dests["[2001:db8::2]:53"] != "Route 1" {
-		t.Errorf("IPv6: %+v, %v", v6, err)
+	states[0].Service.Flags, states[0].Service.Timeout = lvs.FlagPersistent, 300
+	states[0].Destinations[0].Forward = lvs.NAT
+	got = TableOf(states)
+	if ts := got["TCP 198.18.0.1:80"]; ts.Sched != "wlc persistent 300" || ts.Dests["198.19.0.1:80"] != "Masq 1" {
+		t.Errorf("TableOf: %+v", ts)
 	}
 }
 
