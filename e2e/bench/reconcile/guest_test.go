@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -23,8 +22,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/shared/testutil"
@@ -46,8 +43,6 @@ const (
 	logTail    = 3000                  // bytes of a daemon's log shown on failure
 	nsPrefix   = "rbench-"             // namespace names
 	notifyBuf  = 4096                  // sd_notify datagram buffer
-	readBuf    = 2 << 20               // /proc/net/ip_vs read buffer
-	procIPVS   = "/proc/thread-self/net/ip_vs"
 	netnsDir   = "/run/netns"
 )
 
@@ -100,12 +95,12 @@ func TestGuestBenchReconcile(t *testing.T) {
 		}
 	}
 	b.mu.Lock()
-	costs := slices.Clone(b.readCosts)
+	costs := slices.Clone(b.countCosts)
 	b.mu.Unlock()
 	slices.Sort(costs)
-	meta.ReadCost = "—"
+	meta.CountCost = "—"
 	if len(costs) > 0 {
-		meta.ReadCost = Seconds(Median(costs))
+		meta.CountCost = Seconds(Median(costs))
 	}
 	fmt.Println(MetaLine(meta))
 }
@@ -118,8 +113,8 @@ type bench struct {
 	director string
 	tools    map[string]string
 
-	mu        sync.Mutex
-	readCosts []float64 // seconds per full read of a complete table
+	mu         sync.Mutex
+	countCosts []float64 // seconds per count of a complete table
 }
 
 func (b *bench) write(name, content string) {
@@ -193,8 +188,12 @@ func (b *bench) newNS(t *testing.T, name string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), nsCmdBound)
 		defer cancel()
 		// Empty the table first (keepalived leaves entries when its
-		// checker is killed): services of a dying namespace would skew
-		// /proc/net/ip_vs in the next one (see readTable).
+		// checker is killed, tandem-director keeps them by design): IPVS
+		// services of a dying namespace stay in the kernel's global hash
+		// table, and /proc/net/ip_vs of every other namespace then loses
+		// entries (its seq_file position counts them, its resume skips
+		// them: seen here, 1,000 services read as 755 while another
+		// namespace held 300).
 		if out, err := exec.CommandContext(ctx, ip, "netns", "exec", name, b.tools["ipvsadm"], "-C").CombinedOutput(); err != nil {
 			t.Errorf("ipvsadm -C in %s: %v\n%s", name, err, out)
 		}
@@ -209,127 +208,51 @@ func (b *bench) newNS(t *testing.T, name string) string {
 	return filepath.Join(netnsDir, name)
 }
 
-// readTable reads /proc/net/ip_vs of the namespace at nsPath from a thread
-// that joins it and returns to its own namespace afterwards (a thread left
-// in the namespace would keep it alive; if it is the main thread, Go never
-// ends it).
-//
-// /proc/net/ip_vs is only right while no other namespace has IPVS
-// services: the kernel's seq_file iterator counts the other namespaces'
-// services in its position but skips them when it resumes, so every read()
-// after the first page loses entries. Seen here on 6.1: 1,000 services
-// read as 755 while another namespace held 300. Hence every benchmark
-// namespace is flushed before it is deleted, and each table is checked in
-// full over netlink, which has no such problem.
-func readTable(nsPath string, buf []byte) ([]byte, error) {
-	type result struct {
-		n   int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{0, err}
-			return
-		}
-		defer unix.Close(orig)
-		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{0, err}
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{0, fmt.Errorf("setns %s: %w", nsPath, err)}
-			return
-		}
-		n, err := readAll(procIPVS, buf)
-		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
-			// Stay locked: the thread ends with this goroutine.
-			done <- result{n, errors.Join(err, fmt.Errorf("setns back: %w", serr))}
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- result{n, err}
-	}()
-	r := <-done
-	return buf[:r.n], r.err
-}
-
-// readAll reads the file into buf.
-func readAll(path string, buf []byte) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	n := 0
-	for {
-		if n == len(buf) {
-			return n, fmt.Errorf("%s larger than %d bytes", path, len(buf))
-		}
-		m, err := f.Read(buf[n:])
-		n += m
-		if errors.Is(err, io.EOF) || (err == nil && m == 0) {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-var (
-	svcLinePrefix  = []byte("\nTCP ")
-	destLinePrefix = []byte("\n  -> ")
-)
-
-// counts counts services and destinations in /proc/net/ip_vs text
-// without parsing it (the header's "  -> RemoteAddress" line is one).
-func counts(text []byte) (services, dests int) {
-	return bytes.Count(text, svcLinePrefix), bytes.Count(text, destLinePrefix) - 1
-}
-
-// waitComplete reads the table every pollEvery until it has every service
-// and destination, and returns the time from start to the end of that
-// read. exited, when it fires, ends the wait with an error.
-func (b *bench) waitComplete(nsPath string, start time.Time, exited <-chan struct{}, what string) (time.Duration, error) {
-	buf := make([]byte, readBuf)
+// waitComplete counts the table every pollEvery until it has every
+// service and destination, and returns the time from start to the end of
+// that count. exited, when it fires, ends the wait with an error.
+func (b *bench) waitComplete(c *Counter, start time.Time, exited <-chan struct{}, what string) (time.Duration, error) {
 	wantS, wantD := b.sc.Services, b.sc.Services*b.sc.Dests
 	deadline := start.Add(waitBound)
-	lastS, lastD := 0, 0
 	for {
 		before := time.Now()
-		text, err := readTable(nsPath, buf)
+		gotS, gotD, err := c.Count()
 		at := time.Since(start)
 		if err != nil {
-			return 0, fmt.Errorf("%s: read %s: %w", what, procIPVS, err)
+			return 0, fmt.Errorf("%s: %w", what, err)
 		}
-		lastS, lastD = counts(text)
-		if lastS == wantS && lastD == wantD {
+		if gotS == wantS && gotD == wantD {
 			b.mu.Lock()
-			b.readCosts = append(b.readCosts, time.Since(before).Seconds())
+			b.countCosts = append(b.countCosts, time.Since(before).Seconds())
 			b.mu.Unlock()
 			return at, nil
 		}
-		if lastS > wantS || lastD > wantD {
-			return 0, fmt.Errorf("%s: the table has %d services and %d destinations, more than %d and %d", what, lastS, lastD, wantS, wantD)
+		if gotS > wantS || gotD > wantD {
+			return 0, fmt.Errorf("%s: the table has %d services and %d destinations, more than %d and %d", what, gotS, gotD, wantS, wantD)
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s: after %v the table has %d of %d services and %d of %d destinations", what, waitBound, lastS, wantS, lastD, wantD)
+			return 0, fmt.Errorf("%s: after %v the table has %d of %d services and %d of %d destinations", what, waitBound, gotS, wantS, gotD, wantD)
 		}
 		select {
 		case <-exited:
-			return 0, fmt.Errorf("%s: the process exited with %d of %d services and %d of %d destinations in the table", what, lastS, wantS, lastD, wantD)
+			return 0, fmt.Errorf("%s: the process exited with %d of %d services and %d of %d destinations in the table", what, gotS, wantS, gotD, wantD)
 		case <-time.After(pollEvery):
 		}
 	}
+}
+
+// counter opens a Counter in the namespace, closed when t ends.
+func (b *bench) counter(t *testing.T, nsPath string) *Counter {
+	t.Helper()
+	c, err := OpenCounter(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if s, d, err := c.Count(); err != nil || s+d != 0 {
+		t.Fatalf("the new namespace's table: %d services, %d destinations, %v", s, d, err)
+	}
+	return c
 }
 
 // checkTable compares the whole table, read over netlink, with the
@@ -512,11 +435,12 @@ func (b *bench) runKeepalived(t *testing.T, run int) {
 	nsPath := b.newNS(t, name)
 	conf := b.path(fmt.Sprintf("keepalived-%d.conf", run))
 	b.copyConf(t, conf, "keepalived.conf")
+	c := b.counter(t, nsPath)
 	start := time.Now()
 	p := b.start(t, name, fmt.Sprintf("keepalived-%d.log", run), nil,
 		b.tools["keepalived"], "-n", "-l", "-C", "-f", conf,
 		"-p", b.path(fmt.Sprintf("keepalived-%d.pid", run)), "-c", b.path(fmt.Sprintf("checkers-%d.pid", run)))
-	d, err := b.waitComplete(nsPath, start, p.exited, "keepalived start")
+	d, err := b.waitComplete(c, start, p.exited, "keepalived start")
 	if err != nil {
 		t.Fatalf("%v\n--- keepalived log ---\n%s", err, p.tail())
 	}
@@ -539,11 +463,12 @@ func (b *bench) runTandem(t *testing.T, run int) {
 		t.Fatal(err)
 	}
 	notify := newNotifyListener(t, b.path(fmt.Sprintf("notify-%d.sock", run)))
+	c := b.counter(t, nsPath)
 	start := time.Now()
 	p := b.start(t, name, fmt.Sprintf("tandem-%d.log", run),
 		[]string{"NOTIFY_SOCKET=" + notify.path, "STATE_DIRECTORY=" + state},
 		b.director, "run", "--config", conf, "--socket", b.path(fmt.Sprintf("tandem-%d.sock", run)), "--insecure-heartbeat")
-	d, err := b.waitComplete(nsPath, start, p.exited, "tandem-director start")
+	d, err := b.waitComplete(c, start, p.exited, "tandem-director start")
 	if err != nil {
 		t.Fatalf("%v\n--- tandem-director log ---\n%s", err, p.tail())
 	}
@@ -560,6 +485,44 @@ func (b *bench) runTandem(t *testing.T, run int) {
 
 	b.weightViaSIGHUP(t, p, ImplTandem, run, nsPath, conf, notify)
 	b.stopAndReport(t, p, ImplTandem, run, nsPath)
+	if run == 1 {
+		t.Logf("tandem-director's log, relative to its exec:\n%s", logDigest(p.log, start))
+	}
+}
+
+// logDigest shows a slog text log with each line's time relative to
+// start, the per-real-server lines counted instead of shown.
+func logDigest(path string, start time.Time) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	skipped := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		rel := "?"
+		if ts, rest, ok := strings.Cut(line, " "); ok && strings.HasPrefix(ts, "time=") {
+			if at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(ts, "time=")); err == nil {
+				rel = at.Sub(start).Round(time.Millisecond).String()
+				line = rest
+			}
+		}
+		if _, msg, ok := strings.Cut(line, "msg="); ok && strings.HasPrefix(msg, `"real server state changed"`) {
+			skipped["real server state changed"]++
+			continue
+		}
+		if len(line) > 240 {
+			line = line[:240] + "..."
+		}
+		out = append(out, fmt.Sprintf("%9s %s", rel, line))
+	}
+	for msg, n := range skipped {
+		out = append(out, fmt.Sprintf("          (%d lines %q not shown)", n, msg))
+	}
+	if len(out) > 80 {
+		out = append(out[:40], append([]string{"          ..."}, out[len(out)-40:]...)...)
+	}
+	return strings.Join(out, "\n")
 }
 
 func (b *bench) copyConf(t *testing.T, dst, src string) {

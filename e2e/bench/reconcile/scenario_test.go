@@ -70,28 +70,6 @@ func TestIpvsadmRules(t *testing.T) {
 	}
 }
 
-// A /proc/net/ip_vs as the 6.1 kernel prints it.
-const procSample = `IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
-TCP  C6120002:0050 wlc 
-  -> C6130001:0050      Route   1      0          0         
-  -> C6130002:0050      Route   2      0          0         
-TCP  C6120001:0050 wlc 
-  -> C6130001:0050      Route   1      0          0         
-  -> C6130002:0050      Route   1      0          0         
-`
-
-func TestCounts(t *testing.T) {
-	if s, d := counts([]byte(procSample)); s != 2 || d != 4 {
-		t.Errorf("counts = %d, %d", s, d)
-	}
-	empty := "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n"
-	if s, d := counts([]byte(empty)); s != 0 || d != 0 {
-		t.Errorf("counts of an empty table = %d, %d", s, d)
-	}
-}
-
 func TestTableOf(t *testing.T) {
 	sc := Scenario{Services: 2, Dests: 2}
 	ch := sc.OneWeight()
