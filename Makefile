@@ -87,3 +87,19 @@ BENCH_RUNS ?= 5
 bench-failover: build
 	$(GO) build -o bin/bench-failover ./e2e/bench/failover
 	bin/bench-failover -runs $(BENCH_RUNS) -binary $(CURDIR)/bin/tandem-director -out $(CURDIR)/docs/benchmarks-failover.md
+
+# --- Reconcile benchmark (e2e/bench/reconcile; docs/benchmarks-reconcile.md) ---
+# Root and qemu-system-x86: boots the ip_vs guest once (about 2 min under TCG
+# with 5 runs) and times keepalived and tandem-director loading 1,000 × 10
+# from empty and applying one changed weight, with ipvsadm and the lvs
+# library as references. Prints the table and rewrites the doc; fails only
+# when a scenario fails (entries never all there, a wrong table, a weight
+# never seen), not on timing. Not part of `make test-vm`.
+BENCH_RUNS ?= 5
+.PHONY: bench-reconcile
+bench-reconcile: build
+	TANDEM_BENCH=1 TANDEM_TEST_VM=1 TANDEM_BIN=$(CURDIR)/bin TANDEM_BENCH_RUNS=$(BENCH_RUNS) \
+	  $(GO) test -count=1 -v -timeout 45m -run '^TestVMBenchReconcile$$' ./e2e/bench/reconcile/
+
+# Every benchmark.
+bench: bench-failover bench-reconcile

@@ -486,16 +486,18 @@ func (b *bench) runTandem(t *testing.T, run int) {
 	b.weightViaSIGHUP(t, p, ImplTandem, run, nsPath, conf, notify)
 	b.stopAndReport(t, p, ImplTandem, run, nsPath)
 	if run == 1 {
-		t.Logf("tandem-director's log, relative to its exec:\n%s", logDigest(p.log, start))
+		for _, line := range logDigest(p.log, start) {
+			fmt.Println(LogLine(strings.ReplaceAll(line, b.dir+"/", "")))
+		}
 	}
 }
 
 // logDigest shows a slog text log with each line's time relative to
 // start, the per-real-server lines counted instead of shown.
-func logDigest(path string, start time.Time) string {
+func logDigest(path string, start time.Time) []string {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return err.Error()
+		return []string{err.Error()}
 	}
 	var out []string
 	skipped := map[string]int{}
@@ -522,7 +524,7 @@ func logDigest(path string, start time.Time) string {
 	if len(out) > 80 {
 		out = append(out[:40], append([]string{"          ..."}, out[len(out)-40:]...)...)
 	}
-	return strings.Join(out, "\n")
+	return out
 }
 
 func (b *bench) copyConf(t *testing.T, dst, src string) {

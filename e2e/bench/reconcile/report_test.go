@@ -28,9 +28,14 @@ func TestParseAndSummarize(t *testing.T) {
 		out.WriteString(SampleLine(Sample{Impl: ImplTandem, Step: StepStop, Run: run + 1, Seconds: 0.5, Note: "0 services and 0 destinations left"}) + "\n")
 	}
 	out.WriteString(MetaLine(Meta{Services: 1000, Dests: 10, Runs: 3, GuestKernel: "6.1.0-test"}) + "\n")
-	samples, meta, err := ParseOutput(out.String())
+	out.WriteString(LogLine("    744ms level=INFO msg=starting") + "\n")
+	o, err := ParseOutput(out.String())
 	if err != nil {
 		t.Fatal(err)
+	}
+	samples, meta := o.Samples, o.Meta
+	if len(o.TandemLog) != 1 || o.TandemLog[0] != "    744ms level=INFO msg=starting" {
+		t.Errorf("log digest %q", o.TandemLog)
 	}
 	if len(samples) != 15 || meta.Runs != 3 || meta.GuestKernel != "6.1.0-test" {
 		t.Fatalf("%d samples, meta %+v", len(samples), meta)
@@ -55,13 +60,13 @@ func TestParseAndSummarize(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
-	doc := Document(Host{Date: "2025-01-01", CPU: "cpu", CPUs: 2, Kernel: "k", Accel: "tcg", GoVersion: "go1.26", VMWall: time.Minute}, meta, rows)
-	for _, want := range []string{"# Reconcile benchmark", "accel **TCG**", "1,000 virtual services × 10", table} {
+	doc := Document(Host{Date: "2025-01-01", CPU: "cpu", CPUs: 2, Kernel: "k", Accel: "tcg", GoVersion: "go1.26", VMWall: time.Minute}, o)
+	for _, want := range []string{"# Reconcile benchmark", "accel **TCG**", "1,000 virtual services × 10", table, "## Where tandem-director's time goes", "744ms level=INFO msg=starting"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("document lacks %q", want)
 		}
 	}
-	if _, _, err := ParseOutput(samplePrefix + "{bad\n"); err == nil {
+	if _, err := ParseOutput(samplePrefix + "{bad\n"); err == nil {
 		t.Error("a bad sample line was accepted")
 	}
 }

@@ -39,10 +39,11 @@ func TestVMBenchReconcile(t *testing.T) {
 	if t.Failed() {
 		t.Fatal("a scenario failed: no table, docs/benchmarks-reconcile.md left as it was")
 	}
-	samples, meta, err := ParseOutput(string(res.Output))
+	o, err := ParseOutput(string(res.Output))
 	if err != nil {
 		t.Fatal(err)
 	}
+	samples, meta := o.Samples, o.Meta
 	if meta.Runs == 0 {
 		t.Fatal("the guest printed no BENCHMETA line")
 	}
@@ -64,6 +65,7 @@ func TestVMBenchReconcile(t *testing.T) {
 	}
 	if meta.GuestKernel == "" {
 		meta.GuestKernel = res.Kernel
+		o.Meta = meta
 	}
 	t.Logf("reconcile benchmark, %s × %d, %d runs, guest kernel %s (%s):\n%s", thousands(meta.Services), meta.Dests, meta.Runs,
 		meta.GuestKernel, strings.ToUpper(res.Accel), MarkdownTable(rows))
@@ -78,7 +80,7 @@ func TestVMBenchReconcile(t *testing.T) {
 		}
 		out = filepath.Join(root, "docs", "benchmarks-reconcile.md")
 	}
-	if err := os.WriteFile(out, []byte(Document(host, meta, rows)), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(Document(host, o)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("written %s", out)
