@@ -245,3 +245,20 @@ func (s *Server) logLimited(key string, emit func(suppressed int), now time.Time
 	s.mu.Unlock()
 	emit(n)
 }
+
+// Push seals reply and sends it, unsolicited, to peer (a director reply
+// with report_now, docs/ha.md). Errors are counted as reply errors.
+func (s *Server) Push(peer netip.AddrPort, reply hbproto.DirectorReply) {
+	if len(reply.Destinations) > hbproto.MaxDestinations {
+		reply.Destinations = reply.Destinations[:hbproto.MaxDestinations]
+	}
+	b, err := s.sealer.SealDirector(s.now(), &reply)
+	if err == nil {
+		_, err = s.conn.WriteTo(b, net.UDPAddrFromAddrPort(peer))
+	}
+	if err != nil {
+		s.count(func(st *Stats) { st.ReplyErrors++ })
+		return
+	}
+	s.count(func(st *Stats) { st.Replies++ })
+}

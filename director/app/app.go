@@ -21,7 +21,9 @@ import (
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/metrics"
+	"github.com/tandemlb/tandem/director/peerwatch"
 	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/director/witness"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/logging"
 	"github.com/tandemlb/tandem/shared/sdnotify"
@@ -43,9 +45,11 @@ type IPVS interface {
 }
 
 // VRRPDriver is one running VRRP instance; *vrrp.Driver is the real one.
+// Inject takes the fast-failover hooks (vrrp.PeerDead, vrrp.Witness).
 type VRRPDriver interface {
 	Run(ctx context.Context) error
 	Status() vrrp.Status
+	Inject(ctx context.Context, ev vrrp.Event) error
 }
 
 // Options are the daemon's inputs besides the configuration. Only Log is
@@ -117,6 +121,10 @@ type App struct {
 	hbInsecure bool
 	hbDisabled string
 	metSrv     *http.Server
+	witness    *witness.Board
+	pw         *peerwatch.Watcher
+	pwStop     context.CancelFunc
+	pwDone     chan struct{}
 
 	reloads       int
 	lastReload    time.Time
@@ -176,6 +184,7 @@ func New(cfg *config.Config, opts Options) *App {
 		cmds:        make(chan command),
 		vrrpChanged: make(chan struct{}, 1),
 		ready:       make(chan struct{}),
+		witness:     newWitnessBoard(),
 	}
 	a.met.Info.WithLabelValues(version.Version).Set(1)
 	a.node = cfg.NodeName()
@@ -310,9 +319,6 @@ func (a *App) setup() error {
 		}
 		a.hbKey, a.hbInsecure = key, a.opts.InsecureHeartbeat
 	}
-	if cfg.FastFailover.Enabled {
-		a.warn("fast_failover is enabled but this build does not implement the peer probe yet: plain VRRP timing applies")
-	}
 	if err := a.openIPVS(cfg); err != nil {
 		return err
 	}
@@ -355,6 +361,9 @@ func (a *App) setup() error {
 	if err := a.startHeartbeat(cfg); err != nil {
 		return err
 	}
+	if err := a.startPeerwatch(cfg); err != nil {
+		return err
+	}
 	if err := a.startMetrics(cfg); err != nil {
 		return err
 	}
@@ -369,8 +378,13 @@ func (a *App) teardown() {
 	for _, s := range a.services {
 		a.stopServiceCheckers(s)
 	}
+	pwDone := a.pwDone
+	a.stopPeerwatch(false) // it says goodbye once the masters below released
 	for _, in := range a.instances {
 		a.stopInstance(in)
+	}
+	if pwDone != nil {
+		<-pwDone
 	}
 	for _, s := range a.services {
 		a.perform(s, s.pool.Shutdown(), false)

@@ -197,6 +197,18 @@ func (a *App) status() Status {
 		st.Heartbeat.Accepted, st.Heartbeat.Replies, st.Heartbeat.ReplyErrors = hs.Accepted, hs.Replies, hs.ReplyErrors
 		st.Heartbeat.Dropped = hs.Dropped
 	}
+	if a.pw != nil {
+		ps := a.pw.Status()
+		ff := &FastFailoverStatus{Session: ps.Session.String(), Sent: ps.Sent, Received: ps.Received,
+			Takeovers: ps.Takeovers, Vetoes: ps.Vetoes, Witnesses: ps.Witnesses}
+		if ps.Peer.Name != "" {
+			ff.Peer, ff.PeerAddr = ps.Peer.Name, ps.Peer.Addr.String()
+		}
+		if len(ps.Dropped) > 0 {
+			ff.Dropped = ps.Dropped
+		}
+		st.FastFailover = ff
+	}
 	ips := slices.SortedFunc(maps.Keys(a.agentsTab), netip.Addr.Compare)
 	for _, ip := range ips {
 		st.Agents = append(st.Agents, a.agentStatus(ip, a.agentsTab[ip]))

@@ -92,6 +92,8 @@ func (d *fakeDriver) set(s vrrp.State) {
 	d.opts.Notifier.Notify(s, d.cfg.Priority)
 }
 
+func (d *fakeDriver) Inject(ctx context.Context, ev vrrp.Event) error { return nil }
+
 func (d *fakeDriver) Status() vrrp.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -46,6 +46,9 @@ type replyView struct {
 	role   hbproto.Role
 	dests  map[netip.Addr][]hbproto.DestinationStatus
 	hbAddr net.Addr
+	// hb and agents serve report_now (fastfailover.go).
+	hb     *agents.Server
+	agents []agentPeer
 }
 
 // hbHandler connects the listener to the main loop.
@@ -54,6 +57,7 @@ type hbHandler struct{ a *App }
 // Report hands the report to the main loop and waits (briefly) until it
 // acted on it.
 func (h hbHandler) Report(r agents.Report) {
+	h.a.witness.Observe(r.At, &r.Agent)
 	done := make(chan struct{})
 	select {
 	case h.a.events <- agentEvent{r: r, done: done}:
@@ -167,7 +171,12 @@ func (a *App) agentGauges() {
 func (a *App) refreshView() {
 	v := &replyView{node: a.node, role: a.role(), dests: map[netip.Addr][]hbproto.DestinationStatus{}}
 	if a.hb != nil {
-		v.hbAddr = a.hb.Addr()
+		v.hbAddr, v.hb = a.hb.Addr(), a.hb
+	}
+	for ip, ag := range a.agentsTab {
+		if a.agentFresh(ag) {
+			v.agents = append(v.agents, agentPeer{peer: ag.peer, ip: ip})
+		}
 	}
 	for _, s := range a.services {
 		st := s.pool.Status()

@@ -140,6 +140,7 @@ func (a *App) runInstance(in *instance) error {
 	done := make(chan struct{})
 	in.drv, in.tap, in.cancel, in.done, in.err = drv, tap, cancel, done, nil
 	in.state, in.since = vrrp.StateInit, a.now()
+	defer a.rebindPeerwatch()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -179,6 +180,7 @@ func (a *App) stopInstance(in *instance) {
 	}
 	in.cancel = nil
 	a.takeStates(in)
+	a.rebindPeerwatch()
 }
 
 func (a *App) onInstanceDone(e instanceDone) {
@@ -189,6 +191,7 @@ func (a *App) onInstanceDone(e instanceDone) {
 	a.takeStates(in)
 	in.err, in.failedAt, in.cancel = e.err, a.now(), nil
 	a.setState(in, vrrp.StateInit)
+	a.rebindPeerwatch()
 	a.log.Error("vrrp instance failed; retrying in 5s", "instance", in.cfg.Name, "err", e.err)
 }
 

@@ -103,9 +103,6 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	if ch.IPVS && a.ipvs != nil {
 		a.applySysctls(cfg)
 	}
-	if ch.FastFailover && cfg.FastFailover.Enabled {
-		a.log.Warn("fast_failover is enabled but this build does not implement the peer probe yet: plain VRRP timing applies")
-	}
 	a.cfg = cfg
 	a.node = cfg.NodeName()
 
@@ -142,6 +139,12 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		}
 	}
 	a.reorderInstances(cfg)
+	if ch.FastFailover || hbRestart || ch.ConnSync || ch.Node || (a.pw == nil && a.ffWanted(cfg)) {
+		a.stopPeerwatch(true)
+		if err := a.startPeerwatch(cfg); err != nil {
+			a.log.Error("reload: fast failover probe", "err", err)
+		}
+	}
 
 	// Services: removed, changed, added; never a flush.
 	for _, key := range ch.ServicesRemoved {

@@ -70,6 +70,9 @@ type Status struct {
 	Reloads         int       `json:"reloads"`
 	LastReload      time.Time `json:"last_reload,omitzero"`
 	LastReloadError string    `json:"last_reload_error,omitempty"`
+	// FastFailover is the peer probe and witness rule (docs/ha.md); nil
+	// when fast_failover is off.
+	FastFailover *FastFailoverStatus `json:"fast_failover,omitempty"`
 	// Warnings are the host problems found at start (firewall, sysctls).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -192,4 +195,21 @@ type HeartbeatStatus struct {
 	Replies     uint64            `json:"replies"`
 	ReplyErrors uint64            `json:"reply_errors"`
 	Dropped     map[string]uint64 `json:"dropped,omitempty"`
+}
+
+// FastFailoverStatus describes the peer probe.
+type FastFailoverStatus struct {
+	// Session is down, init, up or admin-down.
+	Session string `json:"session"`
+	// Peer and PeerAddr name the other director once heard.
+	Peer     string `json:"peer,omitempty"`
+	PeerAddr string `json:"peer_addr,omitempty"`
+	Sent     uint64 `json:"sent"`
+	Received uint64 `json:"received"`
+	// Takeovers counts PeerDead given to VRRP; Vetoes the takeovers the
+	// agents prevented, Witnesses those that vouched last.
+	Takeovers uint64            `json:"takeovers"`
+	Vetoes    uint64            `json:"vetoes"`
+	Witnesses []string          `json:"witnesses,omitempty"`
+	Dropped   map[string]uint64 `json:"dropped,omitempty"`
 }

@@ -551,3 +551,65 @@ func TestNetnsDirectorRestartKeepsVIP(t *testing.T) {
 		t.Errorf("lb1 role %s, want backup", st.Role)
 	}
 }
+
+// TestNetnsDirectorFastFailover: with fast_failover on, the peer probe
+// (docs/ha.md) comes up between two tandem-directors, and a MASTER killed
+// with SIGKILL is replaced in a few probe intervals instead of
+// Master_Down_Interval (3.6 s).
+func TestNetnsDirectorFastFailover(t *testing.T) {
+	r := newDRig(t)
+	procs := map[string]*netlab.Process{}
+	for _, lb := range []string{"lb1", "lb2"} {
+		conf := r.write(lb+".yaml", fmt.Sprintf(nativeVRRP, lb, r.dir)+"fast_failover: {enabled: true, interval: 50ms, multiplier: 3}\n")
+		p, err := r.lab.Start(lb, r.bin, "run", "--config", conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs[lb] = p
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = p.WaitOutput(ctx, "msg=ready")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Stop(5 * time.Second)
+	}
+	sock := func(lb string) string { return filepath.Join(r.dir, lb+".sock") }
+	var master, backup string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && master == "" {
+		s1, s2 := r.status(sock("lb1")), r.status(sock("lb2"))
+		up := s1.FastFailover != nil && s1.FastFailover.Session == "up" && s2.FastFailover != nil && s2.FastFailover.Session == "up"
+		switch {
+		case up && s1.Role == "master" && s2.Role == "backup":
+			master, backup = "lb1", "lb2"
+		case up && s2.Role == "master" && s1.Role == "backup":
+			master, backup = "lb2", "lb1"
+		default:
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if master == "" {
+		t.Fatalf("no master/backup pair with the probe up\n%s\n%s", procs["lb1"].Output(), procs["lb2"].Output())
+	}
+	text, _ := r.cli("status", "--socket", sock(backup))
+	if !strings.Contains(text, "fast failover: session up with "+master) {
+		t.Errorf("status of %s:\n%s", backup, text)
+	}
+	killed := time.Now()
+	procs[master].Signal(syscall.SIGKILL)
+	for !hasVIP(t, r.lab, backup) && time.Since(killed) < 5*time.Second {
+		time.Sleep(5 * time.Millisecond)
+	}
+	took := time.Since(killed)
+	if !hasVIP(t, r.lab, backup) {
+		t.Fatalf("%s did not take over:\n%s", backup, procs[backup].Output())
+	}
+	t.Logf("MEASURED takeover after SIGKILL of the master with fast_failover (50ms x 3): %v (plain VRRP: 3.6s)", took.Round(time.Millisecond))
+	if took > 1500*time.Millisecond {
+		t.Errorf("takeover took %v, want well under Master_Down_Interval", took)
+	}
+	if st := r.status(sock(backup)); st.FastFailover == nil || st.FastFailover.Takeovers != 1 {
+		t.Errorf("fast failover status after the takeover: %+v", st.FastFailover)
+	}
+}

@@ -85,6 +85,17 @@ func printStatus(w io.Writer, st app.Status, now time.Time) {
 			fmt.Fprintf(w, "          adverts dropped: %s\n", counts(v.Dropped))
 		}
 	}
+	if ff := st.FastFailover; ff != nil {
+		line := "fast failover: session " + ff.Session
+		if ff.Peer != "" {
+			line += fmt.Sprintf(" with %s (%s)", ff.Peer, ff.PeerAddr)
+		}
+		line += fmt.Sprintf(", %d takeovers, %d vetoes by agents", ff.Takeovers, ff.Vetoes)
+		if len(ff.Dropped) > 0 {
+			line += ", dropped: " + counts(ff.Dropped)
+		}
+		fmt.Fprintln(w, line)
+	}
 	switch {
 	case st.IPVS.Error != "":
 		fmt.Fprintf(w, "ipvs:     UNAVAILABLE: %s\n", firstLine(st.IPVS.Error))
