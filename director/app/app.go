@@ -112,6 +112,7 @@ type App struct {
 	drains    map[netip.AddrPort]string
 	syncd     syncState
 	checkGen  uint64
+	polls     uint64
 	warnings  []string
 
 	hb         *agents.Server

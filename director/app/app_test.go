@@ -150,11 +150,22 @@ func TestDrainUndrain(t *testing.T) {
 	if err := h.call(OpDrain, DrainArgs{Target: "not-an-ip"}, nil); err == nil {
 		t.Errorf("bad target accepted")
 	}
+	// The connections end: the poll sees it, the drain completes and the
+	// drained server is removed.
+	h.ipvs.Reset()
+	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.11:80", 0, 3)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && h.status().Services[0].RealServers[0].State != "drained" {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, want := h.ipvs.CallStrings(), []string{"DelDestination TCP 192.0.2.100:80 192.0.2.11:80"}; !cmp.Equal(got, want) {
+		t.Errorf("after the drain: calls %v, want %v", got, want)
+	}
 	h.ipvs.Reset()
 	if err := h.call(OpUndrain, DrainArgs{Target: "192.0.2.11:80"}, &res); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := h.ipvs.CallStrings(), []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=1 DR"}; !cmp.Equal(got, want) {
+	if got, want := h.ipvs.CallStrings(), []string{"NewDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=1 DR"}; !cmp.Equal(got, want) {
 		t.Errorf("undrain calls %v, want %v", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -233,47 +234,96 @@ func (a *App) removeService(s *service) {
 	}
 }
 
-// poll reads the whole table once: connection counters go to the pools
-// (drain progress) and to agents' replies; a service that differs from
-// what it should be is reconciled again (at most every retryEvery).
+// fullPollServices is the table size up to which every poll reads the
+// whole table; a larger one is read whole every fullPollEvery polls, and in
+// between only its services with a server draining are read (one service
+// each).
+const (
+	fullPollServices = 64
+	fullPollEvery    = 10
+)
+
+// poll reads IPVS: connection counters go to the pools (drain progress)
+// and to agents' replies; a service that differs from what it should be is
+// reconciled again (at most every retryEvery).
 func (a *App) poll() {
 	if a.ipvs == nil || len(a.services) == 0 {
 		return
 	}
-	states, err := a.ipvs.Services()
-	if err != nil {
-		a.log.Debug("ipvs: poll failed", "err", err)
-		return
-	}
-	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
-	for i := range states {
-		byKey[states[i].Service.Key()] = &states[i]
+	a.polls++
+	full := len(a.services) <= fullPollServices || a.polls%fullPollEvery == 0
+	byKey := map[lvs.ServiceKey]*lvs.ServiceState{}
+	var todo []*service
+	if full {
+		states, err := a.ipvs.Services()
+		if err != nil {
+			a.log.Debug("ipvs: poll failed", "err", err)
+			return
+		}
+		for i := range states {
+			byKey[states[i].Service.Key()] = &states[i]
+		}
+		todo = a.services
+	} else {
+		for _, s := range a.services {
+			if !s.draining() {
+				continue
+			}
+			st, err := a.ipvs.Service(ServiceOf(&s.cfg))
+			switch {
+			case err == nil:
+				byKey[st.Service.Key()] = &st
+			case !errors.Is(err, lvs.ErrNotFound):
+				a.log.Debug("ipvs: poll failed", "service", s.key, "err", err)
+				continue
+			}
+			todo = append(todo, s)
+		}
 	}
 	now := a.now()
-	for _, s := range a.services {
-		kst := byKey[ServiceOf(&s.cfg).Key()]
-		s.inKernel = kst != nil
-		conns := map[string]lvs.DestinationState{}
-		if kst != nil {
-			for _, d := range kst.Destinations {
-				conns[d.Key()] = d
-			}
+	for _, s := range todo {
+		a.pollService(s, byKey[ServiceOf(&s.cfg).Key()], now)
+	}
+}
+
+// draining reports whether a server of s is draining.
+func (s *service) draining() bool {
+	for _, ss := range s.pool.Status().Servers {
+		if ss.State == pool.Draining {
+			return true
 		}
-		st := s.pool.Status()
-		for _, ss := range st.Servers {
-			c, ok := conns[ss.Addr.String()]
-			prev, had := s.conns[ss.Addr.String()]
-			changed := ok != had || c.ActiveConns != prev.ActiveConns || c.InactiveConns != prev.InactiveConns
-			if changed || (ok && ss.State == pool.Draining) {
-				a.perform(s, s.pool.Step(now, pool.Conns{Server: ss.Addr, Active: c.ActiveConns, Inactive: c.InactiveConns}), false)
-			}
+	}
+	return false
+}
+
+// pollService takes the kernel's state of one service (nil: absent).
+func (a *App) pollService(s *service, kst *lvs.ServiceState, now time.Time) {
+	s.inKernel = kst != nil
+	conns := map[string]lvs.DestinationState{}
+	if kst != nil {
+		for _, d := range kst.Destinations {
+			conns[d.Key()] = d
 		}
-		s.conns = conns
-		if !s.dirty && now.Sub(s.lastApply) >= retryEvery && !matches(SpecOf(&s.cfg, s.pool.Status()), kst) {
-			a.log.Warn("ipvs: the table differs from the desired state (a failed operation, or changed by someone else): reconciling",
-				"service", s.key)
-			s.dirty = true
+	}
+	anyChange := false
+	st := s.pool.Status()
+	for _, ss := range st.Servers {
+		c, ok := conns[ss.Addr.String()]
+		prev, had := s.conns[ss.Addr.String()]
+		changed := ok != had || c.ActiveConns != prev.ActiveConns || c.InactiveConns != prev.InactiveConns
+		anyChange = anyChange || changed
+		if changed || (ok && ss.State == pool.Draining) {
+			a.perform(s, s.pool.Step(now, pool.Conns{Server: ss.Addr, Active: c.ActiveConns, Inactive: c.InactiveConns}), false)
 		}
+	}
+	s.conns = conns
+	if anyChange {
+		a.serviceGauges(s)
+	}
+	if !s.dirty && now.Sub(s.lastApply) >= retryEvery && !matches(SpecOf(&s.cfg, s.pool.Status()), kst) {
+		a.log.Warn("ipvs: the table differs from the desired state (a failed operation, or changed by someone else): reconciling",
+			"service", s.key)
+		s.dirty = true
 	}
 }
 
