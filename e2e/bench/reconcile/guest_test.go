@@ -95,14 +95,18 @@ func TestGuestBenchReconcile(t *testing.T) {
 		}
 	}
 	b.mu.Lock()
-	costs := slices.Clone(b.countCosts)
+	meta.CountCost, meta.ReadCost = medianOf(b.countCosts), medianOf(b.readCosts)
 	b.mu.Unlock()
-	slices.Sort(costs)
-	meta.CountCost = "—"
-	if len(costs) > 0 {
-		meta.CountCost = Seconds(Median(costs))
-	}
 	fmt.Println(MetaLine(meta))
+}
+
+func medianOf(v []float64) string {
+	if len(v) == 0 {
+		return "—"
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return Seconds(Median(v))
 }
 
 type bench struct {
@@ -115,6 +119,7 @@ type bench struct {
 
 	mu         sync.Mutex
 	countCosts []float64 // seconds per count of a complete table
+	readCosts  []float64 // seconds per netlink read of a complete table
 }
 
 func (b *bench) write(name, content string) {
@@ -267,12 +272,17 @@ func (b *bench) checkTable(nsPath string, ch *Change, within time.Duration) erro
 	defer k.Close()
 	deadline := time.Now().Add(within)
 	for {
+		before := time.Now()
 		states, err := k.Services()
+		cost := time.Since(before)
 		if err != nil {
 			return err
 		}
 		diff := Diff(want, TableOf(states))
 		if diff == "" {
+			b.mu.Lock()
+			b.readCosts = append(b.readCosts, cost.Seconds())
+			b.mu.Unlock()
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -419,13 +429,13 @@ func (b *bench) stopAndReport(t *testing.T, p *proc, impl string, run int, nsPat
 	if p.err != nil {
 		t.Errorf("%s exited with %v after SIGTERM\n--- log ---\n%s", impl, p.err, p.tail())
 	}
-	note := ""
-	if s, dd, err := entries(nsPath); err == nil {
-		note = fmt.Sprintf("%d services and %d destinations left", s, dd)
-	} else {
-		t.Errorf("%s: reading the table after the stop: %v", impl, err)
+	s, dd, err := entries(nsPath)
+	if err != nil {
+		t.Fatalf("%s: reading the table after the stop: %v", impl, err)
 	}
-	emit(t, impl, StepStop, run, d, note)
+	sample := Sample{Impl: impl, Step: StepStop, Run: run, Seconds: d.Seconds(), Left: &[2]int{s, dd}}
+	fmt.Println(SampleLine(sample))
+	t.Logf("%-12s %-7s run %d: %v, %d services and %d destinations left", impl, StepStop, run, d.Round(time.Microsecond), s, dd)
 }
 
 // --- the four implementations ---

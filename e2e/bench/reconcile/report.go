@@ -31,8 +31,11 @@ type Sample struct {
 	Step    string  `json:"step"`
 	Run     int     `json:"run"`
 	Seconds float64 `json:"seconds"`
-	// Note is free text (entries left after a stop, ...).
+	// Note is free text (the operations a library call made, ...).
 	Note string `json:"note,omitempty"`
+	// Left is the services and destinations left in the table after a
+	// stop.
+	Left *[2]int `json:"left,omitempty"`
 }
 
 // Meta is what the guest reports about itself.
@@ -50,7 +53,8 @@ type Meta struct {
 	PollEvery   string `json:"poll_every"`
 	WeightPoll  string `json:"weight_poll_every"`
 	CountCost   string `json:"count_cost"`
-	Changed     string `json:"changed"` // "198.19.0.4:80 of TCP 198.18.1.245:80"
+	ReadCost    string `json:"netlink_read_cost"` // lvs.Kernel.Services of the whole table
+	Changed     string `json:"changed"`           // "198.19.0.4:80 of TCP 198.18.1.245:80"
 }
 
 // Line prefixes of the guest's output.
@@ -164,11 +168,18 @@ func Summarize(samples []Sample) []Row {
 		}
 		v := make([]float64, len(ss))
 		var notes []string
+		var leftS, leftD []int
 		for i, s := range ss {
 			v[i] = s.Seconds
 			if s.Note != "" && !slices.Contains(notes, s.Note) {
 				notes = append(notes, s.Note)
 			}
+			if s.Left != nil {
+				leftS, leftD = append(leftS, s.Left[0]), append(leftD, s.Left[1])
+			}
+		}
+		if len(leftS) > 0 {
+			notes = append(notes, fmt.Sprintf("left in the table: %s services, %s destinations", span(leftS), span(leftD)))
 		}
 		slices.Sort(v)
 		m := Median(v)
@@ -185,6 +196,15 @@ func Summarize(samples []Sample) []Row {
 		}
 	}
 	return rows
+}
+
+// span formats the range of values: "7" or "3–9".
+func span(v []int) string {
+	lo, hi := slices.Min(v), slices.Max(v)
+	if lo == hi {
+		return thousands(lo)
+	}
+	return thousands(lo) + "–" + thousands(hi)
 }
 
 // Median of sorted values.
@@ -283,8 +303,10 @@ func Verdicts(rows []Row) []string {
 // Host describes the machine that ran the guest.
 type Host struct {
 	Date, CPU, Kernel, Accel, GoVersion string
-	CPUs                                int
-	VMWall                              time.Duration
+	// LoadAvg is the host's /proc/loadavg before the guest booted.
+	LoadAvg string
+	CPUs    int
+	VMWall  time.Duration
 }
 
 // Document renders docs/benchmarks-reconcile.md.
@@ -304,7 +326,8 @@ func Document(h Host, o Output) string {
 		b.WriteString("- " + v + "\n")
 	}
 	b.WriteString("\n## Where and how\n\n")
-	fmt.Fprintf(&b, "- Date: %s. Host: %d × %s, kernel %s, %s.\n", h.Date, h.CPUs, h.CPU, h.Kernel, h.GoVersion)
+	fmt.Fprintf(&b, "- Date: %s. Host: %d × %s, kernel %s, %s; load average before the boot %s (the host's cores are shared "+
+		"with other work: min – max shows the noise).\n", h.Date, h.CPUs, h.CPU, h.Kernel, h.GoVersion, h.LoadAvg)
 	fmt.Fprintf(&b, "- Guest: Debian's kernel %s under QEMU, accel **%s**, %d vCPUs, %d MB (e2e/vm); IPVS %s. One boot for the whole benchmark (VM wall %s).\n",
 		m.GuestKernel, strings.ToUpper(h.Accel), m.GuestCPUs, m.GuestMemMB, m.IPVS, h.VMWall.Round(time.Second))
 	fmt.Fprintf(&b, "- Versions: %s; %s; tandem-director %s.\n", m.Keepalived, m.Ipvsadm, m.Tandem)
@@ -317,8 +340,10 @@ func Document(h Host, o Output) string {
 	fmt.Fprintf(&b, "- Start: every %s the namespace's table is counted with one `getsockopt(IP_VS_SO_GET_SERVICES)` (every service with its "+
 		"number of destinations in one call; %s each here) until it holds every service and destination; the time is taken at the end "+
 		"of that count, so it is late by at most one interval plus one count. The whole table is then read over netlink and compared with "+
-		"the expected one (addresses, scheduler, DR, weights); a wrong or incomplete table fails the benchmark.\n",
-		m.PollEvery, m.CountCost)
+		"the expected one (addresses, scheduler, DR, weights); a wrong or incomplete table fails the benchmark. "+
+		"That netlink read of the whole table (one dump of the services, one of each service's destinations: what tandem-director's "+
+		"IPVS poll does every 200 ms) costs %s here.\n",
+		m.PollEvery, m.CountCost, m.ReadCost)
 	fmt.Fprintf(&b, "- One weight: real server %s goes from weight 1 to 2 in the file, then SIGHUP; that service alone is read "+
 		"over netlink every %s until the new weight shows, then the whole table is checked again (nothing else changed). "+
 		"ipvsadm and the library make the same change directly.\n", m.Changed, m.WeightPoll)

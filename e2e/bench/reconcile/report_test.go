@@ -25,7 +25,8 @@ func TestParseAndSummarize(t *testing.T) {
 		out.WriteString(SampleLine(Sample{Impl: ImplTandem, Step: StepStart, Run: run + 1, Seconds: v / 20}) + "\n")
 		out.WriteString(SampleLine(Sample{Impl: ImplKeepalived, Step: StepWeight, Run: run + 1, Seconds: 0.65}) + "\n")
 		out.WriteString(SampleLine(Sample{Impl: ImplTandem, Step: StepWeight, Run: run + 1, Seconds: 0.13}) + "\n")
-		out.WriteString(SampleLine(Sample{Impl: ImplTandem, Step: StepStop, Run: run + 1, Seconds: 0.5, Note: "0 services and 0 destinations left"}) + "\n")
+		out.WriteString(SampleLine(Sample{Impl: ImplTandem, Step: StepStop, Run: run + 1, Seconds: 0.5, Left: &[2]int{1000, 10000}}) + "\n")
+		out.WriteString(SampleLine(Sample{Impl: ImplKeepalived, Step: StepStop, Run: run + 1, Seconds: 5, Left: &[2]int{100 * run, 1000 * run}}) + "\n")
 	}
 	out.WriteString(MetaLine(Meta{Services: 1000, Dests: 10, Runs: 3, GuestKernel: "6.1.0-test"}) + "\n")
 	out.WriteString(LogLine("    744ms level=INFO msg=starting") + "\n")
@@ -37,11 +38,11 @@ func TestParseAndSummarize(t *testing.T) {
 	if len(o.TandemLog) != 1 || o.TandemLog[0] != "    744ms level=INFO msg=starting" {
 		t.Errorf("log digest %q", o.TandemLog)
 	}
-	if len(samples) != 15 || meta.Runs != 3 || meta.GuestKernel != "6.1.0-test" {
+	if len(samples) != 18 || meta.Runs != 3 || meta.GuestKernel != "6.1.0-test" {
 		t.Fatalf("%d samples, meta %+v", len(samples), meta)
 	}
 	rows := Summarize(samples)
-	if len(rows) != 5 {
+	if len(rows) != 6 {
 		t.Fatalf("%d rows: %+v", len(rows), rows)
 	}
 	if r := rows[0]; r.Impl != ImplKeepalived || r.Median != 4.0 || r.Min != 3.8 || r.Max != 4.4 || r.VsKeepalived != 1 {
@@ -55,7 +56,7 @@ func TestParseAndSummarize(t *testing.T) {
 		t.Errorf("verdicts %q", v)
 	}
 	table := MarkdownTable(rows)
-	for _, want := range []string{"| start with 1,000 × 10 (empty table) | keepalived", "4.00 s", "200 ms", "**20.0× faster**", "| stop |", "(0 services and 0 destinations left)"} {
+	for _, want := range []string{"| start with 1,000 × 10 (empty table) | keepalived", "4.00 s", "200 ms", "**20.0× faster**", "| stop |", "(left in the table: 1,000 services, 10,000 destinations)", "(left in the table: 0–200 services, 0–2,000 destinations)"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}

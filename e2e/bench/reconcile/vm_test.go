@@ -25,6 +25,10 @@ func TestVMBenchReconcile(t *testing.T) {
 	}
 	testutil.VM(t)
 	testutil.Bin(t, "tandem-director")
+	load := "unknown"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	env := map[string]string{}
 	if r := os.Getenv("TANDEM_BENCH_RUNS"); r != "" {
 		env["TANDEM_BENCH_RUNS"] = r
@@ -61,7 +65,7 @@ func TestVMBenchReconcile(t *testing.T) {
 	}
 	host := Host{
 		Date: time.Now().UTC().Format("2006-01-02"), CPU: cpuModel(), CPUs: runtime.NumCPU(),
-		Kernel: osRelease(), Accel: res.Accel, GoVersion: runtime.Version(), VMWall: res.Wall,
+		Kernel: osRelease(), Accel: res.Accel, LoadAvg: load, GoVersion: runtime.Version(), VMWall: res.Wall,
 	}
 	if meta.GuestKernel == "" {
 		meta.GuestKernel = res.Kernel
