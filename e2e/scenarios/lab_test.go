@@ -105,8 +105,8 @@ health:
   service: www
   type: http
   url: http://127.0.0.1:80/healthz
-  interval: 100ms
-  timeout: 80ms
+  interval: 300ms
+  timeout: 250ms
   rise: 2
   fall: 2
 check: {mode: file, file: %[3]s/check.txt}
@@ -273,6 +273,24 @@ func (l *lab) startAgent(rs string) {
 	l.mu.Lock()
 	l.agents[rs] = p
 	l.mu.Unlock()
+}
+
+// agentLogTime returns the time of the first line of rs's agent log that
+// contains msg and comes after since (zero if none).
+func (l *lab) agentLogTime(rs, msg string, since time.Time) time.Time {
+	l.mu.Lock()
+	p := l.agents[rs]
+	l.mu.Unlock()
+	for _, line := range strings.Split(p.Output(), "\n") {
+		if !strings.Contains(line, msg) || !strings.HasPrefix(line, "time=") {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && !t.Before(since) {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 func (l *lab) stopAgent(rs string) {
