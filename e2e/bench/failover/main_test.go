@@ -31,7 +31,9 @@ func TestMedian(t *testing.T) {
 
 func TestRecovered(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(ms int, by string) probe { return probe{start: t0.Add(time.Duration(ms) * time.Millisecond), by: by} }
+	at := func(ms int, by string) probe {
+		return probe{start: t0.Add(time.Duration(ms) * time.Millisecond), by: by}
+	}
 	// Out of order, as probes finish; d1 before the event, failures, d1
 	// answering after the event (it had not stopped yet) do not count.
 	ps := []probe{at(-10, "d1"), at(20, ""), at(5, "d1"), at(40, "d2"), at(30, "d2"), at(50, "d2"), at(-20, "d2")}
