@@ -30,7 +30,7 @@ import (
 // Bounds and poll intervals.
 const (
 	waitBound  = 120 * time.Second     // any single wait
-	pollEvery  = 20 * time.Millisecond // full-table reads while starting
+	pollEvery  = 20 * time.Millisecond // table counts while starting
 	weightPoll = 5 * time.Millisecond  // one-service reads after SIGHUP
 	settle     = 10 * time.Second      // for the table to match after a weight change
 	stopBound  = 120 * time.Second     // SIGTERM until exit
