@@ -11,7 +11,7 @@ import (
 	"github.com/tandemlb/tandem/e2e/drlab"
 )
 
-// runGuest builds the lab and drives traffic through the VIP for d.
+// runGuest builds the foundation lab and drives traffic through the VIP for d.
 func runGuest(ctx context.Context, out io.Writer, d time.Duration) int {
 	if os.Getenv("TANDEM_IN_VM") == "" {
 		return exitf("-guest runs inside the VM only; run the demo without flags")
