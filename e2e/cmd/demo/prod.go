@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -20,9 +18,9 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/director/app"
-	"github.com/tandemlb/tandem/e2e/drlab"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/e2e/prodlab"
 )
 
 // Lab addresses (inside the lab's namespaces only).
@@ -136,7 +134,7 @@ type demo struct {
 
 	dirs   map[string]*netlab.Process
 	ipvs   map[string]*ipvs.Handle
-	apps   map[string]*webApp
+	apps   map[string]*prodlab.WebApp
 	agents map[string]*netlab.Process
 	rows   []row
 }
@@ -172,7 +170,7 @@ func (d *demo) record(step string, ok bool, held, numbers string) {
 func runProd(ctx context.Context, out io.Writer, bin string) int {
 	start := time.Now()
 	d := &demo{out: out, dirs: map[string]*netlab.Process{}, ipvs: map[string]*ipvs.Handle{},
-		apps: map[string]*webApp{}, agents: map[string]*netlab.Process{},
+		apps: map[string]*prodlab.WebApp{}, agents: map[string]*netlab.Process{},
 		dbin: filepath.Join(bin, "tandem-director"), bbin: filepath.Join(bin, "tandem-backend")}
 	for _, b := range []string{d.dbin, d.bbin} {
 		if _, err := os.Stat(b); err != nil {
@@ -201,7 +199,7 @@ func runProd(ctx context.Context, out io.Writer, bin string) int {
 				p = d.agents[n]
 			}
 			if p != nil {
-				d.say("--- %s log (tail) ---\n%s", n, tail(p.Output(), 60))
+				d.say("--- %s log (tail) ---\n%s", n, prodlab.Tail(p.Output(), 60))
 			}
 		}
 	}
@@ -241,17 +239,17 @@ func (d *demo) setUp(ctx context.Context) error {
 		}
 		d.ipvs[name] = h
 	}
-	if err := d.sorryServer(); err != nil {
+	if err := prodlab.StartSorryServer(nl, "sorry", net.ParseIP(vip), net.ParseIP(sorryIP)); err != nil {
 		return err
 	}
 	d.say("The sorry server answers \"sorry\" on the VIP (VIP on lo, nft arp table).")
 	for _, rs := range []string{"rs1", "rs2"} {
-		a := &webApp{net: nl, name: rs, dir: filepath.Join(d.dir, rs)}
-		if err := os.MkdirAll(a.dir, 0o755); err != nil {
+		a, err := prodlab.NewWebApp(nl, rs, filepath.Join(d.dir, rs))
+		if err != nil {
 			return err
 		}
 		d.apps[rs] = a
-		if err := a.start(); err != nil {
+		if err := a.Start(); err != nil {
 			return err
 		}
 		if err := d.startAgent(ctx, rs); err != nil {
@@ -313,7 +311,7 @@ func (d *demo) teardown() {
 	}
 	if d.net != nil {
 		for _, a := range d.apps {
-			a.stop()
+			a.Stop()
 		}
 		if err := d.net.Close(); err != nil {
 			fmt.Fprintf(os.Stderr, "demo: teardown: %v\n", err)
@@ -332,7 +330,7 @@ func (d *demo) startDirector(ctx context.Context, name string) error {
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := p.WaitOutput(c, "msg=ready"); err != nil {
-		return fmt.Errorf("%s not ready: %w\n%s", name, err, tail(p.Output(), 30))
+		return fmt.Errorf("%s not ready: %w\n%s", name, err, prodlab.Tail(p.Output(), 30))
 	}
 	return nil
 }
@@ -350,7 +348,7 @@ func (d *demo) startAgent(ctx context.Context, rs string) error {
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := p.WaitOutput(c, "msg=ready"); err != nil {
-		return fmt.Errorf("agent on %s not ready: %w\n%s", rs, err, tail(p.Output(), 30))
+		return fmt.Errorf("agent on %s not ready: %w\n%s", rs, err, prodlab.Tail(p.Output(), 30))
 	}
 	d.agents[rs] = p
 	return nil
@@ -614,7 +612,7 @@ func (d *demo) steps(ctx context.Context) error {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		return fmt.Errorf("%s did not take the VIP within 6 s:\n%s", backup, tail(d.dirs[backup].Output(), 30))
+		return fmt.Errorf("%s did not take the VIP within 6 s:\n%s", backup, prodlab.Tail(d.dirs[backup].Output(), 30))
 	})
 	if err != nil {
 		return err
@@ -643,7 +641,7 @@ func (d *demo) steps(ctx context.Context) error {
 	rep, err = d.load(ctx, 5*time.Second, func() error {
 		time.Sleep(1500 * time.Millisecond)
 		died = time.Now()
-		d.apps["rs1"].stop()
+		d.apps["rs1"].Stop()
 		var err error
 		outAt, err = d.waitIPVS(backup, "rs1 out", 10*time.Second, func(x map[string]ipvs.Destination) bool { return weight(x, rsIPs["rs1"]) <= 0 })
 		return err
@@ -666,7 +664,7 @@ func (d *demo) steps(ctx context.Context) error {
 	rep, err = d.load(ctx, 5*time.Second, func() error {
 		time.Sleep(time.Second)
 		allDown = time.Now()
-		d.apps["rs2"].stop()
+		d.apps["rs2"].Stop()
 		var err error
 		sorryIn, err = d.waitIPVS(backup, "only the sorry server", 10*time.Second, func(x map[string]ipvs.Destination) bool {
 			return weight(x, sorryIP) >= 0 && weight(x, rsIPs["rs1"]) <= 0 && weight(x, rsIPs["rs2"]) <= 0
@@ -689,7 +687,7 @@ func (d *demo) steps(ctx context.Context) error {
 	rep, err = d.load(ctx, 6*time.Second, func() error {
 		time.Sleep(500 * time.Millisecond)
 		for _, rs := range []string{"rs1", "rs2"} {
-			if err := d.apps[rs].start(); err != nil {
+			if err := d.apps[rs].Start(); err != nil {
 				return err
 			}
 		}
@@ -811,96 +809,4 @@ func (d *demo) summary(wall time.Duration) int {
 	}
 	d.say("RESULT: FAIL (lab time %s)", wall.Round(100*time.Millisecond))
 	return 1
-}
-
-// sorryServer puts the sorry server up: VIP on lo, the arp table, an HTTP
-// server answering "sorry".
-func (d *demo) sorryServer() error {
-	ns, err := d.net.NsHandle("sorry")
-	if err != nil {
-		return err
-	}
-	h, err := d.net.Netlink("sorry")
-	if err != nil {
-		return err
-	}
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	if err := h.AddrReplace(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(vip).To4(), Mask: net.CIDRMask(32, 32)}, Scope: int(netlink.SCOPE_HOST)}); err != nil {
-		return err
-	}
-	if err := drlab.ApplyArpTable(ns, net.ParseIP(vip), net.ParseIP(sorryIP)); err != nil {
-		return err
-	}
-	ln, err := d.net.Listen("sorry", "tcp4", "0.0.0.0:80")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Server", "sorry")
-		io.WriteString(w, "sorry\n")
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	d.net.OnClose(func() error { return srv.Close() })
-	return nil
-}
-
-// webApp is the application on a real server: "/" names the server,
-// "/healthz" is its health, "/check.txt" serves the check file that
-// tandem-backend writes.
-type webApp struct {
-	net  *netlab.Lab
-	name string
-	dir  string
-
-	mu  sync.Mutex
-	srv *http.Server
-}
-
-func (a *webApp) start() error {
-	ln, err := a.net.Listen(a.name, "tcp4", "0.0.0.0:80")
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/check.txt", func(w http.ResponseWriter, r *http.Request) {
-		b, err := os.ReadFile(filepath.Join(a.dir, "check.txt"))
-		if err != nil {
-			http.Error(w, "no check file", http.StatusNotFound)
-			return
-		}
-		w.Write(b)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Server", a.name)
-		io.WriteString(w, a.name+"\n")
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
-	go srv.Serve(ln)
-	a.mu.Lock()
-	a.srv = srv
-	a.mu.Unlock()
-	return nil
-}
-
-// stop kills the app as a crash would: listener and connections closed.
-func (a *webApp) stop() {
-	a.mu.Lock()
-	srv := a.srv
-	a.srv = nil
-	a.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
