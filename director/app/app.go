@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -422,7 +423,9 @@ func (a *App) configPath() string {
 // warn logs a host problem and keeps it for status.
 func (a *App) warn(msg string, args ...any) {
 	a.log.Warn(msg, args...)
-	a.warnings = append(a.warnings, msg)
+	if !slices.Contains(a.warnings, msg) {
+		a.warnings = append(a.warnings, msg)
+	}
 }
 
 func (a *App) goRun(name string, f func() error) {

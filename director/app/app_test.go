@@ -51,6 +51,7 @@ func TestVRRPRoleAndSyncDaemon(t *testing.T) {
 	if got := h.ipvs.daemonCalls(); !cmp.Equal(got, want) {
 		t.Errorf("sync daemon calls %v, want %v", got, want)
 	}
+	h.status() // the first command's loop iteration has published its view
 	if got := h.a.view.Load().role; got != hbproto.RoleMaster {
 		t.Errorf("heartbeat role %v", got)
 	}
