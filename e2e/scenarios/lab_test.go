@@ -3,11 +3,8 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +15,11 @@ import (
 	"time"
 
 	"github.com/moby/ipvs"
-	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/director/app"
-	"github.com/tandemlb/tandem/e2e/drlab"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/e2e/prodlab"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -131,7 +127,7 @@ type lab struct {
 	director *netlab.Process
 
 	mu     sync.Mutex
-	apps   map[string]*webApp
+	apps   map[string]*prodlab.WebApp
 	agents map[string]*netlab.Process
 }
 
@@ -163,7 +159,7 @@ func newLab(t *testing.T, o labOpts) *lab {
 		t.Fatal(err)
 	}
 	l := &lab{t: t, net: nl, dir: t.TempDir(), dbin: testutil.Bin(t, "tandem-director"), bbin: testutil.Bin(t, "tandem-backend"),
-		apps: map[string]*webApp{}, agents: map[string]*netlab.Process{}}
+		apps: map[string]*prodlab.WebApp{}, agents: map[string]*netlab.Process{}}
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +173,17 @@ func newLab(t *testing.T, o labOpts) *lab {
 	l.ipvs = h
 	t.Cleanup(h.Close)
 
-	l.sorryServer()
+	if err := prodlab.StartSorryServer(nl, "sorry", net.ParseIP(vip), net.ParseIP(sorryIP)); err != nil {
+		t.Fatal(err)
+	}
 	for _, rs := range []string{"rs1", "rs2", "rs3"} {
-		l.apps[rs] = newWebApp(t, nl, rs, filepath.Join(l.dir, rs))
-		if err := l.apps[rs].start(); err != nil {
+		a, err := prodlab.NewWebApp(nl, rs, filepath.Join(l.dir, rs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.SlowFor, a.Logf = slowFor, t.Logf
+		l.apps[rs] = a
+		if err := l.apps[rs].Start(); err != nil {
 			t.Fatal(err)
 		}
 		l.startAgent(rs)
@@ -240,17 +243,9 @@ func (l *lab) startDirector() {
 	}
 	l.t.Cleanup(func() {
 		if l.t.Failed() && l.director != nil {
-			l.t.Logf("director log (tail):\n%s", tail(l.director.Output(), 80))
+			l.t.Logf("director log (tail):\n%s", prodlab.Tail(l.director.Output(), 80))
 		}
 	})
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // startAgent starts tandem-backend on rs.
@@ -417,108 +412,5 @@ func (l *lab) loadPath(path string, timeout, d time.Duration, rate, keepAlive fl
 			l.t.Logf("load report:\n%s", rep)
 		}
 		return rep
-	}
-}
-
-// sorryServer puts the sorry server up: VIP on lo, the arp table, an HTTP
-// server answering "sorry".
-func (l *lab) sorryServer() {
-	l.t.Helper()
-	ns, err := l.net.NsHandle("sorry")
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	nl, err := l.net.Netlink("sorry")
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	lo, _ := nl.LinkByName("lo")
-	if err := nl.AddrReplace(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(vip).To4(), Mask: net.CIDRMask(32, 32)}, Scope: int(netlink.SCOPE_HOST)}); err != nil {
-		l.t.Fatal(err)
-	}
-	if err := drlab.ApplyArpTable(ns, net.ParseIP(vip), net.ParseIP(sorryIP)); err != nil {
-		l.t.Fatal(err)
-	}
-	ln, err := l.net.Listen("sorry", "tcp4", "0.0.0.0:80")
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Server", "sorry")
-		io.WriteString(w, "sorry\n")
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	l.net.OnClose(func() error { return srv.Close() })
-}
-
-// webApp is the application on a real server: "/" names the server,
-// "/healthz" is its health, "/check.txt" serves the check file that
-// tandem-backend writes (the seed's web server serving /check.txt).
-type webApp struct {
-	t    *testing.T
-	net  *netlab.Lab
-	name string
-	dir  string
-
-	mu  sync.Mutex
-	srv *http.Server
-}
-
-func newWebApp(t *testing.T, nl *netlab.Lab, name, dir string) *webApp {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	a := &webApp{t: t, net: nl, name: name, dir: dir}
-	nl.OnClose(func() error {
-		a.stop()
-		return nil
-	})
-	return a
-}
-
-func (a *webApp) start() error {
-	ln, err := a.net.Listen(a.name, "tcp4", "0.0.0.0:80")
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/check.txt", func(w http.ResponseWriter, r *http.Request) {
-		b, err := os.ReadFile(filepath.Join(a.dir, "check.txt"))
-		if err != nil {
-			http.Error(w, "no check file", http.StatusNotFound)
-			return
-		}
-		w.Write(b)
-	})
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(slowFor)
-		w.Header().Set("X-Server", a.name)
-		io.WriteString(w, a.name+"\n")
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Server", a.name)
-		io.WriteString(w, a.name+"\n")
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			a.t.Logf("%s app: %v", a.name, err)
-		}
-	}()
-	a.mu.Lock()
-	a.srv = srv
-	a.mu.Unlock()
-	return nil
-}
-
-// stop kills the app as a crash would: listener and connections closed.
-func (a *webApp) stop() {
-	a.mu.Lock()
-	srv := a.srv
-	a.srv = nil
-	a.mu.Unlock()
-	if srv != nil {
-		srv.Close()
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/moby/ipvs"
+
+	"github.com/tandemlb/tandem/e2e/prodlab"
 )
 
 // rate is the load of every scenario, in requests per second: modest, the
@@ -171,7 +173,7 @@ func TestGuestScenario3AppDown(t *testing.T) {
 
 	// Through the agent.
 	stop := time.Now()
-	l.apps["rs1"].stop()
+	l.apps["rs1"].Stop()
 	out := l.waitIPVS("rs1 out", 10*time.Second, absent(rsIPs["rs1"]))
 	viaAgent := out.Sub(stop)
 	t.Logf("MEASURED app down on rs1 (agent) -> out of IPVS: %v", viaAgent.Round(time.Millisecond))
@@ -179,7 +181,7 @@ func TestGuestScenario3AppDown(t *testing.T) {
 		t.Errorf("rs1 out after %v, want within 1s through its agent", viaAgent)
 	}
 	startAt := time.Now()
-	if err := l.apps["rs1"].start(); err != nil {
+	if err := l.apps["rs1"].Start(); err != nil {
 		t.Fatal(err)
 	}
 	in := l.waitIPVS("rs1 back", 15*time.Second, weightIs(rsIPs["rs1"], 1))
@@ -201,7 +203,7 @@ func TestGuestScenario3AppDown(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	stop = time.Now()
-	l.apps["rs2"].stop()
+	l.apps["rs2"].Stop()
 	out = l.waitIPVS("rs2 out", 15*time.Second, absent(rsIPs["rs2"]))
 	viaCheck := out.Sub(stop)
 	bound := delayLoop + retryDelay + 500*time.Millisecond
@@ -221,8 +223,8 @@ func TestGuestScenario4Sorry(t *testing.T) {
 	_, wait := l.load(30*time.Second, rate, 0, "rs1", "rs2", "sorry")
 	time.Sleep(3 * time.Second)
 	stop := time.Now()
-	l.apps["rs1"].stop()
-	l.apps["rs2"].stop()
+	l.apps["rs1"].Stop()
+	l.apps["rs2"].Stop()
 	in := l.waitIPVS("only the sorry server", 10*time.Second, func(d map[string]ipvs.Destination) bool {
 		_, s := d[sorryIP]
 		return s && len(d) == 1
@@ -230,7 +232,7 @@ func TestGuestScenario4Sorry(t *testing.T) {
 	t.Logf("MEASURED both apps down -> sorry server alone in IPVS: %v", in.Sub(stop).Round(time.Millisecond))
 	time.Sleep(3 * time.Second)
 	back := time.Now()
-	if err := l.apps["rs1"].start(); err != nil {
+	if err := l.apps["rs1"].Start(); err != nil {
 		t.Fatal(err)
 	}
 	out := l.waitIPVS("rs1 in, sorry server out", 15*time.Second, func(d map[string]ipvs.Destination) bool {
@@ -318,7 +320,7 @@ func TestGuestScenario6Reload(t *testing.T) {
 	}
 	log := l.director.Output()
 	if !regexp.MustCompile(`msg="ipvs: reconciled" what="apply service" services=1 added_services=0 updated_services=0 deleted_services=0 added_rs=1 updated_rs=1 deleted_rs=0`).MatchString(log) {
-		t.Errorf("the reload did not apply exactly one update and one add:\n%s", tail(log, 30))
+		t.Errorf("the reload did not apply exactly one update and one add:\n%s", prodlab.Tail(log, 30))
 	}
 	if strings.Contains(log, "vrrp instance restarts") {
 		t.Errorf("the reload restarted VRRP")
