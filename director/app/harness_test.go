@@ -72,14 +72,16 @@ func (f *fakeIPVS) Close() error { return nil }
 // fakeDriver is a VRRP driver that enters BACKUP when run and whatever the
 // test says after.
 type fakeDriver struct {
-	cfg  vrrp.InstanceConfig
-	opts vrrp.Options
-	mu   sync.Mutex
-	st   vrrp.State
+	cfg     vrrp.InstanceConfig
+	opts    vrrp.Options
+	started chan struct{} // closed once Run entered BACKUP
+	mu      sync.Mutex
+	st      vrrp.State
 }
 
 func (d *fakeDriver) Run(ctx context.Context) error {
 	d.set(vrrp.StateBackup)
+	close(d.started)
 	<-ctx.Done()
 	d.set(vrrp.StateStop)
 	return nil
@@ -203,7 +205,7 @@ func start(t *testing.T, cfgText string, prep func(dir string, f *fakeIPVS)) *ha
 		SysctlRoot: filepath.Join(dir, "sys"),
 		HostChecks: &off,
 		NewVRRP: func(c vrrp.InstanceConfig, o vrrp.Options) (VRRPDriver, error) {
-			d := &fakeDriver{cfg: c, opts: o}
+			d := &fakeDriver{cfg: c, opts: o, started: make(chan struct{})}
 			h.mu.Lock()
 			h.drivers[c.Name] = d
 			h.mu.Unlock()
@@ -285,10 +287,21 @@ func (h *harness) status() Status {
 	return st
 }
 
+// driver returns the instance's driver once it runs.
 func (h *harness) driver(name string) *fakeDriver {
+	h.t.Helper()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.drivers[name]
+	d := h.drivers[name]
+	h.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	select {
+	case <-d.started:
+	case <-time.After(5 * time.Second):
+		h.t.Fatalf("driver %s not running", name)
+	}
+	return d
 }
 
 // loaded is the kernel state a previous run left for testConfig.
