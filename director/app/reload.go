@@ -185,10 +185,14 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		}
 		a.startServiceCheckers(a.byKey[key])
 	}
-	slices.SortStableFunc(a.services, func(x, y *service) int {
-		return slices.IndexFunc(cfg.Services, func(v config.VirtualService) bool { return v.Key() == x.key }) -
-			slices.IndexFunc(cfg.Services, func(v config.VirtualService) bool { return v.Key() == y.key })
-	})
+	// Keep the config's order; look each key's position up once (a
+	// comparator that scanned the list was quadratic: seconds at 1,000
+	// services under TCG).
+	order := make(map[string]int, len(cfg.Services))
+	for i, v := range cfg.Services {
+		order[v.Key()] = i
+	}
+	slices.SortStableFunc(a.services, func(x, y *service) int { return order[x.key] - order[y.key] })
 	a.indexServices()
 	a.syncDaemons()
 	a.flush()

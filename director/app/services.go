@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os/exec"
 	"syscall"
@@ -119,7 +120,13 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 			if act.From == 0 {
 				from = "new"
 			}
-			a.log.Info("real server state changed", "service", s.key, "rs", act.Server.String(), "from", from, "to", act.To.String(), "reason", act.Reason)
+			// A pool just built reports every server's first state: at
+			// 1,000 services that is 10,000 lines, so those go to debug.
+			lvl := slog.LevelInfo
+			if start {
+				lvl = slog.LevelDebug
+			}
+			a.log.Log(context.Background(), lvl, "real server state changed", "service", s.key, "rs", act.Server.String(), "from", from, "to", act.To.String(), "reason", act.Reason)
 			rs := s.cfg.RealServer(act.Server.String())
 			if rs != nil && !start && !a.stopping {
 				if act.To == pool.Up && rs.NotifyUp != "" {
