@@ -574,8 +574,9 @@ func (d *demo) steps(ctx context.Context) error {
 	d.narrate(4, "the master director dies",
 		fmt.Sprintf("%s is MASTER. The demo SIGKILLs its tandem-director and takes its eth0 down, like a", master),
 		fmt.Sprintf("machine that lost power. %s misses the fast failover probes (200 ms x 5 = 1 s), asks the agents,", backup),
-		"none has heard the master since, so it takes the VIP. Requests in flight to the dead one fail;",
-		"held means: requests succeed again within 3 s (plain VRRP alone waits 3.6 s to notice).")
+		"none has heard the master since, so it takes the VIP. Connections sent to the dead one wait",
+		"for TCP to resend or fail. Held means: new connections are answered again within 3 s",
+		"(plain VRRP alone waits 3.6 s to notice).")
 	var killed, tookVIP time.Time
 	var probe loadgen.ProbeResult
 	d.say("   Waiting a moment, then: kill -9 tandem-director on %s; ip link set eth0 down on %s.", master, master)
