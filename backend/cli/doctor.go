@@ -19,36 +19,12 @@ import (
 	"github.com/tandemlb/tandem/backend/config"
 	"github.com/tandemlb/tandem/backend/health"
 	"github.com/tandemlb/tandem/backend/vip"
+	doctorpkg "github.com/tandemlb/tandem/shared/doctor"
 	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
-// finding is one doctor result.
-type finding struct {
-	level string // "ok", "WARN", "FAIL"
-	what  string
-	text  string
-}
-
-type doctor struct {
-	out      io.Writer
-	findings []finding
-}
-
-func (d *doctor) add(level, what, format string, args ...any) {
-	f := finding{level, what, fmt.Sprintf(format, args...)}
-	d.findings = append(d.findings, f)
-	fmt.Fprintf(d.out, "%-4s  %-12s %s\n", f.level, f.what+":", f.text)
-}
-
-func (d *doctor) failed() int {
-	n := 0
-	for _, f := range d.findings {
-		if f.level == "FAIL" {
-			n++
-		}
-	}
-	return n
-}
+// doctor is the report the doctor command prints.
+type doctor = doctorpkg.Report
 
 func newDoctor(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -56,9 +32,9 @@ func newDoctor(g *globals) *cobra.Command {
 		Short: "Explain what is wrong: VIPs, ARP table, sysctls, key file, directors, the application",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d := &doctor{out: cmd.OutOrStdout()}
+			d := &doctor{Out: cmd.OutOrStdout()}
 			runDoctor(cmd.Context(), g, d)
-			if n := d.failed(); n > 0 {
+			if n := d.Failed(); n > 0 {
 				return fmt.Errorf("doctor found %d problem(s)", n)
 			}
 			return nil
@@ -77,44 +53,44 @@ func readSysctl(path string) (int, error) {
 func runDoctor(ctx context.Context, g *globals, d *doctor) {
 	cfg, err := config.Load(g.config)
 	if err != nil {
-		d.add("FAIL", "config", "%v", err)
+		d.Add("FAIL", "config", "%v", err)
 		return
 	}
-	d.add("ok", "config", "%s is valid", cfg.File)
+	d.Add("ok", "config", "%s is valid", cfg.File)
 
 	// The daemon.
 	var st app.Status
 	running := false
 	if err := g.call(ctx, app.OpStatus, nil, &st); err != nil {
-		d.add("FAIL", "daemon", "%v", err)
+		d.Add("FAIL", "daemon", "%v", err)
 	} else {
 		running = true
-		d.add("ok", "daemon", "running, pid %d, version %s", st.PID, st.Version)
+		d.Add("ok", "daemon", "running, pid %d, version %s", st.PID, st.Version)
 	}
 
 	nl, err := netlink.NewHandle()
 	if err != nil {
-		d.add("FAIL", "netlink", "%v", err)
+		d.Add("FAIL", "netlink", "%v", err)
 		return
 	}
 	defer nl.Close()
 	host, err := app.Resolve(cfg, nl)
 	if err != nil {
-		d.add("FAIL", "interface", "%v", err)
+		d.Add("FAIL", "interface", "%v", err)
 	} else {
-		d.add("ok", "interface", "%s, real IP %s (ARP sender)", host.Interface, host.RealIP)
+		d.Add("ok", "interface", "%s, real IP %s (ARP sender)", host.Interface, host.RealIP)
 	}
 
 	// VIPs on lo, and not elsewhere.
 	have, err := vip.List(nl, cfg.VIPs)
 	if err != nil {
-		d.add("FAIL", "vips", "%v", err)
+		d.Add("FAIL", "vips", "%v", err)
 	} else {
 		for _, v := range cfg.VIPs {
 			if have[v] {
-				d.add("ok", "vips", "%s is on lo", v)
+				d.Add("ok", "vips", "%s is on lo", v)
 			} else {
-				d.add("FAIL", "vips", "%s is NOT on lo: the kernel drops the director's packets for it (%s)", v,
+				d.Add("FAIL", "vips", "%s is NOT on lo: the kernel drops the director's packets for it (%s)", v,
 					yesNo(running, "the daemon should restore it within a second; see its log", "start the daemon"))
 			}
 		}
@@ -127,7 +103,7 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 			for _, a := range addrs {
 				for _, v := range cfg.VIPs {
 					if a.IP.Equal(net.IP(v.AsSlice())) {
-						d.add("WARN", "vips", "%s is also on %s: remove it there (it belongs on lo only)", v, l.Attrs().Name)
+						d.Add("WARN", "vips", "%s is also on %s: remove it there (it belongs on lo only)", v, l.Attrs().Name)
 					}
 				}
 			}
@@ -139,15 +115,15 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		ts, err := (arpguard.NFT{}).Check(arpguard.Spec{Table: cfg.NFTTable, VIPs: cfg.VIPs, RealIP: host.RealIP})
 		switch {
 		case err != nil:
-			d.add("FAIL", "arp table", "%v", err)
+			d.Add("FAIL", "arp table", "%v", err)
 		case ts.Problem != "":
-			d.add("FAIL", "arp table", "table arp %s: %s: this host may answer ARP for a VIP and steal its traffic (`nft list table arp %s`)", cfg.NFTTable, ts.Problem, cfg.NFTTable)
+			d.Add("FAIL", "arp table", "table arp %s: %s: this host may answer ARP for a VIP and steal its traffic (`nft list table arp %s`)", cfg.NFTTable, ts.Problem, cfg.NFTTable)
 		default:
 			var cs []string
 			for _, c := range ts.Counters {
 				cs = append(cs, fmt.Sprintf("%s %s %d pkts", c.Chain, c.VIP, c.Packets))
 			}
-			d.add("ok", "arp table", "table arp %s as configured (%s)", cfg.NFTTable, strings.Join(cs, ", "))
+			d.Add("ok", "arp table", "table arp %s as configured (%s)", cfg.NFTTable, strings.Join(cs, ", "))
 		}
 	}
 	if host.Interface != "" {
@@ -158,11 +134,11 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		ok := max(ign, ignAll) >= 1 && max(ann, annAll) == 2
 		switch {
 		case cfg.ARPMode.UsesSysctl() && !ok:
-			d.add("FAIL", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s (all: %d/%d): want 1 and 2 (arp_mode %s)", ign, ann, host.Interface, ignAll, annAll, cfg.ARPMode)
+			d.Add("FAIL", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s (all: %d/%d): want 1 and 2 (arp_mode %s)", ign, ann, host.Interface, ignAll, annAll, cfg.ARPMode)
 		case !ok:
-			d.add("ok", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s: not needed with arp_mode nftables", ign, ann, host.Interface)
+			d.Add("ok", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s: not needed with arp_mode nftables", ign, ann, host.Interface)
 		default:
-			d.add("ok", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s", max(ign, ignAll), max(ann, annAll), host.Interface)
+			d.Add("ok", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s", max(ign, ignAll), max(ann, annAll), host.Interface)
 		}
 		rp, _ := readSysctl("net/ipv4/conf/" + host.Interface + "/rp_filter")
 		rpAll, _ := readSysctl("net/ipv4/conf/all/rp_filter")
@@ -170,10 +146,10 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		defIface := defaultRouteIface(nl)
 		switch {
 		case eff == 1 && defIface != "" && defIface != host.Interface:
-			d.add("FAIL", "rp_filter", "strict rp_filter (%d) on %s but the default route leaves via %s: packets for the VIP from clients are dropped; set net.ipv4.conf.%s.rp_filter=2",
+			d.Add("FAIL", "rp_filter", "strict rp_filter (%d) on %s but the default route leaves via %s: packets for the VIP from clients are dropped; set net.ipv4.conf.%s.rp_filter=2",
 				eff, host.Interface, defIface, host.Interface)
 		default:
-			d.add("ok", "rp_filter", "%d on %s (effective), default route via %s", eff, host.Interface, defIface)
+			d.Add("ok", "rp_filter", "%d on %s (effective), default route via %s", eff, host.Interface, defIface)
 		}
 	}
 
@@ -184,9 +160,9 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 			if cfg.Heartbeat.Insecure {
 				lvl = "WARN"
 			}
-			d.add(lvl, "key file", "%v", err)
+			d.Add(lvl, "key file", "%v", err)
 		} else {
-			d.add("ok", "key file", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
+			d.Add("ok", "key file", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
 		}
 	}
 
@@ -197,28 +173,28 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		for _, v := range st.Directors {
 			switch {
 			case v.LastReply.IsZero():
-				d.add("FAIL", "director", "%s has never answered: check its address, UDP port %d through firewalls, and that both sides share the key (rejected here: %v)",
+				d.Add("FAIL", "director", "%s has never answered: check its address, UDP port %d through firewalls, and that both sides share the key (rejected here: %v)",
 					v.Addr, hbproto.DefaultPort, st.Heartbeat.Rejected)
 			case now.Sub(v.LastReply) > silentAfter:
-				d.add("FAIL", "director", "%s (%s) is silent since %s", v.Addr, v.Name, now.Sub(v.LastReply).Truncate(time.Second))
+				d.Add("FAIL", "director", "%s (%s) is silent since %s", v.Addr, v.Name, now.Sub(v.LastReply).Truncate(time.Second))
 			default:
-				d.add("ok", "director", "%s (%s) answers, role %s", v.Addr, v.Name, v.RoleName)
+				d.Add("ok", "director", "%s (%s) answers, role %s", v.Addr, v.Name, v.RoleName)
 			}
 		}
 		if st.Maintenance.InMaintenance() {
-			d.add("WARN", "maintenance", "%s (since %s): no new traffic until `tandem-backend maintenance off`", st.Maintenance.Description, st.Maintenance.Since.Local().Format(time.DateTime))
+			d.Add("WARN", "maintenance", "%s (since %s): no new traffic until `tandem-backend maintenance off`", st.Maintenance.Description, st.Maintenance.Since.Local().Format(time.DateTime))
 		}
 	}
 
 	// The application.
 	if p, err := health.New(cfg.Health); err != nil {
-		d.add("FAIL", "application", "%v", err)
+		d.Add("FAIL", "application", "%v", err)
 	} else {
 		res := health.NewRunner(p, cfg.Health.Interval, cfg.Health.Timeout).Once(ctx)
 		if res.OK {
-			d.add("ok", "application", "%s passes (%s)", p, res.Took.Truncate(time.Microsecond))
+			d.Add("ok", "application", "%s passes (%s)", p, res.Took.Truncate(time.Microsecond))
 		} else {
-			d.add("FAIL", "application", "%s fails: %s", p, res.Reason)
+			d.Add("FAIL", "application", "%s fails: %s", p, res.Reason)
 		}
 	}
 
@@ -237,17 +213,17 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		code, body, err := httpGet(ctx, url)
 		switch {
 		case err != nil:
-			d.add("FAIL", "check", "%s: %v", url, err)
+			d.Add("FAIL", "check", "%s: %v", url, err)
 		case code == http.StatusOK:
-			d.add("ok", "check", "%s: 200 OK", url)
+			d.Add("ok", "check", "%s: 200 OK", url)
 		default:
-			d.add("WARN", "check", "%s: %d %s", url, code, strings.TrimSpace(body))
+			d.Add("WARN", "check", "%s: %d %s", url, code, strings.TrimSpace(body))
 		}
 	case config.CheckFile:
 		if (health.File{Path: cfg.Check.File}).Exists() {
-			d.add("ok", "check", "%s is present", cfg.Check.File)
+			d.Add("ok", "check", "%s is present", cfg.Check.File)
 		} else {
-			d.add("WARN", "check", "%s is absent: the directors see this server as down", cfg.Check.File)
+			d.Add("WARN", "check", "%s is absent: the directors see this server as down", cfg.Check.File)
 		}
 	}
 }

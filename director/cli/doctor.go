@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,36 +13,12 @@ import (
 	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/lvs"
+	doctorpkg "github.com/tandemlb/tandem/shared/doctor"
 	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
-// finding is one doctor result.
-type finding struct {
-	level string // "ok", "WARN", "FAIL"
-	what  string
-	text  string
-}
-
-type doctor struct {
-	out      io.Writer
-	findings []finding
-}
-
-func (d *doctor) add(level, what, format string, args ...any) {
-	f := finding{level, what, fmt.Sprintf(format, args...)}
-	d.findings = append(d.findings, f)
-	fmt.Fprintf(d.out, "%-4s  %-13s %s\n", f.level, f.what+":", f.text)
-}
-
-func (d *doctor) failed() int {
-	n := 0
-	for _, f := range d.findings {
-		if f.level == "FAIL" {
-			n++
-		}
-	}
-	return n
-}
+// doctor is the report the doctor command prints.
+type doctor = doctorpkg.Report
 
 func newDoctor(g *globals) *cobra.Command {
 	var sysRoot string
@@ -59,9 +34,9 @@ interfaces, the heartbeat key, a keepalived running beside, and the real
 servers the daemon sees down. Exit 1 if anything FAILs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d := &doctor{out: cmd.OutOrStdout()}
+			d := &doctor{Out: cmd.OutOrStdout(), Width: 13}
 			runDoctor(cmd.Context(), g, d, sysRoot)
-			if n := d.failed(); n > 0 {
+			if n := d.Failed(); n > 0 {
 				return fmt.Errorf("doctor found %d problem(s)", n)
 			}
 			return nil
@@ -80,27 +55,27 @@ func readSys(root, name string) (string, error) {
 func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 	cfg, err := loadChecked(g.config)
 	if err != nil {
-		d.add("FAIL", "config", "%s", strings.ReplaceAll(err.Error(), "\n", "\n                    "))
+		d.Add("FAIL", "config", "%s", strings.ReplaceAll(err.Error(), "\n", "\n                    "))
 		return
 	}
-	d.add("ok", "config", "%s is valid (%s; %d vrrp_instance, %d virtual_server)", g.config, cfg.Format, len(cfg.VRRP), len(cfg.Services))
+	d.Add("ok", "config", "%s is valid (%s; %d vrrp_instance, %d virtual_server)", g.config, cfg.Format, len(cfg.VRRP), len(cfg.Services))
 
 	var st app.Status
 	if err := g.call(ctx, app.OpStatus, nil, &st); err != nil {
-		d.add("FAIL", "daemon", "%v", err)
+		d.Add("FAIL", "daemon", "%v", err)
 	} else {
-		d.add("ok", "daemon", "running, pid %d, version %s, role %s", st.PID, st.Version, st.Role)
+		d.Add("ok", "daemon", "running, pid %d, version %s, role %s", st.PID, st.Version, st.Role)
 		if st.LastReloadError != "" {
-			d.add("WARN", "reload", "the last reload failed, the daemon runs an older configuration: %s", firstLine(st.LastReloadError))
+			d.Add("WARN", "reload", "the last reload failed, the daemon runs an older configuration: %s", firstLine(st.LastReloadError))
 		}
 	}
 
 	// ip_vs and the schedulers.
 	if len(cfg.Services) > 0 {
 		if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
-			d.add("FAIL", "ip_vs", "the ip_vs module is not loaded: `modprobe ip_vs` (the package lists it in /usr/lib/modules-load.d/tandem-director.conf); the daemon refuses to start without it")
+			d.Add("FAIL", "ip_vs", "the ip_vs module is not loaded: `modprobe ip_vs` (the package lists it in /usr/lib/modules-load.d/tandem-director.conf); the daemon refuses to start without it")
 		} else {
-			d.add("ok", "ip_vs", "loaded")
+			d.Add("ok", "ip_vs", "loaded")
 		}
 		seen := map[string]bool{}
 		for _, s := range cfg.Services {
@@ -109,14 +84,14 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 			}
 			seen[s.Scheduler] = true
 			if err := lvs.CheckScheduler(s.Scheduler); err != nil {
-				d.add("FAIL", "scheduler", "%v", err)
+				d.Add("FAIL", "scheduler", "%v", err)
 			} else {
-				d.add("ok", "scheduler", "ip_vs_%s available", s.Scheduler)
+				d.Add("ok", "scheduler", "ip_vs_%s available", s.Scheduler)
 			}
 		}
 		doctorSysctls(d, cfg, sysRoot)
 	} else {
-		d.add("ok", "ip_vs", "not needed: no virtual_server (VRRP only)")
+		d.Add("ok", "ip_vs", "not needed: no virtual_server (VRRP only)")
 	}
 
 	// ip_forward.
@@ -127,11 +102,11 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 	if v, err := readSys(sysRoot, "net.ipv4.ip_forward"); err == nil {
 		switch {
 		case v == "1":
-			d.add("ok", "ip_forward", "1")
+			d.Add("ok", "ip_forward", "1")
 		case nat:
-			d.add("FAIL", "ip_forward", "0, but NAT (masquerading) services need it: set net.ipv4.ip_forward=1 in /etc/sysctl.d/")
+			d.Add("FAIL", "ip_forward", "0, but NAT (masquerading) services need it: set net.ipv4.ip_forward=1 in /etc/sysctl.d/")
 		default:
-			d.add("ok", "ip_forward", "0: not needed for direct routing (the seed's recipe set it; only NAT needs it)")
+			d.Add("ok", "ip_forward", "0: not needed for direct routing (the seed's recipe set it; only NAT needs it)")
 		}
 	}
 
@@ -141,60 +116,60 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 			ifi, err := net.InterfaceByName(in.Interface)
 			switch {
 			case err != nil:
-				d.add("FAIL", "interface", "vrrp_instance %s: %s: %v", in.Name, in.Interface, err)
+				d.Add("FAIL", "interface", "vrrp_instance %s: %s: %v", in.Name, in.Interface, err)
 			case ifi.Flags&net.FlagUp == 0:
-				d.add("FAIL", "interface", "vrrp_instance %s: %s is down: the instance is in FAULT", in.Name, in.Interface)
+				d.Add("FAIL", "interface", "vrrp_instance %s: %s is down: the instance is in FAULT", in.Name, in.Interface)
 			default:
-				d.add("ok", "interface", "vrrp_instance %s: %s is up", in.Name, in.Interface)
+				d.Add("ok", "interface", "vrrp_instance %s: %s is up", in.Name, in.Interface)
 			}
 		}
 		findings, err := app.CheckVRRPFirewall()
 		switch {
 		case err != nil:
-			d.add("WARN", "firewall", "cannot read the nftables ruleset (%v): make sure VRRP (IP protocol 112) is let in, or both directors become MASTER", err)
+			d.Add("WARN", "firewall", "cannot read the nftables ruleset (%v): make sure VRRP (IP protocol 112) is let in, or both directors become MASTER", err)
 		case len(findings) > 0:
 			for _, f := range findings {
-				d.add("FAIL", "firewall", "%s", f)
+				d.Add("FAIL", "firewall", "%s", f)
 			}
 		default:
-			d.add("ok", "firewall", "no nftables rule drops VRRP (IP protocol 112) on input")
+			d.Add("ok", "firewall", "no nftables rule drops VRRP (IP protocol 112) on input")
 		}
 	}
 
 	// The heartbeat key.
 	if cfg.Heartbeat.Enabled {
 		if _, err := hbproto.LoadKey(cfg.Heartbeat.KeyFile); err != nil {
-			d.add("FAIL", "key", "%v: the daemon refuses to start (or runs without agents with --insecure-heartbeat)", err)
+			d.Add("FAIL", "key", "%v: the daemon refuses to start (or runs without agents with --insecure-heartbeat)", err)
 		} else {
-			d.add("ok", "key", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
+			d.Add("ok", "key", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
 		}
 	}
 
 	// keepalived beside us.
 	if pids := app.ProcessesNamed("keepalived"); len(pids) > 0 {
-		d.add("WARN", "keepalived", "keepalived is running (pid %s): it must not manage the same virtual_router_id or virtual servers", strings.Join(pids, ", "))
+		d.Add("WARN", "keepalived", "keepalived is running (pid %s): it must not manage the same virtual_router_id or virtual servers", strings.Join(pids, ", "))
 	}
 
 	// What the daemon sees.
 	for _, w := range st.Warnings {
-		d.add("WARN", "daemon", "%s", w)
+		d.Add("WARN", "daemon", "%s", w)
 	}
 	for _, s := range st.Services {
 		for _, r := range s.RealServers {
 			if r.State == "down" {
-				d.add("WARN", "real server", "%s %s is down: %s", s.Key, r.Addr, r.Reason)
+				d.Add("WARN", "real server", "%s %s is down: %s", s.Key, r.Addr, r.Reason)
 			}
 		}
 		if s.SorryIn {
-			d.add("WARN", "service", "%s runs on its sorry server %s: no real server is up", s.Key, s.Sorry)
+			d.Add("WARN", "service", "%s runs on its sorry server %s: no real server is up", s.Key, s.Sorry)
 		}
 		if s.LastError != "" {
-			d.add("FAIL", "ipvs", "%s: %s", s.Key, firstLine(s.LastError))
+			d.Add("FAIL", "ipvs", "%s: %s", s.Key, firstLine(s.LastError))
 		}
 	}
 	for _, v := range st.VRRP {
 		if v.Error != "" {
-			d.add("FAIL", "vrrp", "%s: %s", v.Instance, v.Error)
+			d.Add("FAIL", "vrrp", "%s: %s", v.Instance, v.Error)
 		}
 	}
 }
@@ -218,11 +193,11 @@ func doctorSysctls(d *doctor, cfg *config.Config, root string) {
 		got, err := readSys(root, s.name)
 		switch {
 		case err != nil:
-			d.add("WARN", "sysctl", "%s: %v", s.name, err)
+			d.Add("WARN", "sysctl", "%s: %v", s.name, err)
 		case got != s.want:
-			d.add("WARN", "sysctl", "%s = %s, want %s (the daemon sets it at start): %s", s.name, got, s.want, s.why)
+			d.Add("WARN", "sysctl", "%s = %s, want %s (the daemon sets it at start): %s", s.name, got, s.want, s.why)
 		default:
-			d.add("ok", "sysctl", "%s = %s", s.name, got)
+			d.Add("ok", "sysctl", "%s = %s", s.name, got)
 		}
 	}
 }
