@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"syscall"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/tandemlb/tandem/shared/nsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -86,32 +87,5 @@ func ListenUDP(ns netns.NsHandle, ifname string, port int, v6 bool) (UDPConn, er
 	return UDPConn{C: pc.(*net.UDPConn)}, nil
 }
 
-// inNetNS runs f on an OS thread inside ns (the current namespace when ns
-// is not open); sockets f opens stay in ns.
-func inNetNS(ns netns.NsHandle, f func() error) error {
-	if ns <= 0 {
-		return f()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netns: get current: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netns: enter: %w", err)
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
+// inNetNS runs f inside ns (see nsutil.Do).
+func inNetNS(ns netns.NsHandle, f func() error) error { return nsutil.Do(ns, f) }
