@@ -45,17 +45,25 @@ func TestVMPackagesSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Everything the guest reads lives under dist/, not /tmp: systemd mounts
-	// a fresh /tmp in the guest.
-	work := filepath.Join(dist, "vmtest")
-	if err := os.RemoveAll(work); err != nil {
+	// Everything the guest reads must live outside /tmp (systemd mounts a
+	// fresh /tmp in the guest), and the checkout itself may be under /tmp:
+	// copy the current packages into a work directory under /var/tmp.
+	if err := os.MkdirAll("/var/tmp", 0o1777); err != nil {
 		t.Fatal(err)
 	}
-	prev := filepath.Join(work, "prev")
-	if err := os.MkdirAll(prev, 0o755); err != nil {
+	work, err := os.MkdirTemp("/var/tmp", "tandem-pkgvm-")
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(work) })
+	cur := filepath.Join(work, "cur")
+	prev := filepath.Join(work, "prev")
+	for _, d := range []string{cur, prev} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyBuild(t, dist, cur)
 
 	ctx := context.Background()
 	build := exec.CommandContext(ctx, filepath.Join(root, "packaging", "build.sh"), "-v", prevVersion, "-o", prev, "-b", bin)
@@ -72,7 +80,7 @@ func TestVMPackagesSystemd(t *testing.T) {
 	res, err := vm.Run(ctx, vm.Options{
 		Command: []string{guest, "-test.v", "-test.count=1", "-test.timeout=" + (timeout - time.Minute).String(), "-test.run", "^TestGuest"},
 		Env: map[string]string{
-			"TANDEM_DIST":      dist,
+			"TANDEM_DIST":      cur,
 			"TANDEM_PREV_DIST": prev,
 		},
 		Systemd: true,
@@ -91,5 +99,24 @@ func TestVMPackagesSystemd(t *testing.T) {
 	want := []string{"TestGuestBackendPackage", "TestGuestDirectorPackage"}
 	if err := e2evmtest.CheckGuestTests(string(res.Output), res.ExitCode, want); err != nil {
 		t.Errorf("%v\n--- guest console (tail) ---\n%s", err, res.Console)
+	}
+}
+
+// copyBuild copies one build's VERSION file and .deb packages from src to
+// dst.
+func copyBuild(t *testing.T, src, dst string) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(src, "*.deb"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no .deb packages in %s (run make packages): %v", src, err)
+	}
+	for _, n := range append(names, filepath.Join(src, "VERSION")) {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(n)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
