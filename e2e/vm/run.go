@@ -21,6 +21,9 @@ import (
 )
 
 // DefaultModules returns the modules loaded before the command when Options.Modules is nil.
+// RunLockPath is the machine-wide lock that serialises guests (see Run).
+const RunLockPath = "/run/lock/tandem-vm-run.lock"
+
 func DefaultModules() []string { return []string{"ip_vs"} }
 
 // DefaultTimeout bounds a run when Options.Timeout is zero.
@@ -118,6 +121,14 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	// One guest at a time on this machine: TCG guests share two cores, and
+	// two at once make both slow enough to break timing-sensitive tests.
+	// A second caller waits here (bounded by its own ctx), not in QEMU.
+	unlock, err := lockFile(ctx, RunLockPath)
+	if err != nil {
+		return res, fmt.Errorf("vm: waiting for the other guest to finish: %w", err)
+	}
+	defer unlock()
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
