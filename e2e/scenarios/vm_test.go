@@ -2,7 +2,9 @@ package scenarios
 
 import (
 	"os"
+	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,14 +19,7 @@ func TestVMScenarios(t *testing.T) {
 	testutil.VM(t)
 	testutil.Bin(t, "tandem-director")
 	testutil.Bin(t, "tandem-backend")
-	all := []string{
-		"TestGuestScenario1Balanced",
-		"TestGuestScenario2Maintenance",
-		"TestGuestScenario3AppDown",
-		"TestGuestScenario4Sorry",
-		"TestGuestScenario5DirectorKill",
-		"TestGuestScenario6Reload",
-	}
+	all := guestScenarios(t)
 	run, want := "^TestGuestScenario", all
 	if sel := os.Getenv("TANDEM_SCENARIOS"); sel != "" {
 		re, err := regexp.Compile("^TestGuestScenario(" + sel + ")")
@@ -44,4 +39,25 @@ func TestVMScenarios(t *testing.T) {
 		Want:    want,
 		Timeout: 30 * time.Minute,
 	})
+}
+
+// guestScenarios lists this package's TestGuestScenario* tests (go test
+// -list on the host), so that a scenario added in any file is required to
+// pass without being registered here too.
+func guestScenarios(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("go", "test", "-list", "^TestGuestScenario", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go test -list: %v\n%s", err, out)
+	}
+	var names []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "TestGuestScenario") {
+			names = append(names, l)
+		}
+	}
+	if len(names) < 6 {
+		t.Fatalf("go test -list found %d guest scenarios, want at least 6:\n%s", len(names), out)
+	}
+	return names
 }
