@@ -87,6 +87,9 @@ type Options struct {
 	HostChecks *bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Mailer sends the e-mail alerts (smtp_alert); nil means a mail.Queue
+	// over plain SMTP.
+	Mailer Mailer
 }
 
 // App is one running director.
@@ -127,6 +130,7 @@ type App struct {
 	pw         *peerwatch.Watcher
 	pwStop     context.CancelFunc
 	pwDone     chan struct{}
+	mailer     Mailer
 
 	reloads       int
 	lastReload    time.Time
@@ -352,6 +356,7 @@ func (a *App) setup() error {
 		return err
 	}
 	a.syncDaemons()
+	a.startMail(cfg)
 	for i := range cfg.VRRP {
 		if err := a.startInstance(&cfg.VRRP[i]); err != nil {
 			return err

@@ -42,6 +42,7 @@ type instance struct {
 	since    time.Time
 	err      error
 	failedAt time.Time
+	mailed   vrrp.State // the last state an e-mail alert was queued for
 }
 
 // stateTap sits between a driver and its notify scripts: it runs the
@@ -233,6 +234,7 @@ func (a *App) setState(in *instance, s vrrp.State) {
 		return
 	}
 	a.met.VRRPTransitions.WithLabelValues(in.cfg.Name, s.String()).Inc()
+	a.mailTransition(in, in.state, s)
 	in.state, in.since = s, a.now()
 }
 

@@ -15,7 +15,8 @@ import (
 // Field names in the Fields lists are the Go field names of the model
 // (for example "Priority", "Scheduler", "Weight", "Checks").
 type Changes struct {
-	// Director-wide settings that differ.
+	// Director-wide settings that differ. Notification also covers the
+	// instances' SMTPAlert (which transitions are mailed).
 	Node, Notification, Logging, Heartbeat, Drain, ControlSocket, Metrics, IPVS, ConnSync, FastFailover bool
 
 	// VRRPAdded and VRRPRemoved are instance names, in the order of the new
@@ -159,7 +160,12 @@ func Diff(old, new *Config) Changes {
 			ch.VRRPAdded = append(ch.VRRPAdded, n.Name)
 			continue
 		}
-		fields := changedFields(o, n)
+		// smtp_alert only says whether a transition is mailed: a
+		// notification change, not one of the instance's (no restart).
+		if o.SMTPAlert != n.SMTPAlert {
+			ch.Notification = true
+		}
+		fields := changedFields(o, n, "SMTPAlert")
 		if len(fields) == 0 {
 			continue
 		}

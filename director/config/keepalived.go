@@ -65,6 +65,9 @@ type kparser struct {
 	syncIDSet    bool           // lvs_sync_daemon gave an id
 	syncKeywordP Pos            // where the sync daemon was set
 	globalSeen   map[string]Pos // keywords of all global_defs blocks
+
+	smtpAlert, smtpAlertVRRP bool  // global_defs smtp_alert, smtp_alert_vrrp
+	alertUnset               []int // instances without their own smtp_alert
 }
 
 func (p *kparser) errf(n *knode, format string, args ...any) {
@@ -333,6 +336,9 @@ func (p *kparser) globalDefs(n *knode) {
 			c.Notification.SMTPServer = joinHostPort(n.args[0], port)
 		}},
 		"smtp_connect_timeout": p.secondsArg(&c.Notification.SMTPConnectTimeout, time.Millisecond, time.Hour),
+		"smtp_alert":           p.flagArg(&p.smtpAlert, true),
+		"smtp_alert_vrrp":      p.flagArg(&p.smtpAlertVRRP, true),
+		"no_email_faults":      p.bareFlag(&c.Notification.NoEmailFaults, true),
 		"router_id":            p.nodeArg(),
 		"lvs_id":               p.nodeArg(),
 		"vrrp_version":         p.intArg(&p.vrrpVersion, 2, 3),
@@ -504,6 +510,7 @@ func (p *kparser) vrrpInstance(n *knode) {
 		"notify_fault":               p.scriptArg(&in.Notify.Fault),
 		"notify_stop":                p.scriptArg(&in.Notify.Stop),
 		"notify":                     p.scriptArg(&in.Notify.Any),
+		"smtp_alert":                 p.flagArg(&in.SMTPAlert, true),
 		"garp_master_delay":          p.wholeSecondsArg(&in.GARPMasterDelay, 0, 3600),
 		"garp_master_repeat":         p.intArg(&in.GARPMasterRepeat, 1, 255),
 		"garp_master_refresh":        p.wholeSecondsArg(&in.GARPMasterRefresh, 0, 86400),
@@ -532,6 +539,9 @@ func (p *kparser) vrrpInstance(n *knode) {
 		if in.VirtualIPs[i].Dev == "" {
 			in.VirtualIPs[i].Dev = in.Interface
 		}
+	}
+	if !has(n, "smtp_alert") {
+		p.alertUnset = append(p.alertUnset, len(p.cfg.VRRP))
 	}
 	p.cfg.VRRP = append(p.cfg.VRRP, in)
 }
@@ -775,5 +785,16 @@ func (p *kparser) finish() {
 		if in := c.Instance(s.Instance); in != nil {
 			s.SyncID = in.VirtualRouterID
 		}
+	}
+	// smtp_alert as keepalived resolves it: the instance's own, else
+	// smtp_alert_vrrp, else smtp_alert, else off.
+	alert := false
+	if _, ok := p.globalSeen["smtp_alert_vrrp"]; ok {
+		alert = p.smtpAlertVRRP
+	} else if _, ok := p.globalSeen["smtp_alert"]; ok {
+		alert = p.smtpAlert
+	}
+	for _, i := range p.alertUnset {
+		c.VRRP[i].SMTPAlert = alert
 	}
 }

@@ -137,9 +137,8 @@ func (c *Config) Service(key string) *VirtualService {
 	return nil
 }
 
-// Notification is keepalived's e-mail notification setup. The model carries
-// it so that nothing of a keepalived.conf is lost; sending mail is up to the
-// part of the director that acts on state changes.
+// Notification is keepalived's e-mail notification setup: where alerts go.
+// Which VRRP instances send them is VRRPInstance.SMTPAlert.
 type Notification struct {
 	// Email are the recipients (notification_email { }).
 	Email []string
@@ -151,7 +150,10 @@ type Notification struct {
 	// SMTPConnectTimeout bounds the SMTP connection (smtp_connect_timeout;
 	// default 30s).
 	SMTPConnectTimeout time.Duration
-	Pos                Pos
+	// NoEmailFaults sends no e-mail for a transition to FAULT
+	// (no_email_faults).
+	NoEmailFaults bool
+	Pos           Pos
 }
 
 // Logging configures the director's log.
@@ -305,6 +307,10 @@ type VRRPInstance struct {
 	TrackInterfaces []TrackInterface
 	// Notify holds the notify scripts.
 	Notify Notify
+	// SMTPAlert sends an e-mail (Config.Notification) on every state
+	// change (smtp_alert). keepalived.conf: the instance's smtp_alert, else
+	// global_defs smtp_alert_vrrp, else global_defs smtp_alert, else off.
+	SMTPAlert bool
 	// GARPMasterDelay is the delay of the second burst of gratuitous ARPs
 	// after becoming master (default 5s; 0 means no second burst).
 	GARPMasterDelay time.Duration

@@ -365,6 +365,7 @@ func (d *ndec) config(root *yaml.Node, c *Config) {
 					}
 				},
 				"smtp_connect_timeout": d.durTo(&n.SMTPConnectTimeout, time.Millisecond, time.Hour),
+				"no_email_faults":      d.boolTo(&n.NoEmailFaults),
 			}, nil, nil)
 		},
 		"logging": func(key string, v *yaml.Node) {
@@ -564,6 +565,7 @@ func (d *ndec) instance(n *yaml.Node) VRRPInstance {
 		"notify_fault":               d.checked(&in.Notify.Fault, msgScript),
 		"notify_stop":                d.checked(&in.Notify.Stop, msgScript),
 		"notify":                     d.checked(&in.Notify.Any, msgScript),
+		"smtp_alert":                 d.boolTo(&in.SMTPAlert),
 		"garp_master_delay":          d.durTo(&in.GARPMasterDelay, 0, time.Hour),
 		"garp_master_repeat":         d.intTo(&in.GARPMasterRepeat, 1, 255),
 		"garp_master_refresh":        d.durTo(&in.GARPMasterRefresh, 0, 24*time.Hour),

@@ -42,6 +42,7 @@ func MarshalNative(c *Config) ([]byte, error) {
 		m.strIf("from", n.From, d.From)
 		m.strIf("smtp_server", n.SMTPServer, d.SMTPServer)
 		m.durIf("smtp_connect_timeout", n.SMTPConnectTimeout, d.SMTPConnectTimeout)
+		m.boolIf("no_email_faults", n.NoEmailFaults, d.NoEmailFaults)
 	}
 	if !equalIgnoringPos(c.Logging, def.Logging) {
 		l, d := c.Logging, def.Logging
@@ -163,6 +164,7 @@ func marshalInstance(in *VRRPInstance) *mnode {
 	m.strIf("notify_fault", in.Notify.Fault, "")
 	m.strIf("notify_stop", in.Notify.Stop, "")
 	m.strIf("notify", in.Notify.Any, "")
+	m.boolIf("smtp_alert", in.SMTPAlert, false)
 	m.durIf("garp_master_delay", in.GARPMasterDelay, d.GARPMasterDelay)
 	m.intIf("garp_master_repeat", in.GARPMasterRepeat, d.GARPMasterRepeat)
 	m.durIf("garp_master_refresh", in.GARPMasterRefresh, d.GARPMasterRefresh)

@@ -1,7 +1,8 @@
 // Package metrics holds tandem-director's Prometheus metrics, on a registry
 // of their own (no global state): per virtual service and real server the
 // weight, pool state, connections and health-check results; heartbeats by
-// result; reloads; VRRP state and transitions; IPVS operations.
+// result; reloads; VRRP state and transitions; IPVS operations; e-mail
+// alerts by result.
 //
 // Label names are the log keys of shared/logging: service ("TCP
 // 192.0.2.100:80"), rs ("192.0.2.101:80"), instance (a vrrp_instance name).
@@ -67,6 +68,10 @@ type Metrics struct {
 	IPVSOps *prometheus.CounterVec
 	// SyncDaemon is 1 for each running IPVS sync daemon role.
 	SyncDaemon *prometheus.GaugeVec
+	// MailAlerts counts e-mail alerts (smtp_alert) by result: sent, error
+	// (the SMTP session failed) or dropped (queue full, or still queued
+	// when the daemon stopped).
+	MailAlerts *prometheus.CounterVec
 }
 
 // New registers every metric on a fresh registry.
@@ -103,6 +108,10 @@ func New() *Metrics {
 	m.Reloads = c("reloads_total", "Configuration reloads, by result (ok, error).", "result")
 	m.IPVSOps = c("ipvs_operations_total", "IPVS table operations, by kind and result (ok, error).", "op", "result")
 	m.SyncDaemon = g("sync_daemon_running", "1 for each IPVS connection-sync daemon role running.", "role")
+	m.MailAlerts = c("mail_alerts_total", "E-mail alerts (smtp_alert), by result: sent, error or dropped.", "result")
+	for _, res := range []string{"sent", "error", "dropped"} {
+		m.MailAlerts.WithLabelValues(res)
+	}
 	for _, reason := range []string{"accepted", "truncated", "version", "mac", "stale", "replay", "malformed", "other", "queue_full"} {
 		m.Heartbeats.WithLabelValues(reason)
 	}

@@ -25,8 +25,8 @@ type Notifier interface {
 //     or STOP) and the priority.
 //
 // Command lines are run by /bin/sh -c, so they may carry their own
-// arguments and quoting. E-mail notification (keepalived's smtp_alert) is
-// not implemented.
+// arguments and quoting. E-mail alerts (keepalived's smtp_alert) are sent
+// by the application (director/app, director/mail), not here.
 type ScriptNotifier struct {
 	cfg     InstanceConfig
 	log     *slog.Logger
