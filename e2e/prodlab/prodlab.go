@@ -1,7 +1,9 @@
 // Package prodlab holds the pieces of the production lab (tandem-director
 // and tandem-backend with real addresses in e2e/netlab namespaces) that the
 // VM scenarios (e2e/scenarios) and the demo (e2e/cmd/demo) share: the web
-// application a real server runs and the sorry server.
+// application a real server runs, the sorry server, and Pair, the lab with
+// two directors (configs, start and stop of directors and agents, status and
+// roles, IPVS destinations and connections, VIP holders, links).
 package prodlab
 
 import (

@@ -2,141 +2,39 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/moby/ipvs"
-	"github.com/vishvananda/netlink"
 
-	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/e2e/loadgen"
-	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/e2e/prodlab"
 )
 
 // Lab addresses (inside the lab's namespaces only).
 const (
-	vip     = "10.99.0.100"
-	sorryIP = "10.99.0.99"
+	vip     = prodlab.VIP
+	sorryIP = prodlab.SorryIP
 	rate    = 40 // requests per second from the client, each on a new connection
 )
 
 var (
-	dirIPs = map[string]string{"dir1": "10.99.0.2", "dir2": "10.99.0.3"}
-	rsIPs  = map[string]string{"rs1": "10.99.0.11", "rs2": "10.99.0.12"}
+	dirIPs = prodlab.DirIPs
+	rsIPs  = prodlab.RSIPs
 )
 
-// seedConf is docs/examples/keepalived.conf with the lab's addresses: one
-// segment, so the sync daemon runs on eth0 too; delay_loop 2 and
-// connect_timeout 1 instead of 10 and 3 (the checks are the fallback: the
-// agents report first).
-const seedConf = `global_defs {
-    notification_email {
-        admin@example.com
-    }
-    notification_email_from keepalived@example.com
-}
-
-vrrp_instance VI0 {
-    state BACKUP
-    interface eth0
-    virtual_router_id 100
-    priority 100
-    nopreempt
-    advert_int 1
-    lvs_sync_daemon_interface eth0
-    authentication {
-        auth_type PASS
-        auth_pass password
-    }
-    virtual_ipaddress {
-        10.99.0.100/24 dev eth0
-    }
-}
-
-virtual_server 10.99.0.100 80 {
-    delay_loop 2
-    lb_algo lc
-    lb_kind DR
-    protocol TCP
-
-    sorry_server 10.99.0.99 80
-
-    real_server 10.99.0.11 80 {
-        weight 1
-        HTTP_GET {
-            url {
-              path /check.txt
-              status_code 200
-            }
-            connect_timeout 1
-        }
-    }
-    real_server 10.99.0.12 80 {
-        weight 1
-        HTTP_GET {
-            url {
-              path /check.txt
-              status_code 200
-            }
-            connect_timeout 1
-        }
-    }
-}
-`
-
-// overlay is appended to the native YAML that show-config made of seedConf:
-// the keys the keepalived.conf reader has no place for.
-const overlay = `node: %[1]s
-heartbeat:
-  key_file: %[2]s/heartbeat.key
-control_socket: %[2]s/%[1]s.sock
-fast_failover: {enabled: true, interval: 200ms, multiplier: 5}
-`
-
-const backendConf = `node: %[1]s
-vips: [10.99.0.100]
-interface: eth0
-real_ip: %[2]s
-directors: ["10.99.0.2", "10.99.0.3"]
-heartbeat: {key_file: %[3]s/heartbeat.key, interval: 1s}
-health:
-  service: www
-  type: http
-  url: http://127.0.0.1:80/healthz
-  interval: 300ms
-  timeout: 300ms
-  rise: 2
-  fall: 2
-check: {mode: file, file: %[4]s/check.txt}
-arp_mode: nftables
-state_dir: %[4]s/state
-runtime_dir: %[4]s/run
-metrics: {listen: "127.0.0.1:9481"}
-`
-
-// demo is the production lab: client, dir1, dir2, rs1, rs2, sorry.
+// demo is the production lab (e2e/prodlab.Pair: client, dir1, dir2, rs1,
+// rs2, sorry) and the summary rows.
 type demo struct {
 	out  io.Writer
-	net  *netlab.Lab
-	dir  string
-	dbin string
-	bbin string
-
-	dirs   map[string]*netlab.Process
-	ipvs   map[string]*ipvs.Handle
-	apps   map[string]*prodlab.WebApp
-	agents map[string]*netlab.Process
-	rows   []row
+	p    *prodlab.Pair
+	rows []row
 }
 
 // row is one line of the summary table.
@@ -169,10 +67,8 @@ func (d *demo) record(step string, ok bool, held, numbers string) {
 // runProd builds the lab and walks through the steps; bin holds the binaries.
 func runProd(ctx context.Context, out io.Writer, bin string) int {
 	start := time.Now()
-	d := &demo{out: out, dirs: map[string]*netlab.Process{}, ipvs: map[string]*ipvs.Handle{},
-		apps: map[string]*prodlab.WebApp{}, agents: map[string]*netlab.Process{},
-		dbin: filepath.Join(bin, "tandem-director"), bbin: filepath.Join(bin, "tandem-backend")}
-	for _, b := range []string{d.dbin, d.bbin} {
+	d := &demo{out: out}
+	for _, b := range []string{filepath.Join(bin, "tandem-director"), filepath.Join(bin, "tandem-backend")} {
 		if _, err := os.Stat(b); err != nil {
 			return exitf("%v (run `make build` first)", err)
 		}
@@ -182,8 +78,7 @@ func runProd(ctx context.Context, out io.Writer, bin string) int {
 		return exitf("%v", err)
 	}
 	defer os.RemoveAll(tmp)
-	d.dir = tmp
-	if err := d.setUp(ctx); err != nil {
+	if err := d.setUp(ctx, bin, tmp); err != nil {
 		d.teardown()
 		return exitf("%v", err)
 	}
@@ -193,15 +88,7 @@ func runProd(ctx context.Context, out io.Writer, bin string) int {
 		failed = failed || !r.ok
 	}
 	if failed {
-		for _, n := range []string{"dir1", "dir2", "dir1 (killed)", "dir2 (killed)", "rs1", "rs2"} {
-			p := d.dirs[n]
-			if p == nil {
-				p = d.agents[n]
-			}
-			if p != nil {
-				d.say("--- %s log (tail) ---\n%s", n, prodlab.Tail(p.Output(), 60))
-			}
-		}
+		d.say("%s", strings.TrimRight(d.p.Logs(60), "\n"))
 	}
 	d.teardown()
 	if err != nil {
@@ -212,255 +99,59 @@ func runProd(ctx context.Context, out io.Writer, bin string) int {
 	return d.summary(time.Since(start))
 }
 
-func (d *demo) setUp(ctx context.Context) error {
-	rsSysctls := map[string]string{"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.eth0.rp_filter": "0"}
-	hosts := []netlab.HostSpec{
-		{Name: "client", Addr: "10.99.0.10/24"},
-		{Name: "dir1", Addr: dirIPs["dir1"] + "/24"},
-		{Name: "dir2", Addr: dirIPs["dir2"] + "/24"},
-		{Name: "rs1", Addr: rsIPs["rs1"] + "/24", Sysctls: rsSysctls},
-		{Name: "rs2", Addr: rsIPs["rs2"] + "/24", Sysctls: rsSysctls},
-		{Name: "sorry", Addr: sorryIP + "/24", Sysctls: rsSysctls},
+func (d *demo) setUp(ctx context.Context, bin, dir string) error {
+	p, err := prodlab.NewPair(nil, prodlab.PairOptions{Bin: bin, Dir: dir})
+	if p != nil {
+		d.p = p
 	}
-	nl, err := netlab.New(nil, netlab.Spec{Hosts: hosts})
 	if err != nil {
 		return err
 	}
-	d.net = nl
 	d.say("Lab %s: one bridge, client 10.99.0.10, dir1 %s, dir2 %s, rs1 %s, rs2 %s, sorry %s; VIP %s:80.",
-		nl.Tag(), dirIPs["dir1"], dirIPs["dir2"], rsIPs["rs1"], rsIPs["rs2"], sorryIP, vip)
-	if err := os.WriteFile(filepath.Join(d.dir, "heartbeat.key"), []byte("tandem demo key 0123456789abcdef0123\n"), 0o600); err != nil {
-		return err
-	}
-	for _, name := range []string{"dir1", "dir2"} {
-		h, err := ipvs.New(nl.NetnsPath(name))
-		if err != nil {
-			return fmt.Errorf("ipvs in %s: %w", name, err)
-		}
-		d.ipvs[name] = h
-	}
-	if err := prodlab.StartSorryServer(nl, "sorry", net.ParseIP(vip), net.ParseIP(sorryIP)); err != nil {
+		p.Net.Tag(), dirIPs["dir1"], dirIPs["dir2"], rsIPs["rs1"], rsIPs["rs2"], sorryIP, vip)
+	if err := p.StartSorry(); err != nil {
 		return err
 	}
 	d.say("The sorry server answers \"sorry\" on the VIP (VIP on lo, nft arp table).")
-	for _, rs := range []string{"rs1", "rs2"} {
-		a, err := prodlab.NewWebApp(nl, rs, filepath.Join(d.dir, rs))
-		if err != nil {
-			return err
-		}
-		d.apps[rs] = a
-		if err := a.Start(); err != nil {
-			return err
-		}
-		if err := d.startAgent(ctx, rs); err != nil {
-			return err
-		}
+	if err := p.StartRealServers(ctx); err != nil {
+		return err
 	}
 	d.say("rs1 and rs2 run a small web app (/ names the server, /healthz, /check.txt) and tandem-backend:")
 	d.say("   VIP on lo, nft arp table, health probe every 300 ms, heartbeats to both directors.")
-
-	seed := filepath.Join(d.dir, "keepalived.conf")
-	if err := os.WriteFile(seed, []byte(seedConf), 0o644); err != nil {
+	if err := p.WriteDirectorConfigs(ctx); err != nil {
 		return err
-	}
-	native, err := exec.CommandContext(ctx, d.dbin, "show-config", seed).Output()
-	if err != nil {
-		return fmt.Errorf("show-config: %w", err)
 	}
 	d.say("Both directors get the seed's keepalived.conf (state BACKUP, nopreempt, priority 100, sorry_server,")
 	d.say("   lc, DR, HTTP_GET /check.txt) with the lab's addresses. fast_failover exists only in native YAML,")
 	d.say("   so `tandem-director show-config keepalived.conf` turns it into native YAML and the demo adds")
 	d.say("   node, heartbeat key, control socket and fast_failover {enabled, 200ms x 5}.")
-	for _, name := range []string{"dir1", "dir2"} {
-		conf := filepath.Join(d.dir, name+".yaml")
-		text := string(native) + fmt.Sprintf(overlay, name, d.dir)
-		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-			return err
-		}
-		if err := d.startDirector(ctx, name); err != nil {
-			return err
-		}
-		if name == "dir1" {
-			if _, err := d.waitMaster(15 * time.Second); err != nil {
-				return err
-			}
-		}
-	}
-	if err := d.waitProbeUp(15 * time.Second); err != nil {
+	if err := p.StartDirectors(ctx); err != nil {
 		return err
 	}
-	for _, name := range []string{"dir1", "dir2"} {
-		if _, err := d.waitIPVS(name, "both real servers in", 20*time.Second, func(m map[string]ipvs.Destination) bool {
-			return weight(m, rsIPs["rs1"]) == 1 && weight(m, rsIPs["rs2"]) == 1 && len(m) == 2
-		}); err != nil {
-			return err
-		}
-	}
-	m, b := d.roles()
+	m, b := p.Roles()
 	d.say("%s is MASTER (it holds the VIP), %s is BACKUP; the fast failover session between them is up.", m, b)
 	d.say("Both directors hold the IPVS rules, as keepalived does. ipvsadm -Ln on %s:", b)
-	if o, err := d.net.Exec(b, "ipvsadm", "-Ln"); err == nil {
+	if o, err := p.Net.Exec(b, "ipvsadm", "-Ln"); err == nil {
 		d.say("%s", indent(o))
 	}
 	return nil
 }
 
 func (d *demo) teardown() {
-	for _, h := range d.ipvs {
-		h.Close()
-	}
-	if d.net != nil {
-		for _, a := range d.apps {
-			a.Stop()
-		}
-		if err := d.net.Close(); err != nil {
+	if d.p != nil {
+		if err := d.p.Close(); err != nil {
 			fmt.Fprintf(os.Stderr, "demo: teardown: %v\n", err)
 		}
 	}
 }
 
-func (d *demo) startDirector(ctx context.Context, name string) error {
-	conf := filepath.Join(d.dir, name+".yaml")
-	p, err := d.net.Start(name, "/usr/bin/env", "STATE_DIRECTORY="+filepath.Join(d.dir, name+"-state"),
-		d.dbin, "run", "--config", conf)
-	if err != nil {
-		return err
-	}
-	d.dirs[name] = p
-	c, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := p.WaitOutput(c, "msg=ready"); err != nil {
-		return fmt.Errorf("%s not ready: %w\n%s", name, err, prodlab.Tail(p.Output(), 30))
-	}
-	return nil
-}
-
-func (d *demo) startAgent(ctx context.Context, rs string) error {
-	dir := filepath.Join(d.dir, rs)
-	cfg := filepath.Join(dir, "backend.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(backendConf, rs, rsIPs[rs], d.dir, dir)), 0o644); err != nil {
-		return err
-	}
-	p, err := d.net.Start(rs, d.bbin, "run", "--config", cfg)
-	if err != nil {
-		return err
-	}
-	c, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := p.WaitOutput(c, "msg=ready"); err != nil {
-		return fmt.Errorf("agent on %s not ready: %w\n%s", rs, err, prodlab.Tail(p.Output(), 30))
-	}
-	d.agents[rs] = p
-	return nil
-}
-
-func (d *demo) backend(ctx context.Context, rs string, args ...string) (string, error) {
-	cfg := filepath.Join(d.dir, rs, "backend.yaml")
-	out, err := exec.CommandContext(ctx, d.bbin, append([]string{"--config", cfg}, args...)...).CombinedOutput()
-	return string(out), err
-}
-
-func (d *demo) status(name string) (app.Status, error) {
-	var st app.Status
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, d.dbin, "status", "--json", "--socket", filepath.Join(d.dir, name+".sock")).Output()
-	if err != nil {
-		return st, err
-	}
-	err = json.Unmarshal(out, &st)
-	return st, err
-}
-
-// roles returns the master and the backup ("" when unknown).
-func (d *demo) roles() (master, backup string) {
-	for _, n := range []string{"dir1", "dir2"} {
-		if d.dirs[n] == nil {
-			continue
-		}
-		st, err := d.status(n)
-		if err != nil {
-			continue
-		}
-		switch st.Role {
-		case "master":
-			master = n
-		case "backup":
-			backup = n
-		}
-	}
-	return master, backup
-}
-
-func (d *demo) waitMaster(limit time.Duration) (string, error) {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if m, _ := d.roles(); m != "" {
-			return m, nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return "", fmt.Errorf("no MASTER director after %v", limit)
-}
-
-func (d *demo) waitProbeUp(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		m, b := d.roles()
-		if m != "" && b != "" {
-			s1, e1 := d.status(m)
-			s2, e2 := d.status(b)
-			if e1 == nil && e2 == nil && s1.FastFailover != nil && s2.FastFailover != nil &&
-				s1.FastFailover.Session == "up" && s2.FastFailover.Session == "up" {
-				return nil
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("no MASTER/BACKUP pair with the fast failover session up after %v", limit)
-}
-
-func (d *demo) dests(name string) map[string]ipvs.Destination {
-	svc := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: net.ParseIP(vip).To4(), Port: 80, Netmask: 0xffffffff}
-	ds, err := d.ipvs[name].GetDestinations(svc)
-	if err != nil {
-		return nil
-	}
-	out := map[string]ipvs.Destination{}
-	for _, x := range ds {
-		out[x.Address.String()] = *x
-	}
-	return out
-}
-
-// weight is the destination's weight, -1 when absent.
-func weight(m map[string]ipvs.Destination, ip string) int {
-	if x, ok := m[ip]; ok {
-		return x.Weight
-	}
-	return -1
-}
-
-// waitIPVS polls a director's IPVS table every 10 ms until cond holds.
-func (d *demo) waitIPVS(name, what string, limit time.Duration, cond func(map[string]ipvs.Destination) bool) (time.Time, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		if m := d.dests(name); m != nil && cond(m) {
-			return time.Now(), nil
-		}
-		if time.Now().After(deadline) {
-			o, _ := d.net.Exec(name, "ipvsadm", "-Ln")
-			return time.Time{}, fmt.Errorf("%s on %s: not within %v; ipvsadm -Ln:\n%s", what, name, limit, o)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func (d *demo) roles() (master, backup string) { return d.p.Roles() }
 
 // load runs traffic from the client for dur, printing a line per second,
 // while act runs; it returns the report once both are done.
 func (d *demo) load(ctx context.Context, dur time.Duration, act func() error) (*loadgen.Report, error) {
 	g, err := loadgen.New(loadgen.Config{
-		Target:      loadgen.Target{Addr: vip + ":80", Dial: d.net.DialContext("client"), Timeout: 2 * time.Second},
+		Target:      loadgen.Target{Addr: vip + ":80", Dial: d.p.Net.DialContext("client"), Timeout: 2 * time.Second},
 		Rate:        rate,
 		Duration:    dur,
 		MaxRequests: int(rate*dur.Seconds()) + 100,
@@ -523,7 +214,7 @@ func (d *demo) steps(ctx context.Context) error {
 		began = time.Now()
 		c, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		o, err := d.backend(c, "rs1", "maintenance", "on", "--wait", "--timeout", "20s", "--reason", "demo")
+		o, err := d.p.Backend(c, "rs1", "maintenance", "on", "--wait", "--timeout", "20s", "--reason", "demo")
 		drained = time.Now()
 		mout = o
 		if err != nil {
@@ -549,14 +240,14 @@ func (d *demo) steps(ctx context.Context) error {
 	rep, err = d.load(ctx, 5*time.Second, func() error {
 		time.Sleep(500 * time.Millisecond)
 		offAt = time.Now()
-		if o, err := d.backend(ctx, "rs1", "maintenance", "off"); err != nil {
+		if o, err := d.p.Backend(ctx, "rs1", "maintenance", "off"); err != nil {
 			return fmt.Errorf("maintenance off: %v\n%s", err, o)
 		}
 		m, _ := d.roles()
 		if m == "" {
 			return errors.New("no master")
 		}
-		backAt, err = d.waitIPVS(m, "rs1 back at weight 1", 10*time.Second, func(x map[string]ipvs.Destination) bool { return weight(x, rsIPs["rs1"]) == 1 })
+		backAt, err = d.p.WaitIPVS(m, "rs1 back at weight 1", 10*time.Second, func(x map[string]ipvs.Destination) bool { return prodlab.Weight(x, rsIPs["rs1"]) == 1 })
 		return err
 	})
 	if err != nil {
@@ -583,10 +274,10 @@ func (d *demo) steps(ctx context.Context) error {
 	rep, err = d.load(ctx, 8*time.Second, func() error {
 		time.Sleep(2 * time.Second)
 		killed = time.Now()
-		if err := d.dirs[master].Signal(syscall.SIGKILL); err != nil {
+		if err := d.p.Process(master).Signal(syscall.SIGKILL); err != nil {
 			return err
 		}
-		if err := d.linkSet(master, false); err != nil {
+		if err := d.p.LinkSet(master, "eth0", false); err != nil {
 			return err
 		}
 		// A probe on new connections, 300 ms each, every 20 ms: the
@@ -595,30 +286,29 @@ func (d *demo) steps(ctx context.Context) error {
 		defer cancel()
 		var perr error
 		probe, perr = loadgen.Probe(pctx, loadgen.ProbeConfig{
-			Target:      loadgen.Target{Addr: vip + ":80", Dial: d.net.DialContext("client"), Timeout: 300 * time.Millisecond},
+			Target:      loadgen.Target{Addr: vip + ":80", Dial: d.p.Net.DialContext("client"), Timeout: 300 * time.Millisecond},
 			Interval:    20 * time.Millisecond,
 			MaxDuration: 10 * time.Second,
 		}, killed)
 		if perr != nil {
 			return fmt.Errorf("probe after the kill: %w", perr)
 		}
-		<-d.dirs[master].Done()
-		d.dirs[master+" (killed)"] = d.dirs[master]
-		d.dirs[master] = nil
+		<-d.p.Process(master).Done()
+		d.p.Forget(master)
 		deadline := time.Now().Add(6 * time.Second)
 		for time.Now().Before(deadline) {
-			if d.hasVIP(backup) {
+			if d.p.HasVIP(backup) {
 				tookVIP = time.Now()
 				return nil
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		return fmt.Errorf("%s did not take the VIP within 6 s:\n%s", backup, prodlab.Tail(d.dirs[backup].Output(), 30))
+		return fmt.Errorf("%s did not take the VIP within 6 s:\n%s", backup, prodlab.Tail(d.p.Process(backup).Output(), 30))
 	})
 	if err != nil {
 		return err
 	}
-	st, _ := d.status(backup)
+	st, _ := d.p.Status(backup)
 	took := ""
 	if st.FastFailover != nil {
 		took = fmt.Sprintf(" (fast failover takeovers: %d)", st.FastFailover.Takeovers)
@@ -642,9 +332,9 @@ func (d *demo) steps(ctx context.Context) error {
 	rep, err = d.load(ctx, 5*time.Second, func() error {
 		time.Sleep(1500 * time.Millisecond)
 		died = time.Now()
-		d.apps["rs1"].Stop()
+		d.p.Apps["rs1"].Stop()
 		var err error
-		outAt, err = d.waitIPVS(backup, "rs1 out", 10*time.Second, func(x map[string]ipvs.Destination) bool { return weight(x, rsIPs["rs1"]) <= 0 })
+		outAt, err = d.p.WaitIPVS(backup, "rs1 out", 10*time.Second, func(x map[string]ipvs.Destination) bool { return prodlab.Weight(x, rsIPs["rs1"]) <= 0 })
 		return err
 	})
 	if err != nil {
@@ -665,10 +355,10 @@ func (d *demo) steps(ctx context.Context) error {
 	rep, err = d.load(ctx, 5*time.Second, func() error {
 		time.Sleep(time.Second)
 		allDown = time.Now()
-		d.apps["rs2"].Stop()
+		d.p.Apps["rs2"].Stop()
 		var err error
-		sorryIn, err = d.waitIPVS(backup, "only the sorry server", 10*time.Second, func(x map[string]ipvs.Destination) bool {
-			return weight(x, sorryIP) >= 0 && weight(x, rsIPs["rs1"]) <= 0 && weight(x, rsIPs["rs2"]) <= 0
+		sorryIn, err = d.p.WaitIPVS(backup, "only the sorry server", 10*time.Second, func(x map[string]ipvs.Destination) bool {
+			return prodlab.Weight(x, sorryIP) >= 0 && prodlab.Weight(x, rsIPs["rs1"]) <= 0 && prodlab.Weight(x, rsIPs["rs2"]) <= 0
 		})
 		return err
 	})
@@ -688,29 +378,29 @@ func (d *demo) steps(ctx context.Context) error {
 	rep, err = d.load(ctx, 6*time.Second, func() error {
 		time.Sleep(500 * time.Millisecond)
 		for _, rs := range []string{"rs1", "rs2"} {
-			if err := d.apps[rs].Start(); err != nil {
+			if err := d.p.Apps[rs].Start(); err != nil {
 				return err
 			}
 		}
 		var err error
-		restored, err = d.waitIPVS(backup, "both real servers back, sorry out", 10*time.Second, func(x map[string]ipvs.Destination) bool {
-			return weight(x, rsIPs["rs1"]) == 1 && weight(x, rsIPs["rs2"]) == 1 && weight(x, sorryIP) <= 0
+		restored, err = d.p.WaitIPVS(backup, "both real servers back, sorry out", 10*time.Second, func(x map[string]ipvs.Destination) bool {
+			return prodlab.Weight(x, rsIPs["rs1"]) == 1 && prodlab.Weight(x, rsIPs["rs2"]) == 1 && prodlab.Weight(x, sorryIP) <= 0
 		})
 		if err != nil {
 			return err
 		}
-		if err := d.delVIP(master); err != nil {
+		if err := d.p.DelVIP(master); err != nil {
 			return err
 		}
-		if err := d.linkSet(master, true); err != nil {
+		if err := d.p.LinkSet(master, "eth0", true); err != nil {
 			return err
 		}
-		return d.startDirector(ctx, master)
+		return d.p.StartDirector(ctx, master)
 	})
 	if err != nil {
 		return err
 	}
-	if err := d.waitProbeUp(10 * time.Second); err != nil {
+	if err := d.p.WaitProbeUp(10 * time.Second); err != nil {
 		return err
 	}
 	m2, b2 := d.roles()
@@ -726,62 +416,6 @@ func lastAfter(r *loadgen.Report, t time.Time) string {
 		return "none"
 	}
 	return ms(r.LastFailure.Sub(t))
-}
-
-// hasVIP reports whether host holds the VIP on eth0.
-func (d *demo) hasVIP(host string) bool {
-	h, err := d.net.Netlink(host)
-	if err != nil {
-		return false
-	}
-	l, err := h.LinkByName("eth0")
-	if err != nil {
-		return false
-	}
-	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if a.IP.String() == vip {
-			return true
-		}
-	}
-	return false
-}
-
-// linkSet takes a host's eth0 down or up (the "machine" leaves or returns).
-func (d *demo) linkSet(host string, up bool) error {
-	h, err := d.net.Netlink(host)
-	if err != nil {
-		return err
-	}
-	l, err := h.LinkByName("eth0")
-	if err != nil {
-		return err
-	}
-	if up {
-		return h.LinkSetUp(l)
-	}
-	return h.LinkSetDown(l)
-}
-
-// delVIP removes the VIP a killed director left on eth0 (a rebooted machine
-// would not have it).
-func (d *demo) delVIP(host string) error {
-	h, err := d.net.Netlink(host)
-	if err != nil {
-		return err
-	}
-	l, err := h.LinkByName("eth0")
-	if err != nil {
-		return err
-	}
-	a, _ := netlink.ParseAddr(vip + "/24")
-	if err := h.AddrDel(l, a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return fmt.Errorf("remove the VIP from %s: %w", host, err)
-	}
-	return nil
 }
 
 func (d *demo) summary(wall time.Duration) int {
