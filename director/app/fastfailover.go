@@ -24,8 +24,11 @@ type agentPeer struct {
 }
 
 // newWitnessBoard is the board the heartbeat listener feeds (always, so
-// that the rule has its input as soon as it is switched on).
-func newWitnessBoard() *witness.Board { return witness.NewBoard(witness.Config{Quorum: 1}) }
+// that the rule has its input as soon as it is switched on). Its quorum is
+// fast_failover.witness_quorum, set when the watcher starts.
+func newWitnessBoard() *witness.Board {
+	return witness.NewBoard(witness.Config{Quorum: config.DefaultWitnessQuorum})
+}
 
 // ffWanted reports whether cfg asks for the watcher and it can run.
 func (a *App) ffWanted(cfg *config.Config) bool {
@@ -62,12 +65,14 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	if cfg.ConnSync != nil && cfg.ConnSync.Interface != "" {
 		iface = cfg.ConnSync.Interface
 	}
+	a.witness.SetQuorum(cfg.FastFailover.WitnessQuorum)
 	w, err := peerwatch.New(peerwatch.Options{
 		Name: a.node, Key: a.hbKey, Interface: iface, Port: cfg.FastFailover.Port,
 		Session:        peerwatch.Config{TxInterval: cfg.FastFailover.Interval, DetectMult: cfg.FastFailover.Multiplier},
 		Instances:      a.bindings(),
 		Witness:        a.witness,
 		RequestReports: a.requestReports,
+		WitnessWait:    cfg.FastFailover.WitnessWait,
 		Window:         cfg.Heartbeat.Window,
 		Logger:         a.log,
 	})
@@ -86,7 +91,8 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 		}
 	}()
 	a.log.Info("fast failover probe running", "iface", iface, "port", cfg.FastFailover.Port,
-		"interval", cfg.FastFailover.Interval.String(), "multiplier", cfg.FastFailover.Multiplier)
+		"interval", cfg.FastFailover.Interval.String(), "multiplier", cfg.FastFailover.Multiplier,
+		"witness_quorum", cfg.FastFailover.WitnessQuorum, "witness_wait", cfg.FastFailover.WitnessWait.String())
 	return nil
 }
 

@@ -43,6 +43,14 @@ const (
 	DefaultSMTPConnectTimeout   = 30 * time.Second
 )
 
+// Defaults of the witness rule (docs/ha.md, fast_failover): one agent
+// vouching for the master vetoes a takeover, and a backup that lost the
+// probe waits 100ms for the agents' word.
+const (
+	DefaultWitnessQuorum = 1
+	DefaultWitnessWait   = 100 * time.Millisecond
+)
+
 // Defaults of the keepalived keywords, as keepalived documents them.
 const (
 	DefaultPriority                = 100
@@ -252,7 +260,14 @@ type FastFailover struct {
 	// Multiplier is the number of missed probes that declare the peer dead
 	// (default 3).
 	Multiplier int
-	Pos        Pos
+	// WitnessQuorum is the number of backend agents that must vouch for
+	// the master to veto a takeover (docs/ha.md, the witness rule); 0
+	// turns the rule off (default 1).
+	WitnessQuorum int
+	// WitnessWait is how long a backup that lost the probe waits for the
+	// agents' word before it takes over (default 100ms).
+	WitnessWait time.Duration
+	Pos         Pos
 }
 
 // VRRPState is the initial state of a VRRP instance.
@@ -659,9 +674,11 @@ func Default() *Config {
 			ConnReuseMode:           DefaultConnReuseMode,
 		},
 		FastFailover: FastFailover{
-			Port:       DefaultFastFailoverPort,
-			Interval:   DefaultFastFailoverInterval,
-			Multiplier: DefaultFastFailoverMult,
+			Port:          DefaultFastFailoverPort,
+			Interval:      DefaultFastFailoverInterval,
+			Multiplier:    DefaultFastFailoverMult,
+			WitnessQuorum: DefaultWitnessQuorum,
+			WitnessWait:   DefaultWitnessWait,
 		},
 	}
 }

@@ -98,6 +98,8 @@ func MarshalNative(c *Config) ([]byte, error) {
 		m.intIf("port", f.Port, d.Port)
 		m.durIf("interval", f.Interval, d.Interval)
 		m.intIf("multiplier", f.Multiplier, d.Multiplier)
+		m.intIf("witness_quorum", f.WitnessQuorum, d.WitnessQuorum)
+		m.durIf("witness_wait", f.WitnessWait, d.WitnessWait)
 	}
 	if len(c.VRRP) > 0 {
 		s := root.seq("vrrp_instances")

@@ -292,8 +292,18 @@ func (v *validator) director(c *Config) {
 		v.check(f.Pos, "fast_failover", "port", msgRange(f.Port, 1, 65535))
 		v.check(f.Pos, "fast_failover", "interval", msgDurRange(f.Interval, time.Millisecond, time.Minute))
 		v.check(f.Pos, "fast_failover", "multiplier", msgRange(f.Multiplier, 1, 255))
+		v.check(f.Pos, "fast_failover", "witness_quorum", msgRange(f.WitnessQuorum, 0, maxWitnessQuorum))
+		v.check(f.Pos, "fast_failover", "witness_wait", msgDurRange(f.WitnessWait, time.Millisecond, maxWitnessWait))
 	}
 }
+
+// Bounds of the witness settings: a quorum beyond any real pool of agents
+// is a typo, and a backup that waits 10s for the agents is slower than
+// plain VRRP at any advert_int worth a fast probe.
+const (
+	maxWitnessQuorum = 1000
+	maxWitnessWait   = 10 * time.Second
+)
 
 var facilities = []string{
 	"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",

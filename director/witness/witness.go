@@ -201,6 +201,15 @@ func (b *Board) Agents(now time.Time) int {
 	return b.t.Agents(now)
 }
 
+// SetQuorum changes the number of agents that must vouch for the master
+// (fast_failover.witness_quorum, at start and on reload); 0 turns the rule
+// off.
+func (b *Board) SetQuorum(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.t.cfg.Quorum = max(n, 0)
+}
+
 // Config returns the configuration in force.
 func (b *Board) Config() Config {
 	b.mu.Lock()
