@@ -70,13 +70,14 @@ type InterfaceDown struct{ Name string }
 // any more the instance leaves FAULT.
 type InterfaceUp struct{ Name string }
 
-// PeerDead is the extension hook for a detector faster than
-// Master_Down_Interval (a BFD-like probe over the sync link, not written
-// yet): in BACKUP it acts exactly as if Master_Down_Timer had expired.
+// PeerDead is the hook for a detector faster than Master_Down_Interval
+// (director/peerwatch, the BFD-like probe between two Tandem directors):
+// in BACKUP it acts exactly as if Master_Down_Timer had expired.
 type PeerDead struct{}
 
-// Witness is the extension hook for witnesses (the backend agents, which
-// talk to every director). While the last Witness said MasterAlive, a
+// Witness is the hook for witnesses (the backend agents, which talk to
+// every director; director/witness, fed to the driver by
+// director/peerwatch). While the last Witness said MasterAlive, a
 // backup whose Master_Down_Timer expires (or that gets PeerDead) stays
 // backup and re-arms the timer: the director-to-director path is broken,
 // not the master. A priority-0 advert, the master's own word that it is
