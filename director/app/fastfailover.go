@@ -67,7 +67,7 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	}
 	a.witness.SetQuorum(cfg.FastFailover.WitnessQuorum)
 	w, err := peerwatch.New(peerwatch.Options{
-		Name: a.node, Key: a.hbKey, Interface: iface, Port: cfg.FastFailover.Port,
+		Name: a.node, Key: a.hbKey, Interface: iface, Port: cfg.FastFailover.Port, IPv6: probeIPv6(cfg),
 		Session:        peerwatch.Config{TxInterval: cfg.FastFailover.Interval, DetectMult: cfg.FastFailover.Multiplier},
 		Instances:      a.bindings(),
 		Witness:        a.witness,
@@ -92,8 +92,22 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	}()
 	a.log.Info("fast failover probe running", "iface", iface, "port", cfg.FastFailover.Port,
 		"interval", cfg.FastFailover.Interval.String(), "multiplier", cfg.FastFailover.Multiplier,
-		"witness_quorum", cfg.FastFailover.WitnessQuorum, "witness_wait", cfg.FastFailover.WitnessWait.String())
+		"witness_quorum", cfg.FastFailover.WitnessQuorum, "witness_wait", cfg.FastFailover.WitnessWait.String(),
+		"ipv6", probeIPv6(cfg))
 	return nil
+}
+
+// probeIPv6 reports whether the probe runs over IPv6 (discovery by
+// ff02::1, link-local peers): when every VRRP instance is IPv6, so that a
+// director without IPv4 on the probe interface still has the probe. With
+// any IPv4 instance it is IPv4 (broadcast discovery), as before.
+func probeIPv6(cfg *config.Config) bool {
+	for i := range cfg.VRRP {
+		if cfg.VRRP[i].Family() != 6 {
+			return false
+		}
+	}
+	return len(cfg.VRRP) > 0
 }
 
 // stopPeerwatch cancels the watcher; wait says whether to wait for it (it

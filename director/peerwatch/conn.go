@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 
 	"github.com/vishvananda/netns"
@@ -28,16 +29,40 @@ var (
 )
 
 // UDPConn is a PacketConn over a *net.UDPConn.
-type UDPConn struct{ C *net.UDPConn }
+//
+// IPv6 link-local peers (discovery by ff02::1 answers from fe80::) carry
+// a zone. Go turns a zone name into an interface index, and back, with the
+// interfaces of the process's network namespace, which is not the
+// socket's when the watcher probes in another namespace (Options.NetNS):
+// "eth0" would name the wrong interface, or none. So a socket bound to one
+// interface (ListenUDP: IfName, IfIndex) reports every zoned source with
+// the zone IfName, and sends to IfName's zone by the index it has in the
+// socket's own namespace.
+type UDPConn struct {
+	C *net.UDPConn
+	// IfName and IfIndex are the interface the socket is bound to, the
+	// index as the socket's namespace numbers it; empty and 0 when not
+	// bound (zones then go through the process's namespace).
+	IfName  string
+	IfIndex int
+}
 
 // ReadFrom reads one datagram.
 func (u UDPConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 	n, a, err := u.C.ReadFromUDPAddrPort(b)
-	return n, netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), err
+	ip := a.Addr().Unmap()
+	if ip.Zone() != "" && u.IfName != "" {
+		ip = ip.WithZone(u.IfName)
+	}
+	return n, netip.AddrPortFrom(ip, a.Port()), err
 }
 
 // WriteTo sends one datagram.
 func (u UDPConn) WriteTo(b []byte, to netip.AddrPort) error {
+	if z := to.Addr().Zone(); z != "" && z == u.IfName && u.IfIndex > 0 {
+		// A numeric zone is taken as the index as it is.
+		to = netip.AddrPortFrom(to.Addr().WithZone(strconv.Itoa(u.IfIndex)), to.Port())
+	}
 	_, err := u.C.WriteToUDPAddrPort(b, to)
 	return err
 }
@@ -76,15 +101,19 @@ func ListenUDP(ns netns.NsHandle, ifname string, port int, v6 bool) (UDPConn, er
 		network, addr = "udp6", fmt.Sprintf("[::]:%d", port)
 	}
 	var pc net.PacketConn
+	var ifi *net.Interface
 	err := inNetNS(ns, func() error {
 		var err error
+		if ifi, err = net.InterfaceByName(ifname); err != nil {
+			return err
+		}
 		pc, err = lc.ListenPacket(context.Background(), network, addr)
 		return err
 	})
 	if err != nil {
 		return UDPConn{}, fmt.Errorf("peerwatch: probe socket %s on %s: %w", addr, ifname, err)
 	}
-	return UDPConn{C: pc.(*net.UDPConn)}, nil
+	return UDPConn{C: pc.(*net.UDPConn), IfName: ifname, IfIndex: ifi.Index}, nil
 }
 
 // inNetNS runs f inside ns (see nsutil.Do).

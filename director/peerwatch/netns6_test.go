@@ -1,0 +1,115 @@
+package peerwatch
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+// TestNetnsProbeIPv6: the probe over IPv6 between two namespaces on a
+// bridge, with real sockets (udp6, SO_BINDTODEVICE, traffic class 0xc0):
+// discovery by the all-nodes group ff02::1 (the peer is then its
+// link-local address, with the zone), or a configured global peer address
+// (unicast_peer style). Both sessions come up and the backup gets PeerDead
+// within the detection time when the master's cable is cut.
+func TestNetnsProbeIPv6(t *testing.T) {
+	testutil.Netns(t)
+	for _, tt := range []struct {
+		name      string
+		configure bool // Peer set to the other's global address
+	}{
+		{"discovery ff02::1, link-local peer", false},
+		{"configured global peer", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			noDAD := map[string]string{"net.ipv6.conf.eth0.accept_dad": "0"}
+			lab, err := netlab.New(t, netlab.Spec{EnableIPv6: true, Hosts: []netlab.HostSpec{
+				{Name: "d1", Addr: "fd00:97::1/64", Sysctls: noDAD},
+				{Name: "d2", Addr: "fd00:97::2/64", Sysctls: noDAD},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := map[string]netip.Addr{"d1": netip.MustParseAddr("fd00:97::1"), "d2": netip.MustParseAddr("fd00:97::2")}
+			start := func(host, other string, in *fakeInst) *Watcher {
+				ns, err := lab.NsHandle(host)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o := Options{Name: host, Key: key, Interface: "eth0", NetNS: ns, IPv6: true,
+					Session:   Config{TxInterval: 30 * time.Millisecond, DetectMult: 3, SlowInterval: 200 * time.Millisecond},
+					Instances: []Binding{{VRRP: in}}, Logger: quiet()}
+				if tt.configure {
+					o.Peer = addr[other]
+				}
+				w, err := New(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- w.Run(ctx) }()
+				t.Cleanup(func() {
+					cancel()
+					if err := <-done; err != nil {
+						t.Errorf("%s: Run: %v", host, err)
+					}
+				})
+				return w
+			}
+			v6 := func(in *fakeInst) *fakeInst { in.st.Src = netip.MustParseAddr("fe80::1"); return in }
+			m, b := v6(newInst(vrrp.StateMaster, 150, 150)), v6(newInst(vrrp.StateBackup, 100, 150))
+			wm := start("d1", "d2", m)
+			wb := start("d2", "d1", b)
+
+			// The link-local addresses may still be tentative for a moment
+			// (DAD is off for eth0 only once the sysctl is written).
+			deadline := time.Now().Add(8 * time.Second)
+			for (wm.Status().Session != StateUp || wb.Status().Session != StateUp) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if wm.Status().Session != StateUp || wb.Status().Session != StateUp {
+				t.Fatalf("sessions: d1 %+v, d2 %+v", wm.Status(), wb.Status())
+			}
+			p := wb.Status().Peer
+			if p.Name != "d1" || !p.Addr.Addr().Is6() {
+				t.Fatalf("d2's peer: %+v", p)
+			}
+			if tt.configure {
+				if p.Addr.Addr() != addr["d1"] {
+					t.Errorf("d2's peer %s, want the configured %s", p.Addr, addr["d1"])
+				}
+			} else if !p.Addr.Addr().IsLinkLocalUnicast() || p.Addr.Addr().Zone() != "eth0" {
+				t.Errorf("d2's peer %s, want d1's link-local address on eth0", p.Addr)
+			}
+			t.Logf("d2's peer: %s", p.Addr)
+
+			sw, err := lab.Netlink("sw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port, err := sw.LinkByName("d1-eth0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cut := time.Now()
+			if err := sw.LinkSetDown(port); err != nil {
+				t.Fatal(err)
+			}
+			ev := b.next(2 * time.Second)
+			if _, ok := ev.(vrrp.PeerDead); !ok {
+				t.Fatalf("d2 got %#v, want PeerDead", ev)
+			}
+			took := time.Since(cut)
+			t.Logf("PeerDead %v after the cut (detection time 90ms)", took)
+			if took > time.Second {
+				t.Errorf("PeerDead after %v", took)
+			}
+		})
+	}
+}
