@@ -87,6 +87,11 @@ type Options struct {
 	HostChecks *bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Loader reads the configuration on reload; the caller that read the
+	// first one passes the same Loader, so that a reload of a big
+	// keepalived.conf parses only the blocks that changed. nil: a fresh
+	// one (the first reload then parses everything).
+	Loader *config.Loader
 	// Mailer sends the e-mail alerts (smtp_alert); nil means a mail.Queue
 	// over plain SMTP.
 	Mailer Mailer
@@ -145,6 +150,7 @@ type App struct {
 	cmds        chan command
 	vrrpChanged chan struct{}
 	view        atomic.Pointer[replyView]
+	viewStale   bool // what refreshView shows may have changed (markView)
 	ready       chan struct{}
 
 	runCtx context.Context
@@ -170,6 +176,9 @@ func New(cfg *config.Config, opts Options) *App {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.Loader == nil {
+		opts.Loader = &config.Loader{}
 	}
 	sock := opts.Socket
 	if sock == "" {
@@ -479,6 +488,7 @@ func (a *App) nextDeadline() time.Time {
 // slow runs once a second: retries (sync daemons, failed VRRP instances),
 // agent gauges and the systemd status line.
 func (a *App) slow() {
+	a.markView() // agents' freshness goes with time
 	a.syncDaemons()
 	a.restartFailedInstances()
 	a.agentGauges()
@@ -496,8 +506,17 @@ func (a *App) flush() {
 			a.applyService(s)
 		}
 	}
-	a.refreshView()
+	// The view is rebuilt only when something it shows may have changed
+	// (markView): at 1,000 services × 10 it costs milliseconds, and the
+	// loop runs on every event.
+	if a.viewStale || len(a.pendingAcks) > 0 {
+		a.refreshView()
+	}
 }
+
+// markView says that what agents are told may have changed: pool states,
+// weights, connections, the role, the agent table (see refreshView).
+func (a *App) markView() { a.viewStale = true }
 
 // statusLine is the one-line summary for systemd's STATUS=.
 func (a *App) statusLine() string {

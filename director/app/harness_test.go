@@ -121,7 +121,7 @@ func (s *syncBuffer) String() string {
 }
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	path    string
 	a       *App
@@ -168,7 +168,13 @@ virtual_servers:
 }
 
 // start runs an App on cfgText with fakes; prep may load the fake kernel.
-func start(t *testing.T, cfgText string, prep func(dir string, f *fakeIPVS)) *harness {
+func start(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS)) *harness {
+	t.Helper()
+	return startWith(t, cfgText, prep, nil)
+}
+
+// startWith is start with a last say on the App's options.
+func startWith(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS), opts func(*Options)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "director.yaml"), ipvs: newFakeIPVS(),
@@ -191,12 +197,14 @@ func start(t *testing.T, cfgText string, prep func(dir string, f *fakeIPVS)) *ha
 	if prep != nil {
 		prep(dir, h.ipvs)
 	}
-	cfg, err := config.Load(h.path)
+	loader := &config.Loader{}
+	cfg, err := loader.Load(h.path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	off := false
-	h.a = New(cfg, Options{
+	o := Options{
+		Loader:     loader,
 		Log:        slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Notifier:   h.notify,
 		Socket:     filepath.Join(dir, "ctl.sock"),
@@ -211,7 +219,11 @@ func start(t *testing.T, cfgText string, prep func(dir string, f *fakeIPVS)) *ha
 			h.mu.Unlock()
 			return d, nil
 		},
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	h.a = New(cfg, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.a.Run(ctx) }()

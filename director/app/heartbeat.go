@@ -107,6 +107,7 @@ func agentStateFor(r *hbproto.AgentReport, key string) (pool.AgentState, string)
 // with a real server at that address.
 func (a *App) onAgent(ev agentEvent) {
 	r := ev.r
+	a.markView()
 	if ev.done != nil {
 		a.pendingAcks = append(a.pendingAcks, ev.done)
 	}
@@ -197,6 +198,7 @@ func (a *App) refreshView() {
 		}
 	}
 	a.view.Store(v)
+	a.viewStale = false
 	for _, d := range a.pendingAcks {
 		close(d)
 	}

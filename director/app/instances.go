@@ -234,6 +234,7 @@ func (a *App) setState(in *instance, s vrrp.State) {
 		return
 	}
 	a.met.VRRPTransitions.WithLabelValues(in.cfg.Name, s.String()).Inc()
+	a.markView()
 	a.mailTransition(in, in.state, s)
 	in.state, in.since = s, a.now()
 }

@@ -209,6 +209,7 @@ func (a *App) countOps(res lvs.Result) {
 // difference written.
 func (a *App) applyService(s *service) {
 	s.dirty = false
+	a.markView()
 	if a.rec == nil {
 		return
 	}
@@ -224,6 +225,7 @@ func (a *App) applyService(s *service) {
 
 // removeService deletes a service that left the configuration.
 func (a *App) removeService(s *service) {
+	a.markView()
 	if a.rec == nil {
 		return
 	}
@@ -318,6 +320,7 @@ func (a *App) pollService(s *service, kst *lvs.ServiceState, now time.Time) {
 	}
 	s.conns = conns
 	if anyChange {
+		a.markView()
 		a.serviceGauges(s)
 	}
 	if !s.dirty && now.Sub(s.lastApply) >= retryEvery && !matches(SpecOf(&s.cfg, s.pool.Status()), kst) {

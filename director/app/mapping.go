@@ -249,6 +249,29 @@ func SettingsOf(s *config.VirtualService, c *config.Check) checks.Settings {
 // Its errors are a config.ErrorList ("file:line: message"), as
 // check-config prints them.
 func Validate(cfg *config.Config) error {
+	return validate(cfg, nil)
+}
+
+// validateChanged is Validate for a reload: a service that ch does not
+// name as added or changed passed these checks in the running
+// configuration and is not checked again, unless the settings every pool
+// takes (drain, heartbeat) changed.
+func validateChanged(cfg *config.Config, ch config.Changes) error {
+	if ch.Drain || ch.Heartbeat {
+		return validate(cfg, nil)
+	}
+	check := make(map[string]bool, len(ch.ServicesAdded)+len(ch.ServicesChanged))
+	for _, k := range ch.ServicesAdded {
+		check[k] = true
+	}
+	for _, sc := range ch.ServicesChanged {
+		check[sc.Key] = true
+	}
+	return validate(cfg, check)
+}
+
+// validate checks every service, or with only, those whose keys it holds.
+func validate(cfg *config.Config, only map[string]bool) error {
 	var errs config.ErrorList
 	add := func(err error) {
 		var l config.ErrorList
@@ -265,6 +288,9 @@ func Validate(cfg *config.Config) error {
 	}
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
+		if only != nil && !only[s.Key()] {
+			continue
+		}
 		if err := PoolConfig(cfg, s).Validate(); err != nil {
 			errs = append(errs, &config.Error{Pos: s.Pos, Msg: fmt.Sprintf("virtual_server %s: %v", s.Key(), err)})
 		}

@@ -40,15 +40,17 @@ func (a *App) reload() (string, error) {
 
 func (a *App) reloadConfig() (config.Changes, error) {
 	path := a.configPath()
-	cfg, err := config.Load(path)
+	cfg, err := a.opts.Loader.Load(path)
+	var ch config.Changes
 	if err == nil {
-		err = Validate(cfg)
+		ch = config.Diff(a.cfg, cfg)
+		err = validateChanged(cfg, ch)
 	}
 	if err != nil {
 		return config.Changes{}, fmt.Errorf("invalid configuration, keeping the running one:\n%w", err)
 	}
 	old := a.cfg
-	ch := config.Diff(old, cfg)
+	a.markView()
 
 	// First what can fail; nothing has changed yet.
 	if len(cfg.Services) > 0 || cfg.ConnSync != nil {
@@ -160,9 +162,10 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		a.met.ForgetService(key)
 	}
 	changed := map[string]bool{}
+	idx := cfg.ServiceIndex()
 	for _, sc := range ch.ServicesChanged {
 		changed[sc.Key] = true
-		if s, ns := a.byKey[sc.Key], cfg.Service(sc.Key); s != nil && ns != nil {
+		if s, ns := a.byKey[sc.Key], idx[sc.Key]; s != nil && ns != nil {
 			a.log.Info("reload: virtual service changed", "service", sc.Key, "fields", sc.Fields,
 				"rs_added", sc.RealServersAdded, "rs_removed", sc.RealServersRemoved, "rs_changed", len(sc.RealServersChanged))
 			a.reconfigureService(cfg, s, ns)
@@ -171,7 +174,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	if ch.Drain || ch.Heartbeat {
 		for _, s := range a.services {
 			if !changed[s.key] {
-				if ns := cfg.Service(s.key); ns != nil {
+				if ns := idx[s.key]; ns != nil {
 					a.reconfigureService(cfg, s, ns)
 				}
 			}
@@ -179,7 +182,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	}
 	for _, key := range ch.ServicesAdded {
 		a.log.Info("reload: virtual service added", "service", key)
-		if err := a.addService(cfg, cfg.Service(key)); err != nil {
+		if err := a.addService(cfg, idx[key]); err != nil {
 			a.log.Error("reload: virtual service", "service", key, "err", err) // Validate makes this unreachable
 			continue
 		}

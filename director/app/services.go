@@ -113,6 +113,9 @@ func (a *App) indexServices() {
 // rechecks. start is true for the actions of a pool just built (no
 // scripts then).
 func (a *App) perform(s *service, acts []pool.Action, start bool) {
+	if len(acts) > 0 {
+		a.markView()
+	}
 	for _, act := range acts {
 		switch act.Kind {
 		case pool.Transition:

@@ -35,7 +35,8 @@ A configuration without virtual_server runs VRRP only and never touches IPVS
 (keepalived -P); one with services needs the ip_vs module.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(g.config)
+			loader := &config.Loader{} // kept for reloads: see app.Options.Loader
+			cfg, err := loader.Load(g.config)
 			if err != nil {
 				return err
 			}
@@ -78,7 +79,7 @@ A configuration without virtual_server runs VRRP only and never touches IPVS
 			defer stop()
 			a := app.New(cfg, app.Options{
 				Log: log, LogLevel: leveler, LevelFromFlag: cmd.Flags().Changed("log-level"),
-				Socket: g.socket, InsecureHeartbeat: insecure,
+				Socket: g.socket, InsecureHeartbeat: insecure, Loader: loader,
 			})
 			if err := a.Run(ctx); err != nil {
 				log.Error("director failed", "err", err)

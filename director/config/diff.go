@@ -184,21 +184,29 @@ func Diff(old, new *Config) Changes {
 		}
 	}
 
+	oldIdx, newIdx := old.ServiceIndex(), new.ServiceIndex()
 	for i := range new.Services {
 		n := &new.Services[i]
-		o := old.Service(n.Key())
+		key := n.Key()
+		o := oldIdx[key]
 		if o == nil {
-			ch.ServicesAdded = append(ch.ServicesAdded, n.Key())
+			ch.ServicesAdded = append(ch.ServicesAdded, key)
 			continue
 		}
-		sc := ServiceChange{Key: n.Key(), Fields: changedFields(o, n, "RealServers")}
+		sc := ServiceChange{Key: key, Fields: changedFields(o, n, "RealServers")}
 		for _, f := range sc.Fields {
 			switch f {
 			case "Scheduler", "Persistence", "Forwarding":
 				sc.Kernel = true
 			}
 		}
+		// Real servers read from the same cached block (see Loader) are
+		// the same array: nothing to compare.
+		sameRS := len(n.RealServers) > 0 && len(n.RealServers) == len(o.RealServers) && &n.RealServers[0] == &o.RealServers[0]
 		for j := range n.RealServers {
+			if sameRS {
+				break
+			}
 			nr := &n.RealServers[j]
 			or := o.RealServer(nr.Key())
 			if or == nil {
@@ -212,6 +220,9 @@ func Diff(old, new *Config) Changes {
 			}
 		}
 		for j := range o.RealServers {
+			if sameRS {
+				break
+			}
 			if n.RealServer(o.RealServers[j].Key()) == nil {
 				sc.RealServersRemoved = append(sc.RealServersRemoved, o.RealServers[j].Key())
 			}
@@ -221,8 +232,8 @@ func Diff(old, new *Config) Changes {
 		}
 	}
 	for i := range old.Services {
-		if new.Service(old.Services[i].Key()) == nil {
-			ch.ServicesRemoved = append(ch.ServicesRemoved, old.Services[i].Key())
+		if key := old.Services[i].Key(); newIdx[key] == nil {
+			ch.ServicesRemoved = append(ch.ServicesRemoved, key)
 		}
 	}
 	return ch

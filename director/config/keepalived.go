@@ -68,6 +68,12 @@ type kparser struct {
 
 	smtpAlert, smtpAlertVRRP bool  // global_defs smtp_alert, smtp_alert_vrrp
 	alertUnset               []int // instances without their own smtp_alert
+
+	// next, if not nil, collects the cacheable virtual_server blocks of
+	// this read (see Loader).
+	next map[string]*VirtualService
+	// fromCache[i] is true when service i came from the cache.
+	fromCache []bool
 }
 
 func (p *kparser) errf(n *knode, format string, args ...any) {
@@ -548,6 +554,23 @@ func (p *kparser) vrrpInstance(n *knode) {
 
 func (p *kparser) virtualServer(n *knode) {
 	const usage = "virtual_server IPADDR [PORT] { ... } or virtual_server fwmark N { ... }"
+	if p.next != nil {
+		p.fromCache = append(p.fromCache, make([]bool, len(p.cfg.Services)+1-len(p.fromCache))...)
+	}
+	if n.cached != nil {
+		p.cfg.Services = append(p.cfg.Services, *n.cached)
+		p.fromCache[len(p.cfg.Services)-1] = true
+		p.remember(n)
+		return
+	}
+	if n.cacheKey != "" {
+		errs := len(*p.errs)
+		defer func() {
+			if len(*p.errs) == errs {
+				p.remember(n)
+			}
+		}()
+	}
 	if !n.hasBlock {
 		p.errf(n, "needs a block { } (usage: %s)", usage)
 		return
@@ -644,6 +667,16 @@ func (p *kparser) virtualServer(n *knode) {
 		}
 	}
 	p.cfg.Services = append(p.cfg.Services, s)
+}
+
+// remember keeps the service that n just gave for the next read (see
+// Loader): a copy of its value, whose slices nobody writes after a read.
+func (p *kparser) remember(n *knode) {
+	if p.next == nil || n.cacheKey == "" {
+		return
+	}
+	vs := p.cfg.Services[len(p.cfg.Services)-1]
+	p.next[n.cacheKey] = &vs
 }
 
 func (p *kparser) realServer(n *knode, s *VirtualService, inhibit bool, virtualHost string) {

@@ -25,7 +25,7 @@ import (
 //     statements of the files matching PATTERN, relative to the directory of
 //     the including file.
 
-type ktokKind int
+type ktokKind uint8
 
 const (
 	kWord ktokKind = iota
@@ -37,7 +37,7 @@ const (
 type ktok struct {
 	kind ktokKind
 	text string
-	line int
+	line int32
 }
 
 // knode is one statement: a keyword, its arguments, and its block.
@@ -47,6 +47,12 @@ type knode struct {
 	hasBlock bool
 	block    []*knode
 	pos      Pos
+
+	// cacheKey is set on a top-level virtual_server read alone from a
+	// chunk of text that can be cached (see Loader); cached is the
+	// service that same text gave last time (the block is not parsed).
+	cacheKey string
+	cached   *VirtualService
 }
 
 // includeFS is where include reads from: the OS for ParseKeepalived and
@@ -85,48 +91,64 @@ type ksyntax struct {
 	errs  *ErrorList
 	files []string
 	stack []string // files being read, for cycle detection
+
+	// cache, if not nil, holds the virtual_server blocks of the last
+	// load (see Loader); file then reads a file chunk by chunk.
+	cache map[string]*VirtualService
 }
 
 // lex splits data into tokens.
-func (s *ksyntax) lex(file string, data []byte) []ktok {
-	var toks []ktok
-	line := 1
+func (s *ksyntax) lex(file string, data []byte, line int) []ktok {
+	// Unquoted words are slices of one string copy of the file (no
+	// allocation per word); a quoted word is built in word. About one
+	// token per 5 bytes in a typical file.
+	src := string(data)
+	toks := make([]ktok, 0, len(data)/6+16)
 	var word strings.Builder
-	inWord := false
-	flush := func() {
-		if !inWord {
+	start, quotedWord := -1, false // start of the current word (or -1); built in word
+	flush := func(end int) {
+		if start < 0 {
 			return
 		}
-		w := word.String()
+		w := src[start:end]
+		if quotedWord {
+			w = word.String()
+			word.Reset()
+		}
 		if !utf8.ValidString(w) {
 			s.errs.add(Pos{file, line}, "%q is not valid UTF-8", w)
 		}
-		toks = append(toks, ktok{kWord, w, line})
-		word.Reset()
-		inWord = false
+		toks = append(toks, ktok{kWord, w, int32(line)})
+		start, quotedWord = -1, false
 	}
 	for i := 0; i < len(data); i++ {
 		c := data[i]
 		switch c {
 		case '\n':
-			flush()
-			toks = append(toks, ktok{kEOL, "", line})
+			flush(i)
+			toks = append(toks, ktok{kEOL, "", int32(line)})
 			line++
 		case ' ', '\t', '\r', '\v', '\f':
-			flush()
+			flush(i)
 		case '#', '!':
-			flush()
+			flush(i)
 			for i+1 < len(data) && data[i+1] != '\n' {
 				i++
 			}
 		case '{':
-			flush()
-			toks = append(toks, ktok{kOpen, "{", line})
+			flush(i)
+			toks = append(toks, ktok{kOpen, "{", int32(line)})
 		case '}':
-			flush()
-			toks = append(toks, ktok{kClose, "}", line})
+			flush(i)
+			toks = append(toks, ktok{kClose, "}", int32(line)})
 		case '"', '\'':
-			inWord = true
+			if start >= 0 && !quotedWord {
+				word.WriteString(src[start:i]) // a quote inside a word: the word goes on
+			}
+			if start < 0 {
+				start = i
+			}
+			quotedWord = true
 			j, ok := s.quoted(data, i, &word)
 			if !ok {
 				s.errs.add(Pos{file, line}, "unterminated quoted string")
@@ -139,12 +161,20 @@ func (s *ksyntax) lex(file string, data []byte) []ktok {
 			i = j
 		case 0:
 			s.errs.add(Pos{file, line}, "NUL byte in the file")
+			if start >= 0 && !quotedWord {
+				word.WriteString(src[start:i]) // the word goes on without it
+				quotedWord = true
+			}
 		default:
-			inWord = true
-			word.WriteByte(c)
+			if start < 0 {
+				start = i
+			}
+			if quotedWord {
+				word.WriteByte(c)
+			}
 		}
 	}
-	flush()
+	flush(len(data))
 	return toks
 }
 
@@ -241,7 +271,12 @@ func (s *ksyntax) file(name string, data []byte) []*knode {
 	s.files = append(s.files, name)
 	s.stack = append(s.stack, name)
 	defer func() { s.stack = s.stack[:len(s.stack)-1] }()
-	toks := s.lex(name, data)
+	if s.cache != nil {
+		if nodes, ok := s.chunked(name, data); ok {
+			return nodes
+		}
+	}
+	toks := s.lex(name, data, 1)
 	i := 0
 	nodes, _ := s.statements(name, toks, &i, 0)
 	return nodes
@@ -261,11 +296,11 @@ func (s *ksyntax) statements(file string, toks []ktok, i *int, depth int) (out [
 			if depth > 0 {
 				return out, true
 			}
-			s.errs.add(Pos{file, t.line}, "unexpected '}'")
+			s.errs.add(Pos{file, int(t.line)}, "unexpected '}'")
 			continue
 		case kOpen:
 			*i++
-			s.errs.add(Pos{file, t.line}, "unexpected '{' without a keyword")
+			s.errs.add(Pos{file, int(t.line)}, "unexpected '{' without a keyword")
 			// Parse and drop the block so that its '}' does not confuse
 			// the caller.
 			if depth < maxBlockDepth {
@@ -273,7 +308,7 @@ func (s *ksyntax) statements(file string, toks []ktok, i *int, depth int) (out [
 			}
 			continue
 		}
-		n := &knode{kw: t.text, pos: Pos{file, t.line}}
+		n := &knode{kw: t.text, pos: Pos{file, int(t.line)}}
 		*i++
 		for *i < len(toks) && toks[*i].kind == kWord {
 			n.args = append(n.args, toks[*i].text)

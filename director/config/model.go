@@ -134,6 +134,16 @@ func (c *Config) Instance(name string) *VRRPInstance {
 	return nil
 }
 
+// ServiceIndex maps every virtual service's key (see VirtualService.Key)
+// to it: one pass, for callers that look many keys up (Service is a scan).
+func (c *Config) ServiceIndex() map[string]*VirtualService {
+	m := make(map[string]*VirtualService, len(c.Services))
+	for i := range c.Services {
+		m[c.Services[i].Key()] = &c.Services[i]
+	}
+	return m
+}
+
 // Service returns the virtual service with that key (see
 // VirtualService.Key), or nil.
 func (c *Config) Service(key string) *VirtualService {

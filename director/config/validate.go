@@ -32,6 +32,11 @@ func (c *Config) Validate() error {
 type validator struct {
 	errs ErrorList
 	top  Pos // for settings without a position of their own
+
+	// trusted[i] says that service i passed the checks of one service
+	// before, unchanged (a block the Loader took from its cache); the
+	// checks across services still run.
+	trusted []bool
 }
 
 func (v *validator) bad(pos Pos, format string, args ...any) {
@@ -228,7 +233,9 @@ func (v *validator) config(c *Config) {
 	keys := map[string]Pos{}
 	for i := range c.Services {
 		s := &c.Services[i]
-		v.service(s)
+		if i >= len(v.trusted) || !v.trusted[i] {
+			v.service(s)
+		}
 		k := s.Key()
 		if p, dup := keys[k]; dup {
 			v.bad(s.Pos, "virtual_server %s is defined twice (first at %s)", k, p)
