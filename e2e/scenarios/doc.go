@@ -19,6 +19,25 @@
 //  6. a reload with a changed weight and an added server under load: 0
 //     failures, only those two operations, VRRP untouched.
 //
+// The operational scenarios (ops_test.go), under mixed new and keep-alive
+// load, every failure classified:
+//
+//   - Ops1: `tandem-director drain RIP:PORT`: weight 0 at once, drained once
+//     the keep-alive connections it serves close, `undrain` back; 0 failures;
+//   - Ops2: tandem-backend restarted (SIGTERM, SIGKILL, and a stop longer
+//     than dead_after): VIP and arp table never touched, the server never
+//     out (a long silence only makes the director forget the agent); 0
+//     failures;
+//   - Ops3: an agent upgrade as the .deb does it (new binary renamed over
+//     the old, check-config, restart) to a build with another version stamp
+//     (TestVMScenarios builds it); 0 failures, the new version runs;
+//   - Ops4: a real server crashes (link down, app and agent killed): out
+//     within HTTP_GET's bound, no failure after that;
+//   - Ops5: the agent's arp table flushed or deleted on two servers: put
+//     back within 1 s, 0 failures, no wrong host, every ARP for the VIP at
+//     the client from the director; the exposure while the table is gone
+//     is measured with arping.
+//
 // The host side (TestVMScenarios) builds the test binary, boots the guest
 // once for all of them (e2e/vmtest.RunGuestTests) and requires each to pass;
 // `make test-vm` runs it. Measured latencies are printed in the test log.

@@ -37,6 +37,7 @@ func TestVMScenarios(t *testing.T) {
 		Package: "./e2e/scenarios",
 		Run:     run,
 		Want:    want,
+		Env:     opsGuestEnv(t),
 		Timeout: 30 * time.Minute,
 	})
 }
