@@ -17,8 +17,9 @@ import (
 )
 
 // harnessArg makes the benchmark binary a Tandem director (VRRP with the
-// peer probe) instead of the benchmark: `failover harness JSON`. It stands
-// in for `tandem-director run` until the daemon wires peerwatch.
+// peer probe) instead of the benchmark: `failover harness JSON`. It is
+// the packages alone, without the daemon around them (tandem-bin-ff is the
+// daemon).
 const harnessArg = "harness"
 
 // harnessConfig is the harness's input.

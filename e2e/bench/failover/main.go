@@ -12,8 +12,9 @@
 // scenario fails (the VIP never comes back, or both directors hold it).
 //
 // Run as root. Tandem is `director/vrrp` + `director/peerwatch` in a
-// harness (this binary re-executed), until `tandem-director run` wires the
-// probe; -binary adds a pair of the real daemon (plain VRRP).
+// harness (this binary re-executed); -binary adds two pairs of the real
+// daemon: with the keepalived.conf (plain VRRP) and with the native file
+// and fast_failover on (the probe, as the harness).
 package main
 
 import (
@@ -59,7 +60,7 @@ func main() {
 	out := flag.String("out", "", "also write the report (markdown) to this file")
 	interval := flag.Duration("interval", 50*time.Millisecond, "Tandem peer probe interval")
 	mult := flag.Int("mult", 3, "Tandem peer probe detect multiplier")
-	binary := flag.String("binary", "", "bin/tandem-director: add a pair of the real daemon if its `run` works")
+	binary := flag.String("binary", "", "bin/tandem-director: add pairs of the real daemon (plain VRRP, fast_failover) if its `run` works")
 	only := flag.String("pairs", "", "comma-separated subset of pairs, e.g. tandem-tandem,keepalived-keepalived")
 	flag.Parse()
 	if err := run(*runs, *out, *interval, *mult, *binary, *only); err != nil {
@@ -95,7 +96,7 @@ func run(runs int, out string, interval time.Duration, mult int, binary, only st
 		if ok, why := binaryUsable(binary, dir); ok {
 			b.binary = binary
 			b.binaryArgs = binaryArgsFor(binary)
-			pairs = append(pairs, pair{implBinary, implBinary})
+			pairs = append(pairs, pair{implBinary, implBinary}, pair{implBinaryFF, implBinaryFF})
 		} else {
 			b.logf("not benchmarking %s: %s", binary, why)
 		}
@@ -238,7 +239,7 @@ func (b *bench) settle(d1, d2 *node) error {
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 		by := b.get(ctx)
 		cancel()
-		probeUp := d1.impl != implTandem || d2.impl != implTandem || strings.Contains(d1.p.Output(), "peer probe up")
+		probeUp := !probes(d1.impl) || !probes(d2.impl) || strings.Contains(d1.p.Output(), "peer probe up")
 		if b.holds("d1") && !b.holds("d2") && by == "d1" && probeUp {
 			ok++
 		} else {
@@ -345,7 +346,7 @@ func render(rs []*result, runs int, interval time.Duration, mult int) rendered {
 			if k := ref[r.event]; k > 0 {
 				ratio = fmt.Sprintf("%.2f×", med.Seconds()/k.Seconds())
 			}
-			if r.pair == (pair{implTandem, implTandem}) && res == "ok" {
+			if (r.pair == pair{implTandem, implTandem} || r.pair == pair{implBinaryFF, implBinaryFF}) && res == "ok" {
 				if med <= goal[r.event] {
 					res = fmt.Sprintf("ok (goal ≤ %v met)", goal[r.event])
 				} else {
@@ -397,7 +398,10 @@ editing the table. Design and rules: docs/ha.md.
   pid files); ` + "`tandem`" + ` is director/vrrp with director/peerwatch (probe on eth0,
   peer found by broadcast), run by the benchmark binary re-executed as a
   harness; ` + "`tandem-bin`" + ` is ` + "`bin/tandem-director run`" + ` with the same keepalived.conf
-  (plain VRRP until the daemon wires peerwatch; docs/ha.md, "Wiring").
+  (plain VRRP: keepalived.conf cannot turn the probe on); ` + "`tandem-bin-ff`" + ` is
+  ` + "`bin/tandem-director run`" + ` with the same instance in a native file, a heartbeat
+  key and ` + "`fast_failover`" + ` on at the benchmark's probe interval (no agents, so
+  the witness rule has no input).
 
 `
 
@@ -420,6 +424,8 @@ const docTail = `
   (2026-11-26, 5 runs).
 - No backend agents in this lab, so the witness rule (docs/ha.md) never
   waits; with agents, a crash costs WitnessWait (100 ms by default) more.
-- tandem-bin is the real daemon, which does not run the probe yet: its
-  numbers are plain VRRP's, like keepalived's.
+- tandem-bin is the real daemon with the keepalived.conf: plain VRRP, like
+  keepalived's numbers. tandem-bin-ff is the real daemon with fast_failover:
+  it should match tandem → tandem (the same packages, wired by
+  director/app).
 `

@@ -20,9 +20,13 @@ import (
 // Implementations of a director.
 const (
 	implKeepalived = "keepalived"
-	implTandem     = "tandem"     // the harness: director/vrrp + director/peerwatch
-	implBinary     = "tandem-bin" // bin/tandem-director run (plain VRRP until it wires peerwatch)
+	implTandem     = "tandem"        // the harness: director/vrrp + director/peerwatch
+	implBinary     = "tandem-bin"    // bin/tandem-director run with the keepalived.conf: plain VRRP
+	implBinaryFF   = "tandem-bin-ff" // bin/tandem-director run, native file with fast_failover on
 )
+
+// probes reports whether an implementation runs the peer probe.
+func probes(impl string) bool { return impl == implTandem || impl == implBinaryFF }
 
 // node is one director process in its namespace.
 type node struct {
@@ -45,6 +49,19 @@ func (n *node) keepalivedConf() string {
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority %d\n", n.prio)
 	b.WriteString("    advert_int 1\n    authentication {\n        auth_type PASS\n        auth_pass benchpw\n    }\n")
 	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s dev eth0\n    }\n}\n", vip)
+	return b.String()
+}
+
+// nativeConf is the same instance in the native format, with the heartbeat
+// key (the probe is authenticated with it) and fast_failover at the
+// benchmark's probe interval and multiplier.
+func (n *node) nativeConf(keyFile string) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "version: 1\nnode: %s\nheartbeat:\n  key_file: %s\nmetrics:\n  enabled: false\n", n.host, keyFile)
+	fmt.Fprintf(&b, "fast_failover:\n  enabled: true\n  interval: %s\n  multiplier: %d\n", n.b.interval, n.b.mult)
+	fmt.Fprintf(&b, "vrrp_instances:\n  - name: VI_1\n    interface: eth0\n    virtual_router_id: 51\n    priority: %d\n", n.prio)
+	b.WriteString("    advert_int: 1s\n    authentication: {auth_type: PASS, auth_pass: benchpw}\n")
+	fmt.Fprintf(&b, "    virtual_ipaddress: [\"%s dev eth0\"]\n", vip)
 	return b.String()
 }
 
@@ -76,6 +93,15 @@ func (n *node) start() error {
 			return err
 		}
 		argv = append([]string{n.b.binary, "run", "--config", conf, "--socket", n.base() + ".sock"}, n.b.binaryArgs...)
+	case implBinaryFF:
+		key, conf := n.base()+".key", n.base()+".yaml"
+		if err := os.WriteFile(key, []byte(n.b.keyHex+"\n"), 0o600); err != nil {
+			return err
+		}
+		if err := os.WriteFile(conf, []byte(n.nativeConf(key)), 0o644); err != nil {
+			return err
+		}
+		argv = []string{n.b.binary, "run", "--config", conf, "--socket", n.base() + ".sock"}
 	default:
 		return fmt.Errorf("unknown implementation %q", n.impl)
 	}
