@@ -125,6 +125,38 @@ func TestReloadWeightOnly(t *testing.T) {
 	}
 }
 
+// TestReloadRemovesGracefully: a real server removed by a reload while it
+// holds connections goes to weight 0 first (no delete: its established
+// connections would break with expire_nodest_conn) and is deleted once its
+// connections have ended.
+func TestReloadRemovesGracefully(t *testing.T) {
+	h := start(t, testConfig("DIR", 1, ""), func(_ string, f *fakeIPVS) { f.Load(loaded(1)) })
+	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.12:80", 3, 0)
+	h.ipvs.Reset()
+	// 192.0.2.12 leaves the configuration.
+	h.write(strings.Replace(testConfig(h.dir, 1, ""), "      - address: 192.0.2.12:80\n        weight: 1\n", "", 1))
+	var res ReloadResult
+	if err := h.call(OpReload, nil, &res); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := h.ipvs.CallStrings(), []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.12:80 weight=0 DR"}; !cmp.Equal(got, want) {
+		t.Errorf("reload: calls %v, want %v", got, want)
+	}
+	st := h.status()
+	if rs := st.Services[0].RealServers; len(rs) != 2 || rs[1].State != "draining" || !strings.Contains(rs[1].Reason, "removed from the configuration") {
+		t.Errorf("status after the reload: %+v", rs)
+	}
+	h.ipvs.Reset()
+	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.12:80", 0, 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && len(h.status().Services[0].RealServers) != 1 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, want := h.ipvs.CallStrings(), []string{"DelDestination TCP 192.0.2.100:80 192.0.2.12:80"}; !cmp.Equal(got, want) {
+		t.Errorf("after its connections ended: calls %v, want %v", got, want)
+	}
+}
+
 // TestDrainUndrain: drain through the control handler sets weight 0 (never
 // a delete first), undrain restores it; unknown targets are refused.
 func TestDrainUndrain(t *testing.T) {

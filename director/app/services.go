@@ -129,7 +129,9 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 			if start {
 				lvl = slog.LevelDebug
 			}
-			a.log.Log(context.Background(), lvl, "real server state changed", "service", s.key, "rs", act.Server.String(), "from", from, "to", act.To.String(), "reason", act.Reason)
+			if a.log.Enabled(context.Background(), lvl) {
+				a.log.Log(context.Background(), lvl, "real server state changed", "service", s.key, "rs", act.Server.String(), "from", from, "to", act.To.String(), "reason", act.Reason)
+			}
 			rs := s.cfg.RealServer(act.Server.String())
 			if rs != nil && !start && !a.stopping {
 				if act.To == pool.Up && rs.NotifyUp != "" {
@@ -168,6 +170,11 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 			s.dirty = true
 		case pool.SetDest:
 			s.dirty = true
+			if act.Removed {
+				a.log.Info("real server removed", "service", s.key, "rs", act.Server.String(), "reason", act.Reason)
+				delete(s.conns, act.Server.String())
+				a.met.ForgetDestination(s.key, act.Server.String())
+			}
 		case pool.Recheck:
 			if rc := s.checkers[act.Server]; rc != nil {
 				a.log.Info("rechecking now", "service", s.key, "rs", act.Server.String(), "reason", act.Reason)
@@ -177,7 +184,7 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 			}
 		}
 	}
-	if len(acts) > 0 {
+	if len(acts) > 0 && !a.starting {
 		a.serviceGauges(s)
 	}
 }

@@ -276,6 +276,8 @@ type Action struct {
 	To      State // Transition
 	Weight  int   // SetDest, SorryIn; live weight for quorum actions
 	Present bool  // SetDest
+	// Removed (SetDest absent): the server has left the pool for good.
+	Removed bool
 	Reason  string
 }
 
@@ -316,6 +318,9 @@ type server struct {
 
 	drain       bool
 	drainReason string
+	// leaving: removed from the configuration while it carried traffic;
+	// it drains, then leaves the pool (see Reconfigure).
+	leaving bool
 
 	state      State
 	since      time.Time
@@ -482,6 +487,8 @@ type target struct {
 func (s *server) target() target {
 	checksOK, why := s.checksUp()
 	switch {
+	case s.leaving:
+		return target{state: Draining, reason: "removed from the configuration"}
 	case s.agent == AgentMaintenance:
 		return target{state: Draining, maint: true, reason: withReason("maintenance from agent", s.agentReason)}
 	case s.agent == AgentDown:
@@ -621,6 +628,18 @@ func (p *Pool) evaluate(now time.Time, cause string) []Action {
 	}
 	held := !p.quorumUp && p.cfg.Sorry.IsValid()
 
+	kept := p.servers[:0]
+	for _, s := range p.servers {
+		if s.leaving && s.state != Draining {
+			// Drained (or it carried nothing): now it goes.
+			dests = append(dests, Action{Kind: SetDest, Server: s.cfg.Addr, Present: false, Removed: true, Reason: "removed from the configuration; " + s.reason})
+			delete(p.byAddr, s.cfg.Addr)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	clear(p.servers[len(kept):])
+	p.servers = kept
 	for _, s := range p.servers {
 		w, present := p.output(s, held)
 		if !s.emitted || w != s.weight || present != s.present {

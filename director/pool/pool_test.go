@@ -387,12 +387,14 @@ func TestReconfigure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// rs1 was up: it drains before it goes.
 	want := []string{
-		"set-dest 192.0.2.101:80 absent",
 		"transition 192.0.2.103:80: new -> down (alpha: down until HTTP_GET succeeds)",
+		"transition 192.0.2.101:80: up -> draining (removed from the configuration)",
 		"quorum-lost (live weight 0 < quorum 1 - hysteresis 0)",
 		"sorry-in 192.0.2.99:80 weight 1 (quorum lost)",
 		"set-dest 192.0.2.103:80 absent",
+		"set-dest 192.0.2.101:80 weight 0",
 	}
 	if diff := cmp.Diff(want, strs(acts)); diff != "" {
 		t.Errorf("Reconfigure (-want +got)\n%s", diff)
@@ -403,6 +405,86 @@ func TestReconfigure(t *testing.T) {
 	}
 	if _, err := p.Reconfigure(Config{Servers: []ServerConfig{http(rs1, 1), http(rs1, 1)}}, t0); err == nil {
 		t.Error("duplicate server accepted")
+	}
+}
+
+// reconfigure is a reload in a steps table.
+type reconfigure Config
+
+func (reconfigure) event() {}
+
+// steps plays a table on p: events, and reloads (reconfigure).
+func steps(t *testing.T, p *Pool, table []step) {
+	t.Helper()
+	for i, s := range table {
+		var acts []Action
+		if rc, ok := s.ev.(reconfigure); ok {
+			var err error
+			if acts, err = p.Reconfigure(Config(rc), t0.Add(s.at)); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			acts = p.Step(t0.Add(s.at), s.ev)
+		}
+		if diff := cmp.Diff(s.want, strs(acts)); diff != "" {
+			t.Fatalf("step %d (%T at +%s) (-want +got)\n%s", i, s.ev, s.at, diff)
+		}
+	}
+}
+
+// A server removed from the configuration while it carries traffic drains
+// and then leaves; one carrying none leaves at once; one added back before
+// it has gone stays.
+func TestReconfigureLeavesGracefully(t *testing.T) {
+	cfg := Config{Servers: []ServerConfig{http(rs1, 1), http(rs2, 2), http(rs3, 1)}, DrainTimeout: time.Minute}
+	p, _, err := New(cfg, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Step(t0, checkFail(rs3)) // down and absent: it just goes
+	steps(t, p, []step{
+		{time.Second, reconfigure{Servers: []ServerConfig{http(rs2, 2)}, DrainTimeout: time.Minute}, []string{
+			"transition 192.0.2.101:80: up -> draining (removed from the configuration)",
+			"set-dest 192.0.2.101:80 weight 0",
+		}},
+		{2 * time.Second, Conns{Server: rs1, Active: 2}, nil},
+		{3 * time.Second, Conns{Server: rs1, Active: 0}, []string{
+			"transition 192.0.2.101:80: draining -> drained (removed from the configuration; no connections left)",
+			"set-dest 192.0.2.101:80 absent",
+		}},
+		// Gone: events about it are ignored.
+		{4 * time.Second, Conns{Server: rs1, Active: 1}, nil},
+	})
+	if st := p.Status(); len(st.Servers) != 1 || st.Servers[0].Addr != rs2 {
+		t.Fatalf("after the drain: %+v", st.Servers)
+	}
+
+	// Removed, then added back while it drains: it stays and is up again.
+	steps(t, p, []step{
+		{5 * time.Second, reconfigure{Servers: nil, DrainTimeout: time.Minute}, []string{
+			"transition 192.0.2.102:80: up -> draining (removed from the configuration)",
+			"quorum-lost (live weight 0 < quorum 1 - hysteresis 0)",
+			"set-dest 192.0.2.102:80 weight 0",
+		}},
+		{6 * time.Second, reconfigure{Servers: []ServerConfig{http(rs2, 3)}, DrainTimeout: time.Minute}, []string{
+			"transition 192.0.2.102:80: draining -> up (back in service at weight 3)",
+			"quorum-gained (live weight 3 >= quorum 1 + hysteresis 0)",
+			"set-dest 192.0.2.102:80 weight 3",
+		}},
+		// Removed again: drain_timeout bounds the wait.
+		{7 * time.Second, reconfigure{Servers: nil, DrainTimeout: time.Minute}, []string{
+			"transition 192.0.2.102:80: up -> draining (removed from the configuration)",
+			"quorum-lost (live weight 0 < quorum 1 - hysteresis 0)",
+			"set-dest 192.0.2.102:80 weight 0",
+		}},
+		{8 * time.Second, Conns{Server: rs2, Active: 4}, nil},
+		{67 * time.Second, Tick{}, []string{
+			"transition 192.0.2.102:80: draining -> drained (removed from the configuration; drain_timeout 1m0s elapsed with 4 active, 0 inactive connections)",
+			"set-dest 192.0.2.102:80 absent",
+		}},
+	})
+	if st := p.Status(); len(st.Servers) != 0 {
+		t.Fatalf("after the timeout: %+v", st.Servers)
 	}
 }
 

@@ -25,6 +25,8 @@ type ServerStatus struct {
 	AgentReason string
 	// Drain is true while an operator drain is requested.
 	Drain bool
+	// Leaving: removed from the configuration, draining before it goes.
+	Leaving bool
 	// Active and Inactive are the last IPVS counters received.
 	Active, Inactive int
 	// DrainDeadline is when a drain in progress ends at the latest; zero
@@ -54,7 +56,7 @@ func (p *Pool) Status() Status {
 			Addr: s.cfg.Addr, State: s.state, Since: s.since, Reason: s.reason,
 			Weight: s.weight, Present: s.present, ConfiguredWeight: s.cfg.Weight,
 			Agent: s.agent, AgentReason: s.agentReason, Drain: s.drain,
-			Active: s.active, Inactive: s.inactive,
+			Active: s.active, Inactive: s.inactive, Leaving: s.leaving,
 		}
 		if s.state == Draining && p.cfg.DrainTimeout > 0 {
 			ss.DrainDeadline = s.drainStart.Add(p.cfg.DrainTimeout)
@@ -110,8 +112,12 @@ func (p *Pool) Shutdown() []Action {
 
 // Reconfigure replaces the configuration (a reload). Servers that stay keep
 // their state, checks, agent information and drain; new servers start as
-// at New (alpha or not); removed servers get a SetDest absent. Quorum and
-// the sorry server are re-evaluated.
+// at New (alpha or not). A removed server that carries traffic (up or
+// draining) leaves gracefully: it drains like an operator drain (weight 0,
+// established connections finish, DrainTimeout bounds it) and then gets a
+// SetDest absent with Removed; one that carries none gets that at once.
+// A removed server that comes back before it has gone stays, as it was.
+// Quorum and the sorry server are re-evaluated.
 func (p *Pool) Reconfigure(cfg Config, now time.Time) ([]Action, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
@@ -126,6 +132,7 @@ func (p *Pool) Reconfigure(cfg Config, now time.Time) ([]Action, error) {
 			s = p.newServer(sc)
 		} else {
 			s.cfg = sc
+			s.leaving = false
 			for _, c := range sc.Checkers {
 				if _, ok := s.checks[c]; !ok {
 					s.checks[c] = check{up: !p.cfg.Alpha, reason: "new checker"}
@@ -141,15 +148,28 @@ func (p *Pool) Reconfigure(cfg Config, now time.Time) ([]Action, error) {
 		p.byAddr[sc.Addr] = s
 	}
 	var acts []Action
-	var gone []netip.AddrPort
+	var gone, leaving []netip.AddrPort
 	for addr, s := range old {
-		if _, ok := p.byAddr[addr]; !ok && s.present {
+		if _, ok := p.byAddr[addr]; ok {
+			continue
+		}
+		switch {
+		case s.present && (s.state == Up || s.state == Draining):
+			leaving = append(leaving, addr) // it may hold connections
+		case s.present:
 			gone = append(gone, addr)
 		}
 	}
 	slices.SortFunc(gone, netip.AddrPort.Compare)
 	for _, addr := range gone {
-		acts = append(acts, Action{Kind: SetDest, Server: addr, Present: false, Reason: "removed from configuration"})
+		acts = append(acts, Action{Kind: SetDest, Server: addr, Present: false, Removed: true, Reason: "removed from the configuration"})
+	}
+	slices.SortFunc(leaving, netip.AddrPort.Compare)
+	for _, addr := range leaving {
+		s := old[addr]
+		s.leaving = true
+		p.servers = append(p.servers, s)
+		p.byAddr[addr] = s
 	}
 	if oldSorryIn && oldSorry != p.cfg.Sorry {
 		acts = append(acts, Action{Kind: SorryOut, Server: oldSorry, Reason: "sorry server changed"})
