@@ -122,7 +122,13 @@ type App struct {
 	syncd     syncState
 	checkGen  uint64
 	polls     uint64
-	warnings  []string
+	// The background whole-table read (fullPoll): its own handle, one at
+	// a time, when the last one ended and how long it took.
+	pollIPVS     IPVS
+	fullPolling  bool
+	fullPollAt   time.Time
+	fullPollTook time.Duration
+	warnings     []string
 
 	hb         *agents.Server
 	hbStop     context.CancelFunc
@@ -151,6 +157,7 @@ type App struct {
 	vrrpChanged chan struct{}
 	view        atomic.Pointer[replyView]
 	viewStale   bool // what refreshView shows may have changed (markView)
+	starting    bool // setup before the first reconciliation: no gauges yet
 	ready       chan struct{}
 
 	runCtx context.Context
@@ -238,6 +245,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		a.wg.Wait()
 		if a.ipvs != nil {
 			a.ipvs.Close()
+		}
+		if a.pollIPVS != nil && a.pollIPVS != a.ipvs {
+			a.pollIPVS.Close()
 		}
 	}()
 	a.log.Info("starting", "version", version.Version, "config", a.configPath(), "format", string(a.cfg.Format),
@@ -355,6 +365,10 @@ func (a *App) setup() error {
 		}
 	}
 
+	// The kernel first: pools are built and the table reconciled before
+	// the per-destination metrics are made (at 1,000 × 10 those cost more
+	// than the netlink writes).
+	a.starting = true
 	for i := range cfg.Services {
 		if err := a.addService(cfg, &cfg.Services[i]); err != nil {
 			return err
@@ -363,6 +377,10 @@ func (a *App) setup() error {
 	a.indexServices()
 	if err := a.firstReconcile(); err != nil {
 		return err
+	}
+	a.starting = false
+	for _, s := range a.services {
+		a.serviceGauges(s)
 	}
 	a.syncDaemons()
 	a.startMail(cfg)
@@ -461,6 +479,8 @@ func (a *App) onEvent(ev event) {
 		a.onAgent(e)
 	case instanceDone:
 		a.onInstanceDone(e)
+	case fullPollDone:
+		a.onFullPoll(e)
 	}
 }
 

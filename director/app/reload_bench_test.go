@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemlb/tandem/director/lvs"
 )
@@ -68,4 +69,36 @@ func BenchmarkReloadOneWeight(b *testing.B) {
 	}
 	b.StopTimer()
 	h.stop()
+}
+
+// A table above fullPollServices is read whole in the background: the
+// counters of a service without a drain still reach the status.
+func TestLargeTablePolledInBackground(t *testing.T) {
+	const n = fullPollServices + 6
+	h := startWith(t, bigKeepalived(n, 1), nil, func(o *Options) {
+		o.InsecureHeartbeat = true
+		o.PollInterval = 5 * time.Millisecond
+	})
+	last := lvs.Service{Protocol: lvs.TCP, Addr: netip.AddrFrom4([4]byte{198, 18, 0, n}), Port: 80, Scheduler: "wlc"}
+	if err := h.ipvs.SetConns(last.Key(), "198.19.0.7:80", 5, 2); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := h.status()
+		svc := st.Services[n-1]
+		if svc.Key != "TCP 198.18.0.70:80" {
+			t.Fatalf("service %d is %s", n-1, svc.Key)
+		}
+		if rs := svc.RealServers[6]; rs.Active == 5 && rs.Inactive == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters of %s never read: %+v", svc.Key, svc.RealServers[6])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if full, one := h.ipvs.Reads(); full == 0 {
+		t.Errorf("no whole-table read (%d one-service reads)", one)
+	}
 }

@@ -36,6 +36,9 @@ type Result struct {
 	// Failed lists the operations that failed or were skipped. The next
 	// reconciliation plans them again.
 	Failed []*OpError
+	// Found and FoundDests count the desired services the kernel already
+	// had, and their destinations, before Apply (Apply only).
+	Found, FoundDests int
 }
 
 // Err joins the failures, or returns nil.
@@ -129,8 +132,14 @@ func (r *Reconciler) Apply(ctx context.Context, desired Desired) (Result, error)
 		r.owned[k] = true
 	}
 	present := make(map[ServiceKey]bool, len(actual))
+	found, foundDests := 0, 0
 	for _, a := range actual {
-		present[a.Service.Key()] = true
+		k := a.Service.Key()
+		present[k] = true
+		if _, want := desired[k]; want {
+			found++
+			foundDests += len(a.Destinations)
+		}
 	}
 	for k := range r.owned {
 		if _, want := desired[k]; !want && !present[k] {
@@ -138,6 +147,7 @@ func (r *Reconciler) Apply(ctx context.Context, desired Desired) (Result, error)
 		}
 	}
 	res := r.execute(ctx, Plan(r.owned, desired, actual))
+	res.Found, res.FoundDests = found, foundDests
 	r.summarize("apply", start, len(desired), res)
 	return res, res.Err()
 }
