@@ -225,8 +225,10 @@ func TestWatcherWitnessMasterDead(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("PeerDead %v after the crash (100ms detection + 80ms witness wait)", took)
-	if took < 150*time.Millisecond {
-		t.Errorf("PeerDead after %v, before the witness wait ended", took)
+	// Detection itself may end up to one probe interval early (the last
+	// probe heard predates the mute), so only the wait is a sure floor.
+	if took < 80*time.Millisecond {
+		t.Errorf("PeerDead after %v, before the witness wait (80ms) could have ended", took)
 	}
 }
 
