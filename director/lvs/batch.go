@@ -5,11 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"syscall"
 	"time"
 
-	"github.com/mdlayher/genetlink"
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,7 +58,7 @@ const (
 	// are not acknowledged; each failure is (with a copy of the request),
 	// so a batch must leave room for all of them in the socket's receive
 	// buffer.
-	batchSize    = 64
+	batchSize    = 128
 	batchTimeout = 30 * time.Second
 )
 
@@ -84,62 +83,102 @@ func opCommand(k OpKind) uint8 {
 // encodeOp builds the generic netlink message (header and attributes) of
 // one operation. The service is always sent in full; the kernel only reads
 // its identity for destination and delete commands.
-func encodeOp(op Op) ([]byte, error) {
+func encodeOp(op Op) ([]byte, error) { return appendOp(nil, op) }
+
+// appendOp appends the generic netlink message of op to b without
+// allocating (at 11,000 operations the encoder's allocations cost more
+// than the system calls). b's length must be a multiple of 4 (attributes
+// are aligned from the start of b).
+func appendOp(b []byte, op Op) ([]byte, error) {
 	cmd := opCommand(op.Kind)
 	if cmd == 0 {
-		return nil, fmt.Errorf("unknown operation kind %d", op.Kind)
+		return b, fmt.Errorf("unknown operation kind %d", op.Kind)
 	}
 	s := op.Service.normalized()
-	ae := netlink.NewAttributeEncoder()
-	ae.Nested(cmdAttrService, func(n *netlink.AttributeEncoder) error {
-		af := uint16(unix.AF_INET)
-		if s.ipv6() {
-			af = unix.AF_INET6
-		}
-		n.Uint16(svcAttrAF, af)
-		if s.FWMark != 0 {
-			n.Uint32(svcAttrFWMark, s.FWMark)
-		} else {
-			n.Uint16(svcAttrProtocol, uint16(s.Protocol))
-			n.Bytes(svcAttrAddr, s.Addr.AsSlice())
-			n.Bytes(svcAttrPort, binary.BigEndian.AppendUint16(nil, s.Port))
-		}
-		n.String(svcAttrSchedName, s.Scheduler)
-		flags := binary.NativeEndian.AppendUint32(nil, uint32(s.Flags))
-		flags = binary.NativeEndian.AppendUint32(flags, 0xffffffff)
-		n.Bytes(svcAttrFlags, flags)
-		n.Uint32(svcAttrTimeout, s.Timeout)
-		if s.ipv6() {
-			n.Uint32(svcAttrNetmask, uint32(s.Netmask))
-		} else {
-			n.Bytes(svcAttrNetmask, binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-s.Netmask)))
-		}
-		return nil
-	})
+	b = append(b, cmd, ipvsGenlVersion, 0, 0)
+	svc := len(b)
+	b = attrHeader(b, cmdAttrService|unix.NLA_F_NESTED, 0)
+	af := uint16(unix.AF_INET)
+	if s.ipv6() {
+		af = unix.AF_INET6
+	}
+	b = attrU16(b, svcAttrAF, af)
+	if s.FWMark != 0 {
+		b = attrU32(b, svcAttrFWMark, s.FWMark)
+	} else {
+		b = attrU16(b, svcAttrProtocol, uint16(s.Protocol))
+		b = attrAddr(b, svcAttrAddr, s.Addr)
+		b = attrBE16(b, svcAttrPort, s.Port)
+	}
+	b = attrHeader(b, svcAttrSchedName, len(s.Scheduler)+1)
+	b = append(b, s.Scheduler...)
+	b = pad4(append(b, 0))
+	b = attrHeader(b, svcAttrFlags, 8)
+	b = binary.NativeEndian.AppendUint32(b, uint32(s.Flags))
+	b = binary.NativeEndian.AppendUint32(b, 0xffffffff)
+	b = attrU32(b, svcAttrTimeout, s.Timeout)
+	if s.ipv6() {
+		b = attrU32(b, svcAttrNetmask, uint32(s.Netmask))
+	} else {
+		b = attrHeader(b, svcAttrNetmask, 4)
+		b = binary.BigEndian.AppendUint32(b, ^uint32(0)<<(32-s.Netmask))
+	}
+	binary.NativeEndian.PutUint16(b[svc:], uint16(len(b)-svc))
 	switch op.Kind {
 	case AddDestination, UpdateDestination, DelDestination:
 		d := op.Dest
 		a := d.Addr.Unmap()
-		ae.Nested(cmdAttrDest, func(n *netlink.AttributeEncoder) error {
-			n.Bytes(destAttrAddr, a.AsSlice())
-			n.Bytes(destAttrPort, binary.BigEndian.AppendUint16(nil, d.Port))
-			n.Uint32(destAttrFwd, d.Forward.connFlags())
-			n.Uint32(destAttrWeight, uint32(d.Weight))
-			n.Uint32(destAttrUThresh, d.UpperThreshold)
-			n.Uint32(destAttrLThresh, d.LowerThreshold)
-			af := uint16(unix.AF_INET)
-			if a.Is6() {
-				af = unix.AF_INET6
-			}
-			n.Uint16(destAttrAF, af)
-			return nil
-		})
+		dst := len(b)
+		b = attrHeader(b, cmdAttrDest|unix.NLA_F_NESTED, 0)
+		b = attrAddr(b, destAttrAddr, a)
+		b = attrBE16(b, destAttrPort, d.Port)
+		b = attrU32(b, destAttrFwd, d.Forward.connFlags())
+		b = attrU32(b, destAttrWeight, uint32(d.Weight))
+		b = attrU32(b, destAttrUThresh, d.UpperThreshold)
+		b = attrU32(b, destAttrLThresh, d.LowerThreshold)
+		af := uint16(unix.AF_INET)
+		if a.Is6() {
+			af = unix.AF_INET6
+		}
+		b = attrU16(b, destAttrAF, af)
+		binary.NativeEndian.PutUint16(b[dst:], uint16(len(b)-dst))
 	}
-	attrs, err := ae.Encode()
-	if err != nil {
-		return nil, err
+	return b, nil
+}
+
+// attrHeader appends a netlink attribute header for a payload of n bytes.
+func attrHeader(b []byte, typ uint16, n int) []byte {
+	b = binary.NativeEndian.AppendUint16(b, uint16(4+n))
+	return binary.NativeEndian.AppendUint16(b, typ)
+}
+
+func attrU16(b []byte, typ, v uint16) []byte {
+	return pad4(binary.NativeEndian.AppendUint16(attrHeader(b, typ, 2), v))
+}
+
+func attrBE16(b []byte, typ, v uint16) []byte {
+	return pad4(binary.BigEndian.AppendUint16(attrHeader(b, typ, 2), v))
+}
+
+func attrU32(b []byte, typ uint16, v uint32) []byte {
+	return binary.NativeEndian.AppendUint32(attrHeader(b, typ, 4), v)
+}
+
+func attrAddr(b []byte, typ uint16, a netip.Addr) []byte {
+	if a.Is4() {
+		v := a.As4()
+		return append(attrHeader(b, typ, 4), v[:]...)
 	}
-	return genetlink.Message{Header: genetlink.Header{Command: cmd, Version: ipvsGenlVersion}, Data: attrs}.MarshalBinary()
+	v := a.As16()
+	return append(attrHeader(b, typ, 16), v[:]...)
+}
+
+// pad4 pads b to a multiple of 4 bytes.
+func pad4(b []byte) []byte {
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
 }
 
 // Execute implements [Batcher]: up to 64 operations per sendmsg on a
@@ -165,42 +204,68 @@ func (k *Kernel) Execute(ctx context.Context, ops []Op) []error {
 
 func (k *Kernel) executeBatch(ops []Op, errs []error) {
 	fail := func(i int, err error) { errs[i] = &OpError{Op: ops[i], Err: explain(ops[i], err)} }
-	msgs := make([]netlink.Message, 0, len(ops))
-	idx := make([]int, 0, len(ops)) // msgs[j] carries ops[idx[j]]
+	// One buffer of netlink messages: header, then the generic netlink
+	// message; sequence numbers are ours (the socket is used by nothing
+	// else), the last message alone asks for an acknowledgement.
+	b := k.wbuf[:0]
+	bySeq := make(map[uint32]int, len(ops))
+	var idx []int // ops sent, in order
 	for i, op := range ops {
-		b, err := encodeOp(op)
-		if err != nil {
+		at := len(b)
+		b = append(b, make([]byte, unix.NLMSG_HDRLEN)...)
+		var err error
+		if b, err = appendOp(b, op); err != nil {
+			b = b[:at]
 			fail(i, err)
 			continue
 		}
-		msgs = append(msgs, netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(k.family), Flags: netlink.Request}, Data: b})
-		idx = append(idx, i)
+		k.seq++
+		binary.NativeEndian.PutUint32(b[at:], uint32(len(b)-at))
+		binary.NativeEndian.PutUint16(b[at+4:], k.family)
+		binary.NativeEndian.PutUint16(b[at+6:], unix.NLM_F_REQUEST)
+		binary.NativeEndian.PutUint32(b[at+8:], k.seq)
+		binary.NativeEndian.PutUint32(b[at+12:], 0)
+		bySeq[k.seq] = i
+		idx = append(idx, at)
 	}
-	if len(msgs) == 0 {
+	k.wbuf = b
+	if len(idx) == 0 {
 		return
 	}
-	msgs[len(msgs)-1].Header.Flags |= netlink.Acknowledge
-	sent, err := k.bc.SendMessages(msgs)
-	if err != nil {
-		for _, i := range idx {
+	last := k.seq
+	lastAt := idx[len(idx)-1]
+	binary.NativeEndian.PutUint16(b[lastAt+6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	if err := k.send(b); err != nil {
+		for _, i := range bySeq {
 			fail(i, err)
 		}
 		return
 	}
-	bySeq := make(map[uint32]int, len(sent))
-	for j, m := range sent {
-		bySeq[m.Header.Sequence] = idx[j]
-	}
-	last := sent[len(sent)-1].Header.Sequence
 	if err := k.readAcks(bySeq, last, fail); err != nil {
 		// The last reply never came: whatever was not reported failed has
 		// an unknown outcome. The next reconciliation re-reads the table.
-		for _, i := range idx {
+		for _, i := range bySeq {
 			if errs[i] == nil {
 				errs[i] = &OpError{Op: ops[i], Err: fmt.Errorf("outcome unknown: %w", err)}
 			}
 		}
 	}
+}
+
+// send writes one buffer of messages to the kernel.
+func (k *Kernel) send(b []byte) error {
+	rc, err := k.bc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // readAcks reads replies until the one for seq last, reporting each error

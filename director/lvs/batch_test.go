@@ -1,10 +1,17 @@
 package lvs
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // TestEncodeOp pins the batch path's messages to the layout of
@@ -69,5 +76,109 @@ func TestEncodeOp(t *testing.T) {
 	}
 	if _, err := encodeOp(Op{}); err == nil {
 		t.Error("an op without a kind was encoded")
+	}
+}
+
+// encodeOpRef is the encoder appendOp replaced, written with mdlayher/netlink's
+// attribute encoder: the reference appendOp must agree with.
+func encodeOpRef(op Op) ([]byte, error) {
+	cmd := opCommand(op.Kind)
+	if cmd == 0 {
+		return nil, fmt.Errorf("unknown operation kind %d", op.Kind)
+	}
+	s := op.Service.normalized()
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(cmdAttrService, func(n *netlink.AttributeEncoder) error {
+		af := uint16(unix.AF_INET)
+		if s.ipv6() {
+			af = unix.AF_INET6
+		}
+		n.Uint16(svcAttrAF, af)
+		if s.FWMark != 0 {
+			n.Uint32(svcAttrFWMark, s.FWMark)
+		} else {
+			n.Uint16(svcAttrProtocol, uint16(s.Protocol))
+			n.Bytes(svcAttrAddr, s.Addr.AsSlice())
+			n.Bytes(svcAttrPort, binary.BigEndian.AppendUint16(nil, s.Port))
+		}
+		n.String(svcAttrSchedName, s.Scheduler)
+		flags := binary.NativeEndian.AppendUint32(nil, uint32(s.Flags))
+		flags = binary.NativeEndian.AppendUint32(flags, 0xffffffff)
+		n.Bytes(svcAttrFlags, flags)
+		n.Uint32(svcAttrTimeout, s.Timeout)
+		if s.ipv6() {
+			n.Uint32(svcAttrNetmask, uint32(s.Netmask))
+		} else {
+			n.Bytes(svcAttrNetmask, binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-s.Netmask)))
+		}
+		return nil
+	})
+	switch op.Kind {
+	case AddDestination, UpdateDestination, DelDestination:
+		d := op.Dest
+		a := d.Addr.Unmap()
+		ae.Nested(cmdAttrDest, func(n *netlink.AttributeEncoder) error {
+			n.Bytes(destAttrAddr, a.AsSlice())
+			n.Bytes(destAttrPort, binary.BigEndian.AppendUint16(nil, d.Port))
+			n.Uint32(destAttrFwd, d.Forward.connFlags())
+			n.Uint32(destAttrWeight, uint32(d.Weight))
+			n.Uint32(destAttrUThresh, d.UpperThreshold)
+			n.Uint32(destAttrLThresh, d.LowerThreshold)
+			af := uint16(unix.AF_INET)
+			if a.Is6() {
+				af = unix.AF_INET6
+			}
+			n.Uint16(destAttrAF, af)
+			return nil
+		})
+	}
+	attrs, err := ae.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return genetlink.Message{Header: genetlink.Header{Command: cmd, Version: ipvsGenlVersion}, Data: attrs}.MarshalBinary()
+}
+
+// TestAppendOpMatchesReference: every kind of operation, both families,
+// address and fwmark services, scheduler names of every length (padding),
+// appended after other messages, encodes as the reference encoder does.
+func TestAppendOpMatchesReference(t *testing.T) {
+	svcs := []Service{
+		{Protocol: TCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80, Scheduler: "rr"},
+		{Protocol: UDP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 53, Scheduler: "wlc", Flags: FlagPersistent, Timeout: 60, Netmask: 64},
+		{FWMark: 9, Scheduler: "sh", Flags: FlagPersistent, Timeout: 300, Netmask: 16},
+		{Protocol: SCTP, Addr: netip.MustParseAddr("198.51.100.7"), Port: 443, Scheduler: "mh"},
+	}
+	dests := []Destination{
+		{Addr: netip.MustParseAddr("192.0.2.11"), Port: 80, Weight: 3, Forward: DR},
+		{Addr: netip.MustParseAddr("2001:db8::11"), Port: 53, Weight: 0, Forward: Tunnel, UpperThreshold: 10, LowerThreshold: 2},
+		{Addr: netip.MustParseAddr("::ffff:192.0.2.12"), Port: 8080, Weight: 65535, Forward: NAT},
+	}
+	var b []byte
+	n := 0
+	for _, sched := range []string{"a", "rr", "wlc", "lblc", "lblcr", "sedxx", "abcdefg", "abcdefgh"} {
+		for _, s := range svcs {
+			s.Scheduler = sched
+			for _, kind := range []OpKind{AddService, UpdateService, DelService, AddDestination, UpdateDestination, DelDestination} {
+				for _, d := range dests {
+					op := Op{Kind: kind, Service: s, Dest: d}
+					want, err := encodeOpRef(op)
+					if err != nil {
+						t.Fatal(err)
+					}
+					at := len(b)
+					if b, err = appendOp(b, op); err != nil {
+						t.Fatal(err)
+					}
+					if got := b[at:]; !bytes.Equal(got, want) {
+						t.Fatalf("%v:\n got %x\nwant %x", op, got, want)
+					}
+					n++
+				}
+			}
+		}
+	}
+	if n != 8*4*6*3 {
+		t.Fatalf("%d cases", n)
 	}
 }

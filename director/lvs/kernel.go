@@ -41,6 +41,8 @@ type Kernel struct {
 	bc     *netlink.Conn // batches (see Execute)
 	buf    []byte        // batch reply buffer
 	family uint16
+	seq    uint32 // of the batch socket's requests
+	wbuf   []byte // the batch being written
 	log    *slog.Logger
 }
 
