@@ -38,6 +38,27 @@
 //     the client from the director; the exposure while the table is gone
 //     is measured with arping.
 //
+// The high-availability scenarios (ha_test.go, halab_test.go) run
+// e2e/prodlab.Pair: two directors (dir1 MASTER, dir2 BACKUP) from the seed's
+// keepalived.conf with lvs_sync_daemon_interface eth1 on a segment of their
+// own and fast_failover 200 ms x 5, two agents as witnesses:
+//
+//   - HA1: 20 long-lived keep-alive connections (a request every 100 ms);
+//     the backup's IPVS connection table holds them (sync daemon) before
+//     the master is SIGKILLed and its links go down; the takeover is timed;
+//     0 connections broken, 0 failures, each on the same real server;
+//   - HA2: the master stopped with SIGTERM (priority 0, goodbye): the gap
+//     between release and takeover is timed; never two VIP holders, 0
+//     failures;
+//   - HA3: the director-to-director path cut (nftables in the backup) while
+//     the agents hear both: the witness rule keeps the backup BACKUP; dir1
+//     alone holds the VIP at every 50 ms sample for 6 s past the
+//     Master_Down_Interval and after healing; 0 failures;
+//   - HA4: the master's track_interface eth1 down for 1.5 s: FAULT, VIP
+//     released, the backup takes over and keeps it (nopreempt); never two
+//     holders, exactly one from the takeover on, no failure later than the
+//     takeover + 500 ms (the detection window's are counted).
+//
 // The host side (TestVMScenarios) builds the test binary, boots the guest
 // once for all of them (e2e/vmtest.RunGuestTests) and requires each to pass;
 // `make test-vm` runs it. Measured latencies are printed in the test log.

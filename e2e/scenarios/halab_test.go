@@ -1,0 +1,272 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/tandemlb/tandem/e2e/loadgen"
+	"github.com/tandemlb/tandem/e2e/prodlab"
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+// haLab is the world of the HA scenarios: e2e/prodlab's two-director lab
+// (client, dir1, dir2, rs1, rs2, sorry on the "lan" bridge; the directors'
+// eth1 on a "sync" segment of their own carries the connection-sync daemon
+// and the fast failover probe, as the seed's lvs_sync_daemon_interface
+// eth1), started with dir1 MASTER and dir2 BACKUP.
+type haLab struct {
+	t *testing.T
+	*prodlab.Pair
+}
+
+// newHALab builds the lab; track goes into track_interface.
+func newHALab(t *testing.T, track ...string) *haLab {
+	t.Helper()
+	testutil.InVM(t)
+	bin := filepath.Dir(testutil.Bin(t, "tandem-director"))
+	testutil.Bin(t, "tandem-backend")
+	p, err := prodlab.NewPair(t, prodlab.PairOptions{Bin: bin, Dir: t.TempDir(), SyncLink: true, TrackInterfaces: track, LogLevel: "debug"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &haLab{t: t, Pair: p}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", p.Logs(80))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, b := p.Roles(); m != "dir1" || b != "dir2" {
+		t.Fatalf("after start: master %q, backup %q; want dir1, dir2", m, b)
+	}
+	if h := p.VIPHolders(); len(h) != 1 || h[0] != "dir1" {
+		t.Fatalf("after start the VIP is on %v, want dir1 only", h)
+	}
+	return l
+}
+
+// load starts a bounded load from the client to the VIP (cfg's Target
+// address, dial and expected servers are filled in) and returns a function
+// that waits for its report.
+func (l *haLab) load(cfg loadgen.Config) func() *loadgen.Report {
+	l.t.Helper()
+	cfg.Target.Addr = prodlab.VIP + ":80"
+	cfg.Target.Dial = l.Net.DialContext("client")
+	cfg.Target.Expected = []string{"rs1", "rs2"}
+	if cfg.MaxRequests == 0 {
+		cfg.MaxRequests = int(cfg.Rate*cfg.Duration.Seconds()) + 100
+		if cfg.Idle.Conns > 0 {
+			cfg.MaxRequests += cfg.Idle.Conns * (int(cfg.Duration/cfg.Idle.Every) + 1)
+		}
+	}
+	cfg.Interval = 2 * time.Second
+	cfg.OnSnapshot = func(s loadgen.Snapshot) { l.t.Logf("load %s", s) }
+	g, err := loadgen.New(cfg)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	done := make(chan *loadgen.Report, 1)
+	go func() {
+		rep, err := g.Run(context.Background())
+		if err != nil {
+			l.t.Errorf("load: %v", err)
+		}
+		done <- rep
+	}()
+	return func() *loadgen.Report {
+		rep := <-done
+		if rep != nil {
+			l.t.Logf("load report:\n%s", rep)
+		}
+		return rep
+	}
+}
+
+// haVIPSample is who held the VIP at one moment.
+type haVIPSample struct {
+	at      time.Time
+	holders []string
+}
+
+func (s haVIPSample) String() string {
+	return fmt.Sprintf("%s %v", s.at.Format("15:04:05.000"), s.holders)
+}
+
+// sampleVIP reads the VIP holders every period (with netlink handles of
+// its own) until stop is called, which returns the samples. At most 10,000
+// samples are kept.
+func (l *haLab) sampleVIP(period time.Duration) (stop func() []haVIPSample) {
+	l.t.Helper()
+	handles := map[string]*netlink.Handle{}
+	for _, d := range prodlab.Directors {
+		ns, err := l.Net.NsHandle(d)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		handles[d] = h
+	}
+	holds := func(d string) bool {
+		h := handles[d]
+		link, err := h.LinkByName("eth0")
+		if err != nil {
+			return false
+		}
+		addrs, err := h.AddrList(link, netlink.FAMILY_V4)
+		if err != nil {
+			return false
+		}
+		for _, a := range addrs {
+			if a.IP.String() == prodlab.VIP {
+				return true
+			}
+		}
+		return false
+	}
+	var (
+		mu      sync.Mutex
+		samples []haVIPSample
+	)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for len(samples) < 10000 {
+			s := haVIPSample{at: time.Now()}
+			for _, d := range prodlab.Directors {
+				if holds(d) {
+					s.holders = append(s.holders, d)
+				}
+			}
+			mu.Lock()
+			samples = append(samples, s)
+			mu.Unlock()
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	return func() []haVIPSample {
+		once.Do(func() {
+			close(quit)
+			<-done
+			for _, h := range handles {
+				h.Close()
+			}
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return samples
+	}
+}
+
+// haFirstHeld returns the first sample at or after from in which d holds the
+// VIP (ok false if none).
+func haFirstHeld(samples []haVIPSample, d string, from time.Time) (haVIPSample, bool) {
+	for _, s := range samples {
+		if !s.at.Before(from) && haHolds(s, d) {
+			return s, true
+		}
+	}
+	return haVIPSample{}, false
+}
+
+// haFirstReleased returns the first sample at or after from in which d does
+// not hold the VIP.
+func haFirstReleased(samples []haVIPSample, d string, from time.Time) (haVIPSample, bool) {
+	for _, s := range samples {
+		if !s.at.Before(from) && !haHolds(s, d) {
+			return s, true
+		}
+	}
+	return haVIPSample{}, false
+}
+
+func haHolds(s haVIPSample, d string) bool {
+	for _, h := range s.holders {
+		if h == d {
+			return true
+		}
+	}
+	return false
+}
+
+// clientConns returns the client's connections to the VIP in director
+// name's IPVS connection table, by "client-addr:port", with their state.
+func (l *haLab) clientConns(name string) map[string]prodlab.Conn {
+	l.t.Helper()
+	cs, err := l.Conns(name)
+	if err != nil {
+		l.t.Fatalf("ipvsadm -Lnc on %s: %v", name, err)
+	}
+	out := map[string]prodlab.Conn{}
+	for _, c := range cs {
+		if c.Proto == "TCP" && strings.HasPrefix(c.Client, prodlab.ClientIP+":") && c.Virtual == prodlab.VIP+":80" {
+			out[c.Client] = c
+		}
+	}
+	return out
+}
+
+// haStateChanges returns director name's "vrrp state changed" log lines
+// (process p's whole output).
+func haStateChanges(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, `msg="vrrp state changed"`) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// haLogFailures prints every failed request (at most 20) with its start
+// relative to the event.
+func haLogFailures(t *testing.T, rep *loadgen.Report, event time.Time, what string) {
+	t.Helper()
+	n := 0
+	for _, r := range rep.Results() {
+		if !r.Class.Failed() {
+			continue
+		}
+		if n++; n <= 20 {
+			t.Logf("failed: %s request on connection %d started %+.3fs after %s: %s after %s",
+				r.Kind, r.Conn, r.Start.Sub(event).Seconds(), what, r.Class, haMs(r.Latency))
+		}
+	}
+}
+
+// haLogTime returns the time of the first log line in out that contains
+// msg and is not before since (zero if none).
+func haLogTime(out, msg string, since time.Time) time.Time {
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, msg) || !strings.HasPrefix(line, "time=") {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && !at.Before(since) {
+			return at
+		}
+	}
+	return time.Time{}
+}
+
+func haMs(d time.Duration) string { return d.Round(time.Millisecond).String() }
