@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/backend/arpguard"
@@ -72,9 +70,11 @@ type App struct {
 	probeStop context.CancelFunc
 	maint     maintenance.State
 	store     maintenance.Store
-	checkSrv  *http.Server
-	checkAddr string
-	metSrv    *http.Server
+	checkSrv  *http.Server // under mu
+	checkAddr string       // under mu
+	checkH    atomic.Pointer[http.Handler]
+	metSrv    *http.Server // under mu
+	metAddr   string       // under mu
 	statusLn  string
 
 	verdict atomic.Pointer[health.Verdict]
@@ -189,6 +189,26 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	a.maint = maintenance.FromFlag(flag)
+	// The listeners are bound before anything is put on the host: a port
+	// in use fails the start and changes nothing.
+	var checkLn, metLn net.Listener
+	defer func() {
+		for _, ln := range []net.Listener{checkLn, metLn} {
+			if ln != nil {
+				ln.Close() // bound but never served: the start failed
+			}
+		}
+	}()
+	if addr := checkWant(cfg); addr != "" {
+		if checkLn, err = listenAt(cfg, keyCheckListen, addr); err != nil {
+			return err
+		}
+	}
+	if cfg.Metrics.Listen != "" {
+		if metLn, err = listenAt(cfg, keyMetricsListen, cfg.Metrics.Listen); err != nil {
+			return err
+		}
+	}
 	a.mu.Lock()
 	a.host, a.insecure = host, insecure
 	a.mu.Unlock()
@@ -236,8 +256,10 @@ func (a *App) Run(ctx context.Context) error {
 
 	// 4. Check endpoint.
 	a.updateVerdict()
-	if err := a.startCheck(cfg); err != nil {
-		return err
+	a.setCheckHandler(cfg)
+	if checkLn != nil {
+		a.serveCheck(checkLn, cfg.Check.Path)
+		checkLn = nil
 	}
 	a.syncCheckFile()
 
@@ -245,8 +267,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.hb = heartbeat.New(a.log, hbSettings(cfg, host, key), heartbeat.Hooks{Sent: a.met.hbSentHook, Reply: a.met.hbReply, Rejected: a.met.hbReject})
 	a.hb.SetReport(a.report())
 	a.goRun("heartbeat", func() error { return a.hb.Run(runCtx) })
-	if err := a.startMetrics(cfg.Metrics.Listen); err != nil {
-		return err
+	if metLn != nil {
+		a.serveMetrics(metLn)
+		metLn = nil
 	}
 	ctl := ctlsock.NewServer(a.socket, a.handle, a.log)
 	ctlErr := make(chan error, 1)
@@ -447,57 +470,13 @@ func (a *App) syncCheckFile() {
 	}
 }
 
-func (a *App) startCheck(cfg *config.Config) error {
-	if cfg.Check.Mode != config.CheckListen {
-		return nil
-	}
-	ln, err := net.Listen("tcp", cfg.Check.Listen)
-	if err != nil {
-		return fmt.Errorf("%s: key \"check.listen\": %w", cfg.File, err)
-	}
-	srv := &http.Server{
-		Handler:           health.Handler(cfg.Check.Path, a.currentVerdict),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       30 * time.Second,
-	}
-	a.mu.Lock()
-	a.checkSrv, a.checkAddr = srv, ln.Addr().String()
-	a.mu.Unlock()
-	a.goRun("check endpoint", func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	a.log.Info("check endpoint listening", "addr", ln.Addr().String(), "path", cfg.Check.Path)
-	return nil
-}
-
-func (a *App) startMetrics(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("%s: key \"metrics.listen\": %w", a.cfg.File, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.met.Registry, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	a.metSrv = srv
-	a.goRun("metrics", func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	return nil
-}
-
 func (a *App) stopServers() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, s := range []*http.Server{a.checkSrv, a.metSrv} {
+	a.mu.Lock()
+	servers := []*http.Server{a.checkSrv, a.metSrv}
+	a.mu.Unlock()
+	for _, s := range servers {
 		if s != nil {
 			_ = s.Shutdown(ctx)
 		}
@@ -515,7 +494,10 @@ func (a *App) onCommand(ctx context.Context, c command) cmdResult {
 		for _, act := range acts {
 			if act == maintenance.Persist {
 				if err := a.store.Save(maintenance.FlagOf(next)); err != nil {
-					return cmdResult{state: a.maint, err: err}
+					// Nothing switched: a switch that a restart would
+					// forget must not take effect.
+					a.log.Error("maintenance switch refused: it cannot be persisted", "op", c.op, "path", a.store.Path(), "err", err)
+					return cmdResult{state: a.maint, err: fmt.Errorf("%w; nothing changed: maintenance is still %s", err, a.maint.Mode)}
 				}
 			}
 		}
@@ -568,34 +550,27 @@ func (a *App) reload(ctx context.Context) error {
 		a.log.Warn("reload: state_dir and runtime_dir changes take effect at the next restart")
 		cfg.StateDir, cfg.RuntimeDir = old.StateDir, old.RuntimeDir
 	}
-	// Things that can fail first: the check listener and metrics listener.
-	if cfg.Check != old.Check {
-		oldSrv := a.checkSrv
-		if oldSrv != nil {
-			sctx, cancel := context.WithTimeout(ctx, time.Second)
-			_ = oldSrv.Shutdown(sctx)
-			cancel()
-			a.checkSrv = nil
-		}
-		if err := a.startCheck(cfg); err != nil {
-			a.log.Error("reload: check endpoint", "err", err)
-			_ = a.startCheck(old)
-			return err
-		}
-		if old.Check.Mode == config.CheckFile && (cfg.Check.Mode != config.CheckFile || cfg.Check.File != old.Check.File) {
-			_, _ = health.File{Path: old.Check.File}.Set(false)
-		}
+	// What can fail last: the new listeners are bound while the old ones
+	// still serve, so that a port in use changes nothing.
+	checkMove, metMove, err := a.prepareListeners(old, cfg)
+	if err != nil {
+		a.log.Error("reload: keeping the running configuration", "err", err)
+		return fmt.Errorf("keeping the running configuration: %w", err)
 	}
-	if cfg.Metrics != old.Metrics {
-		if a.metSrv != nil {
-			sctx, cancel := context.WithTimeout(ctx, time.Second)
-			_ = a.metSrv.Shutdown(sctx)
-			cancel()
-			a.metSrv = nil
-		}
-		if err := a.startMetrics(cfg.Metrics.Listen); err != nil {
-			a.log.Error("reload: metrics", "err", err)
-		}
+	// From here on the new configuration is applied.
+	a.setCheckHandler(cfg)
+	checkMove.commit()
+	metMove.commit()
+	a.mu.Lock()
+	if checkWant(cfg) == "" {
+		a.checkSrv, a.checkAddr = nil, ""
+	}
+	if cfg.Metrics.Listen == "" {
+		a.metSrv, a.metAddr = nil, ""
+	}
+	a.mu.Unlock()
+	if old.Check.Mode == config.CheckFile && (cfg.Check.Mode != config.CheckFile || cfg.Check.File != old.Check.File) {
+		_, _ = health.File{Path: old.Check.File}.Set(false)
 	}
 	if a.level != nil {
 		if lv, err := parseLevel(cfg.Log.Level); err == nil {

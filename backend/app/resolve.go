@@ -63,7 +63,11 @@ func Resolve(cfg *config.Config, nl *netlink.Handle) (Host, error) {
 	}
 	link, err := nl.LinkByName(h.Interface)
 	if err != nil {
-		return h, fmt.Errorf("%s: key \"interface\": %q: %w", cfg.File, h.Interface, err)
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return h, fmt.Errorf("%s: key \"interface\": there is no interface %q on this host", cfg.At("interface"), h.Interface)
+		}
+		return h, fmt.Errorf("%s: key \"interface\": %q: %w", cfg.At("interface"), h.Interface, err)
 	}
 	addrs, err := nl.AddrList(link, netlink.FAMILY_V4)
 	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
@@ -87,7 +91,7 @@ func Resolve(cfg *config.Config, nl *netlink.Handle) (Host, error) {
 	switch {
 	case h.RealIP.IsValid():
 		if !has(h.RealIP) {
-			return h, fmt.Errorf("%s: key \"real_ip\": %s is not an address of %s", cfg.File, h.RealIP, h.Interface)
+			return h, fmt.Errorf("%s: key \"real_ip\": %s is not an address of %s", cfg.At("real_ip"), h.RealIP, h.Interface)
 		}
 	case routeSrc.IsValid() && has(routeSrc):
 		h.RealIP = routeSrc
@@ -103,7 +107,7 @@ func Resolve(cfg *config.Config, nl *netlink.Handle) (Host, error) {
 		return h, fmt.Errorf("%s: key \"real_ip\": not set and %s has no global IPv4 address", cfg.File, h.Interface)
 	}
 	if containsAddr(cfg.VIPs, h.RealIP) {
-		return h, fmt.Errorf("%s: key \"real_ip\": %s is also a VIP", cfg.File, h.RealIP)
+		return h, fmt.Errorf("%s: key \"real_ip\": %s is also a VIP", cfg.At("real_ip"), h.RealIP)
 	}
 	return h, nil
 }

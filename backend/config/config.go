@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -61,6 +62,19 @@ type Config struct {
 	Metrics Metrics
 	// Log configures logging.
 	Log Log
+	// Lines maps every key the file sets, dotted ("interface",
+	// "check.listen"), to its 1-based line; nil for a model built in Go.
+	Lines map[string]int
+}
+
+// At returns where key is set, "file:line", or the file alone when the key
+// was left to its default (the errors that need the host, such as a port
+// in use, name it this way).
+func (c *Config) At(key string) string {
+	if n := c.Lines[key]; n > 0 {
+		return fmt.Sprintf("%s:%d", c.File, n)
+	}
+	return c.File
 }
 
 // Heartbeat configures the heartbeat protocol (docs/heartbeat.md).

@@ -72,8 +72,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, yamlError(name, err)
 	}
-	p := &parser{file: name}
 	cfg := defaults(name)
+	cfg.Lines = map[string]int{}
+	p := &parser{file: name, lines: cfg.Lines}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &Error{File: name, Err: errors.New("empty file: vips and health are required")}
 	}
@@ -128,7 +129,8 @@ func defaults(name string) *Config {
 }
 
 type parser struct {
-	file string
+	file  string
+	lines map[string]int
 }
 
 func (p *parser) errf(n *yaml.Node, key, format string, args ...any) error {
@@ -162,6 +164,7 @@ func (p *parser) mapping(n *yaml.Node, prefix string, fields []field, required .
 			return nil, p.errf(k, key, "appears twice")
 		}
 		seen[k.Value] = k
+		p.lines[key] = k.Line
 		if v.Kind == yaml.AliasNode || v.Anchor != "" {
 			return nil, p.errf(v, key, "YAML anchors and aliases are not supported")
 		}

@@ -185,4 +185,20 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-var addrOpts = cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})
+var addrOpts = cmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}), cmpopts.IgnoreFields(Config{}, "Lines")}
+
+// TestLines: every key set in the file has its line, so that errors found
+// only on the host (no such interface, a port in use) can name it; a key
+// left to its default names the file alone.
+func TestLines(t *testing.T) {
+	src := "vips: [192.0.2.100]\ninterface: eth7\nhealth:\n  type: tcp\n  address: 127.0.0.1:80\ncheck:\n  mode: listen\n  listen: \":7481\"\n"
+	cfg, err := Parse("b.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"interface": "b.yaml:2", "health.address": "b.yaml:5", "check.listen": "b.yaml:8", "metrics.listen": "b.yaml"} {
+		if got := cfg.At(key); got != want {
+			t.Errorf("At(%q) = %q, want %q", key, got, want)
+		}
+	}
+}

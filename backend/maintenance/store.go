@@ -38,19 +38,29 @@ func (s Store) Load() (Flag, error) {
 }
 
 // Save writes the flag atomically (temporary file, fsync, rename, fsync of
-// the directory), so that a crash leaves either the old or the new flag.
+// the directory), so that a crash leaves either the old or the new flag. On
+// any error (a full disk, a read-only state directory) the old file is left
+// as it was, the temporary file is removed, and the error names the flag
+// file and says what the OS refused.
 func (s Store) Save(f Flag) error {
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return fmt.Errorf("maintenance: %w", err)
-	}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
+	if err := s.write(b); err != nil {
+		return fmt.Errorf("maintenance: cannot save the switch in %s: %w", s.Path(), err)
+	}
+	return nil
+}
+
+func (s Store) write(b []byte) error {
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(s.Dir, "."+FileName+".tmp*")
 	if err != nil {
-		return fmt.Errorf("maintenance: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(b)
@@ -61,14 +71,15 @@ func (s Store) Save(f Flag) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("maintenance: write %s: %w", tmp.Name(), err)
+		return err
 	}
 	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
-		return fmt.Errorf("maintenance: %w", err)
+		return err
 	}
-	if d, err := os.Open(s.Dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	d, err := os.Open(s.Dir)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer d.Close()
+	return d.Sync()
 }
