@@ -188,15 +188,35 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		}
 		a.startServiceCheckers(a.byKey[key])
 	}
-	// Keep the config's order; look each key's position up once (a
-	// comparator that scanned the list was quadratic: seconds at 1,000
-	// services under TCG).
-	order := make(map[string]int, len(cfg.Services))
-	for i, v := range cfg.Services {
-		order[v.Key()] = i
+	// The kernel first: a changed weight does not wait for the
+	// bookkeeping below (at 1,000 services it is milliseconds natively,
+	// tens of them under emulation).
+	for _, s := range a.services {
+		if s.dirty {
+			a.applyService(s)
+		}
 	}
-	slices.SortStableFunc(a.services, func(x, y *service) int { return order[x.key] - order[y.key] })
-	a.indexServices()
+	// Keep the config's order (look each key's position up once: a
+	// comparator that scanned the list was quadratic) and the real IP
+	// index, when services or real servers came or went.
+	setChanged := len(ch.ServicesAdded)+len(ch.ServicesRemoved) > 0
+	for _, sc := range ch.ServicesChanged {
+		setChanged = setChanged || len(sc.RealServersAdded)+len(sc.RealServersRemoved) > 0
+	}
+	reorder := setChanged || len(a.services) != len(cfg.Services)
+	for i := 0; !reorder && i < len(cfg.Services); i++ {
+		reorder = a.services[i].key != cfg.Services[i].Key()
+	}
+	if reorder {
+		order := make(map[string]int, len(cfg.Services))
+		for i, v := range cfg.Services {
+			order[v.Key()] = i
+		}
+		slices.SortStableFunc(a.services, func(x, y *service) int { return order[x.key] - order[y.key] })
+	}
+	if setChanged {
+		a.indexServices()
+	}
 	a.syncDaemons()
 	a.flush()
 	a.saveState()

@@ -71,7 +71,7 @@ type kparser struct {
 
 	// next, if not nil, collects the cacheable virtual_server blocks of
 	// this read (see Loader).
-	next map[string]*VirtualService
+	next blockCache
 	// fromCache[i] is true when service i came from the cache.
 	fromCache []bool
 }
@@ -557,13 +557,13 @@ func (p *kparser) virtualServer(n *knode) {
 	if p.next != nil {
 		p.fromCache = append(p.fromCache, make([]bool, len(p.cfg.Services)+1-len(p.fromCache))...)
 	}
-	if n.cached != nil {
-		p.cfg.Services = append(p.cfg.Services, *n.cached)
+	if n.cache != nil && n.cache.vs != nil {
+		p.cfg.Services = append(p.cfg.Services, *n.cache.vs)
 		p.fromCache[len(p.cfg.Services)-1] = true
 		p.remember(n)
 		return
 	}
-	if n.cacheKey != "" {
+	if n.cache != nil {
 		errs := len(*p.errs)
 		defer func() {
 			if len(*p.errs) == errs {
@@ -672,11 +672,15 @@ func (p *kparser) virtualServer(n *knode) {
 // remember keeps the service that n just gave for the next read (see
 // Loader): a copy of its value, whose slices nobody writes after a read.
 func (p *kparser) remember(n *knode) {
-	if p.next == nil || n.cacheKey == "" {
+	if p.next == nil || n.cache == nil {
 		return
 	}
-	vs := p.cfg.Services[len(p.cfg.Services)-1]
-	p.next[n.cacheKey] = &vs
+	cb := *n.cache
+	if cb.vs == nil {
+		vs := p.cfg.Services[len(p.cfg.Services)-1]
+		cb.vs = &vs
+	}
+	p.next[blockPlace{n.pos.File, n.pos.Line}] = cb
 }
 
 func (p *kparser) realServer(n *knode, s *VirtualService, inhibit bool, virtualHost string) {

@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"os"
-	"strconv"
 	"sync"
 )
 
@@ -18,7 +17,21 @@ import (
 // The director keeps one Loader for its whole run. Its zero value is ready.
 type Loader struct {
 	mu    sync.Mutex
-	cache map[string]*VirtualService
+	cache blockCache
+}
+
+// blockCache holds virtual_server blocks by place; a block is reused when
+// the text at its place is the same.
+type blockCache map[blockPlace]cachedBlock
+
+type blockPlace struct {
+	file string
+	line int
+}
+
+type cachedBlock struct {
+	text string
+	vs   *VirtualService
 }
 
 // Load reads the configuration at path (see Load).
@@ -33,7 +46,7 @@ func (l *Loader) Load(path string) (*Config, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cache == nil {
-		l.cache = map[string]*VirtualService{}
+		l.cache = blockCache{}
 	}
 	cfg, next, err := parseKeepalivedCached(path, data, osFS{}, l.cache)
 	if err != nil {
@@ -46,12 +59,12 @@ func (l *Loader) Load(path string) (*Config, error) {
 // parseKeepalivedCached is parseKeepalived with a block cache: cache holds
 // the blocks of the last read; next holds those of this one (nil on error).
 // On any error the file is parsed again without the cache.
-func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache map[string]*VirtualService) (*Config, map[string]*VirtualService, error) {
+func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache blockCache) (*Config, blockCache, error) {
 	var errs ErrorList
 	syn := &ksyntax{fsys: fsys, errs: &errs, cache: cache}
 	nodes := syn.file(name, data)
 	if len(errs) == 0 {
-		p := &kparser{errs: &errs, cfg: Default(), next: map[string]*VirtualService{}}
+		p := &kparser{errs: &errs, cfg: Default(), next: blockCache{}}
 		p.cfg.Format = FormatKeepalived
 		p.cfg.Files = syn.files
 		p.top(nodes)
@@ -80,11 +93,11 @@ func (s *ksyntax) chunked(name string, data []byte) (nodes []*knode, ok bool) {
 	before, files0 := len(*s.errs), len(s.files)
 	for _, c := range chunks(data) {
 		text := data[c.start:c.end]
-		key := ""
+		place := blockPlace{name, c.line}
 		if c.vs {
-			key = name + "\x00" + strconv.Itoa(c.line) + "\x00" + string(text)
-			if vs := s.cache[key]; vs != nil {
-				nodes = append(nodes, &knode{kw: "virtual_server", hasBlock: true, pos: Pos{name, c.line}, cacheKey: key, cached: vs})
+			// string(text) in a comparison does not copy.
+			if cb, hit := s.cache[place]; hit && cb.text == string(text) {
+				nodes = append(nodes, &knode{kw: "virtual_server", hasBlock: true, pos: Pos{name, c.line}, cache: &cb})
 				continue
 			}
 		}
@@ -98,7 +111,7 @@ func (s *ksyntax) chunked(name string, data []byte) (nodes []*knode, ok bool) {
 			return nil, false
 		}
 		if c.vs && len(got) == 1 && got[0].kw == "virtual_server" && len(s.files) == files {
-			got[0].cacheKey = key
+			got[0].cache = &cachedBlock{text: string(text)}
 		}
 		nodes = append(nodes, got...)
 	}
@@ -122,14 +135,15 @@ func chunks(data []byte) []chunk {
 	kw := []byte("virtual_server")
 	out := []chunk{{start: 0, line: 1}}
 	depth, line := 0, 1
-	for i := 0; i < len(data); {
-		// i is at the start of a line.
+	for i := 0; i < len(data); line++ {
+		end := len(data)
+		if j := bytes.IndexByte(data[i:], '\n'); j >= 0 {
+			end = i + j
+		}
+		l := data[i:end]
 		if depth == 0 {
-			j := i
-			for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
-				j++
-			}
-			if bytes.HasPrefix(data[j:], kw) && (j+len(kw) == len(data) || isBlank(data[j+len(kw)])) {
+			t := bytes.TrimLeft(l, " \t")
+			if bytes.HasPrefix(t, kw) && (len(t) == len(kw) || isBlank(t[len(kw)])) {
 				if i == 0 {
 					out[0].vs = true
 				} else {
@@ -138,39 +152,41 @@ func chunks(data []byte) []chunk {
 				}
 			}
 		}
-		// Scan the rest of the line.
-		for i < len(data) && data[i] != '\n' {
-			switch c := data[i]; c {
-			case '#', '!':
-				for i < len(data) && data[i] != '\n' {
-					i++
-				}
-				continue
-			case '{':
-				depth++
-			case '}':
-				depth--
-			case '"', '\'':
-				i++
-				for i < len(data) && data[i] != c && data[i] != '\n' {
-					if data[i] == '\\' && i+1 < len(data) && data[i+1] != '\n' {
-						i++
-					}
-					i++
-				}
-				if i < len(data) && data[i] == '\n' {
-					continue
-				}
-			}
-			i++
-		}
-		if i < len(data) {
-			i++ // the newline
-			line++
-		}
+		depth += lineDepth(l)
+		i = end + 1
 	}
 	out[len(out)-1].end = len(data)
 	return out
+}
+
+// special marks the bytes lineDepth looks at.
+var special = [256]bool{'{': true, '}': true, '#': true, '!': true, '"': true, '\'': true}
+
+// lineDepth is the change of block depth over one line (without its
+// newline): braces outside comments and quoted strings.
+func lineDepth(l []byte) int {
+	d := 0
+	for k := 0; k < len(l); k++ {
+		c := l[k]
+		if !special[c] {
+			continue
+		}
+		switch c {
+		case '{':
+			d++
+		case '}':
+			d--
+		case '#', '!':
+			return d
+		default: // a quote: to its end, a backslash escapes what follows
+			for k++; k < len(l) && l[k] != c; k++ {
+				if l[k] == '\\' {
+					k++
+				}
+			}
+		}
+	}
+	return d
 }
 
 func isBlank(c byte) bool {

@@ -134,9 +134,9 @@ func FuzzKeepalivedCache(f *testing.F) {
 		if !ok {
 			b = a
 		}
-		_, cache, _ := parseKeepalivedCached("fuzz.conf", a, noFS{}, map[string]*VirtualService{})
+		_, cache, _ := parseKeepalivedCached("fuzz.conf", a, noFS{}, blockCache{})
 		if cache == nil {
-			cache = map[string]*VirtualService{}
+			cache = blockCache{}
 		}
 		got, _, gerr := parseKeepalivedCached("fuzz.conf", b, noFS{}, cache)
 		want, werr := parseKeepalived("fuzz.conf", b, noFS{})

@@ -48,11 +48,11 @@ type knode struct {
 	block    []*knode
 	pos      Pos
 
-	// cacheKey is set on a top-level virtual_server read alone from a
-	// chunk of text that can be cached (see Loader); cached is the
-	// service that same text gave last time (the block is not parsed).
-	cacheKey string
-	cached   *VirtualService
+	// cache is set on a top-level virtual_server read alone from a chunk
+	// of text that can be cached (see Loader): its text, and when its vs
+	// is set, the service that same text gave last time (the block was
+	// not parsed).
+	cache *cachedBlock
 }
 
 // includeFS is where include reads from: the OS for ParseKeepalived and
@@ -94,7 +94,7 @@ type ksyntax struct {
 
 	// cache, if not nil, holds the virtual_server blocks of the last
 	// load (see Loader); file then reads a file chunk by chunk.
-	cache map[string]*VirtualService
+	cache blockCache
 }
 
 // lex splits data into tokens.
