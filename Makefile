@@ -105,5 +105,21 @@ bench-reconcile: build
 	TANDEM_BENCH=1 TANDEM_TEST_VM=1 TANDEM_BIN=$(CURDIR)/bin TANDEM_BENCH_RUNS=$(BENCH_RUNS) \
 	  $(GO) test -count=1 -v -timeout 45m -run '^TestVMBenchReconcile$$' ./e2e/bench/reconcile/
 
-# Every benchmark.
-bench: bench-failover bench-reconcile
+# --- Operations and resources benchmark (e2e/bench/ops; docs/benchmarks-ops.md) ---
+# Root and qemu-system-x86: boots the ip_vs guest once (about half an hour
+# under TCG with 5 runs): drain and unhealthy -> out under load, keepalived
+# with the seed's keepalived.conf against tandem-director + tandem-backend,
+# and RSS/CPU idle and under 1,000 agent heartbeats/s. Rewrites
+# docs/benchmarks-ops.md and .json; fails only when a scenario fails.
+.PHONY: bench-ops bench-summary
+bench-ops: build
+	TANDEM_BENCH=1 TANDEM_TEST_VM=1 TANDEM_BIN=$(CURDIR)/bin TANDEM_BENCH_RUNS=$(BENCH_RUNS) \
+	  $(GO) test -count=1 -v -timeout 90m -run '^TestVMBenchOps$$' ./e2e/bench/ops/
+
+# docs/benchmarks.md: the headline rows of the three pages (e2e/bench/cmd/summary).
+bench-summary:
+	$(GO) run ./e2e/bench/cmd/summary -docs $(CURDIR)/docs
+
+# Every benchmark, then the summary page.
+bench: bench-failover bench-reconcile bench-ops
+	$(MAKE) bench-summary

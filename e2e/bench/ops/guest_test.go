@@ -1,0 +1,344 @@
+package ops
+
+// Guest side of the benchmark: runs inside the QEMU guest (testutil.InVM),
+// started by TestVMBenchOps.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemlb/tandem/e2e/loadgen"
+	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+const (
+	defaultRuns   = 5
+	maxRuns       = 50
+	defaultWindow = 20 * time.Second
+	simAgents     = 1000
+	warmUp        = 2 * time.Second // load before the event
+	afterOut      = time.Second     // load after rs1 is out
+)
+
+func envRuns(t *testing.T) int {
+	s := os.Getenv("TANDEM_BENCH_RUNS")
+	if s == "" {
+		return defaultRuns
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxRuns {
+		t.Fatalf("TANDEM_BENCH_RUNS=%q: want 1..%d", s, maxRuns)
+	}
+	return n
+}
+
+func envWindow(t *testing.T) time.Duration {
+	s := os.Getenv("TANDEM_BENCH_WINDOW")
+	if s == "" {
+		return defaultWindow
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d > 5*time.Minute {
+		t.Fatalf("TANDEM_BENCH_WINDOW=%q: want 1s..5m", s)
+	}
+	return d
+}
+
+func emit(t *testing.T, s Sample) {
+	t.Helper()
+	fmt.Println(SampleLine(s))
+	if s.Proc != "" {
+		t.Logf("%s %s run %d: RSS %s, CPU %s", s.Case, s.Proc, s.Run, MiB(float64(s.RSSKiB)), Pct(s.CPUPct))
+	} else {
+		t.Logf("%s %s run %d: %s, %d of %d requests failed", s.Scenario, s.Variant, s.Run, Seconds(s.Seconds), s.Failed, s.Sent)
+	}
+}
+
+// TestGuestBenchOps is the benchmark itself: one phase per implementation,
+// each in a fresh lab. It prints BENCH lines and a BENCHMETA line.
+func TestGuestBenchOps(t *testing.T) {
+	testutil.InVM(t)
+	runs, window := envRuns(t), envWindow(t)
+	meta := guestMeta(t, runs, window)
+
+	t.Run("keepalived", func(t *testing.T) {
+		l := newLab(t, labOpts{delayLoop: 10})
+		for r := 1; r <= runs; r++ {
+			u, err := Measure(context.Background(), "/proc", window, l.daemon.Pid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u[0].Procs != 3 {
+				t.Errorf("keepalived: %d processes, want 3 (parent, VRRP, checkers)", u[0].Procs)
+			}
+			emit(t, Sample{Case: CaseIdle, Proc: ProcKA, Run: r, Procs: u[0].Procs, RSSKiB: u[0].RSSKiB, CPUPct: u[0].CPUPct})
+		}
+		for r := 1; r <= runs; r++ {
+			l.drainKeepalived(VarKeepalived, r)
+			l.unhealthy(VarKeepalived, r)
+		}
+	})
+	t.Run("keepalived-dl1", func(t *testing.T) {
+		l := newLab(t, labOpts{delayLoop: 1})
+		for r := 1; r <= runs; r++ {
+			l.drainKeepalived(VarKeepalivedDL1, r)
+			l.unhealthy(VarKeepalivedDL1, r)
+		}
+	})
+	t.Run("tandem", func(t *testing.T) {
+		l := newLab(t, labOpts{tandem: true, delayLoop: 10})
+		for r := 1; r <= runs; r++ {
+			l.drainTandem(r)
+			l.unhealthy(VarTandem, r)
+		}
+		l.resources(runs, window)
+	})
+	t.Run("tandem-fast", func(t *testing.T) {
+		l := newLab(t, labOpts{tandem: true, delayLoop: 10, probe: fastProbe})
+		for r := 1; r <= runs; r++ {
+			l.unhealthy(VarTandemFast, r)
+		}
+	})
+	fmt.Println(MetaLine(meta))
+}
+
+func guestMeta(t *testing.T, runs int, window time.Duration) Meta {
+	m := Meta{Runs: runs, GuestCPUs: runtime.NumCPU(), Rate: loadRate, KeepAlive: fmt.Sprintf("%.0f %%", loadKeepAlive*100),
+		Poll: pollEvery.String(), Window: window.String(), Agents: simAgents}
+	if v, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.GuestKernel = strings.TrimSpace(string(v))
+	}
+	if v, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		if _, err := fmt.Sscanf(string(v), "MemTotal: %d kB", &kb); err == nil {
+			m.GuestMemMB = kb / 1024
+		}
+	}
+	first := func(argv ...string) string {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			t.Logf("%s: %v", strings.Join(argv, " "), err)
+		}
+		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		return line
+	}
+	m.Keepalived = first("keepalived", "--version")
+	m.Director = strings.TrimPrefix(first(testutil.Bin(t, "tandem-director"), "--version"), "tandem-director version ")
+	m.Backend = strings.TrimPrefix(first(testutil.Bin(t, "tandem-backend"), "--version"), "tandem-backend version ")
+	return m
+}
+
+// checkLoad fails the run when a request failed where none may (drain), or
+// after rs1 was out (unhealthy), or when rs1 served nothing before the
+// event.
+func (l *lab) checkLoad(what string, rep *loadgen.Report, event, out time.Time, mayFail bool) {
+	l.t.Helper()
+	if n := rep.Window(rep.Start, event).PerServer["rs1"]; n == 0 {
+		l.t.Errorf("%s: rs1 answered nothing before the event", what)
+	}
+	if !mayFail && rep.Failed != 0 {
+		l.t.Errorf("%s: %d requests failed: %v\n%s", what, rep.Failed, rep.Errors, rep)
+	}
+	if late := rep.Window(out.Add(time.Second), rep.End); mayFail && late.Failed != 0 {
+		l.t.Errorf("%s: %d requests started more than 1 s after rs1 was out failed: %v", what, late.Failed, rep.Errors)
+	}
+}
+
+// drainKeepalived: the seed's way to take rs1 out: remove its check file.
+func (l *lab) drainKeepalived(variant string, run int) {
+	t := l.t
+	stop := l.startLoad()
+	time.Sleep(warmUp)
+	event := time.Now()
+	if err := os.Remove(l.checkFile("rs1")); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	out, ok := l.waitOut("rs1")
+	if !ok {
+		stop()
+		t.Fatalf("%s drain run %d: rs1 still in IPVS %v after its check file went", variant, run, outBound)
+	}
+	time.Sleep(afterOut)
+	rep := stop()
+	what := fmt.Sprintf("%s drain run %d", variant, run)
+	l.checkLoad(what, rep, event, out, false)
+	emit(t, Sample{Scenario: ScDrain, Variant: variant, Run: run, Seconds: out.Sub(event).Seconds(), Sent: rep.Sent - rep.Aborted, Failed: rep.Failed})
+	l.writeCheck("rs1")
+	l.waitIn(what+": rs1 back", "rs1", "rs2")
+}
+
+// drainTandem: `tandem-backend maintenance on` on rs1.
+func (l *lab) drainTandem(run int) {
+	t := l.t
+	stop := l.startLoad()
+	time.Sleep(warmUp)
+	event := time.Now()
+	cli := make(chan string, 1)
+	go func() {
+		out, err := l.backendCLI("rs1", "maintenance", "on", "--reason", "ops benchmark")
+		if err != nil {
+			out += "\nERROR: " + err.Error()
+		}
+		cli <- out
+	}()
+	out, ok := l.waitOut("rs1")
+	if o := <-cli; strings.Contains(o, "ERROR") {
+		t.Errorf("maintenance on: %s", o)
+	}
+	if !ok {
+		stop()
+		t.Fatalf("tandem drain run %d: rs1 not at weight 0 %v after maintenance on", run, outBound)
+	}
+	time.Sleep(afterOut)
+	rep := stop()
+	what := fmt.Sprintf("tandem drain run %d", run)
+	l.checkLoad(what, rep, event, out, false)
+	sent := rep.Sent - rep.Aborted
+	emit(t, Sample{Scenario: ScDrain, Variant: VarTandem, Run: run, Seconds: out.Sub(event).Seconds(), Sent: sent, Failed: rep.Failed})
+	if sw := l.agentLogTime("rs1", `msg="maintenance switched"`, event.Add(-time.Second)); sw.IsZero() {
+		t.Errorf("%s: no \"maintenance switched\" in rs1's agent log", what)
+	} else {
+		emit(t, Sample{Scenario: ScDrain, Variant: VarTandemAgent, Run: run, Seconds: out.Sub(sw).Seconds(), Sent: sent, Failed: rep.Failed})
+	}
+	if o, err := l.backendCLI("rs1", "maintenance", "off"); err != nil {
+		t.Fatalf("maintenance off: %v\n%s", err, o)
+	}
+	l.waitIn(what+": rs1 back", "rs1", "rs2")
+}
+
+// unhealthy: the app on rs1 killed, then started again.
+func (l *lab) unhealthy(variant string, run int) {
+	t := l.t
+	stop := l.startLoad()
+	time.Sleep(warmUp)
+	event := time.Now()
+	l.apps["rs1"].Stop()
+	out, ok := l.waitOut("rs1")
+	if !ok {
+		stop()
+		t.Fatalf("%s unhealthy run %d: rs1 still in IPVS %v after its app died", variant, run, outBound)
+	}
+	time.Sleep(afterOut)
+	rep := stop()
+	what := fmt.Sprintf("%s unhealthy run %d", variant, run)
+	l.checkLoad(what, rep, event, out, true)
+	emit(t, Sample{Scenario: ScUnhealthy, Variant: variant, Run: run, Seconds: out.Sub(event).Seconds(), Sent: rep.Sent - rep.Aborted, Failed: rep.Failed})
+	if err := l.apps["rs1"].Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.waitIn(what+": rs1 back", "rs1", "rs2")
+}
+
+// resources measures tandem-director and rs1's tandem-backend idle, then
+// adds the second service and measures the director idle with it and
+// under the heartbeats of simAgents simulated agents.
+func (l *lab) resources(runs int, window time.Duration) {
+	t := l.t
+	ctx := context.Background()
+	dpid, bpid := l.daemon.Pid(), l.agents["rs1"].Pid()
+	for r := 1; r <= runs; r++ {
+		u, err := Measure(ctx, "/proc", window, dpid, bpid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emit(t, Sample{Case: CaseIdle, Proc: ProcDirector, Run: r, Procs: u[0].Procs, RSSKiB: u[0].RSSKiB, CPUPct: u[0].CPUPct})
+		emit(t, Sample{Case: CaseIdle, Proc: ProcBackend, Run: r, Procs: u[1].Procs, RSSKiB: u[1].RSSKiB, CPUPct: u[1].CPUPct})
+	}
+
+	addrs := simAddrs(simAgents)
+	if len(addrs) != simAgents {
+		t.Fatalf("%d simulated addresses, want %d", len(addrs), simAgents)
+	}
+	l.writeConf(simService(addrs))
+	if out, err := l.directorCLI("reload"); err != nil {
+		t.Fatalf("reload with %d more real servers: %v\n%s", simAgents, err, out)
+	}
+	deadline := time.Now().Add(backBound)
+	for len(l.weights(vip2)) != simAgents {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second service has %d of %d real servers after %v", len(l.weights(vip2)), simAgents, backBound)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // the reload's aftermath
+	key, err := hbproto.LoadKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := 1; r <= runs; r++ {
+		u, err := Measure(ctx, "/proc", window, dpid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emit(t, Sample{Case: CaseIdleBig, Proc: ProcDirector, Run: r, Procs: u[0].Procs, RSSKiB: u[0].RSSKiB, CPUPct: u[0].CPUPct})
+
+		st0, err := l.status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		qf0, err := l.queueFull()
+		if err != nil {
+			t.Fatal(err)
+		}
+		load := &HBLoad{Key: key, Director: netip.MustParseAddrPort(directorIP + ":7480"), Addrs: addrs,
+			Listen: func(a netip.AddrPort) (net.PacketConn, error) {
+				var c net.PacketConn
+				err := l.net.Do("sim", func() error {
+					var err error
+					c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(a))
+					return err
+				})
+				return c, err
+			},
+			Duration: window + 2*time.Second, Grace: time.Second}
+		type result struct {
+			res HBResult
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			res, err := load.Run(ctx)
+			done <- result{res, err}
+		}()
+		time.Sleep(time.Second) // every agent has reported once
+		u, err = Measure(ctx, "/proc", window, dpid, bpid)
+		res := <-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		st1, err := l.status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		qf1, err := l.queueFull()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropped := 0
+		for k, v := range st1.Heartbeat.Dropped {
+			dropped += int(v - st0.Heartbeat.Dropped[k])
+		}
+		hb := &HBCounts{Agents: simAgents, Sent: res.res.Sent, Replies: res.res.Replies, SendErrors: res.res.SendErrors,
+			Accepted: int(st1.Heartbeat.Accepted - st0.Heartbeat.Accepted), Dropped: dropped, QueueFull: qf1 - qf0}
+		t.Logf("heartbeat load run %d: %+v (bad replies %d)", r, *hb, res.res.BadReplies)
+		if hb.Replies == 0 || res.res.BadReplies != 0 {
+			t.Errorf("heartbeat load run %d: %d replies, %d bad", r, hb.Replies, res.res.BadReplies)
+		}
+		emit(t, Sample{Case: CaseHBLoad, Proc: ProcDirector, Run: r, Procs: u[0].Procs, RSSKiB: u[0].RSSKiB, CPUPct: u[0].CPUPct, HB: hb})
+		emit(t, Sample{Case: CaseHBLoad, Proc: ProcBackend, Run: r, Procs: u[1].Procs, RSSKiB: u[1].RSSKiB, CPUPct: u[1].CPUPct})
+	}
+}

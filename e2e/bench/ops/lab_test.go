@@ -1,0 +1,539 @@
+package ops
+
+// The guest-side lab: one director, two real servers running the web app,
+// a sorry server, a client, and "sim", the host the simulated agents send
+// from. keepalived or Tandem on the director; the real servers prepared by
+// hand (the seed) or by tandem-backend.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/ipvs"
+
+	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/e2e/drlab"
+	"github.com/tandemlb/tandem/e2e/loadgen"
+	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/e2e/prodlab"
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+// Lab addresses (inside the guest's namespaces only).
+const (
+	vip        = "10.99.0.100"
+	vip2       = "10.99.0.101" // the second service of the heartbeat load
+	clientIP   = "10.99.0.10"
+	directorIP = "10.99.0.2"
+	sorryIP    = "10.99.0.99"
+	simIP      = "10.99.0.50"
+	simNet     = "10.99.4.0/22" // the simulated agents' real IPs, routed to sim
+	keyFile    = "/etc/tandem/heartbeat.key"
+	labKey     = "tandem ops benchmark key 0123456789abcdef\n"
+)
+
+var (
+	realServers = []string{"rs1", "rs2"}
+	rsIPs       = map[string]string{"rs1": "10.99.0.11", "rs2": "10.99.0.12"}
+)
+
+// Bounds.
+const (
+	outBound   = 60 * time.Second // event → rs1 out
+	backBound  = 60 * time.Second // restore → rs1 in at weight 1
+	startBound = 40 * time.Second // daemon ready, master, both real servers in
+	pollEvery  = 5 * time.Millisecond
+)
+
+// seedConf is the seed's keepalived.conf (../shared/seed/README.md) with
+// the lab's addresses; the lab has one segment, so the sync daemon runs on
+// eth0. %d is delay_loop (10 in the seed); %s holds extra
+// virtual_server blocks.
+const seedConf = `global_defs {
+    notification_email {
+        admin@example.com
+    }
+    notification_email_from keepalived@example.com
+    router_id lb1
+}
+
+vrrp_instance VI0 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 100
+    priority 100
+    nopreempt
+    advert_int 1
+    lvs_sync_daemon_interface eth0
+    authentication {
+        auth_type PASS
+        auth_pass password
+    }
+    virtual_ipaddress {
+        10.99.0.100/24 dev eth0
+    }
+}
+
+virtual_server 10.99.0.100 80 {
+    delay_loop %[1]d
+    lb_algo lc
+    lb_kind DR
+    protocol TCP
+
+    sorry_server 10.99.0.99 80
+
+    real_server 10.99.0.11 80 {
+        weight 1
+        HTTP_GET {
+            url {
+              path /check.txt
+              status_code 200
+            }
+            connect_timeout 3
+        }
+    }
+    real_server 10.99.0.12 80 {
+        weight 1
+        HTTP_GET {
+            url {
+              path /check.txt
+              status_code 200
+            }
+            connect_timeout 3
+        }
+    }
+}
+%[2]s`
+
+// simService is the second virtual service: one real server per simulated
+// agent, no checkers (always up).
+func simService(addrs []netip.Addr) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nvirtual_server %s 80 {\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n", vip2)
+	for _, a := range addrs {
+		fmt.Fprintf(&b, "    real_server %s 80 {\n        weight 1\n    }\n", a)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// simAddrs are n real-server-like addresses of simNet (no .0, no .255).
+func simAddrs(n int) []netip.Addr {
+	p := netip.MustParsePrefix(simNet)
+	var out []netip.Addr
+	for a := p.Addr(); p.Contains(a) && len(out) < n; a = a.Next() {
+		if b := a.As4(); b[3] != 0 && b[3] != 255 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// backendConf is tandem-backend's configuration: its documented defaults
+// but for the addresses, the key, the check file (file mode: the web app
+// serves it) and the paths; %[4]s may set the probe's timing.
+const backendConf = `node: %[1]s
+vips: [10.99.0.100]
+interface: eth0
+real_ip: %[2]s
+directors: ["10.99.0.2"]
+heartbeat: {key_file: /etc/tandem/heartbeat.key}
+health:
+  service: www
+  type: http
+  url: http://127.0.0.1:80/healthz
+%[4]scheck: {mode: file, file: %[3]s/check.txt}
+arp_mode: nftables
+state_dir: %[3]s/state
+runtime_dir: %[3]s/run
+metrics: {listen: "127.0.0.1:9481"}
+`
+
+// fastProbe is the fast variant's probe timing.
+const fastProbe = "  interval: 300ms\n  timeout: 250ms\n  rise: 2\n  fall: 2\n"
+
+type labOpts struct {
+	tandem    bool
+	delayLoop int    // keepalived.conf's delay_loop
+	probe     string // tandem-backend's probe timing lines ("" = defaults)
+}
+
+// lab is one phase's world.
+type lab struct {
+	t    *testing.T
+	o    labOpts
+	net  *netlab.Lab
+	dir  string
+	ipvs *ipvs.Handle
+	conf string
+	sock string
+	dbin string
+	bbin string
+
+	daemon *netlab.Process // keepalived or tandem-director
+	apps   map[string]*prodlab.WebApp
+	agents map[string]*netlab.Process
+}
+
+func newLab(t *testing.T, o labOpts) *lab {
+	t.Helper()
+	rsSysctls := map[string]string{"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.eth0.rp_filter": "0"}
+	hosts := []netlab.HostSpec{
+		{Name: "client", Addr: clientIP + "/24"},
+		{Name: "director", Addr: directorIP + "/24", Routes: []netlab.RouteSpec{{Dst: simNet, Via: simIP}}},
+		{Name: "sorry", Addr: sorryIP + "/24", Sysctls: rsSysctls},
+		{Name: "sim", Addr: simIP + "/24"},
+	}
+	for _, rs := range realServers {
+		hosts = append(hosts, netlab.HostSpec{Name: rs, Addr: rsIPs[rs] + "/24", Sysctls: rsSysctls})
+	}
+	nl, err := netlab.New(t, netlab.Spec{Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{t: t, o: o, net: nl, dir: t.TempDir(), apps: map[string]*prodlab.WebApp{}, agents: map[string]*netlab.Process{}}
+	// Every address of simNet is local on sim (one local route).
+	if out, err := nl.Exec("sim", "ip", "route", "add", "local", simNet, "dev", "lo"); err != nil {
+		t.Fatalf("sim route: %v\n%s", err, out)
+	}
+	if l.ipvs, err = ipvs.New(nl.NetnsPath("director")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.ipvs.Close)
+	if err := prodlab.StartSorryServer(nl, "sorry", net.ParseIP(vip), net.ParseIP(sorryIP)); err != nil {
+		t.Fatal(err)
+	}
+	if o.tandem {
+		l.dbin, l.bbin = testutil.Bin(t, "tandem-director"), testutil.Bin(t, "tandem-backend")
+		if err := os.MkdirAll(filepath.Dir(keyFile), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(keyFile, []byte(labKey), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rs := range realServers {
+		a, err := prodlab.NewWebApp(nl, rs, filepath.Join(l.dir, rs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Logf = t.Logf
+		l.apps[rs] = a
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if o.tandem {
+			l.startAgent(rs)
+		} else {
+			l.seedRealServer(rs)
+		}
+	}
+	l.conf = filepath.Join(l.dir, "keepalived.conf")
+	l.sock = filepath.Join(l.dir, "director.sock")
+	l.writeConf("")
+	if o.tandem {
+		l.startDirector()
+	} else {
+		l.startKeepalived()
+	}
+	// Stop the daemon and empty the table before the lab goes (IPVS
+	// entries of a dying namespace linger in the kernel's tables).
+	t.Cleanup(func() {
+		if l.daemon != nil {
+			if err := l.daemon.Stop(15 * time.Second); err != nil {
+				t.Logf("stop %s: %v", l.name(), err)
+			}
+		}
+		if out, err := nl.Exec("director", "ipvsadm", "-C"); err != nil {
+			t.Logf("ipvsadm -C: %v\n%s", err, out)
+		}
+		if t.Failed() && l.daemon != nil {
+			t.Logf("%s log (tail):\n%s", l.name(), prodlab.Tail(l.daemon.Output(), 60))
+		}
+	})
+	l.waitVIP()
+	l.waitIn("both real servers in", "rs1", "rs2")
+	return l
+}
+
+func (l *lab) name() string {
+	if l.o.tandem {
+		return "tandem-director"
+	}
+	return "keepalived"
+}
+
+func (l *lab) writeConf(extra string) {
+	l.t.Helper()
+	if err := os.WriteFile(l.conf, fmt.Appendf(nil, seedConf, l.o.delayLoop, extra), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// seedRealServer prepares rs as the seed does by hand: the VIP on lo, the
+// arp table, and a /check.txt in the web server's docroot.
+func (l *lab) seedRealServer(rs string) {
+	l.t.Helper()
+	if out, err := l.net.Exec(rs, "ip", "addr", "add", vip+"/32", "dev", "lo"); err != nil {
+		l.t.Fatalf("%s: VIP on lo: %v\n%s", rs, err, out)
+	}
+	ns, err := l.net.NsHandle(rs)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if err := drlab.ApplyArpTable(ns, net.ParseIP(vip), net.ParseIP(rsIPs[rs])); err != nil {
+		l.t.Fatal(err)
+	}
+	l.writeCheck(rs)
+}
+
+func (l *lab) checkFile(rs string) string { return filepath.Join(l.apps[rs].Dir(), "check.txt") }
+
+func (l *lab) writeCheck(rs string) {
+	l.t.Helper()
+	if err := os.WriteFile(l.checkFile(rs), []byte("OK\n"), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+func (l *lab) startKeepalived() {
+	l.t.Helper()
+	ka, err := exec.LookPath("keepalived")
+	if err != nil {
+		l.t.Fatalf("keepalived is needed (scripts/deps.sh installs it): %v", err)
+	}
+	p, err := l.net.Start("director", ka, "-n", "-l", "-D", "-f", l.conf,
+		"-p", filepath.Join(l.dir, "keepalived.pid"), "-c", filepath.Join(l.dir, "checkers.pid"), "-r", filepath.Join(l.dir, "vrrp.pid"))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.daemon = p
+}
+
+func (l *lab) startDirector() {
+	l.t.Helper()
+	p, err := l.net.Start("director", "/usr/bin/env", "STATE_DIRECTORY="+filepath.Join(l.dir, "director-state"),
+		l.dbin, "run", "--config", l.conf, "--socket", l.sock)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.daemon = p
+	ctx, cancel := context.WithTimeout(context.Background(), startBound)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "msg=ready"); err != nil {
+		l.t.Fatalf("tandem-director not ready: %v", err)
+	}
+}
+
+func (l *lab) backendConfig(rs string) string { return filepath.Join(l.apps[rs].Dir(), "backend.yaml") }
+
+func (l *lab) startAgent(rs string) {
+	l.t.Helper()
+	cfg := l.backendConfig(rs)
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, backendConf, rs, rsIPs[rs], l.apps[rs].Dir(), l.o.probe), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	p, err := l.net.Start(rs, l.bbin, "run", "--config", cfg)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startBound)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "msg=ready"); err != nil {
+		l.t.Fatalf("agent on %s not ready: %v", rs, err)
+	}
+	l.agents[rs] = p
+	l.t.Cleanup(func() {
+		if l.t.Failed() {
+			l.t.Logf("agent %s log (tail):\n%s", rs, prodlab.Tail(p.Output(), 30))
+		}
+	})
+}
+
+// backendCLI runs the tandem-backend CLI of rs.
+func (l *lab) backendCLI(rs string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, l.bbin, append([]string{"--config", l.backendConfig(rs)}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// directorCLI runs the tandem-director CLI against the lab's daemon.
+func (l *lab) directorCLI(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, l.dbin, append(args, "--socket", l.sock)...).CombinedOutput()
+	return string(out), err
+}
+
+func (l *lab) status() (app.Status, error) {
+	var st app.Status
+	out, err := l.directorCLI("status", "--json")
+	if err != nil {
+		return st, fmt.Errorf("status: %v\n%s", err, out)
+	}
+	return st, json.Unmarshal([]byte(out), &st)
+}
+
+var queueFullRe = regexp.MustCompile(`(?m)^tandem_director_heartbeats_total\{result="queue_full"\} (\S+)$`)
+
+// queueFull reads the director's queue_full counter from its metrics.
+func (l *lab) queueFull() (int, error) {
+	resp, err := l.net.HTTPClient("director", 10*time.Second).Get("http://127.0.0.1:9480/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return 0, err
+	}
+	m := queueFullRe.FindSubmatch(b)
+	if m == nil {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	return int(v), err
+}
+
+// waitVIP waits until the director holds the VIP (VRRP master).
+func (l *lab) waitVIP() {
+	l.t.Helper()
+	h, err := l.net.Netlink("director")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	deadline := time.Now().Add(startBound)
+	for time.Now().Before(deadline) {
+		addrs, err := h.AddrList(nil, syscall.AF_INET)
+		if err == nil {
+			for _, a := range addrs {
+				if a.IP.String() == vip {
+					return
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l.t.Fatalf("%s: the director does not hold the VIP after %v", l.name(), startBound)
+}
+
+func service(addr string) *ipvs.Service {
+	return &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: net.ParseIP(addr).To4(), Port: 80, Netmask: 0xffffffff}
+}
+
+// weights reads the VIP's destinations: address → weight; nil when the
+// service is missing.
+func (l *lab) weights(addr string) map[string]int {
+	ds, err := l.ipvs.GetDestinations(service(addr))
+	if err != nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, d := range ds {
+		out[d.Address.String()] = d.Weight
+	}
+	return out
+}
+
+// waitOut polls every pollEvery until rs is out (weight 0 or absent) and
+// returns when; ok is false after outBound.
+func (l *lab) waitOut(rs string) (time.Time, bool) {
+	deadline := time.Now().Add(outBound)
+	for {
+		now := time.Now()
+		if w := l.weights(vip); w != nil {
+			if x, ok := w[rsIPs[rs]]; !ok || x == 0 {
+				return now, true
+			}
+		}
+		if now.After(deadline) {
+			return time.Time{}, false
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// waitIn waits until every named real server is in at weight 1.
+func (l *lab) waitIn(what string, rss ...string) {
+	l.t.Helper()
+	deadline := time.Now().Add(backBound)
+	for {
+		w := l.weights(vip)
+		ok := w != nil
+		for _, rs := range rss {
+			ok = ok && w[rsIPs[rs]] == 1
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			out, _ := l.net.Exec("director", "ipvsadm", "-Ln")
+			l.t.Fatalf("%s: %s: not within %v; ipvsadm -Ln:\n%s", l.name(), what, backBound, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Client load.
+const (
+	loadRate      = 40
+	loadKeepAlive = 0.25
+	loadBound     = 3 * time.Minute
+)
+
+// startLoad starts the bounded client load; stop cancels it and returns
+// the report (requests cut off by the stop are Aborted, not failures).
+func (l *lab) startLoad() (stop func() *loadgen.Report) {
+	l.t.Helper()
+	g, err := loadgen.New(loadgen.Config{
+		Target:         loadgen.Target{Addr: vip + ":80", Dial: l.net.DialContext("client"), Timeout: 2 * time.Second, Expected: realServers},
+		Rate:           loadRate,
+		Duration:       loadBound,
+		MaxRequests:    int(loadRate*loadBound.Seconds()) + 100,
+		KeepAliveRatio: loadKeepAlive,
+		KeepAliveConns: 4,
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *loadgen.Report, 1)
+	go func() {
+		rep, _ := g.Run(ctx) // the error is the cancellation
+		done <- rep
+	}()
+	return func() *loadgen.Report {
+		cancel()
+		return <-done
+	}
+}
+
+// agentLogTime is the time of the first line of rs's agent log after since
+// that contains msg (zero if none).
+func (l *lab) agentLogTime(rs, msg string, since time.Time) time.Time {
+	for _, line := range strings.Split(l.agents[rs].Output(), "\n") {
+		ts, ok := strings.CutPrefix(line, "time=")
+		if !ok || !strings.Contains(line, msg) {
+			continue
+		}
+		ts, _, _ = strings.Cut(ts, " ")
+		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && !at.Before(since) {
+			return at
+		}
+	}
+	return time.Time{}
+}

@@ -1,0 +1,473 @@
+package ops
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Timed scenarios.
+const (
+	ScDrain     = "drain"     // rs1 taken out on purpose
+	ScUnhealthy = "unhealthy" // the app on rs1 killed
+)
+
+// Variants of the timed scenarios.
+const (
+	VarKeepalived    = "keepalived"     // the seed's keepalived.conf (delay_loop 10)
+	VarKeepalivedDL1 = "keepalived-dl1" // the same with delay_loop 1
+	VarTandem        = "tandem"         // tandem-director + tandem-backend, the agent's defaults
+	VarTandemAgent   = "tandem-agent"   // drain timed from the agent's own log line
+	VarTandemFast    = "tandem-fast"    // the agent's probe at 300ms × fall 2
+)
+
+// Resource cases and processes.
+const (
+	CaseIdle     = "idle"     // the lab's configuration, no client load
+	CaseIdleBig  = "idle-big" // 1,000 more real servers (second service), no heartbeats from them
+	CaseHBLoad   = "hb-load"  // the 1,000 simulated agents at one report per second each
+	ProcKA       = "keepalived"
+	ProcDirector = "tandem-director"
+	ProcBackend  = "tandem-backend"
+)
+
+// HBCounts are the counts of one heartbeat-load window.
+type HBCounts struct {
+	Agents  int `json:"agents"`
+	Sent    int `json:"sent"`
+	Replies int `json:"replies"`
+	// SendErrors are reports the sender could not send.
+	SendErrors int `json:"send_errors"`
+	// The director's own counters over the window (status --json and
+	// metrics): accepted reports, dropped datagrams (every reason) and
+	// reports answered before the main loop took them (queue_full).
+	Accepted  int `json:"accepted"`
+	Dropped   int `json:"dropped"`
+	QueueFull int `json:"queue_full"`
+}
+
+// Sample is one measured run, as the guest prints it: a timing (Scenario,
+// Variant) or a resource window (Case, Proc).
+type Sample struct {
+	Scenario string  `json:"scenario,omitempty"`
+	Variant  string  `json:"variant,omitempty"`
+	Run      int     `json:"run"`
+	Seconds  float64 `json:"seconds,omitempty"`
+	Sent     int     `json:"sent,omitempty"`
+	Failed   int     `json:"failed"`
+
+	Case   string    `json:"case,omitempty"`
+	Proc   string    `json:"proc,omitempty"`
+	Procs  int       `json:"procs,omitempty"` // processes summed (keepalived: 3)
+	RSSKiB int       `json:"rss_kib,omitempty"`
+	CPUPct float64   `json:"cpu_pct,omitempty"` // of one CPU, over the window
+	HB     *HBCounts `json:"hb,omitempty"`
+}
+
+// Meta is what the guest reports about itself and the settings.
+type Meta struct {
+	GuestKernel string `json:"guest_kernel"`
+	GuestCPUs   int    `json:"guest_cpus"`
+	GuestMemMB  int    `json:"guest_mem_mb"`
+	Keepalived  string `json:"keepalived"`
+	Director    string `json:"director"`
+	Backend     string `json:"backend"`
+	Runs        int    `json:"runs"`
+	Rate        int    `json:"rate"`       // client requests per second
+	KeepAlive   string `json:"keep_alive"` // share of requests on persistent connections
+	Poll        string `json:"poll"`       // IPVS poll interval
+	Window      string `json:"window"`     // resource window
+	Agents      int    `json:"agents"`     // simulated agents
+}
+
+const (
+	samplePrefix = "BENCH "
+	metaPrefix   = "BENCHMETA "
+)
+
+// SampleLine is the line the guest prints for s.
+func SampleLine(s Sample) string {
+	b, _ := json.Marshal(s)
+	return samplePrefix + string(b)
+}
+
+// MetaLine is the line the guest prints for m.
+func MetaLine(m Meta) string {
+	b, _ := json.Marshal(m)
+	return metaPrefix + string(b)
+}
+
+// Output is what the guest reported.
+type Output struct {
+	Samples []Sample
+	Meta    Meta
+}
+
+// ParseOutput collects the samples and the last meta line of the guest's
+// output; other lines are ignored.
+func ParseOutput(out string) (Output, error) {
+	var o Output
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		// The host log may prefix lines ("guest: "); the markers are kept.
+		if i := strings.Index(line, samplePrefix); i >= 0 && !strings.Contains(line, metaPrefix) {
+			var s Sample
+			if err := json.Unmarshal([]byte(line[i+len(samplePrefix):]), &s); err != nil {
+				return o, fmt.Errorf("bad sample line %q: %w", line, err)
+			}
+			o.Samples = append(o.Samples, s)
+		} else if i := strings.Index(line, metaPrefix); i >= 0 {
+			if err := json.Unmarshal([]byte(line[i+len(metaPrefix):]), &o.Meta); err != nil {
+				return o, fmt.Errorf("bad meta line %q: %w", line, err)
+			}
+		}
+	}
+	return o, sc.Err()
+}
+
+// Stat is the median and range of some values.
+type Stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+// StatOf summarises v (any order).
+func StatOf(v []float64) Stat {
+	if len(v) == 0 {
+		return Stat{}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	m := v[n/2]
+	if n%2 == 0 {
+		m = (v[n/2-1] + v[n/2]) / 2
+	}
+	return Stat{Median: m, Min: v[0], Max: v[n-1], N: n}
+}
+
+// TimingRow summarises one (scenario, variant).
+type TimingRow struct {
+	Scenario string `json:"scenario"`
+	Variant  string `json:"variant"`
+	Label    string `json:"label"`
+	How      string `json:"how"`
+	Seconds  Stat   `json:"seconds"`
+	Failed   Stat   `json:"failed"`
+	Sent     Stat   `json:"sent"`
+	// VsSeed and VsDL1 are keepalived's median (seed, delay_loop 1) ÷
+	// this median; 0 when there is none.
+	VsSeed float64 `json:"vs_keepalived"`
+	VsDL1  float64 `json:"vs_keepalived_dl1"`
+}
+
+// ResourceRow summarises one (case, process).
+type ResourceRow struct {
+	Case   string    `json:"case"`
+	Proc   string    `json:"proc"`
+	Label  string    `json:"label"`
+	RSSKiB Stat      `json:"rss_kib"`
+	CPUPct Stat      `json:"cpu_pct"`
+	Procs  int       `json:"procs"`
+	HB     *HBCounts `json:"hb,omitempty"` // summed over the runs
+	Runs   int       `json:"runs"`
+	// RSSVsKA and CPUVsKA are this median ÷ keepalived's idle median.
+	RSSVsKA float64 `json:"rss_vs_keepalived"`
+	CPUVsKA float64 `json:"cpu_vs_keepalived"`
+}
+
+type timingDef struct{ sc, v, label, how string }
+
+var timingDefs = []timingDef{
+	{ScDrain, VarKeepalived, "keepalived 2.2.7, seed config (HTTP_GET /check.txt, delay_loop 10, connect_timeout 3)", "check file removed on rs1 → rs1 out of IPVS"},
+	{ScDrain, VarKeepalivedDL1, "keepalived 2.2.7, delay_loop 1", "check file removed on rs1 → rs1 out of IPVS"},
+	{ScDrain, VarTandem, "**Tandem**: `tandem-backend maintenance on`", "CLI started on rs1 → weight 0"},
+	{ScDrain, VarTandemAgent, "Tandem, from the agent's switch", "agent logs the switch → weight 0"},
+	{ScUnhealthy, VarKeepalived, "keepalived 2.2.7, seed config (HTTP_GET /check.txt, delay_loop 10, connect_timeout 3)", "app killed on rs1 → rs1 out of IPVS"},
+	{ScUnhealthy, VarKeepalivedDL1, "keepalived 2.2.7, delay_loop 1", "app killed on rs1 → rs1 out of IPVS"},
+	{ScUnhealthy, VarTandem, "**Tandem**: agent probe, defaults (2s, fall 3)", "app killed on rs1 → rs1 out of IPVS"},
+	{ScUnhealthy, VarTandemFast, "Tandem: agent probe 300ms, fall 2", "app killed on rs1 → rs1 out of IPVS"},
+}
+
+var scenarioLabels = map[string]string{
+	ScDrain:     "drain (rs1 out on purpose)",
+	ScUnhealthy: "unhealthy → out (app on rs1 killed)",
+}
+
+type resourceDef struct{ c, p, label string }
+
+var resourceDefs = []resourceDef{
+	{CaseIdle, ProcKA, "keepalived 2.2.7 idle (parent + VRRP + checkers)"},
+	{CaseIdle, ProcDirector, "**tandem-director** idle"},
+	{CaseIdle, ProcBackend, "**tandem-backend** idle on rs1 (the director answering it)"},
+	{CaseIdleBig, ProcDirector, "tandem-director idle, 1,000 more real servers configured"},
+	{CaseHBLoad, ProcDirector, "**tandem-director** answering 1,000 agents × 1 report/s"},
+	{CaseHBLoad, ProcBackend, "tandem-backend on rs1 during that load"},
+}
+
+// Summarize groups the samples into rows, in the tables' order; rows
+// without samples are left out.
+func Summarize(samples []Sample) ([]TimingRow, []ResourceRow) {
+	var trows []TimingRow
+	med := map[[2]string]float64{}
+	for _, d := range timingDefs {
+		var secs, failed, sent []float64
+		for _, s := range samples {
+			if s.Scenario == d.sc && s.Variant == d.v {
+				secs, failed, sent = append(secs, s.Seconds), append(failed, float64(s.Failed)), append(sent, float64(s.Sent))
+			}
+		}
+		if len(secs) == 0 {
+			continue
+		}
+		r := TimingRow{Scenario: d.sc, Variant: d.v, Label: d.label, How: d.how, Seconds: StatOf(secs), Failed: StatOf(failed), Sent: StatOf(sent)}
+		med[[2]string{d.sc, d.v}] = r.Seconds.Median
+		trows = append(trows, r)
+	}
+	for i := range trows {
+		r := &trows[i]
+		if r.Seconds.Median <= 0 {
+			continue
+		}
+		r.VsSeed = med[[2]string{r.Scenario, VarKeepalived}] / r.Seconds.Median
+		r.VsDL1 = med[[2]string{r.Scenario, VarKeepalivedDL1}] / r.Seconds.Median
+	}
+	var rrows []ResourceRow
+	var kaRSS, kaCPU float64
+	for _, d := range resourceDefs {
+		var rss, cpu []float64
+		procs := 0
+		var hb *HBCounts
+		for _, s := range samples {
+			if s.Case != d.c || s.Proc != d.p {
+				continue
+			}
+			rss, cpu = append(rss, float64(s.RSSKiB)), append(cpu, s.CPUPct)
+			procs = max(procs, s.Procs)
+			if s.HB != nil {
+				if hb == nil {
+					hb = &HBCounts{Agents: s.HB.Agents}
+				}
+				hb.Sent += s.HB.Sent
+				hb.Replies += s.HB.Replies
+				hb.SendErrors += s.HB.SendErrors
+				hb.Accepted += s.HB.Accepted
+				hb.Dropped += s.HB.Dropped
+				hb.QueueFull += s.HB.QueueFull
+			}
+		}
+		if len(rss) == 0 {
+			continue
+		}
+		r := ResourceRow{Case: d.c, Proc: d.p, Label: d.label, RSSKiB: StatOf(rss), CPUPct: StatOf(cpu), Procs: procs, HB: hb, Runs: len(rss)}
+		if d.c == CaseIdle && d.p == ProcKA {
+			kaRSS, kaCPU = r.RSSKiB.Median, r.CPUPct.Median
+		}
+		rrows = append(rrows, r)
+	}
+	for i := range rrows {
+		if kaRSS > 0 {
+			rrows[i].RSSVsKA = rrows[i].RSSKiB.Median / kaRSS
+		}
+		if kaCPU > 0 {
+			rrows[i].CPUVsKA = rrows[i].CPUPct.Median / kaCPU
+		}
+	}
+	return trows, rrows
+}
+
+// Seconds formats a duration in seconds with about three significant
+// digits (1.23 s, 45.6 ms, 789 µs).
+func Seconds(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", s)
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", s)
+	case d >= 100*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", s*1e3)
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", s*1e3)
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", s*1e3)
+	default:
+		return fmt.Sprintf("%.0f µs", s*1e6)
+	}
+}
+
+// Speed renders keepalived's median ÷ this one: "**12.3× faster**",
+// "2.0× slower", "1 (baseline)" for keepalived itself, "—" without one.
+func Speed(ratio float64, baseline bool) string {
+	switch {
+	case baseline:
+		return "1 (baseline)"
+	case ratio == 0:
+		return "—"
+	case ratio >= 1:
+		return fmt.Sprintf("**%.1f× faster**", ratio)
+	default:
+		return fmt.Sprintf("%.1f× slower", 1/ratio)
+	}
+}
+
+func count(s Stat) string {
+	if s.Min == s.Max {
+		return fmt.Sprintf("%.0f", s.Median)
+	}
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", s.Median, s.Min, s.Max)
+}
+
+// MiB formats KiB as MiB.
+func MiB(kib float64) string { return fmt.Sprintf("%.1f MiB", kib/1024) }
+
+// Pct formats a CPU share.
+func Pct(p float64) string {
+	if p < 10 {
+		return fmt.Sprintf("%.2f %%", p)
+	}
+	return fmt.Sprintf("%.1f %%", p)
+}
+
+func times(r float64) string {
+	if r == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
+// TimingTable renders the timing rows as Markdown.
+func TimingTable(rows []TimingRow) string {
+	var b strings.Builder
+	b.WriteString("| scenario | implementation | what is timed | median | min – max | failed requests per run | requests per run | vs keepalived (seed) | vs keepalived (delay_loop 1) |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+	last := ""
+	for _, r := range rows {
+		sc := ""
+		if r.Scenario != last {
+			sc, last = scenarioLabels[r.Scenario], r.Scenario
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s – %s | %s | %s | %s | %s |\n", sc, r.Label, r.How,
+			Seconds(r.Seconds.Median), Seconds(r.Seconds.Min), Seconds(r.Seconds.Max), count(r.Failed), count(r.Sent),
+			Speed(r.VsSeed, r.Variant == VarKeepalived), Speed(r.VsDL1, r.Variant == VarKeepalivedDL1))
+	}
+	return b.String()
+}
+
+// ResourceTable renders the resource rows as Markdown.
+func ResourceTable(rows []ResourceRow) string {
+	var b strings.Builder
+	b.WriteString("| process | RSS median | RSS min – max | CPU median (of one CPU) | CPU min – max | runs | RSS vs keepalived idle | CPU vs keepalived idle | heartbeats |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range rows {
+		hb := ""
+		if h := r.HB; h != nil {
+			hb = fmt.Sprintf("%d agents; sent %d, replies received %d (%d lost), send errors %d; director: accepted %d, dropped %d, queue full %d",
+				h.Agents, h.Sent, h.Replies, h.Sent-h.Replies, h.SendErrors, h.Accepted, h.Dropped, h.QueueFull)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s – %s | %s | %s – %s | %d | %s | %s | %s |\n", r.Label,
+			MiB(r.RSSKiB.Median), MiB(r.RSSKiB.Min), MiB(r.RSSKiB.Max), Pct(r.CPUPct.Median), Pct(r.CPUPct.Min), Pct(r.CPUPct.Max),
+			r.Runs, times(r.RSSVsKA), times(r.CPUVsKA), hb)
+	}
+	return b.String()
+}
+
+// Host describes the machine that ran the guest.
+type Host struct {
+	Date, CPU, Kernel, Accel, GoVersion, LoadAvg string
+	CPUs                                         int
+	VMWall                                       time.Duration
+}
+
+// Machine is the one-line description of host and guest.
+func (h Host) Machine(m Meta) string {
+	return fmt.Sprintf("%d × %s, kernel %s; guest %s under QEMU %s, %d vCPUs, %d MB", h.CPUs, h.CPU, h.Kernel,
+		m.GuestKernel, strings.ToUpper(h.Accel), m.GuestCPUs, m.GuestMemMB)
+}
+
+// Results is docs/benchmarks-ops.json: what the summary page reads.
+type Results struct {
+	Benchmark string        `json:"benchmark"`
+	Date      string        `json:"date"`
+	Machine   string        `json:"machine"`
+	Versions  []string      `json:"versions"`
+	Runs      int           `json:"runs"`
+	Timings   []TimingRow   `json:"timings"`
+	Resources []ResourceRow `json:"resources"`
+}
+
+// JSON renders docs/benchmarks-ops.json.
+func JSON(h Host, o Output) ([]byte, error) {
+	t, r := Summarize(o.Samples)
+	res := Results{Benchmark: "ops", Date: h.Date, Machine: h.Machine(o.Meta), Runs: o.Meta.Runs, Timings: t, Resources: r,
+		Versions: []string{o.Meta.Keepalived, "tandem-director " + o.Meta.Director, "tandem-backend " + o.Meta.Backend}}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Document renders docs/benchmarks-ops.md.
+func Document(h Host, o Output) string {
+	m := o.Meta
+	trows, rrows := Summarize(o.Samples)
+	var b strings.Builder
+	b.WriteString("# Operations and resources benchmark\n\n")
+	b.WriteString("<!-- Generated by `make bench-ops` (e2e/bench/ops, TestVMBenchOps); do not edit by hand. -->\n\n")
+	b.WriteString("How fast a real server leaves the rotation, on purpose (drain) and when its application dies, and what the " +
+		"daemons cost in memory and CPU: keepalived 2.2.7 with the seed's keepalived.conf against tandem-director reading " +
+		"the same file, with tandem-backend on the real servers. Machine-readable: [benchmarks-ops.json](benchmarks-ops.json).\n\n")
+	b.WriteString("## Drain and unhealthy → out\n\n")
+	b.WriteString(TimingTable(trows))
+	b.WriteString("\n## Resources\n\n")
+	b.WriteString(ResourceTable(rrows))
+	b.WriteString("\n## Where and how\n\n")
+	fmt.Fprintf(&b, "- Date: %s. Host: %d × %s, kernel %s, %s; load average before the boot %s (the cores are shared with other work).\n",
+		h.Date, h.CPUs, h.CPU, h.Kernel, h.GoVersion, h.LoadAvg)
+	fmt.Fprintf(&b, "- Guest: Debian's kernel %s under QEMU, accel **%s**, %d vCPUs, %d MB (e2e/vm); one boot for the whole benchmark (VM wall %s). "+
+		"Under TCG every number, CPU above all, is that of an emulated CPU: compare the rows with each other, not with real hardware.\n",
+		m.GuestKernel, strings.ToUpper(h.Accel), m.GuestCPUs, m.GuestMemMB, h.VMWall.Round(time.Second))
+	fmt.Fprintf(&b, "- Versions: %s; tandem-director %s; tandem-backend %s.\n", m.Keepalived, m.Director, m.Backend)
+	fmt.Fprintf(&b, "- Lab (network namespaces in the guest, e2e/netlab): client 10.99.0.10, director 10.99.0.2, real servers rs1 10.99.0.11 and "+
+		"rs2 10.99.0.12 running e2e/prodlab's web app, sorry server 10.99.0.99; VIP 10.99.0.100:80, lc, DR. A fresh lab for each "+
+		"implementation; the phases run one after the other (keepalived, keepalived with delay_loop 1, Tandem, Tandem with a fast probe), "+
+		"%d runs each.\n", m.Runs)
+	b.WriteString("- keepalived.conf: the seed's (docs/examples, ../shared/seed) with the lab's addresses and `lvs_sync_daemon_interface eth0`: " +
+		"`delay_loop 10`, HTTP_GET on /check.txt expecting 200, `connect_timeout 3`, keepalived's defaults otherwise (`retry 1`, " +
+		"`delay_before_retry 3`). keepalived runs as `keepalived -n -l -D -f CONF` (VRRP and checkers); the real servers are prepared " +
+		"as in the seed (VIP on lo, the arp table, /check.txt written by hand). The delay_loop 1 variant changes only `delay_loop`: " +
+		"the seed's 10 s is the time an operator of the seed waits, 1 s is the fastest keepalived check one would run, and the fairer " +
+		"comparison for a probe that runs every 2 s.\n")
+	b.WriteString("- Tandem: `tandem-director run` on the same keepalived.conf (its own HTTP_GET stays as the fallback) with the heartbeat " +
+		"key; `tandem-backend` on each real server with its documented defaults (heartbeat 1 s, probe of the app every 2 s, " +
+		"timeout 1 s, rise 2, fall 3; check file mode, so the same /check.txt follows maintenance and health). The fast variant sets " +
+		"the probe to 300 ms, timeout 250 ms, fall 2.\n")
+	fmt.Fprintf(&b, "- Load: e2e/loadgen from the client to the VIP, %d requests/s, %s of them on 4 persistent connections, the rest one "+
+		"per connection, 2 s timeout; started 2 s before the event and stopped 1 s after rs1 is out. A failed request is any "+
+		"loadgen failure class (refused, reset, timeout, wrong server, HTTP status).\n", m.Rate, m.KeepAlive)
+	fmt.Fprintf(&b, "- Timing: the destinations of the VIP's service are read over netlink (moby/ipvs in the director's namespace) every %s; "+
+		"\"out\" is weight 0 or no destination. Drain: keepalived from the removal of the check file, Tandem from the start of the "+
+		"`tandem-backend maintenance on` process (a fresh process under TCG) and, second row, from the agent's own log line "+
+		"`maintenance switched`. Unhealthy: the web app's listener and connections closed (WebApp.Stop). Between runs rs1 is "+
+		"put back (check file, `maintenance off`, app started) and the next run waits until it is in at weight 1.\n", m.Poll)
+	b.WriteString("- Failures: a drain must not fail one request; an unhealthy run must take rs1 out within 60 s and fail no request " +
+		"started more than 1 s after that. Otherwise the benchmark fails and this page is not rewritten.\n")
+	fmt.Fprintf(&b, "- Resources: VmRSS from /proc/PID/status at the end of a %s window and CPU = (utime + stime) from /proc/PID/stat "+
+		"over it ÷ the window (100 %% = one CPU); keepalived's three processes summed. Idle: the lab's configuration, no client "+
+		"load, both agents reporting. Heartbeat load: a second virtual service with %d real servers (no checkers) is added by a "+
+		"reload, then %d simulated agents, one UDP socket each bound to that real server's address (a routed 10.99.4.0/22 on an "+
+		"extra lab host), each send one authenticated report (shared/hbproto, the lab's key, state up) per second, evenly "+
+		"spread; replies are counted per socket until 1 s after the window. The director's counters come from `status --json` "+
+		"and its metrics (queue_full: a report answered before the main loop took it).\n", m.Window, m.Agents, m.Agents)
+	b.WriteString("- Every wait is bounded; a bound hit fails the benchmark.\n")
+	b.WriteString("\nRun it with `make bench-ops` (root, qemu-system-x86; `BENCH_RUNS=N` for more runs). It rewrites this file and benchmarks-ops.json.\n")
+	return b.String()
+}
