@@ -36,7 +36,7 @@ func LoadKey(path string) ([]byte, error) {
 	}
 	key := bytes.TrimRight(b, " \t\r\n")
 	if len(key) < MinKeySize {
-		return nil, fmt.Errorf("heartbeat key %s: %d bytes, need at least %d (e.g. head -c 32 /dev/urandom > %s)", path, len(key), MinKeySize, path)
+		return nil, fmt.Errorf("heartbeat key %s: %d bytes, need at least %d (e.g. openssl rand -hex 32 > %s)", path, len(key), MinKeySize, path)
 	}
 	return key, nil
 }
