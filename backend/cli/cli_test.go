@@ -54,3 +54,23 @@ func TestNoDaemon(t *testing.T) {
 		}
 	}
 }
+
+// TestRunLogFlags: run takes the director's log flags (TANDEM_OPTS in the
+// packages' /etc/default file); a bad value is refused before anything
+// starts.
+func TestRunLogFlags(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good.yaml")
+	os.WriteFile(good, []byte("vips: [192.0.2.100]\nhealth: {type: tcp, address: \"127.0.0.1:80\"}\n"), 0o644)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-level", "chatty"}, "chatty"},
+		{[]string{"--syslog-facility", "local9"}, "local9"},
+	} {
+		_, err := run(t, append([]string{"run", "-c", good}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("run %v: %v, want an error naming %q", tt.args, err, tt.want)
+		}
+	}
+}

@@ -99,22 +99,51 @@ func (e explained) Error() string { return e.msg }
 func (e explained) Unwrap() error { return e.err }
 
 func newRun(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var level, format, facility string
+	var syslog bool
+	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent (as the systemd service does)",
-		Args:  cobra.NoArgs,
+		Long: `Run the agent in the foreground until SIGTERM or SIGINT; SIGHUP reloads the
+configuration. The log flags override the configuration's log section (a level
+given here also wins over log.level at reload). keepalived's
+KEEPALIVED_OPTIONS="-D -S 1" (detailed log, syslog facility local1) is
+--log-level debug --syslog --syslog-facility local1.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(g.config)
 			if err != nil {
 				return err
 			}
-			level := new(slog.LevelVar)
-			if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+			lc := cfg.Log
+			f := cmd.Flags()
+			if f.Changed("log-level") {
+				lc.Level = level
+			}
+			if f.Changed("log-format") {
+				lc.Format = format
+			}
+			if f.Changed("syslog") {
+				lc.Syslog = syslog
+			}
+			if f.Changed("syslog-facility") {
+				lc.Facility = facility
+				if !f.Changed("syslog") {
+					lc.Syslog = true
+				}
+			}
+			lv, err := logging.ParseLevel(lc.Level)
+			if err != nil {
 				return err
 			}
+			if _, err := logging.ParseFacility(lc.Facility); err != nil {
+				return err
+			}
+			leveler := new(slog.LevelVar)
+			leveler.Set(lv)
 			log, closeLog, err := logging.New(logging.Options{
-				Format: cfg.Log.Format, Leveler: level, Syslog: cfg.Log.Syslog,
-				Facility: cfg.Log.Facility, Tag: "tandem-backend",
+				Format: lc.Format, Leveler: leveler, Syslog: lc.Syslog,
+				Facility: lc.Facility, Tag: "tandem-backend",
 			}, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -125,7 +154,11 @@ func newRun(g *globals) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			a := app.New(cfg, app.Options{Log: log, LogLevel: level, Socket: g.socket})
+			opts := app.Options{Log: log, LogLevel: leveler, Socket: g.socket}
+			if f.Changed("log-level") {
+				opts.LogLevel = nil // the flag wins over log.level at reload
+			}
+			a := app.New(cfg, opts)
 			if err := a.Run(ctx); err != nil {
 				log.Error("agent failed", "err", err)
 				return err
@@ -133,6 +166,12 @@ func newRun(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error (overrides log.level)")
+	f.StringVar(&format, "log-format", "text", "log format: text or json (overrides log.format)")
+	f.BoolVar(&syslog, "syslog", false, "also log to syslog (overrides log.syslog)")
+	f.StringVar(&facility, "syslog-facility", "daemon", "syslog facility: daemon, local0 … local7, or 0-7 for local0-local7 (implies --syslog)")
+	return cmd
 }
 
 func newCheckConfig(g *globals) *cobra.Command {

@@ -63,10 +63,10 @@ reload.`,
 func newShowConfig(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show-config [FILE]",
-		Short: "Print a configuration (native YAML or keepalived.conf) as the native YAML, defaults spelled out",
+		Short: "Print a configuration (native YAML or keepalived.conf) as the native YAML",
 		Long: `Read a configuration file in either format and print the model as the native
-YAML file: the migration path from a keepalived.conf, and a way to see every
-default in force.`,
+YAML file: the migration path from a keepalived.conf. Settings equal to the
+native defaults are left out (docs/config-director.md lists them).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := g.config
