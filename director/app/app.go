@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/lvs"
@@ -344,6 +342,13 @@ func (a *App) setup() error {
 		}
 		a.hbKey, a.hbInsecure = key, a.opts.InsecureHeartbeat
 	}
+	// The listeners before anything touches the host: a port in use fails
+	// the start with nothing done.
+	ls, err := a.bindListeners(cfg)
+	if err != nil {
+		return err
+	}
+	defer ls.close() // what was not handed over
 	if err := a.openIPVS(cfg); err != nil {
 		return err
 	}
@@ -392,14 +397,14 @@ func (a *App) setup() error {
 	for _, s := range a.services {
 		a.startServiceCheckers(s)
 	}
-	if err := a.startHeartbeat(cfg); err != nil {
+	if err := a.startHeartbeatOn(cfg, ls.takeHB()); err != nil {
 		return err
 	}
 	if err := a.startPeerwatch(cfg); err != nil {
 		return err
 	}
-	if err := a.startMetrics(cfg); err != nil {
-		return err
+	if ln := ls.takeMetrics(); ln != nil {
+		a.serveMetrics(ln)
 	}
 	a.refreshView()
 	return nil
@@ -589,28 +594,6 @@ func (a *App) statusLine() string {
 		}
 	}
 	return line
-}
-
-func (a *App) startMetrics(cfg *config.Config) error {
-	if !cfg.Metrics.Enabled || cfg.Metrics.Listen == "" {
-		return nil
-	}
-	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
-	if err != nil {
-		return fmt.Errorf("metrics: listen %s: %w", cfg.Metrics.Listen, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.met.Registry, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	a.metSrv = srv
-	a.goRun("metrics", func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	a.log.Info("metrics listening", "addr", ln.Addr().String())
-	return nil
 }
 
 func (a *App) saveState() {

@@ -206,18 +206,26 @@ func (a *App) refreshView() {
 }
 
 // startHeartbeat opens the agent listener.
-func (a *App) startHeartbeat(cfg *config.Config) error {
+func (a *App) startHeartbeat(cfg *config.Config) error { return a.startHeartbeatOn(cfg, nil) }
+
+// startHeartbeatOn is startHeartbeat on a socket bound ahead (nil: bind it
+// now); it takes the socket over.
+func (a *App) startHeartbeatOn(cfg *config.Config, conn net.PacketConn) error {
 	a.hbDisabled = ""
-	if !cfg.Heartbeat.Enabled {
+	if !wantHeartbeat(cfg, a.hbKey) {
+		if conn != nil {
+			conn.Close()
+		}
+		if cfg.Heartbeat.Enabled {
+			a.hbDisabled = "no usable key (--insecure-heartbeat)"
+		}
 		return nil
 	}
-	if a.hbKey == nil {
-		a.hbDisabled = "no usable key (--insecure-heartbeat)"
-		return nil
-	}
-	conn, err := agents.Listen(cfg.Heartbeat.Listen)
-	if err != nil {
-		return err
+	if conn == nil {
+		var err error
+		if conn, err = listenHeartbeat(cfg); err != nil {
+			return err
+		}
 	}
 	srv, err := agents.New(conn, hbHandler{a}, agents.Options{
 		Key: a.hbKey, Window: cfg.Heartbeat.Window, Log: a.log, Now: a.now,

@@ -2,10 +2,8 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/config"
@@ -69,15 +67,27 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		}
 		key = k
 	}
+	// The new listeners are bound while the old ones still serve: a port
+	// in use fails the reload here, with nothing changed.
+	metMove, err := a.prepareMetrics(old, cfg, ch.Metrics)
+	if err != nil {
+		return ch, fmt.Errorf("keeping the running configuration: %w", err)
+	}
 	if hbRestart {
+		conn, err := a.prepareHeartbeat(old, cfg, key)
+		if err != nil {
+			metMove.abort()
+			return ch, fmt.Errorf("keeping the running configuration: %w", err)
+		}
 		oldKey := a.hbKey
 		a.stopHeartbeat()
 		a.hbKey = key
-		if err := a.startHeartbeat(cfg); err != nil {
+		if err := a.startHeartbeatOn(cfg, conn); err != nil {
 			a.hbKey = oldKey
 			if rerr := a.startHeartbeat(old); rerr != nil {
 				a.log.Error("reload: the old heartbeat listener could not be restored", "err", rerr)
 			}
+			metMove.abort()
 			return ch, fmt.Errorf("keeping the running configuration: %w", err)
 		}
 	}
@@ -86,17 +96,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	if ch.ControlSocket {
 		a.log.Warn("reload: control_socket changes take effect at the next restart", "socket", a.socket)
 	}
-	if ch.Metrics {
-		if a.metSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = a.metSrv.Shutdown(ctx)
-			cancel()
-			a.metSrv = nil
-		}
-		if err := a.startMetrics(cfg); err != nil {
-			a.log.Error("reload: metrics listener", "err", err)
-		}
-	}
+	metMove.commit()
 	if ch.Logging && a.opts.LogLevel != nil && !a.opts.LevelFromFlag {
 		if lv, err := logging.ParseLevel(cfg.Logging.Level); err == nil {
 			a.opts.LogLevel.Set(lv)
