@@ -190,10 +190,10 @@ func (a *App) onInstanceDone(e instanceDone) {
 		return // an older driver
 	}
 	a.takeStates(in)
-	in.err, in.failedAt, in.cancel = e.err, a.now(), nil
+	in.err, in.failedAt, in.cancel = explainInstanceErr(&in.cfg, e.err), a.now(), nil
 	a.setState(in, vrrp.StateInit)
 	a.rebindPeerwatch()
-	a.log.Error("vrrp instance failed; retrying in 5s", "instance", in.cfg.Name, "err", e.err)
+	a.log.Error("vrrp instance failed; retrying in 5s", "instance", in.cfg.Name, "interface", in.cfg.Interface, "err", in.err)
 }
 
 // restartFailedInstances starts again the instances that failed more than

@@ -484,6 +484,7 @@ func (a *App) syncDaemons() {
 			continue
 		}
 		if err := a.ipvs.StartDaemon(st, p.iface, p.id); err != nil {
+			err = explainSyncErr(a.cfg.ConnSync, p.iface, err)
 			a.syncd.lastErr = err.Error()
 			a.log.Error("ipvs: starting the sync daemon", "role", st.String(), "iface", p.iface, "err", err)
 			continue

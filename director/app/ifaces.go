@@ -1,0 +1,53 @@
+package app
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/tandemlb/tandem/director/config"
+)
+
+// A VRRP instance or sync daemon whose interface does not exist keeps the
+// director running, as keepalived does: the instance stays in INIT (no
+// VIPs, no adverts) and is retried every 5 s, so that an interface that
+// appears later (a VLAN or bond brought up after the director) is picked
+// up. The log line and `status` say which interface is missing and where
+// the configuration names it.
+
+// ifaceMissing reports whether name is not an interface of this host.
+func ifaceMissing(name string) bool {
+	if name == "" {
+		return false
+	}
+	_, err := net.InterfaceByName(name)
+	return err != nil
+}
+
+// explainInstanceErr says which interface is missing when that is why a
+// VRRP instance failed; any other error is returned as it is.
+func explainInstanceErr(ci *config.VRRPInstance, err error) error {
+	if err == nil || !ifaceMissing(ci.Interface) {
+		return err
+	}
+	return fmt.Errorf("%s: vrrp_instance %s: interface %q does not exist on this host; the instance stays in INIT (no VIPs, no adverts) and is retried every %s (%w)",
+		posOrUnknown(ci.Pos), ci.Name, ci.Interface, restartAfter, err)
+}
+
+// explainSyncErr does the same for the connection-sync daemon.
+func explainSyncErr(cs *config.ConnSync, iface string, err error) error {
+	if err == nil || !ifaceMissing(iface) {
+		return err
+	}
+	where := "lvs_sync_daemon"
+	if cs != nil && cs.Pos.IsValid() {
+		where = cs.Pos.String() + ": lvs_sync_daemon"
+	}
+	return fmt.Errorf("%s: interface %q does not exist on this host; no connection sync, retried every 5s (%w)", where, iface, err)
+}
+
+func posOrUnknown(p config.Pos) string {
+	if s := p.String(); s != "" {
+		return s
+	}
+	return "configuration"
+}
