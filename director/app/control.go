@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -100,7 +101,7 @@ func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
 	if err != nil {
 		return DrainResult{}, err
 	}
-	now := a.now()
+	// Which servers, first; nothing changes before the drain is persisted.
 	var touched []*service
 	var servers []netip.AddrPort
 	for _, s := range a.services {
@@ -113,14 +114,6 @@ func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
 			if !slices.Contains(servers, rs.Addr) {
 				servers = append(servers, rs.Addr)
 			}
-			var ev pool.Event = pool.Undrain{Server: rs.Addr}
-			if on {
-				a.drains[rs.Addr] = args.Reason
-				ev = pool.Drain{Server: rs.Addr, Reason: args.Reason}
-			} else {
-				delete(a.drains, rs.Addr)
-			}
-			a.perform(s, s.pool.Step(now, ev), false)
 		}
 		if hit {
 			touched = append(touched, s)
@@ -133,9 +126,36 @@ func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
 	if !on {
 		verb = "undrain"
 	}
+	next := maps.Clone(a.drains)
+	for _, rs := range servers {
+		if on {
+			next[rs] = args.Reason
+		} else {
+			delete(next, rs)
+		}
+	}
+	// A drain is persisted so that a restart keeps it: one that cannot be
+	// written would silently not survive, so it is refused.
+	if err := a.persistDrains(next); err != nil {
+		a.log.Error("operator "+verb+" refused: it cannot be persisted", "rs", args.Target, "path", filepath.Join(a.state, StateFile), "err", err)
+		return DrainResult{}, fmt.Errorf("%s %s refused, nothing changed: %w (the drain is kept in the state file so that it survives a restart; free space or fix the state directory, then retry)", verb, args.Target, err)
+	}
+	a.drains = next
+	now := a.now()
+	for _, s := range touched {
+		for _, rs := range s.cfg.RealServers {
+			if !slices.Contains(servers, rs.Addr) {
+				continue
+			}
+			var ev pool.Event = pool.Undrain{Server: rs.Addr}
+			if on {
+				ev = pool.Drain{Server: rs.Addr, Reason: args.Reason}
+			}
+			a.perform(s, s.pool.Step(now, ev), false)
+		}
+	}
 	a.log.Info("operator "+verb, "rs", args.Target, "reason", args.Reason, "servers", len(servers), "services", len(touched))
 	a.flush()
-	a.saveState()
 	var res DrainResult
 	for _, s := range touched {
 		for _, ss := range s.pool.Status().Servers {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,19 +57,73 @@ func loadState(dir string) (persisted, error) {
 	return p, nil
 }
 
+// saveState writes the record atomically: a temporary file in the same
+// directory, fsync, rename, fsync of the directory. On any failure (a full
+// disk, a read-only state directory) the previous record is left as it
+// was, the temporary file is removed, and the error names the state file
+// and what the OS refused.
 func saveState(dir string, p persisted) error {
 	slices.Sort(p.Owned)
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
+	path := filepath.Join(dir, StateFile)
+	if err := writeAtomic(dir, path, append(b, '\n')); err != nil {
+		return fmt.Errorf("cannot write the state file %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeAtomic(dir, path string, b []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	path := filepath.Join(dir, StateFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	tmp, err := os.CreateTemp(dir, "."+StateFile+".tmp*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// persistDrains writes the state as it will be with drains (the owned
+// services as they are): an operator drain is persisted before it takes
+// effect, so that one that would not survive a restart is refused.
+func (a *App) persistDrains(drains map[netip.AddrPort]string) error {
+	if !a.stateLoaded {
+		return nil
+	}
+	p := persisted{Drains: map[string]string{}}
+	for rs, r := range drains {
+		p.Drains[rs.String()] = r
+	}
+	if a.rec != nil {
+		for _, k := range a.rec.Owned() {
+			p.Owned = append(p.Owned, string(k))
+		}
+	}
+	return saveState(a.state, p)
 }
