@@ -33,7 +33,10 @@ const (
 // one of them (the kernel sync daemon on eth1) before the master dies
 // (SIGKILL, then both its links down: a dead machine). The backup takes
 // over and every connection goes on, to the same real server: no
-// connection broken, no request failed.
+// connection broken, no request failed. A request in flight at the kill
+// waits for TCP to resend it to the new master (about 1 s of takeover plus
+// the retransmission backoff), so these requests time out after 5 s, not
+// the default 2 s; the slowest one is printed.
 func TestGuestScenarioHA1ConnSync(t *testing.T) {
 	l := newHALab(t)
 	wait := l.load(loadgen.Config{
