@@ -41,7 +41,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	cfg, err := a.opts.Loader.Load(path)
 	var ch config.Changes
 	if err == nil {
-		ch = config.Diff(a.cfg, cfg)
+		ch = config.DiffUnchanged(a.cfg, cfg, a.opts.Loader.Unchanged(a.cfg, cfg))
 		err = validateChanged(cfg, ch)
 	}
 	if err != nil {

@@ -134,7 +134,12 @@ func (c Changes) String() string {
 
 // Diff compares the running configuration old with new. Either may be nil
 // (an empty configuration).
-func Diff(old, new *Config) Changes {
+func Diff(old, new *Config) Changes { return DiffUnchanged(old, new, nil) }
+
+// DiffUnchanged is Diff told that new's service i, where unchanged[i], is
+// old's service with the same key, unchanged (Loader.Unchanged): those are
+// not compared field by field.
+func DiffUnchanged(old, new *Config, unchanged []bool) Changes {
 	if old == nil {
 		old = &Config{}
 	}
@@ -191,6 +196,9 @@ func Diff(old, new *Config) Changes {
 		o := oldIdx[key]
 		if o == nil {
 			ch.ServicesAdded = append(ch.ServicesAdded, key)
+			continue
+		}
+		if i < len(unchanged) && unchanged[i] {
 			continue
 		}
 		sc := ServiceChange{Key: key, Fields: changedFields(o, n, "RealServers")}

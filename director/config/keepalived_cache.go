@@ -18,6 +18,25 @@ import (
 type Loader struct {
 	mu    sync.Mutex
 	cache blockCache
+	// last is the configuration the cache was built from, prev the one
+	// before it; reused[i] says that service i of last came from the
+	// cache, i.e. is the service at the same place in prev (Unchanged).
+	last, prev *Config
+	reused     []bool
+}
+
+// Unchanged tells, for a configuration next this Loader returned right
+// after old, which of next's services are old's unchanged (read from the
+// cache: the same text at the same place): Diff need not compare those.
+// It returns nil when it cannot tell (other configurations, native YAML,
+// a read without the cache).
+func (l *Loader) Unchanged(old, next *Config) []bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if next == nil || next != l.last || old != l.prev || l.reused == nil {
+		return nil
+	}
+	return l.reused
 }
 
 // blockCache holds virtual_server blocks by place; a block is reused when
@@ -40,31 +59,36 @@ func (l *Loader) Load(path string) (*Config, error) {
 	if err != nil {
 		return Load(path) // the same error, worded once
 	}
-	if DetectFormat(data) == FormatNative {
-		return ParseNative(path, data)
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if DetectFormat(data) == FormatNative {
+		cfg, err := ParseNative(path, data)
+		if err == nil {
+			l.prev, l.last, l.reused = l.last, cfg, nil
+		}
+		return cfg, err
+	}
 	if l.cache == nil {
 		l.cache = blockCache{}
 	}
-	cfg, next, err := parseKeepalivedCached(path, data, osFS{}, l.cache)
+	cfg, next, reused, err := parseKeepalivedCached(path, data, osFS{}, l.cache)
 	if err != nil {
 		return nil, err
 	}
 	l.cache = next
+	l.prev, l.last, l.reused = l.last, cfg, reused
 	return cfg, nil
 }
 
 // parseKeepalivedCached is parseKeepalived with a block cache: cache holds
 // the blocks of the last read; next holds those of this one (nil on error).
 // On any error the file is parsed again without the cache.
-func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache blockCache) (*Config, blockCache, error) {
+func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache blockCache) (cfg *Config, next blockCache, reused []bool, err error) {
 	var errs ErrorList
 	syn := &ksyntax{fsys: fsys, errs: &errs, cache: cache}
 	nodes := syn.file(name, data)
 	if len(errs) == 0 {
-		p := &kparser{errs: &errs, cfg: Default(), next: blockCache{}}
+		p := &kparser{errs: &errs, cfg: Default(), next: make(blockCache, len(cache))}
 		p.cfg.Format = FormatKeepalived
 		p.cfg.Files = syn.files
 		p.top(nodes)
@@ -73,12 +97,14 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 			v := validator{trusted: p.fromCache}
 			v.config(p.cfg)
 			if len(v.errs) == 0 {
-				return p.cfg, p.next, nil
+				reused = make([]bool, len(p.cfg.Services))
+				copy(reused, p.fromCache)
+				return p.cfg, p.next, reused, nil
 			}
 		}
 	}
-	cfg, err := parseKeepalived(name, data, fsys)
-	return cfg, nil, err
+	cfg, err = parseKeepalived(name, data, fsys)
+	return cfg, nil, nil, err
 }
 
 // chunked reads a file as a sequence of chunks, each starting at a line

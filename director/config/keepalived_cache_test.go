@@ -69,6 +69,23 @@ func TestLoaderReusesUnchangedBlocks(t *testing.T) {
 	if got := second.Services[20].RealServers[1].Weight; got != 7 {
 		t.Errorf("changed weight: got %d, want 7", got)
 	}
+	// Which services Diff need not compare: all but the changed one, and
+	// only for the pair of reads the Loader made.
+	same := l.Unchanged(first, second)
+	if len(same) != 50 {
+		t.Fatalf("Unchanged: %v", same)
+	}
+	for i, s := range same {
+		if s != (i != 20) {
+			t.Errorf("Unchanged[%d] = %v", i, s)
+		}
+	}
+	if diff := cmp.Diff(Diff(first, second), DiffUnchanged(first, second, same)); diff != "" {
+		t.Errorf("DiffUnchanged differs from Diff (-Diff +DiffUnchanged):\n%s", diff)
+	}
+	if got := l.Unchanged(second, first); got != nil {
+		t.Errorf("Unchanged for configurations in the wrong order: %v", got)
+	}
 
 	// A bad file: Load's error, the cache kept for the next good one.
 	write(bigConf(50, 20, 7) + "virtual_server 192.0.2.200 80 {\n  bogus_keyword 1\n}\n")
@@ -134,11 +151,11 @@ func FuzzKeepalivedCache(f *testing.F) {
 		if !ok {
 			b = a
 		}
-		_, cache, _ := parseKeepalivedCached("fuzz.conf", a, noFS{}, blockCache{})
+		_, cache, _, _ := parseKeepalivedCached("fuzz.conf", a, noFS{}, blockCache{})
 		if cache == nil {
 			cache = blockCache{}
 		}
-		got, _, gerr := parseKeepalivedCached("fuzz.conf", b, noFS{}, cache)
+		got, _, _, gerr := parseKeepalivedCached("fuzz.conf", b, noFS{}, cache)
 		want, werr := parseKeepalived("fuzz.conf", b, noFS{})
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 			t.Fatalf("with the cache: error %v; alone: %v", gerr, werr)
