@@ -167,8 +167,9 @@ const fastProbe = "  interval: 300ms\n  timeout: 250ms\n  rise: 2\n  fall: 2\n"
 
 type labOpts struct {
 	tandem    bool
-	delayLoop int    // keepalived.conf's delay_loop
-	probe     string // tandem-backend's probe timing lines ("" = defaults)
+	delayLoop int           // keepalived.conf's delay_loop
+	probe     string        // tandem-backend's probe timing lines ("" = defaults)
+	phase     time.Duration // the checker's period: events at a random phase of it
 }
 
 // lab is one phase's world.

@@ -26,12 +26,13 @@ const (
 
 // Resource cases and processes.
 const (
-	CaseIdle     = "idle"     // the lab's configuration, no client load
-	CaseIdleBig  = "idle-big" // 1,000 more real servers (second service), no heartbeats from them
-	CaseHBLoad   = "hb-load"  // the 1,000 simulated agents at one report per second each
-	ProcKA       = "keepalived"
-	ProcDirector = "tandem-director"
-	ProcBackend  = "tandem-backend"
+	CaseIdle      = "idle"       // the lab's configuration, no client load
+	CaseHBUnknown = "hb-unknown" // 1,000 simulated agents, one report per second each, no real server of theirs configured
+	CaseIdleBig   = "idle-big"   // 1,000 more real servers (second service), no heartbeats from them
+	CaseHBLoad    = "hb-load"    // the 1,000 simulated agents, now real servers of the second service
+	ProcKA        = "keepalived"
+	ProcDirector  = "tandem-director"
+	ProcBackend   = "tandem-backend"
 )
 
 // HBCounts are the counts of one heartbeat-load window.
@@ -207,8 +208,10 @@ var resourceDefs = []resourceDef{
 	{CaseIdle, ProcKA, "keepalived 2.2.7 idle (parent + VRRP + checkers)"},
 	{CaseIdle, ProcDirector, "**tandem-director** idle"},
 	{CaseIdle, ProcBackend, "**tandem-backend** idle on rs1 (the director answering it)"},
+	{CaseHBUnknown, ProcDirector, "**tandem-director** answering 1,000 agents × 1 report/s (agents of no configured real server: empty replies)"},
+	{CaseHBUnknown, ProcBackend, "tandem-backend on rs1 during that load"},
 	{CaseIdleBig, ProcDirector, "tandem-director idle, 1,000 more real servers configured"},
-	{CaseHBLoad, ProcDirector, "**tandem-director** answering 1,000 agents × 1 report/s"},
+	{CaseHBLoad, ProcDirector, "tandem-director answering the same 1,000 agents, now its real servers"},
 	{CaseHBLoad, ProcBackend, "tandem-backend on rs1 during that load"},
 }
 
@@ -451,22 +454,31 @@ func Document(h Host, o Output) string {
 		"timeout 1 s, rise 2, fall 3; check file mode, so the same /check.txt follows maintenance and health). The fast variant sets " +
 		"the probe to 300 ms, timeout 250 ms, fall 2.\n")
 	fmt.Fprintf(&b, "- Load: e2e/loadgen from the client to the VIP, %d requests/s, %s of them on 4 persistent connections, the rest one "+
-		"per connection, 2 s timeout; started 2 s before the event and stopped 1 s after rs1 is out. A failed request is any "+
+		"per connection, 2 s timeout; started 2 s plus a random part of the checker's period (keepalived: delay_loop; Tandem: the agent's probe interval) before the event, so that the event falls at a random phase of the check timer, and stopped 1 s after rs1 is out. A failed request is any "+
 		"loadgen failure class (refused, reset, timeout, wrong server, HTTP status).\n", m.Rate, m.KeepAlive)
 	fmt.Fprintf(&b, "- Timing: the destinations of the VIP's service are read over netlink (moby/ipvs in the director's namespace) every %s; "+
 		"\"out\" is weight 0 or no destination. Drain: keepalived from the removal of the check file, Tandem from the start of the "+
 		"`tandem-backend maintenance on` process (a fresh process under TCG) and, second row, from the agent's own log line "+
 		"`maintenance switched`. Unhealthy: the web app's listener and connections closed (WebApp.Stop). Between runs rs1 is "+
 		"put back (check file, `maintenance off`, app started) and the next run waits until it is in at weight 1.\n", m.Poll)
+	b.WriteString("- Failed requests are few even while a dead rs1 is still in IPVS: its refused SYNs are answered by rs1 straight to " +
+		"the client (DR), the director keeps those connections as inactive entries, and lc then prefers rs2; most failures are " +
+		"the persistent connections the dying app closes. The same makes rs1 take little traffic for a while after it is back.\n")
 	b.WriteString("- Failures: a drain must not fail one request; an unhealthy run must take rs1 out within 60 s and fail no request " +
 		"started more than 1 s after that. Otherwise the benchmark fails and this page is not rewritten.\n")
 	fmt.Fprintf(&b, "- Resources: VmRSS from /proc/PID/status at the end of a %s window and CPU = (utime + stime) from /proc/PID/stat "+
 		"over it ÷ the window (100 %% = one CPU); keepalived's three processes summed. Idle: the lab's configuration, no client "+
-		"load, both agents reporting. Heartbeat load: a second virtual service with %d real servers (no checkers) is added by a "+
-		"reload, then %d simulated agents, one UDP socket each bound to that real server's address (a routed 10.99.4.0/22 on an "+
-		"extra lab host), each send one authenticated report (shared/hbproto, the lab's key, state up) per second, evenly "+
-		"spread; replies are counted per socket until 1 s after the window. The director's counters come from `status --json` "+
-		"and its metrics (queue_full: a report answered before the main loop took it).\n", m.Window, m.Agents, m.Agents)
+		"load, both agents reporting. Heartbeat load: %[2]d simulated agents (HBLoad), one UDP socket each bound to an address of "+
+		"a routed 10.99.4.0/22 on an extra lab host, each send one authenticated report (shared/hbproto, the lab's key, state up) "+
+		"per second, evenly spread, for the window plus 2 s (the window starts 1 s in); replies are counted per socket until 1 s "+
+		"after the sending. First with no real server of theirs in the configuration: the director accepts them, lists them in "+
+		"its agent table and answers with an empty destination list (director/app: \"agent heard, but its real IP is no real "+
+		"server here\"). Then a second virtual service with those %[2]d addresses as real servers (no checkers) is added by a "+
+		"reload: the director idle with it, then the same load, now from agents of configured real servers. Sent minus replies "+
+		"received is what was lost: mostly datagrams the director's socket never read (the kernel drops them when its buffer is "+
+		"full; the daemon does not see them). The director's counters come from `status --json` (accepted includes the two real "+
+		"agents' reports) and its metrics (queue_full: a report answered before the main loop took it). Heartbeat load counts "+
+		"are summed over the runs.\n", m.Window, m.Agents)
 	b.WriteString("- Every wait is bounded; a bound hit fails the benchmark.\n")
 	b.WriteString("\nRun it with `make bench-ops` (root, qemu-system-x86; `BENCH_RUNS=N` for more runs). It rewrites this file and benchmarks-ops.json.\n")
 	return b.String()

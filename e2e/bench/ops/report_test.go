@@ -105,7 +105,7 @@ func TestDocumentAndJSON(t *testing.T) {
 		KeepAlive: "25 %", Poll: "5ms", Window: "20s", Agents: 1000, Keepalived: "Keepalived v2.2.7", Director: "v1", Backend: "v1"}}
 	doc := Document(h, o)
 	for _, want := range []string{"# Operations and resources benchmark", "- Date: 2026-11-27.", "accel **TCG**", "VM wall 1m30s",
-		"tandem-director v1; tandem-backend v1", "## Resources", "with 1000 real servers"} {
+		"tandem-director v1; tandem-backend v1", "## Resources", "with those 1000 addresses as real servers"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("document lacks %q", want)
 		}

@@ -166,8 +166,15 @@ func render(f Failover, r Reconcile, o opsResults) string {
 	if be, ok := o.resource("idle", "tandem-backend"); ok {
 		row("tandem-backend on a real server, idle: RSS, CPU", "— (none)", mib(be.RSS.Median)+", "+pct(be.CPU.Median), "—", opage)
 	}
-	if hb, ok := o.resource("hb-load", "tandem-director"); ok {
-		row("tandem-director answering 1,000 agents × 1 report/s: RSS, CPU", "— (no agents)", mib(hb.RSS.Median)+", "+pct(hb.CPU.Median), "—", opage)
+	if big, ok := o.resource("idle-big", "tandem-director"); ok {
+		row("tandem-director idle with 1,000 more real servers configured (no checkers): RSS, CPU", "—", mib(big.RSS.Median)+", "+pct(big.CPU.Median), "—", opage)
+	}
+	if hb, ok := o.resource("hb-unknown", "tandem-director"); ok {
+		cell := mib(hb.RSS.Median) + ", " + pct(hb.CPU.Median)
+		if hb.HB != nil && hb.HB.Sent > 0 {
+			cell += fmt.Sprintf("; %.1f %% of %d reports answered", 100*float64(hb.HB.Replies)/float64(hb.HB.Sent), hb.HB.Sent)
+		}
+		row("tandem-director answering 1,000 agents × 1 report/s: RSS, CPU", "— (no agents)", cell, "—", opage)
 	}
 	b.WriteString("\nLower is better everywhere. The failover benchmark runs in network namespaces on the host; the other two " +
 		"in a QEMU guest (the host kernel has no ip_vs), where absolute times and CPU are those of an emulated machine.\n\n")

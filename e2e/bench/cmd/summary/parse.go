@@ -267,6 +267,7 @@ type opsResource struct {
 	Case, Proc string
 	RSS        opsStat `json:"rss_kib"`
 	CPU        opsStat `json:"cpu_pct"`
+	HB         *struct{ Sent, Replies int }
 }
 
 type opsResults struct {

@@ -111,7 +111,7 @@ func TestBuild(t *testing.T) {
 			ops.Sample{Case: ops.CaseIdle, Proc: ops.ProcKA, Run: r, Procs: 3, RSSKiB: 9000, CPUPct: 0.2},
 			ops.Sample{Case: ops.CaseIdle, Proc: ops.ProcDirector, Run: r, Procs: 1, RSSKiB: 27000, CPUPct: 0.5},
 			ops.Sample{Case: ops.CaseIdle, Proc: ops.ProcBackend, Run: r, Procs: 1, RSSKiB: 15000, CPUPct: 0.1},
-			ops.Sample{Case: ops.CaseHBLoad, Proc: ops.ProcDirector, Run: r, Procs: 1, RSSKiB: 40000, CPUPct: 30,
+			ops.Sample{Case: ops.CaseHBUnknown, Proc: ops.ProcDirector, Run: r, Procs: 1, RSSKiB: 40000, CPUPct: 30,
 				HB: &ops.HBCounts{Agents: 1000, Sent: 22000, Replies: 21990}})
 	}
 	js, err := ops.JSON(ops.Host{Date: "2026-11-27", CPU: "cpu", CPUs: 2, Kernel: "k", Accel: "tcg"},
@@ -136,7 +136,7 @@ func TestBuild(t *testing.T) {
 		"8.00 s; 0 failed | 80.0 ms; 0 failed | **100.0× faster** |",
 		"| 9.00 s; 150 failed | 4.00 s; 70 failed | **2.2× faster** |",
 		"| RSS idle (keepalived: its 3 processes; Tandem: tandem-director) | 8.8 MiB | 26.4 MiB | 3.0× more |",
-		"| tandem-director answering 1,000 agents × 1 report/s: RSS, CPU | — (no agents) | 39.1 MiB, 30.0 % | — |",
+		"| tandem-director answering 1,000 agents × 1 report/s: RSS, CPU | — (no agents) | 39.1 MiB, 30.0 %; 100.0 % of 66000 reports answered | — |",
 		"2026-11-27; 2 × cpu, kernel k; guest  under QEMU TCG, 0 vCPUs, 0 MB; 3 runs",
 		"This page: 2026-11-28.",
 		"[operations and resources](benchmarks-ops.md)",
