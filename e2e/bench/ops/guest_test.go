@@ -25,7 +25,7 @@ import (
 const (
 	defaultRuns   = 5
 	maxRuns       = 50
-	defaultWindow = 20 * time.Second
+	defaultWindow = 15 * time.Second
 	simAgents     = 1000
 	warmUp        = 2 * time.Second // load before the event
 	afterOut      = time.Second     // load after rs1 is out
@@ -181,7 +181,12 @@ func (l *lab) drainKeepalived(variant string, run int) {
 	time.Sleep(afterOut)
 	rep := stop()
 	what := fmt.Sprintf("%s drain run %d", variant, run)
-	l.checkLoad(what, rep, event, out, false)
+	// keepalived deletes the destination: its established connections
+	// then hang (expire_nodest_conn 0, the kernel's default) and time
+	// out. Those failures are the result, not a broken scenario.
+	if n := rep.Window(rep.Start, event).PerServer["rs1"]; n == 0 {
+		l.t.Logf("note: %s: rs1 answered nothing before the event", what)
+	}
 	emit(t, Sample{Scenario: ScDrain, Variant: variant, Run: run, Seconds: out.Sub(event).Seconds(), Sent: rep.Sent - rep.Aborted, Failed: rep.Failed})
 	l.writeCheck("rs1")
 	l.waitIn(what+": rs1 back", "rs1", "rs2")

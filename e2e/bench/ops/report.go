@@ -464,7 +464,10 @@ func Document(h Host, o Output) string {
 	b.WriteString("- Failed requests are few even while a dead rs1 is still in IPVS: its refused SYNs are answered by rs1 straight to " +
 		"the client (DR), the director keeps those connections as inactive entries, and lc then prefers rs2; most failures are " +
 		"the persistent connections the dying app closes. The same makes rs1 take little traffic for a while after it is back.\n")
-	b.WriteString("- Failures: a drain must not fail one request; an unhealthy run must take rs1 out within 60 s and fail no request " +
+	b.WriteString("- keepalived drains by deleting the destination: its established connections (the persistent ones, and any " +
+		"request in flight) then hang, because the kernel's default `net.ipv4.vs.expire_nodest_conn = 0` drops their packets, " +
+		"and time out. tandem-director sets weight 0 and keeps the destination until its connections end.\n")
+	b.WriteString("- Failures: a Tandem drain must not fail one request (a keepalived drain may); an unhealthy run must take rs1 out within 60 s and fail no request " +
 		"started more than 1 s after that. Otherwise the benchmark fails and this page is not rewritten.\n")
 	fmt.Fprintf(&b, "- Resources: VmRSS from /proc/PID/status at the end of a %s window and CPU = (utime + stime) from /proc/PID/stat "+
 		"over it ÷ the window (100 %% = one CPU); keepalived's three processes summed. Idle: the lab's configuration, no client "+
