@@ -156,6 +156,7 @@ type App struct {
 	view        atomic.Pointer[replyView]
 	viewStale   bool // what refreshView shows may have changed (markView)
 	starting    bool // setup before the first reconciliation: no gauges yet
+	reloadTimes reloadTimes
 	ready       chan struct{}
 
 	runCtx context.Context

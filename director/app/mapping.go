@@ -249,16 +249,16 @@ func SettingsOf(s *config.VirtualService, c *config.Check) checks.Settings {
 // Its errors are a config.ErrorList ("file:line: message"), as
 // check-config prints them.
 func Validate(cfg *config.Config) error {
-	return validate(cfg, nil)
+	return validate(cfg, nil, nil)
 }
 
 // validateChanged is Validate for a reload: a service that ch does not
 // name as added or changed passed these checks in the running
 // configuration and is not checked again, unless the settings every pool
 // takes (drain, heartbeat) changed.
-func validateChanged(cfg *config.Config, ch config.Changes) error {
+func validateChanged(cfg *config.Config, ch config.Changes, unchanged []bool) error {
 	if ch.Drain || ch.Heartbeat {
-		return validate(cfg, nil)
+		return validate(cfg, nil, nil)
 	}
 	check := make(map[string]bool, len(ch.ServicesAdded)+len(ch.ServicesChanged))
 	for _, k := range ch.ServicesAdded {
@@ -267,11 +267,12 @@ func validateChanged(cfg *config.Config, ch config.Changes) error {
 	for _, sc := range ch.ServicesChanged {
 		check[sc.Key] = true
 	}
-	return validate(cfg, check)
+	return validate(cfg, check, unchanged)
 }
 
-// validate checks every service, or with only, those whose keys it holds.
-func validate(cfg *config.Config, only map[string]bool) error {
+// validate checks every service, or with only, those whose keys it holds
+// (skipping at once those marked unchanged: see config.Loader.Unchanged).
+func validate(cfg *config.Config, only map[string]bool, unchanged []bool) error {
 	var errs config.ErrorList
 	add := func(err error) {
 		var l config.ErrorList
@@ -288,7 +289,7 @@ func validate(cfg *config.Config, only map[string]bool) error {
 	}
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
-		if only != nil && !only[s.Key()] {
+		if only != nil && (i < len(unchanged) && unchanged[i] || !only[s.Key()]) {
 			continue
 		}
 		if err := PoolConfig(cfg, s).Validate(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/config"
@@ -16,6 +17,8 @@ import (
 // configuration untouched and is returned as the error. It returns the
 // summary of the changes.
 func (a *App) reload() (string, error) {
+	start := time.Now()
+	a.reloadTimes = reloadTimes{}
 	a.notify.Reloading()
 	defer func() {
 		a.statusLn = a.statusLine()
@@ -32,17 +35,25 @@ func (a *App) reload() (string, error) {
 	a.reloads++
 	a.lastReloadErr = ""
 	a.met.Reloads.WithLabelValues("ok").Inc()
-	a.log.Info("configuration reloaded", "path", a.configPath(), "changes", ch.String())
+	t := a.reloadTimes
+	a.log.Info("configuration reloaded", "path", a.configPath(), "changes", ch.String(),
+		"read", t.read.Round(time.Microsecond), "diff", t.diff.Round(time.Microsecond), "kernel", t.kernel.Round(time.Microsecond),
+		"took", time.Since(start).Round(time.Microsecond))
 	return ch.String(), nil
 }
 
 func (a *App) reloadConfig() (config.Changes, error) {
 	path := a.configPath()
+	t0 := time.Now()
 	cfg, err := a.opts.Loader.Load(path)
+	a.reloadTimes.read = time.Since(t0)
 	var ch config.Changes
 	if err == nil {
-		ch = config.DiffUnchanged(a.cfg, cfg, a.opts.Loader.Unchanged(a.cfg, cfg))
-		err = validateChanged(cfg, ch)
+		t0 = time.Now()
+		unchanged := a.opts.Loader.Unchanged(a.cfg, cfg)
+		ch = config.DiffUnchanged(a.cfg, cfg, unchanged)
+		err = validateChanged(cfg, ch, unchanged)
+		a.reloadTimes.diff = time.Since(t0)
 	}
 	if err != nil {
 		return config.Changes{}, fmt.Errorf("invalid configuration, keeping the running one:\n%w", err)
@@ -191,11 +202,13 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	// The kernel first: a changed weight does not wait for the
 	// bookkeeping below (at 1,000 services it is milliseconds natively,
 	// tens of them under emulation).
+	t0 = time.Now()
 	for _, s := range a.services {
 		if s.dirty {
 			a.applyService(s)
 		}
 	}
+	a.reloadTimes.kernel = time.Since(t0)
 	// Keep the config's order (look each key's position up once: a
 	// comparator that scanned the list was quadratic) and the real IP
 	// index, when services or real servers came or went.
@@ -221,4 +234,11 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	a.flush()
 	a.saveState()
 	return ch, nil
+}
+
+// reloadTimes is where the last reload's time went: reading the file,
+// comparing and validating, writing the kernel (logged with "configuration
+// reloaded").
+type reloadTimes struct {
+	read, diff, kernel time.Duration
 }

@@ -189,18 +189,18 @@ func DiffUnchanged(old, new *Config, unchanged []bool) Changes {
 		}
 	}
 
-	oldIdx, newIdx := old.ServiceIndex(), new.ServiceIndex()
+	oldIdx, newIdx := old.serviceIDs(), new.serviceIDs()
 	for i := range new.Services {
 		n := &new.Services[i]
-		key := n.Key()
-		o := oldIdx[key]
+		o := oldIdx[n.id()]
 		if o == nil {
-			ch.ServicesAdded = append(ch.ServicesAdded, key)
+			ch.ServicesAdded = append(ch.ServicesAdded, n.Key())
 			continue
 		}
 		if i < len(unchanged) && unchanged[i] {
 			continue
 		}
+		key := n.Key()
 		sc := ServiceChange{Key: key, Fields: changedFields(o, n, "RealServers")}
 		for _, f := range sc.Fields {
 			switch f {
@@ -240,8 +240,8 @@ func DiffUnchanged(old, new *Config, unchanged []bool) Changes {
 		}
 	}
 	for i := range old.Services {
-		if key := old.Services[i].Key(); newIdx[key] == nil {
-			ch.ServicesRemoved = append(ch.ServicesRemoved, key)
+		if newIdx[old.Services[i].id()] == nil {
+			ch.ServicesRemoved = append(ch.ServicesRemoved, old.Services[i].Key())
 		}
 	}
 	return ch

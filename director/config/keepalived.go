@@ -71,7 +71,7 @@ type kparser struct {
 
 	// next, if not nil, collects the cacheable virtual_server blocks of
 	// this read (see Loader).
-	next blockCache
+	next map[blockPlace]cachedBlock
 	// fromCache[i] is true when service i came from the cache.
 	fromCache []bool
 }

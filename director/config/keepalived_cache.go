@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -39,9 +40,20 @@ func (l *Loader) Unchanged(old, next *Config) []bool {
 	return l.reused
 }
 
-// blockCache holds virtual_server blocks by place; a block is reused when
-// the text at its place is the same.
-type blockCache map[blockPlace]cachedBlock
+// blockCache is what a Loader keeps from its last read: the
+// virtual_server blocks by place (a block is reused when the text at its
+// place is the same) and each file's text with its chunks (a file that
+// changed in one place is split again only around that place).
+type blockCache struct {
+	blocks map[blockPlace]cachedBlock
+	scans  map[string]fileScan
+}
+
+// fileScan is one file's text and its chunks.
+type fileScan struct {
+	data   []byte
+	chunks []chunk
+}
 
 type blockPlace struct {
 	file string
@@ -68,9 +80,6 @@ func (l *Loader) Load(path string) (*Config, error) {
 		}
 		return cfg, err
 	}
-	if l.cache == nil {
-		l.cache = blockCache{}
-	}
 	cfg, next, reused, err := parseKeepalivedCached(path, data, osFS{}, l.cache)
 	if err != nil {
 		return nil, err
@@ -85,10 +94,12 @@ func (l *Loader) Load(path string) (*Config, error) {
 // On any error the file is parsed again without the cache.
 func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache blockCache) (cfg *Config, next blockCache, reused []bool, err error) {
 	var errs ErrorList
-	syn := &ksyntax{fsys: fsys, errs: &errs, cache: cache}
+	next = blockCache{blocks: make(map[blockPlace]cachedBlock, len(cache.blocks)), scans: map[string]fileScan{}}
+	syn := &ksyntax{fsys: fsys, errs: &errs, cached: true, cache: cache, next: next}
 	nodes := syn.file(name, data)
 	if len(errs) == 0 {
-		p := &kparser{errs: &errs, cfg: Default(), next: make(blockCache, len(cache))}
+		p := &kparser{errs: &errs, cfg: Default(), next: next.blocks}
+		p.cfg.Services = make([]VirtualService, 0, len(cache.blocks))
 		p.cfg.Format = FormatKeepalived
 		p.cfg.Files = syn.files
 		p.top(nodes)
@@ -99,12 +110,12 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 			if len(v.errs) == 0 {
 				reused = make([]bool, len(p.cfg.Services))
 				copy(reused, p.fromCache)
-				return p.cfg, p.next, reused, nil
+				return p.cfg, next, reused, nil
 			}
 		}
 	}
 	cfg, err = parseKeepalived(name, data, fsys)
-	return cfg, nil, nil, err
+	return cfg, blockCache{}, nil, err
 }
 
 // chunked reads a file as a sequence of chunks, each starting at a line
@@ -117,12 +128,14 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 // gives (a chunk alone may report an unclosed block at its end).
 func (s *ksyntax) chunked(name string, data []byte) (nodes []*knode, ok bool) {
 	before, files0 := len(*s.errs), len(s.files)
-	for _, c := range chunks(data) {
+	cs := rescan(s.cache.scans[name], data)
+	s.next.scans[name] = fileScan{data: data, chunks: cs}
+	for _, c := range cs {
 		text := data[c.start:c.end]
 		place := blockPlace{name, c.line}
 		if c.vs {
 			// string(text) in a comparison does not copy.
-			if cb, hit := s.cache[place]; hit && cb.text == string(text) {
+			if cb, hit := s.cache.blocks[place]; hit && cb.text == string(text) {
 				nodes = append(nodes, &knode{kw: "virtual_server", hasBlock: true, pos: Pos{name, c.line}, cache: &cb})
 				continue
 			}
@@ -158,7 +171,6 @@ type chunk struct {
 // chunk that does not parse alone sends the caller back to reading the
 // whole file.
 func chunks(data []byte) []chunk {
-	kw := []byte("virtual_server")
 	out := []chunk{{start: 0, line: 1}}
 	depth, line := 0, 1
 	for i := 0; i < len(data); line++ {
@@ -167,15 +179,12 @@ func chunks(data []byte) []chunk {
 			end = i + j
 		}
 		l := data[i:end]
-		if depth == 0 {
-			t := bytes.TrimLeft(l, " \t")
-			if bytes.HasPrefix(t, kw) && (len(t) == len(kw) || isBlank(t[len(kw)])) {
-				if i == 0 {
-					out[0].vs = true
-				} else {
-					out[len(out)-1].end = i
-					out = append(out, chunk{start: i, line: line, vs: true})
-				}
+		if depth == 0 && startsVS(l) {
+			if i == 0 {
+				out[0].vs = true
+			} else {
+				out[len(out)-1].end = i
+				out = append(out, chunk{start: i, line: line, vs: true})
 			}
 		}
 		depth += lineDepth(l)
@@ -183,6 +192,123 @@ func chunks(data []byte) []chunk {
 	}
 	out[len(out)-1].end = len(data)
 	return out
+}
+
+// rescan splits data into chunks like chunks, reusing the chunks of the
+// previous text of the same file: only the part between the longest common
+// prefix and the longest common suffix of the two texts is scanned again,
+// from the chunk it begins in to the first old chunk start past it, which
+// must still begin a chunk (depth 0 and a virtual_server line there);
+// otherwise, or without a previous text, the whole of data is scanned.
+func rescan(old fileScan, data []byte) []chunk {
+	if old.chunks == nil {
+		return chunks(data)
+	}
+	p := commonPrefix(old.data, data)
+	if p == len(old.data) && p == len(data) {
+		return slices.Clone(old.chunks)
+	}
+	s := commonSuffix(old.data[p:], data[p:])
+	delta := len(data) - len(old.data)
+	// a: the old chunk the change begins in; b: the first old chunk that
+	// starts in the unchanged suffix.
+	a := 0
+	for a+1 < len(old.chunks) && old.chunks[a+1].start <= p {
+		a++
+	}
+	oldEnd := len(old.data) - s
+	b := a + 1
+	for b < len(old.chunks) && old.chunks[b].start < oldEnd {
+		b++
+	}
+	if b == len(old.chunks) {
+		return chunks(data) // the change runs into the last chunk
+	}
+	lineDelta := bytes.Count(data[p:len(data)-s], []byte{'\n'}) - bytes.Count(old.data[p:oldEnd], []byte{'\n'})
+	stop := old.chunks[b].start + delta
+	mid, ok := chunksBetween(data, old.chunks[a].start, stop, old.chunks[a].line)
+	if !ok {
+		return chunks(data)
+	}
+	out := make([]chunk, 0, len(old.chunks)+len(mid))
+	out = append(out, old.chunks[:a]...)
+	out = append(out, mid...)
+	for _, c := range old.chunks[b:] {
+		c.start += delta
+		c.end += delta
+		c.line += lineDelta
+		out = append(out, c)
+	}
+	return out
+}
+
+// chunksBetween scans data[from:stop] as chunks does, from a line start at
+// block depth 0 on line; ok reports that from and stop both begin a chunk
+// as chunks would split data (from is 0 or a virtual_server line; stop is
+// a virtual_server line at depth 0), so that the result is exactly
+// chunks(data) between them.
+func chunksBetween(data []byte, from, stop, line int) (out []chunk, ok bool) {
+	vs := startsVS(data[from:])
+	if from > 0 && !vs || stop <= from {
+		return nil, false
+	}
+	out = []chunk{{start: from, line: line, vs: vs}}
+	depth := 0
+	for i := from; ; line++ {
+		if i >= stop {
+			out[len(out)-1].end = stop
+			return out, i == stop && depth == 0 && startsVS(data[stop:])
+		}
+		end := len(data)
+		if j := bytes.IndexByte(data[i:], '\n'); j >= 0 {
+			end = i + j
+		}
+		l := data[i:end]
+		if depth == 0 && i > from && startsVS(l) {
+			out[len(out)-1].end = i
+			out = append(out, chunk{start: i, line: line, vs: true})
+		}
+		depth += lineDepth(l)
+		i = end + 1
+	}
+}
+
+// startsVS reports whether a line begins (after blanks) with the word
+// virtual_server.
+func startsVS(l []byte) bool {
+	t := bytes.TrimLeft(l, " \t")
+	return bytes.HasPrefix(t, vsWord) && (len(t) == len(vsWord) || isBlank(t[len(vsWord)]))
+}
+
+var vsWord = []byte("virtual_server")
+
+// commonPrefix is the length of the longest common prefix of a and b
+// (blocks compared with bytes.Equal, which is vectorised, then bytes).
+func commonPrefix(a, b []byte) int {
+	const blk = 1024
+	n := min(len(a), len(b))
+	i := 0
+	for i+blk <= n && bytes.Equal(a[i:i+blk], b[i:i+blk]) {
+		i += blk
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// commonSuffix is the length of the longest common suffix of a and b.
+func commonSuffix(a, b []byte) int {
+	const blk = 1024
+	n := min(len(a), len(b))
+	i := 0
+	for i+blk <= n && bytes.Equal(a[len(a)-i-blk:len(a)-i], b[len(b)-i-blk:len(b)-i]) {
+		i += blk
+	}
+	for i < n && a[len(a)-1-i] == b[len(b)-1-i] {
+		i++
+	}
+	return i
 }
 
 // special marks the bytes lineDepth looks at.

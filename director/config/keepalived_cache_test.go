@@ -54,8 +54,8 @@ func TestLoaderReusesUnchangedBlocks(t *testing.T) {
 	var l Loader
 	write(bigConf(50, 20, 1))
 	first := loadBoth(t, &l, path)
-	if len(l.cache) != 50 {
-		t.Fatalf("cache holds %d blocks, want 50", len(l.cache))
+	if len(l.cache.blocks) != 50 {
+		t.Fatalf("cache holds %d blocks, want 50", len(l.cache.blocks))
 	}
 	write(bigConf(50, 20, 7))
 	second := loadBoth(t, &l, path)
@@ -93,8 +93,8 @@ func TestLoaderReusesUnchangedBlocks(t *testing.T) {
 		t.Fatalf("bad file: err %v", err)
 	}
 	loadBoth(t, &l, path) // same error both ways
-	if len(l.cache) != 50 {
-		t.Fatalf("after a bad file the cache holds %d blocks, want 50", len(l.cache))
+	if len(l.cache.blocks) != 50 {
+		t.Fatalf("after a bad file the cache holds %d blocks, want 50", len(l.cache.blocks))
 	}
 
 	// Lines inserted above move every block: nothing is reused, the
@@ -152,9 +152,6 @@ func FuzzKeepalivedCache(f *testing.F) {
 			b = a
 		}
 		_, cache, _, _ := parseKeepalivedCached("fuzz.conf", a, noFS{}, blockCache{})
-		if cache == nil {
-			cache = blockCache{}
-		}
 		got, _, _, gerr := parseKeepalivedCached("fuzz.conf", b, noFS{}, cache)
 		want, werr := parseKeepalived("fuzz.conf", b, noFS{})
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
@@ -167,3 +164,26 @@ func FuzzKeepalivedCache(f *testing.F) {
 }
 
 const cacheSep = "\n=====\n"
+
+// FuzzRescan: splitting a file again from its previous text and chunks
+// gives exactly the chunks of a split from scratch.
+func FuzzRescan(f *testing.F) {
+	pair := func(a, b string) []byte { return []byte(a + cacheSep + b) }
+	f.Add(pair(bigConf(3, 1, 1), bigConf(3, 1, 2)))
+	f.Add(pair(bigConf(3, 1, 1), "\n"+bigConf(3, 1, 2)))
+	f.Add(pair(bigConf(3, 1, 1), strings.Replace(bigConf(3, 1, 1), "virtual_server 192.0.2.2", "vrrp_instance x", 1)))
+	f.Add(pair(bigConf(3, 1, 1), strings.Replace(bigConf(3, 1, 1), "    }\n}\nvirtual_server 192.0.2.2", "    }\n", 1)))
+	f.Add(pair(bigConf(2, 0, 1), bigConf(3, 0, 1)))
+	f.Add(pair(bigConf(3, 0, 1), bigConf(2, 0, 1)))
+	f.Add(pair(vsConf("a \"{\" b\n"), vsConf("a '{' b\n")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b, ok := bytes.Cut(data, []byte(cacheSep))
+		if !ok {
+			b = append(bytes.Clone(a), '\n')
+		}
+		got := rescan(fileScan{data: a, chunks: chunks(a)}, b)
+		if diff := cmp.Diff(chunks(b), got, cmp.AllowUnexported(chunk{})); diff != "" {
+			t.Fatalf("rescan differs from chunks (-chunks +rescan):\n%s", diff)
+		}
+	})
+}

@@ -92,9 +92,11 @@ type ksyntax struct {
 	files []string
 	stack []string // files being read, for cycle detection
 
-	// cache, if not nil, holds the virtual_server blocks of the last
-	// load (see Loader); file then reads a file chunk by chunk.
-	cache blockCache
+	// cached: file reads a file chunk by chunk, with cache (the last
+	// load's blocks and scans, see Loader) and records this load's scans
+	// in next.
+	cached      bool
+	cache, next blockCache
 }
 
 // lex splits data into tokens.
@@ -271,7 +273,7 @@ func (s *ksyntax) file(name string, data []byte) []*knode {
 	s.files = append(s.files, name)
 	s.stack = append(s.stack, name)
 	defer func() { s.stack = s.stack[:len(s.stack)-1] }()
-	if s.cache != nil {
+	if s.cached {
 		if nodes, ok := s.chunked(name, data); ok {
 			return nodes
 		}

@@ -134,6 +134,30 @@ func (c *Config) Instance(name string) *VRRPInstance {
 	return nil
 }
 
+// serviceID identifies a virtual service as its Key does, without
+// building a string: for maps over many services.
+type serviceID struct {
+	proto  Protocol
+	addr   netip.AddrPort
+	fwmark uint32
+}
+
+func (s *VirtualService) id() serviceID {
+	if s.FWMark != 0 {
+		return serviceID{fwmark: s.FWMark}
+	}
+	return serviceID{proto: s.Protocol, addr: s.Addr}
+}
+
+// serviceIDs maps every service's id to it.
+func (c *Config) serviceIDs() map[serviceID]*VirtualService {
+	m := make(map[serviceID]*VirtualService, len(c.Services))
+	for i := range c.Services {
+		m[c.Services[i].id()] = &c.Services[i]
+	}
+	return m
+}
+
 // ServiceIndex maps every virtual service's key (see VirtualService.Key)
 // to it: one pass, for callers that look many keys up (Service is a scan).
 func (c *Config) ServiceIndex() map[string]*VirtualService {

@@ -230,15 +230,15 @@ func (v *validator) config(c *Config) {
 			v.bad(s.Pos, "keyword \"lvs_sync_daemon\": no vrrp_instance %q", s.Instance)
 		}
 	}
-	keys := map[string]Pos{}
+	keys := make(map[serviceID]Pos, len(c.Services))
 	for i := range c.Services {
 		s := &c.Services[i]
 		if i >= len(v.trusted) || !v.trusted[i] {
 			v.service(s)
 		}
-		k := s.Key()
+		k := s.id()
 		if p, dup := keys[k]; dup {
-			v.bad(s.Pos, "virtual_server %s is defined twice (first at %s)", k, p)
+			v.bad(s.Pos, "virtual_server %s is defined twice (first at %s)", s.Key(), p)
 		}
 		keys[k] = s.Pos
 	}
