@@ -29,8 +29,11 @@ type Report struct {
 
 // Handler is what the server needs from the application.
 type Handler interface {
-	// Report is called for each accepted report, from the server's
-	// goroutine, before the reply is built. It must not block.
+	// Report is called for each accepted report before the reply is
+	// built, from one of the server's workers: reports of one real IP
+	// always from the same worker, in order. It may wait briefly (for the
+	// application to act on the report); reports of other agents go on
+	// meanwhile on the other workers.
 	Report(r Report)
 	// Reply returns the answer for the agent whose real IP is realIP:
 	// the director's name, role and that agent's destinations.
@@ -42,6 +45,18 @@ const (
 	// ReasonUnexpected is a valid datagram of a type a director does not
 	// take (a director reply sent to a director).
 	ReasonUnexpected = "other"
+	// ReasonBusy is an authenticated report dropped because its worker's
+	// queue was full (the application is not keeping up).
+	ReasonBusy = "busy"
+)
+
+// Workers and their queue: authenticated reports are handled (Report,
+// then the reply) by Workers goroutines, so that one report waiting for
+// the application does not hold up the next; a full queue drops the report
+// (ReasonBusy) rather than the socket's buffer dropping datagrams unseen.
+const (
+	Workers     = 8
+	workerQueue = 128
 )
 
 // DefaultLogEvery is how often at most one drop reason is logged.
@@ -153,6 +168,24 @@ func (s *Server) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
 	defer s.conn.Close()
+	var wg sync.WaitGroup
+	queues := make([]chan job, Workers)
+	for i := range queues {
+		queues[i] = make(chan job, workerQueue)
+		wg.Add(1)
+		go func(q <-chan job) {
+			defer wg.Done()
+			for j := range q {
+				s.answer(j)
+			}
+		}(queues[i])
+	}
+	defer func() {
+		for _, q := range queues {
+			close(q)
+		}
+		wg.Wait()
+	}()
 	buf := make([]byte, hbproto.MaxDatagram+1)
 	for {
 		n, addr, err := s.conn.ReadFrom(buf)
@@ -166,13 +199,38 @@ func (s *Server) Run(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		s.handle(ua.AddrPort(), buf[:n])
+		if j, ok := s.handle(ua.AddrPort(), buf[:n]); ok {
+			q := queues[workerOf(j.report.Agent.RealIP)]
+			select {
+			case q <- j:
+			default:
+				s.drop(ReasonBusy, fmt.Errorf("heartbeat from %s: the director is not keeping up; report dropped", j.report.Peer), j.report.At)
+			}
+		}
 	}
 }
 
 // handle processes one datagram; exported through Run only. The datagram
 // is not retained.
-func (s *Server) handle(peer netip.AddrPort, b []byte) {
+// job is one authenticated report for a worker.
+type job struct {
+	report Report
+}
+
+// workerOf picks the worker of a real IP: the same one for every report of
+// an agent, so that its replies go out in order.
+func workerOf(ip netip.Addr) int {
+	b := ip.As16()
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return int(h % Workers)
+}
+
+// handle authenticates one datagram (in the reading goroutine, where the
+// replay window is kept in order); ok says it is a report to answer.
+func (s *Server) handle(peer netip.AddrPort, b []byte) (j job, ok bool) {
 	now := s.now()
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 	m, err := s.opener.Open(peer.String(), b, now)
@@ -182,14 +240,20 @@ func (s *Server) handle(peer netip.AddrPort, b []byte) {
 	if err != nil {
 		reason := hbproto.Reason(err)
 		s.drop(reason, err, now)
-		return
+		return job{}, false
 	}
 	s.count(func(st *Stats) { st.Accepted++ })
 	if s.opts.Counted != nil {
 		s.opts.Counted("accepted")
 	}
-	s.h.Report(Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent})
-	reply := s.h.Reply(m.Agent.RealIP.Unmap())
+	return job{report: Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent}}, true
+}
+
+// answer hands a report to the application and replies.
+func (s *Server) answer(j job) {
+	s.h.Report(j.report)
+	peer, now := j.report.Peer, j.report.At
+	reply := s.h.Reply(j.report.Agent.RealIP.Unmap())
 	if len(reply.Destinations) > hbproto.MaxDestinations {
 		reply.Destinations = reply.Destinations[:hbproto.MaxDestinations]
 	}

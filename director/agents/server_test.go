@@ -194,3 +194,114 @@ func TestLoadKey(t *testing.T) {
 		})
 	}
 }
+
+// blockingHandler holds every report of blockIP until release is closed.
+type blockingHandler struct {
+	fakeHandler
+	blockIP netip.Addr
+	release chan struct{}
+}
+
+func (b *blockingHandler) Report(r Report) {
+	if r.Agent.RealIP == b.blockIP {
+		<-b.release
+	}
+	b.fakeHandler.Report(r)
+}
+
+// TestServerWorkers: an agent whose report the application holds does not
+// hold up another agent's reply; a flood beyond its worker's queue is
+// dropped as busy and counted, not lost unseen; the held reports are
+// answered once released, in order.
+func TestServerWorkers(t *testing.T) {
+	conn, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, other := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")
+	if workerOf(held) == workerOf(other) {
+		other = netip.MustParseAddr("192.0.2.13")
+		if workerOf(held) == workerOf(other) {
+			t.Fatal("pick another address: same worker")
+		}
+	}
+	h := &blockingHandler{blockIP: held, release: make(chan struct{})}
+	s, err := New(conn, h, Options{Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	released := false
+	defer func() {
+		if !released {
+			close(h.release)
+		}
+	}()
+
+	c, err := net.Dial("udp", conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	heldAgent := hbproto.NewSealer(testKey, 7)
+	const flood = workerQueue + 40
+	for i := 0; i < flood; i++ {
+		b, _ := heldAgent.SealAgent(time.Now(), &hbproto.AgentReport{Node: "held", RealIP: held, State: hbproto.StateUp})
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if i%32 == 31 {
+			time.Sleep(5 * time.Millisecond) // let the reader keep up with the socket
+		}
+	}
+	// Another agent is answered while the first one's reports are held.
+	c2, err := net.Dial("udp", conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	b, _ := hbproto.NewSealer(testKey, 8).SealAgent(time.Now(), &hbproto.AgentReport{Node: "other", RealIP: other, State: hbproto.StateUp})
+	if out := exchange(t, c2, b, 2*time.Second); out == nil {
+		t.Fatal("the other agent got no reply while the first one's reports were held")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Dropped[ReasonBusy] == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	busy := s.Stats().Dropped[ReasonBusy]
+	if busy == 0 {
+		t.Fatalf("a flood of %d reports past a queue of %d: none dropped as busy (stats %+v)", flood, workerQueue, s.Stats())
+	}
+	close(h.release)
+	released = true
+	// Every report not dropped is answered, in the order it came.
+	buf := make([]byte, hbproto.MaxDatagram)
+	opener := hbproto.NewOpener(testKey, 0)
+	var replies uint64
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		if _, err := opener.Open("director", buf[:n], time.Now()); err != nil {
+			t.Fatalf("reply %d: %v (out of order?)", replies+1, err)
+		}
+		replies++
+		if replies+busy == flood {
+			break
+		}
+	}
+	if replies+busy != flood {
+		t.Errorf("%d replies + %d busy drops, want %d reports accounted for (stats %+v)", replies, busy, flood, s.Stats())
+	}
+	t.Logf("flood of %d: %d answered in order, %d dropped as busy", flood, replies, busy)
+}

@@ -29,6 +29,9 @@ import (
 	"github.com/tandemlb/tandem/shared/version"
 )
 
+// maxBatch bounds the events the main loop takes before it flushes.
+const maxBatch = 256
+
 // DefaultPollInterval is how often the IPVS connection counters are read
 // (one dump of the table) to drive drains and answer agents.
 const DefaultPollInterval = 200 * time.Millisecond
@@ -304,6 +307,18 @@ func (a *App) Run(ctx context.Context) (err error) {
 			_, _ = a.reload()
 		case ev := <-a.events:
 			a.onEvent(ev)
+			// Take what else is queued before flushing: under a burst of
+			// heartbeats the view is rebuilt once per batch, not once per
+			// report (at 1,000 agents a rebuild walks every destination).
+			for n := 1; n < maxBatch; n++ {
+				select {
+				case ev := <-a.events:
+					a.onEvent(ev)
+					continue
+				default:
+				}
+				break
+			}
 		case c := <-a.cmds:
 			c.reply <- a.onCommand(c)
 		case <-a.vrrpChanged:

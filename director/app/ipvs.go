@@ -228,9 +228,15 @@ func (a *App) removeService(s *service) {
 // background (fullPoll), at most every fullPollEvery polls and never more
 // than a tenth of the time; each poll in between reads only its services
 // with a server draining (one service each).
+//
+// With nothing draining, a small table is read only every idlePollEvery
+// polls (once a second by default): the counters then serve the agents'
+// replies and the drift check, which need no more.
 const (
 	fullPollServices = 64
+	fullPollDests    = 512
 	fullPollEvery    = 10
+	idlePollEvery    = 5
 )
 
 // poll reads IPVS: connection counters go to the pools (drain progress)
@@ -241,7 +247,10 @@ func (a *App) poll() {
 		return
 	}
 	a.polls++
-	if len(a.services) <= fullPollServices {
+	if a.smallTable() {
+		if a.polls%idlePollEvery != 0 && !a.anyDraining() {
+			return
+		}
 		states, err := a.ipvs.Services()
 		if err != nil {
 			a.log.Debug("ipvs: poll failed", "err", err)
@@ -273,6 +282,29 @@ func (a *App) poll() {
 	for _, s := range todo {
 		a.pollService(s, byKey[ServiceOf(&s.cfg).Key()], now)
 	}
+}
+
+// smallTable: few enough services and destinations to read the whole
+// table in the main loop.
+func (a *App) smallTable() bool {
+	if len(a.services) > fullPollServices {
+		return false
+	}
+	n := 0
+	for _, s := range a.services {
+		n += len(s.cfg.RealServers)
+	}
+	return n <= fullPollDests
+}
+
+// anyDraining reports whether a server of any service is draining.
+func (a *App) anyDraining() bool {
+	for _, s := range a.services {
+		if s.draining() {
+			return true
+		}
+	}
+	return false
 }
 
 // fullPollDone is the whole table, read in the background (or at once for
@@ -337,14 +369,7 @@ func (a *App) onFullPoll(r fullPollDone) {
 }
 
 // draining reports whether a server of s is draining.
-func (s *service) draining() bool {
-	for _, ss := range s.pool.Status().Servers {
-		if ss.State == pool.Draining {
-			return true
-		}
-	}
-	return false
-}
+func (s *service) draining() bool { return s.pool.Draining() }
 
 // pollService takes the kernel's state of one service (nil: absent).
 func (a *App) pollService(s *service, kst *lvs.ServiceState, now time.Time) {

@@ -69,6 +69,17 @@ func (p *Pool) Status() Status {
 	return st
 }
 
+// Draining reports whether a server is draining (what Status would say,
+// without building it).
+func (p *Pool) Draining() bool {
+	for _, s := range p.servers {
+		if s.state == Draining {
+			return true
+		}
+	}
+	return false
+}
+
 // NextDeadline returns when the pool next needs a [Tick] (an agent report
 // expiring, a drain timing out), or the zero time when nothing is pending.
 func (p *Pool) NextDeadline() time.Time {
