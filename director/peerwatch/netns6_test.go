@@ -1,7 +1,6 @@
 package peerwatch
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -37,30 +36,11 @@ func TestNetnsProbeIPv6(t *testing.T) {
 			}
 			addr := map[string]netip.Addr{"d1": netip.MustParseAddr("fd00:97::1"), "d2": netip.MustParseAddr("fd00:97::2")}
 			start := func(host, other string, in *fakeInst) *Watcher {
-				ns, err := lab.NsHandle(host)
-				if err != nil {
-					t.Fatal(err)
-				}
-				o := Options{Name: host, Key: key, Interface: "eth0", NetNS: ns, IPv6: true,
-					Session:   Config{TxInterval: 30 * time.Millisecond, DetectMult: 3, SlowInterval: 200 * time.Millisecond},
-					Instances: []Binding{{VRRP: in}}, Logger: quiet()}
+				o := Options{IPv6: true}
 				if tt.configure {
 					o.Peer = addr[other]
 				}
-				w, err := New(o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- w.Run(ctx) }()
-				t.Cleanup(func() {
-					cancel()
-					if err := <-done; err != nil {
-						t.Errorf("%s: Run: %v", host, err)
-					}
-				})
-				return w
+				return startNetnsWatcher(t, lab, host, in, o)
 			}
 			v6 := func(in *fakeInst) *fakeInst { in.st.Src = netip.MustParseAddr("fe80::1"); return in }
 			m, b := v6(newInst(vrrp.StateMaster, 150, 150)), v6(newInst(vrrp.StateBackup, 100, 150))
@@ -69,13 +49,7 @@ func TestNetnsProbeIPv6(t *testing.T) {
 
 			// The link-local addresses may still be tentative for a moment
 			// (DAD is off for eth0 only once the sysctl is written).
-			deadline := time.Now().Add(8 * time.Second)
-			for (wm.Status().Session != StateUp || wb.Status().Session != StateUp) && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			if wm.Status().Session != StateUp || wb.Status().Session != StateUp {
-				t.Fatalf("sessions: d1 %+v, d2 %+v", wm.Status(), wb.Status())
-			}
+			waitSessionsUp(t, wm, wb, 8*time.Second)
 			p := wb.Status().Peer
 			if p.Name != "d1" || !p.Addr.Addr().Is6() {
 				t.Fatalf("d2's peer: %+v", p)
@@ -89,27 +63,7 @@ func TestNetnsProbeIPv6(t *testing.T) {
 			}
 			t.Logf("d2's peer: %s", p.Addr)
 
-			sw, err := lab.Netlink("sw")
-			if err != nil {
-				t.Fatal(err)
-			}
-			port, err := sw.LinkByName("d1-eth0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			cut := time.Now()
-			if err := sw.LinkSetDown(port); err != nil {
-				t.Fatal(err)
-			}
-			ev := b.next(2 * time.Second)
-			if _, ok := ev.(vrrp.PeerDead); !ok {
-				t.Fatalf("d2 got %#v, want PeerDead", ev)
-			}
-			took := time.Since(cut)
-			t.Logf("PeerDead %v after the cut (detection time 90ms)", took)
-			if took > time.Second {
-				t.Errorf("PeerDead after %v", took)
-			}
+			cutAndWaitPeerDead(t, lab, "d1", b)
 		})
 	}
 }

@@ -26,50 +26,76 @@ func TestNetnsProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := func(host string, in *fakeInst, peer netip.Addr) *Watcher {
-		ns, err := lab.NsHandle(host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := New(Options{Name: host, Key: key, Interface: "eth0", NetNS: ns, Peer: peer,
-			Session:   Config{TxInterval: 30 * time.Millisecond, DetectMult: 3, SlowInterval: 200 * time.Millisecond},
-			Instances: []Binding{{VRRP: in}}, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: Run: %v", host, err)
-			}
-		})
-		return w
-	}
 	m, b := newInst(vrrp.StateMaster, 150, 150), newInst(vrrp.StateBackup, 100, 150)
-	wm := start("d1", m, netip.Addr{})
-	wb := start("d2", b, netip.Addr{})
+	wm := startNetnsWatcher(t, lab, "d1", m, Options{})
+	wb := startNetnsWatcher(t, lab, "d2", b, Options{})
 	// The host that never answers: probed by unicast, nothing comes up.
 	k := newInst(vrrp.StateBackup, 100, 150)
-	wk := start("ka", k, netip.MustParseAddr("10.97.0.9"))
+	wk := startNetnsWatcher(t, lab, "ka", k, Options{Peer: netip.MustParseAddr("10.97.0.9")})
 
-	deadline := time.Now().Add(5 * time.Second)
+	waitSessionsUp(t, wm, wb, 5*time.Second)
+	if p := wb.Status().Peer; p.Name != "d1" || p.Addr.Addr() != netip.MustParseAddr("10.97.0.1") {
+		t.Fatalf("d2's peer: %+v", p)
+	}
+	cutAndWaitPeerDead(t, lab, "d1", b)
+	if st := wk.Status(); st.Session == StateUp || st.Received != 0 || k.next(0) != nil {
+		t.Errorf("the silent peer's watcher: %+v", st)
+	}
+}
+
+// startNetnsWatcher starts a Watcher named host in host's namespace of lab,
+// on eth0, with the netns tests' session timing (30 ms × 3, detection time
+// 90 ms) and in as its one VRRP instance, and stops it when the test ends
+// (an error from Run fails the test). o may set Peer and IPv6; the other
+// fields are filled in here.
+func startNetnsWatcher(t *testing.T, lab *netlab.Lab, host string, in *fakeInst, o Options) *Watcher {
+	t.Helper()
+	ns, err := lab.NsHandle(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Name, o.Key, o.Interface, o.NetNS = host, key, "eth0", ns
+	o.Session = Config{TxInterval: 30 * time.Millisecond, DetectMult: 3, SlowInterval: 200 * time.Millisecond}
+	o.Instances, o.Logger = []Binding{{VRRP: in}}, quiet()
+	w, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: Run: %v", host, err)
+		}
+	})
+	return w
+}
+
+// waitSessionsUp waits up to limit for both d1's (wm) and d2's (wb)
+// sessions to be up and fails the test if they are not.
+func waitSessionsUp(t *testing.T, wm, wb *Watcher, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for (wm.Status().Session != StateUp || wb.Status().Session != StateUp) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if wm.Status().Session != StateUp || wb.Status().Session != StateUp {
 		t.Fatalf("sessions: d1 %+v, d2 %+v", wm.Status(), wb.Status())
 	}
-	if p := wb.Status().Peer; p.Name != "d1" || p.Addr.Addr() != netip.MustParseAddr("10.97.0.1") {
-		t.Fatalf("d2's peer: %+v", p)
-	}
+}
+
+// cutAndWaitPeerDead cuts host's cable (its port on the lab's switch) and
+// wants d2's instance b (the backup) to get PeerDead within a second (the
+// detection time is 90 ms).
+func cutAndWaitPeerDead(t *testing.T, lab *netlab.Lab, host string, b *fakeInst) {
+	t.Helper()
 	sw, err := lab.Netlink("sw")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := sw.LinkByName("d1-eth0")
+	port, err := sw.LinkByName(host + "-eth0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +111,5 @@ func TestNetnsProbe(t *testing.T) {
 	t.Logf("PeerDead %v after the cut (detection time 90ms)", took)
 	if took > time.Second {
 		t.Errorf("PeerDead after %v", took)
-	}
-	if st := wk.Status(); st.Session == StateUp || st.Received != 0 || k.next(0) != nil {
-		t.Errorf("the silent peer's watcher: %+v", st)
 	}
 }
