@@ -45,65 +45,6 @@ var (
 // not flap.
 const DefaultFastFailover = "{enabled: true, interval: 200ms, multiplier: 5}"
 
-// pairConf is docs/examples/keepalived.conf with the lab's addresses; the
-// sync interface and an optional track_interface block are filled in.
-// delay_loop 2 and connect_timeout 1 instead of 10 and 3 (the checks are
-// the fallback: the agents report first).
-const pairConf = `global_defs {
-    notification_email {
-        admin@example.com
-    }
-    notification_email_from keepalived@example.com
-}
-
-vrrp_instance VI0 {
-    state BACKUP
-    interface eth0
-    virtual_router_id 100
-    priority 100
-    nopreempt
-    advert_int 1
-    lvs_sync_daemon_interface %s
-%s    authentication {
-        auth_type PASS
-        auth_pass password
-    }
-    virtual_ipaddress {
-        10.99.0.100/24 dev eth0
-    }
-}
-
-virtual_server 10.99.0.100 80 {
-    delay_loop 2
-    lb_algo lc
-    lb_kind DR
-    protocol TCP
-
-    sorry_server 10.99.0.99 80
-
-    real_server 10.99.0.11 80 {
-        weight 1
-        HTTP_GET {
-            url {
-              path /check.txt
-              status_code 200
-            }
-            connect_timeout 1
-        }
-    }
-    real_server 10.99.0.12 80 {
-        weight 1
-        HTTP_GET {
-            url {
-              path /check.txt
-              status_code 200
-            }
-            connect_timeout 1
-        }
-    }
-}
-`
-
 // pairOverlay is appended to the native YAML that show-config made of the
 // keepalived.conf: the keys the keepalived.conf reader has no place for.
 const pairOverlay = `node: %[1]s
@@ -282,21 +223,20 @@ func (p *Pair) StartRealServers(ctx context.Context) error {
 	return nil
 }
 
-// KeepalivedConf is the directors' keepalived.conf.
+// KeepalivedConf is the directors' keepalived.conf: the seed's
+// (docs/examples/keepalived.conf) with the lab's addresses, the sync
+// interface and the track_interface block of the options, delay_loop 2 and
+// connect_timeout 1 instead of 10 and 3 (the checks are the fallback: the
+// agents report first).
 func (p *Pair) KeepalivedConf() string {
-	syncIf := "eth0"
+	c := SeedConf{SyncInterface: "eth0", TrackInterfaces: p.opts.TrackInterfaces, DelayLoop: 2, SorryServer: SorryIP, ConnectTimeout: 1}
 	if p.opts.SyncLink {
-		syncIf = "eth1"
+		c.SyncInterface = "eth1"
 	}
-	track := ""
-	if len(p.opts.TrackInterfaces) > 0 {
-		track = "    track_interface {\n"
-		for _, n := range p.opts.TrackInterfaces {
-			track += "        " + n + "\n"
-		}
-		track += "    }\n"
+	for _, rs := range RealServers {
+		c.RealServers = append(c.RealServers, SeedRealServer{Addr: RSIPs[rs], Weight: 1})
 	}
-	return fmt.Sprintf(pairConf, syncIf, track)
+	return c.String()
 }
 
 // WriteDirectorConfigs writes the keepalived.conf, turns it into native

@@ -76,21 +76,7 @@ func (l *haLab) load(cfg loadgen.Config) func() *loadgen.Report {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	done := make(chan *loadgen.Report, 1)
-	go func() {
-		rep, err := g.Run(context.Background())
-		if err != nil {
-			l.t.Errorf("load: %v", err)
-		}
-		done <- rep
-	}()
-	return func() *loadgen.Report {
-		rep := <-done
-		if rep != nil {
-			l.t.Logf("load report:\n%s", rep)
-		}
-		return rep
-	}
+	return runLoad(l.t, g)
 }
 
 // haVIPSample is who held the VIP at one moment.

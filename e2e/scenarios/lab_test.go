@@ -36,59 +36,6 @@ const (
 
 var rsIPs = map[string]string{"rs1": "10.99.0.11", "rs2": "10.99.0.12", "rs3": "10.99.0.13"}
 
-// directorConf is the seed's keepalived.conf with the lab's addresses,
-// lvs_sync_daemon on eth0 (the lab has one segment) and a faster
-// delay_loop; rs3 is added by scenario 6.
-const directorConf = `global_defs {
-    notification_email {
-        admin@example.com
-    }
-    notification_email_from keepalived@example.com
-    router_id lb1
-}
-
-vrrp_instance VI0 {
-    state BACKUP
-    interface eth0
-    virtual_router_id 100
-    priority 100
-    nopreempt
-    advert_int 1
-    lvs_sync_daemon_interface eth0
-    authentication {
-        auth_type PASS
-        auth_pass password
-    }
-    virtual_ipaddress {
-        10.99.0.100/24 dev eth0
-    }
-}
-
-virtual_server 10.99.0.100 80 {
-    delay_loop 2
-    lb_algo lc
-    lb_kind DR
-    protocol TCP
-
-    sorry_server 10.99.0.99 80
-%s}
-`
-
-const realServerConf = `
-    real_server %s 80 {
-        weight %d
-        HTTP_GET {
-            url {
-              path /check.txt
-              status_code 200
-            }
-            connect_timeout 1
-            retry 1
-            delay_before_retry 1
-        }
-    }
-`
-
 // backendConf is a tandem-backend configuration: the check file the web app
 // serves as /check.txt, a fast health probe of the app.
 const backendConf = `node: %[1]s
@@ -211,17 +158,21 @@ func newLab(t *testing.T, o labOpts) *lab {
 	return l
 }
 
-// writeConf writes the director's keepalived.conf with the real servers in
-// weights (rs name → weight), in name order.
+// writeConf writes the director's keepalived.conf: the seed's with the
+// lab's addresses, lvs_sync_daemon on eth0 (the lab has one segment), a
+// faster delay_loop and checks (delayLoop, opsConnectTimeout, retryDelay
+// with retry 1), and the real servers in weights (rs name → weight), in
+// name order; rs3 is added by scenario 6.
 func (l *lab) writeConf(weights map[string]int) {
 	l.t.Helper()
-	var rss strings.Builder
+	c := prodlab.SeedConf{RouterID: "lb1", SyncInterface: "eth0", DelayLoop: int(delayLoop / time.Second), SorryServer: sorryIP,
+		ConnectTimeout: int(opsConnectTimeout / time.Second), Retry: 1, DelayBeforeRetry: int(retryDelay / time.Second)}
 	for _, rs := range []string{"rs1", "rs2", "rs3"} {
 		if w, ok := weights[rs]; ok {
-			fmt.Fprintf(&rss, realServerConf, rsIPs[rs], w)
+			c.RealServers = append(c.RealServers, prodlab.SeedRealServer{Addr: rsIPs[rs], Weight: w})
 		}
 	}
-	if err := os.WriteFile(l.conf, []byte(fmt.Sprintf(directorConf, rss.String())), 0o644); err != nil {
+	if err := os.WriteFile(l.conf, []byte(c.String()), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
 }
@@ -398,18 +349,24 @@ func (l *lab) loadPath(path string, timeout, d time.Duration, rate, keepAlive fl
 	if err != nil {
 		l.t.Fatal(err)
 	}
+	return g, runLoad(l.t, g)
+}
+
+// runLoad runs g in the background and returns a function that waits for
+// its report and logs it; an error from Run fails the test.
+func runLoad(t *testing.T, g *loadgen.Generator) (wait func() *loadgen.Report) {
 	done := make(chan *loadgen.Report, 1)
 	go func() {
 		rep, err := g.Run(context.Background())
 		if err != nil {
-			l.t.Errorf("load: %v", err)
+			t.Errorf("load: %v", err)
 		}
 		done <- rep
 	}()
-	return g, func() *loadgen.Report {
+	return func() *loadgen.Report {
 		rep := <-done
 		if rep != nil {
-			l.t.Logf("load report:\n%s", rep)
+			t.Logf("load report:\n%s", rep)
 		}
 		return rep
 	}

@@ -34,7 +34,7 @@ import (
 
 const (
 	opsArpTable = "tandem_backend" // backend config default nft_table (backend/arpguard's table)
-	// opsConnectTimeout is the director's HTTP_GET connect_timeout (realServerConf).
+	// opsConnectTimeout is the director's HTTP_GET connect_timeout (writeConf).
 	opsConnectTimeout = 1 * time.Second
 	// opsHBInterval is the agents' heartbeat interval (backendConf); the
 	// director forgets an agent silent for 3 of them (dead_after).
