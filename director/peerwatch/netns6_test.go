@@ -2,6 +2,7 @@ package peerwatch
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,23 @@ func TestNetnsProbeIPv6(t *testing.T) {
 				t.Fatal(err)
 			}
 			addr := map[string]netip.Addr{"d1": netip.MustParseAddr("fd00:97::1"), "d2": netip.MustParseAddr("fd00:97::2")}
+			// A probe sent to ff02::1 while eth0's link-local address is
+			// still tentative leaves from the global one, and the peer is
+			// then learnt by that address: wait until both hosts have a
+			// usable link-local address (bounded).
+			for _, h := range []string{"d1", "d2"} {
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					out, err := lab.Exec(h, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link")
+					if err == nil && strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: no usable link-local address on eth0 after 5s: %q %v", h, out, err)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
 			start := func(host, other string, in *fakeInst) *Watcher {
 				o := Options{IPv6: true}
 				if tt.configure {
