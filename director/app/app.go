@@ -550,8 +550,10 @@ func (a *App) flush() {
 	// The view is rebuilt only when something it shows may have changed
 	// (markView): at 1,000 services × 10 it costs milliseconds, and the
 	// loop runs on every event.
-	if a.viewStale || len(a.pendingAcks) > 0 {
+	if a.viewStale {
 		a.refreshView()
+	} else {
+		a.releaseAcks() // the view is current: the replies may go
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tandemlb/tandem/director/agents"
@@ -107,7 +108,6 @@ func agentStateFor(r *hbproto.AgentReport, key string) (pool.AgentState, string)
 // with a real server at that address.
 func (a *App) onAgent(ev agentEvent) {
 	r := ev.r
-	a.markView()
 	if ev.done != nil {
 		a.pendingAcks = append(a.pendingAcks, ev.done)
 	}
@@ -126,6 +126,12 @@ func (a *App) onAgent(ev agentEvent) {
 		}
 	case ag.report.State != r.Agent.State || ag.report.Reason != r.Agent.Reason || ag.silent:
 		a.log.Info("agent state", "node", r.Agent.Node, "rs", ip.String(), "state", r.Agent.State.String(), "reason", r.Agent.Reason)
+	}
+	// The view lists fresh agents and their report: rebuild it when this
+	// report changes what it shows (a new or returning agent, a new word).
+	if ag.lastSeen.IsZero() || !a.agentFresh(ag) || ag.silent || ag.peer != r.Peer || ag.report.Node != r.Agent.Node ||
+		ag.report.State != r.Agent.State || ag.report.Reason != r.Agent.Reason || !slices.Equal(ag.report.Services, r.Agent.Services) {
+		a.markView()
 	}
 	ag.report, ag.peer, ag.lastSeen, ag.known, ag.silent = r.Agent, r.Peer, now, known, false
 	ag.reports++
@@ -199,6 +205,11 @@ func (a *App) refreshView() {
 	}
 	a.view.Store(v)
 	a.viewStale = false
+	a.releaseAcks()
+}
+
+// releaseAcks lets the replies to the reports handled so far go out.
+func (a *App) releaseAcks() {
 	for _, d := range a.pendingAcks {
 		close(d)
 	}

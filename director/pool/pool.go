@@ -397,6 +397,28 @@ func (p *Pool) Step(now time.Time, ev Event) []Action {
 		s.checks[e.Checker] = check{up: e.Up, reason: e.Reason}
 		cause = e.Reason
 	case AgentReport:
+		// The common case, an agent saying again what it said: only its
+		// time moves (expiry and everything else happen at Tick), so
+		// nothing is evaluated — at 1,000 agents × 1,000 servers that
+		// evaluation was the director's whole CPU.
+		same, any := true, false
+		for _, s := range p.servers {
+			if s.cfg.Addr.Addr() == e.Addr {
+				any = true
+				same = same && s.agent == e.State && s.agentReason == e.Reason
+			}
+		}
+		if !any {
+			return nil
+		}
+		if same {
+			for _, s := range p.servers {
+				if s.cfg.Addr.Addr() == e.Addr {
+					s.agentAt = now
+				}
+			}
+			return nil
+		}
 		for _, s := range p.servers {
 			if s.cfg.Addr.Addr() != e.Addr {
 				continue
