@@ -58,66 +58,6 @@ const (
 	pollEvery  = 5 * time.Millisecond
 )
 
-// seedConf is the seed's keepalived.conf (../shared/seed/README.md) with
-// the lab's addresses; the lab has one segment, so the sync daemon runs on
-// eth0. %d is delay_loop (10 in the seed); %s holds extra
-// virtual_server blocks.
-const seedConf = `global_defs {
-    notification_email {
-        admin@example.com
-    }
-    notification_email_from keepalived@example.com
-    router_id lb1
-}
-
-vrrp_instance VI0 {
-    state BACKUP
-    interface eth0
-    virtual_router_id 100
-    priority 100
-    nopreempt
-    advert_int 1
-    lvs_sync_daemon_interface eth0
-    authentication {
-        auth_type PASS
-        auth_pass password
-    }
-    virtual_ipaddress {
-        10.99.0.100/24 dev eth0
-    }
-}
-
-virtual_server 10.99.0.100 80 {
-    delay_loop %[1]d
-    lb_algo lc
-    lb_kind DR
-    protocol TCP
-
-    sorry_server 10.99.0.99 80
-
-    real_server 10.99.0.11 80 {
-        weight 1
-        HTTP_GET {
-            url {
-              path /check.txt
-              status_code 200
-            }
-            connect_timeout 3
-        }
-    }
-    real_server 10.99.0.12 80 {
-        weight 1
-        HTTP_GET {
-            url {
-              path /check.txt
-              status_code 200
-            }
-            connect_timeout 3
-        }
-    }
-}
-%[2]s`
-
 // simService is the second virtual service: one real server per simulated
 // agent, no checkers (always up).
 func simService(addrs []netip.Addr) string {
@@ -277,9 +217,17 @@ func (l *lab) name() string {
 	return "keepalived"
 }
 
+// writeConf writes the director's keepalived.conf: the seed's
+// (../shared/seed/README.md) with the lab's addresses and
+// delay_loop, the sync daemon on eth0 (the lab has one segment); extra
+// holds more virtual_server blocks.
 func (l *lab) writeConf(extra string) {
 	l.t.Helper()
-	if err := os.WriteFile(l.conf, fmt.Appendf(nil, seedConf, l.o.delayLoop, extra), 0o644); err != nil {
+	c := prodlab.SeedConf{RouterID: "lb1", SyncInterface: "eth0", DelayLoop: l.o.delayLoop, SorryServer: sorryIP, ConnectTimeout: 3, Extra: extra}
+	for _, rs := range realServers {
+		c.RealServers = append(c.RealServers, prodlab.SeedRealServer{Addr: rsIPs[rs], Weight: 1})
+	}
+	if err := os.WriteFile(l.conf, []byte(c.String()), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
 }
