@@ -10,13 +10,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tandemlb/tandem/e2e/bench/benchutil"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/testutil"
@@ -30,18 +29,6 @@ const (
 	warmUp        = 2 * time.Second // load before the event
 	afterOut      = time.Second     // load after rs1 is out
 )
-
-func envRuns(t *testing.T) int {
-	s := os.Getenv("TANDEM_BENCH_RUNS")
-	if s == "" {
-		return defaultRuns
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxRuns {
-		t.Fatalf("TANDEM_BENCH_RUNS=%q: want 1..%d", s, maxRuns)
-	}
-	return n
-}
 
 func envWindow(t *testing.T) time.Duration {
 	s := os.Getenv("TANDEM_BENCH_WINDOW")
@@ -69,7 +56,7 @@ func emit(t *testing.T, s Sample) {
 // each in a fresh lab. It prints BENCH lines and a BENCHMETA line.
 func TestGuestBenchOps(t *testing.T) {
 	testutil.InVM(t)
-	runs, window := envRuns(t), envWindow(t)
+	runs, window := benchutil.EnvRuns(t, defaultRuns, maxRuns), envWindow(t)
 	meta := guestMeta(t, runs, window)
 
 	t.Run("keepalived", func(t *testing.T) {
@@ -115,27 +102,11 @@ func TestGuestBenchOps(t *testing.T) {
 
 func guestMeta(t *testing.T, runs int, window time.Duration) Meta {
 	m := Meta{Runs: runs, GuestCPUs: runtime.NumCPU(), Rate: loadRate, KeepAlive: fmt.Sprintf("%.0f %%", loadKeepAlive*100),
-		Poll: pollEvery.String(), Window: window.String(), Agents: simAgents}
-	if v, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.GuestKernel = strings.TrimSpace(string(v))
-	}
-	if v, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int
-		if _, err := fmt.Sscanf(string(v), "MemTotal: %d kB", &kb); err == nil {
-			m.GuestMemMB = kb / 1024
-		}
-	}
-	first := func(argv ...string) string {
-		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-		if err != nil {
-			t.Logf("%s: %v", strings.Join(argv, " "), err)
-		}
-		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-		return line
-	}
-	m.Keepalived = first("keepalived", "--version")
-	m.Director = strings.TrimPrefix(first(testutil.Bin(t, "tandem-director"), "--version"), "tandem-director version ")
-	m.Backend = strings.TrimPrefix(first(testutil.Bin(t, "tandem-backend"), "--version"), "tandem-backend version ")
+		Poll: pollEvery.String(), Window: window.String(), Agents: simAgents,
+		GuestKernel: benchutil.GuestKernel(), GuestMemMB: benchutil.GuestMemMB()}
+	m.Keepalived = benchutil.FirstLine(t, "keepalived", "--version")
+	m.Director = strings.TrimPrefix(benchutil.FirstLine(t, testutil.Bin(t, "tandem-director"), "--version"), "tandem-director version ")
+	m.Backend = strings.TrimPrefix(benchutil.FirstLine(t, testutil.Bin(t, "tandem-backend"), "--version"), "tandem-backend version ")
 	return m
 }
 

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tandemlb/tandem/e2e/bench/benchutil"
 )
 
 // Timed scenarios.
@@ -85,21 +87,15 @@ type Meta struct {
 }
 
 const (
-	samplePrefix = "BENCH "
-	metaPrefix   = "BENCHMETA "
+	samplePrefix = benchutil.SamplePrefix
+	metaPrefix   = benchutil.MetaPrefix
 )
 
 // SampleLine is the line the guest prints for s.
-func SampleLine(s Sample) string {
-	b, _ := json.Marshal(s)
-	return samplePrefix + string(b)
-}
+func SampleLine(s Sample) string { return benchutil.Line(samplePrefix, s) }
 
 // MetaLine is the line the guest prints for m.
-func MetaLine(m Meta) string {
-	b, _ := json.Marshal(m)
-	return metaPrefix + string(b)
-}
+func MetaLine(m Meta) string { return benchutil.Line(metaPrefix, m) }
 
 // Output is what the guest reported.
 type Output struct {
@@ -286,25 +282,8 @@ func Summarize(samples []Sample) ([]TimingRow, []ResourceRow) {
 	return trows, rrows
 }
 
-// Seconds formats a duration in seconds with about three significant
-// digits (1.23 s, 45.6 ms, 789 µs).
-func Seconds(s float64) string {
-	d := time.Duration(s * float64(time.Second))
-	switch {
-	case d >= 10*time.Second:
-		return fmt.Sprintf("%.1f s", s)
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", s)
-	case d >= 100*time.Millisecond:
-		return fmt.Sprintf("%.0f ms", s*1e3)
-	case d >= 10*time.Millisecond:
-		return fmt.Sprintf("%.1f ms", s*1e3)
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", s*1e3)
-	default:
-		return fmt.Sprintf("%.0f µs", s*1e6)
-	}
-}
+// Seconds formats a duration in seconds: benchutil.Seconds.
+func Seconds(s float64) string { return benchutil.Seconds(s) }
 
 // Speed renders keepalived's median ÷ this one: "**12.3× faster**",
 // "2.0× slower", "1 (baseline)" for keepalived itself, "—" without one.
@@ -383,17 +362,7 @@ func ResourceTable(rows []ResourceRow) string {
 }
 
 // Host describes the machine that ran the guest.
-type Host struct {
-	Date, CPU, Kernel, Accel, GoVersion, LoadAvg string
-	CPUs                                         int
-	VMWall                                       time.Duration
-}
-
-// Machine is the one-line description of host and guest.
-func (h Host) Machine(m Meta) string {
-	return fmt.Sprintf("%d × %s, kernel %s; guest %s under QEMU %s, %d vCPUs, %d MB", h.CPUs, h.CPU, h.Kernel,
-		m.GuestKernel, strings.ToUpper(h.Accel), m.GuestCPUs, m.GuestMemMB)
-}
+type Host = benchutil.Host
 
 // Results is docs/benchmarks-ops.json: what the summary page reads.
 type Results struct {
@@ -409,7 +378,7 @@ type Results struct {
 // JSON renders docs/benchmarks-ops.json.
 func JSON(h Host, o Output) ([]byte, error) {
 	t, r := Summarize(o.Samples)
-	res := Results{Benchmark: "ops", Date: h.Date, Machine: h.Machine(o.Meta), Runs: o.Meta.Runs, Timings: t, Resources: r,
+	res := Results{Benchmark: "ops", Date: h.Date, Machine: h.Machine(o.Meta.GuestKernel, o.Meta.GuestCPUs, o.Meta.GuestMemMB), Runs: o.Meta.Runs, Timings: t, Resources: r,
 		Versions: []string{o.Meta.Keepalived, "tandem-director " + o.Meta.Director, "tandem-backend " + o.Meta.Backend}}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
@@ -433,11 +402,10 @@ func Document(h Host, o Output) string {
 	b.WriteString("\n## Resources\n\n")
 	b.WriteString(ResourceTable(rrows))
 	b.WriteString("\n## Where and how\n\n")
-	fmt.Fprintf(&b, "- Date: %s. Host: %d × %s, kernel %s, %s; load average before the boot %s (the cores are shared with other work).\n",
-		h.Date, h.CPUs, h.CPU, h.Kernel, h.GoVersion, h.LoadAvg)
-	fmt.Fprintf(&b, "- Guest: Debian's kernel %s under QEMU, accel **%s**, %d vCPUs, %d MB (e2e/vm); one boot for the whole benchmark (VM wall %s). "+
+	b.WriteString(h.DateLine("the cores are shared with other work"))
+	fmt.Fprintf(&b, "- Guest: %s; one boot for the whole benchmark (VM wall %s). "+
 		"Under TCG every number, CPU above all, is that of an emulated CPU: compare the rows with each other, not with real hardware.\n",
-		m.GuestKernel, strings.ToUpper(h.Accel), m.GuestCPUs, m.GuestMemMB, h.VMWall.Round(time.Second))
+		h.GuestVM(m.GuestKernel, m.GuestCPUs, m.GuestMemMB), h.VMWall.Round(time.Second))
 	fmt.Fprintf(&b, "- Versions: %s; tandem-director %s; tandem-backend %s.\n", m.Keepalived, m.Director, m.Backend)
 	fmt.Fprintf(&b, "- Lab (network namespaces in the guest, e2e/netlab): client 10.99.0.10, director 10.99.0.2, real servers rs1 10.99.0.11 and "+
 		"rs2 10.99.0.12 running e2e/prodlab's web app, sorry server 10.99.0.99; VIP 10.99.0.100:80, lc, DR. A fresh lab for each "+

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/e2e/bench/benchutil"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -46,18 +46,6 @@ const (
 	netnsDir   = "/run/netns"
 )
 
-func benchRuns(t *testing.T) int {
-	s := os.Getenv("TANDEM_BENCH_RUNS")
-	if s == "" {
-		return defaultRun
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxRuns {
-		t.Fatalf("TANDEM_BENCH_RUNS=%q: want 1..%d", s, maxRuns)
-	}
-	return n
-}
-
 // TestGuestBenchReconcile is the benchmark itself. It prints one BENCH line
 // per sample and a BENCHMETA line; TestVMBenchReconcile turns them into the
 // table.
@@ -77,7 +65,7 @@ func TestGuestBenchReconcile(t *testing.T) {
 	b.write("keepalived-changed.conf", b.sc.Keepalived(&b.ch))
 	b.write("rules", b.sc.IpvsadmRules())
 
-	runs := benchRuns(t)
+	runs := benchutil.EnvRuns(t, defaultRun, maxRuns)
 	meta := b.meta(runs)
 	for r := 1; r <= runs; r++ {
 		for _, impl := range []struct {
@@ -141,27 +129,11 @@ func emit(t *testing.T, impl, step string, run int, d time.Duration, note string
 func (b *bench) meta(runs int) Meta {
 	t := b.t
 	m := Meta{Services: b.sc.Services, Dests: b.sc.Dests, Runs: runs, GuestCPUs: runtime.NumCPU(),
-		PollEvery: pollEvery.String(), WeightPoll: weightPoll.String()}
-	if v, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.GuestKernel = strings.TrimSpace(string(v))
-	}
-	if v, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int
-		if _, err := fmt.Sscanf(string(v), "MemTotal: %d kB", &kb); err == nil {
-			m.GuestMemMB = kb / 1024
-		}
-	}
-	first := func(argv ...string) string {
-		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-		if err != nil {
-			t.Logf("%s: %v", strings.Join(argv, " "), err)
-		}
-		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-		return line
-	}
-	m.Keepalived = first(b.tools["keepalived"], "--version")
-	m.Ipvsadm = first(b.tools["ipvsadm"], "--version")
-	m.Tandem = strings.TrimPrefix(first(b.director, "--version"), "tandem-director version ")
+		PollEvery: pollEvery.String(), WeightPoll: weightPoll.String(),
+		GuestKernel: benchutil.GuestKernel(), GuestMemMB: benchutil.GuestMemMB()}
+	m.Keepalived = benchutil.FirstLine(t, b.tools["keepalived"], "--version")
+	m.Ipvsadm = benchutil.FirstLine(t, b.tools["ipvsadm"], "--version")
+	m.Tandem = strings.TrimPrefix(benchutil.FirstLine(t, b.director, "--version"), "tandem-director version ")
 	if k, err := lvs.Open("", nil); err == nil {
 		if info, err := k.Info(); err == nil {
 			m.IPVS = info.Version

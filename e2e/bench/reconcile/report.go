@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tandemlb/tandem/e2e/bench/benchutil"
 )
 
 // Steps measured.
@@ -59,8 +61,8 @@ type Meta struct {
 
 // Line prefixes of the guest's output.
 const (
-	samplePrefix = "BENCH "
-	metaPrefix   = "BENCHMETA "
+	samplePrefix = benchutil.SamplePrefix
+	metaPrefix   = benchutil.MetaPrefix
 	logPrefix    = "BENCHLOG "
 )
 
@@ -78,16 +80,10 @@ type Output struct {
 }
 
 // SampleLine is the line the guest prints for s.
-func SampleLine(s Sample) string {
-	b, _ := json.Marshal(s)
-	return samplePrefix + string(b)
-}
+func SampleLine(s Sample) string { return benchutil.Line(samplePrefix, s) }
 
 // MetaLine is the line the guest prints for m.
-func MetaLine(m Meta) string {
-	b, _ := json.Marshal(m)
-	return metaPrefix + string(b)
-}
+func MetaLine(m Meta) string { return benchutil.Line(metaPrefix, m) }
 
 // ParseOutput collects the samples, the last meta line and the log digest
 // from the guest's output; other lines are ignored.
@@ -219,25 +215,8 @@ func Median(sorted []float64) float64 {
 	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
-// Seconds formats a duration in seconds with three significant digits
-// (1.23 s, 45.6 ms, 789 µs).
-func Seconds(s float64) string {
-	d := time.Duration(s * float64(time.Second))
-	switch {
-	case d >= 10*time.Second:
-		return fmt.Sprintf("%.1f s", s)
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", s)
-	case d >= 100*time.Millisecond:
-		return fmt.Sprintf("%.0f ms", s*1e3)
-	case d >= 10*time.Millisecond:
-		return fmt.Sprintf("%.1f ms", s*1e3)
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", s*1e3)
-	default:
-		return fmt.Sprintf("%.0f µs", s*1e6)
-	}
-}
+// Seconds formats a duration in seconds: benchutil.Seconds.
+func Seconds(s float64) string { return benchutil.Seconds(s) }
 
 func ratio(r Row) string {
 	switch {
@@ -301,13 +280,7 @@ func Verdicts(rows []Row) []string {
 }
 
 // Host describes the machine that ran the guest.
-type Host struct {
-	Date, CPU, Kernel, Accel, GoVersion string
-	// LoadAvg is the host's /proc/loadavg before the guest booted.
-	LoadAvg string
-	CPUs    int
-	VMWall  time.Duration
-}
+type Host = benchutil.Host
 
 // Document renders docs/benchmarks-reconcile.md.
 func Document(h Host, o Output) string {
@@ -326,10 +299,9 @@ func Document(h Host, o Output) string {
 		b.WriteString("- " + v + "\n")
 	}
 	b.WriteString("\n## Where and how\n\n")
-	fmt.Fprintf(&b, "- Date: %s. Host: %d × %s, kernel %s, %s; load average before the boot %s (the host's cores are shared "+
-		"with other work: min – max shows the noise).\n", h.Date, h.CPUs, h.CPU, h.Kernel, h.GoVersion, h.LoadAvg)
-	fmt.Fprintf(&b, "- Guest: Debian's kernel %s under QEMU, accel **%s**, %d vCPUs, %d MB (e2e/vm); IPVS %s. One boot for the whole benchmark (VM wall %s).\n",
-		m.GuestKernel, strings.ToUpper(h.Accel), m.GuestCPUs, m.GuestMemMB, m.IPVS, h.VMWall.Round(time.Second))
+	b.WriteString(h.DateLine("the host's cores are shared with other work: min – max shows the noise"))
+	fmt.Fprintf(&b, "- Guest: %s; IPVS %s. One boot for the whole benchmark (VM wall %s).\n",
+		h.GuestVM(m.GuestKernel, m.GuestCPUs, m.GuestMemMB), m.IPVS, h.VMWall.Round(time.Second))
 	fmt.Fprintf(&b, "- Versions: %s; %s; tandem-director %s.\n", m.Keepalived, m.Ipvsadm, m.Tandem)
 	fmt.Fprintf(&b, "- %d runs of each, interleaved (keepalived, tandem-director, ipvsadm, library, then again); medians. "+
 		"Every run uses a fresh named network namespace with a dummy interface carrying %s (so IPVS accepts the real servers) "+
