@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/tandemlb/tandem/shared/atomicfile"
 )
 
 // FileName is the flag file's name in the state directory.
@@ -48,38 +50,12 @@ func (s Store) Save(f Flag) error {
 		return err
 	}
 	b = append(b, '\n')
-	if err := s.write(b); err != nil {
+	err = os.MkdirAll(s.Dir, 0o755)
+	if err == nil {
+		err = atomicfile.Write(s.Path(), b, 0o600)
+	}
+	if err != nil {
 		return fmt.Errorf("maintenance: cannot save the switch in %s: %w", s.Path(), err)
 	}
 	return nil
-}
-
-func (s Store) write(b []byte) error {
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(s.Dir, "."+FileName+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
-		return err
-	}
-	d, err := os.Open(s.Dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

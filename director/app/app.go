@@ -615,19 +615,7 @@ func (a *App) statusLine() string {
 }
 
 func (a *App) saveState() {
-	if !a.stateLoaded {
-		return // never overwrite a state that was not read
-	}
-	p := persisted{Drains: map[string]string{}}
-	for rs, r := range a.drains {
-		p.Drains[rs.String()] = r
-	}
-	if a.rec != nil {
-		for _, k := range a.rec.Owned() {
-			p.Owned = append(p.Owned, string(k))
-		}
-	}
-	if err := saveState(a.state, p); err != nil {
+	if err := a.writeState(a.drains); err != nil {
 		a.log.Warn("cannot save the state (drains and owned services are forgotten at the next start)", "path", a.state, "err", err)
 	}
 }

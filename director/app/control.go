@@ -136,7 +136,7 @@ func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
 	}
 	// A drain is persisted so that a restart keeps it: one that cannot be
 	// written would silently not survive, so it is refused.
-	if err := a.persistDrains(next); err != nil {
+	if err := a.writeState(next); err != nil {
 		a.log.Error("operator "+verb+" refused: it cannot be persisted", "rs", args.Target, "path", filepath.Join(a.state, StateFile), "err", err)
 		return DrainResult{}, fmt.Errorf("%s %s refused, nothing changed: %w (the drain is kept in the state file so that it survives a restart; free space or fix the state directory, then retry)", verb, args.Target, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/tandemlb/tandem/shared/atomicfile"
 )
 
 // DefaultStateDir is where the director keeps what must survive a restart
@@ -57,11 +59,10 @@ func loadState(dir string) (persisted, error) {
 	return p, nil
 }
 
-// saveState writes the record atomically: a temporary file in the same
-// directory, fsync, rename, fsync of the directory. On any failure (a full
-// disk, a read-only state directory) the previous record is left as it
-// was, the temporary file is removed, and the error names the state file
-// and what the OS refused.
+// saveState writes the record atomically (shared/atomicfile): on any
+// failure (a full disk, a read-only state directory) the previous record is
+// left as it was, and the error names the state file and what the OS
+// refused.
 func saveState(dir string, p persisted) error {
 	slices.Sort(p.Owned)
 	b, err := json.MarshalIndent(p, "", "  ")
@@ -69,52 +70,22 @@ func saveState(dir string, p persisted) error {
 		return err
 	}
 	path := filepath.Join(dir, StateFile)
-	if err := writeAtomic(dir, path, append(b, '\n')); err != nil {
+	err = os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = atomicfile.Write(path, append(b, '\n'), 0o600)
+	}
+	if err != nil {
 		return fmt.Errorf("cannot write the state file %s: %w", path, err)
 	}
 	return nil
 }
 
-func writeAtomic(dir, path string, b []byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+StateFile+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// persistDrains writes the state as it will be with drains (the owned
-// services as they are): an operator drain is persisted before it takes
-// effect, so that one that would not survive a restart is refused.
-func (a *App) persistDrains(drains map[netip.AddrPort]string) error {
+// writeState writes the state as it is with drains (the owned services as
+// they are). An operator drain is written before it takes effect, so that
+// one that would not survive a restart is refused (see drain).
+func (a *App) writeState(drains map[netip.AddrPort]string) error {
 	if !a.stateLoaded {
-		return nil
+		return nil // never overwrite a state that was not read
 	}
 	p := persisted{Drains: map[string]string{}}
 	for rs, r := range drains {
