@@ -559,8 +559,8 @@ func (a *App) reload(ctx context.Context) error {
 	}
 	// From here on the new configuration is applied.
 	a.setCheckHandler(cfg)
-	checkMove.commit()
-	metMove.commit()
+	checkMove.Commit()
+	metMove.Commit()
 	a.mu.Lock()
 	if checkWant(cfg) == "" {
 		a.checkSrv, a.checkAddr = nil, ""

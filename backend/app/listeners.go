@@ -1,18 +1,17 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tandemlb/tandem/backend/config"
 	"github.com/tandemlb/tandem/backend/health"
+	"github.com/tandemlb/tandem/shared/relisten"
 )
 
 // The agent's two HTTP listeners: the check endpoint (listen mode) and
@@ -40,11 +39,7 @@ func listenAt(cfg *config.Config, key, addr string) (net.Listener, error) {
 	if err == nil {
 		return ln, nil
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		err = op.Err // "bind: address already in use", without repeating the address
-	}
-	return nil, fmt.Errorf("%s: key %q: cannot listen on TCP %s: %w", cfg.At(key), key, addr, err)
+	return nil, fmt.Errorf("%s: key %q: cannot listen on TCP %s: %w", cfg.At(key), key, addr, relisten.BindError(err))
 }
 
 // setCheckHandler makes the check endpoint serve cfg's path.
@@ -89,103 +84,28 @@ func (a *App) serveMetrics(ln net.Listener) {
 	a.log.Info("metrics listening", "addr", ln.Addr().String())
 }
 
-func shutdown(srv *http.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = srv.Shutdown(ctx)
-}
-
-// move is how a reload changes one listener: prepared (the new socket
-// bound) before anything is applied, then committed or undone.
-type move struct {
-	old   *http.Server // the running server that stops at commit, nil if none
-	ln    net.Listener // the new socket, nil if none is wanted or nothing changes
-	undo  func()       // puts back a running server closed while preparing
-	serve func(net.Listener)
-}
-
-// prepareMove binds the new address of one listener. oldWant and newWant
-// are the configured addresses ("" for none), oldSrv and oldBound the
-// running server and its bound address. Only when our own running listener
-// holds the port under another spelling (":7481" then "192.0.2.11:7481") is
-// the old one closed first, and put back if the new bind fails.
-func prepareMove(cfg *config.Config, key, oldWant, newWant string, oldSrv *http.Server, oldBound string, serve func(net.Listener)) (move, error) {
-	m := move{serve: serve}
-	if newWant == oldWant && (oldSrv != nil) == (newWant != "") {
-		return m, nil // unchanged
-	}
-	m.old = oldSrv
-	if newWant == "" {
-		return m, nil
-	}
-	ln, err := listenAt(cfg, key, newWant)
-	if err != nil && oldSrv != nil && errors.Is(err, syscall.EADDRINUSE) && samePort(oldBound, newWant) {
-		shutdown(oldSrv)
-		m.old = nil
-		ln, err = listenAt(cfg, key, newWant)
-		if err != nil {
-			if back, berr := net.Listen("tcp", oldBound); berr == nil {
-				serve(back)
-			} else {
-				err = fmt.Errorf("%w (and the old listener %s could not be put back: %v)", err, oldBound, berr)
-			}
-			return move{}, err
-		}
-		m.undo = func() {
-			if back, err := net.Listen("tcp", oldBound); err == nil {
-				serve(back)
-			}
-		}
-	}
-	if err != nil {
-		return move{}, err
-	}
-	m.ln = ln
-	return m, nil
-}
-
-// commit stops the old server and serves the new socket.
-func (m move) commit() {
-	if m.old != nil {
-		shutdown(m.old)
-	}
-	if m.ln != nil {
-		m.serve(m.ln)
-	}
-}
-
-// abort closes the new socket and puts back what was closed early.
-func (m move) abort() {
-	if m.ln != nil {
-		m.ln.Close()
-	}
-	if m.undo != nil {
-		m.undo()
-	}
-}
-
-// samePort reports whether two host:port strings have the same port.
-func samePort(a, b string) bool {
-	_, pa, err1 := net.SplitHostPort(a)
-	_, pb, err2 := net.SplitHostPort(b)
-	return err1 == nil && err2 == nil && pa == pb
-}
-
 // prepareListeners binds what cfg needs that old did not have; on error
 // nothing changed.
-func (a *App) prepareListeners(old, cfg *config.Config) (check, metrics move, err error) {
+func (a *App) prepareListeners(old, cfg *config.Config) (check, metrics relisten.Move, err error) {
 	a.mu.Lock()
 	checkSrv, checkAddr, metSrv, metAddr := a.checkSrv, a.checkAddr, a.metSrv, a.metAddr
 	a.mu.Unlock()
-	check, err = prepareMove(cfg, keyCheckListen, checkWant(old), checkWant(cfg), checkSrv, checkAddr,
-		func(ln net.Listener) { a.serveCheck(ln, cfg.Check.Path) })
+	check, err = relisten.Prepare(relisten.Spec{
+		OldWant: checkWant(old), NewWant: checkWant(cfg), Old: checkSrv, OldBound: checkAddr,
+		Listen: func(addr string) (net.Listener, error) { return listenAt(cfg, keyCheckListen, addr) },
+		Serve:  func(ln net.Listener) { a.serveCheck(ln, cfg.Check.Path) },
+	})
 	if err != nil {
-		return move{}, move{}, err
+		return relisten.Move{}, relisten.Move{}, err
 	}
-	metrics, err = prepareMove(cfg, keyMetricsListen, old.Metrics.Listen, cfg.Metrics.Listen, metSrv, metAddr, a.serveMetrics)
+	metrics, err = relisten.Prepare(relisten.Spec{
+		OldWant: old.Metrics.Listen, NewWant: cfg.Metrics.Listen, Old: metSrv, OldBound: metAddr,
+		Listen: func(addr string) (net.Listener, error) { return listenAt(cfg, keyMetricsListen, addr) },
+		Serve:  a.serveMetrics,
+	})
 	if err != nil {
-		check.abort()
-		return move{}, move{}, err
+		check.Abort()
+		return relisten.Move{}, relisten.Move{}, err
 	}
 	return check, metrics, nil
 }

@@ -457,11 +457,7 @@ func (a *App) teardown() {
 		a.stopSyncDaemons()
 	}
 	a.stopHeartbeat()
-	if a.metSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = a.metSrv.Shutdown(ctx)
-		cancel()
-	}
+	a.stopMetrics()
 	a.saveState()
 	a.log.Info("stopped")
 }

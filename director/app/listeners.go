@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/shared/relisten"
 )
 
 // The director's two network listeners besides VRRP: the agents'
@@ -25,10 +25,7 @@ import (
 // listenError explains a failed bind of key (heartbeat.listen,
 // metrics.listen) at addr.
 func listenError(cfg *config.Config, pos config.Pos, key, proto, addr string, err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		err = op.Err // "bind: address already in use", without repeating the address
-	}
+	err = relisten.BindError(err)
 	where := pos.String()
 	what := fmt.Sprintf("key %q", key)
 	if !pos.IsValid() {
@@ -62,16 +59,19 @@ func listenHeartbeat(cfg *config.Config) (net.PacketConn, error) {
 	return c, nil
 }
 
-// wantMetrics reports whether cfg runs the metrics listener.
-func wantMetrics(cfg *config.Config) bool {
-	return cfg.Metrics.Enabled && cfg.Metrics.Listen != ""
+// metricsWant is the metrics address cfg asks for, "" for none.
+func metricsWant(cfg *config.Config) string {
+	if !cfg.Metrics.Enabled {
+		return ""
+	}
+	return cfg.Metrics.Listen
 }
 
-// listenMetrics binds cfg's metrics socket.
-func listenMetrics(cfg *config.Config) (net.Listener, error) {
-	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+// listenMetrics binds cfg's metrics socket at addr.
+func listenMetrics(cfg *config.Config, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, listenError(cfg, cfg.Metrics.Pos, "metrics.listen", "TCP", cfg.Metrics.Listen, err)
+		return nil, listenError(cfg, cfg.Metrics.Pos, "metrics.listen", "TCP", addr, err)
 	}
 	return ln, nil
 }
@@ -93,8 +93,8 @@ func (a *App) bindListeners(cfg *config.Config) (*bound, error) {
 		}
 		b.hb = c
 	}
-	if wantMetrics(cfg) {
-		ln, err := listenMetrics(cfg)
+	if addr := metricsWant(cfg); addr != "" {
+		ln, err := listenMetrics(cfg, addr)
 		if err != nil {
 			b.close()
 			return nil, err
@@ -145,75 +145,20 @@ func (a *App) serveMetrics(ln net.Listener) {
 
 // stopMetrics stops the metrics listener, if any.
 func (a *App) stopMetrics() {
-	if a.metSrv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_ = a.metSrv.Shutdown(ctx)
-	cancel()
-	a.metSrv = nil
-}
-
-// metricsMove is how a reload changes the metrics listener: prepared (the
-// new socket bound) before anything is applied, then committed or undone.
-type metricsMove struct {
-	a       *App
-	changed bool
-	ln      net.Listener // the new socket, nil if none is wanted
-	undo    func()       // puts back the old listener closed while preparing
-}
-
-// prepareMetrics binds the metrics listener cfg asks for, the old one still
-// serving. Only when the old listener holds the same port under another
-// spelling (127.0.0.1:9480 then 0.0.0.0:9480) is it closed first, and put
-// back if the new bind fails.
-func (a *App) prepareMetrics(old, cfg *config.Config, changed bool) (metricsMove, error) {
-	m := metricsMove{a: a, changed: changed}
-	if !changed || !wantMetrics(cfg) {
-		return m, nil
-	}
-	ln, err := listenMetrics(cfg)
-	if err != nil && a.metSrv != nil && errors.Is(err, syscall.EADDRINUSE) && samePort(old.Metrics.Listen, cfg.Metrics.Listen) {
-		a.stopMetrics()
-		putBack := func() {
-			if back, err := listenMetrics(old); err == nil {
-				a.serveMetrics(back)
-			} else {
-				a.log.Error("reload: the old metrics listener could not be put back", "err", err)
-			}
-		}
-		if ln, err = listenMetrics(cfg); err != nil {
-			putBack()
-			return metricsMove{}, err
-		}
-		m.undo = putBack
-	}
-	if err != nil {
-		return metricsMove{}, err
-	}
-	m.ln = ln
-	return m, nil
-}
-
-// commit stops the old listener and serves the new one.
-func (m metricsMove) commit() {
-	if !m.changed {
-		return
-	}
-	m.a.stopMetrics()
-	if m.ln != nil {
-		m.a.serveMetrics(m.ln)
+	if a.metSrv != nil {
+		relisten.Shutdown(a.metSrv)
+		a.metSrv = nil
 	}
 }
 
-// abort closes the new socket and puts back what was closed early.
-func (m metricsMove) abort() {
-	if m.ln != nil {
-		m.ln.Close()
-	}
-	if m.undo != nil {
-		m.undo()
-	}
+// prepareMetrics binds the metrics listener cfg asks for while the old one
+// still serves (see shared/relisten); committing it stops the old one.
+func (a *App) prepareMetrics(old, cfg *config.Config) (relisten.Move, error) {
+	return relisten.Prepare(relisten.Spec{
+		OldWant: metricsWant(old), NewWant: metricsWant(cfg), Old: a.metSrv, OldBound: metricsWant(old),
+		Listen: func(addr string) (net.Listener, error) { return listenMetrics(cfg, addr) },
+		Serve:  a.serveMetrics,
+	})
 }
 
 // prepareHeartbeat binds the heartbeat socket cfg asks for while the old
@@ -229,15 +174,8 @@ func (a *App) prepareHeartbeat(old, cfg *config.Config, key []byte) (net.PacketC
 		return nil, nil
 	}
 	c, err := listenHeartbeat(cfg)
-	if err != nil && a.hb != nil && errors.Is(err, syscall.EADDRINUSE) && samePort(old.Heartbeat.Listen, cfg.Heartbeat.Listen) {
+	if err != nil && a.hb != nil && errors.Is(err, syscall.EADDRINUSE) && relisten.SamePort(old.Heartbeat.Listen, cfg.Heartbeat.Listen) {
 		return nil, nil
 	}
 	return c, err
-}
-
-// samePort reports whether two host:port strings have the same port.
-func samePort(x, y string) bool {
-	_, px, err1 := net.SplitHostPort(x)
-	_, py, err2 := net.SplitHostPort(y)
-	return err1 == nil && err2 == nil && px == py
 }

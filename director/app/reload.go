@@ -80,14 +80,14 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	}
 	// The new listeners are bound while the old ones still serve: a port
 	// in use fails the reload here, with nothing changed.
-	metMove, err := a.prepareMetrics(old, cfg, ch.Metrics)
+	metMove, err := a.prepareMetrics(old, cfg)
 	if err != nil {
 		return ch, fmt.Errorf("keeping the running configuration: %w", err)
 	}
 	if hbRestart {
 		conn, err := a.prepareHeartbeat(old, cfg, key)
 		if err != nil {
-			metMove.abort()
+			metMove.Abort()
 			return ch, fmt.Errorf("keeping the running configuration: %w", err)
 		}
 		oldKey := a.hbKey
@@ -98,7 +98,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 			if rerr := a.startHeartbeat(old); rerr != nil {
 				a.log.Error("reload: the old heartbeat listener could not be restored", "err", rerr)
 			}
-			metMove.abort()
+			metMove.Abort()
 			return ch, fmt.Errorf("keeping the running configuration: %w", err)
 		}
 	}
@@ -107,7 +107,10 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	if ch.ControlSocket {
 		a.log.Warn("reload: control_socket changes take effect at the next restart", "socket", a.socket)
 	}
-	metMove.commit()
+	metMove.Commit()
+	if metricsWant(cfg) == "" {
+		a.metSrv = nil // stopped by the commit
+	}
 	if ch.Logging && a.opts.LogLevel != nil && !a.opts.LevelFromFlag {
 		if lv, err := logging.ParseLevel(cfg.Logging.Level); err == nil {
 			a.opts.LogLevel.Set(lv)
