@@ -208,13 +208,7 @@ func DiffUnchanged(old, new *Config, unchanged []bool) Changes {
 				sc.Kernel = true
 			}
 		}
-		// Real servers read from the same cached block (see Loader) are
-		// the same array: nothing to compare.
-		sameRS := len(n.RealServers) > 0 && len(n.RealServers) == len(o.RealServers) && &n.RealServers[0] == &o.RealServers[0]
 		for j := range n.RealServers {
-			if sameRS {
-				break
-			}
 			nr := &n.RealServers[j]
 			or := o.RealServer(nr.Key())
 			if or == nil {
@@ -228,9 +222,6 @@ func DiffUnchanged(old, new *Config, unchanged []bool) Changes {
 			}
 		}
 		for j := range o.RealServers {
-			if sameRS {
-				break
-			}
 			if n.RealServer(o.RealServers[j].Key()) == nil {
 				sc.RealServersRemoved = append(sc.RealServersRemoved, o.RealServers[j].Key())
 			}

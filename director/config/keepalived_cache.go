@@ -171,27 +171,32 @@ type chunk struct {
 // chunk that does not parse alone sends the caller back to reading the
 // whole file.
 func chunks(data []byte) []chunk {
-	out := []chunk{{start: 0, line: 1}}
-	depth, line := 0, 1
-	for i := 0; i < len(data); line++ {
+	out, _, _ := scanChunks(data, 0, len(data), 1)
+	out[len(out)-1].end = len(data)
+	return out
+}
+
+// scanChunks splits data from from (a line start at block depth 0, on
+// line) as chunks does, up to the first line start at or past stop. It
+// returns the chunks (the last one open), the depth there and where that
+// is.
+func scanChunks(data []byte, from, stop, line int) (out []chunk, depth, at int) {
+	out = []chunk{{start: from, line: line, vs: startsVS(data[from:])}}
+	i := from
+	for ; i < stop; line++ {
 		end := len(data)
 		if j := bytes.IndexByte(data[i:], '\n'); j >= 0 {
 			end = i + j
 		}
 		l := data[i:end]
-		if depth == 0 && startsVS(l) {
-			if i == 0 {
-				out[0].vs = true
-			} else {
-				out[len(out)-1].end = i
-				out = append(out, chunk{start: i, line: line, vs: true})
-			}
+		if depth == 0 && i > from && startsVS(l) {
+			out[len(out)-1].end = i
+			out = append(out, chunk{start: i, line: line, vs: true})
 		}
 		depth += lineDepth(l)
 		i = end + 1
 	}
-	out[len(out)-1].end = len(data)
-	return out
+	return out, depth, i
 }
 
 // rescan splits data into chunks like chunks, reusing the chunks of the
@@ -248,29 +253,12 @@ func rescan(old fileScan, data []byte) []chunk {
 // a virtual_server line at depth 0), so that the result is exactly
 // chunks(data) between them.
 func chunksBetween(data []byte, from, stop, line int) (out []chunk, ok bool) {
-	vs := startsVS(data[from:])
-	if from > 0 && !vs || stop <= from {
+	if from > 0 && !startsVS(data[from:]) || stop <= from {
 		return nil, false
 	}
-	out = []chunk{{start: from, line: line, vs: vs}}
-	depth := 0
-	for i := from; ; line++ {
-		if i >= stop {
-			out[len(out)-1].end = stop
-			return out, i == stop && depth == 0 && startsVS(data[stop:])
-		}
-		end := len(data)
-		if j := bytes.IndexByte(data[i:], '\n'); j >= 0 {
-			end = i + j
-		}
-		l := data[i:end]
-		if depth == 0 && i > from && startsVS(l) {
-			out[len(out)-1].end = i
-			out = append(out, chunk{start: i, line: line, vs: true})
-		}
-		depth += lineDepth(l)
-		i = end + 1
-	}
+	out, depth, at := scanChunks(data, from, stop, line)
+	out[len(out)-1].end = stop
+	return out, at == stop && depth == 0 && startsVS(data[stop:])
 }
 
 // startsVS reports whether a line begins (after blanks) with the word
