@@ -169,14 +169,14 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stop()
 	defer s.conn.Close()
 	var wg sync.WaitGroup
-	queues := make([]chan job, Workers)
+	queues := make([]chan Report, Workers)
 	for i := range queues {
-		queues[i] = make(chan job, workerQueue)
+		queues[i] = make(chan Report, workerQueue)
 		wg.Add(1)
-		go func(q <-chan job) {
+		go func(q <-chan Report) {
 			defer wg.Done()
-			for j := range q {
-				s.answer(j)
+			for r := range q {
+				s.answer(r)
 			}
 		}(queues[i])
 	}
@@ -199,12 +199,11 @@ func (s *Server) Run(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		if j, ok := s.handle(ua.AddrPort(), buf[:n]); ok {
-			q := queues[workerOf(j.report.Agent.RealIP)]
+		if r, ok := s.handle(ua.AddrPort(), buf[:n]); ok {
 			select {
-			case q <- j:
+			case queues[workerOf(r.Agent.RealIP)] <- r:
 			default:
-				s.drop(ReasonBusy, fmt.Errorf("heartbeat from %s: the director is not keeping up; report dropped", j.report.Peer), j.report.At)
+				s.drop(ReasonBusy, fmt.Errorf("heartbeat from %s: the director is not keeping up; report dropped", r.Peer), r.At)
 			}
 		}
 	}
@@ -212,11 +211,6 @@ func (s *Server) Run(ctx context.Context) error {
 
 // handle processes one datagram; exported through Run only. The datagram
 // is not retained.
-// job is one authenticated report for a worker.
-type job struct {
-	report Report
-}
-
 // workerOf picks the worker of a real IP: the same one for every report of
 // an agent, so that its replies go out in order.
 func workerOf(ip netip.Addr) int {
@@ -230,7 +224,7 @@ func workerOf(ip netip.Addr) int {
 
 // handle authenticates one datagram (in the reading goroutine, where the
 // replay window is kept in order); ok says it is a report to answer.
-func (s *Server) handle(peer netip.AddrPort, b []byte) (j job, ok bool) {
+func (s *Server) handle(peer netip.AddrPort, b []byte) (r Report, ok bool) {
 	now := s.now()
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 	m, err := s.opener.Open(peer.String(), b, now)
@@ -240,20 +234,20 @@ func (s *Server) handle(peer netip.AddrPort, b []byte) (j job, ok bool) {
 	if err != nil {
 		reason := hbproto.Reason(err)
 		s.drop(reason, err, now)
-		return job{}, false
+		return Report{}, false
 	}
 	s.count(func(st *Stats) { st.Accepted++ })
 	if s.opts.Counted != nil {
 		s.opts.Counted("accepted")
 	}
-	return job{report: Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent}}, true
+	return Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent}, true
 }
 
 // answer hands a report to the application and replies.
-func (s *Server) answer(j job) {
-	s.h.Report(j.report)
-	peer, now := j.report.Peer, j.report.At
-	reply := s.h.Reply(j.report.Agent.RealIP.Unmap())
+func (s *Server) answer(r Report) {
+	s.h.Report(r)
+	peer, now := r.Peer, r.At
+	reply := s.h.Reply(r.Agent.RealIP.Unmap())
 	if len(reply.Destinations) > hbproto.MaxDestinations {
 		reply.Destinations = reply.Destinations[:hbproto.MaxDestinations]
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,11 +32,7 @@ func (a *App) openIPVS(cfg *config.Config) error {
 		a.log.Info("no virtual_server: running VRRP only (as keepalived -P); IPVS is not touched")
 		return nil
 	}
-	open := a.opts.OpenIPVS
-	if open == nil {
-		open = func(log *slog.Logger) (IPVS, error) { return lvs.Open("", log) }
-	}
-	k, err := open(a.log)
+	k, err := a.openKernel()
 	if err != nil {
 		a.ipvsErr = err
 		if len(cfg.Services) > 0 {
@@ -50,6 +45,15 @@ func (a *App) openIPVS(cfg *config.Config) error {
 	a.rec = lvs.NewReconciler(k, lvs.Options{Logger: a.log, RemoveOnStop: true})
 	a.applySysctls(cfg)
 	return nil
+}
+
+// openKernel opens an IPVS handle (Options.OpenIPVS, else the kernel's in
+// this network namespace).
+func (a *App) openKernel() (IPVS, error) {
+	if a.opts.OpenIPVS != nil {
+		return a.opts.OpenIPVS(a.log)
+	}
+	return lvs.Open("", a.log)
 }
 
 // applySysctls sets expire_nodest_conn, expire_quiescent_template and
@@ -256,7 +260,7 @@ func (a *App) poll() {
 			a.log.Debug("ipvs: poll failed", "err", err)
 			return
 		}
-		a.onFullPoll(fullPollDone{states: states})
+		a.takeTable(states)
 		return
 	}
 	if !a.fullPolling && a.polls%fullPollEvery == 0 && a.now().Sub(a.fullPollAt) >= 10*a.fullPollTook {
@@ -307,8 +311,7 @@ func (a *App) anyDraining() bool {
 	return false
 }
 
-// fullPollDone is the whole table, read in the background (or at once for
-// a small table).
+// fullPollDone is the whole table, read in the background.
 type fullPollDone struct {
 	states []lvs.ServiceState
 	err    error
@@ -324,11 +327,7 @@ func (fullPollDone) isEvent() {}
 func (a *App) fullPoll() {
 	h := a.pollIPVS
 	if h == nil {
-		open := a.opts.OpenIPVS
-		if open == nil {
-			open = func(log *slog.Logger) (IPVS, error) { return lvs.Open("", log) }
-		}
-		k, err := open(a.log)
+		k, err := a.openKernel()
 		if err != nil {
 			a.log.Debug("ipvs: no second handle for the background poll; using the main one", "err", err)
 			k = a.ipvs
@@ -348,19 +347,22 @@ func (a *App) fullPoll() {
 	}()
 }
 
-// onFullPoll takes a whole-table read: every service's counters and drift.
+// onFullPoll takes the result of a background read.
 func (a *App) onFullPoll(r fullPollDone) {
-	if r.took > 0 {
-		a.fullPolling = false
-		a.fullPollAt, a.fullPollTook = a.now(), r.took
-	}
+	a.fullPolling = false
+	a.fullPollAt, a.fullPollTook = a.now(), r.took
 	if r.err != nil {
 		a.log.Debug("ipvs: poll failed", "err", r.err)
 		return
 	}
-	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(r.states))
-	for i := range r.states {
-		byKey[r.states[i].Service.Key()] = &r.states[i]
+	a.takeTable(r.states)
+}
+
+// takeTable takes a whole-table read: every service's counters and drift.
+func (a *App) takeTable(states []lvs.ServiceState) {
+	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
+	for i := range states {
+		byKey[states[i].Service.Key()] = &states[i]
 	}
 	now := a.now()
 	for _, s := range a.services {

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"os"
-
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/mail"
 	"github.com/tandemlb/tandem/director/vrrp"
@@ -48,11 +46,7 @@ func mailFrom(n *config.Notification) string {
 	if n.From != "" {
 		return n.From
 	}
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		h = "localhost"
-	}
-	return "tandem-director@" + h
+	return "tandem-director@" + mail.HostName()
 }
 
 // mailTransition queues the alert for in entering to (from from), if the

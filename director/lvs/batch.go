@@ -80,15 +80,12 @@ func opCommand(k OpKind) uint8 {
 	return 0
 }
 
-// encodeOp builds the generic netlink message (header and attributes) of
-// one operation. The service is always sent in full; the kernel only reads
-// its identity for destination and delete commands.
-func encodeOp(op Op) ([]byte, error) { return appendOp(nil, op) }
-
-// appendOp appends the generic netlink message of op to b without
-// allocating (at 11,000 operations the encoder's allocations cost more
-// than the system calls). b's length must be a multiple of 4 (attributes
-// are aligned from the start of b).
+// appendOp appends the generic netlink message (header and attributes) of
+// op to b without allocating (at 11,000 operations the encoder's
+// allocations cost more than the system calls). The service is always sent
+// in full; the kernel only reads its identity for destination and delete
+// commands. b's length must be a multiple of 4 (attributes are aligned
+// from the start of b).
 func appendOp(b []byte, op Op) ([]byte, error) {
 	cmd := opCommand(op.Kind)
 	if cmd == 0 {
@@ -209,7 +206,7 @@ func (k *Kernel) executeBatch(ops []Op, errs []error) {
 	// else), the last message alone asks for an acknowledgement.
 	b := k.wbuf[:0]
 	bySeq := make(map[uint32]int, len(ops))
-	var idx []int // ops sent, in order
+	lastAt := -1 // where the last message sent starts
 	for i, op := range ops {
 		at := len(b)
 		b = append(b, make([]byte, unix.NLMSG_HDRLEN)...)
@@ -226,14 +223,13 @@ func (k *Kernel) executeBatch(ops []Op, errs []error) {
 		binary.NativeEndian.PutUint32(b[at+8:], k.seq)
 		binary.NativeEndian.PutUint32(b[at+12:], 0)
 		bySeq[k.seq] = i
-		idx = append(idx, at)
+		lastAt = at
 	}
 	k.wbuf = b
-	if len(idx) == 0 {
+	if lastAt < 0 {
 		return
 	}
 	last := k.seq
-	lastAt := idx[len(idx)-1]
 	binary.NativeEndian.PutUint16(b[lastAt+6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
 	if err := k.send(b); err != nil {
 		for _, i := range bySeq {

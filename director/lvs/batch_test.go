@@ -65,7 +65,7 @@ func TestEncodeOp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := encodeOp(tt.op)
+			b, err := appendOp(nil, tt.op)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +74,7 @@ func TestEncodeOp(t *testing.T) {
 			}
 		})
 	}
-	if _, err := encodeOp(Op{}); err == nil {
+	if _, err := appendOp(nil, Op{}); err == nil {
 		t.Error("an op without a kind was encoded")
 	}
 }

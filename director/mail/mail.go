@@ -98,7 +98,7 @@ func (s Server) Send(ctx context.Context, m Message) (err error) {
 	defer c.Close()
 	helo := s.HeloName
 	if helo == "" {
-		helo = hostName()
+		helo = HostName()
 	}
 	if err := c.Hello(helo); err != nil {
 		return wrap("HELO", err)
@@ -191,7 +191,8 @@ func envelopeAddr(s string) (string, error) {
 	return s, nil
 }
 
-func hostName() string {
+// HostName is this host's name, "localhost" when it has none.
+func HostName() string {
 	h, err := os.Hostname()
 	if err != nil || h == "" {
 		return "localhost"

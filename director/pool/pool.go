@@ -399,30 +399,25 @@ func (p *Pool) Step(now time.Time, ev Event) []Action {
 	case AgentReport:
 		// The common case, an agent saying again what it said: only its
 		// time moves (expiry and everything else happen at Tick), so
-		// nothing is evaluated — at 1,000 agents × 1,000 servers that
-		// evaluation was the director's whole CPU.
-		same, any := true, false
+		// nothing is evaluated.
+		var mine []*server
+		same := true
 		for _, s := range p.servers {
 			if s.cfg.Addr.Addr() == e.Addr {
-				any = true
+				mine = append(mine, s)
 				same = same && s.agent == e.State && s.agentReason == e.Reason
 			}
 		}
-		if !any {
+		if len(mine) == 0 {
 			return nil
 		}
 		if same {
-			for _, s := range p.servers {
-				if s.cfg.Addr.Addr() == e.Addr {
-					s.agentAt = now
-				}
+			for _, s := range mine {
+				s.agentAt = now
 			}
 			return nil
 		}
-		for _, s := range p.servers {
-			if s.cfg.Addr.Addr() != e.Addr {
-				continue
-			}
+		for _, s := range mine {
 			was := s.agent
 			s.agent, s.agentReason, s.agentAt = e.State, e.Reason, now
 			if (was == AgentDown || was == AgentMaintenance) && e.State == AgentUp {

@@ -313,6 +313,27 @@ func TestAgentSilenceFallsBackToChecks(t *testing.T) {
 	}
 }
 
+// A report that repeats the last one changes nothing but the agent's time:
+// no action, and the expiry moves with it.
+func TestAgentRepeatedReportOnlyMovesItsTime(t *testing.T) {
+	cfg := Config{Servers: []ServerConfig{http(rs1, 1), http(rs2, 2)}, AgentInterval: time.Second}
+	p := run(t, cfg, startTwoUp, []step{
+		{0, AgentReport{Addr: rs1.Addr(), State: AgentMaintenance, Reason: "deploy"}, []string{
+			"transition 192.0.2.101:80: up -> draining (maintenance from agent: deploy)",
+			"set-dest 192.0.2.101:80 weight 0",
+		}},
+		{2 * time.Second, AgentReport{Addr: rs1.Addr(), State: AgentMaintenance, Reason: "deploy"}, nil},
+		// Past the first report's expiry (3 s), within the second's.
+		{4 * time.Second, Tick{}, nil},
+	})
+	if got, want := p.NextDeadline(), t0.Add(5*time.Second); !got.Equal(want) {
+		t.Errorf("NextDeadline = %v, want %v (3 intervals after the repeated report)", got, want)
+	}
+	if st := p.Status().Servers[0]; st.Agent != AgentMaintenance || st.State != Draining {
+		t.Errorf("after the repeated report: agent %v, state %v", st.Agent, st.State)
+	}
+}
+
 func TestAgentDownSilentWithFailingCheckAsksRecheck(t *testing.T) {
 	cfg := Config{Servers: []ServerConfig{http(rs1, 1), http(rs2, 2)}}
 	run(t, cfg, startTwoUp, []step{
