@@ -21,10 +21,15 @@ import (
 )
 
 // DefaultModules returns the modules loaded before the command when Options.Modules is nil.
-// RunLockPath is the machine-wide lock that serialises guests (see Run).
-const RunLockPath = "/run/lock/tandem-vm-run.lock"
-
 func DefaultModules() []string { return []string{"ip_vs"} }
+
+// runLockPath is the machine-wide lock that serialises guests (see Run);
+// maxLockWait bounds the wait for it (the longest suite, the scenarios, has
+// a 30-minute guest timeout).
+const (
+	runLockPath = "/run/lock/tandem-vm-run.lock"
+	maxLockWait = 45 * time.Minute
+)
 
 // DefaultTimeout bounds a run when Options.Timeout is zero.
 const DefaultTimeout = 10 * time.Minute
@@ -123,10 +128,13 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	// One guest at a time on this machine: TCG guests share two cores, and
 	// two at once make both slow enough to break timing-sensitive tests.
-	// A second caller waits here (bounded by its own ctx), not in QEMU.
-	unlock, err := lockFile(ctx, RunLockPath)
+	// A second caller waits here, not in QEMU: until ctx ends, and at most
+	// maxLockWait (callers pass context.Background()).
+	lockCtx, cancelLock := context.WithTimeout(ctx, maxLockWait)
+	unlock, err := lockFile(lockCtx, runLockPath)
+	cancelLock()
 	if err != nil {
-		return res, fmt.Errorf("vm: waiting for the other guest to finish: %w", err)
+		return res, fmt.Errorf("vm: waiting for the other guest to finish (at most %s): %w", maxLockWait, err)
 	}
 	defer unlock()
 	timeout := opts.Timeout
