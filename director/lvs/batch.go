@@ -81,11 +81,13 @@ func opCommand(k OpKind) uint8 {
 }
 
 // appendOp appends the generic netlink message (header and attributes) of
-// op to b without allocating (at 11,000 operations the encoder's
-// allocations cost more than the system calls). The service is always sent
-// in full; the kernel only reads its identity for destination and delete
-// commands. b's length must be a multiple of 4 (attributes are aligned
-// from the start of b).
+// op to b without allocating. For 11,000 operations the allocating encoder
+// it replaced took about 20 of the 32 ms that validating, planning and
+// encoding took natively, and Apply from empty in the guest went from
+// 634–733 ms to 361 ms with this one. The service is always sent in full;
+// the kernel only reads its identity for destination and delete commands.
+// b's length must be a multiple of 4 (attributes are aligned from the
+// start of b).
 func appendOp(b []byte, op Op) ([]byte, error) {
 	cmd := opCommand(op.Kind)
 	if cmd == 0 {
