@@ -5,12 +5,13 @@
 //     (the TANDEM_BENCH gate, one boot of the guest running the package's
 //     TestGuest* test, the Host it ran on); OutPath is the page it
 //     rewrites.
-//   - guest side: EnvRuns (TANDEM_BENCH_RUNS); GuestKernel, GuestMemMB
+//   - guest side: EnvRuns (TANDEM_BENCH_RUNS); KernelRelease, GuestMemMB
 //     and FirstLine (a tool's version) for the benchmark's meta line.
 //   - the guest's output: SamplePrefix and MetaPrefix mark the JSON lines
-//     (Line) the guest test prints for the host test.
+//     (Line) the guest test prints for the host test; ParseOutput reads
+//     them back (Append, Into).
 //   - reports: Host, its "Where and how" lines (DateLine, GuestVM,
-//     Machine) and Seconds.
+//     Machine), Stat (median and range), Seconds and Speed.
 //
 // What each benchmark measures, parses and writes stays in its package.
 package benchutil
@@ -23,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,6 +46,59 @@ const (
 func Line(prefix string, v any) string {
 	b, _ := json.Marshal(v)
 	return prefix + string(b)
+}
+
+// A Marker is one kind of line in a guest's output: the lines that hold
+// Prefix, and what to do with the rest of such a line.
+type Marker struct {
+	Prefix string
+	Parse  func(rest string) error
+}
+
+// ParseOutput reads a guest's output line by line. A line that holds a
+// marker's prefix (the host log may put its own in front, "guest: ") goes
+// to that marker's Parse with what follows the prefix; when a line holds
+// several, the one that comes first in the line counts. Other lines are
+// ignored.
+func ParseOutput(out string, markers ...Marker) error {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		var m *Marker
+		at := -1
+		for i := range markers {
+			if j := strings.Index(line, markers[i].Prefix); j >= 0 && (at < 0 || j < at) {
+				m, at = &markers[i], j
+			}
+		}
+		if m == nil {
+			continue
+		}
+		if err := m.Parse(line[at+len(m.Prefix):]); err != nil {
+			return fmt.Errorf("bad line %q: %w", line, err)
+		}
+	}
+	return sc.Err()
+}
+
+// Append is a Marker's Parse that decodes the JSON of each line and
+// appends it to *dst.
+func Append[T any](dst *[]T) func(string) error {
+	return func(rest string) error {
+		var v T
+		if err := json.Unmarshal([]byte(rest), &v); err != nil {
+			return err
+		}
+		*dst = append(*dst, v)
+		return nil
+	}
+}
+
+// Into is a Marker's Parse that decodes the JSON of each line into v (a
+// pointer): of several lines, the last one wins.
+func Into(v any) func(string) error {
+	return func(rest string) error { return json.Unmarshal([]byte(rest), v) }
 }
 
 // Host describes the machine that ran the guest.
@@ -72,6 +127,48 @@ func (h Host) GuestVM(kernel string, cpus, memMB int) string {
 func (h Host) Machine(guestKernel string, guestCPUs, guestMemMB int) string {
 	return fmt.Sprintf("%d × %s, kernel %s; guest %s under QEMU %s, %d vCPUs, %d MB", h.CPUs, h.CPU, h.Kernel,
 		guestKernel, strings.ToUpper(h.Accel), guestCPUs, guestMemMB)
+}
+
+// Stat is the median and range of some values.
+type Stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+// StatOf summarises v (any order; v is left as it is).
+func StatOf(v []float64) Stat {
+	if len(v) == 0 {
+		return Stat{}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	m := v[n/2]
+	if n%2 == 0 {
+		m = (v[n/2-1] + v[n/2]) / 2
+	}
+	return Stat{Median: m, Min: v[0], Max: v[n-1], N: n}
+}
+
+// Median of v (any order); 0 without values.
+func Median(v []float64) float64 { return StatOf(v).Median }
+
+// Speed renders a ratio of durations, the baseline's ÷ this one:
+// "**12.3× faster**", "2.0× slower", "1 (baseline)" for the baseline
+// itself, "—" without a ratio (0).
+func Speed(ratio float64, baseline bool) string {
+	switch {
+	case baseline:
+		return "1 (baseline)"
+	case ratio == 0:
+		return "—"
+	case ratio >= 1:
+		return fmt.Sprintf("**%.1f× faster**", ratio)
+	default:
+		return fmt.Sprintf("%.1f× slower", 1/ratio)
+	}
 }
 
 // Seconds formats a duration in seconds with about three significant
@@ -144,7 +241,11 @@ func (b VMBench) Run(t *testing.T) (vm.Result, Host) {
 	if t.Failed() {
 		t.Fatal(b.Failed)
 	}
-	return res, Host{Date: time.Now().UTC().Format("2006-01-02"), CPU: cpuModel(), CPUs: runtime.NumCPU(), Kernel: osRelease(),
+	kernel := KernelRelease()
+	if kernel == "" {
+		kernel = "unknown"
+	}
+	return res, Host{Date: time.Now().UTC().Format("2006-01-02"), CPU: cpuModel(), CPUs: runtime.NumCPU(), Kernel: kernel,
 		Accel: res.Accel, LoadAvg: load, GoVersion: runtime.Version(), VMWall: res.Wall}
 }
 
@@ -177,26 +278,14 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-func osRelease() string {
-	k, err := kernelRelease()
-	if err != nil {
-		return "unknown"
-	}
-	return k
-}
-
-// GuestKernel is the running kernel's release; "" when unknown.
-func GuestKernel() string {
-	k, _ := kernelRelease()
-	return k
-}
-
-func kernelRelease() (string, error) {
+// KernelRelease is the running kernel's release (the guest's in a guest
+// test, the host's in VMBench.Run); "" when unknown.
+func KernelRelease() string {
 	v, err := os.ReadFile("/proc/sys/kernel/osrelease")
 	if err != nil {
-		return "", err
+		return ""
 	}
-	return strings.TrimSpace(string(v)), nil
+	return strings.TrimSpace(string(v))
 }
 
 // GuestMemMB is the running system's MemTotal in MB; 0 when unknown.

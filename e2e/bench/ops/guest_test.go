@@ -48,7 +48,7 @@ func emit(t *testing.T, s Sample) {
 	if s.Proc != "" {
 		t.Logf("%s %s run %d: RSS %s, CPU %s", s.Case, s.Proc, s.Run, MiB(float64(s.RSSKiB)), Pct(s.CPUPct))
 	} else {
-		t.Logf("%s %s run %d: %s, %d of %d requests failed", s.Scenario, s.Variant, s.Run, Seconds(s.Seconds), s.Failed, s.Sent)
+		t.Logf("%s %s run %d: %s, %d of %d requests failed", s.Scenario, s.Variant, s.Run, benchutil.Seconds(s.Seconds), s.Failed, s.Sent)
 	}
 }
 
@@ -103,7 +103,7 @@ func TestGuestBenchOps(t *testing.T) {
 func guestMeta(t *testing.T, runs int, window time.Duration) Meta {
 	m := Meta{Runs: runs, GuestCPUs: runtime.NumCPU(), Rate: loadRate, KeepAlive: fmt.Sprintf("%.0f %%", loadKeepAlive*100),
 		Poll: pollEvery.String(), Window: window.String(), Agents: simAgents,
-		GuestKernel: benchutil.GuestKernel(), GuestMemMB: benchutil.GuestMemMB()}
+		GuestKernel: benchutil.KernelRelease(), GuestMemMB: benchutil.GuestMemMB()}
 	m.Keepalived = benchutil.FirstLine(t, "keepalived", "--version")
 	m.Director = strings.TrimPrefix(benchutil.FirstLine(t, testutil.Bin(t, "tandem-director"), "--version"), "tandem-director version ")
 	m.Backend = strings.TrimPrefix(benchutil.FirstLine(t, testutil.Bin(t, "tandem-backend"), "--version"), "tandem-backend version ")

@@ -1,10 +1,8 @@
 package ops
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -107,48 +105,17 @@ type Output struct {
 // output; other lines are ignored.
 func ParseOutput(out string) (Output, error) {
 	var o Output
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		// The host log may prefix lines ("guest: "); the markers are kept.
-		if i := strings.Index(line, samplePrefix); i >= 0 && !strings.Contains(line, metaPrefix) {
-			var s Sample
-			if err := json.Unmarshal([]byte(line[i+len(samplePrefix):]), &s); err != nil {
-				return o, fmt.Errorf("bad sample line %q: %w", line, err)
-			}
-			o.Samples = append(o.Samples, s)
-		} else if i := strings.Index(line, metaPrefix); i >= 0 {
-			if err := json.Unmarshal([]byte(line[i+len(metaPrefix):]), &o.Meta); err != nil {
-				return o, fmt.Errorf("bad meta line %q: %w", line, err)
-			}
-		}
-	}
-	return o, sc.Err()
+	err := benchutil.ParseOutput(out,
+		benchutil.Marker{Prefix: samplePrefix, Parse: benchutil.Append(&o.Samples)},
+		benchutil.Marker{Prefix: metaPrefix, Parse: benchutil.Into(&o.Meta)})
+	return o, err
 }
 
 // Stat is the median and range of some values.
-type Stat struct {
-	Median float64 `json:"median"`
-	Min    float64 `json:"min"`
-	Max    float64 `json:"max"`
-	N      int     `json:"n"`
-}
+type Stat = benchutil.Stat
 
-// StatOf summarises v (any order).
-func StatOf(v []float64) Stat {
-	if len(v) == 0 {
-		return Stat{}
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	n := len(v)
-	m := v[n/2]
-	if n%2 == 0 {
-		m = (v[n/2-1] + v[n/2]) / 2
-	}
-	return Stat{Median: m, Min: v[0], Max: v[n-1], N: n}
-}
+// StatOf summarises v (any order): benchutil.StatOf.
+func StatOf(v []float64) Stat { return benchutil.StatOf(v) }
 
 // TimingRow summarises one (scenario, variant).
 type TimingRow struct {
@@ -282,24 +249,6 @@ func Summarize(samples []Sample) ([]TimingRow, []ResourceRow) {
 	return trows, rrows
 }
 
-// Seconds formats a duration in seconds: benchutil.Seconds.
-func Seconds(s float64) string { return benchutil.Seconds(s) }
-
-// Speed renders keepalived's median ÷ this one: "**12.3× faster**",
-// "2.0× slower", "1 (baseline)" for keepalived itself, "—" without one.
-func Speed(ratio float64, baseline bool) string {
-	switch {
-	case baseline:
-		return "1 (baseline)"
-	case ratio == 0:
-		return "—"
-	case ratio >= 1:
-		return fmt.Sprintf("**%.1f× faster**", ratio)
-	default:
-		return fmt.Sprintf("%.1f× slower", 1/ratio)
-	}
-}
-
 func count(s Stat) string {
 	if s.Min == s.Max {
 		return fmt.Sprintf("%.0f", s.Median)
@@ -337,8 +286,8 @@ func TimingTable(rows []TimingRow) string {
 			sc, last = scenarioLabels[r.Scenario], r.Scenario
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s – %s | %s | %s | %s | %s |\n", sc, r.Label, r.How,
-			Seconds(r.Seconds.Median), Seconds(r.Seconds.Min), Seconds(r.Seconds.Max), count(r.Failed), count(r.Sent),
-			Speed(r.VsSeed, r.Variant == VarKeepalived), Speed(r.VsDL1, r.Variant == VarKeepalivedDL1))
+			benchutil.Seconds(r.Seconds.Median), benchutil.Seconds(r.Seconds.Min), benchutil.Seconds(r.Seconds.Max), count(r.Failed), count(r.Sent),
+			benchutil.Speed(r.VsSeed, r.Variant == VarKeepalived), benchutil.Speed(r.VsDL1, r.Variant == VarKeepalivedDL1))
 	}
 	return b.String()
 }

@@ -92,9 +92,7 @@ func medianOf(v []float64) string {
 	if len(v) == 0 {
 		return "—"
 	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	return Seconds(Median(v))
+	return benchutil.Seconds(benchutil.Median(v))
 }
 
 type bench struct {
@@ -130,7 +128,7 @@ func (b *bench) meta(runs int) Meta {
 	t := b.t
 	m := Meta{Services: b.sc.Services, Dests: b.sc.Dests, Runs: runs, GuestCPUs: runtime.NumCPU(),
 		PollEvery: pollEvery.String(), WeightPoll: weightPoll.String(),
-		GuestKernel: benchutil.GuestKernel(), GuestMemMB: benchutil.GuestMemMB()}
+		GuestKernel: benchutil.KernelRelease(), GuestMemMB: benchutil.GuestMemMB()}
 	m.Keepalived = benchutil.FirstLine(t, b.tools["keepalived"], "--version")
 	m.Ipvsadm = benchutil.FirstLine(t, b.tools["ipvsadm"], "--version")
 	m.Tandem = strings.TrimPrefix(benchutil.FirstLine(t, b.director, "--version"), "tandem-director version ")

@@ -1,8 +1,6 @@
 package reconcile
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -89,26 +87,14 @@ func MetaLine(m Meta) string { return benchutil.Line(metaPrefix, m) }
 // from the guest's output; other lines are ignored.
 func ParseOutput(out string) (Output, error) {
 	var o Output
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		switch {
-		case strings.HasPrefix(line, samplePrefix):
-			var s Sample
-			if err := json.Unmarshal([]byte(line[len(samplePrefix):]), &s); err != nil {
-				return o, fmt.Errorf("bad sample line %q: %w", line, err)
-			}
-			o.Samples = append(o.Samples, s)
-		case strings.HasPrefix(line, metaPrefix):
-			if err := json.Unmarshal([]byte(line[len(metaPrefix):]), &o.Meta); err != nil {
-				return o, fmt.Errorf("bad meta line %q: %w", line, err)
-			}
-		case strings.HasPrefix(line, logPrefix):
-			o.TandemLog = append(o.TandemLog, line[len(logPrefix):])
-		}
-	}
-	return o, sc.Err()
+	err := benchutil.ParseOutput(out,
+		benchutil.Marker{Prefix: samplePrefix, Parse: benchutil.Append(&o.Samples)},
+		benchutil.Marker{Prefix: metaPrefix, Parse: benchutil.Into(&o.Meta)},
+		benchutil.Marker{Prefix: logPrefix, Parse: func(line string) error {
+			o.TandemLog = append(o.TandemLog, line)
+			return nil
+		}})
+	return o, err
 }
 
 // Row is the summary of one (step, implementation).
@@ -177,10 +163,9 @@ func Summarize(samples []Sample) []Row {
 		if len(leftS) > 0 {
 			notes = append(notes, fmt.Sprintf("left in the table: %s services, %s destinations", span(leftS), span(leftD)))
 		}
-		slices.Sort(v)
-		m := Median(v)
-		median[[2]string{d.step, d.impl}] = m
-		rows = append(rows, Row{Step: d.step, Impl: d.impl, Median: m, Min: v[0], Max: v[len(v)-1], Runs: len(v), Notes: notes,
+		st := benchutil.StatOf(v)
+		median[[2]string{d.step, d.impl}] = st.Median
+		rows = append(rows, Row{Step: d.step, Impl: d.impl, Median: st.Median, Min: st.Min, Max: st.Max, Runs: st.N, Notes: notes,
 			Label: d.label, StepLabel: stepLabels[d.step], How: d.how})
 	}
 	for i := range rows {
@@ -203,32 +188,10 @@ func span(v []int) string {
 	return thousands(lo) + "–" + thousands(hi)
 }
 
-// Median of sorted values.
-func Median(sorted []float64) float64 {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	if n%2 == 1 {
-		return sorted[n/2]
-	}
-	return (sorted[n/2-1] + sorted[n/2]) / 2
-}
-
-// Seconds formats a duration in seconds: benchutil.Seconds.
-func Seconds(s float64) string { return benchutil.Seconds(s) }
-
+// ratio is r's "vs keepalived" cell; the stop rows have none, keepalived's
+// own included.
 func ratio(r Row) string {
-	switch {
-	case r.VsKeepalived == 0:
-		return "—"
-	case r.Impl == ImplKeepalived:
-		return "1 (baseline)"
-	case r.VsKeepalived >= 1:
-		return fmt.Sprintf("**%.1f× faster**", r.VsKeepalived)
-	default:
-		return fmt.Sprintf("%.1f× slower", 1/r.VsKeepalived)
-	}
+	return benchutil.Speed(r.VsKeepalived, r.Impl == ImplKeepalived && r.VsKeepalived != 0)
 }
 
 // MarkdownTable renders the rows as a Markdown table.
@@ -247,7 +210,7 @@ func MarkdownTable(rows []Row) string {
 			how += " (" + strings.Join(r.Notes, "; ") + ")"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s – %s | %d | %s |\n", step, r.Label, how,
-			Seconds(r.Median), Seconds(r.Min), Seconds(r.Max), r.Runs, ratio(r))
+			benchutil.Seconds(r.Median), benchutil.Seconds(r.Min), benchutil.Seconds(r.Max), r.Runs, ratio(r))
 	}
 	return b.String()
 }
@@ -273,7 +236,7 @@ func Verdicts(rows []Row) []string {
 				verdict = "goal NOT met"
 			}
 			out = append(out, fmt.Sprintf("%s: tandem-director %s vs keepalived %s = %.1f× (goal ≥ %.0f×: %s)",
-				stepLabels[step], Seconds(r.Median), Seconds(r.Median*r.VsKeepalived), r.VsKeepalived, Goal, verdict))
+				stepLabels[step], benchutil.Seconds(r.Median), benchutil.Seconds(r.Median*r.VsKeepalived), r.VsKeepalived, Goal, verdict))
 		}
 	}
 	return out
