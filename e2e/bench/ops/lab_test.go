@@ -449,7 +449,7 @@ const (
 func (l *lab) startLoad() (stop func() *loadgen.Report) {
 	l.t.Helper()
 	g, err := loadgen.New(loadgen.Config{
-		Target:         loadgen.Target{Addr: vip + ":80", Dial: l.net.DialContext("client"), Timeout: 2 * time.Second, Expected: realServers},
+		Target:         loadgen.Target{Addr: vip + ":80", Dial: l.net.DialContext("client"), Timeout: loadTimeout, Expected: realServers},
 		Rate:           loadRate,
 		Duration:       loadBound,
 		MaxRequests:    int(loadRate*loadBound.Seconds()) + 100,

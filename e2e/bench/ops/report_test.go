@@ -103,14 +103,15 @@ func TestDocumentAndJSON(t *testing.T) {
 	h := Host{Date: "2026-11-27", CPU: "cpu", CPUs: 2, Kernel: "6.18", Accel: "tcg", GoVersion: "go1.26", LoadAvg: "1 1 1", VMWall: 90 * time.Second}
 	o := Output{Samples: fakeSamples(), Meta: Meta{Runs: 3, GuestKernel: "6.1.0", GuestCPUs: 2, GuestMemMB: 960, Rate: 40,
 		KeepAlive: "25 %", Poll: "5ms", Window: "20s", Agents: 1000, Keepalived: "Keepalived v2.2.7", Director: "v1", Backend: "v1"}}
-	doc := Document(h, o)
+	tr, rr := Summarize(o.Samples)
+	doc := Document(h, o.Meta, tr, rr)
 	for _, want := range []string{"# Operations and resources benchmark", "- Date: 2026-11-27.", "accel **TCG**", "VM wall 1m30s",
 		"tandem-director v1; tandem-backend v1", "## Resources", "with those 1000 addresses as real servers"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("document lacks %q", want)
 		}
 	}
-	js, err := JSON(h, o)
+	js, err := JSON(h, o.Meta, tr, rr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,8 +114,9 @@ func TestBuild(t *testing.T) {
 			ops.Sample{Case: ops.CaseHBUnknown, Proc: ops.ProcDirector, Run: r, Procs: 1, RSSKiB: 40000, CPUPct: 30,
 				HB: &ops.HBCounts{Agents: 1000, Sent: 22000, Replies: 21990}})
 	}
+	trows, rrows := ops.Summarize(samples)
 	js, err := ops.JSON(ops.Host{Date: "2026-11-27", CPU: "cpu", CPUs: 2, Kernel: "k", Accel: "tcg"},
-		ops.Output{Samples: samples, Meta: ops.Meta{Runs: 3, Keepalived: "Keepalived v2.2.7", Director: "v1", Backend: "v1"}})
+		ops.Meta{Runs: 3, Keepalived: "Keepalived v2.2.7", Director: "v1", Backend: "v1"}, trows, rrows)
 	if err != nil {
 		t.Fatal(err)
 	}
