@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tandemlb/tandem/e2e/bench/ops"
 )
 
 // table is one Markdown table: its header cells and rows of cells, with
@@ -39,7 +41,15 @@ func cells(line string) []string {
 	return parts
 }
 
-var separatorRe = regexp.MustCompile(`^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$`)
+var (
+	separatorRe  = regexp.MustCompile(`^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$`)
+	durRe        = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*(s|ms|µs|us)$`)
+	dateRe       = regexp.MustCompile(`\b(20\d\d-\d\d-\d\d)\b`)
+	kernelRe     = regexp.MustCompile(`kernel ([^,]+)`)
+	hostRe       = regexp.MustCompile(`(?m)^- Date: [^.]*\. Host: ([^;]+);`)
+	guestRe      = regexp.MustCompile(`(?m)^- Guest: Debian's kernel (\S+) under QEMU, accel \**([A-Za-z]+)`)
+	keepalivedRe = regexp.MustCompile(`(?i)^keepalived v?([0-9]+(?:\.[0-9]+)+)`)
+)
 
 // tables finds every table of a Markdown text.
 func tables(md string) []table {
@@ -59,8 +69,6 @@ func tables(md string) []table {
 	}
 	return out
 }
-
-var durRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*(s|ms|µs|us)$`)
 
 // seconds reads "0.622 s", "509 ms", "733 µs".
 func seconds(s string) (float64, error) {
@@ -89,8 +97,6 @@ type Source struct {
 	Page, Date, Machine string
 }
 
-var dateRe = regexp.MustCompile(`\b(20\d\d-\d\d-\d\d)\b`)
-
 func firstDate(md string) string {
 	if m := dateRe.FindString(md); m != "" {
 		return m
@@ -100,11 +106,10 @@ func firstDate(md string) string {
 
 // Failover holds the failover page's headline rows.
 type Failover struct {
-	Src                          Source
-	KAClean, KACrash             Value
-	TandemClean, TandemCrash     Value
-	TandemLabel                  string // the pair the Tandem numbers come from
-	KernelLine, KeepalivedString string
+	Src                      Source
+	KAClean, KACrash         Value
+	TandemClean, TandemCrash Value
+	TandemLabel              string // the pair the Tandem numbers come from
 }
 
 // parseFailover reads the results table of docs/benchmarks-failover.md:
@@ -114,7 +119,7 @@ func parseFailover(md string) (Failover, error) {
 	f := Failover{Src: Source{Page: "benchmarks-failover.md", Date: firstDate(md)}}
 	for _, line := range strings.Split(md, "\n") {
 		if strings.HasPrefix(line, "bench-failover ") {
-			if m := regexp.MustCompile(`kernel ([^,]+)`).FindStringSubmatch(line); m != nil {
+			if m := kernelRe.FindStringSubmatch(line); m != nil {
 				f.Src.Machine = "host kernel " + m[1] + " (network namespaces)"
 			}
 			break
@@ -196,10 +201,10 @@ func parseRange(s string) (float64, float64, bool) {
 // one-weight steps. A row with an empty step cell continues the step above.
 func parseReconcile(md string) (Reconcile, error) {
 	r := Reconcile{Src: Source{Page: "benchmarks-reconcile.md", Date: firstDate(md)}}
-	if m := regexp.MustCompile(`(?m)^- Date: [^.]*\. Host: ([^;]+);`).FindStringSubmatch(md); m != nil {
+	if m := hostRe.FindStringSubmatch(md); m != nil {
 		r.Src.Machine = m[1]
 	}
-	if m := regexp.MustCompile(`(?m)^- Guest: Debian's kernel (\S+) under QEMU, accel \**([A-Za-z]+)`).FindStringSubmatch(md); m != nil {
+	if m := guestRe.FindStringSubmatch(md); m != nil {
 		r.Src.Machine += fmt.Sprintf("; guest %s under QEMU %s", m[1], strings.ToUpper(m[2]))
 	}
 	for _, t := range tables(md) {
@@ -252,60 +257,47 @@ func parseReconcile(md string) (Reconcile, error) {
 	return r, nil
 }
 
-// opsStat, opsTiming, opsResource and opsResults mirror the parts of
-// docs/benchmarks-ops.json (e2e/bench/ops.Results) the summary reads.
-type opsStat struct {
-	Median, Min, Max float64
-}
-
-type opsTiming struct {
-	Scenario, Variant string
-	Seconds, Failed   opsStat
-}
-
-type opsResource struct {
-	Case, Proc string
-	RSS        opsStat `json:"rss_kib"`
-	CPU        opsStat `json:"cpu_pct"`
-	HB         *struct{ Sent, Replies int }
-}
-
-type opsResults struct {
-	Date, Machine string
-	Versions      []string
-	Runs          int
-	Timings       []opsTiming
-	Resources     []opsResource
-}
+// opsPage is docs/benchmarks-ops.json, written by e2e/bench/ops.
+type opsPage struct{ ops.Results }
 
 // parseOps reads docs/benchmarks-ops.json.
-func parseOps(b []byte) (opsResults, error) {
-	var o opsResults
-	if err := json.Unmarshal(b, &o); err != nil {
+func parseOps(b []byte) (opsPage, error) {
+	var o opsPage
+	if err := json.Unmarshal(b, &o.Results); err != nil {
 		return o, fmt.Errorf("benchmarks-ops.json: %w", err)
-	}
-	if len(o.Timings) == 0 || len(o.Resources) == 0 {
-		return o, fmt.Errorf("benchmarks-ops.json: no timings or no resources")
 	}
 	return o, nil
 }
 
-func (o opsResults) timing(sc, v string) (Value, float64, bool) {
+// timing is the row of (scenario, variant).
+func (o opsPage) timing(sc, v string) (ops.TimingRow, error) {
 	for _, t := range o.Timings {
 		if t.Scenario == sc && t.Variant == v {
-			return Value{Median: t.Seconds.Median, Min: t.Seconds.Min, Max: t.Seconds.Max, OK: true}, t.Failed.Median, true
+			return t, nil
 		}
 	}
-	return Value{}, 0, false
+	return ops.TimingRow{}, fmt.Errorf("benchmarks-ops.json: no %s row of %s", sc, v)
 }
 
-func (o opsResults) resource(c, p string) (opsResource, bool) {
+// resource is the row of (case, process).
+func (o opsPage) resource(c, p string) (ops.ResourceRow, error) {
 	for _, r := range o.Resources {
 		if r.Case == c && r.Proc == p {
-			return r, true
+			return r, nil
 		}
 	}
-	return opsResource{}, false
+	return ops.ResourceRow{}, fmt.Errorf("benchmarks-ops.json: no %s row of %s", c, p)
+}
+
+// keepalived is "keepalived 2.2.7", from the version the ops benchmark's
+// guest reported (its first version line); "keepalived" without one.
+func (o opsPage) keepalived() string {
+	if len(o.Versions) > 0 {
+		if m := keepalivedRe.FindStringSubmatch(o.Versions[0]); m != nil {
+			return "keepalived " + m[1]
+		}
+	}
+	return "keepalived"
 }
 
 // now is the clock (a test sets it).

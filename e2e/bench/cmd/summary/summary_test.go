@@ -112,15 +112,26 @@ func TestBuild(t *testing.T) {
 			ops.Sample{Case: ops.CaseIdle, Proc: ops.ProcDirector, Run: r, Procs: 1, RSSKiB: 27000, CPUPct: 0.5},
 			ops.Sample{Case: ops.CaseIdle, Proc: ops.ProcBackend, Run: r, Procs: 1, RSSKiB: 15000, CPUPct: 0.1},
 			ops.Sample{Case: ops.CaseHBUnknown, Proc: ops.ProcDirector, Run: r, Procs: 1, RSSKiB: 40000, CPUPct: 30,
-				HB: &ops.HBCounts{Agents: 1000, Sent: 22000, Replies: 21990}})
+				HB: &ops.HBCounts{Agents: 1000, Sent: 22000, Replies: 21990}},
+			ops.Sample{Case: ops.CaseIdleBig, Proc: ops.ProcDirector, Run: r, Procs: 1, RSSKiB: 30000, CPUPct: 40},
+			ops.Sample{Case: ops.CaseHBLoad, Proc: ops.ProcDirector, Run: r, Procs: 1, RSSKiB: 32000, CPUPct: 117,
+				HB: &ops.HBCounts{Agents: 1000, Sent: 17000, Replies: 5000}})
 	}
-	trows, rrows := ops.Summarize(samples)
-	js, err := ops.JSON(ops.Host{Date: "2026-11-27", CPU: "cpu", CPUs: 2, Kernel: "k", Accel: "tcg"},
-		ops.Meta{Runs: 3, Keepalived: "Keepalived v2.2.7", Director: "v1", Backend: "v1"}, trows, rrows)
-	if err != nil {
-		t.Fatal(err)
+	host := ops.Host{Date: "2026-11-27", CPU: "cpu", CPUs: 2, Kernel: "k", Accel: "tcg"}
+	meta := ops.Meta{Runs: 3, Keepalived: "Keepalived v2.3.1 (01/16,2025)", Director: "v1", Backend: "v1"}
+	writeOps := func(samples []ops.Sample) {
+		t.Helper()
+		trows, rrows := ops.Summarize(samples)
+		js, err := ops.JSON(host, meta, trows, rrows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "benchmarks-ops.json"), js, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for name, content := range map[string]string{"benchmarks-failover.md": failoverMD, "benchmarks-reconcile.md": reconcileMD, "benchmarks-ops.json": string(js)} {
+	writeOps(samples)
+	for name, content := range map[string]string{"benchmarks-failover.md": failoverMD, "benchmarks-reconcile.md": reconcileMD} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -132,18 +143,39 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
+		"# Benchmarks: keepalived 2.3.1 and Tandem",
+		"| what | keepalived 2.3.1 | Tandem | Tandem vs keepalived | page |",
 		"| VRRP failover, master stopped (SIGTERM) → backup serves (tandem-bin-ff) | 622 ms (615 ms – 622 ms) | 10.0 ms (2.00 ms – 12.0 ms) | **62.2× faster** |",
 		"| one weight changed: file edited, SIGHUP → new weight in the kernel | 509 ms (489 ms – 515 ms) | 2.59 s (2.50 s – 2.69 s) | 5.1× slower |",
 		"8.00 s; 0 failed | 80.0 ms; 0 failed | **100.0× faster** |",
 		"| 9.00 s; 150 failed | 4.00 s; 70 failed | **2.2× faster** |",
 		"| RSS idle (keepalived: its 3 processes; Tandem: tandem-director) | 8.8 MiB | 26.4 MiB | 3.0× more |",
-		"| tandem-director answering 1,000 agents × 1 report/s: RSS, CPU | — (no agents) | 39.1 MiB, 30.0 %; 100.0 % of 66000 reports answered | — |",
+		"| tandem-director answering 1,000 agents of no configured real server × 1 report/s (empty replies): RSS, CPU | — (no agents) | 39.1 MiB, 30.0 %; 100.0 % of 66000 reports answered | — |",
+		"| tandem-director answering the same 1,000 agents, now its real servers, × 1 report/s: RSS, CPU | — (no agents) | 31.2 MiB, 117.0 %; 29.4 % of 51000 reports answered | — |",
+		"| tandem-director idle with 1,000 more real servers configured (no checkers): RSS, CPU | — | 29.3 MiB, 40.0 % | — |",
 		"2026-11-27; 2 × cpu, kernel k; guest  under QEMU TCG, 0 vCPUs, 0 MB; 3 runs",
 		"This page: 2026-11-28.",
 		"[operations and resources](benchmarks-ops.md)",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+	// Every ops row is a headline: one missing fails the page.
+	for _, drop := range []func(ops.Sample) bool{
+		func(s ops.Sample) bool { return s.Case == ops.CaseHBLoad },
+		func(s ops.Sample) bool { return s.Scenario == ops.ScDrain && s.Variant == ops.VarTandem },
+		func(s ops.Sample) bool { return s.Case == ops.CaseIdle && s.Proc == ops.ProcBackend },
+	} {
+		var fewer []ops.Sample
+		for _, s := range samples {
+			if !drop(s) {
+				fewer = append(fewer, s)
+			}
+		}
+		writeOps(fewer)
+		if _, err := build(dir); err == nil || !strings.Contains(err.Error(), "benchmarks-ops.json: no ") {
+			t.Errorf("built without a headline row: %v", err)
 		}
 	}
 	if err := os.Remove(filepath.Join(dir, "benchmarks-ops.json")); err != nil {
