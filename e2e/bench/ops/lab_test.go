@@ -32,23 +32,18 @@ import (
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
-// Lab addresses (inside the guest's namespaces only).
+// Lab addresses (inside the guest's namespaces only): prodlab's VIP,
+// ClientIP, SorryIP, RealServers and RSIPs, and these.
 const (
-	vip        = "10.99.0.100"
-	vip2       = "10.99.0.101" // the second service of the heartbeat load
-	clientIP   = "10.99.0.10"
-	directorIP = "10.99.0.2"
-	sorryIP    = "10.99.0.99"
-	simIP      = "10.99.0.50"
-	simNet     = "10.99.4.0/22" // the simulated agents' real IPs, routed to sim
-	keyFile    = "/etc/tandem/heartbeat.key"
-	labKey     = "tandem ops benchmark key 0123456789abcdef\n"
+	vip2    = "10.99.0.101" // the second service of the heartbeat load
+	simIP   = "10.99.0.50"
+	simNet  = "10.99.4.0/22" // the simulated agents' real IPs, routed to sim
+	keyFile = "/etc/tandem/heartbeat.key"
+	labKey  = "tandem ops benchmark key 0123456789abcdef\n"
 )
 
-var (
-	realServers = []string{"rs1", "rs2"}
-	rsIPs       = map[string]string{"rs1": "10.99.0.11", "rs2": "10.99.0.12"}
-)
+// directorIP is the one director's address: prodlab's first director's.
+var directorIP = prodlab.DirIPs["dir1"]
 
 // Bounds.
 const (
@@ -133,13 +128,13 @@ func newLab(t *testing.T, o labOpts) *lab {
 	t.Helper()
 	rsSysctls := map[string]string{"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.eth0.rp_filter": "0"}
 	hosts := []netlab.HostSpec{
-		{Name: "client", Addr: clientIP + "/24"},
+		{Name: "client", Addr: prodlab.ClientIP + "/24"},
 		{Name: "director", Addr: directorIP + "/24", Routes: []netlab.RouteSpec{{Dst: simNet, Via: simIP}}},
-		{Name: "sorry", Addr: sorryIP + "/24", Sysctls: rsSysctls},
+		{Name: "sorry", Addr: prodlab.SorryIP + "/24", Sysctls: rsSysctls},
 		{Name: "sim", Addr: simIP + "/24"},
 	}
-	for _, rs := range realServers {
-		hosts = append(hosts, netlab.HostSpec{Name: rs, Addr: rsIPs[rs] + "/24", Sysctls: rsSysctls})
+	for _, rs := range prodlab.RealServers {
+		hosts = append(hosts, netlab.HostSpec{Name: rs, Addr: prodlab.RSIPs[rs] + "/24", Sysctls: rsSysctls})
 	}
 	nl, err := netlab.New(t, netlab.Spec{Hosts: hosts})
 	if err != nil {
@@ -154,7 +149,7 @@ func newLab(t *testing.T, o labOpts) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.ipvs.Close)
-	if err := prodlab.StartSorryServer(nl, "sorry", net.ParseIP(vip), net.ParseIP(sorryIP)); err != nil {
+	if err := prodlab.StartSorryServer(nl, "sorry", net.ParseIP(prodlab.VIP), net.ParseIP(prodlab.SorryIP)); err != nil {
 		t.Fatal(err)
 	}
 	if o.tandem {
@@ -166,7 +161,7 @@ func newLab(t *testing.T, o labOpts) *lab {
 			t.Fatal(err)
 		}
 	}
-	for _, rs := range realServers {
+	for _, rs := range prodlab.RealServers {
 		a, err := prodlab.NewWebApp(nl, rs, filepath.Join(l.dir, rs))
 		if err != nil {
 			t.Fatal(err)
@@ -223,9 +218,9 @@ func (l *lab) name() string {
 // holds more virtual_server blocks.
 func (l *lab) writeConf(extra string) {
 	l.t.Helper()
-	c := prodlab.SeedConf{RouterID: "lb1", SyncInterface: "eth0", DelayLoop: l.o.delayLoop, SorryServer: sorryIP, ConnectTimeout: 3, Extra: extra}
-	for _, rs := range realServers {
-		c.RealServers = append(c.RealServers, prodlab.SeedRealServer{Addr: rsIPs[rs], Weight: 1})
+	c := prodlab.SeedConf{RouterID: "lb1", SyncInterface: "eth0", DelayLoop: l.o.delayLoop, SorryServer: prodlab.SorryIP, ConnectTimeout: 3, Extra: extra}
+	for _, rs := range prodlab.RealServers {
+		c.RealServers = append(c.RealServers, prodlab.SeedRealServer{Addr: prodlab.RSIPs[rs], Weight: 1})
 	}
 	if err := os.WriteFile(l.conf, []byte(c.String()), 0o644); err != nil {
 		l.t.Fatal(err)
@@ -236,14 +231,14 @@ func (l *lab) writeConf(extra string) {
 // arp table, and a /check.txt in the web server's docroot.
 func (l *lab) seedRealServer(rs string) {
 	l.t.Helper()
-	if out, err := l.net.Exec(rs, "ip", "addr", "add", vip+"/32", "dev", "lo"); err != nil {
+	if out, err := l.net.Exec(rs, "ip", "addr", "add", prodlab.VIP+"/32", "dev", "lo"); err != nil {
 		l.t.Fatalf("%s: VIP on lo: %v\n%s", rs, err, out)
 	}
 	ns, err := l.net.NsHandle(rs)
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if err := drlab.ApplyArpTable(ns, net.ParseIP(vip), net.ParseIP(rsIPs[rs])); err != nil {
+	if err := drlab.ApplyArpTable(ns, net.ParseIP(prodlab.VIP), net.ParseIP(prodlab.RSIPs[rs])); err != nil {
 		l.t.Fatal(err)
 	}
 	l.writeCheck(rs)
@@ -292,7 +287,7 @@ func (l *lab) backendConfig(rs string) string { return filepath.Join(l.apps[rs].
 func (l *lab) startAgent(rs string) {
 	l.t.Helper()
 	cfg := l.backendConfig(rs)
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, backendConf, rs, rsIPs[rs], l.apps[rs].Dir(), l.o.probe), 0o644); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, backendConf, rs, prodlab.RSIPs[rs], l.apps[rs].Dir(), l.o.probe), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
 	p, err := l.net.Start(rs, l.bbin, "run", "--config", cfg)
@@ -370,7 +365,7 @@ func (l *lab) waitVIP() {
 		addrs, err := h.AddrList(nil, syscall.AF_INET)
 		if err == nil {
 			for _, a := range addrs {
-				if a.IP.String() == vip {
+				if a.IP.String() == prodlab.VIP {
 					return
 				}
 			}
@@ -404,8 +399,8 @@ func (l *lab) waitOut(rs string) (time.Time, bool) {
 	deadline := time.Now().Add(outBound)
 	for {
 		now := time.Now()
-		if w := l.weights(vip); w != nil {
-			if x, ok := w[rsIPs[rs]]; !ok || x == 0 {
+		if w := l.weights(prodlab.VIP); w != nil {
+			if x, ok := w[prodlab.RSIPs[rs]]; !ok || x == 0 {
 				return now, true
 			}
 		}
@@ -421,10 +416,10 @@ func (l *lab) waitIn(what string, rss ...string) {
 	l.t.Helper()
 	deadline := time.Now().Add(backBound)
 	for {
-		w := l.weights(vip)
+		w := l.weights(prodlab.VIP)
 		ok := w != nil
 		for _, rs := range rss {
-			ok = ok && w[rsIPs[rs]] == 1
+			ok = ok && w[prodlab.RSIPs[rs]] == 1
 		}
 		if ok {
 			return
@@ -449,7 +444,7 @@ const (
 func (l *lab) startLoad() (stop func() *loadgen.Report) {
 	l.t.Helper()
 	g, err := loadgen.New(loadgen.Config{
-		Target:         loadgen.Target{Addr: vip + ":80", Dial: l.net.DialContext("client"), Timeout: loadTimeout, Expected: realServers},
+		Target:         loadgen.Target{Addr: prodlab.VIP + ":80", Dial: l.net.DialContext("client"), Timeout: loadTimeout, Expected: prodlab.RealServers},
 		Rate:           loadRate,
 		Duration:       loadBound,
 		MaxRequests:    int(loadRate*loadBound.Seconds()) + 100,

@@ -19,7 +19,6 @@ const userHZ = 100
 type ProcSample struct {
 	Ticks  uint64 // utime + stime, in 1/userHZ s
 	RSSKiB int    // VmRSS
-	PPid   int
 }
 
 // ReadProc reads /proc/PID/stat and /proc/PID/status under root ("/proc").
@@ -30,7 +29,7 @@ func ReadProc(root string, pid int) (ProcSample, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.Ticks, s.PPid, err = parseStat(stat); err != nil {
+	if s.Ticks, _, err = parseStat(stat); err != nil {
 		return s, fmt.Errorf("pid %d: %w", pid, err)
 	}
 	status, err := os.ReadFile(filepath.Join(dir, "status"))
@@ -86,29 +85,32 @@ func parseRSS(b []byte) (int, error) {
 	return 0, nil
 }
 
-// Tree returns pid and its descendants, read from /proc under root.
-func Tree(root string, pid int) []int {
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return []int{pid}
-	}
+// Trees returns, for each pid, pid and its descendants, from one scan of
+// /proc under root.
+func Trees(root string, pids ...int) [][]int {
 	children := map[int][]int{}
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(root, e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		if _, pp, err := parseStat(b); err == nil {
-			children[pp] = append(children[pp], p)
+	if ents, err := os.ReadDir(root); err == nil {
+		for _, e := range ents {
+			p, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(root, e.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			if _, pp, err := parseStat(b); err == nil {
+				children[pp] = append(children[pp], p)
+			}
 		}
 	}
-	out := []int{pid}
-	for i := 0; i < len(out); i++ {
-		out = append(out, children[out[i]]...)
+	out := make([][]int, len(pids))
+	for i, pid := range pids {
+		t := []int{pid}
+		for j := 0; j < len(t); j++ {
+			t = append(t, children[t[j]]...)
+		}
+		out[i] = t
 	}
 	return out
 }
@@ -125,10 +127,9 @@ type Usage struct {
 // Descendants are looked up at the start; a process that exits during the
 // window is an error.
 func Measure(ctx context.Context, root string, window time.Duration, pids ...int) ([]Usage, error) {
-	trees := make([][]int, len(pids))
+	trees := Trees(root, pids...)
 	before := make([]uint64, len(pids))
-	for i, p := range pids {
-		trees[i] = Tree(root, p)
+	for i := range pids {
 		for _, q := range trees[i] {
 			s, err := ReadProc(root, q)
 			if err != nil {
