@@ -54,29 +54,6 @@ control_socket: %[2]s/%[1]s.sock
 fast_failover: %[3]s
 `
 
-// pairBackendConf is tandem-backend's configuration on a real server:
-// heartbeats to both directors, a fast health probe of the web app.
-const pairBackendConf = `node: %[1]s
-vips: [10.99.0.100]
-interface: eth0
-real_ip: %[2]s
-directors: ["10.99.0.2", "10.99.0.3"]
-heartbeat: {key_file: %[3]s/heartbeat.key, interval: 1s}
-health:
-  service: www
-  type: http
-  url: http://127.0.0.1:80/healthz
-  interval: 300ms
-  timeout: 300ms
-  rise: 2
-  fall: 2
-check: {mode: file, file: %[4]s/check.txt}
-arp_mode: nftables
-state_dir: %[4]s/state
-runtime_dir: %[4]s/run
-metrics: {listen: "127.0.0.1:9481"}
-`
-
 // PairOptions describe a two-director lab.
 type PairOptions struct {
 	// Bin is the directory holding tandem-director and tandem-backend.
@@ -119,9 +96,8 @@ type Pair struct {
 	opts PairOptions
 	ipvs map[string]*ipvs.Handle
 
-	mu     sync.Mutex
-	procs  map[string]*netlab.Process // directors, agents, "dirN (killed)"
-	native []byte                     // show-config's output
+	mu    sync.Mutex
+	procs map[string]*netlab.Process // directors, agents, "dirN (killed)"
 }
 
 // NewPair builds the namespaces, writes the heartbeat key and opens an
@@ -194,10 +170,7 @@ func (p *Pair) Close() error {
 	if p.Net == nil {
 		return nil
 	}
-	for _, a := range p.Apps {
-		a.Stop()
-	}
-	return p.Net.Close()
+	return p.Net.Close() // the web apps stop with it (NewWebApp)
 }
 
 // StartSorry puts the sorry server up.
@@ -251,7 +224,6 @@ func (p *Pair) WriteDirectorConfigs(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("show-config: %w", err)
 	}
-	p.native = native
 	for _, name := range Directors {
 		text := string(native) + fmt.Sprintf(pairOverlay, name, p.Dir, p.opts.FastFailover)
 		if err := os.WriteFile(p.ConfigPath(name), []byte(text), 0o644); err != nil {
@@ -312,11 +284,20 @@ func (p *Pair) StartDirector(ctx context.Context, name string) error {
 	return nil
 }
 
+// backendConf is tandem-backend's configuration on real server rs:
+// heartbeats to both directors, a fast health probe of the web app.
+func (p *Pair) backendConf(rs string) string {
+	return BackendConf{Node: rs, RealIP: RSIPs[rs], Directors: []string{DirIPs["dir1"], DirIPs["dir2"]},
+		KeyFile: filepath.Join(p.Dir, "heartbeat.key"), HeartbeatInterval: time.Second,
+		ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 300 * time.Millisecond, ProbeRise: 2, ProbeFall: 2,
+		Dir: filepath.Join(p.Dir, rs)}.String()
+}
+
 // StartAgent starts tandem-backend on rs and waits for READY.
 func (p *Pair) StartAgent(ctx context.Context, rs string) error {
 	dir := filepath.Join(p.Dir, rs)
 	cfg := filepath.Join(dir, "backend.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(pairBackendConf, rs, RSIPs[rs], p.Dir, dir)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(p.backendConf(rs)), 0o644); err != nil {
 		return err
 	}
 	proc, err := p.Net.Start(rs, p.BackendBin, "run", "--config", cfg)
@@ -367,8 +348,12 @@ func (p *Pair) Logs(n int) string {
 
 // Backend runs the tandem-backend CLI for rs.
 func (p *Pair) Backend(ctx context.Context, rs string, args ...string) (string, error) {
-	cfg := filepath.Join(p.Dir, rs, "backend.yaml")
-	out, err := exec.CommandContext(ctx, p.BackendBin, append([]string{"--config", cfg}, args...)...).CombinedOutput()
+	return BackendCLI(ctx, p.BackendBin, filepath.Join(p.Dir, rs, "backend.yaml"), args...)
+}
+
+// BackendCLI runs the tandem-backend CLI bin with configuration config.
+func BackendCLI(ctx context.Context, bin, config string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, bin, append([]string{"--config", config}, args...)...).CombinedOutput()
 	return string(out), err
 }
 
@@ -439,9 +424,18 @@ func (p *Pair) WaitProbeUp(limit time.Duration) error {
 
 // Dests reads the VIP service's destinations in director name's IPVS by
 // address (nil when the service is missing).
-func (p *Pair) Dests(name string) map[string]ipvs.Destination {
-	svc := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: net.ParseIP(VIP).To4(), Port: 80, Netmask: 0xffffffff}
-	ds, err := p.ipvs[name].GetDestinations(svc)
+func (p *Pair) Dests(name string) map[string]ipvs.Destination { return Dests(p.ipvs[name]) }
+
+// Service is the labs' IPVS service, VIP:80 over TCP, for moby/ipvs.
+func Service() *ipvs.Service {
+	return &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: net.ParseIP(VIP).To4(), Port: 80, Netmask: 0xffffffff}
+}
+
+// Dests reads Service's destinations through h by address (nil when the
+// service is missing): the kernel's view, independent of the director's
+// code.
+func Dests(h *ipvs.Handle) map[string]ipvs.Destination {
+	ds, err := h.GetDestinations(Service())
 	if err != nil {
 		return nil
 	}
@@ -481,6 +475,11 @@ func (p *Pair) HasVIP(host string) bool {
 	if err != nil {
 		return false
 	}
+	return HasVIPOn(h, VIP)
+}
+
+// HasVIPOn reports whether the namespace of h holds vip on eth0.
+func HasVIPOn(h *netlink.Handle, vip string) bool {
 	l, err := h.LinkByName("eth0")
 	if err != nil {
 		return false
@@ -490,7 +489,7 @@ func (p *Pair) HasVIP(host string) bool {
 		return false
 	}
 	for _, a := range addrs {
-		if a.IP.String() == VIP {
+		if a.IP.String() == vip {
 			return true
 		}
 	}

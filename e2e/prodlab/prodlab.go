@@ -148,3 +148,29 @@ func Tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// LogTime returns the time of the first line of a daemon's log (slog text:
+// "time=RFC3339 ...") that is stamped at or after since and contains every
+// one of subs; zero if there is none.
+func LogTime(out string, since time.Time, subs ...string) time.Time {
+	for _, line := range strings.Split(out, "\n") {
+		ts, ok := strings.CutPrefix(line, "time=")
+		if !ok || !allIn(line, subs) {
+			continue
+		}
+		ts, _, _ = strings.Cut(ts, " ")
+		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && !at.Before(since) {
+			return at
+		}
+	}
+	return time.Time{}
+}
+
+func allIn(line string, subs []string) bool {
+	for _, s := range subs {
+		if !strings.Contains(line, s) {
+			return false
+		}
+	}
+	return true
+}

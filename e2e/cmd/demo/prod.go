@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -68,11 +67,6 @@ func (d *demo) record(step string, ok bool, held, numbers string) {
 func runProd(ctx context.Context, out io.Writer, bin string) int {
 	start := time.Now()
 	d := &demo{out: out}
-	for _, b := range []string{filepath.Join(bin, "tandem-director"), filepath.Join(bin, "tandem-backend")} {
-		if _, err := os.Stat(b); err != nil {
-			return exitf("%v (run `make build` first)", err)
-		}
-	}
 	tmp, err := os.MkdirTemp("", "tandem-demo-")
 	if err != nil {
 		return exitf("%v", err)
@@ -101,9 +95,7 @@ func runProd(ctx context.Context, out io.Writer, bin string) int {
 
 func (d *demo) setUp(ctx context.Context, bin, dir string) error {
 	p, err := prodlab.NewPair(nil, prodlab.PairOptions{Bin: bin, Dir: dir})
-	if p != nil {
-		d.p = p
-	}
+	d.p = p
 	if err != nil {
 		return err
 	}
@@ -144,8 +136,6 @@ func (d *demo) teardown() {
 		}
 	}
 }
-
-func (d *demo) roles() (master, backup string) { return d.p.Roles() }
 
 // load runs traffic from the client for dur, printing a line per second,
 // while act runs; it returns the report once both are done.
@@ -243,7 +233,7 @@ func (d *demo) steps(ctx context.Context) error {
 		if o, err := d.p.Backend(ctx, "rs1", "maintenance", "off"); err != nil {
 			return fmt.Errorf("maintenance off: %v\n%s", err, o)
 		}
-		m, _ := d.roles()
+		m, _ := d.p.Roles()
 		if m == "" {
 			return errors.New("no master")
 		}
@@ -258,7 +248,7 @@ func (d *demo) steps(ctx context.Context) error {
 		fmt.Sprintf("weight 1 after %s, rs1 answered %d after, failed %d", ms(backAt.Sub(offAt)), later, rep.Failed))
 
 	// 4. Failover.
-	master, backup := d.roles()
+	master, backup := d.p.Roles()
 	if master == "" || backup == "" {
 		return fmt.Errorf("before failover: master %q backup %q", master, backup)
 	}
@@ -403,7 +393,7 @@ func (d *demo) steps(ctx context.Context) error {
 	if err := d.p.WaitProbeUp(10 * time.Second); err != nil {
 		return err
 	}
-	m2, b2 := d.roles()
+	m2, b2 := d.p.Roles()
 	fin := rep.Window(restored.Add(500*time.Millisecond), rep.End)
 	d.record("7 everything restored", fin.Failed == 0 && fin.PerServer["rs1"] > 0 && fin.PerServer["rs2"] > 0 && fin.PerServer["sorry"] == 0 && m2 == backup && b2 == master,
 		"rs1 and rs2 answer, sorry server out, two directors again",
