@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandemlb/tandem/e2e/bench/benchutil"
 	"github.com/tandemlb/tandem/e2e/loadgen"
+	"github.com/tandemlb/tandem/e2e/prodlab"
 	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
@@ -91,7 +92,7 @@ func TestGuestBenchOps(t *testing.T) {
 		l.resources(runs, window)
 	})
 	t.Run("tandem-fast", func(t *testing.T) {
-		l := newLab(t, labOpts{tandem: true, delayLoop: 10, probe: fastProbe, phase: 300 * time.Millisecond})
+		l := newLab(t, labOpts{tandem: true, delayLoop: 10, fastProbe: true, phase: 300 * time.Millisecond})
 		for r := 1; r <= runs; r++ {
 			l.unhealthy(VarTandemFast, r)
 		}
@@ -197,7 +198,7 @@ func (l *lab) drainTandem(run int) {
 	l.checkLoad(what, rep, event, out, false)
 	sent := rep.Sent - rep.Aborted
 	emit(t, Sample{Scenario: ScDrain, Variant: VarTandem, Run: run, Seconds: out.Sub(event).Seconds(), Sent: sent, Failed: rep.Failed})
-	if sw := l.agentLogTime("rs1", `msg="maintenance switched"`, event.Add(-time.Second)); sw.IsZero() {
+	if sw := prodlab.LogTime(l.agents["rs1"].Output(), event.Add(-time.Second), `msg="maintenance switched"`); sw.IsZero() {
 		t.Errorf("%s: no \"maintenance switched\" in rs1's agent log", what)
 	} else {
 		emit(t, Sample{Scenario: ScDrain, Variant: VarTandemAgent, Run: run, Seconds: out.Sub(sw).Seconds(), Sent: sent, Failed: rep.Failed})
@@ -262,9 +263,9 @@ func (l *lab) resources(runs int, window time.Duration) {
 		t.Fatalf("reload with %d more real servers: %v\n%s", simAgents, err, out)
 	}
 	deadline := time.Now().Add(backBound)
-	for len(l.weights(vip2)) != simAgents {
+	for l.simDests() != simAgents {
 		if time.Now().After(deadline) {
-			t.Fatalf("the second service has %d of %d real servers after %v", len(l.weights(vip2)), simAgents, backBound)
+			t.Fatalf("the second service has %d of %d real servers after %v", l.simDests(), simAgents, backBound)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -77,33 +77,10 @@ func simAddrs(n int) []netip.Addr {
 	return out
 }
 
-// backendConf is tandem-backend's configuration: its documented defaults
-// but for the addresses, the key, the check file (file mode: the web app
-// serves it) and the paths; %[4]s may set the probe's timing.
-const backendConf = `node: %[1]s
-vips: [10.99.0.100]
-interface: eth0
-real_ip: %[2]s
-directors: ["10.99.0.2"]
-heartbeat: {key_file: /etc/tandem/heartbeat.key}
-health:
-  service: www
-  type: http
-  url: http://127.0.0.1:80/healthz
-%[4]scheck: {mode: file, file: %[3]s/check.txt}
-arp_mode: nftables
-state_dir: %[3]s/state
-runtime_dir: %[3]s/run
-metrics: {listen: "127.0.0.1:9481"}
-`
-
-// fastProbe is the fast variant's probe timing.
-const fastProbe = "  interval: 300ms\n  timeout: 250ms\n  rise: 2\n  fall: 2\n"
-
 type labOpts struct {
 	tandem    bool
 	delayLoop int           // keepalived.conf's delay_loop
-	probe     string        // tandem-backend's probe timing lines ("" = defaults)
+	fastProbe bool          // tandem-backend's probe at 300ms, timeout 250ms, rise 2, fall 2 (else its defaults)
 	phase     time.Duration // the checker's period: events at a random phase of it
 }
 
@@ -287,7 +264,13 @@ func (l *lab) backendConfig(rs string) string { return filepath.Join(l.apps[rs].
 func (l *lab) startAgent(rs string) {
 	l.t.Helper()
 	cfg := l.backendConfig(rs)
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, backendConf, rs, prodlab.RSIPs[rs], l.apps[rs].Dir(), l.o.probe), 0o644); err != nil {
+	// The agent's documented defaults but for the addresses, the key, the
+	// check file (file mode: the web app serves it) and the paths.
+	c := prodlab.BackendConf{Node: rs, RealIP: prodlab.RSIPs[rs], Directors: []string{directorIP}, KeyFile: keyFile, Dir: l.apps[rs].Dir()}
+	if l.o.fastProbe {
+		c.ProbeInterval, c.ProbeTimeout, c.ProbeRise, c.ProbeFall = 300*time.Millisecond, 250*time.Millisecond, 2, 2
+	}
+	if err := os.WriteFile(cfg, []byte(c.String()), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
 	p, err := l.net.Start(rs, l.bbin, "run", "--config", cfg)
@@ -311,8 +294,7 @@ func (l *lab) startAgent(rs string) {
 func (l *lab) backendCLI(rs string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, l.bbin, append([]string{"--config", l.backendConfig(rs)}, args...)...).CombinedOutput()
-	return string(out), err
+	return prodlab.BackendCLI(ctx, l.bbin, l.backendConfig(rs), args...)
 }
 
 // directorCLI runs the tandem-director CLI against the lab's daemon.
@@ -375,22 +357,15 @@ func (l *lab) waitVIP() {
 	l.t.Fatalf("%s: the director does not hold the VIP after %v", l.name(), startBound)
 }
 
-func service(addr string) *ipvs.Service {
-	return &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: net.ParseIP(addr).To4(), Port: 80, Netmask: 0xffffffff}
-}
-
-// weights reads the VIP's destinations: address → weight; nil when the
-// service is missing.
-func (l *lab) weights(addr string) map[string]int {
-	ds, err := l.ipvs.GetDestinations(service(addr))
+// simDests counts the destinations of the second service (vip2).
+func (l *lab) simDests() int {
+	sim := prodlab.Service()
+	sim.Address = net.ParseIP(vip2).To4()
+	ds, err := l.ipvs.GetDestinations(sim)
 	if err != nil {
-		return nil
+		return 0
 	}
-	out := map[string]int{}
-	for _, d := range ds {
-		out[d.Address.String()] = d.Weight
-	}
-	return out
+	return len(ds)
 }
 
 // waitOut polls every pollEvery until rs is out (weight 0 or absent) and
@@ -399,10 +374,8 @@ func (l *lab) waitOut(rs string) (time.Time, bool) {
 	deadline := time.Now().Add(outBound)
 	for {
 		now := time.Now()
-		if w := l.weights(prodlab.VIP); w != nil {
-			if x, ok := w[prodlab.RSIPs[rs]]; !ok || x == 0 {
-				return now, true
-			}
+		if w := prodlab.Dests(l.ipvs); w != nil && prodlab.Weight(w, prodlab.RSIPs[rs]) <= 0 {
+			return now, true
 		}
 		if now.After(deadline) {
 			return time.Time{}, false
@@ -416,10 +389,10 @@ func (l *lab) waitIn(what string, rss ...string) {
 	l.t.Helper()
 	deadline := time.Now().Add(backBound)
 	for {
-		w := l.weights(prodlab.VIP)
+		w := prodlab.Dests(l.ipvs)
 		ok := w != nil
 		for _, rs := range rss {
-			ok = ok && w[prodlab.RSIPs[rs]] == 1
+			ok = ok && prodlab.Weight(w, prodlab.RSIPs[rs]) == 1
 		}
 		if ok {
 			return
@@ -464,20 +437,4 @@ func (l *lab) startLoad() (stop func() *loadgen.Report) {
 		cancel()
 		return <-done
 	}
-}
-
-// agentLogTime is the time of the first line of rs's agent log after since
-// that contains msg (zero if none).
-func (l *lab) agentLogTime(rs, msg string, since time.Time) time.Time {
-	for _, line := range strings.Split(l.agents[rs].Output(), "\n") {
-		ts, ok := strings.CutPrefix(line, "time=")
-		if !ok || !strings.Contains(line, msg) {
-			continue
-		}
-		ts, _, _ = strings.Cut(ts, " ")
-		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && !at.Before(since) {
-			return at
-		}
-	}
-	return time.Time{}
 }
