@@ -48,8 +48,10 @@
 //     the master is SIGKILLed and its links go down; the takeover is timed;
 //     0 connections broken, 0 failures, each on the same real server;
 //   - HA2: the master stopped with SIGTERM (priority 0, goodbye): the gap
-//     between release and takeover is timed; never two VIP holders, 0
-//     failures;
+//     between release and takeover is timed; never two VIP holders; no
+//     failure but at most 2 new connections reset whose handshake
+//     straddled the switch (started from 500 ms before the release to the
+//     takeover: dir2 cannot know a connection not yet synced);
 //   - HA3: the director-to-director path cut (nftables in the backup) while
 //     the agents hear both: the witness rule keeps the backup BACKUP; dir1
 //     alone holds the VIP at every 50 ms sample for 6 s past the

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,6 +28,13 @@ const (
 	haIdleConns = 20
 	haIdleEvery = 100 * time.Millisecond
 )
+
+// haMixed is the load of HA2-HA4 for d: haRate requests a second, a
+// quarter of them over 4 keep-alive connections, the rest each on a new
+// one.
+func haMixed(d time.Duration) loadgen.Config {
+	return loadgen.Config{Rate: haRate, Duration: d, KeepAliveRatio: 0.25, KeepAliveConns: 4}
+}
 
 // TestGuestScenarioHA1ConnSync: 20 long-lived keep-alive connections, one
 // request each every 100 ms; the backup's IPVS connection table holds every
@@ -103,17 +111,16 @@ func TestGuestScenarioHA1ConnSync(t *testing.T) {
 	}
 	rep := wait()
 	samples := stop()
-	took, ok := haFirstHeld(samples, "dir2", killed)
+	took, ok := haFirst(samples, killed, func(s haVIPSample) bool { return s.holds("dir2") })
 	if !ok {
 		t.Fatalf("dir2 never took the VIP after the master died")
 	}
 	takeover := took.at.Sub(killed)
 	t.Logf("MEASURED master SIGKILL + links down -> the backup holds the VIP: %s", haMs(takeover))
-	if st, err := l.Status("dir2"); err == nil {
-		t.Logf("dir2 now %s; fast failover: %+v", st.Role, st.FastFailover)
-		if st.Role != "master" {
-			t.Errorf("dir2 is %s after the takeover, want master", st.Role)
-		}
+	st, err := l.Status("dir2")
+	t.Logf("dir2 now %s; fast failover: %+v", st.Role, st.FastFailover)
+	if err != nil || st.Role != "master" {
+		t.Errorf("dir2 after the takeover: role %q (%v), want master", st.Role, err)
 	}
 
 	idle := rep.ByKind[loadgen.IdleConn]
@@ -165,13 +172,9 @@ func TestGuestScenarioHA1ConnSync(t *testing.T) {
 // takeover) are counted and printed, any other fails the test.
 func TestGuestScenarioHA2CleanStop(t *testing.T) {
 	l := newHALab(t)
-	wait := l.load(loadgen.Config{
-		Target:         loadgen.Target{Timeout: 3 * time.Second},
-		Rate:           haRate,
-		Duration:       12 * time.Second,
-		KeepAliveRatio: 0.25,
-		KeepAliveConns: 4,
-	})
+	cfg := haMixed(12 * time.Second)
+	cfg.Target.Timeout = 3 * time.Second
+	wait := l.load(cfg)
 	time.Sleep(5 * time.Second)
 	stop := l.sampleVIP(5 * time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
@@ -195,8 +198,8 @@ func TestGuestScenarioHA2CleanStop(t *testing.T) {
 	samples := stop()
 	rep := wait()
 
-	released, ok1 := haFirstReleased(samples, "dir1", stopAt)
-	took, ok2 := haFirstHeld(samples, "dir2", stopAt)
+	released, ok1 := haFirst(samples, stopAt, func(s haVIPSample) bool { return !s.holds("dir1") })
+	took, ok2 := haFirst(samples, stopAt, func(s haVIPSample) bool { return s.holds("dir2") })
 	if !ok1 || !ok2 {
 		t.Fatalf("after SIGTERM: dir1 released the VIP %v, dir2 took it %v", ok1, ok2)
 	}
@@ -221,7 +224,7 @@ func TestGuestScenarioHA2CleanStop(t *testing.T) {
 	other := rep.Where(func(r loadgen.Result) bool { return r.Class.Failed() && !straddle(r) })
 	t.Logf("MEASURED failures: %d new connections whose handshake straddled the switch, %d other", handshake.Failed, other.Failed)
 	if other.Failed != 0 {
-		t.Errorf("%d requests failed across the clean stop other than a handshake straddling the switch: %v %v", other.Failed, haNonZero(other.ByClass), rep.Errors)
+		t.Errorf("%d requests failed across the clean stop other than a handshake straddling the switch: %v %v", other.Failed, failedClasses(other.ByClass), rep.Errors)
 	}
 	if handshake.Failed > 2 {
 		t.Errorf("%d new connections reset at the switch; a handshake in flight (one or two at %d/s) was expected at most", handshake.Failed, haRate)
@@ -256,12 +259,7 @@ const haPartition = `table inet tandem_partition {
 func TestGuestScenarioHA3Partition(t *testing.T) {
 	l := newHALab(t)
 	const window = 10 * time.Second // Master_Down_Interval 3.61 s + 6.4 s
-	wait := l.load(loadgen.Config{
-		Rate:           haRate,
-		Duration:       18 * time.Second,
-		KeepAliveRatio: 0.25,
-		KeepAliveConns: 4,
-	})
+	wait := l.load(haMixed(18 * time.Second))
 	time.Sleep(2 * time.Second)
 	stop := l.sampleVIP(50 * time.Millisecond)
 	if err := l.nft("dir2", haPartition); err != nil {
@@ -306,14 +304,19 @@ func TestGuestScenarioHA3Partition(t *testing.T) {
 	if last.VRRP[0].Received != first.VRRP[0].Received {
 		t.Errorf("dir2 still received adverts during the partition (%d -> %d): the cut is not effective", first.VRRP[0].Received, last.VRRP[0].Received)
 	}
-	if at := haLogTime(l.Process("dir2").Output(), "report the master alive", cut); !at.IsZero() {
+	if at := prodlab.LogTime(l.Process("dir2").Output(), cut, "report the master alive"); !at.IsZero() {
 		t.Logf("MEASURED dir2 first logged the witness veto %s after the cut", haMs(at.Sub(cut)))
 	}
-	if ff := last.FastFailover; ff != nil {
+	if ff := last.FastFailover; ff == nil {
+		t.Errorf("dir2's status during the partition has no fast failover: no witness veto to see")
+	} else {
 		t.Logf("MEASURED dir2 fast failover during the partition: session %s, takeovers %d, vetoes %d, witnesses %v",
 			ff.Session, ff.Takeovers, ff.Vetoes, ff.Witnesses)
 		if ff.Session == "up" {
 			t.Errorf("dir2's probe session is up during the partition: the cut is not effective")
+		}
+		if ff.Vetoes == 0 {
+			t.Errorf("dir2 counted no witness veto during the partition: the agents' word did not keep it BACKUP")
 		}
 	}
 
@@ -394,12 +397,7 @@ func (l *haLab) nft(host, ruleset string) error {
 // the detection window are reported.
 func TestGuestScenarioHA4LinkFlap(t *testing.T) {
 	l := newHALab(t, "eth1")
-	wait := l.load(loadgen.Config{
-		Rate:           haRate,
-		Duration:       14 * time.Second,
-		KeepAliveRatio: 0.25,
-		KeepAliveConns: 4,
-	})
+	wait := l.load(haMixed(14 * time.Second))
 	time.Sleep(3 * time.Second)
 	stop := l.sampleVIP(10 * time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
@@ -415,8 +413,8 @@ func TestGuestScenarioHA4LinkFlap(t *testing.T) {
 	rep := wait()
 	samples := stop()
 
-	released, ok1 := haFirstReleased(samples, "dir1", down)
-	took, ok2 := haFirstHeld(samples, "dir2", down)
+	released, ok1 := haFirst(samples, down, func(s haVIPSample) bool { return !s.holds("dir1") })
+	took, ok2 := haFirst(samples, down, func(s haVIPSample) bool { return s.holds("dir2") })
 	if !ok1 || !ok2 {
 		t.Fatalf("after eth1 went down on dir1: dir1 released the VIP %v, dir2 took it %v", ok1, ok2)
 	}
@@ -443,7 +441,7 @@ func TestGuestScenarioHA4LinkFlap(t *testing.T) {
 	for _, s := range dir1 {
 		t.Logf("dir1: %s", s)
 	}
-	if !haAnyContains(dir1, "state=FAULT") {
+	if !slices.ContainsFunc(dir1, func(l string) bool { return strings.Contains(l, "state=FAULT") }) {
 		t.Errorf("dir1 never went FAULT")
 	}
 	if m, b := l.Roles(); m != "dir2" || b != "dir1" {
@@ -454,29 +452,10 @@ func TestGuestScenarioHA4LinkFlap(t *testing.T) {
 	margin := 500 * time.Millisecond
 	late := rep.Window(took.at.Add(margin), rep.End)
 	t.Logf("MEASURED load across the flap: %d requests, %d failed (%v), first failure %s, last %s after the link went down; after takeover + %v: %d failed",
-		rep.Sent, rep.Failed, haNonZero(rep.ByClass), haRelTo(rep.FirstFailure, down), haRelTo(rep.LastFailure, down), margin, late.Failed)
+		rep.Sent, rep.Failed, failedClasses(rep.ByClass), haRelTo(rep.FirstFailure, down), haRelTo(rep.LastFailure, down), margin, late.Failed)
 	if late.Failed != 0 {
-		t.Errorf("%d requests started more than %v after the takeover failed: %v", late.Failed, margin, haNonZero(late.ByClass))
+		t.Errorf("%d requests started more than %v after the takeover failed: %v", late.Failed, margin, failedClasses(late.ByClass))
 	}
-}
-
-func haAnyContains(lines []string, s string) bool {
-	for _, l := range lines {
-		if strings.Contains(l, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func haNonZero(m map[loadgen.Class]int) map[string]int {
-	out := map[string]int{}
-	for c, n := range m {
-		if n != 0 && c != loadgen.OK {
-			out[c.String()] = n
-		}
-	}
-	return out
 }
 
 func haRelTo(at, ref time.Time) string {

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/prodlab"
@@ -89,40 +88,11 @@ func (s haVIPSample) String() string {
 	return fmt.Sprintf("%s %v", s.at.Format("15:04:05.000"), s.holders)
 }
 
-// sampleVIP reads the VIP holders every period (with netlink handles of
-// its own) until stop is called, which returns the samples. At most 10,000
-// samples are kept.
+// sampleVIP reads the VIP holders every period (through the lab's netlink
+// handles) until stop is called, which returns the samples; the test's
+// end stops it too. At most 10,000 samples are kept.
 func (l *haLab) sampleVIP(period time.Duration) (stop func() []haVIPSample) {
 	l.t.Helper()
-	handles := map[string]*netlink.Handle{}
-	for _, d := range prodlab.Directors {
-		ns, err := l.Net.NsHandle(d)
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		h, err := netlink.NewHandleAt(ns)
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		handles[d] = h
-	}
-	holds := func(d string) bool {
-		h := handles[d]
-		link, err := h.LinkByName("eth0")
-		if err != nil {
-			return false
-		}
-		addrs, err := h.AddrList(link, netlink.FAMILY_V4)
-		if err != nil {
-			return false
-		}
-		for _, a := range addrs {
-			if a.IP.String() == prodlab.VIP {
-				return true
-			}
-		}
-		return false
-	}
 	var (
 		mu      sync.Mutex
 		samples []haVIPSample
@@ -133,12 +103,7 @@ func (l *haLab) sampleVIP(period time.Duration) (stop func() []haVIPSample) {
 		tick := time.NewTicker(period)
 		defer tick.Stop()
 		for len(samples) < 10000 {
-			s := haVIPSample{at: time.Now()}
-			for _, d := range prodlab.Directors {
-				if holds(d) {
-					s.holders = append(s.holders, d)
-				}
-			}
+			s := haVIPSample{at: time.Now(), holders: l.VIPHolders()}
 			mu.Lock()
 			samples = append(samples, s)
 			mu.Unlock()
@@ -150,49 +115,31 @@ func (l *haLab) sampleVIP(period time.Duration) (stop func() []haVIPSample) {
 		}
 	}()
 	var once sync.Once
-	return func() []haVIPSample {
+	stop = func() []haVIPSample {
 		once.Do(func() {
 			close(quit)
 			<-done
-			for _, h := range handles {
-				h.Close()
-			}
 		})
 		mu.Lock()
 		defer mu.Unlock()
 		return samples
 	}
+	l.t.Cleanup(func() { stop() })
+	return stop
 }
 
-// haFirstHeld returns the first sample at or after from in which d holds the
-// VIP (ok false if none).
-func haFirstHeld(samples []haVIPSample, d string, from time.Time) (haVIPSample, bool) {
+// holds reports whether d held the VIP in s.
+func (s haVIPSample) holds(d string) bool { return slices.Contains(s.holders, d) }
+
+// haFirst returns the first sample at or after from for which cond holds
+// (ok false if none).
+func haFirst(samples []haVIPSample, from time.Time, cond func(haVIPSample) bool) (haVIPSample, bool) {
 	for _, s := range samples {
-		if !s.at.Before(from) && haHolds(s, d) {
+		if !s.at.Before(from) && cond(s) {
 			return s, true
 		}
 	}
 	return haVIPSample{}, false
-}
-
-// haFirstReleased returns the first sample at or after from in which d does
-// not hold the VIP.
-func haFirstReleased(samples []haVIPSample, d string, from time.Time) (haVIPSample, bool) {
-	for _, s := range samples {
-		if !s.at.Before(from) && !haHolds(s, d) {
-			return s, true
-		}
-	}
-	return haVIPSample{}, false
-}
-
-func haHolds(s haVIPSample, d string) bool {
-	for _, h := range s.holders {
-		if h == d {
-			return true
-		}
-	}
-	return false
 }
 
 // clientConns returns the client's connections to the VIP in director
@@ -238,21 +185,6 @@ func haLogFailures(t *testing.T, rep *loadgen.Report, event time.Time, what stri
 				r.Kind, r.Conn, r.Start.Sub(event).Seconds(), what, r.Class, haMs(r.Latency))
 		}
 	}
-}
-
-// haLogTime returns the time of the first log line in out that contains
-// msg and is not before since (zero if none).
-func haLogTime(out, msg string, since time.Time) time.Time {
-	for _, line := range strings.Split(out, "\n") {
-		if !strings.Contains(line, msg) || !strings.HasPrefix(line, "time=") {
-			continue
-		}
-		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
-		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && !at.Before(since) {
-			return at
-		}
-	}
-	return time.Time{}
 }
 
 func haMs(d time.Duration) string { return d.Round(time.Millisecond).String() }

@@ -3,14 +3,11 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,29 +33,13 @@ const (
 
 var rsIPs = map[string]string{"rs1": "10.99.0.11", "rs2": "10.99.0.12", "rs3": "10.99.0.13"}
 
-// backendConf is a tandem-backend configuration: the check file the web app
-// serves as /check.txt, a fast health probe of the app.
-const backendConf = `node: %[1]s
-vips: [10.99.0.100]
-interface: eth0
-real_ip: %[2]s
-directors: ["10.99.0.2"]
-heartbeat: {key_file: /etc/tandem/heartbeat.key, interval: 1s}
-health:
-  service: www
-  type: http
-  url: http://127.0.0.1:80/healthz
-  interval: 300ms
-  timeout: 250ms
-  rise: 2
-  fall: 2
-check: {mode: file, file: %[3]s/check.txt}
-arp_mode: nftables
-state_dir: %[3]s/state
-runtime_dir: %[3]s/run
-metrics: {listen: "127.0.0.1:9481"}
-log: {level: debug}
-`
+// backendConf is rs's tandem-backend configuration (files in dir): the
+// check file the web app serves as /check.txt, a fast health probe of the
+// app.
+func backendConf(rs, dir string) string {
+	return prodlab.BackendConf{Node: rs, RealIP: rsIPs[rs], Directors: []string{directorIP}, KeyFile: keyFile, HeartbeatInterval: opsHBInterval,
+		ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 250 * time.Millisecond, ProbeRise: 2, ProbeFall: 2, Dir: dir, LogLevel: "debug"}.String()
+}
 
 // lab is one scenario's world: client, director, rs1-rs3, sorry.
 type lab struct {
@@ -204,7 +185,7 @@ func (l *lab) startAgent(rs string) {
 	l.t.Helper()
 	dir := filepath.Join(l.dir, rs)
 	cfg := filepath.Join(dir, "backend.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(backendConf, rs, rsIPs[rs], dir)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(backendConf(rs, dir)), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
 	p, err := l.net.Start(rs, l.bbin, "run", "--config", cfg)
@@ -221,24 +202,6 @@ func (l *lab) startAgent(rs string) {
 	l.mu.Unlock()
 }
 
-// agentLogTime returns the time of the first line of rs's agent log that
-// contains msg and comes after since (zero if none).
-func (l *lab) agentLogTime(rs, msg string, since time.Time) time.Time {
-	l.mu.Lock()
-	p := l.agents[rs]
-	l.mu.Unlock()
-	for _, line := range strings.Split(p.Output(), "\n") {
-		if !strings.Contains(line, msg) || !strings.HasPrefix(line, "time=") {
-			continue
-		}
-		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
-		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && !t.Before(since) {
-			return t
-		}
-	}
-	return time.Time{}
-}
-
 func (l *lab) stopAgent(rs string) {
 	l.t.Helper()
 	l.mu.Lock()
@@ -251,9 +214,7 @@ func (l *lab) stopAgent(rs string) {
 
 // backend runs the tandem-backend CLI for rs.
 func (l *lab) backend(ctx context.Context, rs string, args ...string) (string, error) {
-	cfg := filepath.Join(l.dir, rs, "backend.yaml")
-	out, err := exec.CommandContext(ctx, l.bbin, append([]string{"--config", cfg}, args...)...).CombinedOutput()
-	return string(out), err
+	return prodlab.BackendCLI(ctx, l.bbin, filepath.Join(l.dir, rs, "backend.yaml"), args...)
 }
 
 // cli runs the tandem-director CLI against the lab's daemon.
@@ -289,25 +250,10 @@ func (l *lab) waitMaster(limit time.Duration) {
 	l.t.Fatalf("the director is not MASTER after %v", limit)
 }
 
-// service is the lab's IPVS service, for moby/ipvs.
-func service() *ipvs.Service {
-	return &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: net.ParseIP(vip).To4(), Port: 80, Netmask: 0xffffffff}
-}
-
 // dests reads the service's destinations by address (nil when the service
 // is missing): the test's own view of the kernel, independent of the
 // director's code.
-func (l *lab) dests() map[string]ipvs.Destination {
-	ds, err := l.ipvs.GetDestinations(service())
-	if err != nil {
-		return nil
-	}
-	out := map[string]ipvs.Destination{}
-	for _, d := range ds {
-		out[d.Address.String()] = *d
-	}
-	return out
-}
+func (l *lab) dests() map[string]ipvs.Destination { return prodlab.Dests(l.ipvs) }
 
 // waitIPVS polls the kernel every 10 ms until cond holds and returns when;
 // it fails the test after limit.
@@ -353,16 +299,24 @@ func (l *lab) loadPath(path string, timeout, d time.Duration, rate, keepAlive fl
 }
 
 // runLoad runs g in the background and returns a function that waits for
-// its report and logs it; an error from Run fails the test.
+// its report and logs it; an error from Run fails the test. A test that
+// ends before its load (t.Fatal) stops the load in its cleanup: the load's
+// snapshots log through t, which must not outlive the test.
 func runLoad(t *testing.T, g *loadgen.Generator) (wait func() *loadgen.Report) {
-	done := make(chan *loadgen.Report, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done, exited := make(chan *loadgen.Report, 1), make(chan struct{})
 	go func() {
-		rep, err := g.Run(context.Background())
-		if err != nil {
+		defer close(exited)
+		rep, err := g.Run(ctx)
+		if err != nil && ctx.Err() == nil {
 			t.Errorf("load: %v", err)
 		}
 		done <- rep
 	}()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+	})
 	return func() *loadgen.Report {
 		rep := <-done
 		if rep != nil {
@@ -370,4 +324,16 @@ func runLoad(t *testing.T, g *loadgen.Generator) (wait func() *loadgen.Report) {
 		}
 		return rep
 	}
+}
+
+// failedClasses returns the classes of rep.ByClass (or a window's) other
+// than OK with a non-zero count, by name.
+func failedClasses(m map[loadgen.Class]int) map[string]int {
+	out := map[string]int{}
+	for c, n := range m {
+		if n != 0 && c != loadgen.OK {
+			out[c.String()] = n
+		}
+	}
+	return out
 }

@@ -23,8 +23,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	backendapp "github.com/tandemlb/tandem/backend/app"
+	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/e2e/prodlab"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -47,38 +49,12 @@ const (
 	opsVersionEnv = "TANDEM_UPGRADE_VERSION"
 )
 
-// opsLogTimeRe matches the start of a slog text line.
-var opsLogTimeRe = regexp.MustCompile(`^time=(\S+) `)
-
-// opsLogAfter returns the time of the first line of a daemon's log (slog
-// text) stamped at or after since that contains every one of subs; zero if
-// there is none.
-func opsLogAfter(out string, since time.Time, subs ...string) time.Time {
-	for _, line := range strings.Split(out, "\n") {
-		m := opsLogTimeRe.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		ok := true
-		for _, s := range subs {
-			ok = ok && strings.Contains(line, s)
-		}
-		if !ok {
-			continue
-		}
-		if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil && !ts.Before(since) {
-			return ts
-		}
-	}
-	return time.Time{}
-}
-
 // opsLogCount counts the lines of out stamped at or after since that contain
 // every one of subs.
 func opsLogCount(out string, since time.Time, subs ...string) int {
 	n := 0
 	for _, line := range strings.Split(out, "\n") {
-		if !opsLogAfter(line, since, subs...).IsZero() {
+		if !prodlab.LogTime(line, since, subs...).IsZero() {
 			n++
 		}
 	}
@@ -92,22 +68,17 @@ func (l *lab) opsWaitDirectorLog(what string, limit time.Duration, since time.Ti
 	l.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		if at := opsLogAfter(l.director.Output(), since, subs...); !at.IsZero() {
+		if at := prodlab.LogTime(l.director.Output(), since, subs...); !at.IsZero() {
 			return at
 		}
 		if time.Now().After(deadline) {
-			l.t.Fatalf("%s: not in the director's log within %v:\n%s", what, limit, opsTail(l.director.Output(), 30))
+			l.t.Fatalf("%s: not in the director's log within %v:\n%s", what, limit, prodlab.Tail(l.director.Output(), 30))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func opsTail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// agent returns rs's current agent process.
+// opsAgent returns rs's current agent process.
 func (l *lab) opsAgent(rs string) *netlab.Process {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -179,6 +150,7 @@ type opsRSWatch struct {
 	ipFrom, nftFrom int // output offsets after the monitors' readiness markers
 	cancel          context.CancelFunc
 	wg              sync.WaitGroup
+	stopped         sync.Once
 
 	mu                              sync.Mutex
 	hostSamples, ipvsSamples        int
@@ -222,11 +194,7 @@ func (l *lab) opsWatchRS(rs string, weight int) *opsRSWatch {
 		[][]string{{"ip", "addr", "add", "192.0.2.254/32", "dev", "lo"}, {"ip", "addr", "del", "192.0.2.254/32", "dev", "lo"}}, "192.0.2.254")
 	w.nftmon, w.nftFrom = l.opsMonitor(rs, []string{"nft", "monitor"},
 		[][]string{{"nft", "add", "table", "ip", "ops_marker"}, {"nft", "delete", "table", "ip", "ops_marker"}}, "delete table ip ops_marker")
-	ns, err := l.net.NsHandle(rs)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	nh, err := netlink.NewHandleAt(ns)
+	nh, err := l.net.Netlink(rs)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -243,7 +211,6 @@ func (l *lab) opsWatchRS(rs string, weight int) *opsRSWatch {
 	w.cancel = cancel
 	ip, want := rsIPs[rs], net.ParseIP(vip)
 	w.wg.Go(func() {
-		defer nh.Close()
 		for ctx.Err() == nil {
 			addrs, err := nh.AddrList(lo, netlink.FAMILY_V4)
 			found := false
@@ -273,7 +240,7 @@ func (l *lab) opsWatchRS(rs string, weight int) *opsRSWatch {
 	w.wg.Go(func() {
 		defer ih.Close()
 		for ctx.Err() == nil {
-			ds, err := ih.GetDestinations(service())
+			ds, err := ih.GetDestinations(prodlab.Service())
 			got := "absent"
 			for _, d := range ds {
 				if d.Address.String() == ip {
@@ -299,11 +266,14 @@ func (l *lab) opsWatchRS(rs string, weight int) *opsRSWatch {
 	return w
 }
 
+// stop ends the watch (once; check and the test's cleanup both call it).
 func (w *opsRSWatch) stop() {
-	w.cancel()
-	w.wg.Wait()
-	_ = w.ipmon.Stop(2 * time.Second)
-	_ = w.nftmon.Stop(2 * time.Second)
+	w.stopped.Do(func() {
+		w.cancel()
+		w.wg.Wait()
+		_ = w.ipmon.Stop(2 * time.Second)
+		_ = w.nftmon.Stop(2 * time.Second)
+	})
 }
 
 // check stops the watch and fails t on any deletion seen by the monitors
@@ -353,23 +323,13 @@ func opsNoFailures(t *testing.T, what string, rep *loadgen.Report) {
 		t.Fatalf("%s: no report", what)
 	}
 	t.Logf("MEASURED %s: %d requests, %d OK, %d failed %v, per server %v, new %+v, keep-alive %+v",
-		what, rep.Sent, rep.OK, rep.Failed, opsNonZero(rep.ByClass), rep.PerServer, rep.ByKind[loadgen.NewConn], rep.ByKind[loadgen.KeepAliveConn])
+		what, rep.Sent, rep.OK, rep.Failed, failedClasses(rep.ByClass), rep.PerServer, rep.ByKind[loadgen.NewConn], rep.ByKind[loadgen.KeepAliveConn])
 	if rep.Failed != 0 {
-		t.Errorf("%s: %d requests failed: %v %v", what, rep.Failed, opsNonZero(rep.ByClass), rep.Errors)
+		t.Errorf("%s: %d requests failed: %v %v", what, rep.Failed, failedClasses(rep.ByClass), rep.Errors)
 	}
 	if rep.OK == 0 {
 		t.Errorf("%s: no request succeeded", what)
 	}
-}
-
-func opsNonZero(m map[loadgen.Class]int) map[string]int {
-	out := map[string]int{}
-	for c, n := range m {
-		if n != 0 {
-			out[c.String()] = n
-		}
-	}
-	return out
 }
 
 // TestGuestScenarioOps1DrainCLI: `tandem-director drain RIP:PORT` under
@@ -378,15 +338,22 @@ func opsNonZero(m map[loadgen.Class]int) map[string]int {
 // keepalived.conf's default remove_when_drained, out of IPVS); `undrain`
 // brings it back at its weight. Nothing fails. Keep-alive connections are
 // one generator that ends during the drain (a drain waits for them, up to
-// drain.timeout, 5 min by default); new connections run throughout.
+// drain.timeout, 5 min by default); new connections run throughout. The
+// keep-alive generator starts alone, 1 s before the other: lc then deals
+// its 4 connections to rs1 and rs2 in turn, so rs1 holds some at the
+// drain.
 func TestGuestScenarioOps1DrainCLI(t *testing.T) {
 	l := newLab(t, labOpts{})
 	ip := rsIPs["rs1"]
-	_, waitNew := l.load(22*time.Second, 30, 0, "rs1", "rs2")
 	_, waitKA := l.load(10*time.Second, 10, 1, "rs1", "rs2")
-	time.Sleep(4 * time.Second)
+	time.Sleep(time.Second)
+	_, waitNew := l.load(22*time.Second, 30, 0, "rs1", "rs2")
+	time.Sleep(3 * time.Second)
 	before := l.dests()[ip]
 	t.Logf("rs1 before the drain: weight %d, %d active, %d inactive connections", before.Weight, before.ActiveConnections, before.InactiveConnections)
+	if before.ActiveConnections == 0 {
+		t.Fatalf("rs1 holds no active connection before the drain: the drain would have nothing to wait for")
+	}
 
 	start := time.Now()
 	type cliOut struct {
@@ -416,7 +383,7 @@ func TestGuestScenarioOps1DrainCLI(t *testing.T) {
 		t.Errorf("weight 0 %v after the daemon got the drain, want at once (0.5 s)", d)
 	}
 	if d := l.dests(); d[ip].ActiveConnections == 0 {
-		t.Logf("note: rs1 had no active connection left when the drain began")
+		t.Errorf("rs1 had no active connection left at weight 0: the drain had nothing to wait for")
 	}
 
 	// The keep-alive generator ends; its connections close; then drained.
@@ -433,7 +400,7 @@ func TestGuestScenarioOps1DrainCLI(t *testing.T) {
 	t.Logf("MEASURED drain CLI start -> drained: %v; keep-alive load ended -> drained: %v; drained -> out of IPVS: %v; last keep-alive answer of rs1 after weight 0: %s",
 		drained.Sub(start).Round(time.Millisecond), drained.Sub(kaEnd).Round(time.Millisecond), out.Sub(drained).Round(time.Millisecond), lastKA.Format("15:04:05.000"))
 	if lastKA.IsZero() {
-		t.Logf("note: no keep-alive request was answered by rs1 after weight 0: the drain had nothing to wait for")
+		t.Errorf("no keep-alive request was answered by rs1 after weight 0: the drain had nothing to wait for")
 	} else if drained.Before(lastKA) {
 		t.Errorf("drained at %s, before rs1's last keep-alive answer at %s: the drain did not wait for its active connections",
 			drained.Format("15:04:05.000"), lastKA.Format("15:04:05.000"))
@@ -484,14 +451,19 @@ func TestGuestScenarioOps1DrainCLI(t *testing.T) {
 func (l *lab) opsRestartGap(t *testing.T, what, rs string, from, ready time.Time) {
 	t.Helper()
 	away := ready.Sub(from)
-	silent := opsLogAfter(l.director.Output(), from, `msg="agent silent"`, "rs="+rsIPs[rs])
+	silent := prodlab.LogTime(l.director.Output(), from, `msg="agent silent"`, "rs="+rsIPs[rs])
 	t.Logf("MEASURED %s: agent away %v (from the signal to the new agent's READY); the director forgot it: %v",
 		what, away.Round(time.Millisecond), !silent.IsZero())
 	// The last report before the signal is at most one interval old: a
 	// restart shorter than dead_after minus one interval keeps the
 	// agent's silence under dead_after, and the director must not even
-	// forget it.
-	if away < opsDeadAfter-opsHBInterval-300*time.Millisecond && !silent.IsZero() {
+	// forget it. A longer one may be forgotten: nothing to check.
+	limit := opsDeadAfter - opsHBInterval - 300*time.Millisecond
+	switch {
+	case away >= limit:
+		t.Logf("%s: no check that the director kept the agent: away %v, not under %v (dead_after %v minus one heartbeat interval and 300 ms)",
+			what, away.Round(time.Millisecond), limit, opsDeadAfter)
+	case !silent.IsZero():
 		t.Errorf("%s: the director took the agent as silent though it was away only %v", what, away)
 	}
 }
@@ -558,6 +530,35 @@ func TestGuestScenarioOps2AgentRestart(t *testing.T) {
 	opsNoFailures(t, "load across three agent restarts", rep)
 	if n := rep.Window(rep.Start, rep.End).PerServer["rs1"]; n < rep.OK/4 {
 		t.Errorf("rs1 answered only %d of %d", n, rep.OK)
+	}
+}
+
+// opsAgentStatus returns the director's entry for the agent of real
+// server ip.
+func opsAgentStatus(st app.Status, ip string) (app.AgentStatus, bool) {
+	for _, a := range st.Agents {
+		if a.RealIP == ip {
+			return a, true
+		}
+	}
+	return app.AgentStatus{}, false
+}
+
+// opsWaitAgentSeen polls the director's status until the agent of ip is
+// fresh with a report received after since, and returns that report's
+// time; it fails the test after limit.
+func (l *lab) opsWaitAgentSeen(ip string, since time.Time, limit time.Duration) time.Time {
+	l.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		a, ok := opsAgentStatus(l.status(), ip)
+		if ok && a.Fresh && a.LastSeen.After(since) {
+			return a.LastSeen
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("no fresh report from %s's agent after %s within %v; its entry: %+v (found %v)", ip, since.Format("15:04:05.000"), limit, a, ok)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -669,13 +670,14 @@ func TestGuestScenarioOps3AgentUpgrade(t *testing.T) {
 	if st.Version != newVer || st.PID != l.opsAgent("rs1").Pid() {
 		t.Errorf("the running agent is version %s pid %d, want %s pid %d", st.Version, st.PID, newVer, l.opsAgent("rs1").Pid())
 	}
-	// Heard by the director after the upgrade.
-	l.opsWaitDirectorLog("a report from the upgraded agent", 5*time.Second, time.Time{}, `msg="agent heard"`, "rs="+ip)
+	// Heard by the director after the upgrade: rs1's agent is fresh with a
+	// report received after the new agent's READY (one heartbeat interval
+	// away), and still fresh 2 s later.
+	heard := l.opsWaitAgentSeen(ip, ready, 5*time.Second)
+	t.Logf("MEASURED new agent READY -> a report of it at the director: %v", heard.Sub(ready).Round(time.Millisecond))
 	time.Sleep(2 * time.Second)
-	for _, a := range l.status().Agents {
-		if a.RealIP == ip && !a.Fresh {
-			t.Errorf("the director does not hear the upgraded agent")
-		}
+	if a, ok := opsAgentStatus(l.status(), ip); !ok || !a.Fresh {
+		t.Errorf("the director does not hear the upgraded agent: %+v", a)
 	}
 	rep := wait()
 	w.check(t)
@@ -707,8 +709,8 @@ func TestGuestScenarioOps4RealServerCrash(t *testing.T) {
 	out := l.waitIPVS("rs1 out", 15*time.Second, absent(ip))
 	// HTTP_GET: the attempt after a success comes delay_loop later and times
 	// out after connect_timeout; the retry delay_before_retry later too.
-	// Plus 1 s: the director's timers and the test's 10 ms poll run on a
-	// TCG guest (5.49 s seen against 5 s of timers).
+	// Plus 1 s of slack for the director's timers and the test's 10 ms
+	// poll, which run late on a TCG guest.
 	bound := delayLoop + 2*opsConnectTimeout + retryDelay + time.Second
 	detect := out.Sub(crash)
 	silent := l.opsWaitDirectorLog("rs1's agent silent", opsDeadAfter+3*time.Second, crash, `msg="agent silent"`, "rs="+ip)
@@ -725,7 +727,7 @@ func TestGuestScenarioOps4RealServerCrash(t *testing.T) {
 	during := rep.Window(crash, out.Add(margin))
 	after := rep.Window(out.Add(margin), rep.End)
 	t.Logf("MEASURED failures: before the crash %d; from the crash to out+%v: %d of %d %v (%d new, %d keep-alive); after: %d of %d",
-		before.Failed, margin, during.Failed, during.Sent, opsNonZero(during.ByClass),
+		before.Failed, margin, during.Failed, during.Sent, failedClasses(during.ByClass),
 		during.ByKind[loadgen.NewConn].Failed, during.ByKind[loadgen.KeepAliveConn].Failed, after.Failed, after.Sent)
 	if o := rep.Outage(crash); o.Failures > 0 {
 		t.Logf("MEASURED outage after the crash: %d failures, first %v, last %v after it",
@@ -735,7 +737,7 @@ func TestGuestScenarioOps4RealServerCrash(t *testing.T) {
 		t.Errorf("%d requests failed before the crash: %v", before.Failed, rep.Errors)
 	}
 	if after.Failed != 0 {
-		t.Errorf("%d requests started more than %v after rs1 was out failed: %v", after.Failed, margin, opsNonZero(after.ByClass))
+		t.Errorf("%d requests started more than %v after rs1 was out failed: %v", after.Failed, margin, failedClasses(after.ByClass))
 	}
 	if n := after.PerServer["rs1"]; n != 0 {
 		t.Errorf("rs1 answered %d requests after it crashed", n)
@@ -749,7 +751,7 @@ func TestGuestScenarioOps4RealServerCrash(t *testing.T) {
 // since that contains every one of subs ("(none)" if there is none).
 func opsLogLine(out string, since time.Time, subs ...string) string {
 	for _, line := range strings.Split(out, "\n") {
-		if !opsLogAfter(line, since, subs...).IsZero() {
+		if !prodlab.LogTime(line, since, subs...).IsZero() {
 			return line
 		}
 	}
@@ -766,6 +768,7 @@ type opsARPWatch struct {
 	tcpdump *netlab.Process
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	stopped sync.Once
 
 	mu                     sync.Mutex
 	neighSamples, neighBad int
@@ -851,10 +854,14 @@ func (l *lab) opsWatchARP() *opsARPWatch {
 	return w
 }
 
+// stop ends the watch (once; check and the test's cleanup both call it).
 func (w *opsARPWatch) stop() {
-	w.cancel()
-	w.wg.Wait()
-	_ = w.tcpdump.Stop(2 * time.Second)
+	w.stopped.Do(func() {
+		w.cancel()
+		w.wg.Wait()
+		time.Sleep(200 * time.Millisecond) // the last packets reach tcpdump
+		_ = w.tcpdump.Stop(5 * time.Second)
+	})
 }
 
 var opsTcpdumpARP = regexp.MustCompile(`^\S+ ([0-9a-f:]{17}) > [0-9a-f:]{17}, .*?: (?:Request who-has (\S+)(?: \([^)]*\))? tell (\S+)|Reply (\S+) is-at ([0-9a-f:]{17}))`)
@@ -865,10 +872,7 @@ var opsTcpdumpARP = regexp.MustCompile(`^\S+ ([0-9a-f:]{17}) > [0-9a-f:]{17}, .*
 // pointed elsewhere.
 func (w *opsARPWatch) check(t *testing.T) {
 	t.Helper()
-	w.cancel()
-	w.wg.Wait()
-	time.Sleep(200 * time.Millisecond) // the last packets reach tcpdump
-	_ = w.tcpdump.Stop(5 * time.Second)
+	w.stop()
 	fromVIP := map[string]int{}
 	var bad []string
 	lines := 0
@@ -1032,7 +1036,7 @@ func TestGuestScenarioOps5ArpFlush(t *testing.T) {
 		}
 		t.Logf("MEASURED exposure %d: arping every 10 ms during rs1's flush (repaired after %v): replies for the VIP by %v", i+1, r, replies)
 		if replies["director"] == 0 {
-			t.Errorf("arping got no answer from the director: %s", opsTail(a.Output(), 5))
+			t.Errorf("arping got no answer from the director: %s", prodlab.Tail(a.Output(), 5))
 		}
 	}
 }

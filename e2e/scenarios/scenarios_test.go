@@ -111,7 +111,7 @@ func TestGuestScenario2Maintenance(t *testing.T) {
 	// the line may land after weight 0 is seen: wait for it (bounded).
 	var switched time.Time
 	for wait := time.Now().Add(3 * time.Second); switched.IsZero() && time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
-		switched = l.agentLogTime("rs1", `msg="maintenance switched"`, start.Add(-time.Second))
+		switched = prodlab.LogTime(l.opsAgent("rs1").Output(), start.Add(-time.Second), `msg="maintenance switched"`)
 	}
 	if switched.IsZero() {
 		t.Fatalf("no maintenance switch in the agent's log 3s after weight 0")
