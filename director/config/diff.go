@@ -18,6 +18,11 @@ type Changes struct {
 	// Director-wide settings that differ. Notification also covers the
 	// instances' SMTPAlert (which transitions are mailed).
 	Node, Notification, Logging, Heartbeat, Drain, ControlSocket, Metrics, IPVS, ConnSync, FastFailover bool
+	// Tracking: a vrrp_script, vrrp_track_process or vrrp_track_file (or
+	// the script user or security) changed; SyncGroups: a
+	// vrrp_sync_group; Static: static_ipaddress, static_routes or
+	// static_rules.
+	Tracking, SyncGroups, Static bool
 
 	// VRRPAdded and VRRPRemoved are instance names, in the order of the new
 	// and the old configuration.
@@ -85,7 +90,7 @@ func (r RealServerChange) WeightOnly() bool {
 // Empty reports whether nothing changed.
 func (c Changes) Empty() bool {
 	return !c.Node && !c.Notification && !c.Logging && !c.Heartbeat && !c.Drain && !c.ControlSocket &&
-		!c.Metrics && !c.IPVS && !c.ConnSync && !c.FastFailover &&
+		!c.Metrics && !c.IPVS && !c.ConnSync && !c.FastFailover && !c.Tracking && !c.SyncGroups && !c.Static &&
 		len(c.VRRPAdded) == 0 && len(c.VRRPRemoved) == 0 && len(c.VRRPChanged) == 0 &&
 		len(c.ServicesAdded) == 0 && len(c.ServicesRemoved) == 0 && len(c.ServicesChanged) == 0
 }
@@ -118,7 +123,8 @@ func (c Changes) String() string {
 		name    string
 	}{{c.Node, "node"}, {c.Notification, "notification"}, {c.Logging, "logging"}, {c.Heartbeat, "heartbeat"},
 		{c.Drain, "drain"}, {c.ControlSocket, "control_socket"}, {c.Metrics, "metrics"}, {c.IPVS, "ipvs"},
-		{c.ConnSync, "lvs_sync_daemon"}, {c.FastFailover, "fast_failover"}} {
+		{c.ConnSync, "lvs_sync_daemon"}, {c.FastFailover, "fast_failover"}, {c.Tracking, "tracking"},
+		{c.SyncGroups, "vrrp_sync_group"}, {c.Static, "static"}} {
 		if x.changed {
 			parts = append(parts, x.name)
 		}
@@ -157,6 +163,11 @@ func DiffUnchanged(old, new *Config, unchanged []bool) Changes {
 	ch.IPVS = !equalIgnoringPos(old.IPVS, new.IPVS)
 	ch.ConnSync = !equalIgnoringPos(old.ConnSync, new.ConnSync)
 	ch.FastFailover = !equalIgnoringPos(old.FastFailover, new.FastFailover)
+	ch.Tracking = !equalIgnoringPos(old.Scripts, new.Scripts) || !equalIgnoringPos(old.TrackProcesses, new.TrackProcesses) ||
+		!equalIgnoringPos(old.TrackFiles, new.TrackFiles) || old.ScriptUser != new.ScriptUser ||
+		old.ScriptGroup != new.ScriptGroup || old.ScriptSecurity != new.ScriptSecurity
+	ch.SyncGroups = !equalIgnoringPos(old.SyncGroups, new.SyncGroups)
+	ch.Static = !equalIgnoringPos(old.Static, new.Static)
 
 	for i := range new.VRRP {
 		n := &new.VRRP[i]
@@ -298,7 +309,7 @@ func equalValues(a, b reflect.Value) bool {
 	case reflect.Struct:
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			if f.Type == posType || (t == configType && (f.Name == "Format" || f.Name == "Files")) {
+			if f.Type == posType || (t == configType && (f.Name == "Format" || f.Name == "Files" || f.Name == "Warnings")) {
 				continue
 			}
 			if !equalValues(a.Field(i), b.Field(i)) {

@@ -108,8 +108,36 @@ type Config struct {
 	// VRRP are the VRRP instances (vrrp_instance), in file order.
 	VRRP []VRRPInstance
 	// Services are the IPVS virtual services (virtual_server), in file
-	// order.
+	// order. A virtual_server group gives one service per address, range
+	// element or fwmark of its virtual_server_group.
 	Services []VirtualService
+
+	// Scripts, TrackProcesses and TrackFiles are the tracked objects
+	// (vrrp_script, vrrp_track_process, vrrp_track_file) that instances
+	// and sync groups refer to by name.
+	Scripts        []VRRPScript
+	TrackProcesses []TrackProcess
+	TrackFiles     []TrackFile
+	// SyncGroups are the vrrp_sync_group blocks.
+	SyncGroups []SyncGroup
+	// Static are the addresses, routes and rules kept whatever the VRRP
+	// state.
+	Static Static
+	// ScriptUser and ScriptGroup run scripts that name no user
+	// (global_defs script_user); empty means root.
+	ScriptUser, ScriptGroup string
+	// ScriptSecurity refuses scripts that a non-root user could change
+	// (global_defs enable_script_security).
+	ScriptSecurity bool
+
+	// Warnings are what the keepalived.conf reader accepted the way
+	// keepalived does, with a message each ("file:line: keyword "x": what
+	// keepalived does and what Tandem does"): unknown or ignored keywords,
+	// extra arguments, values keepalived corrects. They are logged at start
+	// and reload and printed by check-config; check-config --strict turns
+	// them into errors. Not part of the configuration's value (Diff and
+	// Equal ignore them).
+	Warnings ErrorList
 }
 
 // NodeName returns Node, or the host name when Node is empty.
@@ -354,6 +382,16 @@ type VRRPInstance struct {
 	// TrackInterfaces are more interfaces whose failure sets the instance
 	// to FAULT, or changes its priority by Weight (track_interface { }).
 	TrackInterfaces []TrackInterface
+	// Track are the scripts, processes and files the instance tracks
+	// (track_script, track_process, track_file).
+	Track Tracking
+	// ExcludedVIPs are addresses the master holds that adverts do not
+	// carry (virtual_ipaddress_excluded).
+	ExcludedVIPs []VirtualIP
+	// VirtualRoutes and VirtualRules are added on becoming master and
+	// removed on leaving (virtual_routes, virtual_rules).
+	VirtualRoutes []Route
+	VirtualRules  []Rule
 	// Notify holds the notify scripts.
 	Notify Notify
 	// SMTPAlert sends an e-mail (Config.Notification) on every state
@@ -524,7 +562,10 @@ type VirtualService struct {
 	Omega bool
 	// RealServers are the destinations, in file order.
 	RealServers []RealServer
-	Pos         Pos
+	// Group is the virtual_server_group this service was expanded from,
+	// "" for a plain virtual_server.
+	Group string
+	Pos   Pos
 }
 
 // Key identifies the service the way the heartbeat protocol names it:
@@ -600,9 +641,15 @@ type CheckType string
 
 // Check kinds (keepalived checker blocks).
 const (
-	HTTPGet  CheckType = "HTTP_GET"
-	SSLGet   CheckType = "SSL_GET"
-	TCPCheck CheckType = "TCP_CHECK"
+	HTTPGet   CheckType = "HTTP_GET"
+	SSLGet    CheckType = "SSL_GET"
+	TCPCheck  CheckType = "TCP_CHECK"
+	MiscCheck CheckType = "MISC_CHECK"
+	PingCheck CheckType = "PING_CHECK"
+	UDPCheck  CheckType = "UDP_CHECK"
+	DNSCheck  CheckType = "DNS_CHECK"
+	SMTPCheck CheckType = "SMTP_CHECK"
+	FileCheck CheckType = "FILE_CHECK"
 )
 
 // Check is one health check of a real server.
@@ -629,7 +676,31 @@ type Check struct {
 	VirtualHost string
 	// URLs are the URLs an HTTP_GET or SSL_GET fetches; all must pass.
 	URLs []URL
-	Pos  Pos
+
+	// MISC_CHECK: the command (misc_path), its timeout (misc_timeout; 0
+	// means delay_loop), misc_dynamic (exit status 2..255 sets the weight
+	// to status - 2) and the user it runs as.
+	MiscPath    string
+	MiscTimeout time.Duration
+	MiscDynamic bool
+	User, Group string
+	// UDP_CHECK: the datagram sent (payload, hex) and whether a reply is
+	// required (require_reply [hex]: the reply must start with ReplyData
+	// when set).
+	Payload      []byte
+	RequireReply bool
+	ReplyData    []byte
+	// DNS_CHECK: the query type (type; default SOA) and name (name;
+	// default ".").
+	DNSType, DNSName string
+	// SMTP_CHECK: the HELO name (helo_name; default the host name).
+	HeloName string
+	// FILE_CHECK: the vrrp_track_file it follows (track_file), with its
+	// weight (weight W [reverse]).
+	TrackFile string
+	Weight    int
+	Reverse   bool
+	Pos       Pos
 }
 
 // Target returns the address and port the check connects to, given its
