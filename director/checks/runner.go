@@ -76,6 +76,59 @@ type Result struct {
 	Reason string
 	// Next is the wait before the next attempt.
 	Next time.Duration
+	// WeightSet is true when this attempt passed and its probe asked for
+	// a weight for the server (a [WeightedProbe]: MISC_CHECK with
+	// misc_dynamic, FILE_CHECK with a weight); Weight is that weight,
+	// absolute (never a delta, so nothing accumulates across attempts or
+	// reloads). A failed attempt never sets a weight: the server keeps
+	// the last one until the verdict goes down.
+	WeightSet bool
+	Weight    int
+	// WeightChanged is true when WeightSet and Weight differs from the
+	// weight of this checker's previous weighted attempt, or there was
+	// none since the checker started or last went down. The pool needs
+	// the result when Changed or WeightChanged.
+	WeightChanged bool
+}
+
+// WeightedProbe is a [Probe] whose passing attempts may carry a weight
+// for the server. A [Checker] calls ProbeWeight instead of Probe.
+type WeightedProbe interface {
+	Probe
+	// ProbeWeight is Probe that also returns the weight asked for, with
+	// set false when the attempt asks for none.
+	ProbeWeight(ctx context.Context) (weight int, set bool, err error)
+}
+
+// Named returns p under another name (a second checker of the same kind
+// on one server), keeping its weights when p is a [WeightedProbe].
+func Named(p Probe, name string) Probe {
+	if p.Name() == name {
+		return p
+	}
+	if w, ok := p.(WeightedProbe); ok {
+		return namedWeighted{p: w, name: name}
+	}
+	return named{p: p, name: name}
+}
+
+type named struct {
+	p    Probe
+	name string
+}
+
+func (n named) Name() string                    { return n.name }
+func (n named) Probe(ctx context.Context) error { return n.p.Probe(ctx) }
+
+type namedWeighted struct {
+	p    WeightedProbe
+	name string
+}
+
+func (n namedWeighted) Name() string                    { return n.name }
+func (n namedWeighted) Probe(ctx context.Context) error { return n.p.Probe(ctx) }
+func (n namedWeighted) ProbeWeight(ctx context.Context) (int, bool, error) {
+	return n.p.ProbeWeight(ctx)
 }
 
 // machine is keepalived's per-checker retry logic, without I/O.
@@ -137,6 +190,10 @@ type Checker struct {
 	trigger  chan struct{}
 	runOnce  sync.Once
 	settings Settings
+	// lastWeight is the weight of the last weighted attempt; hasWeight
+	// is false before one, and again once the verdict goes down.
+	lastWeight int
+	hasWeight  bool
 }
 
 // NewChecker returns a checker for server. report is called from Run's
@@ -193,16 +250,39 @@ func (c *Checker) Run(ctx context.Context) error {
 		case <-c.trigger:
 			t.Stop()
 		}
-		err := c.probe.Probe(ctx)
+		weight, set, err := c.attempt(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		res := c.observe(c.clock.Now(), err)
+		c.weigh(&res, weight, set)
 		delay = res.Next
 		if c.report != nil {
 			c.report(res)
 		}
 	}
+}
+
+// attempt runs the probe once, with its weight when it has one.
+func (c *Checker) attempt(ctx context.Context) (weight int, set bool, err error) {
+	if w, ok := c.probe.(WeightedProbe); ok {
+		weight, set, err = w.ProbeWeight(ctx)
+		return weight, set && err == nil, err
+	}
+	return 0, false, c.probe.Probe(ctx)
+}
+
+// weigh adds the attempt's weight to r and remembers it.
+func (c *Checker) weigh(r *Result, weight int, set bool) {
+	if !r.Up {
+		c.hasWeight = false
+	}
+	if !set {
+		return
+	}
+	r.WeightSet, r.Weight = true, weight
+	r.WeightChanged = !c.hasWeight || c.lastWeight != weight
+	c.lastWeight, c.hasWeight = weight, true
 }
 
 func (c *Checker) observe(now time.Time, err error) Result {
