@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -67,6 +68,21 @@ type InstanceConfig struct {
 	// GARPMasterRefreshRepeat is the number of gratuitous ARPs per VIP in a
 	// refresh (garp_master_refresh_repeat; default 1).
 	GARPMasterRefreshRepeat int
+	// ExcludedVIPs are added and removed with the VIPs (and announced with
+	// them) but never carried in adverts nor compared with a received
+	// advert's addresses (virtual_ipaddress_excluded). Any family.
+	ExcludedVIPs []VIP
+	// VirtualRoutes are installed on becoming master and removed on leaving
+	// it, after the VIPs are added and before they are removed
+	// (virtual_routes).
+	VirtualRoutes []Route
+	// VirtualRules are installed after VirtualRoutes and removed before
+	// them (virtual_rules).
+	VirtualRules []Rule
+	// SyncGroup names the vrrp_sync_group the instance belongs to (empty:
+	// none). A member never goes MASTER nor leaves FAULT on its own: it
+	// reports (GroupReport) and waits for the group's order (SyncGroup).
+	SyncGroup string
 }
 
 // VIP is one virtual_ipaddress line: ADDRESS/PREFIX [dev DEV] [label LABEL].
@@ -79,6 +95,88 @@ type VIP struct {
 	Dev string
 	// Label is the IPv4 address label (e.g. eth0:1); optional.
 	Label string
+}
+
+// RouteType is the type of a virtual route.
+type RouteType int
+
+// Route types (ip route's TYPE; keepalived's virtual_routes accepts the same
+// words).
+const (
+	RouteUnicast     RouteType = iota // a normal route (default)
+	RouteBlackhole                    // blackhole: dropped silently
+	RouteUnreachable                  // unreachable: ICMP host unreachable
+	RouteProhibit                     // prohibit: ICMP administratively prohibited
+)
+
+func (t RouteType) String() string {
+	switch t {
+	case RouteUnicast:
+		return "unicast"
+	case RouteBlackhole:
+		return "blackhole"
+	case RouteUnreachable:
+		return "unreachable"
+	case RouteProhibit:
+		return "prohibit"
+	}
+	return fmt.Sprintf("RouteType(%d)", int(t))
+}
+
+// RouteScope is a route's scope. The zero value lets the kernel
+// implementation choose as ip(8) does: link for a route with a device and
+// no gateway, global otherwise.
+type RouteScope int
+
+// Route scopes (ip route's scope).
+const (
+	ScopeDefault RouteScope = iota
+	ScopeGlobal             // global (universe)
+	ScopeSite               // site
+	ScopeLink               // link
+	ScopeHost               // host
+	ScopeNowhere            // nowhere
+)
+
+// Route is one virtual_routes line, the subset of ip-route(8) that
+// keepalived's virtual_routes uses and netlink.Route can express:
+// `[TYPE] DST [via GW] [dev DEV] [src SRC] [table N] [metric N] [scope S]`.
+type Route struct {
+	// Dst is the destination prefix (default is 0.0.0.0/0 or ::/0).
+	Dst netip.Prefix
+	// Via is the gateway (optional).
+	Via netip.Addr
+	// Dev is the output interface (optional with Via).
+	Dev string
+	// Src is the preferred source address (optional), often a VIP.
+	Src netip.Addr
+	// Table is the routing table; 0 means main.
+	Table int
+	// Metric is the route's priority (metric/preference); 0: none.
+	Metric int
+	// Scope of the route; ScopeDefault as ip(8).
+	Scope RouteScope
+	// Type: unicast (default), blackhole, unreachable or prohibit (the
+	// last three take no Via nor Dev).
+	Type RouteType
+}
+
+// Rule is one virtual_rules line, as ip-rule(8):
+// `[from PREFIX] [to PREFIX] [iif DEV] [oif DEV] [fwmark N[/MASK]]
+// [priority N] table N`.
+type Rule struct {
+	From, To netip.Prefix // selectors (optional)
+	IIF, OIF string       // input / output interface (optional)
+	// FWMark and FWMask select on the packet mark; FWMask 0 with a mark
+	// means an exact match.
+	FWMark, FWMask uint32
+	// Priority is the rule's preference; 0 lets the kernel choose.
+	Priority int
+	// Table is the table to look up (required).
+	Table int
+	// IPv6 is the rule's family when neither From nor To says it;
+	// WithDefaults sets it from the instance's VIPs.
+	IPv6 bool
 }
 
 // Defaults keepalived 2.2.7 uses for what a vrrp_instance leaves out.
@@ -124,9 +222,27 @@ func (c InstanceConfig) WithDefaults() InstanceConfig {
 	if c.GARPMasterRefreshRepeat == 0 {
 		c.GARPMasterRefreshRepeat = DefaultGARPRefreshRepeat
 	}
+	c.VIPs = slices.Clone(c.VIPs)
 	for i := range c.VIPs {
 		if c.VIPs[i].Dev == "" {
 			c.VIPs[i].Dev = c.Interface
+		}
+	}
+	c.ExcludedVIPs = slices.Clone(c.ExcludedVIPs)
+	for i := range c.ExcludedVIPs {
+		if c.ExcludedVIPs[i].Dev == "" {
+			c.ExcludedVIPs[i].Dev = c.Interface
+		}
+	}
+	c.VirtualRules = slices.Clone(c.VirtualRules)
+	for i, r := range c.VirtualRules {
+		switch {
+		case r.From.IsValid():
+			c.VirtualRules[i].IPv6 = r.From.Addr().Is6()
+		case r.To.IsValid():
+			c.VirtualRules[i].IPv6 = r.To.Addr().Is6()
+		case !r.IPv6:
+			c.VirtualRules[i].IPv6 = c.IPv6()
 		}
 	}
 	if c.InitialState == StateMaster {
@@ -139,6 +255,24 @@ func (c InstanceConfig) WithDefaults() InstanceConfig {
 		c.Nopreempt = false
 	}
 	return c
+}
+
+// Warnings returns what keepalived 2.2.7 warns about in c as written
+// (before WithDefaults, which applies the same corrections silently).
+func (c InstanceConfig) Warnings() []string {
+	var w []string
+	if c.Priority == PriorityOwner && c.Nopreempt {
+		w = append(w, fmt.Sprintf("vrrp_instance %s: nopreempt is incompatible with priority 255 - resetting nopreempt", c.Name))
+	}
+	if c.InitialState == StateMaster {
+		if c.Nopreempt {
+			w = append(w, fmt.Sprintf("vrrp_instance %s: nopreempt will not work with initial state MASTER - clearing", c.Name))
+		}
+		if c.PreemptDelay > 0 {
+			w = append(w, fmt.Sprintf("vrrp_instance %s: preempt delay will not work with initial state MASTER - clearing", c.Name))
+		}
+	}
+	return w
 }
 
 // IPv6 reports whether the instance runs over IPv6 (its VIPs are IPv6).
@@ -234,5 +368,73 @@ func (c InstanceConfig) Validate() error {
 	if c.GARPMasterRefresh < 0 {
 		bad("garp_master_refresh", "negative")
 	}
+	for _, v := range c.ExcludedVIPs {
+		if !v.Prefix.IsValid() {
+			bad("virtual_ipaddress_excluded", "invalid address")
+			continue
+		}
+		if seen[v.Prefix.Addr()] {
+			bad("virtual_ipaddress_excluded", "%s listed twice", v.Prefix.Addr())
+		}
+		seen[v.Prefix.Addr()] = true
+		if v.Label != "" && v.Prefix.Addr().Is6() {
+			bad("virtual_ipaddress_excluded", "%s: label is for IPv4 addresses", v.Prefix)
+		}
+	}
+	for _, r := range c.VirtualRoutes {
+		if err := r.validate(); err != "" {
+			bad("virtual_routes", "%s", err)
+		}
+	}
+	for _, r := range c.VirtualRules {
+		if err := r.validate(); err != "" {
+			bad("virtual_rules", "%s", err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (r Route) validate() string {
+	if !r.Dst.IsValid() {
+		return "a route needs a destination"
+	}
+	v6 := r.Dst.Addr().Is6()
+	if r.Via.IsValid() && r.Via.Is6() != v6 {
+		return fmt.Sprintf("%s via %s: not of the destination's family", r.Dst, r.Via)
+	}
+	if r.Src.IsValid() && r.Src.Is6() != v6 {
+		return fmt.Sprintf("%s src %s: not of the destination's family", r.Dst, r.Src)
+	}
+	if r.Table < 0 || r.Metric < 0 {
+		return fmt.Sprintf("%s: negative table or metric", r.Dst)
+	}
+	if r.Scope < ScopeDefault || r.Scope > ScopeNowhere {
+		return fmt.Sprintf("%s: unknown scope %d", r.Dst, r.Scope)
+	}
+	switch r.Type {
+	case RouteUnicast:
+		if !r.Via.IsValid() && r.Dev == "" {
+			return fmt.Sprintf("%s: a unicast route needs via or dev", r.Dst)
+		}
+	case RouteBlackhole, RouteUnreachable, RouteProhibit:
+		if r.Via.IsValid() || r.Dev != "" {
+			return fmt.Sprintf("%s: a %s route takes no via nor dev", r.Dst, r.Type)
+		}
+	default:
+		return fmt.Sprintf("%s: unknown route type %d", r.Dst, int(r.Type))
+	}
+	return ""
+}
+
+func (r Rule) validate() string {
+	if r.Table <= 0 {
+		return "a rule needs a table"
+	}
+	if r.From.IsValid() && r.To.IsValid() && r.From.Addr().Is6() != r.To.Addr().Is6() {
+		return fmt.Sprintf("from %s to %s: two families", r.From, r.To)
+	}
+	if r.Priority < 0 {
+		return "negative priority"
+	}
+	return ""
 }

@@ -2,7 +2,9 @@ package vrrp
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -70,6 +72,43 @@ type InterfaceDown struct{ Name string }
 // any more the instance leaves FAULT.
 type InterfaceUp struct{ Name string }
 
+// SetPriority sets the effective priority: the base priority (priority)
+// with the weights of vrrp_script, track_process, track_file and
+// track_interface applied, computed by the caller. As keepalived 2.2.7
+// (vrrp_set_effective_priority in vrrp_track.c) it is clamped to 1–254,
+// ignored for the address owner (priority 255), and takes effect without
+// an advert or a state change of its own: a master advertises the new
+// priority at its next Adver_Timer; a backup's running Master_Down_Timer
+// moves by the change of Skew_Time, and from then on adverts are compared
+// with the new priority (a backup now above its master discards the
+// master's adverts and takes over when the timer runs out).
+type SetPriority struct{ Priority uint8 }
+
+// FaultSet reports a fault source (a track_script with weight 0 failing, a
+// tracked process below its quorum, a tracked file at -254 …): the
+// instance goes to FAULT as for a tracked interface down. Source names it
+// in logs and status ("script chk_nginx").
+type FaultSet struct{ Source string }
+
+// FaultCleared clears one fault source. When none is left the instance
+// leaves FAULT (in a sync group, only when the group says so).
+type FaultCleared struct{ Source string }
+
+// ForceMaster is a sync group's order (vrrp_sync_group): every member
+// wants MASTER, so this one becomes master now. Ignored outside BACKUP.
+type ForceMaster struct{ Group string }
+
+// ForceBackup is a sync group's order: another member left MASTER for
+// BACKUP, or the group leaves FAULT. A master releases the VIPs without a
+// priority-0 advert (keepalived's vrrp_sync_backup); a member held in FAULT
+// by the group comes up as backup; a backup stays as it is.
+type ForceBackup struct{ Group string }
+
+// GroupFault is a sync group's order: another member (Member) is in FAULT,
+// so this one goes to FAULT too (a master releases the VIPs and sends
+// priority 0) and stays there until ForceBackup, whatever its own sources.
+type GroupFault struct{ Group, Member string }
+
 // PeerDead is the hook for a detector faster than Master_Down_Interval
 // (director/peerwatch, the BFD-like probe between two Tandem directors):
 // in BACKUP it acts exactly as if Master_Down_Timer had expired.
@@ -93,6 +132,12 @@ func (InterfaceDown) isEvent()  {}
 func (InterfaceUp) isEvent()    {}
 func (PeerDead) isEvent()       {}
 func (Witness) isEvent()        {}
+func (SetPriority) isEvent()    {}
+func (FaultSet) isEvent()       {}
+func (FaultCleared) isEvent()   {}
+func (ForceMaster) isEvent()    {}
+func (ForceBackup) isEvent()    {}
+func (GroupFault) isEvent()     {}
 
 // Action is an output of Machine.Step for the driver to perform, in order.
 type Action interface{ isAction() }
@@ -105,6 +150,33 @@ type AddVIPs struct{}
 
 // RemoveVIPs takes the virtual addresses off their interfaces.
 type RemoveVIPs struct{}
+
+// AddRoutes installs the virtual_routes, then the virtual_rules. It comes
+// right after AddVIPs (routes may use a VIP as src), only for an instance
+// that has some.
+type AddRoutes struct{}
+
+// RemoveRoutes removes the virtual_rules, then the virtual_routes. It comes
+// right before RemoveVIPs, only for an instance that has some.
+type RemoveRoutes struct{}
+
+// PriorityChanged reports a new effective priority (SetPriority).
+type PriorityChanged struct{ From, To uint8 }
+
+// GroupReport is what a sync group member tells its group (SyncGroup.Update)
+// after a step that changed any of these; only instances with a SyncGroup
+// emit it.
+type GroupReport struct {
+	Group string
+	State State
+	// WantMaster: the member is MASTER, or a backup whose
+	// Master_Down_Timer ran out and that waits for the group to agree
+	// (keepalived's wantstate MASTER).
+	WantMaster bool
+	// Faulty: the member has fault sources of its own (not only the
+	// group's order).
+	Faulty bool
+}
 
 // SendGARP announces every VIP: Repeat gratuitous ARPs (IPv4) or
 // unsolicited neighbour advertisements (IPv6) each.
@@ -123,13 +195,17 @@ type StateChanged struct {
 // Warn is something the operator should hear about.
 type Warn struct{ Msg string }
 
-func (SendAdvert) isAction()   {}
-func (AddVIPs) isAction()      {}
-func (RemoveVIPs) isAction()   {}
-func (SendGARP) isAction()     {}
-func (Notify) isAction()       {}
-func (StateChanged) isAction() {}
-func (Warn) isAction()         {}
+func (SendAdvert) isAction()      {}
+func (AddVIPs) isAction()         {}
+func (RemoveVIPs) isAction()      {}
+func (SendGARP) isAction()        {}
+func (Notify) isAction()          {}
+func (StateChanged) isAction()    {}
+func (Warn) isAction()            {}
+func (AddRoutes) isAction()       {}
+func (RemoveRoutes) isAction()    {}
+func (PriorityChanged) isAction() {}
+func (GroupReport) isAction()     {}
 
 // MachineStatus is a snapshot of the machine.
 type MachineStatus struct {
@@ -139,8 +215,16 @@ type MachineStatus struct {
 	Master netip.Addr
 	// MasterPriority is the priority the master advertises.
 	MasterPriority uint8
-	// Priority is our own priority.
-	Priority uint8
+	// Priority is our effective priority (SetPriority), the one we
+	// advertise; BasePriority the configured one.
+	Priority, BasePriority uint8
+	// FaultSources are the fault sources in force, sorted ("interface
+	// eth1", "script chk"); GroupFault is set while a sync group holds us
+	// in FAULT.
+	FaultSources []string
+	GroupFault   bool
+	// WantMaster: a sync group member waiting for the group to go MASTER.
+	WantMaster bool
 	// LastTransition and Reason describe the last state change.
 	LastTransition time.Time
 	Reason         string
@@ -171,7 +255,11 @@ type Machine struct {
 	preemptAt      time.Time     // preempt_delay: lower-priority master tolerated until then
 	reannounced    time.Time     // last GARP burst answering another master
 
-	down   map[string]bool // tracked interfaces that are down
+	prio   uint8             // effective priority
+	faults map[string]string // fault source → its reason ("interface eth1 down")
+	gfault bool              // a sync group holds us in FAULT
+	want   bool              // sync group: Master_Down_Timer ran out, waiting for the group
+	last   GroupReport       // last GroupReport emitted
 	veto   bool
 	heard  uint64
 	master netip.Addr
@@ -183,7 +271,32 @@ type Machine struct {
 // NewMachine returns a machine in Initialize for cfg. cfg should have been
 // through WithDefaults and Validate.
 func NewMachine(cfg InstanceConfig) *Machine {
-	return &Machine{cfg: cfg, state: StateInit, masterAdverInt: cfg.AdvertInterval, down: map[string]bool{}}
+	m := &Machine{cfg: cfg, state: StateInit, masterAdverInt: cfg.AdvertInterval, prio: cfg.Priority, faults: map[string]string{}}
+	m.last = GroupReport{Group: cfg.SyncGroup, State: StateInit}
+	return m
+}
+
+// Priority returns the effective priority.
+func (m *Machine) Priority() uint8 { return m.prio }
+
+func (m *Machine) inGroup() bool { return m.cfg.SyncGroup != "" }
+
+func (m *Machine) hasRoutes() bool { return len(m.cfg.VirtualRoutes)+len(m.cfg.VirtualRules) > 0 }
+
+// acquire is what becoming master does to the kernel: VIPs, then routes.
+func (m *Machine) acquire() []Action {
+	if m.hasRoutes() {
+		return []Action{AddVIPs{}, AddRoutes{}}
+	}
+	return []Action{AddVIPs{}}
+}
+
+// release is the reverse: routes and rules, then VIPs.
+func (m *Machine) release() []Action {
+	if m.hasRoutes() {
+		return []Action{RemoveRoutes{}, RemoveVIPs{}}
+	}
+	return []Action{RemoveVIPs{}}
 }
 
 // State returns the current state.
@@ -192,7 +305,8 @@ func (m *Machine) State() State { return m.state }
 // Status returns a snapshot.
 func (m *Machine) Status() MachineStatus {
 	return MachineStatus{
-		State: m.state, Master: m.master, MasterPriority: m.mprio, Priority: m.cfg.Priority,
+		State: m.state, Master: m.master, MasterPriority: m.mprio, Priority: m.prio, BasePriority: m.cfg.Priority,
+		FaultSources: slices.Sorted(maps.Keys(m.faults)), GroupFault: m.gfault, WantMaster: m.want,
 		LastTransition: m.lastT, Reason: m.reason, MasterAdverInterval: m.masterAdverInt,
 		AdvertsHeard: m.heard, WitnessVeto: m.veto,
 	}
@@ -218,7 +332,7 @@ func (m *Machine) SkewTime() time.Duration {
 	if m.cfg.Version == Version3 {
 		unit = m.masterAdverInt
 	}
-	return time.Duration(256-int(m.cfg.Priority)) * unit / 256
+	return time.Duration(256-int(m.prio)) * unit / 256
 }
 
 // MasterDownInterval is 3 × Master_Adver_Interval + Skew_Time.
@@ -227,8 +341,21 @@ func (m *Machine) MasterDownInterval() time.Duration {
 }
 
 // Step feeds one event at time now and returns the actions to perform, in
-// order.
+// order. A sync group member ends the list with a GroupReport when its
+// state, wish or own faults changed.
 func (m *Machine) Step(now time.Time, ev Event) []Action {
+	acts := m.step(now, ev)
+	if m.inGroup() {
+		r := GroupReport{Group: m.cfg.SyncGroup, State: m.state, WantMaster: m.state == StateMaster || m.want, Faulty: len(m.faults) > 0}
+		if r != m.last {
+			m.last = r
+			acts = append(acts, r)
+		}
+	}
+	return acts
+}
+
+func (m *Machine) step(now time.Time, ev Event) []Action {
 	switch ev := ev.(type) {
 	case Startup:
 		return m.startup(now, ev)
@@ -239,9 +366,23 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	case TimerFired:
 		return m.timers(now)
 	case InterfaceDown:
-		return m.ifDown(now, ev.Name)
+		return m.faultSet(now, "interface "+ev.Name, "interface "+ev.Name+" down")
 	case InterfaceUp:
-		return m.ifUp(now, ev.Name)
+		return m.faultCleared(now, "interface "+ev.Name, "interface "+ev.Name+" up")
+	case FaultSet:
+		return m.faultSet(now, ev.Source, "fault: "+ev.Source)
+	case FaultCleared:
+		return m.faultCleared(now, ev.Source, "fault cleared: "+ev.Source)
+	case SetPriority:
+		return m.setPriority(ev.Priority)
+	case ForceMaster:
+		if m.state == StateBackup {
+			return m.becomeMaster(now, "sync group "+ev.Group+": every member wants MASTER")
+		}
+	case ForceBackup:
+		return m.forceBackup(now, ev.Group)
+	case GroupFault:
+		return m.groupFault(now, ev)
 	case PeerDead:
 		if m.state == StateBackup {
 			return m.masterDownExpired(now, "peer detector reports the master dead")
@@ -269,9 +410,12 @@ func (m *Machine) startup(now time.Time, ev Startup) []Action {
 	m.src = ev.Src
 	// A previous run that was killed may have left the VIPs behind: clear
 	// them before anything else (the owner adds them back at once).
-	acts := []Action{RemoveVIPs{}}
-	if len(m.down) > 0 {
-		return append(acts, m.transition(now, StateFault, "startup with interface "+m.downName()+" down"), Notify{StateFault})
+	acts := m.release()
+	if len(m.faults) > 0 {
+		return append(acts, m.transition(now, StateFault, "startup with "+m.faultReason()), Notify{StateFault})
+	}
+	if m.gfault {
+		return append(acts, m.transition(now, StateFault, "startup: sync group "+m.cfg.SyncGroup+" in FAULT"), Notify{StateFault})
 	}
 	return append(acts, m.comeUp(now, "startup")...)
 }
@@ -279,11 +423,18 @@ func (m *Machine) startup(now time.Time, ev Startup) []Action {
 // comeUp leaves Initialize or FAULT (RFC 5798 §6.4.1).
 func (m *Machine) comeUp(now time.Time, why string) []Action {
 	m.masterAdverInt = m.cfg.AdvertInterval
+	m.want = false
+	m.master, m.mprio = netip.Addr{}, 0
 	if m.cfg.Priority == PriorityOwner {
+		if m.inGroup() {
+			// The group decides: wait Master_Adver_Interval + Skew_Time
+			// (keepalived's try_up_instance for the owner), then ask.
+			m.masterDown = now.Add(m.masterAdverInt + m.SkewTime())
+			return []Action{m.transition(now, StateBackup, why+": address owner in sync group "+m.cfg.SyncGroup), Notify{StateBackup}}
+		}
 		return m.becomeMaster(now, why+": address owner (priority 255)")
 	}
 	m.masterDown = now.Add(m.MasterDownInterval())
-	m.master, m.mprio = netip.Addr{}, 0
 	return []Action{m.transition(now, StateBackup, why), Notify{StateBackup}}
 }
 
@@ -297,16 +448,17 @@ func (m *Machine) becomeMaster(now time.Time, why string) []Action {
 		m.garpRefresh = now.Add(m.cfg.GARPMasterRefresh)
 	}
 	m.masterAdverInt = m.cfg.AdvertInterval
-	m.master, m.mprio = m.src, m.cfg.Priority
+	m.master, m.mprio = m.src, m.prio
 	m.reannounced = time.Time{}
+	m.want = false
 	var acts []Action
 	if m.heard == 0 && m.cfg.Priority != PriorityOwner {
 		acts = append(acts, Warn{"becoming master without having heard any advertisement since start: " +
 			"if a peer is running, VRRP (IP protocol 112) is probably filtered and both are master"})
 	}
+	acts = append(acts, m.acquire()...)
 	return append(acts,
-		AddVIPs{},
-		SendAdvert{m.cfg.Priority},
+		SendAdvert{m.prio},
 		SendGARP{m.cfg.GARPMasterRepeat},
 		m.transition(now, StateMaster, why),
 		Notify{StateMaster},
@@ -321,7 +473,8 @@ func (m *Machine) becomeBackup(now time.Time, why string, learned time.Duration)
 		m.masterAdverInt = m.cfg.AdvertInterval
 	}
 	m.masterDown = now.Add(m.MasterDownInterval())
-	return []Action{RemoveVIPs{}, m.transition(now, StateBackup, why), Notify{StateBackup}}
+	m.want = false
+	return append(m.release(), m.transition(now, StateBackup, why), Notify{StateBackup})
 }
 
 func (m *Machine) shutdown(now time.Time) []Action {
@@ -331,7 +484,7 @@ func (m *Machine) shutdown(now time.Time) []Action {
 	case StateMaster:
 		m.clearTimers()
 		// VIPs first: nothing may answer for them once the peer takes over.
-		return []Action{RemoveVIPs{}, SendAdvert{PriorityStop}, m.transition(now, StateStop, "shutdown"), Notify{StateStop}}
+		return append(m.release(), SendAdvert{PriorityStop}, m.transition(now, StateStop, "shutdown"), Notify{StateStop})
 	}
 	m.clearTimers()
 	return []Action{m.transition(now, StateStop, "shutdown"), Notify{StateStop}}
@@ -360,7 +513,7 @@ func (m *Machine) backupAdvert(now time.Time, ev AdvertReceived) []Action {
 		m.veto = false
 		return nil
 	}
-	lower := ev.Priority < m.cfg.Priority
+	lower := ev.Priority < m.prio
 	tolerate := !lower || m.cfg.Nopreempt
 	if lower && !tolerate && m.cfg.PreemptDelay > 0 {
 		if m.preemptAt.IsZero() {
@@ -373,9 +526,14 @@ func (m *Machine) backupAdvert(now time.Time, ev AdvertReceived) []Action {
 	}
 	if !tolerate {
 		// Preempt: ignore the lower-priority master; Master_Down_Timer
-		// runs out and we take over.
+		// runs out and we take over. keepalived 2.2.7 does the same
+		// (vrrp_state_backup: "received lower priority advert -
+		// discarding"); it does not take over at once.
 		return nil
 	}
+	// An advert we accept: this master is fine with us (keepalived sets
+	// wantstate BACKUP here), so a sync group member stops asking.
+	m.want = false
 	if m.cfg.Version == Version3 && ev.MaxAdverInt > 0 {
 		m.masterAdverInt = ev.MaxAdverInt
 	}
@@ -385,7 +543,7 @@ func (m *Machine) backupAdvert(now time.Time, ev AdvertReceived) []Action {
 
 // higher reports whether an advert of priority p from addr beats us.
 func (m *Machine) higher(p uint8, addr netip.Addr) bool {
-	return p > m.cfg.Priority || p == m.cfg.Priority && addr.Compare(m.src) > 0
+	return p > m.prio || p == m.prio && addr.Compare(m.src) > 0
 }
 
 func (m *Machine) masterAdvert(now time.Time, ev AdvertReceived) []Action {
@@ -393,11 +551,11 @@ func (m *Machine) masterAdvert(now time.Time, ev AdvertReceived) []Action {
 		// Another router leaving MASTER: it held the VIPs too, so hosts
 		// may point at it. Answer at once (RFC) and re-announce.
 		m.adver = now.Add(m.cfg.AdvertInterval)
-		return append([]Action{SendAdvert{m.cfg.Priority}}, m.reannounce(now)...)
+		return append([]Action{SendAdvert{m.prio}}, m.reannounce(now)...)
 	}
 	if m.higher(ev.Priority, ev.From) {
-		why := fmt.Sprintf("higher priority advert from %s (priority %d, ours %d)", ev.From, ev.Priority, m.cfg.Priority)
-		if ev.Priority == m.cfg.Priority {
+		why := fmt.Sprintf("higher priority advert from %s (priority %d, ours %d)", ev.From, ev.Priority, m.prio)
+		if ev.Priority == m.prio {
 			why = fmt.Sprintf("advert from %s with our priority %d and a higher address", ev.From, ev.Priority)
 		}
 		acts := m.becomeBackup(now, why, ev.MaxAdverInt)
@@ -407,7 +565,7 @@ func (m *Machine) masterAdvert(now time.Time, ev AdvertReceived) []Action {
 	// Another master with a lower priority (a split brain that just ended,
 	// or one-way filtering of VRRP): assert ourselves at once, as keepalived
 	// does, and re-announce the VIPs so that hosts point at us again.
-	acts := []Action{SendAdvert{m.cfg.Priority}}
+	acts := []Action{SendAdvert{m.prio}}
 	acts = append(acts, m.reannounce(now)...)
 	return append(acts, Warn{fmt.Sprintf("another master at %s with lower priority %d: asserting mastership", ev.From, ev.Priority)})
 }
@@ -438,7 +596,7 @@ func (m *Machine) timers(now time.Time) []Action {
 		}
 	case StateMaster:
 		if due(m.adver) {
-			acts = append(acts, SendAdvert{m.cfg.Priority})
+			acts = append(acts, SendAdvert{m.prio})
 			m.adver = now.Add(m.cfg.AdvertInterval)
 		}
 		if due(m.garpDelay) {
@@ -458,34 +616,106 @@ func (m *Machine) masterDownExpired(now time.Time, why string) []Action {
 		m.masterDown = now.Add(m.MasterDownInterval())
 		return []Action{Warn{why + ", but a witness reports the master alive: staying backup"}}
 	}
+	if m.inGroup() {
+		// keepalived's vrrp_sync_can_goto_master: a member goes MASTER
+		// only when every member wants to (the group's ForceMaster);
+		// meanwhile it stays backup with the timer re-armed.
+		m.want = true
+		m.masterDown = now.Add(m.MasterDownInterval())
+		return nil
+	}
 	return m.becomeMaster(now, why)
 }
 
-func (m *Machine) downName() string {
-	for n := range m.down {
-		return n
+// faultReason is the reason of the first fault source, by name.
+func (m *Machine) faultReason() string {
+	for _, k := range slices.Sorted(maps.Keys(m.faults)) {
+		return m.faults[k]
 	}
 	return ""
 }
 
-func (m *Machine) ifDown(now time.Time, name string) []Action {
-	m.down[name] = true
-	why := "interface " + name + " down"
+// faultSet: a master releases the VIPs and sends priority 0 (as
+// keepalived's down_instance), then FAULT; a backup goes to FAULT.
+func (m *Machine) faultSet(now time.Time, src, why string) []Action {
+	m.faults[src] = why
+	return m.enterFault(now, why)
+}
+
+func (m *Machine) enterFault(now time.Time, why string) []Action {
 	switch m.state {
 	case StateMaster:
 		m.clearTimers()
-		return []Action{RemoveVIPs{}, SendAdvert{PriorityStop}, m.transition(now, StateFault, why), Notify{StateFault}}
+		m.want = false
+		return append(m.release(), SendAdvert{PriorityStop}, m.transition(now, StateFault, why), Notify{StateFault})
 	case StateBackup:
 		m.clearTimers()
+		m.want = false
 		return []Action{m.transition(now, StateFault, why), Notify{StateFault}}
 	}
 	return nil
 }
 
-func (m *Machine) ifUp(now time.Time, name string) []Action {
-	delete(m.down, name)
-	if m.state != StateFault || len(m.down) > 0 {
+// faultCleared: with no source left (and no group holding us), the
+// instance restarts as from Startup. A sync group member waits for the
+// group's ForceBackup instead (keepalived's try_up_instance).
+func (m *Machine) faultCleared(now time.Time, src, why string) []Action {
+	if _, ok := m.faults[src]; !ok {
 		return nil
 	}
-	return m.comeUp(now, "interface "+name+" up")
+	delete(m.faults, src)
+	if m.state != StateFault || len(m.faults) > 0 || m.gfault || m.inGroup() {
+		return nil
+	}
+	return m.comeUp(now, why)
+}
+
+func (m *Machine) setPriority(p uint8) []Action {
+	if m.cfg.Priority == PriorityOwner {
+		return nil // keepalived never changes the owner's priority
+	}
+	p = min(max(p, 1), PriorityOwner-1)
+	if p == m.prio {
+		return nil
+	}
+	old, oldSkew := m.prio, m.SkewTime()
+	m.prio = p
+	if m.state == StateBackup && !m.masterDown.IsZero() {
+		// keepalived recomputes ms_down_timer and moves the running
+		// timer by the difference, i.e. by the change of Skew_Time.
+		m.masterDown = m.masterDown.Add(m.SkewTime() - oldSkew)
+	}
+	if m.state == StateMaster {
+		m.mprio = p
+	}
+	return []Action{PriorityChanged{From: old, To: p}}
+}
+
+func (m *Machine) forceBackup(now time.Time, group string) []Action {
+	why := "sync group " + group + ": another member is BACKUP"
+	switch m.state {
+	case StateMaster:
+		return m.becomeBackup(now, why, 0)
+	case StateFault:
+		m.gfault = false
+		if len(m.faults) > 0 {
+			return nil
+		}
+		return m.comeUp(now, "sync group "+group+" leaves FAULT")
+	case StateInit:
+		m.gfault = false
+	}
+	return nil
+}
+
+func (m *Machine) groupFault(now time.Time, ev GroupFault) []Action {
+	if m.state == StateStop {
+		return nil
+	}
+	m.gfault = true
+	why := "sync group " + ev.Group + ": member " + ev.Member + " in FAULT"
+	if ev.Member == "" {
+		why = "sync group " + ev.Group + " in FAULT"
+	}
+	return m.enterFault(now, why)
 }

@@ -306,7 +306,7 @@ func TestMachineStatus(t *testing.T) {
 	m.Step(t0, Startup{self})
 	m.Step(t0.Add(time.Second), AdvertReceived{hiIP, 150, cs(50)})
 	got := m.Status()
-	want := MachineStatus{State: StateBackup, Master: hiIP, MasterPriority: 150, Priority: 100,
+	want := MachineStatus{State: StateBackup, Master: hiIP, MasterPriority: 150, Priority: 100, BasePriority: 100,
 		LastTransition: t0, Reason: "startup", MasterAdverInterval: cs(50), AdvertsHeard: 1}
 	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 		t.Errorf("Status (-want +got)\n%s", diff)
