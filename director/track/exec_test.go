@@ -1,0 +1,146 @@
+package track_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandemlb/tandem/director/track"
+)
+
+func writeScript(t *testing.T, body string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestOSExecutor(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      func(t *testing.T) []string
+		user      string
+		status    int
+		errSubstr string
+	}{
+		{"success", func(t *testing.T) []string { return []string{writeScript(t, "exit 0", 0o755)} }, "", 0, ""},
+		{"failure", func(t *testing.T) []string { return []string{writeScript(t, "echo bad >&2; exit 4", 0o755)} }, "", 4, ""},
+		{"arguments", func(t *testing.T) []string { return []string{writeScript(t, `[ "$1" = "a b" ] && exit 0; exit 9`, 0o755), "a b"} }, "", 0, ""},
+		{"path lookup", func(t *testing.T) []string { return []string{"true"} }, "", 0, ""},
+		{"not executable", func(t *testing.T) []string { return []string{writeScript(t, "exit 0", 0o644)} }, "", -1, "not executable"},
+		{"missing", func(t *testing.T) []string { return []string{filepath.Join(t.TempDir(), "nope")} }, "", -1, "not found"},
+		{"not in PATH", func(t *testing.T) []string { return []string{"tandem-no-such-command"} }, "", -1, "not found in PATH"},
+		{"unknown user", func(t *testing.T) []string { return []string{"true"} }, "tandem-no-such-user", -1, `script user "tandem-no-such-user"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args(t)
+			r := track.OSExecutor{}.Exec(context.Background(), track.Command{Args: args, User: tt.user, Timeout: 5 * time.Second})
+			if r.ExitStatus != tt.status || r.TimedOut {
+				t.Fatalf("result %+v, want status %d", r, tt.status)
+			}
+			if tt.errSubstr == "" && r.Err != nil || tt.errSubstr != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.errSubstr)) {
+				t.Fatalf("error %v, want one containing %q", r.Err, tt.errSubstr)
+			}
+			if tt.name == "failure" && r.Stderr != "bad" {
+				t.Fatalf("stderr %q, want %q", r.Stderr, "bad")
+			}
+		})
+	}
+}
+
+// TestOSExecutorTimeoutKillsGroup runs a script that forks a child and
+// both sleep past the timeout: both must be gone when Exec returns.
+func TestOSExecutorTimeoutKillsGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	s := writeScript(t, "sleep 30 &\necho $! > "+pidFile+"\nsleep 30", 0o755)
+	start := time.Now()
+	r := track.OSExecutor{}.Exec(context.Background(), track.Command{Args: []string{s}, Timeout: 300 * time.Millisecond})
+	if !r.TimedOut || r.ExitStatus != -1 {
+		t.Fatalf("result %+v, want a timeout", r)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Exec took %v after a 300ms timeout", el)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child was reparented (to init or a subreaper) and must be dead;
+	// give its reaper a bounded moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := syscall.Kill(pid, 0)
+		if errors.Is(err, syscall.ESRCH) || isZombie(pid) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d still alive after the timeout (kill 0: %v)", pid, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
+
+func TestOSExecutorCancel(t *testing.T) {
+	s := writeScript(t, "sleep 30", 0o755)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	r := track.OSExecutor{}.Exec(ctx, track.Command{Args: []string{s}, Timeout: time.Minute})
+	if r.TimedOut || r.ExitStatus != -1 {
+		t.Fatalf("result %+v, want killed, not timed out", r)
+	}
+}
+
+// TestScriptRealNoOverlap runs a script slower than its interval on the
+// real clock: runs are skipped, never overlapped.
+func TestScriptRealNoOverlap(t *testing.T) {
+	dir := t.TempDir()
+	lock, log := filepath.Join(dir, "lock"), filepath.Join(dir, "log")
+	s := writeScript(t, "[ -e "+lock+" ] && echo overlap >> "+log+"\n: > "+lock+"\nsleep 0.2\nrm -f "+lock+"\necho run >> "+log, 0o755)
+	var last track.Update
+	updates := make(chan track.Update, 64)
+	sc := track.NewScript(track.ScriptConfig{Name: "slow", Command: s, Interval: 50 * time.Millisecond, Timeout: 2 * time.Second}, nil, nil, nil, func(u track.Update) { updates <- u })
+	ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+	defer cancel()
+	if err := sc.Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run returned %v", err)
+	}
+	close(updates)
+	n := 0
+	for u := range updates {
+		last = u
+		n++
+		if !u.OK || u.ExitStatus != 0 {
+			t.Errorf("update %+v, want success", u)
+		}
+	}
+	b, _ := os.ReadFile(log)
+	if strings.Contains(string(b), "overlap") {
+		t.Fatalf("two runs overlapped:\n%s", b)
+	}
+	if n < 2 || last.Skipped == 0 {
+		t.Fatalf("%d runs, last skipped count %d: want several runs and skipped ticks", n, last.Skipped)
+	}
+}
