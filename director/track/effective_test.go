@@ -7,8 +7,12 @@ import (
 )
 
 func TestEffective(t *testing.T) {
-	sc := func(w int, rev, ok bool) Input { return Input{Kind: KindScript, Name: "chk", Weight: w, Reverse: rev, OK: ok} }
-	file := func(w int, rev bool, v int64) Input { return Input{Kind: KindFile, Name: "f", Weight: w, Reverse: rev, Value: v} }
+	sc := func(w int, rev, ok bool) Input {
+		return Input{Kind: KindScript, Name: "chk", Weight: w, Reverse: rev, OK: ok}
+	}
+	file := func(w int, rev bool, v int64) Input {
+		return Input{Kind: KindFile, Name: "f", Weight: w, Reverse: rev, Value: v}
+	}
 	tests := []struct {
 		name   string
 		base   uint8
@@ -50,7 +54,7 @@ func TestEffective(t *testing.T) {
 		{"file -253 is not FAULT", 254, []Input{file(1, false, -253)}, 1, nil},
 		{"file -254: FAULT", 100, []Input{file(1, false, -254)}, 100, []string{"file f: value -254 × weight 1 reaches -254"}},
 		{"file product below -254: FAULT", 100, []Input{file(-254, false, 2)}, 100, []string{"file f: value 2 × weight -254 reaches -254"}},
-		{"file big positive clamped to 253", 1, []Input{file(254, false, 1 << 40)}, 254, nil},
+		{"file big positive clamped to 253", 1, []Input{file(254, false, 1<<40)}, 254, nil},
 		{"file owner weights ignored", 255, []Input{file(1, false, -10)}, 255, nil},
 	}
 	for _, tt := range tests {

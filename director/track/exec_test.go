@@ -33,7 +33,9 @@ func TestOSExecutor(t *testing.T) {
 	}{
 		{"success", func(t *testing.T) []string { return []string{writeScript(t, "exit 0", 0o755)} }, "", 0, ""},
 		{"failure", func(t *testing.T) []string { return []string{writeScript(t, "echo bad >&2; exit 4", 0o755)} }, "", 4, ""},
-		{"arguments", func(t *testing.T) []string { return []string{writeScript(t, `[ "$1" = "a b" ] && exit 0; exit 9`, 0o755), "a b"} }, "", 0, ""},
+		{"arguments", func(t *testing.T) []string {
+			return []string{writeScript(t, `[ "$1" = "a b" ] && exit 0; exit 9`, 0o755), "a b"}
+		}, "", 0, ""},
 		{"path lookup", func(t *testing.T) []string { return []string{"true"} }, "", 0, ""},
 		{"not executable", func(t *testing.T) []string { return []string{writeScript(t, "exit 0", 0o644)} }, "", -1, "not executable"},
 		{"missing", func(t *testing.T) []string { return []string{filepath.Join(t.TempDir(), "nope")} }, "", -1, "not found"},
