@@ -40,6 +40,9 @@ type Conn struct {
 	Addr netip.AddrPort
 	// BindTo is the optional source address (keepalived bindto).
 	BindTo netip.Addr
+	// BindPort is the optional source port (keepalived bind_port); 0
+	// lets the kernel choose.
+	BindPort uint16
 	// Timeout is keepalived's connect_timeout (0 means 5 s). It bounds the
 	// connection and, for HTTP, the whole exchange of one URL.
 	Timeout time.Duration
@@ -60,8 +63,8 @@ func (c Conn) dial(ctx context.Context) (net.Conn, error) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	d := net.Dialer{}
-	if c.BindTo.IsValid() {
-		d.LocalAddr = &net.TCPAddr{IP: c.BindTo.AsSlice(), Zone: c.BindTo.Zone()}
+	if c.BindTo.IsValid() || c.BindPort != 0 {
+		d.LocalAddr = &net.TCPAddr{IP: c.BindTo.AsSlice(), Port: int(c.BindPort), Zone: c.BindTo.Zone()}
 	}
 	conn, err := d.DialContext(ctx, "tcp", c.Addr.String())
 	if err != nil {
@@ -72,6 +75,35 @@ func (c Conn) dial(ctx context.Context) (net.Conn, error) {
 		return nil, err
 	}
 	return conn, nil
+}
+
+// dialUDP returns a connected UDP socket, bound as configured, and the
+// deadline of the attempt (now + timeout), already set on it.
+func (c Conn) dialUDP(ctx context.Context) (*net.UDPConn, time.Time, error) {
+	to := c.timeout()
+	deadline := time.Now().Add(to)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	d := net.Dialer{}
+	if c.BindTo.IsValid() || c.BindPort != 0 {
+		d.LocalAddr = &net.UDPAddr{IP: c.BindTo.AsSlice(), Port: int(c.BindPort), Zone: c.BindTo.Zone()}
+	}
+	conn, err := d.DialContext(dctx, "udp", c.Addr.String())
+	if err != nil {
+		return nil, deadline, describeNetErr("connect", to, err)
+	}
+	uc := conn.(*net.UDPConn)
+	if err := uc.SetDeadline(deadline); err != nil {
+		uc.Close()
+		return nil, deadline, err
+	}
+	return uc, deadline, nil
+}
+
+// closeOnDone closes c when ctx ends before stop is called, so that a
+// blocked read returns at once.
+func closeOnDone(ctx context.Context, c io.Closer) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { c.Close() })
 }
 
 // describeNetErr shortens a dial or I/O error to what an operator needs:
