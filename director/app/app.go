@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,11 @@ type Options struct {
 	// Mailer sends the e-mail alerts (smtp_alert); nil means a mail.Queue
 	// over plain SMTP.
 	Mailer Mailer
+
+	// adjust, if set, changes the configuration given to New and each one
+	// a reload reads (tests: a keepalived.conf cannot name its heartbeat
+	// key file, port or metrics).
+	adjust func(*config.Config)
 }
 
 // App is one running director.
@@ -137,12 +143,18 @@ type App struct {
 	hbKey      []byte
 	hbInsecure bool
 	hbDisabled string
-	metSrv     *http.Server
-	witness    *witness.Board
-	pw         *peerwatch.Watcher
-	pwStop     context.CancelFunc
-	pwDone     chan struct{}
-	mailer     Mailer
+	// hbMissing: a keepalived.conf and no heartbeat key file, so the
+	// agent listener is off (heartbeatKey).
+	hbMissing bool
+	// hbGone is the warning kept while the key file of the running
+	// listener is gone (heartbeatKeyNews).
+	hbGone  string
+	metSrv  *http.Server
+	witness *witness.Board
+	pw      *peerwatch.Watcher
+	pwStop  context.CancelFunc
+	pwDone  chan struct{}
+	mailer  Mailer
 
 	reloads       int
 	lastReload    time.Time
@@ -189,12 +201,14 @@ func New(cfg *config.Config, opts Options) *App {
 	if opts.Loader == nil {
 		opts.Loader = &config.Loader{}
 	}
-	sock := opts.Socket
-	if sock == "" {
-		sock = cfg.ControlSocket
+	if opts.adjust != nil {
+		opts.adjust(cfg)
 	}
-	if sock == "" {
-		sock = ctlsock.DirectorSocket
+	// A configuration that names no control socket gets the default of
+	// its network namespace, found by Run (it reads /proc).
+	sock := opts.Socket
+	if sock == "" && namesSocket(cfg) {
+		sock = cfg.ControlSocket
 	}
 	a := &App{
 		log: opts.Log, opts: opts, notify: n, met: metrics.New(), now: now, socket: sock,
@@ -240,6 +254,9 @@ func (a *App) hostChecks() bool { return a.opts.HostChecks == nil || *a.opts.Hos
 // failed).
 func (a *App) Run(ctx context.Context) (err error) {
 	a.start = a.now()
+	if a.socket == "" {
+		a.socket = DefaultControlSocket()
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.runCtx = runCtx
 	defer func() {
@@ -253,8 +270,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 		}
 	}()
 	a.log.Info("starting", "version", version.Version, "config", a.configPath(), "format", string(a.cfg.Format),
-		"node", a.cfg.NodeName(), "vrrp_instances", len(a.cfg.VRRP), "services", len(a.cfg.Services))
+		"node", a.cfg.NodeName(), "vrrp_instances", len(a.cfg.VRRP), "services", len(a.cfg.Services), "socket", a.socket)
 
+	// Another director answering on the control socket refuses this one
+	// before anything touches the host (a stale socket is replaced).
+	if err := socketFree(a.socket); err != nil {
+		return err
+	}
 	if err := a.setup(); err != nil {
 		a.teardown()
 		return err
@@ -352,11 +374,14 @@ func (a *App) setup() error {
 		return err
 	}
 	if cfg.Heartbeat.Enabled {
-		key, err := agents.LoadKey(cfg.Heartbeat.KeyFile, a.opts.InsecureHeartbeat, a.log)
+		key, missing, err := a.heartbeatKey(cfg)
 		if err != nil {
 			return err
 		}
-		a.hbKey, a.hbInsecure = key, a.opts.InsecureHeartbeat
+		a.hbKey, a.hbInsecure, a.hbMissing = key, a.opts.InsecureHeartbeat, missing
+		if missing {
+			a.log.Warn(missingKeyWarning(cfg.Heartbeat.KeyFile), "path", cfg.Heartbeat.KeyFile)
+		}
 	}
 	// The listeners before anything touches the host: a port in use fails
 	// the start with nothing done.
@@ -475,6 +500,11 @@ func (a *App) warn(msg string, args ...any) {
 	if !slices.Contains(a.warnings, msg) {
 		a.warnings = append(a.warnings, msg)
 	}
+}
+
+// unwarn forgets a warning that no longer holds.
+func (a *App) unwarn(msg string) {
+	a.warnings = slices.DeleteFunc(a.warnings, func(w string) bool { return w == msg })
 }
 
 func (a *App) goRun(name string, f func() error) {
@@ -601,9 +631,12 @@ func (a *App) statusLine() string {
 		}
 	}
 	if a.cfg.Heartbeat.Enabled {
-		if a.hb == nil {
+		switch {
+		case a.hb == nil && a.hbMissing:
+			line += "; heartbeats off (no key)"
+		case a.hb == nil:
 			line += "; heartbeats DISABLED"
-		} else {
+		default:
 			line += fmt.Sprintf("; %d agents", fresh)
 		}
 	}
@@ -614,4 +647,72 @@ func (a *App) saveState() {
 	if err := a.writeState(a.drains); err != nil {
 		a.log.Warn("cannot save the state (drains and owned services are forgotten at the next start)", "path", a.state, "err", err)
 	}
+}
+
+// namesSocket reports whether cfg names its own control socket; the
+// default path counts as none (a keepalived.conf never names one).
+func namesSocket(cfg *config.Config) bool {
+	return cfg != nil && cfg.ControlSocket != "" && cfg.ControlSocket != config.DefaultControlSocket
+}
+
+// ControlSocket is the control socket of a director running cfg (nil: no
+// configuration could be read) when --socket does not say: the one cfg
+// names, else DefaultControlSocket. The daemon and the CLI verbs derive it
+// the same way.
+func ControlSocket(cfg *config.Config) string {
+	if namesSocket(cfg) {
+		return cfg.ControlSocket
+	}
+	return DefaultControlSocket()
+}
+
+// DefaultControlSocket is the control socket of a director whose
+// configuration names none: config.DefaultControlSocket in the host's
+// network namespace (or when that cannot be told), and
+// /run/tandem-director/director-netns-INODE.sock in any other, INODE being
+// the namespace's inode (`ls -iL /proc/self/ns/net`, `lsns -t net`), so
+// that directors in two namespaces of one host keep apart, and a CLI verb
+// run in the same namespace (`ip netns exec NS tandem-director status`)
+// finds its daemon.
+func DefaultControlSocket() string {
+	return netnsSocket(nsInode("/proc/self/ns/net"), nsInode("/proc/1/ns/net"))
+}
+
+// netnsSocket is DefaultControlSocket with the inode readers of this
+// process's network namespace and of PID 1's (the host's).
+func netnsSocket(self, host func() (uint64, error)) string {
+	s, err := self()
+	if err != nil {
+		return config.DefaultControlSocket
+	}
+	h, err := host()
+	if err != nil || h == s {
+		return config.DefaultControlSocket
+	}
+	return filepath.Join(filepath.Dir(config.DefaultControlSocket), fmt.Sprintf("director-netns-%d.sock", s))
+}
+
+// nsInode returns a reader of the inode of the namespace file at path.
+func nsInode(path string) func() (uint64, error) {
+	return func() (uint64, error) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			return 0, err
+		}
+		return st.Ino, nil
+	}
+}
+
+// socketFree refuses a control socket a live daemon answers on, naming
+// the path and how to choose another. An absent path is free, and so is
+// a stale socket (the connection is refused): the control server replaces
+// it.
+func socketFree(path string) error {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	return fmt.Errorf("control socket %s: another tandem-director is running and answers on it; "+
+		"stop it, or give this one its own socket with --socket PATH (or control_socket: PATH in a native file)", path)
 }

@@ -2,8 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -227,7 +231,10 @@ func (a *App) startHeartbeatOn(cfg *config.Config, conn net.PacketConn) error {
 		if conn != nil {
 			conn.Close()
 		}
-		if cfg.Heartbeat.Enabled {
+		switch {
+		case cfg.Heartbeat.Enabled && a.hbMissing:
+			a.hbDisabled = missingKeyReason(cfg.Heartbeat.KeyFile)
+		case cfg.Heartbeat.Enabled:
 			a.hbDisabled = "no usable key (--insecure-heartbeat)"
 		}
 		return nil
@@ -275,4 +282,40 @@ func (a *App) stopHeartbeat() {
 	a.hbStop()
 	<-a.hbDone
 	a.hb, a.hbStop, a.hbDone = nil, nil, nil
+}
+
+// heartbeatKey reads cfg's heartbeat key. A keepalived.conf needed no key
+// under keepalived, so for one the key file's absence (and only that: a
+// key file that exists but is refused stays an error) is no error: missing
+// is true and the agent listener stays off. --insecure-heartbeat keeps its
+// own rules (agents.LoadKey).
+func (a *App) heartbeatKey(cfg *config.Config) (key []byte, missing bool, err error) {
+	key, err = agents.LoadKey(cfg.Heartbeat.KeyFile, a.opts.InsecureHeartbeat, a.log)
+	if err != nil && cfg.Format == config.FormatKeepalived && !a.opts.InsecureHeartbeat && errors.Is(err, fs.ErrNotExist) {
+		return nil, true, nil
+	}
+	return key, false, err
+}
+
+// HeartbeatKeyCommand is the shell command that creates a heartbeat key
+// at path, as docs/operator-guide.md ("The heartbeat key") gives it: 32
+// random bytes as hex, mode 0600. Every director and agent of a cluster
+// needs the same key: create it once, copy it to the others.
+func HeartbeatKeyCommand(path string) string {
+	return fmt.Sprintf("mkdir -p %s && (umask 077; openssl rand -hex 32 > %s)", filepath.Dir(path), path)
+}
+
+// missingKeyWarning is the one warning at start of a keepalived.conf
+// without a heartbeat key.
+func missingKeyWarning(path string) string {
+	return fmt.Sprintf("heartbeat key %s does not exist: the agent heartbeat listener is OFF (a keepalived.conf runs without it; "+
+		"tandem-backend agents are not heard). To turn it on, create the key: `%s` "+
+		"(or copy the cluster's key there, mode 0600, the same on every director and agent), "+
+		"then run `tandem-director reload` or restart", path, HeartbeatKeyCommand(path))
+}
+
+// missingKeyReason is what status says of the listener then.
+func missingKeyReason(path string) string {
+	return fmt.Sprintf("no heartbeat key: %s does not exist (keepalived.conf); to turn the agent listener on, run `%s`, then `tandem-director reload`",
+		path, HeartbeatKeyCommand(path))
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/shared/logging"
 )
@@ -46,6 +45,9 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	path := a.configPath()
 	t0 := time.Now()
 	cfg, err := a.opts.Loader.Load(path)
+	if err == nil && a.opts.adjust != nil {
+		a.opts.adjust(cfg)
+	}
 	a.reloadTimes.read = time.Since(t0)
 	var ch config.Changes
 	if err == nil {
@@ -67,17 +69,30 @@ func (a *App) reloadConfig() (config.Changes, error) {
 			return ch, fmt.Errorf("keeping the running configuration: %w", err)
 		}
 	}
+	// The heartbeat key is read again. For a keepalived.conf (heartbeatKey)
+	// a key that appeared starts the listener; one that disappeared under
+	// a running listener leaves it running with the key read before: agents
+	// in maintenance keep being heard (turning the listener off would put
+	// their real servers back), and the warning says what a restart does.
 	key, hbRestart := a.hbKey, ch.Heartbeat
+	missing, gone := false, false
 	if cfg.Heartbeat.Enabled {
-		k, err := agents.LoadKey(cfg.Heartbeat.KeyFile, a.opts.InsecureHeartbeat, a.log)
+		k, miss, err := a.heartbeatKey(cfg)
 		if err != nil {
 			return ch, fmt.Errorf("keeping the running configuration: %w", err)
+		}
+		switch {
+		case miss && a.hb != nil:
+			k, gone = a.hbKey, true
+		case miss:
+			missing = true
 		}
 		if !bytes.Equal(k, a.hbKey) {
 			hbRestart = true
 		}
 		key = k
 	}
+	wasMissing := a.hbMissing
 	// The new listeners are bound while the old ones still serve: a port
 	// in use fails the reload here, with nothing changed.
 	metMove, err := a.prepareMetrics(old, cfg)
@@ -92,9 +107,9 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		}
 		oldKey := a.hbKey
 		a.stopHeartbeat()
-		a.hbKey = key
+		a.hbKey, a.hbMissing = key, missing
 		if err := a.startHeartbeatOn(cfg, conn); err != nil {
-			a.hbKey = oldKey
+			a.hbKey, a.hbMissing = oldKey, wasMissing
 			if rerr := a.startHeartbeat(old); rerr != nil {
 				a.log.Error("reload: the old heartbeat listener could not be restored", "err", rerr)
 			}
@@ -104,6 +119,8 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	}
 
 	// From here on the new configuration is applied.
+	a.hbMissing = missing
+	a.heartbeatKeyNews(cfg, wasMissing, gone)
 	if ch.ControlSocket {
 		a.log.Warn("reload: control_socket changes take effect at the next restart", "socket", a.socket)
 	}
@@ -237,6 +254,35 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	a.flush()
 	a.saveState()
 	return ch, nil
+}
+
+// heartbeatKeyNews logs what a reload found of a keepalived.conf's
+// heartbeat key, and keeps the warning of a key file gone under the running
+// listener for status until the file is back or the listener stops.
+func (a *App) heartbeatKeyNews(cfg *config.Config, wasMissing, gone bool) {
+	path := cfg.Heartbeat.KeyFile
+	if a.hbGone != "" && (!gone || a.hbGone != keyGoneWarning(path)) {
+		a.unwarn(a.hbGone)
+		a.hbGone = ""
+	}
+	switch {
+	case gone:
+		if a.hbGone == "" {
+			a.hbGone = keyGoneWarning(path)
+			a.warn(a.hbGone, "path", path)
+		}
+	case a.hbMissing:
+		a.log.Info("reload: the heartbeat key still does not exist: the agent heartbeat listener stays off", "path", path,
+			"create", HeartbeatKeyCommand(path))
+	case wasMissing && a.hb != nil:
+		a.log.Info("reload: heartbeat key found: the agent heartbeat listener is on", "path", path)
+	}
+}
+
+// keyGoneWarning says that the key file of the running listener is gone.
+func keyGoneWarning(path string) string {
+	return fmt.Sprintf("heartbeat key %s is gone: the agent heartbeat listener keeps the key read before; "+
+		"a restart would start without the listener: put the key back (the same on every director and agent), then reload", path)
 }
 
 // reloadTimes is where the last reload's time went: reading the file,
