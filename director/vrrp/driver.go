@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,13 @@ type Options struct {
 	Announcer Announcer
 	Notifier  Notifier
 	Links     LinkWatcher
+	// Routes installs virtual_routes and virtual_rules; the kernel one is
+	// opened only when the instance has some.
+	Routes RouteManager
+
+	// Sync is the hub of the instance's vrrp_sync_group (InstanceConfig.
+	// SyncGroup). Without it a configured group is ignored, with a warning.
+	Sync *SyncHub
 
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -74,8 +82,16 @@ type Status struct {
 	Master netip.Addr
 	// MasterPriority is the master's advertised priority.
 	MasterPriority uint8
-	// Priority is ours.
-	Priority uint8
+	// Priority is our effective priority (what we advertise), BasePriority
+	// the configured one.
+	Priority, BasePriority uint8
+	// FaultSources are the fault sources in force, sorted.
+	FaultSources []string
+	// SyncGroup is the instance's sync group ("" when none); GroupFault
+	// is set while the group holds it in FAULT, WantMaster while it waits
+	// for the group to go MASTER.
+	SyncGroup              string
+	GroupFault, WantMaster bool
 	// LastTransition and Reason say when and why the state last changed.
 	LastTransition time.Time
 	Reason         string
@@ -98,6 +114,13 @@ type Driver struct {
 	now  func() time.Time
 	m    *Machine
 	ext  chan Event
+	warn []string
+
+	// inbox holds the sync group's orders: delivered without blocking,
+	// taken by Run.
+	inboxMu sync.Mutex
+	inbox   []Event
+	kick    chan struct{}
 
 	mu     sync.Mutex
 	status Status
@@ -107,7 +130,15 @@ type Driver struct {
 // NewDriver checks cfg (after WithDefaults) and returns a driver. It does no
 // I/O.
 func NewDriver(cfg InstanceConfig, opts Options) (*Driver, error) {
+	warn := cfg.Warnings()
 	cfg = cfg.WithDefaults()
+	switch {
+	case cfg.SyncGroup != "" && opts.Sync == nil:
+		warn = append(warn, "vrrp_instance "+cfg.Name+": sync group "+cfg.SyncGroup+" has no hub (Options.Sync): the instance runs alone")
+		cfg.SyncGroup = ""
+	case opts.Sync != nil:
+		cfg.SyncGroup = opts.Sync.g.Name()
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -120,14 +151,20 @@ func NewDriver(cfg InstanceConfig, opts Options) (*Driver, error) {
 	if now == nil {
 		now = time.Now
 	}
-	d := &Driver{cfg: cfg, opts: opts, log: log, now: now, m: NewMachine(cfg), ext: make(chan Event, 16)}
+	d := &Driver{cfg: cfg, opts: opts, log: log, now: now, m: NewMachine(cfg), ext: make(chan Event, 16), warn: warn, kick: make(chan struct{}, 1)}
 	d.status = Status{Instance: cfg.Name, Interface: cfg.Interface, VRID: cfg.VRID, Version: cfg.Version,
-		State: StateInit, Priority: cfg.Priority, Dropped: map[string]uint64{}}
+		State: StateInit, Priority: cfg.Priority, BasePriority: cfg.Priority, SyncGroup: cfg.SyncGroup, Dropped: map[string]uint64{}}
+	if opts.Sync != nil {
+		opts.Sync.attach(cfg.Name, d)
+	}
 	return d, nil
 }
 
 // Inject hands an event to the running driver: the hooks PeerDead and
-// Witness come in this way. It blocks until Run takes it or ctx ends.
+// Witness, SetPriority, FaultSet and FaultCleared come in this way. It
+// blocks until Run takes it or ctx ends; events injected before Run (up to
+// 16) are applied before Startup, so an initial effective priority or
+// fault holds from the start.
 func (d *Driver) Inject(ctx context.Context, ev Event) error {
 	select {
 	case d.ext <- ev:
@@ -143,7 +180,27 @@ func (d *Driver) Status() Status {
 	defer d.mu.Unlock()
 	s := d.status
 	s.Dropped = maps.Clone(d.status.Dropped)
+	s.FaultSources = slices.Clone(d.status.FaultSources)
 	return s
+}
+
+// deliver queues a sync group order for Run; it never blocks.
+func (d *Driver) deliver(ev Event) {
+	d.inboxMu.Lock()
+	d.inbox = append(d.inbox, ev)
+	d.inboxMu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Driver) takeInbox() []Event {
+	d.inboxMu.Lock()
+	defer d.inboxMu.Unlock()
+	evs := d.inbox
+	d.inbox = nil
+	return evs
 }
 
 func (d *Driver) count(f func(*Status)) {
@@ -207,7 +264,7 @@ func (d *Driver) open() (closeAll func(), err error) {
 			closers = append(closers, func() { c.Close() })
 		}
 		if d.opts.Announcer == nil {
-			a, err := NewL2Announcer(d.cfg.VIPs)
+			a, err := NewL2Announcer(d.allVIPs())
 			if err != nil {
 				return err
 			}
@@ -226,6 +283,14 @@ func (d *Driver) open() (closeAll func(), err error) {
 		}
 		d.opts.Addrs = a
 		closers = append(closers, a.Close)
+	}
+	if d.opts.Routes == nil && len(d.cfg.VirtualRoutes)+len(d.cfg.VirtualRules) > 0 {
+		r, err := NewNetlinkRoutes(d.opts.NetNS)
+		if err != nil {
+			return closeAll, err
+		}
+		d.opts.Routes = r
+		closers = append(closers, r.Close)
 	}
 	if d.opts.Links == nil {
 		d.opts.Links = NetlinkLinks{NS: d.opts.NetNS}
@@ -289,7 +354,20 @@ func (d *Driver) Run(ctx context.Context) error {
 		<-readDone
 	}()
 
-	d.log.Info("vrrp instance starting", "src", d.src.String(), "priority", int(d.cfg.Priority), "version", d.cfg.Version)
+	for _, w := range d.warn {
+		d.log.Warn("vrrp: " + w)
+	}
+	// Events injected before Run (an initial effective priority, fault
+	// sources) apply before Startup.
+	for pending := true; pending; {
+		select {
+		case ev := <-d.ext:
+			d.step(ev)
+		default:
+			pending = false
+		}
+	}
+	d.log.Info("vrrp instance starting", "src", d.src.String(), "priority", int(d.m.Priority()), "base_priority", int(d.cfg.Priority), "version", d.cfg.Version)
 	d.step(Startup{Src: d.src})
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -324,6 +402,10 @@ func (d *Driver) Run(ctx context.Context) error {
 			}
 		case ev := <-d.ext:
 			d.step(ev)
+		case <-d.kick:
+			for _, ev := range d.takeInbox() {
+				d.step(ev)
+			}
 		case <-tc:
 			d.step(TimerFired{})
 		}
@@ -409,6 +491,12 @@ func (d *Driver) authData() (uint8, [8]byte) {
 	return AuthPassword, b
 }
 
+// allVIPs is what goes on and off the interfaces and is announced: the VIPs
+// and the excluded ones.
+func (d *Driver) allVIPs() []VIP {
+	return append(slices.Clone(d.cfg.VIPs), d.cfg.ExcludedVIPs...)
+}
+
 func (d *Driver) vipAddrs() []netip.Addr {
 	out := make([]netip.Addr, len(d.cfg.VIPs))
 	for i, v := range d.cfg.VIPs {
@@ -481,19 +569,39 @@ func (d *Driver) step(ev Event) {
 		case SendAdvert:
 			d.send(a.Priority)
 		case AddVIPs:
-			if err := d.opts.Addrs.AddVIPs(d.cfg.VIPs); err != nil {
+			if err := d.opts.Addrs.AddVIPs(d.allVIPs()); err != nil {
 				d.log.Error("vrrp VIPs not added", "err", err)
 			}
 		case RemoveVIPs:
-			if err := d.opts.Addrs.RemoveVIPs(d.cfg.VIPs); err != nil {
+			if err := d.opts.Addrs.RemoveVIPs(d.allVIPs()); err != nil {
 				d.log.Error("vrrp VIPs not removed", "err", err)
 			}
+		case AddRoutes:
+			if d.opts.Routes == nil {
+				break
+			}
+			if err := d.opts.Routes.AddRoutes(d.cfg.VirtualRoutes, d.cfg.VirtualRules); err != nil {
+				d.log.Error("vrrp virtual routes not added", "err", err)
+			}
+		case RemoveRoutes:
+			if d.opts.Routes == nil {
+				break
+			}
+			if err := d.opts.Routes.RemoveRoutes(d.cfg.VirtualRoutes, d.cfg.VirtualRules); err != nil {
+				d.log.Error("vrrp virtual routes not removed", "err", err)
+			}
 		case SendGARP:
-			if err := d.opts.Announcer.Announce(d.cfg.VIPs, a.Repeat); err != nil {
+			if err := d.opts.Announcer.Announce(d.allVIPs(), a.Repeat); err != nil {
 				d.log.Warn("vrrp announcement failed", "err", err)
 			}
 		case Notify:
-			d.opts.Notifier.Notify(a.State, d.cfg.Priority)
+			d.opts.Notifier.Notify(a.State, d.m.Priority())
+		case PriorityChanged:
+			d.log.Info("vrrp effective priority changed", "priority", int(a.To), "from", int(a.From), "base_priority", int(d.cfg.Priority))
+		case GroupReport:
+			if d.opts.Sync != nil {
+				d.opts.Sync.report(d.cfg.Name, a)
+			}
 		case StateChanged:
 			d.log.Info("vrrp state changed", "state", a.To.String(), "from", a.From.String(), "reason", a.Reason)
 		case Warn:
@@ -502,6 +610,7 @@ func (d *Driver) step(ev Event) {
 	}
 	ms := d.m.Status()
 	d.count(func(s *Status) {
+		s.Priority, s.FaultSources, s.GroupFault, s.WantMaster = ms.Priority, ms.FaultSources, ms.GroupFault, ms.WantMaster
 		s.State, s.Master, s.MasterPriority = ms.State, ms.Master, ms.MasterPriority
 		s.LastTransition, s.Reason, s.MasterAdverInterval = ms.LastTransition, ms.Reason, ms.MasterAdverInterval
 	})
@@ -515,7 +624,25 @@ func (s Status) String() string {
 	if s.Master.IsValid() {
 		master = fmt.Sprintf("%s (priority %d)", s.Master, s.MasterPriority)
 	}
-	fmt.Fprintf(&b, "  master: %s; our priority %d, source %s\n", master, s.Priority, s.Src)
+	prio := fmt.Sprint(s.Priority)
+	if s.BasePriority != 0 && s.BasePriority != s.Priority {
+		prio = fmt.Sprintf("%d (base %d)", s.Priority, s.BasePriority)
+	}
+	fmt.Fprintf(&b, "  master: %s; our priority %s, source %s\n", master, prio, s.Src)
+	if len(s.FaultSources) > 0 || s.GroupFault {
+		faults := strings.Join(s.FaultSources, ", ")
+		if s.GroupFault {
+			faults = strings.TrimPrefix(faults+", sync group "+s.SyncGroup, ", ")
+		}
+		fmt.Fprintf(&b, "  faults: %s\n", faults)
+	}
+	if s.SyncGroup != "" {
+		want := ""
+		if s.WantMaster && s.State == StateBackup {
+			want = " (waiting for the group to go MASTER)"
+		}
+		fmt.Fprintf(&b, "  sync group: %s%s\n", s.SyncGroup, want)
+	}
 	if !s.LastTransition.IsZero() {
 		fmt.Fprintf(&b, "  last transition: %s: %s\n", s.LastTransition.Format(time.RFC3339), s.Reason)
 	}
