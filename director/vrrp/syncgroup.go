@@ -140,13 +140,6 @@ func (g *SyncGroup) decide(reporter string, prev State) []GroupOrder {
 		}
 		return orders
 	}
-	for _, n := range live {
-		if g.members[n].state == StateFault {
-			// Held in FAULT with no reason left (a straggler).
-			to(n, ForceBackup{Group: g.name})
-		}
-	}
-
 	r := g.members[reporter]
 	switch {
 	case prev == StateMaster && r.state == StateBackup && g.state == StateMaster:
