@@ -23,7 +23,7 @@ var cmpModel = []cmp.Option{
 // cmpNoPos compares models ignoring positions, Format and Files.
 var cmpNoPos = append([]cmp.Option{
 	cmpopts.IgnoreTypes(Pos{}),
-	cmpopts.IgnoreFields(Config{}, "Format", "Files"),
+	cmpopts.IgnoreFields(Config{}, "Format", "Files", "Warnings"),
 	cmpopts.EquateEmpty(),
 }, cmpModel...)
 

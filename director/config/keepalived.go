@@ -30,6 +30,7 @@ func parseKeepalived(name string, data []byte, fsys includeFS) (*Config, error) 
 	p.cfg.Files = syn.files
 	p.top(nodes)
 	p.finish()
+	sortErrors(p.cfg.Warnings, syn.files)
 	if len(errs) > 0 {
 		sortErrors(errs, syn.files)
 		return nil, errs
@@ -61,6 +62,8 @@ type kparser struct {
 	errs *ErrorList
 	cfg  *Config
 
+	nodeSet      Pos            // where router_id or lvs_id was given
+	nodeKw       string         // which of the two
 	vrrpVersion  int            // global_defs vrrp_version, 0 if not given
 	syncIDSet    bool           // lvs_sync_daemon gave an id
 	syncKeywordP Pos            // where the sync daemon was set
@@ -68,6 +71,16 @@ type kparser struct {
 
 	smtpAlert, smtpAlertVRRP bool  // global_defs smtp_alert, smtp_alert_vrrp
 	alertUnset               []int // instances without their own smtp_alert
+
+	// groupUses are the `virtual_server group NAME` blocks, expanded in
+	// finish.
+	groupUses []*knode
+	// groups are the virtual_server_group blocks by name.
+	groups map[string]*knode
+	// fileChecks are the FILE_CHECKs' track_file references.
+	fileChecks []fileCheckRef
+	// garp holds global_defs' instance defaults and modes.
+	garp globalGARP
 
 	// next, if not nil, collects the cacheable virtual_server blocks of
 	// this read (see Loader).
@@ -95,19 +108,21 @@ func (p *kparser) block(n *knode, table map[string]handler, deferred ...string) 
 }
 
 // blockSeen is block with the map of keywords already seen, for blocks
-// that may be given more than once (global_defs).
+// that may be given more than once (global_defs). A keyword not in the
+// table is a warning (see unknown); a keyword given twice where keepalived
+// takes one is a warning too, and the last one is used, as keepalived
+// does.
 func (p *kparser) blockSeen(n *knode, seen map[string]Pos, table map[string]handler, deferred ...string) {
 	var later []*knode
 	for _, c := range n.block {
 		h, ok := table[c.kw]
 		if !ok {
-			p.errs.add(c.pos, "keyword %q is not supported (in block %q)", c.kw, n.kw)
+			p.unknown(n.kw, c)
 			continue
 		}
 		if !h.multi {
 			if first, dup := seen[c.kw]; dup {
-				p.errs.add(c.pos, "keyword %q is given twice in block %q (first at %s)", c.kw, n.kw, first)
-				continue
+				p.warnIs(c, "is given twice in %s (first at %s): keepalived uses the last one, and so does Tandem", n.kw, first)
 			}
 			seen[c.kw] = c.pos
 		}
@@ -122,16 +137,18 @@ func (p *kparser) blockSeen(n *knode, seen map[string]Pos, table map[string]hand
 	}
 }
 
-// args checks the argument count and that there is no block.
+// args checks the argument count and that there is no block. Words past
+// max are a warning and dropped, as keepalived ignores them.
 func (p *kparser) args(n *knode, min, max int, usage string) bool {
 	if n.hasBlock {
 		p.errf(n, "takes no block (usage: %s)", usage)
 		return false
 	}
-	if len(n.args) < min || len(n.args) > max {
+	if len(n.args) < min {
 		p.errf(n, "wrong number of arguments (usage: %s)", usage)
 		return false
 	}
+	p.extraArgs(n, max)
 	return true
 }
 
@@ -243,8 +260,9 @@ func (p *kparser) stringArg(dst *string) handler {
 	}}
 }
 
-// scriptArg handles notify scripts: one word, quoted if it has arguments.
-// keepalived's optional user and group after the script are not supported.
+// scriptArg handles notify scripts: one word, quoted if it has arguments,
+// optionally followed by keepalived's USER [GROUP]. Tandem runs notify
+// scripts as root: a user other than root is a warning.
 func (p *kparser) scriptArg(dst *string) handler {
 	return handler{fn: func(n *knode) {
 		if n.hasBlock {
@@ -254,11 +272,13 @@ func (p *kparser) scriptArg(dst *string) handler {
 		switch {
 		case len(n.args) == 0:
 			p.errf(n, "needs a script (quote it if it has arguments)")
-		case len(n.args) > 1:
-			p.errf(n, "running the script as another user (%q) is not supported; quote the script if %q is one of its arguments", n.args[1], n.args[1])
 		case strings.TrimSpace(n.args[0]) == "":
 			p.errf(n, "the script is empty")
 		default:
+			p.extraArgs(n, 3)
+			if len(n.args) > 1 && n.args[1] != "root" {
+				p.warnf(n, "keepalived runs the script as user %q; Tandem runs notify scripts as root (quote the script if %q is one of its arguments)", n.args[1], n.args[1])
+			}
 			*dst = n.args[0]
 		}
 	}}
@@ -299,9 +319,17 @@ func (p *kparser) top(nodes []*knode) {
 	root := &knode{kw: "top level", block: nodes, hasBlock: true}
 	p.globalSeen = map[string]Pos{}
 	p.block(root, map[string]handler{
-		"global_defs":    {multi: true, fn: p.globalDefs},
-		"vrrp_instance":  {multi: true, fn: p.vrrpInstance},
-		"virtual_server": {multi: true, fn: p.virtualServer},
+		"global_defs":          {multi: true, fn: p.globalDefs},
+		"vrrp_instance":        {multi: true, fn: p.vrrpInstance},
+		"virtual_server":       {multi: true, fn: p.virtualServer},
+		"vrrp_script":          {multi: true, fn: p.vrrpScript},
+		"vrrp_track_process":   {multi: true, fn: p.vrrpTrackProcess},
+		"vrrp_track_file":      {multi: true, fn: p.vrrpTrackFile},
+		"vrrp_sync_group":      {multi: true, fn: p.vrrpSyncGroup},
+		"virtual_server_group": {multi: true, fn: p.virtualServerGroup},
+		"static_ipaddress":     p.addressList("static_ipaddress", &p.cfg.Static.Addresses),
+		"static_routes":        p.routeList("static_routes", &p.cfg.Static.Routes),
+		"static_rules":         p.ruleList("static_rules", &p.cfg.Static.Rules),
 	})
 }
 
@@ -313,7 +341,7 @@ func (p *kparser) globalDefs(n *knode) {
 	if c.Notification.Pos.File == "" {
 		c.Notification.Pos = n.pos
 	}
-	p.blockSeen(n, p.globalSeen, map[string]handler{
+	table := map[string]handler{
 		"notification_email": p.listBlock(func(n *knode, w []string) {
 			if len(w) != 1 {
 				p.errs.add(n.pos, "keyword \"notification_email\": one address per line (quote a display name)")
@@ -349,7 +377,9 @@ func (p *kparser) globalDefs(n *knode) {
 		"lvs_id":               p.nodeArg(),
 		"vrrp_version":         p.intArg(&p.vrrpVersion, 2, 3),
 		"lvs_sync_daemon":      {fn: p.lvsSyncDaemon},
-	})
+	}
+	p.globalExtras(table)
+	p.blockSeen(n, p.globalSeen, table)
 }
 
 // nodeArg handles router_id and its old name lvs_id, which name the node.
@@ -358,11 +388,10 @@ func (p *kparser) nodeArg() handler {
 		if !p.args(n, 1, 1, n.kw+" NAME") {
 			return
 		}
-		if p.cfg.Node != "" {
-			p.errf(n, "the node name is already set (router_id and lvs_id are the same setting)")
-			return
+		if p.nodeSet.IsValid() && p.nodeKw != n.kw {
+			p.warnf(n, "the node name is already set at %s (router_id and lvs_id are one setting): keepalived uses the last one, and so does Tandem", p.nodeSet)
 		}
-		p.cfg.Node = n.args[0]
+		p.cfg.Node, p.nodeSet, p.nodeKw = n.args[0], n.pos, n.kw
 	}}
 }
 
@@ -430,7 +459,7 @@ func (p *kparser) vrrpInstance(n *knode) {
 	}
 	in := newInstance(n.args[0], n.pos)
 	state := string(in.State)
-	p.block(n, map[string]handler{
+	table := map[string]handler{
 		"state": p.enumArg(&state, "MASTER|BACKUP", func(s string) string {
 			return msgState(VRRPState(s))
 		}),
@@ -452,7 +481,13 @@ func (p *kparser) vrrpInstance(n *knode) {
 					if !p.args(c, 1, 1, "auth_type PASS") {
 						return
 					}
-					if c.args[0] != AuthPass {
+					switch c.args[0] {
+					case AuthPass:
+					case "AH":
+						p.errf(c, "AH (IPsec authentication header) is not supported: RFC 3768 removed authentication from VRRP and RFC 5798 has none; "+
+							"use auth_type PASS for keepalived peers, or no authentication block")
+						return
+					default:
 						p.errf(c, "%q is not supported (only PASS)", c.args[0])
 						return
 					}
@@ -462,11 +497,16 @@ func (p *kparser) vrrpInstance(n *knode) {
 					if !p.args(c, 1, 1, "auth_pass PASSWORD") {
 						return
 					}
-					if m := msgAuthPass(c.args[0]); m != "" {
+					pass := c.args[0]
+					if len(pass) > 8 {
+						p.warnf(c, "the password is %d bytes; VRRP carries 8: keepalived uses the first 8 (%q), and so does Tandem", len(pass), pass[:8])
+						pass = pass[:8]
+					}
+					if m := msgAuthPass(pass); m != "" {
 						p.errf(c, "%s", m)
 						return
 					}
-					a.Pass = c.args[0]
+					a.Pass = pass
 				}},
 			})
 			// A keyword that is present but wrong has been reported.
@@ -479,15 +519,10 @@ func (p *kparser) vrrpInstance(n *knode) {
 				in.Auth = a
 			}
 		}},
-		"virtual_ipaddress": p.listBlock(func(c *knode, w []string) {
-			v, m := parseVIP(w)
-			if m != "" {
-				p.errs.add(c.pos, "keyword \"virtual_ipaddress\": %s", m)
-				return
-			}
-			v.Pos = c.pos
-			in.VirtualIPs = append(in.VirtualIPs, v)
-		}),
+		"virtual_ipaddress":          p.addressList("virtual_ipaddress", &in.VirtualIPs),
+		"virtual_ipaddress_excluded": p.addressList("virtual_ipaddress_excluded", &in.ExcludedVIPs),
+		"virtual_routes":             p.routeList("virtual_routes", &in.VirtualRoutes),
+		"virtual_rules":              p.ruleList("virtual_rules", &in.VirtualRules),
 		"unicast_src_ip": p.addrArg(&in.SourceIP),
 		"mcast_src_ip":   p.addrArg(&in.SourceIP),
 		"unicast_peer": p.listBlock(func(c *knode, w []string) {
@@ -531,8 +566,11 @@ func (p *kparser) vrrpInstance(n *knode) {
 			}
 			p.setSync(c, &ConnSync{Interface: c.args[0], Instance: in.Name, Pos: c.pos})
 		}},
-	})
+	}
+	p.trackHandlers(table, &in.Track)
+	p.block(n, table)
 	in.State = VRRPState(state)
+	p.keepalivedCorrects(n, &in)
 	if !has(n, "interface") {
 		p.errs.add(n.pos, "vrrp_instance %q: keyword \"interface\" is missing", in.Name)
 	} else if m := msgIfName(in.Interface); m != "" && in.Interface != "" {
@@ -541,33 +579,73 @@ func (p *kparser) vrrpInstance(n *knode) {
 	if !has(n, "virtual_router_id") {
 		p.errs.add(n.pos, "vrrp_instance %q: keyword \"virtual_router_id\" is missing", in.Name)
 	}
-	for i := range in.VirtualIPs {
-		if in.VirtualIPs[i].Dev == "" {
-			in.VirtualIPs[i].Dev = in.Interface
+	for _, vips := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
+		for i := range vips {
+			if vips[i].Dev == "" {
+				vips[i].Dev = in.Interface
+			}
 		}
 	}
 	if !has(n, "smtp_alert") {
 		p.alertUnset = append(p.alertUnset, len(p.cfg.VRRP))
 	}
+	p.rememberGARP(n, len(p.cfg.VRRP))
 	p.cfg.VRRP = append(p.cfg.VRRP, in)
 }
 
+// keepalivedCorrects applies the corrections keepalived makes to an
+// instance's settings, each with a warning (keepalived logs the same).
+func (p *kparser) keepalivedCorrects(n *knode, in *VRRPInstance) {
+	at := func(kw string) Pos {
+		for _, c := range n.block {
+			if c.kw == kw {
+				return c.pos
+			}
+		}
+		return n.pos
+	}
+	w := fmt.Sprintf("vrrp_instance %q", in.Name)
+	if in.Priority == 255 && in.NoPreempt {
+		p.warnAt(at("nopreempt"), "%s: keyword \"nopreempt\": the address owner (priority 255) always preempts: keepalived clears nopreempt, and so does Tandem", w)
+		in.NoPreempt = false
+	}
+	if in.Priority == 255 && in.State != StateMaster {
+		p.warnAt(at("priority"), "%s: keyword \"priority\": 255 is the address owner: keepalived starts it as MASTER whatever state says, and so does Tandem", w)
+		in.State = StateMaster
+	}
+	if in.State == StateMaster {
+		if in.NoPreempt {
+			p.warnAt(at("nopreempt"), "%s: keyword \"nopreempt\": has no effect with state MASTER: keepalived clears it, and so does Tandem (use state BACKUP on both peers for a sticky master)", w)
+			in.NoPreempt = false
+		}
+		if in.PreemptDelay != 0 {
+			p.warnAt(at("preempt_delay"), "%s: keyword \"preempt_delay\": has no effect with state MASTER: keepalived clears it, and so does Tandem", w)
+			in.PreemptDelay = 0
+		}
+	}
+	if in.NoPreempt && in.PreemptDelay != 0 {
+		p.warnAt(at("preempt_delay"), "%s: keyword \"preempt_delay\": has no effect with nopreempt: keepalived clears it, and so does Tandem", w)
+		in.PreemptDelay = 0
+	}
+}
+
 func (p *kparser) virtualServer(n *knode) {
-	const usage = "virtual_server IPADDR [PORT] { ... } or virtual_server fwmark N { ... }"
+	const usage = "virtual_server IPADDR [PORT] { ... }, virtual_server fwmark N { ... } or virtual_server group NAME { ... }"
 	if p.next != nil {
 		p.fromCache = append(p.fromCache, make([]bool, len(p.cfg.Services)+1-len(p.fromCache))...)
 	}
 	if n.cache != nil && n.cache.vs != nil {
 		p.cfg.Services = append(p.cfg.Services, *n.cache.vs)
+		p.cfg.Warnings = append(p.cfg.Warnings, n.cache.warns...)
 		p.fromCache[len(p.cfg.Services)-1] = true
-		p.remember(n)
+		p.remember(n, len(p.cfg.Warnings)-len(n.cache.warns))
 		return
 	}
-	if n.cache != nil {
-		errs := len(*p.errs)
+	if n.cache != nil && !(len(n.args) >= 1 && n.args[0] == "group") {
+		errs, warns := len(*p.errs), len(p.cfg.Warnings)
 		defer func() {
 			if len(*p.errs) == errs {
-				p.remember(n)
+				p.remember(n, warns)
 			}
 		}()
 	}
@@ -576,12 +654,18 @@ func (p *kparser) virtualServer(n *knode) {
 		return
 	}
 	s := newService(n.pos)
-	s.Forwarding = NAT // keepalived's default
 	switch {
 	case len(n.args) >= 1 && n.args[0] == "group":
-		p.errf(n, "virtual_server group (virtual_server_group) is not supported")
+		if len(n.args) < 2 {
+			p.errf(n, "wrong number of arguments (usage: %s)", usage)
+			return
+		}
+		p.extraArgs(n, 2)
+		// Expanded in finish, once every virtual_server_group is read.
+		p.groupUses = append(p.groupUses, n)
 		return
-	case len(n.args) == 2 && n.args[0] == "fwmark":
+	case len(n.args) >= 2 && n.args[0] == "fwmark":
+		p.extraArgs(n, 2)
 		v, m := parseInt(n.args[1], 1, 1<<32-1)
 		if m != "" {
 			p.errf(n, "fwmark %s", m)
@@ -606,11 +690,20 @@ func (p *kparser) virtualServer(n *knode) {
 		p.errf(n, "wrong number of arguments (usage: %s)", usage)
 		return
 	}
+	p.virtualServerBody(n, &s)
+	p.cfg.Services = append(p.cfg.Services, s)
+}
+
+// virtualServerBody reads the block of a virtual_server into s, whose
+// address or fwmark is set.
+func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
+	s.Forwarding = NAT // keepalived's default
 	sched, method, proto := s.Scheduler, string(s.Forwarding), string(s.Protocol)
 	var virtualHost string
 	var inhibit bool
 	var sorry *knode
-	p.block(n, map[string]handler{
+	var defs checkDefaults
+	table := map[string]handler{
 		"delay_loop":  p.secondsArg(&s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
 		"lb_algo":     p.enumArg(&sched, "SCHEDULER", msgScheduler),
 		"lvs_sched":   p.enumArg(&sched, "SCHEDULER", msgScheduler),
@@ -647,9 +740,11 @@ func (p *kparser) virtualServer(n *knode) {
 		"omega":                p.flagArg(&s.Omega, true),
 		"inhibit_on_failure":   p.flagArg(&inhibit, true),
 		"real_server": {multi: true, fn: func(c *knode) {
-			p.realServer(c, &s, inhibit, virtualHost)
+			p.realServer(c, s, inhibit, virtualHost, defs)
 		}},
-	}, "real_server")
+	}
+	p.checkDefaultHandlers(table, &defs)
+	p.block(n, table, "real_server")
 	s.Scheduler, s.Forwarding, s.Protocol = sched, Forwarding(method), Protocol(proto)
 	if sorry != nil {
 		a, m := parseAddr(sorry.args[0])
@@ -666,12 +761,12 @@ func (p *kparser) virtualServer(n *knode) {
 			s.SorryServer = &SorryServer{Addr: netip.AddrPortFrom(a, port), Pos: sorry.pos}
 		}
 	}
-	p.cfg.Services = append(p.cfg.Services, s)
 }
 
 // remember keeps the service that n just gave for the next read (see
-// Loader): a copy of its value, whose slices nobody writes after a read.
-func (p *kparser) remember(n *knode) {
+// Loader): a copy of its value, whose slices nobody writes after a read,
+// and the warnings its block gave (from index warns on).
+func (p *kparser) remember(n *knode, warns int) {
 	if p.next == nil || n.cache == nil {
 		return
 	}
@@ -679,18 +774,20 @@ func (p *kparser) remember(n *knode) {
 	if cb.vs == nil {
 		vs := p.cfg.Services[len(p.cfg.Services)-1]
 		cb.vs = &vs
+		cb.warns = slices.Clone(p.cfg.Warnings[warns:])
 	}
 	p.next[blockPlace{n.pos.File, n.pos.Line}] = cb
 }
 
-func (p *kparser) realServer(n *knode, s *VirtualService, inhibit bool, virtualHost string) {
+func (p *kparser) realServer(n *knode, s *VirtualService, inhibit bool, virtualHost string, defs checkDefaults) {
 	// A real server without a block (or checks) is always up, as in
 	// keepalived.
 	const usage = "real_server IPADDR [PORT] { ... }"
-	if len(n.args) < 1 || len(n.args) > 2 {
+	if len(n.args) < 1 {
 		p.errf(n, "wrong number of arguments (usage: %s)", usage)
 		return
 	}
+	p.extraArgs(n, 2)
 	a, m := parseAddr(n.args[0])
 	if m != "" {
 		p.errf(n, "%s", m)
@@ -710,24 +807,62 @@ func (p *kparser) realServer(n *knode, s *VirtualService, inhibit bool, virtualH
 	rs.InhibitOnFailure = inhibit
 	check := func(t CheckType) handler {
 		return handler{multi: true, fn: func(c *knode) {
-			p.check(c, t, &rs, virtualHost)
+			p.check(c, t, &rs, virtualHost, defs)
 		}}
 	}
 	if n.hasBlock {
-		p.block(n, map[string]handler{
+		table := map[string]handler{
 			"weight":             p.intArg(&rs.Weight, 0, 65535),
 			"inhibit_on_failure": p.flagArg(&rs.InhibitOnFailure, true),
 			"notify_up":          p.scriptArg(&rs.NotifyUp),
 			"notify_down":        p.scriptArg(&rs.NotifyDown),
-			"HTTP_GET":           check(HTTPGet),
-			"SSL_GET":            check(SSLGet),
-			"TCP_CHECK":          check(TCPCheck),
-		})
+			"virtualhost":        p.stringArg(&virtualHost),
+		}
+		checkers := []CheckType{HTTPGet, SSLGet, TCPCheck, MiscCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck, FileCheck}
+		deferred := make([]string, len(checkers))
+		for i, t := range checkers {
+			table[string(t)] = check(t)
+			deferred[i] = string(t)
+		}
+		// Settings of the real server apply to its checks whatever the
+		// order: the checks are read last.
+		p.checkDefaultHandlers(table, &defs)
+		p.block(n, table, deferred...)
 	}
 	s.RealServers = append(s.RealServers, rs)
 }
 
-func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost string) {
+// checkDefaults are checker settings given on a virtual_server or a
+// real_server, which its checks take unless they set their own
+// (keepalived.conf(5): "see above").
+type checkDefaults struct {
+	connectTimeout, delayBeforeRetry *time.Duration
+	retry                            *int
+}
+
+// checkDefaultHandlers adds the checker settings a virtual_server or a
+// real_server may give for its checks.
+func (p *kparser) checkDefaultHandlers(table map[string]handler, d *checkDefaults) {
+	dur := func(dst **time.Duration, lo, hi time.Duration) handler {
+		return handler{fn: func(n *knode) {
+			var v time.Duration
+			p.secondsArg(&v, lo, hi).fn(n)
+			*dst = &v
+		}}
+	}
+	table["connect_timeout"] = dur(&d.connectTimeout, time.Millisecond, time.Hour)
+	table["delay_before_retry"] = dur(&d.delayBeforeRetry, 0, time.Hour)
+	retry := handler{fn: func(n *knode) {
+		v := -1
+		p.intArg(&v, 0, 1000).fn(n)
+		if v >= 0 {
+			d.retry = &v
+		}
+	}}
+	table["retry"], table["nb_get_retry"] = retry, retry
+}
+
+func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost string, defs checkDefaults) {
 	if !p.needBlock(n, 0, string(t)+" { ... }") {
 		return
 	}
@@ -735,26 +870,41 @@ func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost strin
 	if t == HTTPGet || t == SSLGet {
 		c.VirtualHost = virtualHost
 	}
-	table := map[string]handler{
-		"connect_timeout": p.secondsArg(&c.ConnectTimeout, time.Millisecond, time.Hour),
-		"connect_port": {fn: func(n *knode) {
-			if !p.args(n, 1, 1, "connect_port PORT") {
-				return
-			}
-			v, m := parsePort(n.args[0], false)
-			if m != "" {
-				p.errf(n, "%s", m)
-				return
-			}
-			c.ConnectPort = int(v)
-		}},
-		"connect_ip":         p.addrArg(&c.ConnectIP),
-		"bindto":             p.addrArg(&c.BindTo),
-		"retry":              p.intArg(&c.Retry, 0, 1000),
-		"nb_get_retry":       p.intArg(&c.Retry, 0, 1000),
-		"delay_before_retry": p.secondsArg(&c.DelayBeforeRetry, 0, time.Hour),
+	if defs.connectTimeout != nil {
+		c.ConnectTimeout = *defs.connectTimeout
 	}
-	if t == HTTPGet || t == SSLGet {
+	if defs.delayBeforeRetry != nil {
+		c.DelayBeforeRetry = *defs.delayBeforeRetry
+	}
+	if defs.retry != nil {
+		c.Retry = *defs.retry
+	}
+	table := map[string]handler{}
+	if t != MiscCheck && t != FileCheck {
+		table = map[string]handler{
+			"connect_timeout": p.secondsArg(&c.ConnectTimeout, time.Millisecond, time.Hour),
+			"connect_port": {fn: func(n *knode) {
+				if !p.args(n, 1, 1, "connect_port PORT") {
+					return
+				}
+				v, m := parsePort(n.args[0], false)
+				if m != "" {
+					p.errf(n, "%s", m)
+					return
+				}
+				c.ConnectPort = int(v)
+			}},
+			"connect_ip": p.addrArg(&c.ConnectIP),
+			"bindto":     p.addrArg(&c.BindTo),
+		}
+	}
+	if t != FileCheck {
+		table["retry"] = p.intArg(&c.Retry, 0, 1000)
+		table["nb_get_retry"] = p.intArg(&c.Retry, 0, 1000)
+		table["delay_before_retry"] = p.secondsArg(&c.DelayBeforeRetry, 0, time.Hour)
+	}
+	switch t {
+	case HTTPGet, SSLGet:
 		table["virtualhost"] = p.stringArg(&c.VirtualHost)
 		table["url"] = handler{multi: true, fn: func(n *knode) {
 			if !p.needBlock(n, 0, "url { path PATH; status_code CODE...; digest MD5 }") {
@@ -793,11 +943,20 @@ func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost strin
 			}
 			c.URLs = append(c.URLs, u)
 		}}
+	default:
+		p.checkerKeywords(table, &c)
 	}
-	// nb_get_retry and retry are one setting.
 	p.block(n, table)
-	if hasBoth(n, "retry", "nb_get_retry") {
-		p.errs.add(n.pos, "keyword %q: retry and nb_get_retry are the same setting; give one", n.kw)
+	if t == HTTPGet || t == SSLGet {
+		if len(c.URLs) == 0 {
+			// keepalived: "HTTP/SSL_GET checker has no urls specified -
+			// ignoring"; the real server then has no such check.
+			p.warnf(n, "has no url { }: keepalived ignores this checker, and so does Tandem")
+			return
+		}
+	}
+	if !p.checkerComplete(n, &c) {
+		return
 	}
 	rs.Checks = append(rs.Checks, c)
 }
@@ -813,6 +972,14 @@ func has(n *knode, kw string) bool {
 // sync id.
 func (p *kparser) finish() {
 	c := p.cfg
+	p.expandGroups()
+	p.resolveTracking()
+	p.finishGlobal()
+	for _, f := range p.fileChecks {
+		if c.TrackedFile(f.name) == nil {
+			p.errs.add(f.pos, "keyword \"FILE_CHECK\": track_file %q is not defined by a vrrp_track_file", f.name)
+		}
+	}
 	for i := range c.VRRP {
 		if in := &c.VRRP[i]; in.Version == 0 {
 			in.Version = defaultVersion(in, p.vrrpVersion)

@@ -63,6 +63,8 @@ type blockPlace struct {
 type cachedBlock struct {
 	text string
 	vs   *VirtualService
+	// warns are the warnings the block gave when it was parsed.
+	warns []*Error
 }
 
 // Load reads the configuration at path (see Load).
@@ -104,6 +106,7 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 		p.cfg.Files = syn.files
 		p.top(nodes)
 		p.finish()
+		sortErrors(p.cfg.Warnings, syn.files)
 		if len(errs) == 0 {
 			v := validator{trusted: p.fromCache}
 			v.config(p.cfg)

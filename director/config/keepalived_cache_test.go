@@ -23,7 +23,7 @@ func bigConf(n, changed, w int) string {
 			if i == changed && j == 1 {
 				wt = w
 			}
-			fmt.Fprintf(&b, "    real_server 198.51.100.%d 80 {\n        weight %d\n        TCP_CHECK {\n            connect_timeout 2\n        }\n    }\n", j+1, wt)
+			fmt.Fprintf(&b, "    real_server 198.51.100.%d 80 {\n        weight %d\n        nat_mask 255.255.255.0\n        TCP_CHECK {\n            connect_timeout 2\n        }\n    }\n", j+1, wt)
 		}
 		b.WriteString("}\n")
 	}
@@ -59,6 +59,11 @@ func TestLoaderReusesUnchangedBlocks(t *testing.T) {
 	}
 	write(bigConf(50, 20, 7))
 	second := loadBoth(t, &l, path)
+	// The warnings of cached blocks (nat_mask) are kept: one per real
+	// server, as from a read from scratch (loadBoth compared them).
+	if len(second.Warnings) != 150 || !strings.Contains(second.Warnings[0].Msg, "nat_mask") {
+		t.Errorf("warnings after a cached read: %d, first %v", len(second.Warnings), second.Warnings[0])
+	}
 	// Unchanged blocks come from the cache: same real-server arrays.
 	for i := range 50 {
 		same := &first.Services[i].RealServers[0] == &second.Services[i].RealServers[0]
@@ -88,8 +93,8 @@ func TestLoaderReusesUnchangedBlocks(t *testing.T) {
 	}
 
 	// A bad file: Load's error, the cache kept for the next good one.
-	write(bigConf(50, 20, 7) + "virtual_server 192.0.2.200 80 {\n  bogus_keyword 1\n}\n")
-	if _, err := l.Load(path); err == nil || !strings.Contains(err.Error(), "bogus_keyword") {
+	write(bigConf(50, 20, 7) + "virtual_server 192.0.2.200 80 {\n  delay_loop bogus\n}\n")
+	if _, err := l.Load(path); err == nil || !strings.Contains(err.Error(), "delay_loop") {
 		t.Fatalf("bad file: err %v", err)
 	}
 	loadBoth(t, &l, path) // same error both ways

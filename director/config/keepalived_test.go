@@ -200,18 +200,6 @@ func TestKeepalivedErrors(t *testing.T) {
 		name, in string
 		want     []string
 	}{
-		{"unknown top-level keyword", "vrrp_script chk {\n}\n",
-			[]string{`t.conf:1: keyword "vrrp_script" is not supported (in block "top level")`}},
-		{"unknown keyword in block", vrrpConf("use_vmac\n"),
-			[]string{`t.conf:2: keyword "use_vmac" is not supported (in block "vrrp_instance")`}},
-		{"unknown global_defs keyword", "global_defs {\nvrrp_strict\n}\n",
-			[]string{`t.conf:2: keyword "vrrp_strict" is not supported (in block "global_defs")`}},
-		{"unsupported check", rsConf("MISC_CHECK {\n}\n"),
-			[]string{`t.conf:3: keyword "MISC_CHECK" is not supported (in block "real_server")`}},
-		{"keyword in the wrong block", vsConf("connect_timeout 3\n"),
-			[]string{`t.conf:2: keyword "connect_timeout" is not supported (in block "virtual_server")`}},
-		{"duplicate keyword", vrrpConf("priority 100\npriority 101\n"),
-			[]string{`t.conf:3: keyword "priority" is given twice in block "vrrp_instance" (first at t.conf:2)`}},
 		{"integer out of range", vrrpConf("priority 256\n"),
 			[]string{`t.conf:2: keyword "priority": 256 is out of range 1..255`}},
 		{"not an integer", vrrpConf("priority high\n"),
@@ -226,34 +214,22 @@ func TestKeepalivedErrors(t *testing.T) {
 			[]string{`t.conf:2: keyword "lb_kind": unknown forwarding method "DSR" (want DR, NAT or TUN)`}},
 		{"bad address", vsConf("sorry_server 192.0.2.300 80\n"),
 			[]string{`t.conf:2: keyword "sorry_server": "192.0.2.300" is not an IP address`}},
-		{"wrong argument count", vrrpConf("unicast_src_ip 192.0.2.1 192.0.2.2\n"),
-			[]string{`t.conf:2: keyword "unicast_src_ip": wrong number of arguments (usage: unicast_src_ip IPADDR)`}},
-		{"flag with argument", vrrpConf("nopreempt yes\n"),
-			[]string{`t.conf:2: keyword "nopreempt": wrong number of arguments (usage: nopreempt)`}},
 		{"block expected", vrrpConf("authentication PASS\n"),
 			[]string{`t.conf:2: keyword "authentication": needs a block { } (usage: authentication { auth_type PASS; auth_pass PASSWORD })`}},
 		{"no block expected", vrrpConf("priority 100 {\n}\n"),
 			[]string{`t.conf:2: keyword "priority": takes no block (usage: priority 1..255)`}},
-		{"auth_pass too long", vrrpConf("authentication {\nauth_type PASS\nauth_pass password1\n}\n"),
-			[]string{`t.conf:4: keyword "auth_pass": the password is 9 bytes; VRRP sends at most 8 (keepalived would silently use "password"): shorten it`}},
 		{"auth_type AH", vrrpConf("authentication {\nauth_type AH\nauth_pass x\n}\n"),
-			[]string{`t.conf:3: keyword "auth_type": "AH" is not supported (only PASS)`}},
-		{"VIP option", "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n192.0.2.1/24 dev eth0 scope link\n}\n}\n",
-			[]string{`t.conf:5: keyword "virtual_ipaddress": option "scope" of 192.0.2.1/24 is not supported (only dev and label)`}},
+			[]string{`t.conf:3: keyword "auth_type": AH (IPsec authentication header) is not supported: RFC 3768 removed authentication from VRRP and RFC 5798 has none; use auth_type PASS for keepalived peers, or no authentication block`}},
 		{"track_interface reverse", vrrpConf("track_interface {\neth1 weight 10 reverse\n}\n"),
 			[]string{`t.conf:3: keyword "track_interface": option "reverse" of eth1 is not supported`}},
-		{"notify with user", vrrpConf("notify_master /bin/x root\n"),
-			[]string{`t.conf:2: keyword "notify_master": running the script as another user ("root") is not supported; quote the script if "root" is one of its arguments`}},
 		{"status code", rsConf("HTTP_GET {\nurl {\npath /\nstatus_code 2xx\n}\n}\n"),
 			[]string{`t.conf:6: keyword "status_code": "2xx" is not a status code or range (e.g. 200 or 200-299)`}},
 		{"digest", rsConf("HTTP_GET {\nurl {\npath /\ndigest xyz\n}\n}\n"),
 			[]string{`t.conf:6: keyword "digest": digest "xyz" is not 32 lower-case hex digits (an MD5 sum, as genhash prints)`}},
 		{"url without path", rsConf("HTTP_GET {\nurl {\nstatus_code 200\n}\n}\n"),
 			[]string{`t.conf:4: keyword "url": keyword "path" is missing`}},
-		{"retry and nb_get_retry", rsConf("TCP_CHECK {\nretry 1\nnb_get_retry 2\n}\n"),
-			[]string{`t.conf:3: keyword "TCP_CHECK": retry and nb_get_retry are the same setting; give one`}},
 		{"virtual_server group", "virtual_server group G {\n}\n",
-			[]string{`t.conf:1: keyword "virtual_server": virtual_server group (virtual_server_group) is not supported`}},
+			[]string{`t.conf:1: keyword "virtual_server": virtual_server_group "G" is not defined`}},
 		{"missing interface", "vrrp_instance VI {\nvirtual_router_id 1\nvirtual_ipaddress {\n192.0.2.1\n}\n}\n",
 			[]string{`t.conf:1: vrrp_instance "VI": keyword "interface" is missing`}},
 		{"two sync daemons", "global_defs {\nlvs_sync_daemon eth1 VI\n}\n" + vrrpConf("lvs_sync_daemon_interface eth2\n"),
@@ -270,10 +246,6 @@ func TestKeepalivedErrors(t *testing.T) {
 			nil},
 		{"DR port differs", vsConf("lb_kind DR\nreal_server 192.0.2.2 8080 {\n}\n"),
 			[]string{`t.conf:3: virtual_server TCP 192.0.2.1:80: keyword "real_server": port 8080 differs from the virtual port 80, which DR forwarding cannot change`}},
-		{"priority 255 backup", vrrpConf("priority 255\n"),
-			[]string{`t.conf:1: vrrp_instance "VI": keyword "priority": 255 means address owner, which must have state MASTER`}},
-		{"nopreempt master", vrrpConf("state MASTER\nnopreempt\n"),
-			[]string{`t.conf:1: vrrp_instance "VI": keyword "nopreempt": has no effect with state MASTER (keepalived clears it); use state BACKUP`}},
 		{"v2 fractional advert", vrrpConf("advert_int 0.5\n"),
 			[]string{`t.conf:1: vrrp_instance "VI": keyword "advert_int": 500ms: VRRP version 2 wants whole seconds 1..255`}},
 		{"v2 IPv6", "vrrp_instance VI {\ninterface eth0\nversion 2\nvirtual_router_id 1\nvirtual_ipaddress {\n2001:db8::1\n}\n}\n",
@@ -351,16 +323,22 @@ func TestKeepalivedInclude(t *testing.T) {
 		t.Errorf("VIP position %v, want %v", got, want)
 	}
 
-	// Errors in an included file cite it; a duplicate keyword across
-	// global_defs blocks is caught.
+	// Warnings in an included file cite it; a duplicate keyword across
+	// global_defs blocks is caught (the last one is used).
 	write("conf.d/c.conf", "global_defs {\nrouter_id lb2\nbogus 1\n}\n")
-	_, err = Load(main)
-	want := []string{
-		filepath.Join(dir, "conf.d/c.conf") + `:2: keyword "router_id" is given twice in block "global_defs" (first at ` + filepath.Join(dir, "conf.d/a.conf") + `:2)`,
-		filepath.Join(dir, "conf.d/c.conf") + `:3: keyword "bogus" is not supported (in block "global_defs")`,
+	c, err = Load(main)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, errLines(err)); diff != "" {
-		t.Errorf("errors (-want +got):\n%s", diff)
+	want := []string{
+		filepath.Join(dir, "conf.d/c.conf") + `:2: keyword "router_id" is given twice in global_defs (first at ` + filepath.Join(dir, "conf.d/a.conf") + `:2): keepalived uses the last one, and so does Tandem`,
+		filepath.Join(dir, "conf.d/c.conf") + `:3: keyword "bogus" is unknown to keepalived 2.2.7 (in global_defs): keepalived logs "Unknown keyword" and skips it, and so does Tandem`,
+	}
+	if diff := cmp.Diff(want, errLines(c.Warnings)); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if c.Node != "lb2" {
+		t.Errorf("node %q, want the last router_id lb2", c.Node)
 	}
 	if err := os.Remove(filepath.Join(dir, "conf.d/c.conf")); err != nil {
 		t.Fatal(err)
@@ -394,4 +372,90 @@ func TestKeepalivedInclude(t *testing.T) {
 			t.Errorf("errors %q", lines)
 		}
 	})
+}
+
+// TestKeepalivedWarnings: what keepalived accepts with a message is
+// accepted, with a warning naming file, line and keyword, and the value
+// keepalived would use.
+func TestKeepalivedWarnings(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		// want are substrings of the warnings, in order, one per warning.
+		want  []string
+		check func(t *testing.T, c *Config)
+	}{
+		{"unknown top-level keyword", "bogus_block {\nx 1\n}\n" + vrrpConf(""),
+			[]string{`t.conf:1: keyword "bogus_block" is unknown to keepalived 2.2.7 (in top level): keepalived logs "Unknown keyword" and skips it and its block, and so does Tandem`}, nil},
+		{"unknown keyword in block", vrrpConf("bogus\n"),
+			[]string{`t.conf:2: keyword "bogus" is unknown to keepalived 2.2.7 (in vrrp_instance)`}, nil},
+		{"removed nat_mask", rsConf("nat_mask 255.255.255.0\n"),
+			[]string{`t.conf:3: keyword "nat_mask"`}, nil},
+		{"duplicate keyword: last wins", vrrpConf("priority 100\npriority 101\n"),
+			[]string{`t.conf:3: keyword "priority" is given twice in vrrp_instance (first at t.conf:2): keepalived uses the last one, and so does Tandem`},
+			func(t *testing.T, c *Config) {
+				if c.VRRP[0].Priority != 101 {
+					t.Errorf("priority %d, want the last, 101", c.VRRP[0].Priority)
+				}
+			}},
+		{"extra arguments", vrrpConf("unicast_src_ip 192.0.2.1 192.0.2.2\nnopreempt yes\n"),
+			[]string{`t.conf:2: keyword "unicast_src_ip": extra words "192.0.2.2" after its arguments`, `t.conf:3: keyword "nopreempt": extra words "yes"`},
+			func(t *testing.T, c *Config) {
+				if c.VRRP[0].SourceIP != netip.MustParseAddr("192.0.2.1") || !c.VRRP[0].NoPreempt {
+					t.Errorf("source %s nopreempt %v", c.VRRP[0].SourceIP, c.VRRP[0].NoPreempt)
+				}
+			}},
+		{"auth_pass truncated", vrrpConf("authentication {\nauth_type PASS\nauth_pass password1\n}\n"),
+			[]string{`t.conf:4: keyword "auth_pass": the password is 9 bytes; VRRP carries 8: keepalived uses the first 8 ("password"), and so does Tandem`},
+			func(t *testing.T, c *Config) {
+				if c.VRRP[0].Auth.Pass != "password" {
+					t.Errorf("password %q", c.VRRP[0].Auth.Pass)
+				}
+			}},
+		{"nopreempt with state MASTER", vrrpConf("state MASTER\nnopreempt\n"),
+			[]string{`t.conf:3: vrrp_instance "VI": keyword "nopreempt": has no effect with state MASTER: keepalived clears it, and so does Tandem`},
+			func(t *testing.T, c *Config) {
+				if c.VRRP[0].NoPreempt || c.VRRP[0].State != StateMaster {
+					t.Errorf("nopreempt %v state %s", c.VRRP[0].NoPreempt, c.VRRP[0].State)
+				}
+			}},
+		{"priority 255 with state BACKUP", vrrpConf("priority 255\n"),
+			[]string{`t.conf:2: vrrp_instance "VI": keyword "priority": 255 is the address owner`},
+			func(t *testing.T, c *Config) {
+				if c.VRRP[0].State != StateMaster {
+					t.Errorf("state %s", c.VRRP[0].State)
+				}
+			}},
+		{"VIP option", "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n192.0.2.1/24 dev eth0 scope link\n}\n}\n",
+			[]string{`t.conf:5: keyword "virtual_ipaddress": option "scope link" of 192.0.2.1/24: keepalived applies it; Tandem adds the address without it`}, nil},
+		{"notify with a user", vrrpConf("notify_master /bin/x nobody\nnotify_backup /bin/y root\n"),
+			[]string{`t.conf:2: keyword "notify_master": keepalived runs the script as user "nobody"; Tandem runs notify scripts as root`}, nil},
+		{"checker settings on the virtual server", vsConf("connect_timeout 3\nretry 4\nreal_server 192.0.2.2 80 {\nTCP_CHECK {\n}\n}\n"), nil,
+			func(t *testing.T, c *Config) {
+				ch := c.Services[0].RealServers[0].Checks[0]
+				if ch.ConnectTimeout != 3*time.Second || ch.Retry != 4 {
+					t.Errorf("check timeout %s retry %d, want the virtual server's 3s and 4", ch.ConnectTimeout, ch.Retry)
+				}
+			}},
+		{"keyword of another block", vsConf("priority 3\n"),
+			[]string{`t.conf:2: keyword "priority" is not a keyword of virtual_server`}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseKeepalived("t.conf", []byte(tt.in), noFS{})
+			if err != nil {
+				t.Fatalf("error: %v", err)
+			}
+			got := errLines(c.Warnings)
+			if len(got) != len(tt.want) {
+				t.Fatalf("warnings:\n%s\nwant %d", strings.Join(got, "\n"), len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(got[i], w) && !strings.Contains(got[i], w) {
+					t.Errorf("warning %d:\n%s\nwant it to contain\n%s", i, got[i], w)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
 }

@@ -684,22 +684,27 @@ type Check struct {
 	MiscTimeout time.Duration
 	MiscDynamic bool
 	User, Group string
-	// UDP_CHECK: the datagram sent (payload, hex) and whether a reply is
-	// required (require_reply [hex]: the reply must start with ReplyData
-	// when set).
-	Payload      []byte
-	RequireReply bool
-	ReplyData    []byte
+	// UDP_CHECK: the datagram sent (payload, keepalived's free-form hex;
+	// random when empty), whether a reply is required (require_reply
+	// [hex]: the reply must match ReplyHex, where X is any nibble, when
+	// set) and the bounds of its length (min_reply_length,
+	// max_reply_length; default 0 and 255).
+	Payload                        string
+	RequireReply                   bool
+	ReplyHex                       string
+	MinReplyLength, MaxReplyLength int
 	// DNS_CHECK: the query type (type; default SOA) and name (name;
 	// default ".").
 	DNSType, DNSName string
 	// SMTP_CHECK: the HELO name (helo_name; default the host name).
 	HeloName string
-	// FILE_CHECK: the vrrp_track_file it follows (track_file), with its
-	// weight (weight W [reverse]).
+	// FILE_CHECK: the vrrp_track_file it follows (track_file), the weight
+	// that multiplies its value (weight W [reverse]) and whether the value
+	// changes the real server's weight (dynamic).
 	TrackFile string
 	Weight    int
 	Reverse   bool
+	Dynamic   bool
 	Pos       Pos
 }
 
@@ -841,8 +846,13 @@ func newCheck(t CheckType, pos Pos) Check {
 		DelayBeforeRetry: DefaultDelayBeforeRetry,
 		Pos:              pos,
 	}
-	if t == HTTPGet || t == SSLGet {
+	switch t {
+	case HTTPGet, SSLGet:
 		c.DelayBeforeRetry = DefaultDelayBeforeRetryHTTP
+	case MiscCheck:
+		c.Retry = 0 // keepalived.conf(5): "The retry default is 0"
+	case DNSCheck:
+		c.Retry = 3 // "The retry default is 3"
 	}
 	return c
 }
