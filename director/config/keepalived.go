@@ -523,8 +523,8 @@ func (p *kparser) vrrpInstance(n *knode) {
 		"virtual_ipaddress_excluded": p.addressList("virtual_ipaddress_excluded", &in.ExcludedVIPs),
 		"virtual_routes":             p.routeList("virtual_routes", &in.VirtualRoutes),
 		"virtual_rules":              p.ruleList("virtual_rules", &in.VirtualRules),
-		"unicast_src_ip": p.addrArg(&in.SourceIP),
-		"mcast_src_ip":   p.addrArg(&in.SourceIP),
+		"unicast_src_ip":             p.addrArg(&in.SourceIP),
+		"mcast_src_ip":               p.addrArg(&in.SourceIP),
 		"unicast_peer": p.listBlock(func(c *knode, w []string) {
 			if len(w) != 1 {
 				p.errs.add(c.pos, "keyword \"unicast_peer\": option %q is not supported (one address per line)", w[1])

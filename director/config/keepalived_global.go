@@ -22,7 +22,7 @@ type globalGARP struct {
 
 // garpUnset says which GARP keywords instance i left out.
 type garpUnset struct {
-	i                                 int
+	i                               int
 	delay, repeat, refresh, rrepeat bool
 }
 

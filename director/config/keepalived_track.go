@@ -130,12 +130,12 @@ func (p *kparser) vrrpTrackProcess(n *knode) {
 			}
 			return fmt.Sprintf("%q is not exact, partial or initial", s)
 		}),
-		"full_command": p.bareFlag(&t.FullCommand, true),
-		"quorum":       p.intArg(&t.Quorum, 0, 1<<20),
-		"quorum_max":   p.intArg(&t.QuorumMax, 0, 1<<20),
-		"weight":       p.weightArg(&t.Weight, &t.Reverse),
-		"delay":        p.flaggedSeconds(&t.Delay, &delaySet),
-		"fork_delay":   p.flaggedSeconds(&t.ForkDelay, &forkSet),
+		"full_command":    p.bareFlag(&t.FullCommand, true),
+		"quorum":          p.intArg(&t.Quorum, 0, 1<<20),
+		"quorum_max":      p.intArg(&t.QuorumMax, 0, 1<<20),
+		"weight":          p.weightArg(&t.Weight, &t.Reverse),
+		"delay":           p.flaggedSeconds(&t.Delay, &delaySet),
+		"fork_delay":      p.flaggedSeconds(&t.ForkDelay, &forkSet),
 		"terminate_delay": p.flaggedSeconds(&t.TermDelay, &termSet),
 	})
 	if delaySet {
