@@ -20,7 +20,7 @@ func toMasterP(p uint8) []Action {
 // (vrrp_track.c): clamp to 1..254, owner unchanged, no advert of its own,
 // the backup's running Master_Down_Timer moved by the change of Skew_Time.
 func TestMachinePriority(t *testing.T) {
-	mdi := 3609375 * time.Microsecond   // prio 100, 1s
+	mdi := 3609375 * time.Microsecond      // prio 100, 1s
 	mdi150 := 3414062500 * time.Nanosecond // prio 150
 	tests := []struct {
 		name  string
