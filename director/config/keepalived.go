@@ -16,9 +16,34 @@ func ParseKeepalived(name string, data []byte) (*Config, error) {
 	return parseKeepalived(name, data, osFS{})
 }
 
-func parseKeepalived(name string, data []byte, fsys includeFS) (*Config, error) {
+// ReadOptions are what a read of a keepalived.conf may depend on besides
+// the files.
+type ReadOptions struct {
+	// ConfigID selects keepalived's conditional lines (@ID), as its
+	// --config-id; empty means keepalived's default (ConfigID: the host
+	// name up to its first dot).
+	ConfigID string
+}
+
+func (o ReadOptions) configID() string {
+	if o.ConfigID != "" {
+		return o.ConfigID
+	}
+	return ConfigID()
+}
+
+// newKSyntax returns the statement reader of one read.
+func newKSyntax(fsys includeFS, errs *ErrorList, opts []ReadOptions) *ksyntax {
+	var o ReadOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	return &ksyntax{fsys: fsys, errs: errs, pre: prep{configID: o.configID()}}
+}
+
+func parseKeepalived(name string, data []byte, fsys includeFS, opts ...ReadOptions) (*Config, error) {
 	var errs ErrorList
-	syn := &ksyntax{fsys: fsys, errs: &errs}
+	syn := newKSyntax(fsys, &errs, opts)
 	nodes := syn.file(name, data)
 	if len(errs) > 0 {
 		// Syntax errors only: mapping a broken tree would add noise.

@@ -17,6 +17,9 @@ import (
 //
 // The director keeps one Loader for its whole run. Its zero value is ready.
 type Loader struct {
+	// Options apply to every read; set them before the first Load.
+	Options ReadOptions
+
 	mu    sync.Mutex
 	cache blockCache
 	// last is the configuration the cache was built from, prev the one
@@ -82,7 +85,7 @@ func (l *Loader) Load(path string) (*Config, error) {
 		}
 		return cfg, err
 	}
-	cfg, next, reused, err := parseKeepalivedCached(path, data, osFS{}, l.cache)
+	cfg, next, reused, err := parseKeepalivedCached(path, data, osFS{}, l.cache, l.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -94,10 +97,11 @@ func (l *Loader) Load(path string) (*Config, error) {
 // parseKeepalivedCached is parseKeepalived with a block cache: cache holds
 // the blocks of the last read; next holds those of this one (nil on error).
 // On any error the file is parsed again without the cache.
-func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache blockCache) (cfg *Config, next blockCache, reused []bool, err error) {
+func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache blockCache, opts ReadOptions) (cfg *Config, next blockCache, reused []bool, err error) {
 	var errs ErrorList
 	next = blockCache{blocks: make(map[blockPlace]cachedBlock, len(cache.blocks)), scans: map[string]fileScan{}}
-	syn := &ksyntax{fsys: fsys, errs: &errs, cached: true, cache: cache, next: next}
+	syn := newKSyntax(fsys, &errs, []ReadOptions{opts})
+	syn.cached, syn.cache, syn.next = true, cache, next
 	nodes := syn.file(name, data)
 	if len(errs) == 0 {
 		p := &kparser{errs: &errs, cfg: Default(), next: next.blocks}
@@ -117,7 +121,7 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 			}
 		}
 	}
-	cfg, err = parseKeepalived(name, data, fsys)
+	cfg, err = parseKeepalived(name, data, fsys, opts)
 	return cfg, blockCache{}, nil, err
 }
 

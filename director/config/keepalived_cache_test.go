@@ -156,8 +156,8 @@ func FuzzKeepalivedCache(f *testing.F) {
 		if !ok {
 			b = a
 		}
-		_, cache, _, _ := parseKeepalivedCached("fuzz.conf", a, noFS{}, blockCache{})
-		got, _, _, gerr := parseKeepalivedCached("fuzz.conf", b, noFS{}, cache)
+		_, cache, _, _ := parseKeepalivedCached("fuzz.conf", a, noFS{}, blockCache{}, ReadOptions{})
+		got, _, _, gerr := parseKeepalivedCached("fuzz.conf", b, noFS{}, cache, ReadOptions{})
 		want, werr := parseKeepalived("fuzz.conf", b, noFS{})
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 			t.Fatalf("with the cache: error %v; alone: %v", gerr, werr)

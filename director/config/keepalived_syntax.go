@@ -92,6 +92,10 @@ type ksyntax struct {
 	files []string
 	stack []string // files being read, for cycle detection
 
+	// pre is keepalived's preprocessor (parameters, conditional lines,
+	// sequences), whose definitions carry over from file to file.
+	pre prep
+
 	// cached: file reads a file chunk by chunk, with cache (the last
 	// load's blocks and scans, see Loader) and records this load's scans
 	// in next.
@@ -130,6 +134,11 @@ func (s *ksyntax) lex(file string, data []byte, line int) []ktok {
 			flush(i)
 			toks = append(toks, ktok{kEOL, "", int32(line)})
 			line++
+		case lineSep:
+			// The end of one of the statements the preprocessor made of
+			// this line.
+			flush(i)
+			toks = append(toks, ktok{kEOL, "", int32(line)})
 		case ' ', '\t', '\r', '\v', '\f':
 			flush(i)
 		case '#', '!':
@@ -273,6 +282,9 @@ func (s *ksyntax) file(name string, data []byte) []*knode {
 	s.files = append(s.files, name)
 	s.stack = append(s.stack, name)
 	defer func() { s.stack = s.stack[:len(s.stack)-1] }()
+	if data = s.preprocess(name, data); data == nil {
+		return nil
+	}
 	if s.cached {
 		if nodes, ok := s.chunked(name, data); ok {
 			return nodes

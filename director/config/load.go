@@ -13,7 +13,10 @@ import (
 // A keepalived.conf may include other files. The result has every default
 // applied and is validated; the error, if any, is an ErrorList whose lines
 // read "file:line: message".
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, ReadOptions{}) }
+
+// LoadWith is Load with options for a keepalived.conf.
+func LoadWith(path string, opts ReadOptions) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -23,7 +26,10 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, ErrorList{{Pos: Pos{File: path}, Msg: "cannot read the configuration: " + msg.Error(), Err: err}}
 	}
-	return Parse(path, data)
+	if DetectFormat(data) == FormatNative {
+		return ParseNative(path, data)
+	}
+	return parseKeepalived(path, data, osFS{}, opts)
 }
 
 // Parse reads a configuration in either format, detected from data; name is
