@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -675,14 +676,19 @@ func ControlSocket(cfg *config.Config) string {
 // run in the same namespace (`ip netns exec NS tandem-director status`)
 // finds its daemon.
 func DefaultControlSocket() string {
-	return netnsSocket(nsInode("/proc/self/ns/net"), nsInode("/proc/1/ns/net"))
+	return netnsSocket(nsInode("/proc/self/ns/net"), hostNetnsInode)
 }
 
+// initNetInode is the inode of the host's network namespace since Linux
+// 6.15 (PROC_NET_INIT_INO); older kernels number it like any other, from
+// 0xF0000000 up, so it is never another namespace's.
+const initNetInode = 0xEFFFFFF9
+
 // netnsSocket is DefaultControlSocket with the inode readers of this
-// process's network namespace and of PID 1's (the host's).
+// process's network namespace and of the host's.
 func netnsSocket(self, host func() (uint64, error)) string {
 	s, err := self()
-	if err != nil {
+	if err != nil || s == initNetInode {
 		return config.DefaultControlSocket
 	}
 	h, err := host()
@@ -701,6 +707,21 @@ func nsInode(path string) func() (uint64, error) {
 		}
 		return st.Ino, nil
 	}
+}
+
+// hostNetnsInode is the inode of the host's network namespace: PID 1's,
+// else, when PID 1 cannot be read (a hardened PID 1, a VM's agent),
+// kthreadd's (PID 2): kernel threads live in the host's namespace. A PID 2
+// of another name (a PID namespace) is not taken.
+func hostNetnsInode() (uint64, error) {
+	ino, err := nsInode("/proc/1/ns/net")()
+	if err == nil {
+		return ino, nil
+	}
+	if b, cerr := os.ReadFile("/proc/2/comm"); cerr != nil || strings.TrimSpace(string(b)) != "kthreadd" {
+		return 0, err
+	}
+	return nsInode("/proc/2/ns/net")()
 }
 
 // socketFree refuses a control socket a live daemon answers on, naming

@@ -258,6 +258,7 @@ func TestSocketPerNetns(t *testing.T) {
 		{"another namespace", ino(4026532301), ino(4026531840), "/run/tandem-director/director-netns-4026532301.sock"},
 		{"pid 1 unreadable", ino(4026532301), fail, "/run/tandem-director/director.sock"},
 		{"self unreadable", fail, ino(4026531840), "/run/tandem-director/director.sock"},
+		{"Linux 6.15's init_net, host unreadable", ino(0xEFFFFFF9), fail, "/run/tandem-director/director.sock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := netnsSocket(tc.self, tc.host); got != tc.want {

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,12 +138,26 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 		}
 	}
 
-	// The heartbeat key.
+	// The heartbeat key: a keepalived.conf runs without one, with the
+	// agent listener off.
 	if cfg.Heartbeat.Enabled {
-		if _, err := hbproto.LoadKey(cfg.Heartbeat.KeyFile); err != nil {
+		path := cfg.Heartbeat.KeyFile
+		_, err := hbproto.LoadKey(path)
+		switch {
+		case err == nil:
+			d.Add("ok", "key", "%s is usable (0600, long enough)", path)
+			if st.Heartbeat.Disabled != "" {
+				d.Add("WARN", "heartbeat", "the daemon's agent listener is off (%s), but the key is usable now: run `tandem-director reload`", st.Heartbeat.Disabled)
+			}
+		case cfg.Format == config.FormatKeepalived && errors.Is(err, fs.ErrNotExist) && st.Heartbeat.Listen != "":
+			d.Add("WARN", "key", "%s does not exist, but the daemon's agent listener runs with the key it read before; "+
+				"a restart would start without the listener: put the key back, then `tandem-director reload`", path)
+		case cfg.Format == config.FormatKeepalived && errors.Is(err, fs.ErrNotExist):
+			d.Add("WARN", "key", "%s does not exist: with a keepalived.conf the director runs without the agent heartbeat listener "+
+				"(tandem-backend agents are not heard); to turn it on, run `%s` (or copy the cluster's key there), then `tandem-director reload`",
+				path, app.HeartbeatKeyCommand(path))
+		default:
 			d.Add("FAIL", "key", "%v: the daemon refuses to start (or runs without agents with --insecure-heartbeat)", err)
-		} else {
-			d.Add("ok", "key", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
 		}
 	}
 

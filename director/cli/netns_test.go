@@ -202,8 +202,11 @@ func hasVIP(t *testing.T, lab *netlab.Lab, host string) bool {
 
 // TestNetnsDirectorVRRPOnly: the seed's keepalived.conf without its
 // virtual_server runs on this kernel without ip_vs: READY=1, STATUS,
-// WATCHDOG, MASTER with the VIP, status shows the role; a missing key is
-// refused unless --insecure-heartbeat; SIGHUP and reload with a bad file
+// WATCHDOG, MASTER with the VIP, status shows the role; a native file
+// without its key is refused unless --insecure-heartbeat (a keepalived.conf
+// starts without one: TestNetnsTwoKeepalivedDirectors); with
+// --insecure-heartbeat the keepalived.conf's missing key is logged as
+// INSECURE; SIGHUP and reload with a bad file
 // keep it running on the old configuration.
 func TestNetnsDirectorVRRPOnly(t *testing.T) {
 	r := newDRig(t)
@@ -213,8 +216,11 @@ func TestNetnsDirectorVRRPOnly(t *testing.T) {
 	conf := r.write("keepalived.conf", fmt.Sprintf(vrrpOnly, "lb1"))
 	sock := filepath.Join(r.dir, "lb1.sock")
 
-	// The default key file does not exist here: refused, clearly.
-	out, err := r.lab.ExecContext(context.Background(), "lb1", r.bin, "run", "--config", conf, "--socket", sock)
+	// A native file whose key file does not exist: refused, clearly.
+	native := r.write("nokey.yaml", fmt.Sprintf(nativeVRRP, "lb1", filepath.Join(r.dir, "nokey")))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	out, err := r.lab.ExecContext(ctx, "lb1", r.bin, "run", "--config", native, "--socket", sock)
+	cancel()
 	if err == nil || !strings.Contains(out, "--insecure-heartbeat") {
 		t.Fatalf("start without a key: %v\n%s", err, out)
 	}

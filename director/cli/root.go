@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/version"
@@ -59,7 +62,8 @@ running daemon over its control socket (root only).`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", defCfg, "configuration file, native YAML or keepalived.conf (default $TANDEM_CONFIG, else "+DefaultConfig+")")
-	root.PersistentFlags().StringVar(&g.socket, "socket", "", "control socket (default: the configuration's control_socket, "+ctlsock.DirectorSocket+")")
+	root.PersistentFlags().StringVar(&g.socket, "socket", "", "control socket (default: the configuration's control_socket, else "+config.DefaultControlSocket+
+		" in the host's network namespace and /run/tandem-director/director-netns-INODE.sock in any other)")
 	root.AddCommand(
 		newRun(g),
 		newCheckConfig(g),
@@ -73,15 +77,17 @@ running daemon over its control socket (root only).`,
 	return root
 }
 
-// socketPath is --socket, or the configuration's, or the default.
+// socketPath is --socket, or the configuration's, or the default of this
+// network namespace: the path the daemon chose (app.ControlSocket).
 func (g *globals) socketPath() string {
 	if g.socket != "" {
 		return g.socket
 	}
-	if cfg, err := config.Load(g.config); err == nil && cfg.ControlSocket != "" {
-		return cfg.ControlSocket
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		cfg = nil // status and friends work without the file
 	}
-	return ctlsock.DirectorSocket
+	return app.ControlSocket(cfg)
 }
 
 // call wraps ctlsock.Call with operator-friendly errors.
@@ -98,7 +104,11 @@ func explain(err error, path string) error {
 	case errors.Is(err, ctlsock.ErrNotRoot):
 		return explained{"must be run as root (the control socket is root only)", err}
 	case errors.Is(err, ctlsock.ErrNoDaemon):
-		return explained{fmt.Sprintf("the tandem-director daemon is not running (nothing listens on %s); start it with `systemctl start tandem-director`", path), err}
+		msg := fmt.Sprintf("the tandem-director daemon is not running (nothing listens on %s); start it with `systemctl start tandem-director`", path)
+		if path != config.DefaultControlSocket && strings.HasPrefix(filepath.Base(path), "director-netns-") {
+			msg += "; this is the default socket of this network namespace: run the command in the daemon's namespace (`ip netns exec NAME tandem-director ...`) or name its socket with --socket"
+		}
+		return explained{msg, err}
 	case errors.As(err, &re):
 		return explained{re.Msg, err}
 	}
