@@ -1,8 +1,14 @@
-// Package checks implements keepalived's real-server health checks:
+// Package checks implements keepalived 2.2's real-server health checks:
 // HTTP_GET and SSL_GET (URL path, expected status code, optional MD5
-// digest of the body as keepalived's genhash computes it) and TCP_CHECK,
+// digest of the body as keepalived's genhash computes it), TCP_CHECK,
+// MISC_CHECK (a program; misc_dynamic weights), PING_CHECK (ICMP echo),
+// UDP_CHECK, DNS_CHECK, SMTP_CHECK and FILE_CHECK (a track_file's value),
 // with keepalived's connect_timeout, delay_loop, retry (nb_get_retry) and
 // delay_before_retry semantics.
+//
+// Every read from a real server is bounded in size and in time: a
+// hostile server cannot grow the director's memory nor hold a probe past
+// its timeout.
 //
 // A [Probe] does one attempt against one real server. A [Checker] runs a
 // probe on a schedule with an injected [Clock] and reports every attempt as
@@ -24,5 +30,12 @@
 //     a very first attempt that is not retried.
 //
 // Defaults are keepalived's: connect_timeout 5 s, retry 1,
-// delay_before_retry 1 s, delay_loop 60 s.
+// delay_before_retry 1 s, delay_loop 60 s; MISC_CHECK retries 0 times and
+// DNS_CHECK 3 times, waiting a delay_loop ([MiscDefaultRetry],
+// [DNSDefaultRetry]).
+//
+// A probe that is a [WeightedProbe] (MISC_CHECK with misc_dynamic,
+// FILE_CHECK with a weight) also asks for a weight for the server: the
+// [Result] carries it as an absolute value (WeightSet, Weight,
+// WeightChanged).
 package checks

@@ -207,3 +207,74 @@ func waitErr(t *testing.T, ch <-chan error) error {
 	}
 	return nil
 }
+
+// weighted is a probe whose attempts carry the weights given in advance.
+type weighted struct {
+	mu       sync.Mutex
+	outcomes []weightOutcome
+}
+
+type weightOutcome struct {
+	w   int
+	set bool
+	err error
+}
+
+func (w *weighted) Name() string                    { return "MISC_CHECK" }
+func (w *weighted) Probe(ctx context.Context) error { _, _, err := w.ProbeWeight(ctx); return err }
+func (w *weighted) ProbeWeight(context.Context) (int, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	o := w.outcomes[0]
+	w.outcomes = w.outcomes[1:]
+	return o.w, o.set, o.err
+}
+
+// TestWeights: weighted attempts report their weight, WeightChanged only
+// when it moves, and again after the checker was down.
+func TestWeights(t *testing.T) {
+	p := &weighted{outcomes: []weightOutcome{
+		{w: 10, set: true}, {w: 10, set: true}, {w: 20, set: true},
+		{w: 99, set: true, err: errDown}, // a failure carries no weight
+		{w: 20, set: true},               // same weight as before the failure
+		{err: errDown},                   // down (retry 0)
+		{w: 20, set: true},               // back up: reported again
+		{},                               // passes without a weight
+	}}
+	type got struct {
+		up, weightSet, weightChanged bool
+		weight                       int
+	}
+	want := []got{
+		{true, true, true, 10}, {true, true, false, 10}, {true, true, true, 20},
+		{false, false, false, 0}, {true, true, true, 20}, {false, false, false, 0},
+		{true, true, true, 20}, {true, false, false, 0},
+	}
+	// Named keeps the weights.
+	probe := checks.Named(p, "MISC_CHECK#2")
+	if _, ok := probe.(checks.WeightedProbe); !ok {
+		t.Fatal("Named lost WeightedProbe")
+	}
+	clk := checkstest.New(time.Unix(0, 0))
+	results := make(chan checks.Result, 16)
+	c := checks.NewChecker(netip.MustParseAddrPort("192.0.2.101:80"), probe, checks.Settings{DelayLoop: time.Second, Retry: checks.NoRetry}, clk, func(r checks.Result) { results <- r })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	for i, w := range want {
+		armed(t, clk)
+		if i > 0 {
+			clk.Advance(time.Second)
+		}
+		r := result(t, results)
+		g := got{r.Up, r.WeightSet, r.WeightChanged, r.Weight}
+		if g != w {
+			t.Errorf("attempt %d: %+v, want %+v", i, g, w)
+		}
+		if r.Checker != "MISC_CHECK#2" {
+			t.Errorf("checker %q", r.Checker)
+		}
+	}
+	cancel()
+	waitErr(t, done)
+}
