@@ -277,6 +277,22 @@ func (p *kparser) enumArg(dst *string, usage string, msg func(string) string) ha
 	}}
 }
 
+// enumOrDefault is enumArg for keywords whose bad values keepalived
+// ignores with a message, keeping its default: a warning that says what
+// is used instead.
+func (p *kparser) enumOrDefault(dst *string, usage string, msg func(string) string, instead string) handler {
+	return handler{fn: func(n *knode) {
+		if !p.args(n, 1, 1, n.kw+" "+usage) {
+			return
+		}
+		if m := msg(n.args[0]); m != "" {
+			p.warnf(n, "%s: keepalived ignores the value and uses %s, and so does Tandem", m, instead)
+			return
+		}
+		*dst = n.args[0]
+	}}
+}
+
 func (p *kparser) stringArg(dst *string) handler {
 	return handler{fn: func(n *knode) {
 		if p.args(n, 1, 1, n.kw+" STRING") {
@@ -380,7 +396,7 @@ func (p *kparser) globalDefs(n *knode) {
 				return
 			}
 			if m := msgHost(n.args[0]); m != "" {
-				p.errf(n, "%s", m)
+				p.warnf(n, "%s: keepalived ignores it (\"Invalid smtp server\"), and so does Tandem", m)
 				return
 			}
 			port := DefaultSMTPPort
@@ -471,7 +487,7 @@ func (p *kparser) lvsSyncDaemon(n *knode) {
 
 func (p *kparser) setSync(n *knode, s *ConnSync) {
 	if p.cfg.ConnSync != nil {
-		p.errf(n, "the IPVS sync daemon is already set at %s (only one is supported)", p.syncKeywordP)
+		p.warnf(n, "the IPVS sync daemon is already set at %s: keepalived ignores this one, and so does Tandem", p.syncKeywordP)
 		return
 	}
 	p.cfg.ConnSync = s
@@ -485,9 +501,9 @@ func (p *kparser) vrrpInstance(n *knode) {
 	in := newInstance(n.args[0], n.pos)
 	state := string(in.State)
 	table := map[string]handler{
-		"state": p.enumArg(&state, "MASTER|BACKUP", func(s string) string {
+		"state": p.enumOrDefault(&state, "MASTER|BACKUP", func(s string) string {
 			return msgState(VRRPState(s))
-		}),
+		}, "BACKUP"),
 		"interface":         p.stringArg(&in.Interface),
 		"virtual_router_id": p.intArg(&in.VirtualRouterID, 1, 255),
 		"priority":          p.intArg(&in.Priority, 1, 255),
@@ -604,6 +620,9 @@ func (p *kparser) vrrpInstance(n *knode) {
 	if !has(n, "virtual_router_id") {
 		p.errs.add(n.pos, "vrrp_instance %q: keyword \"virtual_router_id\" is missing", in.Name)
 	}
+	if len(in.VirtualIPs) == 0 {
+		p.warnAt(n.pos, "vrrp_instance %q: keyword \"virtual_ipaddress\": no address: keepalived runs the instance without one (\"No VIP specified\"), and so does Tandem", in.Name)
+	}
 	for _, vips := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
 		for i := range vips {
 			if vips[i].Dev == "" {
@@ -697,7 +716,8 @@ func (p *kparser) virtualServer(n *knode) {
 			return
 		}
 		s.FWMark = uint32(v)
-	case len(n.args) == 1 || len(n.args) == 2:
+	case len(n.args) >= 1:
+		p.extraArgs(n, 2)
 		a, m := parseAddr(n.args[0])
 		if m != "" {
 			p.errf(n, "%s (usage: %s)", m, usage)
@@ -730,11 +750,11 @@ func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
 	var defs checkDefaults
 	table := map[string]handler{
 		"delay_loop":  p.secondsArg(&s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
-		"lb_algo":     p.enumArg(&sched, "SCHEDULER", msgScheduler),
-		"lvs_sched":   p.enumArg(&sched, "SCHEDULER", msgScheduler),
-		"lb_kind":     p.enumArg(&method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }),
-		"lvs_method":  p.enumArg(&method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }),
-		"protocol":    p.enumArg(&proto, "TCP|UDP|SCTP", func(s string) string { return msgProtocol(Protocol(s)) }),
+		"lb_algo":     p.enumOrDefault(&sched, "SCHEDULER", msgScheduler, "wlc (unless another lb_algo/lvs_sched line says otherwise)"),
+		"lvs_sched":   p.enumOrDefault(&sched, "SCHEDULER", msgScheduler, "wlc (unless another lb_algo/lvs_sched line says otherwise)"),
+		"lb_kind":     p.enumOrDefault(&method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }, "NAT (the names are case-sensitive: write DR)"),
+		"lvs_method":  p.enumOrDefault(&method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }, "NAT (the names are case-sensitive: write DR)"),
+		"protocol":    p.enumOrDefault(&proto, "TCP|UDP|SCTP", func(s string) string { return msgProtocol(Protocol(s)) }, "UDP, its default without a protocol (write TCP)"),
 		"virtualhost": p.stringArg(&virtualHost),
 		"persistence_timeout": {fn: func(c *knode) {
 			if !p.args(c, 0, 1, "persistence_timeout [SECONDS]") {
@@ -744,9 +764,11 @@ func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
 				s.Persistence = DefaultPersistenceTimeout
 				return
 			}
-			v, m := parseInt(c.args[0], 1, 1<<31-1)
+			v, m := parseInt(c.args[0], 1, 2678400)
 			if m != "" {
-				p.errf(c, "%s", m)
+				// keepalived: "persistence_timeout invalid", and no
+				// persistence.
+				p.warnf(c, "%s: keepalived ignores it (no persistence), and so does Tandem", m)
 				return
 			}
 			s.Persistence = time.Duration(v) * time.Second
@@ -757,7 +779,19 @@ func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
 			}
 		}},
 		"sorry_server_inhibit": p.flagArg(&s.SorryServerInhibit, true),
-		"quorum":               p.intArg(&s.Quorum, 1, 1<<31-1),
+		"quorum": {fn: func(c *knode) {
+			v := -1
+			if !p.args(c, 1, 1, "quorum N") {
+				return
+			}
+			if n, m := parseInt(c.args[0], 1, 1<<31-1); m != "" {
+				p.warnf(c, "%s: keepalived uses 1, and so does Tandem", m)
+				v = 1
+			} else {
+				v = n
+			}
+			s.Quorum = v
+		}},
 		"hysteresis":           p.intArg(&s.Hysteresis, 0, 1<<31-1),
 		"quorum_up":            p.scriptArg(&s.QuorumUp),
 		"quorum_down":          p.scriptArg(&s.QuorumDown),
@@ -770,7 +804,20 @@ func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
 	}
 	p.checkDefaultHandlers(table, &defs)
 	p.block(n, table, "real_server")
+	if s.FWMark == 0 && Protocol(proto) == TCP && !has(n, "protocol") {
+		p.warnAt(n.pos, "virtual_server %s: keyword \"protocol\" is missing: keepalived 2.2.7 then uses UDP (\"no protocol set - defaulting to UDP\"), and so does Tandem; write protocol TCP for a TCP service", s.Addr)
+		proto = string(UDP)
+	}
 	s.Scheduler, s.Forwarding, s.Protocol = sched, Forwarding(method), Protocol(proto)
+	if (s.Forwarding == DR || s.Forwarding == TUN) && s.FWMark == 0 && s.Addr.Port() != 0 {
+		for i := range s.RealServers {
+			rs := &s.RealServers[i]
+			if rs.Addr.Port() != s.Addr.Port() {
+				p.warnAt(rs.Pos, "real_server %s: its port differs from the virtual port %d, which %s forwarding cannot change: keepalived uses the virtual port, and so does Tandem", rs.Addr, s.Addr.Port(), s.Forwarding)
+				rs.Addr = netip.AddrPortFrom(rs.Addr.Addr(), s.Addr.Port())
+			}
+		}
+	}
 	if sorry != nil {
 		a, m := parseAddr(sorry.args[0])
 		var port uint16

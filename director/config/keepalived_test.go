@@ -183,9 +183,10 @@ func vrrpConf(body string) string {
 	return "vrrp_instance VI {\n" + body + "interface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n192.0.2.1\n}\n}\n"
 }
 
-// vsConf wraps virtual-server keywords (body starts on line 2).
+// vsConf wraps virtual-server keywords (body starts on line 2) of a TCP
+// service.
 func vsConf(body string) string {
-	return "virtual_server 192.0.2.1 80 {\n" + body + "}\n"
+	return "virtual_server 192.0.2.1 80 { protocol TCP\n" + body + "}\n"
 }
 
 // rsConf wraps real-server keywords (body starts on line 3).
@@ -206,12 +207,6 @@ func TestKeepalivedErrors(t *testing.T) {
 			[]string{`t.conf:2: keyword "priority": "high" is not an integer`}},
 		{"bad seconds", vrrpConf("advert_int 1s\n"),
 			[]string{`t.conf:2: keyword "advert_int": "1s" is not a number of seconds`}},
-		{"bad enum", vrrpConf("state PRIMARY\n"),
-			[]string{`t.conf:2: keyword "state": unknown state "PRIMARY" (want MASTER or BACKUP)`}},
-		{"unknown scheduler", vsConf("lb_algo fastest\n"),
-			[]string{`t.conf:2: keyword "lb_algo": unknown scheduler "fastest" (want one of rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)`}},
-		{"bad lb_kind", vsConf("lb_kind DSR\n"),
-			[]string{`t.conf:2: keyword "lb_kind": unknown forwarding method "DSR" (want DR, NAT or TUN)`}},
 		{"bad address", vsConf("sorry_server 192.0.2.300 80\n"),
 			[]string{`t.conf:2: keyword "sorry_server": "192.0.2.300" is not an IP address`}},
 		{"block expected", vrrpConf("authentication PASS\n"),
@@ -232,8 +227,6 @@ func TestKeepalivedErrors(t *testing.T) {
 			[]string{`t.conf:1: keyword "virtual_server": virtual_server_group "G" is not defined`}},
 		{"missing interface", "vrrp_instance VI {\nvirtual_router_id 1\nvirtual_ipaddress {\n192.0.2.1\n}\n}\n",
 			[]string{`t.conf:1: vrrp_instance "VI": keyword "interface" is missing`}},
-		{"two sync daemons", "global_defs {\nlvs_sync_daemon eth1 VI\n}\n" + vrrpConf("lvs_sync_daemon_interface eth2\n"),
-			[]string{`t.conf:5: keyword "lvs_sync_daemon_interface": the IPVS sync daemon is already set at t.conf:2 (only one is supported)`}},
 		{"unclosed block", "vrrp_instance VI {\ninterface eth0\n",
 			[]string{`t.conf:1: keyword "vrrp_instance": block is not closed (missing '}')`}},
 		{"stray close", "}\n", []string{`t.conf:1: unexpected '}'`}},
@@ -244,8 +237,6 @@ func TestKeepalivedErrors(t *testing.T) {
 		// Validate, after a clean parse: the element's line.
 		{"real server without checks is valid", rsConf(""),
 			nil},
-		{"DR port differs", vsConf("lb_kind DR\nreal_server 192.0.2.2 8080 {\n}\n"),
-			[]string{`t.conf:3: virtual_server TCP 192.0.2.1:80: keyword "real_server": port 8080 differs from the virtual port 80, which DR forwarding cannot change`}},
 		{"v2 fractional advert", vrrpConf("advert_int 0.5\n"),
 			[]string{`t.conf:1: vrrp_instance "VI": keyword "advert_int": 500ms: VRRP version 2 wants whole seconds 1..255`}},
 		{"v2 IPv6", "vrrp_instance VI {\ninterface eth0\nversion 2\nvirtual_router_id 1\nvirtual_ipaddress {\n2001:db8::1\n}\n}\n",
@@ -268,7 +259,7 @@ func TestKeepalivedErrors(t *testing.T) {
 			[]string{`t.conf:2: keyword "lvs_sync_daemon": no vrrp_instance "VX"`}},
 		{"family of real server", vsConf("real_server 2001:db8::2 80 {\n}\n"),
 			[]string{`t.conf:2: virtual_server TCP 192.0.2.1:80: keyword "real_server": 2001:db8::2 is not of the service's address family (only TUN can mix families)`}},
-		{"port 0 without persistence", "virtual_server 192.0.2.1 {\n}\n",
+		{"port 0 without persistence", "virtual_server 192.0.2.1 {\nprotocol TCP\n}\n",
 			[]string{`t.conf:1: virtual_server TCP 192.0.2.1:0: port 0 (all ports) needs persistence_timeout`}},
 		{"fwmark check without port", "virtual_server fwmark 1 {\nreal_server 192.0.2.2 {\nTCP_CHECK {\n}\n}\n}\n",
 			[]string{`t.conf:3: virtual_server FWM 1 real_server 192.0.2.2:0 TCP_CHECK: keyword "connect_port": the real server has no port; set connect_port`}},
@@ -331,6 +322,7 @@ func TestKeepalivedInclude(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
+		filepath.Join(dir, "keepalived.conf") + `:3: virtual_server 192.0.2.1:80: keyword "protocol" is missing: keepalived 2.2.7 then uses UDP ("no protocol set - defaulting to UDP"), and so does Tandem; write protocol TCP for a TCP service`,
 		filepath.Join(dir, "conf.d/c.conf") + `:2: keyword "router_id" is given twice in global_defs (first at ` + filepath.Join(dir, "conf.d/a.conf") + `:2): keepalived uses the last one, and so does Tandem`,
 		filepath.Join(dir, "conf.d/c.conf") + `:3: keyword "bogus" is unknown to keepalived 2.2.7 (in global_defs): keepalived logs "Unknown keyword" and skips it, and so does Tandem`,
 	}
@@ -434,6 +426,39 @@ func TestKeepalivedWarnings(t *testing.T) {
 				ch := c.Services[0].RealServers[0].Checks[0]
 				if ch.ConnectTimeout != 3*time.Second || ch.Retry != 4 {
 					t.Errorf("check timeout %s retry %d, want the virtual server's 3s and 4", ch.ConnectTimeout, ch.Retry)
+				}
+			}},
+		{"bad values keepalived replaces", vrrpConf("state PRIMARY\n") + vsConf("lb_algo fastest\nlb_kind dr\npersistence_timeout 0\nquorum 0\n"),
+			[]string{`t.conf:2: keyword "state": unknown state "PRIMARY" (want MASTER or BACKUP): keepalived ignores the value and uses BACKUP, and so does Tandem`,
+				`t.conf:10: keyword "lb_algo": unknown scheduler "fastest"`,
+				`t.conf:11: keyword "lb_kind": unknown forwarding method "dr" (want DR, NAT or TUN): keepalived ignores the value and uses NAT (the names are case-sensitive: write DR)`,
+				`t.conf:12: keyword "persistence_timeout": 0 is out of range 1..2678400: keepalived ignores it (no persistence)`,
+				`t.conf:13: keyword "quorum": 0 is out of range 1..2147483647: keepalived uses 1`},
+			func(t *testing.T, c *Config) {
+				s := c.Services[0]
+				if c.VRRP[0].State != StateBackup || s.Scheduler != "wlc" || s.Forwarding != NAT || s.Persistence != 0 || s.Quorum != 1 {
+					t.Errorf("state %s scheduler %s forwarding %s persistence %s quorum %d", c.VRRP[0].State, s.Scheduler, s.Forwarding, s.Persistence, s.Quorum)
+				}
+			}},
+		{"protocol missing: UDP, as keepalived 2.2.7", "virtual_server 192.0.2.1 53 {\n}\n",
+			[]string{`t.conf:1: virtual_server 192.0.2.1:53: keyword "protocol" is missing: keepalived 2.2.7 then uses UDP`},
+			func(t *testing.T, c *Config) {
+				if c.Services[0].Protocol != UDP {
+					t.Errorf("protocol %s", c.Services[0].Protocol)
+				}
+			}},
+		{"two sync daemons: the first", "global_defs {\nlvs_sync_daemon eth1 VI\n}\n" + vrrpConf("lvs_sync_daemon_interface eth2\n"),
+			[]string{`t.conf:5: keyword "lvs_sync_daemon_interface": the IPVS sync daemon is already set at t.conf:2: keepalived ignores this one, and so does Tandem`},
+			func(t *testing.T, c *Config) {
+				if c.ConnSync.Interface != "eth1" {
+					t.Errorf("sync interface %s", c.ConnSync.Interface)
+				}
+			}},
+		{"DR port differs: the virtual port", vsConf("lb_kind DR\nreal_server 192.0.2.2 8080 {\n}\n"),
+			[]string{`t.conf:3: real_server 192.0.2.2:8080: its port differs from the virtual port 80, which DR forwarding cannot change: keepalived uses the virtual port, and so does Tandem`},
+			func(t *testing.T, c *Config) {
+				if got := c.Services[0].RealServers[0].Addr.Port(); got != 80 {
+					t.Errorf("port %d", got)
 				}
 			}},
 		{"keyword of another block", vsConf("priority 3\n"),

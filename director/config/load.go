@@ -45,6 +45,8 @@ func Parse(name string, data []byte) (*Config, error) {
 var (
 	// A YAML key at the start of a line: "version: 1", "node:".
 	yamlKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*:(\s|$)`)
+	// A keepalived.conf top-level statement.
+	kaTop = regexp.MustCompile(`^\s*(global_defs|vrrp_instance|virtual_server|virtual_server_group|vrrp_script|vrrp_sync_group|vrrp_track_process|vrrp_track_file|static_ipaddress|static_routes|static_rules)(\s|\{|$)`)
 )
 
 // DetectFormat tells the two formats apart by their first significant line
@@ -62,6 +64,13 @@ func DetectFormat(data []byte) Format {
 		case bytes.HasPrefix(l, []byte("---")), bytes.HasPrefix(l, []byte("%")), l[0] == '{':
 			return FormatNative
 		case yamlKey.Match(l):
+			// Unless a keepalived.conf with a stray first line ("OS:
+			// CentOS", a title someone pasted in).
+			for line := range bytes.Lines(data) {
+				if kaTop.Match(line) {
+					return FormatKeepalived
+				}
+			}
 			return FormatNative
 		}
 		return FormatKeepalived

@@ -20,6 +20,7 @@ func TestDetectFormat(t *testing.T) {
 		{"---\nversion: 1\n", FormatNative},
 		{"{version: 1}\n", FormatNative},
 		{"node:\n", FormatNative},
+		{"OS: CentOS 7\nglobal_defs {\n}\n", FormatKeepalived},
 		{"global_defs {\n", FormatKeepalived},
 		{"! keepalived\n# more\nvrrp_instance VI {\n", FormatKeepalived},
 		{"include /etc/keepalived/a.conf\n", FormatKeepalived},

@@ -24,13 +24,17 @@ import (
 // priority 255 with state BACKUP or nopreempt, and an explicit version 2
 // with IPv6 addresses are errors.
 func (c *Config) Validate() error {
-	v := validator{}
+	v := validator{lenient: c.Format == FormatKeepalived}
 	v.config(c)
 	return v.errs.Err()
 }
 
 type validator struct {
 	errs ErrorList
+	// lenient: the configuration is a keepalived.conf, whose reader
+	// already warned where keepalived only warns (an instance without
+	// addresses).
+	lenient bool
 	top  Pos // for settings without a position of their own
 
 	// trusted[i] says that service i passed the checks of one service
@@ -367,7 +371,7 @@ func (v *validator) instance(in *VRRPInstance) {
 		}
 		v.check(a.Pos, w, "auth_pass", msgAuthPass(a.Pass))
 	}
-	if len(in.VirtualIPs) == 0 {
+	if len(in.VirtualIPs) == 0 && !v.lenient {
 		v.bad(in.Pos, "%s: keyword \"virtual_ipaddress\": at least one address is needed", w)
 	}
 	if len(in.VirtualIPs) > 255 {
@@ -517,8 +521,30 @@ func (v *validator) realServer(w string, rs *RealServer) {
 			if c.VirtualHost != "" {
 				v.bad(c.Pos, "%s: keyword \"virtualhost\": TCP_CHECK sends no Host header", cw)
 			}
+		case MiscCheck:
+			if strings.TrimSpace(c.MiscPath) == "" {
+				v.bad(c.Pos, "%s: keyword \"misc_path\": the command is missing", cw)
+			}
+		case UDPCheck:
+			if c.MinReplyLength > c.MaxReplyLength {
+				v.bad(c.Pos, "%s: keyword \"min_reply_length\": %d is above max_reply_length %d", cw, c.MinReplyLength, c.MaxReplyLength)
+			}
+		case DNSCheck:
+			if !slices.Contains(dnsTypes, c.DNSType) {
+				v.bad(c.Pos, "%s: keyword \"type\": %q is not one of %s", cw, c.DNSType, strings.Join(dnsTypes, ", "))
+			}
+			v.check(c.Pos, cw, "name", msgString("the name", c.DNSName))
+		case PingCheck, SMTPCheck:
+		case FileCheck:
+			if c.TrackFile == "" {
+				v.bad(c.Pos, "%s: keyword \"track_file\" is missing", cw)
+			}
 		default:
-			v.bad(c.Pos, "%s: unknown check type %q (want HTTP_GET, SSL_GET or TCP_CHECK)", w, c.Type)
+			v.bad(c.Pos, "%s: unknown check type %q (want HTTP_GET, SSL_GET, TCP_CHECK, MISC_CHECK, PING_CHECK, UDP_CHECK, DNS_CHECK, SMTP_CHECK or FILE_CHECK)", w, c.Type)
+		}
+		if c.Type == MiscCheck || c.Type == FileCheck || c.Type == PingCheck {
+			// No port involved.
+			continue
 		}
 		if c.ConnectIP.IsValid() {
 			v.check(c.Pos, cw, "connect_ip", msgAddr(c.ConnectIP))
