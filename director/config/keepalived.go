@@ -792,12 +792,12 @@ func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
 			}
 			s.Quorum = v
 		}},
-		"hysteresis":           p.intArg(&s.Hysteresis, 0, 1<<31-1),
-		"quorum_up":            p.scriptArg(&s.QuorumUp),
-		"quorum_down":          p.scriptArg(&s.QuorumDown),
-		"alpha":                p.flagArg(&s.Alpha, true),
-		"omega":                p.flagArg(&s.Omega, true),
-		"inhibit_on_failure":   p.flagArg(&inhibit, true),
+		"hysteresis":         p.intArg(&s.Hysteresis, 0, 1<<31-1),
+		"quorum_up":          p.scriptArg(&s.QuorumUp),
+		"quorum_down":        p.scriptArg(&s.QuorumDown),
+		"alpha":              p.flagArg(&s.Alpha, true),
+		"omega":              p.flagArg(&s.Omega, true),
+		"inhibit_on_failure": p.flagArg(&inhibit, true),
 		"real_server": {multi: true, fn: func(c *knode) {
 			p.realServer(c, s, inhibit, virtualHost, defs)
 		}},

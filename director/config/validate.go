@@ -35,7 +35,7 @@ type validator struct {
 	// already warned where keepalived only warns (an instance without
 	// addresses).
 	lenient bool
-	top  Pos // for settings without a position of their own
+	top     Pos // for settings without a position of their own
 
 	// trusted[i] says that service i passed the checks of one service
 	// before, unchanged (a block the Loader took from its cache); the
