@@ -83,10 +83,10 @@ func TestCheckConfig(t *testing.T) {
 	if err != nil || !strings.Contains(out, "keepalived.conf: OK (keepalived; 1 vrrp_instance, 1 virtual_server, 1 real_server)") {
 		t.Fatalf("seed: %v %q", err, out)
 	}
-	bad := write("bad.conf", strings.Replace(seed, "    lb_algo lc\n", "    lb_algo lc\n    colour red\n", 1))
+	bad := write("bad.conf", strings.Replace(seed, "    lb_algo lc\n", "    lb_algo lc\n    delay_loop soon\n", 1))
 	_, errOut, err := run(t, "check-config", bad)
 	var exit ExitError
-	if !errors.As(err, &exit) || exit.Code != 1 || !strings.HasPrefix(errOut, bad+":28: ") || !strings.Contains(errOut, `"colour"`) {
+	if !errors.As(err, &exit) || exit.Code != 1 || !strings.HasPrefix(errOut, bad+":28: ") || !strings.Contains(errOut, `"delay_loop"`) {
 		t.Fatalf("bad file: %v %q", err, errOut)
 	}
 	comments := write("comments.conf", "# nothing here\n! nor here\n")

@@ -1033,7 +1033,6 @@ func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost strin
 	rs.Checks = append(rs.Checks, c)
 }
 
-func hasBoth(n *knode, a, b string) bool { return has(n, a) && has(n, b) }
 
 // has reports whether n's block has a statement with keyword kw.
 func has(n *knode, kw string) bool {

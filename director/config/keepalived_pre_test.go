@@ -8,7 +8,6 @@ import (
 )
 
 func TestPreprocessor(t *testing.T) {
-	const base = "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 1\n%s\nvirtual_ipaddress {\n%s\n}\n}\n"
 	vips := func(c *Config) []string {
 		var out []string
 		for _, v := range c.VRRP[0].VirtualIPs {
