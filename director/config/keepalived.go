@@ -609,6 +609,16 @@ func (p *kparser) vrrpInstance(n *knode) {
 		}},
 	}
 	p.trackHandlers(table, &in.Track)
+	table["use_vmac"] = handler{fn: func(c *knode) {
+		p.extraArgs(c, 1)
+		p.warnf(c, "keepalived creates a macvlan interface (vrrp.%s or the name given) with the VRRP MAC 00:00:5e:00:01:%02x on %s and moves the VIPs "+
+			"with that MAC; Tandem does not (it is ignored): the VIPs stay on %s with its own MAC, and a new master announces them with gratuitous ARPs "+
+			"(IPv6: unsolicited neighbour adverts), so hosts and switches that ignore gratuitous ARPs keep the old MAC until their cache expires",
+			p.vridText(n), p.vridByte(n), "the interface", "the interface")
+	}}
+	table["vmac_xmit_base"] = handler{fn: func(c *knode) {
+		p.warnf(c, "applies to use_vmac, which Tandem ignores (see there)")
+	}}
 	p.block(n, table)
 	in.State = VRRPState(state)
 	p.keepalivedCorrects(n, &in)
@@ -635,6 +645,25 @@ func (p *kparser) vrrpInstance(n *knode) {
 	}
 	p.rememberGARP(n, len(p.cfg.VRRP))
 	p.cfg.VRRP = append(p.cfg.VRRP, in)
+}
+
+// vridText and vridByte read an instance's virtual_router_id for a
+// message, before the block is mapped.
+func (p *kparser) vridText(n *knode) string {
+	for _, c := range n.block {
+		if c.kw == "virtual_router_id" && len(c.args) > 0 {
+			return c.args[0]
+		}
+	}
+	return "VRID"
+}
+
+func (p *kparser) vridByte(n *knode) int {
+	v, m := parseInt(p.vridText(n), 1, 255)
+	if m != "" {
+		return 0
+	}
+	return v
 }
 
 // keepalivedCorrects applies the corrections keepalived makes to an
