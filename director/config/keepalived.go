@@ -1062,7 +1062,6 @@ func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost strin
 	rs.Checks = append(rs.Checks, c)
 }
 
-
 // has reports whether n's block has a statement with keyword kw.
 func has(n *knode, kw string) bool {
 	return slices.ContainsFunc(n.block, func(c *knode) bool { return c.kw == kw })
