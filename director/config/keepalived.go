@@ -50,7 +50,7 @@ func parseKeepalived(name string, data []byte, fsys includeFS, opts ...ReadOptio
 		sortErrors(errs, syn.files)
 		return nil, errs
 	}
-	p := &kparser{errs: &errs, cfg: Default()}
+	p := &kparser{errs: &errs, cfg: Default(), fsys: fsys}
 	p.cfg.Format = FormatKeepalived
 	p.cfg.Files = syn.files
 	p.top(nodes)
@@ -86,6 +86,9 @@ func sortErrors(errs ErrorList, files []string) {
 type kparser struct {
 	errs *ErrorList
 	cfg  *Config
+	// fsys is where the scripts the file names are looked for (warnings
+	// only).
+	fsys includeFS
 
 	nodeSet      Pos            // where router_id or lvs_id was given
 	nodeKw       string         // which of the two
@@ -1074,6 +1077,7 @@ func (p *kparser) finish() {
 	p.expandGroups()
 	p.resolveTracking()
 	p.finishGlobal()
+	p.checkScripts()
 	for _, f := range p.fileChecks {
 		if c.TrackedFile(f.name) == nil {
 			p.errs.add(f.pos, "keyword \"FILE_CHECK\": track_file %q is not defined by a vrrp_track_file", f.name)

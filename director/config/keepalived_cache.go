@@ -104,7 +104,7 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 	syn.cached, syn.cache, syn.next = true, cache, next
 	nodes := syn.file(name, data)
 	if len(errs) == 0 {
-		p := &kparser{errs: &errs, cfg: Default(), next: next.blocks}
+		p := &kparser{errs: &errs, cfg: Default(), next: next.blocks, fsys: fsys}
 		p.cfg.Services = make([]VirtualService, 0, len(cache.blocks))
 		p.cfg.Format = FormatKeepalived
 		p.cfg.Files = syn.files

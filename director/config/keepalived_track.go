@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -357,4 +358,26 @@ func (p *kparser) resolveTracking() {
 		groups = append(groups, g)
 	}
 	c.SyncGroups = groups
+}
+
+// checkScripts warns about a vrrp_script whose program does not exist
+// (an absolute path that is not there): keepalived disables such a script
+// ("since not found/accessible"), so that its instances ignore it; Tandem
+// runs it and counts it as failed, which puts the instances that track
+// it in FAULT or applies its weight, until the program exists.
+func (p *kparser) checkScripts() {
+	if p.fsys == nil {
+		return
+	}
+	for _, s := range p.cfg.Scripts {
+		prog, _, _ := strings.Cut(strings.TrimSpace(s.Script), " ")
+		if !strings.HasPrefix(prog, "/") {
+			continue
+		}
+		if m, err := p.fsys.Glob(prog); err == nil && len(m) > 0 {
+			continue
+		}
+		p.warnAt(s.Pos, "vrrp_script %q: keyword \"script\": %s does not exist: keepalived disables the script (its instances then ignore it); "+
+			"Tandem runs it and counts every run as failed (FAULT, or its weight) until the program exists", s.Name, prog)
+	}
 }
