@@ -325,9 +325,9 @@ func (c InstanceConfig) Validate() error {
 	default:
 		bad("version", "%d; want 2 or 3", c.Version)
 	}
-	if len(c.VIPs) == 0 {
-		bad("virtual_ipaddress", "at least one address is needed")
-	}
+	// No VIP is allowed: keepalived 2.2.7 runs such an instance (it logs
+	// "No VIP specified"; the keepalived.conf reader warns), useful for virtual_routes or
+	// virtual_ipaddress_excluded alone, or for its notify scripts.
 	if len(c.VIPs) > 255 {
 		bad("virtual_ipaddress", "%d addresses; an advert carries at most 255", len(c.VIPs))
 	}

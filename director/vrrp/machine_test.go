@@ -335,7 +335,6 @@ func TestConfigValidate(t *testing.T) {
 		{"mixed family", func(c *InstanceConfig) {
 			c.VIPs = append(c.VIPs, VIP{Prefix: netip.MustParsePrefix("2001:db8::1/64")})
 		}, `keyword "virtual_ipaddress"`},
-		{"no vips", func(c *InstanceConfig) { c.VIPs = nil }, `keyword "virtual_ipaddress"`},
 		{"peer family", func(c *InstanceConfig) { c.UnicastPeers = []netip.Addr{netip.MustParseAddr("::1")} }, `keyword "unicast_peer"`},
 		{"v2 ipv6", func(c *InstanceConfig) {
 			c.Version = 2
@@ -352,6 +351,12 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate = %v, want an error with %s", err, tt.want)
 			}
 		})
+	}
+	// No VIP is valid: keepalived runs such an instance ("No VIP specified").
+	none := ok
+	none.VIPs = nil
+	if err := none.Validate(); err != nil {
+		t.Errorf("no VIP: Validate = %v, want nil (keepalived runs it)", err)
 	}
 	d := InstanceConfig{Name: "x", Interface: "eth0", InitialState: StateMaster, Nopreempt: true, PreemptDelay: time.Second,
 		VIPs: []VIP{{Prefix: netip.MustParsePrefix("2001:db8::1/64")}}}.WithDefaults()
