@@ -93,7 +93,17 @@ type ServerConfig struct {
 	// "TCP_CHECK", ...). The server is healthy when all of them are up; a
 	// server without checkers is always healthy (as in keepalived).
 	Checkers []string
+	// Weighted names the checkers among Checkers that may set the
+	// server's weight (MISC_CHECK with misc_dynamic, FILE_CHECK with a
+	// weight): see [CheckResult.WeightSet]. A reload forgets the weight
+	// of a checker no longer listed here, so that a checker that stopped
+	// setting weights does not pin the last one it set.
+	Weighted []string
 }
+
+// MaxWeight is the largest weight the pool gives a server (IPVS's and
+// keepalived's limit): a weight set by checks is clamped to 0..MaxWeight.
+const MaxWeight = 65535
 
 // Config is the pool of one virtual service.
 type Config struct {
@@ -162,6 +172,11 @@ func (c Config) Validate() error {
 		if s.Weight < 0 {
 			errs = append(errs, fmt.Errorf("real server %s: negative weight %d", s.Addr, s.Weight))
 		}
+		for _, w := range s.Weighted {
+			if !slices.Contains(s.Checkers, w) {
+				errs = append(errs, fmt.Errorf("real server %s: weighted checker %q is not one of its checkers", s.Addr, w))
+			}
+		}
 	}
 	if c.Sorry.IsValid() && seen[c.Sorry] {
 		errs = append(errs, fmt.Errorf("sorry server %s is also a real server", c.Sorry))
@@ -179,11 +194,23 @@ type Event interface{ event() }
 // CheckResult is a health checker's verdict on a server after its retries
 // (see the checks package): up or down, with a reason such as "HTTP_GET
 // failed 3 times: status 503, want 200".
+//
+// A passing result may also set the weight the checker asks for the
+// server (WeightSet, Weight: absolute, as checks.Result carries it). With
+// several checkers setting weights, the server's weight follows
+// keepalived's rule: configured + Σ(Weight_i − configured) over the
+// checkers that set one, clamped to 0..MaxWeight. A checker's weight holds
+// until it sets another or goes down; a result that is down, or up
+// without WeightSet, leaves it (down drops it).
 type CheckResult struct {
 	Server  netip.AddrPort
 	Checker string
 	Up      bool
 	Reason  string
+	// WeightSet and Weight: the weight this checker asks for (only with
+	// Up).
+	WeightSet bool
+	Weight    int
 }
 
 // AgentReport is what the agent on a real server reports; it applies to
@@ -306,6 +333,9 @@ func (a Action) String() string {
 type check struct {
 	up     bool
 	reason string
+	// weightSet: the checker set weight (see CheckResult).
+	weightSet bool
+	weight    int
 }
 
 type server struct {
@@ -394,7 +424,18 @@ func (p *Pool) Step(now time.Time, ev Event) []Action {
 		if s == nil {
 			return nil
 		}
-		s.checks[e.Checker] = check{up: e.Up, reason: e.Reason}
+		c, known := s.checks[e.Checker]
+		if !known {
+			return nil // a checker this server does not have (any more)
+		}
+		c.up, c.reason = e.Up, e.Reason
+		switch {
+		case !e.Up:
+			c.weightSet, c.weight = false, 0
+		case e.WeightSet:
+			c.weightSet, c.weight = true, e.Weight
+		}
+		s.checks[e.Checker] = c
 		cause = e.Reason
 	case AgentReport:
 		// The common case, an agent saying again what it said: only its
@@ -518,6 +559,19 @@ func (s *server) target() target {
 	return target{state: Up}
 }
 
+// effWeight is the server's weight while up: the configured weight, moved
+// by the weights its checkers set (keepalived: configured +
+// Σ(Weight_i − configured)), clamped to 0..MaxWeight.
+func (s *server) effWeight() int {
+	w := s.cfg.Weight
+	for _, c := range s.checks {
+		if c.weightSet {
+			w += c.weight - s.cfg.Weight
+		}
+	}
+	return max(0, min(w, MaxWeight))
+}
+
 func withReason(what, why string) string {
 	if why == "" {
 		return what
@@ -560,7 +614,7 @@ func (p *Pool) upReason(s *server) string {
 		return "start"
 	case Draining, Drained, Maintenance:
 		if s.agent == AgentUp || s.agent == AgentNone {
-			return fmt.Sprintf("back in service at weight %d", s.cfg.Weight)
+			return fmt.Sprintf("back in service at weight %d", s.effWeight())
 		}
 	}
 	var ok []string
@@ -606,7 +660,7 @@ func (p *Pool) liveWeight(props []proposal) int {
 	sum := 0
 	for _, pr := range props {
 		if pr.state == Up {
-			sum += pr.s.cfg.Weight
+			sum += pr.s.effWeight()
 		}
 	}
 	return sum
@@ -689,7 +743,7 @@ func (p *Pool) output(s *server, held bool) (weight int, present bool) {
 		if held {
 			return 0, true
 		}
-		return s.cfg.Weight, true
+		return s.effWeight(), true
 	case Down:
 		return 0, s.cfg.InhibitOnFailure
 	case Draining:

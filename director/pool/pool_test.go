@@ -532,8 +532,8 @@ func TestStatus(t *testing.T) {
 	want := Status{
 		QuorumUp: true, LiveWeight: 2, SorryWeight: 1,
 		Servers: []ServerStatus{
-			{Addr: rs1, State: Draining, Since: t0.Add(time.Second), Reason: "operator drain: x", Weight: 0, Present: true, ConfiguredWeight: 1, Drain: true, Active: 3, Inactive: 1, DrainDeadline: t0.Add(61 * time.Second)},
-			{Addr: rs2, State: Up, Since: t0, Reason: "start", Weight: 2, Present: true, ConfiguredWeight: 2},
+			{Addr: rs1, State: Draining, Since: t0.Add(time.Second), Reason: "operator drain: x", Weight: 0, Present: true, ConfiguredWeight: 1, CheckWeight: 1, Drain: true, Active: 3, Inactive: 1, DrainDeadline: t0.Add(61 * time.Second)},
+			{Addr: rs2, State: Up, Since: t0, Reason: "start", Weight: 2, Present: true, ConfiguredWeight: 2, CheckWeight: 2},
 		},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {

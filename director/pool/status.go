@@ -19,6 +19,9 @@ type ServerStatus struct {
 	Weight           int
 	Present          bool
 	ConfiguredWeight int
+	// CheckWeight is the weight the server has while up: ConfiguredWeight
+	// moved by the weights its checkers set (see CheckResult).
+	CheckWeight int
 	// Agent is the agent's last fresh report (AgentNone when it never
 	// reported or went silent).
 	Agent       AgentState
@@ -54,7 +57,7 @@ func (p *Pool) Status() Status {
 	for _, s := range p.servers {
 		ss := ServerStatus{
 			Addr: s.cfg.Addr, State: s.state, Since: s.since, Reason: s.reason,
-			Weight: s.weight, Present: s.present, ConfiguredWeight: s.cfg.Weight,
+			Weight: s.weight, Present: s.present, ConfiguredWeight: s.cfg.Weight, CheckWeight: s.effWeight(),
 			Agent: s.agent, AgentReason: s.agentReason, Drain: s.drain,
 			Active: s.active, Inactive: s.inactive, Leaving: s.leaving,
 		}
@@ -62,7 +65,7 @@ func (p *Pool) Status() Status {
 			ss.DrainDeadline = s.drainStart.Add(p.cfg.DrainTimeout)
 		}
 		if s.state == Up {
-			st.LiveWeight += s.cfg.Weight
+			st.LiveWeight += s.effWeight()
 		}
 		st.Servers = append(st.Servers, ss)
 	}
@@ -149,9 +152,13 @@ func (p *Pool) Reconfigure(cfg Config, now time.Time) ([]Action, error) {
 					s.checks[c] = check{up: !p.cfg.Alpha, reason: "new checker"}
 				}
 			}
-			for c := range s.checks {
-				if !slices.Contains(sc.Checkers, c) {
-					delete(s.checks, c)
+			for c, st := range s.checks {
+				switch {
+				case !slices.Contains(sc.Checkers, c):
+					delete(s.checks, c) // and its weight with it
+				case st.weightSet && !slices.Contains(sc.Weighted, c):
+					st.weightSet, st.weight = false, 0
+					s.checks[c] = st
 				}
 			}
 		}
