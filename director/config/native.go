@@ -75,6 +75,8 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 type ndec struct {
 	file string
 	errs *ErrorList
+	// refs are the references by name, checked by resolve.
+	refs []nref
 }
 
 func (d *ndec) yamlErr(err error) {
@@ -459,9 +461,41 @@ func (d *ndec) config(root *yaml.Node, c *Config) {
 				"witness_wait":   d.durTo(&f.WitnessWait, time.Millisecond, maxWitnessWait),
 			}, nil, nil)
 		},
+		"script_user":     d.checked(&c.ScriptUser, msgUser),
+		"script_group":    d.checked(&c.ScriptGroup, msgUser),
+		"script_security": d.boolTo(&c.ScriptSecurity),
+		"vrrp_scripts": func(key string, v *yaml.Node) {
+			d.list(key, v, func(e *yaml.Node) {
+				if s, ok := d.script(e); ok {
+					c.Scripts = append(c.Scripts, s)
+				}
+			})
+		},
+		"track_processes": func(key string, v *yaml.Node) {
+			d.list(key, v, func(e *yaml.Node) {
+				if t, ok := d.trackProcess(e); ok {
+					c.TrackProcesses = append(c.TrackProcesses, t)
+				}
+			})
+		},
+		"track_files": func(key string, v *yaml.Node) {
+			d.list(key, v, func(e *yaml.Node) {
+				if t, ok := d.trackFile(e); ok {
+					c.TrackFiles = append(c.TrackFiles, t)
+				}
+			})
+		},
 		"vrrp_instances": func(key string, v *yaml.Node) {
 			d.list(key, v, func(e *yaml.Node) { c.VRRP = append(c.VRRP, d.instance(e)) })
 		},
+		"sync_groups": func(key string, v *yaml.Node) {
+			d.list(key, v, func(e *yaml.Node) {
+				if g, ok := d.syncGroup(e); ok {
+					c.SyncGroups = append(c.SyncGroups, g)
+				}
+			})
+		},
+		"static": func(_ string, v *yaml.Node) { d.static(v, &c.Static) },
 		"virtual_servers": func(key string, v *yaml.Node) {
 			d.list(key, v, func(e *yaml.Node) {
 				if s, ok := d.service(e); ok {
@@ -470,6 +504,8 @@ func (d *ndec) config(root *yaml.Node, c *Config) {
 			})
 		},
 	}, nil, nil)
+	d.needUser(root, present, "script_user", "script_group")
+	d.resolve(c)
 	if root.Kind == yaml.MappingNode && !present["version"] {
 		d.errs.add(d.pos(root), "missing key \"version\" (this format is version %d: add \"version: %d\")", NativeVersion, NativeVersion)
 	}
@@ -493,7 +529,7 @@ func msgNonEmpty(what, s string) string {
 func (d *ndec) instance(n *yaml.Node) VRRPInstance {
 	in := newInstance("", d.pos(n))
 	state := string(in.State)
-	p := d.mapping(n, "vrrp instance", map[string]nfield{
+	fields := map[string]nfield{
 		"name": d.checked(&in.Name, func(s string) string {
 			if s == "" || strings.ContainsAny(s, " \t\n\r") {
 				return fmt.Sprintf("%q is not a valid instance name", s)
@@ -522,22 +558,11 @@ func (d *ndec) instance(n *yaml.Node) VRRPInstance {
 			d.require(v, p, "auth_pass")
 			in.Auth = a
 		},
-		"virtual_ipaddress": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
-				var s string
-				if !d.str(key, e, &s) {
-					return
-				}
-				vip, m := parseVIP(strings.Fields(s))
-				if m != "" {
-					d.bad(e, key, "%s", m)
-					return
-				}
-				vip.Pos = d.pos(e)
-				in.VirtualIPs = append(in.VirtualIPs, vip)
-			})
-		},
-		"unicast_src_ip": d.addrTo(&in.SourceIP),
+		"virtual_ipaddress":          d.addresses(&in.VirtualIPs),
+		"virtual_ipaddress_excluded": d.addresses(&in.ExcludedVIPs),
+		"virtual_routes":             d.routes(&in.VirtualRoutes),
+		"virtual_rules":              d.rules(&in.VirtualRules),
+		"unicast_src_ip":             d.addrTo(&in.SourceIP),
 		"unicast_peer": func(key string, v *yaml.Node) {
 			d.list(key, v, func(e *yaml.Node) {
 				var a netip.Addr
@@ -547,21 +572,7 @@ func (d *ndec) instance(n *yaml.Node) VRRPInstance {
 				}
 			})
 		},
-		"track_interface": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
-				var s string
-				if !d.str(key, e, &s) {
-					return
-				}
-				t, m := parseTrackInterface(strings.Fields(s))
-				if m != "" {
-					d.bad(e, key, "%s", m)
-					return
-				}
-				t.Pos = d.pos(e)
-				in.TrackInterfaces = append(in.TrackInterfaces, t)
-			})
-		},
+		"track_interface":            d.trackInterfaces(&in.TrackInterfaces),
 		"notify_master":              d.checked(&in.Notify.Master, msgScript),
 		"notify_backup":              d.checked(&in.Notify.Backup, msgScript),
 		"notify_fault":               d.checked(&in.Notify.Fault, msgScript),
@@ -572,12 +583,16 @@ func (d *ndec) instance(n *yaml.Node) VRRPInstance {
 		"garp_master_repeat":         d.intTo(&in.GARPMasterRepeat, 1, 255),
 		"garp_master_refresh":        d.durTo(&in.GARPMasterRefresh, 0, 24*time.Hour),
 		"garp_master_refresh_repeat": d.intTo(&in.GARPMasterRefreshRepeat, 1, 255),
-	}, nil, nil)
+	}
+	d.trackFields(fields, &in.Track)
+	p := d.mapping(n, "vrrp instance", fields, nil, nil)
 	d.require(n, p, "name", "interface", "virtual_router_id", "virtual_ipaddress")
 	in.State = VRRPState(state)
-	for i := range in.VirtualIPs {
-		if in.VirtualIPs[i].Dev == "" {
-			in.VirtualIPs[i].Dev = in.Interface
+	for _, vips := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
+		for i := range vips {
+			if vips[i].Dev == "" {
+				vips[i].Dev = in.Interface
+			}
 		}
 	}
 	if in.Version == 0 {
@@ -628,6 +643,7 @@ func (d *ndec) service(n *yaml.Node) (VirtualService, bool) {
 		"inhibit_on_failure":   d.boolTo(&inhibit),
 		"virtualhost":          d.strTo(&virtualHost),
 		"real_servers":         func(_ string, v *yaml.Node) { rsNodes = v },
+		"group":                d.checked(&s.Group, msgName),
 	}, nil, nil)
 	s.Protocol, s.Scheduler, s.Forwarding = Protocol(proto), sched, Forwarding(method)
 	switch {
@@ -689,6 +705,54 @@ func (d *ndec) realServer(n *yaml.Node, s *VirtualService, inhibit bool, virtual
 	return rs, true
 }
 
+// checkKeys are the check keys that only some check types take (the
+// others take type, retry and delay_before_retry, except FILE_CHECK).
+var checkKeys = map[string][]CheckType{
+	"connect_ip":         {HTTPGet, SSLGet, TCPCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck},
+	"connect_port":       {HTTPGet, SSLGet, TCPCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck},
+	"bindto":             {HTTPGet, SSLGet, TCPCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck},
+	"connect_timeout":    {HTTPGet, SSLGet, TCPCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck},
+	"retry":              {HTTPGet, SSLGet, TCPCheck, MiscCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck},
+	"delay_before_retry": {HTTPGet, SSLGet, TCPCheck, MiscCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck},
+	// TCP_CHECK: Validate and the url handler say why not.
+	"virtualhost":      {HTTPGet, SSLGet, TCPCheck},
+	"url":              {HTTPGet, SSLGet, TCPCheck},
+	"misc_path":        {MiscCheck},
+	"misc_timeout":     {MiscCheck},
+	"misc_dynamic":     {MiscCheck},
+	"user":             {MiscCheck},
+	"group":            {MiscCheck},
+	"payload":          {UDPCheck},
+	"require_reply":    {UDPCheck},
+	"reply":            {UDPCheck},
+	"min_reply_length": {UDPCheck},
+	"max_reply_length": {UDPCheck},
+	"dns_type":         {DNSCheck},
+	"dns_name":         {DNSCheck},
+	"helo_name":        {SMTPCheck},
+	"track_file":       {FileCheck},
+	"weight":           {FileCheck},
+	"reverse":          {FileCheck},
+	"dynamic":          {FileCheck},
+}
+
+// checkTypes are the check types, in the order messages list them.
+var checkTypes = []CheckType{HTTPGet, SSLGet, TCPCheck, MiscCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck, FileCheck}
+
+// newNativeCheck returns a check of type t with the defaults of the native
+// format: newCheck's, and those keepalived applies once a checker's block
+// is read.
+func newNativeCheck(t CheckType, pos Pos) Check {
+	c := newCheck(t, pos)
+	switch t {
+	case UDPCheck:
+		c.MaxReplyLength = 255
+	case DNSCheck:
+		c.DNSType, c.DNSName = "SOA", "."
+	}
+	return c
+}
+
 func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 	var c Check
 	typeOK := false
@@ -699,16 +763,19 @@ func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 			if !d.str(key, v, &t) {
 				return
 			}
-			switch CheckType(t) {
-			case HTTPGet, SSLGet, TCPCheck:
-				c = newCheck(CheckType(t), d.pos(n))
-				if c.Type != TCPCheck {
-					c.VirtualHost = virtualHost
+			if !slices.Contains(checkTypes, CheckType(t)) {
+				names := make([]string, len(checkTypes))
+				for i, t := range checkTypes {
+					names[i] = string(t)
 				}
-				typeOK = true
-			default:
-				d.bad(v, key, "%q is not HTTP_GET, SSL_GET or TCP_CHECK", t)
+				d.bad(v, key, "%q is not one of %s", t, strings.Join(names, ", "))
+				return
 			}
+			c = newNativeCheck(CheckType(t), d.pos(n))
+			if c.Type == HTTPGet || c.Type == SSLGet {
+				c.VirtualHost = virtualHost
+			}
+			typeOK = true
 		},
 		"connect_ip":         d.addrTo(&c.ConnectIP),
 		"connect_port":       d.intTo(&c.ConnectPort, 1, 65535),
@@ -718,6 +785,43 @@ func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 		"delay_before_retry": d.durTo(&c.DelayBeforeRetry, 0, time.Hour),
 		"virtualhost":        d.strTo(&c.VirtualHost),
 		"url":                func(_ string, v *yaml.Node) { urls = v },
+		"misc_path":          d.checked(&c.MiscPath, msgScript),
+		"misc_timeout":       d.durTo(&c.MiscTimeout, time.Millisecond, 24*time.Hour),
+		"misc_dynamic":       d.boolTo(&c.MiscDynamic),
+		"user":               d.checked(&c.User, msgUser),
+		"group":              d.checked(&c.Group, msgUser),
+		"payload":            d.checked(&c.Payload, func(s string) string { return msgHex(s, false) }),
+		"require_reply":      d.boolTo(&c.RequireReply),
+		"reply":              d.checked(&c.ReplyHex, func(s string) string { return msgHex(s, true) }),
+		"min_reply_length":   d.intTo(&c.MinReplyLength, 0, 65535),
+		"max_reply_length":   d.intTo(&c.MaxReplyLength, 0, 65535),
+		"dns_type": d.checked(&c.DNSType, func(s string) string {
+			if !slices.Contains(dnsTypes, s) {
+				return fmt.Sprintf("%q is not one of %s", s, strings.Join(dnsTypes, ", "))
+			}
+			return ""
+		}),
+		"dns_name":   d.checked(&c.DNSName, func(s string) string { return msgNonEmpty("the name", s) }),
+		"helo_name":  d.checked(&c.HeloName, func(s string) string { return msgNonEmpty("the name", s) }),
+		"track_file": d.checked(&c.TrackFile, msgName),
+		"weight":     d.intTo(&c.Weight, -(1<<31 - 1), 1<<31-1),
+		"reverse":    d.boolTo(&c.Reverse),
+		"dynamic":    d.boolTo(&c.Dynamic),
+	}
+	// Keys that the check's type does not take are errors; the type is
+	// read first.
+	for k, types := range checkKeys {
+		f := fields[k]
+		fields[k] = func(key string, v *yaml.Node) {
+			if !typeOK {
+				return
+			}
+			if !slices.Contains(types, c.Type) {
+				d.bad(v, key, "%s has no %s", c.Type, key)
+				return
+			}
+			f(key, v)
+		}
 	}
 	p := d.mapping(n, "check", fields, []string{"type"}, nil)
 	if !p["type"] {
@@ -726,6 +830,23 @@ func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 	}
 	if !typeOK {
 		return c, false
+	}
+	switch c.Type {
+	case MiscCheck:
+		d.require(n, p, "misc_path")
+		d.needUser(n, p, "user", "group")
+	case UDPCheck:
+		if p["reply"] && !c.RequireReply {
+			d.errs.add(d.pos(n), "key \"reply\" needs \"require_reply: true\"")
+		}
+		if c.MinReplyLength > c.MaxReplyLength {
+			d.errs.add(d.pos(n), "key \"min_reply_length\": %d is above max_reply_length %d", c.MinReplyLength, c.MaxReplyLength)
+		}
+	case FileCheck:
+		d.require(n, p, "track_file")
+		if p["track_file"] {
+			d.refs = append(d.refs, nref{"track_file", c.TrackFile, d.pos(n)})
+		}
 	}
 	if urls != nil {
 		if c.Type == TCPCheck {

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -23,6 +24,16 @@ import (
 func MarshalNative(c *Config) ([]byte, error) {
 	if c == nil {
 		return nil, errors.New("config: MarshalNative of a nil Config")
+	}
+	return encodeNative(marshalRoot(c, nil), "")
+}
+
+// marshalRoot builds the YAML tree of c. at, if not nil, is told the node
+// written for each element that has a position of its own (instances,
+// services, real servers, checks, tracked objects, sync groups).
+func marshalRoot(c *Config, at func(Pos, *yaml.Node)) *yaml.Node {
+	if at == nil {
+		at = func(Pos, *yaml.Node) {}
 	}
 	root := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
 	root.int("version", NativeVersion)
@@ -101,22 +112,61 @@ func MarshalNative(c *Config) ([]byte, error) {
 		m.intIf("witness_quorum", f.WitnessQuorum, d.WitnessQuorum)
 		m.durIf("witness_wait", f.WitnessWait, d.WitnessWait)
 	}
+	root.strIf("script_user", c.ScriptUser, "")
+	root.strIf("script_group", c.ScriptGroup, "")
+	root.boolIf("script_security", c.ScriptSecurity, false)
+	if len(c.Scripts) > 0 {
+		s := root.seq("vrrp_scripts")
+		for i := range c.Scripts {
+			s.item(marshalScript(&c.Scripts[i]), c.Scripts[i].Pos, at)
+		}
+	}
+	if len(c.TrackProcesses) > 0 {
+		s := root.seq("track_processes")
+		for i := range c.TrackProcesses {
+			s.item(marshalTrackProcess(&c.TrackProcesses[i]), c.TrackProcesses[i].Pos, at)
+		}
+	}
+	if len(c.TrackFiles) > 0 {
+		s := root.seq("track_files")
+		for i := range c.TrackFiles {
+			s.item(marshalTrackFile(&c.TrackFiles[i]), c.TrackFiles[i].Pos, at)
+		}
+	}
 	if len(c.VRRP) > 0 {
 		s := root.seq("vrrp_instances")
 		for i := range c.VRRP {
-			s.n.Content = append(s.n.Content, marshalInstance(&c.VRRP[i]).n)
+			s.item(marshalInstance(&c.VRRP[i]), c.VRRP[i].Pos, at)
 		}
+	}
+	if len(c.SyncGroups) > 0 {
+		s := root.seq("sync_groups")
+		for i := range c.SyncGroups {
+			s.item(marshalSyncGroup(&c.SyncGroups[i]), c.SyncGroups[i].Pos, at)
+		}
+	}
+	if !c.Static.Empty() {
+		m := root.sub("static")
+		lines(m, "addresses", c.Static.Addresses)
+		lines(m, "routes", c.Static.Routes)
+		lines(m, "rules", c.Static.Rules)
 	}
 	if len(c.Services) > 0 {
 		s := root.seq("virtual_servers")
 		for i := range c.Services {
-			s.n.Content = append(s.n.Content, marshalService(&c.Services[i]).n)
+			s.item(marshalService(&c.Services[i], at), c.Services[i].Pos, at)
 		}
 	}
+	return root.n
+}
+
+// encodeNative writes a tree as a YAML document, with head as its first
+// comment ("" for none).
+func encodeNative(root *yaml.Node, head string) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root.n}}); err != nil {
+	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, HeadComment: head, Content: []*yaml.Node{root}}); err != nil {
 		return nil, err
 	}
 	if err := enc.Close(); err != nil {
@@ -146,6 +196,9 @@ func marshalInstance(in *VRRPInstance) *mnode {
 	for _, v := range in.VirtualIPs {
 		s.n.Content = append(s.n.Content, strNode(v.String()))
 	}
+	lines(m, "virtual_ipaddress_excluded", in.ExcludedVIPs)
+	lines(m, "virtual_routes", in.VirtualRoutes)
+	lines(m, "virtual_rules", in.VirtualRules)
 	if in.SourceIP.IsValid() {
 		m.str("unicast_src_ip", in.SourceIP.String())
 	}
@@ -155,17 +208,9 @@ func marshalInstance(in *VRRPInstance) *mnode {
 			s.n.Content = append(s.n.Content, strNode(p.Addr.String()))
 		}
 	}
-	if len(in.TrackInterfaces) > 0 {
-		s := m.seq("track_interface")
-		for _, t := range in.TrackInterfaces {
-			s.n.Content = append(s.n.Content, strNode(t.String()))
-		}
-	}
-	m.strIf("notify_master", in.Notify.Master, "")
-	m.strIf("notify_backup", in.Notify.Backup, "")
-	m.strIf("notify_fault", in.Notify.Fault, "")
-	m.strIf("notify_stop", in.Notify.Stop, "")
-	m.strIf("notify", in.Notify.Any, "")
+	lines(m, "track_interface", in.TrackInterfaces)
+	m.tracking(in.Track)
+	m.notify(in.Notify)
 	m.boolIf("smtp_alert", in.SMTPAlert, false)
 	m.durIf("garp_master_delay", in.GARPMasterDelay, d.GARPMasterDelay)
 	m.intIf("garp_master_repeat", in.GARPMasterRepeat, d.GARPMasterRepeat)
@@ -174,7 +219,7 @@ func marshalInstance(in *VRRPInstance) *mnode {
 	return m
 }
 
-func marshalService(s *VirtualService) *mnode {
+func marshalService(s *VirtualService, at func(Pos, *yaml.Node)) *mnode {
 	d := newService(Pos{})
 	m := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
 	if s.FWMark != 0 {
@@ -197,16 +242,17 @@ func marshalService(s *VirtualService) *mnode {
 	m.strIf("quorum_down", s.QuorumDown, "")
 	m.boolIf("alpha", s.Alpha, false)
 	m.boolIf("omega", s.Omega, false)
+	m.strIf("group", s.Group, "")
 	if len(s.RealServers) > 0 {
 		rq := m.seq("real_servers")
 		for i := range s.RealServers {
-			rq.n.Content = append(rq.n.Content, marshalRealServer(&s.RealServers[i]).n)
+			rq.item(marshalRealServer(&s.RealServers[i], at), s.RealServers[i].Pos, at)
 		}
 	}
 	return m
 }
 
-func marshalRealServer(rs *RealServer) *mnode {
+func marshalRealServer(rs *RealServer, at func(Pos, *yaml.Node)) *mnode {
 	m := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
 	m.str("address", addrPortString(rs.Addr))
 	m.int("weight", rs.Weight)
@@ -216,44 +262,180 @@ func marshalRealServer(rs *RealServer) *mnode {
 	if len(rs.Checks) > 0 {
 		cq := m.seq("checks")
 		for i := range rs.Checks {
-			c := &rs.Checks[i]
-			d := newCheck(c.Type, Pos{})
-			cm := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
-			cm.str("type", string(c.Type))
-			if c.ConnectIP.IsValid() {
-				cm.str("connect_ip", c.ConnectIP.String())
-			}
-			cm.intIf("connect_port", c.ConnectPort, 0)
-			if c.BindTo.IsValid() {
-				cm.str("bindto", c.BindTo.String())
-			}
-			cm.durIf("connect_timeout", c.ConnectTimeout, d.ConnectTimeout)
-			cm.intIf("retry", c.Retry, d.Retry)
-			cm.durIf("delay_before_retry", c.DelayBeforeRetry, d.DelayBeforeRetry)
-			cm.strIf("virtualhost", c.VirtualHost, "")
-			if len(c.URLs) > 0 {
-				uq := cm.seq("url")
-				for _, u := range c.URLs {
-					um := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
-					um.str("path", u.Path)
-					switch {
-					case len(u.StatusCodes) == 1 && u.StatusCodes[0].Min == u.StatusCodes[0].Max:
-						um.int("status_code", u.StatusCodes[0].Min)
-					case len(u.StatusCodes) > 0:
-						var parts []string
-						for _, r := range u.StatusCodes {
-							parts = append(parts, r.String())
-						}
-						um.str("status_code", strings.Join(parts, " "))
-					}
-					um.strIf("digest", u.Digest, "")
-					uq.n.Content = append(uq.n.Content, um.n)
-				}
-			}
-			cq.n.Content = append(cq.n.Content, cm.n)
+			cq.item(marshalCheck(&rs.Checks[i]), rs.Checks[i].Pos, at)
 		}
 	}
 	return m
+}
+
+func marshalCheck(c *Check) *mnode {
+	d := newNativeCheck(c.Type, Pos{})
+	cm := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
+	cm.str("type", string(c.Type))
+	if c.ConnectIP.IsValid() {
+		cm.str("connect_ip", c.ConnectIP.String())
+	}
+	cm.intIf("connect_port", c.ConnectPort, 0)
+	if c.BindTo.IsValid() {
+		cm.str("bindto", c.BindTo.String())
+	}
+	cm.durIf("connect_timeout", c.ConnectTimeout, d.ConnectTimeout)
+	cm.intIf("retry", c.Retry, d.Retry)
+	cm.durIf("delay_before_retry", c.DelayBeforeRetry, d.DelayBeforeRetry)
+	cm.strIf("virtualhost", c.VirtualHost, "")
+	if len(c.URLs) > 0 {
+		uq := cm.seq("url")
+		for _, u := range c.URLs {
+			um := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
+			um.str("path", u.Path)
+			switch {
+			case len(u.StatusCodes) == 1 && u.StatusCodes[0].Min == u.StatusCodes[0].Max:
+				um.int("status_code", u.StatusCodes[0].Min)
+			case len(u.StatusCodes) > 0:
+				var parts []string
+				for _, r := range u.StatusCodes {
+					parts = append(parts, r.String())
+				}
+				um.str("status_code", strings.Join(parts, " "))
+			}
+			um.strIf("digest", u.Digest, "")
+			uq.n.Content = append(uq.n.Content, um.n)
+		}
+	}
+	cm.strIf("misc_path", c.MiscPath, d.MiscPath)
+	cm.durIf("misc_timeout", c.MiscTimeout, d.MiscTimeout)
+	cm.boolIf("misc_dynamic", c.MiscDynamic, d.MiscDynamic)
+	cm.strIf("user", c.User, d.User)
+	cm.strIf("group", c.Group, d.Group)
+	cm.strIf("payload", c.Payload, d.Payload)
+	cm.boolIf("require_reply", c.RequireReply, d.RequireReply)
+	cm.strIf("reply", c.ReplyHex, d.ReplyHex)
+	cm.intIf("min_reply_length", c.MinReplyLength, d.MinReplyLength)
+	cm.intIf("max_reply_length", c.MaxReplyLength, d.MaxReplyLength)
+	cm.strIf("dns_type", c.DNSType, d.DNSType)
+	cm.strIf("dns_name", c.DNSName, d.DNSName)
+	cm.strIf("helo_name", c.HeloName, d.HeloName)
+	cm.strIf("track_file", c.TrackFile, d.TrackFile)
+	cm.intIf("weight", c.Weight, d.Weight)
+	cm.boolIf("reverse", c.Reverse, d.Reverse)
+	cm.boolIf("dynamic", c.Dynamic, d.Dynamic)
+	return cm
+}
+
+func marshalScript(s *VRRPScript) *mnode {
+	m := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
+	m.str("name", s.Name)
+	m.str("script", s.Script)
+	m.durIf("interval", s.Interval, DefaultScriptInterval)
+	m.durIf("timeout", s.Timeout, 0)
+	m.intIf("weight", s.Weight, 0)
+	m.boolIf("reverse", s.Reverse, false)
+	m.intIf("rise", s.Rise, DefaultScriptRise)
+	m.intIf("fall", s.Fall, DefaultScriptFall)
+	m.strIf("user", s.User, "")
+	m.strIf("group", s.Group, "")
+	m.boolIf("init_fail", s.InitFail, false)
+	return m
+}
+
+func marshalTrackProcess(t *TrackProcess) *mnode {
+	m := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
+	m.str("name", t.Name)
+	m.str("process", t.Process)
+	m.strIf("param", t.Param, "")
+	m.strIf("param_match", t.ParamMatch, "exact")
+	m.boolIf("full_command", t.FullCommand, false)
+	m.intIf("quorum", t.Quorum, DefaultProcessQuorum)
+	m.intIf("quorum_max", t.QuorumMax, 0)
+	m.intIf("weight", t.Weight, 0)
+	m.boolIf("reverse", t.Reverse, false)
+	m.durIf("delay", t.Delay, 0)
+	m.durIf("fork_delay", t.ForkDelay, t.Delay)
+	m.durIf("terminate_delay", t.TermDelay, t.Delay)
+	return m
+}
+
+func marshalTrackFile(t *TrackFile) *mnode {
+	m := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
+	m.str("name", t.Name)
+	m.str("file", t.File)
+	m.intIf("weight", t.Weight, 0)
+	m.boolIf("reverse", t.Reverse, false)
+	if t.InitFile != nil {
+		m.int("init_file", *t.InitFile)
+	}
+	m.boolIf("overwrite", t.Overwrite, false)
+	return m
+}
+
+func marshalSyncGroup(g *SyncGroup) *mnode {
+	m := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
+	m.str("name", g.Name)
+	s := m.seq("members")
+	for _, x := range g.Members {
+		s.n.Content = append(s.n.Content, strNode(x))
+	}
+	m.notify(g.Notify)
+	m.boolIf("smtp_alert", g.SMTPAlert, false)
+	lines(m, "track_interface", g.TrackInterfaces)
+	m.tracking(g.Track)
+	m.boolIf("global_tracking", g.GlobalTracking, false)
+	return m
+}
+
+func (m *mnode) notify(n Notify) {
+	m.strIf("notify_master", n.Master, "")
+	m.strIf("notify_backup", n.Backup, "")
+	m.strIf("notify_fault", n.Fault, "")
+	m.strIf("notify_stop", n.Stop, "")
+	m.strIf("notify", n.Any, "")
+}
+
+// tracking writes the track_* lists: "NAME [weight W [reverse]]", or a
+// mapping when the name would not read back as one word.
+func (m *mnode) tracking(t Tracking) {
+	for _, l := range []struct {
+		key  string
+		refs []TrackRef
+	}{{"track_script", t.Scripts}, {"track_process", t.Processes}, {"track_file", t.Files}} {
+		if len(l.refs) == 0 {
+			continue
+		}
+		s := m.seq(l.key)
+		for _, r := range l.refs {
+			if f := strings.Fields(r.Name); len(f) == 1 && f[0] == r.Name {
+				s.n.Content = append(s.n.Content, strNode(r.String()))
+				continue
+			}
+			rm := &mnode{n: &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}}
+			rm.str("name", r.Name)
+			if r.WeightSet {
+				rm.int("weight", r.Weight)
+			}
+			rm.boolIf("reverse", r.Reverse, false)
+			s.n.Content = append(s.n.Content, rm.n)
+		}
+	}
+}
+
+// lines writes a list of elements as one string each, nothing when it is
+// empty.
+func lines[T fmt.Stringer](m *mnode, key string, list []T) {
+	if len(list) == 0 {
+		return
+	}
+	s := m.seq(key)
+	for _, x := range list {
+		s.n.Content = append(s.n.Content, strNode(x.String()))
+	}
+}
+
+// item appends an element's mapping to a sequence and tells at.
+func (m *mnode) item(e *mnode, pos Pos, at func(Pos, *yaml.Node)) {
+	m.n.Content = append(m.n.Content, e.n)
+	if at != nil {
+		at(pos, e.n)
+	}
 }
 
 // mnode builds a YAML mapping or sequence.

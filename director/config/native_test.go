@@ -102,7 +102,7 @@ func TestNativeErrors(t *testing.T) {
 		{"auth_pass", nvrrp("    authentication: {auth_pass: password1}\n"), []string{`d.yaml:7: key "auth_pass": the password is 9 bytes; VRRP sends at most 8 (keepalived would silently use "password"): shorten it`}},
 		{"missing keys", "version: 1\nvrrp_instances:\n  - name: VI\n", []string{`d.yaml:3: missing key "interface"`, `d.yaml:3: missing key "virtual_router_id"`, `d.yaml:3: missing key "virtual_ipaddress"`}},
 		{"address and fwmark", nvs("    fwmark: 1\n"), []string{`d.yaml:3: give either key "address" or key "fwmark", not both`}},
-		{"check type", nvs("    real_servers:\n      - address: 192.0.2.2\n        checks: [{type: PING}]\n"), []string{`d.yaml:6: key "type": "PING" is not HTTP_GET, SSL_GET or TCP_CHECK`}},
+		{"check type", nvs("    real_servers:\n      - address: 192.0.2.2\n        checks: [{type: PING}]\n"), []string{`d.yaml:6: key "type": "PING" is not one of HTTP_GET, SSL_GET, TCP_CHECK, MISC_CHECK, PING_CHECK, UDP_CHECK, DNS_CHECK, SMTP_CHECK, FILE_CHECK`}},
 		{"tcp url", nvs("    real_servers:\n      - address: 192.0.2.2\n        checks: [{type: TCP_CHECK, url: [{path: /}]}]\n"), []string{`d.yaml:6: key "url": TCP_CHECK has no url`}},
 		{"status code", nvs("    real_servers:\n      - address: 192.0.2.2\n        checks:\n          - type: HTTP_GET\n            url:\n              - path: /\n                status_code: [200, 700]\n"), []string{`d.yaml:10: key "status_code": status code 700 is not within 100..599`}},
 		// Validate: the element's line.
