@@ -23,6 +23,7 @@ import (
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/metrics"
 	"github.com/tandemlb/tandem/director/peerwatch"
+	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/director/witness"
 	"github.com/tandemlb/tandem/shared/ctlsock"
@@ -98,6 +99,18 @@ type Options struct {
 	// Mailer sends the e-mail alerts (smtp_alert); nil means a mail.Queue
 	// over plain SMTP.
 	Mailer Mailer
+	// TrackExec runs the vrrp_script trackers, TrackClock times them and
+	// ProcFS is what vrrp_track_process scans; nil means the real ones
+	// (track.OSExecutor, the system clock, /proc).
+	TrackExec  track.Executor
+	TrackClock track.Clock
+	ProcFS     track.ProcFS
+	// Links watches the track_interface lines that have a weight; nil
+	// means netlink in the current namespace.
+	Links vrrp.LinkWatcher
+	// Static applies static_ipaddress, static_routes and static_rules; nil
+	// means netlink in the current namespace.
+	Static StaticNet
 
 	// adjust, if set, changes the configuration given to New and each one
 	// a reload reads (tests: a keepalived.conf cannot name its heartbeat
@@ -175,6 +188,23 @@ type App struct {
 	reloadTimes reloadTimes
 	ready       chan struct{}
 
+	// Tracking (tracking.go), sync groups (syncgroups.go) and the static
+	// entries (static.go); owned by the main loop.
+	trackBox        *trackBox
+	trackers        map[trackID]*tracker
+	trackOrder      []trackID
+	linkTracker     *tracker
+	linkNames       []string
+	links           map[string]linkState
+	linkStop        context.CancelFunc
+	linkDone        chan struct{}
+	securityChanged bool
+	groups          []*syncGroup
+	static          StaticNet
+	staticClose     func()
+	staticIn        staticSet
+	staticErr       error
+
 	runCtx context.Context
 	wg     sync.WaitGroup
 }
@@ -224,6 +254,10 @@ func New(cfg *config.Config, opts Options) *App {
 		vrrpChanged: make(chan struct{}, 1),
 		ready:       make(chan struct{}),
 		witness:     newWitnessBoard(),
+		trackBox:    newTrackBox(),
+		trackers:    map[trackID]*tracker{},
+		linkTracker: &tracker{id: trackID{kind: track.KindInterface}},
+		links:       map[string]linkState{},
 	}
 	a.met.Info.WithLabelValues(version.Version).Set(1)
 	a.node = cfg.NodeName()
@@ -346,6 +380,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 			c.reply <- a.onCommand(c)
 		case <-a.vrrpChanged:
 			a.onVRRP()
+		case <-a.trackBox.wake:
+			a.onTrack()
 		case <-poll.C:
 			a.checkKeepers()
 			a.poll()
@@ -431,6 +467,14 @@ func (a *App) setup() error {
 	}
 	a.syncDaemons()
 	a.startMail(cfg)
+	a.logConfigWarnings(cfg)
+	// Static entries first: keepalived keeps them whatever the VRRP state.
+	a.applyStatic(staticOf(cfg.Static))
+	// The trackers before the instances, so that their first verdicts are
+	// injected before each driver starts.
+	a.syncTrackers(cfg, true)
+	a.awaitFirstReads()
+	a.syncGroups(cfg)
 	for i := range cfg.VRRP {
 		if err := a.startInstance(&cfg.VRRP[i]); err != nil {
 			return err
@@ -464,6 +508,9 @@ func (a *App) teardown() {
 	for _, in := range a.instances {
 		a.stopInstance(in)
 	}
+	a.stopGroups()
+	a.stopTrackers()
+	a.removeStatic()
 	if pwDone != nil {
 		<-pwDone
 	}
@@ -559,6 +606,7 @@ func (a *App) slow() {
 	a.markView() // agents' freshness goes with time
 	a.syncDaemons()
 	a.restartFailedInstances()
+	a.checkGroups()
 	a.agentGauges()
 	if line := a.statusLine(); line != a.statusLn {
 		a.statusLn = line

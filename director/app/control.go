@@ -183,7 +183,13 @@ func (a *App) status() Status {
 	for _, in := range a.instances {
 		vs := VRRPStatus{
 			Instance: in.cfg.Name, Interface: in.cfg.Interface, VRID: in.cfg.VirtualRouterID, Version: in.cfg.Version,
-			State: in.state.String(), Priority: in.cfg.Priority, Since: in.since,
+			State: in.state.String(), Priority: int(in.prio), BasePriority: in.cfg.Priority, Since: in.since,
+		}
+		if in.prio == 0 {
+			vs.Priority = in.cfg.Priority
+		}
+		if g := a.groupOf(in.cfg.Name); g != nil {
+			vs.SyncGroup = g.cfg.Name
 		}
 		for _, v := range in.cfg.VirtualIPs {
 			vs.VIPs = append(vs.VIPs, v.Prefix.String())
@@ -194,6 +200,18 @@ func (a *App) status() Status {
 				vs.Master, vs.MasterPriority = ds.Master.String(), int(ds.MasterPriority)
 			}
 			vs.Reason, vs.Received, vs.Sent = ds.Reason, ds.Received, ds.Sent
+			if ds.Priority != 0 {
+				vs.Priority = int(ds.Priority)
+			}
+			for _, src := range ds.FaultSources {
+				if why := in.faultWhy[src]; why != "" {
+					src += ": " + why
+				}
+				vs.FaultSources = append(vs.FaultSources, src)
+			}
+			if ds.GroupFault {
+				vs.FaultSources = append(vs.FaultSources, "sync group "+vs.SyncGroup)
+			}
 			if len(ds.Dropped) > 0 {
 				vs.Dropped = maps.Clone(ds.Dropped)
 			}
@@ -201,8 +219,20 @@ func (a *App) status() Status {
 		if in.err != nil {
 			vs.Error = in.err.Error()
 		}
+		if in.drv == nil || in.cancel == nil {
+			// Not running: what the trackers want.
+			for _, src := range in.faults {
+				vs.FaultSources = append(vs.FaultSources, src+": "+in.faultWhy[src])
+			}
+		}
 		st.VRRP = append(st.VRRP, vs)
 	}
+	st.Trackers = a.trackerStatus()
+	for _, g := range a.groups {
+		st.SyncGroups = append(st.SyncGroups, SyncGroupStatus{Name: g.cfg.Name, State: g.state.String(), Since: g.since,
+			Members: slices.Clone(g.cfg.Members), GlobalTracking: g.cfg.GlobalTracking})
+	}
+	st.ConfigWarnings, st.ConfigWarningsLine = len(cfg.Warnings), a.configWarningsLine()
 	st.IPVS = IPVSStatus{Enabled: a.ipvs != nil, SyncDaemons: a.syncDaemonLines()}
 	if a.ipvsErr != nil {
 		st.IPVS.Error = a.ipvsErr.Error()

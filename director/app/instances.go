@@ -37,6 +37,15 @@ type instance struct {
 	// keeper holds the VIPs a previous run left, nil if none.
 	keeper *keepAddrs
 
+	// Tracking (tracking.go): the track_* lines in force, the desired
+	// effective priority and fault sources (with why), and the injector
+	// that hands them to the running driver.
+	track    []trackInput
+	prio     uint8
+	faults   []string
+	faultWhy map[string]string
+	inj      *injector
+
 	// Owned by the main loop.
 	state    vrrp.State
 	since    time.Time
@@ -99,7 +108,7 @@ func (a *App) instance(name string) *instance {
 
 // startInstance maps a vrrp_instance and starts its driver.
 func (a *App) startInstance(ci *config.VRRPInstance) error {
-	vcfg, err := VRRPConfig(ci)
+	vcfg, err := VRRPConfigIn(a.cfg, ci)
 	if err != nil {
 		return err
 	}
@@ -117,7 +126,7 @@ func (a *App) runInstance(in *instance) error {
 	if newDrv == nil {
 		newDrv = func(cfg vrrp.InstanceConfig, opts vrrp.Options) (VRRPDriver, error) { return vrrp.NewDriver(cfg, opts) }
 	}
-	opts := vrrp.Options{Logger: a.log, Notifier: tap}
+	opts := vrrp.Options{Logger: a.log, Notifier: tap, Sync: a.hubOf(in.cfg.Name)}
 	in.keeper = nil
 	vips := in.vcfg.WithDefaults().VIPs
 	if present := vipsPresent(vips); len(present) > 0 {
@@ -137,7 +146,19 @@ func (a *App) runInstance(in *instance) error {
 	}
 	keeper := in.keeper
 	scripts.Start()
+	// The tracked state before Run: the driver applies it before Startup,
+	// so a failing weight-0 script starts the instance in FAULT.
+	in.track = trackInputs(a.cfg, &in.cfg)
+	inj := newInjector(drv, in.vcfg.Priority)
+	in.inj = inj
+	a.recompute(in)
+	rest := inj.prime()
 	ctx, cancel := context.WithCancel(a.runCtx)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		inj.run(ctx, rest)
+	}()
 	done := make(chan struct{})
 	in.drv, in.tap, in.cancel, in.done, in.err = drv, tap, cancel, done, nil
 	in.state, in.since = vrrp.StateInit, a.now()
@@ -179,7 +200,7 @@ func (a *App) stopInstance(in *instance) {
 	case <-time.After(5 * time.Second):
 		a.log.Warn("vrrp instance did not stop within 5s", "instance", in.cfg.Name)
 	}
-	in.cancel = nil
+	in.cancel, in.inj = nil, nil
 	a.takeStates(in)
 	a.rebindPeerwatch()
 }
@@ -190,6 +211,7 @@ func (a *App) onInstanceDone(e instanceDone) {
 		return // an older driver
 	}
 	a.takeStates(in)
+	in.inj = nil
 	in.err, in.failedAt, in.cancel = explainInstanceErr(&in.cfg, e.err), a.now(), nil
 	a.setState(in, vrrp.StateInit)
 	a.rebindPeerwatch()
@@ -215,6 +237,7 @@ func (a *App) onVRRP() {
 	for _, in := range a.instances {
 		a.takeStates(in)
 	}
+	a.checkGroups()
 	a.checkKeepers()
 	a.syncDaemons()
 }

@@ -73,16 +73,33 @@ func TestVRRPConfig(t *testing.T) {
 				c.NotifyMaster, c.NotifyBackup, c.NotifyFault, c.NotifyStop, c.Notify = "/m", "/b", "/f", "/s", "/n"
 				c.AuthPass = ""
 			}, ""},
-		{"track_interface weight is refused with its line",
+		{"track_interface with a weight is the app's, weight 0 the driver's",
 			func(in *config.VRRPInstance) {
-				in.TrackInterfaces = []config.TrackInterface{{Name: "eth1", Weight: -50, Pos: config.Pos{File: "k.conf", Line: 12}}}
-			}, nil, `k.conf:12: vrrp_instance VI0: keyword "track_interface": eth1: weights are not supported`},
+				in.TrackInterfaces = []config.TrackInterface{{Name: "eth1", Weight: -50}, {Name: "eth2"}}
+			},
+			func(c *vrrp.InstanceConfig) { c.TrackInterfaces = []string{"eth2"} }, ""},
+		{"excluded VIPs, virtual routes and rules",
+			func(in *config.VRRPInstance) {
+				in.ExcludedVIPs = []config.VirtualIP{{Prefix: netip.MustParsePrefix("2001:db8::5/64"), Dev: "eth1"}}
+				in.VirtualRoutes = []config.Route{{Type: "blackhole", Dst: netip.MustParsePrefix("198.51.100.0/24"), Table: 10, Scope: "link"}}
+				in.VirtualRules = []config.Rule{{From: netip.MustParsePrefix("192.0.2.100/32"), Table: 10, Priority: 100}}
+			},
+			func(c *vrrp.InstanceConfig) {
+				c.ExcludedVIPs = []vrrp.VIP{{Prefix: netip.MustParsePrefix("2001:db8::5/64"), Dev: "eth1"}}
+				c.VirtualRoutes = []vrrp.Route{{Type: vrrp.RouteBlackhole, Dst: netip.MustParsePrefix("198.51.100.0/24"), Table: 10, Scope: vrrp.ScopeLink}}
+				c.VirtualRules = []vrrp.Rule{{From: netip.MustParsePrefix("192.0.2.100/32"), Table: 10, Priority: 100}}
+			}, ""},
+		{"throw route refused with its line",
+			func(in *config.VRRPInstance) {
+				in.VirtualRoutes = []config.Route{{Type: "throw", Dst: netip.MustParsePrefix("198.51.100.0/24"), Pos: config.Pos{File: "k.conf", Line: 12}}}
+			}, nil, `k.conf:12: vrrp_instance VI0: keyword "virtual_routes": route type "throw"`},
 		{"VRID 0 out of range",
 			func(in *config.VRRPInstance) { in.VirtualRouterID = 0 }, nil, `keyword "virtual_router_id": 0 out of range`},
 		{"priority 256 out of range",
 			func(in *config.VRRPInstance) { in.Priority = 256 }, nil, `keyword "priority": 256 out of range`},
-		{"no VIP: the vrrp package's own check, at the instance's line",
-			func(in *config.VRRPInstance) { in.VirtualIPs = nil }, nil, `keepalived.conf:8: vrrp_instance VI0: keyword "virtual_ipaddress"`},
+		{"no VIP: keepalived runs it (\"No VIP specified\")",
+			func(in *config.VRRPInstance) { in.VirtualIPs = nil },
+			func(c *vrrp.InstanceConfig) { c.VIPs = nil }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,7 +199,11 @@ func TestProbeNames(t *testing.T) {
 	rs := &s.RealServers[1]
 	names := checkerNames(rs)
 	for i, c := range rs.Checks {
-		if p := ProbeOf(&c, rs, names[i]); p.Name() != names[i] {
+		p, err := ProbeOf(&config.Config{}, &s, rs, &c, names[i], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Name() != names[i] {
 			t.Errorf("probe %d named %q, want %q", i, p.Name(), names[i])
 		}
 	}
@@ -207,7 +228,12 @@ func TestValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Validate(cfg); err == nil || !strings.Contains(err.Error(), "k.conf:5: vrrp_instance VI0: keyword \"track_interface\"") {
+	// A weighted track_interface is the app's to watch: valid.
+	if err := Validate(cfg); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	cfg.Static.Routes = append(cfg.Static.Routes, config.Route{Type: "throw", Dst: netip.MustParsePrefix("10.0.0.0/8"), Pos: config.Pos{File: "k.conf", Line: 20}})
+	if err := Validate(cfg); err == nil || !strings.Contains(err.Error(), `k.conf:20: keyword "static_routes": route type "throw"`) {
 		t.Fatalf("Validate = %v", err)
 	}
 }

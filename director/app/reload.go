@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -148,21 +149,54 @@ func (a *App) reloadConfig() (config.Changes, error) {
 			a.met.ForgetInstance(name)
 		}
 	}
+	// Sync groups, static entries and trackers. A group whose members
+	// changed gets a new hub: its members restart to join it. A tracker
+	// restarts only when its own block changed.
+	a.logConfigWarnings(cfg)
+	if ch.Static {
+		a.applyStatic(staticOf(cfg.Static))
+	}
+	moved := a.syncGroups(cfg)
+	a.securityChanged = old.ScriptSecurity != cfg.ScriptSecurity
+	a.syncTrackers(cfg, false)
+	a.securityChanged = false
+	changedFields := map[string][]string{}
 	for _, vc := range ch.VRRPChanged {
-		in, ci := a.instance(vc.Name), cfg.Instance(vc.Name)
-		if in == nil || ci == nil {
+		changedFields[vc.Name] = vc.Fields
+	}
+	for _, in := range a.instances {
+		ci := cfg.Instance(in.cfg.Name)
+		if ci == nil {
 			continue
 		}
-		vcfg, err := VRRPConfig(ci)
+		vcfg, err := VRRPConfigIn(cfg, ci)
 		if err != nil {
-			a.log.Error("reload: vrrp instance", "instance", vc.Name, "err", err) // Validate makes this unreachable
+			a.log.Error("reload: vrrp instance", "instance", ci.Name, "err", err) // Validate makes this unreachable
 			continue
 		}
-		a.log.Info("reload: vrrp instance restarts: its keywords changed", "instance", vc.Name, "fields", vc.Fields)
+		fields, changed := changedFields[ci.Name]
+		joins := slices.Contains(moved, ci.Name)
+		if reflect.DeepEqual(vcfg, in.vcfg) && !joins {
+			// Tracking (track_script weights, weighted track_interface
+			// lines, the group's tracking) or smtp_alert only: the running
+			// driver gets the new effective priority, no restart, no
+			// priority-0 advert.
+			if changed {
+				a.log.Info("reload: vrrp instance tracking changed; it keeps running", "instance", ci.Name, "fields", fields)
+			}
+			in.cfg = *ci
+			in.track = trackInputs(cfg, ci)
+			continue
+		}
+		if joins && !changed {
+			a.log.Info("reload: vrrp instance restarts: its sync group changed", "instance", ci.Name)
+		} else {
+			a.log.Info("reload: vrrp instance restarts: its keywords changed", "instance", ci.Name, "fields", fields)
+		}
 		a.stopInstance(in)
 		in.cfg, in.vcfg = *ci, vcfg
 		if err := a.runInstance(in); err != nil {
-			a.log.Error("reload: vrrp instance cannot start; retrying", "instance", vc.Name, "err", err)
+			a.log.Error("reload: vrrp instance cannot start; retrying", "instance", ci.Name, "err", err)
 		}
 	}
 	for _, name := range ch.VRRPAdded {
@@ -172,6 +206,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		}
 	}
 	a.reorderInstances(cfg)
+	a.recomputeAll()
 	if ch.FastFailover || hbRestart || ch.ConnSync || ch.Node || (a.pw == nil && a.ffWanted(cfg)) {
 		a.stopPeerwatch(true)
 		if err := a.startPeerwatch(cfg); err != nil {

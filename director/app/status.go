@@ -75,6 +75,43 @@ type Status struct {
 	FastFailover *FastFailoverStatus `json:"fast_failover,omitempty"`
 	// Warnings are the host problems found at start (firewall, sysctls).
 	Warnings []string `json:"warnings,omitempty"`
+	// ConfigWarnings counts the configuration's warnings (Config.Warnings);
+	// ConfigWarningsLine says so and how to list them.
+	ConfigWarnings     int    `json:"config_warnings,omitempty"`
+	ConfigWarningsLine string `json:"config_warnings_line,omitempty"`
+	// Trackers are the vrrp_script, vrrp_track_process, vrrp_track_file
+	// trackers and the weighted track_interface links, in configuration
+	// order.
+	Trackers []TrackerStatus `json:"trackers,omitempty"`
+	// SyncGroups are the vrrp_sync_groups.
+	SyncGroups []SyncGroupStatus `json:"sync_groups,omitempty"`
+}
+
+// TrackerStatus is one tracked object.
+type TrackerStatus struct {
+	// Kind is script, process, file or interface.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// State is OK, failed or pending (no verdict yet); for a file, OK
+	// once read (its effect is Value).
+	State string `json:"state"`
+	// Reason is the last run's or reading's explanation.
+	Reason string `json:"reason,omitempty"`
+	// Value is a file's number.
+	Value int64 `json:"value,omitempty"`
+	// Last is when it last reported.
+	Last time.Time `json:"last,omitzero"`
+}
+
+// SyncGroupStatus is one vrrp_sync_group.
+type SyncGroupStatus struct {
+	Name    string    `json:"name"`
+	State   string    `json:"state"`
+	Since   time.Time `json:"since,omitzero"`
+	Members []string  `json:"members"`
+	// GlobalTracking: the members' tracking weights count (else every
+	// failure is FAULT).
+	GlobalTracking bool `json:"global_tracking,omitempty"`
 }
 
 // VRRPStatus is one VRRP instance.
@@ -84,7 +121,15 @@ type VRRPStatus struct {
 	VRID           int       `json:"vrid"`
 	Version        int       `json:"version"`
 	State          string    `json:"state"`
-	Priority       int       `json:"priority"`
+	// Priority is the effective priority (what is advertised),
+	// BasePriority the configured one.
+	Priority     int `json:"priority"`
+	BasePriority int `json:"base_priority"`
+	// FaultSources are what holds the instance in FAULT: "script chk:
+	// failed", "interface eth1" (the vrrp driver's own), "sync group G".
+	FaultSources []string `json:"fault_sources,omitempty"`
+	// SyncGroup is the instance's vrrp_sync_group.
+	SyncGroup      string    `json:"sync_group,omitempty"`
 	Master         string    `json:"master,omitempty"`
 	MasterPriority int       `json:"master_priority,omitempty"`
 	Since          time.Time `json:"since,omitzero"`

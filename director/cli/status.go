@@ -74,16 +74,49 @@ func printStatus(w io.Writer, st app.Status, now time.Time) {
 			fmt.Fprintf(w, " since %s", ago(now, v.Since))
 		}
 		fmt.Fprintf(w, ", priority %d", v.Priority)
+		if v.BasePriority != 0 && v.BasePriority != v.Priority {
+			fmt.Fprintf(w, " (base %d)", v.BasePriority)
+		}
 		if v.Master != "" {
 			fmt.Fprintf(w, ", master %s (priority %d)", v.Master, v.MasterPriority)
 		}
 		fmt.Fprintf(w, ", VIPs %s\n", strings.Join(v.VIPs, " "))
+		if v.SyncGroup != "" {
+			fmt.Fprintf(w, "          sync group %s\n", v.SyncGroup)
+		}
+		if len(v.FaultSources) > 0 {
+			fmt.Fprintf(w, "          faults: %s\n", strings.Join(v.FaultSources, "; "))
+		}
 		if v.Error != "" {
 			fmt.Fprintf(w, "          FAILED: %s\n", v.Error)
 		}
 		if len(v.Dropped) > 0 {
 			fmt.Fprintf(w, "          adverts dropped: %s\n", counts(v.Dropped))
 		}
+	}
+	for _, g := range st.SyncGroups {
+		fmt.Fprintf(w, "sync group %s: %s", g.Name, g.State)
+		if !g.Since.IsZero() {
+			fmt.Fprintf(w, " since %s", ago(now, g.Since))
+		}
+		fmt.Fprintf(w, ", members %s", strings.Join(g.Members, " "))
+		if g.GlobalTracking {
+			fmt.Fprint(w, " (global_tracking: weights count)")
+		}
+		fmt.Fprintln(w)
+	}
+	for _, t := range st.Trackers {
+		fmt.Fprintf(w, "track:    %s %s: %s", t.Kind, t.Name, t.State)
+		if t.Kind == "file" {
+			fmt.Fprintf(w, " (value %d)", t.Value)
+		}
+		if t.Reason != "" {
+			fmt.Fprintf(w, ", %s", firstLine(t.Reason))
+		}
+		if !t.Last.IsZero() {
+			fmt.Fprintf(w, ", last %s", ago(now, t.Last))
+		}
+		fmt.Fprintln(w)
 	}
 	if ff := st.FastFailover; ff != nil {
 		line := "fast failover: session " + ff.Session
@@ -133,6 +166,9 @@ func printStatus(w io.Writer, st app.Status, now time.Time) {
 	}
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+	if st.ConfigWarningsLine != "" {
+		fmt.Fprintln(w, st.ConfigWarningsLine)
 	}
 }
 
