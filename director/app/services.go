@@ -28,9 +28,11 @@ type service struct {
 	key  string
 	pool *pool.Pool
 	// checkers run per real server; results keeps each checker's last
-	// attempt for status.
-	checkers map[netip.AddrPort]*rsCheckers
+	// attempt for status, by checker name.
+	checkers map[netip.AddrPort][]*runningChecker
 	results  map[netip.AddrPort]map[string]checks.Result
+	// files are the director-wide track_file sources (sharedTrackFiles).
+	files *trackFiles
 	// conns are the destinations as the last poll read them, by
 	// "addr:port".
 	conns     map[string]lvs.DestinationState
@@ -38,15 +40,6 @@ type service struct {
 	dirty     bool
 	lastApply time.Time
 	lastErr   string
-}
-
-// rsCheckers are the running checkers of one real server. A generation
-// number tells their results from those of checkers already replaced.
-type rsCheckers struct {
-	gen    uint64
-	cancel context.CancelFunc
-	list   []*checks.Checker
-	fp     string
 }
 
 // checkEvent is one checker attempt.
@@ -69,9 +62,10 @@ func (a *App) addService(cfg *config.Config, cs *config.VirtualService) error {
 	}
 	s := &service{
 		cfg: *cs, key: cs.Key(), pool: p,
-		checkers: map[netip.AddrPort]*rsCheckers{},
+		checkers: map[netip.AddrPort][]*runningChecker{},
 		results:  map[netip.AddrPort]map[string]checks.Result{},
 		conns:    map[string]lvs.DestinationState{},
+		files:    a.sharedTrackFiles(),
 	}
 	a.services = append(a.services, s)
 	a.byKey[s.key] = s
@@ -176,10 +170,10 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 				a.met.ForgetDestination(s.key, act.Server.String())
 			}
 		case pool.Recheck:
-			if rc := s.checkers[act.Server]; rc != nil {
+			if rcs := s.checkers[act.Server]; len(rcs) > 0 {
 				a.log.Info("rechecking now", "service", s.key, "rs", act.Server.String(), "reason", act.Reason)
-				for _, c := range rc.list {
-					c.Trigger()
+				for _, rc := range rcs {
+					rc.ck.Trigger()
 				}
 			}
 		}
@@ -235,23 +229,6 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// checkFingerprint identifies what a real server's checkers depend on, so
-// that a reload restarts only the checkers whose settings changed.
-func checkFingerprint(s *config.VirtualService, rs *config.RealServer) string {
-	cs := make([]config.Check, len(rs.Checks))
-	for i, c := range rs.Checks {
-		c.Pos = config.Pos{}
-		urls := make([]config.URL, len(c.URLs))
-		for j, u := range c.URLs {
-			u.Pos = config.Pos{}
-			urls[j] = u
-		}
-		c.URLs = urls
-		cs[i] = c
-	}
-	return fmt.Sprintf("%s|%v|%v|%+v", rs.Addr, s.DelayLoop, s.Alpha, cs)
-}
-
 func (a *App) startServiceCheckers(s *service) {
 	for i := range s.cfg.RealServers {
 		a.startCheckers(s, &s.cfg.RealServers[i])
@@ -259,35 +236,91 @@ func (a *App) startServiceCheckers(s *service) {
 }
 
 func (a *App) stopServiceCheckers(s *service) {
-	for addr, rc := range s.checkers {
-		rc.cancel()
+	for addr, rcs := range s.checkers {
+		for _, rc := range rcs {
+			rc.cancel()
+		}
 		delete(s.checkers, addr)
 	}
 }
 
 // startCheckers starts the checkers of one real server.
 func (a *App) startCheckers(s *service, rs *config.RealServer) {
-	if len(rs.Checks) == 0 {
-		return
+	names := checkerNames(rs)
+	var rcs []*runningChecker
+	for i := range rs.Checks {
+		rcs = append(rcs, a.startChecker(s, rs, &rs.Checks[i], names[i]))
 	}
+	if len(rcs) > 0 {
+		s.checkers[rs.Addr] = rcs
+	}
+}
+
+// startChecker starts check c, named name, of real server rs.
+func (a *App) startChecker(s *service, rs *config.RealServer, c *config.Check, name string) *runningChecker {
 	a.checkGen++
 	gen := a.checkGen
 	ctx, cancel := context.WithCancel(a.runCtx)
-	rc := &rsCheckers{gen: gen, cancel: cancel, fp: checkFingerprint(&s.cfg, rs)}
-	names := checkerNames(rs)
-	key := s.key
-	for i := range rs.Checks {
-		c := &rs.Checks[i]
-		ck := checks.NewChecker(rs.Addr, ProbeOf(c, rs, names[i]), SettingsOf(&s.cfg, c), nil, func(res checks.Result) {
-			select {
-			case a.events <- checkEvent{svc: key, gen: gen, res: res}:
-			case <-ctx.Done():
-			}
-		})
-		rc.list = append(rc.list, ck)
-		a.goRun("checker", func() error { return ck.Run(ctx) })
+	p, err := ProbeOf(a.cfg, &s.cfg, rs, c, name, s.files.source)
+	if err != nil {
+		// Validate makes this unreachable, unless the system changed
+		// since (a user deleted): the check fails rather than being
+		// skipped, which would leave the server up unchecked.
+		a.log.Error("health check cannot run", "service", s.key, "rs", rs.Addr.String(), "check", name, "err", err)
+		p = failedProbe{name: name, err: err}
 	}
-	s.checkers[rs.Addr] = rc
+	key := s.key
+	ck := checks.NewChecker(rs.Addr, p, SettingsOf(&s.cfg, c), nil, func(res checks.Result) {
+		select {
+		case a.events <- checkEvent{svc: key, gen: gen, res: res}:
+		case <-ctx.Done():
+		}
+	})
+	a.goRun("checker", func() error { return ck.Run(ctx) })
+	return &runningChecker{name: name, gen: gen, cancel: cancel, ck: ck, fp: checkerFingerprint(a.cfg, &s.cfg, rs, *c, name)}
+}
+
+// restartChangedCheckers brings the checkers of rs in line with its
+// configuration: a checker whose fingerprint is unchanged keeps running
+// (and its last result); the others stop, and the new or changed ones
+// start.
+func (a *App) restartChangedCheckers(s *service, rs *config.RealServer) {
+	old := map[string]*runningChecker{}
+	for _, rc := range s.checkers[rs.Addr] {
+		old[rc.name] = rc
+	}
+	names := checkerNames(rs)
+	var rcs []*runningChecker
+	for i := range rs.Checks {
+		c, name := &rs.Checks[i], names[i]
+		if rc := old[name]; rc != nil && rc.fp == checkerFingerprint(a.cfg, &s.cfg, rs, *c, name) {
+			rcs = append(rcs, rc)
+			delete(old, name)
+			continue
+		}
+		if rc := old[name]; rc != nil {
+			a.log.Info("reload: health check restarts: its settings changed", "service", s.key, "rs", rs.Addr.String(), "check", name)
+		}
+		rcs = append(rcs, a.startChecker(s, rs, c, name))
+	}
+	for name, rc := range old {
+		rc.cancel()
+		a.forgetCheck(s, rs.Addr, name)
+	}
+	if len(rcs) == 0 {
+		delete(s.checkers, rs.Addr)
+		return
+	}
+	s.checkers[rs.Addr] = rcs
+}
+
+// forgetCheck drops the last result and the gauge of a checker that
+// stopped.
+func (a *App) forgetCheck(s *service, addr netip.AddrPort, name string) {
+	if r := s.results[addr]; r != nil {
+		delete(r, name)
+	}
+	a.met.CheckUp.DeletePartialMatch(map[string]string{"service": s.key, "rs": addr.String(), "check": name})
 }
 
 // onCheck takes one checker attempt: kept for status, counted, and a
@@ -298,8 +331,11 @@ func (a *App) onCheck(e checkEvent) {
 		return
 	}
 	res := e.res
-	rc := s.checkers[res.Server]
-	if rc == nil || rc.gen != e.gen {
+	current := false
+	for _, rc := range s.checkers[res.Server] {
+		current = current || rc.name == res.Checker && rc.gen == e.gen
+	}
+	if !current {
 		return // a checker since replaced or stopped
 	}
 	if s.results[res.Server] == nil {
@@ -313,14 +349,21 @@ func (a *App) onCheck(e checkEvent) {
 	rs := res.Server.String()
 	a.met.CheckResults.WithLabelValues(s.key, rs, res.Checker, result).Inc()
 	a.met.CheckUp.WithLabelValues(s.key, rs, res.Checker).Set(metrics.B2F(res.Up))
-	if !res.Changed {
+	if !res.Changed && !res.WeightChanged {
 		if res.Err != nil {
 			a.log.Debug("health check failed", "service", s.key, "rs", rs, "check", res.Checker, "reason", res.Reason)
 		}
 		return
 	}
-	a.log.Info("health check verdict changed", "service", s.key, "rs", rs, "check", res.Checker, "up", res.Up, "reason", res.Reason)
-	a.perform(s, s.pool.Step(a.now(), pool.CheckResult{Server: res.Server, Checker: res.Checker, Up: res.Up, Reason: res.Reason}), false)
+	if res.Changed {
+		a.log.Info("health check verdict changed", "service", s.key, "rs", rs, "check", res.Checker, "up", res.Up, "reason", res.Reason)
+	} else {
+		a.log.Info("health check sets the weight", "service", s.key, "rs", rs, "check", res.Checker, "weight", res.Weight)
+	}
+	a.perform(s, s.pool.Step(a.now(), pool.CheckResult{
+		Server: res.Server, Checker: res.Checker, Up: res.Up, Reason: res.Reason,
+		WeightSet: res.WeightSet, Weight: res.Weight,
+	}), false)
 }
 
 // reconfigureService takes a changed virtual_server: the pool keeps the
@@ -336,24 +379,16 @@ func (a *App) reconfigureService(cfg *config.Config, s *service, ns *config.Virt
 	}
 	a.perform(s, acts, false)
 	keep := map[netip.AddrPort]bool{}
-	for i := range ns.RealServers {
-		rs := &ns.RealServers[i]
+	for i := range s.cfg.RealServers {
+		rs := &s.cfg.RealServers[i]
 		keep[rs.Addr] = true
-		rc := s.checkers[rs.Addr]
-		if rc != nil && rc.fp == checkFingerprint(ns, rs) {
-			continue
-		}
-		if rc != nil {
-			rc.cancel()
-			delete(s.checkers, rs.Addr)
-			delete(s.results, rs.Addr)
-			a.met.CheckUp.DeletePartialMatch(map[string]string{"service": s.key, "rs": rs.Addr.String()})
-		}
-		a.startCheckers(s, rs)
+		a.restartChangedCheckers(s, rs)
 	}
-	for addr, rc := range s.checkers {
+	for addr, rcs := range s.checkers {
 		if !keep[addr] {
-			rc.cancel()
+			for _, rc := range rcs {
+				rc.cancel()
+			}
 			delete(s.checkers, addr)
 		}
 	}
