@@ -1,5 +1,5 @@
 // Package cli defines the tandem-director command line: the daemon (run),
-// the configuration tools (check-config, show-config), the verbs that talk
+// the configuration tools (check-config, show-config, migrate), the verbs that talk
 // to the daemon over its control socket (status, drain, undrain, reload)
 // and doctor. The definitions are also the source of the man page and
 // shell completions.
@@ -55,7 +55,7 @@ tandem-backend agents' heartbeats), drains real servers gracefully, and puts
 the sorry server in when no real server is left.
 
 It reads its native YAML file or a keepalived.conf (detected by content).
-The verbs other than run, check-config, show-config and doctor talk to the
+The verbs other than run, check-config, show-config, migrate and doctor talk to the
 running daemon over its control socket (root only).`,
 		Version:       version.Version,
 		SilenceUsage:  true,
@@ -68,6 +68,7 @@ running daemon over its control socket (root only).`,
 		newRun(g),
 		newCheckConfig(g),
 		newShowConfig(g),
+		newMigrate(g),
 		newStatus(g),
 		newDrain(g, true),
 		newDrain(g, false),
