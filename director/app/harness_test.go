@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,20 +72,49 @@ func (f *fakeIPVS) Close() error { return nil }
 
 // fakeDriver is a VRRP driver that enters BACKUP when run and whatever the
 // test says after.
+//
+// It records the injected events (and whether Run had started) and plays
+// the tracking ones as the machine would: a fault source set means FAULT,
+// the last one cleared BACKUP; SetPriority changes the priority.
 type fakeDriver struct {
 	cfg     vrrp.InstanceConfig
 	opts    vrrp.Options
 	started chan struct{} // closed once Run entered BACKUP
 	mu      sync.Mutex
 	st      vrrp.State
+	running bool
+	prio    uint8
+	faults  []string
+	events  []injected
+}
+
+// injected is one event given to a fakeDriver.
+type injected struct {
+	ev        vrrp.Event
+	beforeRun bool
 }
 
 func (d *fakeDriver) Run(ctx context.Context) error {
-	d.set(vrrp.StateBackup)
+	d.mu.Lock()
+	d.running = true
+	fault := len(d.faults) > 0
+	d.mu.Unlock()
+	if fault {
+		d.set(vrrp.StateFault)
+	} else {
+		d.set(vrrp.StateBackup)
+	}
 	close(d.started)
 	<-ctx.Done()
 	d.set(vrrp.StateStop)
 	return nil
+}
+
+// injectedEvents returns the events injected so far.
+func (d *fakeDriver) injectedEvents() []injected {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]injected(nil), d.events...)
 }
 
 func (d *fakeDriver) set(s vrrp.State) {
@@ -94,12 +124,42 @@ func (d *fakeDriver) set(s vrrp.State) {
 	d.opts.Notifier.Notify(s, d.cfg.Priority)
 }
 
-func (d *fakeDriver) Inject(ctx context.Context, ev vrrp.Event) error { return nil }
+func (d *fakeDriver) Inject(ctx context.Context, ev vrrp.Event) error {
+	d.mu.Lock()
+	d.events = append(d.events, injected{ev, !d.running})
+	was := len(d.faults)
+	switch e := ev.(type) {
+	case vrrp.SetPriority:
+		d.prio = e.Priority
+	case vrrp.FaultSet:
+		if !slices.Contains(d.faults, e.Source) {
+			d.faults = append(d.faults, e.Source)
+		}
+	case vrrp.FaultCleared:
+		d.faults = slices.DeleteFunc(d.faults, func(s string) bool { return s == e.Source })
+	}
+	now, running := len(d.faults), d.running
+	d.mu.Unlock()
+	switch {
+	case !running:
+	case was == 0 && now > 0:
+		d.set(vrrp.StateFault)
+	case was > 0 && now == 0:
+		d.set(vrrp.StateBackup)
+	}
+	return nil
+}
 
 func (d *fakeDriver) Status() vrrp.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return vrrp.Status{Instance: d.cfg.Name, State: d.st, VRID: d.cfg.VRID}
+	prio := d.prio
+	if prio == 0 {
+		prio = d.cfg.Priority
+	}
+	faults := slices.Clone(d.faults)
+	slices.Sort(faults)
+	return vrrp.Status{Instance: d.cfg.Name, State: d.st, VRID: d.cfg.VRID, Priority: prio, BasePriority: d.cfg.Priority, FaultSources: faults}
 }
 
 // syncBuffer is a log sink safe for concurrent writes.

@@ -116,11 +116,11 @@ type SyncGroupStatus struct {
 
 // VRRPStatus is one VRRP instance.
 type VRRPStatus struct {
-	Instance       string    `json:"instance"`
-	Interface      string    `json:"interface"`
-	VRID           int       `json:"vrid"`
-	Version        int       `json:"version"`
-	State          string    `json:"state"`
+	Instance  string `json:"instance"`
+	Interface string `json:"interface"`
+	VRID      int    `json:"vrid"`
+	Version   int    `json:"version"`
+	State     string `json:"state"`
 	// Priority is the effective priority (what is advertised),
 	// BasePriority the configured one.
 	Priority     int `json:"priority"`
