@@ -314,6 +314,23 @@ func (a *App) restartChangedCheckers(s *service, rs *config.RealServer) {
 	s.checkers[rs.Addr] = rcs
 }
 
+// refreshCheckers restarts, in every service, the checkers whose
+// fingerprint changed although their service did not: what a check takes
+// from outside its virtual_server (global_defs script_user, a
+// vrrp_track_file's file or weight) changed. A reload calls it when
+// config.Changes.Tracking is set; a.cfg must be the new configuration.
+//
+//lint:ignore U1000 reload.go (not this change's) is to call it on Changes.Tracking
+func (a *App) refreshCheckers() {
+	for _, s := range a.services {
+		for i := range s.cfg.RealServers {
+			if rs := &s.cfg.RealServers[i]; len(rs.Checks) > 0 {
+				a.restartChangedCheckers(s, rs)
+			}
+		}
+	}
+}
+
 // forgetCheck drops the last result and the gauge of a checker that
 // stopped.
 func (a *App) forgetCheck(s *service, addr netip.AddrPort, name string) {
