@@ -112,7 +112,7 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 		p.finish()
 		sortErrors(p.cfg.Warnings, syn.files)
 		if len(errs) == 0 {
-			v := validator{trusted: p.fromCache, lenient: true}
+			v := validator{trusted: p.fromCache}
 			v.config(p.cfg)
 			if len(v.errs) == 0 {
 				reused = make([]bool, len(p.cfg.Services))

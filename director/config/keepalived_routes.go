@@ -74,7 +74,7 @@ func (p *kparser) routeLine(c *knode, kw string, w []string) (Route, bool) {
 		}
 		return w[i+1], true
 	}
-	dstSet := false
+	dstSet, defaultDst := false, false
 	for i := 0; i < len(w); i++ {
 		opt := w[i]
 		switch {
@@ -150,10 +150,9 @@ func (p *kparser) routeLine(c *knode, kw string, w []string) (Route, bool) {
 				return bad("%q: unknown route option", opt)
 			}
 			if opt == "default" {
-				opt = "0.0.0.0/0"
-				if r.Via.Is6() || r.Src.Is6() {
-					opt = "::/0"
-				}
+				// The family comes from via or src, which may follow.
+				defaultDst, dstSet = true, true
+				continue
 			}
 			pf, m := parseRoutePrefix(opt)
 			if m != "" {
@@ -164,6 +163,12 @@ func (p *kparser) routeLine(c *knode, kw string, w []string) (Route, bool) {
 	}
 	if !dstSet {
 		return bad("no destination (want [TYPE] PREFIX [via ADDR] [dev DEV] ...)")
+	}
+	if defaultDst {
+		r.Dst = netip.MustParsePrefix("0.0.0.0/0")
+		if r.Via.Is6() || r.Src.Is6() {
+			r.Dst = netip.MustParsePrefix("::/0")
+		}
 	}
 	if r.Type == "" && !r.Via.IsValid() && r.Dev == "" {
 		return bad("%s: a route needs via or dev", r.Dst)

@@ -180,7 +180,7 @@ func (p *kparser) vrrpTrackFile(n *knode) {
 	if !p.needBlock(n, 1, "vrrp_track_file NAME { file PATH; ... }") {
 		return
 	}
-	t := TrackFile{Name: n.args[0], Pos: n.pos}
+	t := TrackFile{Name: n.args[0], Weight: DefaultTrackFileWeight, Pos: n.pos}
 	p.block(n, map[string]handler{
 		"file":   p.stringArg(&t.File),
 		"weight": p.weightArg(&t.Weight, &t.Reverse),

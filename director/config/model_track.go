@@ -19,6 +19,9 @@ const (
 	DefaultScriptRise     = 1
 	DefaultScriptFall     = 1
 	DefaultProcessQuorum  = 1
+	// DefaultTrackFileWeight is a vrrp_track_file's weight when it gives
+	// none (keepalived: 1; an explicit 0 makes any value but 0 a FAULT).
+	DefaultTrackFileWeight = 1
 	// MaxTrackWeight bounds a tracking weight (keepalived: -253..253).
 	MaxTrackWeight = 253
 )
@@ -87,8 +90,8 @@ type TrackFile struct {
 	Name string
 	// File is the path of the file (file).
 	File string
-	// Weight multiplies the number in the file (weight W [reverse]); with
-	// weight 0 any number but 0 means FAULT.
+	// Weight multiplies the number in the file (weight W [reverse];
+	// default 1); with weight 0 any number but 0 means FAULT.
 	Weight  int
 	Reverse bool
 	// InitFile, when set, creates the file with this value at start

@@ -359,7 +359,7 @@ func marshalTrackFile(t *TrackFile) *mnode {
 	m := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
 	m.str("name", t.Name)
 	m.str("file", t.File)
-	m.intIf("weight", t.Weight, 0)
+	m.intIf("weight", t.Weight, DefaultTrackFileWeight)
 	m.boolIf("reverse", t.Reverse, false)
 	if t.InitFile != nil {
 		m.int("init_file", *t.InitFile)

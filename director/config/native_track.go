@@ -99,7 +99,7 @@ func (d *ndec) trackProcess(n *yaml.Node) (TrackProcess, bool) {
 }
 
 func (d *ndec) trackFile(n *yaml.Node) (TrackFile, bool) {
-	t := TrackFile{Pos: d.pos(n)}
+	t := TrackFile{Weight: DefaultTrackFileWeight, Pos: d.pos(n)}
 	p := d.mapping(n, "track file", map[string]nfield{
 		"name":    d.checked(&t.Name, msgName),
 		"file":    d.checked(&t.File, func(s string) string { return msgNonEmpty("path", s) }),

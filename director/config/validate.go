@@ -24,17 +24,13 @@ import (
 // priority 255 with state BACKUP or nopreempt, and an explicit version 2
 // with IPv6 addresses are errors.
 func (c *Config) Validate() error {
-	v := validator{lenient: c.Format == FormatKeepalived}
+	v := validator{}
 	v.config(c)
 	return v.errs.Err()
 }
 
 type validator struct {
 	errs ErrorList
-	// lenient: the configuration is a keepalived.conf, whose reader
-	// already warned where keepalived only warns (an instance without
-	// addresses).
-	lenient bool
 	top     Pos // for settings without a position of their own
 
 	// trusted[i] says that service i passed the checks of one service
@@ -370,9 +366,6 @@ func (v *validator) instance(in *VRRPInstance) {
 			v.bad(a.Pos, "%s: keyword \"auth_type\": %q is not supported (only PASS)", w, a.Type)
 		}
 		v.check(a.Pos, w, "auth_pass", msgAuthPass(a.Pass))
-	}
-	if len(in.VirtualIPs) == 0 && !v.lenient {
-		v.bad(in.Pos, "%s: keyword \"virtual_ipaddress\": at least one address is needed", w)
 	}
 	if len(in.VirtualIPs) > 255 {
 		v.bad(in.Pos, "%s: keyword \"virtual_ipaddress\": %d addresses; an advert carries at most 255", w, len(in.VirtualIPs))

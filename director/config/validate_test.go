@@ -28,8 +28,6 @@ func TestValidate(t *testing.T) {
 			[]string{`k.conf:8: vrrp_instance "VI0": keyword "advert_int": 15ms: VRRP version 3 wants centiseconds 0.01..40.95`}},
 		{"auth_pass", func(c *Config) { c.VRRP[0].Auth.Pass = "123456789" },
 			[]string{`k.conf:16: vrrp_instance "VI0": keyword "auth_pass": the password is 9 bytes; VRRP sends at most 8 (keepalived would silently use "12345678"): shorten it`}},
-		{"no VIP (native; a keepalived.conf only warns)", func(c *Config) { c.VRRP[0].VirtualIPs, c.Format = nil, FormatNative },
-			[]string{`k.conf:8: vrrp_instance "VI0": keyword "virtual_ipaddress": at least one address is needed`}},
 		{"interface name", func(c *Config) { c.VRRP[0].Interface = "a/b" },
 			[]string{`k.conf:8: vrrp_instance "VI0": keyword "interface": interface name "a/b" contains '/', ':' or white space`}},
 		{"weight", func(c *Config) { c.Services[0].RealServers[1].Weight = -1 },
