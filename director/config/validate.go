@@ -31,7 +31,7 @@ func (c *Config) Validate() error {
 
 type validator struct {
 	errs ErrorList
-	top     Pos // for settings without a position of their own
+	top  Pos // for settings without a position of their own
 
 	// trusted[i] says that service i passed the checks of one service
 	// before, unchanged (a block the Loader took from its cache); the
