@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/vrrp"
 )
@@ -32,18 +34,20 @@ type StaticNet interface {
 	vrrp.RouteManager
 }
 
-// netlinkStatic is StaticNet through netlink in the current namespace.
+// netlinkStatic is StaticNet through netlink.
 type netlinkStatic struct {
 	*vrrp.NetlinkAddrs
 	*vrrp.NetlinkRoutes
 }
 
-func openStatic() (*netlinkStatic, error) {
-	a, err := vrrp.NewNetlinkAddrs(0)
+// openStatic opens the netlink handles in ns (the current namespace when
+// ns is not open), as the VRRP drivers open theirs.
+func openStatic(ns netns.NsHandle) (*netlinkStatic, error) {
+	a, err := vrrp.NewNetlinkAddrs(ns)
 	if err != nil {
 		return nil, err
 	}
-	r, err := vrrp.NewNetlinkRoutes(0)
+	r, err := vrrp.NewNetlinkRoutes(ns)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -109,7 +113,7 @@ func (a *App) staticNet() (StaticNet, error) {
 		a.static = a.opts.Static
 		return a.static, nil
 	}
-	n, err := openStatic()
+	n, err := openStatic(0)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (a *App) syncGroups(cfg *config.Config) []string {
 		}
 		if old != nil {
 			if old.cfg.Notify != gc.Notify {
-				old.notify.close()
+				old.notify.retire()
 				old.notify = newGroupNotifier(gc.Name, gc.Notify, a.log)
 			}
 			old.cfg = gc
@@ -82,7 +82,7 @@ func (a *App) syncGroups(cfg *config.Config) []string {
 					moved = append(moved, m)
 				}
 			}
-			g.notify.close()
+			g.notify.retire()
 		}
 	}
 	a.groups = next
@@ -168,6 +168,15 @@ func (g *groupNotifier) queue(s vrrp.State) {
 	case g.jobs <- s:
 	default:
 		g.log.Error("vrrp sync group notify queue full: scripts skipped", "sync_group", g.name, "state", s.String())
+	}
+}
+
+// retire lets the queued scripts run in the background and takes no more
+// (a reload replaced the group's scripts): the main loop does not wait.
+func (g *groupNotifier) retire() {
+	if !g.closed {
+		g.closed = true
+		close(g.jobs)
 	}
 }
 
