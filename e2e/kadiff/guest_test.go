@@ -19,7 +19,10 @@ import (
 
 // defaultParallel is how many files run at once (each in labs of its
 // own); TANDEM_KADIFF_PARALLEL overrides it.
-const defaultParallel = 8
+const defaultParallel = 6
+
+// stagger spaces the starts of the first wave of files.
+const stagger = 1500 * time.Millisecond
 
 // Verdicts of one file.
 const (
@@ -89,6 +92,11 @@ func TestGuestKeepalivedDiff(t *testing.T) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if i < par {
+				// Spread the first wave: labs and daemon starts all at
+				// once starve each other under TCG.
+				time.Sleep(time.Duration(i) * stagger)
+			}
 			dir, err := os.MkdirTemp(work, "f")
 			if err != nil {
 				results[i] = fileResult{name: Name(f), verdict: verdictError, reason: err.Error()}
@@ -128,7 +136,7 @@ func diffFile(tl tools, file, dir string) fileResult {
 	} else {
 		plan = PlanFromText(text)
 	}
-	r.k, err = runOne(tl, implKeepalived, file, plan, dir)
+	r.k, err = runOne(tl, implKeepalived, file, plan, dir, nil)
 	if err != nil {
 		r.verdict, r.reason = verdictError, "keepalived run: "+err.Error()
 		return r
@@ -141,7 +149,7 @@ func diffFile(tl tools, file, dir string) fileResult {
 		r.verdict, r.reason = verdictSkipped, "keepalived programs nothing: "+lastLines(r.k.output, 3)
 		return r
 	}
-	r.t, err = runOne(tl, implTandem, file, plan, dir)
+	r.t, err = runOne(tl, implTandem, file, plan, dir, r.k.base)
 	if err != nil {
 		r.verdict, r.reason = verdictError, "tandem-director run: "+err.Error()
 		return r
@@ -169,6 +177,20 @@ func summaryLine(r fileResult) string {
 	}
 	for _, d := range r.diffs {
 		fmt.Fprintf(&b, "\n    %s", d)
+	}
+	if os.Getenv("TANDEM_KADIFF_VERBOSE") != "" {
+		for _, x := range []struct {
+			impl string
+			ro   runOut
+		}{{implKeepalived, r.k}, {implTandem, r.t}} {
+			fmt.Fprintf(&b, "\n  %s phases: %s", x.impl, strings.Join(x.ro.phases, " "))
+			for _, d := range r.diffs {
+				for _, l := range x.ro.snap[d.Class] {
+					fmt.Fprintf(&b, "\n  %s %s: %s", x.impl, d.Class, l)
+				}
+			}
+			fmt.Fprintf(&b, "\n  %s output: %s", x.impl, strings.ReplaceAll(x.ro.output, "\n", "\n    | "))
+		}
 	}
 	return b.String()
 }

@@ -29,7 +29,15 @@ type Plan struct {
 	Capture []string
 	// IPv6 keeps IPv6 on in the namespace (the file has IPv6 addresses).
 	IPv6 bool
-	// Settle is how long after the daemon's start its instances have
+	// IPVS is true when the file has virtual servers: the test then polls
+	// for the first IPVS table the daemon programs.
+	IPVS bool
+	// Firewall, Syncd and Timeouts are true when the file has keywords
+	// that touch nftables (vrrp_strict, use_vmac, vrrp_iptables …), the
+	// connection-sync daemon or the IPVS timeouts: only then are those
+	// read (every read is an exec, slow under TCG).
+	Firewall, Syncd, Timeouts bool
+	// Settle is how long after the daemon's ready line its instances have
 	// settled (Master_Down_Interval, tracked scripts' rise/fall, margin);
 	// Window is how long adverts are then collected.
 	Settle, Window time.Duration
@@ -69,7 +77,7 @@ const (
 	maxWindow = 6 * time.Second
 	// settleMargin is added to the slowest instance's timing: the guest
 	// runs under TCG with several daemons at once.
-	settleMargin = 2 * time.Second
+	settleMargin = 3 * time.Second
 )
 
 // ifName is what the test accepts as an interface name (IFNAMSIZ, no ':'
@@ -88,6 +96,9 @@ type builder struct {
 
 func newBuilder(text []byte) *builder {
 	b := &builder{links: map[string]*Link{}, used: map[netip.Addr]bool{}, neigh: map[Neighbour]bool{}, route: map[netip.Prefix]bool{}}
+	b.p.Firewall = reFirewall.Match(text)
+	b.p.Syncd = reSyncd.Match(text)
+	b.p.Timeouts = reTimeouts.Match(text)
 	for _, w := range addrWord.FindAllString(string(text), -1) {
 		w = strings.Trim(w, "[]")
 		if i := strings.IndexByte(w, '/'); i >= 0 {
@@ -102,6 +113,14 @@ func newBuilder(text []byte) *builder {
 	}
 	return b
 }
+
+// Keywords that make the test read nftables, the sync daemon, the IPVS
+// timeouts.
+var (
+	reFirewall = regexp.MustCompile(`(?m)^\s*(vrrp_strict|use_vmac|use_ipvlan|vrrp_iptables|vrrp_ipsets|nftables)\b`)
+	reSyncd    = regexp.MustCompile(`(?m)^\s*lvs_sync_daemon`)
+	reTimeouts = regexp.MustCompile(`(?m)^\s*lvs_timeouts\b`)
+)
 
 // addrWord finds address literals (IPv4 dotted quads and IPv6 with at
 // least two colons), with an optional /len.
@@ -341,6 +360,7 @@ func PlanFromConfig(cfg *config.Config, text []byte) Plan {
 			b.reach(p.Addr, in.Interface)
 		}
 	}
+	b.p.IPVS = len(cfg.Services) > 0
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
 		if s.Addr.Addr().Is6() {
@@ -419,6 +439,8 @@ func PlanFromText(text []byte) Plan {
 			if f, err := strconv.ParseFloat(reAdvert.FindStringSubmatch(word)[1], 64); err == nil {
 				maxAdv = max(maxAdv, time.Duration(f*float64(time.Second)))
 			}
+		case strings.HasPrefix(word, "virtual_server"):
+			b.p.IPVS = true
 		case reServer.MatchString(word):
 			if a, err := netip.ParseAddr(reServer.FindStringSubmatch(word)[1]); err == nil {
 				b.reach(a, "")

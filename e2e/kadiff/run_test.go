@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,11 +26,12 @@ import (
 
 // Bounds of one run.
 const (
-	snapBound    = 30 * time.Second // one snapshot script
+	snapBound    = 30 * time.Second // one snapshot
 	tcpdumpReady = 15 * time.Second // tcpdump printing "listening on"
 	stopBound    = 10 * time.Second // SIGTERM until the daemon exits
 	dumpStop     = 5 * time.Second  // SIGTERM until tcpdump exits
 	dadBound     = 5 * time.Second  // IPv6 link-local addresses leaving DAD
+	readyBound   = 30 * time.Second // the daemon's ready line
 	outputTail   = 1500             // bytes of a daemon's output kept
 	hostName     = "d"              // the lab host the daemon runs on
 )
@@ -39,6 +42,11 @@ const (
 	implTandem     = "tandem"
 )
 
+// readyMarker is what each daemon prints once it runs: keepalived's VRRP
+// child ends its start with "Startup complete", tandem-director logs
+// msg=ready once IPVS is reconciled and before its instances start.
+var readyMarker = map[string]string{implKeepalived: "Startup complete", implTandem: "msg=ready"}
+
 // tools are the programs a run needs, resolved once.
 type tools struct {
 	keepalived, director, ipvsadm, ip, nft, tcpdump, sh string
@@ -46,69 +54,117 @@ type tools struct {
 
 // runOut is what one run gives.
 type runOut struct {
+	base    Snapshot // the lab before the daemon started
 	snap    Snapshot // delta from the baseline; adverts whole
 	exited  bool     // the daemon exited before the capture
 	output  string   // tail of the daemon's output
 	elapsed time.Duration
+	phases  []string // "name=duration" of each step, for the verbose log
 }
 
-// snapScript prints every class after a marker line; ip -6 only with
-// IPv6.
-func snapScript(tl tools, ipv6 bool) string {
-	parts := []struct{ class, cmd string }{
-		{ClassIPVS, tl.ipvsadm + " -Sn"},
-		{ClassSyncd, tl.ipvsadm + " -Ln --daemon"},
-		{ClassTimeout, tl.ipvsadm + " -Ln --timeout"},
-		{ClassAddr, tl.ip + " -o addr"},
-		{ClassLink, tl.ip + " -o link"},
-		{ClassRoute, tl.ip + " -4 route show table all"},
-		{ClassRule, tl.ip + " -4 rule"},
-		{ClassFirewall, tl.nft + " list ruleset"},
-	}
-	if ipv6 {
-		parts = append(parts,
-			struct{ class, cmd string }{ClassRoute, tl.ip + " -6 route show table all | sed 's/^/inet6 /'"},
-			struct{ class, cmd string }{ClassRule, tl.ip + " -6 rule | sed 's/^/inet6 /'"})
-	}
-	var b strings.Builder
-	for _, p := range parts {
-		fmt.Fprintf(&b, "echo '@@ %s'; %s 2>&1; ", p.class, p.cmd)
-	}
-	return b.String()
+// phase records the time since *last under name.
+func (ro *runOut) phase(name string, last *time.Time) {
+	now := time.Now()
+	ro.phases = append(ro.phases, fmt.Sprintf("%s=%v", name, now.Sub(*last).Round(10*time.Millisecond)))
+	*last = now
 }
 
-// parseSnap splits snapScript's output into a Snapshot.
-func parseSnap(out string) Snapshot {
-	raw := map[string]*strings.Builder{}
-	var cur *strings.Builder
+// ipBatch is what one `ip -o -batch` prints for a snapshot: addresses of
+// both families, links, and the family's routes and rules.
+const ipBatch = "addr show\nlink show\nroute show table all\nrule show\n"
+
+// ipv6Batch adds the IPv6 routes and rules.
+const ipv6Batch = "route show table all\nrule show\n"
+
+// Line shapes of `ip -o` output, to sort one batch's lines into classes.
+var (
+	reLinkLine = regexp.MustCompile(`^\d+: [^ ]+: <`)
+	reAddrLine = regexp.MustCompile(`^\d+: [^ ]+\s+inet6? `)
+	reRuleLine = regexp.MustCompile(`^\d+:\s+(not )?(from|to|iif|oif|fwmark|lookup|l3mdev|uidrange|ipproto|sport|dport|tun_id|priority)\b`)
+)
+
+// classifyIP sorts the lines of an ip batch into classes; prefix is put
+// before route and rule lines ("inet6 " for the IPv6 batch).
+func classifyIP(out, prefix string, raw map[string][]string) {
 	for _, l := range strings.Split(out, "\n") {
-		if c, ok := strings.CutPrefix(l, "@@ "); ok {
-			if raw[c] == nil {
-				raw[c] = &strings.Builder{}
-			}
-			cur = raw[c]
+		if strings.TrimSpace(l) == "" {
 			continue
 		}
-		if cur != nil {
-			cur.WriteString(l + "\n")
+		switch {
+		case reLinkLine.MatchString(l):
+			raw[ClassLink] = append(raw[ClassLink], l)
+		case reAddrLine.MatchString(l):
+			raw[ClassAddr] = append(raw[ClassAddr], l)
+		case reRuleLine.MatchString(l):
+			raw[ClassRule] = append(raw[ClassRule], prefix+l)
+		default:
+			raw[ClassRoute] = append(raw[ClassRoute], prefix+l)
 		}
+	}
+}
+
+// snapshot reads the state of the lab's daemon host: one ip batch (two
+// with IPv6), and nft and ipvsadm only when the plan says the file can
+// touch them. The IPVS table itself is read by firstTable.
+func snapshot(lab *netlab.Lab, tl tools, plan Plan, dir string) (Snapshot, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), snapBound)
+	defer cancel()
+	raw := map[string][]string{}
+	run := func(argv ...string) (string, error) {
+		out, err := lab.ExecContext(ctx, hostName, argv...)
+		if err != nil {
+			return "", fmt.Errorf("snapshot: %w", err)
+		}
+		return out, nil
+	}
+	// Without a family, addr and link show every family, route and rule
+	// IPv4 only.
+	batches := []struct{ family, script, prefix string }{{"", ipBatch, ""}}
+	if plan.IPv6 {
+		batches = append(batches, struct{ family, script, prefix string }{"-6", ipv6Batch, "inet6 "})
+	}
+	for i, b := range batches {
+		f := filepath.Join(dir, fmt.Sprintf("ip-batch-%d", i))
+		if err := os.WriteFile(f, []byte(b.script), 0o644); err != nil {
+			return nil, err
+		}
+		args := []string{tl.ip, "-o", "-batch", f}
+		if b.family != "" {
+			args = []string{tl.ip, "-o", b.family, "-batch", f}
+		}
+		out, err := run(args...)
+		if err != nil {
+			return nil, err
+		}
+		classifyIP(out, b.prefix, raw)
+	}
+	if plan.Firewall {
+		out, err := run(tl.nft, "list", "ruleset")
+		if err != nil {
+			return nil, err
+		}
+		raw[ClassFirewall] = strings.Split(out, "\n")
+	}
+	if plan.Syncd {
+		out, err := run(tl.ipvsadm, "-Ln", "--daemon")
+		if err != nil {
+			return nil, err
+		}
+		raw[ClassSyncd] = strings.Split(out, "\n")
+	}
+	if plan.Timeouts {
+		out, err := run(tl.ipvsadm, "-Ln", "--timeout")
+		if err != nil {
+			return nil, err
+		}
+		raw[ClassTimeout] = strings.Split(out, "\n")
 	}
 	fix := map[string]func(string) string{ClassAddr: NormAddr, ClassLink: NormLink, ClassRoute: NormRoute}
 	s := Snapshot{}
-	for c, b := range raw {
-		s[c] = Lines(b.String(), fix[c])
+	for c, ls := range raw {
+		s[c] = Lines(strings.Join(ls, "\n"), fix[c])
 	}
-	return s
-}
-
-func snapshot(lab *netlab.Lab, tl tools, ipv6 bool) (Snapshot, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), snapBound)
-	defer cancel()
-	out, err := lab.ExecContext(ctx, hostName, tl.sh, "-c", snapScript(tl, ipv6))
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	return parseSnap(out), nil
+	return s, nil
 }
 
 // buildLab creates the plan's namespace: the daemon's host with one veth
@@ -192,6 +248,9 @@ func daemonArgv(tl tools, impl, file, dir string) []string {
 }
 
 func tail(s string) string {
+	if os.Getenv("TANDEM_KADIFF_VERBOSE") == "2" {
+		return strings.TrimSpace(s)
+	}
 	if len(s) > outputTail {
 		s = "…" + s[len(s)-outputTail:]
 	}
@@ -199,8 +258,9 @@ func tail(s string) string {
 }
 
 // runOne runs impl on file in a fresh lab and returns what it programmed.
-func runOne(tl tools, impl, file string, plan Plan, dir string) (ro runOut, err error) {
+func runOne(tl tools, impl, file string, plan Plan, dir string, base Snapshot) (ro runOut, err error) {
 	start := time.Now()
+	last := start
 	defer func() { ro.elapsed = time.Since(start) }()
 	lab, err := buildLab(plan)
 	if lab != nil {
@@ -213,20 +273,35 @@ func runOne(tl tools, impl, file string, plan Plan, dir string) (ro runOut, err 
 	if err != nil {
 		return ro, fmt.Errorf("lab: %w", err)
 	}
-	base, err := snapshot(lab, tl, plan.IPv6)
-	if err != nil {
-		return ro, fmt.Errorf("baseline %w", err)
+	ro.phase("lab", &last)
+	if base == nil {
+		// The lab is the same for both daemons: one baseline per file.
+		if base, err = snapshot(lab, tl, plan, dir); err != nil {
+			return ro, fmt.Errorf("baseline %w", err)
+		}
+		ro.phase("baseline", &last)
 	}
+	ro.base = base
 	// IPVS entries of a dying namespace upset every other namespace's
 	// listing (see e2e/bench/reconcile): empty the table and stop the
 	// sync daemons before the lab goes.
 	defer func() {
+		var script []string
+		if plan.IPVS {
+			script = append(script, tl.ipvsadm+" -C")
+		}
+		if plan.Syncd {
+			script = append(script, tl.ipvsadm+" --stop-daemon master 2>/dev/null", tl.ipvsadm+" --stop-daemon backup 2>/dev/null")
+		}
+		if len(script) == 0 {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), snapBound)
 		defer cancel()
-		script := tl.ipvsadm + " -C; " + tl.ipvsadm + " --stop-daemon master 2>/dev/null; " + tl.ipvsadm + " --stop-daemon backup 2>/dev/null; true"
-		if out, cerr := lab.ExecContext(ctx, hostName, tl.sh, "-c", script); cerr != nil {
+		if out, cerr := lab.ExecContext(ctx, hostName, tl.sh, "-c", strings.Join(script, "; ")+"; true"); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("ipvsadm -C: %w\n%s", cerr, out))
 		}
+		ro.phase("ipvsadm-C", &last)
 	}()
 
 	// tcpdump on every VRRP interface, ready before the daemon starts.
@@ -250,11 +325,36 @@ func runOne(tl tools, impl, file string, plan Plan, dir string) (ro runOut, err 
 			return ro, fmt.Errorf("tcpdump: %w", err)
 		}
 	}
+	ro.phase("tcpdump", &last)
 
-	t0 := time.Now()
 	d, err := lab.Start(hostName, daemonArgv(tl, impl, file, dir)...)
 	if err != nil {
 		return ro, err
+	}
+	// Settle counts from the daemon's own "ready" line: under TCG, with
+	// other runs beside it, a daemon may take seconds to start.
+	readyAt := make(chan time.Time, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), readyBound)
+		defer cancel()
+		_ = d.WaitOutput(ctx, readyMarker[impl])
+		readyAt <- time.Now()
+	}()
+	var ipvs []string
+	if plan.IPVS {
+		// The table as first programmed, before any health check could
+		// conclude: keepalived starts each checker after a random warmup
+		// of up to delay_loop, so what the checks do later is not
+		// comparable at a fixed time.
+		if ipvs, err = firstTable(lab, tl, d, time.Now().Add(readyBound)); err != nil {
+			return ro, err
+		}
+		ro.phase("ipvs", &last)
+	}
+	t0 := time.Now()
+	if len(plan.Capture) > 0 {
+		t0 = <-readyAt
+		ro.phase("ready", &last)
 	}
 	from, to := t0.Add(plan.Settle), t0.Add(plan.Settle+plan.Window)
 	timer := time.NewTimer(time.Until(to))
@@ -264,11 +364,16 @@ func runOne(tl tools, impl, file string, plan Plan, dir string) (ro runOut, err 
 	case <-timer.C:
 	}
 	timer.Stop()
+	ro.phase("wait", &last)
 	var after Snapshot
 	if !ro.exited {
-		if after, err = snapshot(lab, tl, plan.IPv6); err != nil {
+		if after, err = snapshot(lab, tl, plan, dir); err != nil {
 			return ro, err
 		}
+		if plan.IPVS {
+			after[ClassIPVS] = ipvs
+		}
+		ro.phase("snapshot", &last)
 	}
 	// Stop the daemon (SIGTERM, bounded, then SIGKILL to its group) and
 	// the captures.
@@ -281,9 +386,11 @@ func runOne(tl tools, impl, file string, plan Plan, dir string) (ro runOut, err 
 		_ = d.Stop(0)
 	}
 	ro.output = tail(d.Output())
+	ro.phase("stop", &last)
 	for _, p := range dumps {
 		_ = p.Stop(dumpStop)
 	}
+	ro.phase("tcpdump-stop", &last)
 	if ro.exited {
 		return ro, nil
 	}
@@ -309,4 +416,37 @@ func runOne(tl tools, impl, file string, plan Plan, dir string) (ro runOut, err 
 	}
 	ro.snap[ClassAdvert] = Lines(strings.Join(adverts, "\n"), nil)
 	return ro, nil
+}
+
+// Polling of the first table.
+const (
+	tablePoll = 150 * time.Millisecond
+)
+
+// firstTable polls ipvsadm -Sn until it reads the same non-empty table
+// twice in a row, the daemon exits or until passes; it returns the last
+// read (empty when the daemon never programmed anything).
+func firstTable(lab *netlab.Lab, tl tools, d *netlab.Process, until time.Time) ([]string, error) {
+	var prev []string
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), snapBound)
+		out, err := lab.ExecContext(ctx, hostName, tl.ipvsadm, "-Sn")
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("ipvsadm -Sn: %w", err)
+		}
+		cur := Lines(out, nil)
+		if len(cur) > 0 && slices.Equal(cur, prev) {
+			return cur, nil
+		}
+		prev = cur
+		select {
+		case <-d.Done():
+			return prev, nil
+		case <-time.After(tablePoll):
+		}
+		if time.Now().After(until) {
+			return prev, nil
+		}
+	}
 }

@@ -42,7 +42,7 @@ func TestVMKeepalivedDiff(t *testing.T) {
 		t.Fatalf("go build tandem-director: %v\n%s", err, out.String())
 	}
 	env := map[string]string{"TANDEM_KADIFF_DIRECTOR": director, "TANDEM_KADIFF_ROOT": root}
-	for _, k := range []string{"TANDEM_KADIFF_FILES", "TANDEM_KADIFF_PARALLEL"} {
+	for _, k := range []string{"TANDEM_KADIFF_FILES", "TANDEM_KADIFF_PARALLEL", "TANDEM_KADIFF_VERBOSE"} {
 		if v := os.Getenv(k); v != "" {
 			env[k] = v
 		}
