@@ -275,9 +275,10 @@ func (p *kparser) vrrpSyncGroup(n *knode) {
 		"notify_stop":   p.scriptArg(&g.Notify.Stop),
 		"notify":        p.scriptArg(&g.Notify.Any),
 		"smtp_alert":    p.flagArg(&g.SMTPAlert, true),
+		"sync_group_tracking_weight": p.bareFlag(&g.GlobalTracking, true),
 		"global_tracking": {fn: func(c *knode) {
 			if p.args(c, 0, 0, "global_tracking") {
-				p.warnf(c, "keepalived 2.x tracks members' objects group-wide whatever this says (it logs that it is deprecated), and so does Tandem")
+				p.warnIs(c, "is keepalived's deprecated name of sync_group_tracking_weight: the members' tracking weights change their priority instead of putting the group in FAULT; Tandem reads it the same way")
 				g.GlobalTracking = true
 			}
 		}},

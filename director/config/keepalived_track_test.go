@@ -165,7 +165,7 @@ func TestKeepalivedTracking(t *testing.T) {
 	for _, want := range []string{
 		`vrrp_instance "VI_1": keyword "track_script": "missing_one" is not defined: keepalived ignores it, and so does Tandem`,
 		`vrrp_sync_group "G": keyword "group": "VI_9" is not a vrrp_instance`,
-		`keyword "global_tracking": keepalived 2.x tracks`,
+		`keyword "global_tracking" is keepalived's deprecated name of sync_group_tracking_weight`,
 		`keyword "static_ipaddress": option "scope link" of 10.1.1.1/24`,
 		`vrrp_script "chk_haproxy": keyword "script": /usr/bin/killall does not exist`,
 	} {

@@ -152,8 +152,10 @@ type SyncGroup struct {
 	// TrackInterfaces and Track apply to every member.
 	TrackInterfaces []TrackInterface
 	Track           Tracking
-	// GlobalTracking makes the members' own tracking apply to the whole
-	// group (global_tracking; keepalived's default since 2.0 anyway).
+	// GlobalTracking keeps the tracking weights of the members: without
+	// it a tracked object with a weight that fails puts the group in
+	// FAULT, as keepalived does (sync_group_tracking_weight, or its old
+	// name global_tracking).
 	GlobalTracking bool
 	Pos            Pos
 }
