@@ -269,12 +269,12 @@ func (p *kparser) vrrpSyncGroup(n *knode) {
 			// keepalived reads any words here, several per line too.
 			g.Members = append(g.Members, w...)
 		}),
-		"notify_master": p.scriptArg(&g.Notify.Master),
-		"notify_backup": p.scriptArg(&g.Notify.Backup),
-		"notify_fault":  p.scriptArg(&g.Notify.Fault),
-		"notify_stop":   p.scriptArg(&g.Notify.Stop),
-		"notify":        p.scriptArg(&g.Notify.Any),
-		"smtp_alert":    p.flagArg(&g.SMTPAlert, true),
+		"notify_master":              p.scriptArg(&g.Notify.Master),
+		"notify_backup":              p.scriptArg(&g.Notify.Backup),
+		"notify_fault":               p.scriptArg(&g.Notify.Fault),
+		"notify_stop":                p.scriptArg(&g.Notify.Stop),
+		"notify":                     p.scriptArg(&g.Notify.Any),
+		"smtp_alert":                 p.flagArg(&g.SMTPAlert, true),
 		"sync_group_tracking_weight": p.bareFlag(&g.GlobalTracking, true),
 		"global_tracking": {fn: func(c *knode) {
 			if p.args(c, 0, 0, "global_tracking") {
