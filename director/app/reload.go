@@ -254,6 +254,11 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		}
 		a.startServiceCheckers(a.byKey[key])
 	}
+	if ch.Tracking {
+		// A check may take from outside its virtual_server (script_user,
+		// a vrrp_track_file): restart those whose inputs changed.
+		a.refreshCheckers()
+	}
 	// The kernel first: a changed weight does not wait for the
 	// bookkeeping below (at 1,000 services it is milliseconds natively,
 	// tens of them under emulation).

@@ -319,8 +319,6 @@ func (a *App) restartChangedCheckers(s *service, rs *config.RealServer) {
 // from outside its virtual_server (global_defs script_user, a
 // vrrp_track_file's file or weight) changed. A reload calls it when
 // config.Changes.Tracking is set; a.cfg must be the new configuration.
-//
-//lint:ignore U1000 reload.go (not this change's) is to call it on Changes.Tracking
 func (a *App) refreshCheckers() {
 	for _, s := range a.services {
 		for i := range s.cfg.RealServers {
