@@ -189,6 +189,21 @@ func TestReloadRestartsChangedCheckerOnly(t *testing.T) {
 	}
 	h := startChecks(t, checkConf(server("192.0.2.11", "b")+server("192.0.2.12", "b")), map[string]int{"a": 0, "b": 0, "c": 1}, 0)
 	h.waitWeights("start", map[string]int{rs11: 1, rs12: 1})
+	// The configured weight is there before any check ran (no alpha):
+	// wait for every checker's first result, which the reload must keep.
+	deadline := time.Now().Add(10 * time.Second)
+	for ran := false; !ran; {
+		ran = true
+		for _, rs := range h.status().Services[0].RealServers {
+			for _, c := range rs.Checks {
+				ran = ran && c.Reason != "not run yet"
+			}
+		}
+		if !ran && time.Now().After(deadline) {
+			h.t.Fatalf("the checkers did not all run within 10 s: %+v", h.status().Services[0].RealServers)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	h.reload(checkConf(server("192.0.2.11", "c") + server("192.0.2.12", "b")))
 	h.waitWeights("after the reload", map[string]int{rs12: 1})
 	var restarts []string
