@@ -323,6 +323,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 		defer a.wg.Done()
 		ctlErr <- ctl.Run(runCtx)
 	}()
+	// Ready means the CLI can reach us: wait for the socket (a failure
+	// is handled below, where ctlErr is read).
+	select {
+	case <-ctl.Listening():
+	case err := <-ctlErr:
+		ctlErr <- err
+	}
 
 	a.onVRRP()
 	line := a.statusLine()

@@ -26,7 +26,12 @@ func TestStartAdoptsAndReady(t *testing.T) {
 	if len(ev) == 0 || !strings.HasPrefix(ev[0], "READY=1 STATUS=") {
 		t.Fatalf("notifications %v, want READY=1 first", ev)
 	}
+	// The driver runs in its own goroutine: its first state (BACKUP)
+	// reaches the status a moment after READY.
 	st := h.status()
+	for deadline := time.Now().Add(5 * time.Second); len(st.VRRP) == 1 && st.VRRP[0].State == "INIT" && time.Now().Before(deadline); st = h.status() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st.Role != "backup" || len(st.VRRP) != 1 || st.VRRP[0].State != "BACKUP" {
 		t.Errorf("role %q, vrrp %+v", st.Role, st.VRRP)
 	}

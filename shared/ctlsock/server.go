@@ -38,7 +38,7 @@ type Server struct {
 	// are answered with an error.
 	MaxConns int
 
-	listening chan struct{} // closed once the socket is in place (tests)
+	listening chan struct{} // closed once the socket is in place
 }
 
 // NewServer returns a Server for path. It does no I/O.
@@ -56,6 +56,11 @@ func NewServer(path string, h Handler, log *slog.Logger) *Server {
 }
 
 // peerCredUID reads the peer's uid with SO_PEERCRED.
+// Listening is closed once the socket is in place and answers: a daemon
+// waits for it before it reports ready, so that a CLI started right after
+// finds the socket.
+func (s *Server) Listening() <-chan struct{} { return s.listening }
+
 func peerCredUID(c *net.UnixConn) (uint32, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
