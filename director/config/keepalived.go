@@ -90,8 +90,6 @@ type kparser struct {
 	// only).
 	fsys includeFS
 
-	nodeSet      Pos            // where router_id or lvs_id was given
-	nodeKw       string         // which of the two
 	vrrpVersion  int            // global_defs vrrp_version, 0 if not given
 	syncIDSet    bool           // lvs_sync_daemon gave an id
 	syncKeywordP Pos            // where the sync daemon was set
@@ -418,7 +416,6 @@ func (p *kparser) globalDefs(n *knode) {
 		"smtp_alert_vrrp":      p.flagArg(&p.smtpAlertVRRP, true),
 		"no_email_faults":      p.bareFlag(&c.Notification.NoEmailFaults, true),
 		"router_id":            p.nodeArg(),
-		"lvs_id":               p.nodeArg(),
 		"vrrp_version":         p.intArg(&p.vrrpVersion, 2, 3),
 		"lvs_sync_daemon":      {fn: p.lvsSyncDaemon},
 	}
@@ -426,16 +423,13 @@ func (p *kparser) globalDefs(n *knode) {
 	p.blockSeen(n, p.globalSeen, table)
 }
 
-// nodeArg handles router_id and its old name lvs_id, which name the node.
+// nodeArg handles router_id, which names the node (keepalived 2.2.7 no
+// longer knows its 1.x name lvs_id: a warning, and skipped).
 func (p *kparser) nodeArg() handler {
 	return handler{fn: func(n *knode) {
-		if !p.args(n, 1, 1, n.kw+" NAME") {
-			return
+		if p.args(n, 1, 1, n.kw+" NAME") {
+			p.cfg.Node = n.args[0]
 		}
-		if p.nodeSet.IsValid() && p.nodeKw != n.kw {
-			p.warnf(n, "the node name is already set at %s (router_id and lvs_id are one setting): keepalived uses the last one, and so does Tandem", p.nodeSet)
-		}
-		p.cfg.Node, p.nodeSet, p.nodeKw = n.args[0], n.pos, n.kw
 	}}
 }
 
@@ -963,7 +957,7 @@ func (p *kparser) checkDefaultHandlers(table map[string]handler, d *checkDefault
 			d.retry = &v
 		}
 	}}
-	table["retry"], table["nb_get_retry"] = retry, retry
+	table["retry"] = retry
 }
 
 func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost string, defs checkDefaults) {
@@ -1004,8 +998,12 @@ func (p *kparser) check(n *knode, t CheckType, rs *RealServer, virtualHost strin
 	}
 	if t != FileCheck {
 		table["retry"] = p.intArg(&c.Retry, 0, 1000)
-		table["nb_get_retry"] = p.intArg(&c.Retry, 0, 1000)
 		table["delay_before_retry"] = p.secondsArg(&c.DelayBeforeRetry, 0, time.Hour)
+	}
+	if t == HTTPGet || t == SSLGet {
+		// keepalived 2.2.7 takes the old name here only; elsewhere it
+		// skips it (the check keeps its default retry).
+		table["nb_get_retry"] = p.intArg(&c.Retry, 0, 1000)
 	}
 	switch t {
 	case HTTPGet, SSLGet:

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -119,4 +120,25 @@ func (p *kparser) extraArgs(n *knode, max int) {
 	}
 	p.warnf(n, "extra words %q after its arguments: keepalived ignores them, and so does Tandem", strings.Join(n.args[max:], " "))
 	n.args = n.args[:max]
+}
+
+// buildKaIndexes indexes the catalogue (keepalived_keywords.go).
+func buildKaIndexes() kaIndexes {
+	x := kaIndexes{
+		index:   make(map[kaKey]kaInfo, len(kaKeywords)),
+		blocks:  map[string][]string{},
+		removed: make(map[string]kaInfo, len(kaRemoved)),
+	}
+	for _, k := range kaKeywords {
+		x.index[kaKey{k.Block, k.Name}] = kaInfo{Does: k.Does, Deprecated: k.Deprecated}
+		if !slices.Contains(x.blocks[k.Name], k.Block) {
+			x.blocks[k.Name] = append(x.blocks[k.Name], k.Block)
+		}
+	}
+	for _, k := range kaRemoved {
+		if _, ok := x.removed[k.Name]; !ok {
+			x.removed[k.Name] = kaInfo{Does: k.Does}
+		}
+	}
+	return x
 }

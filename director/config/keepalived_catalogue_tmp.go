@@ -1,5 +1,0 @@
-package config
-
-// buildKaIndexes is replaced once the catalogue of keepalived's keywords
-// lands.
-func buildKaIndexes() kaIndexes { return kaIndexes{} }
