@@ -30,12 +30,14 @@ type BackendConf struct {
 	Dir string
 	// LogLevel is log.level; none when empty.
 	LogLevel string
+	// ExtraVIPs follow VIP in vips (a second virtual_server's address).
+	ExtraVIPs []string
 }
 
 // String is the YAML text.
 func (c BackendConf) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "node: %s\nvips: [%s]\ninterface: eth0\nreal_ip: %s\n", c.Node, VIP, c.RealIP)
+	fmt.Fprintf(&b, "node: %s\nvips: [%s]\ninterface: eth0\nreal_ip: %s\n", c.Node, strings.Join(append([]string{VIP}, c.ExtraVIPs...), ", "), c.RealIP)
 	q := make([]string, len(c.Directors))
 	for i, d := range c.Directors {
 		q[i] = `"` + d + `"`

@@ -36,3 +36,20 @@ func TestBackendConfParses(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendConfExtraVIPs: ExtraVIPs follow VIP in vips; without them
+// vips is VIP alone.
+func TestBackendConfExtraVIPs(t *testing.T) {
+	b := BackendConf{Node: "rs1", RealIP: RSIPs["rs1"], Directors: []string{DirIPs["dir1"]}, KeyFile: "/k/heartbeat.key", Dir: "/d/rs1"}
+	if s := b.String(); !strings.Contains(s, "\nvips: ["+VIP+"]\n") {
+		t.Errorf("vips without ExtraVIPs:\n%s", s)
+	}
+	b.ExtraVIPs = []string{"10.99.0.101"}
+	c, err := config.Parse("extra.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if len(c.VIPs) != 2 || c.VIPs[0].String() != VIP || c.VIPs[1].String() != "10.99.0.101" {
+		t.Errorf("vips %v from\n%s", c.VIPs, b)
+	}
+}

@@ -73,6 +73,15 @@ type PairOptions struct {
 	FastFailover string
 	// LogLevel is the directors' --log-level; their default when empty.
 	LogLevel string
+	// ConfPrelude, ConfInstance and ConfExtra add to the keepalived.conf
+	// (SeedConf's Prelude, InstanceLines and Extra): vrrp_script blocks
+	// before the instance, a track_script block in it, more instances,
+	// virtual_servers and a vrrp_sync_group after the virtual_server.
+	// Nothing when empty.
+	ConfPrelude, ConfInstance, ConfExtra string
+	// ExtraVIPs are more VIPs the real servers' agents hold (on lo, with
+	// the arp table), after VIP: a ConfExtra virtual_server's.
+	ExtraVIPs []string
 }
 
 // Pair is the production lab with two directors: client, dir1, dir2, rs1,
@@ -200,9 +209,11 @@ func (p *Pair) StartRealServers(ctx context.Context) error {
 // (docs/examples/keepalived.conf) with the lab's addresses, the sync
 // interface and the track_interface block of the options, delay_loop 2 and
 // connect_timeout 1 instead of 10 and 3 (the checks are the fallback: the
-// agents report first).
+// agents report first), and the options' ConfPrelude, ConfInstance and
+// ConfExtra text.
 func (p *Pair) KeepalivedConf() string {
-	c := SeedConf{SyncInterface: "eth0", TrackInterfaces: p.opts.TrackInterfaces, DelayLoop: 2, SorryServer: SorryIP, ConnectTimeout: 1}
+	c := SeedConf{SyncInterface: "eth0", TrackInterfaces: p.opts.TrackInterfaces, DelayLoop: 2, SorryServer: SorryIP, ConnectTimeout: 1,
+		Prelude: p.opts.ConfPrelude, InstanceLines: p.opts.ConfInstance, Extra: p.opts.ConfExtra}
 	if p.opts.SyncLink {
 		c.SyncInterface = "eth1"
 	}
@@ -290,7 +301,7 @@ func (p *Pair) backendConf(rs string) string {
 	return BackendConf{Node: rs, RealIP: RSIPs[rs], Directors: []string{DirIPs["dir1"], DirIPs["dir2"]},
 		KeyFile: filepath.Join(p.Dir, "heartbeat.key"), HeartbeatInterval: time.Second,
 		ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 300 * time.Millisecond, ProbeRise: 2, ProbeFall: 2,
-		Dir: filepath.Join(p.Dir, rs)}.String()
+		Dir: filepath.Join(p.Dir, rs), ExtraVIPs: p.opts.ExtraVIPs}.String()
 }
 
 // StartAgent starts tandem-backend on rs and waits for READY.

@@ -35,6 +35,13 @@ type SeedConf struct {
 	// Extra is appended after the virtual_server block (more
 	// virtual_server blocks, say).
 	Extra string
+	// Prelude is top-level text put before the vrrp_instance (vrrp_script
+	// blocks, say); it should end with a blank line. Nothing when empty.
+	Prelude string
+	// InstanceLines are lines put into the vrrp_instance after its
+	// track_interface block (a track_script block, say), without the
+	// final newline. Nothing when empty.
+	InstanceLines string
 }
 
 // SeedRealServer is one real_server of a SeedConf.
@@ -54,7 +61,7 @@ var seedConfText = template.Must(template.New("keepalived.conf").Parse(`global_d
 {{- end}}
 }
 
-vrrp_instance VI0 {
+{{.Prelude}}vrrp_instance VI0 {
     state BACKUP
     interface eth0
     virtual_router_id 100
@@ -68,6 +75,9 @@ vrrp_instance VI0 {
         {{.}}
 {{- end}}
     }
+{{- end}}
+{{- with .InstanceLines}}
+{{.}}
 {{- end}}
     authentication {
         auth_type PASS

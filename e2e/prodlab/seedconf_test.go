@@ -46,3 +46,29 @@ func TestSeedConfKnobs(t *testing.T) {
 		t.Errorf("a sorry_server without SorryServer:\n%s", c)
 	}
 }
+
+// TestSeedConfAdditions: Prelude goes before the vrrp_instance,
+// InstanceLines into it after track_interface; empty, both leave the text
+// as it was.
+func TestSeedConfAdditions(t *testing.T) {
+	base := SeedConf{SyncInterface: "eth0", TrackInterfaces: []string{"eth1"}, DelayLoop: 2, ConnectTimeout: 1}
+	with := base
+	with.Prelude = "vrrp_script chk {\n    script \"true\"\n}\n\n"
+	with.InstanceLines = "    track_script {\n        chk\n    }"
+	got := with.String()
+	for _, s := range []string{
+		"}\n\nvrrp_script chk {\n    script \"true\"\n}\n\nvrrp_instance VI0 {\n",
+		"    track_interface {\n        eth1\n    }\n    track_script {\n        chk\n    }\n    authentication {\n",
+	} {
+		if !strings.Contains(got, s) {
+			t.Errorf("no %q in\n%s", s, got)
+		}
+	}
+	plain := base.String()
+	if strings.Replace(strings.Replace(got, with.Prelude, "", 1), with.InstanceLines+"\n", "", 1) != plain {
+		t.Errorf("without the additions the text differs from the plain one:\n%s\nplain:\n%s", got, plain)
+	}
+	if strings.Contains(plain, "track_script") || strings.Contains(plain, "vrrp_script") {
+		t.Errorf("additions without the knobs:\n%s", plain)
+	}
+}
