@@ -55,6 +55,7 @@ func parseKeepalived(name string, data []byte, fsys includeFS, opts ...ReadOptio
 	p.cfg.Files = syn.files
 	p.top(nodes)
 	p.finish()
+	p.cfg.Warnings = append(syn.warns, p.cfg.Warnings...)
 	sortErrors(p.cfg.Warnings, syn.files)
 	if len(errs) > 0 {
 		sortErrors(errs, syn.files)
@@ -367,6 +368,7 @@ func (p *kparser) top(nodes []*knode) {
 		"vrrp_script":          {multi: true, fn: p.vrrpScript},
 		"vrrp_track_process":   {multi: true, fn: p.vrrpTrackProcess},
 		"vrrp_track_file":      {multi: true, fn: p.vrrpTrackFile},
+		"track_file":           {multi: true, fn: p.vrrpTrackFile},
 		"vrrp_sync_group":      {multi: true, fn: p.vrrpSyncGroup},
 		"virtual_server_group": {multi: true, fn: p.virtualServerGroup},
 		"static_ipaddress":     p.addressList("static_ipaddress", &p.cfg.Static.Addresses),

@@ -110,6 +110,7 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 		p.cfg.Files = syn.files
 		p.top(nodes)
 		p.finish()
+		p.cfg.Warnings = append(syn.warns, p.cfg.Warnings...)
 		sortErrors(p.cfg.Warnings, syn.files)
 		if len(errs) == 0 {
 			v := validator{trusted: p.fromCache}

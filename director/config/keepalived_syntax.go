@@ -92,6 +92,10 @@ type ksyntax struct {
 	files []string
 	stack []string // files being read, for cycle detection
 
+	// warns are the warnings of reading the files (an include that
+	// cannot be read); the parser adds them to the configuration's.
+	warns ErrorList
+
 	// pre is keepalived's preprocessor (parameters, conditional lines,
 	// sequences), whose definitions carry over from file to file.
 	pre prep
@@ -347,7 +351,7 @@ func (s *ksyntax) statements(file string, toks []ktok, i *int, depth int) (out [
 				s.errs.add(n.pos, "keyword %q: block is not closed (missing '}')", n.kw)
 			}
 		}
-		if n.kw == "include" {
+		if includeKeywords[n.kw] {
 			out = append(out, s.include(n)...)
 			continue
 		}
@@ -355,6 +359,13 @@ func (s *ksyntax) statements(file string, toks []ktok, i *int, depth int) (out [
 	}
 	return out, false
 }
+
+// includeKeywords are include and keepalived's stricter variants
+// (includer, includem, includew, includeb, includea: include_check
+// levels). A plain include skips a named file it cannot read, with a
+// warning, as keepalived does; the variants make it an error (Tandem
+// checks readability and existence, not keepalived's finer levels).
+var includeKeywords = map[string]bool{"include": true, "includer": true, "includem": true, "includew": true, "includeb": true, "includea": true}
 
 // include resolves an include statement into the statements of the files
 // it names.
@@ -399,7 +410,11 @@ func (s *ksyntax) include(n *knode) []*knode {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			s.errs.add(n.pos, "keyword \"include\": cannot read %s: %v", name, err)
+			if n.kw == "include" {
+				addBounded(&s.warns, maxWarnings, n.pos, "keyword \"include\": cannot read %s: %v: keepalived's plain include skips it, and so does Tandem (includea makes it an error)", name, err)
+				continue
+			}
+			s.errs.add(n.pos, "keyword %q: cannot read %s: %v", n.kw, name, err)
 			continue
 		}
 		out = append(out, s.file(name, data)...)

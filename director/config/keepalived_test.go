@@ -341,7 +341,7 @@ func TestKeepalivedInclude(t *testing.T) {
 		name, main string
 		want       string
 	}{
-		{"missing", "include nothere.conf\n", `:1: keyword "include": cannot read ` + filepath.Join(dir, "nothere.conf") + `: no such file or directory`},
+		{"missing, includea", "includea nothere.conf\n", `:1: keyword "includea": cannot read ` + filepath.Join(dir, "nothere.conf") + `: no such file or directory`},
 		{"cycle", "include self.conf\n", `:1: keyword "include": ` + filepath.Join(dir, "self.conf") + ` includes itself (include cycle)`},
 		{"no block", "include x {\n}\n", `:1: keyword "include": takes no block`},
 	} {

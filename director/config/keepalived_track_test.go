@@ -280,3 +280,15 @@ func TestAddrRange(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepalivedPlainIncludeMissing: keepalived's plain include skips a
+// file it cannot read; Tandem warns and goes on.
+func TestKeepalivedPlainIncludeMissing(t *testing.T) {
+	c, err := parseKeepalived("t.conf", []byte("include /nothere.conf\n"+vrrpConf("")), noFS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0].Error(), `t.conf:1: keyword "include": cannot read /nothere.conf`) {
+		t.Errorf("warnings %v", c.Warnings)
+	}
+}
