@@ -17,9 +17,9 @@ import (
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
-// defaultParallel is how many files run at once (each in labs of its
-// own); TANDEM_KADIFF_PARALLEL overrides it.
-const defaultParallel = 6
+// defaultParallel is how many files run at once, each as two runs (one per
+// daemon) in labs of their own; TANDEM_KADIFF_PARALLEL overrides it.
+const defaultParallel = 5
 
 // stagger spaces the starts of the first wave of files.
 const stagger = 1500 * time.Millisecond
@@ -136,9 +136,15 @@ func diffFile(tl tools, file, dir string) fileResult {
 	} else {
 		plan = PlanFromText(text)
 	}
-	r.k, err = runOne(tl, implKeepalived, file, plan, dir, nil)
-	if err != nil {
-		r.verdict, r.reason = verdictError, "keepalived run: "+err.Error()
+	// Both daemons at once, each in a lab of its own built from the same
+	// plan.
+	var kerr, terr error
+	var both sync.WaitGroup
+	both.Go(func() { r.k, kerr = runOne(tl, implKeepalived, file, plan, dir) })
+	both.Go(func() { r.t, terr = runOne(tl, implTandem, file, plan, dir) })
+	both.Wait()
+	if kerr != nil {
+		r.verdict, r.reason = verdictError, "keepalived run: "+kerr.Error()
 		return r
 	}
 	switch {
@@ -146,12 +152,11 @@ func diffFile(tl tools, file, dir string) fileResult {
 		r.verdict, r.reason = verdictSkipped, "keepalived exits at once: "+lastLines(r.k.output, 3)
 		return r
 	case r.k.snap.Empty():
-		r.verdict, r.reason = verdictSkipped, "keepalived programs nothing: "+lastLines(r.k.output, 3)
+		r.verdict, r.reason = verdictSkipped, "keepalived programs nothing: "+why(r.k.output)
 		return r
 	}
-	r.t, err = runOne(tl, implTandem, file, plan, dir, r.k.base)
-	if err != nil {
-		r.verdict, r.reason = verdictError, "tandem-director run: "+err.Error()
+	if terr != nil {
+		r.verdict, r.reason = verdictError, "tandem-director run: "+terr.Error()
 		return r
 	}
 	if r.t.exited {
@@ -193,6 +198,27 @@ func summaryLine(r fileResult) string {
 		}
 	}
 	return b.String()
+}
+
+// reWhy finds keepalived's log lines that say why it did nothing.
+var reWhy = regexp.MustCompile(`(?i)fault|error|disabl|not found|invalid|unknown|exit`)
+
+// reStamp is keepalived's time stamp at the start of a log line.
+var reStamp = regexp.MustCompile(`^\w{3} \w{3}\s+\d+ [\d:]+ \d{4}: `)
+
+// why returns the last three lines of keepalived's output that explain
+// why it programmed nothing (else its last lines).
+func why(out string) string {
+	var ls []string
+	for _, l := range strings.Split(out, "\n") {
+		if reWhy.MatchString(l) {
+			ls = append(ls, strings.TrimSpace(reStamp.ReplaceAllString(l, "")))
+		}
+	}
+	if len(ls) == 0 {
+		return lastLines(out, 3)
+	}
+	return lastLines(strings.Join(slices.Compact(ls), "\n"), 3)
 }
 
 // lastLines returns the last n non-empty lines of s, joined by " | ".

@@ -54,7 +54,6 @@ type tools struct {
 
 // runOut is what one run gives.
 type runOut struct {
-	base    Snapshot // the lab before the daemon started
 	snap    Snapshot // delta from the baseline; adverts whole
 	exited  bool     // the daemon exited before the capture
 	output  string   // tail of the daemon's output
@@ -87,7 +86,9 @@ var (
 // before route and rule lines ("inet6 " for the IPv6 batch).
 func classifyIP(out, prefix string, raw map[string][]string) {
 	for _, l := range strings.Split(out, "\n") {
-		if strings.TrimSpace(l) == "" {
+		// ip prints this about a veth whose peer namespace it cannot
+		// name; it is not state.
+		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "Error: Peer netns reference is invalid") {
 			continue
 		}
 		switch {
@@ -106,7 +107,7 @@ func classifyIP(out, prefix string, raw map[string][]string) {
 // snapshot reads the state of the lab's daemon host: one ip batch (two
 // with IPv6), and nft and ipvsadm only when the plan says the file can
 // touch them. The IPVS table itself is read by firstTable.
-func snapshot(lab *netlab.Lab, tl tools, plan Plan, dir string) (Snapshot, error) {
+func snapshot(lab *netlab.Lab, tl tools, plan Plan, dir, impl string) (Snapshot, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), snapBound)
 	defer cancel()
 	raw := map[string][]string{}
@@ -124,7 +125,7 @@ func snapshot(lab *netlab.Lab, tl tools, plan Plan, dir string) (Snapshot, error
 		batches = append(batches, struct{ family, script, prefix string }{"-6", ipv6Batch, "inet6 "})
 	}
 	for i, b := range batches {
-		f := filepath.Join(dir, fmt.Sprintf("ip-batch-%d", i))
+		f := filepath.Join(dir, fmt.Sprintf("%s-ip-batch-%d", impl, i))
 		if err := os.WriteFile(f, []byte(b.script), 0o644); err != nil {
 			return nil, err
 		}
@@ -219,7 +220,9 @@ func waitDAD(nl *netlink.Handle) error {
 	deadline := time.Now().Add(dadBound)
 	for {
 		addrs, err := nl.AddrList(nil, netlink.FAMILY_V6)
-		if err != nil {
+		if errors.Is(err, netlink.ErrDumpInterrupted) {
+			addrs = []netlink.Addr{{Flags: unix.IFA_F_TENTATIVE}} // raced a change: read again
+		} else if err != nil {
 			return fmt.Errorf("list IPv6 addresses: %w", err)
 		}
 		tentative := 0
@@ -258,7 +261,7 @@ func tail(s string) string {
 }
 
 // runOne runs impl on file in a fresh lab and returns what it programmed.
-func runOne(tl tools, impl, file string, plan Plan, dir string, base Snapshot) (ro runOut, err error) {
+func runOne(tl tools, impl, file string, plan Plan, dir string) (ro runOut, err error) {
 	start := time.Now()
 	last := start
 	defer func() { ro.elapsed = time.Since(start) }()
@@ -274,14 +277,11 @@ func runOne(tl tools, impl, file string, plan Plan, dir string, base Snapshot) (
 		return ro, fmt.Errorf("lab: %w", err)
 	}
 	ro.phase("lab", &last)
-	if base == nil {
-		// The lab is the same for both daemons: one baseline per file.
-		if base, err = snapshot(lab, tl, plan, dir); err != nil {
-			return ro, fmt.Errorf("baseline %w", err)
-		}
-		ro.phase("baseline", &last)
+	base, err := snapshot(lab, tl, plan, dir, impl)
+	if err != nil {
+		return ro, fmt.Errorf("baseline %w", err)
 	}
-	ro.base = base
+	ro.phase("baseline", &last)
 	// IPVS entries of a dying namespace upset every other namespace's
 	// listing (see e2e/bench/reconcile): empty the table and stop the
 	// sync daemons before the lab goes.
@@ -367,7 +367,7 @@ func runOne(tl tools, impl, file string, plan Plan, dir string, base Snapshot) (
 	ro.phase("wait", &last)
 	var after Snapshot
 	if !ro.exited {
-		if after, err = snapshot(lab, tl, plan, dir); err != nil {
+		if after, err = snapshot(lab, tl, plan, dir, impl); err != nil {
 			return ro, err
 		}
 		if plan.IPVS {
