@@ -61,6 +61,22 @@
 //     holders, exactly one from the takeover on, no failure later than the
 //     takeover + 500 ms (the detection window's are counted).
 //
+// The tracking scenarios (track_test.go) run the same pair with a
+// vrrp_script (pgrep of a process in each director's namespace, interval
+// 1, fall 2, rise 1, weight 0) tracked by VI0:
+//
+//   - Track1: the master's tracked process SIGKILLed under load: FAULT,
+//     the VIP on dir2 (sampled every 10 ms) within interval × fall +
+//     advert_int + 1 s slack and not before (fall − 1) × interval − 0.5 s;
+//     never two holders; 0 failures from the move + 1 s; the process
+//     back, dir1 BACKUP (rise 1) and the VIP stays on dir2;
+//   - Track2: VI0 and VI1 (a second VIP, VRID 101, its own
+//     virtual_server) in a vrrp_sync_group, load on both VIPs; the same
+//     kill: both members FAULT on dir1 and MASTER on dir2, both VIPs of
+//     both directors sampled every 10 ms: a director's members apart only
+//     at the transition (one run of at most 5 samples per director), no
+//     VIP ever on both; 0 failures on either VIP from the move + 1 s.
+//
 // The host side (TestVMScenarios) builds the test binary, boots the guest
 // once for all of them (e2e/vmtest.RunGuestTests) and requires each to pass;
 // `make test-vm` runs it. Measured latencies are printed in the test log.

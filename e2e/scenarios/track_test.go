@@ -1,0 +1,767 @@
+package scenarios
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/ipvs"
+	"github.com/vishvananda/netlink"
+
+	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/e2e/loadgen"
+	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/e2e/prodlab"
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+// The track scenarios run the HA scenarios' two-director lab (newHALab's:
+// dir1 MASTER, dir2 BACKUP, nopreempt, priority 100, advert_int 1,
+// fast_failover 200 ms × 5, agents as witnesses) with keepalived's
+// vrrp_script: both directors track a long-running process of their own
+// (a symlink to sleep(1) with a name unique to the run, started in each
+// director's namespace before the directors) through
+//
+//	vrrp_script chk_app {
+//	    script "/bin/sh -c 'exec pgrep --nslist net --ns $$ -x NAME'"
+//	    interval 1
+//	    fall 2
+//	    rise 1
+//	    weight 0
+//	}
+//
+// and `track_script { chk_app }` in VI0. The lab's namespaces share one PID
+// namespace, so a plain `pgrep -x NAME` on dir2 would see dir1's process
+// (and, once it is killed, fail on both): `--ns $$ --nslist net` matches
+// only processes in the network namespace of the check itself (the shell
+// execs pgrep, so $$ is pgrep's own PID, in the director's namespace).
+// Both directors thus read one keepalived.conf, as keepalived users do.
+const (
+	trkInterval = time.Second // vrrp_script interval
+	trkFall     = 2           // vrrp_script fall
+	trkRise     = 1           // vrrp_script rise
+	trkAdvert   = time.Second // advert_int
+	// trkSlack is the bound's allowance for what the design does not
+	// time: the script's own run (a fork and exec of sh and pgrep, which
+	// scans /proc; a few hundred ms at worst on the loaded TCG guest), the
+	// hand-over from the tracker to the instance's driver and the VIP's
+	// netlink add, and the 10 ms sampling period.
+	trkSlack = time.Second
+	// trkSyncRun is the sync group's tolerance at a transition: the
+	// members act on the group's order each in its own driver goroutine
+	// (vrrp.SyncHub: the member that changed reports, the hub delivers
+	// the order to the other's queue), each removing or adding its own
+	// VIPs with its own netlink call; nothing orders those two calls in
+	// time. A director may thus show one member's VIP without the other's
+	// for one run of at most this many consecutive 10 ms samples per
+	// transition (as TestNetnsDirectorTrackScript allows); never outside
+	// a transition.
+	trkSyncRun = 5
+	// trkVIP2 is VI1's VIP (sync group scenario), VRID 101 on eth0.
+	trkVIP2 = "10.99.0.101"
+)
+
+// trkBound is the takeover bound of a weight-0 script failure: the first
+// failing run starts within one interval of the kill, the fall-th one
+// (fall − 1) intervals later, so the script is down within interval ×
+// fall; the master goes FAULT at once, releases the VIP and sends a
+// priority-0 advert, and the backup takes over after its Skew_Time
+// ((256 − 100) / 256 × advert_int = 0.61 s), within one advert interval;
+// plus trkSlack.
+const trkBound = trkInterval*trkFall + trkAdvert + trkSlack
+
+// trkMinTakeover is the lower bound that shows fall is honoured: one
+// failed run does not move the VIP. The fall-th failing run starts (fall −
+// 1) intervals after the first, whose start can precede the kill by no
+// more than its own start-up (its pgrep must scan /proc after the kill);
+// half an interval is kept for that.
+const trkMinTakeover = trkInterval*(trkFall-1) - trkInterval/2
+
+// trkPrelude is the vrrp_script block tracking process name.
+func trkPrelude(name string) string {
+	return fmt.Sprintf(`vrrp_script chk_app {
+    script "/bin/sh -c 'exec pgrep --nslist net --ns $$ -x %s'"
+    interval %d
+    fall %d
+    rise %d
+    weight 0
+}
+
+`, name, int(trkInterval/time.Second), trkFall, trkRise)
+}
+
+// trkInstance is VI0's track_script block.
+const trkInstance = "    track_script {\n        chk_app\n    }"
+
+// trkSyncExtra is the sync group scenario's addition: VI1 (VRID 101, VIP
+// trkVIP2 on eth0, untracked), a virtual_server on trkVIP2:80 with both
+// real servers, and vrrp_sync_group G of VI0 and VI1.
+var trkSyncExtra = func() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+vrrp_instance VI1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 101
+    priority 100
+    nopreempt
+    advert_int %d
+    authentication {
+        auth_type PASS
+        auth_pass password
+    }
+    virtual_ipaddress {
+        %s/24 dev eth0
+    }
+}
+
+virtual_server %s 80 {
+    delay_loop 2
+    lb_algo lc
+    lb_kind DR
+    protocol TCP
+`, int(trkAdvert/time.Second), trkVIP2, trkVIP2)
+	for _, rs := range prodlab.RealServers {
+		fmt.Fprintf(&b, `    real_server %s 80 {
+        weight 1
+        HTTP_GET {
+            url {
+              path /check.txt
+              status_code 200
+            }
+            connect_timeout 1
+        }
+    }
+`, prodlab.RSIPs[rs])
+	}
+	b.WriteString(`}
+
+vrrp_sync_group G {
+    group {
+        VI0
+        VI1
+    }
+}
+`)
+	return b.String()
+}()
+
+// trackLab is the HA lab with the tracked processes.
+type trackLab struct {
+	*haLab
+	appName string // the tracked process's name (its comm)
+	appPath string // the symlink to sleep(1) by that name
+
+	mu   sync.Mutex
+	apps map[string]*netlab.Process // per director
+}
+
+// newTrackLab builds the lab; with sync, VI1, its virtual_server and the
+// sync group too (the agents then hold trkVIP2 as well).
+func newTrackLab(t *testing.T, sync bool) *trackLab {
+	t.Helper()
+	testutil.InVM(t)
+	bin := filepath.Dir(testutil.Bin(t, "tandem-director"))
+	testutil.Bin(t, "tandem-backend")
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "trk-" + hex.EncodeToString(rnd[:]) // 12 characters: comm keeps 15
+	dir := t.TempDir()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, name)
+	if err := os.Symlink(sleep, link); err != nil {
+		t.Fatal(err)
+	}
+	o := prodlab.PairOptions{Bin: bin, Dir: dir, SyncLink: true, LogLevel: "debug",
+		ConfPrelude: trkPrelude(name), ConfInstance: trkInstance}
+	if sync {
+		o.ConfExtra, o.ExtraVIPs = trkSyncExtra, []string{trkVIP2}
+	}
+	p, err := prodlab.NewPair(t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &trackLab{haLab: &haLab{t: t, Pair: p}, appName: name, appPath: link, apps: map[string]*netlab.Process{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", p.Logs(80))
+		}
+	})
+	for _, d := range prodlab.Directors {
+		l.startApp(d)
+	}
+	// The check as the directors run it: true in each director (its own
+	// process), false where there is none (the client): the --ns scoping
+	// works, so killing dir1's process fails dir1's check only.
+	check := []string{"/bin/sh", "-c", "exec pgrep --nslist net --ns $$ -x " + name}
+	for _, d := range prodlab.Directors {
+		if out, err := l.Net.Exec(d, check...); err != nil {
+			t.Fatalf("the check fails on %s with its process running: %v", d, err)
+		} else {
+			t.Logf("check on %s: pid %s", d, strings.TrimSpace(out))
+		}
+	}
+	if out, err := l.Net.Exec("client", check...); err == nil {
+		t.Fatalf("the check succeeds in the client's namespace, which runs no %s (pgrep: %s): it is not scoped to the namespace", name, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, b := p.Roles(); m != "dir1" || b != "dir2" {
+		t.Fatalf("after start: master %q, backup %q; want dir1, dir2", m, b)
+	}
+	if h := p.VIPHolders(); len(h) != 1 || h[0] != "dir1" {
+		t.Fatalf("after start the VIP is on %v, want dir1 only", h)
+	}
+	return l
+}
+
+// startApp starts the tracked process in director d's namespace.
+func (l *trackLab) startApp(d string) {
+	l.t.Helper()
+	p, err := l.Net.Start(d, l.appPath, "3600")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.mu.Lock()
+	l.apps[d] = p
+	l.mu.Unlock()
+}
+
+// killApp SIGKILLs director d's tracked process (a crash) and returns when
+// the signal was sent; the process is reaped at once by its waiter.
+func (l *trackLab) killApp(d string) time.Time {
+	l.t.Helper()
+	l.mu.Lock()
+	p := l.apps[d]
+	l.mu.Unlock()
+	at := time.Now()
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		l.t.Fatal(err)
+	}
+	return at
+}
+
+// status is director d's status; it fails the test on error.
+func (l *trackLab) status(d string) app.Status {
+	l.t.Helper()
+	st, err := l.Status(d)
+	if err != nil {
+		l.t.Fatalf("status of %s: %v", d, err)
+	}
+	return st
+}
+
+// trkInstanceStatus returns the status of instance name in st (nil if
+// none).
+func trkInstanceStatus(st app.Status, name string) *app.VRRPStatus {
+	for i := range st.VRRP {
+		if st.VRRP[i].Instance == name {
+			return &st.VRRP[i]
+		}
+	}
+	return nil
+}
+
+// trkTracker returns the state of script tracker name in st ("" if none).
+func trkTracker(st app.Status, name string) string {
+	for _, tr := range st.Trackers {
+		if tr.Kind == "script" && tr.Name == name {
+			return tr.State
+		}
+	}
+	return ""
+}
+
+// loadTo is haLab.load to addr (the VIP or trkVIP2), its snapshots
+// labelled.
+func (l *trackLab) loadTo(addr string, cfg loadgen.Config) func() *loadgen.Report {
+	l.t.Helper()
+	cfg.Target.Addr = addr + ":80"
+	cfg.Target.Dial = l.Net.DialContext("client")
+	cfg.Target.Expected = []string{"rs1", "rs2"}
+	cfg.MaxRequests = int(cfg.Rate*cfg.Duration.Seconds()) + 100
+	cfg.Interval = 2 * time.Second
+	cfg.OnSnapshot = func(s loadgen.Snapshot) { l.t.Logf("load %s %s", addr, s) }
+	g, err := loadgen.New(cfg)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return runLoad(l.t, g)
+}
+
+// waitFor polls cond every 10 ms up to limit and returns when it held
+// (zero if never).
+func waitFor(limit time.Duration, cond func() bool) time.Time {
+	deadline := time.Now().Add(limit)
+	for {
+		if cond() {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestGuestScenarioTrack1Script: the master's tracked process is killed
+// (SIGKILL) under mixed load (40 requests/s, a quarter over 4 keep-alive
+// connections). Its vrrp_script fails twice (fall 2) and, weight 0, puts
+// VI0 in FAULT: dir1 releases the VIP and sends priority 0; dir2 takes over
+// after its Skew_Time. The time from the kill to the VIP on dir2 (sampled
+// every 10 ms) is within trkBound and not below trkMinTakeover (fall is
+// honoured); the VIP is never on both; no request started from 1 s after
+// the move fails. The process back, dir1 leaves FAULT (rise 1) as BACKUP
+// and the VIP stays on dir2 (nopreempt).
+func TestGuestScenarioTrack1Script(t *testing.T) {
+	l := newTrackLab(t, false)
+	st := l.status("dir1")
+	t.Logf("dir1 before: %s, tracker chk_app %q", st.Role, trkTracker(st, "chk_app"))
+
+	wait := l.load(haMixed(9 * time.Second))
+	time.Sleep(2 * time.Second)
+	stop := l.sampleVIP(10 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	killed := l.killApp("dir1")
+	if waitFor(trkBound+4*time.Second, func() bool { return l.HasVIP("dir2") }).IsZero() {
+		t.Errorf("dir2 does not hold the VIP %v after the kill", trkBound+4*time.Second)
+	}
+	rep := wait()
+	samples := stop()
+
+	released, ok1 := haFirst(samples, killed, func(s haVIPSample) bool { return !s.holds("dir1") })
+	took, ok2 := haFirst(samples, killed, func(s haVIPSample) bool { return s.holds("dir2") })
+	if !ok1 || !ok2 {
+		t.Fatalf("after the kill: dir1 released the VIP %v, dir2 took it %v", ok1, ok2)
+	}
+	takeover := took.at.Sub(killed)
+	t.Logf("MEASURED tracked process SIGKILL -> dir1 released the VIP %s, dir2 held it %s (gap %s; sampled every 10 ms); bound %v = interval %v × fall %d + advert_int %v + slack %v; at least %v",
+		haMs(released.at.Sub(killed)), haMs(takeover), haMs(took.at.Sub(released.at)), trkBound, trkInterval, trkFall, trkAdvert, trkSlack, trkMinTakeover)
+	if takeover > trkBound {
+		t.Errorf("the VIP reached dir2 %s after the kill, bound %v", haMs(takeover), trkBound)
+	}
+	if takeover < trkMinTakeover {
+		t.Errorf("the VIP reached dir2 %s after the kill, before %v: fall %d not honoured", haMs(takeover), trkMinTakeover, trkFall)
+	}
+	if at := prodlab.LogTime(l.Process("dir1").Output(), killed, "vrrp state changed", "state=FAULT"); !at.IsZero() {
+		t.Logf("MEASURED dir1 logged FAULT %s after the kill", haMs(at.Sub(killed)))
+	}
+	var two, notDir2 int
+	for _, s := range samples {
+		if len(s.holders) > 1 {
+			if two++; two <= 5 {
+				t.Errorf("two VIP holders at %s", s)
+			}
+		}
+		if !s.at.Before(took.at) && (len(s.holders) != 1 || s.holders[0] != "dir2") {
+			if notDir2++; notDir2 <= 5 {
+				t.Errorf("after the takeover (%s) the VIP holders at %s: want dir2 alone", took.at.Format("15:04:05.000"), s)
+			}
+		}
+	}
+	t.Logf("MEASURED %d VIP samples, %d with two holders, %d after the takeover not dir2 alone", len(samples), two, notDir2)
+
+	st1, st2 := l.status("dir1"), l.status("dir2")
+	vi := trkInstanceStatus(st1, "VI0")
+	if vi == nil || vi.State != "FAULT" || !strings.Contains(strings.Join(vi.FaultSources, ";"), "script chk_app") {
+		t.Errorf("dir1's VI0 after the kill: %+v; want FAULT with fault source script chk_app", vi)
+	} else {
+		t.Logf("dir1's VI0: %s, fault sources %q, priority %d", vi.State, vi.FaultSources, vi.Priority)
+	}
+	t.Logf("dir1 tracker chk_app %q; dir2 role %s, tracker chk_app %q", trkTracker(st1, "chk_app"), st2.Role, trkTracker(st2, "chk_app"))
+	if st2.Role != "master" {
+		t.Errorf("dir2 after the takeover: role %q, want master", st2.Role)
+	}
+	for _, line := range haStateChanges(l.Process("dir2").Output()) {
+		t.Logf("dir2: %s", line)
+	}
+
+	haLogFailures(t, rep, killed, "the kill")
+	after := rep.Window(took.at.Add(time.Second), rep.End)
+	t.Logf("MEASURED load: %d requests, %d failed (%v), first failure %s, last %s after the kill; from the move + 1s: %d requests, %d failed",
+		rep.Sent, rep.Failed, failedClasses(rep.ByClass), haRelTo(rep.FirstFailure, killed), haRelTo(rep.LastFailure, killed), after.Sent, after.Failed)
+	if after.Sent == 0 {
+		t.Errorf("no request started from 1 s after the move: the load ended too soon to show anything")
+	}
+	if after.Failed != 0 {
+		t.Errorf("%d requests started from 1 s after the move failed: %v", after.Failed, failedClasses(after.ByClass))
+	}
+
+	// The process back: rise 1, the next run succeeds; dir1 leaves FAULT
+	// as BACKUP, and dir2 keeps the VIP.
+	back := time.Now()
+	l.startApp("dir1")
+	var vi0 *app.VRRPStatus
+	ok := !waitFor(trkInterval*trkRise+trkAdvert+trkSlack+2*time.Second, func() bool {
+		time.Sleep(200 * time.Millisecond) // the CLI is a process start: not every 10 ms under TCG
+		vi0 = trkInstanceStatus(l.status("dir1"), "VI0")
+		return vi0 != nil && vi0.State == "BACKUP"
+	}).IsZero()
+	if !ok {
+		t.Errorf("dir1's VI0 not BACKUP after its process came back: %+v", vi0)
+	} else {
+		t.Logf("MEASURED process back -> dir1's VI0 BACKUP within %s (status polled every ~200 ms)", haMs(time.Since(back)))
+	}
+	if h := l.VIPHolders(); len(h) != 1 || h[0] != "dir2" {
+		t.Errorf("after dir1's recovery the VIP is on %v, want dir2 alone (nopreempt)", h)
+	}
+}
+
+// trkPairSample is which of the two VIPs each director held at one
+// instant (one address dump per director: the pair of a director is
+// consistent).
+type trkPairSample struct {
+	at  time.Time
+	has map[string][2]bool // director -> [VIP, trkVIP2]
+}
+
+// sampleVIPPairs reads both VIPs on both directors every period until
+// stop; the test's end stops it too.
+func (l *trackLab) sampleVIPPairs(period time.Duration) (stop func() []trkPairSample) {
+	l.t.Helper()
+	hs := map[string]*netlink.Handle{}
+	for _, d := range prodlab.Directors {
+		h, err := l.Net.Netlink(d)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		hs[d] = h
+	}
+	read := func(h *netlink.Handle) (out [2]bool) {
+		lk, err := h.LinkByName("eth0")
+		if err != nil {
+			return out
+		}
+		addrs, err := h.AddrList(lk, netlink.FAMILY_V4)
+		if err != nil {
+			return out
+		}
+		for _, a := range addrs {
+			switch a.IP.String() {
+			case prodlab.VIP:
+				out[0] = true
+			case trkVIP2:
+				out[1] = true
+			}
+		}
+		return out
+	}
+	var (
+		mu      sync.Mutex
+		samples []trkPairSample
+	)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for len(samples) < 10000 {
+			s := trkPairSample{at: time.Now(), has: map[string][2]bool{}}
+			for _, d := range prodlab.Directors {
+				s.has[d] = read(hs[d])
+			}
+			mu.Lock()
+			samples = append(samples, s)
+			mu.Unlock()
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() []trkPairSample {
+		once.Do(func() {
+			close(quit)
+			<-done
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return samples
+	}
+	l.t.Cleanup(func() { stop() })
+	return stop
+}
+
+// trkApart is one run of consecutive samples in which a director held one
+// member's VIP without the other's.
+type trkApart struct {
+	dir      string
+	from, to time.Time
+	n        int
+	first    [2]bool // the pair in the run's first sample
+}
+
+// trkApartRuns finds the runs of each director.
+func trkApartRuns(samples []trkPairSample) []trkApart {
+	var runs []trkApart
+	for _, d := range prodlab.Directors {
+		var cur *trkApart
+		for _, s := range samples {
+			h := s.has[d]
+			if h[0] != h[1] {
+				if cur == nil {
+					cur = &trkApart{dir: d, from: s.at, first: h}
+				}
+				cur.to, cur.n = s.at, cur.n+1
+				continue
+			}
+			if cur != nil {
+				runs = append(runs, *cur)
+				cur = nil
+			}
+		}
+		if cur != nil {
+			runs = append(runs, *cur)
+		}
+	}
+	return runs
+}
+
+// trkHTTPOK waits until a GET to addr from the client answers from a real
+// server.
+func (l *trackLab) trkHTTPOK(addr string, limit time.Duration) error {
+	c := l.Net.HTTPClient("client", time.Second)
+	var last error
+	if waitFor(limit, func() bool {
+		resp, err := c.Get("http://" + net.JoinHostPort(addr, "80") + "/")
+		if err != nil {
+			last = err
+			time.Sleep(200 * time.Millisecond)
+			return false
+		}
+		resp.Body.Close()
+		if s := resp.Header.Get("X-Server"); s != "rs1" && s != "rs2" {
+			last = fmt.Errorf("answered by %q", s)
+			time.Sleep(200 * time.Millisecond)
+			return false
+		}
+		return true
+	}).IsZero() {
+		return fmt.Errorf("%s: no answer from a real server within %v: %v", addr, limit, last)
+	}
+	return nil
+}
+
+// TestGuestScenarioTrack2SyncGroup: VI0 (the VIP, tracking chk_app) and VI1
+// (trkVIP2, VRID 101, tracking nothing) in vrrp_sync_group G, load on both
+// VIPs (20 requests/s each, a quarter keep-alive). The master's tracked
+// process is killed: VI0 goes FAULT and the group takes VI1 with it on
+// dir1; on dir2 both become MASTER together. Both VIPs on both directors
+// are sampled every 10 ms: a director holding one member's VIP without the
+// other's is allowed only at a transition, one run of at most trkSyncRun
+// samples per director; never elsewhere. Each VIP reaches dir2 within
+// trkBound, neither is ever on both directors, and no request to either
+// VIP started from 1 s after the move fails. dir1 ends with both members
+// and the group in FAULT, dir2 with both MASTER.
+func TestGuestScenarioTrack2SyncGroup(t *testing.T) {
+	l := newTrackLab(t, true)
+	// dir1 holds both VIPs, dir2 none; the second virtual_server serves.
+	if waitFor(10*time.Second, func() bool {
+		h1, h2 := l.pairNow("dir1"), l.pairNow("dir2")
+		return h1 == [2]bool{true, true} && h2 == [2]bool{false, false}
+	}).IsZero() {
+		t.Fatalf("after start: dir1 holds %v, dir2 %v of [VIP, VIP2]; want dir1 both, dir2 none", l.pairNow("dir1"), l.pairNow("dir2"))
+	}
+	if err := l.waitService2("dir1", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.trkHTTPOK(trkVIP2, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range prodlab.Directors {
+		st := l.status(d)
+		var states []string
+		for _, v := range st.VRRP {
+			states = append(states, v.Instance+" "+v.State)
+		}
+		t.Logf("%s before: %s; sync groups %+v", d, strings.Join(states, ", "), st.SyncGroups)
+	}
+
+	mixed := func() loadgen.Config {
+		return loadgen.Config{Rate: haRate / 2, Duration: 9 * time.Second, KeepAliveRatio: 0.25, KeepAliveConns: 4}
+	}
+	wait1 := l.loadTo(prodlab.VIP, mixed())
+	wait2 := l.loadTo(trkVIP2, mixed())
+	stop := l.sampleVIPPairs(10 * time.Millisecond)
+	time.Sleep(2 * time.Second)
+	killed := l.killApp("dir1")
+	moved := waitFor(trkBound+4*time.Second, func() bool {
+		return l.pairNow("dir2") == [2]bool{true, true} && l.pairNow("dir1") == [2]bool{false, false}
+	})
+	if moved.IsZero() {
+		t.Errorf("both VIPs not on dir2 (and off dir1) %v after the kill: dir1 %v, dir2 %v", trkBound+4*time.Second, l.pairNow("dir1"), l.pairNow("dir2"))
+		moved = time.Now()
+	}
+	rep1, rep2 := wait1(), wait2()
+	samples := stop()
+
+	// Takeover of each VIP, from the samples.
+	first := func(d string, i int, held bool) (time.Time, bool) {
+		for _, s := range samples {
+			if !s.at.Before(killed) && s.has[d][i] == held {
+				return s.at, true
+			}
+		}
+		return time.Time{}, false
+	}
+	for i, name := range []string{"VIP (VI0)", "VIP2 (VI1)"} {
+		rel, ok1 := first("dir1", i, false)
+		took, ok2 := first("dir2", i, true)
+		if !ok1 || !ok2 {
+			t.Errorf("%s: released by dir1 %v, taken by dir2 %v", name, ok1, ok2)
+			continue
+		}
+		t.Logf("MEASURED %s: kill -> released by dir1 %s, held by dir2 %s (bound %v)", name, haMs(rel.Sub(killed)), haMs(took.Sub(killed)), trkBound)
+		if d := took.Sub(killed); d > trkBound || d < trkMinTakeover {
+			t.Errorf("%s reached dir2 %s after the kill, want within [%v, %v]", name, haMs(d), trkMinTakeover, trkBound)
+		}
+	}
+
+	// Never a VIP on both directors; the members of one director apart
+	// only at a transition.
+	both := 0
+	for _, s := range samples {
+		for i := range 2 {
+			if s.has["dir1"][i] && s.has["dir2"][i] {
+				if both++; both <= 5 {
+					t.Errorf("VIP %d on both directors at %s: %v", i, s.at.Format("15:04:05.000"), s.has)
+				}
+			}
+		}
+	}
+	runs := trkApartRuns(samples)
+	apart := 0
+	perDir := map[string]int{}
+	for _, r := range runs {
+		apart += r.n
+		perDir[r.dir]++
+		which := "VIP (VI0) alone"
+		if r.first[1] {
+			which = "VIP2 (VI1) alone"
+		}
+		t.Logf("MEASURED %s held %s for %d samples (%s to %s after the kill)", r.dir, which, r.n,
+			haMs(r.from.Sub(killed)), haMs(r.to.Sub(killed)))
+		if r.n > trkSyncRun {
+			t.Errorf("%s held one member's VIP without the other's for %d consecutive samples (%s), at most %d allowed at a transition",
+				r.dir, r.n, haMs(r.to.Sub(r.from)), trkSyncRun)
+		}
+		if r.from.Before(killed) || r.to.After(moved.Add(time.Second)) {
+			t.Errorf("%s: members apart outside the transition (%s to %s after the kill)", r.dir, haMs(r.from.Sub(killed)), haMs(r.to.Sub(killed)))
+		}
+	}
+	for d, n := range perDir {
+		if n > 1 {
+			t.Errorf("%s had its members apart in %d separate runs; one transition allows one", d, n)
+		}
+	}
+	t.Logf("MEASURED %d samples (10 ms, both VIPs on both directors): %d with a director's members apart (%d runs: dir1 %d, dir2 %d), %d with a VIP on both directors",
+		len(samples), apart, len(runs), perDir["dir1"], perDir["dir2"], both)
+
+	// The daemons' view.
+	st1, st2 := l.status("dir1"), l.status("dir2")
+	for _, in := range []string{"VI0", "VI1"} {
+		v1, v2 := trkInstanceStatus(st1, in), trkInstanceStatus(st2, in)
+		if v1 == nil || v1.State != "FAULT" {
+			t.Errorf("dir1's %s after the kill: %+v, want FAULT", in, v1)
+		} else {
+			t.Logf("dir1's %s: %s, fault sources %q", in, v1.State, v1.FaultSources)
+		}
+		if v2 == nil || v2.State != "MASTER" {
+			t.Errorf("dir2's %s after the kill: %+v, want MASTER", in, v2)
+		}
+	}
+	if v := trkInstanceStatus(st1, "VI0"); v != nil && !strings.Contains(strings.Join(v.FaultSources, ";"), "script chk_app") {
+		t.Errorf("dir1's VI0 fault sources %q: no script chk_app", v.FaultSources)
+	}
+	groupState := func(st app.Status) string {
+		if len(st.SyncGroups) != 1 {
+			return fmt.Sprintf("%d groups", len(st.SyncGroups))
+		}
+		return st.SyncGroups[0].State
+	}
+	t.Logf("sync group G: dir1 %s, dir2 %s", groupState(st1), groupState(st2))
+	if groupState(st1) != "FAULT" || groupState(st2) != "MASTER" {
+		t.Errorf("sync group G: dir1 %s, dir2 %s; want FAULT, MASTER", groupState(st1), groupState(st2))
+	}
+	for _, d := range prodlab.Directors {
+		for _, line := range haStateChanges(l.Process(d).Output()) {
+			t.Logf("%s: %s", d, line)
+		}
+	}
+
+	for _, x := range []struct {
+		addr string
+		rep  *loadgen.Report
+	}{{prodlab.VIP, rep1}, {trkVIP2, rep2}} {
+		haLogFailures(t, x.rep, killed, "the kill ("+x.addr+")")
+		after := x.rep.Window(moved.Add(time.Second), x.rep.End)
+		t.Logf("MEASURED load on %s: %d requests, %d failed (%v), first failure %s, last %s after the kill; from the move + 1s: %d requests, %d failed",
+			x.addr, x.rep.Sent, x.rep.Failed, failedClasses(x.rep.ByClass), haRelTo(x.rep.FirstFailure, killed), haRelTo(x.rep.LastFailure, killed), after.Sent, after.Failed)
+		if after.Sent == 0 {
+			t.Errorf("%s: no request started from 1 s after the move", x.addr)
+		}
+		if after.Failed != 0 {
+			t.Errorf("%s: %d requests started from 1 s after the move failed: %v", x.addr, after.Failed, failedClasses(after.ByClass))
+		}
+	}
+}
+
+// pairNow reads director d's [VIP, trkVIP2] now.
+func (l *trackLab) pairNow(d string) [2]bool {
+	h, err := l.Net.Netlink(d)
+	if err != nil {
+		return [2]bool{}
+	}
+	return [2]bool{prodlab.HasVIPOn(h, prodlab.VIP), prodlab.HasVIPOn(h, trkVIP2)}
+}
+
+// waitService2 waits until director d's IPVS has trkVIP2:80 with both real
+// servers at weight 1.
+func (l *trackLab) waitService2(d string, limit time.Duration) error {
+	h, err := ipvs.New(l.Net.NetnsPath(d))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	svc := prodlab.Service()
+	svc.Address = net.ParseIP(trkVIP2).To4()
+	var got []string
+	if waitFor(limit, func() bool {
+		ds, err := h.GetDestinations(svc)
+		if err != nil {
+			return false
+		}
+		got = got[:0]
+		for _, x := range ds {
+			if x.Weight == 1 {
+				got = append(got, x.Address.String())
+			}
+		}
+		slices.Sort(got)
+		return slices.Equal(got, []string{prodlab.RSIPs["rs1"], prodlab.RSIPs["rs2"]})
+	}).IsZero() {
+		return fmt.Errorf("%s: %s:80 not with both real servers at weight 1 within %v (in at 1: %v)", d, trkVIP2, limit, got)
+	}
+	return nil
+}
