@@ -201,7 +201,7 @@ func summaryLine(r fileResult) string {
 }
 
 // reWhy finds keepalived's log lines that say why it did nothing.
-var reWhy = regexp.MustCompile(`(?i)fault|error|disabl|not found|invalid|unknown|exit`)
+var reWhy = regexp.MustCompile(`(?i)fault|fail|error|disabl|not found|invalid|unknown|exit|timed? ?out`)
 
 // reStamp is keepalived's time stamp at the start of a log line.
 var reStamp = regexp.MustCompile(`^\w{3} \w{3}\s+\d+ [\d:]+ \d{4}: `)
