@@ -49,6 +49,7 @@ var knownDiffs = []knownDiff{
 
 	// --- addresses ---
 	{`(022|030|034|037|042|053|054|055|059|060|062)-.*|seed-original\.conf|keepalived\.conf|keepalived\.conf\.vrrp\.(localcheck|scripts|sync)`, ClassAddr, `VIP with a prefix shorter than /32: Tandem sets a broadcast address (brd = last address of the prefix, and ignores an explicit "brd X" in 042), keepalived adds no broadcast unless "brd" is given`},
+	{`042-.*`, ClassRoute, `explicit "brd 180.96.15.17" on a VIP: keepalived sets it, so the kernel adds a broadcast route for it; Tandem ignores brd (see the row above)`},
 	{`keepalived\.conf\.vrrp\.static_ipaddress|native-track\.conf`, ClassAddr, `static_ipaddress / virtual_ipaddress "scope link" / "scope host": keepalived applies the scope; Tandem adds scope global (and brd, above)`},
 
 	// --- routes and rules ---
