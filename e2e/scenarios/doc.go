@@ -62,8 +62,8 @@
 //     takeover + 500 ms (the detection window's are counted).
 //
 // The tracking scenarios (track_test.go) run the same pair with a
-// vrrp_script (pgrep of a process in each director's namespace, interval
-// 1, fall 2, rise 1, weight 0) tracked by VI0:
+// vrrp_script (kill -0 of a process in each director's namespace,
+// interval 1, fall 2, rise 1, weight 0) tracked by VI0:
 //
 //   - Track1: the master's tracked process SIGKILLed under load: FAULT,
 //     the VIP on dir2 (sampled every 10 ms) within interval × fall +
