@@ -26,6 +26,7 @@ import (
 	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/director/witness"
+	"github.com/tandemlb/tandem/shared/clock"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/logging"
 	"github.com/tandemlb/tandem/shared/sdnotify"
@@ -103,7 +104,7 @@ type Options struct {
 	// ProcFS is what vrrp_track_process scans; nil means the real ones
 	// (track.OSExecutor, the system clock, /proc).
 	TrackExec  track.Executor
-	TrackClock track.Clock
+	TrackClock clock.Clock
 	ProcFS     track.ProcFS
 	// Links watches the track_interface lines that have a weight; nil
 	// means netlink in the current namespace.

@@ -12,6 +12,7 @@ import (
 	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/track/tracktest"
 	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
 )
 
 // trackConf is a keepalived.conf with instance VI0 (priority 100) that
@@ -48,12 +49,12 @@ func trackText(script, trackLines string) string {
 type trackRig struct {
 	*harness
 	exec  *tracktest.Executor
-	clock *tracktest.Clock
+	clock *clocktest.Clock
 }
 
 func startTracked(t *testing.T, text string) *trackRig {
 	t.Helper()
-	r := &trackRig{exec: tracktest.NewExecutor(), clock: tracktest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
+	r := &trackRig{exec: tracktest.NewExecutor(), clock: clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	r.harness = startWith(t, text, nil, func(o *Options) {
 		keyless(o)
 		o.TrackExec, o.TrackClock = r.exec, r.clock

@@ -11,9 +11,9 @@
 // its timeout.
 //
 // A [Probe] does one attempt against one real server. A [Checker] runs a
-// probe on a schedule with an injected [Clock] and reports every attempt as
-// a [Result]; the result says whether the checker's verdict (up or down)
-// changed, which is what the pool package consumes.
+// probe on a schedule with an injected clock (shared/clock) and reports
+// every attempt as a [Result]; the result says whether the checker's
+// verdict (up or down) changed, which is what the pool package consumes.
 //
 // Scheduling, as in keepalived 2.x (check_tcp.c, tcp_epilog):
 //

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/clock"
 )
 
 // Keepalived's scheduling defaults.
@@ -183,7 +185,7 @@ func (m *machine) observe(success bool) verdict {
 type Checker struct {
 	server   netip.AddrPort
 	probe    Probe
-	clock    Clock
+	clock    clock.Clock
 	report   func(Result)
 	m        *machine
 	rand     func(time.Duration) time.Duration
@@ -199,14 +201,14 @@ type Checker struct {
 // NewChecker returns a checker for server. report is called from Run's
 // goroutine after every attempt. A nil clock is the system clock. It does
 // no I/O and starts nothing.
-func NewChecker(server netip.AddrPort, p Probe, s Settings, clock Clock, report func(Result)) *Checker {
-	if clock == nil {
-		clock = RealClock{}
+func NewChecker(server netip.AddrPort, p Probe, s Settings, clk clock.Clock, report func(Result)) *Checker {
+	if clk == nil {
+		clk = clock.Real{}
 	}
 	return &Checker{
 		server:   server,
 		probe:    p,
-		clock:    clock,
+		clock:    clk,
 		report:   report,
 		m:        newMachine(s),
 		rand:     func(d time.Duration) time.Duration { return rand.N(d) },

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tandemlb/tandem/director/checks"
-	"github.com/tandemlb/tandem/director/checks/checkstest"
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
 )
 
 var errDown = errors.New("status 503, want 200")
@@ -96,7 +96,7 @@ func TestSchedule(t *testing.T) {
 			for _, a := range tt.attempts {
 				p.outcomes = append(p.outcomes, a.err)
 			}
-			clk := checkstest.New(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
+			clk := clocktest.New(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
 			results := make(chan checks.Result, 16)
 			rs := netip.MustParseAddrPort("192.0.2.101:80")
 			c := checks.NewChecker(rs, p, tt.settings, clk, func(r checks.Result) { results <- r })
@@ -131,7 +131,7 @@ func TestSchedule(t *testing.T) {
 
 func TestTriggerProbesNow(t *testing.T) {
 	p := &scripted{}
-	clk := checkstest.New(time.Unix(0, 0))
+	clk := clocktest.New(time.Unix(0, 0))
 	results := make(chan checks.Result, 4)
 	c := checks.NewChecker(netip.MustParseAddrPort("192.0.2.101:80"), p, checks.Settings{DelayLoop: time.Hour}, clk, func(r checks.Result) { results <- r })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -161,7 +161,7 @@ func TestTriggerProbesNow(t *testing.T) {
 }
 
 func TestWarmupDelaysFirstAttempt(t *testing.T) {
-	clk := checkstest.New(time.Unix(0, 0))
+	clk := clocktest.New(time.Unix(0, 0))
 	c := checks.NewChecker(netip.MustParseAddrPort("192.0.2.101:80"), &scripted{}, checks.Settings{Warmup: 10 * time.Second}, clk, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -175,7 +175,7 @@ func TestWarmupDelaysFirstAttempt(t *testing.T) {
 
 const patience = 5 * time.Second
 
-func armed(t *testing.T, clk *checkstest.Clock) time.Duration {
+func armed(t *testing.T, clk *clocktest.Clock) time.Duration {
 	t.Helper()
 	select {
 	case d := <-clk.Armed:
@@ -255,7 +255,7 @@ func TestWeights(t *testing.T) {
 	if _, ok := probe.(checks.WeightedProbe); !ok {
 		t.Fatal("Named lost WeightedProbe")
 	}
-	clk := checkstest.New(time.Unix(0, 0))
+	clk := clocktest.New(time.Unix(0, 0))
 	results := make(chan checks.Result, 16)
 	c := checks.NewChecker(netip.MustParseAddrPort("192.0.2.101:80"), probe, checks.Settings{DelayLoop: time.Second, Retry: checks.NoRetry}, clk, func(r checks.Result) { results <- r })
 	ctx, cancel := context.WithCancel(context.Background())

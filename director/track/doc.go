@@ -4,7 +4,7 @@
 // vrrp_track_process (track_process), track_file (vrrp_track_file) and the
 // weight rules of track_interface.
 //
-// Each tracker runs on its own with an injected [Clock] and
+// Each tracker runs on its own with an injected clock (shared/clock) and
 // reports an [Update] through a callback; nothing here knows VRRP
 // instances. The app keeps each object's latest Update, builds one
 // [Input] per track_* line of an instance and calls [Effective], which is

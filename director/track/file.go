@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tandemlb/tandem/shared/clock"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,7 +102,7 @@ func digitVal(c byte) int {
 // File tracks one track_file.
 type File struct {
 	cfg     FileConfig
-	clock   Clock
+	clock   clock.Clock
 	log     *slog.Logger
 	report  func(Update)
 	value   int64
@@ -113,17 +114,17 @@ type File struct {
 // Run's goroutine with the first value and on every change. A nil clock
 // is the system clock, a nil log discards. It does no I/O and starts
 // nothing.
-func NewFile(cfg FileConfig, clock Clock, log *slog.Logger, report func(Update)) *File {
+func NewFile(cfg FileConfig, clk clock.Clock, log *slog.Logger, report func(Update)) *File {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultFileInterval
 	}
-	if clock == nil {
-		clock = RealClock{}
+	if clk == nil {
+		clk = clock.Real{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &File{cfg: cfg, clock: clock, log: log.With("track_file", cfg.Name), report: report}
+	return &File{cfg: cfg, clock: clk, log: log.With("track_file", cfg.Name), report: report}
 }
 
 // Init applies init_file: it writes InitFile's value and a newline to the

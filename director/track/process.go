@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/clock"
 )
 
 // DefaultProcessInterval is how often a Process rescans /proc.
@@ -296,7 +298,7 @@ func (q *quorumState) wait(now time.Time) (time.Duration, bool) {
 type Process struct {
 	cfg     ProcessConfig // with defaults
 	fs      ProcFS
-	clock   Clock
+	clock   clock.Clock
 	log     *slog.Logger
 	report  func(Update)
 	q       *quorumState
@@ -308,18 +310,18 @@ type Process struct {
 // called from Run's goroutine on the first scan and whenever the count or
 // the verdict changes. A nil fs is OSProcFS, a nil clock the system clock,
 // a nil log discards. It does no I/O and starts nothing.
-func NewProcess(cfg ProcessConfig, fs ProcFS, clock Clock, log *slog.Logger, report func(Update)) *Process {
+func NewProcess(cfg ProcessConfig, fs ProcFS, clk clock.Clock, log *slog.Logger, report func(Update)) *Process {
 	cfg = cfg.withDefaults()
 	if fs == nil {
 		fs = OSProcFS{}
 	}
-	if clock == nil {
-		clock = RealClock{}
+	if clk == nil {
+		clk = clock.Real{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Process{cfg: cfg, fs: fs, clock: clock, log: log.With("process", cfg.Name), report: report, q: newQuorumState(cfg), last: -1}
+	return &Process{cfg: cfg, fs: fs, clock: clk, log: log.With("process", cfg.Name), report: report, q: newQuorumState(cfg), last: -1}
 }
 
 // Run scans at once and then every Interval (sooner when a delay ends)

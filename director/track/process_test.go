@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/track/tracktest"
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
 )
 
 func TestProcessMatches(t *testing.T) {
@@ -124,7 +125,7 @@ func TestProcessTracker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := tracktest.NewClock(t0)
+			clock := clocktest.New(t0)
 			fs := &tracktest.ProcFS{}
 			var got []track.Update
 			updates := make(chan track.Update, 16)
@@ -156,7 +157,7 @@ func TestProcessTracker(t *testing.T) {
 }
 
 func TestProcessScanErrorChangesNothing(t *testing.T) {
-	clock := tracktest.NewClock(t0)
+	clock := clocktest.New(t0)
 	fs := &tracktest.ProcFS{}
 	fs.Set(nil, errors.New("no /proc"))
 	updates := make(chan track.Update, 4)

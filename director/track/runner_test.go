@@ -11,12 +11,13 @@ import (
 
 	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/track/tracktest"
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // waitArmed waits for the code under test to arm a timer of d.
-func waitArmed(t *testing.T, c *tracktest.Clock, d time.Duration) {
+func waitArmed(t *testing.T, c *clocktest.Clock, d time.Duration) {
 	t.Helper()
 	select {
 	case got := <-c.Armed:
@@ -41,7 +42,7 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 }
 
 func TestScriptRunner(t *testing.T) {
-	clock := tracktest.NewClock(t0)
+	clock := clocktest.New(t0)
 	ex := tracktest.NewExecutor()
 	updates := make(chan track.Update, 16)
 	s := track.NewScript(track.ScriptConfig{Name: "chk", Command: "/usr/bin/check 'a b'", Interval: 2 * time.Second, Fall: 2, User: "u"},
@@ -102,7 +103,7 @@ func TestScriptRunner(t *testing.T) {
 }
 
 func TestScriptBadCommandFails(t *testing.T) {
-	clock := tracktest.NewClock(t0)
+	clock := clocktest.New(t0)
 	updates := make(chan track.Update, 4)
 	s := track.NewScript(track.ScriptConfig{Name: "bad", Command: `"unterminated`}, tracktest.NewExecutor(), clock, nil, func(u track.Update) { updates <- u })
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/clock"
 )
 
 // DefaultScriptInterval is keepalived's vrrp_script interval default.
@@ -128,7 +130,7 @@ type Script struct {
 	args    []string
 	argErr  error
 	exec    Executor
-	clock   Clock
+	clock   clock.Clock
 	report  func(Update)
 	log     *slog.Logger
 	state   *scriptState
@@ -139,13 +141,13 @@ type Script struct {
 // NewScript returns the runner of one script. report is called from Run's
 // goroutine after every run. A nil exec is [OSExecutor], a nil clock the
 // system clock, a nil log discards. It does no I/O and starts nothing.
-func NewScript(cfg ScriptConfig, exec Executor, clock Clock, log *slog.Logger, report func(Update)) *Script {
+func NewScript(cfg ScriptConfig, exec Executor, clk clock.Clock, log *slog.Logger, report func(Update)) *Script {
 	cfg = cfg.withDefaults()
 	if exec == nil {
 		exec = OSExecutor{}
 	}
-	if clock == nil {
-		clock = RealClock{}
+	if clk == nil {
+		clk = clock.Real{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -155,7 +157,7 @@ func NewScript(cfg ScriptConfig, exec Executor, clock Clock, log *slog.Logger, r
 		err = errors.New("empty command")
 	}
 	return &Script{
-		cfg: cfg, args: args, argErr: err, exec: exec, clock: clock,
+		cfg: cfg, args: args, argErr: err, exec: exec, clock: clk,
 		report: report, log: log.With("script", cfg.Name),
 		state: newScriptState(cfg.Rise, cfg.Fall, cfg.InitFail),
 	}

@@ -1,3 +1,6 @@
+// Package tracktest provides fakes for tests of code that uses package
+// track: a scripted Executor and an in-memory ProcFS (the manual clock is
+// shared/clock/clocktest).
 package tracktest
 
 import (

@@ -1,15 +1,15 @@
-// Package tracktest provides fakes for tests of code that uses package
-// track: a manual clock, a scripted Executor and an in-memory ProcFS.
-package tracktest
+// Package clocktest provides a manual clock for tests of code that takes a
+// clock.Clock.
+package clocktest
 
 import (
 	"sync"
 	"time"
 
-	"github.com/tandemlb/tandem/director/track"
+	"github.com/tandemlb/tandem/shared/clock"
 )
 
-// Clock is a manual track.Clock. Time moves only with Advance. Every timer
+// Clock is a manual clock.Clock. Time moves only with Advance. Every timer
 // armed is announced on Armed (buffered), so a test can wait for the code
 // under test to reach its next wait without sleeping.
 type Clock struct {
@@ -20,23 +20,23 @@ type Clock struct {
 	Armed chan time.Duration
 }
 
-var _ track.Clock = (*Clock)(nil)
+var _ clock.Clock = (*Clock)(nil)
 
-// NewClock returns a clock at start.
-func NewClock(start time.Time) *Clock {
+// New returns a clock at start.
+func New(start time.Time) *Clock {
 	return &Clock{now: start, Armed: make(chan time.Duration, 256)}
 }
 
-// Now implements track.Clock.
+// Now implements clock.Clock.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-// NewTimer implements track.Clock. A timer of zero or negative duration
+// NewTimer implements clock.Clock. A timer of zero or negative duration
 // fires at once.
-func (c *Clock) NewTimer(d time.Duration) track.Timer {
+func (c *Clock) NewTimer(d time.Duration) clock.Timer {
 	c.mu.Lock()
 	t := &timer{c: c, at: c.now.Add(d), ch: make(chan time.Time, 1)}
 	if d <= 0 {
