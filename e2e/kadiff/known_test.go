@@ -63,10 +63,17 @@ var knownDiffs = []knownDiff{
 	{`(017|059)-.*|seed-original\.conf|keepalived\.conf`, ClassSyncd, `lvs_sync_daemon INTERFACE INSTANCE without id: keepalived 2.2.7 starts the sync daemon with syncid 0; Tandem uses the instance's virtual_router_id`},
 }
 
+// flakyDiffs are differences that depend on timing under TCG: they may or
+// may not occur, so they are never reported as stale.
+var flakyDiffs = []knownDiff{
+	{`keepalived\.conf\.vrrp\.localcheck`, ClassAdvert, `timing, not meaning: nine instances tracking 1-2 s scripts (fall/rise 2) on one interface; under TCG load some of keepalived's instances had not settled inside the capture window in one of three full runs`},
+}
+
 // checkKnown fails t unless the differences in results are exactly
 // knownDiffs, and reports every difference grouped by its cause.
 func checkKnown(t *testing.T, results []fileResult) {
 	t.Helper()
+	all := append(append([]knownDiff{}, knownDiffs...), flakyDiffs...)
 	type key struct{ file, class string }
 	found := map[key]Difference{}
 	compared := map[string]bool{}
@@ -78,8 +85,8 @@ func checkKnown(t *testing.T, results []fileResult) {
 			found[key{r.name, d.Class}] = d
 		}
 	}
-	res := make([]*regexp.Regexp, len(knownDiffs))
-	for i, k := range knownDiffs {
+	res := make([]*regexp.Regexp, len(all))
+	for i, k := range all {
 		re, err := regexp.Compile("^(?:" + k.Files + ")$")
 		if err != nil {
 			t.Fatalf("knownDiffs[%d] %q: %v", i, k.Files, err)
@@ -94,7 +101,7 @@ func checkKnown(t *testing.T, results []fileResult) {
 	var unexpected []string
 	for k, d := range found {
 		idx := -1
-		for i, kd := range knownDiffs {
+		for i, kd := range all {
 			if kd.Class == k.class && res[i].MatchString(k.file) {
 				idx = i
 				break
@@ -111,25 +118,28 @@ func checkKnown(t *testing.T, results []fileResult) {
 		t.Errorf("UNEXPECTED difference (add it to knownDiffs with its cause, or fix the daemon): %s", u)
 	}
 	// Every listed difference must occur on every compared file it names.
-	for i, kd := range knownDiffs {
+	for i, kd := range all {
 		n := 0
 		for name := range compared {
 			if !res[i].MatchString(name) {
 				continue
 			}
 			if _, ok := found[key{name, kd.Class}]; !ok {
+				if i >= len(knownDiffs) {
+					continue
+				}
 				t.Errorf("STALE knownDiffs[%d] (%s, %s): %s no longer differs there; delete or narrow the row", i, kd.Files, kd.Class, name)
 				continue
 			}
 			n++
 		}
-		if n == 0 && len(compared) > 0 && !partialRun() {
+		if n == 0 && len(compared) > 0 && !partialRun() && i < len(knownDiffs) {
 			t.Errorf("STALE knownDiffs[%d] (%s, %s): matches no compared file", i, kd.Files, kd.Class)
 		}
 	}
 	// The report, grouped by cause.
 	var b strings.Builder
-	for i, kd := range knownDiffs {
+	for i, kd := range all {
 		fmt.Fprintf(&b, "\n== [%d] %s — %s", i, kd.Class, kd.Reason)
 		var ks []key
 		for k, idx := range explained {
