@@ -11,6 +11,7 @@ import (
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/pool"
+	"github.com/tandemlb/tandem/director/script"
 	"github.com/tandemlb/tandem/director/vrrp"
 )
 
@@ -303,7 +304,7 @@ func PoolConfig(cfg *config.Config, s *config.VirtualService) pool.Config {
 //
 // The mismatches it handles:
 //   - misc_path is one string in the model; checks.MiscCheck wants the
-//     argument vector keepalived would exec (checks.SplitCommand).
+//     argument vector keepalived would exec (script.SplitCommand).
 //   - misc_timeout 0 means the delay_loop (keepalived).
 //   - user/group fall back to script_user, then to the director's own
 //     user (root).
@@ -343,7 +344,7 @@ func ProbeOf(cfg *config.Config, s *config.VirtualService, rs *config.RealServer
 		if m.Timeout == 0 {
 			m.Timeout = s.DelayLoop
 		}
-		args, err := checks.SplitCommand(c.MiscPath)
+		args, err := script.SplitCommand(c.MiscPath)
 		if err == nil && len(args) == 0 {
 			err = errors.New("no program")
 		}
@@ -356,7 +357,7 @@ func ProbeOf(cfg *config.Config, s *config.VirtualService, rs *config.RealServer
 			user, group, kw = cfg.ScriptUser, cfg.ScriptGroup, "script_user"
 		}
 		if user != "" {
-			cred, err := checks.ScriptCredential(user, group)
+			cred, err := script.Credential(user, group)
 			if err != nil {
 				bad(kw, err)
 			}

@@ -1,16 +1,13 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"slices"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/script"
 	"github.com/tandemlb/tandem/director/vrrp"
 )
 
@@ -151,13 +148,9 @@ func groupCommands(name string, n config.Notify, s vrrp.State) []string {
 		out = append(out, c)
 	}
 	if n.Any != "" {
-		out = append(out, fmt.Sprintf("%s GROUP %s %s", n.Any, shellQuote(name), s))
+		out = append(out, fmt.Sprintf("%s GROUP %s %s", n.Any, script.ShellQuote(name), s))
 	}
 	return out
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (g *groupNotifier) queue(s vrrp.State) {
@@ -190,15 +183,8 @@ func (g *groupNotifier) close() {
 }
 
 func (g *groupNotifier) run(s vrrp.State, line string) {
-	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		g.log.Warn("vrrp sync group notify script failed", "sync_group", g.name, "state", s.String(), "script", line, "err", err, "output", string(out))
+	if out, err := script.RunShell(line, g.timeout); err != nil {
+		g.log.Warn("vrrp sync group notify script failed", "sync_group", g.name, "state", s.String(), "script", line, "err", err, "output", out)
 		return
 	}
 	g.log.Debug("vrrp sync group notify script ran", "sync_group", g.name, "state", s.String(), "script", line)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/script"
 	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/vrrp"
 )
@@ -595,7 +596,7 @@ func scriptInsecure(c track.ScriptConfig) string {
 			return ""
 		}
 	}
-	args, err := track.SplitCommand(c.Command)
+	args, err := script.SplitCommand(c.Command)
 	if err != nil || len(args) == 0 {
 		return ""
 	}

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// script writes an executable shell script into dir and returns its path.
-func script(t *testing.T, dir, name, body string) string {
+// scriptFile writes an executable shell script into dir and returns its path.
+func scriptFile(t *testing.T, dir, name, body string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
@@ -36,16 +36,16 @@ func TestMiscCheck(t *testing.T) {
 		weightSet  bool
 		exitStatus int // for an *ExitError
 	}{
-		{name: "exit 0", check: MiscCheck{Args: []string{script(t, dir, "ok.sh", "exit 0")}}},
-		{name: "exit 1", check: MiscCheck{Args: []string{script(t, dir, "fail.sh", "exit 1")}}, want: "exit status 1", exitStatus: 1},
-		{name: "exit 3 without misc_dynamic fails", check: MiscCheck{Args: []string{script(t, dir, "three.sh", "exit 3")}}, want: "exit status 3", exitStatus: 3},
-		{name: "arguments and output in the reason", check: MiscCheck{Args: []string{script(t, dir, "args.sh", `echo "got $1|$2" >&2; exit 1`), "a b", "c"}}, want: "exit status 1: got a b|c", exitStatus: 1},
-		{name: "dynamic: exit 12 is weight 10", check: MiscCheck{Args: []string{script(t, dir, "w12.sh", "exit 12")}, Dynamic: true}, weight: 10, weightSet: true},
-		{name: "dynamic: exit 2 is weight 0", check: MiscCheck{Args: []string{script(t, dir, "w2.sh", "exit 2")}, Dynamic: true}, weight: 0, weightSet: true},
-		{name: "dynamic: exit 255 is weight 253", check: MiscCheck{Args: []string{script(t, dir, "w255.sh", "exit 255")}, Dynamic: true}, weight: 253, weightSet: true},
+		{name: "exit 0", check: MiscCheck{Args: []string{scriptFile(t, dir, "ok.sh", "exit 0")}}},
+		{name: "exit 1", check: MiscCheck{Args: []string{scriptFile(t, dir, "fail.sh", "exit 1")}}, want: "exit status 1", exitStatus: 1},
+		{name: "exit 3 without misc_dynamic fails", check: MiscCheck{Args: []string{scriptFile(t, dir, "three.sh", "exit 3")}}, want: "exit status 3", exitStatus: 3},
+		{name: "arguments and output in the reason", check: MiscCheck{Args: []string{scriptFile(t, dir, "args.sh", `echo "got $1|$2" >&2; exit 1`), "a b", "c"}}, want: "exit status 1: got a b|c", exitStatus: 1},
+		{name: "dynamic: exit 12 is weight 10", check: MiscCheck{Args: []string{scriptFile(t, dir, "w12.sh", "exit 12")}, Dynamic: true}, weight: 10, weightSet: true},
+		{name: "dynamic: exit 2 is weight 0", check: MiscCheck{Args: []string{scriptFile(t, dir, "w2.sh", "exit 2")}, Dynamic: true}, weight: 0, weightSet: true},
+		{name: "dynamic: exit 255 is weight 253", check: MiscCheck{Args: []string{scriptFile(t, dir, "w255.sh", "exit 255")}, Dynamic: true}, weight: 253, weightSet: true},
 		{name: "dynamic: exit 0 is the configured weight", check: MiscCheck{Args: []string{dir + "/ok.sh"}, Dynamic: true, ConfiguredWeight: 7}, weight: 7, weightSet: true},
 		{name: "dynamic: exit 1 fails", check: MiscCheck{Args: []string{dir + "/fail.sh"}, Dynamic: true}, want: "exit status 1", exitStatus: 1},
-		{name: "killed by a signal", check: MiscCheck{Args: []string{script(t, dir, "sig.sh", "kill -9 $$")}}, want: "killed by signal 9"},
+		{name: "killed by a signal", check: MiscCheck{Args: []string{scriptFile(t, dir, "sig.sh", "kill -9 $$")}}, want: "killed by signal 9"},
 		{name: "not executable", check: MiscCheck{Args: []string{notExec}}, want: "cannot execute " + notExec + ": permission denied"},
 		{name: "missing", check: MiscCheck{Args: []string{dir + "/missing.sh"}}, want: "no such file or directory"},
 		{name: "not in PATH", check: MiscCheck{Args: []string{"tandem-no-such-program"}}, want: "cannot execute tandem-no-such-program: not found in PATH"},
@@ -116,7 +116,7 @@ func readPid(t *testing.T, path string) int {
 func TestMiscCheckTimeoutKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "child.pid")
-	p := script(t, dir, "hang.sh", `trap '' TERM
+	p := scriptFile(t, dir, "hang.sh", `trap '' TERM
 sleep 300 &
 echo $! > `+pidFile+`
 while :; do sleep 1; done`)
@@ -137,7 +137,7 @@ while :; do sleep 1; done`)
 func TestMiscCheckLeftoverChildKilled(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "child.pid")
-	p := script(t, dir, "bg.sh", "sleep 300 >/dev/null 2>&1 &\necho $! > "+pidFile+"\nexit 0")
+	p := scriptFile(t, dir, "bg.sh", "sleep 300 >/dev/null 2>&1 &\necho $! > "+pidFile+"\nexit 0")
 	if err := (MiscCheck{Args: []string{p}, Timeout: 5 * time.Second}).Probe(context.Background()); err != nil {
 		t.Fatalf("Probe = %v", err)
 	}
@@ -149,7 +149,7 @@ func TestMiscCheckLeftoverChildKilled(t *testing.T) {
 func TestMiscCheckCancelKills(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "self.pid")
-	p := script(t, dir, "slow.sh", "echo $$ > "+pidFile+"\nexec sleep 300")
+	p := scriptFile(t, dir, "slow.sh", "echo $$ > "+pidFile+"\nexec sleep 300")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- (MiscCheck{Args: []string{p}, Timeout: time.Hour}).Probe(ctx) }()
@@ -178,7 +178,7 @@ func TestMiscCheckCancelKills(t *testing.T) {
 // TestMiscCheckOutputBounded: a script printing megabytes is not kept.
 func TestMiscCheckOutputBounded(t *testing.T) {
 	dir := t.TempDir()
-	p := script(t, dir, "loud.sh", "head -c 4000000 /dev/zero | tr '\\0' 'a'; exit 1")
+	p := scriptFile(t, dir, "loud.sh", "head -c 4000000 /dev/zero | tr '\\0' 'a'; exit 1")
 	err := (MiscCheck{Args: []string{p}, Timeout: 10 * time.Second}).Probe(context.Background())
 	var ee *ExitError
 	if !errors.As(err, &ee) {
@@ -187,52 +187,6 @@ func TestMiscCheckOutputBounded(t *testing.T) {
 	if len(ee.Output) > DefaultMiscOutput {
 		t.Errorf("kept %d bytes of output", len(ee.Output))
 	}
-}
-
-func TestSplitCommand(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-		err  string
-	}{
-		{in: "/bin/check.sh", want: []string{"/bin/check.sh"}},
-		{in: "  /bin/check.sh  a\tb ", want: []string{"/bin/check.sh", "a", "b"}},
-		{in: `/bin/check "a b" 'c d'`, want: []string{"/bin/check", "a b", "c d"}},
-		{in: `x pre"quoted part"post`, want: []string{"x", "prequoted partpost"}},
-		{in: `x 'it''s'`, want: []string{"x", "its"}},
-		{in: `x "say \"hi\""`, want: []string{"x", `say "hi"`}},
-		{in: `x 'a\'b'`, want: []string{"x", "a'b"}}, // keepalived escapes inside '' too
-		{in: `x a\ b`, want: []string{"x", "a b"}},
-		{in: `x \t\n\x41\101\cA\E\q`, want: []string{"x", "\t\nAA\x01\x1bq"}},
-		{in: `x ""`, want: []string{"x", ""}},
-		{in: `x "unterminated`, err: "missing terminating \""},
-		{in: `x \`, err: "escape character at end"},
-		{in: "   ", err: "empty command"},
-	}
-	for _, tt := range tests {
-		got, err := SplitCommand(tt.in)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("SplitCommand(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || strings.Join(got, "\x00") != strings.Join(tt.want, "\x00") || len(got) != len(tt.want) {
-			t.Errorf("SplitCommand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
-	}
-}
-
-func FuzzSplitCommand(f *testing.F) {
-	for _, s := range []string{`/bin/x "a b" 'c'`, `\x41\101\c`, `"`, `a\`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		args, err := SplitCommand(s)
-		if err == nil && len(args) == 0 {
-			t.Fatal("no error and no words")
-		}
-	})
 }
 
 func TestParseHex(t *testing.T) {

@@ -1,18 +1,21 @@
-package checks
+package script
 
 import (
 	"errors"
 	"fmt"
 )
 
-// SplitCommand splits a MISC_CHECK misc_path the way keepalived 2.2
-// does (alloc_strvec_quoted_escaped): words are separated by blanks;
+// SplitCommand splits a script line (MISC_CHECK misc_path, vrrp_script
+// script) the way keepalived 2.2 does (alloc_strvec_quoted_escaped,
+// keepalived.conf(5) "Quoted strings"): words are separated by blanks;
 // within a word, '...' and "..." quote blanks (quoted parts join the
 // text around them, as in a shell); a backslash escapes the next
 // character everywhere, inside single quotes too, with the C escapes
 // \a \b \E \f \n \r \t \v, \xHH…, \cX (control character) and \NNN
 // (octal, up to 3 digits). There is no variable or glob expansion and no
-// shell: the first word is the program.
+// shell: the first word is the program, and redirections or pipes need
+// the line wrapped in `/bin/sh -c '...'`. A line with no word is an
+// error.
 func SplitCommand(line string) ([]string, error) {
 	var (
 		args  []string

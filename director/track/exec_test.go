@@ -37,8 +37,8 @@ func TestOSExecutor(t *testing.T) {
 			return []string{writeScript(t, `[ "$1" = "a b" ] && exit 0; exit 9`, 0o755), "a b"}
 		}, "", 0, ""},
 		{"path lookup", func(t *testing.T) []string { return []string{"true"} }, "", 0, ""},
-		{"not executable", func(t *testing.T) []string { return []string{writeScript(t, "exit 0", 0o644)} }, "", -1, "not executable"},
-		{"missing", func(t *testing.T) []string { return []string{filepath.Join(t.TempDir(), "nope")} }, "", -1, "not found"},
+		{"not executable", func(t *testing.T) []string { return []string{writeScript(t, "exit 0", 0o644)} }, "", -1, "permission denied"},
+		{"missing", func(t *testing.T) []string { return []string{filepath.Join(t.TempDir(), "nope")} }, "", -1, "no such file or directory"},
 		{"not in PATH", func(t *testing.T) []string { return []string{"tandem-no-such-command"} }, "", -1, "not found in PATH"},
 		{"unknown user", func(t *testing.T) []string { return []string{"true"} }, "tandem-no-such-user", -1, `script user "tandem-no-such-user"`},
 	}

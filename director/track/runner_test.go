@@ -110,7 +110,7 @@ func TestScriptBadCommandFails(t *testing.T) {
 	defer cancel()
 	go s.Run(ctx)
 	u := recv(t, updates)
-	if u.OK || !u.Changed || u.Reason != `command "\"unterminated": unterminated quote` {
+	if u.OK || !u.Changed || u.Reason != `command "\"unterminated": missing terminating "` {
 		t.Fatalf("update %+v, want a failure naming the command", u)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tandemlb/tandem/director/script"
 	"github.com/tandemlb/tandem/shared/clock"
 )
 
@@ -18,7 +19,7 @@ const DefaultScriptInterval = time.Second
 type ScriptConfig struct {
 	Name string
 	// Command is the script line, split into arguments as keepalived does
-	// (see [SplitCommand]) and executed directly, without a shell.
+	// (see [script.SplitCommand]) and executed directly, without a shell.
 	Command string
 	// Interval between runs; 0 means 1 s.
 	Interval time.Duration
@@ -152,10 +153,7 @@ func NewScript(cfg ScriptConfig, exec Executor, clk clock.Clock, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	args, err := SplitCommand(cfg.Command)
-	if err == nil && len(args) == 0 {
-		err = errors.New("empty command")
-	}
+	args, err := script.SplitCommand(cfg.Command)
 	return &Script{
 		cfg: cfg, args: args, argErr: err, exec: exec, clock: clk,
 		report: report, log: log.With("script", cfg.Name),

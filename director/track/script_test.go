@@ -41,33 +41,3 @@ func TestScriptState(t *testing.T) {
 		})
 	}
 }
-
-func TestSplitCommand(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{"/usr/bin/check", []string{"/usr/bin/check"}, false},
-		{"  killall -0   haproxy ", []string{"killall", "-0", "haproxy"}, false},
-		{`/bin/sh -c 'test -e /run/x && exit 1'`, []string{"/bin/sh", "-c", "test -e /run/x && exit 1"}, false},
-		{`abcd" efg h jkl "mnop`, []string{"abcd efg h jkl mnop"}, false},
-		{`abcd "efg h jkl" mnop`, []string{"abcd", "efg h jkl", "mnop"}, false},
-		{`a\ b c\\d \"q\"`, []string{"a b", `c\d`, `"q"`}, false},
-		{`x\x41\101\t`, []string{"xAA\t"}, false},
-		{`''`, []string{""}, false},
-		{"", nil, false},
-		{`"open`, nil, true},
-		{`end\`, nil, true},
-	}
-	for _, tt := range tests {
-		got, err := SplitCommand(tt.in)
-		if (err != nil) != tt.err {
-			t.Errorf("SplitCommand(%q) error %v, want error %v", tt.in, err, tt.err)
-			continue
-		}
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("SplitCommand(%q) (-want +got)\n%s", tt.in, diff)
-		}
-	}
-}

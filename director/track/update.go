@@ -21,7 +21,7 @@ type Update struct {
 	// previous report, and for the first verdict of a script.
 	Changed bool
 	// Reason is a one-line explanation for logs: "exited with status 1",
-	// "timeout after 2s", "not executable: permission denied",
+	// "timeout after 2s", "cannot execute /x.sh: permission denied",
 	// "3 processes, quorum 1..2".
 	Reason string
 

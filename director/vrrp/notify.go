@@ -1,13 +1,12 @@
 package vrrp
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/tandemlb/tandem/director/script"
 )
 
 // Notifier tells the outside world about state changes.
@@ -84,34 +83,15 @@ func (c InstanceConfig) NotifyCommands(state State, prio uint8) []string {
 		cmds = append(cmds, specific)
 	}
 	if c.Notify != "" {
-		cmds = append(cmds, fmt.Sprintf("%s INSTANCE %s %s %s", c.Notify, shellQuote(c.Name), state, strconv.Itoa(int(prio))))
+		cmds = append(cmds, fmt.Sprintf("%s INSTANCE %s %s %s", c.Notify, script.ShellQuote(c.Name), state, strconv.Itoa(int(prio))))
 	}
 	return cmds
 }
 
-func shellQuote(s string) string {
-	q := "'"
-	for _, r := range s {
-		if r == '\'' {
-			q += `'\''`
-		} else {
-			q += string(r)
-		}
-	}
-	return q + "'"
-}
-
 func (n *ScriptNotifier) run(j notifyJob) {
 	for _, line := range n.cfg.NotifyCommands(j.state, j.prio) {
-		ctx, cancel := context.WithTimeout(context.Background(), n.timeout)
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = time.Second
-		out, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			n.log.Warn("vrrp notify script failed", "instance", n.cfg.Name, "state", j.state.String(), "script", line, "err", err, "output", string(out))
+		if out, err := script.RunShell(line, n.timeout); err != nil {
+			n.log.Warn("vrrp notify script failed", "instance", n.cfg.Name, "state", j.state.String(), "script", line, "err", err, "output", out)
 			continue
 		}
 		n.log.Debug("vrrp notify script ran", "instance", n.cfg.Name, "state", j.state.String(), "script", line)

@@ -1,0 +1,137 @@
+package script
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func writeScript(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// running reports whether pid is a live process (a zombie is not).
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
+}
+
+func readPid(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// TestRunLeftovers: with KillLeftovers a background child dies with the
+// script; without, it outlives it (a notify script may start a daemon).
+func TestRunLeftovers(t *testing.T) {
+	for _, kill := range []bool{true, false} {
+		pidFile := filepath.Join(t.TempDir(), "child.pid")
+		s := writeScript(t, "sleep 30 >/dev/null 2>&1 &\necho $! > "+pidFile)
+		r := Run(context.Background(), Cmd{Args: []string{s}, Timeout: 5 * time.Second, KillLeftovers: kill})
+		if r.Err != nil || r.ExitStatus != 0 || r.TimedOut || r.Canceled {
+			t.Fatalf("KillLeftovers %v: %+v", kill, r)
+		}
+		pid := readPid(t, pidFile)
+		deadline := time.Now().Add(3 * time.Second)
+		for kill && running(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if running(pid) == kill {
+			t.Errorf("KillLeftovers %v: child running %v", kill, running(pid))
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// TestRunTimeoutGrace: on timeout a script that exits on SIGTERM is given
+// the grace; one that ignores it is SIGKILLed after the grace.
+func TestRunTimeoutGrace(t *testing.T) {
+	soft := writeScript(t, "trap 'exit 0' TERM\nwhile :; do sleep 0.05; done")
+	r := Run(context.Background(), Cmd{Args: []string{soft}, Timeout: 100 * time.Millisecond, KillGrace: 5 * time.Second})
+	if !r.TimedOut || r.ExitStatus != -1 {
+		t.Fatalf("soft: %+v, want a timeout", r)
+	}
+	hard := writeScript(t, "trap '' TERM\nwhile :; do sleep 0.05; done")
+	start := time.Now()
+	r = Run(context.Background(), Cmd{Args: []string{hard}, Timeout: 100 * time.Millisecond, KillGrace: 200 * time.Millisecond})
+	if !r.TimedOut || r.ExitStatus != -1 {
+		t.Fatalf("hard: %+v, want a timeout", r)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
+		t.Errorf("hard: took %s, want timeout+grace", d)
+	}
+}
+
+func TestRunOutput(t *testing.T) {
+	s := writeScript(t, "echo out; echo '  err \x01' >&2; exit 3")
+	r := Run(context.Background(), Cmd{Args: []string{s}})
+	if r.ExitStatus != 3 || r.Err != nil || r.FirstLine() != `err \x01` {
+		t.Errorf("stderr only: %+v, first line %q", r, r.FirstLine())
+	}
+	r = Run(context.Background(), Cmd{Args: []string{s}, Stdout: true, OutputLimit: 2})
+	if r.ExitStatus != 3 || string(r.Output) != "ou" {
+		t.Errorf("bounded stdout: %+v", r)
+	}
+	var se *StartError
+	if r := Run(context.Background(), Cmd{Args: []string{"/nonexistent/x"}}); !errors.As(r.Err, &se) || r.ExitStatus != -1 ||
+		r.Err.Error() != "cannot execute /nonexistent/x: no such file or directory" {
+		t.Errorf("missing: %+v", r)
+	}
+}
+
+func TestRunShell(t *testing.T) {
+	if out, err := RunShell("echo hi; exit 0", time.Second); err != nil || out != "hi\n" {
+		t.Errorf("RunShell = %q, %v", out, err)
+	}
+	if _, err := RunShell("exit 4", time.Second); err == nil || err.Error() != "exit status 4" {
+		t.Errorf("RunShell exit 4 = %v", err)
+	}
+	if _, err := RunShell("sleep 30", 100*time.Millisecond); err == nil || !strings.Contains(err.Error(), "timed out after 100ms") {
+		t.Errorf("RunShell timeout = %v", err)
+	}
+	if q := ShellQuote("it's"); q != `'it'\''s'` {
+		t.Errorf("ShellQuote = %s", q)
+	}
+}
+
+func TestCredential(t *testing.T) {
+	if c, err := Credential("", ""); c != nil || err != nil {
+		t.Errorf("no user: %v, %v", c, err)
+	}
+	c, err := Credential("0", "")
+	if err != nil || c.Uid != 0 || c.Gid != 0 || c.Groups == nil || len(c.Groups) != 0 {
+		t.Errorf("uid 0: %+v, %v", c, err)
+	}
+	if c, err := Credential("", "0"); err != nil || c.Uid != uint32(os.Getuid()) || c.Gid != 0 {
+		t.Errorf("group only: %+v, %v", c, err)
+	}
+	if _, err := Credential("tandem-no-such-user", ""); err == nil || !strings.HasPrefix(err.Error(), `user "tandem-no-such-user"`) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if _, err := Credential("0", "tandem-no-such-group"); err == nil || !strings.HasPrefix(err.Error(), `group "tandem-no-such-group"`) {
+		t.Errorf("unknown group: %v", err)
+	}
+}
