@@ -21,27 +21,18 @@ func writeScript(t *testing.T, body string) string {
 	return p
 }
 
-// running reports whether pid is a live process (a zombie is not).
-func running(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
-}
-
-func readPid(t *testing.T, path string) int {
+// childRunning reads the pid a script wrote into pidFile and reports
+// whether that process still runs (a zombie does not).
+func childRunning(t *testing.T, pidFile string) (int, bool) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := os.ReadFile(pidFile)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("pid file: %q, %v", b, err)
 	}
-	return pid
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	i := strings.LastIndexByte(string(stat), ')')
+	return pid, err == nil && i > 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
 }
 
 // TestRunLeftovers: with KillLeftovers a background child dies with the
@@ -54,13 +45,12 @@ func TestRunLeftovers(t *testing.T) {
 		if r.Err != nil || r.ExitStatus != 0 || r.TimedOut || r.Canceled {
 			t.Fatalf("KillLeftovers %v: %+v", kill, r)
 		}
-		pid := readPid(t, pidFile)
-		deadline := time.Now().Add(3 * time.Second)
-		for kill && running(pid) && time.Now().Before(deadline) {
+		pid, alive := childRunning(t, pidFile)
+		for deadline := time.Now().Add(3 * time.Second); kill && alive && time.Now().Before(deadline); _, alive = childRunning(t, pidFile) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if running(pid) == kill {
-			t.Errorf("KillLeftovers %v: child running %v", kill, running(pid))
+		if alive == kill {
+			t.Errorf("KillLeftovers %v: child running %v", kill, alive)
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
