@@ -421,13 +421,18 @@ func runOne(tl tools, impl, file string, plan Plan, dir string) (ro runOut, err 
 // Polling of the first table.
 const (
 	tablePoll = 150 * time.Millisecond
+	// tableStable is how many further identical reads make a table
+	// stable: under load a daemon can pause between its service and its
+	// destination batches for longer than one poll.
+	tableStable = 3
 )
 
 // firstTable polls ipvsadm -Sn until it reads the same non-empty table
-// twice in a row, the daemon exits or until passes; it returns the last
+// tableStable+1 times in a row, the daemon exits or until passes; it returns the last
 // read (empty when the daemon never programmed anything).
 func firstTable(lab *netlab.Lab, tl tools, d *netlab.Process, until time.Time) ([]string, error) {
 	var prev []string
+	same := 0
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), snapBound)
 		out, err := lab.ExecContext(ctx, hostName, tl.ipvsadm, "-Sn")
@@ -437,6 +442,11 @@ func firstTable(lab *netlab.Lab, tl tools, d *netlab.Process, until time.Time) (
 		}
 		cur := Lines(out, nil)
 		if len(cur) > 0 && slices.Equal(cur, prev) {
+			same++
+		} else {
+			same = 0
+		}
+		if same == tableStable {
 			return cur, nil
 		}
 		prev = cur
