@@ -90,8 +90,8 @@ func TestNetnsRoutes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, g := range got {
-				if g.Dst == nil || g.Protocol != unix.RTPROT_BOOT || g.Table == unix.RT_TABLE_LOCAL {
-					continue // kernel routes (connected, local, multicast)
+				if g.Dst == nil || g.Protocol != unix.RTPROT_KEEPALIVED || g.Table == unix.RT_TABLE_LOCAL {
+					continue // kernel routes (connected, local, multicast); ours are proto keepalived, as keepalived's
 				}
 				e := kr{Dst: g.Dst.String(), Table: g.Table, Metric: g.Priority, Scope: int(g.Scope), Type: g.Type, Dev: g.LinkIndex}
 				if g.Gw != nil {
@@ -121,7 +121,10 @@ func TestNetnsRoutes(t *testing.T) {
 		{Dst: "10.68.0.0/16", Table: unix.RT_TABLE_MAIN, Metric: 3, Type: unix.RTN_PROHIBIT},
 		{Dst: "198.51.100.0/24", Gw: "192.0.2.1", Src: "192.0.2.10", Table: 100, Metric: 7, Type: unix.RTN_UNICAST, Dev: idx},
 		{Dst: "2001:db8:1::/48", Gw: "2001:db8::1", Table: 100, Type: unix.RTN_UNICAST, Dev: idx},
-		{Dst: "203.0.113.0/25", Table: unix.RT_TABLE_MAIN, Scope: unix.RT_SCOPE_LINK, Type: unix.RTN_UNICAST, Dev: idx},
+		// Through a device without a scope: global, as keepalived (ip(8)
+		// would say link).
+		{Dst: "203.0.113.0/25", Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST, Dev: idx},
+
 		{Dst: "203.0.113.128/25", Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST, Dev: idx},
 	}
 	if diff := cmp.Diff(want, list()); diff != "" {

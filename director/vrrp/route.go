@@ -118,6 +118,8 @@ func (n *NetlinkRoutes) netlinkRoute(r Route) (*netlink.Route, error) {
 	nr := &netlink.Route{
 		Dst: ipNet(r.Dst), Gw: ipOrNil(r.Via), Src: ipOrNil(r.Src),
 		Table: r.Table, Priority: r.Metric, Family: family(r.Dst.Addr().Is6()),
+		// As keepalived: "proto keepalived" in `ip route`.
+		Protocol: unix.RTPROT_KEEPALIVED,
 	}
 	if r.Dev != "" {
 		link, err := n.h.LinkByName(r.Dev)
@@ -148,11 +150,9 @@ func (n *NetlinkRoutes) netlinkRoute(r Route) (*netlink.Route, error) {
 	case ScopeNowhere:
 		nr.Scope = netlink.SCOPE_NOWHERE
 	default:
-		// ip(8): a unicast route through a device without a gateway is
-		// scope link; everything else is global.
-		if r.Type == RouteUnicast && !r.Via.IsValid() {
-			nr.Scope = netlink.SCOPE_LINK
-		}
+		// Scope global (universe), as keepalived adds a route without
+		// "scope", also through a device without a gateway (ip(8) would
+		// make that one scope link).
 	}
 	return nr, nil
 }
@@ -160,6 +160,7 @@ func (n *NetlinkRoutes) netlinkRoute(r Route) (*netlink.Route, error) {
 // netlinkRule maps r onto a netlink.Rule (as `ip rule` would build it).
 func netlinkRule(r Rule) *netlink.Rule {
 	nr := netlink.NewRule()
+	nr.Protocol = unix.RTPROT_KEEPALIVED // as keepalived
 	nr.Family = family(r.IPv6)
 	nr.Table = r.Table
 	if r.From.IsValid() {
