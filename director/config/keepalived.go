@@ -92,7 +92,6 @@ type kparser struct {
 	fsys includeFS
 
 	vrrpVersion  int            // global_defs vrrp_version, 0 if not given
-	syncIDSet    bool           // lvs_sync_daemon gave an id
 	syncKeywordP Pos            // where the sync daemon was set
 	globalSeen   map[string]Pos // keywords of all global_defs blocks
 
@@ -460,7 +459,7 @@ func (p *kparser) lvsSyncDaemon(n *knode) {
 				p.errf(n, "id %s", m)
 				return
 			}
-			s.SyncID, p.syncIDSet = v, true
+			s.SyncID = v
 			rest = rest[2:]
 		case "maxlen", "port", "ttl", "group":
 			p.errf(n, "option %q is not supported (usage: %s)", rest[0], usage)
@@ -632,6 +631,8 @@ func (p *kparser) vrrpInstance(n *knode) {
 	if len(in.VirtualIPs) == 0 {
 		p.warnAt(n.pos, "vrrp_instance %q: keyword \"virtual_ipaddress\": no address: keepalived runs the instance without one (\"No VIP specified\"), and so does Tandem", in.Name)
 	}
+	in.VirtualIPs = p.dropDuplicateVIPs(in.Name, in.VirtualIPs)
+	in.ExcludedVIPs = p.dropDuplicateVIPs(in.Name, in.ExcludedVIPs)
 	for _, vips := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
 		for i := range vips {
 			if vips[i].Dev == "" {
@@ -644,6 +645,22 @@ func (p *kparser) vrrpInstance(n *knode) {
 	}
 	p.rememberGARP(n, len(p.cfg.VRRP))
 	p.cfg.VRRP = append(p.cfg.VRRP, in)
+}
+
+// dropDuplicateVIPs drops an address listed twice, as keepalived does,
+// with a warning.
+func (p *kparser) dropDuplicateVIPs(name string, vips []VirtualIP) []VirtualIP {
+	seen := map[netip.Addr]Pos{}
+	out := vips[:0]
+	for _, v := range vips {
+		if first, dup := seen[v.Prefix.Addr()]; dup {
+			p.warnAt(v.Pos, "vrrp_instance %q: %s is listed twice (first at %s): keepalived ignores the second, and so does Tandem", name, v.Prefix.Addr(), first)
+			continue
+		}
+		seen[v.Prefix.Addr()] = v.Pos
+		out = append(out, v)
+	}
+	return out
 }
 
 // vridText and vridByte read an instance's virtual_router_id for a
@@ -668,6 +685,10 @@ func (p *kparser) vridByte(n *knode) int {
 // keepalivedCorrects applies the corrections keepalived makes to an
 // instance's settings, each with a warning (keepalived logs the same).
 func (p *kparser) keepalivedCorrects(n *knode, in *VRRPInstance) {
+	if in.State == StateMaster && !has(n, "priority") {
+		p.warnAt(n.pos, "vrrp_instance %q: keyword \"priority\" is missing with state MASTER: keepalived 2.2.7 then makes the instance the address owner (priority 255), and so does Tandem; give a priority below 255 to let a peer preempt it", in.Name)
+		in.Priority = 255
+	}
 	at := func(kw string) Pos {
 		for _, c := range n.block {
 			if c.kw == kw {
@@ -1088,11 +1109,11 @@ func (p *kparser) finish() {
 			in.Version = defaultVersion(in, p.vrrpVersion)
 		}
 	}
-	if s := c.ConnSync; s != nil && !p.syncIDSet && s.Instance != "" {
-		if in := c.Instance(s.Instance); in != nil {
-			s.SyncID = in.VirtualRouterID
-		}
-	}
+	// A sync daemon without "id" runs with sync id 0 under keepalived
+	// 2.2.7 (its checker process starts the daemons before the VRRP
+	// process would give them the instance's VRID: measured in the VM by
+	// e2e/kadiff); SyncID stays 0, so that a Tandem and a keepalived
+	// director sync with each other.
 	// smtp_alert as keepalived resolves it: the instance's own, else
 	// smtp_alert_vrrp, else smtp_alert, else off.
 	alert := false

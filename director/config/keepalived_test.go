@@ -21,7 +21,7 @@ func seedModel(file string) *Config {
 	c.Notification.Email = []string{"admin@example.com"}
 	c.Notification.From = "keepalived@example.com"
 	c.Notification.Pos = p(1)
-	c.ConnSync = &ConnSync{Interface: "eth1", Instance: "VI0", SyncID: 100, Pos: p(15)}
+	c.ConnSync = &ConnSync{Interface: "eth1", Instance: "VI0", SyncID: 0, Pos: p(15)}
 	c.VRRP = []VRRPInstance{{
 		Name: "VI0", State: StateBackup, Interface: "eth0", VirtualRouterID: 100, Priority: 100,
 		NoPreempt: true, AdvertInt: time.Second, Version: 2,
@@ -403,8 +403,8 @@ func TestKeepalivedWarnings(t *testing.T) {
 					t.Errorf("password %q", c.VRRP[0].Auth.Pass)
 				}
 			}},
-		{"nopreempt with state MASTER", vrrpConf("state MASTER\nnopreempt\n"),
-			[]string{`t.conf:3: vrrp_instance "VI": keyword "nopreempt": has no effect with state MASTER: keepalived clears it, and so does Tandem`},
+		{"nopreempt with state MASTER", vrrpConf("state MASTER\npriority 150\nnopreempt\n"),
+			[]string{`t.conf:4: vrrp_instance "VI": keyword "nopreempt": has no effect with state MASTER: keepalived clears it, and so does Tandem`},
 			func(t *testing.T, c *Config) {
 				if c.VRRP[0].NoPreempt || c.VRRP[0].State != StateMaster {
 					t.Errorf("nopreempt %v state %s", c.VRRP[0].NoPreempt, c.VRRP[0].State)

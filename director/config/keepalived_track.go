@@ -35,7 +35,7 @@ func (p *kparser) vrrpScript(n *knode) {
 		if has(n, "script") {
 			return // reported
 		}
-		p.errs.add(n.pos, "vrrp_script %q: keyword \"script\" is missing", s.Name)
+		p.warnAt(n.pos, "vrrp_script %q: keyword \"script\" is missing: keepalived drops the script (instances tracking it ignore it), and so does Tandem", s.Name)
 		return
 	}
 	if p.cfg.Script(s.Name) != nil {
@@ -295,7 +295,7 @@ func (p *kparser) vrrpSyncGroup(n *knode) {
 	p.trackHandlers(table, &g.Track)
 	p.block(n, table)
 	if len(g.Members) == 0 {
-		p.errs.add(n.pos, "vrrp_sync_group %q: keyword \"group\": no instance is listed", g.Name)
+		p.warnAt(n.pos, "vrrp_sync_group %q: keyword \"group\": no instance is listed (the instances go in a group { } block): keepalived drops the group, and so does Tandem", g.Name)
 		return
 	}
 	p.cfg.SyncGroups = append(p.cfg.SyncGroups, g)

@@ -23,7 +23,7 @@ func TestNativeExample(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmpNoPos...); diff != "" {
 		t.Errorf("director.yaml vs the seed (-want +got):\n%s", diff)
 	}
-	if got.VRRP[0].Pos != (Pos{path, 78}) || got.Services[0].RealServers[1].Pos != (Pos{path, 119}) {
+	if got.VRRP[0].Pos != (Pos{path, 79}) || got.Services[0].RealServers[1].Pos != (Pos{path, 120}) {
 		t.Errorf("positions: instance %v, second real server %v", got.VRRP[0].Pos, got.Services[0].RealServers[1].Pos)
 	}
 }
