@@ -26,9 +26,6 @@ var knownDiffs = []knownDiff{
 	{`010-.*`, ClassRefused, `placeholder addresses ("x.x.x.x/24" in virtual_ipaddress, virtual_server, real_server): keepalived logs and skips each bad line and runs the rest; Tandem refuses the file`},
 	{`(035|056)-.*`, ClassRefused, `a block not closed at the end of the file (missing '}'): keepalived closes it at EOF and runs; Tandem refuses`},
 	{`keepalived\.conf\.SSL_GET`, ClassRefused, `auth_type AH: keepalived runs VRRPv2 with IPsec AH (protocol 51); Tandem refuses AH`},
-	{`keepalived\.conf\.conditional_conf`, ClassRefused, `vrrp_script without "script" (the sample's @conditional lines leave it empty on this host): keepalived drops the script and runs; Tandem refuses`},
-	{`keepalived\.conf\.vrrp`, ClassRefused, `an address listed twice in virtual_ipaddress: keepalived ignores the duplicate; Tandem refuses`},
-	{`keepalived\.conf\.vrrp\.lvs_syncd`, ClassRefused, `vrrp_sync_group whose group lists no instance that exists: keepalived drops the group and runs; Tandem refuses`},
 	{`keepalived\.conf\.vrrp\.rules`, ClassRefused, `malformed prefix "192.168.100./24" in static_rules/virtual_rules: keepalived skips the rule; Tandem refuses`},
 	{`full\.conf`, ClassRefused, `fwmark service FWM 7 with an IPv6 destination beside IPv4 ones: keepalived programs the IPv4 ones; tandem-director exits at start ("address family differs from the service's")`},
 
@@ -39,12 +36,14 @@ var knownDiffs = []knownDiff{
 	{`(009|025|030|042|044|058)-.*|native-track\.conf`, ClassAdvert, `vrrp_script with a weight whose program does not exist (or fails) here: keepalived disables a missing script, priority unchanged; Tandem applies the weight (priority lower by it)`},
 
 	// --- VRRP semantics ---
-	{`066-.*`, ClassAdvert, `state MASTER without priority: keepalived 2.2.7 advertises priority 255; Tandem uses the default 100`},
 	{`(001|067)-.*`, ClassAdvert, `use_vmac: keepalived sends from the virtual MAC 00:00:5e:00:01:VRID (macvlan vrrp.VRID / named vmac); Tandem keeps the interface's MAC (config warning)`},
 	{`(001|067)-.*`, ClassLink, `use_vmac: keepalived creates the macvlan VMAC interface; Tandem does not`},
 	{`(001|067)-.*`, ClassAddr, `use_vmac: keepalived puts the VIPs on the VMAC interface; Tandem on the parent (and with brd, see below)`},
 	{`(001|067)-.*`, ClassRoute, `use_vmac: local/subnet routes of the VIPs on the VMAC interface vs the parent`},
 	{`(001|067)-.*`, ClassFirewall, `use_vmac: keepalived adds nft table ip keepalived (vmac_map, IGMP dup to the parent); Tandem adds none`},
+	{`keepalived\.conf\.conditional_conf`, ClassLink, `use_vmac (the sample's instance on this host): keepalived creates the VMAC interface vrrp.1; Tandem does not`},
+	{`keepalived\.conf\.conditional_conf`, ClassFirewall, `use_vmac: keepalived's nft table ip keepalived (vmac_map); Tandem adds none`},
+	{`keepalived\.conf\.vrrp`, ClassAdvert, `an address listed twice in virtual_ipaddress: keepalived advertises it twice (4 addresses); Tandem once (3)`},
 	{`(049|057)-.*`, ClassFirewall, `vrrp_strict: keepalived adds nft table ip keepalived dropping traffic to/from the VIPs (set vips, chains in/out); Tandem adds no firewall rules`},
 
 	// --- addresses ---
@@ -53,14 +52,13 @@ var knownDiffs = []knownDiff{
 	{`keepalived\.conf\.vrrp\.static_ipaddress|native-track\.conf`, ClassAddr, `static_ipaddress / virtual_ipaddress "scope link" / "scope host": keepalived applies the scope; Tandem adds scope global (and brd, above)`},
 
 	// --- routes and rules ---
-	{`keepalived\.conf\.vrrp\.(routes|static_ipaddress)|keepalived\.conf\.track_interface|native-track\.conf`, ClassRoute, `static_routes/virtual_routes: keepalived adds them with "proto keepalived" and, for a device route without "scope", scope global; Tandem adds proto boot and scope link (ip-route's default); native-track also loses "mtu 1400"`},
-	{`native-track\.conf`, ClassRule, `static_rules/virtual_rules: keepalived adds "proto keepalived" and numbers rules without priority from 16384 down; Tandem gives no proto and other priorities`},
+	{`native-track\.conf`, ClassRoute, `static_routes "mtu 1400": keepalived sets the route's MTU; Tandem drops it`},
+	{`native-track\.conf`, ClassRule, `static_rules/virtual_rules without priority: keepalived numbers them from 16384 down; Tandem lets the kernel choose (32765) or uses another number (99)`},
 
 	// --- IPVS ---
 	{`(024)-.*|keepalived\.conf\.misc_check(_arg)?`, ClassIPVS, `MISC_CHECK whose program does not exist here (misc_path): keepalived disables the checker and keeps the real server up; Tandem counts it failed and the destination is never added`},
 	{`native-track\.conf`, ClassIPVS, `fwmark service with a real server without port: keepalived adds the destination with port 0; Tandem with port 80`},
 	{`024-.*`, ClassTimeout, `global_defs lvs_timeouts (udp 15): keepalived sets the IPVS timeouts; Tandem does not implement lvs_timeouts`},
-	{`(017|059)-.*|seed-original\.conf|keepalived\.conf`, ClassSyncd, `lvs_sync_daemon INTERFACE INSTANCE without id: keepalived 2.2.7 starts the sync daemon with syncid 0; Tandem uses the instance's virtual_router_id`},
 }
 
 // flakyDiffs are differences that depend on timing under TCG: they may or
