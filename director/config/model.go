@@ -442,12 +442,18 @@ type VirtualIP struct {
 	Dev string
 	// Label is the IPv4 address label, "" for none.
 	Label string
-	Pos   Pos
+	// Broadcast is the IPv4 broadcast address (brd), invalid for none:
+	// keepalived, and Tandem, add a VIP without one unless told.
+	Broadcast netip.Addr
+	Pos       Pos
 }
 
 // String formats v as a virtual_ipaddress line.
 func (v VirtualIP) String() string {
 	s := v.Prefix.String()
+	if v.Broadcast.IsValid() {
+		s += " brd " + v.Broadcast.String()
+	}
 	if v.Dev != "" {
 		s += " dev " + v.Dev
 	}

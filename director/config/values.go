@@ -99,8 +99,9 @@ func parsePrefix(s string) (netip.Prefix, string) {
 }
 
 // parseVIP parses the words of a virtual_ipaddress line:
-// ADDRESS[/LEN] [dev DEV] [label LABEL]. dev defaults to "" (the reader
-// fills in the instance's interface).
+// ADDRESS[/LEN] [brd BROADCAST] [dev DEV] [label LABEL]. dev defaults to
+// "" (the reader fills in the instance's interface). brd + is the last
+// address of the prefix, brd - none (as ip-address(8)).
 func parseVIP(words []string) (VirtualIP, string) {
 	var v VirtualIP
 	if len(words) == 0 {
@@ -115,9 +116,9 @@ func parseVIP(words []string) (VirtualIP, string) {
 	for i := 1; i < len(words); i += 2 {
 		opt := words[i]
 		switch opt {
-		case "dev", "label":
+		case "dev", "label", "brd", "broadcast":
 		default:
-			return v, fmt.Sprintf("option %q of %s is not supported (only dev and label)", opt, words[0])
+			return v, fmt.Sprintf("option %q of %s is not supported (only brd, dev and label)", opt, words[0])
 		}
 		if i+1 >= len(words) {
 			return v, fmt.Sprintf("option %q of %s needs a value", opt, words[0])
@@ -127,16 +128,45 @@ func parseVIP(words []string) (VirtualIP, string) {
 		}
 		seen[opt] = true
 		val := words[i+1]
-		if opt == "dev" {
+		switch opt {
+		case "dev":
 			if m := msgIfName(val); m != "" {
 				return v, m
 			}
 			v.Dev = val
-		} else {
+		case "label":
 			v.Label = val
+		default:
+			b, m := parseBroadcast(val, p)
+			if m != "" {
+				return v, m
+			}
+			v.Broadcast = b
 		}
 	}
 	return v, ""
+}
+
+// parseBroadcast parses a brd value for prefix p: an IPv4 address, + (the
+// last address of the prefix) or - (none).
+func parseBroadcast(s string, p netip.Prefix) (netip.Addr, string) {
+	if !p.Addr().Is4() {
+		return netip.Addr{}, fmt.Sprintf("brd %s: a broadcast address is for IPv4 addresses", s)
+	}
+	switch s {
+	case "-":
+		return netip.Addr{}, ""
+	case "+":
+		b := p.Masked().Addr().As4()
+		host := uint32(1)<<(32-p.Bits()) - 1
+		n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+		return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), ""
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, fmt.Sprintf("brd %q is not an IPv4 address, + or -", s)
+	}
+	return a, ""
 }
 
 // parseTrackInterface parses a track_interface line: NAME [weight W].

@@ -95,6 +95,9 @@ type VIP struct {
 	Dev string
 	// Label is the IPv4 address label (e.g. eth0:1); optional.
 	Label string
+	// Broadcast is the IPv4 broadcast address (brd); none when invalid,
+	// as keepalived adds a VIP.
+	Broadcast netip.Addr
 }
 
 // RouteType is the type of a virtual route.

@@ -48,9 +48,12 @@ func vipAddr(v VIP) *netlink.Addr {
 	if v.Prefix.Addr().Is6() {
 		// Usable at once: a VIP taking over must not wait for DAD.
 		a.Flags = unix.IFA_F_NODAD
+	} else if v.Broadcast.IsValid() {
+		a.Broadcast = v.Broadcast.AsSlice()
 	} else {
-		// No broadcast address, as keepalived adds a VIP (the netlink
-		// library would compute one for a prefix shorter than /31).
+		// No broadcast address unless given (brd), as keepalived adds a
+		// VIP (the netlink library would compute one for a prefix
+		// shorter than /31).
 		a.Broadcast = net.IPv4zero
 	}
 	return a

@@ -47,8 +47,6 @@ var knownDiffs = []knownDiff{
 	{`(049|057)-.*`, ClassFirewall, `vrrp_strict: keepalived adds nft table ip keepalived dropping traffic to/from the VIPs (set vips, chains in/out); Tandem adds no firewall rules`},
 
 	// --- addresses ---
-	{`042-.*`, ClassAddr, `explicit "brd 180.96.15.17" on a VIP: keepalived sets that broadcast address; Tandem adds the VIP without one (a warning at load), as it adds every VIP (keepalived too, without brd)`},
-	{`042-.*`, ClassRoute, `explicit "brd 180.96.15.17" on a VIP: keepalived sets it, so the kernel adds a broadcast route for it; Tandem ignores brd (see the row above)`},
 	{`keepalived\.conf\.vrrp\.static_ipaddress|native-track\.conf`, ClassAddr, `static_ipaddress / virtual_ipaddress "scope link" / "scope host": keepalived applies the scope; Tandem adds scope global`},
 
 	// --- routes and rules ---
