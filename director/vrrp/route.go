@@ -27,15 +27,9 @@ type NetlinkRoutes struct {
 // NewNetlinkRoutes opens a netlink handle in ns (the current namespace when
 // ns is not open).
 func NewNetlinkRoutes(ns netns.NsHandle) (*NetlinkRoutes, error) {
-	var h *netlink.Handle
-	var err error
-	if nsSet(ns) {
-		h, err = netlink.NewHandleAt(ns)
-	} else {
-		h, err = netlink.NewHandle()
-	}
+	h, err := openHandle(ns)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: netlink: %w", err)
+		return nil, err
 	}
 	return &NetlinkRoutes{h: h}, nil
 }

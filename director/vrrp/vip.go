@@ -26,6 +26,16 @@ type NetlinkAddrs struct {
 // NewNetlinkAddrs opens a netlink handle in ns (the current namespace when
 // ns is not open).
 func NewNetlinkAddrs(ns netns.NsHandle) (*NetlinkAddrs, error) {
+	h, err := openHandle(ns)
+	if err != nil {
+		return nil, err
+	}
+	return &NetlinkAddrs{h: h}, nil
+}
+
+// openHandle opens a netlink handle in ns, or in the current namespace
+// when ns is not open.
+func openHandle(ns netns.NsHandle) (*netlink.Handle, error) {
 	var h *netlink.Handle
 	var err error
 	if nsSet(ns) {
@@ -36,7 +46,7 @@ func NewNetlinkAddrs(ns netns.NsHandle) (*NetlinkAddrs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: netlink: %w", err)
 	}
-	return &NetlinkAddrs{h: h}, nil
+	return h, nil
 }
 
 // Close releases the netlink handle.
