@@ -93,17 +93,31 @@ func (s haVIPSample) String() string {
 // end stops it too. At most 10,000 samples are kept.
 func (l *haLab) sampleVIP(period time.Duration) (stop func() []haVIPSample) {
 	l.t.Helper()
+	stop, _ = sampleEvery(l.t, period, func() haVIPSample {
+		return haVIPSample{at: time.Now(), holders: l.VIPHolders()}
+	})
+	return stop
+}
+
+// maxSamples bounds what a sampler keeps.
+const maxSamples = 10000
+
+// sampleEvery calls read every period in a goroutine of its own until
+// stop is called (or the test ends), keeping at most maxSamples results.
+// stop returns them (it may be called more than once); latest returns
+// the last one so far (the zero value before the first).
+func sampleEvery[T any](t testing.TB, period time.Duration, read func() T) (stop func() []T, latest func() T) {
 	var (
 		mu      sync.Mutex
-		samples []haVIPSample
+		samples []T
 	)
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(period)
 		defer tick.Stop()
-		for len(samples) < 10000 {
-			s := haVIPSample{at: time.Now(), holders: l.VIPHolders()}
+		for len(samples) < maxSamples {
+			s := read()
 			mu.Lock()
 			samples = append(samples, s)
 			mu.Unlock()
@@ -115,7 +129,7 @@ func (l *haLab) sampleVIP(period time.Duration) (stop func() []haVIPSample) {
 		}
 	}()
 	var once sync.Once
-	stop = func() []haVIPSample {
+	stop = func() []T {
 		once.Do(func() {
 			close(quit)
 			<-done
@@ -124,8 +138,17 @@ func (l *haLab) sampleVIP(period time.Duration) (stop func() []haVIPSample) {
 		defer mu.Unlock()
 		return samples
 	}
-	l.t.Cleanup(func() { stop() })
-	return stop
+	latest = func() T {
+		mu.Lock()
+		defer mu.Unlock()
+		var zero T
+		if len(samples) == 0 {
+			return zero
+		}
+		return samples[len(samples)-1]
+	}
+	t.Cleanup(func() { stop() })
+	return stop, latest
 }
 
 // holds reports whether d held the VIP in s.

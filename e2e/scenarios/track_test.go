@@ -513,50 +513,13 @@ func (l *trackLab) sampleVIPPairs(period time.Duration) (stop func() []trkPairSa
 		}
 		return out
 	}
-	var (
-		mu      sync.Mutex
-		samples []trkPairSample
-	)
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(period)
-		defer tick.Stop()
-		for len(samples) < 10000 {
-			s := trkPairSample{at: time.Now(), has: map[string][2]bool{}}
-			for _, d := range prodlab.Directors {
-				s.has[d] = read(links[d])
-			}
-			mu.Lock()
-			samples = append(samples, s)
-			mu.Unlock()
-			select {
-			case <-quit:
-				return
-			case <-tick.C:
-			}
+	return sampleEvery(l.t, period, func() trkPairSample {
+		s := trkPairSample{at: time.Now(), has: map[string][2]bool{}}
+		for _, d := range prodlab.Directors {
+			s.has[d] = read(links[d])
 		}
-	}()
-	var once sync.Once
-	stop = func() []trkPairSample {
-		once.Do(func() {
-			close(quit)
-			<-done
-		})
-		mu.Lock()
-		defer mu.Unlock()
-		return samples
-	}
-	latest = func() trkPairSample {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(samples) == 0 {
-			return trkPairSample{}
-		}
-		return samples[len(samples)-1]
-	}
-	l.t.Cleanup(func() { stop() })
-	return stop, latest
+		return s
+	})
 }
 
 // trkPeriods returns the median and the largest interval between
