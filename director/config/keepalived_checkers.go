@@ -88,7 +88,7 @@ func (p *kparser) checkerComplete(n *knode, c *Check) bool {
 			return false
 		}
 	case UDPCheck:
-		if c.MaxReplyLength == 0 && !hasKw(n, "max_reply_length") {
+		if c.MaxReplyLength == 0 && !has(n, "max_reply_length") {
 			c.MaxReplyLength = 255
 		}
 		if c.MinReplyLength > c.MaxReplyLength {
@@ -112,9 +112,6 @@ func (p *kparser) checkerComplete(n *knode, c *Check) bool {
 	}
 	return true
 }
-
-// hasKw reports whether n's block gives keyword kw.
-func hasKw(n *knode, kw string) bool { return has(n, kw) }
 
 // fileCheckRef is a FILE_CHECK's reference to a vrrp_track_file, checked
 // in finish.

@@ -87,17 +87,7 @@ func parseRoute(s string) (Route, string) {
 		return r, "no destination (want [TYPE] PREFIX [via ADDR] [src ADDR] [dev DEV] [table N] [metric N] [scope SCOPE])"
 	}
 	dst := w[0]
-	seen := map[string]bool{}
-	for i := 1; i < len(w); i += 2 {
-		opt := w[i]
-		if i+1 >= len(w) {
-			return r, fmt.Sprintf("option %q needs a value", opt)
-		}
-		if seen[opt] {
-			return r, fmt.Sprintf("option %q is given twice", opt)
-		}
-		seen[opt] = true
-		v := w[i+1]
+	if m := optionPairs(w[1:], func(opt, v string) (string, bool) {
 		var m string
 		switch opt {
 		case "via":
@@ -117,11 +107,11 @@ func parseRoute(s string) (Route, string) {
 			}
 			r.Scope = v
 		default:
-			return r, fmt.Sprintf("%q: unknown route option (want via, src, dev, table, metric or scope)", opt)
+			return fmt.Sprintf("%q: unknown route option (want via, src, dev, table, metric or scope)", opt), false
 		}
-		if m != "" {
-			return r, opt + " " + m
-		}
+		return m, true
+	}); m != "" {
+		return r, m
 	}
 	if dst == "default" {
 		dst = "0.0.0.0/0"
@@ -148,18 +138,7 @@ func parseRoute(s string) (Route, string) {
 // parseRule reads a native rule line. The message is "" when it is fine.
 func parseRule(s string) (Rule, string) {
 	var r Rule
-	w := strings.Fields(s)
-	seen := map[string]bool{}
-	for i := 0; i < len(w); i += 2 {
-		opt := w[i]
-		if i+1 >= len(w) {
-			return r, fmt.Sprintf("option %q needs a value", opt)
-		}
-		if seen[opt] {
-			return r, fmt.Sprintf("option %q is given twice", opt)
-		}
-		seen[opt] = true
-		v := w[i+1]
+	if m := optionPairs(strings.Fields(s), func(opt, v string) (string, bool) {
 		var m string
 		switch opt {
 		case "from", "to":
@@ -179,7 +158,6 @@ func parseRule(s string) (Rule, string) {
 			m = msgIfName(v)
 			r.OIF = v
 		case "fwmark":
-			var n uint64
 			n, err := strconv.ParseUint(v, 0, 32)
 			if err != nil || n == 0 {
 				m = fmt.Sprintf("%q is not a number 1..4294967295", v)
@@ -190,14 +168,39 @@ func parseRule(s string) (Rule, string) {
 		case "table":
 			r.Table, m = parseTable(v)
 		default:
-			return r, fmt.Sprintf("%q: unknown rule option (want from, to, iif, oif, fwmark, priority or table)", opt)
+			return fmt.Sprintf("%q: unknown rule option (want from, to, iif, oif, fwmark, priority or table)", opt), false
 		}
-		if m != "" {
-			return r, opt + " " + m
-		}
+		return m, true
+	}); m != "" {
+		return r, m
 	}
 	if r.Table == 0 {
 		return r, "a rule needs table N"
 	}
 	return r, ""
+}
+
+// optionPairs walks "OPTION VALUE" pairs, each option at most once, and
+// calls set for each; set returns a message about the value (prefixed
+// with the option here) and whether it knew the option (an unknown
+// option's message stands alone). The message is "" when all is fine.
+func optionPairs(w []string, set func(opt, v string) (msg string, known bool)) string {
+	seen := map[string]bool{}
+	for i := 0; i < len(w); i += 2 {
+		opt := w[i]
+		if i+1 >= len(w) {
+			return fmt.Sprintf("option %q needs a value", opt)
+		}
+		if seen[opt] {
+			return fmt.Sprintf("option %q is given twice", opt)
+		}
+		seen[opt] = true
+		if m, known := set(opt, w[i+1]); m != "" {
+			if !known {
+				return m
+			}
+			return opt + " " + m
+		}
+	}
+	return ""
 }
