@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -165,7 +163,7 @@ func TestKeyReloadKeepalived(t *testing.T) {
 }
 
 // runErr runs an App on cfgText (in dir) with fakes and returns Run's
-// error; it fails the test if the App starts.
+// error (runBriefly); it fails the test if the App starts.
 func runErr(t *testing.T, dir, cfgText string, opts func(*Options)) error {
 	t.Helper()
 	path := filepath.Join(dir, "director.conf")
@@ -188,22 +186,7 @@ func runErr(t *testing.T, dir, cfgText string, opts func(*Options)) error {
 	if opts != nil {
 		opts(&o)
 	}
-	a := New(cfg, o)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case err := <-done:
-		return err
-	case <-a.Ready():
-		cancel()
-		<-done
-		t.Fatal("the director started")
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run neither failed nor became ready")
-	}
-	return nil
+	return runBriefly(t, New(cfg, o))
 }
 
 // TestKeyErrorsStayErrors: a keepalived.conf whose key file exists but is
