@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -698,4 +701,46 @@ func BenchmarkSealOpen(b *testing.B) {
 var cmpOpts = cmp.Options{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+}
+
+// TestLoadKeyOwner: a key file owned by another user (who could rewrite it)
+// is refused. Changing a file's owner needs root.
+func TestLoadKeyOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown the key file to another user (make test runs as root)")
+	}
+	p := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(p, testKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKey(p); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("LoadKey of a key owned by uid 65534: %v", err)
+	}
+}
+
+// TestDeriveKeys: derived keys are 64 hex digits, differ per address and
+// scope, treat an IPv4-mapped address as IPv4, and match fixed vectors
+// (docs/heartbeat.md, "Key scopes"; the secret is testKey).
+func TestDeriveKeys(t *testing.T) {
+	a := DeriveAgentKey(testKey, netip.MustParseAddr("192.0.2.11"))
+	b := DeriveAgentKey(testKey, netip.MustParseAddr("192.0.2.12"))
+	m := DeriveAgentKey(testKey, netip.MustParseAddr("::ffff:192.0.2.11"))
+	d := DeriveDirectorKey(testKey)
+	for _, k := range [][]byte{a, b, d} {
+		if len(k) != 64 || strings.Trim(string(k), "0123456789abcdef") != "" {
+			t.Errorf("derived key %q is not 64 lowercase hex digits", k)
+		}
+	}
+	if bytes.Equal(a, b) || bytes.Equal(a, d) {
+		t.Errorf("derived keys collide: %s %s %s", a, b, d)
+	}
+	if !bytes.Equal(a, m) {
+		t.Errorf("IPv4-mapped address derives %s, IPv4 %s", m, a)
+	}
+	golden := fmt.Sprintf("agent 192.0.2.11 %s\nagent 2001:db8::11 %s\ndirector %s\n",
+		a, DeriveAgentKey(testKey, netip.MustParseAddr("2001:db8::11")), d)
+	testutil.Golden(t, "derive_keys", []byte(golden), *update)
 }

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 // LoadKey reads the shared heartbeat key from path. The key is the file's
 // bytes with trailing ASCII whitespace removed. It refuses a file that group
 // or others may access (any bit of 0077), naming the mode found, a file
+// owned by anyone but root or the running user (who could rewrite it), a file
 // larger than MaxKeyFileSize, and a key shorter than MinKeySize bytes.
 func LoadKey(path string) ([]byte, error) {
 	f, err := os.Open(path)
@@ -23,6 +25,9 @@ func LoadKey(path string) ([]byte, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("heartbeat key %s: not a regular file (%v)", path, fi.Mode().Type())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("heartbeat key %s: owned by uid %d, not by root or this process (uid %d); run chown root: %s", path, st.Uid, os.Geteuid(), path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("heartbeat key %s: mode %04o lets group or others access it; run chmod 600 %s", path, perm, path)
