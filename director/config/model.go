@@ -32,6 +32,7 @@ const (
 	DefaultHeartbeatInterval    = time.Second
 	DefaultHeartbeatDeadAfter   = 3 // intervals
 	DefaultHeartbeatWindow      = 30 * time.Second
+	DefaultHeartbeatAgentKeys   = AgentKeysBoth
 	DefaultDrainTimeout         = 5 * time.Minute
 	DefaultControlSocket        = "/run/tandem-director/director.sock"
 	DefaultMetricsListen        = "127.0.0.1:9480"
@@ -247,8 +248,21 @@ type Heartbeat struct {
 	// Listen is "host:port" as net.ListenPacket takes it; the default
 	// ":7480" listens on every address.
 	Listen string
-	// KeyFile holds the shared HMAC key (default /etc/tandem/heartbeat.key).
+	// KeyFile holds the cluster secret (default /etc/tandem/heartbeat.key):
+	// directors only. Each agent holds the key derived from it for its real
+	// IP (hbproto.DeriveAgentKey; docs/heartbeat.md "Key scopes").
 	KeyFile string
+	// PreviousKeyFile (optional) holds the secret being rotated out: agent
+	// keys derived from it are accepted too, so that a new secret can be
+	// rolled out agent by agent.
+	PreviousKeyFile string
+	// AgentKeys says which agent keys are accepted: AgentKeysScoped (only
+	// keys derived per real IP), AgentKeysCluster or AgentKeysBoth (also
+	// the cluster secret itself, as agents older than scoped keys hold it;
+	// logged as a warning per agent). Default AgentKeysBoth, so that an
+	// upgrade of the directors keeps hearing agents that still hold the
+	// shared key; the packaged config sets AgentKeysScoped.
+	AgentKeys string
 	// Interval is how often agents are expected to report (default 1s).
 	Interval time.Duration
 	// DeadAfter is how long without a report before an agent is considered
@@ -258,6 +272,13 @@ type Heartbeat struct {
 	Window time.Duration
 	Pos    Pos
 }
+
+// Values of Heartbeat.AgentKeys.
+const (
+	AgentKeysScoped  = "scoped"
+	AgentKeysCluster = "cluster"
+	AgentKeysBoth    = "both"
+)
 
 // Drain configures graceful drain of a real server in maintenance: weight 0
 // first, removal once drained or when Timeout has passed.
@@ -780,6 +801,7 @@ func Default() *Config {
 			Interval:  DefaultHeartbeatInterval,
 			DeadAfter: DefaultHeartbeatDeadAfter * DefaultHeartbeatInterval,
 			Window:    DefaultHeartbeatWindow,
+			AgentKeys: DefaultHeartbeatAgentKeys,
 		},
 		Drain:         Drain{Timeout: DefaultDrainTimeout, RemoveWhenDrained: true},
 		ControlSocket: DefaultControlSocket,

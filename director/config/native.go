@@ -399,12 +399,14 @@ func (d *ndec) config(root *yaml.Node, c *Config) {
 			h := &c.Heartbeat
 			h.Pos = d.pos(v)
 			p := d.mapping(v, key, map[string]nfield{
-				"enabled":    d.boolTo(&h.Enabled),
-				"listen":     d.checked(&h.Listen, msgListen),
-				"key_file":   d.checked(&h.KeyFile, func(s string) string { return msgNonEmpty("path", s) }),
-				"interval":   d.durTo(&h.Interval, 10*time.Millisecond, time.Hour),
-				"dead_after": d.durTo(&h.DeadAfter, 10*time.Millisecond, 24*time.Hour),
-				"window":     d.durTo(&h.Window, time.Second, time.Hour),
+				"enabled":           d.boolTo(&h.Enabled),
+				"listen":            d.checked(&h.Listen, msgListen),
+				"key_file":          d.checked(&h.KeyFile, func(s string) string { return msgNonEmpty("path", s) }),
+				"interval":          d.durTo(&h.Interval, 10*time.Millisecond, time.Hour),
+				"dead_after":        d.durTo(&h.DeadAfter, 10*time.Millisecond, 24*time.Hour),
+				"window":            d.durTo(&h.Window, time.Second, time.Hour),
+				"previous_key_file": d.checked(&h.PreviousKeyFile, func(s string) string { return msgNonEmpty("path", s) }),
+				"agent_keys":        d.checked(&h.AgentKeys, msgAgentKeys),
 			}, nil, nil)
 			deadAfterSet = p["dead_after"]
 		},
@@ -893,4 +895,12 @@ func (d *ndec) url(n *yaml.Node) (URL, bool) {
 	}, nil, nil)
 	d.require(n, p, "path")
 	return u, p["path"]
+}
+
+// msgAgentKeys checks heartbeat.agent_keys.
+func msgAgentKeys(s string) string {
+	if !slices.Contains([]string{AgentKeysScoped, AgentKeysCluster, AgentKeysBoth}, s) {
+		return fmt.Sprintf("%q is not scoped, cluster or both", s)
+	}
+	return ""
 }

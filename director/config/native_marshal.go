@@ -69,6 +69,8 @@ func marshalRoot(c *Config, at func(Pos, *yaml.Node)) *yaml.Node {
 		m.boolIf("enabled", h.Enabled, d.Enabled)
 		m.strIf("listen", h.Listen, d.Listen)
 		m.strIf("key_file", h.KeyFile, d.KeyFile)
+		m.strIf("previous_key_file", h.PreviousKeyFile, d.PreviousKeyFile)
+		m.strIf("agent_keys", h.AgentKeys, d.AgentKeys)
 		m.durIf("interval", h.Interval, d.Interval)
 		m.durIf("dead_after", h.DeadAfter, DefaultHeartbeatDeadAfter*h.Interval)
 		m.durIf("window", h.Window, d.Window)

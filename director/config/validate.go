@@ -286,6 +286,9 @@ func (v *validator) director(c *Config) {
 		v.bad(h.Pos, "heartbeat: keyword \"dead_after\": %s is shorter than the interval %s", fmtDur(h.DeadAfter), fmtDur(h.Interval))
 	}
 	v.check(h.Pos, "heartbeat", "window", msgDurRange(h.Window, time.Second, time.Hour))
+	if h.AgentKeys != "" { // "" (a Config built in code) means the default
+		v.check(h.Pos, "heartbeat", "agent_keys", msgAgentKeys(h.AgentKeys))
+	}
 	v.check(c.Drain.Pos, "drain", "timeout", msgDurRange(c.Drain.Timeout, 0, 7*24*time.Hour))
 	if c.ControlSocket == "" || !filepath.IsAbs(c.ControlSocket) {
 		v.bad(Pos{}, "keyword \"control_socket\": %q is not an absolute path", c.ControlSocket)
