@@ -2,9 +2,10 @@ package config
 
 import (
 	"bytes"
-	"os"
 	"slices"
 	"sync"
+
+	"github.com/tandemlb/tandem/shared/limitfile"
 )
 
 // Loader loads configurations like Load and remembers, for a
@@ -72,7 +73,7 @@ type cachedBlock struct {
 
 // Load reads the configuration at path (see Load).
 func (l *Loader) Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := limitfile.Read(path, maxFileSize)
 	if err != nil {
 		return Load(path) // the same error, worded once
 	}

@@ -3,11 +3,12 @@ package config
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tandemlb/tandem/shared/limitfile"
 )
 
 // keepalived.conf syntax, as keepalived documents it:
@@ -64,7 +65,9 @@ type includeFS interface {
 
 type osFS struct{}
 
-func (osFS) ReadFile(name string) ([]byte, error)  { return os.ReadFile(name) }
+// ReadFile reads a regular file of at most maxFileSize bytes: an include
+// of /dev/zero, a FIFO or a directory is an error, and never blocks.
+func (osFS) ReadFile(name string) ([]byte, error)  { return limitfile.Read(name, maxFileSize) }
 func (osFS) Glob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
 
 // noFS refuses every include.
@@ -410,7 +413,11 @@ func (s *ksyntax) include(n *knode) []*knode {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			if n.kw == "include" {
+			// A file that is there but is not a configuration (not a
+			// regular file, too large) is an error even for a plain
+			// include: keepalived would hang on it or read it whole.
+			bad := errors.Is(err, limitfile.ErrNotRegular) || errors.Is(err, limitfile.ErrTooLarge)
+			if n.kw == "include" && !bad {
 				addBounded(&s.warns, maxWarnings, n.pos, "keyword \"include\": cannot read %s: %v: keepalived's plain include skips it, and so does Tandem (includea makes it an error)", name, err)
 				continue
 			}

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
-	"os"
 	"regexp"
+
+	"github.com/tandemlb/tandem/shared/limitfile"
 )
 
 // Load reads the configuration file at path, in either format: the format
@@ -17,7 +18,7 @@ func Load(path string) (*Config, error) { return LoadWith(path, ReadOptions{}) }
 
 // LoadWith is Load with options for a keepalived.conf.
 func LoadWith(path string, opts ReadOptions) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := limitfile.Read(path, maxFileSize)
 	if err != nil {
 		var pe *fs.PathError
 		msg := err

@@ -2,12 +2,13 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tandemlb/tandem/shared/limitfile"
 )
 
 // MarshalMigration writes c as MarshalNative does, with header (one or
@@ -37,7 +38,7 @@ func MarshalMigration(c *Config, header string) ([]byte, error) {
 	})
 	var blocks []*knode
 	if c.Format == FormatKeepalived && len(c.Files) > 0 {
-		if data, err := os.ReadFile(c.Files[0]); err == nil {
+		if data, err := limitfile.Read(c.Files[0], maxFileSize); err == nil {
 			var errs ErrorList
 			blocks = newKSyntax(osFS{}, &errs, nil).file(c.Files[0], data)
 		}
