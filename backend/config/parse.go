@@ -3,11 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tandemlb/tandem/shared/limitfile"
 )
 
 // MaxFileSize bounds the configuration file.
@@ -51,17 +52,15 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Load reads and validates the file at path.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	b, err := limitfile.Read(path, MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	if len(b) > MaxFileSize {
-		return nil, &Error{File: path, Err: fmt.Errorf("file larger than %d bytes", MaxFileSize)}
+		// "path: cannot read: not a regular file (FIFO)", "…: larger
+		// than 1 MiB"; errors.Is still sees fs.ErrNotExist.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &Error{File: path, Err: fmt.Errorf("cannot read: %w", err)}
 	}
 	return Parse(path, b)
 }
