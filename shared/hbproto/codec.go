@@ -266,9 +266,14 @@ func appendDirector(b []byte, r *DirectorReply) ([]byte, error) {
 		b = append(b, byte(d.Pool))
 		b = endRecord(b, at)
 	}
-	// Extension: report_now, only when set.
-	if r.ReportNow {
-		b = appendBool(b, true)
+	// Extension 1: report_now, when set or when extension 2 follows it.
+	if r.ReportNow || r.Echo != nil {
+		b = appendBool(b, r.ReportNow)
+	}
+	// Extension 2: the echo of the report answered.
+	if r.Echo != nil {
+		b = binary.BigEndian.AppendUint64(b, r.Echo.Session)
+		b = binary.BigEndian.AppendUint64(b, r.Echo.Seq)
 	}
 	return b, nil
 }
@@ -400,6 +405,13 @@ func (r *reader) u16(field string) uint16 {
 func (r *reader) u32(field string) uint32 {
 	if v := r.take(field, 4); v != nil {
 		return binary.BigEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (r *reader) u64(field string) uint64 {
+	if v := r.take(field, 8); v != nil {
+		return binary.BigEndian.Uint64(v)
 	}
 	return 0
 }
@@ -577,8 +589,20 @@ func (r *reader) director() *DirectorReply {
 		return d
 	}
 	d.ReportNow = r.boolean("report_now")
-	if r.err == nil && !d.ReportNow {
-		r.skipped++
+	if r.err != nil {
+		return d
+	}
+	// Extension 2: echo. Absent in older senders' replies; when present,
+	// all 16 bytes of it are.
+	if len(r.b) == 0 {
+		if !d.ReportNow {
+			r.skipped++
+		}
+		return d
+	}
+	e := &ReplyEcho{Session: r.u64("echo_session"), Seq: r.u64("echo_seq")}
+	if r.err == nil {
+		d.Echo = e
 	}
 	return d
 }

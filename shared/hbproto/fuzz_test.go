@@ -15,6 +15,8 @@ func fuzzSeeds(f *testing.F) {
 		{Header: hdr(TypeDirectorReply, 3), Director: directorMaster()},
 		{Header: hdr(TypeAgentReport, 4), Agent: agentWitness()},
 		{Header: hdr(TypeDirectorReply, 5), Director: &DirectorReply{Director: "lb2", ReportNow: true}},
+		{Header: hdr(TypeDirectorReply, 6), Director: &DirectorReply{Director: "lb2", Echo: &ReplyEcho{Session: 9, Seq: 3}}},
+		{Header: hdr(TypeDirectorReply, 7), Director: &DirectorReply{Director: "lb2", ReportNow: true, Echo: &ReplyEcho{}}},
 	} {
 		b, err := Encode(testKey, m)
 		if err != nil {
@@ -31,6 +33,9 @@ func fuzzSeeds(f *testing.F) {
 	f.Add(frame(TypeAgentReport, 1, []byte{1, 'n', 4, 10, 0, 0, 1, 1, 0, 0, 1, 0, 8, 1, 'd', 2, 0, 0, 0, 9, 0xEE, 0xAA}, nil))
 	f.Add(frame(TypeDirectorReply, 1, []byte{1, 'd', 2, 0, 0}, nil))
 	f.Add(frame(TypeDirectorReply, 1, []byte{1, 'd', 2, 0, 1, 0xAA}, nil))
+	// Extension 2 (echo): complete and followed by later bytes, truncated.
+	f.Add(frame(TypeDirectorReply, 1, []byte{1, 'd', 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0xAA}, nil))
+	f.Add(frame(TypeDirectorReply, 1, []byte{1, 'd', 2, 0, 1, 0, 0, 0}, nil))
 }
 
 // FuzzDecode: Decode never panics, and a decoded message re-encodes to the

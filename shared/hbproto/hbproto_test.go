@@ -105,6 +105,14 @@ func TestGolden(t *testing.T) {
 		// Version-1 extensions (docs/ha.md): the witness list, report_now.
 		{"agent_witness", &Message{Header: hdr(TypeAgentReport, 1), Agent: agentWitness()}},
 		{"director_report_now", &Message{Header: hdr(TypeDirectorReply, 1), Director: &DirectorReply{Director: "lb2", Role: RoleBackup, ReportNow: true}}},
+		// Extension 2 (docs/heartbeat.md "Key scopes"): the echo, with
+		// report_now written before it even when false.
+		{"director_echo", &Message{Header: hdr(TypeDirectorReply, 1), Director: func() *DirectorReply {
+			d := directorMaster()
+			d.Echo = &ReplyEcho{Session: 0xfedcba9876543210, Seq: 42}
+			return d
+		}()}},
+		{"director_echo_push", &Message{Header: hdr(TypeDirectorReply, 1), Director: &DirectorReply{Director: "lb2", Role: RoleBackup, ReportNow: true, Echo: &ReplyEcho{}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,6 +182,7 @@ func TestRoundTrip(t *testing.T) {
 				return s
 			}()}}},
 		{"report now", &Message{Header: hdr(TypeDirectorReply, 9), Director: func() *DirectorReply { d := directorMaster(); d.ReportNow = true; return d }()}},
+		{"echo", &Message{Header: hdr(TypeDirectorReply, 9), Director: &DirectorReply{Director: "d", Echo: &ReplyEcho{Session: 1<<64 - 1, Seq: 1}}}},
 		{"negative time", &Message{Header: Header{Version: Version, Type: TypeAgentReport, Seq: 1, Time: time.Unix(0, -5).UTC()}, Agent: agentUp()}},
 	}
 	for _, tt := range tests {

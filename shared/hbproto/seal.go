@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,15 @@ func (mp *macPool) sum(dst, b []byte) []byte {
 	return dst
 }
 
+// Key is an HMAC key prepared for sealing and opening: its MAC states are
+// pooled, so that a Key kept per peer costs no allocation per datagram. It
+// is safe for concurrent use.
+type Key struct{ mac *macPool }
+
+// NewKey prepares key (as returned by LoadKey or DeriveAgentKey; it is
+// copied).
+func NewKey(key []byte) *Key { return &Key{mac: newMACPool(key)} }
+
 // Sealer produces authenticated datagrams for one session: each call takes
 // the next sequence number. It is safe for concurrent use.
 type Sealer struct {
@@ -75,6 +85,20 @@ func (s *Sealer) SealDirector(now time.Time, r *DirectorReply) ([]byte, error) {
 	return s.seal(&Message{Header: s.header(now, TypeDirectorReply), Director: r})
 }
 
+// SealDirectorWith is SealDirector with another key than the Sealer's (a
+// director answers each agent with that agent's key); the sequence number
+// is the Sealer's, shared by all keys.
+func (s *Sealer) SealDirectorWith(k *Key, now time.Time, r *DirectorReply) ([]byte, error) {
+	if r == nil {
+		return nil, fmt.Errorf("hbproto: seal: nil director reply")
+	}
+	b, err := appendMessage(make([]byte, 0, 256), &Message{Header: s.header(now, TypeDirectorReply), Director: r})
+	if err != nil {
+		return nil, err
+	}
+	return k.mac.sum(b, b), nil
+}
+
 func (s *Sealer) header(now time.Time, t MsgType) Header {
 	return Header{Version: Version, Type: t, SessionID: s.sessionID, Seq: s.seq.Add(1), Time: now}
 }
@@ -96,12 +120,19 @@ type Opener struct {
 	max    int
 
 	mu       sync.Mutex
-	sessions map[uint64]*list.Element // of *session
-	lru      list.List                // front: most recently active
+	sessions map[sessionKey]*list.Element // of *session
+	lru      list.List                    // front: most recently active
+}
+
+// sessionKey names a session within its scope (OpenScoped): a sender can
+// only advance the sequence of sessions in the scope its key opens.
+type sessionKey struct {
+	scope netip.Addr
+	id    uint64
 }
 
 type session struct {
-	id       uint64
+	key      sessionKey
 	seq      uint64
 	lastSeen time.Time
 }
@@ -116,7 +147,7 @@ func NewOpener(key []byte, window time.Duration) *Opener {
 		mac:      newMACPool(key),
 		window:   window,
 		max:      MaxSessions,
-		sessions: make(map[uint64]*list.Element),
+		sessions: make(map[sessionKey]*list.Element),
 	}
 }
 
@@ -132,50 +163,80 @@ func (o *Opener) Sessions() int {
 // (constant-time, before anything of the body is read), timestamp window,
 // replay, body. Errors are *DecodeError naming peer and field.
 func (o *Opener) Open(peer string, b []byte, now time.Time) (*Message, error) {
-	m, err := o.open(b, now)
+	m, _, err := o.open(peer, netip.Addr{}, []*macPool{o.mac}, b, now)
+	return m, err
+}
+
+// OpenScoped is Open with the keys of one sender instead of the Opener's
+// key: the first of keys whose tag matches opens the datagram (its index is
+// returned), and the replay state is kept per scope (the sender's address),
+// so that the holder of one scope's key cannot advance another scope's
+// sessions. No key matching is ErrMAC.
+func (o *Opener) OpenScoped(peer string, scope netip.Addr, keys []*Key, b []byte, now time.Time) (*Message, int, error) {
+	macs := make([]*macPool, 0, 4)
+	for _, k := range keys {
+		if k != nil {
+			macs = append(macs, k.mac)
+		} else {
+			macs = append(macs, nil)
+		}
+	}
+	return o.open(peer, scope, macs, b, now)
+}
+
+func (o *Opener) open(peer string, scope netip.Addr, macs []*macPool, b []byte, now time.Time) (*Message, int, error) {
+	m, which, err := o.open1(scope, macs, b, now)
 	if err != nil {
 		if de, ok := err.(*DecodeError); ok {
 			de.Peer = peer
 		}
-		return nil, err
+		return nil, -1, err
 	}
-	return m, nil
+	return m, which, nil
 }
 
-func (o *Opener) open(b []byte, now time.Time) (*Message, error) {
+func (o *Opener) open1(scope netip.Addr, macs []*macPool, b []byte, now time.Time) (*Message, int, error) {
 	bodyLen, err := checkFrame(b)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	signed := HeaderSize + bodyLen
+	which := -1
 	var sum [sha256.Size]byte
-	if !hmac.Equal(o.mac.sum(sum[:0], b[:signed]), b[signed:]) {
-		return nil, decodeErr("mac", ErrMAC, "")
+	for i, mac := range macs {
+		if mac != nil && hmac.Equal(mac.sum(sum[:0], b[:signed]), b[signed:]) {
+			which = i
+			break
+		}
+	}
+	if which < 0 {
+		return nil, -1, decodeErr("mac", ErrMAC, "")
 	}
 	h, err := parseHeader(b)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	if skew := h.Time.Sub(now); skew > o.window || skew < -o.window {
-		return nil, decodeErr("time", ErrStale, "sender clock %v is %v off ours (window ±%v)", h.Time.Format(time.RFC3339Nano), skew.Round(time.Millisecond), o.window)
+		return nil, -1, decodeErr("time", ErrStale, "sender clock %v is %v off ours (window ±%v)", h.Time.Format(time.RFC3339Nano), skew.Round(time.Millisecond), o.window)
 	}
-	if err := o.checkSeq(h, now, false); err != nil {
-		return nil, err
+	sk := sessionKey{scope: scope, id: h.SessionID}
+	if err := o.checkSeq(sk, h, now, false); err != nil {
+		return nil, -1, err
 	}
 	m, _, err := parseBody(h, b[HeaderSize:signed])
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
-	if err := o.checkSeq(h, now, true); err != nil {
-		return nil, err
+	if err := o.checkSeq(sk, h, now, true); err != nil {
+		return nil, -1, err
 	}
-	return m, nil
+	return m, which, nil
 }
 
 // checkSeq rejects a sequence number not above the session's highest; with
 // commit it also records it. It first forgets sessions idle for more than
 // twice the window: all their datagrams are stale by now.
-func (o *Opener) checkSeq(h Header, now time.Time, commit bool) error {
+func (o *Opener) checkSeq(sk sessionKey, h Header, now time.Time, commit bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for e := o.lru.Back(); e != nil; e = o.lru.Back() {
@@ -184,9 +245,9 @@ func (o *Opener) checkSeq(h Header, now time.Time, commit bool) error {
 			break
 		}
 		o.lru.Remove(e)
-		delete(o.sessions, s.id)
+		delete(o.sessions, s.key)
 	}
-	e, ok := o.sessions[h.SessionID]
+	e, ok := o.sessions[sk]
 	if ok {
 		if s := e.Value.(*session); h.Seq <= s.seq {
 			return decodeErr("seq", ErrReplay, "seq %d, session %016x already at %d", h.Seq, h.SessionID, s.seq)
@@ -204,8 +265,8 @@ func (o *Opener) checkSeq(h Header, now time.Time, commit bool) error {
 	for len(o.sessions) >= o.max {
 		old := o.lru.Back()
 		o.lru.Remove(old)
-		delete(o.sessions, old.Value.(*session).id)
+		delete(o.sessions, old.Value.(*session).key)
 	}
-	o.sessions[h.SessionID] = o.lru.PushFront(&session{id: h.SessionID, seq: h.Seq, lastSeen: now})
+	o.sessions[sk] = o.lru.PushFront(&session{key: sk, seq: h.Seq, lastSeen: now})
 	return nil
 }

@@ -225,6 +225,16 @@ type DirectorReply struct {
 	// director has answered it: a backup that lost its peer asks the agents
 	// whether the master is still alive.
 	ReportNow bool
+	// Echo (extension 2, docs/heartbeat.md "Key scopes") names the agent
+	// report this reply answers; {0, 0} in an unsolicited reply. nil: the
+	// extension is absent (an older director).
+	Echo *ReplyEcho
+}
+
+// ReplyEcho is the header session id and sequence number of the agent
+// report a director reply answers.
+type ReplyEcho struct {
+	Session, Seq uint64
 }
 
 // Header is the fixed header of a datagram.
