@@ -8,7 +8,14 @@
 //
 // Every read from a real server is bounded in size and in time: a
 // hostile server cannot grow the director's memory nor hold a probe past
-// its timeout.
+// its timeout. HTTP_GET and SSL_GET read at most [MaxHeader] (64 KiB) of
+// status line and header, and for a digest at most the body bound
+// ([DefaultMaxBody], 4 MiB); SMTP_CHECK at most 32 reply lines of 512
+// bytes; UDP_CHECK, DNS_CHECK and PING_CHECK one datagram into a fixed
+// buffer; FILE_CHECK 127 bytes; MISC_CHECK keeps [DefaultMiscOutput]
+// bytes of output. Going past a bound fails the attempt with a reason
+// that names it ("response header larger than 64 KiB from
+// 10.0.0.11:80").
 //
 // A [Probe] does one attempt against one real server. A [Checker] runs a
 // probe on a schedule with an injected clock (shared/clock) and reports

@@ -16,13 +16,28 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/limitfile"
 )
 
 // DefaultConnectTimeout is keepalived's connect_timeout default.
 const DefaultConnectTimeout = 5 * time.Second
 
-// DefaultMaxBody bounds the body an HTTP check reads (for the digest).
-const DefaultMaxBody = 4 << 20
+// Bounds of what an HTTP_GET or SSL_GET reads from a real server, so that
+// a server streaming an endless status line, header or body fails the
+// check instead of growing the director's memory.
+const (
+	// DefaultMaxBody bounds the body an HTTP check reads for the digest.
+	// keepalived digests the whole body; a health page is a few bytes
+	// to a few kilobytes, so 4 MiB is far above any real one while
+	// bounding the time spent hashing. The digest is computed as the
+	// body streams in: the bound is on work, memory stays constant.
+	DefaultMaxBody = 4 << 20
+	// MaxHeader bounds the status line and header of a response
+	// together (Go's own HTTP client allows 1 MiB, Apache's request
+	// limit is about 800 KiB; keepalived keeps its 4 KiB buffer).
+	MaxHeader = 64 << 10
+)
 
 // Probe is one attempt of one health check against one real server.
 type Probe interface {
@@ -240,8 +255,14 @@ func (h HTTPGet) get(ctx context.Context, u URL) error {
 	if _, err := io.WriteString(conn, req); err != nil {
 		return describeNetErr("send request", h.timeout(), err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodGet})
+	// Everything read from the server goes through lr: at most MaxHeader
+	// bytes until the header is parsed, then the body's own bound.
+	lr := &capReader{r: conn, n: MaxHeader}
+	resp, err := http.ReadResponse(bufio.NewReader(lr), &http.Request{Method: http.MethodGet})
 	if err != nil {
+		if errors.Is(err, errCapped) || lr.n <= 0 {
+			return fmt.Errorf("response header larger than %s from %s", limitfile.Size(MaxHeader), h.Addr)
+		}
 		return describeNetErr("read response", h.timeout(), err)
 	}
 	defer resp.Body.Close()
@@ -256,19 +277,44 @@ func (h HTTPGet) get(ctx context.Context, u URL) error {
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
+	// The body comes from what bufio already holds plus at most limit+1
+	// more bytes from the connection.
+	lr.n = limit + 1
 	sum := md5.New()
 	n, err := io.Copy(sum, io.LimitReader(resp.Body, limit+1))
+	if n > limit || errors.Is(err, errCapped) {
+		return fmt.Errorf("body larger than %s from %s, cannot compute its digest", limitfile.Size(limit), h.Addr)
+	}
 	if err != nil {
 		return describeNetErr("read body", h.timeout(), err)
-	}
-	if n > limit {
-		return fmt.Errorf("body larger than %d bytes, cannot compute its digest", limit)
 	}
 	got := hex.EncodeToString(sum.Sum(nil))
 	if !strings.EqualFold(got, u.Digest) {
 		return fmt.Errorf("digest %s, want %s", got, strings.ToLower(u.Digest))
 	}
 	return nil
+}
+
+// errCapped is a read past a capReader's budget.
+var errCapped = errors.New("read limit reached")
+
+// capReader reads from r at most n more bytes, then fails with
+// errCapped; n may be raised between reads.
+type capReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errCapped
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	return n, err
 }
 
 func hostOnly(hostport string) string {

@@ -81,7 +81,7 @@ func TestHTTPGet(t *testing.T) {
 		{"digest match (case-insensitive)", ok, HTTPGet{URLs: []URL{{Path: "/check.txt", Digest: strings.ToUpper(Digest([]byte("OK\n")))}}}, ""},
 		{"digest mismatch", ok, HTTPGet{URLs: []URL{{Path: "/check.txt", Digest: Digest([]byte("other"))}}},
 			"digest " + Digest([]byte("OK\n")) + ", want " + Digest([]byte("other"))},
-		{"body over the limit", ok, HTTPGet{MaxBody: 2, URLs: []URL{{Path: "/check.txt", Digest: Digest([]byte("OK\n"))}}}, "body larger than 2 bytes, cannot compute its digest"},
+		{"body over the limit", ok, HTTPGet{MaxBody: 2, URLs: []URL{{Path: "/check.txt", Digest: Digest([]byte("OK\n"))}}}, "body larger than 2 bytes from " + ok.addr().String() + ", cannot compute its digest"},
 		{"every url must pass", ok, HTTPGet{URLs: []URL{{Path: "/check.txt"}, {Path: "/missing"}}}, "/missing: status 404, want 2xx"},
 	}
 	for _, tt := range tests {
