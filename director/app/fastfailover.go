@@ -30,6 +30,29 @@ func newWitnessBoard() *witness.Board {
 	return witness.NewBoard(witness.Config{Quorum: config.DefaultWitnessQuorum})
 }
 
+// realServerIPs are the addresses of the configured real servers: the only
+// agents that count as witnesses, each once (docs/ha.md).
+func realServerIPs(cfg *config.Config) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for i := range cfg.Services {
+		for _, rs := range cfg.Services[i].RealServers {
+			ip := rs.Addr.Addr().Unmap()
+			if ip.IsValid() && !seen[ip] {
+				seen[ip] = true
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
+}
+
+// syncWitness gives the witness board the configured real servers (at
+// start and on every reload).
+func (a *App) syncWitness(cfg *config.Config) {
+	a.witness.SetServers(realServerIPs(cfg))
+}
+
 // ffWanted reports whether cfg asks for the watcher and it can run.
 func (a *App) ffWanted(cfg *config.Config) bool {
 	if !cfg.FastFailover.Enabled || len(cfg.VRRP) == 0 {
@@ -66,6 +89,7 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 		iface = cfg.ConnSync.Interface
 	}
 	a.witness.SetQuorum(cfg.FastFailover.WitnessQuorum)
+	a.syncWitness(cfg)
 	w, err := peerwatch.New(peerwatch.Options{
 		Name: a.node, Key: a.hbKey, Interface: iface, Port: cfg.FastFailover.Port, IPv6: probeIPv6(cfg),
 		Session:        peerwatch.Config{TxInterval: cfg.FastFailover.Interval, DetectMult: cfg.FastFailover.Multiplier},

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tandemlb/tandem/director/config"
 )
 
@@ -26,5 +28,20 @@ func TestProbeIPv6(t *testing.T) {
 				t.Errorf("probeIPv6 = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRealServerIPs: the witnesses are the configured real servers, each
+// real IP once (ports and services do not multiply it).
+func TestRealServerIPs(t *testing.T) {
+	rs := func(ap string) config.RealServer { return config.RealServer{Addr: netip.MustParseAddrPort(ap)} }
+	cfg := &config.Config{Services: []config.VirtualService{
+		{RealServers: []config.RealServer{rs("10.0.0.11:80"), rs("10.0.0.12:80")}},
+		{RealServers: []config.RealServer{rs("10.0.0.11:443"), rs("[::ffff:10.0.0.12]:443"), rs("[2001:db8::5]:80")}},
+	}}
+	got := realServerIPs(cfg)
+	want := []netip.Addr{netip.MustParseAddr("10.0.0.11"), netip.MustParseAddr("10.0.0.12"), netip.MustParseAddr("2001:db8::5")}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("realServerIPs (-want +got)\n%s", diff)
 	}
 }

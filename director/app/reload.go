@@ -207,6 +207,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	}
 	a.reorderInstances(cfg)
 	a.recomputeAll()
+	a.syncWitness(cfg)
 	if ch.FastFailover || hbRestart || ch.ConnSync || ch.Node || (a.pw == nil && a.ffWanted(cfg)) {
 		a.stopPeerwatch(true)
 		if err := a.startPeerwatch(cfg); err != nil {

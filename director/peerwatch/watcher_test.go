@@ -18,6 +18,9 @@ import (
 
 var key = []byte("0123456789abcdef0123456789abcdef")
 
+// web1 is the configured real server whose agent is the witness.
+var web1 = netip.MustParseAddr("10.9.0.11")
+
 // fakeInst is a VRRP instance: a settable status and the injected events.
 type fakeInst struct {
 	mu     sync.Mutex
@@ -174,7 +177,8 @@ func TestWatcherDisabledWhileMaster(t *testing.T) {
 // master: it must stay master, and the backup backup.
 func TestWatcherWitnessVeto(t *testing.T) {
 	board := witness.NewBoard(witness.Config{Quorum: 1})
-	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: 900 * time.Millisecond}}})
+	board.SetServers([]netip.Addr{web1})
+	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", RealIP: web1, Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: 900 * time.Millisecond}}})
 	var asked atomic.Int32
 	a, b := pair(t, func(o *Options) {
 		o.Witness = board
@@ -184,9 +188,9 @@ func TestWatcherWitnessVeto(t *testing.T) {
 			go func() {
 				// The agent's first answer is its periodic view; the relay
 				// after the master's reply is fresh.
-				board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: 950 * time.Millisecond}}})
+				board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", RealIP: web1, Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: 950 * time.Millisecond}}})
 				time.Sleep(5 * time.Millisecond)
-				board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: time.Millisecond}}})
+				board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", RealIP: web1, Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: time.Millisecond}}})
 			}()
 		}
 	})
@@ -209,12 +213,13 @@ func TestWatcherWitnessVeto(t *testing.T) {
 // backup takes over after WitnessWait.
 func TestWatcherWitnessMasterDead(t *testing.T) {
 	board := witness.NewBoard(witness.Config{Quorum: 1})
-	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: 100 * time.Millisecond}}})
+	board.SetServers([]netip.Addr{web1})
+	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", RealIP: web1, Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: 100 * time.Millisecond}}})
 	a, b := pair(t, func(o *Options) {
 		o.Witness = board
 		o.WitnessWait = 80 * time.Millisecond
 		o.RequestReports = func() {
-			go board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: 500 * time.Millisecond}}})
+			go board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", RealIP: web1, Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: 500 * time.Millisecond}}})
 		}
 	})
 	start := time.Now()
@@ -238,6 +243,7 @@ func TestWatcherWitnessMasterDead(t *testing.T) {
 // evidence is fresh; a backup that would preempt never is.
 func TestWatcherWitnessOnly(t *testing.T) {
 	board := witness.NewBoard(witness.Config{Quorum: 1, MaxEvidenceAge: 400 * time.Millisecond})
+	board.SetServers([]netip.Addr{web1})
 	keep := newInst(vrrp.StateBackup, 100, 150)    // master has the higher priority
 	preempt := newInst(vrrp.StateBackup, 200, 150) // we would preempt it
 	for _, in := range []*fakeInst{keep, preempt} {
@@ -254,13 +260,13 @@ func TestWatcherWitnessOnly(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	// Evidence older than the last advert plus interval plus slack: nothing.
-	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: time.Second}}})
+	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", RealIP: web1, Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: time.Second}}})
 	if ev := keep.next(150 * time.Millisecond); ev != nil {
 		t.Fatalf("got %#v for old evidence", ev)
 	}
 	// Fresh evidence, 250 ms after the start (= the last advert heard).
 	time.Sleep(100 * time.Millisecond)
-	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster}}})
+	board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", RealIP: web1, Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster}}})
 	if ev, ok := keep.next(500 * time.Millisecond).(vrrp.Witness); !ok || !ev.MasterAlive {
 		t.Fatalf("got %#v, want Witness{MasterAlive: true}", ev)
 	}

@@ -127,6 +127,7 @@ func TestNetnsWitnessPartition(t *testing.T) {
 			t.Fatal(err)
 		}
 		board := witness.NewBoard(witness.Config{Quorum: 1})
+		board.SetServers([]netip.Addr{netip.MustParseAddr("10.95.0.11")})
 		d := &director{drv: drv, done: make(chan struct{})}
 		d.hb = startListener(t, lab, host, name, session, drv, board)
 		d.w, err = New(Options{Name: name, Key: key, Interface: "eth0", NetNS: ns,

@@ -109,6 +109,7 @@ func TestNetnsWitnessAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	board := NewBoard(Config{Quorum: 1})
+	board.SetServers([]netip.Addr{netip.MustParseAddr("10.96.0.11")})
 	d1 := startFake(t, lab, "d1", "lb1", hbproto.RoleMaster, nil)
 	d2 := startFake(t, lab, "d2", "lb2", hbproto.RoleBackup, board)
 

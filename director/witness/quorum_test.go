@@ -6,6 +6,7 @@ import "testing"
 // force (two agents vouch here).
 func TestBoardSetQuorum(t *testing.T) {
 	b := NewBoard(Config{Quorum: 1})
+	b.SetServers(servers())
 	b.Observe(ms(1190), report("web1", master("lb1", 2)))
 	b.Observe(ms(1190), report("web2", master("lb1", 2)))
 	q := Query{Self: "lb2", Master: "lb1", After: ms(1050)}

@@ -1,6 +1,7 @@
 package witness
 
 import (
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -12,8 +13,8 @@ import (
 const (
 	DefaultMaxReportAge   = 3 * time.Second
 	DefaultMaxEvidenceAge = 3 * time.Second
-	// MaxAgents bounds the table; beyond it the agent heard from least
-	// recently is forgotten.
+	// MaxAgents bounds the table (and the configured real servers it
+	// accepts); beyond it the agent heard from least recently is forgotten.
 	MaxAgents = 4096
 )
 
@@ -49,48 +50,89 @@ type seen struct {
 }
 
 type agentEntry struct {
+	node      string
 	received  time.Time
 	directors map[string]seen
 }
 
-// Table holds the latest report of each agent. It is pure: no clock, no
-// I/O; not safe for concurrent use (see Board).
+// Table holds the latest report of each configured real server's agent.
+// It is pure: no clock, no I/O; not safe for concurrent use (see Board).
+//
+// A witness is a configured real server (SetServers), counted once by its
+// real IP: a report whose real IP is not a configured real server is
+// ignored, and two node names that claim one real IP are one witness (the
+// later report replaces the earlier). The agent's node name is only shown.
 type Table struct {
-	cfg    Config
-	agents map[string]*agentEntry
+	cfg     Config
+	servers map[netip.Addr]bool
+	agents  map[netip.Addr]*agentEntry
+	ignored uint64
 }
 
-// NewTable returns an empty table.
+// NewTable returns an empty table with no configured real server: nobody
+// counts until SetServers.
 func NewTable(cfg Config) *Table {
-	return &Table{cfg: cfg.WithDefaults(), agents: map[string]*agentEntry{}}
+	return &Table{cfg: cfg.WithDefaults(), servers: map[netip.Addr]bool{}, agents: map[netip.Addr]*agentEntry{}}
 }
+
+// SetServers replaces the configured real servers (the addresses of the
+// virtual services' real servers, at start and on reload; at most
+// MaxAgents are kept) and forgets the agents of the others.
+func (t *Table) SetServers(ips []netip.Addr) {
+	t.servers = make(map[netip.Addr]bool, min(len(ips), MaxAgents))
+	for _, ip := range ips {
+		if len(t.servers) >= MaxAgents {
+			break
+		}
+		if ip = ip.Unmap(); ip.IsValid() {
+			t.servers[ip.WithZone("")] = true
+		}
+	}
+	for ip := range t.agents {
+		if !t.servers[ip] {
+			delete(t.agents, ip)
+		}
+	}
+}
+
+// Ignored returns how many reports were ignored because their real IP is
+// not a configured real server.
+func (t *Table) Ignored() uint64 { return t.ignored }
 
 // Config returns the configuration in force (with defaults).
 func (t *Table) Config() Config { return t.cfg }
 
 // Observe records an accepted agent report received at now. The agent is
-// identified by its node name; a later report replaces an earlier one.
+// identified by its real IP (the report's real_ip, which the heartbeat
+// listener binds to the agent's key and source address), and counts only
+// when that IP is a configured real server; a later report replaces an
+// earlier one.
 func (t *Table) Observe(now time.Time, r *hbproto.AgentReport) {
-	if r == nil || r.Node == "" {
+	if r == nil {
 		return
 	}
-	e := &agentEntry{received: now, directors: make(map[string]seen, len(r.Seen))}
+	ip := r.RealIP.Unmap().WithZone("")
+	if !t.servers[ip] {
+		t.ignored++
+		return
+	}
+	e := &agentEntry{node: r.Node, received: now, directors: make(map[string]seen, len(r.Seen))}
 	for _, s := range r.Seen {
 		e.directors[s.Director] = seen{role: s.Role, at: now.Add(-s.Age)}
 	}
-	if _, ok := t.agents[r.Node]; !ok && len(t.agents) >= MaxAgents {
+	if _, ok := t.agents[ip]; !ok && len(t.agents) >= MaxAgents {
 		t.prune(now)
 		for len(t.agents) >= MaxAgents {
-			var oldest string
+			var oldest netip.Addr
 			for n, a := range t.agents {
-				if oldest == "" || a.received.Before(t.agents[oldest].received) {
+				if !oldest.IsValid() || a.received.Before(t.agents[oldest].received) {
 					oldest = n
 				}
 			}
 			delete(t.agents, oldest)
 		}
 	}
-	t.agents[r.Node] = e
+	t.agents[ip] = e
 }
 
 // prune forgets agents whose last report is too old to count.
@@ -119,7 +161,8 @@ type Query struct {
 type Verdict struct {
 	// Alive: at least Quorum agents vouch for the master.
 	Alive bool
-	// Witnesses are the agents that vouch, sorted.
+	// Witnesses are the real servers whose agents vouch, "ip (node)",
+	// sorted by address.
 	Witnesses []string
 	// Agents is the number of agents whose report is fresh.
 	Agents int
@@ -133,7 +176,8 @@ type Verdict struct {
 // and at most MaxEvidenceAge old.
 func (t *Table) Verdict(now time.Time, q Query) Verdict {
 	v := Verdict{Quorum: t.cfg.Quorum}
-	for name, a := range t.agents {
+	var ips []netip.Addr
+	for ip, a := range t.agents {
 		if now.Sub(a.received) > t.cfg.MaxReportAge {
 			continue
 		}
@@ -143,13 +187,16 @@ func (t *Table) Verdict(now time.Time, q Query) Verdict {
 				continue
 			}
 			if s.at.After(q.After) && now.Sub(s.at) <= t.cfg.MaxEvidenceAge {
-				v.Witnesses = append(v.Witnesses, name)
+				ips = append(ips, ip)
 				break
 			}
 		}
 	}
-	slices.Sort(v.Witnesses)
-	v.Alive = t.cfg.Quorum > 0 && len(v.Witnesses) >= t.cfg.Quorum
+	slices.SortFunc(ips, netip.Addr.Compare)
+	for _, ip := range ips {
+		v.Witnesses = append(v.Witnesses, ip.String()+" ("+t.agents[ip].node+")")
+	}
+	v.Alive = t.cfg.Quorum > 0 && len(ips) >= t.cfg.Quorum
 	return v
 }
 
@@ -199,6 +246,20 @@ func (b *Board) Agents(now time.Time) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.t.Agents(now)
+}
+
+// SetServers replaces the configured real servers (see Table.SetServers).
+func (b *Board) SetServers(ips []netip.Addr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.t.SetServers(ips)
+}
+
+// Ignored returns how many reports came from unconfigured real IPs.
+func (b *Board) Ignored() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.t.Ignored()
 }
 
 // SetQuorum changes the number of agents that must vouch for the master

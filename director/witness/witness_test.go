@@ -22,8 +22,31 @@ type obs struct {
 	seen  []hbproto.DirectorSeen
 }
 
+// ipOf is the real IP of agent "webN": 192.0.2.N (N < 256), else
+// 198.51.100.x in order.
+func ipOf(agent string) netip.Addr {
+	var n int
+	fmt.Sscanf(agent, "web%d", &n)
+	if n < 256 {
+		return netip.AddrFrom4([4]byte{192, 0, 2, byte(n)})
+	}
+	return netip.AddrFrom4([4]byte{198, 51, byte(n >> 8), byte(n)})
+}
+
+// servers are the configured real servers of the tests: web1..web9.
+func servers() []netip.Addr {
+	var out []netip.Addr
+	for i := 1; i <= 9; i++ {
+		out = append(out, ipOf(fmt.Sprintf("web%d", i)))
+	}
+	return out
+}
+
+// wit is how a Verdict names agent's witness.
+func wit(agent string) string { return ipOf(agent).String() + " (" + agent + ")" }
+
 func report(agent string, seen ...hbproto.DirectorSeen) *hbproto.AgentReport {
-	return &hbproto.AgentReport{Node: agent, RealIP: netip.MustParseAddr("192.0.2.1"), State: hbproto.StateUp, Seen: seen}
+	return &hbproto.AgentReport{Node: agent, RealIP: ipOf(agent), State: hbproto.StateUp, Seen: seen}
 }
 
 func master(name string, ageMS int) hbproto.DirectorSeen {
@@ -82,11 +105,16 @@ func TestVerdict(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := NewTable(tt.cfg)
+			tb.SetServers(servers())
 			for _, o := range tt.obs {
 				tb.Observe(ms(o.at), report(o.agent, o.seen...))
 			}
 			got := tb.Verdict(ms(tt.now), tt.q)
-			want := Verdict{Alive: tt.alive, Witnesses: tt.wits, Agents: tt.fresh, Quorum: tt.cfg.Quorum}
+			var wits []string
+			for _, w := range tt.wits {
+				wits = append(wits, wit(w))
+			}
+			want := Verdict{Alive: tt.alive, Witnesses: wits, Agents: tt.fresh, Quorum: tt.cfg.Quorum}
 			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("Verdict (-want +got)\n%s", diff)
 			}
@@ -99,24 +127,82 @@ func TestVerdict(t *testing.T) {
 
 func TestTableBounded(t *testing.T) {
 	tb := NewTable(Config{Quorum: 1})
+	var ips []netip.Addr
 	for i := range MaxAgents + 10 {
-		tb.Observe(t0.Add(time.Duration(i)*time.Microsecond), report(fmt.Sprintf("web%d", i), master("lb1", 0)))
+		ips = append(ips, ipOf(fmt.Sprintf("web%d", 256+i)))
 	}
-	if len(tb.agents) != MaxAgents {
-		t.Fatalf("%d agents kept, want %d", len(tb.agents), MaxAgents)
+	tb.SetServers(ips)
+	if len(tb.servers) != MaxAgents {
+		t.Fatalf("%d servers kept, want %d", len(tb.servers), MaxAgents)
 	}
-	if _, ok := tb.agents["web0"]; ok {
-		t.Error("the oldest agent was kept")
+	for i := range MaxAgents + 10 {
+		tb.Observe(t0.Add(time.Duration(i)*time.Microsecond), report(fmt.Sprintf("web%d", 256+i), master("lb1", 0)))
+	}
+	if len(tb.agents) != MaxAgents || tb.Ignored() != 10 {
+		t.Fatalf("%d agents kept, %d ignored, want %d and 10", len(tb.agents), tb.Ignored(), MaxAgents)
 	}
 	tb.Observe(t0, nil)
 	tb.Observe(t0, &hbproto.AgentReport{})
-	if len(tb.agents) != MaxAgents {
-		t.Error("a report without a node name was recorded")
+	if len(tb.agents) != MaxAgents || tb.Ignored() != 11 {
+		t.Error("a report without a real IP was recorded")
+	}
+}
+
+// TestWitnessesAreRealServers: forged agent names cannot make witnesses.
+// Only a configured real server counts, and each real IP once, whatever
+// node names claim it (issue 15).
+func TestWitnessesAreRealServers(t *testing.T) {
+	q := Query{Self: "lb2", Master: "lb1", After: ms(1050)}
+	forged := func(node string, ip string) *hbproto.AgentReport {
+		return &hbproto.AgentReport{Node: node, RealIP: netip.MustParseAddr(ip), State: hbproto.StateUp, Seen: []hbproto.DirectorSeen{master("lb1", 2)}}
+	}
+	tests := []struct {
+		name    string
+		reports []*hbproto.AgentReport
+		quorum  int
+		alive   bool
+		wits    []string
+		ignored uint64
+	}{
+		{"unconfigured real IP: not a witness", []*hbproto.AgentReport{forged("web1", "203.0.113.7")}, 1, false, nil, 1},
+		{"no real IP", []*hbproto.AgentReport{forged("web1", "0.0.0.0"), {Node: "x", Seen: []hbproto.DirectorSeen{master("lb1", 2)}}}, 1, false, nil, 2},
+		{"many node names, one real IP: one witness", []*hbproto.AgentReport{
+			forged("a", "192.0.2.1"), forged("b", "192.0.2.1"), forged("c", "192.0.2.1"), forged("d", "::ffff:192.0.2.1")}, 2, false, []string{"192.0.2.1 (d)"}, 0},
+		{"two configured real servers: two witnesses", []*hbproto.AgentReport{forged("web1", "192.0.2.1"), forged("web2", "192.0.2.2")}, 2, true,
+			[]string{"192.0.2.1 (web1)", "192.0.2.2 (web2)"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := NewTable(Config{Quorum: tt.quorum})
+			tb.SetServers(servers())
+			for _, r := range tt.reports {
+				tb.Observe(ms(1190), r)
+			}
+			got := tb.Verdict(ms(1200), q)
+			if got.Alive != tt.alive || tb.Ignored() != tt.ignored {
+				t.Errorf("alive %v ignored %d, want %v and %d", got.Alive, tb.Ignored(), tt.alive, tt.ignored)
+			}
+			if diff := cmp.Diff(tt.wits, got.Witnesses, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("witnesses (-want +got)\n%s", diff)
+			}
+		})
+	}
+	// A real server removed from the config stops counting at once.
+	tb := NewTable(Config{Quorum: 1})
+	tb.SetServers(servers())
+	tb.Observe(ms(1190), report("web1", master("lb1", 2)))
+	if !tb.Verdict(ms(1200), q).Alive {
+		t.Fatal("the configured server does not vouch")
+	}
+	tb.SetServers(servers()[1:])
+	if v := tb.Verdict(ms(1200), q); v.Alive || v.Agents != 0 {
+		t.Errorf("after its removal: %+v", v)
 	}
 }
 
 func TestBoardChanged(t *testing.T) {
 	b := NewBoard(Config{Quorum: 1})
+	b.SetServers(servers())
 	ch := b.Changed()
 	select {
 	case <-ch:
