@@ -39,11 +39,68 @@ func CheckGuestTests(output string, exitCode int, want []string) error {
 	sort.Strings(others)
 	problems = append(problems, others...)
 	if len(problems) > 0 {
-		return &guestError{problems}
+		return &guestError{problems: problems, digest: failureDigest(output)}
 	}
 	return nil
 }
 
-type guestError struct{ problems []string }
+// Digest limits: the summary error is what survives when a CI log is cut,
+// so it repeats, for each failed test, the last few test-log lines of that
+// test (where t.Errorf/t.Fatalf land), each cut to a readable length.
+const (
+	digestLines   = 8
+	digestLineLen = 300
+)
 
-func (e *guestError) Error() string { return "guest tests: " + strings.Join(e.problems, "; ") }
+var (
+	runLine     = regexp.MustCompile(`^=== (RUN|CONT)\s+(\S+)`)
+	testLogLine = regexp.MustCompile(`^\s+\w+_test\.go:\d+: `)
+)
+
+// failureDigest returns, for every test reported FAIL in output, its last
+// digestLines lines that come from the test itself (file_test.go:N:),
+// lines reporting load progress excepted.
+func failureDigest(output string) []string {
+	lines := map[string][]string{}
+	var failed []string
+	cur := ""
+	for _, l := range strings.Split(output, "\n") {
+		if m := runLine.FindStringSubmatch(l); m != nil {
+			cur = m[2]
+			continue
+		}
+		if m := resultLine.FindStringSubmatch(strings.TrimLeft(l, " ")); m != nil {
+			if m[1] == "FAIL" {
+				failed = append(failed, m[2])
+			}
+			continue
+		}
+		if cur == "" || !testLogLine.MatchString(l) || strings.Contains(l, "| total ok ") {
+			continue
+		}
+		l = strings.TrimSpace(l)
+		if len(l) > digestLineLen {
+			l = l[:digestLineLen] + "…"
+		}
+		lines[cur] = append(lines[cur], l)
+	}
+	var out []string
+	for _, name := range failed {
+		ls := lines[name]
+		ls = ls[max(0, len(ls)-digestLines):]
+		for _, l := range ls {
+			out = append(out, name+": "+l)
+		}
+	}
+	return out
+}
+
+type guestError struct{ problems, digest []string }
+
+func (e *guestError) Error() string {
+	s := "guest tests: " + strings.Join(e.problems, "; ")
+	if len(e.digest) > 0 {
+		s += "\nlast test-log lines of each failed test:\n  " + strings.Join(e.digest, "\n  ")
+	}
+	return s
+}

@@ -26,3 +26,28 @@ func TestCheckGuestTests(t *testing.T) {
 		})
 	}
 }
+
+// TestFailureDigest: the summary error repeats the failed test's own last
+// log lines (its t.Errorf) and leaves out passing tests and load progress.
+func TestFailureDigest(t *testing.T) {
+	out := "=== RUN   TestGuestA\n" +
+		"    a_test.go:10: MEASURED fine\n" +
+		"--- PASS: TestGuestA (1.00s)\n" +
+		"=== RUN   TestGuestB\n" +
+		"    halab_test.go:73: load t=2.0s ok rs1=40 rs2=40 | failed 0 | in flight 0 | total ok 80 failed 0\n" +
+		"    b_test.go:20: ipvsadm -Ln:\n" +
+		"        TCP 10.99.0.100:80 lc\n" +
+		"    b_test.go:30: sync daemon: <nil>\n" +
+		"--- FAIL: TestGuestB (2.00s)\n"
+	err := CheckGuestTests(out, 1, []string{"TestGuestA", "TestGuestB"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := "guest tests: guest test binary exited with status 1; TestGuestB: FAIL\n" +
+		"last test-log lines of each failed test:\n" +
+		"  TestGuestB: b_test.go:20: ipvsadm -Ln:\n" +
+		"  TestGuestB: b_test.go:30: sync daemon: <nil>"
+	if err.Error() != want {
+		t.Errorf("error:\n%s\nwant:\n%s", err, want)
+	}
+}
