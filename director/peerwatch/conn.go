@@ -2,6 +2,7 @@ package peerwatch
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,9 +18,76 @@ import (
 // PacketConn sends and receives probe datagrams. The real one is a UDP
 // socket bound to the probe interface; tests use a loopback socket.
 type PacketConn interface {
-	ReadFrom(b []byte) (int, netip.AddrPort, error)
+	// ReadFrom reads one datagram and returns its IPv4 TTL or IPv6 hop
+	// limit, -1 when the socket did not say (the watcher then drops it).
+	ReadFrom(b []byte) (n int, from netip.AddrPort, ttl int, err error)
+	// WriteTo sends one datagram with TTL / hop limit 255.
 	WriteTo(b []byte, to netip.AddrPort) error
 	Close() error
+}
+
+// ProbeTTL is the TTL (IPv4) or hop limit (IPv6) of every probe, and the
+// only one accepted (as VRRP, RFC 5881 §5's GTSM): a probe that crossed a
+// router, or was sent by a socket that did not ask for 255, is dropped.
+const ProbeTTL = 255
+
+// oobSize holds one IP_TTL or IPV6_HOPLIMIT control message.
+var oobSize = unix.CmsgSpace(4)
+
+// SetTTL sets the socket options of a probe socket on fd: send with TTL
+// (hop limit) 255, unicast and multicast, and report each datagram's TTL
+// (hop limit) as a control message.
+func SetTTL(fd int, v6 bool) error {
+	type opt struct {
+		level, name int
+		what        string
+	}
+	opts := []opt{{unix.IPPROTO_IP, unix.IP_TTL, "IP_TTL"}, {unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, "IP_MULTICAST_TTL"}}
+	recv := opt{unix.IPPROTO_IP, unix.IP_RECVTTL, "IP_RECVTTL"}
+	if v6 {
+		opts = []opt{{unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS"}, {unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, "IPV6_MULTICAST_HOPS"}}
+		recv = opt{unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, "IPV6_RECVHOPLIMIT"}
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o.level, o.name, ProbeTTL); err != nil {
+			return fmt.Errorf("%s: %w", o.what, err)
+		}
+	}
+	if err := unix.SetsockoptInt(fd, recv.level, recv.name, 1); err != nil {
+		return fmt.Errorf("%s: %w", recv.what, err)
+	}
+	return nil
+}
+
+// SetConnTTL is SetTTL on a *net.UDPConn (tests).
+func SetConnTTL(c *net.UDPConn, v6 bool) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = SetTTL(int(fd), v6) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// ttlOf returns the TTL or hop limit in the control messages, -1 if none.
+func ttlOf(oob []byte) int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return -1
+	}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		if (m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TTL) ||
+			(m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_HOPLIMIT) {
+			return int(int32(binary.NativeEndian.Uint32(m.Data)))
+		}
+	}
+	return -1
 }
 
 // Discovery destinations while the peer is unknown.
@@ -47,14 +115,25 @@ type UDPConn struct {
 	IfIndex int
 }
 
-// ReadFrom reads one datagram.
-func (u UDPConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
-	n, a, err := u.C.ReadFromUDPAddrPort(b)
+// ReadFrom reads one datagram and its TTL (hop limit), -1 when the socket
+// does not report it (SetTTL was not called).
+func (u UDPConn) ReadFrom(b []byte) (int, netip.AddrPort, int, error) {
+	oob := make([]byte, oobSize)
+	n, oobn, flags, a, err := u.C.ReadMsgUDPAddrPort(b, oob)
 	ip := a.Addr().Unmap()
 	if ip.Zone() != "" && u.IfName != "" {
 		ip = ip.WithZone(u.IfName)
 	}
-	return n, netip.AddrPortFrom(ip, a.Port()), err
+	ttl := -1
+	if flags&unix.MSG_CTRUNC == 0 {
+		ttl = ttlOf(oob[:oobn])
+	}
+	if err == nil && flags&unix.MSG_TRUNC != 0 {
+		// Longer than the buffer: the watcher's buffer is one byte longer
+		// than MaxDatagram, so the length check refuses it.
+		n = len(b)
+	}
+	return n, netip.AddrPortFrom(ip, a.Port()), ttl, err
 }
 
 // WriteTo sends one datagram.
@@ -72,7 +151,8 @@ func (u UDPConn) Close() error { return u.C.Close() }
 
 // ListenUDP opens the probe socket on port, bound to ifname, in ns (the
 // current namespace when ns is not open): IPv4 with SO_BROADCAST, or IPv6,
-// with TOS / traffic class 0xc0 like VRRP.
+// with TOS / traffic class 0xc0 like VRRP, and TTL / hop limit 255 sent
+// and reported (SetTTL).
 func ListenUDP(ns netns.NsHandle, ifname string, port int, v6 bool) (UDPConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
@@ -80,6 +160,9 @@ func ListenUDP(ns netns.NsHandle, ifname string, port int, v6 bool) (UDPConn, er
 			f := int(fd)
 			if serr = unix.BindToDevice(f, ifname); serr != nil {
 				serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, serr)
+				return
+			}
+			if serr = SetTTL(f, v6); serr != nil {
 				return
 			}
 			if v6 {

@@ -337,7 +337,7 @@ func (s *Sealer) Seal(now time.Time, p Probe) ([]byte, error) {
 // window, then per-session replay (the highest sequence number accepted),
 // as the heartbeat does (docs/heartbeat.md). Safe for concurrent use.
 type Opener struct {
-	key    []byte
+	keys   [][]byte
 	window time.Duration
 
 	mu       sync.Mutex
@@ -354,10 +354,36 @@ type sessionSeq struct {
 // NewOpener returns an Opener for key with a ±window time check (0 means
 // DefaultWindow).
 func NewOpener(key []byte, window time.Duration) *Opener {
+	return NewOpenerKeys([][]byte{key}, window)
+}
+
+// NewOpenerKeys returns an Opener that accepts a tag under any of keys
+// (copied; empty ones are skipped): the directors' key of the current
+// cluster secret, of the previous one during a rotation, and the raw
+// secret from directors older than the director key (docs/ha.md).
+func NewOpenerKeys(keys [][]byte, window time.Duration) *Opener {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	return &Opener{key: append([]byte(nil), key...), window: window, sessions: map[uint64]*list.Element{}}
+	o := &Opener{window: window, sessions: map[uint64]*list.Element{}}
+	for _, k := range keys {
+		if len(k) > 0 {
+			o.keys = append(o.keys, append([]byte(nil), k...))
+		}
+	}
+	return o
+}
+
+// verify reports whether tag is HMAC-SHA256 of b under one of the keys.
+func (o *Opener) verify(b, tag []byte) bool {
+	for _, k := range o.keys {
+		m := hmac.New(sha256.New, k)
+		m.Write(b)
+		if hmac.Equal(m.Sum(nil), tag) {
+			return true
+		}
+	}
+	return false
 }
 
 // Open authenticates and decodes a probe received from peer at now.
@@ -378,9 +404,7 @@ func (o *Opener) open(b []byte, now time.Time) (*Probe, error) {
 		return nil, err
 	}
 	signed := len(b) - TagSize
-	m := hmac.New(sha256.New, o.key)
-	m.Write(b[:signed])
-	if !hmac.Equal(m.Sum(nil), b[signed:]) {
+	if !o.verify(b[:signed], b[signed:]) {
 		return nil, derr("mac", hbproto.ErrMAC, "")
 	}
 	p, _, err := parse(b[:signed])

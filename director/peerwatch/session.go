@@ -248,6 +248,11 @@ func (s *Session) received(now time.Time, p *Probe, from netip.AddrPort) []Actio
 		// session, or time out.
 		return nil
 	}
+	if s.remote != 0 && p.Session != s.remote && s.peer.Addr.IsValid() && from.Addr().WithZone("") != s.peer.Addr.Addr().WithZone("") {
+		// A new session from another address is not our peer restarting
+		// (the driver pins the peer; this holds for any driver).
+		return nil
+	}
 	var acts []Action
 	if s.remote != 0 && p.Session != s.remote {
 		acts = append(acts, s.down(now, DiagPeerRestarted)...)

@@ -18,12 +18,20 @@ import (
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/director/witness"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/logging"
 )
 
 // Defaults of Options.
 const (
 	DefaultWitnessWait = 100 * time.Millisecond
 	DefaultLeaveWait   = 2 * time.Second
+	// DefaultMaxVeto bounds a witness veto (fast_failover.witness_max_veto).
+	DefaultMaxVeto = 3 * time.Second
+	// DefaultLogInterval is the shortest time between two log lines of one
+	// drop reason.
+	DefaultLogInterval = 10 * time.Second
+	// queueSize bounds the authenticated probes waiting for Run.
+	queueSize = 64
 	// goodbyeCopies is how many AdminDown probes Leave sends (UDP may drop
 	// one).
 	goodbyeCopies = 3
@@ -60,8 +68,15 @@ type Options struct {
 	// Name is our director name: in our probes, and the name agents know
 	// us by (the heartbeat reply's director field).
 	Name string
-	// Key is the heartbeat key (hbproto.LoadKey).
+	// Key seals our probes and is accepted on receive: the directors' key
+	// (hbproto.DeriveDirectorKey of the cluster secret), which real
+	// servers never hold.
 	Key []byte
+	// AcceptKeys are further keys accepted on receive (never sent with):
+	// the directors' key of the previous secret during a rotation, and
+	// the raw cluster secret from directors older than the directors'
+	// key, unless agent keys are scoped (docs/ha.md).
+	AcceptKeys [][]byte
 	// Interface carries the probe: the sync interface if there is one,
 	// else the VRRP interface.
 	Interface string
@@ -69,9 +84,12 @@ type Options struct {
 	Port int
 	// PeerPort is the peer's port (default Port).
 	PeerPort int
-	// Peer is the other director's address on Interface; when invalid the
-	// peer is found by broadcast (IPv4) or all-nodes multicast (IPv6) and
-	// then probed by unicast.
+	// Peer is the other director's address on Interface: only probes
+	// from it are accepted. When invalid the peer is found by broadcast
+	// (IPv4) or all-nodes multicast (IPv6); the source of the first
+	// authenticated probe is then pinned until the watcher stops, probed
+	// by unicast, and probes from any other address are dropped ("unknown
+	// peer").
 	Peer netip.Addr
 	// IPv6 selects an IPv6 socket when Peer is not set.
 	IPv6 bool
@@ -92,6 +110,11 @@ type Options struct {
 	// WitnessWait is how long a backup that lost the probe waits for the
 	// agents' answer before taking over (default DefaultWitnessWait).
 	WitnessWait time.Duration
+	// MaxVeto bounds a witness veto (default DefaultMaxVeto): after it the
+	// veto is lifted until the master is heard again (an advert, or the
+	// probe up), and plain VRRP decides: a backup whose Master_Down time
+	// has passed takes over at once.
+	MaxVeto time.Duration
 	// RequestReports asks every live agent for a report now (a director
 	// reply with report_now, sent unsolicited); nil if the listener cannot.
 	// It must not block.
@@ -108,6 +131,9 @@ type Options struct {
 	NetNS netns.NsHandle
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
+	// LogInterval is the shortest time between two log lines of one drop
+	// reason (default DefaultLogInterval).
+	LogInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// SessionID is our session id (default: random).
@@ -122,14 +148,17 @@ type Status struct {
 	// Sent, Received and SendErrors count probes.
 	Sent, Received, SendErrors uint64
 	// Dropped counts refused datagrams by reason (hbproto.Reason labels,
-	// "unknown peer").
+	// "unknown peer", "ttl", "queue full").
 	Dropped map[string]uint64
+	// Pinned is the peer address probes are accepted from: the configured
+	// one, or the one learnt from the first authenticated probe.
+	Pinned netip.Addr
 	// LastDown and LastDownDiag describe the last time the session left Up.
 	LastDown     time.Time
 	LastDownDiag Diag
 	// Takeovers counts PeerDead injected; Vetoes the takeovers the agents
-	// prevented.
-	Takeovers, Vetoes uint64
+	// prevented; VetoesExpired the vetoes lifted after MaxVeto.
+	Takeovers, Vetoes, VetoesExpired uint64
 	// Witnesses are the agents that vouched at the last veto.
 	Witnesses []string
 }
@@ -138,7 +167,9 @@ type inst struct {
 	b          Binding
 	received   uint64
 	lastAdvert time.Time
-	veto       bool // the last Witness level injected
+	veto       bool      // the last Witness level injected
+	vetoSince  time.Time // when veto was set
+	vetoSpent  bool      // a veto lasted MaxVeto: none until the master is heard again
 }
 
 type pending struct {
@@ -146,10 +177,10 @@ type pending struct {
 	insts    []*inst
 }
 
+// packet is an authenticated probe from the peer, as the reader queues it.
 type packet struct {
-	b    []byte
+	p    *Probe
 	from netip.AddrPort
-	at   time.Time
 }
 
 // Watcher runs the probe session with the other director and applies its
@@ -157,6 +188,7 @@ type packet struct {
 type Watcher struct {
 	opts  Options
 	log   *slog.Logger
+	lim   *logging.Limiter
 	now   func() time.Time
 	sess  *Session
 	seal  *Sealer
@@ -200,6 +232,12 @@ func New(opts Options) (*Watcher, error) {
 	if opts.LeaveWait <= 0 {
 		opts.LeaveWait = DefaultLeaveWait
 	}
+	if opts.MaxVeto <= 0 {
+		opts.MaxVeto = DefaultMaxVeto
+	}
+	if opts.LogInterval <= 0 {
+		opts.LogInterval = DefaultLogInterval
+	}
 	if opts.SessionID == 0 {
 		id, err := hbproto.NewSessionID()
 		if err != nil {
@@ -215,13 +253,14 @@ func New(opts Options) (*Watcher, error) {
 	if w.now == nil {
 		w.now = time.Now
 	}
+	w.lim = logging.NewLimiter(opts.LogInterval, w.now)
 	w.sess = NewSession(opts.Session, opts.SessionID)
 	w.seal = NewSealer(opts.Key, opts.SessionID)
-	w.open = NewOpener(opts.Key, opts.Window)
+	w.open = NewOpenerKeys(append([][]byte{opts.Key}, opts.AcceptKeys...), opts.Window)
 	for _, b := range opts.Instances {
 		w.insts = append(w.insts, &inst{b: b})
 	}
-	w.status = Status{Session: StateDown, Dropped: map[string]uint64{}}
+	w.status = Status{Session: StateDown, Dropped: map[string]uint64{}, Pinned: opts.Peer}
 	return w, nil
 }
 
@@ -320,7 +359,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			w.opts.Conn = c
 		}
-		pkts = make(chan packet, 64)
+		pkts = make(chan packet, queueSize)
 		go w.read(pkts, readDone)
 		defer func() {
 			w.opts.Conn.Close()
@@ -397,49 +436,97 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
+// Drop reasons of the reader besides the hbproto.Reason labels.
+const (
+	DropTTL         = "ttl"          // TTL or hop limit not 255
+	DropUnknownPeer = "unknown peer" // not the configured or pinned peer
+	DropQueueFull   = "queue full"   // Run is behind: authenticated probes only
+)
+
+// read is the only goroutine that sees datagrams. Everything that refuses
+// a datagram happens here, before anything is queued: the TTL, the peer's
+// address, then the Opener (framing, MAC, time, replay). Only
+// authenticated probes from the peer reach the bounded queue, so junk, at
+// any rate, never takes the place of a real probe in it.
 func (w *Watcher) read(out chan<- packet, done chan<- struct{}) {
 	defer close(done)
 	buf := make([]byte, MaxDatagram+1)
 	for {
-		n, from, err := w.opts.Conn.ReadFrom(buf)
+		n, from, ttl, err := w.opts.Conn.ReadFrom(buf)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				w.log.Error("probe read failed", "err", err)
 			}
 			return
 		}
-		p := packet{b: append([]byte(nil), buf[:n]...), from: from, at: w.now()}
+		p, reason, err := w.accept(buf[:n], from, ttl, w.now())
+		if reason != "" {
+			w.drop(reason, from, err)
+			continue
+		}
+		if p == nil {
+			continue // our own broadcast
+		}
 		select {
-		case out <- p:
+		case out <- packet{p: p, from: from}:
 		default:
-			w.count(func(s *Status) { s.Dropped["queue full"]++ })
+			w.drop(DropQueueFull, from, nil)
 		}
 	}
 }
 
+// accept checks one datagram; it returns the probe, or the drop reason,
+// or neither for our own probe looped back. The first authenticated probe
+// of another session pins the peer when none is configured.
+func (w *Watcher) accept(b []byte, from netip.AddrPort, ttl int, now time.Time) (*Probe, string, error) {
+	if ttl != ProbeTTL {
+		return nil, DropTTL, fmt.Errorf("field \"ttl\": %d, want %d", ttl, ProbeTTL)
+	}
+	pinned := w.pinned()
+	if pinned.IsValid() && !sameAddr(from.Addr(), pinned) {
+		return nil, DropUnknownPeer, fmt.Errorf("not the peer %s", pinned)
+	}
+	p, err := w.open.Open(from.String(), b, now)
+	if err != nil {
+		return nil, hbproto.Reason(err), err
+	}
+	if p.Session == w.opts.SessionID {
+		return nil, "", nil
+	}
+	if !pinned.IsValid() {
+		ip := from.Addr()
+		w.count(func(s *Status) { s.Pinned = ip })
+		w.log.Info("peer pinned: probes from any other address are dropped until restart", "peer", ip.String(), "name", p.Name)
+	}
+	return p, "", nil
+}
+
+// pinned is the address probes are accepted from, invalid until known.
+func (w *Watcher) pinned() netip.Addr {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status.Pinned
+}
+
+// sameAddr compares two addresses without their zones (the socket is bound
+// to one interface).
+func sameAddr(a, b netip.Addr) bool { return a.Unmap().WithZone("") == b.Unmap().WithZone("") }
+
+// drop counts a refused datagram and logs it, at most one line per reason
+// per LogInterval (with the count suppressed meanwhile).
 func (w *Watcher) drop(reason string, from netip.AddrPort, err error) {
 	w.count(func(s *Status) { s.Dropped[reason]++ })
-	if reason == "mac" || reason == "stale" || reason == "malformed" || reason == "version" {
-		w.log.Warn("probe dropped", "peer", from.String(), "reason", reason, "err", err)
+	args := []any{"peer", from.String(), "reason", reason}
+	if err != nil {
+		args = append(args, "err", err)
 	}
+	w.lim.Log(w.log, slog.LevelWarn, reason, "probe dropped", args...)
 }
 
 func (w *Watcher) receive(ctx context.Context, pk packet) {
-	if w.opts.Peer.IsValid() && pk.from.Addr() != w.opts.Peer {
-		w.drop("unknown peer", pk.from, nil)
-		return
-	}
-	p, err := w.open.Open(pk.from.String(), pk.b, pk.at)
-	if err != nil {
-		w.drop(hbproto.Reason(err), pk.from, err)
-		return
-	}
-	if p.Session == w.opts.SessionID {
-		return // our own broadcast
-	}
 	w.count(func(s *Status) { s.Received++ })
 	now := w.now()
-	w.apply(ctx, now, w.sess.Step(now, Received{Probe: p, From: pk.from}))
+	w.apply(ctx, now, w.sess.Step(now, Received{Probe: pk.p, From: pk.from}))
 }
 
 // dest is where probes go: the configured peer, the peer heard from, or
@@ -453,6 +540,9 @@ func (w *Watcher) dest() netip.AddrPort {
 	}
 	if p := w.sess.Peer(); p.Addr.IsValid() && p.LastHeard.After(w.now().Add(-2*w.sess.Config().SlowInterval)) {
 		return p.Addr
+	}
+	if pin := w.pinned(); pin.IsValid() {
+		return netip.AddrPortFrom(pin, uint16(w.opts.PeerPort))
 	}
 	if w.opts.IPv6 {
 		return netip.AddrPortFrom(allNodes6.WithZone(w.opts.Interface), uint16(w.opts.PeerPort))
@@ -515,6 +605,9 @@ func (w *Watcher) apply(ctx context.Context, now time.Time, acts []Action) {
 			w.send(a)
 		case PeerUp:
 			w.probeLost = false
+			for _, in := range w.insts {
+				in.vetoSpent = false // the master is heard again
+			}
 			w.log.Info("peer probe up", "peer", a.Peer.Addr.String(), "name", a.Peer.Name,
 				"detect_time", a.Peer.DetectTime().String())
 		case PeerDown:
@@ -607,6 +700,7 @@ func (w *Watcher) poll(now time.Time) {
 	for _, in := range w.insts {
 		if r := in.b.VRRP.Status().Received; r != in.received {
 			in.received, in.lastAdvert = r, now
+			in.vetoSpent = false // the master is heard again
 		}
 	}
 }
@@ -648,18 +742,38 @@ func (w *Watcher) witness(ctx context.Context, now time.Time) {
 	}
 	for _, in := range w.insts {
 		alive, v := w.verdict(now, in)
+		expired := false
+		switch {
+		case in.vetoSpent:
+			alive = false
+		case in.veto && alive && now.Sub(in.vetoSince) >= w.opts.MaxVeto:
+			alive, expired, in.vetoSpent = false, true, true
+		}
 		if alive == in.veto {
 			continue
 		}
 		in.veto = alive
-		vrid := int(in.b.VRRP.Status().VRID)
-		if alive {
-			w.log.Warn("agents report the master alive: not taking over while they do", "vrid", vrid, "witnesses", v.Witnesses, "agents", v.Agents)
+		st := in.b.VRRP.Status()
+		vrid := int(st.VRID)
+		switch {
+		case alive:
+			in.vetoSince = now
+			w.log.Warn("agents report the master alive: not taking over while they do", "vrid", vrid, "witnesses", v.Witnesses, "agents", v.Agents,
+				"max_veto", w.opts.MaxVeto.String())
 			w.count(func(s *Status) { s.Vetoes++; s.Witnesses, s.Session = v.Witnesses, w.sess.State() })
-		} else {
+		case expired:
+			w.log.Warn("witness veto lifted after witness_max_veto: plain VRRP decides until the master is heard again", "vrid", vrid,
+				"max_veto", w.opts.MaxVeto.String(), "witnesses", v.Witnesses)
+			w.count(func(s *Status) { s.VetoesExpired++ })
+		default:
 			w.log.Info("agents no longer vouch for the master", "vrid", vrid, "agents", v.Agents)
 		}
 		w.inject(ctx, in, vrrp.Witness{MasterAlive: alive})
+		if expired && st.State == vrrp.StateBackup && now.Sub(in.lastAdvert) >= masterDownInterval(st) {
+			// Plain VRRP would have taken over already: the veto held it
+			// back, and re-armed the timer. Take over now.
+			w.takeover(ctx, []*inst{in}, "witness veto expired, no advert within Master_Down_Interval")
+		}
 	}
 	if w.pend == nil {
 		return
@@ -680,6 +794,16 @@ func (w *Watcher) witness(ctx context.Context, now time.Time) {
 	}
 	w.pend = nil
 	w.takeover(ctx, waiting, "peer dead, no agent vouches for it")
+}
+
+// masterDownInterval is RFC 5798's 3 × Master_Adver_Interval + Skew_Time
+// (VRRPv2: the skew in seconds) for st.
+func masterDownInterval(st vrrp.Status) time.Duration {
+	unit := time.Second
+	if st.Version == 3 {
+		unit = st.MasterAdverInterval
+	}
+	return 3*st.MasterAdverInterval + time.Duration(256-int(st.Priority))*unit/256
 }
 
 // masters reports whether a local instance is MASTER.
@@ -725,6 +849,9 @@ func addrString(a netip.Addr) string {
 func (s Status) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "peer probe: %s", s.Session)
+	if s.Pinned.IsValid() && (s.Peer.Name == "" || !sameAddr(s.Peer.Addr.Addr(), s.Pinned)) {
+		fmt.Fprintf(&b, ", pinned to %s", s.Pinned)
+	}
 	if s.Peer.Name != "" {
 		fmt.Fprintf(&b, ", peer %s at %s (%v × %d)", s.Peer.Name, s.Peer.Addr, s.Peer.TxInterval, s.Peer.DetectMult)
 	}
@@ -734,6 +861,9 @@ func (s Status) String() string {
 		fmt.Fprintf(&b, "  last down: %s: %s\n", s.LastDown.Format(time.RFC3339), s.LastDownDiag)
 	}
 	fmt.Fprintf(&b, "  takeovers: %d, vetoed by agents: %d", s.Takeovers, s.Vetoes)
+	if s.VetoesExpired > 0 {
+		fmt.Fprintf(&b, ", lifted after witness_max_veto: %d", s.VetoesExpired)
+	}
 	if len(s.Witnesses) > 0 {
 		fmt.Fprintf(&b, " (last: %s)", strings.Join(s.Witnesses, ", "))
 	}

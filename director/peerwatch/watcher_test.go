@@ -76,6 +76,10 @@ func listen(t *testing.T) *muteConn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := SetConnTTL(c, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
 	return &muteConn{UDPConn: UDPConn{C: c}}
 }
 
