@@ -23,8 +23,15 @@ type Report struct {
 	At time.Time
 	// Session and Seq identify it (hbproto header).
 	Session, Seq uint64
-	// Agent is the report itself.
+	// Agent is the report itself. Its RealIP is the sender's address
+	// (reports claiming another are dropped).
 	Agent hbproto.AgentReport
+	// Legacy is set when the report was sealed with the cluster secret
+	// itself (an agent set up before scoped keys; AgentKeys cluster or both).
+	Legacy bool
+
+	// key opened the report; the reply is sealed with it.
+	key *hbproto.Key
 }
 
 // Handler is what the server needs from the application.
@@ -48,7 +55,26 @@ const (
 	// ReasonBusy is an authenticated report dropped because its worker's
 	// queue was full (the application is not keeping up).
 	ReasonBusy = "busy"
+	// ReasonRealIP is an authenticated report whose real_ip is not the
+	// address it was sent from: an agent speaks for its own address only.
+	ReasonRealIP = "real_ip"
 )
+
+// Which agent keys a Server accepts (config heartbeat.agent_keys).
+const (
+	// AgentKeysScoped: only keys derived per real IP
+	// (hbproto.DeriveAgentKey of the secret or the previous secret).
+	AgentKeysScoped = "scoped"
+	// AgentKeysCluster and AgentKeysBoth: also the cluster secret itself,
+	// as agents set up before scoped keys hold it; still only for the
+	// sender's own address, and logged as a warning per agent.
+	AgentKeysCluster = "cluster"
+	AgentKeysBoth    = "both"
+)
+
+// maxLegacy bounds the agents remembered as using the cluster key (for
+// the sealing of unsolicited replies and the per-agent warning).
+const maxLegacy = 4096
 
 // Workers and their queue: authenticated reports are handled (Report,
 // then the reply) by Workers goroutines, so that one report waiting for
@@ -64,8 +90,15 @@ const DefaultLogEvery = 10 * time.Second
 
 // Options configure a Server.
 type Options struct {
-	// Key is the shared HMAC key (required).
+	// Key is the cluster secret (required): each agent's key is derived
+	// from it and the report's source address (hbproto.DeriveAgentKey).
 	Key []byte
+	// PreviousKey (optional) is the secret being rotated out: agent keys
+	// derived from it are accepted too.
+	PreviousKey []byte
+	// AgentKeys is AgentKeysScoped, AgentKeysCluster or AgentKeysBoth
+	// ("" means AgentKeysBoth, the configuration's default).
+	AgentKeys string
 	// Window is the accepted clock difference (0: hbproto.DefaultWindow).
 	Window time.Duration
 	// Log receives rate-limited drop logs; nil discards.
@@ -100,10 +133,16 @@ type Server struct {
 	now    func() time.Time
 	opener *hbproto.Opener
 	sealer *hbproto.Sealer
+	// cluster is the secret as a key, for legacy agents (nil in scoped
+	// mode).
+	cluster *hbproto.Key
 
 	mu      sync.Mutex
 	stats   Stats
 	limiter map[string]*logLimit
+	// legacy holds the agents whose last report came with the cluster key
+	// (at most maxLegacy).
+	legacy map[netip.Addr]bool
 }
 
 type logLimit struct {
@@ -132,13 +171,49 @@ func New(conn net.PacketConn, h Handler, opts Options) (*Server, error) {
 	if opts.LogEvery <= 0 {
 		opts.LogEvery = DefaultLogEvery
 	}
+	var cluster *hbproto.Key
+	switch opts.AgentKeys {
+	case "", AgentKeysBoth, AgentKeysCluster:
+		cluster = hbproto.NewKey(opts.Key)
+	case AgentKeysScoped:
+	default:
+		return nil, fmt.Errorf("heartbeat: agent keys %q: want scoped, cluster or both", opts.AgentKeys)
+	}
 	return &Server{
 		conn: conn, h: h, opts: opts, log: log, now: now,
 		opener:  hbproto.NewOpener(opts.Key, opts.Window),
 		sealer:  hbproto.NewSealer(opts.Key, sid),
+		cluster: cluster,
 		stats:   Stats{Dropped: map[string]uint64{}},
 		limiter: map[string]*logLimit{},
+		legacy:  map[netip.Addr]bool{},
 	}, nil
+}
+
+// keysOf returns the keys a report from ip may be sealed with, in the
+// order tried: the key derived from the secret, the one derived from the
+// previous secret (nil without one), the cluster secret (nil in scoped
+// mode). Deriving costs about 2 us; it is done per datagram rather than
+// cached, so that no table grows with the senders.
+func (s *Server) keysOf(ip netip.Addr) [3]*hbproto.Key {
+	ks := [3]*hbproto.Key{hbproto.NewKey(hbproto.DeriveAgentKey(s.opts.Key, ip)), nil, s.cluster}
+	if len(s.opts.PreviousKey) > 0 {
+		ks[1] = hbproto.NewKey(hbproto.DeriveAgentKey(s.opts.PreviousKey, ip))
+	}
+	return ks
+}
+
+// keyOf returns the key an unsolicited reply to ip is sealed with: the
+// cluster key for an agent whose last report came with it, else its
+// derived key.
+func (s *Server) keyOf(ip netip.Addr) *hbproto.Key {
+	s.mu.Lock()
+	legacy := s.legacy[ip] && s.cluster != nil
+	s.mu.Unlock()
+	if legacy {
+		return s.cluster
+	}
+	return hbproto.NewKey(hbproto.DeriveAgentKey(s.opts.Key, ip))
 }
 
 // Listen opens the UDP socket for addr ("host:port", ":7480").
@@ -226,21 +301,60 @@ func workerOf(ip netip.Addr) int {
 // replay window is kept in order); ok says it is a report to answer.
 func (s *Server) handle(peer netip.AddrPort, b []byte) (r Report, ok bool) {
 	now := s.now()
-	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
-	m, err := s.opener.Open(peer.String(), b, now)
-	if err == nil && (m.Type != hbproto.TypeAgentReport || m.Agent == nil) {
-		err = fmt.Errorf("heartbeat from %s: %s, want an agent report", peer, m.Type)
+	ip := peer.Addr().Unmap()
+	peer = netip.AddrPortFrom(ip, peer.Port())
+	keys := s.keysOf(ip)
+	m, which, err := s.opener.OpenScoped(peer.String(), ip, keys[:], b, now)
+	reason := ""
+	switch {
+	case err != nil:
+		reason = hbproto.Reason(err)
+	case m.Type != hbproto.TypeAgentReport || m.Agent == nil:
+		err, reason = fmt.Errorf("heartbeat from %s: %s, want an agent report", peer, m.Type), ReasonUnexpected
+	case m.Agent.RealIP.Unmap() != ip:
+		err = fmt.Errorf("heartbeat from %s: real_ip %s is not the sender", ip, m.Agent.RealIP.Unmap())
+		reason = ReasonRealIP
 	}
 	if err != nil {
-		reason := hbproto.Reason(err)
 		s.drop(reason, err, now)
 		return Report{}, false
 	}
+	legacy := which == 2
+	s.noteLegacy(ip, m.Agent.Node, legacy, now)
 	s.count(func(st *Stats) { st.Accepted++ })
 	if s.opts.Counted != nil {
 		s.opts.Counted("accepted")
 	}
-	return Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent}, true
+	m.Agent.RealIP = ip
+	return Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent, Legacy: legacy, key: keys[which]}, true
+}
+
+// noteLegacy remembers whether ip's last report came with the cluster key,
+// and warns (at most once per LogEvery per agent) when it did.
+func (s *Server) noteLegacy(ip netip.Addr, node string, legacy bool, now time.Time) {
+	s.mu.Lock()
+	was := s.legacy[ip]
+	switch {
+	case legacy && !was && len(s.legacy) < maxLegacy:
+		s.legacy[ip] = true
+	case !legacy && was:
+		delete(s.legacy, ip)
+		delete(s.limiter, "legacy "+ip.String())
+	}
+	tracked := s.legacy[ip]
+	s.mu.Unlock()
+	if !legacy {
+		return
+	}
+	key := "legacy" // beyond maxLegacy agents: one warning for the rest
+	if tracked {
+		key = "legacy " + ip.String()
+	}
+	s.logLimited(key, func(suppressed int) {
+		s.log.Warn("agent still uses the cluster heartbeat key: give it its own key (tandem-director keys derive --real-ip "+ip.String()+
+			" --out FILE, copy FILE to the agent's key_file), then set heartbeat.agent_keys: scoped",
+			"rs", ip.String(), "node", hbproto.TruncateString(node, 64), "suppressed", suppressed)
+	}, now)
 }
 
 // answer hands a report to the application and replies.
@@ -248,10 +362,13 @@ func (s *Server) answer(r Report) {
 	s.h.Report(r)
 	peer, now := r.Peer, r.At
 	reply := s.h.Reply(r.Agent.RealIP.Unmap())
-	if len(reply.Destinations) > hbproto.MaxDestinations {
-		reply.Destinations = reply.Destinations[:hbproto.MaxDestinations]
+	reply.Echo = &hbproto.ReplyEcho{Session: r.Session, Seq: r.Seq}
+	s.fit(peer, &reply, now)
+	key := r.key
+	if key == nil {
+		key = s.keyOf(peer.Addr())
 	}
-	out, err := s.sealer.SealDirector(now, &reply)
+	out, err := s.sealer.SealDirectorWith(key, now, &reply)
 	if err == nil {
 		_, err = s.conn.WriteTo(out, net.UDPAddrFromAddrPort(peer))
 	}
@@ -284,6 +401,18 @@ func (s *Server) drop(reason string, err error, now time.Time) {
 	}, now)
 }
 
+// fit trims reply to the datagram size (hbproto.FitReply), logging (rate
+// limited) how many destinations did not fit.
+func (s *Server) fit(peer netip.AddrPort, reply *hbproto.DirectorReply, now time.Time) {
+	n := len(reply.Destinations)
+	if dropped := hbproto.FitReply(reply); dropped > 0 {
+		s.logLimited("trimmed", func(suppressed int) {
+			s.log.Warn("heartbeat reply trimmed to the datagram size: the agent is not told of every destination",
+				"peer", peer.String(), "destinations", n, "sent", len(reply.Destinations), "suppressed", suppressed)
+		}, now)
+	}
+}
+
 // logLimited calls emit at most once per LogEvery for key, with the number
 // of calls suppressed since the last emitted one.
 func (s *Server) logLimited(key string, emit func(suppressed int), now time.Time) {
@@ -306,11 +435,15 @@ func (s *Server) logLimited(key string, emit func(suppressed int), now time.Time
 
 // Push seals reply and sends it, unsolicited, to peer (a director reply
 // with report_now, docs/ha.md). Errors are counted as reply errors.
+//
+// It is sealed with that agent's key (as its last report was) and echoes no
+// report (echo 0, 0), so that it does not count as a reply to one.
 func (s *Server) Push(peer netip.AddrPort, reply hbproto.DirectorReply) {
-	if len(reply.Destinations) > hbproto.MaxDestinations {
-		reply.Destinations = reply.Destinations[:hbproto.MaxDestinations]
-	}
-	b, err := s.sealer.SealDirector(s.now(), &reply)
+	now := s.now()
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	reply.Echo = &hbproto.ReplyEcho{}
+	s.fit(peer, &reply, now)
+	b, err := s.sealer.SealDirectorWith(s.keyOf(peer.Addr()), now, &reply)
 	if err == nil {
 		_, err = s.conn.WriteTo(b, net.UDPAddrFromAddrPort(peer))
 	}

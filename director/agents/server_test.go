@@ -3,6 +3,7 @@ package agents
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,7 +19,29 @@ import (
 	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
+// testKey is the cluster secret; agents hold keys derived from it.
 var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// The agents of the tests are loopback addresses (127/8 is local on
+// Linux), so that each sends from its own real IP.
+var (
+	rs1 = netip.MustParseAddr("127.0.0.11")
+	rs2 = netip.MustParseAddr("127.0.0.12")
+)
+
+// agentKey is the key of the agent at ip.
+func agentKey(ip netip.Addr) []byte { return hbproto.DeriveAgentKey(testKey, ip) }
+
+// dialFrom opens a UDP socket bound to local (any port) connected to addr.
+func dialFrom(t *testing.T, local netip.Addr, addr net.Addr) *net.UDPConn {
+	t.Helper()
+	c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)), addr.(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
 
 type fakeHandler struct {
 	mu      sync.Mutex
@@ -33,8 +56,8 @@ func (f *fakeHandler) Report(r Report) {
 
 func (f *fakeHandler) Reply(ip netip.Addr) hbproto.DirectorReply {
 	r := hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster}
-	if ip == netip.MustParseAddr("192.0.2.11") {
-		r.Destinations = []hbproto.DestinationStatus{{Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"),
+	if ip == rs1 {
+		r.Destinations = []hbproto.DestinationStatus{{Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("127.0.0.11:80"),
 			Weight: 0, ConfiguredWeight: 1, ActiveConns: 3, InactiveConns: 7, Pool: hbproto.PoolDraining}}
 	}
 	return r
@@ -59,15 +82,31 @@ func (l *lockedBuffer) String() string {
 
 func start(t *testing.T, logs *lockedBuffer) (*Server, *fakeHandler, net.Addr) {
 	t.Helper()
+	return startWith(t, logs, Options{Key: testKey})
+}
+
+// startWith starts a server with opts (Log and LogEvery set here).
+func startWith(t *testing.T, logs *lockedBuffer, opts Options) (*Server, *fakeHandler, net.Addr) {
+	t.Helper()
 	conn, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &fakeHandler{}
-	s, err := New(conn, h, Options{Key: testKey, Log: slog.New(slog.NewTextHandler(logs, nil)), LogEvery: time.Hour})
+	opts.Log, opts.LogEvery = logger(logs), time.Hour
+	s, err := New(conn, h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	runServer(t, s)
+	return s, h, conn.LocalAddr()
+}
+
+func logger(logs *lockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(logs, nil)) }
+
+// runServer runs s until the test ends.
+func runServer(t *testing.T, s *Server) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -77,7 +116,6 @@ func start(t *testing.T, logs *lockedBuffer) (*Server, *fakeHandler, net.Addr) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return s, h, conn.LocalAddr()
 }
 
 // exchange sends b and waits (bounded) for one reply, nil if none comes.
@@ -98,13 +136,9 @@ func exchange(t *testing.T, c net.Conn, b []byte, wait time.Duration) []byte {
 func TestServerRepliesAndDrops(t *testing.T) {
 	var logs lockedBuffer
 	s, h, addr := start(t, &logs)
-	c, err := net.Dial("udp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	agent := hbproto.NewSealer(testKey, 42)
-	report := &hbproto.AgentReport{Node: "rs1", RealIP: netip.MustParseAddr("192.0.2.11"), State: hbproto.StateMaintenance, Reason: "deploy"}
+	c := dialFrom(t, rs1, addr)
+	agent := hbproto.NewSealer(agentKey(rs1), 42)
+	report := &hbproto.AgentReport{Node: "rs1", RealIP: rs1, State: hbproto.StateMaintenance, Reason: "deploy"}
 	good, err := agent.SealAgent(time.Now(), report)
 	if err != nil {
 		t.Fatal(err)
@@ -113,12 +147,20 @@ func TestServerRepliesAndDrops(t *testing.T) {
 	if out == nil {
 		t.Fatal("no reply to a valid report")
 	}
-	m, err := hbproto.NewOpener(testKey, 0).Open("director", out, time.Now())
+	// The reply is sealed with rs1's key: rs2 (or the cluster key) cannot
+	// open it.
+	for name, k := range map[string][]byte{"rs2": agentKey(rs2), "cluster": testKey} {
+		if _, err := hbproto.NewOpener(k, 0).Open("director", out, time.Now()); !errors.Is(err, hbproto.ErrMAC) {
+			t.Errorf("reply to rs1 opened with the %s key: %v", name, err)
+		}
+	}
+	m, err := hbproto.NewOpener(agentKey(rs1), 0).Open("director", out, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster, Destinations: []hbproto.DestinationStatus{{
-		Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"), ConfiguredWeight: 1, ActiveConns: 3, InactiveConns: 7, Pool: hbproto.PoolDraining}}}
+		Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("127.0.0.11:80"), ConfiguredWeight: 1, ActiveConns: 3, InactiveConns: 7, Pool: hbproto.PoolDraining}},
+		Echo: &hbproto.ReplyEcho{Session: 42, Seq: 1}}
 	if diff := cmp.Diff(want, *m.Director, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
 		t.Errorf("reply (-want +got)\n%s", diff)
 	}
@@ -218,9 +260,9 @@ func TestServerWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held, other := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")
+	held, other := rs1, rs2
 	if workerOf(held) == workerOf(other) {
-		other = netip.MustParseAddr("192.0.2.13")
+		other = netip.MustParseAddr("127.0.0.13")
 		if workerOf(held) == workerOf(other) {
 			t.Fatal("pick another address: same worker")
 		}
@@ -246,12 +288,8 @@ func TestServerWorkers(t *testing.T) {
 		}
 	}()
 
-	c, err := net.Dial("udp", conn.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	heldAgent := hbproto.NewSealer(testKey, 7)
+	c := dialFrom(t, held, conn.LocalAddr())
+	heldAgent := hbproto.NewSealer(agentKey(held), 7)
 	const flood = workerQueue + 40
 	for i := 0; i < flood; i++ {
 		b, _ := heldAgent.SealAgent(time.Now(), &hbproto.AgentReport{Node: "held", RealIP: held, State: hbproto.StateUp})
@@ -263,12 +301,8 @@ func TestServerWorkers(t *testing.T) {
 		}
 	}
 	// Another agent is answered while the first one's reports are held.
-	c2, err := net.Dial("udp", conn.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	b, _ := hbproto.NewSealer(testKey, 8).SealAgent(time.Now(), &hbproto.AgentReport{Node: "other", RealIP: other, State: hbproto.StateUp})
+	c2 := dialFrom(t, other, conn.LocalAddr())
+	b, _ := hbproto.NewSealer(agentKey(other), 8).SealAgent(time.Now(), &hbproto.AgentReport{Node: "other", RealIP: other, State: hbproto.StateUp})
 	if out := exchange(t, c2, b, 2*time.Second); out == nil {
 		t.Fatal("the other agent got no reply while the first one's reports were held")
 	}
@@ -284,7 +318,7 @@ func TestServerWorkers(t *testing.T) {
 	released = true
 	// Every report not dropped is answered, in the order it came.
 	buf := make([]byte, hbproto.MaxDatagram)
-	opener := hbproto.NewOpener(testKey, 0)
+	opener := hbproto.NewOpener(agentKey(held), 0)
 	var replies uint64
 	c.SetReadDeadline(time.Now().Add(3 * time.Second))
 	for {
