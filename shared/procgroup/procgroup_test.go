@@ -1,0 +1,143 @@
+package procgroup
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func writeScript(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// groupLive lists the processes of group pgid that are not zombies (a
+// killed orphan stays a zombie until init reaps it).
+func groupLive(pgid int) []string {
+	var live []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		i := strings.LastIndexByte(string(b), ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:])) // state ppid pgrp …
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			live = append(live, e.Name()+" "+string(b[:i+1]))
+		}
+	}
+	return live
+}
+
+// waitGroupGone waits (at most 5 s) until kill(-pgid, 0) is ESRCH, and
+// says what is left otherwise.
+func waitGroupGone(t *testing.T, pgid int) {
+	t.Helper()
+	if pgid <= 0 {
+		t.Fatalf("no process group id (%d)", pgid)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := unix.Kill(-pgid, 0)
+		if errors.Is(err, unix.ESRCH) {
+			t.Logf("process group %d gone %s after Run returned", pgid, time.Since(deadline.Add(-5*time.Second)).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			if live := groupLive(pgid); len(live) > 0 {
+				t.Fatalf("process group %d still has running processes after 5s: %v", pgid, live)
+			}
+			// Only zombies: killed, waiting for init to reap them.
+			t.Logf("process group %d: only zombies left (kill -0: %v)", pgid, err)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A script that forks a grandchild (orphaned at once: its parent, a
+// subshell, exits) and then outlives its timeout, or is cancelled: when
+// Run returns, nothing of its process group runs any more.
+func TestRunKillsGroup(t *testing.T) {
+	s := writeScript(t, "(sleep 300 </dev/null >/dev/null 2>&1 &)\nsleep 300")
+	for _, how := range []string{"timeout", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := Cmd{Args: []string{s}}
+			if how == "timeout" {
+				c.Timeout = 300 * time.Millisecond
+			} else {
+				time.AfterFunc(300*time.Millisecond, cancel)
+			}
+			start := time.Now()
+			r := Run(ctx, c)
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("Run took %s", took)
+			}
+			if r.ExitStatus != -1 || r.TimedOut != (how == "timeout") || r.Canceled != (how == "cancel") {
+				t.Errorf("result %+v", r)
+			}
+			waitGroupGone(t, r.Pid)
+		})
+	}
+}
+
+// With KillLeftovers the group goes even when the program exits by
+// itself.
+func TestRunKillLeftovers(t *testing.T) {
+	s := writeScript(t, "(sleep 300 </dev/null >/dev/null 2>&1 &)\nexit 0")
+	r := Run(context.Background(), Cmd{Args: []string{s}, Timeout: 10 * time.Second, KillLeftovers: true})
+	if r.ExitStatus != 0 || r.Err != nil {
+		t.Fatalf("result %+v", r)
+	}
+	waitGroupGone(t, r.Pid)
+}
+
+// Output is kept up to OutputLimit, the rest counted; what is taken from
+// it for reasons is valid UTF-8 and bounded.
+func TestRunOutput(t *testing.T) {
+	// 1 MiB on stdout after a first line with invalid UTF-8, a control
+	// character and 1000 more bytes.
+	s := writeScript(t, `printf '  bad \377\376 ctl \001 '; head -c 1000 /dev/zero | tr '\0' x; echo; head -c 1048576 /dev/zero; exit 2`)
+	r := Run(context.Background(), Cmd{Args: []string{s}, Stdout: true, OutputLimit: 4096, Timeout: 10 * time.Second})
+	if r.ExitStatus != 2 || r.Err != nil {
+		t.Fatalf("result %+v", r)
+	}
+	total := int64(len("  bad \377\376 ctl \001 ") + 1000 + 1 + 1<<20)
+	if len(r.Output) != 4096 || r.Discarded != total-4096 {
+		t.Errorf("kept %d, discarded %d; want 4096 and %d", len(r.Output), r.Discarded, total-4096)
+	}
+	line := r.FirstLine()
+	if len(line) > MaxLine || !strings.HasPrefix(line, `bad `+"\uFFFD"+` ctl \x01 xxx`) || !strings.HasSuffix(line, "x…") {
+		t.Errorf("FirstLine = %q (%d bytes)", line, len(line))
+	}
+	text := r.Text()
+	if !strings.HasSuffix(text, "["+strconv.FormatInt(total-4096, 10)+" bytes discarded]") || strings.Contains(text, "\377") {
+		t.Errorf("Text ends %q", text[len(text)-40:])
+	}
+}
+
+func TestRunStartError(t *testing.T) {
+	var se *StartError
+	r := Run(context.Background(), Cmd{Args: []string{"/nonexistent/x"}})
+	if !errors.As(r.Err, &se) || r.ExitStatus != -1 || r.Pid != 0 ||
+		r.Err.Error() != "cannot execute /nonexistent/x: no such file or directory" {
+		t.Errorf("missing: %+v", r)
+	}
+}
