@@ -133,6 +133,9 @@ func TestNetnsWitnessPartition(t *testing.T) {
 		d.w, err = New(Options{Name: name, Key: key, Interface: "eth0", NetNS: ns,
 			Session:   Config{TxInterval: 50 * time.Millisecond, DetectMult: 3, SlowInterval: 200 * time.Millisecond},
 			Instances: []Binding{{VRRP: drv}}, Witness: board, WitnessWait: 200 * time.Millisecond,
+			// The veto's bound (witness_max_veto) is tested on its own
+			// (TestWatcherVetoBounded); here it outlasts the partition.
+			MaxVeto:        30 * time.Second,
 			RequestReports: d.hb.RequestReports, Logger: quiet()})
 		if err != nil {
 			t.Fatal(err)
