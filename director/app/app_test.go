@@ -1,7 +1,6 @@
 package app
 
 import (
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -205,64 +204,6 @@ func TestDrainUndrain(t *testing.T) {
 	}
 	if got, want := h.ipvs.CallStrings(), []string{"NewDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=1 DR"}; !cmp.Equal(got, want) {
 		t.Errorf("undrain calls %v, want %v", got, want)
-	}
-}
-
-// TestHeartbeatReplyAndMaintenance: an agent in maintenance gets weight 0
-// at once, and the reply to that very report says so, with the role and
-// the connection counters.
-func TestHeartbeatReplyAndMaintenance(t *testing.T) {
-	h := start(t, testConfig("DIR", 1, ""), func(_ string, f *fakeIPVS) { f.Load(loaded(1)) })
-	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.11:80", 2, 5)
-	h.driver("VI0").set(vrrp.StateMaster)
-	h.status()
-	// Let the poll read the counters once.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && h.status().Services[0].RealServers[0].Active != 2 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	h.ipvs.Reset()
-	key := []byte(strings.Repeat("k", 32))
-	c, err := net.Dial("udp", h.a.HeartbeatAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sealer := hbproto.NewSealer(key, 7)
-	b, _ := sealer.SealAgent(time.Now(), &hbproto.AgentReport{Node: "rs1", RealIP: netip.MustParseAddr("192.0.2.11"), State: hbproto.StateMaintenance, Reason: "deploy"})
-	c.Write(b)
-	c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	buf := make([]byte, hbproto.MaxDatagram)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatalf("no reply: %v", err)
-	}
-	m, err := hbproto.NewOpener(key, 0).Open("director", buf[:n], time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster, Destinations: []hbproto.DestinationStatus{{
-		Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"), Weight: 0, ConfiguredWeight: 1,
-		ActiveConns: 2, InactiveConns: 5, Pool: hbproto.PoolDraining}}}
-	if diff := cmp.Diff(want, *m.Director, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
-		t.Errorf("reply (-want +got)\n%s", diff)
-	}
-	if got, want := h.ipvs.CallStrings(), []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=0 DR"}; !cmp.Equal(got, want) {
-		t.Errorf("calls %v, want %v", got, want)
-	}
-	st := h.status()
-	if len(st.Agents) != 1 || st.Agents[0].State != "maintenance" || !st.Agents[0].Known || st.Heartbeat.Accepted != 1 {
-		t.Errorf("agents %+v heartbeat %+v", st.Agents, st.Heartbeat)
-	}
-	// A forged report is dropped and counted.
-	forged, _ := hbproto.NewSealer([]byte(strings.Repeat("x", 32)), 8).SealAgent(time.Now(), &hbproto.AgentReport{Node: "evil", RealIP: netip.MustParseAddr("192.0.2.12"), State: hbproto.StateMaintenance})
-	c.Write(forged)
-	deadline = time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && h.status().Heartbeat.Dropped["mac"] != 1 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if st := h.status(); st.Heartbeat.Dropped["mac"] != 1 || st.Services[0].RealServers[1].State != "up" {
-		t.Errorf("forged report: dropped %v, rs2 %s", st.Heartbeat.Dropped, st.Services[0].RealServers[1].State)
 	}
 }
 

@@ -25,6 +25,12 @@ const replyWait = 50 * time.Millisecond
 // forgetAgentAfter drops an agent silent for this long from status.
 const forgetAgentAfter = 10 * time.Minute
 
+// maxStrayAgents bounds the agents kept in the table whose real IP is no
+// real server of the configuration (they get empty replies): beyond it,
+// reports of further such agents are answered but not remembered.
+// Configured real servers are always kept (the configuration bounds them).
+const maxStrayAgents = 4096
+
 // agentInfo is what the director knows of one agent.
 type agentInfo struct {
 	report   hbproto.AgentReport
@@ -119,6 +125,10 @@ func (a *App) onAgent(ev agentEvent) {
 	now := a.now()
 	ag := a.agentsTab[ip]
 	known := len(a.byIP[ip]) > 0
+	if ag == nil && !known && a.strayAgents() >= maxStrayAgents {
+		a.met.Heartbeats.WithLabelValues("stray_full").Inc()
+		return
+	}
 	switch {
 	case ag == nil:
 		ag = &agentInfo{}
@@ -143,6 +153,18 @@ func (a *App) onAgent(ev agentEvent) {
 		st, reason := agentStateFor(&r.Agent, s.key)
 		a.perform(s, s.pool.Step(now, pool.AgentReport{Addr: ip, State: st, Reason: reason}), false)
 	}
+}
+
+// strayAgents counts the agents in the table that are no configured real
+// server.
+func (a *App) strayAgents() int {
+	n := 0
+	for ip := range a.agentsTab {
+		if len(a.byIP[ip]) == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // agentFresh reports whether the agent was heard within dead_after.
@@ -245,8 +267,18 @@ func (a *App) startHeartbeatOn(cfg *config.Config, conn net.PacketConn) error {
 			return err
 		}
 	}
+	var previous []byte
+	if p := cfg.Heartbeat.PreviousKeyFile; p != "" {
+		k, err := hbproto.LoadKey(p)
+		if err != nil {
+			conn.Close()
+			return fmt.Errorf("heartbeat.previous_key_file: %w", err)
+		}
+		previous = k
+	}
 	srv, err := agents.New(conn, hbHandler{a}, agents.Options{
-		Key: a.hbKey, Window: cfg.Heartbeat.Window, Log: a.log, Now: a.now,
+		Key: a.hbKey, PreviousKey: previous, AgentKeys: cfg.Heartbeat.AgentKeys,
+		Window: cfg.Heartbeat.Window, Log: a.log, Now: a.now,
 		Counted: func(r string) { a.met.Heartbeats.WithLabelValues(r).Inc() },
 		Replied: func(err error) {
 			if err != nil {
@@ -271,7 +303,7 @@ func (a *App) startHeartbeatOn(cfg *config.Config, conn net.PacketConn) error {
 			a.log.Error("heartbeat listener stopped", "err", err)
 		}
 	}()
-	a.log.Info("heartbeat listening", "addr", conn.LocalAddr().String())
+	a.log.Info("heartbeat listening", "addr", conn.LocalAddr().String(), "agent_keys", agentKeysMode(cfg), "previous_key", previous != nil)
 	return nil
 }
 
@@ -297,10 +329,19 @@ func (a *App) heartbeatKey(cfg *config.Config) (key []byte, missing bool, err er
 	return key, false, err
 }
 
+// agentKeysMode is cfg's heartbeat.agent_keys, with its default.
+func agentKeysMode(cfg *config.Config) string {
+	if cfg.Heartbeat.AgentKeys == "" {
+		return config.DefaultHeartbeatAgentKeys
+	}
+	return cfg.Heartbeat.AgentKeys
+}
+
 // HeartbeatKeyCommand is the shell command that creates a heartbeat key
 // at path, as docs/operator-guide.md ("The heartbeat key") gives it: 32
-// random bytes as hex, mode 0600. Every director and agent of a cluster
-// needs the same key: create it once, copy it to the others.
+// random bytes as hex, mode 0600. It is the cluster secret: create it
+// once, copy it to the other directors; each agent gets the key derived
+// from it for its real IP (`tandem-director keys derive`).
 func HeartbeatKeyCommand(path string) string {
 	return fmt.Sprintf("mkdir -p %s && (umask 077; openssl rand -hex 32 > %s)", filepath.Dir(path), path)
 }
@@ -310,8 +351,8 @@ func HeartbeatKeyCommand(path string) string {
 func missingKeyWarning(path string) string {
 	return fmt.Sprintf("heartbeat key %s does not exist: the agent heartbeat listener is OFF (a keepalived.conf runs without it; "+
 		"tandem-backend agents are not heard). To turn it on, create the key: `%s` "+
-		"(or copy the cluster's key there, mode 0600, the same on every director and agent), "+
-		"then run `tandem-director reload` or restart", path, HeartbeatKeyCommand(path))
+		"(or copy the cluster secret there, mode 0600, the same on every director; each agent gets its own key from "+
+		"`tandem-director keys derive --real-ip ADDR`), then run `tandem-director reload` or restart", path, HeartbeatKeyCommand(path))
 }
 
 // missingKeyReason is what status says of the listener then.
