@@ -1,7 +1,6 @@
 package health
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,11 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/tandemlb/tandem/backend/config"
+	"github.com/tandemlb/tandem/shared/procgroup"
 )
 
 // Probe checks the application once. A nil error is a pass; the error's text
@@ -55,7 +54,11 @@ func NewHTTP(url, host string, expect int) *HTTP {
 	tr := &http.Transport{
 		DisableKeepAlives: true,
 		Proxy:             nil,
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // liveness probe of the local application
+		// The application is local but may be broken: a header
+		// larger than this fails the probe instead of growing the
+		// agent (Go's default is 1 MiB).
+		MaxResponseHeaderBytes: 64 << 10,
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // liveness probe of the local application
 	}
 	return &HTTP{URL: url, Host: host, Expect: expect, client: &http.Client{
 		Transport:     tr,
@@ -111,54 +114,40 @@ type Command struct {
 	Argv []string
 }
 
-// Probe runs the command, killing it when ctx ends.
+// commandOutput bounds what a command probe's output keeps (its first
+// line is the reason of a failure).
+const commandOutput = 4096
+
+// Probe runs the command through shared/procgroup: in its own process
+// group, the whole group SIGKILLed when ctx ends or when the command
+// exits (nothing it forked piles up from one probe to the next), output
+// bounded, the reason valid UTF-8 and at most one line of 256 bytes.
 func (p Command) Probe(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, p.Argv[0], p.Argv[1:]...)
-	var out bytes.Buffer
-	cmd.Stdout = &limited{w: &out, n: 4096}
-	cmd.Stderr = cmd.Stdout
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if err == nil {
+	r := procgroup.Run(ctx, procgroup.Cmd{
+		Args: p.Argv, Stdout: true, OutputLimit: commandOutput,
+		WaitDelay: time.Second, KillLeftovers: true,
+	})
+	var se *procgroup.StartError
+	switch {
+	case r.Canceled && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%s: timed out (process group killed)", p.Argv[0])
+	case r.Canceled:
+		return fmt.Errorf("%s: %w", p.Argv[0], ctx.Err())
+	case errors.As(r.Err, &se):
+		return r.Err
+	case r.Err != nil:
+		return fmt.Errorf("%s: %v", p.Argv[0], r.Err)
+	case r.ExitStatus == 0:
 		return nil
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: timed out", p.Argv[0])
+	if msg := r.FirstLine(); msg != "" {
+		return fmt.Errorf("%s: exit status %d: %s", p.Argv[0], r.ExitStatus, msg)
 	}
-	msg := firstLine(out.String())
-	if msg != "" {
-		return fmt.Errorf("%s: %v: %s", p.Argv[0], err, msg)
-	}
-	return fmt.Errorf("%s: %v", p.Argv[0], err)
+	return fmt.Errorf("%s: exit status %d", p.Argv[0], r.ExitStatus)
 }
 
 // String describes the probe.
 func (p Command) String() string { return "command " + strings.Join(p.Argv, " ") }
-
-type limited struct {
-	w io.Writer
-	n int
-}
-
-func (l *limited) Write(b []byte) (int, error) {
-	if l.n > 0 {
-		k := min(len(b), l.n)
-		l.w.Write(b[:k])
-		l.n -= k
-	}
-	return len(b), nil
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
-}
 
 // shortNetErr turns a dial or HTTP error into a short reason.
 func shortNetErr(err error) string {

@@ -8,11 +8,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tandemlb/tandem/backend/config"
+	"github.com/tandemlb/tandem/shared/procgroup/procgrouptest"
 )
 
 func TestHTTPProbe(t *testing.T) {
@@ -162,5 +166,57 @@ func TestFile(t *testing.T) {
 	bad := File{Path: "/nonexistent-dir/check.txt"}
 	if _, err := bad.Set(true); err == nil || !strings.Contains(err.Error(), "check file") {
 		t.Fatalf("Set in a missing dir: %v", err)
+	}
+}
+
+// A command probe that orphans a grandchild and outlives its timeout:
+// when the probe returns nothing of its process group runs any more
+// (kill(-pgid, 0) is ESRCH once init has reaped the killed orphans).
+func TestCommandProbeKillsGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pgid")
+	script := filepath.Join(dir, "check")
+	// The file gets the script's pid (its group id when it leads a group)
+	// and the orphaned grandchild's.
+	body := "#!/bin/sh\n(sleep 300 </dev/null >/dev/null 2>&1 & echo $$ $! > " + pidFile + ")\nsleep 300\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(Command{Argv: []string{script}}, 300*time.Millisecond, 100*time.Millisecond)
+	start := time.Now()
+	res := r.Once(context.Background())
+	if res.OK || time.Since(start) > 5*time.Second || !strings.Contains(res.Reason, "timed out (process group killed)") {
+		t.Errorf("slow command: %+v after %s", res, time.Since(start))
+	}
+	b, err := os.ReadFile(pidFile)
+	f := strings.Fields(string(b))
+	if err != nil || len(f) != 2 {
+		t.Fatalf("pid file: %q, %v", b, err)
+	}
+	pgid, _ := strconv.Atoi(f[0])
+	orphan, _ := strconv.Atoi(f[1])
+	procgrouptest.WaitGroupGone(t, pgid)
+	if procgrouptest.Running(orphan) {
+		_ = syscall.Kill(orphan, syscall.SIGKILL)
+		t.Errorf("the orphaned grandchild %d still runs", orphan)
+	}
+}
+
+// Output that is not UTF-8, or huge, gives a valid, bounded reason.
+func TestCommandProbeReason(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "check")
+	body := "#!/bin/sh\nprintf 'db \\377 down '\nhead -c 1048576 /dev/zero | tr '\\0' x\nexit 1\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := (Command{Argv: []string{script}}).Probe(context.Background())
+	if err == nil {
+		t.Fatal("probe passed")
+	}
+	msg := err.Error()
+	prefix := script + ": exit status 1: db \uFFFD down xxx"
+	if !utf8.ValidString(msg) || !strings.HasPrefix(msg, prefix) || len(msg) > len(script)+len(": exit status 1: ")+256 {
+		t.Errorf("reason %q (%d bytes), want valid UTF-8 starting %q, at most 256 bytes of output", msg, len(msg), prefix)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/tandemlb/tandem/shared/procgroup/procgrouptest"
 )
 
 func writeScript(t *testing.T, body string) string {
@@ -20,54 +20,6 @@ func writeScript(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// groupLive lists the processes of group pgid that are not zombies (a
-// killed orphan stays a zombie until init reaps it).
-func groupLive(pgid int) []string {
-	var live []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		i := strings.LastIndexByte(string(b), ')')
-		if err != nil || i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:])) // state ppid pgrp …
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
-			live = append(live, e.Name()+" "+string(b[:i+1]))
-		}
-	}
-	return live
-}
-
-// waitGroupGone waits (at most 5 s) until kill(-pgid, 0) is ESRCH, and
-// says what is left otherwise.
-func waitGroupGone(t *testing.T, pgid int) {
-	t.Helper()
-	if pgid <= 0 {
-		t.Fatalf("no process group id (%d)", pgid)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := unix.Kill(-pgid, 0)
-		if errors.Is(err, unix.ESRCH) {
-			t.Logf("process group %d gone %s after Run returned", pgid, time.Since(deadline.Add(-5*time.Second)).Round(time.Millisecond))
-			return
-		}
-		if time.Now().After(deadline) {
-			if live := groupLive(pgid); len(live) > 0 {
-				t.Fatalf("process group %d still has running processes after 5s: %v", pgid, live)
-			}
-			// Only zombies: killed, waiting for init to reap them.
-			t.Logf("process group %d: only zombies left (kill -0: %v)", pgid, err)
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // A script that forks a grandchild (orphaned at once: its parent, a
@@ -93,7 +45,7 @@ func TestRunKillsGroup(t *testing.T) {
 			if r.ExitStatus != -1 || r.TimedOut != (how == "timeout") || r.Canceled != (how == "cancel") {
 				t.Errorf("result %+v", r)
 			}
-			waitGroupGone(t, r.Pid)
+			procgrouptest.WaitGroupGone(t, r.Pid)
 		})
 	}
 }
@@ -106,7 +58,7 @@ func TestRunKillLeftovers(t *testing.T) {
 	if r.ExitStatus != 0 || r.Err != nil {
 		t.Fatalf("result %+v", r)
 	}
-	waitGroupGone(t, r.Pid)
+	procgrouptest.WaitGroupGone(t, r.Pid)
 }
 
 // Output is kept up to OutputLimit, the rest counted; what is taken from
