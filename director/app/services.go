@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/tandemlb/tandem/director/checks"
@@ -14,6 +12,7 @@ import (
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/metrics"
 	"github.com/tandemlb/tandem/director/pool"
+	"github.com/tandemlb/tandem/director/script"
 )
 
 // scriptTimeout bounds a notify_up/notify_down/quorum_up/quorum_down script.
@@ -204,18 +203,15 @@ func (a *App) serviceGauges(s *service) {
 	a.met.SorryActive.WithLabelValues(s.key).Set(metrics.B2F(st.SorryIn))
 }
 
-// runScript runs a keepalived-style notify script through /bin/sh -c,
-// bounded by scriptTimeout, without blocking the main loop.
+// runScript runs a keepalived-style notify script through /bin/sh -c
+// (script.RunShell: own process group killed whole on timeout, output
+// bounded and valid UTF-8), bounded by scriptTimeout, without blocking
+// the main loop.
 func (a *App) runScript(kind, cmdline string) {
 	a.goRun(kind, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", cmdline)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		out, err := cmd.CombinedOutput()
+		out, err := script.RunShell(cmdline, scriptTimeout)
 		if err != nil {
-			return fmt.Errorf("script %q: %w (output %q)", cmdline, err, truncate(string(out), 200))
+			return fmt.Errorf("script %q: %w (output %q)", cmdline, err, truncate(out, 200))
 		}
 		a.log.Debug("script ran", "kind", kind, "script", cmdline)
 		return nil
