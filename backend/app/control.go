@@ -21,6 +21,7 @@ import (
 	"github.com/tandemlb/tandem/backend/health"
 	"github.com/tandemlb/tandem/backend/maintenance"
 	"github.com/tandemlb/tandem/backend/vip"
+	"github.com/tandemlb/tandem/shared/atomicfile"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/version"
 )
@@ -197,11 +198,7 @@ func (a *App) writeApplied(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
 // ReadApplied reads the record; a missing one is empty.
