@@ -359,6 +359,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			w.opts.Conn = c
 		}
+		w.filter(w.opts.Peer)
 		pkts = make(chan packet, queueSize)
 		go w.read(pkts, readDone)
 		defer func() {
@@ -480,13 +481,13 @@ func (w *Watcher) read(out chan<- packet, done chan<- struct{}) {
 // of another session pins the peer when none is configured.
 func (w *Watcher) accept(b []byte, from netip.AddrPort, ttl int, now time.Time) (*Probe, string, error) {
 	if ttl != ProbeTTL {
-		return nil, DropTTL, fmt.Errorf("field \"ttl\": %d, want %d", ttl, ProbeTTL)
+		return nil, DropTTL, nil
 	}
 	pinned := w.pinned()
 	if pinned.IsValid() && !sameAddr(from.Addr(), pinned) {
-		return nil, DropUnknownPeer, fmt.Errorf("not the peer %s", pinned)
+		return nil, DropUnknownPeer, nil
 	}
-	p, err := w.open.Open(from.String(), b, now)
+	p, err := w.open.Open("", b, now)
 	if err != nil {
 		return nil, hbproto.Reason(err), err
 	}
@@ -497,8 +498,22 @@ func (w *Watcher) accept(b []byte, from netip.AddrPort, ttl int, now time.Time) 
 		ip := from.Addr()
 		w.count(func(s *Status) { s.Pinned = ip })
 		w.log.Info("peer pinned: probes from any other address are dropped until restart", "peer", ip.String(), "name", p.Name)
+		w.filter(ip)
 	}
 	return p, "", nil
+}
+
+// peerFilter is a PacketConn that can drop, in the kernel, what the reader
+// would drop for its TTL or source (UDPConn.FilterPeer).
+type peerFilter interface{ FilterPeer(peer netip.Addr) error }
+
+// filter installs the kernel filter when the conn has one.
+func (w *Watcher) filter(peer netip.Addr) {
+	if f, ok := w.opts.Conn.(peerFilter); ok {
+		if err := f.FilterPeer(peer); err != nil {
+			w.log.Warn("probe socket filter not installed: junk is refused by the reader only", "err", err)
+		}
+	}
 }
 
 // pinned is the address probes are accepted from, invalid until known.
@@ -516,11 +531,18 @@ func sameAddr(a, b netip.Addr) bool { return a.Unmap().WithZone("") == b.Unmap()
 // per LogInterval (with the count suppressed meanwhile).
 func (w *Watcher) drop(reason string, from netip.AddrPort, err error) {
 	w.count(func(s *Status) { s.Dropped[reason]++ })
+	ok, n := w.lim.Allow(reason)
+	if !ok {
+		return
+	}
 	args := []any{"peer", from.String(), "reason", reason}
 	if err != nil {
 		args = append(args, "err", err)
 	}
-	w.lim.Log(w.log, slog.LevelWarn, reason, "probe dropped", args...)
+	if n > 0 {
+		args = append(args, logging.KeySuppressed, n)
+	}
+	w.log.Warn("probe dropped", args...)
 }
 
 func (w *Watcher) receive(ctx context.Context, pk packet) {

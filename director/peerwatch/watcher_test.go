@@ -91,11 +91,20 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // loopback at 20 ms × 5 and waits until both sessions are up.
 func pair(t *testing.T, tweak func(o *Options)) (a, b *side) {
 	t.Helper()
+	return pairWith(t, nil, tweak)
+}
+
+// pairWith is pair with both applied to both sides' options first.
+func pairWith(t *testing.T, both, tweak func(o *Options)) (a, b *side) {
+	t.Helper()
 	ca, cb := listen(t), listen(t)
 	mk := func(name string, c, peer *muteConn, in *fakeInst, tw func(*Options)) *side {
 		o := Options{Name: name, Key: key, Conn: c, Port: port(c), Peer: netip.MustParseAddr("127.0.0.1"), PeerPort: port(peer),
 			Session:   Config{TxInterval: 20 * time.Millisecond, DetectMult: 5, SlowInterval: 100 * time.Millisecond},
 			Instances: []Binding{{VRRP: in}}, Logger: quiet(), LeaveWait: 200 * time.Millisecond}
+		if both != nil {
+			both(&o)
+		}
 		if tw != nil {
 			tw(&o)
 		}
