@@ -112,9 +112,9 @@ func TestWatcherForgedRestart(t *testing.T) {
 type countHandler struct{ n *atomic.Int64 }
 
 func (h countHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (h countHandler) Handle(context.Context, slog.Record) error   { h.n.Add(1); return nil }
-func (h countHandler) WithAttrs([]slog.Attr) slog.Handler          { return h }
-func (h countHandler) WithGroup(string) slog.Handler               { return h }
+func (h countHandler) Handle(context.Context, slog.Record) error    { h.n.Add(1); return nil }
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h countHandler) WithGroup(string) slog.Handler                { return h }
 
 // TestWatcherJunkFlood (issue 15): without any key, a flood of junk at the
 // probe port filled the queue the real probes share and caused a false
