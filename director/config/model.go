@@ -50,6 +50,9 @@ const (
 const (
 	DefaultWitnessQuorum = 1
 	DefaultWitnessWait   = 100 * time.Millisecond
+	// DefaultWitnessMaxVeto bounds a witness veto: after it plain VRRP
+	// decides (docs/ha.md).
+	DefaultWitnessMaxVeto = 3 * time.Second
 )
 
 // Defaults of the keepalived keywords, as keepalived documents them.
@@ -350,7 +353,15 @@ type FastFailover struct {
 	// WitnessWait is how long a backup that lost the probe waits for the
 	// agents' word before it takes over (default 100ms).
 	WitnessWait time.Duration
-	Pos         Pos
+	// WitnessMaxVeto bounds a veto (default 3s): after it the agents' word
+	// is ignored until the master is heard again, and plain VRRP decides.
+	WitnessMaxVeto time.Duration
+	// Peer is the other director's address on the probe interface; when
+	// unset, the one unicast_peer of the VRRP instances, else the source
+	// of the first authenticated probe, pinned until restart. Probes from
+	// any other address are dropped.
+	Peer netip.Addr
+	Pos  Pos
 }
 
 // VRRPState is the initial state of a VRRP instance.
@@ -812,11 +823,12 @@ func Default() *Config {
 			ConnReuseMode:           DefaultConnReuseMode,
 		},
 		FastFailover: FastFailover{
-			Port:          DefaultFastFailoverPort,
-			Interval:      DefaultFastFailoverInterval,
-			Multiplier:    DefaultFastFailoverMult,
-			WitnessQuorum: DefaultWitnessQuorum,
-			WitnessWait:   DefaultWitnessWait,
+			Port:           DefaultFastFailoverPort,
+			Interval:       DefaultFastFailoverInterval,
+			Multiplier:     DefaultFastFailoverMult,
+			WitnessQuorum:  DefaultWitnessQuorum,
+			WitnessWait:    DefaultWitnessWait,
+			WitnessMaxVeto: DefaultWitnessMaxVeto,
 		},
 	}
 }

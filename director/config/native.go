@@ -455,12 +455,14 @@ func (d *ndec) config(root *yaml.Node, c *Config) {
 			f := &c.FastFailover
 			f.Pos = d.pos(v)
 			d.mapping(v, key, map[string]nfield{
-				"enabled":        d.boolTo(&f.Enabled),
-				"port":           d.intTo(&f.Port, 1, 65535),
-				"interval":       d.durTo(&f.Interval, time.Millisecond, time.Minute),
-				"multiplier":     d.intTo(&f.Multiplier, 1, 255),
-				"witness_quorum": d.intTo(&f.WitnessQuorum, 0, maxWitnessQuorum),
-				"witness_wait":   d.durTo(&f.WitnessWait, time.Millisecond, maxWitnessWait),
+				"enabled":          d.boolTo(&f.Enabled),
+				"port":             d.intTo(&f.Port, 1, 65535),
+				"interval":         d.durTo(&f.Interval, time.Millisecond, time.Minute),
+				"multiplier":       d.intTo(&f.Multiplier, 1, 255),
+				"witness_quorum":   d.intTo(&f.WitnessQuorum, 0, maxWitnessQuorum),
+				"witness_wait":     d.durTo(&f.WitnessWait, time.Millisecond, maxWitnessWait),
+				"witness_max_veto": d.durTo(&f.WitnessMaxVeto, time.Millisecond, maxWitnessMaxVeto),
+				"peer":             d.addrTo(&f.Peer),
 			}, nil, nil)
 		},
 		"script_user":     d.checked(&c.ScriptUser, msgUser),

@@ -113,6 +113,10 @@ func marshalRoot(c *Config, at func(Pos, *yaml.Node)) *yaml.Node {
 		m.intIf("multiplier", f.Multiplier, d.Multiplier)
 		m.intIf("witness_quorum", f.WitnessQuorum, d.WitnessQuorum)
 		m.durIf("witness_wait", f.WitnessWait, d.WitnessWait)
+		m.durIf("witness_max_veto", f.WitnessMaxVeto, d.WitnessMaxVeto)
+		if f.Peer.IsValid() {
+			m.str("peer", f.Peer.String())
+		}
 	}
 	root.strIf("script_user", c.ScriptUser, "")
 	root.strIf("script_group", c.ScriptGroup, "")

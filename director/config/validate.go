@@ -304,6 +304,7 @@ func (v *validator) director(c *Config) {
 		v.check(f.Pos, "fast_failover", "multiplier", msgRange(f.Multiplier, 1, 255))
 		v.check(f.Pos, "fast_failover", "witness_quorum", msgRange(f.WitnessQuorum, 0, maxWitnessQuorum))
 		v.check(f.Pos, "fast_failover", "witness_wait", msgDurRange(f.WitnessWait, time.Millisecond, maxWitnessWait))
+		v.check(f.Pos, "fast_failover", "witness_max_veto", msgDurRange(f.WitnessMaxVeto, time.Millisecond, maxWitnessMaxVeto))
 	}
 }
 
@@ -313,6 +314,9 @@ func (v *validator) director(c *Config) {
 const (
 	maxWitnessQuorum = 1000
 	maxWitnessWait   = 10 * time.Second
+	// A veto longer than 10 minutes is a split brain held off by
+	// unauthenticated word for longer than anyone waits.
+	maxWitnessMaxVeto = 10 * time.Minute
 )
 
 var facilities = []string{
