@@ -440,14 +440,10 @@ func (a *App) report() hbproto.AgentReport {
 	a.mu.Lock()
 	h := a.host
 	a.mu.Unlock()
-	reason := v.Reason
-	if len(reason) > hbproto.MaxString {
-		reason = reason[:hbproto.MaxString]
-	}
-	svcReason := a.tracker.Reason()
-	if len(svcReason) > hbproto.MaxString {
-		svcReason = svcReason[:hbproto.MaxString]
-	}
+	// Cut at a rune boundary, invalid UTF-8 replaced: a probe's output
+	// must not make the report unencodable.
+	reason := hbproto.TruncateString(v.Reason, hbproto.MaxString)
+	svcReason := hbproto.TruncateString(a.tracker.Reason(), hbproto.MaxString)
 	return hbproto.AgentReport{
 		Node: h.Node, RealIP: h.RealIP, State: st, Reason: reason,
 		Services: []hbproto.ServiceHealth{{Service: a.cfg.Health.Service, Healthy: a.tracker.Healthy(), Reason: svcReason}},

@@ -173,8 +173,10 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		for _, v := range st.Directors {
 			switch {
 			case v.LastReply.IsZero():
-				d.Add("FAIL", "director", "%s has never answered: check its address, UDP port %d through firewalls, and that both sides share the key (rejected here: %v)",
-					v.Addr, hbproto.DefaultPort, st.Heartbeat.Rejected)
+				d.Add("FAIL", "director", "%s has never answered: check its address, UDP port %d through firewalls, and this agent's key: "+
+					"it must be the one the directors derive for this real IP (on a director: `tandem-director keys derive --real-ip %s --out FILE`, "+
+					"then install FILE as %s, mode 0600); a director drops reports with another key without answering (rejected here: %v)",
+					v.Addr, hbproto.DefaultPort, host.RealIP, cfg.Heartbeat.KeyFile, st.Heartbeat.Rejected)
 			case now.Sub(v.LastReply) > silentAfter:
 				d.Add("FAIL", "director", "%s (%s) is silent since %s", v.Addr, v.Name, now.Sub(v.LastReply).Truncate(time.Second))
 			default:

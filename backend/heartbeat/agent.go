@@ -18,13 +18,16 @@ import (
 
 // Settings is the reloadable part of the configuration.
 type Settings struct {
-	// Key is the shared HMAC key; nil disables heartbeats.
+	// Key is this agent's HMAC key (derived by the directors for RealIP,
+	// `tandem-director keys derive`); nil disables heartbeats.
 	Key []byte
 	// Interval is the time between two periodic reports.
 	Interval time.Duration
 	// Targets are the directors' addresses.
 	Targets []netip.AddrPort
-	// RealIP filters the destinations kept from replies.
+	// RealIP is the address reports are sent from (Run binds it; the
+	// directors accept a report only from its real_ip) and filters the
+	// destinations kept from replies.
 	RealIP netip.Addr
 	// Window is the accepted clock difference (0: hbproto.DefaultWindow).
 	Window time.Duration
@@ -49,7 +52,36 @@ type Stats struct {
 	Rejected   map[string]uint64 `json:"rejected"`
 	SessionID  uint64            `json:"session_id"`
 	Disabled   bool              `json:"disabled"`
+	// Unechoed counts authenticated replies that answer no recent report
+	// of ours (echo extension): their report_now is honoured, nothing else.
+	Unechoed uint64 `json:"unechoed"`
+	// Minimal counts reports that could not be encoded and were replaced by
+	// a minimal one (state and a fixed reason).
+	Minimal uint64 `json:"minimal"`
 }
+
+// sentRing is how many recent reports are remembered for the echo check:
+// a reply counts as seen when that report was sent (docs/heartbeat.md "Key
+// scopes").
+const sentRing = 64
+
+// sentReport is one report sent: its header session and sequence, and
+// when it was sent.
+type sentReport struct {
+	session, seq uint64
+	at           time.Time
+}
+
+// MinimalReason is the reason of the report sent when the real one cannot
+// be encoded.
+const MinimalReason = "report too large; see the agent log"
+
+// Silence warnings: a director that has not answered for silentAfter
+// (at least this many intervals) is logged once every silentLogEvery.
+const (
+	silentIntervals = 10
+	silentLogEvery  = 5 * time.Minute
+)
 
 // Agent sends reports and collects replies.
 type Agent struct {
@@ -69,6 +101,16 @@ type Agent struct {
 	// requests are witness requests (report_now) being served, by the
 	// requesting director's address.
 	requests map[netip.AddrPort]*request
+	// sent are the last reports sent (a ring of sentRing), for the echo.
+	sent    [sentRing]sentReport
+	sentPos int
+	// heard is when each director's last accepted reply arrived; started
+	// is the first send; silentLogged when its silence was last logged.
+	started      time.Time
+	heard        map[netip.AddrPort]time.Time
+	silentLogged map[netip.AddrPort]time.Time
+	minimalLog   time.Time
+	rebind       chan struct{}
 }
 
 // request is a director's report_now being served: until it expires, every
@@ -101,6 +143,10 @@ func New(log *slog.Logger, s Settings, hooks Hooks) *Agent {
 		stats:   Stats{Rejected: map[string]uint64{}},
 
 		requests: map[netip.AddrPort]*request{},
+
+		heard:        map[netip.AddrPort]time.Time{},
+		silentLogged: map[netip.AddrPort]time.Time{},
+		rebind:       make(chan struct{}, 1),
 	}
 	a.apply(s)
 	return a
@@ -111,6 +157,9 @@ func (a *Agent) apply(s Settings) {
 		s.Interval = time.Second
 	}
 	keyChanged := !slices.Equal(s.Key, a.set.Key) || a.sealer == nil
+	if s.RealIP != a.set.RealIP && a.set.RealIP.IsValid() {
+		signal(a.rebind)
+	}
 	a.set = s
 	a.set.Targets = slices.Clone(s.Targets)
 	if keyChanged {
@@ -131,6 +180,8 @@ func (a *Agent) apply(s Settings) {
 	for addr := range a.views {
 		if !slices.Contains(a.set.Targets, addr) {
 			delete(a.views, addr)
+			delete(a.heard, addr)
+			delete(a.silentLogged, addr)
 		}
 	}
 	for _, t := range a.set.Targets {
@@ -209,13 +260,52 @@ func (a *Agent) Stats() Stats {
 	return st
 }
 
-// Run opens a UDP socket on any address and runs RunConn on it.
+// Run opens a UDP socket bound to the real IP (any port) and runs RunConn
+// on it; when a reload changes the real IP, it binds the new one.
 func (a *Agent) Run(ctx context.Context) error {
-	conn, err := net.ListenUDP("udp", nil)
-	if err != nil {
-		return fmt.Errorf("heartbeat: open socket: %w", err)
+	for {
+		a.mu.Lock()
+		ip := a.set.RealIP
+		a.mu.Unlock()
+		conn, err := Listen(ip)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-a.rebind:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
+		err = a.RunConn(cctx, conn)
+		rebound := cctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err != nil || !rebound {
+			return err
+		}
+		a.log.Info("heartbeat: real IP changed, sending from the new one")
 	}
-	return a.RunConn(ctx, conn)
+}
+
+// Listen opens the agent's UDP socket: bound to ip (any port), so that
+// reports leave from the real server's own address, which is the only one
+// the directors accept them from. An invalid ip binds any address.
+func Listen(ip netip.Addr) (*net.UDPConn, error) {
+	var la *net.UDPAddr
+	if ip.IsValid() {
+		la = net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0))
+	}
+	conn, err := net.ListenUDP("udp", la)
+	if err != nil {
+		if ip.IsValid() {
+			return nil, fmt.Errorf("heartbeat: cannot send from the real IP %s (%w): the directors accept a report only from its real_ip; "+
+				"configure %s on this host or fix real_ip", ip, err, ip)
+		}
+		return nil, fmt.Errorf("heartbeat: open socket: %w", err)
+	}
+	return conn, nil
 }
 
 // RunConn sends and receives on conn until ctx ends, then closes conn.
@@ -258,6 +348,34 @@ func (a *Agent) send(conn net.PacketConn) {
 	targets := slices.Clone(a.set.Targets)
 	a.mu.Unlock()
 	a.sendTo(conn, targets)
+	a.warnSilent(time.Now())
+}
+
+// warnSilent logs, at most once every silentLogEvery per director, the
+// directors that have not answered for silentIntervals intervals (at
+// least 10s): the usual cause after an upgrade is a key that is not the
+// one the directors derive for this real IP, which they drop unanswered.
+func (a *Agent) warnSilent(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sealer == nil || a.started.IsZero() {
+		return
+	}
+	after := max(silentIntervals*a.set.Interval, 10*time.Second)
+	for _, t := range a.set.Targets {
+		last := a.heard[t]
+		if last.IsZero() {
+			last = a.started
+		}
+		if now.Sub(last) < after || now.Sub(a.silentLogged[t]) < silentLogEvery {
+			continue
+		}
+		a.silentLogged[t] = now
+		a.log.Warn("heartbeat: no reply from a director: check its address, the firewall (UDP port), and this agent's key: "+
+			"it must be the one the directors derive for this real IP (on a director: tandem-director keys derive --real-ip "+
+			a.set.RealIP.String()+" --out FILE, then install FILE as the key_file, mode 0600)",
+			"director", t.String(), "silent_for", now.Sub(last).Truncate(time.Second).String(), "rejected_here", len(a.stats.Rejected))
+	}
 }
 
 // seen is the witness field: every director that has replied, in
@@ -291,10 +409,37 @@ func (a *Agent) sendTo(conn net.PacketConn, targets []netip.AddrPort) {
 	if sealer == nil || report == nil || len(targets) == 0 {
 		return
 	}
-	b, err := sealer.SealAgent(now, report)
+	b, err := sealer.SealAgent(now, Sanitize(report))
 	if err != nil {
-		a.log.Error("heartbeat: cannot encode the report", "err", err)
-		return
+		// Still tell the directors the state: a minimal report, and the
+		// reason in the log (rate-limited).
+		minimal := &hbproto.AgentReport{Node: hbproto.TruncateString(report.Node, 0), RealIP: report.RealIP, State: report.State, Reason: MinimalReason}
+		if minimal.Node == "" {
+			minimal.Node = "?"
+		}
+		a.mu.Lock()
+		a.stats.Minimal++
+		logIt := now.Sub(a.minimalLog) >= time.Minute
+		if logIt {
+			a.minimalLog = now
+		}
+		a.mu.Unlock()
+		if logIt {
+			a.log.Error("heartbeat: cannot encode the report; sending a minimal one (state only)", "err", err, "state", report.State.String())
+		}
+		if b, err = sealer.SealAgent(now, minimal); err != nil {
+			a.log.Error("heartbeat: cannot encode even a minimal report", "err", err)
+			return
+		}
+	}
+	if h, err := hbproto.HeaderOf(b); err == nil {
+		a.mu.Lock()
+		a.sent[a.sentPos] = sentReport{session: h.SessionID, seq: h.Seq, at: now}
+		a.sentPos = (a.sentPos + 1) % sentRing
+		if a.started.IsZero() {
+			a.started = now
+		}
+		a.mu.Unlock()
 	}
 	for _, t := range targets {
 		_, err := conn.WriteTo(b, net.UDPAddrFromAddrPort(t))
@@ -350,6 +495,40 @@ func (a *Agent) relays(now time.Time, peer netip.AddrPort) []netip.AddrPort {
 	return out
 }
 
+// sentAt returns when the report e echoes was sent, if it is one of our
+// recent reports (called with a.mu held).
+func (a *Agent) sentAt(e hbproto.ReplyEcho) (time.Time, bool) {
+	if a.sealer == nil || e.Session != a.sealer.SessionID() || e.Seq == 0 {
+		return time.Time{}, false
+	}
+	for _, s := range a.sent {
+		if s.session == e.Session && s.seq == e.Seq {
+			return s.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Sanitize returns r with every string valid UTF-8 and cut (at a rune
+// boundary) to the wire's limit, and at most MaxServices services: what
+// the agent sends. Empty required names are left for the encoder to
+// refuse.
+func Sanitize(r *hbproto.AgentReport) *hbproto.AgentReport {
+	out := *r
+	out.Node = hbproto.TruncateString(r.Node, 0)
+	out.Reason = hbproto.TruncateString(r.Reason, 0)
+	out.Services = make([]hbproto.ServiceHealth, 0, min(len(r.Services), hbproto.MaxServices))
+	for _, s := range r.Services[:min(len(r.Services), hbproto.MaxServices)] {
+		s.Service = hbproto.TruncateString(s.Service, 0)
+		s.Reason = hbproto.TruncateString(s.Reason, 0)
+		out.Services = append(out.Services, s)
+	}
+	if len(out.Seen) > hbproto.MaxSeen {
+		out.Seen = out.Seen[:hbproto.MaxSeen]
+	}
+	return &out
+}
+
 func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
 	buf := make([]byte, hbproto.MaxDatagram+1)
 	for {
@@ -390,6 +569,27 @@ func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
 			continue
 		}
 		r := msg.Director
+		// Evidence time: a reply that echoes a report of ours counts as
+		// seen when that report was sent; one that echoes none of our
+		// recent reports (a push, or a reply captured and delivered late)
+		// only has its report_now honoured. A reply without the echo
+		// extension (an older director) counts when received.
+		seenAt := now
+		if r.Echo != nil {
+			a.mu.Lock()
+			at, ok := a.sentAt(*r.Echo)
+			if !ok {
+				a.stats.Unechoed++
+				kick := r.ReportNow && a.views[peer] != nil && a.witnessRequest(now, peer)
+				a.mu.Unlock()
+				if kick {
+					signal(a.kick)
+				}
+				continue
+			}
+			a.mu.Unlock()
+			seenAt = at
+		}
 		var dests []hbproto.DestinationStatus
 		for _, d := range r.Destinations {
 			if d.Addr.Addr().Unmap() == realIP {
@@ -405,7 +605,14 @@ func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
 		if v.Role != r.Role && v.Name != "" {
 			a.log.Info("director role changed", "director", r.Director, "peer", peer, "from", v.Role, "to", r.Role)
 		}
-		v.Name, v.Role, v.RoleName, v.LastReply, v.Destinations = r.Director, r.Role, r.Role.String(), now, dests
+		if seenAt.Before(v.LastReply) {
+			// An answer to an older report than the last one answered:
+			// the view is newer already.
+			a.mu.Unlock()
+			continue
+		}
+		a.heard[peer] = now
+		v.Name, v.Role, v.RoleName, v.LastReply, v.Destinations = r.Director, r.Role, r.Role.String(), seenAt, dests
 		view := *v
 		a.stats.Received++
 		close(a.changed)

@@ -278,6 +278,15 @@ func appendDirector(b []byte, r *DirectorReply) ([]byte, error) {
 	return b, nil
 }
 
+// HeaderOf returns the header of datagram b (as Sealer produced it)
+// without verifying anything else: the sender's record of what it sent.
+func HeaderOf(b []byte) (Header, error) {
+	if _, err := checkFrame(b); err != nil {
+		return Header{}, err
+	}
+	return parseHeader(b)
+}
+
 // Decode parses a complete datagram (header, body and tag) WITHOUT verifying
 // the tag, the timestamp or the sequence. It is for tests, tools and
 // fuzzing; daemons use an Opener. Errors are *DecodeError with an empty Peer.
