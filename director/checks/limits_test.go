@@ -61,7 +61,7 @@ func hostileServer(t *testing.T, tlsOn bool, head string, chunk []byte) netip.Ad
 // many bytes the process allocated meanwhile (runtime.MemStats.TotalAlloc:
 // every allocation counts, even one collected since, so an unbounded
 // buffer that doubles shows up however short-lived).
-func probeAlloc(p Probe) (error, time.Duration, uint64) {
+func probeAlloc(p Probe) (time.Duration, uint64, error) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -69,7 +69,7 @@ func probeAlloc(p Probe) (error, time.Duration, uint64) {
 	err := p.Probe(context.Background())
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
-	return err, took, after.TotalAlloc - before.TotalAlloc
+	return took, after.TotalAlloc - before.TotalAlloc, err
 }
 
 // A real server streaming an endless header (many lines, or one line
@@ -99,7 +99,7 @@ func TestHTTPGetHostileServer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := hostileServer(t, tt.tls, tt.head, tt.chunk)
 			h := HTTPGet{Conn: Conn{Addr: addr, Timeout: 10 * time.Second}, URLs: []URL{tt.url}, TLS: tt.tls}
-			err, took, alloc := probeAlloc(h)
+			took, alloc, err := probeAlloc(h)
 			t.Logf("%s: %v in %s, %.1f MiB allocated", h.Name(), err, took.Round(time.Millisecond), float64(alloc)/(1<<20))
 			want := strings.ReplaceAll(tt.want, "%s", addr.String())
 			if err == nil || err.Error() != want {
@@ -150,7 +150,7 @@ func TestSMTPHostileServer(t *testing.T) {
 				}
 			}()
 			s := SMTPCheck{Conn: Conn{Addr: netip.MustParseAddrPort(ln.Addr().String()), Timeout: 10 * time.Second}}
-			err, took, alloc := probeAlloc(s)
+			took, alloc, err := probeAlloc(s)
 			t.Logf("%v in %s, %.1f MiB allocated", err, took.Round(time.Millisecond), float64(alloc)/(1<<20))
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("Probe() = %v, want %q", err, tt.want)
