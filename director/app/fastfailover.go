@@ -53,6 +53,44 @@ func (a *App) syncWitness(cfg *config.Config) {
 	a.witness.SetServers(realServerIPs(cfg))
 }
 
+// probeKeys are the probe's keys (docs/ha.md, "Keys"): we seal with the
+// directors' key of the cluster secret, which real servers never hold, and
+// accept also the directors' key of the previous secret (a rotation) and,
+// unless agent keys are scoped, the raw secret that directors older than
+// the directors' key seal with (a rolling upgrade).
+func probeKeys(secret, previous []byte, agentKeys string) (send []byte, accept [][]byte) {
+	send = hbproto.DeriveDirectorKey(secret)
+	if len(previous) > 0 {
+		accept = append(accept, hbproto.DeriveDirectorKey(previous))
+	}
+	if agentKeys != config.AgentKeysScoped {
+		accept = append(accept, append([]byte(nil), secret...))
+	}
+	return send, accept
+}
+
+// probePeer is the peer the probe accepts: fast_failover.peer, else the
+// one unicast_peer of the VRRP instances when they have exactly one
+// distinct, all on the probe interface and of the probe's family; else
+// invalid (the watcher pins the first authenticated peer).
+func probePeer(cfg *config.Config, iface string, v6 bool) netip.Addr {
+	if cfg.FastFailover.Peer.IsValid() {
+		return cfg.FastFailover.Peer
+	}
+	var peer netip.Addr
+	for i := range cfg.VRRP {
+		in := &cfg.VRRP[i]
+		for _, p := range in.UnicastPeers {
+			ip := p.Addr.Unmap()
+			if in.Interface != iface || ip.Is6() != v6 || (peer.IsValid() && ip != peer) {
+				return netip.Addr{}
+			}
+			peer = ip
+		}
+	}
+	return peer
+}
+
 // ffWanted reports whether cfg asks for the watcher and it can run.
 func (a *App) ffWanted(cfg *config.Config) bool {
 	if !cfg.FastFailover.Enabled || len(cfg.VRRP) == 0 {
@@ -90,8 +128,19 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	}
 	a.witness.SetQuorum(cfg.FastFailover.WitnessQuorum)
 	a.syncWitness(cfg)
+	var previous []byte
+	if p := cfg.Heartbeat.PreviousKeyFile; p != "" {
+		k, err := hbproto.LoadKey(p)
+		if err != nil {
+			a.log.Warn("fast failover: heartbeat.previous_key_file unreadable: probes sealed with it are refused", "err", err)
+		}
+		previous = k
+	}
+	send, accept := probeKeys(a.hbKey, previous, agentKeysMode(cfg))
+	peer := probePeer(cfg, iface, probeIPv6(cfg))
 	w, err := peerwatch.New(peerwatch.Options{
-		Name: a.node, Key: a.hbKey, Interface: iface, Port: cfg.FastFailover.Port, IPv6: probeIPv6(cfg),
+		Name: a.node, Key: send, AcceptKeys: accept, Peer: peer, MaxVeto: cfg.FastFailover.WitnessMaxVeto,
+		Interface: iface, Port: cfg.FastFailover.Port, IPv6: probeIPv6(cfg),
 		Session:        peerwatch.Config{TxInterval: cfg.FastFailover.Interval, DetectMult: cfg.FastFailover.Multiplier},
 		Instances:      a.bindings(),
 		Witness:        a.witness,
@@ -117,8 +166,16 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	a.log.Info("fast failover probe running", "iface", iface, "port", cfg.FastFailover.Port,
 		"interval", cfg.FastFailover.Interval.String(), "multiplier", cfg.FastFailover.Multiplier,
 		"witness_quorum", cfg.FastFailover.WitnessQuorum, "witness_wait", cfg.FastFailover.WitnessWait.String(),
-		"ipv6", probeIPv6(cfg))
+		"ipv6", probeIPv6(cfg), "peer", peerString(peer), "witness_max_veto", cfg.FastFailover.WitnessMaxVeto.String(),
+		"legacy_key_accepted", agentKeysMode(cfg) != config.AgentKeysScoped)
 	return nil
+}
+
+func peerString(p netip.Addr) string {
+	if !p.IsValid() {
+		return "learn and pin"
+	}
+	return p.String()
 }
 
 // probeIPv6 reports whether the probe runs over IPv6 (discovery by

@@ -1,12 +1,16 @@
 package app
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/peerwatch"
+	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
 func TestProbeIPv6(t *testing.T) {
@@ -43,5 +47,84 @@ func TestRealServerIPs(t *testing.T) {
 	want := []netip.Addr{netip.MustParseAddr("10.0.0.11"), netip.MustParseAddr("10.0.0.12"), netip.MustParseAddr("2001:db8::5")}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("realServerIPs (-want +got)\n%s", diff)
+	}
+}
+
+// TestProbeKeys: the probe is sealed with the directors' key; the raw
+// cluster secret (what agents held before scoped keys, and older
+// directors seal with) is accepted only when agent_keys is not "scoped",
+// so a real server that holds it cannot forge a probe (issue 15).
+func TestProbeKeys(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	prev := []byte("fedcba9876543210fedcba9876543210")
+	probe := peerwatch.Probe{State: peerwatch.StateUp, DetectMult: 3, TxInterval: 100 * time.Millisecond, Name: "lb1"}
+	sealed := func(k []byte) []byte {
+		b, err := peerwatch.NewSealer(k, 7).Seal(time.Now(), probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tt := range []struct {
+		mode                        string
+		prev                        []byte
+		director, previous, rawOpen bool
+	}{
+		{config.AgentKeysScoped, nil, true, false, false},
+		{config.AgentKeysScoped, prev, true, true, false},
+		{config.AgentKeysBoth, nil, true, false, true},
+		{config.AgentKeysCluster, prev, true, true, true},
+	} {
+		send, accept := probeKeys(secret, tt.prev, tt.mode)
+		if !bytes.Equal(send, hbproto.DeriveDirectorKey(secret)) {
+			t.Errorf("%s: sealing key is not the directors' key", tt.mode)
+		}
+		for _, c := range []struct {
+			what string
+			key  []byte
+			want bool
+		}{
+			{"directors' key", hbproto.DeriveDirectorKey(secret), tt.director},
+			{"previous directors' key", hbproto.DeriveDirectorKey(prev), tt.previous},
+			{"raw secret", secret, tt.rawOpen},
+		} {
+			o := peerwatch.NewOpenerKeys(append([][]byte{send}, accept...), 0)
+			_, err := o.Open("", sealed(c.key), time.Now())
+			if (err == nil) != c.want {
+				t.Errorf("agent_keys %s, previous %v: probe sealed with the %s accepted %v, want %v", tt.mode, tt.prev != nil, c.what, err == nil, c.want)
+			}
+		}
+	}
+}
+
+func TestProbePeer(t *testing.T) {
+	inst := func(iface string, peers ...string) config.VRRPInstance {
+		in := config.VRRPInstance{Interface: iface}
+		for _, p := range peers {
+			in.UnicastPeers = append(in.UnicastPeers, config.UnicastPeer{Addr: netip.MustParseAddr(p)})
+		}
+		return in
+	}
+	for _, tt := range []struct {
+		name string
+		ff   netip.Addr
+		vrrp []config.VRRPInstance
+		v6   bool
+		want string
+	}{
+		{"configured", netip.MustParseAddr("10.0.0.9"), []config.VRRPInstance{inst("eth0", "10.0.0.2")}, false, "10.0.0.9"},
+		{"one unicast_peer", netip.Addr{}, []config.VRRPInstance{inst("eth0", "10.0.0.2"), inst("eth0", "10.0.0.2"), inst("eth0")}, false, "10.0.0.2"},
+		{"two unicast_peers: learn", netip.Addr{}, []config.VRRPInstance{inst("eth0", "10.0.0.2", "10.0.0.3")}, false, "invalid IP"},
+		{"unicast_peer on another interface: learn", netip.Addr{}, []config.VRRPInstance{inst("eth1", "10.0.0.2")}, false, "invalid IP"},
+		{"other family: learn", netip.Addr{}, []config.VRRPInstance{inst("eth0", "10.0.0.2")}, true, "invalid IP"},
+		{"multicast: learn", netip.Addr{}, []config.VRRPInstance{inst("eth0")}, false, "invalid IP"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &config.Config{VRRP: tt.vrrp}
+			cfg.FastFailover.Peer = tt.ff
+			if got := probePeer(cfg, "eth0", tt.v6).String(); got != tt.want {
+				t.Errorf("probePeer = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
