@@ -74,6 +74,7 @@ running daemon over its control socket (root only).`,
 		newDrain(g, false),
 		newReload(g),
 		newDoctor(g),
+		newKeys(g),
 	)
 	return root
 }
