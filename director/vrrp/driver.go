@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/tandemlb/tandem/shared/logging"
 )
 
 // Options are the driver's dependencies. Every field is optional: nil
@@ -51,6 +53,11 @@ type Options struct {
 
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// DropLog rate-limits the "vrrp packet dropped" lines (one per reason
+	// per interval, with the count suppressed); share one between the
+	// instances so that a packet every socket sees is logged once. Default:
+	// one per driver, 10s.
+	DropLog *logging.Limiter
 	// NotifyTimeout bounds each notify script; default 30s.
 	NotifyTimeout time.Duration
 }
@@ -150,6 +157,9 @@ func NewDriver(cfg InstanceConfig, opts Options) (*Driver, error) {
 	now := opts.Now
 	if now == nil {
 		now = time.Now
+	}
+	if opts.DropLog == nil {
+		opts.DropLog = logging.NewLimiter(0, now)
 	}
 	d := &Driver{cfg: cfg, opts: opts, log: log, now: now, m: NewMachine(cfg), ext: make(chan Event, 16), warn: warn, kick: make(chan struct{}, 1)}
 	d.status = Status{Instance: cfg.Name, Interface: cfg.Interface, VRID: cfg.VRID, Version: cfg.Version,
@@ -428,7 +438,7 @@ func (d *Driver) check(r Received) (AdvertReceived, bool) {
 	}
 	if r.TTL != 255 {
 		d.drop(DropTTL)
-		d.log.Warn("vrrp packet dropped", "peer", r.Src.String(), "err", fmt.Sprintf("field \"ttl\": %d, want 255", r.TTL))
+		d.logDrop(r, DropTTL, func() string { return fmt.Sprintf("field \"ttl\": %d, want 255", r.TTL) })
 		return AdvertReceived{}, false
 	}
 	if d.opts.IfIndex != 0 && r.IfIndex != 0 && r.IfIndex != d.opts.IfIndex {
@@ -437,7 +447,7 @@ func (d *Driver) check(r Received) (AdvertReceived, bool) {
 	}
 	if len(d.cfg.UnicastPeers) > 0 && !slices.Contains(d.cfg.UnicastPeers, r.Src) {
 		d.drop(DropPeer)
-		d.log.Warn("vrrp packet dropped", "peer", r.Src.String(), "err", "not a unicast_peer")
+		d.logDrop(r, DropPeer, func() string { return "not a unicast_peer" })
 		return AdvertReceived{}, false
 	}
 	p, err := Decode(r.Payload, r.Src, r.Dst)
@@ -448,7 +458,7 @@ func (d *Driver) check(r Received) (AdvertReceived, bool) {
 			reason = de.Field
 		}
 		d.drop(reason)
-		d.log.Warn("vrrp packet dropped", "peer", r.Src.String(), "err", err)
+		d.logDrop(r, reason, err.Error)
 		return AdvertReceived{}, false
 	}
 	if p.VRID != d.cfg.VRID {
@@ -457,7 +467,7 @@ func (d *Driver) check(r Received) (AdvertReceived, bool) {
 	}
 	bad := func(reason, format string, args ...any) (AdvertReceived, bool) {
 		d.drop(reason)
-		d.log.Warn("vrrp packet dropped", "peer", r.Src.String(), "err", fmt.Sprintf(format, args...))
+		d.logDrop(r, reason, func() string { return fmt.Sprintf(format, args...) })
 		return AdvertReceived{}, false
 	}
 	if int(p.Version) != d.cfg.Version {
@@ -480,6 +490,26 @@ func (d *Driver) check(r Received) (AdvertReceived, bool) {
 	}
 	d.count(func(s *Status) { s.Received++ })
 	return ev, true
+}
+
+// logDrop logs a dropped packet: only by the instance of the packet's VRID
+// (every instance's socket sees every advert on the link; a packet too
+// short to carry one is logged by all, through the shared limiter once),
+// and at most once per reason per interval of Options.DropLog, with the
+// count suppressed meanwhile. The message is built only when logged.
+func (d *Driver) logDrop(r Received, reason string, msg func() string) {
+	if len(r.Payload) >= 2 && r.Payload[1] != d.cfg.VRID {
+		return // another virtual router's packet: counted, its instance (if ours) logs it
+	}
+	ok, n := d.opts.DropLog.Allow(reason)
+	if !ok {
+		return
+	}
+	args := []any{"peer", r.Src.String(), "reason", reason, "err", msg()}
+	if n > 0 {
+		args = append(args, logging.KeySuppressed, n)
+	}
+	d.log.Warn("vrrp packet dropped", args...)
 }
 
 func (d *Driver) authData() (uint8, [8]byte) {
