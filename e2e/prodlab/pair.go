@@ -147,7 +147,7 @@ func NewPair(tb testing.TB, o PairOptions) (*Pair, error) {
 		}
 		return nil
 	})
-	if err := os.WriteFile(filepath.Join(p.Dir, "heartbeat.key"), []byte("tandem demo key 0123456789abcdef0123\n"), 0o600); err != nil {
+	if err := WriteKeys(filepath.Join(p.Dir, "heartbeat.key"), []byte("tandem demo key 0123456789abcdef0123"), RSIPs, p.Dir); err != nil {
 		return p, err
 	}
 	for _, name := range Directors {
@@ -299,7 +299,7 @@ func (p *Pair) StartDirector(ctx context.Context, name string) error {
 // heartbeats to both directors, a fast health probe of the web app.
 func (p *Pair) backendConf(rs string) string {
 	return BackendConf{Node: rs, RealIP: RSIPs[rs], Directors: []string{DirIPs["dir1"], DirIPs["dir2"]},
-		KeyFile: filepath.Join(p.Dir, "heartbeat.key"), HeartbeatInterval: time.Second,
+		KeyFile: AgentKeyFile(p.Dir, rs), HeartbeatInterval: time.Second,
 		ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 300 * time.Millisecond, ProbeRise: 2, ProbeFall: 2,
 		Dir: filepath.Join(p.Dir, rs), ExtraVIPs: p.opts.ExtraVIPs}.String()
 }

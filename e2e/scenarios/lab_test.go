@@ -37,7 +37,7 @@ var rsIPs = map[string]string{"rs1": "10.99.0.11", "rs2": "10.99.0.12", "rs3": "
 // check file the web app serves as /check.txt, a fast health probe of the
 // app.
 func backendConf(rs, dir string) string {
-	return prodlab.BackendConf{Node: rs, RealIP: rsIPs[rs], Directors: []string{directorIP}, KeyFile: keyFile, HeartbeatInterval: opsHBInterval,
+	return prodlab.BackendConf{Node: rs, RealIP: rsIPs[rs], Directors: []string{directorIP}, KeyFile: prodlab.AgentKeyFile(filepath.Dir(keyFile), rs), HeartbeatInterval: opsHBInterval,
 		ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 250 * time.Millisecond, ProbeRise: 2, ProbeFall: 2, Dir: dir, LogLevel: "debug"}.String()
 }
 
@@ -91,7 +91,8 @@ func newLab(t *testing.T, o labOpts) *lab {
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, []byte("tandem scenario key 0123456789abcdef\n"), 0o600); err != nil {
+	// The director's cluster secret; each agent its derived key.
+	if err := prodlab.WriteKeys(keyFile, []byte("tandem scenario key 0123456789abcdef"), rsIPs, filepath.Dir(keyFile)); err != nil {
 		t.Fatal(err)
 	}
 	h, err := ipvs.New(nl.NetnsPath("director"))

@@ -17,7 +17,9 @@ import (
 // its own (bound to its real server's address), a session of its own, and
 // sends one report per Every, the agents spread evenly over the period.
 type HBLoad struct {
-	// Key is the cluster's heartbeat key.
+	// Key is the cluster secret (the directors' key file): each agent
+	// seals with the key derived for its address (hbproto.DeriveAgentKey),
+	// as a real agent does, and sends from that address.
 	Key []byte
 	// Director is where the reports go (port 7480).
 	Director netip.AddrPort
@@ -73,7 +75,7 @@ func (h *HBLoad) Run(ctx context.Context) (HBResult, error) {
 			c.Close()
 			return res, err
 		}
-		agents = append(agents, agent{conn: c, sealer: hbproto.NewSealer(h.Key, sid), report: hbproto.AgentReport{
+		agents = append(agents, agent{conn: c, sealer: hbproto.NewSealer(hbproto.DeriveAgentKey(h.Key, ip), sid), report: hbproto.AgentReport{
 			Node: fmt.Sprintf("sim%04d", i), RealIP: ip, State: hbproto.StateUp,
 			Services: []hbproto.ServiceHealth{{Service: "www", Healthy: true}},
 		}})

@@ -24,6 +24,7 @@ func TestHBLoadLoopback(t *testing.T) {
 	go func() {
 		open := hbproto.NewOpener(key, 0)
 		seal := hbproto.NewSealer(key, 1)
+		scoped := func(ip netip.Addr) []*hbproto.Key { return []*hbproto.Key{hbproto.NewKey(hbproto.DeriveAgentKey(key, ip))} }
 		buf := make([]byte, hbproto.MaxDatagram)
 		got := 0
 		for {
@@ -32,8 +33,11 @@ func TestHBLoadLoopback(t *testing.T) {
 				done <- got
 				return
 			}
-			m, err := open.Open(from.String(), buf[:n], time.Now())
-			if err != nil || m.Agent == nil {
+			// As the director does: the key of the sender's address, and
+			// the report's real_ip must be that address.
+			ip := from.(*net.UDPAddr).AddrPort().Addr().Unmap()
+			m, _, err := open.OpenScoped(from.String(), ip, scoped(ip), buf[:n], time.Now())
+			if err != nil || m.Agent == nil || m.Agent.RealIP != ip {
 				continue
 			}
 			got++
@@ -45,7 +49,7 @@ func TestHBLoadLoopback(t *testing.T) {
 	}()
 	addrs := make([]netip.Addr, 20)
 	for i := range addrs {
-		addrs[i] = netip.MustParseAddr("127.0.0.1")
+		addrs[i] = netip.AddrFrom4([4]byte{127, 0, 0, byte(10 + i)})
 	}
 	h := &HBLoad{Key: key, Director: srv.LocalAddr().(*net.UDPAddr).AddrPort(), Addrs: addrs,
 		Listen: func(a netip.AddrPort) (net.PacketConn, error) {

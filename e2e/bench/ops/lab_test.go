@@ -134,7 +134,8 @@ func newLab(t *testing.T, o labOpts) *lab {
 		if err := os.MkdirAll(filepath.Dir(keyFile), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(keyFile, []byte(labKey), 0o600); err != nil {
+		// The director's cluster secret; each agent its derived key.
+		if err := prodlab.WriteKeys(keyFile, []byte(strings.TrimSpace(labKey)), prodlab.RSIPs, filepath.Dir(keyFile)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -266,7 +267,7 @@ func (l *lab) startAgent(rs string) {
 	cfg := l.backendConfig(rs)
 	// The agent's documented defaults but for the addresses, the key, the
 	// check file (file mode: the web app serves it) and the paths.
-	c := prodlab.BackendConf{Node: rs, RealIP: prodlab.RSIPs[rs], Directors: []string{directorIP}, KeyFile: keyFile, Dir: l.apps[rs].Dir()}
+	c := prodlab.BackendConf{Node: rs, RealIP: prodlab.RSIPs[rs], Directors: []string{directorIP}, KeyFile: prodlab.AgentKeyFile(filepath.Dir(keyFile), rs), Dir: l.apps[rs].Dir()}
 	if l.o.fastProbe {
 		c.ProbeInterval, c.ProbeTimeout, c.ProbeRise, c.ProbeFall = 300*time.Millisecond, 250*time.Millisecond, 2, 2
 	}
