@@ -374,7 +374,7 @@ func (a *Agent) warnSilent(now time.Time) {
 		a.log.Warn("heartbeat: no reply from a director: check its address, the firewall (UDP port), and this agent's key: "+
 			"it must be the one the directors derive for this real IP (on a director: tandem-director keys derive --real-ip "+
 			a.set.RealIP.String()+" --out FILE, then install FILE as the key_file, mode 0600)",
-			"director", t.String(), "silent_for", now.Sub(last).Truncate(time.Second).String(), "rejected_here", len(a.stats.Rejected))
+			"director", t.String(), "silent_for", now.Sub(last).Truncate(time.Second).String(), "rejected_here", fmt.Sprint(a.stats.Rejected))
 	}
 }
 

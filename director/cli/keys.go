@@ -111,4 +111,3 @@ func realServerIPs(cfg *config.Config) []netip.Addr {
 	slices.SortFunc(ips, netip.Addr.Compare)
 	return slices.Compact(ips)
 }
-

@@ -24,7 +24,9 @@ func TestHBLoadLoopback(t *testing.T) {
 	go func() {
 		open := hbproto.NewOpener(key, 0)
 		seal := hbproto.NewSealer(key, 1)
-		scoped := func(ip netip.Addr) []*hbproto.Key { return []*hbproto.Key{hbproto.NewKey(hbproto.DeriveAgentKey(key, ip))} }
+		scoped := func(ip netip.Addr) []*hbproto.Key {
+			return []*hbproto.Key{hbproto.NewKey(hbproto.DeriveAgentKey(key, ip))}
+		}
 		buf := make([]byte, hbproto.MaxDatagram)
 		got := 0
 		for {
