@@ -224,6 +224,25 @@ func TestWatcherJunkFlood(t *testing.T) {
 // lasts MaxVeto; then the backup, whose Master_Down time has long passed,
 // takes over.
 func TestWatcherVetoBounded(t *testing.T) {
+	testVetoBounded(t, func(int) time.Duration { return 0 })
+}
+
+// TestWatcherVetoBoundedToggled: one agent vouches in every other report
+// (a forged report between honest ones that no longer see the master):
+// the veto goes on and off, and its budget still runs from the first veto.
+func TestWatcherVetoBoundedToggled(t *testing.T) {
+	testVetoBounded(t, func(i int) time.Duration {
+		if i%2 == 1 {
+			return 10 * time.Second // heard long before the master went quiet: no vouch
+		}
+		return 0
+	})
+}
+
+// testVetoBounded feeds a fresh report every 20 ms whose witness age for
+// the master is age(i), and checks that the backup is told to take over
+// about witness_max_veto after the first veto.
+func testVetoBounded(t *testing.T, age func(i int) time.Duration) {
 	board := witness.NewBoard(witness.Config{Quorum: 1})
 	board.SetServers([]netip.Addr{web1})
 	in := newInst(vrrp.StateBackup, 100, 150)
@@ -247,7 +266,7 @@ func TestWatcherVetoBounded(t *testing.T) {
 		defer tk.Stop()
 		for i := 0; i < 500; i++ {
 			board.Observe(time.Now(), &hbproto.AgentReport{Node: "web1", RealIP: web1,
-				Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster}}})
+				Seen: []hbproto.DirectorSeen{{Director: "lb1", Role: hbproto.RoleMaster, Age: age(i)}}})
 			select {
 			case <-stop:
 				return
@@ -261,12 +280,20 @@ func TestWatcherVetoBounded(t *testing.T) {
 		t.Fatalf("got %#v, want the veto", ev)
 	}
 	vetoAt := time.Now()
-	if ev, ok := in.next(2 * time.Second).(vrrp.Witness); !ok || ev.MasterAlive {
-		t.Fatalf("got %#v, want the veto lifted", ev)
-	}
-	lifted := time.Since(vetoAt)
-	if _, ok := in.next(time.Second).(vrrp.PeerDead); !ok {
-		t.Fatal("the backup was not told to take over once the veto ended")
+	// Then the veto goes (and, toggled, comes back) until the takeover.
+	var lifted time.Duration
+	for {
+		ev := in.next(2 * time.Second)
+		if w, ok := ev.(vrrp.Witness); ok {
+			if !w.MasterAlive {
+				lifted = time.Since(vetoAt)
+			}
+			continue
+		}
+		if _, ok := ev.(vrrp.PeerDead); !ok {
+			t.Fatalf("got %#v, want the backup told to take over once the veto ended", ev)
+		}
+		break
 	}
 	t.Logf("veto lifted %v after it was set (witness_max_veto %v); takeover followed", lifted.Round(time.Millisecond), maxVeto)
 	if lifted < maxVeto-50*time.Millisecond || lifted > maxVeto+300*time.Millisecond {

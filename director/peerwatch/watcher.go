@@ -168,7 +168,7 @@ type inst struct {
 	received   uint64
 	lastAdvert time.Time
 	veto       bool      // the last Witness level injected
-	vetoSince  time.Time // when veto was set
+	vetoSince  time.Time // first veto since the master was last heard
 	vetoSpent  bool      // a veto lasted MaxVeto: none until the master is heard again
 }
 
@@ -628,7 +628,7 @@ func (w *Watcher) apply(ctx context.Context, now time.Time, acts []Action) {
 		case PeerUp:
 			w.probeLost = false
 			for _, in := range w.insts {
-				in.vetoSpent = false // the master is heard again
+				in.vetoSpent, in.vetoSince = false, time.Time{} // the master is heard again
 			}
 			w.log.Info("peer probe up", "peer", a.Peer.Addr.String(), "name", a.Peer.Name,
 				"detect_time", a.Peer.DetectTime().String())
@@ -722,7 +722,8 @@ func (w *Watcher) poll(now time.Time) {
 	for _, in := range w.insts {
 		if r := in.b.VRRP.Status().Received; r != in.received {
 			in.received, in.lastAdvert = r, now
-			in.vetoSpent = false // the master is heard again
+			// The master is heard again: a new veto budget.
+			in.vetoSpent, in.vetoSince = false, time.Time{}
 		}
 	}
 }
@@ -764,36 +765,43 @@ func (w *Watcher) witness(ctx context.Context, now time.Time) {
 	}
 	for _, in := range w.insts {
 		alive, v := w.verdict(now, in)
+		// The veto budget runs from the first veto since the master was
+		// last heard (poll resets it), so agents that vouch on and off
+		// (a forged report between honest ones) cannot renew it.
 		expired := false
-		switch {
-		case in.vetoSpent:
-			alive = false
-		case in.veto && alive && now.Sub(in.vetoSince) >= w.opts.MaxVeto:
-			alive, expired, in.vetoSpent = false, true, true
+		if !in.vetoSpent && alive && !in.vetoSince.IsZero() && now.Sub(in.vetoSince) >= w.opts.MaxVeto {
+			expired, in.vetoSpent = true, true
 		}
-		if alive == in.veto {
+		if in.vetoSpent {
+			alive = false
+		}
+		if alive == in.veto && !expired {
 			continue
 		}
-		in.veto = alive
 		st := in.b.VRRP.Status()
 		vrid := int(st.VRID)
 		switch {
-		case alive:
-			in.vetoSince = now
-			w.log.Warn("agents report the master alive: not taking over while they do", "vrid", vrid, "witnesses", v.Witnesses, "agents", v.Agents,
-				"max_veto", w.opts.MaxVeto.String())
-			w.count(func(s *Status) { s.Vetoes++; s.Witnesses, s.Session = v.Witnesses, w.sess.State() })
 		case expired:
 			w.log.Warn("witness veto lifted after witness_max_veto: plain VRRP decides until the master is heard again", "vrid", vrid,
 				"max_veto", w.opts.MaxVeto.String(), "witnesses", v.Witnesses)
 			w.count(func(s *Status) { s.VetoesExpired++ })
+		case alive:
+			if in.vetoSince.IsZero() {
+				in.vetoSince = now
+			}
+			w.log.Warn("agents report the master alive: not taking over while they do", "vrid", vrid, "witnesses", v.Witnesses, "agents", v.Agents,
+				"max_veto", w.opts.MaxVeto.String())
+			w.count(func(s *Status) { s.Vetoes++; s.Witnesses, s.Session = v.Witnesses, w.sess.State() })
 		default:
 			w.log.Info("agents no longer vouch for the master", "vrid", vrid, "agents", v.Agents)
 		}
-		w.inject(ctx, in, vrrp.Witness{MasterAlive: alive})
+		if alive != in.veto {
+			in.veto = alive
+			w.inject(ctx, in, vrrp.Witness{MasterAlive: alive})
+		}
 		if expired && st.State == vrrp.StateBackup && now.Sub(in.lastAdvert) >= masterDownInterval(st) {
-			// Plain VRRP would have taken over already: the veto held it
-			// back, and re-armed the timer. Take over now.
+			// Plain VRRP would have taken over already: the vetoes held
+			// it back, and re-armed its timer. Take over now.
 			w.takeover(ctx, []*inst{in}, "witness veto expired, no advert within Master_Down_Interval")
 		}
 	}
