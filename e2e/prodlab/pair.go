@@ -82,6 +82,9 @@ type PairOptions struct {
 	// ExtraVIPs are more VIPs the real servers' agents hold (on lo, with
 	// the arp table), after VIP: a ConfExtra virtual_server's.
 	ExtraVIPs []string
+	// ExtraHosts are more hosts of the lab (an attacker on the LAN); they
+	// run nothing unless the test starts it.
+	ExtraHosts []netlab.HostSpec
 }
 
 // Pair is the production lab with two directors: client, dir1, dir2, rs1,
@@ -136,6 +139,7 @@ func NewPair(tb testing.TB, o PairOptions) (*Pair, error) {
 		hosts = append(hosts, netlab.HostSpec{Name: rs, Addr: RSIPs[rs] + "/24", Sysctls: rsSysctls})
 	}
 	hosts = append(hosts, netlab.HostSpec{Name: "sorry", Addr: SorryIP + "/24", Sysctls: rsSysctls})
+	hosts = append(hosts, o.ExtraHosts...)
 	nl, err := netlab.New(tb, netlab.Spec{Hosts: hosts})
 	if err != nil {
 		return nil, err

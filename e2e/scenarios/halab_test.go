@@ -28,10 +28,18 @@ type haLab struct {
 // newHALab builds the lab; track goes into track_interface.
 func newHALab(t *testing.T, track ...string) *haLab {
 	t.Helper()
+	return newHALabOpts(t, func(o *prodlab.PairOptions) { o.TrackInterfaces = track })
+}
+
+// newHALabOpts builds the lab with its options changed by edit.
+func newHALabOpts(t *testing.T, edit func(*prodlab.PairOptions)) *haLab {
+	t.Helper()
 	testutil.InVM(t)
 	bin := filepath.Dir(testutil.Bin(t, "tandem-director"))
 	testutil.Bin(t, "tandem-backend")
-	p, err := prodlab.NewPair(t, prodlab.PairOptions{Bin: bin, Dir: t.TempDir(), SyncLink: true, TrackInterfaces: track, LogLevel: "debug"})
+	o := prodlab.PairOptions{Bin: bin, Dir: t.TempDir(), SyncLink: true, LogLevel: "debug"}
+	edit(&o)
+	p, err := prodlab.NewPair(t, o)
 	if err != nil {
 		t.Fatal(err)
 	}
