@@ -40,6 +40,9 @@ var (
 	RSIPs   = map[string]string{"rs1": "10.99.0.11", "rs2": "10.99.0.12"}
 )
 
+// PairSecret is the lab's cluster secret (the directors' heartbeat key).
+const PairSecret = "tandem demo key 0123456789abcdef0123"
+
 // DefaultFastFailover is the fast_failover the directors get unless
 // PairOptions says otherwise: 200 ms × 5, so that a starved TCG guest does
 // not flap.
@@ -82,6 +85,10 @@ type PairOptions struct {
 	// ExtraVIPs are more VIPs the real servers' agents hold (on lo, with
 	// the arp table), after VIP: a ConfExtra virtual_server's.
 	ExtraVIPs []string
+	// LegacyAgentKeys gives every agent the cluster secret itself, as
+	// before scoped keys (docs/heartbeat.md, "Key scopes"): the start of
+	// a migration.
+	LegacyAgentKeys bool
 	// ExtraHosts are more hosts of the lab (an attacker on the LAN); they
 	// run nothing unless the test starts it.
 	ExtraHosts []netlab.HostSpec
@@ -151,8 +158,15 @@ func NewPair(tb testing.TB, o PairOptions) (*Pair, error) {
 		}
 		return nil
 	})
-	if err := WriteKeys(filepath.Join(p.Dir, "heartbeat.key"), []byte("tandem demo key 0123456789abcdef0123"), RSIPs, p.Dir); err != nil {
+	if err := WriteKeys(filepath.Join(p.Dir, "heartbeat.key"), []byte(PairSecret), RSIPs, p.Dir); err != nil {
 		return p, err
+	}
+	if o.LegacyAgentKeys {
+		for _, rs := range RealServers {
+			if err := os.WriteFile(AgentKeyFile(p.Dir, rs), []byte(PairSecret+"\n"), 0o600); err != nil {
+				return p, err
+			}
+		}
 	}
 	for _, name := range Directors {
 		h, err := ipvs.New(nl.NetnsPath(name))

@@ -3,9 +3,12 @@ package scenarios
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -367,4 +370,136 @@ func ipv4UDP(srcIP netip.Addr, src, dst netip.AddrPort, payload []byte) []byte {
 	binary.BigEndian.PutUint16(p[24:], uint16(8+len(payload)))
 	copy(p[28:], payload)
 	return p
+}
+
+// TestGuestScenarioSec2KeyMigration: the documented rolling path from the
+// single shared key to scoped keys (docs/heartbeat.md, "Key scopes"), under
+// load. The lab starts as before scoped keys: every agent holds the
+// cluster secret, the directors accept it (agent_keys both, the default)
+// and warn. Then each agent gets its own key (`tandem-director keys
+// derive`) and reloads; then each director, backup first, reloads with
+// agent_keys: scoped. No request fails, the VIP stays on dir1, no real
+// server leaves IPVS, every agent is heard by both directors at the end,
+// and a report sealed with the cluster secret is refused.
+func TestGuestScenarioSec2KeyMigration(t *testing.T) {
+	l := newHALabOpts(t, func(o *prodlab.PairOptions) { o.LegacyAgentKeys = true })
+	wait := l.load(haMixed(40 * time.Second))
+	stopVIP := l.sampleVIP(20 * time.Millisecond)
+	weights, _ := sampleEvery(t, 50*time.Millisecond, func() [2]int {
+		d := l.Dests("dir1")
+		return [2]int{prodlab.Weight(d, prodlab.RSIPs["rs1"]), prodlab.Weight(d, prodlab.RSIPs["rs2"])}
+	})
+	time.Sleep(3 * time.Second)
+	for _, n := range prodlab.Directors {
+		if !strings.Contains(l.Process(n).Output(), "agent still uses the cluster heartbeat key") {
+			t.Errorf("%s did not warn about agents on the cluster key", n)
+		}
+	}
+	heardSince := func(since time.Time) error {
+		for _, n := range prodlab.Directors {
+			st, err := l.Status(n)
+			if err != nil {
+				return err
+			}
+			heard := map[string]bool{}
+			for _, a := range st.Agents {
+				heard[a.RealIP] = a.Fresh && a.State == "up" && a.LastSeen.After(since)
+			}
+			for _, rs := range prodlab.RealServers {
+				if !heard[prodlab.RSIPs[rs]] {
+					return fmt.Errorf("%s has not heard %s since %s", n, rs, since.Format("15:04:05.000"))
+				}
+			}
+		}
+		return nil
+	}
+	waitHeard := func(what string, since time.Time) {
+		t.Helper()
+		var err error
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			if err = heardSince(since); err == nil {
+				t.Logf("MEASURED %s: both agents heard by both directors %v later", what, time.Since(since).Round(time.Millisecond))
+				return
+			}
+		}
+		t.Errorf("%s: %v", what, err)
+	}
+
+	// 1. Each agent: its own key, then a reload.
+	secret := filepath.Join(l.Dir, "heartbeat.key")
+	for _, rs := range prodlab.RealServers {
+		out, err := exec.Command(l.DirectorBin, "keys", "derive", "--real-ip", prodlab.RSIPs[rs], "--key-file", secret,
+			"--out", prodlab.AgentKeyFile(l.Dir, rs)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("keys derive for %s: %v\n%s", rs, err, out)
+		}
+		at := time.Now()
+		if err := l.Process(rs).Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitHeard(rs+" on its own key", at)
+	}
+
+	// 2. Each director, backup first: agent_keys scoped, then a reload.
+	for _, n := range []string{"dir2", "dir1"} {
+		conf, err := os.ReadFile(l.ConfigPath(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Replace(string(conf), "heartbeat:\n", "heartbeat:\n  agent_keys: scoped\n", 1)
+		if text == string(conf) {
+			t.Fatalf("%s: no heartbeat block in\n%s", n, conf)
+		}
+		if err := os.WriteFile(l.ConfigPath(n), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now()
+		out, err := exec.Command(l.DirectorBin, "reload", "--socket", filepath.Join(l.Dir, n+".sock")).CombinedOutput()
+		t.Logf("MEASURED %s reload with agent_keys scoped: %v: %s", n, time.Since(at).Round(time.Millisecond), strings.TrimSpace(string(out)))
+		if err != nil {
+			t.Fatalf("reload %s: %v", n, err)
+		}
+		waitHeard(n+" scoped", at)
+	}
+
+	// 3. The cluster secret no longer opens a report.
+	before, err := l.Status("dir1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs1 := netip.MustParseAddr(prodlab.RSIPs["rs1"])
+	sid, _ := hbproto.NewSessionID()
+	legacy, err := hbproto.NewSealer([]byte(prodlab.PairSecret), sid).SealAgent(time.Now(), &hbproto.AgentReport{
+		Node: "rs1", RealIP: rs1, State: hbproto.StateMaintenance, Reason: "sealed with the retired cluster key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendUDP(t, l.Net, "rs1", rs1, netip.AddrPortFrom(netip.MustParseAddr(prodlab.DirIPs["dir1"]), hbproto.DefaultPort), legacy, 1)
+	time.Sleep(time.Second)
+	after, err := l.Status("dir1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Heartbeat.Dropped["mac"] <= before.Heartbeat.Dropped["mac"] {
+		t.Errorf("a report sealed with the cluster secret was not refused: drops %v -> %v", before.Heartbeat.Dropped, after.Heartbeat.Dropped)
+	}
+
+	rep := wait()
+	vip := stopVIP()
+	if rep.Failed != 0 {
+		t.Errorf("%d requests failed during the migration: %v", rep.Failed, rep.Errors)
+	}
+	t.Logf("MEASURED load across the migration: %d requests, %d failed", rep.Sent, rep.Failed)
+	for _, s := range vip {
+		if len(s.holders) != 1 || s.holders[0] != "dir1" {
+			t.Errorf("VIP held by %v at %s during the migration, want dir1 alone", s.holders, s.at.Format("15:04:05.000"))
+			break
+		}
+	}
+	for _, w := range weights() {
+		if w != [2]int{1, 1} {
+			t.Errorf("rs1, rs2 weights in dir1 went to %v during the migration", w)
+			break
+		}
+	}
 }

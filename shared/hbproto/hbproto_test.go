@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -670,6 +671,7 @@ func TestLoadKey(t *testing.T) {
 		{"huge", write("huge", make([]byte, MaxKeyFileSize+1), 0o600), nil, "larger than"},
 		{"missing", filepath.Join(dir, "nope"), nil, "no such file"},
 		{"directory", dir, nil, "not a regular file"},
+		{"fifo", fifo(t, filepath.Join(dir, "fifo")), nil, "not a regular file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -752,4 +754,14 @@ func TestDeriveKeys(t *testing.T) {
 	golden := fmt.Sprintf("agent 192.0.2.11 %s\nagent 2001:db8::11 %s\ndirector %s\n",
 		a, DeriveAgentKey(testKey, netip.MustParseAddr("2001:db8::11")), d)
 	testutil.Golden(t, "derive_keys", []byte(golden), *update)
+}
+
+// fifo makes a named pipe at path (a key file that would block a plain
+// open until someone writes to it).
+func fifo(t *testing.T, path string) string {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -14,7 +14,9 @@ import (
 // owned by anyone but root or the running user (who could rewrite it), a file
 // larger than MaxKeyFileSize, and a key shorter than MinKeySize bytes.
 func LoadKey(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO in the key's place must not hang the start; it
+	// is refused below as not a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat key: %w", err)
 	}
