@@ -166,10 +166,13 @@ type App struct {
 	hbGone  string
 	metSrv  *http.Server
 	witness *witness.Board
-	pw      *peerwatch.Watcher
-	pwStop  context.CancelFunc
-	pwDone  chan struct{}
-	mailer  Mailer
+	// vrrpDrops is the one limiter of every VRRP instance's drop logs: a
+	// packet every instance's socket sees is logged once per interval.
+	vrrpDrops *logging.Limiter
+	pw        *peerwatch.Watcher
+	pwStop    context.CancelFunc
+	pwDone    chan struct{}
+	mailer    Mailer
 
 	reloads       int
 	lastReload    time.Time
@@ -255,6 +258,7 @@ func New(cfg *config.Config, opts Options) *App {
 		vrrpChanged: make(chan struct{}, 1),
 		ready:       make(chan struct{}),
 		witness:     newWitnessBoard(),
+		vrrpDrops:   logging.NewLimiter(0, now),
 		trackBox:    newTrackBox(),
 		trackers:    map[trackID]*tracker{},
 		linkTracker: &tracker{id: trackID{kind: track.KindInterface}},

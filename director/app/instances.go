@@ -126,7 +126,7 @@ func (a *App) runInstance(in *instance) error {
 	if newDrv == nil {
 		newDrv = func(cfg vrrp.InstanceConfig, opts vrrp.Options) (VRRPDriver, error) { return vrrp.NewDriver(cfg, opts) }
 	}
-	opts := vrrp.Options{Logger: a.log, Notifier: tap, Sync: a.hubOf(in.cfg.Name)}
+	opts := vrrp.Options{Logger: a.log, Notifier: tap, Sync: a.hubOf(in.cfg.Name), DropLog: a.vrrpDrops}
 	in.keeper = nil
 	vips := in.vcfg.WithDefaults().VIPs
 	if present := vipsPresent(vips); len(present) > 0 {
