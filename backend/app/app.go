@@ -9,14 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"reflect"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/backend/arpguard"
 	"github.com/tandemlb/tandem/backend/config"
@@ -41,6 +37,9 @@ type Options struct {
 	// Socket overrides the control socket path (tests); empty means the
 	// configuration's runtime dir.
 	Socket string
+	// Edges are the kernel and OS touches; the zero value means the real
+	// ones (tests pass fakes).
+	Edges Edges
 }
 
 // App is the daemon.
@@ -49,6 +48,7 @@ type App struct {
 	level  *slog.LevelVar
 	notify sdnotify.Notifier
 	socket string
+	edges  Edges
 	start  time.Time
 	met    *Metrics
 
@@ -114,6 +114,7 @@ func New(cfg *config.Config, opts Options) *App {
 		level:   opts.LogLevel,
 		notify:  n,
 		socket:  sock,
+		edges:   opts.Edges.withDefaults(opts.Log),
 		cfg:     cfg,
 		met:     NewMetrics(),
 		results: make(chan health.Result),
@@ -171,7 +172,7 @@ func hbSettings(cfg *config.Config, h Host, key []byte) heartbeat.Settings {
 func (a *App) Run(ctx context.Context) error {
 	a.start = time.Now()
 	cfg := a.cfg
-	nl, err := netlink.NewHandle()
+	nl, err := a.edges.OpenNetlink()
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
@@ -230,10 +231,10 @@ func (a *App) Run(ctx context.Context) error {
 	if _, err := a.vips.Ensure(); err != nil {
 		return err
 	}
-	a.goRun("vip", func() error { return a.vips.Run(runCtx, vip.SubscribeIn(nil, a.log)) })
+	a.goRun("vip", func() error { return a.vips.Run(runCtx, a.edges.WatchVIPs) })
 
 	// 2. ARP suppression.
-	a.guard = arpguard.New(arpguard.NFT{}, arpguard.ProcSys{}, a.log, guardSettings(cfg, host),
+	a.guard = arpguard.New(a.edges.NFT, a.edges.Sysctl, a.log, guardSettings(cfg, host),
 		arpguard.Options{OnCheck: a.met.arpCheck, OnRepair: func(string) { a.met.arpRepairs.Inc() }})
 	if cfg.ARPMode.UsesNFTables() || cfg.ARPMode.UsesSysctl() {
 		if _, err := a.guard.Ensure(); err != nil {
@@ -241,11 +242,11 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	if !cfg.ARPMode.UsesNFTables() {
-		if err := (arpguard.NFT{}).Remove(cfg.NFTTable); err != nil {
+		if err := a.edges.NFT.Remove(cfg.NFTTable); err != nil {
 			a.log.Warn("removing a left-over arp table", "err", err)
 		}
 	}
-	a.goRun("arpguard", func() error { return a.guard.Run(runCtx, arpguard.WatchNFT(0)) })
+	a.goRun("arpguard", func() error { return a.guard.Run(runCtx, a.edges.WatchNFT) })
 
 	// 3. Health: one synchronous probe, so the endpoint starts truthful.
 	if err := a.setProbe(cfg); err != nil {
@@ -286,9 +287,8 @@ func (a *App) Run(ctx context.Context) error {
 	a.notify.Ready(a.statusLine())
 	a.log.Info("ready", "status", a.statusLine())
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	hup, stopHup := a.edges.Hangup()
+	defer stopHup()
 	wdInterval, wdOn := sdnotify.WatchdogInterval()
 	var wd <-chan time.Time
 	if wdOn {
@@ -526,7 +526,7 @@ func (a *App) reload(ctx context.Context) error {
 		a.log.Error("reload: invalid configuration, keeping the running one", "err", err)
 		return fmt.Errorf("invalid configuration, keeping the running one: %w", err)
 	}
-	nl, err := netlink.NewHandle()
+	nl, err := a.edges.OpenNetlink()
 	if err != nil {
 		return err
 	}

@@ -14,9 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
-	"github.com/tandemlb/tandem/backend/arpguard"
 	"github.com/tandemlb/tandem/backend/config"
 	"github.com/tandemlb/tandem/backend/health"
 	"github.com/tandemlb/tandem/backend/maintenance"
@@ -226,6 +223,10 @@ type CleanupReport struct {
 // from the record in stateDir. It is for package purge; a running daemon
 // would put everything back, so the caller checks that none runs.
 func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) (CleanupReport, error) {
+	return cleanup(cfg, stateDir, log, Edges{}.withDefaults(log))
+}
+
+func cleanup(cfg *config.Config, stateDir string, log *slog.Logger, e Edges) (CleanupReport, error) {
 	var rep CleanupReport
 	rec, err := ReadApplied(stateDir)
 	if err != nil {
@@ -257,7 +258,7 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) (CleanupRepo
 		tables = append(tables, config.DefaultTableName)
 	}
 	var errs []error
-	nl, err := netlink.NewHandle()
+	nl, err := e.OpenNetlink()
 	if err != nil {
 		return rep, fmt.Errorf("netlink: %w", err)
 	}
@@ -275,7 +276,7 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) (CleanupRepo
 		}
 	}
 	for _, t := range tables {
-		if err := (arpguard.NFT{}).Remove(t); err != nil {
+		if err := e.NFT.Remove(t); err != nil {
 			errs = append(errs, err)
 		} else {
 			rep.Table = t

@@ -26,7 +26,7 @@ type Host struct {
 // left to defaults: the host name, the interface of the IPv4 default route,
 // and that route's preferred source or the interface's first global IPv4
 // address. An explicit real_ip must be on the interface.
-func Resolve(cfg *config.Config, nl *netlink.Handle) (Host, error) {
+func Resolve(cfg *config.Config, nl Netlink) (Host, error) {
 	h := Host{Node: cfg.Node, Interface: cfg.Interface, RealIP: cfg.RealIP}
 	if h.Node == "" {
 		name, err := os.Hostname()
