@@ -222,3 +222,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSealOpen: what one probe costs its sender and its receiver.
+func BenchmarkSealOpen(b *testing.B) {
+	s := NewSealer(testKey, 42)
+	o := NewOpener(testKey, 0)
+	p := *upProbe()
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := s.Seal(testTime, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := o.Open("p", d, testTime); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
