@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"time"
 )
@@ -440,4 +441,38 @@ func (r Rule) validate() string {
 		return "negative priority"
 	}
 	return ""
+}
+
+// restartFields are the fields a running instance cannot take over: they
+// are its socket and its identity on the link (keepalived 2.2 restarts an
+// instance on reload only for these; it keeps the state of the others).
+var restartFields = []string{"Name", "Interface", "VRID", "Version", "UnicastSrc", "UnicastPeers", "SyncGroup"}
+
+// Compare returns the names of the fields of n that differ from c (both
+// after WithDefaults): live are those a running instance takes through
+// Reconfigure, restart those that need the instance stopped and started
+// again (Interface, VRID, Version, UnicastSrc, UnicastPeers, SyncGroup,
+// and "Family" when the VIPs change address family). Nil and empty lists
+// compare equal.
+func (c InstanceConfig) Compare(n InstanceConfig) (live, restart []string) {
+	va, vb := reflect.ValueOf(c), reflect.ValueOf(n)
+	t := va.Type()
+	for i := range t.NumField() {
+		f, x, y := t.Field(i), va.Field(i), vb.Field(i)
+		if x.Kind() == reflect.Slice && x.Len() == 0 && y.Len() == 0 {
+			continue
+		}
+		if reflect.DeepEqual(x.Interface(), y.Interface()) {
+			continue
+		}
+		if slices.Contains(restartFields, f.Name) {
+			restart = append(restart, f.Name)
+		} else {
+			live = append(live, f.Name)
+		}
+	}
+	if c.IPv6() != n.IPv6() { // the socket's family
+		restart = append(restart, "Family")
+	}
+	return live, restart
 }

@@ -132,6 +132,12 @@ type Driver struct {
 	mu     sync.Mutex
 	status Status
 	src    netip.Addr
+
+	// closers close what open (or a Reconfigure) opened, last first.
+	closers []func()
+	// ownAnnouncer: the announcer is ours (opened for the VIPs' devices),
+	// so a Reconfigure with VIPs on other devices opens a new one.
+	ownAnnouncer bool
 }
 
 // NewDriver checks cfg (after WithDefaults) and returns a driver. It does no
@@ -231,11 +237,11 @@ func (d *Driver) trackNames() []string {
 
 // open fills in the kernel implementations of what Options left nil.
 func (d *Driver) open() (closeAll func(), err error) {
-	var closers []func()
 	closeAll = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
+		for i := len(d.closers) - 1; i >= 0; i-- {
+			d.closers[i]()
 		}
+		d.closers = nil
 	}
 	defer func() {
 		if err != nil {
@@ -271,15 +277,15 @@ func (d *Driver) open() (closeAll func(), err error) {
 				return err
 			}
 			d.opts.Conn = c
-			closers = append(closers, func() { c.Close() })
+			d.closers = append(d.closers, func() { c.Close() })
 		}
 		if d.opts.Announcer == nil {
 			a, err := NewL2Announcer(d.allVIPs())
 			if err != nil {
 				return err
 			}
-			d.opts.Announcer = a
-			closers = append(closers, a.Close)
+			d.opts.Announcer, d.ownAnnouncer = a, true
+			d.closers = append(d.closers, a.Close)
 		}
 		return nil
 	})
@@ -292,7 +298,7 @@ func (d *Driver) open() (closeAll func(), err error) {
 			return closeAll, err
 		}
 		d.opts.Addrs = a
-		closers = append(closers, a.Close)
+		d.closers = append(d.closers, a.Close)
 	}
 	if d.opts.Routes == nil && len(d.cfg.VirtualRoutes)+len(d.cfg.VirtualRules) > 0 {
 		r, err := NewNetlinkRoutes(d.opts.NetNS)
@@ -300,7 +306,7 @@ func (d *Driver) open() (closeAll func(), err error) {
 			return closeAll, err
 		}
 		d.opts.Routes = r
-		closers = append(closers, r.Close)
+		d.closers = append(d.closers, r.Close)
 	}
 	if d.opts.Links == nil {
 		d.opts.Links = NetlinkLinks{NS: d.opts.NetNS}
@@ -309,7 +315,7 @@ func (d *Driver) open() (closeAll func(), err error) {
 		n := NewScriptNotifier(d.cfg, d.log, d.opts.NotifyTimeout)
 		n.Start()
 		d.opts.Notifier = n
-		closers = append(closers, n.Close)
+		d.closers = append(d.closers, n.Close)
 	}
 	return closeAll, nil
 }
@@ -326,18 +332,10 @@ func (d *Driver) Run(ctx context.Context) error {
 	d.src = d.opts.Src
 	d.count(func(s *Status) { s.Src = d.src })
 
-	wctx, cancelWatch := context.WithCancel(context.Background())
-	defer cancelWatch()
-	initial, links, err := d.opts.Links.Watch(wctx, d.trackNames())
-	if err != nil {
+	lw := &linkWatch{up: map[string]bool{}}
+	defer func() { lw.stop() }()
+	if err := d.watchLinks(lw); err != nil {
 		return err
-	}
-	up := map[string]bool{}
-	for _, n := range d.trackNames() {
-		up[n] = initial[n]
-		if !up[n] {
-			d.step(InterfaceDown{Name: n})
-		}
 	}
 
 	pkts := make(chan Received, 64)
@@ -396,21 +394,17 @@ func (d *Driver) Run(ctx context.Context) error {
 			if ev, ok := d.check(r); ok {
 				d.step(ev)
 			}
-		case ls, ok := <-links:
+		case ls, ok := <-lw.updates:
 			if !ok {
-				links = nil
+				lw.updates = nil
 				break
 			}
-			if ls.Up == up[ls.Name] {
-				break
-			}
-			up[ls.Name] = ls.Up
-			if ls.Up {
-				d.step(InterfaceUp{Name: ls.Name})
-			} else {
-				d.step(InterfaceDown{Name: ls.Name})
-			}
+			lw.set(d, ls.Name, ls.Up)
 		case ev := <-d.ext:
+			if rc, ok := ev.(Reconfigure); ok {
+				d.reconfigure(rc.Config, lw)
+				break
+			}
 			d.step(ev)
 		case <-d.kick:
 			for _, ev := range d.takeInbox() {
@@ -620,6 +614,38 @@ func (d *Driver) step(ev Event) {
 			if err := d.opts.Routes.RemoveRoutes(d.cfg.VirtualRoutes, d.cfg.VirtualRules); err != nil {
 				d.log.Error("vrrp virtual routes not removed", "err", err)
 			}
+		case UpdateVIPs:
+			if len(a.Remove) > 0 {
+				if err := d.opts.Addrs.RemoveVIPs(a.Remove); err != nil {
+					d.log.Error("vrrp VIPs not removed", "err", err)
+				}
+			}
+			if len(a.Add) > 0 {
+				if err := d.opts.Addrs.AddVIPs(a.Add); err != nil {
+					d.log.Error("vrrp VIPs not added", "err", err)
+				}
+			}
+		case UpdateRoutes:
+			if d.opts.Routes == nil {
+				break
+			}
+			if len(a.RemoveRoutes)+len(a.RemoveRules) > 0 {
+				if err := d.opts.Routes.RemoveRoutes(a.RemoveRoutes, a.RemoveRules); err != nil {
+					d.log.Error("vrrp virtual routes not removed", "err", err)
+				}
+			}
+			if len(a.AddRoutes)+len(a.AddRules) > 0 {
+				if err := d.opts.Routes.AddRoutes(a.AddRoutes, a.AddRules); err != nil {
+					d.log.Error("vrrp virtual routes not added", "err", err)
+				}
+			}
+		case AnnounceVIPs:
+			if err := d.opts.Announcer.Announce(a.VIPs, a.Repeat); err != nil {
+				d.log.Warn("vrrp announcement failed", "err", err)
+			}
+		case Reconfigured:
+			d.log.Info("vrrp instance reconfigured; it keeps its state", "fields", a.Fields, "state", d.m.State().String(),
+				"priority", int(d.m.Priority()), "base_priority", int(d.cfg.Priority))
 		case SendGARP:
 			if err := d.opts.Announcer.Announce(d.allVIPs(), a.Repeat); err != nil {
 				d.log.Warn("vrrp announcement failed", "err", err)
@@ -641,6 +667,7 @@ func (d *Driver) step(ev Event) {
 	ms := d.m.Status()
 	d.count(func(s *Status) {
 		s.Priority, s.FaultSources, s.GroupFault, s.WantMaster = ms.Priority, ms.FaultSources, ms.GroupFault, ms.WantMaster
+		s.BasePriority = ms.BasePriority
 		s.State, s.Master, s.MasterPriority = ms.State, ms.Master, ms.MasterPriority
 		s.LastTransition, s.Reason, s.MasterAdverInterval = ms.LastTransition, ms.Reason, ms.MasterAdverInterval
 	})
@@ -681,4 +708,150 @@ func (s Status) String() string {
 		fmt.Fprintf(&b, "  dropped (%s): %d\n", k, s.Dropped[k])
 	}
 	return b.String()
+}
+
+// linkWatch is the running watch of the tracked interfaces (Run's).
+type linkWatch struct {
+	cancel  context.CancelFunc
+	updates <-chan LinkState
+	names   []string
+	up      map[string]bool
+}
+
+func (lw *linkWatch) stop() {
+	if lw.cancel != nil {
+		lw.cancel()
+	}
+}
+
+// set records an interface's state and feeds the machine a change.
+func (lw *linkWatch) set(d *Driver, name string, up bool) {
+	if was, ok := lw.up[name]; (ok && was == up) || (!ok && up) {
+		lw.up[name] = up
+		return
+	}
+	lw.up[name] = up
+	if up {
+		d.step(InterfaceUp{Name: name})
+	} else {
+		d.step(InterfaceDown{Name: name})
+	}
+}
+
+// watchLinks (re)starts the watch of trackNames: an interface no longer
+// tracked that was down clears its fault, a newly tracked one that is down
+// sets one. On error the running watch stays.
+func (d *Driver) watchLinks(lw *linkWatch) error {
+	names := d.trackNames()
+	ctx, cancel := context.WithCancel(context.Background())
+	initial, updates, err := d.opts.Links.Watch(ctx, names)
+	if err != nil {
+		cancel()
+		return err
+	}
+	lw.stop()
+	lw.cancel, lw.updates = cancel, updates
+	for _, n := range lw.names {
+		if !slices.Contains(names, n) {
+			if !lw.up[n] {
+				d.step(InterfaceUp{Name: n})
+			}
+			delete(lw.up, n)
+		}
+	}
+	for _, n := range names {
+		lw.set(d, n, initial[n])
+	}
+	lw.names = names
+	return nil
+}
+
+// Reconfigurer is a Notifier that takes a new configuration (the notify
+// scripts of a reload).
+type Reconfigurer interface {
+	Reconfigure(cfg InstanceConfig)
+}
+
+// reconfigure is Reconfigure in Run: the driver's own part (the sockets and
+// handles the new configuration needs, the notifier, the watched
+// interfaces) around the machine's.
+func (d *Driver) reconfigure(cfg InstanceConfig, lw *linkWatch) {
+	n := cfg.WithDefaults()
+	n.SyncGroup = d.cfg.SyncGroup // membership is the hub's: a change restarts the instance
+	if err := n.Validate(); err != nil {
+		d.log.Error("vrrp reconfigure refused", "err", err)
+		return
+	}
+	live, restart := d.cfg.Compare(n)
+	if len(restart) > 0 {
+		d.log.Error("vrrp reconfigure refused: these fields need a restart", "fields", restart)
+		return
+	}
+	if len(live) == 0 {
+		return
+	}
+	if err := d.openFor(n); err != nil {
+		d.log.Error("vrrp reconfigure refused", "err", err)
+		return
+	}
+	oldTrack := d.trackNames()
+	d.cfg = n
+	d.step(Reconfigure{Config: n})
+	if r, ok := d.opts.Notifier.(Reconfigurer); ok {
+		r.Reconfigure(n)
+	}
+	if !slices.Equal(oldTrack, d.trackNames()) {
+		if err := d.watchLinks(lw); err != nil {
+			d.log.Error("vrrp track_interface watch not changed", "err", err)
+		}
+	}
+}
+
+// openFor opens what n needs and the running driver lacks: the route
+// manager for an instance that gets its first virtual route or rule, and
+// an announcer for VIPs on other devices or of another family.
+func (d *Driver) openFor(n InstanceConfig) error {
+	if d.opts.Routes == nil && len(n.VirtualRoutes)+len(n.VirtualRules) > 0 {
+		r, err := NewNetlinkRoutes(d.opts.NetNS)
+		if err != nil {
+			return err
+		}
+		d.opts.Routes = r
+		d.closers = append(d.closers, r.Close)
+	}
+	if !d.ownAnnouncer {
+		return nil
+	}
+	type devFam struct {
+		dev string
+		v6  bool
+	}
+	have := map[devFam]bool{}
+	for _, v := range d.allVIPs() {
+		have[devFam{v.Dev, v.Prefix.Addr().Is6()}] = true
+	}
+	all := append(slices.Clone(n.VIPs), n.ExcludedVIPs...)
+	need := false
+	for _, v := range all {
+		need = need || !have[devFam{v.Dev, v.Prefix.Addr().Is6()}]
+	}
+	if !need {
+		return nil
+	}
+	var a *L2Announcer
+	err := inNetNS(d.opts.NetNS, func() error {
+		var err error
+		a, err = NewL2Announcer(all)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	old, _ := d.opts.Announcer.(*L2Announcer)
+	d.opts.Announcer = a
+	d.closers = append(d.closers, a.Close)
+	if old != nil {
+		old.Close() // closing twice at the end is harmless
+	}
+	return nil
 }

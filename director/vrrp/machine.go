@@ -124,7 +124,25 @@ type PeerDead struct{}
 // apply.
 type Witness struct{ MasterAlive bool }
 
+// Reconfigure gives the running instance a new configuration (a reload),
+// after WithDefaults. Only the fields InstanceConfig.Compare calls live
+// may differ; an event that changes another is refused with a Warn (the
+// caller restarts the instance instead). As keepalived 2.2 on reload, the
+// instance keeps its state: a master stays master and never sends a
+// priority-0 advert. A new base priority moves the effective priority by
+// the same amount (the caller's SetPriority then sets it exactly); a
+// master announces it, and any change of what its adverts carry (VIPs,
+// advert_int, auth_pass), in an advert at once. A master removes the
+// dropped VIPs, routes and rules, adds the new ones and sends gratuitous
+// ARPs for the added VIPs only. A backup restarts its Master_Down_Timer
+// when advert_int changed, and shifts it by the change of Skew_Time when
+// only the priority did. Priority lowered below a backup's while master:
+// the master goes on advertising the lower priority, and the backup
+// preempts it if it may (RFC 5798 §6.4.2), as it would for a tracker.
+type Reconfigure struct{ Config InstanceConfig }
+
 func (Startup) isEvent()        {}
+func (Reconfigure) isEvent()    {}
 func (Shutdown) isEvent()       {}
 func (AdvertReceived) isEvent() {}
 func (TimerFired) isEvent()     {}
@@ -195,6 +213,31 @@ type StateChanged struct {
 // Warn is something the operator should hear about.
 type Warn struct{ Msg string }
 
+// UpdateVIPs is a master's part of a Reconfigure: remove Remove, then add
+// Add (VIPs and excluded VIPs).
+type UpdateVIPs struct{ Add, Remove []VIP }
+
+// UpdateRoutes is a master's part of a Reconfigure: remove the rules, then
+// the routes, of Remove*; add the routes, then the rules, of Add*.
+type UpdateRoutes struct {
+	AddRoutes, RemoveRoutes []Route
+	AddRules, RemoveRules   []Rule
+}
+
+// AnnounceVIPs announces these VIPs only (the ones a Reconfigure added to
+// a master), Repeat times each.
+type AnnounceVIPs struct {
+	VIPs   []VIP
+	Repeat int
+}
+
+// Reconfigured reports the fields a Reconfigure changed, for the log.
+type Reconfigured struct{ Fields []string }
+
+func (UpdateVIPs) isAction()      {}
+func (UpdateRoutes) isAction()    {}
+func (AnnounceVIPs) isAction()    {}
+func (Reconfigured) isAction()    {}
 func (SendAdvert) isAction()      {}
 func (AddVIPs) isAction()         {}
 func (RemoveVIPs) isAction()      {}
@@ -375,6 +418,8 @@ func (m *Machine) step(now time.Time, ev Event) []Action {
 		return m.faultCleared(now, ev.Source, "fault cleared: "+ev.Source)
 	case SetPriority:
 		return m.setPriority(ev.Priority)
+	case Reconfigure:
+		return m.reconfigure(now, ev.Config)
 	case ForceMaster:
 		if m.state == StateBackup {
 			return m.becomeMaster(now, "sync group "+ev.Group+": every member wants MASTER")
@@ -718,4 +763,108 @@ func (m *Machine) groupFault(now time.Time, ev GroupFault) []Action {
 		why = "sync group " + ev.Group + " in FAULT"
 	}
 	return m.enterFault(now, why)
+}
+
+// minus returns the elements of a not in b, in a's order.
+func minus[T comparable](a, b []T) []T {
+	var out []T
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func allOf(c InstanceConfig) []VIP { return append(slices.Clone(c.VIPs), c.ExcludedVIPs...) }
+
+// reconfigure is Reconfigure: see there.
+func (m *Machine) reconfigure(now time.Time, n InstanceConfig) []Action {
+	old := m.cfg
+	live, restart := old.Compare(n)
+	if len(restart) > 0 {
+		return []Action{Warn{fmt.Sprintf("reconfigure refused: %v cannot change while the instance runs; it must restart", restart)}}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	m.cfg = n
+	acts := []Action{Reconfigured{Fields: live}}
+	changed := func(f string) bool { return slices.Contains(live, f) }
+
+	if changed("AdvertInterval") {
+		switch m.state {
+		case StateMaster:
+			m.masterAdverInt = n.AdvertInterval
+			m.adver = now.Add(n.AdvertInterval)
+		case StateBackup:
+			if n.Version == Version2 || m.master == (netip.Addr{}) {
+				m.masterAdverInt = n.AdvertInterval
+			}
+			m.masterDown = now.Add(m.MasterDownInterval())
+		}
+	}
+	prioSent := false
+	if changed("Priority") {
+		from, oldSkew := m.prio, m.SkewTime()
+		switch {
+		case n.Priority == PriorityOwner:
+			m.prio = PriorityOwner
+		case old.Priority == PriorityOwner:
+			m.prio = n.Priority
+		default:
+			m.prio = uint8(min(max(int(m.prio)+int(n.Priority)-int(old.Priority), 1), PriorityOwner-1))
+		}
+		if m.state == StateBackup && !m.masterDown.IsZero() && !changed("AdvertInterval") {
+			m.masterDown = m.masterDown.Add(m.SkewTime() - oldSkew)
+		}
+		if m.state == StateMaster {
+			m.mprio = m.prio
+		}
+		if from != m.prio {
+			acts = append(acts, PriorityChanged{From: from, To: m.prio})
+			prioSent = true
+		}
+	}
+	if changed("Nopreempt") || changed("PreemptDelay") {
+		m.preemptAt = time.Time{}
+	}
+	if m.state != StateMaster {
+		if m.state == StateBackup && n.Priority == PriorityOwner && !m.inGroup() {
+			return append(acts, m.becomeMaster(now, "reload: address owner (priority 255)")...)
+		}
+		return acts
+	}
+
+	// MASTER: the timers, the kernel, then the advert and the new VIPs'
+	// announcement.
+	if changed("GARPMasterRefresh") {
+		m.garpRefresh = time.Time{}
+		if n.GARPMasterRefresh > 0 {
+			m.garpRefresh = now.Add(n.GARPMasterRefresh)
+		}
+	}
+	if changed("GARPMasterDelay") && n.GARPMasterDelay == 0 {
+		m.garpDelay = time.Time{}
+	}
+	rmRoutes, addRoutes := minus(old.VirtualRoutes, n.VirtualRoutes), minus(n.VirtualRoutes, old.VirtualRoutes)
+	rmRules, addRules := minus(old.VirtualRules, n.VirtualRules), minus(n.VirtualRules, old.VirtualRules)
+	rmVIPs, addVIPs := minus(allOf(old), allOf(n)), minus(allOf(n), allOf(old))
+	if len(rmRoutes)+len(rmRules) > 0 {
+		acts = append(acts, UpdateRoutes{RemoveRoutes: rmRoutes, RemoveRules: rmRules})
+	}
+	if len(rmVIPs)+len(addVIPs) > 0 {
+		acts = append(acts, UpdateVIPs{Add: addVIPs, Remove: rmVIPs})
+	}
+	if len(addRoutes)+len(addRules) > 0 {
+		acts = append(acts, UpdateRoutes{AddRoutes: addRoutes, AddRules: addRules})
+	}
+	if prioSent || changed("VIPs") || changed("AdvertInterval") || changed("AuthPass") {
+		acts = append(acts, SendAdvert{m.prio})
+		m.adver = now.Add(n.AdvertInterval)
+	}
+	if len(addVIPs) > 0 {
+		acts = append(acts, AnnounceVIPs{VIPs: addVIPs, Repeat: n.GARPMasterRepeat})
+	}
+	return acts
 }

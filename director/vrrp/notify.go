@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tandemlb/tandem/director/script"
@@ -27,6 +28,7 @@ type Notifier interface {
 // arguments and quoting. E-mail alerts (keepalived's smtp_alert) are sent
 // by the application (director/app, director/mail), not here.
 type ScriptNotifier struct {
+	mu      sync.Mutex
 	cfg     InstanceConfig
 	log     *slog.Logger
 	timeout time.Duration
@@ -70,7 +72,7 @@ func (n *ScriptNotifier) Notify(state State, prio uint8) {
 	select {
 	case n.queue <- notifyJob{state, prio}:
 	default:
-		n.log.Error("vrrp notify queue full: scripts skipped", "instance", n.cfg.Name, "state", state.String())
+		n.log.Error("vrrp notify queue full: scripts skipped", "instance", n.config().Name, "state", state.String())
 	}
 }
 
@@ -88,12 +90,27 @@ func (c InstanceConfig) NotifyCommands(state State, prio uint8) []string {
 	return cmds
 }
 
+// Reconfigure implements Reconfigurer: the scripts of a reload run from
+// the next transition on.
+func (n *ScriptNotifier) Reconfigure(cfg InstanceConfig) {
+	n.mu.Lock()
+	n.cfg = cfg
+	n.mu.Unlock()
+}
+
+func (n *ScriptNotifier) config() InstanceConfig {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg
+}
+
 func (n *ScriptNotifier) run(j notifyJob) {
-	for _, line := range n.cfg.NotifyCommands(j.state, j.prio) {
+	cfg := n.config()
+	for _, line := range cfg.NotifyCommands(j.state, j.prio) {
 		if out, err := script.RunShell(line, n.timeout); err != nil {
-			n.log.Warn("vrrp notify script failed", "instance", n.cfg.Name, "state", j.state.String(), "script", line, "err", err, "output", out)
+			n.log.Warn("vrrp notify script failed", "instance", cfg.Name, "state", j.state.String(), "script", line, "err", err, "output", out)
 			continue
 		}
-		n.log.Debug("vrrp notify script ran", "instance", n.cfg.Name, "state", j.state.String(), "script", line)
+		n.log.Debug("vrrp notify script ran", "instance", cfg.Name, "state", j.state.String(), "script", line)
 	}
 }
