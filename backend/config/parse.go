@@ -13,42 +13,18 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tandemlb/tandem/shared/limitfile"
+	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
 // MaxFileSize bounds the configuration file.
 const MaxFileSize = 1 << 20
 
-// Error is a configuration error at a position in the file.
-type Error struct {
-	// File is the file name as given to Load or Parse.
-	File string
-	// Line is the 1-based line; 0 when the error is about the whole file.
-	Line int
-	// Key is the dotted key path, e.g. "health.rise" or "vips[1]".
-	Key string
-	// Err says what is wrong.
-	Err error
-}
-
-// Error formats as file:line: key "k": message.
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	if e.Key != "" {
-		fmt.Fprintf(&b, ": key %q", e.Key)
-	}
-	fmt.Fprintf(&b, ": %v", e.Err)
-	return b.String()
-}
-
-// Unwrap returns the underlying error.
-func (e *Error) Unwrap() error { return e.Err }
+// Error is a configuration error at a position in the file: file, line,
+// column and dotted key path ("health.rise", "vips[1]"). Its text is
+// `file:line: key "k": message`. Parse returns all of them at once, as a
+// strictyaml.Errors sorted by line.
+type Error = strictyaml.Error
 
 // Load reads and validates the file at path.
 func Load(path string) (*Config, error) {
@@ -66,36 +42,20 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse validates data as the content of the file name (used in errors).
+// Its error, if any, is a strictyaml.Errors with every problem found.
 func Parse(name string, data []byte) (*Config, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(name, err)
+	r := strictyaml.NewReader(name)
+	root, ok := r.Read(data)
+	if !ok {
+		return nil, r.Errors()
 	}
 	cfg := defaults(name)
-	cfg.Lines = map[string]int{}
-	p := &parser{file: name, lines: cfg.Lines}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, &Error{File: name, Err: errors.New("empty file: vips and health are required")}
+	top(root, cfg)
+	if errs := r.Errors(); len(errs) > 0 {
+		return nil, errs
 	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, p.errf(root, "", "the top level must be a mapping of keys")
-	}
-	if err := p.top(root, cfg); err != nil {
-		return nil, err
-	}
+	cfg.Lines = r.Lines()
 	return cfg, nil
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlError(name string, err error) error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: name, Line: line, Err: fmt.Errorf("YAML syntax: %s", m[2])}
-	}
-	return &Error{File: name, Err: fmt.Errorf("YAML syntax: %s", strings.TrimPrefix(msg, "yaml: "))}
 }
 
 func defaults(name string) *Config {
@@ -127,187 +87,38 @@ func defaults(name string) *Config {
 	}
 }
 
-type parser struct {
-	file  string
-	lines map[string]int
+// str reads a non-empty string.
+func str(v strictyaml.Value) (string, bool) {
+	s, ok := v.Str()
+	if ok && s == "" {
+		v.Errorf("must not be empty")
+		return "", false
+	}
+	return s, ok
 }
 
-func (p *parser) errf(n *yaml.Node, key, format string, args ...any) error {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	return &Error{File: p.file, Line: line, Key: key, Err: fmt.Errorf(format, args...)}
-}
-
-// field is one known key of a mapping.
-type field struct {
-	name string
-	set  func(key string, v *yaml.Node) error
-}
-
-// mapping walks a mapping node: every key must be known and appear once;
-// required keys must be present. It returns the key nodes seen, by name.
-func (p *parser) mapping(n *yaml.Node, prefix string, fields []field, required ...string) (map[string]*yaml.Node, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, p.errf(n, strings.TrimSuffix(prefix, "."), "must be a mapping of keys, not %s", kindName(n))
-	}
-	seen := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			return nil, p.errf(k, prefix, "keys must be plain words")
-		}
-		key := prefix + k.Value
-		if _, dup := seen[k.Value]; dup {
-			return nil, p.errf(k, key, "appears twice")
-		}
-		seen[k.Value] = k
-		p.lines[key] = k.Line
-		if v.Kind == yaml.AliasNode || v.Anchor != "" {
-			return nil, p.errf(v, key, "YAML anchors and aliases are not supported")
-		}
-		idx := slices.IndexFunc(fields, func(f field) bool { return f.name == k.Value })
-		if idx < 0 {
-			names := make([]string, len(fields))
-			for j, f := range fields {
-				names[j] = f.name
-			}
-			return nil, p.errf(k, key, "unknown key (known here: %s)", strings.Join(names, ", "))
-		}
-		if err := fields[idx].set(key, v); err != nil {
-			return nil, err
-		}
-	}
-	for _, r := range required {
-		if _, ok := seen[r]; !ok {
-			return nil, p.errf(n, prefix+r, "missing required key")
-		}
-	}
-	return seen, nil
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "empty"
-		}
-		return fmt.Sprintf("the value %q", n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "something else"
-}
-
-func (p *parser) scalar(key string, v *yaml.Node) (string, error) {
-	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-		return "", p.errf(v, key, "must be a single value, not %s", kindName(v))
-	}
-	return v.Value, nil
-}
-
-func (p *parser) str(dst *string) func(string, *yaml.Node) error {
-	return func(key string, v *yaml.Node) error {
-		s, err := p.scalar(key, v)
-		if err != nil {
-			return err
-		}
+// nonEmpty is a field that stores a non-empty string that check accepts
+// (check returns what is wrong, or "").
+func nonEmpty(dst *string, check func(string) string) func(strictyaml.Value) {
+	return strictyaml.Checked(dst, func(s string) string {
 		if s == "" {
-			return p.errf(v, key, "must not be empty")
+			return "must not be empty"
 		}
-		*dst = s
-		return nil
-	}
+		if check != nil {
+			return check(s)
+		}
+		return ""
+	})
 }
 
-func (p *parser) boolean(dst *bool) func(string, *yaml.Node) error {
-	return func(key string, v *yaml.Node) error {
-		s, err := p.scalar(key, v)
-		if err != nil {
-			return err
+// msgErr adapts a check that returns an error.
+func msgErr(check func(string) error) func(string) string {
+	return func(s string) string {
+		if err := check(s); err != nil {
+			return err.Error()
 		}
-		switch s {
-		case "true":
-			*dst = true
-		case "false":
-			*dst = false
-		default:
-			return p.errf(v, key, "%q is not true or false", s)
-		}
-		return nil
+		return ""
 	}
-}
-
-func (p *parser) integer(dst *int, lo, hi int) func(string, *yaml.Node) error {
-	return func(key string, v *yaml.Node) error {
-		s, err := p.scalar(key, v)
-		if err != nil {
-			return err
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return p.errf(v, key, "%q is not a whole number", s)
-		}
-		if n < lo || n > hi {
-			return p.errf(v, key, "%d is out of range %d..%d", n, lo, hi)
-		}
-		*dst = n
-		return nil
-	}
-}
-
-func (p *parser) duration(dst *time.Duration, lo, hi time.Duration) func(string, *yaml.Node) error {
-	return func(key string, v *yaml.Node) error {
-		s, err := p.scalar(key, v)
-		if err != nil {
-			return err
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return p.errf(v, key, "%q is not a duration like 500ms, 2s or 1m", s)
-		}
-		if d < lo || d > hi {
-			return p.errf(v, key, "%s is out of range %s..%s", d, lo, hi)
-		}
-		*dst = d
-		return nil
-	}
-}
-
-func (p *parser) oneOf(dst *string, choices ...string) func(string, *yaml.Node) error {
-	return func(key string, v *yaml.Node) error {
-		s, err := p.scalar(key, v)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(choices, s) {
-			return p.errf(v, key, "%q is not one of %s", s, strings.Join(choices, ", "))
-		}
-		*dst = s
-		return nil
-	}
-}
-
-// list calls each for every element of a sequence; a single scalar is not
-// accepted as a list of one (it is too easy to mistake for something else).
-func (p *parser) list(key string, v *yaml.Node, each func(key string, el *yaml.Node) error) error {
-	if v.Kind != yaml.SequenceNode {
-		return p.errf(v, key, "must be a list, not %s", kindName(v))
-	}
-	for i, el := range v.Content {
-		if el.Kind == yaml.AliasNode || el.Anchor != "" {
-			return p.errf(el, key, "YAML anchors and aliases are not supported")
-		}
-		if err := each(fmt.Sprintf("%s[%d]", key, i), el); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func parseAddr(s string) (netip.Addr, error) {
@@ -374,307 +185,240 @@ func checkHostPort(s string, allowEmptyHost bool) error {
 var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 var tableRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-func (p *parser) top(root *yaml.Node, cfg *Config) error {
-	var iface, realIP string
-	fields := []field{
-		{"node", func(key string, v *yaml.Node) error {
-			s, err := p.scalar(key, v)
-			if err != nil {
-				return err
-			}
+func top(root strictyaml.Value, cfg *Config) {
+	var iface string
+	keys := root.Mapping(strictyaml.Fields{
+		"node": strictyaml.Checked(&cfg.Node, func(s string) string {
 			if len(s) > 255 || !nameRe.MatchString(s) {
-				return p.errf(v, key, "%q: use 1..255 letters, digits, '.', '_' or '-'", s)
+				return fmt.Sprintf("%q: use 1..255 letters, digits, '.', '_' or '-'", s)
 			}
-			cfg.Node = s
-			return nil
-		}},
-		{"vips", func(key string, v *yaml.Node) error {
-			err := p.list(key, v, func(k string, el *yaml.Node) error {
-				s, err := p.scalar(k, el)
-				if err != nil {
-					return err
+			return ""
+		}),
+		"vips": func(v strictyaml.Value) {
+			v.List(func(el strictyaml.Value) {
+				s, ok := el.Str()
+				if !ok {
+					return
 				}
 				s = strings.TrimSuffix(strings.TrimSuffix(s, "/32"), "/128")
 				a, err := parseAddr(s)
-				if err != nil {
-					return p.errf(el, k, "%v", err)
+				switch {
+				case err != nil:
+					el.Errorf("%v", err)
+				case !a.IsGlobalUnicast():
+					el.Errorf("%s is not a unicast address usable as a VIP", a)
+				case slices.Contains(cfg.VIPs, a):
+					el.Errorf("%s is listed twice", a)
+				default:
+					cfg.VIPs = append(cfg.VIPs, a)
 				}
-				if !a.IsGlobalUnicast() {
-					return p.errf(el, k, "%s is not a unicast address usable as a VIP", a)
-				}
-				if slices.Contains(cfg.VIPs, a) {
-					return p.errf(el, k, "%s is listed twice", a)
-				}
-				cfg.VIPs = append(cfg.VIPs, a)
-				return nil
 			})
-			if err != nil {
-				return err
+			if v.IsNull() || v.IsList() && len(v.Node().Content) == 0 {
+				v.Errorf("at least one VIP is required")
 			}
-			if len(cfg.VIPs) == 0 {
-				return p.errf(v, key, "at least one VIP is required")
+		},
+		"interface": nonEmpty(&iface, func(s string) string {
+			if len(s) > 15 || strings.ContainsAny(s, "/ \t") {
+				return fmt.Sprintf("%q is not an interface name", s)
 			}
-			return nil
-		}},
-		{"interface", func(key string, v *yaml.Node) error {
-			if err := p.str(&iface)(key, v); err != nil {
-				return err
+			return ""
+		}),
+		"real_ip": func(v strictyaml.Value) {
+			s, ok := str(v)
+			if !ok {
+				return
 			}
-			if len(iface) > 15 || strings.ContainsAny(iface, "/ \t") {
-				return p.errf(v, key, "%q is not an interface name", iface)
+			a, err := parseAddr(s)
+			switch {
+			case err != nil:
+				v.Errorf("%v", err)
+			case !a.Is4():
+				v.Errorf("%s: the ARP sender must be an IPv4 address", a)
+			case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast():
+				v.Errorf("%s is not a unicast host address", a)
+			default:
+				cfg.RealIP = a
 			}
-			return nil
-		}},
-		{"real_ip", func(key string, v *yaml.Node) error {
-			if err := p.str(&realIP)(key, v); err != nil {
-				return err
-			}
-			a, err := parseAddr(realIP)
-			if err != nil {
-				return p.errf(v, key, "%v", err)
-			}
-			if !a.Is4() {
-				return p.errf(v, key, "%s: the ARP sender must be an IPv4 address", a)
-			}
-			if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() {
-				return p.errf(v, key, "%s is not a unicast host address", a)
-			}
-			cfg.RealIP = a
-			return nil
-		}},
-		{"directors", func(key string, v *yaml.Node) error {
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-				return nil
-			}
-			return p.list(key, v, func(k string, el *yaml.Node) error {
-				s, err := p.scalar(k, el)
-				if err != nil {
-					return err
+		},
+		"directors": func(v strictyaml.Value) {
+			v.List(func(el strictyaml.Value) {
+				s, ok := el.Str()
+				if !ok {
+					return
 				}
 				ap, err := ParseDirector(s)
-				if err != nil {
-					return p.errf(el, k, "%v", err)
+				switch {
+				case err != nil:
+					el.Errorf("%v", err)
+				case slices.Contains(cfg.Directors, ap):
+					el.Errorf("%s is listed twice", ap)
+				default:
+					cfg.Directors = append(cfg.Directors, ap)
 				}
-				if slices.Contains(cfg.Directors, ap) {
-					return p.errf(el, k, "%s is listed twice", ap)
-				}
-				cfg.Directors = append(cfg.Directors, ap)
-				return nil
 			})
-		}},
-		{"heartbeat", func(key string, v *yaml.Node) error {
-			_, err := p.mapping(v, key+".", []field{
-				{"key_file", p.str(&cfg.Heartbeat.KeyFile)},
-				{"interval", p.duration(&cfg.Heartbeat.Interval, 50*time.Millisecond, time.Minute)},
-				{"insecure", p.boolean(&cfg.Heartbeat.Insecure)},
+		},
+		"heartbeat": func(v strictyaml.Value) {
+			v.Mapping(strictyaml.Fields{
+				"key_file": nonEmpty(&cfg.Heartbeat.KeyFile, nil),
+				"interval": strictyaml.Duration(&cfg.Heartbeat.Interval, 50*time.Millisecond, time.Minute),
+				"insecure": strictyaml.Bool(&cfg.Heartbeat.Insecure),
 			})
-			return err
-		}},
-		{"health", func(key string, v *yaml.Node) error { return p.health(key, v, &cfg.Health) }},
-		{"check", func(key string, v *yaml.Node) error { return p.check(key, v, &cfg.Check) }},
-		{"arp_mode", func(key string, v *yaml.Node) error {
-			var s string
-			if err := p.oneOf(&s, "nftables", "sysctl", "both")(key, v); err != nil {
-				return err
+		},
+		"health": func(v strictyaml.Value) { health(v, &cfg.Health) },
+		"check":  func(v strictyaml.Value) { check(v, &cfg.Check) },
+		"arp_mode": func(v strictyaml.Value) {
+			if s, ok := v.OneOf(string(ARPNFTables), string(ARPSysctl), string(ARPBoth)); ok {
+				cfg.ARPMode = ARPMode(s)
 			}
-			cfg.ARPMode = ARPMode(s)
-			return nil
-		}},
-		{"nft_table", func(key string, v *yaml.Node) error {
-			if err := p.str(&cfg.NFTTable)(key, v); err != nil {
-				return err
+		},
+		"nft_table": nonEmpty(&cfg.NFTTable, func(s string) string {
+			if len(s) > 64 || !tableRe.MatchString(s) {
+				return fmt.Sprintf("%q: use letters, digits and '_' (at most 64)", s)
 			}
-			if len(cfg.NFTTable) > 64 || !tableRe.MatchString(cfg.NFTTable) {
-				return p.errf(v, key, "%q: use letters, digits and '_' (at most 64)", cfg.NFTTable)
-			}
-			return nil
-		}},
-		{"state_dir", p.absPath(&cfg.StateDir)},
-		{"runtime_dir", p.absPath(&cfg.RuntimeDir)},
-		{"metrics", func(key string, v *yaml.Node) error {
-			_, err := p.mapping(v, key+".", []field{
-				{"listen", func(k string, v *yaml.Node) error {
-					s, err := p.scalar(k, v)
-					if err != nil {
-						if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-							cfg.Metrics.Listen = ""
-							return nil
-						}
-						return err
-					}
-					if s == "" || s == "off" {
+			return ""
+		}),
+		"state_dir":   absPath(&cfg.StateDir),
+		"runtime_dir": absPath(&cfg.RuntimeDir),
+		"metrics": func(v strictyaml.Value) {
+			v.Mapping(strictyaml.Fields{
+				"listen": func(v strictyaml.Value) {
+					if v.IsNull() {
 						cfg.Metrics.Listen = ""
-						return nil
+						return
 					}
-					if err := checkHostPort(s, true); err != nil {
-						return p.errf(v, k, "%v", err)
+					s, ok := v.Str()
+					switch {
+					case !ok:
+					case s == "" || s == "off":
+						cfg.Metrics.Listen = ""
+					default:
+						if err := checkHostPort(s, true); err != nil {
+							v.Errorf("%v", err)
+							return
+						}
+						cfg.Metrics.Listen = s
 					}
-					cfg.Metrics.Listen = s
-					return nil
-				}},
+				},
 			})
-			return err
-		}},
-		{"log", func(key string, v *yaml.Node) error {
-			_, err := p.mapping(v, key+".", []field{
-				{"format", p.oneOf(&cfg.Log.Format, "text", "json")},
-				{"level", p.oneOf(&cfg.Log.Level, "debug", "info", "warn", "error")},
-				{"syslog", p.boolean(&cfg.Log.Syslog)},
-				{"facility", p.oneOf(&cfg.Log.Facility, "daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")},
+		},
+		"log": func(v strictyaml.Value) {
+			v.Mapping(strictyaml.Fields{
+				"format":   strictyaml.OneOf(&cfg.Log.Format, "text", "json"),
+				"level":    strictyaml.OneOf(&cfg.Log.Level, "debug", "info", "warn", "error"),
+				"syslog":   strictyaml.Bool(&cfg.Log.Syslog),
+				"facility": strictyaml.OneOf(&cfg.Log.Facility, "daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"),
 			})
-			return err
-		}},
-	}
-	seen, err := p.mapping(root, "", fields, "vips", "health")
-	if err != nil {
-		return err
-	}
+		},
+	})
+	root.Require(keys, "vips", "health")
 	cfg.Interface = iface
 	if len(cfg.Directors) > 0 && cfg.Heartbeat.KeyFile == "" {
-		return p.errf(root, "heartbeat.key_file", "required when directors are listed")
-	}
-	if cfg.Check.Mode == CheckFile && cfg.Check.File == "" {
-		return p.errf(seen["check"], "check.file", "required with mode file")
-	}
-	return nil
-}
-
-func (p *parser) absPath(dst *string) func(string, *yaml.Node) error {
-	return func(key string, v *yaml.Node) error {
-		if err := p.str(dst)(key, v); err != nil {
-			return err
-		}
-		if !strings.HasPrefix(*dst, "/") {
-			return p.errf(v, key, "%q must be an absolute path", *dst)
-		}
-		return nil
+		root.KeyErrorf("heartbeat.key_file", "required when directors are listed")
 	}
 }
 
-func (p *parser) health(key string, v *yaml.Node, h *Health) error {
+func absPath(dst *string) func(strictyaml.Value) {
+	return nonEmpty(dst, func(s string) string {
+		if !strings.HasPrefix(s, "/") {
+			return fmt.Sprintf("%q must be an absolute path", s)
+		}
+		return ""
+	})
+}
+
+func health(v strictyaml.Value, h *Health) {
 	var typ string
 	var status int
 	var cmd []string
-	seen, err := p.mapping(v, key+".", []field{
-		{"service", func(k string, v *yaml.Node) error {
-			if err := p.str(&h.Service)(k, v); err != nil {
-				return err
+	keys := v.Mapping(strictyaml.Fields{
+		"service": nonEmpty(&h.Service, func(s string) string {
+			if len(s) > 255 {
+				return "longer than 255 bytes"
 			}
-			if len(h.Service) > 255 {
-				return p.errf(v, k, "longer than 255 bytes")
-			}
-			return nil
-		}},
-		{"type", p.oneOf(&typ, string(ProbeHTTP), string(ProbeTCP), string(ProbeCommand))},
-		{"url", func(k string, v *yaml.Node) error {
-			if err := p.str(&h.URL)(k, v); err != nil {
-				return err
-			}
-			u, err := url.Parse(h.URL)
+			return ""
+		}),
+		"type": strictyaml.OneOf(&typ, string(ProbeHTTP), string(ProbeTCP), string(ProbeCommand)),
+		"url": nonEmpty(&h.URL, func(s string) string {
+			u, err := url.Parse(s)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return p.errf(v, k, "%q is not an http:// or https:// URL", h.URL)
+				return fmt.Sprintf("%q is not an http:// or https:// URL", s)
 			}
-			return nil
-		}},
-		{"host", p.str(&h.Host)},
-		{"expect_status", p.integer(&status, 100, 599)},
-		{"address", func(k string, v *yaml.Node) error {
-			if err := p.str(&h.Address)(k, v); err != nil {
-				return err
-			}
-			if err := checkHostPort(h.Address, false); err != nil {
-				return p.errf(v, k, "%v", err)
-			}
-			return nil
-		}},
-		{"command", func(k string, v *yaml.Node) error {
-			err := p.list(k, v, func(k string, el *yaml.Node) error {
-				s, err := p.scalar(k, el)
-				if err != nil {
-					return err
+			return ""
+		}),
+		"host":          nonEmpty(&h.Host, nil),
+		"expect_status": strictyaml.Int(&status, 100, 599),
+		"address":       nonEmpty(&h.Address, msgErr(func(s string) error { return checkHostPort(s, false) })),
+		"command": func(v strictyaml.Value) {
+			v.List(func(el strictyaml.Value) {
+				if s, ok := el.Str(); ok {
+					cmd = append(cmd, s)
 				}
-				cmd = append(cmd, s)
-				return nil
 			})
-			if err != nil {
-				return err
+			if (v.IsNull() || v.IsList()) && (len(cmd) == 0 || !strings.HasPrefix(cmd[0], "/")) {
+				v.Errorf("must be a list whose first element is an absolute path")
 			}
-			if len(cmd) == 0 || !strings.HasPrefix(cmd[0], "/") {
-				return p.errf(v, k, "must be a list whose first element is an absolute path")
-			}
-			return nil
-		}},
-		{"interval", p.duration(&h.Interval, 50*time.Millisecond, 10*time.Minute)},
-		{"timeout", p.duration(&h.Timeout, 10*time.Millisecond, time.Minute)},
-		{"rise", p.integer(&h.Rise, 1, 100)},
-		{"fall", p.integer(&h.Fall, 1, 100)},
-	}, "type")
-	if err != nil {
-		return err
-	}
+		},
+		"interval": strictyaml.Duration(&h.Interval, 50*time.Millisecond, 10*time.Minute),
+		"timeout":  strictyaml.Duration(&h.Timeout, 10*time.Millisecond, time.Minute),
+		"rise":     strictyaml.Int(&h.Rise, 1, 100),
+		"fall":     strictyaml.Int(&h.Fall, 1, 100),
+	})
+	v.Require(keys, "type")
 	h.Type = ProbeType(typ)
-	onlyFor := map[string]ProbeType{"url": ProbeHTTP, "host": ProbeHTTP, "expect_status": ProbeHTTP, "address": ProbeTCP, "command": ProbeCommand}
-	for _, name := range sortedKeys(onlyFor) {
-		if k, ok := seen[name]; ok && onlyFor[name] != h.Type {
-			t := onlyFor[name]
-			return p.errf(k, key+"."+name, "applies only to type %s, not %s", t, h.Type)
-		}
-	}
-	need := map[ProbeType]string{ProbeHTTP: "url", ProbeTCP: "address", ProbeCommand: "command"}[h.Type]
-	if _, ok := seen[need]; !ok {
-		return p.errf(v, key+"."+need, "missing required key for type %s", h.Type)
-	}
 	if status != 0 {
 		h.ExpectStatus = status
 	}
 	h.Command = cmd
-	if h.Timeout > h.Interval {
-		return p.errf(seen["timeout"], key+".timeout", "%s is longer than the interval %s", h.Timeout, h.Interval)
+	if h.Type != "" {
+		onlyFor := map[string]ProbeType{"url": ProbeHTTP, "host": ProbeHTTP, "expect_status": ProbeHTTP, "address": ProbeTCP, "command": ProbeCommand}
+		for _, name := range sortedKeys(onlyFor) {
+			if k, ok := keys[name]; ok && onlyFor[name] != h.Type {
+				k.Errorf("applies only to type %s, not %s", onlyFor[name], h.Type)
+			}
+		}
+		need := map[ProbeType]string{ProbeHTTP: "url", ProbeTCP: "address", ProbeCommand: "command"}[h.Type]
+		if !keys.Has(need) {
+			v.KeyErrorf(need, "missing required key for type %s", h.Type)
+		}
 	}
-	return nil
+	if h.Timeout > h.Interval {
+		msg := "%s is longer than the interval %s"
+		t, i := strictyaml.FormatDuration(h.Timeout), strictyaml.FormatDuration(h.Interval)
+		if k, ok := keys["timeout"]; ok {
+			k.Errorf(msg, t, i)
+		} else {
+			v.KeyErrorf("timeout", msg, t, i)
+		}
+	}
 }
 
-func (p *parser) check(key string, v *yaml.Node, c *Check) error {
+func check(v strictyaml.Value, c *Check) {
 	var mode string
-	seen, err := p.mapping(v, key+".", []field{
-		{"mode", p.oneOf(&mode, string(CheckListen), string(CheckFile), string(CheckNone))},
-		{"listen", func(k string, v *yaml.Node) error {
-			if err := p.str(&c.Listen)(k, v); err != nil {
-				return err
+	keys := v.Mapping(strictyaml.Fields{
+		"mode":   strictyaml.OneOf(&mode, string(CheckListen), string(CheckFile), string(CheckNone)),
+		"listen": nonEmpty(&c.Listen, msgErr(func(s string) error { return checkHostPort(s, true) })),
+		"path": nonEmpty(&c.Path, func(s string) string {
+			if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?# ") {
+				return fmt.Sprintf("%q must be a URL path starting with /", s)
 			}
-			if err := checkHostPort(c.Listen, true); err != nil {
-				return p.errf(v, k, "%v", err)
-			}
-			return nil
-		}},
-		{"path", func(k string, v *yaml.Node) error {
-			if err := p.str(&c.Path)(k, v); err != nil {
-				return err
-			}
-			if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, "?# ") {
-				return p.errf(v, k, "%q must be a URL path starting with /", c.Path)
-			}
-			return nil
-		}},
-		{"file", p.absPath(&c.File)},
-	}, "mode")
-	if err != nil {
-		return err
-	}
+			return ""
+		}),
+		"file": absPath(&c.File),
+	})
+	v.Require(keys, "mode")
 	c.Mode = CheckMode(mode)
+	if c.Mode == "" {
+		return
+	}
 	onlyFor := map[string]CheckMode{"listen": CheckListen, "path": CheckListen, "file": CheckFile}
 	for _, name := range sortedKeys(onlyFor) {
-		if k, ok := seen[name]; ok && onlyFor[name] != c.Mode {
-			m := onlyFor[name]
-			return p.errf(k, key+"."+name, "applies only to mode %s, not %s", m, c.Mode)
+		if k, ok := keys[name]; ok && onlyFor[name] != c.Mode {
+			k.Errorf("applies only to mode %s, not %s", onlyFor[name], c.Mode)
 		}
 	}
-	if c.Mode == CheckFile {
-		if _, ok := seen["file"]; !ok {
-			return p.errf(v, key+".file", "missing required key for mode file")
-		}
+	if c.Mode == CheckFile && !keys.Has("file") {
+		v.KeyErrorf("file", "missing required key for mode file")
 	}
-	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
 const minimal = `vips: [192.0.2.100]
@@ -93,7 +95,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad vip", "vips:\n  - 192.0.2.1\n  - 192.0.2.300\nhealth: {type: tcp, address: \"127.0.0.1:80\"}\n", `b.yaml:3: key "vips[1]": "192.0.2.300" is not an IP address`},
 		{"dup vip", "vips: [192.0.2.1, 192.0.2.1]\nhealth: {type: tcp, address: \"127.0.0.1:80\"}\n", `b.yaml:1: key "vips[1]": 192.0.2.1 is listed twice`},
 		{"loopback vip", "vips: [127.0.0.2]\nhealth: {type: tcp, address: \"127.0.0.1:80\"}\n", `key "vips[0]": 127.0.0.2 is not a unicast address`},
-		{"vips not list", "vips: 192.0.2.1\nhealth: {type: tcp, address: \"127.0.0.1:80\"}\n", `b.yaml:1: key "vips": must be a list`},
+		{"vips not list", "vips: 192.0.2.1\nhealth: {type: tcp, address: \"127.0.0.1:80\"}\n", `b.yaml:1: key "vips": want a list, not "192.0.2.1"`},
 		{"missing vips", "health: {type: tcp, address: \"127.0.0.1:80\"}\n", `b.yaml:1: key "vips": missing required key`},
 		{"missing health", "vips: [192.0.2.1]\n", `b.yaml:1: key "health": missing required key`},
 		{"missing probe type", "vips: [192.0.2.1]\nhealth:\n  address: 127.0.0.1:80\n", `b.yaml:3: key "health.type": missing required key`},
@@ -103,19 +105,19 @@ func TestParseErrors(t *testing.T) {
 		{"bad director port", minimal + "directors: [\"192.0.2.2:99999\"]\n", `key "directors[0]"`},
 		{"bad duration", minimal + "heartbeat: {interval: 1 second}\n", `b.yaml:5: key "heartbeat.interval": "1 second" is not a duration`},
 		{"duration range", minimal + "heartbeat: {interval: 1ms}\n", `key "heartbeat.interval": 1ms is out of range`},
-		{"bad int", "vips: [192.0.2.1]\nhealth:\n  type: tcp\n  address: 127.0.0.1:80\n  rise: two\n", `b.yaml:5: key "health.rise": "two" is not a whole number`},
+		{"bad int", "vips: [192.0.2.1]\nhealth:\n  type: tcp\n  address: 127.0.0.1:80\n  rise: two\n", `b.yaml:5: key "health.rise": want an integer, not "two"`},
 		{"timeout > interval", "vips: [192.0.2.1]\nhealth:\n  type: tcp\n  address: 127.0.0.1:80\n  interval: 1s\n  timeout: 2s\n", `b.yaml:6: key "health.timeout": 2s is longer than the interval 1s`},
 		{"bad arp mode", minimal + "arp_mode: arptables\n", `b.yaml:5: key "arp_mode": "arptables" is not one of nftables, sysctl, both`},
 		{"file mode needs file", minimal + "check:\n  mode: file\n", `b.yaml:6: key "check.file": missing required key for mode file`},
 		{"listen on file mode", minimal + "check: {mode: file, file: /x, listen: \":80\"}\n", `key "check.listen": applies only to mode listen`},
 		{"relative state dir", minimal + "state_dir: var/lib\n", `b.yaml:5: key "state_dir": "var/lib" must be an absolute path`},
 		{"ipv6 real ip", minimal + "real_ip: 2001:db8::1\n", `key "real_ip": 2001:db8::1: the ARP sender must be an IPv4 address`},
-		{"duplicate key", minimal + "node: a\nnode: b\n", `b.yaml:6: key "node": appears twice`},
+		{"duplicate key", minimal + "node: a\nnode: b\n", `b.yaml:6: key "node": duplicate key (first at line 5)`},
 		{"yaml syntax", "vips: [192.0.2.1\nhealth: x\n", `b.yaml:`},
 		{"tab indent", "vips:\n\t- 192.0.2.1\n", `YAML syntax`},
-		{"not a mapping", "- a\n- b\n", `b.yaml:1: the top level must be a mapping`},
-		{"empty", "", `b.yaml: empty file`},
-		{"alias", "x: &a 1\n", `YAML anchors`},
+		{"not a mapping", "- a\n- b\n", `b.yaml:1: want a mapping of keys, not a list`},
+		{"empty", "", "b.yaml:1: key \"vips\": missing required key\nb.yaml:1: key \"health\": missing required key"},
+		{"alias", "x: &a 1\n", `b.yaml:1: anchors and aliases are not supported`},
 		{"command relative", "vips: [192.0.2.1]\nhealth:\n  type: command\n  command: [check]\n", `b.yaml:4: key "health.command": must be a list whose first element is an absolute path`},
 		{"bad node", minimal + "node: \"web 1\"\n", `key "node": "web 1"`},
 		{"metrics host", minimal + "metrics: {listen: \"example.com:9\"}\n", `key "metrics.listen"`},
@@ -130,6 +132,28 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseAllErrors: the agent reports every problem at once, sorted by
+// line, as the director does.
+func TestParseAllErrors(t *testing.T) {
+	src := "vips: [192.0.2.1, 192.0.2.300]\nhealth:\n  type: tcp\n  adress: 127.0.0.1:80\n  rise: 0\nheartbeat: {interval: 1}\nlog: {format: xml}\n"
+	_, err := Parse("b.yaml", []byte(src))
+	want := []string{
+		`b.yaml:1: key "vips[1]": "192.0.2.300" is not an IP address`,
+		`b.yaml:3: key "health.address": missing required key for type tcp`,
+		`b.yaml:4: key "health.adress": unknown key (did you mean "address"?)`,
+		`b.yaml:5: key "health.rise": 0 is out of range 1..100`,
+		`b.yaml:6: key "heartbeat.interval": "1" needs a unit, e.g. "1s"`,
+		`b.yaml:7: key "log.format": "xml" is not one of text, json`,
+	}
+	var got []string
+	if err != nil {
+		got = strings.Split(err.Error(), "\n")
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }
 
@@ -174,8 +198,14 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := Parse("fuzz.yaml", b)
 		if err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("error of type %T, want *Error: %v", err, err)
+			errs, ok := err.(strictyaml.Errors)
+			if !ok || len(errs) == 0 {
+				t.Fatalf("error of type %T, want strictyaml.Errors: %v", err, err)
+			}
+			for _, e := range errs {
+				if e.File != "fuzz.yaml" || e.Line < 0 {
+					t.Fatalf("error without its position: %#v", e)
+				}
 			}
 			return
 		}

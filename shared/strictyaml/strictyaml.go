@@ -318,8 +318,12 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-// Require records "missing required key" for each of names not in keys.
+// Require records "missing required key" for each of names not in keys;
+// nothing when v is not a mapping (Mapping said so).
 func (v Value) Require(keys Keys, names ...string) {
+	if !v.IsNull() && !v.IsMapping() {
+		return
+	}
 	for _, name := range names {
 		if !keys.Has(name) {
 			v.KeyErrorf(name, "missing required key")

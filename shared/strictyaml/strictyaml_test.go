@@ -92,7 +92,7 @@ func TestReadErrors(t *testing.T) {
 		{"checked", "name: a\nheartbeat: {key_file: k}\n", []string{`f.yaml:2: key "heartbeat.key_file": not an absolute path`}},
 		{"missing key", "port: 80\n", []string{`f.yaml:1: key "name": missing required key`}},
 		{"empty document", "# nothing\n", []string{`f.yaml:1: key "name": missing required key`}},
-		{"not a mapping", "- a\n", []string{`f.yaml:1: want a mapping of keys, not a list`, `f.yaml:1: key "name": missing required key`}},
+		{"not a mapping", "- a\n", []string{`f.yaml:1: want a mapping of keys, not a list`}},
 		{"two errors in line order", "name: a\nheartbeat:\n  mode: xml\nport: 0\ncolour: red\n", []string{
 			`f.yaml:3: key "heartbeat.mode": "xml" is not one of text, json`,
 			`f.yaml:4: key "port": 0 is out of range 1..65535`,
