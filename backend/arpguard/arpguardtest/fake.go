@@ -22,6 +22,27 @@ type Kernel struct {
 	tables map[string]arpguard.Spec
 	calls  []string
 	kicks  []func()
+	// changed is closed (and replaced) at every change of a table.
+	changed chan struct{}
+}
+
+// notify wakes the Changed waiters; k.mu is held.
+func (k *Kernel) notify() {
+	if k.changed != nil {
+		close(k.changed)
+		k.changed = nil
+	}
+}
+
+// Changed returns a channel that is closed at the next change of a table
+// (applied, removed or deleted).
+func (k *Kernel) Changed() <-chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.changed == nil {
+		k.changed = make(chan struct{})
+	}
+	return k.changed
 }
 
 // NewKernel returns an empty ruleset.
@@ -51,6 +72,7 @@ func (k *Kernel) Apply(s arpguard.Spec) error {
 	k.calls = append(k.calls, describe(s))
 	s.VIPs = v4(s.VIPs)
 	k.tables[s.Table] = s
+	k.notify()
 	return nil
 }
 
@@ -60,6 +82,7 @@ func (k *Kernel) Remove(table string) error {
 	defer k.mu.Unlock()
 	k.calls = append(k.calls, "remove "+table)
 	delete(k.tables, table)
+	k.notify()
 	return nil
 }
 
@@ -120,6 +143,7 @@ func (k *Kernel) Calls() []string {
 func (k *Kernel) Delete(table string) {
 	k.mu.Lock()
 	delete(k.tables, table)
+	k.notify()
 	kicks := slices.Clone(k.kicks)
 	k.mu.Unlock()
 	for _, kick := range kicks {

@@ -27,6 +27,8 @@ type Fake struct {
 	subs   []sub
 	calls  []string
 	closed int
+	// changed is closed (and replaced) at every change of an address.
+	changed chan struct{}
 	// failAdd, when set, fails AddrReplace.
 	failAdd error
 }
@@ -156,6 +158,7 @@ func (f *Fake) AddrReplace(link netlink.Link, a *netlink.Addr) error {
 	if f.failAdd != nil {
 		return f.failAdd
 	}
+	defer f.notify()
 	idx := link.Attrs().Index
 	list := f.addrs[idx]
 	if i := indexOf(list, a); i >= 0 {
@@ -183,6 +186,7 @@ func (f *Fake) del(idx int, a *netlink.Addr) error {
 		return unix.EADDRNOTAVAIL
 	}
 	f.addrs[idx] = slices.Delete(list, i, i+1)
+	f.notify()
 	subs := slices.Clone(f.subs)
 	f.mu.Unlock()
 	u := netlink.AddrUpdate{LinkAddress: *a.IPNet, LinkIndex: idx, NewAddr: false}
@@ -197,6 +201,25 @@ func (f *Fake) del(idx int, a *netlink.Addr) error {
 
 func indexOf(list []netlink.Addr, a *netlink.Addr) int {
 	return slices.IndexFunc(list, func(x netlink.Addr) bool { return x.IPNet.String() == a.IPNet.String() })
+}
+
+// notify wakes the Changed waiters; f.mu is held.
+func (f *Fake) notify() {
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+}
+
+// Changed returns a channel that is closed at the next change of an
+// address (added, replaced or deleted).
+func (f *Fake) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	return f.changed
 }
 
 // Close counts the closes (the agent's handles are opened and closed).
