@@ -1,13 +1,10 @@
 package peerwatch
 
 import (
-	"container/list"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
+	"net/netip"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -136,35 +133,22 @@ type Probe struct {
 	Instances []InstanceRole
 }
 
-// Decode errors wrap one of the hbproto sentinels (ErrTruncated,
-// ErrMalformed, ErrVersion, ErrMAC, ErrStale, ErrReplay), so hbproto.Reason
-// labels them.
-type DecodeError struct {
-	// Peer is the sender's address as the caller gave it.
-	Peer string
-	// Field names the offending field.
-	Field string
-	// Err wraps the sentinel.
-	Err error
-}
+// DecodeError is a rejected probe: who sent it, which field was wrong, and
+// why. It is the heartbeat's error type (the envelope is shared): Err wraps
+// one of the hbproto sentinels (ErrTruncated, ErrMalformed, ErrVersion,
+// ErrMAC, ErrStale, ErrReplay), so hbproto.Reason labels it, and Proto is
+// "probe".
+type DecodeError = hbproto.DecodeError
 
-func (e *DecodeError) Error() string {
-	peer := e.Peer
-	if peer == "" {
-		peer = "unknown peer"
-	}
-	return fmt.Sprintf("probe from %s: field %s: %v", peer, e.Field, e.Err)
-}
-
-// Unwrap returns the wrapped error.
-func (e *DecodeError) Unwrap() error { return e.Err }
+// proto names the probe in its errors.
+const proto = "probe"
 
 func derr(field string, sentinel error, format string, args ...any) *DecodeError {
 	err := sentinel
 	if format != "" {
 		err = fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
 	}
-	return &DecodeError{Field: field, Err: err}
+	return &DecodeError{Proto: proto, Field: field, Err: err}
 }
 
 // Marshal encodes p without the tag.
@@ -218,11 +202,7 @@ func Encode(key []byte, p *Probe) ([]byte, error) {
 }
 
 // appendMAC appends HMAC-SHA256(key, b) to b.
-func appendMAC(key, b []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write(b)
-	return m.Sum(b)
-}
+func appendMAC(key, b []byte) []byte { return hbproto.AppendTag(key, b) }
 
 // checkFrame: length, magic, version (before the MAC).
 func checkFrame(b []byte) error {
@@ -313,14 +293,14 @@ func parse(b []byte) (*Probe, int, error) {
 // Sealer produces authenticated probes for one session. Safe for
 // concurrent use.
 type Sealer struct {
-	key     []byte
+	key     *hbproto.Key
 	session uint64
 	seq     atomic.Uint64
 }
 
 // NewSealer returns a Sealer for key (copied) and a non-zero session id.
 func NewSealer(key []byte, session uint64) *Sealer {
-	return &Sealer{key: append([]byte(nil), key...), session: session}
+	return &Sealer{key: hbproto.NewKey(key), session: session}
 }
 
 // Session returns the session id.
@@ -330,25 +310,20 @@ func (s *Sealer) Session() uint64 { return s.session }
 // returns the authenticated datagram.
 func (s *Sealer) Seal(now time.Time, p Probe) ([]byte, error) {
 	p.Session, p.Seq, p.Time = s.session, s.seq.Add(1), now
-	return Encode(s.key, &p)
+	b, err := Marshal(&p)
+	if err != nil {
+		return nil, err
+	}
+	return s.key.AppendTag(b), nil
 }
 
-// Opener verifies probes: framing, MAC (before any field is read), time
-// window, then per-session replay (the highest sequence number accepted),
-// as the heartbeat does (docs/heartbeat.md). Safe for concurrent use.
+// Opener verifies probes with the heartbeat's envelope (hbproto.Envelope):
+// framing, MAC (before any field is read), the fields, time window, then
+// per-session replay (the highest sequence number accepted, MaxSessions
+// sessions remembered), as docs/ha.md orders them. Safe for concurrent use.
 type Opener struct {
-	keys   [][]byte
-	window time.Duration
-
-	mu       sync.Mutex
-	sessions map[uint64]*list.Element
-	lru      list.List
-}
-
-type sessionSeq struct {
-	id       uint64
-	seq      uint64
-	lastSeen time.Time
+	keys []*hbproto.Key
+	env  *hbproto.Envelope
 }
 
 // NewOpener returns an Opener for key with a ±window time check (0 means
@@ -365,34 +340,24 @@ func NewOpenerKeys(keys [][]byte, window time.Duration) *Opener {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	o := &Opener{window: window, sessions: map[uint64]*list.Element{}}
+	o := &Opener{env: hbproto.NewEnvelope(window, MaxSessions)}
 	for _, k := range keys {
 		if len(k) > 0 {
-			o.keys = append(o.keys, append([]byte(nil), k...))
+			o.keys = append(o.keys, hbproto.NewKey(k))
 		}
 	}
 	return o
 }
 
-// verify reports whether tag is HMAC-SHA256 of b under one of the keys.
-func (o *Opener) verify(b, tag []byte) bool {
-	for _, k := range o.keys {
-		m := hmac.New(sha256.New, k)
-		m.Write(b)
-		if hmac.Equal(m.Sum(nil), tag) {
-			return true
-		}
-	}
-	return false
-}
+// Sessions returns the number of sessions the Opener remembers.
+func (o *Opener) Sessions() int { return o.env.Sessions() }
 
 // Open authenticates and decodes a probe received from peer at now.
 func (o *Opener) Open(peer string, b []byte, now time.Time) (*Probe, error) {
 	p, err := o.open(b, now)
 	if err != nil {
-		var de *DecodeError
-		if errors.As(err, &de) {
-			de.Peer = peer
+		if de, ok := err.(*DecodeError); ok {
+			de.Proto, de.Peer = proto, peer
 		}
 		return nil, err
 	}
@@ -403,41 +368,16 @@ func (o *Opener) open(b []byte, now time.Time) (*Probe, error) {
 	if err := checkFrame(b); err != nil {
 		return nil, err
 	}
-	signed := len(b) - TagSize
-	if !o.verify(b[:signed], b[signed:]) {
-		return nil, derr("mac", hbproto.ErrMAC, "")
-	}
-	p, _, err := parse(b[:signed])
+	var p *Probe
+	_, err := o.env.Open(netip.Addr{}, o.keys, b, now, func(signed []byte) (hbproto.Stamp, error) {
+		var err error
+		if p, _, err = parse(signed); err != nil {
+			return hbproto.Stamp{}, err
+		}
+		return hbproto.Stamp{Session: p.Session, Seq: p.Seq, Time: p.Time}, nil
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
-	if skew := p.Time.Sub(now); skew > o.window || skew < -o.window {
-		return nil, derr("time", hbproto.ErrStale, "sender clock is %v off ours (window ±%v)", skew.Round(time.Millisecond), o.window)
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for e := o.lru.Back(); e != nil; e = o.lru.Back() {
-		if s := e.Value.(*sessionSeq); now.Sub(s.lastSeen) > 2*o.window {
-			o.lru.Remove(e)
-			delete(o.sessions, s.id)
-			continue
-		}
-		break
-	}
-	if e, ok := o.sessions[p.Session]; ok {
-		s := e.Value.(*sessionSeq)
-		if p.Seq <= s.seq {
-			return nil, derr("seq", hbproto.ErrReplay, "seq %d, session %016x already at %d", p.Seq, p.Session, s.seq)
-		}
-		s.seq, s.lastSeen = p.Seq, now
-		o.lru.MoveToFront(e)
-		return p, nil
-	}
-	for len(o.sessions) >= MaxSessions {
-		old := o.lru.Back()
-		o.lru.Remove(old)
-		delete(o.sessions, old.Value.(*sessionSeq).id)
-	}
-	o.sessions[p.Session] = o.lru.PushFront(&sessionSeq{id: p.Session, seq: p.Seq, lastSeen: now})
 	return p, nil
 }

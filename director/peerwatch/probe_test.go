@@ -122,7 +122,7 @@ func TestOpenRejects(t *testing.T) {
 			if diff := cmp.Diff([]string{tt.reason, tt.field, "10.0.0.9:7481"}, got); diff != "" {
 				t.Errorf("%v (-want +got)\n%s", err, diff)
 			}
-			if len(o.sessions) != 0 {
+			if o.Sessions() != 0 {
 				t.Error("a rejected probe created a session")
 			}
 		})
@@ -156,16 +156,16 @@ func TestReplayAndSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(o.sessions) != MaxSessions {
-		t.Errorf("%d sessions kept, want %d", len(o.sessions), MaxSessions)
+	if o.Sessions() != MaxSessions {
+		t.Errorf("%d sessions kept, want %d", o.Sessions(), MaxSessions)
 	}
 	// Idle sessions are forgotten after twice the window.
 	b, _ = NewSealer(testKey, 7).Seal(testTime.Add(3*time.Minute), *upProbe())
 	if _, err := o.Open("p", b, testTime.Add(3*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if len(o.sessions) != 1 {
-		t.Errorf("%d sessions after 3 idle minutes, want 1", len(o.sessions))
+	if o.Sessions() != 1 {
+		t.Errorf("%d sessions after 3 idle minutes, want 1", o.Sessions())
 	}
 }
 

@@ -1,8 +1,6 @@
 package hbproto
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -46,9 +44,7 @@ func Encode(key []byte, m *Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write(b)
-	return mac.Sum(b), nil
+	return AppendTag(key, b), nil
 }
 
 func appendMessage(b []byte, m *Message) ([]byte, error) {

@@ -22,8 +22,11 @@ var (
 )
 
 // DecodeError is the error of a rejected datagram: who sent it, which field
-// was wrong, and why.
+// was wrong, and why. The peer probe (director/peerwatch) uses it too.
 type DecodeError struct {
+	// Proto names the datagram's protocol in the message: empty for the
+	// heartbeat, "probe" for the peer probe.
+	Proto string
 	// Peer is the sender's address as the caller gave it; may be empty.
 	Peer string
 	// Field names the offending field, e.g. "mac" or "services[2].reason".
@@ -32,13 +35,16 @@ type DecodeError struct {
 	Err error
 }
 
-// Error names the peer and the field.
+// Error names the protocol, the peer and the field.
 func (e *DecodeError) Error() string {
-	peer := e.Peer
+	proto, peer := e.Proto, e.Peer
+	if proto == "" {
+		proto = "heartbeat"
+	}
 	if peer == "" {
 		peer = "unknown peer"
 	}
-	return fmt.Sprintf("heartbeat from %s: field %s: %v", peer, e.Field, e.Err)
+	return fmt.Sprintf("%s from %s: field %s: %v", proto, peer, e.Field, e.Err)
 }
 
 // Unwrap returns the wrapped error.

@@ -442,7 +442,7 @@ func TestReplay(t *testing.T) {
 
 func TestSessionMemoryBounded(t *testing.T) {
 	o := NewOpener(testKey, 0)
-	o.max = 3
+	o.env.max = 3
 	open := func(session, seq uint64, now time.Time) error {
 		h := hdr(TypeAgentReport, seq)
 		h.SessionID, h.Time = session, now
