@@ -12,4 +12,10 @@
 // The main loop owns the health and maintenance state; it is the only
 // goroutine that changes them, and it pings the systemd watchdog, so a stuck
 // loop gets the service restarted.
+//
+// Every kernel and OS touch (netlink, nftables and its events, sysctls,
+// SIGHUP) comes in through [Edges] in [Options]; the zero value is the real
+// one. The unit tests run the whole daemon on the in-memory fakes of
+// backend/vip/viptest and backend/arpguard/arpguardtest; the netns tests
+// run the binary on the real kernel.
 package app

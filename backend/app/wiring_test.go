@@ -367,3 +367,28 @@ func TestShutdownKeepsEverythingCleanupRemoves(t *testing.T) {
 		t.Errorf("applied.json after cleanup: %v", err)
 	}
 }
+
+// A reload from nftables to sysctl mode removes the table and writes the
+// sysctls.
+func TestReloadARPMode(t *testing.T) {
+	h := newHarness(t, hconf{})
+	h.start()
+	h.nft.Calls()
+	c := h.conf
+	c.arpMode = "sysctl"
+	h.writeConfig(c)
+	if _, err := h.call(OpReload, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the table removed", h.nft.Changed, func() bool { return len(h.nft.Tables()) == 0 })
+	if diff := cmp.Diff([]string{"remove tandem_backend"}, h.nft.Calls()); diff != "" {
+		t.Errorf("nftables changes (-want +got)\n%s", diff)
+	}
+	waitFor(t, "the sysctls", h.sys.Changed, func() bool {
+		v, _ := h.sys.Get("net/ipv4/conf/eth0/arp_announce")
+		return v == "2"
+	})
+	if diff := cmp.Diff([]string{"net/ipv4/conf/eth0/arp_ignore=1", "net/ipv4/conf/eth0/arp_announce=2"}, h.sys.Sets()); diff != "" {
+		t.Errorf("sysctls (-want +got)\n%s", diff)
+	}
+}

@@ -172,6 +172,18 @@ type Sysctl struct {
 	ifaces []string
 	vals   map[string]string
 	sets   []string
+	// changed is closed (and replaced) at every write.
+	changed chan struct{}
+}
+
+// Changed returns a channel that is closed at the next write.
+func (s *Sysctl) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
 }
 
 // NewSysctl returns sysctls for the interfaces ("all" is always known).
@@ -210,6 +222,10 @@ func (s *Sysctl) Set(path, value string) error {
 	}
 	s.vals[path] = value
 	s.sets = append(s.sets, path+"="+value)
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return nil
 }
 
