@@ -144,7 +144,7 @@ vrrp_instances:
 		}
 	}
 	_, err = ParseNative("d.yaml", []byte(strings.Replace(good, "smtp_alert: true", "smtp_alert: often", 1)))
-	if lines := errLines(err); len(lines) != 1 || !strings.HasPrefix(lines[0], `d.yaml:11: key "smtp_alert"`) {
+	if lines := errLines(err); len(lines) != 1 || !strings.HasPrefix(lines[0], `d.yaml:11: key "vrrp_instances[0].smtp_alert"`) {
 		t.Errorf("errors %q, want one for line 11", lines)
 	}
 }

@@ -1,67 +1,41 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
-// ParseNative reads the native YAML format. It is strict: an unknown key,
-// a duplicate key, a value of the wrong type, an anchor, alias or custom tag,
-// or more than one document is an error naming the key and its line.
-// Durations are Go duration strings with a unit ("10s", "1.5s", "5m"). The
-// result has every default applied and is validated; the error, if any, is
-// an ErrorList.
+// ParseNative reads the native YAML format with shared/strictyaml, the
+// strict reader the agent's backend.yaml uses too: an unknown key, a
+// duplicate key, a value of the wrong type, an anchor, alias or custom
+// tag, or more than one document is an error naming the line and the
+// dotted key path (`key "vrrp_instances[0].priority": ...`), and every
+// such error is reported, sorted by line. Durations are Go duration
+// strings with a unit ("10s", "1.5s", "5m"). The result has every default
+// applied and is validated; the error, if any, is an ErrorList whose
+// entries wrap the *strictyaml.Error.
 func ParseNative(name string, data []byte) (*Config, error) {
-	var errs ErrorList
-	d := &ndec{file: name, errs: &errs}
+	r := strictyaml.NewReader(name)
 	if len(data) > maxFileSize {
-		errs.add(Pos{File: name}, "file is larger than %d bytes", maxFileSize)
-		return nil, errs
+		r.Errorf(0, "", "file is larger than %d bytes", maxFileSize)
+		return nil, errorList(r.Errors())
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	err := dec.Decode(&doc)
-	if errors.Is(err, io.EOF) {
-		errs.add(Pos{File: name, Line: 1}, "the file is empty; it needs at least \"version: %d\"", NativeVersion)
-		return nil, errs
-	}
-	if err != nil {
-		d.yamlErr(err)
-		return nil, errs
-	}
-	var more yaml.Node
-	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
-		if err != nil {
-			d.yamlErr(err)
-		} else {
-			errs.add(Pos{name, more.Line}, "only one YAML document is allowed")
-		}
-		return nil, errs
-	}
-	if !d.plain(&doc, 0) {
-		return nil, errs
+	root, ok := r.Read(data)
+	if !ok {
+		return nil, errorList(r.Errors())
 	}
 	c := Default()
 	c.Format = FormatNative
 	c.Files = []string{name}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
+	d := &ndec{file: name}
 	d.config(root, c)
-	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b *Error) int { return a.Pos.Line - b.Pos.Line })
-		return nil, errs
+	if errs := r.Errors(); len(errs) > 0 {
+		return nil, errorList(errs)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -69,224 +43,39 @@ func ParseNative(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// errorList turns the reader's errors into the model's, each wrapping its
+// *strictyaml.Error.
+func errorList(errs strictyaml.Errors) ErrorList {
+	l := make(ErrorList, len(errs))
+	for i, e := range errs {
+		l[i] = &Error{Pos: Pos{e.File, e.Line}, Msg: e.Message(), Err: e}
+	}
+	return l
+}
 
-// ndec decodes yaml.Node trees into the model.
+// ndec decodes a strictyaml tree into the model.
 type ndec struct {
 	file string
-	errs *ErrorList
 	// refs are the references by name, checked by resolve.
 	refs []nref
+	// named are the tracked objects by name, checked for duplicates by
+	// resolve.
+	named []nnamed
+	// groups are the sync groups' member lists, checked by resolve.
+	groups []ngroup
 }
 
-func (d *ndec) yamlErr(err error) {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		d.errs.add(Pos{d.file, line}, "%s", m[2])
-		return
-	}
-	d.errs.add(Pos{File: d.file}, "%s", strings.TrimPrefix(msg, "yaml: "))
-}
+func (d *ndec) pos(v strictyaml.Value) Pos { return Pos{d.file, v.Line()} }
 
-func (d *ndec) pos(n *yaml.Node) Pos { return Pos{d.file, n.Line} }
-
-// plain refuses anchors, aliases, custom tags and deep nesting, so that
-// every later step sees a plain tree.
-func (d *ndec) plain(n *yaml.Node, depth int) bool {
-	if depth > 32 {
-		d.errs.add(d.pos(n), "nested too deep")
-		return false
-	}
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		d.errs.add(d.pos(n), "anchors and aliases are not supported")
-		return false
-	}
-	switch n.ShortTag() {
-	case "!!str", "!!int", "!!bool", "!!float", "!!null", "!!map", "!!seq", "!!timestamp", "":
-	default:
-		d.errs.add(d.pos(n), "tag %q is not supported", n.Tag)
-		return false
-	}
-	for _, c := range n.Content {
-		if !d.plain(c, depth+1) {
-			return false
-		}
-	}
-	return true
-}
-
-// nfield handles the value of one key.
-type nfield func(key string, v *yaml.Node)
-
-// mapping checks that n is a mapping with known, unique keys, and calls the
-// handlers: first those named in first, then the others in document order,
-// then those named in last. It returns the keys present.
-func (d *ndec) mapping(n *yaml.Node, what string, fields map[string]nfield, first, last []string) map[string]bool {
-	present := map[string]bool{}
-	if n.Kind != yaml.MappingNode {
-		if n.ShortTag() == "!!null" {
-			return present
-		}
-		d.errs.add(d.pos(n), "%s: want a mapping of keys", what)
-		return present
-	}
-	type pair struct{ k, v *yaml.Node }
-	var pairs []pair
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.errs.add(d.pos(k), "%s: keys must be plain strings", what)
-			continue
-		}
-		if line, dup := seen[k.Value]; dup {
-			d.errs.add(d.pos(k), "duplicate key %q (first at line %d)", k.Value, line)
-			continue
-		}
-		seen[k.Value] = k.Line
-		if _, ok := fields[k.Value]; !ok {
-			d.errs.add(d.pos(k), "unknown key %q", k.Value)
-			continue
-		}
-		present[k.Value] = true
-		pairs = append(pairs, pair{k, v})
-	}
-	run := func(p pair) { fields[p.k.Value](p.k.Value, p.v) }
-	for _, name := range first {
-		for _, p := range pairs {
-			if p.k.Value == name {
-				run(p)
-			}
-		}
-	}
-	for _, p := range pairs {
-		if !slices.Contains(first, p.k.Value) && !slices.Contains(last, p.k.Value) {
-			run(p)
-		}
-	}
-	for _, name := range last {
-		for _, p := range pairs {
-			if p.k.Value == name {
-				run(p)
-			}
-		}
-	}
-	return present
-}
-
-func (d *ndec) bad(v *yaml.Node, key, format string, args ...any) {
-	d.errs.add(d.pos(v), "key %q: %s", key, fmt.Sprintf(format, args...))
-}
-
-func (d *ndec) require(n *yaml.Node, present map[string]bool, keys ...string) {
-	for _, k := range keys {
-		if !present[k] {
-			d.errs.add(d.pos(n), "missing key %q", k)
-		}
-	}
-}
-
-// Scalar decoders. Each reports its own error and returns ok.
-
-func (d *ndec) str(key string, v *yaml.Node, dst *string) bool {
-	if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" {
-		d.bad(v, key, "want a string")
-		return false
-	}
-	*dst = v.Value
-	return true
-}
-
-func (d *ndec) strTo(dst *string) nfield {
-	return func(key string, v *yaml.Node) { d.str(key, v, dst) }
-}
-
-func (d *ndec) intv(key string, v *yaml.Node, lo, hi int) (int, bool) {
-	var n int64
-	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || v.Decode(&n) != nil {
-		d.bad(v, key, "want an integer")
-		return 0, false
-	}
-	if n < int64(lo) || n > int64(hi) {
-		d.bad(v, key, "%s", msgRange(int(max(min(n, 1<<40), -1<<40)), lo, hi))
-		return 0, false
-	}
-	return int(n), true
-}
-
-func (d *ndec) intTo(dst *int, lo, hi int) nfield {
-	return func(key string, v *yaml.Node) {
-		if n, ok := d.intv(key, v, lo, hi); ok {
-			*dst = n
-		}
-	}
-}
-
-func (d *ndec) boolTo(dst *bool) nfield {
-	return func(key string, v *yaml.Node) {
-		var b bool
-		if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" || v.Decode(&b) != nil {
-			d.bad(v, key, "want true or false")
-			return
-		}
-		*dst = b
-	}
-}
-
-func (d *ndec) dur(key string, v *yaml.Node, lo, hi time.Duration) (time.Duration, bool) {
-	if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" {
-		d.bad(v, key, "want a duration such as \"10s\"")
-		return 0, false
-	}
-	if t := v.ShortTag(); t == "!!int" || t == "!!float" {
-		d.bad(v, key, "%q needs a unit, e.g. \"%ss\"", v.Value, v.Value)
-		return 0, false
-	}
-	x, err := time.ParseDuration(v.Value)
-	if err != nil {
-		d.bad(v, key, "%q is not a duration such as \"10s\", \"1.5s\" or \"5m\"", v.Value)
-		return 0, false
-	}
-	if m := msgDurRange(x, lo, hi); m != "" {
-		d.bad(v, key, "%s", m)
-		return 0, false
-	}
-	return x, true
-}
-
-func (d *ndec) durTo(dst *time.Duration, lo, hi time.Duration) nfield {
-	return func(key string, v *yaml.Node) {
-		if x, ok := d.dur(key, v, lo, hi); ok {
-			*dst = x
-		}
-	}
-}
-
-// checked decodes a string and checks it with msg.
-func (d *ndec) checked(dst *string, msg func(string) string) nfield {
-	return func(key string, v *yaml.Node) {
-		var s string
-		if !d.str(key, v, &s) {
-			return
-		}
-		if m := msg(s); m != "" {
-			d.bad(v, key, "%s", m)
-			return
-		}
-		*dst = s
-	}
-}
-
-func (d *ndec) addrTo(dst *netip.Addr) nfield {
-	return func(key string, v *yaml.Node) {
-		var s string
-		if !d.str(key, v, &s) {
+func addrTo(dst *netip.Addr) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		s, ok := v.Str()
+		if !ok {
 			return
 		}
 		a, m := parseAddr(s)
 		if m != "" {
-			d.bad(v, key, "%s", m)
+			v.Errorf("%s", m)
 			return
 		}
 		*dst = a
@@ -294,68 +83,53 @@ func (d *ndec) addrTo(dst *netip.Addr) nfield {
 }
 
 // addrPort parses "IP:PORT", "[IPv6]:PORT" or a bare "IP" (port 0).
-func (d *ndec) addrPort(key string, v *yaml.Node) (netip.AddrPort, bool) {
-	var s string
-	if !d.str(key, v, &s) {
+func addrPort(v strictyaml.Value) (netip.AddrPort, bool) {
+	s, ok := v.Str()
+	if !ok {
 		return netip.AddrPort{}, false
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		if m := msgAddr(ap.Addr()); m != "" {
-			d.bad(v, key, "%s", m)
+			v.Errorf("%s", m)
 			return netip.AddrPort{}, false
 		}
 		return ap, true
 	}
 	a, m := parseAddr(s)
 	if m != "" {
-		d.bad(v, key, "%q is not IP:PORT, [IPv6]:PORT or an IP address", s)
+		v.Errorf("%q is not IP:PORT, [IPv6]:PORT or an IP address", s)
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(a, 0), true
 }
 
-// list calls item for each element of a sequence.
-func (d *ndec) list(key string, v *yaml.Node, item func(*yaml.Node)) {
-	if v.Kind != yaml.SequenceNode {
-		if v.ShortTag() == "!!null" {
-			return
-		}
-		d.bad(v, key, "want a list")
-		return
-	}
-	for _, e := range v.Content {
-		item(e)
-	}
-}
-
-func (d *ndec) config(root *yaml.Node, c *Config) {
+func (d *ndec) config(root strictyaml.Value, c *Config) {
 	var version int
 	deadAfterSet := false
 	syncIDSet := false
-	present := d.mapping(root, "configuration", map[string]nfield{
-		"version": d.intTo(&version, NativeVersion, NativeVersion),
-		"node": d.checked(&c.Node, func(s string) string {
+	present := root.Mapping(strictyaml.Fields{
+		"version": strictyaml.Int(&version, NativeVersion, NativeVersion),
+		"node": strictyaml.Checked(&c.Node, func(s string) string {
 			if s == "" || strings.ContainsAny(s, " \t\n\r") || len(s) > 255 {
 				return fmt.Sprintf("%q must be 1..255 bytes without white space", s)
 			}
 			return ""
 		}),
-		"notification": func(key string, v *yaml.Node) {
+		"notification": func(v strictyaml.Value) {
 			n := &c.Notification
 			n.Pos = d.pos(v)
-			d.mapping(v, key, map[string]nfield{
-				"email": func(key string, v *yaml.Node) {
-					d.list(key, v, func(e *yaml.Node) {
-						var s string
-						if d.str(key, e, &s) {
+			v.Mapping(strictyaml.Fields{
+				"email": func(v strictyaml.Value) {
+					v.List(func(e strictyaml.Value) {
+						if s, ok := e.Str(); ok {
 							n.Email = append(n.Email, s)
 						}
 					})
 				},
-				"from": d.strTo(&n.From),
-				"smtp_server": func(key string, v *yaml.Node) {
-					var s string
-					if !d.str(key, v, &s) {
+				"from": strictyaml.Str(&n.From),
+				"smtp_server": func(v strictyaml.Value) {
+					s, ok := v.Str()
+					if !ok {
 						return
 					}
 					if h, p, err := splitHostPort(s); err == nil {
@@ -363,155 +137,158 @@ func (d *ndec) config(root *yaml.Node, c *Config) {
 					} else if msgHost(s) == "" {
 						n.SMTPServer = joinHostPort(s, DefaultSMTPPort)
 					} else {
-						d.bad(v, key, "%q is not HOST or HOST:PORT", s)
+						v.Errorf("%q is not HOST or HOST:PORT", s)
 					}
 				},
-				"smtp_connect_timeout": d.durTo(&n.SMTPConnectTimeout, time.Millisecond, time.Hour),
-				"no_email_faults":      d.boolTo(&n.NoEmailFaults),
-			}, nil, nil)
+				"smtp_connect_timeout": strictyaml.Duration(&n.SMTPConnectTimeout, time.Millisecond, time.Hour),
+				"no_email_faults":      strictyaml.Bool(&n.NoEmailFaults),
+			})
 		},
-		"logging": func(key string, v *yaml.Node) {
+		"logging": func(v strictyaml.Value) {
 			l := &c.Logging
 			l.Pos = d.pos(v)
-			d.mapping(v, key, map[string]nfield{
-				"format": d.checked(&l.Format, func(s string) string {
+			v.Mapping(strictyaml.Fields{
+				"format": strictyaml.Checked(&l.Format, func(s string) string {
 					if s != "text" && s != "json" {
 						return fmt.Sprintf("%q is not text or json", s)
 					}
 					return ""
 				}),
-				"level": d.checked(&l.Level, func(s string) string {
+				"level": strictyaml.Checked(&l.Level, func(s string) string {
 					if !slices.Contains([]string{"debug", "info", "warn", "error"}, s) {
 						return fmt.Sprintf("%q is not debug, info, warn or error", s)
 					}
 					return ""
 				}),
-				"syslog": d.boolTo(&l.Syslog),
-				"facility": d.checked(&l.Facility, func(s string) string {
+				"syslog": strictyaml.Bool(&l.Syslog),
+				"facility": strictyaml.Checked(&l.Facility, func(s string) string {
 					if !slices.Contains(facilities, s) {
 						return fmt.Sprintf("unknown syslog facility %q", s)
 					}
 					return ""
 				}),
-			}, nil, nil)
+			})
 		},
-		"heartbeat": func(key string, v *yaml.Node) {
+		"heartbeat": func(v strictyaml.Value) {
 			h := &c.Heartbeat
 			h.Pos = d.pos(v)
-			p := d.mapping(v, key, map[string]nfield{
-				"enabled":           d.boolTo(&h.Enabled),
-				"listen":            d.checked(&h.Listen, msgListen),
-				"key_file":          d.checked(&h.KeyFile, func(s string) string { return msgNonEmpty("path", s) }),
-				"interval":          d.durTo(&h.Interval, 10*time.Millisecond, time.Hour),
-				"dead_after":        d.durTo(&h.DeadAfter, 10*time.Millisecond, 24*time.Hour),
-				"window":            d.durTo(&h.Window, time.Second, time.Hour),
-				"previous_key_file": d.checked(&h.PreviousKeyFile, func(s string) string { return msgNonEmpty("path", s) }),
-				"agent_keys":        d.checked(&h.AgentKeys, msgAgentKeys),
-			}, nil, nil)
-			deadAfterSet = p["dead_after"]
+			p := v.Mapping(strictyaml.Fields{
+				"enabled":           strictyaml.Bool(&h.Enabled),
+				"listen":            strictyaml.Checked(&h.Listen, msgListen),
+				"key_file":          strictyaml.Checked(&h.KeyFile, func(s string) string { return msgNonEmpty("path", s) }),
+				"interval":          strictyaml.Duration(&h.Interval, 10*time.Millisecond, time.Hour),
+				"dead_after":        strictyaml.Duration(&h.DeadAfter, 10*time.Millisecond, 24*time.Hour),
+				"window":            strictyaml.Duration(&h.Window, time.Second, time.Hour),
+				"previous_key_file": strictyaml.Checked(&h.PreviousKeyFile, func(s string) string { return msgNonEmpty("path", s) }),
+				"agent_keys":        strictyaml.Checked(&h.AgentKeys, msgAgentKeys),
+			})
+			deadAfterSet = p.Has("dead_after")
 		},
-		"drain": func(key string, v *yaml.Node) {
+		"drain": func(v strictyaml.Value) {
 			c.Drain.Pos = d.pos(v)
-			d.mapping(v, key, map[string]nfield{
-				"timeout":             d.durTo(&c.Drain.Timeout, 0, 7*24*time.Hour),
-				"remove_when_drained": d.boolTo(&c.Drain.RemoveWhenDrained),
-			}, nil, nil)
+			v.Mapping(strictyaml.Fields{
+				"timeout":             strictyaml.Duration(&c.Drain.Timeout, 0, 7*24*time.Hour),
+				"remove_when_drained": strictyaml.Bool(&c.Drain.RemoveWhenDrained),
+			})
 		},
-		"control_socket": d.checked(&c.ControlSocket, func(s string) string {
+		"control_socket": strictyaml.Checked(&c.ControlSocket, func(s string) string {
 			if !strings.HasPrefix(s, "/") {
 				return fmt.Sprintf("%q is not an absolute path", s)
 			}
 			return ""
 		}),
-		"metrics": func(key string, v *yaml.Node) {
+		"metrics": func(v strictyaml.Value) {
 			c.Metrics.Pos = d.pos(v)
-			d.mapping(v, key, map[string]nfield{
-				"enabled": d.boolTo(&c.Metrics.Enabled),
-				"listen":  d.checked(&c.Metrics.Listen, msgListen),
-			}, nil, nil)
+			v.Mapping(strictyaml.Fields{
+				"enabled": strictyaml.Bool(&c.Metrics.Enabled),
+				"listen":  strictyaml.Checked(&c.Metrics.Listen, msgListen),
+			})
 		},
-		"ipvs": func(key string, v *yaml.Node) {
+		"ipvs": func(v strictyaml.Value) {
 			x := &c.IPVS
 			x.Pos = d.pos(v)
-			d.mapping(v, key, map[string]nfield{
-				"expire_nodest_conn":        d.boolTo(&x.ExpireNodestConn),
-				"expire_quiescent_template": d.boolTo(&x.ExpireQuiescentTemplate),
-				"conn_reuse_mode":           d.intTo(&x.ConnReuseMode, 0, 3),
-				"remove_on_stop":            d.boolTo(&x.RemoveOnStop),
-			}, nil, nil)
+			v.Mapping(strictyaml.Fields{
+				"expire_nodest_conn":        strictyaml.Bool(&x.ExpireNodestConn),
+				"expire_quiescent_template": strictyaml.Bool(&x.ExpireQuiescentTemplate),
+				"conn_reuse_mode":           strictyaml.Int(&x.ConnReuseMode, 0, 3),
+				"remove_on_stop":            strictyaml.Bool(&x.RemoveOnStop),
+			})
 		},
-		"lvs_sync_daemon": func(key string, v *yaml.Node) {
+		"lvs_sync_daemon": func(v strictyaml.Value) {
 			s := &ConnSync{Pos: d.pos(v)}
-			p := d.mapping(v, key, map[string]nfield{
-				"interface": d.checked(&s.Interface, msgIfName),
-				"instance":  d.strTo(&s.Instance),
-				"sync_id":   d.intTo(&s.SyncID, 0, 255),
-			}, nil, nil)
-			d.require(v, p, "interface")
-			syncIDSet = p["sync_id"]
+			p := v.Mapping(strictyaml.Fields{
+				"interface": strictyaml.Checked(&s.Interface, msgIfName),
+				"instance":  strictyaml.Str(&s.Instance),
+				"sync_id":   strictyaml.Int(&s.SyncID, 0, 255),
+			})
+			v.Require(p, "interface")
+			syncIDSet = p.Has("sync_id")
 			c.ConnSync = s
 		},
-		"fast_failover": func(key string, v *yaml.Node) {
+		"fast_failover": func(v strictyaml.Value) {
 			f := &c.FastFailover
 			f.Pos = d.pos(v)
-			d.mapping(v, key, map[string]nfield{
-				"enabled":          d.boolTo(&f.Enabled),
-				"port":             d.intTo(&f.Port, 1, 65535),
-				"interval":         d.durTo(&f.Interval, time.Millisecond, time.Minute),
-				"multiplier":       d.intTo(&f.Multiplier, 1, 255),
-				"witness_quorum":   d.intTo(&f.WitnessQuorum, 0, maxWitnessQuorum),
-				"witness_wait":     d.durTo(&f.WitnessWait, time.Millisecond, maxWitnessWait),
-				"witness_max_veto": d.durTo(&f.WitnessMaxVeto, time.Millisecond, maxWitnessMaxVeto),
-				"peer":             d.addrTo(&f.Peer),
-			}, nil, nil)
+			v.Mapping(strictyaml.Fields{
+				"enabled":          strictyaml.Bool(&f.Enabled),
+				"port":             strictyaml.Int(&f.Port, 1, 65535),
+				"interval":         strictyaml.Duration(&f.Interval, time.Millisecond, time.Minute),
+				"multiplier":       strictyaml.Int(&f.Multiplier, 1, 255),
+				"witness_quorum":   strictyaml.Int(&f.WitnessQuorum, 0, maxWitnessQuorum),
+				"witness_wait":     strictyaml.Duration(&f.WitnessWait, time.Millisecond, maxWitnessWait),
+				"witness_max_veto": strictyaml.Duration(&f.WitnessMaxVeto, time.Millisecond, maxWitnessMaxVeto),
+				"peer":             addrTo(&f.Peer),
+			})
 		},
-		"script_user":     d.checked(&c.ScriptUser, msgUser),
-		"script_group":    d.checked(&c.ScriptGroup, msgUser),
-		"script_security": d.boolTo(&c.ScriptSecurity),
-		"vrrp_scripts": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
+		"script_user":     strictyaml.Checked(&c.ScriptUser, msgUser),
+		"script_group":    strictyaml.Checked(&c.ScriptGroup, msgUser),
+		"script_security": strictyaml.Bool(&c.ScriptSecurity),
+		"vrrp_scripts": func(v strictyaml.Value) {
+			v.List(func(e strictyaml.Value) {
 				if s, ok := d.script(e); ok {
 					c.Scripts = append(c.Scripts, s)
+					d.named = append(d.named, nnamed{"vrrp script", s.Name, e})
 				}
 			})
 		},
-		"track_processes": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
+		"track_processes": func(v strictyaml.Value) {
+			v.List(func(e strictyaml.Value) {
 				if t, ok := d.trackProcess(e); ok {
 					c.TrackProcesses = append(c.TrackProcesses, t)
+					d.named = append(d.named, nnamed{"track process", t.Name, e})
 				}
 			})
 		},
-		"track_files": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
+		"track_files": func(v strictyaml.Value) {
+			v.List(func(e strictyaml.Value) {
 				if t, ok := d.trackFile(e); ok {
 					c.TrackFiles = append(c.TrackFiles, t)
+					d.named = append(d.named, nnamed{"track file", t.Name, e})
 				}
 			})
 		},
-		"vrrp_instances": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) { c.VRRP = append(c.VRRP, d.instance(e)) })
+		"vrrp_instances": func(v strictyaml.Value) {
+			v.List(func(e strictyaml.Value) { c.VRRP = append(c.VRRP, d.instance(e)) })
 		},
-		"sync_groups": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
+		"sync_groups": func(v strictyaml.Value) {
+			v.List(func(e strictyaml.Value) {
 				if g, ok := d.syncGroup(e); ok {
 					c.SyncGroups = append(c.SyncGroups, g)
 				}
 			})
 		},
-		"static": func(_ string, v *yaml.Node) { d.static(v, &c.Static) },
-		"virtual_servers": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
+		"static": func(v strictyaml.Value) { d.static(v, &c.Static) },
+		"virtual_servers": func(v strictyaml.Value) {
+			v.List(func(e strictyaml.Value) {
 				if s, ok := d.service(e); ok {
 					c.Services = append(c.Services, s)
 				}
 			})
 		},
-	}, nil, nil)
-	d.needUser(root, present, "script_user", "script_group")
+	})
+	needUser(present, "script_user", "script_group")
 	d.resolve(c)
-	if root.Kind == yaml.MappingNode && !present["version"] {
-		d.errs.add(d.pos(root), "missing key \"version\" (this format is version %d: add \"version: %d\")", NativeVersion, NativeVersion)
+	if (root.IsMapping() || root.IsNull()) && !present.Has("version") {
+		root.KeyErrorf("version", "missing required key (this format is version %d: add \"version: %d\")", NativeVersion, NativeVersion)
 	}
 	if !deadAfterSet {
 		c.Heartbeat.DeadAfter = DefaultHeartbeatDeadAfter * c.Heartbeat.Interval
@@ -530,67 +307,67 @@ func msgNonEmpty(what, s string) string {
 	return ""
 }
 
-func (d *ndec) instance(n *yaml.Node) VRRPInstance {
+func (d *ndec) instance(n strictyaml.Value) VRRPInstance {
 	in := newInstance("", d.pos(n))
 	state := string(in.State)
-	fields := map[string]nfield{
-		"name": d.checked(&in.Name, func(s string) string {
+	fields := strictyaml.Fields{
+		"name": strictyaml.Checked(&in.Name, func(s string) string {
 			if s == "" || strings.ContainsAny(s, " \t\n\r") {
 				return fmt.Sprintf("%q is not a valid instance name", s)
 			}
 			return ""
 		}),
-		"state":             d.checked(&state, func(s string) string { return msgState(VRRPState(s)) }),
-		"interface":         d.checked(&in.Interface, msgIfName),
-		"virtual_router_id": d.intTo(&in.VirtualRouterID, 1, 255),
-		"priority":          d.intTo(&in.Priority, 1, 255),
-		"nopreempt":         d.boolTo(&in.NoPreempt),
-		"preempt_delay":     d.durTo(&in.PreemptDelay, 0, 1000*time.Second),
-		"advert_int":        d.durTo(&in.AdvertInt, time.Millisecond, 255*time.Second),
-		"version":           d.intTo(&in.Version, 2, 3),
-		"authentication": func(key string, v *yaml.Node) {
+		"state":             strictyaml.Checked(&state, func(s string) string { return msgState(VRRPState(s)) }),
+		"interface":         strictyaml.Checked(&in.Interface, msgIfName),
+		"virtual_router_id": strictyaml.Int(&in.VirtualRouterID, 1, 255),
+		"priority":          strictyaml.Int(&in.Priority, 1, 255),
+		"nopreempt":         strictyaml.Bool(&in.NoPreempt),
+		"preempt_delay":     strictyaml.Duration(&in.PreemptDelay, 0, 1000*time.Second),
+		"advert_int":        strictyaml.Duration(&in.AdvertInt, time.Millisecond, 255*time.Second),
+		"version":           strictyaml.Int(&in.Version, 2, 3),
+		"authentication": func(v strictyaml.Value) {
 			a := &Auth{Type: AuthPass, Pos: d.pos(v)}
-			p := d.mapping(v, key, map[string]nfield{
-				"auth_type": d.checked(&a.Type, func(s string) string {
+			p := v.Mapping(strictyaml.Fields{
+				"auth_type": strictyaml.Checked(&a.Type, func(s string) string {
 					if s != AuthPass {
 						return fmt.Sprintf("%q is not supported (only PASS)", s)
 					}
 					return ""
 				}),
-				"auth_pass": d.checked(&a.Pass, msgAuthPass),
-			}, nil, nil)
-			d.require(v, p, "auth_pass")
+				"auth_pass": strictyaml.Checked(&a.Pass, msgAuthPass),
+			})
+			v.Require(p, "auth_pass")
 			in.Auth = a
 		},
 		"virtual_ipaddress":          d.addresses(&in.VirtualIPs),
 		"virtual_ipaddress_excluded": d.addresses(&in.ExcludedVIPs),
 		"virtual_routes":             d.routes(&in.VirtualRoutes),
 		"virtual_rules":              d.rules(&in.VirtualRules),
-		"unicast_src_ip":             d.addrTo(&in.SourceIP),
-		"unicast_peer": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
+		"unicast_src_ip":             addrTo(&in.SourceIP),
+		"unicast_peer": func(v strictyaml.Value) {
+			v.List(func(e strictyaml.Value) {
 				var a netip.Addr
-				d.addrTo(&a)(key, e)
+				addrTo(&a)(e)
 				if a.IsValid() {
 					in.UnicastPeers = append(in.UnicastPeers, UnicastPeer{Addr: a, Pos: d.pos(e)})
 				}
 			})
 		},
 		"track_interface":            d.trackInterfaces(&in.TrackInterfaces),
-		"notify_master":              d.checked(&in.Notify.Master, msgScript),
-		"notify_backup":              d.checked(&in.Notify.Backup, msgScript),
-		"notify_fault":               d.checked(&in.Notify.Fault, msgScript),
-		"notify_stop":                d.checked(&in.Notify.Stop, msgScript),
-		"notify":                     d.checked(&in.Notify.Any, msgScript),
-		"smtp_alert":                 d.boolTo(&in.SMTPAlert),
-		"garp_master_delay":          d.durTo(&in.GARPMasterDelay, 0, time.Hour),
-		"garp_master_repeat":         d.intTo(&in.GARPMasterRepeat, 1, 255),
-		"garp_master_refresh":        d.durTo(&in.GARPMasterRefresh, 0, 24*time.Hour),
-		"garp_master_refresh_repeat": d.intTo(&in.GARPMasterRefreshRepeat, 1, 255),
+		"notify_master":              strictyaml.Checked(&in.Notify.Master, msgScript),
+		"notify_backup":              strictyaml.Checked(&in.Notify.Backup, msgScript),
+		"notify_fault":               strictyaml.Checked(&in.Notify.Fault, msgScript),
+		"notify_stop":                strictyaml.Checked(&in.Notify.Stop, msgScript),
+		"notify":                     strictyaml.Checked(&in.Notify.Any, msgScript),
+		"smtp_alert":                 strictyaml.Bool(&in.SMTPAlert),
+		"garp_master_delay":          strictyaml.Duration(&in.GARPMasterDelay, 0, time.Hour),
+		"garp_master_repeat":         strictyaml.Int(&in.GARPMasterRepeat, 1, 255),
+		"garp_master_refresh":        strictyaml.Duration(&in.GARPMasterRefresh, 0, 24*time.Hour),
+		"garp_master_refresh_repeat": strictyaml.Int(&in.GARPMasterRefreshRepeat, 1, 255),
 	}
 	d.trackFields(fields, &in.Track)
-	p := d.mapping(n, "vrrp instance", fields, nil, nil)
-	d.require(n, p, "name", "interface", "virtual_router_id", "virtual_ipaddress")
+	p := n.Mapping(fields)
+	n.Require(p, "name", "interface", "virtual_router_id", "virtual_ipaddress")
 	in.State = VRRPState(state)
 	for _, vips := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
 		for i := range vips {
@@ -612,62 +389,60 @@ func msgScript(s string) string {
 	return ""
 }
 
-func (d *ndec) service(n *yaml.Node) (VirtualService, bool) {
+func (d *ndec) service(n strictyaml.Value) (VirtualService, bool) {
 	s := newService(d.pos(n))
 	s.Forwarding = DR // the native default: Tandem is an LVS-DR director
 	proto, sched, method := string(s.Protocol), s.Scheduler, string(s.Forwarding)
 	var inhibit bool
 	var virtualHost string
-	var sorry *yaml.Node
-	var rsNodes *yaml.Node
-	p := d.mapping(n, "virtual server", map[string]nfield{
-		"address": func(key string, v *yaml.Node) {
-			if ap, ok := d.addrPort(key, v); ok {
+	p := n.Mapping(strictyaml.Fields{
+		"address": func(v strictyaml.Value) {
+			if ap, ok := addrPort(v); ok {
 				s.Addr = ap
 			}
 		},
-		"fwmark": func(key string, v *yaml.Node) {
-			if m, ok := d.intv(key, v, 1, 1<<32-1); ok {
+		"fwmark": func(v strictyaml.Value) {
+			if m, ok := v.Int(1, 1<<32-1); ok {
 				s.FWMark = uint32(m)
 			}
 		},
-		"protocol":             d.checked(&proto, func(x string) string { return msgProtocol(Protocol(x)) }),
-		"delay_loop":           d.durTo(&s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
-		"lvs_sched":            d.checked(&sched, msgScheduler),
-		"lvs_method":           d.checked(&method, func(x string) string { return msgForwarding(Forwarding(x)) }),
-		"persistence_timeout":  d.durTo(&s.Persistence, 0, (1<<31-1)*time.Second),
-		"sorry_server":         func(_ string, v *yaml.Node) { sorry = v },
-		"sorry_server_inhibit": d.boolTo(&s.SorryServerInhibit),
-		"quorum":               d.intTo(&s.Quorum, 1, 1<<31-1),
-		"hysteresis":           d.intTo(&s.Hysteresis, 0, 1<<31-1),
-		"quorum_up":            d.checked(&s.QuorumUp, msgScript),
-		"quorum_down":          d.checked(&s.QuorumDown, msgScript),
-		"alpha":                d.boolTo(&s.Alpha),
-		"omega":                d.boolTo(&s.Omega),
-		"inhibit_on_failure":   d.boolTo(&inhibit),
-		"virtualhost":          d.strTo(&virtualHost),
-		"real_servers":         func(_ string, v *yaml.Node) { rsNodes = v },
-		"group":                d.checked(&s.Group, msgName),
-	}, nil, nil)
+		"protocol":             strictyaml.Checked(&proto, func(x string) string { return msgProtocol(Protocol(x)) }),
+		"delay_loop":           strictyaml.Duration(&s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
+		"lvs_sched":            strictyaml.Checked(&sched, msgScheduler),
+		"lvs_method":           strictyaml.Checked(&method, func(x string) string { return msgForwarding(Forwarding(x)) }),
+		"persistence_timeout":  strictyaml.Duration(&s.Persistence, 0, (1<<31-1)*time.Second),
+		"sorry_server":         func(strictyaml.Value) {}, // once the port is known
+		"sorry_server_inhibit": strictyaml.Bool(&s.SorryServerInhibit),
+		"quorum":               strictyaml.Int(&s.Quorum, 1, 1<<31-1),
+		"hysteresis":           strictyaml.Int(&s.Hysteresis, 0, 1<<31-1),
+		"quorum_up":            strictyaml.Checked(&s.QuorumUp, msgScript),
+		"quorum_down":          strictyaml.Checked(&s.QuorumDown, msgScript),
+		"alpha":                strictyaml.Bool(&s.Alpha),
+		"omega":                strictyaml.Bool(&s.Omega),
+		"inhibit_on_failure":   strictyaml.Bool(&inhibit),
+		"virtualhost":          strictyaml.Str(&virtualHost),
+		"real_servers":         func(strictyaml.Value) {}, // once the port is known
+		"group":                strictyaml.Checked(&s.Group, msgName),
+	})
 	s.Protocol, s.Scheduler, s.Forwarding = Protocol(proto), sched, Forwarding(method)
 	switch {
-	case p["address"] && p["fwmark"]:
-		d.errs.add(d.pos(n), "give either key \"address\" or key \"fwmark\", not both")
+	case p.Has("address") && p.Has("fwmark"):
+		n.Errorf("give either key \"address\" or key \"fwmark\", not both")
 		return s, false
-	case !p["address"] && !p["fwmark"]:
-		d.errs.add(d.pos(n), "missing key \"address\" (or \"fwmark\")")
+	case !p.Has("address") && !p.Has("fwmark"):
+		n.KeyErrorf("address", "missing required key (or \"fwmark\")")
 		return s, false
 	}
-	if sorry != nil {
-		if ap, ok := d.addrPort("sorry_server", sorry); ok {
+	if sorry, ok := p["sorry_server"]; ok {
+		if ap, ok := addrPort(sorry); ok {
 			if ap.Port() == 0 && s.FWMark == 0 {
 				ap = netip.AddrPortFrom(ap.Addr(), s.Addr.Port())
 			}
 			s.SorryServer = &SorryServer{Addr: ap, Pos: d.pos(sorry)}
 		}
 	}
-	if rsNodes != nil {
-		d.list("real_servers", rsNodes, func(e *yaml.Node) {
+	if rsNodes, ok := p["real_servers"]; ok {
+		rsNodes.List(func(e strictyaml.Value) {
 			if rs, ok := d.realServer(e, &s, inhibit, virtualHost); ok {
 				s.RealServers = append(s.RealServers, rs)
 			}
@@ -676,31 +451,30 @@ func (d *ndec) service(n *yaml.Node) (VirtualService, bool) {
 	return s, true
 }
 
-func (d *ndec) realServer(n *yaml.Node, s *VirtualService, inhibit bool, virtualHost string) (RealServer, bool) {
+func (d *ndec) realServer(n strictyaml.Value, s *VirtualService, inhibit bool, virtualHost string) (RealServer, bool) {
 	rs := newRealServer(netip.AddrPort{}, d.pos(n))
 	rs.InhibitOnFailure = inhibit
-	var checks *yaml.Node
-	p := d.mapping(n, "real server", map[string]nfield{
-		"address": func(key string, v *yaml.Node) {
-			if ap, ok := d.addrPort(key, v); ok {
+	p := n.Mapping(strictyaml.Fields{
+		"address": func(v strictyaml.Value) {
+			if ap, ok := addrPort(v); ok {
 				rs.Addr = ap
 			}
 		},
-		"weight":             d.intTo(&rs.Weight, 0, 65535),
-		"inhibit_on_failure": d.boolTo(&rs.InhibitOnFailure),
-		"notify_up":          d.checked(&rs.NotifyUp, msgScript),
-		"notify_down":        d.checked(&rs.NotifyDown, msgScript),
-		"checks":             func(_ string, v *yaml.Node) { checks = v },
-	}, nil, nil)
-	if !p["address"] {
-		d.require(n, p, "address")
+		"weight":             strictyaml.Int(&rs.Weight, 0, 65535),
+		"inhibit_on_failure": strictyaml.Bool(&rs.InhibitOnFailure),
+		"notify_up":          strictyaml.Checked(&rs.NotifyUp, msgScript),
+		"notify_down":        strictyaml.Checked(&rs.NotifyDown, msgScript),
+		"checks":             func(strictyaml.Value) {}, // once the port is known
+	})
+	if !p.Has("address") {
+		n.Require(p, "address")
 		return rs, false
 	}
 	if rs.Addr.Port() == 0 && s.FWMark == 0 {
 		rs.Addr = netip.AddrPortFrom(rs.Addr.Addr(), s.Addr.Port())
 	}
-	if checks != nil {
-		d.list("checks", checks, func(e *yaml.Node) {
+	if checks, ok := p["checks"]; ok {
+		checks.List(func(e strictyaml.Value) {
 			if c, ok := d.check(e, virtualHost); ok {
 				rs.Checks = append(rs.Checks, c)
 			}
@@ -757,14 +531,15 @@ func newNativeCheck(t CheckType, pos Pos) Check {
 	return c
 }
 
-func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
+func (d *ndec) check(n strictyaml.Value, virtualHost string) (Check, bool) {
 	var c Check
 	typeOK := false
-	var urls *yaml.Node
-	fields := map[string]nfield{
-		"type": func(key string, v *yaml.Node) {
-			var t string
-			if !d.str(key, v, &t) {
+	var urls strictyaml.Value
+	hasURLs := false
+	fields := strictyaml.Fields{
+		"type": func(v strictyaml.Value) {
+			t, ok := v.Str()
+			if !ok {
 				return
 			}
 			if !slices.Contains(checkTypes, CheckType(t)) {
@@ -772,7 +547,7 @@ func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 				for i, t := range checkTypes {
 					names[i] = string(t)
 				}
-				d.bad(v, key, "%q is not one of %s", t, strings.Join(names, ", "))
+				v.Errorf("%q is not one of %s", t, strings.Join(names, ", "))
 				return
 			}
 			c = newNativeCheck(CheckType(t), d.pos(n))
@@ -781,55 +556,55 @@ func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 			}
 			typeOK = true
 		},
-		"connect_ip":         d.addrTo(&c.ConnectIP),
-		"connect_port":       d.intTo(&c.ConnectPort, 1, 65535),
-		"bindto":             d.addrTo(&c.BindTo),
-		"connect_timeout":    d.durTo(&c.ConnectTimeout, time.Millisecond, time.Hour),
-		"retry":              d.intTo(&c.Retry, 0, 1000),
-		"delay_before_retry": d.durTo(&c.DelayBeforeRetry, 0, time.Hour),
-		"virtualhost":        d.strTo(&c.VirtualHost),
-		"url":                func(_ string, v *yaml.Node) { urls = v },
-		"misc_path":          d.checked(&c.MiscPath, msgScript),
-		"misc_timeout":       d.durTo(&c.MiscTimeout, time.Millisecond, 24*time.Hour),
-		"misc_dynamic":       d.boolTo(&c.MiscDynamic),
-		"user":               d.checked(&c.User, msgUser),
-		"group":              d.checked(&c.Group, msgUser),
-		"payload":            d.checked(&c.Payload, func(s string) string { return msgHex(s, false) }),
-		"require_reply":      d.boolTo(&c.RequireReply),
-		"reply":              d.checked(&c.ReplyHex, func(s string) string { return msgHex(s, true) }),
-		"min_reply_length":   d.intTo(&c.MinReplyLength, 0, 65535),
-		"max_reply_length":   d.intTo(&c.MaxReplyLength, 0, 65535),
-		"dns_type": d.checked(&c.DNSType, func(s string) string {
+		"connect_ip":         addrTo(&c.ConnectIP),
+		"connect_port":       strictyaml.Int(&c.ConnectPort, 1, 65535),
+		"bindto":             addrTo(&c.BindTo),
+		"connect_timeout":    strictyaml.Duration(&c.ConnectTimeout, time.Millisecond, time.Hour),
+		"retry":              strictyaml.Int(&c.Retry, 0, 1000),
+		"delay_before_retry": strictyaml.Duration(&c.DelayBeforeRetry, 0, time.Hour),
+		"virtualhost":        strictyaml.Str(&c.VirtualHost),
+		"url":                func(v strictyaml.Value) { urls, hasURLs = v, true },
+		"misc_path":          strictyaml.Checked(&c.MiscPath, msgScript),
+		"misc_timeout":       strictyaml.Duration(&c.MiscTimeout, time.Millisecond, 24*time.Hour),
+		"misc_dynamic":       strictyaml.Bool(&c.MiscDynamic),
+		"user":               strictyaml.Checked(&c.User, msgUser),
+		"group":              strictyaml.Checked(&c.Group, msgUser),
+		"payload":            strictyaml.Checked(&c.Payload, func(s string) string { return msgHex(s, false) }),
+		"require_reply":      strictyaml.Bool(&c.RequireReply),
+		"reply":              strictyaml.Checked(&c.ReplyHex, func(s string) string { return msgHex(s, true) }),
+		"min_reply_length":   strictyaml.Int(&c.MinReplyLength, 0, 65535),
+		"max_reply_length":   strictyaml.Int(&c.MaxReplyLength, 0, 65535),
+		"dns_type": strictyaml.Checked(&c.DNSType, func(s string) string {
 			if !slices.Contains(dnsTypes, s) {
 				return fmt.Sprintf("%q is not one of %s", s, strings.Join(dnsTypes, ", "))
 			}
 			return ""
 		}),
-		"dns_name":   d.checked(&c.DNSName, func(s string) string { return msgNonEmpty("the name", s) }),
-		"helo_name":  d.checked(&c.HeloName, func(s string) string { return msgNonEmpty("the name", s) }),
-		"track_file": d.checked(&c.TrackFile, msgName),
-		"weight":     d.intTo(&c.Weight, -(1<<31 - 1), 1<<31-1),
-		"reverse":    d.boolTo(&c.Reverse),
-		"dynamic":    d.boolTo(&c.Dynamic),
+		"dns_name":   strictyaml.Checked(&c.DNSName, func(s string) string { return msgNonEmpty("the name", s) }),
+		"helo_name":  strictyaml.Checked(&c.HeloName, func(s string) string { return msgNonEmpty("the name", s) }),
+		"track_file": strictyaml.Checked(&c.TrackFile, msgName),
+		"weight":     strictyaml.Int(&c.Weight, -(1<<31 - 1), 1<<31-1),
+		"reverse":    strictyaml.Bool(&c.Reverse),
+		"dynamic":    strictyaml.Bool(&c.Dynamic),
 	}
 	// Keys that the check's type does not take are errors; the type is
 	// read first.
 	for k, types := range checkKeys {
 		f := fields[k]
-		fields[k] = func(key string, v *yaml.Node) {
+		fields[k] = func(v strictyaml.Value) {
 			if !typeOK {
 				return
 			}
 			if !slices.Contains(types, c.Type) {
-				d.bad(v, key, "%s has no %s", c.Type, key)
+				v.Errorf("%s has no %s", c.Type, k)
 				return
 			}
-			f(key, v)
+			f(v)
 		}
 	}
-	p := d.mapping(n, "check", fields, []string{"type"}, nil)
-	if !p["type"] {
-		d.require(n, p, "type")
+	p := n.Mapping(fields, "type")
+	if !p.Has("type") {
+		n.Require(p, "type")
 		return c, false
 	}
 	if !typeOK {
@@ -837,26 +612,26 @@ func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 	}
 	switch c.Type {
 	case MiscCheck:
-		d.require(n, p, "misc_path")
-		d.needUser(n, p, "user", "group")
+		n.Require(p, "misc_path")
+		needUser(p, "user", "group")
 	case UDPCheck:
-		if p["reply"] && !c.RequireReply {
-			d.errs.add(d.pos(n), "key \"reply\" needs \"require_reply: true\"")
+		if p.Has("reply") && !c.RequireReply {
+			p["reply"].Errorf("needs \"require_reply: true\"")
 		}
 		if c.MinReplyLength > c.MaxReplyLength {
-			d.errs.add(d.pos(n), "key \"min_reply_length\": %d is above max_reply_length %d", c.MinReplyLength, c.MaxReplyLength)
+			p["min_reply_length"].Errorf("%d is above max_reply_length %d", c.MinReplyLength, c.MaxReplyLength)
 		}
 	case FileCheck:
-		d.require(n, p, "track_file")
-		if p["track_file"] {
-			d.refs = append(d.refs, nref{"track_file", c.TrackFile, d.pos(n)})
+		n.Require(p, "track_file")
+		if p.Has("track_file") {
+			d.refs = append(d.refs, nref{"track_file", c.TrackFile, p["track_file"]})
 		}
 	}
-	if urls != nil {
+	if hasURLs {
 		if c.Type == TCPCheck {
-			d.bad(urls, "url", "TCP_CHECK has no url")
+			urls.Errorf("TCP_CHECK has no url")
 		} else {
-			d.list("url", urls, func(e *yaml.Node) {
+			urls.List(func(e strictyaml.Value) {
 				if u, ok := d.url(e); ok {
 					c.URLs = append(c.URLs, u)
 				}
@@ -866,37 +641,37 @@ func (d *ndec) check(n *yaml.Node, virtualHost string) (Check, bool) {
 	return c, true
 }
 
-func (d *ndec) url(n *yaml.Node) (URL, bool) {
+func (d *ndec) url(n strictyaml.Value) (URL, bool) {
 	u := URL{Pos: d.pos(n)}
-	p := d.mapping(n, "url", map[string]nfield{
-		"path": d.checked(&u.Path, func(s string) string { return msgNonEmpty("path", s) }),
-		"digest": d.checked(&u.Digest, func(s string) string {
+	p := n.Mapping(strictyaml.Fields{
+		"path": strictyaml.Checked(&u.Path, func(s string) string { return msgNonEmpty("path", s) }),
+		"digest": strictyaml.Checked(&u.Digest, func(s string) string {
 			return msgDigest(s)
 		}),
-		"status_code": func(key string, v *yaml.Node) {
-			one := func(e *yaml.Node) {
-				if e.Kind != yaml.ScalarNode || e.ShortTag() == "!!null" {
-					d.bad(e, key, "want a status code, a range such as \"200-299\", or a list of them")
+		"status_code": func(v strictyaml.Value) {
+			one := func(e strictyaml.Value) {
+				if !e.IsScalar() {
+					e.Errorf("want a status code, a range such as \"200-299\", or a list of them")
 					return
 				}
-				for _, w := range strings.Fields(e.Value) {
+				for _, w := range strings.Fields(e.Node().Value) {
 					r, m := parseStatus(w)
 					if m != "" {
-						d.bad(e, key, "%s", m)
+						e.Errorf("%s", m)
 						return
 					}
 					u.StatusCodes = append(u.StatusCodes, r)
 				}
 			}
-			if v.Kind == yaml.SequenceNode {
-				d.list(key, v, one)
+			if v.IsList() {
+				v.List(one)
 				return
 			}
 			one(v)
 		},
-	}, nil, nil)
-	d.require(n, p, "path")
-	return u, p["path"]
+	})
+	n.Require(p, "path")
+	return u, p.Has("path")
 }
 
 // msgAgentKeys checks heartbeat.agent_keys.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
 // The native keys of tracking (vrrp_scripts, track_processes, track_files
@@ -15,9 +15,23 @@ import (
 
 // nref is a reference by name, checked once the whole file is read.
 type nref struct {
-	kind string // "track_script", "track_process", "track_file", "FILE_CHECK"
+	kind string // "track_script", "track_process" or "track_file"
 	name string
-	pos  Pos
+	at   strictyaml.Value
+}
+
+// nnamed is a tracked object's name, which must be unique in its kind.
+type nnamed struct {
+	kind string // "vrrp script", "track process", "track file"
+	name string
+	at   strictyaml.Value
+}
+
+// ngroup is a sync group's member list.
+type ngroup struct {
+	name    string
+	members strictyaml.Value
+	each    []strictyaml.Value // the members, as in SyncGroup.Members
 }
 
 // msgName checks the name of a tracked object or a sync group.
@@ -37,117 +51,117 @@ func msgUser(s string) string {
 }
 
 // needUser reports key "group" given without key "user".
-func (d *ndec) needUser(n *yaml.Node, present map[string]bool, user, group string) {
-	if present[group] && !present[user] {
-		d.errs.add(d.pos(n), "key %q needs key %q", group, user)
+func needUser(present strictyaml.Keys, user, group string) {
+	if present.Has(group) && !present.Has(user) {
+		present[group].Errorf("needs key %q", user)
 	}
 }
 
-func (d *ndec) script(n *yaml.Node) (VRRPScript, bool) {
+func (d *ndec) script(n strictyaml.Value) (VRRPScript, bool) {
 	s := VRRPScript{Interval: DefaultScriptInterval, Rise: DefaultScriptRise, Fall: DefaultScriptFall, Pos: d.pos(n)}
-	p := d.mapping(n, "vrrp script", map[string]nfield{
-		"name":      d.checked(&s.Name, msgName),
-		"script":    d.checked(&s.Script, msgScript),
-		"interval":  d.durTo(&s.Interval, 10*time.Millisecond, 24*time.Hour),
-		"timeout":   d.durTo(&s.Timeout, 10*time.Millisecond, 24*time.Hour),
-		"weight":    d.intTo(&s.Weight, -MaxTrackWeight, MaxTrackWeight),
-		"reverse":   d.boolTo(&s.Reverse),
-		"rise":      d.intTo(&s.Rise, 1, 1<<20),
-		"fall":      d.intTo(&s.Fall, 1, 1<<20),
-		"user":      d.checked(&s.User, msgUser),
-		"group":     d.checked(&s.Group, msgUser),
-		"init_fail": d.boolTo(&s.InitFail),
-	}, nil, nil)
-	d.require(n, p, "name", "script")
-	d.needUser(n, p, "user", "group")
-	return s, p["name"] && p["script"]
+	p := n.Mapping(strictyaml.Fields{
+		"name":      strictyaml.Checked(&s.Name, msgName),
+		"script":    strictyaml.Checked(&s.Script, msgScript),
+		"interval":  strictyaml.Duration(&s.Interval, 10*time.Millisecond, 24*time.Hour),
+		"timeout":   strictyaml.Duration(&s.Timeout, 10*time.Millisecond, 24*time.Hour),
+		"weight":    strictyaml.Int(&s.Weight, -MaxTrackWeight, MaxTrackWeight),
+		"reverse":   strictyaml.Bool(&s.Reverse),
+		"rise":      strictyaml.Int(&s.Rise, 1, 1<<20),
+		"fall":      strictyaml.Int(&s.Fall, 1, 1<<20),
+		"user":      strictyaml.Checked(&s.User, msgUser),
+		"group":     strictyaml.Checked(&s.Group, msgUser),
+		"init_fail": strictyaml.Bool(&s.InitFail),
+	})
+	n.Require(p, "name", "script")
+	needUser(p, "user", "group")
+	return s, p.Has("name") && p.Has("script")
 }
 
-func (d *ndec) trackProcess(n *yaml.Node) (TrackProcess, bool) {
+func (d *ndec) trackProcess(n strictyaml.Value) (TrackProcess, bool) {
 	t := TrackProcess{Quorum: DefaultProcessQuorum, ParamMatch: "exact", Pos: d.pos(n)}
-	p := d.mapping(n, "track process", map[string]nfield{
-		"name":    d.checked(&t.Name, msgName),
-		"process": d.checked(&t.Process, func(s string) string { return msgNonEmpty("the process name", s) }),
-		"param":   d.strTo(&t.Param),
-		"param_match": d.checked(&t.ParamMatch, func(s string) string {
+	p := n.Mapping(strictyaml.Fields{
+		"name":    strictyaml.Checked(&t.Name, msgName),
+		"process": strictyaml.Checked(&t.Process, func(s string) string { return msgNonEmpty("the process name", s) }),
+		"param":   strictyaml.Str(&t.Param),
+		"param_match": strictyaml.Checked(&t.ParamMatch, func(s string) string {
 			switch s {
 			case "exact", "partial", "initial":
 				return ""
 			}
 			return fmt.Sprintf("%q is not exact, partial or initial", s)
 		}),
-		"full_command":    d.boolTo(&t.FullCommand),
-		"quorum":          d.intTo(&t.Quorum, 0, 1<<20),
-		"quorum_max":      d.intTo(&t.QuorumMax, 0, 1<<20),
-		"weight":          d.intTo(&t.Weight, -MaxTrackWeight, MaxTrackWeight),
-		"reverse":         d.boolTo(&t.Reverse),
-		"delay":           d.durTo(&t.Delay, 0, 24*time.Hour),
-		"fork_delay":      d.durTo(&t.ForkDelay, 0, 24*time.Hour),
-		"terminate_delay": d.durTo(&t.TermDelay, 0, 24*time.Hour),
-	}, nil, nil)
-	d.require(n, p, "name", "process")
-	if !p["fork_delay"] {
+		"full_command":    strictyaml.Bool(&t.FullCommand),
+		"quorum":          strictyaml.Int(&t.Quorum, 0, 1<<20),
+		"quorum_max":      strictyaml.Int(&t.QuorumMax, 0, 1<<20),
+		"weight":          strictyaml.Int(&t.Weight, -MaxTrackWeight, MaxTrackWeight),
+		"reverse":         strictyaml.Bool(&t.Reverse),
+		"delay":           strictyaml.Duration(&t.Delay, 0, 24*time.Hour),
+		"fork_delay":      strictyaml.Duration(&t.ForkDelay, 0, 24*time.Hour),
+		"terminate_delay": strictyaml.Duration(&t.TermDelay, 0, 24*time.Hour),
+	})
+	n.Require(p, "name", "process")
+	if !p.Has("fork_delay") {
 		t.ForkDelay = t.Delay
 	}
-	if !p["terminate_delay"] {
+	if !p.Has("terminate_delay") {
 		t.TermDelay = t.Delay
 	}
 	if t.QuorumMax != 0 && t.QuorumMax < t.Quorum {
-		d.errs.add(d.pos(n), "key \"quorum_max\": %d is below quorum %d", t.QuorumMax, t.Quorum)
+		p["quorum_max"].Errorf("%d is below quorum %d", t.QuorumMax, t.Quorum)
 	}
-	return t, p["name"] && p["process"]
+	return t, p.Has("name") && p.Has("process")
 }
 
-func (d *ndec) trackFile(n *yaml.Node) (TrackFile, bool) {
+func (d *ndec) trackFile(n strictyaml.Value) (TrackFile, bool) {
 	t := TrackFile{Weight: DefaultTrackFileWeight, Pos: d.pos(n)}
-	p := d.mapping(n, "track file", map[string]nfield{
-		"name":    d.checked(&t.Name, msgName),
-		"file":    d.checked(&t.File, func(s string) string { return msgNonEmpty("path", s) }),
-		"weight":  d.intTo(&t.Weight, -MaxTrackWeight, MaxTrackWeight),
-		"reverse": d.boolTo(&t.Reverse),
-		"init_file": func(key string, v *yaml.Node) {
-			if x, ok := d.intv(key, v, -1<<31, 1<<31-1); ok {
+	p := n.Mapping(strictyaml.Fields{
+		"name":    strictyaml.Checked(&t.Name, msgName),
+		"file":    strictyaml.Checked(&t.File, func(s string) string { return msgNonEmpty("path", s) }),
+		"weight":  strictyaml.Int(&t.Weight, -MaxTrackWeight, MaxTrackWeight),
+		"reverse": strictyaml.Bool(&t.Reverse),
+		"init_file": func(v strictyaml.Value) {
+			if x, ok := v.Int(-1<<31, 1<<31-1); ok {
 				t.InitFile = &x
 			}
 		},
-		"overwrite": d.boolTo(&t.Overwrite),
-	}, nil, nil)
-	d.require(n, p, "name", "file")
-	if p["overwrite"] && !p["init_file"] {
-		d.errs.add(d.pos(n), "key \"overwrite\" needs key \"init_file\"")
+		"overwrite": strictyaml.Bool(&t.Overwrite),
+	})
+	n.Require(p, "name", "file")
+	if p.Has("overwrite") && !p.Has("init_file") {
+		p["overwrite"].Errorf("needs key \"init_file\"")
 	}
-	return t, p["name"] && p["file"]
+	return t, p.Has("name") && p.Has("file")
 }
 
 // trackRefs decodes a track_script, track_process or track_file list:
 // each element "NAME", "NAME weight W" or "NAME weight W reverse", or a
 // mapping {name, weight, reverse} (for a name with white space in it).
-func (d *ndec) trackRefs(dst *[]TrackRef) nfield {
-	return func(key string, v *yaml.Node) {
-		d.list(key, v, func(e *yaml.Node) {
+func (d *ndec) trackRefs(kind string, dst *[]TrackRef) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		v.List(func(e strictyaml.Value) {
 			r := TrackRef{Pos: d.pos(e)}
-			if e.Kind == yaml.MappingNode {
-				p := d.mapping(e, key, map[string]nfield{
-					"name": d.checked(&r.Name, msgName),
-					"weight": func(key string, v *yaml.Node) {
-						if w, ok := d.intv(key, v, -MaxTrackWeight, MaxTrackWeight); ok {
+			if e.IsMapping() {
+				p := e.Mapping(strictyaml.Fields{
+					"name": strictyaml.Checked(&r.Name, msgName),
+					"weight": func(v strictyaml.Value) {
+						if w, ok := v.Int(-MaxTrackWeight, MaxTrackWeight); ok {
 							r.Weight, r.WeightSet = w, true
 						}
 					},
-					"reverse": d.boolTo(&r.Reverse),
-				}, nil, nil)
-				d.require(e, p, "name")
-				if p["reverse"] && !p["weight"] {
-					d.errs.add(d.pos(e), "key \"reverse\" needs key \"weight\"")
+					"reverse": strictyaml.Bool(&r.Reverse),
+				})
+				e.Require(p, "name")
+				if p.Has("reverse") && !p.Has("weight") {
+					p["reverse"].Errorf("needs key \"weight\"")
 				}
-				if p["name"] {
+				if p.Has("name") {
 					*dst = append(*dst, r)
-					d.refs = append(d.refs, nref{key, r.Name, r.Pos})
+					d.refs = append(d.refs, nref{kind, r.Name, p["name"]})
 				}
 				return
 			}
-			var s string
-			if !d.str(key, e, &s) {
+			s, ok := e.Str()
+			if !ok {
 				return
 			}
 			w := strings.Fields(s)
@@ -156,39 +170,39 @@ func (d *ndec) trackRefs(dst *[]TrackRef) nfield {
 			case (len(w) == 3 || len(w) == 4 && w[3] == "reverse") && w[1] == "weight":
 				x, m := parseInt(w[2], -MaxTrackWeight, MaxTrackWeight)
 				if m != "" {
-					d.bad(e, key, "weight %s", m)
+					e.Errorf("weight %s", m)
 					return
 				}
 				r.Weight, r.WeightSet, r.Reverse = x, true, len(w) == 4
 			default:
-				d.bad(e, key, "%q: want NAME [weight -253..253 [reverse]]", s)
+				e.Errorf("%q: want NAME [weight -253..253 [reverse]]", s)
 				return
 			}
 			r.Name = w[0]
 			*dst = append(*dst, r)
-			d.refs = append(d.refs, nref{key, r.Name, r.Pos})
+			d.refs = append(d.refs, nref{kind, r.Name, e})
 		})
 	}
 }
 
 // trackFields adds the track_* lists of an instance or a sync group.
-func (d *ndec) trackFields(fields map[string]nfield, t *Tracking) {
-	fields["track_script"] = d.trackRefs(&t.Scripts)
-	fields["track_process"] = d.trackRefs(&t.Processes)
-	fields["track_file"] = d.trackRefs(&t.Files)
+func (d *ndec) trackFields(fields strictyaml.Fields, t *Tracking) {
+	for kind, dst := range map[string]*[]TrackRef{"track_script": &t.Scripts, "track_process": &t.Processes, "track_file": &t.Files} {
+		fields[kind] = d.trackRefs(kind, dst)
+	}
 }
 
 // trackInterfaces decodes a track_interface list.
-func (d *ndec) trackInterfaces(dst *[]TrackInterface) nfield {
-	return func(key string, v *yaml.Node) {
-		d.list(key, v, func(e *yaml.Node) {
-			var s string
-			if !d.str(key, e, &s) {
+func (d *ndec) trackInterfaces(dst *[]TrackInterface) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		v.List(func(e strictyaml.Value) {
+			s, ok := e.Str()
+			if !ok {
 				return
 			}
 			t, m := parseTrackInterface(strings.Fields(s))
 			if m != "" {
-				d.bad(e, key, "%s", m)
+				e.Errorf("%s", m)
 				return
 			}
 			t.Pos = d.pos(e)
@@ -199,16 +213,16 @@ func (d *ndec) trackInterfaces(dst *[]TrackInterface) nfield {
 
 // addresses decodes a list of address lines (virtual_ipaddress and the
 // like).
-func (d *ndec) addresses(dst *[]VirtualIP) nfield {
-	return func(key string, v *yaml.Node) {
-		d.list(key, v, func(e *yaml.Node) {
-			var s string
-			if !d.str(key, e, &s) {
+func (d *ndec) addresses(dst *[]VirtualIP) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		v.List(func(e strictyaml.Value) {
+			s, ok := e.Str()
+			if !ok {
 				return
 			}
 			vip, m := parseVIP(strings.Fields(s))
 			if m != "" {
-				d.bad(e, key, "%s", m)
+				e.Errorf("%s", m)
 				return
 			}
 			vip.Pos = d.pos(e)
@@ -218,16 +232,16 @@ func (d *ndec) addresses(dst *[]VirtualIP) nfield {
 }
 
 // routes decodes a list of route lines.
-func (d *ndec) routes(dst *[]Route) nfield {
-	return func(key string, v *yaml.Node) {
-		d.list(key, v, func(e *yaml.Node) {
-			var s string
-			if !d.str(key, e, &s) {
+func (d *ndec) routes(dst *[]Route) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		v.List(func(e strictyaml.Value) {
+			s, ok := e.Str()
+			if !ok {
 				return
 			}
 			r, m := parseRoute(s)
 			if m != "" {
-				d.bad(e, key, "%s", m)
+				e.Errorf("%s", m)
 				return
 			}
 			r.Pos = d.pos(e)
@@ -237,16 +251,16 @@ func (d *ndec) routes(dst *[]Route) nfield {
 }
 
 // rules decodes a list of rule lines.
-func (d *ndec) rules(dst *[]Rule) nfield {
-	return func(key string, v *yaml.Node) {
-		d.list(key, v, func(e *yaml.Node) {
-			var s string
-			if !d.str(key, e, &s) {
+func (d *ndec) rules(dst *[]Rule) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		v.List(func(e strictyaml.Value) {
+			s, ok := e.Str()
+			if !ok {
 				return
 			}
 			r, m := parseRule(s)
 			if m != "" {
-				d.bad(e, key, "%s", m)
+				e.Errorf("%s", m)
 				return
 			}
 			r.Pos = d.pos(e)
@@ -255,39 +269,44 @@ func (d *ndec) rules(dst *[]Rule) nfield {
 	}
 }
 
-func (d *ndec) syncGroup(n *yaml.Node) (SyncGroup, bool) {
+func (d *ndec) syncGroup(n strictyaml.Value) (SyncGroup, bool) {
 	g := SyncGroup{Pos: d.pos(n)}
-	fields := map[string]nfield{
-		"name": d.checked(&g.Name, msgName),
-		"members": func(key string, v *yaml.Node) {
-			d.list(key, v, func(e *yaml.Node) {
-				var s string
-				if d.str(key, e, &s) {
+	var each []strictyaml.Value
+	fields := strictyaml.Fields{
+		"name": strictyaml.Checked(&g.Name, msgName),
+		"members": func(v strictyaml.Value) {
+			v.List(func(e strictyaml.Value) {
+				if s, ok := e.Str(); ok {
 					g.Members = append(g.Members, s)
+					each = append(each, e)
 				}
 			})
 		},
-		"notify_master":   d.checked(&g.Notify.Master, msgScript),
-		"notify_backup":   d.checked(&g.Notify.Backup, msgScript),
-		"notify_fault":    d.checked(&g.Notify.Fault, msgScript),
-		"notify_stop":     d.checked(&g.Notify.Stop, msgScript),
-		"notify":          d.checked(&g.Notify.Any, msgScript),
-		"smtp_alert":      d.boolTo(&g.SMTPAlert),
+		"notify_master":   strictyaml.Checked(&g.Notify.Master, msgScript),
+		"notify_backup":   strictyaml.Checked(&g.Notify.Backup, msgScript),
+		"notify_fault":    strictyaml.Checked(&g.Notify.Fault, msgScript),
+		"notify_stop":     strictyaml.Checked(&g.Notify.Stop, msgScript),
+		"notify":          strictyaml.Checked(&g.Notify.Any, msgScript),
+		"smtp_alert":      strictyaml.Bool(&g.SMTPAlert),
 		"track_interface": d.trackInterfaces(&g.TrackInterfaces),
-		"global_tracking": d.boolTo(&g.GlobalTracking),
+		"global_tracking": strictyaml.Bool(&g.GlobalTracking),
 	}
 	d.trackFields(fields, &g.Track)
-	p := d.mapping(n, "sync group", fields, nil, nil)
-	d.require(n, p, "name", "members")
-	return g, p["name"] && p["members"]
+	p := n.Mapping(fields)
+	n.Require(p, "name", "members")
+	if !p.Has("name") || !p.Has("members") {
+		return g, false
+	}
+	d.groups = append(d.groups, ngroup{g.Name, p["members"], each})
+	return g, true
 }
 
-func (d *ndec) static(n *yaml.Node, s *Static) {
-	d.mapping(n, "static", map[string]nfield{
+func (d *ndec) static(n strictyaml.Value, s *Static) {
+	n.Mapping(strictyaml.Fields{
 		"addresses": d.addresses(&s.Addresses),
 		"routes":    d.routes(&s.Routes),
 		"rules":     d.rules(&s.Rules),
-	}, nil, nil)
+	})
 }
 
 // resolve checks what refers to something by name, once the whole file is
@@ -295,23 +314,14 @@ func (d *ndec) static(n *yaml.Node, s *Static) {
 // keepalived.conf reader warns and drops a dangling name; the native
 // format refuses it.
 func (d *ndec) resolve(c *Config) {
-	seen := map[string]Pos{}
-	dup := func(kind, name string, pos Pos) {
-		k := kind + "\x00" + name
+	seen := map[string]int{}
+	for _, x := range d.named {
+		k := x.kind + "\x00" + x.name
 		if first, ok := seen[k]; ok {
-			d.errs.add(pos, "%s %q is defined twice (first at line %d)", kind, name, first.Line)
-			return
+			x.at.Errorf("%s %q is defined twice (first at line %d)", x.kind, x.name, first)
+			continue
 		}
-		seen[k] = pos
-	}
-	for _, s := range c.Scripts {
-		dup("vrrp script", s.Name, s.Pos)
-	}
-	for _, t := range c.TrackProcesses {
-		dup("track process", t.Name, t.Pos)
-	}
-	for _, t := range c.TrackFiles {
-		dup("track file", t.Name, t.Pos)
+		seen[k] = x.at.Line()
 	}
 	for _, r := range d.refs {
 		var ok bool
@@ -325,23 +335,24 @@ func (d *ndec) resolve(c *Config) {
 			ok, where = c.TrackedFile(r.name) != nil, "track_files"
 		}
 		if !ok {
-			d.errs.add(r.pos, "key %q: %q is not defined in %s", r.kind, r.name, where)
+			r.at.Errorf("%q is not defined in %s", r.name, where)
 		}
 	}
 	member := map[string]string{}
-	for _, g := range c.SyncGroups {
-		for _, m := range g.Members {
+	for _, g := range d.groups {
+		for _, e := range g.each {
+			m := e.Node().Value
 			switch {
 			case c.Instance(m) == nil:
-				d.errs.add(g.Pos, "sync group %q: key \"members\": %q is not a vrrp instance", g.Name, m)
+				e.Errorf("%q is not a vrrp instance", m)
 			case member[m] != "":
-				d.errs.add(g.Pos, "sync group %q: key \"members\": instance %q is already in sync group %q (an instance can be in one group only)", g.Name, m, member[m])
+				e.Errorf("instance %q is already in sync group %q (an instance can be in one group only)", m, member[m])
 			default:
-				member[m] = g.Name
+				member[m] = g.name
 			}
 		}
-		if len(g.Members) < 2 {
-			d.errs.add(g.Pos, "sync group %q: key \"members\": a sync group needs at least two instances", g.Name)
+		if len(g.each) < 2 {
+			g.members.Errorf("sync group %q needs at least two instances", g.name)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
 // Value syntax shared by both readers. Each parser returns the value or a
@@ -261,21 +263,4 @@ func joinHostPort(h string, p int) string {
 
 // fmtDur formats d in the largest unit that divides it: "5m", "10s",
 // "1500ms", which time.ParseDuration reads back exactly.
-func fmtDur(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	sign := ""
-	if d < 0 {
-		sign, d = "-", -d
-	}
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}, {time.Microsecond, "us"}} {
-		if d%u.d == 0 {
-			return sign + strconv.FormatInt(int64(d/u.d), 10) + u.name
-		}
-	}
-	return sign + strconv.FormatInt(int64(d), 10) + "ns"
-}
+func fmtDur(d time.Duration) string { return strictyaml.FormatDuration(d) }

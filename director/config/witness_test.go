@@ -57,10 +57,10 @@ func TestNativeWitnessKeys(t *testing.T) {
 
 func TestNativeWitnessKeyErrors(t *testing.T) {
 	for _, tt := range []struct{ from, to, want string }{
-		{"witness_quorum: 2", "witness_quorum: -1", `d.yaml:4: key "witness_quorum": -1 is out of range 0..1000`},
-		{"witness_quorum: 2", "witness_quorum: two", `d.yaml:4: key "witness_quorum"`},
-		{"witness_wait: 250ms", "witness_wait: 0s", `d.yaml:5: key "witness_wait": 0s is out of range 1ms..10s`},
-		{"witness_wait: 250ms", "witness_wait: 250", `d.yaml:5: key "witness_wait"`},
+		{"witness_quorum: 2", "witness_quorum: -1", `d.yaml:4: key "fast_failover.witness_quorum": -1 is out of range 0..1000`},
+		{"witness_quorum: 2", "witness_quorum: two", `d.yaml:4: key "fast_failover.witness_quorum"`},
+		{"witness_wait: 250ms", "witness_wait: 0s", `d.yaml:5: key "fast_failover.witness_wait": 0s is out of range 1ms..10s`},
+		{"witness_wait: 250ms", "witness_wait: 250", `d.yaml:5: key "fast_failover.witness_wait"`},
 	} {
 		t.Run(tt.to, func(t *testing.T) {
 			_, err := ParseNative("d.yaml", []byte(strings.Replace(ffConf, tt.from, tt.to, 1)))

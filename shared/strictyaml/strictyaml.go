@@ -165,6 +165,9 @@ func (v Value) Line() int { return v.n.Line }
 // IsNull reports whether the value is empty (nothing, "~" or null).
 func (v Value) IsNull() bool { return v.n.Kind == yaml.ScalarNode && v.n.ShortTag() == "!!null" }
 
+// IsScalar reports whether the value is a single value, not empty.
+func (v Value) IsScalar() bool { return v.n.Kind == yaml.ScalarNode && !v.IsNull() }
+
 // IsMapping reports whether the value is a mapping.
 func (v Value) IsMapping() bool { return v.n.Kind == yaml.MappingNode }
 
