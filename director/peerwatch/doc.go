@@ -3,9 +3,9 @@
 // mode, simplified) over UDP on the sync interface, or the VRRP interface
 // when there is none, authenticated with the heartbeat key.
 //
-//   - probe.go: the wire format (magic "TP", HMAC-SHA256 with the heartbeat
-//     key, the heartbeat's time window and per-session replay rule), Sealer
-//     and Opener.
+//   - probe.go: the wire format (magic "TP"), Sealer and Opener; the
+//     envelope (HMAC-SHA256 tag, time window, per-session replay rule) is
+//     the heartbeat's, hbproto.Envelope.
 //   - session.go: Session, the pure detector: Step(now, ev) []Action with
 //     Start, Received, TimerFired and Leave; PeerUp and PeerDown out.
 //   - watcher.go: Watcher, the driver: the socket, our VRRP roles in every
