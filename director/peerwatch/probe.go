@@ -22,15 +22,15 @@ const (
 	MaxDatagram = 1024
 	// HeaderSize is the fixed part before the name.
 	HeaderSize = 44
-	// TagSize is the HMAC-SHA256 tag that ends every probe.
-	TagSize = 32
+	// TagSize is the HMAC-SHA256 tag that ends every probe (the envelope's).
+	TagSize = hbproto.TagSize
 	// MinDatagram is the smallest well-formed probe: header, a one-byte
 	// name, the instance count and the tag.
 	MinDatagram = HeaderSize + 2 + 1 + TagSize
 	// MaxInstances is the longest instance list.
 	MaxInstances = 64
-	// DefaultWindow is the accepted clock difference (as the heartbeat).
-	DefaultWindow = 30 * time.Second
+	// DefaultWindow is the accepted clock difference (the heartbeat's).
+	DefaultWindow = hbproto.DefaultWindow
 	// MaxSessions bounds the replay state of an Opener.
 	MaxSessions = 64
 )
