@@ -49,6 +49,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	if !ok {
 		return nil, r.Errors()
 	}
+	if root.IsNull() {
+		r.Errorf(0, "", "empty file: vips and health are required")
+		return nil, r.Errors()
+	}
 	cfg := defaults(name)
 	top(root, cfg)
 	if errs := r.Errors(); len(errs) > 0 {

@@ -116,7 +116,7 @@ func TestParseErrors(t *testing.T) {
 		{"yaml syntax", "vips: [192.0.2.1\nhealth: x\n", `b.yaml:`},
 		{"tab indent", "vips:\n\t- 192.0.2.1\n", `YAML syntax`},
 		{"not a mapping", "- a\n- b\n", `b.yaml:1: want a mapping of keys, not a list`},
-		{"empty", "", "b.yaml:1: key \"vips\": missing required key\nb.yaml:1: key \"health\": missing required key"},
+		{"empty", "# only a comment\n", `b.yaml: empty file: vips and health are required`},
 		{"alias", "x: &a 1\n", `b.yaml:1: anchors and aliases are not supported`},
 		{"command relative", "vips: [192.0.2.1]\nhealth:\n  type: command\n  command: [check]\n", `b.yaml:4: key "health.command": must be a list whose first element is an absolute path`},
 		{"bad node", minimal + "node: \"web 1\"\n", `key "node": "web 1"`},

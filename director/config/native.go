@@ -29,6 +29,10 @@ func ParseNative(name string, data []byte) (*Config, error) {
 	if !ok {
 		return nil, errorList(r.Errors())
 	}
+	if root.IsNull() {
+		r.Errorf(1, "", "the file is empty; it needs at least \"version: %d\"", NativeVersion)
+		return nil, errorList(r.Errors())
+	}
 	c := Default()
 	c.Format = FormatNative
 	c.Files = []string{name}
@@ -354,11 +358,6 @@ func (d *ndec) instance(n strictyaml.Value) VRRPInstance {
 			})
 		},
 		"track_interface":            d.trackInterfaces(&in.TrackInterfaces),
-		"notify_master":              strictyaml.Checked(&in.Notify.Master, msgScript),
-		"notify_backup":              strictyaml.Checked(&in.Notify.Backup, msgScript),
-		"notify_fault":               strictyaml.Checked(&in.Notify.Fault, msgScript),
-		"notify_stop":                strictyaml.Checked(&in.Notify.Stop, msgScript),
-		"notify":                     strictyaml.Checked(&in.Notify.Any, msgScript),
 		"smtp_alert":                 strictyaml.Bool(&in.SMTPAlert),
 		"garp_master_delay":          strictyaml.Duration(&in.GARPMasterDelay, 0, time.Hour),
 		"garp_master_repeat":         strictyaml.Int(&in.GARPMasterRepeat, 1, 255),
@@ -366,6 +365,7 @@ func (d *ndec) instance(n strictyaml.Value) VRRPInstance {
 		"garp_master_refresh_repeat": strictyaml.Int(&in.GARPMasterRefreshRepeat, 1, 255),
 	}
 	d.trackFields(fields, &in.Track)
+	notifyFields(fields, &in.Notify)
 	p := n.Mapping(fields)
 	n.Require(p, "name", "interface", "virtual_router_id", "virtual_ipaddress")
 	in.State = VRRPState(state)

@@ -88,7 +88,7 @@ func TestNativeErrors(t *testing.T) {
 		{"duplicate key", "version: 1\nversion: 1\n", []string{`d.yaml:2: key "version": duplicate key (first at line 1)`}},
 		{"missing version", "node: x\n", []string{`d.yaml:1: key "version": missing required key (this format is version 1: add "version: 1")`}},
 		{"wrong version", "version: 2\n", []string{`d.yaml:1: key "version": 2 is out of range 1..1`}},
-		{"empty file", "", []string{`d.yaml:1: key "version": missing required key (this format is version 1: add "version: 1")`}},
+		{"empty file", "", []string{`d.yaml:1: the file is empty; it needs at least "version: 1"`}},
 		{"not a mapping", "- a\n", []string{`d.yaml:1: want a mapping of keys, not a list`}},
 		{"yaml syntax", "version: 1\nnode: [\n", []string{`d.yaml:2: YAML syntax: did not find expected node content`}},
 		{"two documents", "version: 1\n---\nversion: 1\n", []string{`d.yaml:2: only one YAML document is allowed`}},

@@ -192,6 +192,13 @@ func (d *ndec) trackFields(fields strictyaml.Fields, t *Tracking) {
 	}
 }
 
+// notifyFields adds the notify_* scripts of an instance or a sync group.
+func notifyFields(fields strictyaml.Fields, n *Notify) {
+	for key, dst := range map[string]*string{"notify_master": &n.Master, "notify_backup": &n.Backup, "notify_fault": &n.Fault, "notify_stop": &n.Stop, "notify": &n.Any} {
+		fields[key] = strictyaml.Checked(dst, msgScript)
+	}
+}
+
 // trackInterfaces decodes a track_interface list.
 func (d *ndec) trackInterfaces(dst *[]TrackInterface) func(strictyaml.Value) {
 	return func(v strictyaml.Value) {
@@ -282,16 +289,12 @@ func (d *ndec) syncGroup(n strictyaml.Value) (SyncGroup, bool) {
 				}
 			})
 		},
-		"notify_master":   strictyaml.Checked(&g.Notify.Master, msgScript),
-		"notify_backup":   strictyaml.Checked(&g.Notify.Backup, msgScript),
-		"notify_fault":    strictyaml.Checked(&g.Notify.Fault, msgScript),
-		"notify_stop":     strictyaml.Checked(&g.Notify.Stop, msgScript),
-		"notify":          strictyaml.Checked(&g.Notify.Any, msgScript),
 		"smtp_alert":      strictyaml.Bool(&g.SMTPAlert),
 		"track_interface": d.trackInterfaces(&g.TrackInterfaces),
 		"global_tracking": strictyaml.Bool(&g.GlobalTracking),
 	}
 	d.trackFields(fields, &g.Track)
+	notifyFields(fields, &g.Notify)
 	p := n.Mapping(fields)
 	n.Require(p, "name", "members")
 	if !p.Has("name") || !p.Has("members") {
