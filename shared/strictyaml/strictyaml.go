@@ -254,7 +254,11 @@ func (v Value) Mapping(fields Fields, first ...string) Keys {
 		}
 		seen[k.Value] = k.Line
 		if _, ok := fields[k.Value]; !ok {
-			kv.Errorf("unknown key%s", hint(k.Value, fields))
+			h := ""
+			if len(v.r.errs) < MaxErrors { // a hint costs; none once full
+				h = hint(k.Value, fields)
+			}
+			kv.Errorf("unknown key%s", h)
 			continue
 		}
 		v.r.lines[kv.path] = k.Line
