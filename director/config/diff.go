@@ -95,23 +95,6 @@ func (c Changes) Empty() bool {
 		len(c.ServicesAdded) == 0 && len(c.ServicesRemoved) == 0 && len(c.ServicesChanged) == 0
 }
 
-// NeedsRestart names the changed settings a running director cannot take
-// over without restarting the part that uses them: listening sockets
-// (control_socket, metrics, heartbeat) and the fast-failover probe. The
-// caller decides whether to restart that part or the whole daemon.
-func (c Changes) NeedsRestart() []string {
-	var out []string
-	for _, x := range []struct {
-		changed bool
-		name    string
-	}{{c.ControlSocket, "control_socket"}, {c.Metrics, "metrics"}, {c.Heartbeat, "heartbeat"}, {c.FastFailover, "fast_failover"}} {
-		if x.changed {
-			out = append(out, x.name)
-		}
-	}
-	return out
-}
-
 // String summarises the changes on one line for the log.
 func (c Changes) String() string {
 	if c.Empty() {
@@ -327,3 +310,7 @@ var configType = reflect.TypeFor[Config]()
 // Equal reports whether two configurations are the same, ignoring source
 // positions, Format and Files: Diff(a, b) would be empty.
 func Equal(a, b *Config) bool { return equalIgnoringPos(a, b) }
+
+// EqualValues reports whether a and b are equal as Diff compares them:
+// ignoring every Pos, and nil and empty slices alike.
+func EqualValues(a, b any) bool { return equalIgnoringPos(a, b) }

@@ -102,9 +102,6 @@ func TestDiffHelpers(t *testing.T) {
 	if got, want := ch.String(), "control_socket, services +0 -0 ~1"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	if diff := cmp.Diff([]string{"control_socket"}, ch.NeedsRestart()); diff != "" {
-		t.Errorf("NeedsRestart (-want +got):\n%s", diff)
-	}
 	if !ch.ServicesChanged[0].RealServersChanged[0].WeightOnly() {
 		t.Error("WeightOnly is false")
 	}
