@@ -172,6 +172,7 @@ type App struct {
 	pw        *peerwatch.Watcher
 	pwStop    context.CancelFunc
 	pwDone    chan struct{}
+	pwKey     string // peerwatchKey of the running watcher (fastfailover.go)
 	mailer    Mailer
 
 	reloads       int

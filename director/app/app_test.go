@@ -119,13 +119,14 @@ func TestReloadWeightOnly(t *testing.T) {
 	if got := h.ipvs.CallStrings(); !cmp.Equal(got, want) {
 		t.Errorf("calls %v, want %v", got, want)
 	}
-	// An instance keyword change restarts that instance only.
-	h.write(strings.Replace(testConfig(h.dir, 3, "      - address: 192.0.2.13:80\n        weight: 2\n"), "virtual_router_id: 100", "virtual_router_id: 100\n    priority: 150", 1))
+	// A priority change is taken live (TestReloadPriorityOnlyIsLive); a
+	// virtual_router_id change restarts that instance.
+	h.write(strings.Replace(testConfig(h.dir, 3, "      - address: 192.0.2.13:80\n        weight: 2\n"), "virtual_router_id: 100", "virtual_router_id: 101", 1))
 	if err := h.call(OpReload, nil, &res); err != nil {
 		t.Fatal(err)
 	}
-	if h.driver("VI0") == drv || h.driver("VI0").cfg.Priority != 150 {
-		t.Errorf("a priority change did not restart the instance with it")
+	if h.driver("VI0") == drv || h.driver("VI0").cfg.VRID != 101 {
+		t.Errorf("a virtual_router_id change did not restart the instance with it")
 	}
 }
 

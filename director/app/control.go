@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -11,10 +12,46 @@ import (
 	"strings"
 
 	"github.com/tandemlb/tandem/director/checks"
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/director/pool"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/version"
 )
+
+// OpReloadPlan is `reload --dry-run`: the plan (director/reload.Plan) of a
+// reload of the file on disk, computed against the running daemon;
+// nothing is applied.
+const OpReloadPlan = "reload-plan"
+
+// reloadPlan reads and validates the file as a reload would (with a
+// loader of its own: the daemon's keeps its last read) and returns the
+// plan of applying it.
+func (a *App) reloadPlan() (reload.Plan, error) {
+	cfg, err := (&config.Loader{}).Load(a.configPath())
+	if err == nil && a.opts.adjust != nil {
+		a.opts.adjust(cfg)
+	}
+	var ch config.Changes
+	if err == nil {
+		ch = config.Diff(a.cfg, cfg)
+		err = validateChanged(cfg, ch, nil)
+	}
+	if err != nil {
+		return reload.Plan{}, fmt.Errorf("invalid configuration, a reload would keep the running one:\n%w", err)
+	}
+	key := a.hbKey
+	if cfg.Heartbeat.Enabled {
+		k, miss, err := a.heartbeatKey(cfg)
+		if err != nil {
+			return reload.Plan{}, fmt.Errorf("a reload would keep the running configuration: %w", err)
+		}
+		if !miss {
+			key = k
+		}
+	}
+	return a.planOf(a.cfg, cfg, ch, !bytes.Equal(key, a.hbKey), key), nil
+}
 
 // maxReason bounds an operator's drain reason.
 const maxReason = 200
@@ -37,7 +74,7 @@ type cmdResult struct {
 func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 	c := command{op: req.Op}
 	switch req.Op {
-	case OpStatus, OpReload:
+	case OpStatus, OpReload, OpReloadPlan:
 	case OpDrain, OpUndrain:
 		if err := req.DecodeArgs(&c.args); err != nil {
 			return nil, err
@@ -74,6 +111,9 @@ func (a *App) onCommand(c command) cmdResult {
 			return cmdResult{err: err}
 		}
 		return cmdResult{data: ReloadResult{Changes: ch}}
+	case OpReloadPlan:
+		p, err := a.reloadPlan()
+		return cmdResult{data: p, err: err}
 	case OpDrain, OpUndrain:
 		res, err := a.drain(c.args, c.op == OpDrain)
 		return cmdResult{data: res, err: err}

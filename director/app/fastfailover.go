@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"net/netip"
 
 	"github.com/tandemlb/tandem/director/config"
@@ -155,6 +157,7 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	ctx, cancel := context.WithCancel(a.runCtx)
 	done := make(chan struct{})
 	a.pw, a.pwStop, a.pwDone = w, cancel, done
+	a.pwKey = a.peerwatchKey(cfg, a.hbKey)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -224,5 +227,49 @@ func (a *App) requestReports() {
 	for _, p := range v.agents {
 		r := hbproto.DirectorReply{Director: v.node, Role: v.role, Destinations: v.dests[p.ip], ReportNow: true}
 		v.hb.Push(p.peer, r)
+	}
+}
+
+// peerwatchKey is what the watcher is built from (peerwatch.Options) but
+// the instances and the witness quorum, which a running watcher takes:
+// a reload restarts the watcher only when it differs.
+func (a *App) peerwatchKey(cfg *config.Config, key []byte) string {
+	iface := ""
+	if len(cfg.VRRP) > 0 {
+		iface = cfg.VRRP[0].Interface
+	}
+	if cfg.ConnSync != nil && cfg.ConnSync.Interface != "" {
+		iface = cfg.ConnSync.Interface
+	}
+	var previous []byte
+	if p := cfg.Heartbeat.PreviousKeyFile; p != "" {
+		previous, _ = hbproto.LoadKey(p)
+	}
+	ff := cfg.FastFailover
+	v6 := probeIPv6(cfg)
+	return fmt.Sprintf("%s|%s|%d|%t|%s|%s|%d|%s|%s|%s|%x|%x|%s", cfg.NodeName(), iface, ff.Port, v6, probePeer(cfg, iface, v6),
+		ff.Interval, ff.Multiplier, ff.WitnessWait, ff.WitnessMaxVeto, cfg.Heartbeat.Window,
+		sha256.Sum256(key), sha256.Sum256(previous), agentKeysMode(cfg))
+}
+
+// applyPeerwatch is a reload's step for the watcher. One whose inputs did
+// not change keeps running (its session with the peer goes on) and takes
+// the new witness quorum and real servers; one whose did is replaced at
+// once (Handoff: no wait for VIPs that a reload does not release, and a
+// goodbye that does not make the peer take over).
+func (a *App) applyPeerwatch(cfg *config.Config) {
+	want := a.ffWanted(cfg)
+	switch {
+	case a.pw != nil && want && a.peerwatchKey(cfg, a.hbKey) == a.pwKey:
+		a.witness.SetQuorum(cfg.FastFailover.WitnessQuorum)
+		a.syncWitness(cfg)
+		a.rebindPeerwatch()
+		return
+	case a.pw != nil:
+		a.pw.Handoff()
+		a.stopPeerwatch(true)
+	}
+	if err := a.startPeerwatch(cfg); err != nil {
+		a.log.Error("reload: fast failover probe", "err", err)
 	}
 }

@@ -404,3 +404,40 @@ func (a *App) checkKeepers() {
 		}
 	}
 }
+
+// Reconfigure implements vrrp.Reconfigurer: the notify scripts of a reload.
+func (t *stateTap) Reconfigure(c vrrp.InstanceConfig) {
+	if r, ok := t.inner.(vrrp.Reconfigurer); ok {
+		r.Reconfigure(c)
+	}
+}
+
+// updateInstance gives a running instance the new values of a reload
+// (vrrp.Reconfigure): it keeps its state, a master its VIPs. The injector
+// then sends the effective priority again, whatever it sent before. An
+// instance that is not running only takes the values: its retry starts
+// with them.
+func (a *App) updateInstance(in *instance, ci *config.VRRPInstance, vcfg vrrp.InstanceConfig) error {
+	in.cfg, in.vcfg = *ci, vcfg
+	in.track = trackInputs(a.cfg, ci)
+	if in.cancel == nil || in.drv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(a.runCtx, time.Second)
+	defer cancel()
+	if err := in.drv.Inject(ctx, vrrp.Reconfigure{Config: vcfg}); err != nil {
+		return err
+	}
+	if in.keeper != nil {
+		in.keeper.mu.Lock()
+		in.keeper.vips = vcfg.WithDefaults().VIPs
+		in.keeper.mu.Unlock()
+	}
+	if j := in.inj; j != nil {
+		j.mu.Lock()
+		j.sentPrio = 0 // the machine moved its priority by the base's change: set it exactly
+		j.mu.Unlock()
+	}
+	a.rebindPeerwatch()
+	return nil
+}

@@ -3,11 +3,12 @@ package app
 import (
 	"bytes"
 	"fmt"
-	"reflect"
 	"slices"
 	"time"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/reload"
+	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/logging"
 )
 
@@ -94,6 +95,8 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		key = k
 	}
 	wasMissing := a.hbMissing
+	plan := a.planOf(old, cfg, ch, !bytes.Equal(key, a.hbKey), key)
+	a.logPlan(plan)
 	// The new listeners are bound while the old ones still serve: a port
 	// in use fails the reload here, with nothing changed.
 	metMove, err := a.prepareMetrics(old, cfg)
@@ -160,10 +163,6 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	a.securityChanged = old.ScriptSecurity != cfg.ScriptSecurity
 	a.syncTrackers(cfg, false)
 	a.securityChanged = false
-	changedFields := map[string][]string{}
-	for _, vc := range ch.VRRPChanged {
-		changedFields[vc.Name] = vc.Fields
-	}
 	for _, in := range a.instances {
 		ci := cfg.Instance(in.cfg.Name)
 		if ci == nil {
@@ -174,30 +173,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 			a.log.Error("reload: vrrp instance", "instance", ci.Name, "err", err) // Validate makes this unreachable
 			continue
 		}
-		fields, changed := changedFields[ci.Name]
-		joins := slices.Contains(moved, ci.Name)
-		if reflect.DeepEqual(vcfg, in.vcfg) && !joins {
-			// Tracking (track_script weights, weighted track_interface
-			// lines, the group's tracking) or smtp_alert only: the running
-			// driver gets the new effective priority, no restart, no
-			// priority-0 advert.
-			if changed {
-				a.log.Info("reload: vrrp instance tracking changed; it keeps running", "instance", ci.Name, "fields", fields)
-			}
-			in.cfg = *ci
-			in.track = trackInputs(cfg, ci)
-			continue
-		}
-		if joins && !changed {
-			a.log.Info("reload: vrrp instance restarts: its sync group changed", "instance", ci.Name)
-		} else {
-			a.log.Info("reload: vrrp instance restarts: its keywords changed", "instance", ci.Name, "fields", fields)
-		}
-		a.stopInstance(in)
-		in.cfg, in.vcfg = *ci, vcfg
-		if err := a.runInstance(in); err != nil {
-			a.log.Error("reload: vrrp instance cannot start; retrying", "instance", ci.Name, "err", err)
-		}
+		a.applyInstanceStep(in, ci, vcfg, plan, slices.Contains(moved, ci.Name))
 	}
 	for _, name := range ch.VRRPAdded {
 		a.log.Info("reload: vrrp instance added", "instance", name)
@@ -208,12 +184,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	a.reorderInstances(cfg)
 	a.recomputeAll()
 	a.syncWitness(cfg)
-	if ch.FastFailover || hbRestart || ch.ConnSync || ch.Node || (a.pw == nil && a.ffWanted(cfg)) {
-		a.stopPeerwatch(true)
-		if err := a.startPeerwatch(cfg); err != nil {
-			a.log.Error("reload: fast failover probe", "err", err)
-		}
-	}
+	a.applyPeerwatch(cfg)
 
 	// Services: removed, changed, added; never a flush.
 	for _, key := range ch.ServicesRemoved {
@@ -331,4 +302,70 @@ func keyGoneWarning(path string) string {
 // reloaded").
 type reloadTimes struct {
 	read, diff, kernel time.Duration
+}
+
+// planOf computes the reload plan from the running configuration old to
+// cfg, with the instances as they run now (director/reload).
+func (a *App) planOf(old, cfg *config.Config, ch config.Changes, keyChanged bool, key []byte) reload.Plan {
+	in := reload.Input{Old: old, New: cfg, Changes: ch, HeartbeatKeyChanged: keyChanged,
+		VRRPOld: map[string]vrrp.InstanceConfig{}, VRRPNew: map[string]vrrp.InstanceConfig{},
+		Instances: map[string]reload.Observed{}}
+	for _, x := range a.instances {
+		in.VRRPOld[x.cfg.Name] = x.vcfg.WithDefaults()
+		in.Instances[x.cfg.Name] = reload.Observed{Running: x.cancel != nil, State: x.state}
+	}
+	for i := range cfg.VRRP {
+		if v, err := VRRPConfigIn(cfg, &cfg.VRRP[i]); err == nil {
+			in.VRRPNew[cfg.VRRP[i].Name] = v.WithDefaults()
+		}
+	}
+	in.FastFailoverChanged = a.pw != nil && cfg.FastFailover.Enabled && a.peerwatchKey(cfg, key) != a.pwKey
+	return reload.Compute(in)
+}
+
+// logPlan logs the steps that restart something.
+func (a *App) logPlan(p reload.Plan) {
+	for _, s := range p.VRRP {
+		if s.Action == reload.Restart {
+			a.log.Info("reload: vrrp instance restarts", "instance", s.Name, "fields", s.Fields, "reason", s.Reason)
+		}
+	}
+	for _, l := range p.Listeners {
+		a.log.Info("reload: listener", "listener", l.Name, "action", l.Action, "reason", l.Reason)
+	}
+}
+
+// applyInstanceStep applies the plan's step of a running instance: a
+// live update (vrrp.Reconfigure: no restart, no priority-0 advert), a
+// restart, or only the new tracking. moved: its sync group's hub was
+// replaced, so it restarts whatever the plan says.
+func (a *App) applyInstanceStep(in *instance, ci *config.VRRPInstance, vcfg vrrp.InstanceConfig, plan reload.Plan, moved bool) {
+	step, ok := plan.Step(ci.Name)
+	switch {
+	case moved || (ok && step.Action == reload.Restart):
+		a.restartInstance(in, ci, vcfg)
+	case ok && step.Action == reload.Update:
+		a.log.Info("reload: vrrp instance updated; it keeps running", "instance", ci.Name, "fields", step.Fields, "state", in.state.String())
+		if err := a.updateInstance(in, ci, vcfg); err != nil {
+			a.log.Error("reload: vrrp instance could not take the new values; it restarts", "instance", ci.Name, "err", err)
+			a.restartInstance(in, ci, vcfg)
+		}
+	default:
+		// Tracking (track_script weights, weighted track_interface
+		// lines, the group's tracking) or smtp_alert only: the running
+		// driver gets the new effective priority, no restart.
+		if ok {
+			a.log.Info("reload: vrrp instance tracking changed; it keeps running", "instance", ci.Name, "fields", step.Fields)
+		}
+		in.cfg = *ci
+		in.track = trackInputs(a.cfg, ci)
+	}
+}
+
+func (a *App) restartInstance(in *instance, ci *config.VRRPInstance, vcfg vrrp.InstanceConfig) {
+	a.stopInstance(in)
+	in.cfg, in.vcfg = *ci, vcfg
+	if err := a.runInstance(in); err != nil {
+		a.log.Error("reload: vrrp instance cannot start; retrying", "instance", ci.Name, "err", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -186,6 +187,9 @@ type packet struct {
 // Watcher runs the probe session with the other director and applies its
 // verdicts, and the witness rule, to the local VRRP instances.
 type Watcher struct {
+	// handoff: Run says goodbye as soon as ctx ends (Handoff).
+	handoff atomic.Bool
+
 	opts  Options
 	log   *slog.Logger
 	lim   *logging.Limiter
@@ -263,6 +267,13 @@ func New(opts Options) (*Watcher, error) {
 	w.status = Status{Session: StateDown, Dropped: map[string]uint64{}, Pinned: opts.Peer}
 	return w, nil
 }
+
+// Handoff makes Run, once its ctx ends, say goodbye at once instead of
+// waiting up to LeaveWait for the local masters to release: a reload
+// replaces the watcher while the VRRP instances keep running. With a
+// local MASTER the goodbye is "disabled", on which the peer only keeps
+// plain VRRP (it takes over on "released" alone).
+func (w *Watcher) Handoff() { w.handoff.Store(true) }
 
 // SetInstances replaces the VRRP instances the watcher protects (after a
 // reload, or when a driver was restarted). It does not block; Run applies
@@ -410,6 +421,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-done:
 			done = nil
 			leaveBy = w.now().Add(w.opts.LeaveWait)
+			if w.handoff.Load() {
+				leaveBy = w.now()
+			}
 			w.pend = nil
 			ctx = context.WithoutCancel(ctx)
 		case p := <-pkts:
