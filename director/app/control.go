@@ -13,8 +13,8 @@ import (
 
 	"github.com/tandemlb/tandem/director/checks"
 	"github.com/tandemlb/tandem/director/config"
-	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/director/pool"
+	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/version"
 )
