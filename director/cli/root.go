@@ -7,6 +7,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/version"
 )
@@ -128,25 +130,54 @@ func (e explained) Error() string { return e.msg }
 func (e explained) Unwrap() error { return e.err }
 
 func newReload(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var dryRun, asJSON bool
+	cmd := &cobra.Command{
 		Use:   "reload",
 		Short: "Make the daemon re-read its configuration (like SIGHUP); an invalid file keeps the running one and fails",
 		Long: `Make the daemon re-read its configuration file, as SIGHUP does: the file is
 parsed and validated, compared with the running configuration, and only the
-difference is applied. IPVS is never flushed, and a VRRP instance restarts only
-when its own keywords changed. An invalid file changes nothing: the daemon
-keeps its running configuration and this command prints the errors and exits
-non-zero.`,
+difference is applied. IPVS is never flushed. A VRRP instance takes new values
+live (priority, advert_int, VIPs, routes, preemption, auth_pass, notify
+scripts, GARP settings, track_interface) and keeps its state; it restarts only
+when its interface, virtual_router_id, version, unicast_src_ip, unicast_peer,
+address family or sync group changed. An invalid file changes nothing: the
+daemon keeps its running configuration and this command prints the errors and
+exits non-zero.
+
+With --dry-run the daemon computes the plan of that reload against the file on
+disk and prints it, applying nothing: each VRRP instance (keep, update with the
+fields, restart with the reason, add, remove), sync groups, trackers, IPVS
+operations, checkers and listeners. --json prints it as JSON.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if dryRun {
+				var p reload.Plan
+				if err := g.call(cmd.Context(), app.OpReloadPlan, nil, &p); err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(out)
+					enc.SetIndent("", "  ")
+					return enc.Encode(p)
+				}
+				fmt.Fprint(out, p.String())
+				return nil
+			}
+			if asJSON {
+				return fmt.Errorf("--json goes with --dry-run")
+			}
 			var res struct {
 				Changes string `json:"changes"`
 			}
 			if err := g.call(cmd.Context(), "reload", nil, &res); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "configuration reloaded: %s\n", res.Changes)
+			fmt.Fprintf(out, "configuration reloaded: %s\n", res.Changes)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what a reload of the file on disk would do; apply nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "with --dry-run: print the plan as JSON")
+	return cmd
 }
