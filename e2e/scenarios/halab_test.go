@@ -102,9 +102,31 @@ func (s haVIPSample) String() string {
 func (l *haLab) sampleVIP(period time.Duration) (stop func() []haVIPSample) {
 	l.t.Helper()
 	stop, _ = sampleEvery(l.t, period, func() haVIPSample {
-		return haVIPSample{at: time.Now(), holders: l.VIPHolders()}
+		return haVIPSample{at: time.Now(), holders: vipHolders(l.HasVIP)}
 	})
 	return stop
+}
+
+// vipHolders reads dir1, dir2, then dir1 again, and counts dir1 only if it
+// held the VIP at both of its reads. The two directors cannot be read at
+// one instant: read once each, a hand-over between the two reads showed
+// both as holders (the old one read before it released, the new one after
+// it took over) though they never overlapped. Read this way, two holders
+// in a sample mean dir1 held the VIP before and after dir2's read: a real
+// overlap, whichever way the VIP moves. (A hand-over can instead show as
+// one sample with no holder.)
+func vipHolders(has func(string) bool) []string {
+	d1 := has("dir1")
+	d2 := has("dir2")
+	d1 = has("dir1") && d1
+	var out []string
+	if d1 {
+		out = append(out, "dir1")
+	}
+	if d2 {
+		out = append(out, "dir2")
+	}
+	return out
 }
 
 // maxSamples bounds what a sampler keeps.
