@@ -351,8 +351,9 @@ func (k *keepAddrs) release() (bool, error) {
 		return false, nil
 	}
 	k.keeping = false
+	vips := k.vips
 	k.mu.Unlock()
-	return true, k.inner.RemoveVIPs(k.vips)
+	return true, k.inner.RemoveVIPs(vips)
 }
 
 func (k *keepAddrs) isKeeping() bool {
