@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/tandemlb/tandem/backend/config"
 	"github.com/tandemlb/tandem/backend/vip/viptest"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // The unit-test harness: the whole daemon (Run) on in-memory kernel edges
@@ -87,24 +87,6 @@ func (n *notes) events() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return slices.Clone(n.all)
-}
-
-// syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakeDirector opens the agent's reports on a loopback UDP socket and can
@@ -232,7 +214,7 @@ type harness struct {
 	sys   *arpguardtest.Sysctl
 	hup   chan os.Signal
 	notes *notes
-	logs  *syncBuffer
+	logs  *testutil.SyncBuffer
 	conf  hconf
 
 	a      *App
@@ -249,7 +231,7 @@ func newHarness(t *testing.T, c hconf) *harness {
 		t: t, dir: dir, path: filepath.Join(dir, "backend.yaml"),
 		app: newFakeApp(t), dir1: newFakeDirector(t, unitKey),
 		nl: viptest.New(), nft: arpguardtest.NewKernel(), sys: arpguardtest.NewSysctl("lo", "eth0"),
-		hup: make(chan os.Signal, 1), notes: newNotes(), logs: &syncBuffer{},
+		hup: make(chan os.Signal, 1), notes: newNotes(), logs: &testutil.SyncBuffer{},
 	}
 	h.nl.AddLink("eth0")
 	h.nl.AddAddr("eth0", "127.0.0.1/8")

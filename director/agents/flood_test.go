@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // TestServerJunkFlood: a keyless flood (random bytes, datagrams that look
@@ -20,7 +21,7 @@ import (
 // reason is logged once, and the server's CPU per junk datagram stays
 // small (printed). The flood is bounded: at most 100,000 datagrams or 3 s.
 func TestServerJunkFlood(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	s, _, addr := startWith(t, &logs, Options{Key: testKey})
 	agent := dialFrom(t, rs1, addr)
 	sealer := hbproto.NewSealer(agentKey(rs1), 7)

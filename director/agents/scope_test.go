@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // TestServerRealIPIsSender: with rs1's key, a report claiming rs2 is
 // dropped (reason real_ip) whether it comes from rs1's address or from
 // rs2's; the application never sees it.
 func TestServerRealIPIsSender(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	s, h, addr := start(t, &logs)
 	claimRS2 := &hbproto.AgentReport{Node: "evil", RealIP: rs2, State: hbproto.StateMaintenance, Reason: "forged"}
 	tests := []struct {
@@ -78,7 +79,7 @@ func TestServerAgentKeys(t *testing.T) {
 	for _, tt := range tests {
 		for name, key := range keys {
 			t.Run(tt.mode+"/previous="+boolStr(tt.previous != nil)+"/"+name, func(t *testing.T) {
-				var logs lockedBuffer
+				var logs testutil.SyncBuffer
 				_, h, addr := startWith(t, &logs, Options{Key: testKey, PreviousKey: tt.previous, AgentKeys: tt.mode})
 				b, err := hbproto.NewSealer(key, 1).SealAgent(time.Now(), &hbproto.AgentReport{Node: "rs1", RealIP: rs1, State: hbproto.StateUp})
 				if err != nil {
@@ -128,7 +129,7 @@ func contains(l []string, s string) bool {
 // TestServerPushScoped: an unsolicited reply is sealed with the agent's
 // key (the cluster key for a legacy agent) and echoes no report.
 func TestServerPushScoped(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	s, _, addr := start(t, &logs)
 	for _, tt := range []struct {
 		name  string
@@ -181,7 +182,7 @@ func (l *longHandler) Reply(ip netip.Addr) hbproto.DirectorReply {
 // not fit in a datagram; the reply is trimmed to what fits rather than
 // not sent.
 func TestServerReplyTrimmedBySize(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	conn, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // testKey is the cluster secret; agents hold keys derived from it.
@@ -63,30 +64,13 @@ func (f *fakeHandler) Reply(ip netip.Addr) hbproto.DirectorReply {
 	return r
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func start(t *testing.T, logs *lockedBuffer) (*Server, *fakeHandler, net.Addr) {
+func start(t *testing.T, logs *testutil.SyncBuffer) (*Server, *fakeHandler, net.Addr) {
 	t.Helper()
 	return startWith(t, logs, Options{Key: testKey})
 }
 
 // startWith starts a server with opts (Log and LogEvery set here).
-func startWith(t *testing.T, logs *lockedBuffer, opts Options) (*Server, *fakeHandler, net.Addr) {
+func startWith(t *testing.T, logs *testutil.SyncBuffer, opts Options) (*Server, *fakeHandler, net.Addr) {
 	t.Helper()
 	conn, err := Listen("127.0.0.1:0")
 	if err != nil {
@@ -102,7 +86,7 @@ func startWith(t *testing.T, logs *lockedBuffer, opts Options) (*Server, *fakeHa
 	return s, h, conn.LocalAddr()
 }
 
-func logger(logs *lockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(logs, nil)) }
+func logger(logs *testutil.SyncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(logs, nil)) }
 
 // runServer runs s until the test ends.
 func runServer(t *testing.T, s *Server) {
@@ -134,7 +118,7 @@ func exchange(t *testing.T, c net.Conn, b []byte, wait time.Duration) []byte {
 }
 
 func TestServerRepliesAndDrops(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	s, h, addr := start(t, &logs)
 	c := dialFrom(t, rs1, addr)
 	agent := hbproto.NewSealer(agentKey(rs1), 42)

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/sdnotify"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // fakeIPVS is lvstest.Fake plus recorded sync-daemon calls.
@@ -162,24 +162,6 @@ func (d *fakeDriver) Status() vrrp.Status {
 	return vrrp.Status{Instance: d.cfg.Name, State: d.st, VRID: d.cfg.VRID, Priority: prio, BasePriority: d.cfg.Priority, FaultSources: faults}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	t       testing.TB
 	dir     string
@@ -187,7 +169,7 @@ type harness struct {
 	a       *App
 	ipvs    *fakeIPVS
 	notify  *sdnotify.Recorder
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 	mu      sync.Mutex
 	drivers map[string]*fakeDriver
 	port    int
@@ -238,7 +220,7 @@ func startWith(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS),
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "director.yaml"), ipvs: newFakeIPVS(),
-		notify: &sdnotify.Recorder{}, logs: &syncBuffer{}, drivers: map[string]*fakeDriver{}}
+		notify: &sdnotify.Recorder{}, logs: &testutil.SyncBuffer{}, drivers: map[string]*fakeDriver{}}
 	if err := os.WriteFile(filepath.Join(dir, "key"), []byte(strings.Repeat("k", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

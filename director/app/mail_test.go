@@ -16,6 +16,7 @@ import (
 	"github.com/tandemlb/tandem/director/mail"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/sdnotify"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // fakeMailer records the queued alerts.
@@ -96,7 +97,7 @@ vrrp_instances:
 		t.Fatal(err)
 	}
 	fm := &fakeMailer{wake: make(chan struct{}, 1)}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	var mu sync.Mutex
 	drivers := map[string]*fakeDriver{}
 	off := false

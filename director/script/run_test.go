@@ -10,16 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-func writeScript(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "s.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"github.com/tandemlb/tandem/shared/testutil"
+)
 
 // childRunning reads the pid a script wrote into pidFile and reports
 // whether that process still runs (a zombie does not).
@@ -40,7 +33,7 @@ func childRunning(t *testing.T, pidFile string) (int, bool) {
 func TestRunLeftovers(t *testing.T) {
 	for _, kill := range []bool{true, false} {
 		pidFile := filepath.Join(t.TempDir(), "child.pid")
-		s := writeScript(t, "sleep 30 >/dev/null 2>&1 &\necho $! > "+pidFile)
+		s := testutil.WriteScript(t, "sleep 30 >/dev/null 2>&1 &\necho $! > "+pidFile)
 		r := Run(context.Background(), Cmd{Args: []string{s}, Timeout: 5 * time.Second, KillLeftovers: kill})
 		if r.Err != nil || r.ExitStatus != 0 || r.TimedOut || r.Canceled {
 			t.Fatalf("KillLeftovers %v: %+v", kill, r)
@@ -59,12 +52,12 @@ func TestRunLeftovers(t *testing.T) {
 // TestRunTimeoutGrace: on timeout a script that exits on SIGTERM is given
 // the grace; one that ignores it is SIGKILLed after the grace.
 func TestRunTimeoutGrace(t *testing.T) {
-	soft := writeScript(t, "trap 'exit 0' TERM\nwhile :; do sleep 0.05; done")
+	soft := testutil.WriteScript(t, "trap 'exit 0' TERM\nwhile :; do sleep 0.05; done")
 	r := Run(context.Background(), Cmd{Args: []string{soft}, Timeout: 100 * time.Millisecond, KillGrace: 5 * time.Second})
 	if !r.TimedOut || r.ExitStatus != -1 {
 		t.Fatalf("soft: %+v, want a timeout", r)
 	}
-	hard := writeScript(t, "trap '' TERM\nwhile :; do sleep 0.05; done")
+	hard := testutil.WriteScript(t, "trap '' TERM\nwhile :; do sleep 0.05; done")
 	start := time.Now()
 	r = Run(context.Background(), Cmd{Args: []string{hard}, Timeout: 100 * time.Millisecond, KillGrace: 200 * time.Millisecond})
 	if !r.TimedOut || r.ExitStatus != -1 {
@@ -76,7 +69,7 @@ func TestRunTimeoutGrace(t *testing.T) {
 }
 
 func TestRunOutput(t *testing.T) {
-	s := writeScript(t, "echo out; echo '  err \x01' >&2; exit 3")
+	s := testutil.WriteScript(t, "echo out; echo '  err \x01' >&2; exit 3")
 	r := Run(context.Background(), Cmd{Args: []string{s}})
 	if r.ExitStatus != 3 || r.Err != nil || r.FirstLine() != `err \x01` {
 		t.Errorf("stderr only: %+v, first line %q", r, r.FirstLine())

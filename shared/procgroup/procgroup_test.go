@@ -3,30 +3,20 @@ package procgroup
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tandemlb/tandem/shared/procgroup/procgrouptest"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
-
-func writeScript(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "s.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // A script that forks a grandchild (orphaned at once: its parent, a
 // subshell, exits) and then outlives its timeout, or is cancelled: when
 // Run returns, nothing of its process group runs any more.
 func TestRunKillsGroup(t *testing.T) {
-	s := writeScript(t, "(sleep 300 </dev/null >/dev/null 2>&1 &)\nsleep 300")
+	s := testutil.WriteScript(t, "(sleep 300 </dev/null >/dev/null 2>&1 &)\nsleep 300")
 	for _, how := range []string{"timeout", "cancel"} {
 		t.Run(how, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -53,7 +43,7 @@ func TestRunKillsGroup(t *testing.T) {
 // With KillLeftovers the group goes even when the program exits by
 // itself.
 func TestRunKillLeftovers(t *testing.T) {
-	s := writeScript(t, "(sleep 300 </dev/null >/dev/null 2>&1 &)\nexit 0")
+	s := testutil.WriteScript(t, "(sleep 300 </dev/null >/dev/null 2>&1 &)\nexit 0")
 	r := Run(context.Background(), Cmd{Args: []string{s}, Timeout: 10 * time.Second, KillLeftovers: true})
 	if r.ExitStatus != 0 || r.Err != nil {
 		t.Fatalf("result %+v", r)
@@ -66,7 +56,7 @@ func TestRunKillLeftovers(t *testing.T) {
 func TestRunOutput(t *testing.T) {
 	// 1 MiB on stdout after a first line with invalid UTF-8, a control
 	// character and 1000 more bytes.
-	s := writeScript(t, `printf '  bad \377\376 ctl \001 '; head -c 1000 /dev/zero | tr '\0' x; echo; head -c 1048576 /dev/zero; exit 2`)
+	s := testutil.WriteScript(t, `printf '  bad \377\376 ctl \001 '; head -c 1000 /dev/zero | tr '\0' x; echo; head -c 1048576 /dev/zero; exit 2`)
 	r := Run(context.Background(), Cmd{Args: []string{s}, Stdout: true, OutputLimit: 4096, Timeout: 10 * time.Second})
 	if r.ExitStatus != 2 || r.Err != nil {
 		t.Fatalf("result %+v", r)
