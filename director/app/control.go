@@ -310,6 +310,7 @@ func (a *App) agentStatus(ip netip.Addr, ag *agentInfo) AgentStatus {
 	return AgentStatus{
 		RealIP: ip.String(), Node: ag.report.Node, State: ag.report.State.String(), Reason: ag.report.Reason,
 		Fresh: a.agentFresh(ag), LastSeen: ag.lastSeen, Peer: ag.peer.String(), Reports: ag.reports, Known: ag.known,
+		ClusterKey: ag.legacy,
 	}
 }
 

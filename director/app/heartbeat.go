@@ -39,6 +39,7 @@ type agentInfo struct {
 	reports  uint64
 	known    bool
 	silent   bool // logged as silent
+	legacy   bool // its last report came with the cluster secret
 }
 
 // agentEvent is one accepted report; done is closed once the main loop
@@ -147,7 +148,10 @@ func (a *App) onAgent(ev agentEvent) {
 		ag.report.State != r.Agent.State || ag.report.Reason != r.Agent.Reason || !slices.Equal(ag.report.Services, r.Agent.Services) {
 		a.markView()
 	}
-	ag.report, ag.peer, ag.lastSeen, ag.known, ag.silent = r.Agent, r.Peer, now, known, false
+	if ag.legacy != r.Legacy {
+		a.markView()
+	}
+	ag.report, ag.peer, ag.lastSeen, ag.known, ag.silent, ag.legacy = r.Agent, r.Peer, now, known, false, r.Legacy
 	ag.reports++
 	for _, s := range a.byIP[ip] {
 		st, reason := agentStateFor(&r.Agent, s.key)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -197,6 +198,15 @@ func TestHeartbeatAgentKeysModes(t *testing.T) {
 			}
 			if tt.log != "" && !strings.Contains(h.logs.String(), tt.log) {
 				t.Errorf("log lacks %q:\n%s", tt.log, h.logs.String())
+			}
+			if out != nil {
+				// status marks the agents a migration has not reached yet.
+				legacy := bytes.Equal(tt.key, harnessSecret)
+				for _, ag := range h.status().Agents {
+					if ag.RealIP == loRS1.String() && ag.ClusterKey != legacy {
+						t.Errorf("status: agent %s cluster_key %v, want %v", ag.RealIP, ag.ClusterKey, legacy)
+					}
+				}
 			}
 		})
 	}

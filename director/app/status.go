@@ -227,6 +227,10 @@ type AgentStatus struct {
 	Reports  uint64    `json:"reports"`
 	// Known is false for an agent whose real IP is no real server here.
 	Known bool `json:"known"`
+	// ClusterKey is set while the agent's last report came sealed with the
+	// cluster secret itself rather than its own key (docs/heartbeat.md,
+	// "Key scopes": a migration not finished).
+	ClusterKey bool `json:"cluster_key,omitempty"`
 }
 
 // HeartbeatStatus describes the agent listener.

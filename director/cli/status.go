@@ -158,11 +158,18 @@ func printStatus(w io.Writer, st app.Status, now time.Time) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	var legacy []string
 	for _, a := range st.Agents {
+		if a.ClusterKey {
+			legacy = append(legacy, a.RealIP)
+		}
 		if a.Known {
 			continue
 		}
 		fmt.Fprintf(w, "  agent %s (%s) is no real server here: %s, last seen %s\n", a.Node, a.RealIP, a.State, ago(now, a.LastSeen))
+	}
+	if len(legacy) > 0 {
+		fmt.Fprintf(w, "  agents still on the cluster key (give each its own: tandem-director keys derive --real-ip ADDR): %s\n", strings.Join(legacy, ", "))
 	}
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
