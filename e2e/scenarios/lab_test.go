@@ -70,6 +70,11 @@ func newLab(t *testing.T, o labOpts) *lab {
 	if o.weights == nil {
 		o.weights = map[string]int{"rs1": 1, "rs2": 1}
 	}
+	// The working directory first: cleanups run last-registered first, so
+	// it is removed after the lab has stopped every process that writes in
+	// it (an agent writing its state file made RemoveAll fail, "directory
+	// not empty", in a fresh-clone CI run).
+	dir := t.TempDir()
 	rsSysctls := map[string]string{
 		"net.ipv4.conf.all.rp_filter":  "0",
 		"net.ipv4.conf.eth0.rp_filter": "0",
@@ -86,7 +91,7 @@ func newLab(t *testing.T, o labOpts) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{t: t, net: nl, dir: t.TempDir(), dbin: testutil.Bin(t, "tandem-director"), bbin: testutil.Bin(t, "tandem-backend"),
+	l := &lab{t: t, net: nl, dir: dir, dbin: testutil.Bin(t, "tandem-director"), bbin: testutil.Bin(t, "tandem-backend"),
 		apps: map[string]*prodlab.WebApp{}, agents: map[string]*netlab.Process{}}
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o755); err != nil {
 		t.Fatal(err)
