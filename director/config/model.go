@@ -52,7 +52,7 @@ const (
 	DefaultWitnessWait   = 100 * time.Millisecond
 	// DefaultWitnessMaxVeto bounds a witness veto: after it plain VRRP
 	// decides (docs/ha.md).
-	DefaultWitnessMaxVeto = 3 * time.Second
+	DefaultWitnessMaxVeto = 30 * time.Second
 )
 
 // Defaults of the keepalived keywords, as keepalived documents them.

@@ -27,7 +27,7 @@ const (
 	DefaultWitnessWait = 100 * time.Millisecond
 	DefaultLeaveWait   = 2 * time.Second
 	// DefaultMaxVeto bounds a witness veto (fast_failover.witness_max_veto).
-	DefaultMaxVeto = 3 * time.Second
+	DefaultMaxVeto = 30 * time.Second
 	// DefaultLogInterval is the shortest time between two log lines of one
 	// drop reason.
 	DefaultLogInterval = 10 * time.Second

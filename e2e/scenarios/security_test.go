@@ -68,6 +68,9 @@ func floodLoop(send func(i int) bool) int {
 // the last phase (which kills the master) no request fails.
 func TestGuestScenarioSec1Attacker(t *testing.T) {
 	l := newHALabOpts(t, func(o *prodlab.PairOptions) {
+		// A short veto bound, so that phase 4 sees it end (the default is
+		// 30 s, docs/ha.md).
+		o.FastFailover = "{enabled: true, interval: 200ms, multiplier: 5, witness_max_veto: 3s}"
 		o.ExtraHosts = append(o.ExtraHosts, netlab.HostSpec{Name: "mallory", Addr: malloryLAN + "/24",
 			Links: []netlab.LinkSpec{{Name: "eth1", Segment: "sync", Addrs: []string{mallorySync + "/24"}}}})
 	})
