@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 
 // TestVMScenarios builds this package's test binary, boots the ip_vs guest
 // once and runs every scenario inside; each must pass. TANDEM_SCENARIOS,
-// a regular expression over the scenario names ("2|5"), runs only those.
+// a regular expression over the scenario names ("2|5"), runs only those;
+// TANDEM_SCENARIO_COUNT=n runs each n times in the one boot, all must pass.
 func TestVMScenarios(t *testing.T) {
 	testutil.VM(t)
 	testutil.Bin(t, "tandem-director")
@@ -38,12 +40,21 @@ func TestVMScenarios(t *testing.T) {
 	if slices.Contains(want, "TestGuestScenarioOps3AgentUpgrade") {
 		env = opsGuestEnv(t)
 	}
+	count := 1
+	if c := os.Getenv("TANDEM_SCENARIO_COUNT"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			t.Fatalf("TANDEM_SCENARIO_COUNT=%q: want a positive number", c)
+		}
+		count = n
+	}
 	vmtest.RunGuestTests(t, vmtest.GuestRun{
 		Package: "./e2e/scenarios",
 		Run:     run,
 		Want:    want,
 		Env:     env,
-		Timeout: 30 * time.Minute,
+		Timeout: time.Duration(count) * 30 * time.Minute,
+		Count:   count,
 	})
 }
 

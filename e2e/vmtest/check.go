@@ -13,9 +13,21 @@ var resultLine = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (\S+)`)
 // CheckGuestTests verifies a guest test binary's -test.v output: exit
 // status 0, each wanted test reported PASS, nothing skipped or failed.
 func CheckGuestTests(output string, exitCode int, want []string) error {
-	got := map[string]string{}
+	return CheckGuestRuns(output, exitCode, want, 1)
+}
+
+// CheckGuestRuns is CheckGuestTests for a binary run with -test.count=n:
+// each wanted test must report PASS n times, and one FAIL or SKIP in any
+// run is the test's result.
+func CheckGuestRuns(output string, exitCode int, want []string, n int) error {
+	got, passes := map[string]string{}, map[string]int{}
 	for _, m := range resultLine.FindAllStringSubmatch(output, -1) {
-		got[m[2]] = m[1]
+		if m[1] == "PASS" {
+			passes[m[2]]++
+		}
+		if got[m[2]] == "" || got[m[2]] == "PASS" {
+			got[m[2]] = m[1]
+		}
 	}
 	var problems []string
 	if exitCode != 0 {
@@ -24,6 +36,9 @@ func CheckGuestTests(output string, exitCode int, want []string) error {
 	for _, name := range want {
 		switch got[name] {
 		case "PASS":
+			if passes[name] < n {
+				problems = append(problems, name+" passed "+strconv.Itoa(passes[name])+" of "+strconv.Itoa(n)+" runs")
+			}
 		case "":
 			problems = append(problems, name+" did not run")
 		default:

@@ -27,6 +27,30 @@ func TestCheckGuestTests(t *testing.T) {
 	}
 }
 
+// TestCheckGuestRuns: with -test.count=n every run must pass; a failure in
+// an early run is not hidden by later passes.
+func TestCheckGuestRuns(t *testing.T) {
+	want := []string{"TestGuestA"}
+	pass, fail := "--- PASS: TestGuestA (1.00s)\n", "--- FAIL: TestGuestA (1.00s)\n"
+	tests := []struct {
+		name   string
+		out    string
+		wantOK bool
+	}{
+		{"three of three", pass + pass + pass, true},
+		{"two of three", pass + pass, false},
+		{"first failed", fail + pass + pass, false},
+		{"last failed", pass + pass + fail, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := CheckGuestRuns(tt.out, 0, want, 3); (err == nil) != tt.wantOK {
+				t.Fatalf("CheckGuestRuns() = %v, want ok=%v", err, tt.wantOK)
+			}
+		})
+	}
+}
+
 // TestFailureDigest: the summary error repeats the failed test's own last
 // log lines (its t.Errorf) and leaves out passing tests and load progress.
 func TestFailureDigest(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ type GuestRun struct {
 	Env map[string]string
 	// Timeout bounds the guest; 12 minutes if zero.
 	Timeout time.Duration
+	// Count runs each test this many times in the one boot (-test.count);
+	// every run must pass. 0 means 1.
+	Count int
 }
 
 // lineLog sends each line to the test log as it arrives.
@@ -62,8 +66,9 @@ func RunGuestTests(t *testing.T, r GuestRun) vm.Result {
 	if timeout == 0 {
 		timeout = 12 * time.Minute
 	}
+	count := max(r.Count, 1)
 	res, err := vm.Run(ctx, vm.Options{
-		Command: []string{bin, "-test.v", "-test.count=1", "-test.timeout=" + (timeout - time.Minute).String(), "-test.run", r.Run},
+		Command: []string{bin, "-test.v", "-test.count=" + strconv.Itoa(count), "-test.timeout=" + (timeout - time.Minute).String(), "-test.run", r.Run},
 		Env:     env,
 		Timeout: timeout,
 		Stdout:  lineLog{t, "guest: "},
@@ -75,7 +80,7 @@ func RunGuestTests(t *testing.T, r GuestRun) vm.Result {
 	t.Logf("guest binary built in %v; kernel %s (%s): boot to command %v, VM wall %v, total %v",
 		built.Round(time.Millisecond), res.Kernel, res.Accel, res.Boot.Round(time.Millisecond),
 		res.Wall.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	if err := CheckGuestTests(string(res.Output), res.ExitCode, r.Want); err != nil {
+	if err := CheckGuestRuns(string(res.Output), res.ExitCode, r.Want, count); err != nil {
 		t.Errorf("%v\n--- guest console (tail) ---\n%s", err, res.Console)
 	}
 	return res
