@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -99,8 +98,7 @@ func (e explained) Error() string { return e.msg }
 func (e explained) Unwrap() error { return e.err }
 
 func newRun(g *globals) *cobra.Command {
-	var level, format, facility string
-	var syslog bool
+	var logFlags logging.Flags
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent (as the systemd service does)",
@@ -116,35 +114,8 @@ KEEPALIVED_OPTIONS="-D -S 1" (detailed log, syslog facility local1) is
 				return err
 			}
 			lc := cfg.Log
-			f := cmd.Flags()
-			if f.Changed("log-level") {
-				lc.Level = level
-			}
-			if f.Changed("log-format") {
-				lc.Format = format
-			}
-			if f.Changed("syslog") {
-				lc.Syslog = syslog
-			}
-			if f.Changed("syslog-facility") {
-				lc.Facility = facility
-				if !f.Changed("syslog") {
-					lc.Syslog = true
-				}
-			}
-			lv, err := logging.ParseLevel(lc.Level)
-			if err != nil {
-				return err
-			}
-			if _, err := logging.ParseFacility(lc.Facility); err != nil {
-				return err
-			}
-			leveler := new(slog.LevelVar)
-			leveler.Set(lv)
-			log, closeLog, err := logging.New(logging.Options{
-				Format: lc.Format, Leveler: leveler, Syslog: lc.Syslog,
-				Facility: lc.Facility, Tag: "tandem-backend",
-			}, cmd.ErrOrStderr())
+			ls := logFlags.Apply(logging.Settings{Format: lc.Format, Level: lc.Level, Syslog: lc.Syslog, Facility: lc.Facility})
+			log, leveler, closeLog, err := logging.Open(ls, "tandem-backend", cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -155,7 +126,7 @@ KEEPALIVED_OPTIONS="-D -S 1" (detailed log, syslog facility local1) is
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			opts := app.Options{Log: log, LogLevel: leveler, Socket: g.socket}
-			if f.Changed("log-level") {
+			if logFlags.LevelSet() {
 				opts.LogLevel = nil // the flag wins over log.level at reload
 			}
 			a := app.New(cfg, opts)
@@ -166,11 +137,7 @@ KEEPALIVED_OPTIONS="-D -S 1" (detailed log, syslog facility local1) is
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error (overrides log.level)")
-	f.StringVar(&format, "log-format", "text", "log format: text or json (overrides log.format)")
-	f.BoolVar(&syslog, "syslog", false, "also log to syslog (overrides log.syslog)")
-	f.StringVar(&facility, "syslog-facility", "daemon", "syslog facility: daemon, local0 … local7, or 0-7 for local0-local7 (implies --syslog)")
+	logFlags.Register(cmd.Flags(), "log")
 	return cmd
 }
 

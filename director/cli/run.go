@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,8 +15,8 @@ import (
 
 func newRun(g *globals) *cobra.Command {
 	var (
-		level, format, facility string
-		syslog, insecure        bool
+		logFlags logging.Flags
+		insecure bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -41,33 +40,8 @@ A configuration without virtual_server runs VRRP only and never touches IPVS
 				return err
 			}
 			lc := cfg.Logging
-			if cmd.Flags().Changed("log-level") {
-				lc.Level = level
-			}
-			if cmd.Flags().Changed("log-format") {
-				lc.Format = format
-			}
-			if cmd.Flags().Changed("syslog") {
-				lc.Syslog = syslog
-			}
-			if cmd.Flags().Changed("syslog-facility") {
-				lc.Facility = facility
-				if !cmd.Flags().Changed("syslog") {
-					lc.Syslog = true
-				}
-			}
-			lv, err := logging.ParseLevel(lc.Level)
-			if err != nil {
-				return err
-			}
-			if _, err := logging.ParseFacility(lc.Facility); err != nil {
-				return err
-			}
-			leveler := new(slog.LevelVar)
-			leveler.Set(lv)
-			log, closeLog, err := logging.New(logging.Options{
-				Format: lc.Format, Leveler: leveler, Syslog: lc.Syslog, Facility: lc.Facility, Tag: "tandem-director",
-			}, cmd.ErrOrStderr())
+			ls := logFlags.Apply(logging.Settings{Format: lc.Format, Level: lc.Level, Syslog: lc.Syslog, Facility: lc.Facility})
+			log, leveler, closeLog, err := logging.Open(ls, "tandem-director", cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -78,7 +52,7 @@ A configuration without virtual_server runs VRRP only and never touches IPVS
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			a := app.New(cfg, app.Options{
-				Log: log, LogLevel: leveler, LevelFromFlag: cmd.Flags().Changed("log-level"),
+				Log: log, LogLevel: leveler, LevelFromFlag: logFlags.LevelSet(),
 				Socket: g.socket, InsecureHeartbeat: insecure, Loader: loader,
 			})
 			if err := a.Run(ctx); err != nil {
@@ -89,10 +63,7 @@ A configuration without virtual_server runs VRRP only and never touches IPVS
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error (overrides logging.level)")
-	f.StringVar(&format, "log-format", "text", "log format: text or json (overrides logging.format)")
-	f.BoolVar(&syslog, "syslog", false, "also log to syslog (overrides logging.syslog)")
-	f.StringVar(&facility, "syslog-facility", "daemon", "syslog facility: daemon, local0 … local7, or 0-7 for local0-local7 (implies --syslog)")
+	logFlags.Register(f, "logging")
 	f.BoolVar(&insecure, "insecure-heartbeat", false, "start even without a usable heartbeat key (logged loudly; without a key the agent listener is off)")
 	return cmd
 }
