@@ -1,0 +1,40 @@
+package testutil
+
+import (
+	"testing"
+	"time"
+)
+
+// pollEvery is how often Eventually and WaitFor test their condition.
+const pollEvery = 10 * time.Millisecond
+
+// WaitFor tests cond until it holds or timeout has passed and reports
+// whether it held. It is the one place a test waits on real time: for a
+// real kernel, a real process or a real socket, never for code a fake
+// clock can drive.
+func WaitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(min(pollEvery, time.Until(deadline)+time.Millisecond))
+	}
+}
+
+// Eventually is WaitFor that fails tb, with the message format and args
+// give, when cond does not hold within timeout.
+func Eventually(tb testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	tb.Helper()
+	if !WaitFor(timeout, cond) {
+		tb.Fatalf("after %v: "+format, append([]any{timeout}, args...)...)
+	}
+}
+
+// Settle lets real time pass for a reason the test names: a load window,
+// a period in which something must not happen. It is time.Sleep under a
+// name that says why, for the real-kernel and real-process tests only.
+func Settle(d time.Duration) { time.Sleep(d) }
