@@ -163,13 +163,15 @@ func TestGuestScenarioHA1ConnSync(t *testing.T) {
 // it releases the VIP and sends a priority-0 advert (and the probe's
 // goodbye); the backup takes over at once. Never two VIP holders; the gap
 // (VIP released -> VIP held by the backup) is measured. No keep-alive
-// request fails, and no new connection fails except one whose handshake
-// straddles the switch: its SYN reached dir1 while it held the VIP, its
-// ACK and request reach dir2, which cannot know it (IPVS syncs a TCP
-// connection once it is established, and the sync daemon sends within
-// about 2 s), so dir2 resets it. That is LVS's, keepalived's alike; such
-// failures (new connection, reset, started within 500 ms before the
-// takeover) are counted and printed, any other fails the test.
+// request fails, and no new connection fails except one that was open
+// across the switch: its SYN reached dir1 while it held the VIP, its ACK
+// or request reach dir2, which cannot know it (IPVS syncs a TCP
+// connection after its third packet, and the sync daemon sends a buffer
+// when it is full or 2 s old), so dir2 resets it. That is LVS's,
+// keepalived's alike (docs/ha.md). Each failure is checked to be such a
+// connection (new connection, reset, started no later than the takeover,
+// still open at the release); the connections open at the release and
+// those reset are counted and printed; any other failure fails the test.
 func TestGuestScenarioHA2CleanStop(t *testing.T) {
 	l := newHALab(t)
 	cfg := haMixed(12 * time.Second)
@@ -216,18 +218,19 @@ func TestGuestScenarioHA2CleanStop(t *testing.T) {
 	stall := rep.Window(stopAt.Add(-time.Second), took.at.Add(time.Second)).Latency.Max
 	t.Logf("MEASURED load across the stop: %d requests, %d failed; slowest request around the stop %s", rep.Sent, rep.Failed, haMs(stall))
 	haLogFailures(t, rep, stopAt, "the SIGTERM")
-	straddle := func(r loadgen.Result) bool {
-		return r.Kind == loadgen.NewConn && r.Class == loadgen.Reset &&
-			!r.Start.Before(released.at.Add(-500*time.Millisecond)) && !r.Start.After(took.at)
+	// open: a new connection whose SYN could have reached dir1 (sent no
+	// later than the takeover) and that was still open at the release.
+	open := func(r loadgen.Result) bool {
+		return r.Kind == loadgen.NewConn && !r.Start.After(took.at) &&
+			!r.Start.Add(r.Latency).Before(released.at)
 	}
+	straddle := func(r loadgen.Result) bool { return open(r) && r.Class == loadgen.Reset }
+	inFlight := rep.Where(open)
 	handshake := rep.Where(func(r loadgen.Result) bool { return r.Class.Failed() && straddle(r) })
 	other := rep.Where(func(r loadgen.Result) bool { return r.Class.Failed() && !straddle(r) })
-	t.Logf("MEASURED failures: %d new connections whose handshake straddled the switch, %d other", handshake.Failed, other.Failed)
+	t.Logf("MEASURED failures: %d of the %d new connections open across the switch reset, %d other", handshake.Failed, inFlight.Sent, other.Failed)
 	if other.Failed != 0 {
-		t.Errorf("%d requests failed across the clean stop other than a handshake straddling the switch: %v %v", other.Failed, failedClasses(other.ByClass), rep.Errors)
-	}
-	if handshake.Failed > 2 {
-		t.Errorf("%d new connections reset at the switch; a handshake in flight (one or two at %d/s) was expected at most", handshake.Failed, haRate)
+		t.Errorf("%d requests failed across the clean stop other than a new connection open across the switch: %v %v", other.Failed, failedClasses(other.ByClass), rep.Errors)
 	}
 	if st, err := l.Status("dir2"); err != nil || st.Role != "master" {
 		t.Errorf("dir2 after the stop: role %q (%v), want master", st.Role, err)
