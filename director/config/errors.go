@@ -3,7 +3,8 @@ package config
 import (
 	"fmt"
 	"strconv"
-	"strings"
+
+	"github.com/tandemlb/tandem/shared/errlist"
 )
 
 // Pos is a position in a configuration file: the file name as it was given
@@ -63,33 +64,13 @@ const maxErrors = 100
 type ErrorList []*Error
 
 // Error returns the errors one per line.
-func (l ErrorList) Error() string {
-	var b strings.Builder
-	for i, e := range l {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
+func (l ErrorList) Error() string { return errlist.Text(l) }
 
 // Unwrap returns the errors, so that errors.Is and errors.As look at each.
-func (l ErrorList) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
+func (l ErrorList) Unwrap() []error { return errlist.Unwrap(l) }
 
 // Err returns l as an error, or nil if l is empty.
-func (l ErrorList) Err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
-}
+func (l ErrorList) Err() error { return errlist.Err(l) }
 
 // add appends an error at pos, unless the list is full.
 func (l *ErrorList) add(pos Pos, format string, args ...any) {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tandemlb/tandem/shared/errlist"
 )
 
 // MaxErrors bounds how many errors a Reader collects; one more entry says
@@ -62,33 +64,13 @@ func (e *Error) Unwrap() error { return e.Err }
 type Errors []*Error
 
 // Error returns the errors one per line.
-func (l Errors) Error() string {
-	var b strings.Builder
-	for i, e := range l {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
+func (l Errors) Error() string { return errlist.Text(l) }
 
 // Unwrap returns the errors, so that errors.Is and errors.As look at each.
-func (l Errors) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
+func (l Errors) Unwrap() []error { return errlist.Unwrap(l) }
 
 // Err returns l as an error, or nil if l is empty.
-func (l Errors) Err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
-}
+func (l Errors) Err() error { return errlist.Err(l) }
 
 // sorted returns a copy of l sorted by line and column, in the order found
 // within a position; the "too many errors" entry stays last.
