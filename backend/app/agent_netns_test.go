@@ -16,6 +16,7 @@ import (
 	"github.com/tandemlb/tandem/backend/arpguard"
 	"github.com/tandemlb/tandem/backend/vip"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // ownARPSender makes the real server resolve the client while sending from
@@ -124,17 +125,8 @@ func TestNetnsAgentRepairAndRestart(t *testing.T) {
 	waitFor := func(what string, ok func() bool) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for i := 0; i < 1000; i++ {
-			if ok() {
-				return time.Since(start)
-			}
-			if time.Since(start) > time.Second {
-				break
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-		t.Fatalf("%s: not back within 1 s", what)
-		return 0
+		testutil.Eventually(t, time.Second, ok, "%s: not back", what)
+		return time.Since(start)
 	}
 	if !vipOK() || !tableOK() {
 		t.Fatal("VIP or table missing after READY")
@@ -160,10 +152,7 @@ func TestNetnsAgentRepairAndRestart(t *testing.T) {
 		m = r.metrics()
 		return strings.Contains(m, `tandem_backend_vip_repairs_total{vip="192.0.2.100"} 3`) && strings.Contains(m, "tandem_backend_arp_table_repairs_total 3")
 	}
-	for end := time.Now().Add(2 * time.Second); !countersOK() && time.Now().Before(end); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !countersOK() {
+	if !testutil.WaitFor(2*time.Second, countersOK) {
 		t.Fatalf("repair counters missing from metrics:\n%s", grepLines(m, "repairs"))
 	}
 	if !strings.Contains(r.agent.Output(), "vip was removed from lo by someone else") {
@@ -186,13 +175,13 @@ func TestNetnsAgentRepairAndRestart(t *testing.T) {
 			if !vipOK() || !tableOK() {
 				misses.Add(1)
 			}
-			time.Sleep(2 * time.Millisecond)
+			testutil.Settle(2 * time.Millisecond) // the sampling period
 		}
 	}()
 	r.stopAgent()
-	time.Sleep(300 * time.Millisecond) // agent down: everything must stay
+	testutil.Settle(300 * time.Millisecond) // agent down: everything must stay
 	r.startAgent()
-	time.Sleep(100 * time.Millisecond)
+	testutil.Settle(100 * time.Millisecond) // and keep sampling the new agent's first moments
 	close(stop)
 	<-done
 	if misses.Load() != 0 {
@@ -300,7 +289,8 @@ func TestNetnsAgentMaintenanceWait(t *testing.T) {
 	t.Logf("timeout output:\n%s", out)
 
 	go func() {
-		time.Sleep(700 * time.Millisecond)
+		// The connections stay for a while: --wait must wait for them.
+		testutil.Settle(700 * time.Millisecond)
 		r.fd.setReply(destReply(0, 0))
 	}()
 	start := time.Now()
@@ -326,22 +316,17 @@ func TestNetnsAgentRejectsForgedReplies(t *testing.T) {
 	r.fd.setReply(destReply(1, 0))
 	r.startAgent()
 	r.fd.waitState(hbproto.StateUp, 3*time.Second)
-	deadline := time.Now().Add(3 * time.Second)
 	var from *net.UDPAddr
 	var last []byte
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 3*time.Second, func() bool {
 		r.fd.mu.Lock()
 		from, last = r.fd.lastFrom, r.fd.lastReply
 		r.fd.mu.Unlock()
-		if last != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if last == nil {
-		t.Fatal("the fake director never replied")
-	}
-	time.Sleep(100 * time.Millisecond)
+		return last != nil
+	}, "the fake director never replied")
+	// Let the agent take the genuine reply first, so that the copies sent
+	// next are replays of one it has already accepted.
+	testutil.Settle(100 * time.Millisecond)
 	// Replay the last genuine reply twice, then forge one with another key.
 	r.fd.conn.WriteToUDP(last, from)
 	r.fd.conn.WriteToUDP(last, from)
@@ -356,17 +341,14 @@ func TestNetnsAgentRejectsForgedReplies(t *testing.T) {
 		`tandem_backend_heartbeat_replies_rejected_total{reason="truncated"} 1`,
 	}
 	var m string
-	for i := 0; i < 100; i++ {
+	testutil.WaitFor(2*time.Second, func() bool {
 		m = r.metrics()
 		ok := true
 		for _, w := range want {
 			ok = ok && strings.Contains(m, w)
 		}
-		if ok {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok
+	})
 	for _, w := range want {
 		if !strings.Contains(m, w) {
 			t.Fatalf("metrics lack %s:\n%s", w, grepLines(m, "rejected"))
@@ -539,12 +521,10 @@ func TestNetnsAgentSystemdAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	v2 := netip.MustParseAddr("192.0.2.101")
-	ok := false
-	for i := 0; i < 200 && !ok; i++ {
+	ok := testutil.WaitFor(time.Second, func() bool {
 		have, _ := vip.List(h, []netip.Addr{v2})
-		ok = have[v2]
-		time.Sleep(5 * time.Millisecond)
-	}
+		return have[v2]
+	})
 	if !ok {
 		t.Fatalf("reload did not add the second VIP:\n%s", p.Output())
 	}
@@ -596,17 +576,8 @@ func TestNetnsAgentCheckFileAndDoctor(t *testing.T) {
 	waitFile := func(want bool, limit time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for i := 0; i < 1000; i++ {
-			if exists() == want {
-				return time.Since(start)
-			}
-			if time.Since(start) > limit {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		t.Fatalf("check file present=%v not reached within %s", want, limit)
-		return 0
+		testutil.Eventually(t, limit, func() bool { return exists() == want }, "check file present=%v not reached", want)
+		return time.Since(start)
 	}
 	if !exists() {
 		t.Fatal("check file absent at READY with a healthy application")

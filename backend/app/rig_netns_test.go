@@ -198,15 +198,8 @@ func (r *rig) waitCheck(code int, limit time.Duration) time.Duration {
 	start := time.Now()
 	var got int
 	var body string
-	for i := 0; i < 2000; i++ {
-		got, body = r.check()
-		if got == code {
-			return time.Since(start)
-		}
-		if time.Since(start) > limit {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	if testutil.WaitFor(limit, func() bool { got, body = r.check(); return got == code }) {
+		return time.Since(start)
 	}
 	r.t.Fatalf("/check.txt: %d %q after %s, want %d", got, body, limit, code)
 	return 0

@@ -104,14 +104,11 @@ func TestNetnsGuardRepairs(t *testing.T) {
 	waitOK := func(what string) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for i := 0; i < 200; i++ {
-			if st, err := k.Check(testSpec); err == nil && st.Problem == "" {
-				return time.Since(start)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		t.Fatalf("%s: table not back within 1s", what)
-		return 0
+		testutil.Eventually(t, time.Second, func() bool {
+			st, err := k.Check(testSpec)
+			return err == nil && st.Problem == ""
+		}, "%s: table not back", what)
+		return time.Since(start)
 	}
 	waitOK("start")
 	// The resync is 10 s here: repairs within 1 s prove the event path.
@@ -121,7 +118,7 @@ func TestNetnsGuardRepairs(t *testing.T) {
 		{"flush", "table", "arp", "tandem_backend"},
 		{"add", "table", "arp", "tandem_backend", "{ flags dormant; }"},
 	} {
-		time.Sleep(20 * time.Millisecond) // let any previous repair settle
+		testutil.Settle(20 * time.Millisecond) // let any previous repair settle
 		nft(t, breakIt...)
 		d := waitOK(strings.Join(breakIt, " "))
 		t.Logf("%q: table back after %s", strings.Join(breakIt, " "), d)

@@ -38,21 +38,14 @@ func TestNetnsVIPRestoredAfterRemoval(t *testing.T) {
 	waitPresent := func(what string, limit time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for i := 0; i < 1000; i++ {
+		testutil.Eventually(t, limit, func() bool {
 			have, err := List(h, []netip.Addr{v4, v6})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if have[v4] && have[v6] {
-				return time.Since(start)
-			}
-			if time.Since(start) > limit {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		t.Fatalf("%s: VIPs not present within %s", what, limit)
-		return 0
+			return have[v4] && have[v6]
+		}, "%s: VIPs not present", what)
+		return time.Since(start)
 	}
 	waitPresent("start", 2*time.Second)
 
