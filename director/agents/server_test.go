@@ -281,7 +281,7 @@ func TestServerWorkers(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i%32 == 31 {
-			time.Sleep(5 * time.Millisecond) // let the reader keep up with the socket
+			testutil.Settle(5 * time.Millisecond) // let the reader keep up with the socket
 		}
 	}
 	// Another agent is answered while the first one's reports are held.
@@ -290,10 +290,7 @@ func TestServerWorkers(t *testing.T) {
 	if out := exchange(t, c2, b, 2*time.Second); out == nil {
 		t.Fatal("the other agent got no reply while the first one's reports were held")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats().Dropped[ReasonBusy] == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(5*time.Second, func() bool { return s.Stats().Dropped[ReasonBusy] != 0 })
 	busy := s.Stats().Dropped[ReasonBusy]
 	if busy == 0 {
 		t.Fatalf("a flood of %d reports past a queue of %d: none dropped as busy (stats %+v)", flood, workerQueue, s.Stats())

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // scriptFile writes an executable shell script into dir and returns its path.
@@ -88,13 +90,7 @@ func alive(pid int) bool {
 // moment to go.
 func waitDead(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still alive", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 3*time.Second, func() bool { return !alive(pid) }, "process %d still alive", pid)
 }
 
 func readPid(t *testing.T, path string) int {
@@ -153,16 +149,10 @@ func TestMiscCheckCancelKills(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- (MiscCheck{Args: []string{p}, Timeout: time.Hour}).Probe(ctx) }()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		if b, err := os.ReadFile(pidFile); err == nil && len(b) > 0 && b[len(b)-1] == '\n' {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("script did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 3*time.Second, func() bool {
+		b, err := os.ReadFile(pidFile)
+		return err == nil && len(b) > 0 && b[len(b)-1] == '\n'
+	}, "script did not start")
 	cancel()
 	select {
 	case err := <-done:

@@ -116,13 +116,25 @@ func TestUDPCheck(t *testing.T) {
 }
 
 func TestUDPCheckCancel(t *testing.T) {
-	silent := newUDPServer(t, func([]byte) [][]byte { return nil })
+	asked := make(chan struct{}, 1)
+	silent := newUDPServer(t, func([]byte) [][]byte {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		return nil
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- UDPCheck{Conn: Conn{Addr: silent.addr(), Timeout: time.Hour}, RequireReply: true}.Probe(ctx)
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// Cancel once the probe has sent its datagram and waits for the reply.
+	select {
+	case <-asked:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the probe sent nothing")
+	}
 	cancel()
 	select {
 	case err := <-done:
