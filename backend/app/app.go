@@ -372,7 +372,7 @@ func (a *App) onProbe(res health.Result) {
 		a.log.Info("health changed", "service", a.cfg.Health.Service, "state", a.tracker.State(), "reason", res.Reason)
 	}
 	var acts []maintenance.Action
-	a.maint, acts = maintenance.Step(a.maint, maintenance.Probe{OK: res.OK, At: res.At}, a.cfg.Health.Rise)
+	a.maint, acts = a.maint.Step(res.At, maintenance.Probe{OK: res.OK}, a.cfg.Health.Rise)
 	if a.maint.Mode == maintenance.InService && len(acts) > 0 {
 		a.log.Info("back in service after maintenance")
 	}
@@ -482,14 +482,14 @@ func (a *App) stopServers() {
 func (a *App) onCommand(ctx context.Context, c command) cmdResult {
 	switch c.op {
 	case OpMaintenanceOn, OpMaintenanceOff:
-		var ev maintenance.Event = maintenance.On{Reason: c.reason, At: time.Now()}
+		var ev maintenance.Event = maintenance.On{Reason: c.reason}
 		if c.op == OpMaintenanceOff {
-			ev = maintenance.Off{At: time.Now()}
+			ev = maintenance.Off{}
 		}
-		next, acts := maintenance.Step(a.maint, ev, a.cfg.Health.Rise)
+		next, acts := a.maint.Step(time.Now(), ev, a.cfg.Health.Rise)
 		for _, act := range acts {
-			if act == maintenance.Persist {
-				if err := a.store.Save(maintenance.FlagOf(next)); err != nil {
+			if act, ok := act.(maintenance.Persist); ok {
+				if err := a.store.Save(act.Flag); err != nil {
 					// Nothing switched: a switch that a restart would
 					// forget must not take effect.
 					a.log.Error("maintenance switch refused: it cannot be persisted", "op", c.op, "path", a.store.Path(), "err", err)
@@ -500,7 +500,7 @@ func (a *App) onCommand(ctx context.Context, c command) cmdResult {
 		prev := a.maint
 		a.maint = next
 		for _, act := range acts {
-			switch act {
+			switch act.(type) {
 			case maintenance.Announce:
 				a.announce()
 			case maintenance.ProbeNow:

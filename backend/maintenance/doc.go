@@ -8,9 +8,12 @@
 // into service only after `rise` consecutive probe passes observed since then
 // (a deploy may have left the application still starting).
 //
-// [Step] is the pure transition function: events in, new state and actions
-// out, no I/O and no clock. [Store] persists the flag in the state directory
-// (atomic rename), so maintenance survives agent restarts and reboots.
+// [State.Step] is the pure state machine, with the shape of the director's
+// (vrrp.Machine, pool.Pool): typed events in ([On], [Off], [Probe]) with
+// the time they happened, the next state and typed actions out
+// ([Persist], [Announce], [ProbeNow]); no I/O and no clock. [Store]
+// persists the [Flag] in the state directory (atomic rename), so
+// maintenance survives agent restarts and reboots.
 // [EvaluateDrain] decides, from the directors' replies, whether `maintenance
 // on --wait` is done.
 package maintenance

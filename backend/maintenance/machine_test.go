@@ -18,57 +18,76 @@ func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
 func TestStep(t *testing.T) {
 	type step struct {
+		at      int // seconds after t0: Step's now
 		ev      Event
 		state   State
 		actions []Action
 	}
+	on := func(reason string, since int) Persist { return Persist{Flag: Flag{On: true, Reason: reason, Since: at(since)}} }
+	off := func(since int) Persist { return Persist{Flag: Flag{Since: at(since)}} }
 	tests := []struct {
 		name  string
 		start State
 		steps []step
 	}{
 		{"on then off then rise", State{}, []step{
-			{On{Reason: "deploy", At: at(1)}, State{Mode: Maintenance, Reason: "deploy", Since: at(1)}, []Action{Persist, Announce}},
-			{Probe{OK: true, At: at(2)}, State{Mode: Maintenance, Reason: "deploy", Since: at(1)}, nil},
-			{Off{At: at(3)}, State{Mode: Returning, Since: at(3)}, []Action{Persist, Announce, ProbeNow}},
-			{Probe{OK: true, At: at(4)}, State{Mode: Returning, Since: at(3), Passes: 1}, []Action{Announce}},
-			{Probe{OK: true, At: at(5)}, State{Mode: InService, Since: at(5)}, []Action{Announce}},
+			{1, On{Reason: "deploy"}, State{Mode: Maintenance, Reason: "deploy", Since: at(1)}, []Action{on("deploy", 1), Announce{}}},
+			{2, Probe{OK: true}, State{Mode: Maintenance, Reason: "deploy", Since: at(1)}, nil},
+			{3, Off{}, State{Mode: Returning, Since: at(3)}, []Action{off(3), Announce{}, ProbeNow{}}},
+			{4, Probe{OK: true}, State{Mode: Returning, Since: at(3), Passes: 1}, []Action{Announce{}}},
+			{5, Probe{OK: true}, State{Mode: InService, Since: at(5)}, []Action{Announce{}}},
 		}},
 		{"a failure while returning restarts the count", State{Mode: Maintenance, Since: at(0)}, []step{
-			{Off{At: at(1)}, State{Mode: Returning, Since: at(1)}, []Action{Persist, Announce, ProbeNow}},
-			{Probe{OK: true, At: at(2)}, State{Mode: Returning, Since: at(1), Passes: 1}, []Action{Announce}},
-			{Probe{OK: false, At: at(3)}, State{Mode: Returning, Since: at(1)}, []Action{Announce}},
-			{Probe{OK: false, At: at(4)}, State{Mode: Returning, Since: at(1)}, nil},
-			{Probe{OK: true, At: at(5)}, State{Mode: Returning, Since: at(1), Passes: 1}, []Action{Announce}},
-			{Probe{OK: true, At: at(6)}, State{Mode: InService, Since: at(6)}, []Action{Announce}},
+			{1, Off{}, State{Mode: Returning, Since: at(1)}, []Action{off(1), Announce{}, ProbeNow{}}},
+			{2, Probe{OK: true}, State{Mode: Returning, Since: at(1), Passes: 1}, []Action{Announce{}}},
+			{3, Probe{OK: false}, State{Mode: Returning, Since: at(1)}, []Action{Announce{}}},
+			{4, Probe{OK: false}, State{Mode: Returning, Since: at(1)}, nil},
+			{5, Probe{OK: true}, State{Mode: Returning, Since: at(1), Passes: 1}, []Action{Announce{}}},
+			{6, Probe{OK: true}, State{Mode: InService, Since: at(6)}, []Action{Announce{}}},
 		}},
 		{"on while returning goes back to maintenance", State{Mode: Returning, Since: at(0), Passes: 1}, []step{
-			{On{Reason: "again", At: at(1)}, State{Mode: Maintenance, Reason: "again", Since: at(1)}, []Action{Persist, Announce}},
+			{1, On{Reason: "again"}, State{Mode: Maintenance, Reason: "again", Since: at(1)}, []Action{on("again", 1), Announce{}}},
 		}},
 		{"on twice with the same reason is a no-op", State{Mode: Maintenance, Reason: "x", Since: at(0)}, []step{
-			{On{Reason: "x", At: at(1)}, State{Mode: Maintenance, Reason: "x", Since: at(0)}, nil},
-			{On{Reason: "y", At: at(2)}, State{Mode: Maintenance, Reason: "y", Since: at(0)}, []Action{Persist, Announce}},
-			{On{At: at(3)}, State{Mode: Maintenance, Reason: "y", Since: at(0)}, nil},
+			{1, On{Reason: "x"}, State{Mode: Maintenance, Reason: "x", Since: at(0)}, nil},
+			{2, On{Reason: "y"}, State{Mode: Maintenance, Reason: "y", Since: at(0)}, []Action{on("y", 0), Announce{}}},
+			{3, On{}, State{Mode: Maintenance, Reason: "y", Since: at(0)}, nil},
 		}},
 		{"off in service is a no-op", State{}, []step{
-			{Off{At: at(1)}, State{}, nil},
-			{Probe{OK: false, At: at(2)}, State{}, nil},
+			{1, Off{}, State{}, nil},
+			{2, Probe{OK: false}, State{}, nil},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := tt.start
 			for i, st := range tt.steps {
-				var acts []Action
-				s, acts = Step(s, st.ev, 2)
+				before := s
+				next, acts := s.Step(at(st.at), st.ev, 2)
+				if diff := cmp.Diff(before, s); diff != "" {
+					t.Fatalf("step %d %T: Step changed its receiver (-before +after)\n%s", i, st.ev, diff)
+				}
+				s = next
 				if diff := cmp.Diff(st.state, s); diff != "" {
 					t.Fatalf("step %d %T: state (-want +got)\n%s", i, st.ev, diff)
 				}
 				if diff := cmp.Diff(st.actions, acts); diff != "" {
 					t.Fatalf("step %d %T: actions (-want +got)\n%s", i, st.ev, diff)
 				}
+				for _, a := range acts {
+					if p, ok := a.(Persist); ok && !cmp.Equal(p.Flag, FlagOf(s)) {
+						t.Fatalf("step %d %T: Persist %+v is not the new state's flag %+v", i, st.ev, p.Flag, FlagOf(s))
+					}
+				}
 			}
 		})
+	}
+}
+
+func TestActionString(t *testing.T) {
+	got := []string{Persist{Flag: Flag{On: true}}.String(), Persist{}.String(), Announce{}.String(), ProbeNow{}.String()}
+	if diff := cmp.Diff([]string{"persist on", "persist off", "announce", "probe-now"}, got); diff != "" {
+		t.Errorf("String (-want +got)\n%s", diff)
 	}
 }
 

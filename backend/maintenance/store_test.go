@@ -64,3 +64,37 @@ func TestStoreSaveFailureKeepsOldFlag(t *testing.T) {
 		t.Errorf("Save under a file: %v", err)
 	}
 }
+
+// The state file is read by every later version of the agent: its format
+// is pinned here, byte for byte.
+func TestStoreFileFormat(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	since := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	const onFile = "{\n  \"on\": true,\n  \"reason\": \"deploy v2\",\n  \"since\": \"2024-01-02T03:04:05Z\"\n}\n"
+	const offFile = "{\n  \"on\": false,\n  \"since\": \"2024-01-02T03:04:05Z\"\n}\n"
+	for _, tt := range []struct {
+		state State
+		file  string
+	}{
+		{State{Mode: Maintenance, Reason: "deploy v2", Since: since}, onFile},
+		{State{Mode: Returning, Since: since, Passes: 1}, offFile},
+		{State{Mode: InService, Since: since}, offFile},
+	} {
+		if err := s.Save(FlagOf(tt.state)); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(s.Path()); string(b) != tt.file {
+			t.Errorf("%v saved as %q, want %q", tt.state.Mode, b, tt.file)
+		}
+	}
+	if err := os.WriteFile(s.Path(), []byte(onFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := FromFlag(f), (State{Mode: Maintenance, Reason: "deploy v2", Since: since}); got != want {
+		t.Errorf("FromFlag(Load) = %+v, want %+v", got, want)
+	}
+}
