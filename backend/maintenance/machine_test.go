@@ -23,7 +23,9 @@ func TestStep(t *testing.T) {
 		state   State
 		actions []Action
 	}
-	on := func(reason string, since int) Persist { return Persist{Flag: Flag{On: true, Reason: reason, Since: at(since)}} }
+	on := func(reason string, since int) Persist {
+		return Persist{Flag: Flag{On: true, Reason: reason, Since: at(since)}}
+	}
 	off := func(since int) Persist { return Persist{Flag: Flag{Since: at(since)}} }
 	tests := []struct {
 		name  string
