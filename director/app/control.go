@@ -13,16 +13,12 @@ import (
 
 	"github.com/tandemlb/tandem/director/checks"
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/pool"
 	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/version"
 )
-
-// OpReloadPlan is `reload --dry-run`: the plan (director/reload.Plan) of a
-// reload of the file on disk, computed against the running daemon;
-// nothing is applied.
-const OpReloadPlan = "reload-plan"
 
 // reloadPlan reads and validates the file as a reload would (with a
 // loader of its own: the daemon's keeps its last read) and returns the
@@ -53,13 +49,10 @@ func (a *App) reloadPlan() (reload.Plan, error) {
 	return a.planOf(a.cfg, cfg, ch, !bytes.Equal(key, a.hbKey), key), nil
 }
 
-// maxReason bounds an operator's drain reason.
-const maxReason = 200
-
 // command is a control-socket request handed to the main loop.
 type command struct {
 	op    string
-	args  DrainArgs
+	args  control.DrainArgs
 	reply chan cmdResult
 }
 
@@ -74,13 +67,13 @@ type cmdResult struct {
 func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 	c := command{op: req.Op}
 	switch req.Op {
-	case OpStatus, OpReload, OpReloadPlan:
-	case OpDrain, OpUndrain:
+	case control.OpStatus, control.OpReload, control.OpReloadPlan:
+	case control.OpDrain, control.OpUndrain:
 		if err := req.DecodeArgs(&c.args); err != nil {
 			return nil, err
 		}
-		if len(c.args.Reason) > maxReason {
-			return nil, fmt.Errorf("reason longer than %d bytes", maxReason)
+		if len(c.args.Reason) > control.MaxReason {
+			return nil, fmt.Errorf("reason longer than %d bytes", control.MaxReason)
 		}
 	default:
 		return nil, fmt.Errorf("unknown operation %q", req.Op)
@@ -103,19 +96,19 @@ func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 func (a *App) onCommand(c command) cmdResult {
 	a.onVRRP() // states the drivers entered before this command count
 	switch c.op {
-	case OpStatus:
+	case control.OpStatus:
 		return cmdResult{data: a.status()}
-	case OpReload:
+	case control.OpReload:
 		ch, err := a.reload()
 		if err != nil {
 			return cmdResult{err: err}
 		}
-		return cmdResult{data: ReloadResult{Changes: ch}}
-	case OpReloadPlan:
+		return cmdResult{data: control.ReloadResult{Changes: ch}}
+	case control.OpReloadPlan:
 		p, err := a.reloadPlan()
 		return cmdResult{data: p, err: err}
-	case OpDrain, OpUndrain:
-		res, err := a.drain(c.args, c.op == OpDrain)
+	case control.OpDrain, control.OpUndrain:
+		res, err := a.drain(c.args, c.op == control.OpDrain)
 		return cmdResult{data: res, err: err}
 	}
 	return cmdResult{err: fmt.Errorf("unknown operation %q", c.op)}
@@ -136,10 +129,10 @@ func parseTarget(s string) (ip netip.Addr, ap netip.AddrPort, err error) {
 // drain starts (on) or cancels an operator drain of every real server
 // matching args.Target, in every service. The drain is persisted: a
 // restart keeps it.
-func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
+func (a *App) drain(args control.DrainArgs, on bool) (control.DrainResult, error) {
 	ip, ap, err := parseTarget(args.Target)
 	if err != nil {
-		return DrainResult{}, err
+		return control.DrainResult{}, err
 	}
 	// Which servers, first; nothing changes before the drain is persisted.
 	var touched []*service
@@ -160,7 +153,7 @@ func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
 		}
 	}
 	if len(touched) == 0 {
-		return DrainResult{}, fmt.Errorf("no real server %s in the configuration", args.Target)
+		return control.DrainResult{}, fmt.Errorf("no real server %s in the configuration", args.Target)
 	}
 	verb := "drain"
 	if !on {
@@ -178,7 +171,7 @@ func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
 	// written would silently not survive, so it is refused.
 	if err := a.writeState(next); err != nil {
 		a.log.Error("operator "+verb+" refused: it cannot be persisted", "rs", args.Target, "path", filepath.Join(a.state, StateFile), "err", err)
-		return DrainResult{}, fmt.Errorf("%s %s refused, nothing changed: %w (the drain is kept in the state file so that it survives a restart; free space or fix the state directory, then retry)", verb, args.Target, err)
+		return control.DrainResult{}, fmt.Errorf("%s %s refused, nothing changed: %w (the drain is kept in the state file so that it survives a restart; free space or fix the state directory, then retry)", verb, args.Target, err)
 	}
 	a.drains = next
 	now := a.now()
@@ -196,7 +189,7 @@ func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
 	}
 	a.log.Info("operator "+verb, "rs", args.Target, "reason", args.Reason, "servers", len(servers), "services", len(touched))
 	a.flush()
-	var res DrainResult
+	var res control.DrainResult
 	for _, s := range touched {
 		for _, ss := range s.pool.Status().Servers {
 			if !slices.Contains(servers, ss.Addr) {
@@ -206,22 +199,22 @@ func (a *App) drain(args DrainArgs, on bool) (DrainResult, error) {
 			if ss.Present {
 				w = ss.Weight
 			}
-			res.Servers = append(res.Servers, DrainedServer{Service: s.key, RS: ss.Addr.String(), State: ss.State.String(), Weight: w, Active: s.conns[ss.Addr.String()].ActiveConns})
+			res.Servers = append(res.Servers, control.DrainedServer{Service: s.key, RS: ss.Addr.String(), State: ss.State.String(), Weight: w, Active: s.conns[ss.Addr.String()].ActiveConns})
 		}
 	}
 	return res, nil
 }
 
 // status builds the answer to the status op.
-func (a *App) status() Status {
+func (a *App) status() control.Status {
 	cfg := a.cfg
-	st := Status{
+	st := control.Status{
 		Version: version.Version, PID: os.Getpid(), Started: a.start, Config: a.configPath(), Format: string(cfg.Format),
 		Node: a.node, Role: a.role().String(), Reloads: a.reloads, LastReload: a.lastReload, LastReloadError: a.lastReloadErr,
 		Warnings: slices.Clone(a.warnings),
 	}
 	for _, in := range a.instances {
-		vs := VRRPStatus{
+		vs := control.VRRPStatus{
 			Instance: in.cfg.Name, Interface: in.cfg.Interface, VRID: in.cfg.VirtualRouterID, Version: in.cfg.Version,
 			State: in.state.String(), Priority: int(in.prio), BasePriority: in.cfg.Priority, Since: in.since,
 		}
@@ -269,18 +262,18 @@ func (a *App) status() Status {
 	}
 	st.Trackers = a.trackerStatus()
 	for _, g := range a.groups {
-		st.SyncGroups = append(st.SyncGroups, SyncGroupStatus{Name: g.cfg.Name, State: g.state.String(), Since: g.since,
+		st.SyncGroups = append(st.SyncGroups, control.SyncGroupStatus{Name: g.cfg.Name, State: g.state.String(), Since: g.since,
 			Members: slices.Clone(g.cfg.Members), GlobalTracking: g.cfg.GlobalTracking})
 	}
 	st.ConfigWarnings, st.ConfigWarningsLine = len(cfg.Warnings), a.configWarningsLine()
-	st.IPVS = IPVSStatus{Enabled: a.ipvs != nil, SyncDaemons: a.syncDaemonLines()}
+	st.IPVS = control.IPVSStatus{Enabled: a.ipvs != nil, SyncDaemons: a.syncDaemonLines()}
 	if a.ipvsErr != nil {
 		st.IPVS.Error = a.ipvsErr.Error()
 	}
 	for _, s := range a.services {
 		st.Services = append(st.Services, a.serviceStatus(s))
 	}
-	st.Heartbeat = HeartbeatStatus{Enabled: cfg.Heartbeat.Enabled, Insecure: a.hbInsecure, Disabled: a.hbDisabled}
+	st.Heartbeat = control.HeartbeatStatus{Enabled: cfg.Heartbeat.Enabled, Insecure: a.hbInsecure, Disabled: a.hbDisabled}
 	if a.hb != nil {
 		hs := a.hb.Stats()
 		st.Heartbeat.Listen = a.hb.Addr().String()
@@ -289,7 +282,7 @@ func (a *App) status() Status {
 	}
 	if a.pw != nil {
 		ps := a.pw.Status()
-		ff := &FastFailoverStatus{Session: ps.Session.String(), Sent: ps.Sent, Received: ps.Received,
+		ff := &control.FastFailoverStatus{Session: ps.Session.String(), Sent: ps.Sent, Received: ps.Received,
 			Takeovers: ps.Takeovers, Vetoes: ps.Vetoes, Witnesses: ps.Witnesses}
 		if ps.Peer.Name != "" {
 			ff.Peer, ff.PeerAddr = ps.Peer.Name, ps.Peer.Addr.String()
@@ -306,17 +299,17 @@ func (a *App) status() Status {
 	return st
 }
 
-func (a *App) agentStatus(ip netip.Addr, ag *agentInfo) AgentStatus {
-	return AgentStatus{
+func (a *App) agentStatus(ip netip.Addr, ag *agentInfo) control.AgentStatus {
+	return control.AgentStatus{
 		RealIP: ip.String(), Node: ag.report.Node, State: ag.report.State.String(), Reason: ag.report.Reason,
 		Fresh: a.agentFresh(ag), LastSeen: ag.lastSeen, Peer: ag.peer.String(), Reports: ag.reports, Known: ag.known,
 		ClusterKey: ag.legacy,
 	}
 }
 
-func (a *App) serviceStatus(s *service) ServiceStatus {
+func (a *App) serviceStatus(s *service) control.ServiceStatus {
 	ps := s.pool.Status()
-	ss := ServiceStatus{
+	ss := control.ServiceStatus{
 		Key: s.key, Scheduler: s.cfg.Scheduler, Forwarding: string(s.cfg.Forwarding), DelayLoop: s.cfg.DelayLoop.String(),
 		QuorumUp: ps.QuorumUp, LiveWeight: ps.LiveWeight, Quorum: s.cfg.Quorum, SorryIn: ps.SorryIn,
 		InKernel: s.inKernel || a.ipvs == nil, LastError: s.lastErr,
@@ -329,7 +322,7 @@ func (a *App) serviceStatus(s *service) ServiceStatus {
 	}
 	for _, r := range ps.Servers {
 		key := r.Addr.String()
-		rst := RealServerStatus{
+		rst := control.RealServerStatus{
 			Addr: key, State: r.State.String(), Since: r.Since, Reason: r.Reason,
 			Weight: r.Weight, ConfiguredWeight: r.ConfiguredWeight, Present: r.Present, KernelWeight: -1,
 			Drain: r.Drain, DrainReason: a.drains[r.Addr], DrainDeadline: r.DrainDeadline,
@@ -357,11 +350,11 @@ func (a *App) serviceStatus(s *service) ServiceStatus {
 
 // checkStatus describes one checker from its last attempt; before the
 // first attempt its verdict is the pool's starting one.
-func checkStatus(name string, res checks.Result, ss pool.ServerStatus) CheckStatus {
+func checkStatus(name string, res checks.Result, ss pool.ServerStatus) control.CheckStatus {
 	if res.At.IsZero() {
-		return CheckStatus{Name: name, Up: ss.State != pool.Down, Reason: "not run yet"}
+		return control.CheckStatus{Name: name, Up: ss.State != pool.Down, Reason: "not run yet"}
 	}
-	cs := CheckStatus{Name: name, Up: res.Up, LastOK: res.Err == nil, Last: res.At, Failures: res.Failures}
+	cs := control.CheckStatus{Name: name, Up: res.Up, LastOK: res.Err == nil, Last: res.At, Failures: res.Failures}
 	if res.Err != nil {
 		cs.Reason = res.Reason
 	}

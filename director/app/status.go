@@ -1,264 +1,34 @@
 package app
 
-import (
-	"time"
+import "github.com/tandemlb/tandem/director/control"
+
+// The control socket's API is director/control; this package only
+// executes it (control.go). These aliases keep the names for the code
+// that still spells them unqualified (trackerStatus, this package's tests)
+// and for e2e (prodlab, scenarios, bench); new code uses director/control.
+type (
+	Status             = control.Status
+	VRRPStatus         = control.VRRPStatus
+	IPVSStatus         = control.IPVSStatus
+	ServiceStatus      = control.ServiceStatus
+	RealServerStatus   = control.RealServerStatus
+	CheckStatus        = control.CheckStatus
+	AgentStatus        = control.AgentStatus
+	HeartbeatStatus    = control.HeartbeatStatus
+	FastFailoverStatus = control.FastFailoverStatus
+	TrackerStatus      = control.TrackerStatus
+	SyncGroupStatus    = control.SyncGroupStatus
+	DrainArgs          = control.DrainArgs
+	DrainResult        = control.DrainResult
+	DrainedServer      = control.DrainedServer
+	ReloadResult       = control.ReloadResult
 )
 
-// Control-socket operations (tandem-director status, drain, undrain,
-// reload).
+// Control-socket operations: see director/control.
 const (
-	OpStatus  = "status"
-	OpDrain   = "drain"
-	OpUndrain = "undrain"
-	OpReload  = "reload"
+	OpStatus     = control.OpStatus
+	OpDrain      = control.OpDrain
+	OpUndrain    = control.OpUndrain
+	OpReload     = control.OpReload
+	OpReloadPlan = control.OpReloadPlan
 )
-
-// DrainArgs are the arguments of drain and undrain.
-type DrainArgs struct {
-	// Target is "RIP" (every real server with that address, in every
-	// service) or "RIP:PORT" ("[v6]:PORT").
-	Target string `json:"target"`
-	// Reason is the operator's reason (drain only).
-	Reason string `json:"reason,omitempty"`
-}
-
-// DrainResult lists the real servers a drain or undrain applied to, with
-// their state afterwards.
-type DrainResult struct {
-	Servers []DrainedServer `json:"servers"`
-}
-
-// DrainedServer is one real server a drain or undrain applied to.
-type DrainedServer struct {
-	Service string `json:"service"`
-	RS      string `json:"rs"`
-	State   string `json:"state"`
-	Weight  int    `json:"weight"`
-	Active  int    `json:"active"`
-}
-
-// ReloadResult says what a reload changed.
-type ReloadResult struct {
-	// Changes summarises the difference ("services +0 -0 ~1").
-	Changes string `json:"changes"`
-}
-
-// Status is the answer to the status op (status --json prints it).
-type Status struct {
-	Version string    `json:"version"`
-	PID     int       `json:"pid"`
-	Started time.Time `json:"started"`
-	// Config is the configuration file and its format.
-	Config string `json:"config"`
-	Format string `json:"format"`
-	// Node is the name in heartbeat replies.
-	Node string `json:"node"`
-	// Role is the director's role as agents see it: master, backup, fault
-	// or unknown.
-	Role string `json:"role"`
-	// VRRP are the instances.
-	VRRP []VRRPStatus `json:"vrrp"`
-	// IPVS says whether IPVS is in use.
-	IPVS IPVSStatus `json:"ipvs"`
-	// Services are the virtual services, in configuration order.
-	Services []ServiceStatus `json:"services"`
-	// Heartbeat is the agent listener.
-	Heartbeat HeartbeatStatus `json:"heartbeat"`
-	// Agents are the agents heard from, by real IP.
-	Agents []AgentStatus `json:"agents"`
-	// Reloads counts reloads; LastReloadError is the last failure.
-	Reloads         int       `json:"reloads"`
-	LastReload      time.Time `json:"last_reload,omitzero"`
-	LastReloadError string    `json:"last_reload_error,omitempty"`
-	// FastFailover is the peer probe and witness rule (docs/ha.md); nil
-	// when fast_failover is off.
-	FastFailover *FastFailoverStatus `json:"fast_failover,omitempty"`
-	// Warnings are the host problems found at start (firewall, sysctls).
-	Warnings []string `json:"warnings,omitempty"`
-	// ConfigWarnings counts the configuration's warnings (Config.Warnings);
-	// ConfigWarningsLine says so and how to list them.
-	ConfigWarnings     int    `json:"config_warnings,omitempty"`
-	ConfigWarningsLine string `json:"config_warnings_line,omitempty"`
-	// Trackers are the vrrp_script, vrrp_track_process, vrrp_track_file
-	// trackers and the weighted track_interface links, in configuration
-	// order.
-	Trackers []TrackerStatus `json:"trackers,omitempty"`
-	// SyncGroups are the vrrp_sync_groups.
-	SyncGroups []SyncGroupStatus `json:"sync_groups,omitempty"`
-}
-
-// TrackerStatus is one tracked object.
-type TrackerStatus struct {
-	// Kind is script, process, file or interface.
-	Kind string `json:"kind"`
-	Name string `json:"name"`
-	// State is OK, failed or pending (no verdict yet); for a file, OK
-	// once read (its effect is Value).
-	State string `json:"state"`
-	// Reason is the last run's or reading's explanation.
-	Reason string `json:"reason,omitempty"`
-	// Value is a file's number.
-	Value int64 `json:"value,omitempty"`
-	// Last is when it last reported.
-	Last time.Time `json:"last,omitzero"`
-}
-
-// SyncGroupStatus is one vrrp_sync_group.
-type SyncGroupStatus struct {
-	Name    string    `json:"name"`
-	State   string    `json:"state"`
-	Since   time.Time `json:"since,omitzero"`
-	Members []string  `json:"members"`
-	// GlobalTracking: the members' tracking weights count (else every
-	// failure is FAULT).
-	GlobalTracking bool `json:"global_tracking,omitempty"`
-}
-
-// VRRPStatus is one VRRP instance.
-type VRRPStatus struct {
-	Instance  string `json:"instance"`
-	Interface string `json:"interface"`
-	VRID      int    `json:"vrid"`
-	Version   int    `json:"version"`
-	State     string `json:"state"`
-	// Priority is the effective priority (what is advertised),
-	// BasePriority the configured one.
-	Priority     int `json:"priority"`
-	BasePriority int `json:"base_priority"`
-	// FaultSources are what holds the instance in FAULT: "script chk:
-	// failed", "interface eth1" (the vrrp driver's own), "sync group G".
-	FaultSources []string `json:"fault_sources,omitempty"`
-	// SyncGroup is the instance's vrrp_sync_group.
-	SyncGroup      string    `json:"sync_group,omitempty"`
-	Master         string    `json:"master,omitempty"`
-	MasterPriority int       `json:"master_priority,omitempty"`
-	Since          time.Time `json:"since,omitzero"`
-	Reason         string    `json:"reason,omitempty"`
-	VIPs           []string  `json:"vips"`
-	Received       uint64    `json:"received"`
-	Sent           uint64    `json:"sent"`
-	// Dropped counts refused adverts by reason.
-	Dropped map[string]uint64 `json:"dropped,omitempty"`
-	// Error is why the instance is not running, if it is not.
-	Error string `json:"error,omitempty"`
-}
-
-// IPVSStatus describes the director's use of IPVS.
-type IPVSStatus struct {
-	// Enabled is true when the director manages IPVS (it has services or
-	// a sync daemon).
-	Enabled bool `json:"enabled"`
-	// Error is why IPVS could not be opened.
-	Error string `json:"error,omitempty"`
-	// SyncDaemons are the connection-sync daemon roles running
-	// ("master on eth1 syncid 100").
-	SyncDaemons []string `json:"sync_daemons,omitempty"`
-}
-
-// ServiceStatus is one virtual service.
-type ServiceStatus struct {
-	Key         string `json:"key"`
-	Scheduler   string `json:"scheduler"`
-	Forwarding  string `json:"forwarding"`
-	Persistence string `json:"persistence,omitempty"`
-	DelayLoop   string `json:"delay_loop"`
-	// QuorumUp: the live weight is at least the quorum.
-	QuorumUp   bool `json:"quorum_up"`
-	LiveWeight int  `json:"live_weight"`
-	Quorum     int  `json:"quorum"`
-	// Sorry is the sorry server, SorryIn true while it is in IPVS.
-	Sorry   string `json:"sorry,omitempty"`
-	SorryIn bool   `json:"sorry_in"`
-	// InKernel is false when the service is missing from IPVS.
-	InKernel    bool               `json:"in_kernel"`
-	RealServers []RealServerStatus `json:"real_servers"`
-	// LastError is the last failed IPVS operation on this service.
-	LastError string `json:"last_error,omitempty"`
-}
-
-// RealServerStatus is one real server of a service.
-type RealServerStatus struct {
-	Addr string `json:"addr"`
-	// State is the pool state: up, down, draining, drained, maintenance.
-	State  string    `json:"state"`
-	Since  time.Time `json:"since,omitzero"`
-	Reason string    `json:"reason,omitempty"`
-	// Weight and Present are the desired IPVS entry; ConfiguredWeight is
-	// the configuration's.
-	Weight           int  `json:"weight"`
-	ConfiguredWeight int  `json:"configured_weight"`
-	Present          bool `json:"present"`
-	// KernelWeight is the weight IPVS reports (-1 when absent).
-	KernelWeight int `json:"kernel_weight"`
-	Active       int `json:"active"`
-	Inactive     int `json:"inactive"`
-	// Drain is true while an operator drain is requested.
-	Drain         bool      `json:"drain"`
-	DrainReason   string    `json:"drain_reason,omitempty"`
-	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
-	// Checks are the health checkers' last results.
-	Checks []CheckStatus `json:"checks"`
-	// Agent is the agent's last report about this server.
-	Agent *AgentStatus `json:"agent,omitempty"`
-}
-
-// CheckStatus is one health checker of a real server.
-type CheckStatus struct {
-	Name string `json:"name"`
-	// Up is the checker's verdict; Last is the last attempt's outcome.
-	Up       bool      `json:"up"`
-	LastOK   bool      `json:"last_ok"`
-	Last     time.Time `json:"last,omitzero"`
-	Reason   string    `json:"reason,omitempty"`
-	Failures int       `json:"failures"`
-}
-
-// AgentStatus is what the director knows of one agent.
-type AgentStatus struct {
-	RealIP string `json:"real_ip"`
-	Node   string `json:"node"`
-	// State is up, down or maintenance as last reported; Fresh is false
-	// once the agent has been silent for dead_after.
-	State    string    `json:"state"`
-	Reason   string    `json:"reason,omitempty"`
-	Fresh    bool      `json:"fresh"`
-	LastSeen time.Time `json:"last_seen"`
-	Peer     string    `json:"peer"`
-	Reports  uint64    `json:"reports"`
-	// Known is false for an agent whose real IP is no real server here.
-	Known bool `json:"known"`
-	// ClusterKey is set while the agent's last report came sealed with the
-	// cluster secret itself rather than its own key (docs/heartbeat.md,
-	// "Key scopes": a migration not finished).
-	ClusterKey bool `json:"cluster_key,omitempty"`
-}
-
-// HeartbeatStatus describes the agent listener.
-type HeartbeatStatus struct {
-	Enabled  bool   `json:"enabled"`
-	Listen   string `json:"listen,omitempty"`
-	Insecure bool   `json:"insecure,omitempty"`
-	// Disabled says why heartbeats are not served though enabled.
-	Disabled    string            `json:"disabled,omitempty"`
-	Accepted    uint64            `json:"accepted"`
-	Replies     uint64            `json:"replies"`
-	ReplyErrors uint64            `json:"reply_errors"`
-	Dropped     map[string]uint64 `json:"dropped,omitempty"`
-}
-
-// FastFailoverStatus describes the peer probe.
-type FastFailoverStatus struct {
-	// Session is down, init, up or admin-down.
-	Session string `json:"session"`
-	// Peer and PeerAddr name the other director once heard.
-	Peer     string `json:"peer,omitempty"`
-	PeerAddr string `json:"peer_addr,omitempty"`
-	Sent     uint64 `json:"sent"`
-	Received uint64 `json:"received"`
-	// Takeovers counts PeerDead given to VRRP; Vetoes the takeovers the
-	// agents prevented, Witnesses those that vouched last.
-	Takeovers uint64            `json:"takeovers"`
-	Vetoes    uint64            `json:"vetoes"`
-	Witnesses []string          `json:"witnesses,omitempty"`
-	Dropped   map[string]uint64 `json:"dropped,omitempty"`
-}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 )
 
 func run(t *testing.T, args ...string) (string, string, error) {
@@ -145,20 +145,20 @@ func TestNoDaemon(t *testing.T) {
 
 func TestPrintStatus(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	st := app.Status{
+	st := control.Status{
 		Node: "lb1", Role: "master", PID: 42, Version: "1.0", Started: now.Add(-time.Minute), Config: "/etc/keepalived/keepalived.conf", Format: "keepalived",
-		VRRP: []app.VRRPStatus{{Instance: "VI0", VRID: 100, Interface: "eth0", State: "MASTER", Priority: 100, Since: now.Add(-30 * time.Second), VIPs: []string{"192.0.2.100/28"}}},
-		IPVS: app.IPVSStatus{Enabled: true, SyncDaemons: []string{"master on eth1 syncid 100"}},
-		Services: []app.ServiceStatus{{Key: "TCP 192.0.2.100:80", Scheduler: "lc", Forwarding: "DR", QuorumUp: true, LiveWeight: 1, Quorum: 1, Sorry: "192.0.2.99:80", InKernel: true,
-			RealServers: []app.RealServerStatus{
+		VRRP: []control.VRRPStatus{{Instance: "VI0", VRID: 100, Interface: "eth0", State: "MASTER", Priority: 100, Since: now.Add(-30 * time.Second), VIPs: []string{"192.0.2.100/28"}}},
+		IPVS: control.IPVSStatus{Enabled: true, SyncDaemons: []string{"master on eth1 syncid 100"}},
+		Services: []control.ServiceStatus{{Key: "TCP 192.0.2.100:80", Scheduler: "lc", Forwarding: "DR", QuorumUp: true, LiveWeight: 1, Quorum: 1, Sorry: "192.0.2.99:80", InKernel: true,
+			RealServers: []control.RealServerStatus{
 				{Addr: "192.0.2.101:80", State: "up", Weight: 1, ConfiguredWeight: 1, Present: true, Active: 12, Inactive: 40,
-					Checks: []app.CheckStatus{{Name: "HTTP_GET", Up: true, LastOK: true, Last: now.Add(-2 * time.Second)}},
-					Agent:  &app.AgentStatus{State: "up", Node: "rs1", Fresh: true, LastSeen: now.Add(-300 * time.Millisecond)}},
+					Checks: []control.CheckStatus{{Name: "HTTP_GET", Up: true, LastOK: true, Last: now.Add(-2 * time.Second)}},
+					Agent:  &control.AgentStatus{State: "up", Node: "rs1", Fresh: true, LastSeen: now.Add(-300 * time.Millisecond)}},
 				{Addr: "192.0.2.102:80", State: "draining", Reason: "agent reports maintenance: deploy", Weight: 0, ConfiguredWeight: 1, Present: true, Active: 3,
-					Checks: []app.CheckStatus{{Name: "HTTP_GET", Up: true, LastOK: false, Failures: 1, Last: now.Add(-time.Second), Reason: "HTTP_GET failed: status 503, want 200"}},
-					Agent:  &app.AgentStatus{State: "maintenance", Reason: "deploy", Node: "rs2", Fresh: true, LastSeen: now.Add(-100 * time.Millisecond)}},
+					Checks: []control.CheckStatus{{Name: "HTTP_GET", Up: true, LastOK: false, Failures: 1, Last: now.Add(-time.Second), Reason: "HTTP_GET failed: status 503, want 200"}},
+					Agent:  &control.AgentStatus{State: "maintenance", Reason: "deploy", Node: "rs2", Fresh: true, LastSeen: now.Add(-100 * time.Millisecond)}},
 			}}},
-		Heartbeat: app.HeartbeatStatus{Enabled: true, Listen: "[::]:7480", Accepted: 120, Replies: 120, Dropped: map[string]uint64{"mac": 3}},
+		Heartbeat: control.HeartbeatStatus{Enabled: true, Listen: "[::]:7480", Accepted: 120, Replies: 120, Dropped: map[string]uint64{"mac": 3}},
 	}
 	var b bytes.Buffer
 	printStatus(&b, st, now)

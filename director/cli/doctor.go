@@ -62,8 +62,8 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 	}
 	d.Add("ok", "config", "%s is valid (%s; %d vrrp_instance, %d virtual_server)", g.config, cfg.Format, len(cfg.VRRP), len(cfg.Services))
 
-	var st app.Status
-	if err := g.call(ctx, app.OpStatus, nil, &st); err != nil {
+	st, err := g.daemon().status(ctx)
+	if err != nil {
 		d.Add("FAIL", "daemon", "%v", err)
 	} else {
 		d.Add("ok", "daemon", "running, pid %d, version %s, role %s", st.PID, st.Version, st.Role)

@@ -5,8 +5,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/tandemlb/tandem/director/app"
 )
 
 func newDrain(g *globals, on bool) *cobra.Command {
@@ -22,12 +20,8 @@ drain.timeout, and is then removed (drain.remove_when_drained). The drain is
 persisted: a restart of the director keeps it. Undo it with undrain.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			op := app.OpDrain
-			if !on {
-				op = app.OpUndrain
-			}
-			var res app.DrainResult
-			if err := g.call(cmd.Context(), op, app.DrainArgs{Target: args[0], Reason: reason}, &res); err != nil {
+			res, err := g.daemon().drain(cmd.Context(), on, args[0], reason)
+			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)

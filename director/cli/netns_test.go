@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/testutil"
@@ -111,30 +111,26 @@ func (r *drig) cli(args ...string) (string, error) {
 	return string(out), err
 }
 
-func (r *drig) status(sock string) app.Status {
+func (r *drig) status(sock string) control.Status {
 	r.t.Helper()
 	out, err := r.cli("status", "--json", "--socket", sock)
 	if err != nil {
 		r.t.Fatalf("status: %v\n%s", err, out)
 	}
-	var st app.Status
+	var st control.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		r.t.Fatalf("status --json: %v\n%s", err, out)
 	}
 	return st
 }
 
-// waitRole polls status (every 100 ms, bounded) until the role is want.
-func (r *drig) waitRole(sock, want string, limit time.Duration) app.Status {
+// waitRole polls status (bounded) until the role is want and returns the
+// last status read.
+func (r *drig) waitRole(sock, want string, limit time.Duration) control.Status {
 	r.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		st := r.status(sock)
-		if st.Role == want || time.Now().After(deadline) {
-			return st
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var st control.Status
+	testutil.WaitFor(limit, func() bool { st = r.status(sock); return st.Role == want })
+	return st
 }
 
 // notifyListener is a fake $NOTIFY_SOCKET. It reads all the time (as
@@ -314,8 +310,7 @@ func TestNetnsDirectorElection(t *testing.T) {
 	// (3.6 s) exactly one is master (equal priorities: the higher address
 	// wins if both claimed it at once).
 	var master, backup string
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.WaitFor(10*time.Second, func() bool {
 		r1, r2 := r.status(sock("lb1")).Role, r.status(sock("lb2")).Role
 		if r1 == "master" && r2 == "backup" {
 			master, backup = "lb1", "lb2"
@@ -323,17 +318,14 @@ func TestNetnsDirectorElection(t *testing.T) {
 		if r2 == "master" && r1 == "backup" {
 			master, backup = "lb2", "lb1"
 		}
-		if master != "" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return master != ""
+	})
 	if master == "" {
 		t.Fatalf("no single master within 10s\n%s\n%s", procs["lb1"].Output(), procs["lb2"].Output())
 	}
 	masterIP := map[string]string{"lb1": "192.0.2.2", "lb2": "192.0.2.3"}[master]
 	// Stable for a few adverts: still one master, and the backup knows it.
-	time.Sleep(2500 * time.Millisecond)
+	testutil.Settle(2500 * time.Millisecond)
 	stm, stb := r.status(sock(master)), r.status(sock(backup))
 	if stm.Role != "master" || stb.Role != "backup" || stb.VRRP[0].Master != masterIP {
 		t.Fatalf("not stable: %s %s, %s %s (sees master %q)", master, stm.Role, backup, stb.Role, stb.VRRP[0].Master)
@@ -545,9 +537,7 @@ func TestNetnsDirectorRestartKeepsVIP(t *testing.T) {
 	p = start("lb1")
 	defer p.Stop(5 * time.Second)
 	begin := time.Now()
-	for hasVIP(t, r.lab, "lb1") && time.Since(begin) < 5*time.Second {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(5*time.Second, func() bool { return !hasVIP(t, r.lab, "lb1") })
 	overlap := time.Since(begin)
 	if hasVIP(t, r.lab, "lb1") || overlap > 2*time.Second {
 		t.Errorf("restarted lb1 kept the VIP for %v beside the master lb2:\n%s", overlap, p.Output())
@@ -582,8 +572,7 @@ func TestNetnsDirectorFastFailover(t *testing.T) {
 	}
 	sock := func(lb string) string { return filepath.Join(r.dir, lb+".sock") }
 	var master, backup string
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && master == "" {
+	testutil.WaitFor(10*time.Second, func() bool {
 		s1, s2 := r.status(sock("lb1")), r.status(sock("lb2"))
 		up := s1.FastFailover != nil && s1.FastFailover.Session == "up" && s2.FastFailover != nil && s2.FastFailover.Session == "up"
 		switch {
@@ -591,10 +580,9 @@ func TestNetnsDirectorFastFailover(t *testing.T) {
 			master, backup = "lb1", "lb2"
 		case up && s2.Role == "master" && s1.Role == "backup":
 			master, backup = "lb2", "lb1"
-		default:
-			time.Sleep(100 * time.Millisecond)
 		}
-	}
+		return master != ""
+	})
 	if master == "" {
 		t.Fatalf("no master/backup pair with the probe up\n%s\n%s", procs["lb1"].Output(), procs["lb2"].Output())
 	}
@@ -606,12 +594,10 @@ func TestNetnsDirectorFastFailover(t *testing.T) {
 	// peer's new role from its next probes. A master killed before one of
 	// them went out is a plain-VRRP takeover (docs/ha.md), so let a few
 	// probe intervals pass first.
-	time.Sleep(300 * time.Millisecond)
+	testutil.Settle(300 * time.Millisecond)
 	killed := time.Now()
 	procs[master].Signal(syscall.SIGKILL)
-	for !hasVIP(t, r.lab, backup) && time.Since(killed) < 5*time.Second {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(5*time.Second, func() bool { return hasVIP(t, r.lab, backup) })
 	took := time.Since(killed)
 	if !hasVIP(t, r.lab, backup) {
 		t.Fatalf("%s did not take over:\n%s", backup, procs[backup].Output())

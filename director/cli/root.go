@@ -18,6 +18,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/version"
@@ -94,10 +95,39 @@ func (g *globals) socketPath() string {
 	return app.ControlSocket(cfg)
 }
 
-// call wraps ctlsock.Call with operator-friendly errors.
-func (g *globals) call(ctx context.Context, op string, args, out any) error {
-	path := g.socketPath()
-	return explain(ctlsock.Call(ctx, path, op, args, out), path)
+// daemon is the control API of the daemon the flags name, its errors
+// explained for an operator.
+func (g *globals) daemon() daemon {
+	return daemon{control.Client{Path: g.socketPath()}}
+}
+
+// daemon wraps control.Client with operator-friendly errors.
+type daemon struct{ c control.Client }
+
+func (d daemon) status(ctx context.Context) (control.Status, error) {
+	st, err := d.c.Status(ctx)
+	return st, explain(err, d.c.Path)
+}
+
+func (d daemon) drain(ctx context.Context, on bool, target, reason string) (control.DrainResult, error) {
+	var res control.DrainResult
+	var err error
+	if on {
+		res, err = d.c.Drain(ctx, control.DrainArgs{Target: target, Reason: reason})
+	} else {
+		res, err = d.c.Undrain(ctx, target)
+	}
+	return res, explain(err, d.c.Path)
+}
+
+func (d daemon) reload(ctx context.Context) (control.ReloadResult, error) {
+	res, err := d.c.Reload(ctx)
+	return res, explain(err, d.c.Path)
+}
+
+func (d daemon) reloadPlan(ctx context.Context) (reload.Plan, error) {
+	p, err := d.c.ReloadPlan(ctx)
+	return p, explain(err, d.c.Path)
 }
 
 func explain(err error, path string) error {
@@ -152,8 +182,8 @@ operations, checkers and listeners. --json prints it as JSON.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			if dryRun {
-				var p reload.Plan
-				if err := g.call(cmd.Context(), app.OpReloadPlan, nil, &p); err != nil {
+				p, err := g.daemon().reloadPlan(cmd.Context())
+				if err != nil {
 					return err
 				}
 				if asJSON {
@@ -167,10 +197,8 @@ operations, checkers and listeners. --json prints it as JSON.`,
 			if asJSON {
 				return fmt.Errorf("--json goes with --dry-run")
 			}
-			var res struct {
-				Changes string `json:"changes"`
-			}
-			if err := g.call(cmd.Context(), "reload", nil, &res); err != nil {
+			res, err := g.daemon().reload(cmd.Context())
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "configuration reloaded: %s\n", res.Changes)

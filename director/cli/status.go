@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/control"
 )
 
 func newStatus(g *globals) *cobra.Command {
@@ -26,8 +26,8 @@ scheduler, quorum and sorry server, and each real server's state, weight
 agent reports.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st app.Status
-			if err := g.call(cmd.Context(), app.OpStatus, nil, &st); err != nil {
+			st, err := g.daemon().status(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -58,7 +58,7 @@ func ago(now, t time.Time) string {
 }
 
 // printStatus renders st for a terminal.
-func printStatus(w io.Writer, st app.Status, now time.Time) {
+func printStatus(w io.Writer, st control.Status, now time.Time) {
 	fmt.Fprintf(w, "director %s: %s (pid %d, version %s, up %s)\n", st.Node, strings.ToUpper(st.Role), st.PID, st.Version,
 		now.Sub(st.Started).Truncate(time.Second))
 	fmt.Fprintf(w, "config:   %s (%s)", st.Config, st.Format)
@@ -179,7 +179,7 @@ func printStatus(w io.Writer, st app.Status, now time.Time) {
 	}
 }
 
-func printService(w io.Writer, s app.ServiceStatus, now time.Time) {
+func printService(w io.Writer, s control.ServiceStatus, now time.Time) {
 	head := fmt.Sprintf("%s  %s %s", s.Key, s.Scheduler, s.Forwarding)
 	if s.Persistence != "" {
 		head += " persistent " + s.Persistence
@@ -222,7 +222,7 @@ func printService(w io.Writer, s app.ServiceStatus, now time.Time) {
 	tw.Flush()
 }
 
-func checksLine(cs []app.CheckStatus, now time.Time) string {
+func checksLine(cs []control.CheckStatus, now time.Time) string {
 	if len(cs) == 0 {
 		return "none"
 	}
@@ -244,7 +244,7 @@ func checksLine(cs []app.CheckStatus, now time.Time) string {
 	return strings.Join(parts, "; ")
 }
 
-func agentLine(a *app.AgentStatus, now time.Time) string {
+func agentLine(a *control.AgentStatus, now time.Time) string {
 	if a == nil {
 		return "-"
 	}

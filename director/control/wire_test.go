@@ -1,0 +1,180 @@
+package control
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/shared/ctlsock"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name (rewritten with -update).
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s: the wire format changed (-golden +got):\n%s", name, diff)
+	}
+}
+
+// requestLine is the line the client sends for op with args
+// (ctlsock.Client: the request marshalled, then a newline).
+func requestLine(t *testing.T, op string, args any) []byte {
+	t.Helper()
+	req := ctlsock.Request{Op: op}
+	if args != nil {
+		a, err := json.Marshal(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Args = a
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// responseLine is the line the server sends for a successful op
+// returning data (ctlsock.Server).
+func responseLine(t *testing.T, data any) []byte {
+	t.Helper()
+	d, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(ctlsock.Response{OK: true, Data: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// TestDrainRequestWire: the drain request on the wire, and the daemon's
+// decoding of it back into DrainArgs.
+func TestDrainRequestWire(t *testing.T) {
+	args := DrainArgs{Target: "192.0.2.11:80", Reason: "kernel update"}
+	line := requestLine(t, OpDrain, args)
+	golden(t, "drain_request.json", line)
+
+	req, err := ctlsock.DecodeRequest(bytes.TrimSuffix(line, []byte("\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Op != OpDrain {
+		t.Errorf("op %q, want %q", req.Op, OpDrain)
+	}
+	var got DrainArgs
+	if err := req.DecodeArgs(&got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(args, got); diff != "" {
+		t.Errorf("args round trip (-sent +decoded):\n%s", diff)
+	}
+}
+
+// TestStatusResponseWire: the status response on the wire, every field
+// set, and its decoding back into Status.
+func TestStatusResponseWire(t *testing.T) {
+	st := sampleStatus()
+	line := responseLine(t, st)
+	golden(t, "status_response.json", line)
+
+	var resp ctlsock.Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if !resp.OK {
+		t.Fatal("ok is false")
+	}
+	var got Status
+	if err := json.Unmarshal(resp.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(st, got); diff != "" {
+		t.Errorf("status round trip (-sent +decoded):\n%s", diff)
+	}
+}
+
+// TestDrainResponseWire: the drain response on the wire.
+func TestDrainResponseWire(t *testing.T) {
+	res := DrainResult{Servers: []DrainedServer{{Service: "TCP 192.0.2.100:80", RS: "192.0.2.11:80", State: "draining", Weight: 0, Active: 7}}}
+	line := responseLine(t, res)
+	golden(t, "drain_response.json", line)
+	var resp struct {
+		Data DrainResult `json:"data"`
+	}
+	if err := json.Unmarshal(line, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(res, resp.Data); diff != "" {
+		t.Errorf("drain result round trip (-sent +decoded):\n%s", diff)
+	}
+}
+
+// sampleStatus sets every field of Status and of the types in it, so that
+// the golden file shows every key.
+func sampleStatus() Status {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	agent := AgentStatus{
+		RealIP: "192.0.2.11", Node: "rs1", State: "maintenance", Reason: "deploy", Fresh: true,
+		LastSeen: t0.Add(-time.Second), Peer: "192.0.2.11:41000", Reports: 12, Known: true, ClusterKey: true,
+	}
+	return Status{
+		Version: "1.2.3", PID: 42, Started: t0.Add(-time.Hour), Config: "/etc/keepalived/keepalived.conf", Format: "keepalived",
+		Node: "lb1", Role: "master",
+		VRRP: []VRRPStatus{{
+			Instance: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: "MASTER", Priority: 90, BasePriority: 100,
+			FaultSources: []string{"script chk: failed"}, SyncGroup: "G1", Master: "192.0.2.2", MasterPriority: 90,
+			Since: t0.Add(-time.Minute), Reason: "higher priority", VIPs: []string{"192.0.2.100/32"}, Received: 5, Sent: 600,
+			Dropped: map[string]uint64{"auth": 1}, Error: "none",
+		}},
+		IPVS: IPVSStatus{Enabled: true, Error: "no ip_vs", SyncDaemons: []string{"master on eth1 syncid 51"}},
+		Services: []ServiceStatus{{
+			Key: "TCP 192.0.2.100:80", Scheduler: "wlc", Forwarding: "DR", Persistence: "5m0s", DelayLoop: "5s",
+			QuorumUp: true, LiveWeight: 2, Quorum: 1, Sorry: "192.0.2.99:80", SorryIn: true, InKernel: true, LastError: "EEXIST",
+			RealServers: []RealServerStatus{{
+				Addr: "192.0.2.11:80", State: "draining", Since: t0.Add(-30 * time.Second), Reason: "operator drain",
+				Weight: 0, ConfiguredWeight: 1, Present: true, KernelWeight: 0, Active: 3, Inactive: 4,
+				Drain: true, DrainReason: "kernel update", DrainDeadline: t0.Add(time.Minute),
+				Checks: []CheckStatus{{Name: "HTTP_GET", Up: true, LastOK: false, Last: t0.Add(-2 * time.Second), Reason: "status 503", Failures: 1}},
+				Agent:  &agent,
+			}},
+		}},
+		Heartbeat: HeartbeatStatus{
+			Enabled: true, Listen: "[::]:7480", Insecure: true, Disabled: "no key", Accepted: 100, Replies: 99, ReplyErrors: 1,
+			Dropped: map[string]uint64{"mac": 3, "replay": 1},
+		},
+		Agents:          []AgentStatus{agent},
+		Reloads:         2,
+		LastReload:      t0.Add(-10 * time.Minute),
+		LastReloadError: "bad file",
+		FastFailover: &FastFailoverStatus{
+			Session: "up", Peer: "lb2", PeerAddr: "192.0.2.2", Sent: 10, Received: 9, Takeovers: 1, Vetoes: 2,
+			Witnesses: []string{"192.0.2.11"}, Dropped: map[string]uint64{"ttl": 1},
+		},
+		Warnings:           []string{"net.ipv4.vs.conntrack is 1"},
+		ConfigWarnings:     3,
+		ConfigWarningsLine: "3 configuration warnings: tandem-director check-config",
+		Trackers:           []TrackerStatus{{Kind: "file", Name: "/run/weight", State: "OK", Reason: "read", Value: -20, Last: t0.Add(-3 * time.Second)}},
+		SyncGroups:         []SyncGroupStatus{{Name: "G1", State: "MASTER", Since: t0.Add(-time.Minute), Members: []string{"VI_1", "VI_2"}, GlobalTracking: true}},
+	}
+}
