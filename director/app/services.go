@@ -18,7 +18,8 @@ import (
 // scriptTimeout bounds a notify_up/notify_down/quorum_up/quorum_down script.
 const scriptTimeout = 30 * time.Second
 
-var poolTick = pool.Tick{}
+// poolTick is the event a pool gets at its NextDeadline.
+var poolTick = pool.TimerFired{}
 
 // service is one virtual service at run time: its pool, its checkers, the
 // last IPVS counters.
@@ -110,12 +111,8 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 		a.markView()
 	}
 	for _, act := range acts {
-		switch act.Kind {
+		switch act := act.(type) {
 		case pool.Transition:
-			from := act.From.String()
-			if act.From == 0 {
-				from = "new"
-			}
 			// A pool just built reports every server's first state: at
 			// 1,000 services that is 10,000 lines, so those go to debug.
 			lvl := slog.LevelInfo
@@ -123,7 +120,7 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 				lvl = slog.LevelDebug
 			}
 			if a.log.Enabled(context.Background(), lvl) {
-				a.log.Log(context.Background(), lvl, "real server state changed", "service", s.key, "rs", act.Server.String(), "from", from, "to", act.To.String(), "reason", act.Reason)
+				a.log.Log(context.Background(), lvl, "real server state changed", "service", s.key, "rs", act.Server.String(), "from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
 			}
 			rs := s.cfg.RealServer(act.Server.String())
 			if rs != nil && !start && !a.stopping {

@@ -122,8 +122,8 @@ func TestOperatorDrainTimeoutAndRemoval(t *testing.T) {
 			"set-dest 192.0.2.102:80 weight 0",
 		}},
 		{10 * time.Second, Conns{Server: rs2, Active: 2}, nil},
-		{29 * time.Second, Tick{}, nil},
-		{30 * time.Second, Tick{}, []string{
+		{29 * time.Second, TimerFired{}, nil},
+		{30 * time.Second, TimerFired{}, []string{
 			"transition 192.0.2.102:80: draining -> drained (operator drain: kernel update; drain_timeout 30s elapsed with 2 active, 0 inactive connections)",
 			"set-dest 192.0.2.102:80 absent",
 		}},
@@ -147,7 +147,7 @@ func TestDrainWaitsForCountersAfterWeightZero(t *testing.T) {
 			"transition 192.0.2.101:80: up -> draining (operator drain)",
 			"set-dest 192.0.2.101:80 weight 0",
 		}},
-		{2 * time.Second, Tick{}, nil},
+		{2 * time.Second, TimerFired{}, nil},
 		{3 * time.Second, Conns{Server: rs1, Active: 0, Inactive: 5}, nil}, // CountInactive
 		{4 * time.Second, Conns{Server: rs1, Active: 0, Inactive: 0}, []string{
 			"transition 192.0.2.101:80: draining -> drained (operator drain; no connections left)",
@@ -284,14 +284,14 @@ func TestAgentSilenceFallsBackToChecks(t *testing.T) {
 			"transition 192.0.2.101:80: up -> draining (maintenance from agent: deploy)",
 			"set-dest 192.0.2.101:80 weight 0",
 		}},
-		{2900 * time.Millisecond, Tick{}, nil},
+		{2900 * time.Millisecond, TimerFired{}, nil},
 	})
 	if got, want := p.NextDeadline(), t0.Add(3*time.Second); !got.Equal(want) {
 		t.Errorf("NextDeadline = %v, want %v", got, want)
 	}
 	// Three intervals without a report: the agent's word expires and the
 	// server is judged by HTTP_GET alone, which says up.
-	got := strs(p.Step(t0.Add(3*time.Second), Tick{}))
+	got := strs(p.Step(t0.Add(3*time.Second), TimerFired{}))
 	want := []string{
 		"transition 192.0.2.101:80: draining -> up (back in service at weight 1)",
 		"set-dest 192.0.2.101:80 weight 1",
@@ -324,7 +324,7 @@ func TestAgentRepeatedReportOnlyMovesItsTime(t *testing.T) {
 		}},
 		{2 * time.Second, AgentReport{Addr: rs1.Addr(), State: AgentMaintenance, Reason: "deploy"}, nil},
 		// Past the first report's expiry (3 s), within the second's.
-		{4 * time.Second, Tick{}, nil},
+		{4 * time.Second, TimerFired{}, nil},
 	})
 	if got, want := p.NextDeadline(), t0.Add(5*time.Second); !got.Equal(want) {
 		t.Errorf("NextDeadline = %v, want %v (3 intervals after the repeated report)", got, want)
@@ -342,7 +342,7 @@ func TestAgentDownSilentWithFailingCheckAsksRecheck(t *testing.T) {
 			"set-dest 192.0.2.101:80 absent",
 		}},
 		{time.Second, checkFail(rs1), nil},
-		{4 * time.Second, Tick{}, []string{
+		{4 * time.Second, TimerFired{}, []string{
 			"recheck 192.0.2.101:80 (agent silent for 3 intervals (3s))",
 		}},
 	})
@@ -432,7 +432,7 @@ func TestReconfigure(t *testing.T) {
 // reconfigure is a reload in a steps table.
 type reconfigure Config
 
-func (reconfigure) event() {}
+func (reconfigure) isEvent() {}
 
 // steps plays a table on p: events, and reloads (reconfigure).
 func steps(t *testing.T, p *Pool, table []step) {
@@ -499,7 +499,7 @@ func TestReconfigureLeavesGracefully(t *testing.T) {
 			"set-dest 192.0.2.102:80 weight 0",
 		}},
 		{8 * time.Second, Conns{Server: rs2, Active: 4}, nil},
-		{67 * time.Second, Tick{}, []string{
+		{67 * time.Second, TimerFired{}, []string{
 			"transition 192.0.2.102:80: draining -> drained (removed from the configuration; drain_timeout 1m0s elapsed with 4 active, 0 inactive connections)",
 			"set-dest 192.0.2.102:80 absent",
 		}},
