@@ -39,8 +39,8 @@ func TestRunLeftovers(t *testing.T) {
 			t.Fatalf("KillLeftovers %v: %+v", kill, r)
 		}
 		pid, alive := childRunning(t, pidFile)
-		for deadline := time.Now().Add(3 * time.Second); kill && alive && time.Now().Before(deadline); _, alive = childRunning(t, pidFile) {
-			time.Sleep(10 * time.Millisecond)
+		if kill && alive {
+			testutil.WaitFor(3*time.Second, func() bool { _, alive = childRunning(t, pidFile); return !alive })
 		}
 		if alive == kill {
 			t.Errorf("KillLeftovers %v: child running %v", kill, alive)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/track"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 func writeScript(t *testing.T, body string, mode os.FileMode) string {
@@ -83,16 +84,13 @@ func TestOSExecutorTimeoutKillsGroup(t *testing.T) {
 	}
 	// The child was reparented (to init or a subreaper) and must be dead;
 	// give its reaper a bounded moment.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := syscall.Kill(pid, 0)
-		if errors.Is(err, syscall.ESRCH) || isZombie(pid) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d still alive after the timeout (kill 0: %v)", pid, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var killErr error
+	gone := func() bool {
+		killErr = syscall.Kill(pid, 0)
+		return errors.Is(killErr, syscall.ESRCH) || isZombie(pid)
+	}
+	if !testutil.WaitFor(5*time.Second, gone) {
+		t.Fatalf("child %d still alive after the timeout (kill 0: %v)", pid, killErr)
 	}
 }
 
