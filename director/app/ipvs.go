@@ -13,6 +13,7 @@ import (
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/pool"
+	"github.com/tandemlb/tandem/director/vrrp"
 )
 
 // retryEvery bounds how often a service whose kernel state differs from
@@ -431,30 +432,17 @@ type syncState struct {
 	lastErr string
 }
 
-type syncParams struct {
-	iface string
-	id    uint8
-}
-
-// wantDaemons is the sync daemons the configuration and the VRRP state
-// ask for: none without lvs_sync_daemon; both all the time without an
-// instance (as keepalived); else the master daemon while the instance is
-// MASTER and the backup daemon otherwise.
+// wantDaemons is syncRoles of the configuration and the instances'
+// states.
 func (a *App) wantDaemons() map[lvs.DaemonState]syncParams {
-	cs := a.cfg.ConnSync
-	if cs == nil {
+	if a.cfg.ConnSync == nil {
 		return nil
 	}
-	p := syncParams{iface: cs.Interface, id: uint8(cs.SyncID)}
-	if cs.Instance == "" {
-		return map[lvs.DaemonState]syncParams{lvs.DaemonMaster: p, lvs.DaemonBackup: p}
-	}
+	states := make(map[string]vrrp.State, len(a.instances))
 	for _, in := range a.instances {
-		if in.cfg.Name == cs.Instance && in.state == vrrpMaster {
-			return map[lvs.DaemonState]syncParams{lvs.DaemonMaster: p}
-		}
+		states[in.cfg.Name] = in.state
 	}
-	return map[lvs.DaemonState]syncParams{lvs.DaemonBackup: p}
+	return syncRoles(a.cfg.ConnSync, states)
 }
 
 // syncDaemons makes the running sync daemons what wantDaemons says:
@@ -475,7 +463,7 @@ func (a *App) syncDaemons() {
 		a.syncd.read = true
 		if ds, err := a.ipvs.Daemons(); err == nil {
 			for _, d := range ds {
-				a.syncd.running[d.State] = syncParams{iface: d.Interface, id: uint8(d.SyncID)}
+				a.syncd.running[d.State] = syncParams{Interface: d.Interface, SyncID: uint8(d.SyncID)}
 			}
 		}
 	}
@@ -510,15 +498,15 @@ func (a *App) syncDaemons() {
 		if !ok || a.syncd.running[st] == p {
 			continue
 		}
-		if err := a.ipvs.StartDaemon(st, p.iface, p.id); err != nil {
-			err = explainSyncErr(a.cfg.ConnSync, p.iface, err)
+		if err := a.ipvs.StartDaemon(st, p.Interface, p.SyncID); err != nil {
+			err = explainSyncErr(a.cfg.ConnSync, p.Interface, err)
 			a.syncd.lastErr = err.Error()
-			a.log.Error("ipvs: starting the sync daemon", "role", st.String(), "iface", p.iface, "err", err)
+			a.log.Error("ipvs: starting the sync daemon", "role", st.String(), "interface", p.Interface, "err", err)
 			continue
 		}
 		a.syncd.running[st] = p
 		a.met.SyncDaemon.WithLabelValues(st.String()).Set(1)
-		a.log.Info("ipvs: sync daemon started", "role", st.String(), "iface", p.iface, "syncid", int(p.id))
+		a.log.Info("ipvs: sync daemon started", "role", st.String(), "interface", p.Interface, "syncid", int(p.SyncID))
 	}
 }
 
@@ -540,7 +528,7 @@ func (a *App) syncDaemonLines() []string {
 	var out []string
 	for _, st := range []lvs.DaemonState{lvs.DaemonMaster, lvs.DaemonBackup} {
 		if p, ok := a.syncd.running[st]; ok {
-			out = append(out, fmt.Sprintf("%s on %s syncid %d", st, p.iface, p.id))
+			out = append(out, fmt.Sprintf("%s on %s syncid %d", st, p.Interface, p.SyncID))
 		}
 	}
 	if a.syncd.lastErr != "" {
