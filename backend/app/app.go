@@ -213,7 +213,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.host, a.insecure = host, insecure
 	a.mu.Unlock()
-	a.log.Info("starting", "version", version.Version, "node", host.Node, "iface", host.Interface, "real_ip", host.RealIP,
+	a.log.Info("starting", "version", version.Version, "node", host.Node, "interface", host.Interface, "real_ip", host.RealIP,
 		"vips", cfg.VIPs, "arp_mode", cfg.ARPMode, "check", cfg.Check.Mode, "directors", len(cfg.Directors),
 		"maintenance", a.maint.Mode)
 	if a.maint.InMaintenance() {

@@ -53,44 +53,44 @@ func readSysctl(path string) (int, error) {
 func runDoctor(ctx context.Context, g *globals, d *doctor) {
 	cfg, err := config.Load(g.config)
 	if err != nil {
-		d.Add("FAIL", "config", "%v", err)
+		d.Add(doctorpkg.Fail, "config", "%v", err)
 		return
 	}
-	d.Add("ok", "config", "%s is valid", cfg.File)
+	d.Add(doctorpkg.OK, "config", "%s is valid", cfg.File)
 
 	// The daemon.
 	var st app.Status
 	running := false
 	if err := g.call(ctx, app.OpStatus, nil, &st); err != nil {
-		d.Add("FAIL", "daemon", "%v", err)
+		d.Add(doctorpkg.Fail, "daemon", "%v", err)
 	} else {
 		running = true
-		d.Add("ok", "daemon", "running, pid %d, version %s", st.PID, st.Version)
+		d.Add(doctorpkg.OK, "daemon", "running, pid %d, version %s", st.PID, st.Version)
 	}
 
 	nl, err := netlink.NewHandle()
 	if err != nil {
-		d.Add("FAIL", "netlink", "%v", err)
+		d.Add(doctorpkg.Fail, "netlink", "%v", err)
 		return
 	}
 	defer nl.Close()
 	host, err := app.Resolve(cfg, nl)
 	if err != nil {
-		d.Add("FAIL", "interface", "%v", err)
+		d.Add(doctorpkg.Fail, "interface", "%v", err)
 	} else {
-		d.Add("ok", "interface", "%s, real IP %s (ARP sender)", host.Interface, host.RealIP)
+		d.Add(doctorpkg.OK, "interface", "%s, real IP %s (ARP sender)", host.Interface, host.RealIP)
 	}
 
 	// VIPs on lo, and not elsewhere.
 	have, err := vip.List(nl, cfg.VIPs)
 	if err != nil {
-		d.Add("FAIL", "vips", "%v", err)
+		d.Add(doctorpkg.Fail, "vips", "%v", err)
 	} else {
 		for _, v := range cfg.VIPs {
 			if have[v] {
-				d.Add("ok", "vips", "%s is on lo", v)
+				d.Add(doctorpkg.OK, "vips", "%s is on lo", v)
 			} else {
-				d.Add("FAIL", "vips", "%s is NOT on lo: the kernel drops the director's packets for it (%s)", v,
+				d.Add(doctorpkg.Fail, "vips", "%s is NOT on lo: the kernel drops the director's packets for it (%s)", v,
 					yesNo(running, "the daemon should restore it within a second; see its log", "start the daemon"))
 			}
 		}
@@ -103,7 +103,7 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 			for _, a := range addrs {
 				for _, v := range cfg.VIPs {
 					if a.IP.Equal(net.IP(v.AsSlice())) {
-						d.Add("WARN", "vips", "%s is also on %s: remove it there (it belongs on lo only)", v, l.Attrs().Name)
+						d.Add(doctorpkg.Warn, "vips", "%s is also on %s: remove it there (it belongs on lo only)", v, l.Attrs().Name)
 					}
 				}
 			}
@@ -115,15 +115,15 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		ts, err := (arpguard.NFT{}).Check(arpguard.Spec{Table: cfg.NFTTable, VIPs: cfg.VIPs, RealIP: host.RealIP})
 		switch {
 		case err != nil:
-			d.Add("FAIL", "arp table", "%v", err)
+			d.Add(doctorpkg.Fail, "arp table", "%v", err)
 		case ts.Problem != "":
-			d.Add("FAIL", "arp table", "table arp %s: %s: this host may answer ARP for a VIP and steal its traffic (`nft list table arp %s`)", cfg.NFTTable, ts.Problem, cfg.NFTTable)
+			d.Add(doctorpkg.Fail, "arp table", "table arp %s: %s: this host may answer ARP for a VIP and steal its traffic (`nft list table arp %s`)", cfg.NFTTable, ts.Problem, cfg.NFTTable)
 		default:
 			var cs []string
 			for _, c := range ts.Counters {
 				cs = append(cs, fmt.Sprintf("%s %s %d pkts", c.Chain, c.VIP, c.Packets))
 			}
-			d.Add("ok", "arp table", "table arp %s as configured (%s)", cfg.NFTTable, strings.Join(cs, ", "))
+			d.Add(doctorpkg.OK, "arp table", "table arp %s as configured (%s)", cfg.NFTTable, strings.Join(cs, ", "))
 		}
 	}
 	if host.Interface != "" {
@@ -134,11 +134,11 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		ok := max(ign, ignAll) >= 1 && max(ann, annAll) == 2
 		switch {
 		case cfg.ARPMode.UsesSysctl() && !ok:
-			d.Add("FAIL", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s (all: %d/%d): want 1 and 2 (arp_mode %s)", ign, ann, host.Interface, ignAll, annAll, cfg.ARPMode)
+			d.Add(doctorpkg.Fail, "arp sysctls", "arp_ignore=%d arp_announce=%d on %s (all: %d/%d): want 1 and 2 (arp_mode %s)", ign, ann, host.Interface, ignAll, annAll, cfg.ARPMode)
 		case !ok:
-			d.Add("ok", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s: not needed with arp_mode nftables", ign, ann, host.Interface)
+			d.Add(doctorpkg.OK, "arp sysctls", "arp_ignore=%d arp_announce=%d on %s: not needed with arp_mode nftables", ign, ann, host.Interface)
 		default:
-			d.Add("ok", "arp sysctls", "arp_ignore=%d arp_announce=%d on %s", max(ign, ignAll), max(ann, annAll), host.Interface)
+			d.Add(doctorpkg.OK, "arp sysctls", "arp_ignore=%d arp_announce=%d on %s", max(ign, ignAll), max(ann, annAll), host.Interface)
 		}
 		rp, _ := readSysctl("net/ipv4/conf/" + host.Interface + "/rp_filter")
 		rpAll, _ := readSysctl("net/ipv4/conf/all/rp_filter")
@@ -146,23 +146,23 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		defIface := defaultRouteIface(nl)
 		switch {
 		case eff == 1 && defIface != "" && defIface != host.Interface:
-			d.Add("FAIL", "rp_filter", "strict rp_filter (%d) on %s but the default route leaves via %s: packets for the VIP from clients are dropped; set net.ipv4.conf.%s.rp_filter=2",
+			d.Add(doctorpkg.Fail, "rp_filter", "strict rp_filter (%d) on %s but the default route leaves via %s: packets for the VIP from clients are dropped; set net.ipv4.conf.%s.rp_filter=2",
 				eff, host.Interface, defIface, host.Interface)
 		default:
-			d.Add("ok", "rp_filter", "%d on %s (effective), default route via %s", eff, host.Interface, defIface)
+			d.Add(doctorpkg.OK, "rp_filter", "%d on %s (effective), default route via %s", eff, host.Interface, defIface)
 		}
 	}
 
 	// Key file.
 	if len(cfg.Directors) > 0 {
 		if _, err := hbproto.LoadKey(cfg.Heartbeat.KeyFile); err != nil {
-			lvl := "FAIL"
+			lvl := doctorpkg.Fail
 			if cfg.Heartbeat.Insecure {
-				lvl = "WARN"
+				lvl = doctorpkg.Warn
 			}
 			d.Add(lvl, "key file", "%v", err)
 		} else {
-			d.Add("ok", "key file", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
+			d.Add(doctorpkg.OK, "key file", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
 		}
 	}
 
@@ -173,30 +173,30 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		for _, v := range st.Directors {
 			switch {
 			case v.LastReply.IsZero():
-				d.Add("FAIL", "director", "%s has never answered: check its address, UDP port %d through firewalls, and this agent's key: "+
+				d.Add(doctorpkg.Fail, "director", "%s has never answered: check its address, UDP port %d through firewalls, and this agent's key: "+
 					"it must be the one the directors derive for this real IP (on a director: `tandem-director keys derive --real-ip %s --out FILE`, "+
 					"then install FILE as %s, mode 0600); a director drops reports with another key without answering (rejected here: %v)",
 					v.Addr, hbproto.DefaultPort, host.RealIP, cfg.Heartbeat.KeyFile, st.Heartbeat.Rejected)
 			case now.Sub(v.LastReply) > silentAfter:
-				d.Add("FAIL", "director", "%s (%s) is silent since %s", v.Addr, v.Name, now.Sub(v.LastReply).Truncate(time.Second))
+				d.Add(doctorpkg.Fail, "director", "%s (%s) is silent since %s", v.Addr, v.Name, now.Sub(v.LastReply).Truncate(time.Second))
 			default:
-				d.Add("ok", "director", "%s (%s) answers, role %s", v.Addr, v.Name, v.RoleName)
+				d.Add(doctorpkg.OK, "director", "%s (%s) answers, role %s", v.Addr, v.Name, v.RoleName)
 			}
 		}
 		if st.Maintenance.InMaintenance() {
-			d.Add("WARN", "maintenance", "%s (since %s): no new traffic until `tandem-backend maintenance off`", st.Maintenance.Description, st.Maintenance.Since.Local().Format(time.DateTime))
+			d.Add(doctorpkg.Warn, "maintenance", "%s (since %s): no new traffic until `tandem-backend maintenance off`", st.Maintenance.Description, st.Maintenance.Since.Local().Format(time.DateTime))
 		}
 	}
 
 	// The application.
 	if p, err := health.New(cfg.Health); err != nil {
-		d.Add("FAIL", "application", "%v", err)
+		d.Add(doctorpkg.Fail, "application", "%v", err)
 	} else {
 		res := health.NewRunner(p, cfg.Health.Interval, cfg.Health.Timeout).Once(ctx)
 		if res.OK {
-			d.Add("ok", "application", "%s passes (%s)", p, res.Took.Truncate(time.Microsecond))
+			d.Add(doctorpkg.OK, "application", "%s passes (%s)", p, res.Took.Truncate(time.Microsecond))
 		} else {
-			d.Add("FAIL", "application", "%s fails: %s", p, res.Reason)
+			d.Add(doctorpkg.Fail, "application", "%s fails: %s", p, res.Reason)
 		}
 	}
 
@@ -215,17 +215,17 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		code, body, err := httpGet(ctx, url)
 		switch {
 		case err != nil:
-			d.Add("FAIL", "check", "%s: %v", url, err)
+			d.Add(doctorpkg.Fail, "check", "%s: %v", url, err)
 		case code == http.StatusOK:
-			d.Add("ok", "check", "%s: 200 OK", url)
+			d.Add(doctorpkg.OK, "check", "%s: 200 OK", url)
 		default:
-			d.Add("WARN", "check", "%s: %d %s", url, code, strings.TrimSpace(body))
+			d.Add(doctorpkg.Warn, "check", "%s: %d %s", url, code, strings.TrimSpace(body))
 		}
 	case config.CheckFile:
 		if (health.File{Path: cfg.Check.File}).Exists() {
-			d.Add("ok", "check", "%s is present", cfg.Check.File)
+			d.Add(doctorpkg.OK, "check", "%s is present", cfg.Check.File)
 		} else {
-			d.Add("WARN", "check", "%s is absent: the directors see this server as down", cfg.Check.File)
+			d.Add(doctorpkg.Warn, "check", "%s is absent: the directors see this server as down", cfg.Check.File)
 		}
 	}
 }

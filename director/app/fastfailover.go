@@ -166,7 +166,7 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 			a.log.Error("fast failover probe stopped", "err", err)
 		}
 	}()
-	a.log.Info("fast failover probe running", "iface", iface, "port", cfg.FastFailover.Port,
+	a.log.Info("fast failover probe running", "interface", iface, "port", cfg.FastFailover.Port,
 		"interval", cfg.FastFailover.Interval.String(), "multiplier", cfg.FastFailover.Multiplier,
 		"witness_quorum", cfg.FastFailover.WitnessQuorum, "witness_wait", cfg.FastFailover.WitnessWait.String(),
 		"ipv6", probeIPv6(cfg), "peer", peerString(peer), "witness_max_veto", cfg.FastFailover.WitnessMaxVeto.String(),

@@ -15,6 +15,7 @@ import (
 	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/director/pool"
 	doctorpkg "github.com/tandemlb/tandem/shared/doctor"
 	"github.com/tandemlb/tandem/shared/hbproto"
 )
@@ -57,27 +58,27 @@ func readSys(root, name string) (string, error) {
 func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 	cfg, err := loadChecked(g.config)
 	if err != nil {
-		d.Add("FAIL", "config", "%s", strings.ReplaceAll(err.Error(), "\n", "\n                    "))
+		d.Add(doctorpkg.Fail, "config", "%s", strings.ReplaceAll(err.Error(), "\n", "\n                    "))
 		return
 	}
-	d.Add("ok", "config", "%s is valid (%s; %d vrrp_instance, %d virtual_server)", g.config, cfg.Format, len(cfg.VRRP), len(cfg.Services))
+	d.Add(doctorpkg.OK, "config", "%s is valid (%s; %d vrrp_instance, %d virtual_server)", g.config, cfg.Format, len(cfg.VRRP), len(cfg.Services))
 
 	st, err := g.daemon().status(ctx)
 	if err != nil {
-		d.Add("FAIL", "daemon", "%v", err)
+		d.Add(doctorpkg.Fail, "daemon", "%v", err)
 	} else {
-		d.Add("ok", "daemon", "running, pid %d, version %s, role %s", st.PID, st.Version, st.Role)
+		d.Add(doctorpkg.OK, "daemon", "running, pid %d, version %s, role %s", st.PID, st.Version, st.Role)
 		if st.LastReloadError != "" {
-			d.Add("WARN", "reload", "the last reload failed, the daemon runs an older configuration: %s", firstLine(st.LastReloadError))
+			d.Add(doctorpkg.Warn, "reload", "the last reload failed, the daemon runs an older configuration: %s", firstLine(st.LastReloadError))
 		}
 	}
 
 	// ip_vs and the schedulers.
 	if len(cfg.Services) > 0 {
 		if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
-			d.Add("FAIL", "ip_vs", "the ip_vs module is not loaded: `modprobe ip_vs` (the package lists it in /usr/lib/modules-load.d/tandem-director.conf); the daemon refuses to start without it")
+			d.Add(doctorpkg.Fail, "ip_vs", "the ip_vs module is not loaded: `modprobe ip_vs` (the package lists it in /usr/lib/modules-load.d/tandem-director.conf); the daemon refuses to start without it")
 		} else {
-			d.Add("ok", "ip_vs", "loaded")
+			d.Add(doctorpkg.OK, "ip_vs", "loaded")
 		}
 		seen := map[string]bool{}
 		for _, s := range cfg.Services {
@@ -86,14 +87,14 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 			}
 			seen[s.Scheduler] = true
 			if err := lvs.CheckScheduler(s.Scheduler); err != nil {
-				d.Add("FAIL", "scheduler", "%v", err)
+				d.Add(doctorpkg.Fail, "scheduler", "%v", err)
 			} else {
-				d.Add("ok", "scheduler", "ip_vs_%s available", s.Scheduler)
+				d.Add(doctorpkg.OK, "scheduler", "ip_vs_%s available", s.Scheduler)
 			}
 		}
 		doctorSysctls(d, cfg, sysRoot)
 	} else {
-		d.Add("ok", "ip_vs", "not needed: no virtual_server (VRRP only)")
+		d.Add(doctorpkg.OK, "ip_vs", "not needed: no virtual_server (VRRP only)")
 	}
 
 	// ip_forward.
@@ -104,11 +105,11 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 	if v, err := readSys(sysRoot, "net.ipv4.ip_forward"); err == nil {
 		switch {
 		case v == "1":
-			d.Add("ok", "ip_forward", "1")
+			d.Add(doctorpkg.OK, "ip_forward", "1")
 		case nat:
-			d.Add("FAIL", "ip_forward", "0, but NAT (masquerading) services need it: set net.ipv4.ip_forward=1 in /etc/sysctl.d/")
+			d.Add(doctorpkg.Fail, "ip_forward", "0, but NAT (masquerading) services need it: set net.ipv4.ip_forward=1 in /etc/sysctl.d/")
 		default:
-			d.Add("ok", "ip_forward", "0: not needed for direct routing (the seed's recipe set it; only NAT needs it)")
+			d.Add(doctorpkg.OK, "ip_forward", "0: not needed for direct routing (the seed's recipe set it; only NAT needs it)")
 		}
 	}
 
@@ -118,23 +119,23 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 			ifi, err := net.InterfaceByName(in.Interface)
 			switch {
 			case err != nil:
-				d.Add("FAIL", "interface", "vrrp_instance %s: %s: %v", in.Name, in.Interface, err)
+				d.Add(doctorpkg.Fail, "interface", "vrrp_instance %s: %s: %v", in.Name, in.Interface, err)
 			case ifi.Flags&net.FlagUp == 0:
-				d.Add("FAIL", "interface", "vrrp_instance %s: %s is down: the instance is in FAULT", in.Name, in.Interface)
+				d.Add(doctorpkg.Fail, "interface", "vrrp_instance %s: %s is down: the instance is in FAULT", in.Name, in.Interface)
 			default:
-				d.Add("ok", "interface", "vrrp_instance %s: %s is up", in.Name, in.Interface)
+				d.Add(doctorpkg.OK, "interface", "vrrp_instance %s: %s is up", in.Name, in.Interface)
 			}
 		}
 		findings, err := app.CheckVRRPFirewall()
 		switch {
 		case err != nil:
-			d.Add("WARN", "firewall", "cannot read the nftables ruleset (%v): make sure VRRP (IP protocol 112) is let in, or both directors become MASTER", err)
+			d.Add(doctorpkg.Warn, "firewall", "cannot read the nftables ruleset (%v): make sure VRRP (IP protocol 112) is let in, or both directors become MASTER", err)
 		case len(findings) > 0:
 			for _, f := range findings {
-				d.Add("FAIL", "firewall", "%s", f)
+				d.Add(doctorpkg.Fail, "firewall", "%s", f)
 			}
 		default:
-			d.Add("ok", "firewall", "no nftables rule drops VRRP (IP protocol 112) on input")
+			d.Add(doctorpkg.OK, "firewall", "no nftables rule drops VRRP (IP protocol 112) on input")
 		}
 	}
 
@@ -145,47 +146,47 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 		_, err := hbproto.LoadKey(path)
 		switch {
 		case err == nil:
-			d.Add("ok", "key", "%s is usable (0600, long enough)", path)
+			d.Add(doctorpkg.OK, "key", "%s is usable (0600, long enough)", path)
 			if st.Heartbeat.Disabled != "" {
-				d.Add("WARN", "heartbeat", "the daemon's agent listener is off (%s), but the key is usable now: run `tandem-director reload`", st.Heartbeat.Disabled)
+				d.Add(doctorpkg.Warn, "heartbeat", "the daemon's agent listener is off (%s), but the key is usable now: run `tandem-director reload`", st.Heartbeat.Disabled)
 			}
 		case cfg.Format == config.FormatKeepalived && errors.Is(err, fs.ErrNotExist) && st.Heartbeat.Listen != "":
-			d.Add("WARN", "key", "%s does not exist, but the daemon's agent listener runs with the key it read before; "+
+			d.Add(doctorpkg.Warn, "key", "%s does not exist, but the daemon's agent listener runs with the key it read before; "+
 				"a restart would start without the listener: put the key back, then `tandem-director reload`", path)
 		case cfg.Format == config.FormatKeepalived && errors.Is(err, fs.ErrNotExist):
-			d.Add("WARN", "key", "%s does not exist: with a keepalived.conf the director runs without the agent heartbeat listener "+
+			d.Add(doctorpkg.Warn, "key", "%s does not exist: with a keepalived.conf the director runs without the agent heartbeat listener "+
 				"(tandem-backend agents are not heard); to turn it on, run `%s` (or copy the cluster's key there), then `tandem-director reload`",
 				path, app.HeartbeatKeyCommand(path))
 		default:
-			d.Add("FAIL", "key", "%v: the daemon refuses to start (or runs without agents with --insecure-heartbeat)", err)
+			d.Add(doctorpkg.Fail, "key", "%v: the daemon refuses to start (or runs without agents with --insecure-heartbeat)", err)
 		}
 	}
 
 	// keepalived beside us.
 	if pids := app.ProcessesNamed("keepalived"); len(pids) > 0 {
-		d.Add("WARN", "keepalived", "keepalived is running (pid %s): it must not manage the same virtual_router_id or virtual servers", strings.Join(pids, ", "))
+		d.Add(doctorpkg.Warn, "keepalived", "keepalived is running (pid %s): it must not manage the same virtual_router_id or virtual servers", strings.Join(pids, ", "))
 	}
 
 	// What the daemon sees.
 	for _, w := range st.Warnings {
-		d.Add("WARN", "daemon", "%s", w)
+		d.Add(doctorpkg.Warn, "daemon", "%s", w)
 	}
 	for _, s := range st.Services {
 		for _, r := range s.RealServers {
-			if r.State == "down" {
-				d.Add("WARN", "real server", "%s %s is down: %s", s.Key, r.Addr, r.Reason)
+			if r.State == pool.Down.String() {
+				d.Add(doctorpkg.Warn, "real server", "%s %s is down: %s", s.Key, r.Addr, r.Reason)
 			}
 		}
 		if s.SorryIn {
-			d.Add("WARN", "service", "%s runs on its sorry server %s: no real server is up", s.Key, s.Sorry)
+			d.Add(doctorpkg.Warn, "service", "%s runs on its sorry server %s: no real server is up", s.Key, s.Sorry)
 		}
 		if s.LastError != "" {
-			d.Add("FAIL", "ipvs", "%s: %s", s.Key, firstLine(s.LastError))
+			d.Add(doctorpkg.Fail, "ipvs", "%s: %s", s.Key, firstLine(s.LastError))
 		}
 	}
 	for _, v := range st.VRRP {
 		if v.Error != "" {
-			d.Add("FAIL", "vrrp", "%s: %s", v.Instance, v.Error)
+			d.Add(doctorpkg.Fail, "vrrp", "%s: %s", v.Instance, v.Error)
 		}
 	}
 }
@@ -209,11 +210,11 @@ func doctorSysctls(d *doctor, cfg *config.Config, root string) {
 		got, err := readSys(root, s.name)
 		switch {
 		case err != nil:
-			d.Add("WARN", "sysctl", "%s: %v", s.name, err)
+			d.Add(doctorpkg.Warn, "sysctl", "%s: %v", s.name, err)
 		case got != s.want:
-			d.Add("WARN", "sysctl", "%s = %s, want %s (the daemon sets it at start): %s", s.name, got, s.want, s.why)
+			d.Add(doctorpkg.Warn, "sysctl", "%s = %s, want %s (the daemon sets it at start): %s", s.name, got, s.want, s.why)
 		default:
-			d.Add("ok", "sysctl", "%s = %s", s.name, got)
+			d.Add(doctorpkg.OK, "sysctl", "%s = %s", s.name, got)
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandemlb/tandem/director/control"
+	"github.com/tandemlb/tandem/director/pool"
+	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
 func newStatus(g *globals) *cobra.Command {
@@ -207,10 +209,10 @@ func printService(w io.Writer, s control.ServiceStatus, now time.Time) {
 	fmt.Fprintln(tw, "  REAL SERVER\tSTATE\tWEIGHT\tACTIVE\tINACTIVE\tCHECKS\tAGENT")
 	for _, r := range s.RealServers {
 		state := r.State
-		if r.Reason != "" && r.State != "up" {
+		if r.Reason != "" && r.State != pool.Up.String() {
 			state += ": " + r.Reason
 		}
-		if r.State == "draining" && !r.DrainDeadline.IsZero() {
+		if r.State == pool.Draining.String() && !r.DrainDeadline.IsZero() {
 			state += fmt.Sprintf(" (until %s)", r.DrainDeadline.Local().Format(time.TimeOnly))
 		}
 		weight := fmt.Sprintf("%d/%d", r.Weight, r.ConfiguredWeight)
@@ -249,7 +251,7 @@ func agentLine(a *control.AgentStatus, now time.Time) string {
 		return "-"
 	}
 	s := a.State
-	if a.Reason != "" && a.State != "up" {
+	if a.Reason != "" && a.State != hbproto.StateUp.String() {
 		s += ": " + truncate(a.Reason, 40)
 	}
 	if !a.Fresh {

@@ -4,6 +4,6 @@
 // way keepalived logs. When the syslog socket is absent the logger says so
 // on stderr and carries on without it.
 //
-// Log keys are declared once here (KeyVIP, KeyVRID, …) so that both daemons
-// and all packages write the same key for the same thing.
+// The log keys' conventions are written once here (keys.go) so that both
+// daemons and all packages write the same key for the same thing.
 package logging

@@ -2,35 +2,29 @@ package logging
 
 import "log/slog"
 
-// Stable log keys. Use these instead of string literals.
+// Log keys. Both daemons write the same key for the same thing, spelled
+// as a string literal at the call site; the conventions are:
+//
+//	err        an error
+//	rs         a real server, "addr:port"
+//	service    a virtual service ("TCP 192.0.2.100:80") or an agent's service
+//	vip, vrid  a virtual IP address; a VRRP virtual router id
+//	interface  a network interface (never "iface")
+//	state      a state (VRRP, agent, pool); from and to, a transition's
+//	peer       a remote peer's address
+//	director   a director's name; node, an agent's node name
+//	addr       an address, "ip" or "ip:port"
+//	weight     an IPVS weight; priority, a VRRP priority; role, a VRRP role
+//	reason     why something happened
+//	check      a health check's name or kind
+//	path       a file or socket path
+//	op         an operation (control socket, reload)
+//
+// The constants below are the keys this package's own code and other
+// packages name through it; KeySuppressed (limiter.go) is the Limiter's.
 const (
-	KeyVIP       = "vip"       // a virtual IP address
-	KeyVRID      = "vrid"      // a VRRP virtual router id
-	KeyState     = "state"     // a state (VRRP, agent, pool)
-	KeyFrom      = "from"      // previous state of a transition
-	KeyTo        = "to"        // next state of a transition
-	KeyRS        = "rs"        // a real server, "addr:port"
-	KeyErr       = "err"       // an error
-	KeyPeer      = "peer"      // a remote peer address
-	KeyService   = "service"   // a virtual service ("TCP 192.0.2.100:80") or an agent's service
-	KeyNode      = "node"      // an agent's node name
-	KeyDirector  = "director"  // a director's name
-	KeyIface     = "iface"     // a network interface
-	KeyAddr      = "addr"      // an address, "ip" or "ip:port"
-	KeyWeight    = "weight"    // an IPVS weight
-	KeyPriority  = "priority"  // a VRRP priority
-	KeyRole      = "role"      // a VRRP role
-	KeyPool      = "pool"      // a pool state
-	KeyReason    = "reason"    // why something happened
-	KeyCheck     = "check"     // a health check's name or kind
-	KeyPath      = "path"      // a file or socket path
-	KeyOp        = "op"        // an operation (control socket, reload)
-	KeyDuration  = "duration"  // a time.Duration
-	KeyCount     = "count"     // a count
-	KeySession   = "session"   // a heartbeat session id
-	KeySeq       = "seq"       // a sequence number
-	KeyVersion   = "version"   // a version
-	KeyComponent = "component" // the package or subsystem logging
+	KeyErr  = "err"  // an error
+	KeyPath = "path" // a file or socket path
 )
 
 // Err returns the attribute for an error under KeyErr.

@@ -81,7 +81,7 @@ func TestLimiterLog(t *testing.T) {
 	}}))
 	for i := range 1000 {
 		now = time.Unix(0, 0).Add(time.Duration(i) * 5 * time.Millisecond) // 5 s in all
-		l.Log(log, slog.LevelWarn, "mac", "probe dropped", KeyReason, "mac")
+		l.Log(log, slog.LevelWarn, "mac", "probe dropped", "reason", "mac")
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 5 {

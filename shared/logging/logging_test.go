@@ -35,7 +35,7 @@ func TestNewStderr(t *testing.T) {
 				t.Fatal(err)
 			}
 			log.Debug("debug")
-			log.Info("hello", KeyVIP, "192.0.2.1")
+			log.Info("hello", "vip", "192.0.2.1")
 			if err := closeFn(); err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +139,7 @@ func TestSyslog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeFn()
-	log = log.With(KeyVRID, 51).WithGroup("g")
+	log = log.With("vrid", 51).WithGroup("g")
 	log.Debug("d", "k", 1)
 	log.Info("i", "k", 2)
 	log.Warn("w", "k", 3)
@@ -229,7 +229,7 @@ func TestFanoutLevels(t *testing.T) {
 	if h.WithGroup("") != h {
 		t.Error("WithGroup(\"\") returned a new handler")
 	}
-	log := slog.New(h).With(KeyRS, "192.0.2.11:80")
+	log := slog.New(h).With("rs", "192.0.2.11:80")
 	log.Debug("nobody")
 	log.Info("one")
 	log.Error("both", Err(errTest))
