@@ -12,6 +12,7 @@ import (
 	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/prodlab"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // The HA scenarios run e2e/prodlab's two-director lab (newHALab): dir1
@@ -59,7 +60,7 @@ func TestGuestScenarioHA1ConnSync(t *testing.T) {
 	var onMaster, onBackup map[string]prodlab.Conn
 	synced := false
 	for time.Since(started) < 8*time.Second {
-		time.Sleep(500 * time.Millisecond)
+		testutil.Settle(500 * time.Millisecond)
 		onMaster, onBackup = l.clientConns("dir1"), l.clientConns("dir2")
 		est := 0
 		missing := 0
@@ -105,10 +106,7 @@ func TestGuestScenarioHA1ConnSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(6 * time.Second)
-	for time.Now().Before(deadline) && !l.HasVIP("dir2") {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(6*time.Second, func() bool { return l.HasVIP("dir2") })
 	rep := wait()
 	samples := stop()
 	took, ok := haFirst(samples, killed, func(s haVIPSample) bool { return s.holds("dir2") })
@@ -177,9 +175,10 @@ func TestGuestScenarioHA2CleanStop(t *testing.T) {
 	cfg := haMixed(12 * time.Second)
 	cfg.Target.Timeout = 3 * time.Second
 	wait := l.load(cfg)
-	time.Sleep(5 * time.Second)
+	testutil.Settle(5 * time.Second)
 	stop := l.sampleVIP(5 * time.Millisecond)
-	time.Sleep(200 * time.Millisecond)
+	capture := l.captureTCP()
+	testutil.Settle(200 * time.Millisecond)
 	stopAt := time.Now()
 	p := l.Process("dir1")
 	if err := p.Signal(syscall.SIGTERM); err != nil {
@@ -192,13 +191,11 @@ func TestGuestScenarioHA2CleanStop(t *testing.T) {
 	}
 	exited := time.Now()
 	l.Forget("dir1")
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && !l.HasVIP("dir2") {
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(time.Second)
+	testutil.WaitFor(5*time.Second, func() bool { return l.HasVIP("dir2") })
+	testutil.Settle(time.Second)
 	samples := stop()
 	rep := wait()
+	packets, drops := capture.packets()
 
 	released, ok1 := haFirst(samples, stopAt, func(s haVIPSample) bool { return !s.holds("dir1") })
 	took, ok2 := haFirst(samples, stopAt, func(s haVIPSample) bool { return s.holds("dir2") })
@@ -211,6 +208,11 @@ func TestGuestScenarioHA2CleanStop(t *testing.T) {
 		if len(s.holders) > 1 {
 			t.Errorf("two VIP holders at %s", s)
 		}
+	}
+	wire := capture.handOver(packets, released.at, took.at)
+	t.Logf("MEASURED on the wire at the client: %s (tcpdump: %s)", wire, drops)
+	if wire.lastToDir1.IsZero() || wire.firstToDir2.IsZero() {
+		t.Errorf("the capture did not see the client's packets go to both directors: %s", wire)
 	}
 	for _, l := range haStateChanges(l.Process("dir2").Output()) {
 		t.Logf("dir2: %s", l)
@@ -263,7 +265,7 @@ func TestGuestScenarioHA3Partition(t *testing.T) {
 	l := newHALab(t)
 	const window = 10 * time.Second // Master_Down_Interval 3.61 s + 6.4 s
 	wait := l.load(haMixed(18 * time.Second))
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second)
 	stop := l.sampleVIP(50 * time.Millisecond)
 	if err := l.nft("dir2", haPartition); err != nil {
 		t.Fatal(err)
@@ -276,9 +278,9 @@ func TestGuestScenarioHA3Partition(t *testing.T) {
 	// by then.
 	var roles []string
 	var first, last *app.Status
-	time.Sleep(500 * time.Millisecond)
+	testutil.Settle(500 * time.Millisecond)
 	for time.Since(cut) < window {
-		time.Sleep(time.Second)
+		testutil.Settle(time.Second)
 		st, err := l.Status("dir2")
 		if err != nil {
 			t.Errorf("status of dir2: %v", err)
@@ -326,7 +328,7 @@ func TestGuestScenarioHA3Partition(t *testing.T) {
 	// Heal: one master, dir1 (nopreempt, equal priority: it keeps it).
 	upAt := time.Time{}
 	for time.Since(healAt) < 10*time.Second {
-		time.Sleep(time.Second)
+		testutil.Settle(time.Second)
 		if st, err := l.Status("dir2"); err == nil && st.FastFailover != nil && st.FastFailover.Session == "up" {
 			upAt = time.Now()
 			break
@@ -337,7 +339,7 @@ func TestGuestScenarioHA3Partition(t *testing.T) {
 	} else {
 		t.Logf("probe session up again %s after healing (polled every second)", haMs(upAt.Sub(healAt)))
 	}
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second)
 	samples := stop()
 	rep := wait()
 
@@ -401,14 +403,14 @@ func (l *haLab) nft(host, ruleset string) error {
 func TestGuestScenarioHA4LinkFlap(t *testing.T) {
 	l := newHALab(t, "eth1")
 	wait := l.load(haMixed(14 * time.Second))
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second)
 	stop := l.sampleVIP(10 * time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
+	testutil.Settle(100 * time.Millisecond)
 	down := time.Now()
 	if err := l.LinkSet("dir1", "eth1", false); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	testutil.Settle(1500 * time.Millisecond)
 	up := time.Now()
 	if err := l.LinkSet("dir1", "eth1", true); err != nil {
 		t.Fatal(err)
