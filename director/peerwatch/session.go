@@ -69,7 +69,7 @@ type Peer struct {
 // DetectTime is how long the peer may stay silent.
 func (p Peer) DetectTime() time.Duration { return time.Duration(p.DetectMult) * p.TxInterval }
 
-// Event is an input of Session.Step.
+// Event is an input to Session.Step: Start, Received, TimerFired or Leave.
 type Event interface{ isEvent() }
 
 // Start starts the session in Down; the first probe goes out at once.
@@ -81,7 +81,9 @@ type Received struct {
 	From  netip.AddrPort
 }
 
-// TimerFired: NextDeadline has been reached.
+// TimerFired tells the session that NextDeadline has been reached: a probe
+// is due, or the peer's detection time ran out. One that comes early
+// changes nothing.
 type TimerFired struct{}
 
 // Leave stops the session: AdminDown with Diag (DiagReleased: our VRRP
@@ -94,7 +96,8 @@ func (Received) isEvent()   {}
 func (TimerFired) isEvent() {}
 func (Leave) isEvent()      {}
 
-// Action is an output of Session.Step.
+// Action is an output of Session.Step for the driver to perform, in order:
+// Send, PeerUp or PeerDown.
 type Action interface{ isAction() }
 
 // Send asks the driver to send a probe with these session fields (the

@@ -125,6 +125,10 @@ func TestSession(t *testing.T) {
 			{40, Received{From: peerAddr, Probe: &Probe{State: StateDown, DetectMult: 3, TxInterval: time.Second, Session: 0x3333, Name: "lb1"}},
 				[]Action{down(DiagPeerRestarted), send(StateInit, DiagPeerRestarted, 0x3333)}, StateInit, 1040},
 		}...)},
+		{"an early TimerFired changes nothing", append(up(), []step{
+			{40, TimerFired{}, nil, StateUp, 50},
+			{50, TimerFired{}, []Action{send(StateUp, DiagNone, remote)}, StateUp, 70},
+		}...)},
 		{"our own probe and probes for an earlier run are ignored", append(up(), []step{
 			{40, Received{From: peerAddr, Probe: &Probe{State: StateDown, DetectMult: 3, TxInterval: time.Second, Session: local, Name: "us"}}, nil, StateUp, 50},
 			{41, probe(StateDown, 0x9999), nil, StateUp, 50},
