@@ -15,6 +15,7 @@ import (
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/director/witness"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // sender is a UDP socket on src with a chosen TTL: an attacker on the
@@ -145,9 +146,7 @@ func TestWatcherJunkFlood(t *testing.T) {
 	}
 	a := mk("lb1", ca, cb, newInst(vrrp.StateMaster, 150, 150))
 	b := mk("lb2", cb, ca, newInst(vrrp.StateBackup, 100, 150))
-	for i := 0; i < 300 && (a.w.Status().Session != StateUp || b.w.Status().Session != StateUp); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(3*time.Second, func() bool { return a.w.Status().Session == StateUp && b.w.Status().Session == StateUp })
 	if b.w.Status().Session != StateUp {
 		t.Fatalf("session not up: %v", b.w.Status().Session)
 	}

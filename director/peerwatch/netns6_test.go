@@ -41,16 +41,14 @@ func TestNetnsProbeIPv6(t *testing.T) {
 			// then learnt by that address: wait until both hosts have a
 			// usable link-local address (bounded).
 			for _, h := range []string{"d1", "d2"} {
-				deadline := time.Now().Add(5 * time.Second)
-				for {
-					out, err := lab.Exec(h, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link")
-					if err == nil && strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("%s: no usable link-local address on eth0 after 5s: %q %v", h, out, err)
-					}
-					time.Sleep(20 * time.Millisecond)
+				var out string
+				var err error
+				usable := func() bool {
+					out, err = lab.Exec(h, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link")
+					return err == nil && strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative")
+				}
+				if !testutil.WaitFor(5*time.Second, usable) {
+					t.Fatalf("%s: no usable link-local address on eth0 after 5s: %q %v", h, out, err)
 				}
 			}
 			start := func(host, other string, in *fakeInst) *Watcher {

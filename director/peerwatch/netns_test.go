@@ -77,10 +77,7 @@ func startNetnsWatcher(t *testing.T, lab *netlab.Lab, host string, in *fakeInst,
 // sessions to be up and fails the test if they are not.
 func waitSessionsUp(t *testing.T, wm, wb *Watcher, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for (wm.Status().Session != StateUp || wb.Status().Session != StateUp) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(limit, func() bool { return wm.Status().Session == StateUp && wb.Status().Session == StateUp })
 	if wm.Status().Session != StateUp || wb.Status().Session != StateUp {
 		t.Fatalf("sessions: d1 %+v, d2 %+v", wm.Status(), wb.Status())
 	}

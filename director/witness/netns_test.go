@@ -143,10 +143,8 @@ metrics: {listen: "off"}
 	// The agent's periodic reports carry lb1 as MASTER.
 	wait := func(what string, d time.Duration, ok func() bool) {
 		t.Helper()
-		for end := time.Now().Add(d); !ok(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(end) {
-				t.Fatalf("%s: not within %v\nagent output:\n%s", what, d, agent.Output())
-			}
+		if !testutil.WaitFor(d, ok) {
+			t.Fatalf("%s: not within %v\nagent output:\n%s", what, d, agent.Output())
 		}
 	}
 	wait("a report with witness data", 10*time.Second, func() bool {
@@ -154,8 +152,8 @@ metrics: {listen: "off"}
 	})
 
 	// lb2 loses lb1 now, between two periodic reports: evidence must
-	// postdate this moment.
-	time.Sleep(100 * time.Millisecond)
+	// postdate this moment, after the report just seen.
+	testutil.Settle(100 * time.Millisecond)
 	lost := time.Now()
 	q := Query{Self: "lb2", Master: "lb1", After: lost}
 	if v := board.Verdict(time.Now(), q); v.Alive {
@@ -170,7 +168,7 @@ metrics: {listen: "off"}
 	d1.mu.Lock()
 	d1.quiet = true
 	d1.mu.Unlock()
-	time.Sleep(200 * time.Millisecond)
+	testutil.Settle(200 * time.Millisecond) // lb1 silent for a while
 	lost = time.Now()
 	q.After = lost
 	d2.requestReports()
@@ -180,7 +178,7 @@ metrics: {listen: "off"}
 	case <-time.After(time.Second):
 		t.Fatal("no report after the second report_now")
 	}
-	time.Sleep(100 * time.Millisecond)
+	testutil.Settle(100 * time.Millisecond) // any other answer lands: none may vouch for lb1
 	if v := board.Verdict(time.Now(), q); v.Alive || v.Agents != 1 {
 		t.Fatalf("verdict with lb1 silent: %+v", v)
 	}
