@@ -112,6 +112,13 @@ type Options struct {
 	// Static applies static_ipaddress, static_routes and static_rules; nil
 	// means netlink in the current namespace.
 	Static StaticNet
+	// Interfaces answers whether an interface exists and its addresses,
+	// Firewall reads the ruleset for the VRRP warning, Host the other
+	// start-up checks (scheduler modules, a keepalived running); nil
+	// means the host's (edges.go).
+	Interfaces Interfaces
+	Firewall   Firewall
+	Host       HostInfo
 
 	// adjust, if set, changes the configuration given to New and each one
 	// a reload reads (tests: a keepalived.conf cannot name its heartbeat
@@ -236,6 +243,15 @@ func New(cfg *config.Config, opts Options) *App {
 	}
 	if opts.Loader == nil {
 		opts.Loader = &config.Loader{}
+	}
+	if opts.Interfaces == nil {
+		opts.Interfaces = hostInterfaces{}
+	}
+	if opts.Firewall == nil {
+		opts.Firewall = nftFirewall{}
+	}
+	if opts.Host == nil {
+		opts.Host = osHost{}
 	}
 	if opts.adjust != nil {
 		opts.adjust(cfg)

@@ -3,8 +3,9 @@ package app
 import (
 	"fmt"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"github.com/tandemlb/tandem/director/config"
 )
 
 // VRRP is IP protocol 112. The seed's step 3: with a firewall on, VRRP must
@@ -12,8 +13,8 @@ import (
 // arrive and every director believes it is master.
 const protoVRRP = 112
 
-// fwRule is the part of an nftables rule that matters to VRRP.
-type fwRule struct {
+// FirewallRule is the part of an nftables rule that matters to VRRP.
+type FirewallRule struct {
 	Handle uint64
 	// Proto is the protocol the rule matches: -1 any, otherwise the number
 	// (a "not equal" match counts as Other).
@@ -28,23 +29,23 @@ type fwRule struct {
 	Target string
 }
 
-// fwChain is one chain of a table.
-type fwChain struct {
+// FirewallChain is one chain of a table.
+type FirewallChain struct {
 	Table, Name string
 	// Base is true for a base chain on the input hook of an ip or inet
 	// table.
 	Base bool
 	// PolicyDrop is true for a base chain whose policy is drop.
 	PolicyDrop bool
-	Rules      []fwRule
+	Rules      []FirewallRule
 }
 
 // vrrpFindings walks every input base chain as a VRRP packet would and
 // returns why VRRP would be dropped, one sentence each; none means VRRP
 // passes (as far as nftables rules tell: rules with other matches are
 // assumed not to apply, so the result is a warning, not a proof).
-func vrrpFindings(chains []fwChain) []string {
-	byName := map[string]*fwChain{}
+func vrrpFindings(chains []FirewallChain) []string {
+	byName := map[string]*FirewallChain{}
 	for i := range chains {
 		byName[chains[i].Table+"/"+chains[i].Name] = &chains[i]
 	}
@@ -69,7 +70,7 @@ func vrrpFindings(chains []fwChain) []string {
 
 // walkChain returns the verdict a VRRP packet gets in c ("" when it falls
 // through) and the rule that gave it.
-func walkChain(c *fwChain, byName map[string]*fwChain, depth int) (string, string) {
+func walkChain(c *FirewallChain, byName map[string]*FirewallChain, depth int) (string, string) {
 	if depth > 8 {
 		return "", ""
 	}
@@ -100,9 +101,9 @@ func walkChain(c *fwChain, byName map[string]*fwChain, depth int) (string, strin
 	return "", ""
 }
 
-// ruleOf reduces an nftables rule's expressions to an fwRule.
-func ruleOf(handle uint64, exprs []expr.Any) fwRule {
-	r := fwRule{Handle: handle, Proto: -1}
+// ruleOf reduces an nftables rule's expressions to an FirewallRule.
+func ruleOf(handle uint64, exprs []expr.Any) FirewallRule {
+	r := FirewallRule{Handle: handle, Proto: -1}
 	protoLoaded := false
 	for _, e := range exprs {
 		switch e := e.(type) {
@@ -162,39 +163,30 @@ func isNFProtoCmp(e *expr.Cmp) bool {
 // as nftables tells). iptables-nft rules are nftables rules and are seen;
 // legacy iptables rules are not.
 func CheckVRRPFirewall() ([]string, error) {
-	conn, err := nftables.New()
+	return vrrpFirewallFindings(nftFirewall{})
+}
+
+// vrrpFirewallFindings reads fw's chains and walks them (vrrpFindings).
+func vrrpFirewallFindings(fw Firewall) ([]string, error) {
+	chains, err := fw.Chains()
 	if err != nil {
-		return nil, fmt.Errorf("nftables: %w", err)
-	}
-	cs, err := conn.ListChains()
-	if err != nil {
-		return nil, fmt.Errorf("nftables: list chains: %w", err)
-	}
-	var chains []fwChain
-	for _, c := range cs {
-		if c.Table == nil || (c.Table.Family != nftables.TableFamilyIPv4 && c.Table.Family != nftables.TableFamilyINet) {
-			continue
-		}
-		fc := fwChain{Table: familyName(c.Table.Family) + " " + c.Table.Name, Name: c.Name}
-		if c.Hooknum != nil && *c.Hooknum == *nftables.ChainHookInput {
-			fc.Base = true
-			fc.PolicyDrop = c.Policy != nil && *c.Policy == nftables.ChainPolicyDrop
-		}
-		rules, err := conn.GetRules(c.Table, c)
-		if err != nil {
-			return nil, fmt.Errorf("nftables: rules of %s %s: %w", fc.Table, c.Name, err)
-		}
-		for _, r := range rules {
-			fc.Rules = append(fc.Rules, ruleOf(r.Handle, r.Exprs))
-		}
-		chains = append(chains, fc)
+		return nil, err
 	}
 	return vrrpFindings(chains), nil
 }
 
-func familyName(f nftables.TableFamily) string {
-	if f == nftables.TableFamilyINet {
-		return "inet"
+// firewallWarnings warns, when cfg runs VRRP, about each input chain of
+// Options.Firewall that would drop the peers' adverts (a ruleset that
+// cannot be read is only logged at debug level: doctor says more).
+func (a *App) firewallWarnings(cfg *config.Config) {
+	if len(cfg.VRRP) == 0 {
+		return
 	}
-	return "ip"
+	findings, err := vrrpFirewallFindings(a.opts.Firewall)
+	if err != nil {
+		a.log.Debug("cannot read the nftables ruleset to check that VRRP is let in", "err", err)
+	}
+	for _, f := range findings {
+		a.warn(f)
+	}
 }

@@ -28,7 +28,7 @@ var (
 	drop   = &expr.Verdict{Kind: expr.VerdictDrop}
 )
 
-func rule(h uint64, parts ...any) fwRule {
+func rule(h uint64, parts ...any) FirewallRule {
 	var es []expr.Any
 	for _, p := range parts {
 		switch p := p.(type) {
@@ -44,26 +44,26 @@ func rule(h uint64, parts ...any) fwRule {
 func TestVRRPFindings(t *testing.T) {
 	tests := []struct {
 		name   string
-		chains []fwChain
+		chains []FirewallChain
 		want   string // substring of the only finding; "" for none
 	}{
 		{"no firewall", nil, ""},
-		{"accept all policy", []fwChain{{Table: "inet filter", Name: "input", Base: true}}, ""},
-		{"policy drop, vrrp accepted", []fwChain{{Table: "inet filter", Name: "input", Base: true, PolicyDrop: true,
-			Rules: []fwRule{rule(1, iifLo, accept), rule(2, ipProtoVRRP, &expr.Counter{}, accept)}}}, ""},
-		{"policy drop, only tcp accepted", []fwChain{{Table: "inet filter", Name: "input", Base: true, PolicyDrop: true,
-			Rules: []fwRule{rule(1, iifLo, accept), rule(2, l4TCP, accept)}}}, "policy drop and no rule accepts VRRP"},
-		{"explicit drop of protocol 112", []fwChain{{Table: "ip filter", Name: "INPUT", Base: true,
-			Rules: []fwRule{rule(7, ipProtoVRRP, drop)}}}, "rule handle 7 drops VRRP"},
-		{"reject everything", []fwChain{{Table: "ip filter", Name: "INPUT", Base: true,
-			Rules: []fwRule{rule(3, &expr.Reject{})}}}, "rule handle 3 rejects VRRP"},
-		{"drop in a jumped-to chain", []fwChain{
-			{Table: "inet fw", Name: "input", Base: true, Rules: []fwRule{rule(1, &expr.Verdict{Kind: expr.VerdictJump, Chain: "noise"})}},
-			{Table: "inet fw", Name: "noise", Rules: []fwRule{rule(4, ipProtoVRRP, drop)}},
+		{"accept all policy", []FirewallChain{{Table: "inet filter", Name: "input", Base: true}}, ""},
+		{"policy drop, vrrp accepted", []FirewallChain{{Table: "inet filter", Name: "input", Base: true, PolicyDrop: true,
+			Rules: []FirewallRule{rule(1, iifLo, accept), rule(2, ipProtoVRRP, &expr.Counter{}, accept)}}}, ""},
+		{"policy drop, only tcp accepted", []FirewallChain{{Table: "inet filter", Name: "input", Base: true, PolicyDrop: true,
+			Rules: []FirewallRule{rule(1, iifLo, accept), rule(2, l4TCP, accept)}}}, "policy drop and no rule accepts VRRP"},
+		{"explicit drop of protocol 112", []FirewallChain{{Table: "ip filter", Name: "INPUT", Base: true,
+			Rules: []FirewallRule{rule(7, ipProtoVRRP, drop)}}}, "rule handle 7 drops VRRP"},
+		{"reject everything", []FirewallChain{{Table: "ip filter", Name: "INPUT", Base: true,
+			Rules: []FirewallRule{rule(3, &expr.Reject{})}}}, "rule handle 3 rejects VRRP"},
+		{"drop in a jumped-to chain", []FirewallChain{
+			{Table: "inet fw", Name: "input", Base: true, Rules: []FirewallRule{rule(1, &expr.Verdict{Kind: expr.VerdictJump, Chain: "noise"})}},
+			{Table: "inet fw", Name: "noise", Rules: []FirewallRule{rule(4, ipProtoVRRP, drop)}},
 		}, "chain noise rule handle 4 (from rule handle 1) drops VRRP"},
-		{"accept before the drop", []fwChain{{Table: "ip filter", Name: "INPUT", Base: true,
-			Rules: []fwRule{rule(1, ipProtoVRRP, accept), rule(2, drop)}}}, ""},
-		{"output chains do not count", []fwChain{{Table: "ip filter", Name: "OUTPUT", PolicyDrop: true}}, ""},
+		{"accept before the drop", []FirewallChain{{Table: "ip filter", Name: "INPUT", Base: true,
+			Rules: []FirewallRule{rule(1, ipProtoVRRP, accept), rule(2, drop)}}}, ""},
+		{"output chains do not count", []FirewallChain{{Table: "ip filter", Name: "OUTPUT", PolicyDrop: true}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -162,6 +162,126 @@ func (d *fakeDriver) Status() vrrp.Status {
 	return vrrp.Status{Instance: d.cfg.Name, State: d.st, VRID: d.cfg.VRID, Priority: prio, BasePriority: d.cfg.Priority, FaultSources: faults}
 }
 
+// fakeInterfaces is Interfaces of a made-up host: the interfaces it
+// names, with their addresses. OpenAddrs hands out recording managers.
+type fakeInterfaces struct {
+	mu     sync.Mutex
+	addrs  map[string][]netip.Addr
+	opened []*fakeAddrs
+}
+
+func newFakeInterfaces(names ...string) *fakeInterfaces {
+	f := &fakeInterfaces{addrs: map[string][]netip.Addr{}}
+	for _, n := range names {
+		f.addrs[n] = nil
+	}
+	return f
+}
+
+// add puts addresses on name (creating the interface).
+func (f *fakeInterfaces) add(name string, ips ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ip := range ips {
+		f.addrs[name] = append(f.addrs[name], netip.MustParseAddr(ip))
+	}
+	if f.addrs[name] == nil {
+		f.addrs[name] = []netip.Addr{}
+	}
+}
+
+func (f *fakeInterfaces) Exists(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.addrs[name]
+	return ok
+}
+
+func (f *fakeInterfaces) Addrs(name string, v6 bool) ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	all, ok := f.addrs[name]
+	if !ok {
+		return nil, fmt.Errorf("link %s not found", name)
+	}
+	var out []netip.Addr
+	for _, ip := range all {
+		if ip.Is6() == v6 {
+			out = append(out, ip)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeInterfaces) OpenAddrs() (AddrCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := &fakeAddrs{}
+	f.opened = append(f.opened, m)
+	return m, nil
+}
+
+// fakeAddrs records what an AddrCloser was asked to do.
+type fakeAddrs struct {
+	mu     sync.Mutex
+	calls  []string
+	closed bool
+}
+
+func (f *fakeAddrs) rec(s string) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, s)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeAddrs) AddVIPs(v []vrrp.VIP) error    { return f.rec(fmt.Sprintf("add %v", v)) }
+func (f *fakeAddrs) RemoveVIPs(v []vrrp.VIP) error { return f.rec(fmt.Sprintf("del %v", v)) }
+func (f *fakeAddrs) Close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+}
+
+// fakeFirewall is a Firewall holding a fixed ruleset (or failing to read
+// it); reads counts the reads.
+type fakeFirewall struct {
+	mu     sync.Mutex
+	chains []FirewallChain
+	err    error
+	reads  int
+}
+
+func (f *fakeFirewall) Chains() ([]FirewallChain, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	return slices.Clone(f.chains), f.err
+}
+
+// fakeHost is a HostInfo whose scheduler modules are all there but the
+// missing ones, and whose processes are procs (name → PIDs).
+type fakeHost struct {
+	mu      sync.Mutex
+	missing map[string]bool
+	procs   map[string][]string
+}
+
+func (f *fakeHost) CheckScheduler(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.missing[name] {
+		return fmt.Errorf("ipvs: scheduler %q is not available on kernel fake: ip_vs_%s not found", name, name)
+	}
+	return nil
+}
+
+func (f *fakeHost) ProcessesNamed(name string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.procs[name])
+}
+
 type harness struct {
 	t       testing.TB
 	dir     string
@@ -175,6 +295,11 @@ type harness struct {
 	port    int
 	cancel  context.CancelFunc
 	done    chan error
+	// The host edges (edges.go): interfaces eth0, eth1 and lo without
+	// addresses, an empty ruleset, every scheduler module, no process.
+	ifaces *fakeInterfaces
+	fw     *fakeFirewall
+	host   *fakeHost
 }
 
 // testConfig is a native configuration with one instance and one service
@@ -220,7 +345,8 @@ func startWith(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS),
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "director.yaml"), ipvs: newFakeIPVS(),
-		notify: &sdnotify.Recorder{}, logs: &testutil.SyncBuffer{}, drivers: map[string]*fakeDriver{}}
+		notify: &sdnotify.Recorder{}, logs: &testutil.SyncBuffer{}, drivers: map[string]*fakeDriver{},
+		ifaces: newFakeInterfaces("lo", "eth0", "eth1"), fw: &fakeFirewall{}, host: &fakeHost{}}
 	if err := os.WriteFile(filepath.Join(dir, "key"), []byte(strings.Repeat("k", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +380,9 @@ func startWith(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS),
 		OpenIPVS:   func(*slog.Logger) (IPVS, error) { return h.ipvs, nil },
 		SysctlRoot: filepath.Join(dir, "sys"),
 		HostChecks: &off,
+		Interfaces: h.ifaces,
+		Firewall:   h.fw,
+		Host:       h.host,
 		NewVRRP: func(c vrrp.InstanceConfig, o vrrp.Options) (VRRPDriver, error) {
 			d := &fakeDriver{cfg: c, opts: o, started: make(chan struct{})}
 			h.mu.Lock()

@@ -2,9 +2,9 @@ package app
 
 import (
 	"fmt"
-	"net"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/vrrp"
 )
 
 // A VRRP instance or sync daemon whose interface does not exist keeps the
@@ -12,30 +12,45 @@ import (
 // VIPs, no adverts) and is retried every 5 s, so that an interface that
 // appears later (a VLAN or bond brought up after the director) is picked
 // up. The log line and `status` say which interface is missing and where
-// the configuration names it.
+// the configuration names it. Whether it exists is asked of
+// Options.Interfaces (edges.go).
 
-// ifaceMissing reports whether name is not an interface of this host.
-func ifaceMissing(name string) bool {
-	if name == "" {
-		return false
-	}
-	_, err := net.InterfaceByName(name)
-	return err != nil
+// ifaceMissing reports whether name is not an interface of ifs.
+func ifaceMissing(ifs Interfaces, name string) bool {
+	return name != "" && !ifs.Exists(name)
 }
 
 // explainInstanceErr says which interface is missing when that is why a
 // VRRP instance failed; any other error is returned as it is.
+func (a *App) explainInstanceErr(ci *config.VRRPInstance, err error) error {
+	return explainInstance(a.opts.Interfaces, ci, err)
+}
+
+// explainSyncErr does the same for the connection-sync daemon.
+func (a *App) explainSyncErr(cs *config.ConnSync, iface string, err error) error {
+	return explainSync(a.opts.Interfaces, cs, iface, err)
+}
+
+// explainInstanceErr and explainSyncErr are the two above on the host's
+// interfaces, for the callers that have not moved to the methods yet.
 func explainInstanceErr(ci *config.VRRPInstance, err error) error {
-	if err == nil || !ifaceMissing(ci.Interface) {
+	return explainInstance(hostInterfaces{}, ci, err)
+}
+
+func explainSyncErr(cs *config.ConnSync, iface string, err error) error {
+	return explainSync(hostInterfaces{}, cs, iface, err)
+}
+
+func explainInstance(ifs Interfaces, ci *config.VRRPInstance, err error) error {
+	if err == nil || !ifaceMissing(ifs, ci.Interface) {
 		return err
 	}
 	return fmt.Errorf("%s: vrrp_instance %s: interface %q does not exist on this host; the instance stays in INIT (no VIPs, no adverts) and is retried every %s (%w)",
 		posOrUnknown(ci.Pos), ci.Name, ci.Interface, restartAfter, err)
 }
 
-// explainSyncErr does the same for the connection-sync daemon.
-func explainSyncErr(cs *config.ConnSync, iface string, err error) error {
-	if err == nil || !ifaceMissing(iface) {
+func explainSync(ifs Interfaces, cs *config.ConnSync, iface string, err error) error {
+	if err == nil || !ifaceMissing(ifs, iface) {
 		return err
 	}
 	where := "lvs_sync_daemon"
@@ -43,6 +58,24 @@ func explainSyncErr(cs *config.ConnSync, iface string, err error) error {
 		where = cs.Pos.String() + ": lvs_sync_daemon"
 	}
 	return fmt.Errorf("%s: interface %q does not exist on this host; no connection sync, retried every 5s (%w)", where, iface, err)
+}
+
+// vipsPresent returns the VIPs already on their interfaces (Options.
+// Interfaces), as "PREFIX on DEV".
+func (a *App) vipsPresent(vips []vrrp.VIP) []string {
+	var out []string
+	for _, v := range vips {
+		addrs, err := a.opts.Interfaces.Addrs(v.Dev, v.Prefix.Addr().Is6())
+		if err != nil {
+			continue
+		}
+		for _, ip := range addrs {
+			if ip == v.Prefix.Addr() {
+				out = append(out, v.Prefix.String()+" on "+v.Dev)
+			}
+		}
+	}
+	return out
 }
 
 func posOrUnknown(p config.Pos) string {
