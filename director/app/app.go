@@ -23,6 +23,7 @@ import (
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/metrics"
 	"github.com/tandemlb/tandem/director/peerwatch"
+	"github.com/tandemlb/tandem/director/pool"
 	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/director/witness"
@@ -613,7 +614,7 @@ func (a *App) tick() {
 	now := a.now()
 	for _, s := range a.services {
 		if d := s.pool.NextDeadline(); !d.IsZero() && !d.After(now) {
-			a.perform(s, s.pool.Step(now, poolTick), false)
+			a.perform(s, s.pool.Step(now, pool.TimerFired{}), false)
 		}
 	}
 }
@@ -687,7 +688,7 @@ func (a *App) statusLine() string {
 		st := s.pool.Status()
 		for _, ss := range st.Servers {
 			total++
-			if ss.State == 1 {
+			if ss.State == pool.Up {
 				up++
 			}
 		}

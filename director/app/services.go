@@ -18,9 +18,6 @@ import (
 // scriptTimeout bounds a notify_up/notify_down/quorum_up/quorum_down script.
 const scriptTimeout = 30 * time.Second
 
-// poolTick is the event a pool gets at its NextDeadline.
-var poolTick = pool.TimerFired{}
-
 // service is one virtual service at run time: its pool, its checkers, the
 // last IPVS counters.
 type service struct {
