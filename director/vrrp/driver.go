@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"github.com/tandemlb/tandem/shared/clock"
 	"github.com/tandemlb/tandem/shared/logging"
 )
 
@@ -51,7 +52,11 @@ type Options struct {
 	// SyncGroup). Without it a configured group is ignored, with a warning.
 	Sync *SyncHub
 
-	// Now is the clock; default time.Now.
+	// Clock times the instance (adverts, Master_Down) and dates its
+	// transitions; default clock.Real.
+	Clock clock.Clock
+	// Now, when Clock is nil, replaces the system clock's Now (tests of
+	// code that reads the time but waits on no timer). Prefer Clock.
 	Now func() time.Time
 	// DropLog rate-limits the "vrrp packet dropped" lines (one per reason
 	// per interval, with the count suppressed); share one between the
@@ -160,10 +165,13 @@ func NewDriver(cfg InstanceConfig, opts Options) (*Driver, error) {
 		log = slog.Default()
 	}
 	log = log.With("instance", cfg.Name, "vrid", int(cfg.VRID))
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+		if opts.Now != nil {
+			opts.Clock = nowClock{clock.Real{}, opts.Now}
+		}
 	}
+	now := opts.Clock.Now
 	if opts.DropLog == nil {
 		opts.DropLog = logging.NewLimiter(0, now)
 	}
@@ -377,14 +385,9 @@ func (d *Driver) Run(ctx context.Context) error {
 	}
 	d.log.Info("vrrp instance starting", "src", d.src.String(), "priority", int(d.m.Priority()), "base_priority", int(d.cfg.Priority), "version", d.cfg.Version)
 	d.step(Startup{Src: d.src})
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	alarm := clock.NewAlarm(d.opts.Clock)
+	defer alarm.Stop()
 	for {
-		var tc <-chan time.Time
-		if next := d.m.NextDeadline(); !next.IsZero() {
-			timer.Reset(max(next.Sub(d.now()), 0))
-			tc = timer.C
-		}
 		select {
 		case <-ctx.Done():
 			d.step(Shutdown{})
@@ -410,14 +413,8 @@ func (d *Driver) Run(ctx context.Context) error {
 			for _, ev := range d.takeInbox() {
 				d.step(ev)
 			}
-		case <-tc:
+		case <-alarm.At(d.m.NextDeadline()):
 			d.step(TimerFired{})
-		}
-		if tc != nil && !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
 		}
 	}
 }
@@ -855,3 +852,11 @@ func (d *Driver) openFor(n InstanceConfig) error {
 	}
 	return nil
 }
+
+// nowClock is a clock.Clock whose Now is replaced (Options.Now).
+type nowClock struct {
+	clock.Clock
+	now func() time.Time
+}
+
+func (c nowClock) Now() time.Time { return c.now() }

@@ -8,9 +8,10 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
 )
 
 type fakeRoutes struct{ rec *recorder }
@@ -33,11 +34,12 @@ func newDriverOpts(t *testing.T, cfg InstanceConfig, edit func(*Options)) (*Driv
 	o := Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Src: self, IfIndex: 2,
 		Conn: f.conn, Addrs: fakeAddrs{rec}, Announcer: fakeAnnouncer{rec}, Notifier: fakeNotifier{rec}, Links: f.links,
-		Routes: fakeRoutes{rec},
+		Routes: fakeRoutes{rec}, Clock: clocktest.New(t0),
 	}
 	if edit != nil {
 		edit(&o)
 	}
+	f.clk = o.Clock.(*clocktest.Clock)
 	d, err := NewDriver(cfg, o)
 	if err != nil {
 		t.Fatal(err)
@@ -57,18 +59,19 @@ func TestDriverRoutesExcludedPriorityFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runDriver(t, d)
+	f.rec.waitFor(t, "notify BACKUP")
+	f.advance(t, masterDown(cs(2), 150))
 	f.rec.waitFor(t, "notify MASTER")
 	// An advert listing only the VIPs (not the excluded one) is accepted.
 	adv := &Packet{Version: 3, Type: 1, VRID: 100, Priority: 50, MaxAdverInt: 2, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 	b, _ := adv.Marshal(lowIP, MulticastGroup4)
 	f.conn.in <- Received{Payload: b, Src: lowIP, Dst: MulticastGroup4, TTL: 255, IfIndex: 2}
-	for deadline := time.Now().Add(5 * time.Second); d.Status().Received == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	waitReceived(t, d, 1)
 	if err := d.Inject(context.Background(), FaultSet{"script chk"}); err != nil {
 		t.Fatal(err)
 	}
 	f.rec.waitFor(t, "notify FAULT")
+	waitState(t, d, StateFault)
 	s := d.Status()
 	if s.Received != 1 || len(s.Dropped) != 0 {
 		t.Errorf("advert without the excluded VIP: received %d, dropped %v", s.Received, s.Dropped)
@@ -113,30 +116,41 @@ func TestDriverSyncGroupWithoutHubRunsAlone(t *testing.T) {
 // a fault of one puts both in FAULT and back.
 func TestDriverSyncHub(t *testing.T) {
 	hub := NewSyncHub(NewSyncGroup("G", []string{"VI_1", "VI_2"}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	clk := clocktest.New(t0) // one clock: the two Master_Down timers expire together
 	mk := func(name string, vrid uint8) (*Driver, *fakes) {
-		return newDriverOpts(t, fastCfg(func(c *InstanceConfig) { c.Name, c.VRID = name, vrid }), func(o *Options) { o.Sync = hub })
+		return newDriverOpts(t, fastCfg(func(c *InstanceConfig) { c.Name, c.VRID = name, vrid }), func(o *Options) { o.Sync, o.Clock = hub, clk })
 	}
 	d1, f1 := mk("VI_1", 1)
 	d2, f2 := mk("VI_2", 2)
 	stop1, stop2 := runDriver(t, d1), runDriver(t, d2)
-	f1.rec.waitFor(t, "notify MASTER")
-	f2.rec.waitFor(t, "notify MASTER")
+	// Both backups wait on Master_Down; it expires.
+	takeover := func(n int) {
+		t.Helper()
+		f1.rec.waitForN(t, "notify BACKUP", n)
+		f2.rec.waitForN(t, "notify BACKUP", n)
+		waitArmed(t, clk, 2)
+		clk.Advance(masterDown(cs(2), 100))
+		f1.rec.waitForN(t, "notify MASTER", n)
+		f2.rec.waitForN(t, "notify MASTER", n)
+	}
+	takeover(1)
 	if hub.State() != StateMaster {
 		t.Errorf("group %s", hub.State())
 	}
 	if err := d1.Inject(context.Background(), FaultSet{"script chk"}); err != nil {
 		t.Fatal(err)
 	}
-	f1.rec.waitFor(t, "notify FAULT")
-	f2.rec.waitFor(t, "notify FAULT")
+	// Both in FAULT, and both have told the hub so (the status follows
+	// the report): the fault may clear.
+	waitState(t, d1, StateFault)
+	waitState(t, d2, StateFault)
 	if s := d2.Status(); !s.GroupFault || !strings.Contains(s.String(), "faults: sync group G") {
 		t.Errorf("VI_2 status:\n%s", s)
 	}
 	if err := d1.Inject(context.Background(), FaultCleared{"script chk"}); err != nil {
 		t.Fatal(err)
 	}
-	f1.rec.waitForN(t, "notify MASTER", 2)
-	f2.rec.waitForN(t, "notify MASTER", 2)
+	takeover(2)
 	stop1()
 	stop2()
 	keep := func(e string) bool { return strings.HasPrefix(e, "notify") }

@@ -5,9 +5,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // A running master reconfigured by a reload (priority lowered, a VIP
@@ -18,6 +19,8 @@ func TestDriverReconfigureMaster(t *testing.T) {
 	d, f := newDriver(t, cfg)
 	stop := runDriver(t, d)
 	defer stop()
+	f.rec.waitFor(t, "notify BACKUP")
+	f.advance(t, masterDown(cs(2), 150))
 	f.rec.waitFor(t, "notify MASTER")
 	n := cfg
 	n.Priority = 140
@@ -25,8 +28,9 @@ func TestDriverReconfigureMaster(t *testing.T) {
 	if err := d.Inject(context.Background(), Reconfigure{Config: n}); err != nil {
 		t.Fatal(err)
 	}
-	f.rec.waitFor(t, "garp 1 x 5")
+	f.rec.waitForN(t, "garp 1 x 5", 2) // the takeover's, the new VIP's
 	f.rec.waitFor(t, "advert 140 to 224.0.0.18")
+	testutil.Eventually(t, patience, func() bool { return d.Status().BasePriority == 140 }, "status not updated: %+v", d.Status())
 	ev := f.rec.snapshot()
 	i := slices.Index(ev, "notify MASTER 150")
 	after := only(ev[i+1:], func(e string) bool { return !strings.HasPrefix(e, "advert 150 ") })
@@ -43,16 +47,13 @@ func TestDriverReconfigureMaster(t *testing.T) {
 	if st.State != StateMaster || st.Priority != 140 || st.BasePriority != 140 {
 		t.Fatalf("status %s priority %d base %d", st.State, st.Priority, st.BasePriority)
 	}
-	// The next adverts carry both VIPs.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		f.rec.mu.Lock()
-		last := f.rec.sent[len(f.rec.sent)-1]
-		f.rec.mu.Unlock()
-		if len(last.Addresses) == 2 && last.Priority == 140 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The next periodic advert carries both VIPs.
+	f.advance(t, cs(2))
+	f.rec.waitForN(t, "advert 140 ", 2)
+	f.rec.mu.Lock()
+	last := f.rec.sent[len(f.rec.sent)-1]
+	f.rec.mu.Unlock()
+	if len(last.Addresses) != 2 || last.Priority != 140 {
+		t.Fatalf("periodic advert after the reconfigure: priority %d, %v; want 140 and the two VIPs", last.Priority, last.Addresses)
 	}
-	t.Fatal("no advert with the two VIPs")
 }

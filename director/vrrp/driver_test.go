@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // recorder is the shared log of every fake: the order of effects matters
@@ -50,7 +53,7 @@ func (r *recorder) waitFor(t *testing.T, prefix string) { t.Helper(); r.waitForN
 // waitForN waits (bounded) until n events with this prefix were recorded.
 func (r *recorder) waitForN(t *testing.T, prefix string, n int) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(patience)
 	for {
 		c := 0
 		for _, e := range r.snapshot() {
@@ -131,21 +134,53 @@ type fakes struct {
 	rec   *recorder
 	conn  *fakeConn
 	links fakeLinks
+	// clk is the driver's clock: time moves only when the test says.
+	clk *clocktest.Clock
+}
+
+// patience bounds every wait for the driver's goroutine (real time).
+const patience = 5 * time.Second
+
+// advance lets d pass on the driver's clock, once the driver waits on its
+// next deadline (it must have one).
+func (f *fakes) advance(t *testing.T, d time.Duration) {
+	t.Helper()
+	waitArmed(t, f.clk, 1)
+	f.clk.Advance(d)
+}
+
+// waitArmed waits until n timers are armed on clk: the drivers on it have
+// handled what was due and wait on their next deadlines.
+func waitArmed(t *testing.T, clk *clocktest.Clock, n int) {
+	t.Helper()
+	if !clk.WaitPending(n, patience) {
+		t.Fatalf("%d timers armed, want %d", clk.Pending(), n)
+	}
+}
+
+// masterDown is RFC 5798's Master_Down_Interval of a VRRPv3 backup of
+// priority prio whose master advertises every adv.
+func masterDown(adv time.Duration, prio int) time.Duration {
+	return 3*adv + time.Duration(256-prio)*adv/256
+}
+
+// waitReceived waits until d has taken n valid adverts (the fake socket's
+// queue is read by the driver's goroutine).
+func waitReceived(t *testing.T, d *Driver, n uint64) {
+	t.Helper()
+	testutil.Eventually(t, patience, func() bool { return d.Status().Received >= n }, "adverts received: %d, want %d", d.Status().Received, n)
+}
+
+// waitState waits until d's status says st: the status is updated once
+// the step that notified the change has ended.
+func waitState(t *testing.T, d *Driver, st State) {
+	t.Helper()
+	testutil.Eventually(t, patience, func() bool { return d.Status().State == st }, "state %s, want %s", d.Status().State, st)
 }
 
 func newDriver(t *testing.T, cfg InstanceConfig) (*Driver, *fakes) {
 	t.Helper()
-	rec := newRecorder()
-	f := &fakes{rec: rec, conn: &fakeConn{rec: rec, in: make(chan Received, 8), closed: make(chan struct{})},
-		links: fakeLinks{initial: map[string]bool{"eth0": true, "eth1": true}, ch: make(chan LinkState, 4)}}
-	d, err := NewDriver(cfg, Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Src: self, IfIndex: 2,
-		Conn: f.conn, Addrs: fakeAddrs{rec}, Announcer: fakeAnnouncer{rec}, Notifier: fakeNotifier{rec}, Links: f.links,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d, f
+	return newDriverOpts(t, cfg, func(o *Options) { o.Routes = nil })
 }
 
 func fastCfg(edit func(*InstanceConfig)) InstanceConfig {
@@ -169,7 +204,7 @@ func runDriver(t *testing.T, d *Driver) (stop func()) {
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(patience):
 			t.Fatal("Run did not return")
 		}
 	}
@@ -189,7 +224,11 @@ func only(events []string, keep func(string) bool) []string {
 func TestDriverTakeoverAndCleanStop(t *testing.T) {
 	d, f := newDriver(t, fastCfg(nil))
 	stop := runDriver(t, d)
+	f.rec.waitFor(t, "notify BACKUP")
+	f.advance(t, masterDown(cs(2), 100))
 	f.rec.waitFor(t, "notify MASTER")
+	f.advance(t, cs(2)) // one periodic advert
+	f.rec.waitForN(t, "advert 100 ", 2)
 	stop()
 	notPeriodic := func(e string) bool { return e != "advert 100 to 224.0.0.18" }
 	want := []string{
@@ -215,7 +254,7 @@ func TestDriverTakeoverAndCleanStop(t *testing.T) {
 		t.Errorf("advert (-want +got)\n%s", diff)
 	}
 	s := d.Status()
-	if s.State != StateStop || s.Sent < 2 || s.Src != self {
+	if s.State != StateStop || s.Sent != 3 || s.Src != self {
 		t.Errorf("status after stop: %+v", s)
 	}
 }
@@ -224,13 +263,15 @@ func TestDriverBackupFollowsMasterThenFault(t *testing.T) {
 	d, f := newDriver(t, fastCfg(func(c *InstanceConfig) { c.AdvertInterval = time.Second }))
 	stop := runDriver(t, d)
 	f.rec.waitFor(t, "notify BACKUP")
+	f.advance(t, 2*time.Second) // Master_Down is 3.39 s away
 	adv := &Packet{Version: 3, Type: 1, VRID: 100, Priority: 200, MaxAdverInt: 100, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 	b, _ := adv.Marshal(hiIP, MulticastGroup4)
 	f.conn.in <- Received{Payload: b, Src: hiIP, Dst: MulticastGroup4, TTL: 255, IfIndex: 2}
-	deadline := time.Now().Add(5 * time.Second)
-	for d.Status().Received == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitReceived(t, d, 1)
+	// The master's advert pushed Master_Down back to a full interval from
+	// now.
+	downAt := f.clk.Now().Add(masterDown(time.Second, 100))
+	testutil.Eventually(t, patience, func() bool { next, _ := f.clk.Next(); return next.Equal(downAt) }, "Master_Down not re-armed for %v", downAt)
 	if s := d.Status(); s.Master != hiIP || s.MasterPriority != 200 || s.State != StateBackup {
 		t.Errorf("status: %+v", s)
 	}
@@ -251,6 +292,8 @@ func TestDriverBackupFollowsMasterThenFault(t *testing.T) {
 func TestDriverMasterFaultReleasesFirst(t *testing.T) {
 	d, f := newDriver(t, fastCfg(nil))
 	stop := runDriver(t, d)
+	f.rec.waitFor(t, "notify BACKUP")
+	f.advance(t, masterDown(cs(2), 100))
 	f.rec.waitFor(t, "notify MASTER")
 	f.links.ch <- LinkState{Name: "eth1", Up: false}
 	f.rec.waitFor(t, "notify FAULT")
@@ -283,8 +326,46 @@ func TestDriverInjectHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.rec.waitFor(t, "notify MASTER")
+	waitState(t, d, StateMaster)
 	if s := d.Status(); s.Reason != "peer detector reports the master dead" {
 		t.Errorf("reason %q", s.Reason)
+	}
+}
+
+// The driver waits on its clock: a backup takes over exactly at
+// Master_Down_Interval, and a master advertises exactly every
+// advert_int, nothing in between.
+func TestDriverTiming(t *testing.T) {
+	d, f := newDriver(t, fastCfg(nil))
+	stop := runDriver(t, d)
+	defer stop()
+	f.rec.waitFor(t, "notify BACKUP")
+	waitArmed(t, f.clk, 1)
+	if next, _ := f.clk.Next(); !next.Equal(t0.Add(masterDown(cs(2), 100))) {
+		t.Fatalf("backup waits until %v, want t0 + %v", next.Sub(t0), masterDown(cs(2), 100))
+	}
+	f.advance(t, masterDown(cs(2), 100)-time.Nanosecond)
+	f.advance(t, 0)
+	if s := d.Status(); s.State != StateBackup {
+		t.Fatalf("%s a nanosecond before Master_Down", s.State)
+	}
+	f.advance(t, time.Nanosecond)
+	f.rec.waitFor(t, "notify MASTER")
+	adverts := func() int {
+		return len(only(f.rec.snapshot(), func(e string) bool { return e == "advert 100 to 224.0.0.18" }))
+	}
+	for i := 1; i <= 5; i++ {
+		f.advance(t, cs(2)-time.Millisecond)
+		f.advance(t, 0)
+		if n := adverts(); n != i {
+			t.Fatalf("%d adverts a millisecond before advert %d", n, i+1)
+		}
+		f.advance(t, time.Millisecond)
+		f.rec.waitForN(t, "advert 100 ", i+1)
+	}
+	waitArmed(t, f.clk, 1)
+	if n := adverts(); n != 6 {
+		t.Errorf("%d adverts in 5 intervals after the takeover, want 1 + 5", n)
 	}
 }
 
