@@ -264,15 +264,9 @@ func TestNetnsSplitBrain(t *testing.T) {
 	m.mark("firewall")
 	m.setAlive(l.hosts[1], false) // the second master is the fault under test
 	sh(t, "ip", "netns", "exec", l.hosts[1].ns, "nft", "add table ip trap; add chain ip trap in { type filter hook input priority 0; }; add rule ip trap in ip protocol vrrp drop")
-	deadline := time.Now().Add(6 * time.Second)
-	for !l.hosts[1].holds(vip4.Addr()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the backup that hears no VRRP did not become master")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 6*time.Second, func() bool { return l.hosts[1].holds(vip4.Addr()) }, "the backup that hears no VRRP did not become master")
 	loMaster := time.Now()
-	time.Sleep(2500 * time.Millisecond) // lo advertises ~3 times meanwhile
+	testutil.Settle(2500 * time.Millisecond) // lo advertises ~3 times meanwhile
 	if n := garp.count(l.hosts[0].mac, loMaster.Add(-100*time.Millisecond), time.Now()); n != 5 {
 		t.Errorf("hi answered the second master with %d gratuitous ARPs in 2.5s, want one burst of 5", n)
 	}
@@ -283,13 +277,7 @@ func TestNetnsSplitBrain(t *testing.T) {
 	m.mark("firewall fixed")
 	healed := time.Now()
 	sh(t, "ip", "netns", "exec", l.hosts[1].ns, "nft", "delete table ip trap")
-	deadline = time.Now().Add(3 * time.Second)
-	for l.hosts[1].holds(vip4.Addr()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the lower-priority master did not yield once it heard VRRP")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 3*time.Second, func() bool { return !l.hosts[1].holds(vip4.Addr()) }, "the lower-priority master did not yield once it heard VRRP")
 	record(t, "VRRP unfiltered -> second master yields", time.Since(healed))
 	m.setAlive(l.hosts[1], true)
 	m.holdFor(t, l.hosts[0], time.Second, "after the heal")

@@ -282,8 +282,8 @@ func (n *keepalivedNode) kill(t *testing.T) {
 	}
 	n.p.signal(syscall.SIGKILL)
 	n.p.wait(t)
-	for i := 0; child > 0 && i < 100 && syscall.Kill(child, 0) == nil; i++ {
-		time.Sleep(10 * time.Millisecond) // bounded: the child is being reaped
+	if child > 0 { // bounded: the child is being reaped
+		testutil.WaitFor(time.Second, func() bool { return syscall.Kill(child, 0) != nil })
 	}
 }
 
@@ -487,13 +487,7 @@ func (m *monitor) firstHeld(h *host, since time.Time) time.Time {
 // node must clear what its crashed predecessor left.
 func (m *monitor) waitGone(t *testing.T, h *host, timeout time.Duration, why string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for h.holds(m.vip) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s still holds the VIP after %v", why, h.addr, timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.Eventually(t, timeout, func() bool { return !h.holds(m.vip) }, "%s: %s still holds the VIP", why, h.addr)
 }
 
 func (m *monitor) setAlive(h *host, alive bool) {
@@ -506,25 +500,23 @@ func (m *monitor) setAlive(h *host, alive bool) {
 // returns when that was first seen.
 func (m *monitor) waitHolder(t *testing.T, h *host, timeout time.Duration, why string) time.Time {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var at time.Time
+	testutil.Eventually(t, timeout, func() bool {
 		m.mu.Lock()
-		hs, at := m.holders, m.seen
+		hs, seen := m.holders, m.seen
 		m.mu.Unlock()
-		if len(hs) == 1 && hs[0] == h {
-			return at
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("%s: %s never became the only VIP holder in %v", why, h.addr, timeout)
-	return time.Time{}
+		at = seen
+		return len(hs) == 1 && hs[0] == h
+	}, "%s: %s never became the only VIP holder", why, h.addr)
+	return at
 }
 
 // holdFor checks that h stays the only live holder for d.
 func (m *monitor) holdFor(t *testing.T, h *host, d time.Duration, why string) {
 	t.Helper()
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
+	// The condition never holds: it is checked until d has passed and
+	// fails the test at the first sample with another holder.
+	testutil.WaitFor(d, func() bool {
 		m.mu.Lock()
 		hs := m.holders
 		m.mu.Unlock()
@@ -535,8 +527,8 @@ func (m *monitor) holdFor(t *testing.T, h *host, d time.Duration, why string) {
 			}
 			t.Fatalf("%s: VIP holders %v, want only %s", why, names, h.addr)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 func (m *monitor) check(t *testing.T) {
