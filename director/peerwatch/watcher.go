@@ -18,6 +18,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/director/witness"
+	"github.com/tandemlb/tandem/shared/clock"
 	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/logging"
 )
@@ -135,8 +136,9 @@ type Options struct {
 	// LogInterval is the shortest time between two log lines of one drop
 	// reason (default DefaultLogInterval).
 	LogInterval time.Duration
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Clock times the probes, the witness wait and the status polls, and
+	// dates what the watcher sees (default clock.Real).
+	Clock clock.Clock
 	// SessionID is our session id (default: random).
 	SessionID uint64
 }
@@ -193,7 +195,8 @@ type Watcher struct {
 	opts  Options
 	log   *slog.Logger
 	lim   *logging.Limiter
-	now   func() time.Time
+	clock clock.Clock
+	now   func() time.Time // clock.Now
 	sess  *Session
 	seal  *Sealer
 	open  *Opener
@@ -249,14 +252,12 @@ func New(opts Options) (*Watcher, error) {
 		}
 		opts.SessionID = max(id, 1)
 	}
-	w := &Watcher{opts: opts, log: opts.Logger, now: opts.Now, rebind: make(chan struct{}, 1)}
+	w := &Watcher{opts: opts, log: opts.Logger, clock: clock.Or(opts.Clock), rebind: make(chan struct{}, 1)}
+	w.now = w.clock.Now
 	if w.log == nil {
 		w.log = slog.Default()
 	}
 	w.log = w.log.With("component", "peerwatch")
-	if w.now == nil {
-		w.now = time.Now
-	}
 	w.lim = logging.NewLimiter(opts.LogInterval, w.now)
 	w.sess = NewSession(opts.Session, opts.SessionID)
 	w.seal = NewSealer(opts.Key, opts.SessionID)
@@ -395,8 +396,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		changed = w.opts.Witness.Changed()
 	}
 	nextPoll := now
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	alarm := clock.NewAlarm(w.clock)
+	defer alarm.Stop()
 	done := ctx.Done()
 	var leaveBy time.Time // set once ctx has ended: probing goes on until our masters release
 	for {
@@ -414,7 +415,6 @@ func (w *Watcher) Run(ctx context.Context) error {
 				next = t
 			}
 		}
-		timer.Reset(max(next.Sub(w.now()), 0))
 		select {
 		case <-w.rebind:
 			w.takeInstances(w.now())
@@ -431,7 +431,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-changed:
 			changed = w.opts.Witness.Changed()
 			w.witness(ctx, w.now())
-		case <-timer.C:
+		case <-alarm.At(next):
 			now := w.now()
 			w.apply(ctx, now, w.sess.Step(now, TimerFired{}))
 			if !now.Before(nextPoll) {
@@ -440,12 +440,6 @@ func (w *Watcher) Run(ctx context.Context) error {
 				nextPoll = now.Add(w.pollInterval())
 			} else if w.pend != nil {
 				w.witness(ctx, now)
-			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
 			}
 		}
 	}
