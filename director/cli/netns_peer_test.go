@@ -250,15 +250,11 @@ func (pr *peerRun) run() (res peerResult) {
 		return fail(err)
 	}
 	var took time.Time
-	deadline := t0.Add(8 * time.Second)
-	for took.IsZero() && time.Now().Before(deadline) {
-		time.Sleep(peerSample)
-		took = s.firstHeld(t0)
-	}
+	testutil.WaitFor(time.Until(t0.Add(8*time.Second)), func() bool { took = s.firstHeld(t0); return !took.IsZero() })
 	if took.IsZero() {
 		return fail(fmt.Errorf("the backup did not take the VIP within 8s\n%s", backup.tail()))
 	}
-	time.Sleep(peerAfter)
+	testutil.Settle(peerAfter) // the sampler keeps watching both nodes after the takeover
 	s.close()
 	res.took = took.Sub(t0)
 	res.samples, res.both, res.lost = s.count(took)
@@ -383,10 +379,8 @@ func (n *peerNode) waitExit(limit time.Duration) error {
 		return nil // removed on a clean exit
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	for end := time.Now().Add(limit); pid > 1 && syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(end) {
-			return fmt.Errorf("%s: VRRP child %d still there after %v", n, pid, limit)
-		}
+	if !testutil.WaitFor(limit, func() bool { return pid <= 1 || syscall.Kill(pid, 0) != nil }) {
+		return fmt.Errorf("%s: VRRP child %d still there after %v", n, pid, limit)
 	}
 	return nil
 }
@@ -410,13 +404,19 @@ func (n *peerNode) tail() string {
 
 // waitUntil polls cond every 10 ms for up to limit, failing early if n exits.
 func waitUntil(limit time.Duration, n *peerNode, cond func() bool) error {
-	for end := time.Now().Add(limit); !cond(); time.Sleep(peerSample) {
-		if err := n.exited(); err != nil {
-			return err
+	var err error
+	held := testutil.WaitFor(limit, func() bool {
+		if cond() {
+			return true
 		}
-		if time.Now().After(end) {
-			return fmt.Errorf("not within %v\n%s", limit, n.tail())
-		}
+		err = n.exited()
+		return err != nil
+	})
+	if err != nil {
+		return err
+	}
+	if !held {
+		return fmt.Errorf("not within %v\n%s", limit, n.tail())
 	}
 	return nil
 }

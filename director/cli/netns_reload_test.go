@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // reloadVRRP is nativeVRRP with a priority, preemption and fast failover
@@ -128,7 +129,7 @@ func TestNetnsReloadPriorityOnly(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(1500 * time.Millisecond)
+	testutil.Settle(1500 * time.Millisecond) // samples and adverts before any reload
 
 	reload := func(what string) time.Duration {
 		t.Helper()
@@ -148,12 +149,12 @@ func TestNetnsReloadPriorityOnly(t *testing.T) {
 	}
 	t.Logf("dry run:\n%s", plan)
 	reload("priority 150 → 140")
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // samples and adverts after the first reload
 	conf("lb1", 140, "2s")
 	if took := reload("heartbeat interval 1s → 2s"); took >= 500*time.Millisecond {
 		t.Errorf("a heartbeat change on the master took %s to reload, want well under 1s", took.Round(time.Millisecond))
 	}
-	time.Sleep(1500 * time.Millisecond)
+	testutil.Settle(1500 * time.Millisecond) // samples and adverts after the second reload
 	close(stop)
 	<-done
 	pc.Close()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // TestNetnsTwoKeepalivedDirectors: two directors from keepalived.confs,
@@ -43,10 +44,7 @@ func TestNetnsTwoKeepalivedDirectors(t *testing.T) {
 		}
 		sock := fmt.Sprintf("/run/tandem-director/director-netns-%d.sock", fi.Ino)
 		p := procs[h]
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(p.Output(), `msg=ready`) && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		testutil.WaitFor(10*time.Second, func() bool { return strings.Contains(p.Output(), `msg=ready`) })
 		out := p.Output()
 		if !strings.Contains(out, "msg=ready") || !strings.Contains(out, "socket="+sock) {
 			t.Fatalf("%s: not ready on %s:\n%s", h, sock, out)

@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // trackedConf is a keepalived.conf whose instance VI0 (and, with a sync
@@ -123,18 +124,17 @@ func (r *drig) startTracked(host, conf string) (*netlab.Process, string) {
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(func() { p.Stop(5 * time.Second) })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			if _, err := r.cli("status", "--socket", sock); err == nil {
-				return p, sock
-			}
+	answers := func() bool {
+		if _, err := os.Stat(sock); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s: no control socket\n%s", host, p.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
+		_, err := r.cli("status", "--socket", sock)
+		return err == nil
 	}
+	if !testutil.WaitFor(10*time.Second, answers) {
+		r.t.Fatalf("%s: no control socket\n%s", host, p.Output())
+	}
+	return p, sock
 }
 
 // TestNetnsDirectorTrackScript: two directors, lb1 (priority 150, or 110
@@ -171,16 +171,13 @@ func TestNetnsDirectorTrackScript(t *testing.T) {
 
 		stop := make(chan struct{})
 		samples := sampleVIPs(t, r.lab, []string{"lb1", "lb2"}, stop)
-		time.Sleep(300 * time.Millisecond)
+		testutil.Settle(300 * time.Millisecond) // samples before the event
 		removed := time.Now()
 		if err := os.Remove(up1); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(6 * time.Second)
-		for !hasVIP(t, r.lab, "lb2") && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		time.Sleep(time.Second) // settled
+		testutil.WaitFor(6*time.Second, func() bool { return hasVIP(t, r.lab, "lb2") })
+		testutil.Settle(time.Second) // settled: the sampler watches both members after the takeover
 		close(stop)
 		all := <-samples
 		took := firstHeld(all, "lb2", removed).Sub(removed)
@@ -231,18 +228,15 @@ func TestNetnsDirectorTrackScript(t *testing.T) {
 		}
 		stop := make(chan struct{})
 		samples := sampleVIPs(t, r.lab, []string{"lb2"}, stop)
-		time.Sleep(300 * time.Millisecond)
+		testutil.Settle(300 * time.Millisecond) // samples before the event
 		removed := time.Now()
 		if err := os.Remove(up1); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(8 * time.Second)
-		for !hasVIP(t, r.lab, "lb2") && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		testutil.WaitFor(8*time.Second, func() bool { return hasVIP(t, r.lab, "lb2") })
 		// The sampler ticks on its own: let it record the VIP it may not
 		// have seen yet (closing at once left it none, 1 run in ~40).
-		time.Sleep(100 * time.Millisecond)
+		testutil.Settle(100 * time.Millisecond)
 		close(stop)
 		took := firstHeld(<-samples, "lb2", removed).Sub(removed)
 		bound := time.Second + 3609375*time.Microsecond + time.Second
