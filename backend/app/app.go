@@ -20,6 +20,7 @@ import (
 	"github.com/tandemlb/tandem/backend/heartbeat"
 	"github.com/tandemlb/tandem/backend/maintenance"
 	"github.com/tandemlb/tandem/backend/vip"
+	"github.com/tandemlb/tandem/shared/clock"
 	"github.com/tandemlb/tandem/shared/ctlsock"
 	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/sdnotify"
@@ -40,6 +41,9 @@ type Options struct {
 	// Edges are the kernel and OS touches; the zero value means the real
 	// ones (tests pass fakes).
 	Edges Edges
+	// Clock times the main loop, the heartbeats and the control socket's
+	// waits; nil means the system clock.
+	Clock clock.Clock
 }
 
 // App is the daemon.
@@ -49,6 +53,7 @@ type App struct {
 	notify sdnotify.Notifier
 	socket string
 	edges  Edges
+	clock  clock.Clock
 	start  time.Time
 	met    *Metrics
 
@@ -115,6 +120,7 @@ func New(cfg *config.Config, opts Options) *App {
 		notify:  n,
 		socket:  sock,
 		edges:   opts.Edges.withDefaults(opts.Log),
+		clock:   clock.Or(opts.Clock),
 		cfg:     cfg,
 		met:     NewMetrics(),
 		results: make(chan health.Result),
@@ -170,7 +176,7 @@ func hbSettings(cfg *config.Config, h Host, key []byte) heartbeat.Settings {
 // Run starts everything, signals READY, and runs the main loop until ctx
 // ends (SIGTERM). SIGHUP reloads the configuration.
 func (a *App) Run(ctx context.Context) error {
-	a.start = time.Now()
+	a.start = a.clock.Now()
 	cfg := a.cfg
 	nl, err := a.edges.OpenNetlink()
 	if err != nil {
@@ -265,7 +271,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.syncCheckFile()
 
 	// 5. Heartbeats, metrics, control socket.
-	a.hb = heartbeat.New(a.log, hbSettings(cfg, host, key), heartbeat.Hooks{Sent: a.met.hbSentHook, Reply: a.met.hbReply, Rejected: a.met.hbReject})
+	a.hb = heartbeat.New(a.log, hbSettings(cfg, host, key), heartbeat.Hooks{Sent: a.met.hbSentHook, Reply: a.met.hbReply, Rejected: a.met.hbReject}, a.clock)
 	a.hb.SetReport(a.report())
 	a.goRun("heartbeat", func() error { return a.hb.Run(runCtx) })
 	if metLn != nil {
@@ -292,11 +298,11 @@ func (a *App) Run(ctx context.Context) error {
 	wdInterval, wdOn := sdnotify.WatchdogInterval()
 	var wd <-chan time.Time
 	if wdOn {
-		t := time.NewTicker(wdInterval / 3)
+		t := a.clock.NewTicker(wdInterval / 3)
 		defer t.Stop()
-		wd = t.C
+		wd = t.C()
 	}
-	slow := time.NewTicker(time.Second)
+	slow := a.clock.NewTicker(time.Second)
 	defer slow.Stop()
 	for {
 		select {
@@ -314,7 +320,7 @@ func (a *App) Run(ctx context.Context) error {
 			c.reply <- a.onCommand(runCtx, c)
 		case <-wd:
 			a.notify.Watchdog()
-		case <-slow.C:
+		case <-slow.C():
 			a.syncCheckFile()
 			a.refreshStatus()
 		}

@@ -85,9 +85,9 @@ func (a *App) waitStream(timeout time.Duration) ctlsock.StreamFunc {
 		if a.hb.Stats().Disabled {
 			return errors.New("heartbeats are disabled (no usable key): the directors' view is unknown")
 		}
-		deadline := time.NewTimer(timeout)
+		deadline := a.clock.NewTimer(timeout)
 		defer deadline.Stop()
-		tick := time.NewTicker(time.Second)
+		tick := a.clock.NewTicker(time.Second)
 		defer tick.Stop()
 		var last string
 		for {
@@ -111,10 +111,10 @@ func (a *App) waitStream(timeout time.Duration) ctlsock.StreamFunc {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-deadline.C:
+			case <-deadline.C():
 				return fmt.Errorf("timed out after %s, still waiting: %s", timeout, strings.Join(append([]string{st.Summary}, st.Lines...), "; "))
 			case <-changed:
-			case <-tick.C:
+			case <-tick.C():
 				a.hb.Poke() // a report now gets a fresh reply
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/backend/maintenance"
+	"github.com/tandemlb/tandem/shared/clock"
 	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
@@ -87,6 +88,7 @@ const (
 type Agent struct {
 	log   *slog.Logger
 	hooks Hooks
+	clock clock.Clock
 
 	mu      sync.Mutex
 	set     Settings
@@ -131,11 +133,13 @@ const (
 	RequestMinGap = 100 * time.Millisecond
 )
 
-// New returns an agent. It does no I/O.
-func New(log *slog.Logger, s Settings, hooks Hooks) *Agent {
+// New returns an agent. clk times the reports and dates them, the replies
+// and the witness requests; nil means the system clock. It does no I/O.
+func New(log *slog.Logger, s Settings, hooks Hooks, clk clock.Clock) *Agent {
 	a := &Agent{
 		log:     log,
 		hooks:   hooks,
+		clock:   clock.Or(clk),
 		views:   map[netip.AddrPort]*maintenance.DirectorView{},
 		changed: make(chan struct{}),
 		kick:    make(chan struct{}, 1),
@@ -322,7 +326,7 @@ func (a *Agent) RunConn(ctx context.Context, conn net.PacketConn) error {
 	a.mu.Lock()
 	interval := a.set.Interval
 	a.mu.Unlock()
-	t := time.NewTicker(interval)
+	t := a.clock.NewTicker(interval)
 	defer t.Stop()
 	a.send(conn)
 	for {
@@ -337,7 +341,7 @@ func (a *Agent) RunConn(ctx context.Context, conn net.PacketConn) error {
 		case <-a.kick:
 			a.send(conn)
 			t.Reset(interval) // the next periodic report is a full interval away
-		case <-t.C:
+		case <-t.C():
 			a.send(conn)
 		}
 	}
@@ -348,7 +352,7 @@ func (a *Agent) send(conn net.PacketConn) {
 	targets := slices.Clone(a.set.Targets)
 	a.mu.Unlock()
 	a.sendTo(conn, targets)
-	a.warnSilent(time.Now())
+	a.warnSilent(a.clock.Now())
 }
 
 // warnSilent logs, at most once every silentLogEvery per director, the
@@ -396,7 +400,7 @@ func (a *Agent) seen(now time.Time) []hbproto.DirectorSeen {
 // sendTo sends the current report, with the witness field as of now, to
 // targets.
 func (a *Agent) sendTo(conn net.PacketConn, targets []netip.AddrPort) {
-	now := time.Now()
+	now := a.clock.Now()
 	a.mu.Lock()
 	sealer := a.sealer
 	var report *hbproto.AgentReport
@@ -538,10 +542,16 @@ func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
 				return
 			}
 			a.log.Warn("heartbeat: receive failed", "err", err)
-			time.Sleep(100 * time.Millisecond)
+			pause := a.clock.NewTimer(100 * time.Millisecond)
+			select {
+			case <-pause.C():
+			case <-ctx.Done():
+				pause.Stop()
+				return
+			}
 			continue
 		}
-		now := time.Now()
+		now := a.clock.Now()
 		var peer netip.AddrPort
 		if ua, ok := from.(*net.UDPAddr); ok {
 			peer = ua.AddrPort()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
 	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
@@ -19,6 +20,10 @@ var (
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// manual returns a manual clock for an agent, at the real time: the fake
+// directors seal and open with the system clock, within the window.
+func manual() *clocktest.Clock { return clocktest.New(time.Now()) }
 
 // fakeDirector is a UDP socket on loopback that opens agent reports and
 // can answer with sealed replies.
@@ -60,8 +65,9 @@ func TestAgentSendsAndTracksReplies(t *testing.T) {
 	d := newFakeDirector(t)
 	var rejected []string
 	rejCh := make(chan string, 10)
+	clk := manual()
 	a := New(quiet(), Settings{Key: key, Interval: time.Hour, Targets: []netip.AddrPort{d.addr()}, RealIP: realIP},
-		Hooks{Rejected: func(_, reason string) { rejCh <- reason }})
+		Hooks{Rejected: func(_, reason string) { rejCh <- reason }}, clk)
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
 		t.Fatal(err)
@@ -77,12 +83,11 @@ func TestAgentSendsAndTracksReplies(t *testing.T) {
 	if m.Agent == nil || m.Agent.Node != "web1" || m.Agent.State != hbproto.StateUp {
 		t.Fatalf("first report: %+v", m.Agent)
 	}
-	// A change goes out at once, though the interval is an hour.
-	start := time.Now()
+	// A change goes out at once, though the interval is an hour: the
+	// agent's clock does not move.
 	a.SetReport(hbproto.AgentReport{Node: "web1", RealIP: realIP, State: hbproto.StateMaintenance, Reason: "maintenance: deploy"})
-	var got time.Time
 	for i := 0; ; i++ {
-		m, _, got = d.next()
+		m, _, _ = d.next()
 		if m.Agent.State == hbproto.StateMaintenance {
 			break
 		}
@@ -90,7 +95,6 @@ func TestAgentSendsAndTracksReplies(t *testing.T) {
 			t.Fatalf("no maintenance report: %+v", m.Agent)
 		}
 	}
-	t.Logf("change to report on the wire: %s", got.Sub(start))
 
 	// The same report again is not sent again.
 	a.SetReport(hbproto.AgentReport{Node: "web1", RealIP: realIP, State: hbproto.StateMaintenance, Reason: "maintenance: deploy"})
@@ -153,7 +157,7 @@ func TestAgentSendsAndTracksReplies(t *testing.T) {
 
 func TestAgentDisabledWithoutKey(t *testing.T) {
 	d := newFakeDirector(t)
-	a := New(quiet(), Settings{Interval: 10 * time.Millisecond, Targets: []netip.AddrPort{d.addr()}}, Hooks{})
+	a := New(quiet(), Settings{Interval: 10 * time.Millisecond, Targets: []netip.AddrPort{d.addr()}}, Hooks{}, nil)
 	if !a.Stats().Disabled {
 		t.Fatal("agent without key not disabled")
 	}
@@ -170,12 +174,13 @@ func TestAgentDisabledWithoutKey(t *testing.T) {
 }
 
 // TestAgentWitness: reports carry what each director last said (name, role,
-// age); a report_now from one director gets a report to every director at
-// once, and the next reply of the other director is relayed to the
-// requester by one more report, to the requester only.
+// age, on the agent's clock); a report_now from one director gets a report
+// to every director at once, and the next reply of the other director is
+// relayed to the requester by one more report, to the requester only.
 func TestAgentWitness(t *testing.T) {
 	master, backup := newFakeDirector(t), newFakeDirector(t)
-	a := New(quiet(), Settings{Key: key, Interval: time.Hour, Targets: []netip.AddrPort{master.addr(), backup.addr()}, RealIP: realIP}, Hooks{})
+	clk := manual()
+	a := New(quiet(), Settings{Key: key, Interval: time.Hour, Targets: []netip.AddrPort{master.addr(), backup.addr()}, RealIP: realIP}, Hooks{}, clk)
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
 		t.Fatal(err)
@@ -209,20 +214,22 @@ func TestAgentWitness(t *testing.T) {
 	}
 	ms, bs := hbproto.NewSealer(key, 1), hbproto.NewSealer(key, 2)
 	reply(master, ms, &hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster})
-	time.Sleep(20 * time.Millisecond) // so that the age is measurable
+	clk.Advance(20 * time.Millisecond)
 	// The backup asks: a report goes to both at once, with lb1 MASTER.
 	reply(backup, bs, &hbproto.DirectorReply{Director: "lb2", Role: hbproto.RoleBackup, ReportNow: true})
 	two := func(r *hbproto.AgentReport) bool { return len(r.Seen) == 2 }
 	seen := master.nextWith(two).Seen
-	if len(seen) != 2 || seen[0].Director != "lb1" || seen[0].Role != hbproto.RoleMaster || seen[0].Age < 20*time.Millisecond ||
-		seen[1].Director != "lb2" || seen[1].Role != hbproto.RoleBackup || seen[1].Age > time.Second {
-		t.Fatalf("report after report_now: seen %+v", seen)
+	if len(seen) != 2 || seen[0].Director != "lb1" || seen[0].Role != hbproto.RoleMaster || seen[0].Age != 20*time.Millisecond ||
+		seen[1].Director != "lb2" || seen[1].Role != hbproto.RoleBackup || seen[1].Age != 0 {
+		t.Fatalf("report after report_now: seen %+v, want lb1 20ms ago, lb2 now", seen)
 	}
 	backup.nextWith(two)
-	// The master answers that report: relayed to the backup with a fresh age.
+	// The master answers that report: relayed to the backup with a fresh
+	// age (a reply without the echo counts when received).
+	clk.Advance(5 * time.Millisecond)
 	reply(master, ms, &hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster})
-	if s := func() *hbproto.Message { m, _, _ := backup.next(); return m }().Agent.Seen; len(s) != 2 || s[0].Director != "lb1" || s[0].Age > 10*time.Millisecond {
-		t.Fatalf("relayed report: seen %+v, want lb1 with an age of a few ms", s)
+	if s := func() *hbproto.Message { m, _, _ := backup.next(); return m }().Agent.Seen; len(s) != 2 || s[0].Director != "lb1" || s[0].Age != 0 {
+		t.Fatalf("relayed report: seen %+v, want lb1 seen just now", s)
 	}
 	// Nothing more: not to the master, and no second relay.
 	master.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))

@@ -10,7 +10,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/tandemlb/tandem/backend/maintenance"
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // The scoped-key tests: agents on loopback addresses (127/8 is local), each
@@ -26,7 +28,8 @@ var (
 type scopedRig struct {
 	a    *Agent
 	d    *fakeDirector
-	from *net.UDPAddr // the agent's socket, once it has reported
+	clk  *clocktest.Clock // the agent's
+	from *net.UDPAddr     // the agent's socket, once it has reported
 }
 
 func newScopedRig(t *testing.T, ip netip.Addr) *scopedRig {
@@ -34,7 +37,8 @@ func newScopedRig(t *testing.T, ip netip.Addr) *scopedRig {
 	d := newFakeDirector(t)
 	k := hbproto.DeriveAgentKey(secret, ip)
 	d.opener = hbproto.NewOpener(k, 0)
-	a := New(quiet(), Settings{Key: k, Interval: time.Hour, Targets: []netip.AddrPort{d.addr()}, RealIP: ip}, Hooks{})
+	clk := manual()
+	a := New(quiet(), Settings{Key: k, Interval: time.Hour, Targets: []netip.AddrPort{d.addr()}, RealIP: ip}, Hooks{}, clk)
 	conn, err := Listen(ip)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +47,7 @@ func newScopedRig(t *testing.T, ip netip.Addr) *scopedRig {
 	done := make(chan error)
 	go func() { done <- a.RunConn(ctx, conn) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &scopedRig{a: a, d: d}
+	return &scopedRig{a: a, d: d, clk: clk}
 }
 
 // report sets a report and returns the one the director receives (with its
@@ -65,17 +69,28 @@ func (r *scopedRig) r(st hbproto.State) {
 }
 
 // deliver sends b to the agent and says whether it was taken as a reply
-// (Changed closed) within wait.
-func (r *scopedRig) deliver(t *testing.T, b []byte, wait time.Duration) bool {
+// (Changed closed) once the agent has handled it: taken, rejected or
+// counted unechoed.
+func (r *scopedRig) deliver(t *testing.T, b []byte) bool {
 	t.Helper()
+	handled := func() uint64 {
+		st := r.a.Stats()
+		n := st.Received + st.Unechoed
+		for _, c := range st.Rejected {
+			n += c
+		}
+		return n
+	}
+	before := handled()
 	changed := r.a.Changed()
 	if _, err := r.d.conn.WriteToUDP(b, r.from); err != nil {
 		t.Fatal(err)
 	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return handled() > before }, "the agent did not handle the datagram: %+v", r.a.Stats())
 	select {
 	case <-changed:
 		return true
-	case <-time.After(wait):
+	default:
 		return false
 	}
 }
@@ -112,7 +127,7 @@ func TestAgentRejectsReplyForAnotherAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rb.deliver(t, toA, 300*time.Millisecond) {
+	if rb.deliver(t, toA) {
 		t.Fatal("B took a reply sealed for A")
 	}
 	if n := rb.a.Stats().Rejected["mac"]; n != 1 {
@@ -122,7 +137,7 @@ func TestAgentRejectsReplyForAnotherAgent(t *testing.T) {
 		t.Errorf("B's view changed: %+v", v)
 	}
 	// A takes it.
-	if !ra.deliver(t, toA, 2*time.Second) {
+	if !ra.deliver(t, toA) {
 		t.Fatal("A rejected its own reply")
 	}
 }
@@ -134,7 +149,8 @@ func TestAgentRejectsReplyForAnotherAgent(t *testing.T) {
 func TestAgentForgedReplyCannotEndWait(t *testing.T) {
 	rb := newScopedRig(t, ipB)
 	rb.report(t, hbproto.StateUp)
-	since := time.Now()
+	since := rb.clk.Now() // maintenance begins; its report leaves a second later
+	rb.clk.Advance(time.Second)
 	m, _ := rb.report(t, hbproto.StateMaintenance)
 	dir := hbproto.NewSealer(secret, 78)
 	keyA, keyB := hbproto.NewKey(hbproto.DeriveAgentKey(secret, ipA)), hbproto.NewKey(hbproto.DeriveAgentKey(secret, ipB))
@@ -152,7 +168,7 @@ func TestAgentForgedReplyCannotEndWait(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rb.deliver(t, b, 200*time.Millisecond) {
+		if rb.deliver(t, b) {
 			t.Errorf("%s: taken as a reply", name)
 		}
 		if st := maintenance.EvaluateDrain(rb.a.Views(), since); st.Done {
@@ -163,7 +179,7 @@ func TestAgentForgedReplyCannotEndWait(t *testing.T) {
 		t.Errorf("stats %+v, want 3 unechoed and 1 mac", st)
 	}
 	b, _ := dir.SealDirectorWith(keyB, time.Now(), drainedReply(ipB, echo))
-	if !rb.deliver(t, b, 2*time.Second) {
+	if !rb.deliver(t, b) {
 		t.Fatal("the genuine reply was not taken")
 	}
 	if st := maintenance.EvaluateDrain(rb.a.Views(), since); !st.Done {
@@ -178,31 +194,32 @@ func TestAgentForgedReplyCannotEndWait(t *testing.T) {
 func TestAgentEvidenceTimeIsSendTime(t *testing.T) {
 	r := newScopedRig(t, ipA)
 	r.report(t, hbproto.StateUp)
-	sentBefore := time.Now()
+	r.clk.Advance(time.Second)
+	sent := r.clk.Now() // the agent's clock moves only below: the report leaves now
 	m, _ := r.report(t, hbproto.StateDown)
 	dir := hbproto.NewSealer(secret, 79)
 	k := hbproto.NewKey(hbproto.DeriveAgentKey(secret, ipA))
-	time.Sleep(300 * time.Millisecond) // the reply is late
+	r.clk.Advance(300 * time.Millisecond) // the reply is late
 	b, _ := dir.SealDirectorWith(k, time.Now(), &hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleMaster, Echo: &hbproto.ReplyEcho{Session: m.SessionID, Seq: m.Seq}})
-	if !r.deliver(t, b, 2*time.Second) {
+	if !r.deliver(t, b) {
 		t.Fatal("reply not taken")
 	}
 	seen := r.a.Views()[0].LastReply
-	if seen.Before(sentBefore) || time.Since(seen) < 300*time.Millisecond {
-		t.Fatalf("seen at %v: not the send time of the report (sent after %v, %v ago)", seen, sentBefore, time.Since(seen))
+	if !seen.Equal(sent) {
+		t.Fatalf("seen at %v: not the send time of the report, %v (received %v later)", seen, sent, r.clk.Now().Sub(sent))
 	}
 	// A reply echoing nothing of ours, with report_now: no refresh, but a
 	// report goes out at once (the interval is an hour).
 	b, _ = dir.SealDirectorWith(k, time.Now(), &hbproto.DirectorReply{Director: "lb1", Role: hbproto.RoleBackup, ReportNow: true, Echo: &hbproto.ReplyEcho{Session: m.SessionID, Seq: 999}})
-	if r.deliver(t, b, 200*time.Millisecond) {
+	if r.deliver(t, b) {
 		t.Fatal("unechoed reply taken")
 	}
 	next, _, _ := r.d.next() // the report_now report
 	if v := r.a.Views()[0]; !v.LastReply.Equal(seen) || v.Role != hbproto.RoleMaster {
 		t.Errorf("unechoed reply changed the view: %+v", v)
 	}
-	if len(next.Agent.Seen) != 1 || next.Agent.Seen[0].Age < 300*time.Millisecond {
-		t.Errorf("witness age %+v: refreshed by an unechoed reply", next.Agent.Seen)
+	if len(next.Agent.Seen) != 1 || next.Agent.Seen[0].Age != 300*time.Millisecond {
+		t.Errorf("witness age %+v, want 300ms: refreshed by an unechoed reply", next.Agent.Seen)
 	}
 }
 
