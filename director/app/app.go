@@ -91,8 +91,10 @@ type Options struct {
 	// HostChecks turns on the start-up warnings about the host (ip_forward,
 	// the VRRP firewall, keepalived); nil means on.
 	HostChecks *bool
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock times the main loop (pool deadlines, the IPVS poll, the
+	// once-a-second work, the watchdog) and dates what the director sees;
+	// nil means the system clock.
+	Clock clock.Clock
 	// Loader reads the configuration on reload; the caller that read the
 	// first one passes the same Loader, so that a reload of a big
 	// keepalived.conf parses only the blocks that changed. nil: a fresh
@@ -103,7 +105,7 @@ type Options struct {
 	Mailer Mailer
 	// TrackExec runs the vrrp_script trackers, TrackClock times them and
 	// ProcFS is what vrrp_track_process scans; nil means the real ones
-	// (track.OSExecutor, the system clock, /proc).
+	// (track.OSExecutor, Clock, /proc).
 	TrackExec  track.Executor
 	TrackClock clock.Clock
 	ProcFS     track.ProcFS
@@ -235,10 +237,11 @@ func New(cfg *config.Config, opts Options) *App {
 	if n == nil {
 		n = sdnotify.New(opts.Log)
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	opts.Clock = clock.Or(opts.Clock)
+	if opts.TrackClock == nil {
+		opts.TrackClock = opts.Clock
 	}
+	now := opts.Clock.Now
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
@@ -364,24 +367,20 @@ func (a *App) Run(ctx context.Context) (err error) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	clk := a.opts.Clock
 	var wd <-chan time.Time
 	if iv, on := sdnotify.WatchdogInterval(); on {
-		t := time.NewTicker(max(iv/2, 100*time.Millisecond))
+		t := clk.NewTicker(max(iv/2, 100*time.Millisecond))
 		defer t.Stop()
-		wd = t.C
+		wd = t.C()
 	}
-	poll := time.NewTicker(a.opts.PollInterval)
+	poll := clk.NewTicker(a.opts.PollInterval)
 	defer poll.Stop()
-	slow := time.NewTicker(time.Second)
+	slow := clk.NewTicker(time.Second)
 	defer slow.Stop()
-	deadline := time.NewTimer(time.Hour)
+	deadline := clock.NewAlarm(clk)
 	defer deadline.Stop()
 	for {
-		var dl <-chan time.Time
-		if next := a.nextDeadline(); !next.IsZero() {
-			deadline.Reset(max(next.Sub(a.now()), 0))
-			dl = deadline.C
-		}
 		select {
 		case <-ctx.Done():
 			a.teardown()
@@ -412,21 +411,15 @@ func (a *App) Run(ctx context.Context) (err error) {
 			a.onVRRP()
 		case <-a.trackBox.wake:
 			a.onTrack()
-		case <-poll.C:
+		case <-poll.C():
 			a.checkKeepers()
 			a.poll()
-		case <-dl:
+		case <-deadline.At(a.nextDeadline()):
 			a.tick()
 		case <-wd:
 			a.notify.Watchdog()
-		case <-slow.C:
+		case <-slow.C():
 			a.slow()
-		}
-		if dl != nil && !deadline.Stop() {
-			select {
-			case <-deadline.C:
-			default:
-			}
 		}
 		a.flush()
 	}
