@@ -120,23 +120,18 @@ func port(c *muteConn) int { return int(c.C.LocalAddr().(*net.UDPAddr).Port) }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// pair starts a master "lb1" and a backup "lb2" probing each other over
-// loopback at 20 ms × 5, on real time, and waits until both sessions are
-// up.
-func pair(t *testing.T, tweak func(o *Options)) (a, b *side) {
-	t.Helper()
-	return pairWith(t, nil, tweak)
-}
-
-// pairWith is pair with both applied to both sides' options first.
+// pairWith starts a master "lb1" and a backup "lb2" probing each other
+// over loopback at 20 ms × 5, on real time, and waits until both sessions
+// are up; both is applied to both sides' options, then tweak to lb2's.
 func pairWith(t *testing.T, both, tweak func(o *Options)) (a, b *side) {
 	t.Helper()
 	return startPair(t, false, both, tweak)
 }
 
-// clockPair is pair with each watcher on its own manual clock, both at
-// t0 (session_test.go): time passes for one side only when the test advances it (step), so
-// the detection time, the witness wait and LeaveWait are checked exactly.
+// clockPair is pairWith with each watcher on its own manual clock, both
+// at t0 (session_test.go): time passes for one side only when the test
+// advances it (step), so the detection time, the witness wait and
+// LeaveWait are checked exactly.
 // The probes still cross loopback: the handshake that brings the
 // sessions up needs no time, only datagrams.
 func clockPair(t *testing.T, tweak func(o *Options)) (a, b *side) {
