@@ -86,17 +86,17 @@ while :; do sleep 1; done
 // alive reports whether pid runs (a zombie waiting for init counts as
 // gone), waiting up to a second for init to reap it.
 func alive(pid int) bool {
-	for range 50 {
+	gone := func() bool {
 		err := syscall.Kill(pid, 0)
 		if errors.Is(err, syscall.ESRCH) {
-			return false
+			return true
 		}
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 			if f := strings.Fields(string(b)); len(f) > 2 && f[2] == "Z" {
-				return false
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		return false
 	}
-	return true
+	return !testutil.WaitFor(time.Second, gone)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // The checkers run for real here (the harness has no checker clock): the
@@ -93,16 +94,9 @@ func (h *harness) kernelWeights() map[string]int {
 // waitWeights waits up to 10 s for the fake kernel to hold exactly want.
 func (h *harness) waitWeights(what string, want map[string]int) {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := h.kernelWeights()
-		if cmp.Equal(want, got) {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("%s: kernel weights (-want +got)\n%s", what, cmp.Diff(want, got))
-		}
-		time.Sleep(20 * time.Millisecond)
+	var got map[string]int
+	if !testutil.WaitFor(10*time.Second, func() bool { got = h.kernelWeights(); return cmp.Equal(want, got) }) {
+		h.t.Fatalf("%s: kernel weights (-want +got)\n%s", what, cmp.Diff(want, got))
 	}
 }
 
@@ -191,18 +185,17 @@ func TestReloadRestartsChangedCheckerOnly(t *testing.T) {
 	h.waitWeights("start", map[string]int{rs11: 1, rs12: 1})
 	// The configured weight is there before any check ran (no alpha):
 	// wait for every checker's first result, which the reload must keep.
-	deadline := time.Now().Add(10 * time.Second)
-	for ran := false; !ran; {
-		ran = true
+	allRan := func() bool {
+		ran := true
 		for _, rs := range h.status().Services[0].RealServers {
 			for _, c := range rs.Checks {
 				ran = ran && c.Reason != "not run yet"
 			}
 		}
-		if !ran && time.Now().After(deadline) {
-			h.t.Fatalf("the checkers did not all run within 10 s: %+v", h.status().Services[0].RealServers)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return ran
+	}
+	if !testutil.WaitFor(10*time.Second, allRan) {
+		h.t.Fatalf("the checkers did not all run within 10 s: %+v", h.status().Services[0].RealServers)
 	}
 	h.reload(checkConf(server("192.0.2.11", "c") + server("192.0.2.12", "b")))
 	h.waitWeights("after the reload", map[string]int{rs12: 1})

@@ -14,6 +14,7 @@ import (
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // The heartbeat tests put the real servers on loopback addresses, so that
@@ -71,10 +72,7 @@ func TestHeartbeatReplyAndMaintenance(t *testing.T) {
 	h.ipvs.SetConns("TCP 192.0.2.100:80", "127.0.0.11:80", 2, 5)
 	h.driver("VI0").set(vrrp.StateMaster)
 	h.status()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && h.status().Services[0].RealServers[0].Active != 2 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(5*time.Second, func() bool { return h.status().Services[0].RealServers[0].Active == 2 })
 	h.ipvs.Reset()
 	key := hbproto.DeriveAgentKey(harnessSecret, loRS1)
 	c := dialAgent(t, h, loRS1)
@@ -111,10 +109,7 @@ func TestHeartbeatReplyAndMaintenance(t *testing.T) {
 
 func waitDropped(t *testing.T, h *harness, reason string, n uint64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && h.status().Heartbeat.Dropped[reason] != n {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(5*time.Second, func() bool { return h.status().Heartbeat.Dropped[reason] == n })
 	if got := h.status().Heartbeat.Dropped[reason]; got != n {
 		t.Fatalf("dropped[%s] = %d, want %d (%+v)", reason, got, n, h.status().Heartbeat)
 	}

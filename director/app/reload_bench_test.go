@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // bigKeepalived is the reconcile benchmark's keepalived.conf (e2e/bench/
@@ -83,20 +84,18 @@ func TestLargeTablePolledInBackground(t *testing.T) {
 	if err := h.ipvs.SetConns(last.Key(), "198.19.0.7:80", 5, 2); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var svc ServiceStatus
+	read := func() bool {
 		st := h.status()
-		svc := st.Services[n-1]
+		svc = st.Services[n-1]
 		if svc.Key != "TCP 198.18.0.70:80" {
 			t.Fatalf("service %d is %s", n-1, svc.Key)
 		}
-		if rs := svc.RealServers[6]; rs.Active == 5 && rs.Inactive == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counters of %s never read: %+v", svc.Key, svc.RealServers[6])
-		}
-		time.Sleep(10 * time.Millisecond)
+		rs := svc.RealServers[6]
+		return rs.Active == 5 && rs.Inactive == 2
+	}
+	if !testutil.WaitFor(10*time.Second, read) {
+		t.Fatalf("counters of %s never read: %+v", svc.Key, svc.RealServers[6])
 	}
 	if full, one := h.ipvs.Reads(); full == 0 {
 		t.Errorf("no whole-table read (%d one-service reads)", one)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // TestReloadKeepalivedBadInput: what keepalived itself cannot run is an
@@ -59,11 +60,10 @@ func TestReloadKeepalivedBadInput(t *testing.T) {
 	}
 	// At run time the script fails: its weight is 0, so the instance is
 	// put in FAULT (keepalived would have disabled the script).
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.ContainsFunc(h.driver("VI0").injectedEvents(), func(e injected) bool { return e.ev == vrrp.FaultSet{Source: "script chk"} }) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no FaultSet for the failing script; injected %+v", h.driver("VI0").injectedEvents())
-		}
-		time.Sleep(10 * time.Millisecond)
+	faultSet := func() bool {
+		return slices.ContainsFunc(h.driver("VI0").injectedEvents(), func(e injected) bool { return e.ev == vrrp.FaultSet{Source: "script chk"} })
+	}
+	if !testutil.WaitFor(5*time.Second, faultSet) {
+		t.Fatalf("no FaultSet for the failing script; injected %+v", h.driver("VI0").injectedEvents())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tandemlb/tandem/director/track/tracktest"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/clock/clocktest"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // trackConf is a keepalived.conf with instance VI0 (priority 100) that
@@ -87,35 +88,33 @@ func (r *trackRig) armed() {
 // waitInjected waits until the driver got n events and returns them.
 func (r *trackRig) waitInjected(d *fakeDriver, n int) []injected {
 	r.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		evs := d.injectedEvents()
-		if len(evs) >= n {
-			return evs
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%d events injected, want %d: %+v\n%s", len(evs), n, evs, r.logs.String())
-		}
-		time.Sleep(5 * time.Millisecond) // the injector runs in its own goroutine
+	// The injector runs in its own goroutine.
+	var evs []injected
+	if !testutil.WaitFor(5*time.Second, func() bool { evs = d.injectedEvents(); return len(evs) >= n }) {
+		r.t.Fatalf("%d events injected, want %d: %+v\n%s", len(evs), n, evs, r.logs.String())
 	}
+	return evs
 }
 
 // waitState waits for the instance's state in status.
 func (r *trackRig) waitState(name, want string) VRRPStatus {
 	r.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st := r.status()
+	var st Status
+	var got VRRPStatus
+	found := func() bool {
+		st = r.status()
 		for _, v := range st.VRRP {
 			if v.Instance == name && v.State == want {
-				return v
+				got = v
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("instance %s never %s: %+v\n%s", name, want, st.VRRP, r.logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+		return false
 	}
+	if !testutil.WaitFor(5*time.Second, found) {
+		r.t.Fatalf("instance %s never %s: %+v\n%s", name, want, st.VRRP, r.logs.String())
+	}
+	return got
 }
 
 func events(in []injected) []vrrp.Event {
@@ -285,11 +284,7 @@ func TestTrackReloadRestartsOnlyChanged(t *testing.T) {
 	r.waitInjected(d, 1)
 	if v := r.waitState("VI0", "BACKUP"); v.Priority != 85 {
 		// both failed: 100 - 10 - 5, maybe in two steps
-		deadline := time.Now().Add(5 * time.Second)
-		for v.Priority != 85 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-			v = r.waitState("VI0", "BACKUP")
-		}
+		testutil.WaitFor(5*time.Second, func() bool { v = r.waitState("VI0", "BACKUP"); return v.Priority == 85 })
 		if v.Priority != 85 {
 			t.Fatalf("priority %d, want 85", v.Priority)
 		}
@@ -322,16 +317,12 @@ func TestTrackReloadRestartsOnlyChanged(t *testing.T) {
 		t.Error("a new driver was made")
 	}
 	// chk's new tracker is pending (no weight): 100 - 7.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		evs := d.injectedEvents()
-		if last := evs[len(evs)-1].ev; last == (vrrp.SetPriority{Priority: 93}) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("events %+v, want the last SetPriority 93", evs)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var evs []injected
+	if !testutil.WaitFor(5*time.Second, func() bool {
+		evs = d.injectedEvents()
+		return evs[len(evs)-1].ev == vrrp.SetPriority{Priority: 93}
+	}) {
+		t.Fatalf("events %+v, want the last SetPriority 93", evs)
 	}
 }
 
