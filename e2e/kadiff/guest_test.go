@@ -95,7 +95,7 @@ func TestGuestKeepalivedDiff(t *testing.T) {
 			if i < par {
 				// Spread the first wave: labs and daemon starts all at
 				// once starve each other under TCG.
-				time.Sleep(time.Duration(i) * stagger)
+				testutil.Settle(time.Duration(i) * stagger)
 			}
 			dir, err := os.MkdirTemp(work, "f")
 			if err != nil {

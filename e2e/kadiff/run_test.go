@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // Bounds of one run.
@@ -217,28 +218,31 @@ func buildLab(plan Plan) (*netlab.Lab, error) {
 // waitDAD waits until no IPv6 address is tentative, so that both daemons
 // start with usable link-local addresses.
 func waitDAD(nl *netlink.Handle) error {
-	deadline := time.Now().Add(dadBound)
-	for {
+	var tentative int
+	var listErr error
+	testutil.WaitFor(dadBound, func() bool {
 		addrs, err := nl.AddrList(nil, netlink.FAMILY_V6)
 		if errors.Is(err, netlink.ErrDumpInterrupted) {
 			addrs = []netlink.Addr{{Flags: unix.IFA_F_TENTATIVE}} // raced a change: read again
 		} else if err != nil {
-			return fmt.Errorf("list IPv6 addresses: %w", err)
+			listErr = err
+			return true
 		}
-		tentative := 0
+		tentative = 0
 		for _, a := range addrs {
 			if a.Flags&unix.IFA_F_TENTATIVE != 0 {
 				tentative++
 			}
 		}
-		if tentative == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d IPv6 addresses still tentative after %v", tentative, dadBound)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return tentative == 0
+	})
+	if listErr != nil {
+		return fmt.Errorf("list IPv6 addresses: %w", listErr)
 	}
+	if tentative != 0 {
+		return fmt.Errorf("%d IPv6 addresses still tentative after %v", tentative, dadBound)
+	}
+	return nil
 }
 
 // daemonArgv is the command line of impl on file, its state in dir.

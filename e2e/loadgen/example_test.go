@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/e2e/loadgen"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // A run of 20 requests at 100/s, half of them over two keep-alive
@@ -62,7 +63,7 @@ func ExampleReport_OutageAfter() {
 		rep, _ := g.Run(context.Background())
 		done <- rep
 	}()
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // traffic before the event
 	event := time.Now()
 	failover()
 	rep := <-done

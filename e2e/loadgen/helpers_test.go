@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // server is an httptest server that answers with its name and counts the
@@ -119,22 +121,19 @@ func silentServer(t *testing.T) string {
 // package loadgen (test code is package loadgen_test and does not match).
 func noLoadgenGoroutines(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	var leaked []string
+	gone := func() bool {
 		buf := make([]byte, 1<<20)
 		stacks := string(buf[:runtime.Stack(buf, true)])
-		var leaked []string
+		leaked = nil
 		for _, g := range strings.Split(stacks, "\n\n") {
 			if strings.Contains(g, "tandem/e2e/loadgen.") {
 				leaked = append(leaked, g)
 			}
 		}
-		if len(leaked) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d loadgen goroutines still running:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(leaked) == 0
+	}
+	if !testutil.WaitFor(2*time.Second, gone) {
+		t.Fatalf("%d loadgen goroutines still running:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tandemlb/tandem/e2e/loadgen"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 func run(t *testing.T, cfg loadgen.Config) *loadgen.Report {
@@ -194,7 +195,7 @@ func TestSetExpected(t *testing.T) {
 	var changed time.Time
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		time.Sleep(300 * time.Millisecond)
+		testutil.Settle(300 * time.Millisecond) // half the run with the first expectation
 		changed = time.Now()
 		g.SetExpected("rs1", "rs2")
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/e2e/netlab"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // Addresses of the two-director lab (inside its namespaces only).
@@ -422,12 +423,9 @@ func (p *Pair) Roles() (master, backup string) {
 
 // WaitMaster waits until a director says it is MASTER and returns it.
 func (p *Pair) WaitMaster(limit time.Duration) (string, error) {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if m, _ := p.Roles(); m != "" {
-			return m, nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	var m string
+	if testutil.WaitFor(limit, func() bool { m, _ = p.Roles(); return m != "" }) {
+		return m, nil
 	}
 	return "", fmt.Errorf("no MASTER director after %v", limit)
 }
@@ -435,18 +433,18 @@ func (p *Pair) WaitMaster(limit time.Duration) (string, error) {
 // WaitProbeUp waits for a MASTER/BACKUP pair whose fast failover session
 // is up on both sides.
 func (p *Pair) WaitProbeUp(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
+	up := func() bool {
 		m, b := p.Roles()
-		if m != "" && b != "" {
-			s1, e1 := p.Status(m)
-			s2, e2 := p.Status(b)
-			if e1 == nil && e2 == nil && s1.FastFailover != nil && s2.FastFailover != nil &&
-				s1.FastFailover.Session == "up" && s2.FastFailover.Session == "up" {
-				return nil
-			}
+		if m == "" || b == "" {
+			return false
 		}
-		time.Sleep(200 * time.Millisecond)
+		s1, e1 := p.Status(m)
+		s2, e2 := p.Status(b)
+		return e1 == nil && e2 == nil && s1.FastFailover != nil && s2.FastFailover != nil &&
+			s1.FastFailover.Session == "up" && s2.FastFailover.Session == "up"
+	}
+	if testutil.WaitFor(limit, up) {
+		return nil
 	}
 	return fmt.Errorf("no MASTER/BACKUP pair with the fast failover session up after %v", limit)
 }
@@ -483,19 +481,22 @@ func Weight(m map[string]ipvs.Destination, ip string) int {
 	return -1
 }
 
-// WaitIPVS polls a director's IPVS table every 10 ms until cond holds.
+// WaitIPVS polls a director's IPVS table (testutil.WaitFor) until cond
+// holds and returns when.
 func (p *Pair) WaitIPVS(name, what string, limit time.Duration, cond func(map[string]ipvs.Destination) bool) (time.Time, error) {
-	deadline := time.Now().Add(limit)
-	for {
+	var at time.Time
+	held := func() bool {
 		if m := p.Dests(name); m != nil && cond(m) {
-			return time.Now(), nil
+			at = time.Now()
+			return true
 		}
-		if time.Now().After(deadline) {
-			o, _ := p.Net.Exec(name, "ipvsadm", "-Ln")
-			return time.Time{}, fmt.Errorf("%s on %s: not within %v; ipvsadm -Ln:\n%s", what, name, limit, o)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return false
 	}
+	if testutil.WaitFor(limit, held) {
+		return at, nil
+	}
+	o, _ := p.Net.Exec(name, "ipvsadm", "-Ln")
+	return time.Time{}, fmt.Errorf("%s on %s: not within %v; ipvsadm -Ln:\n%s", what, name, limit, o)
 }
 
 // HasVIP reports whether host holds the VIP on eth0.

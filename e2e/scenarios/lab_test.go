@@ -246,14 +246,7 @@ func (l *lab) status() app.Status {
 
 func (l *lab) waitMaster(limit time.Duration) {
 	l.t.Helper()
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if l.status().Role == "master" {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	l.t.Fatalf("the director is not MASTER after %v", limit)
+	testutil.Eventually(l.t, limit, func() bool { return l.status().Role == "master" }, "the director is not MASTER")
 }
 
 // dests reads the service's destinations by address (nil when the service
@@ -261,21 +254,23 @@ func (l *lab) waitMaster(limit time.Duration) {
 // director's code.
 func (l *lab) dests() map[string]ipvs.Destination { return prodlab.Dests(l.ipvs) }
 
-// waitIPVS polls the kernel every 10 ms until cond holds and returns when;
-// it fails the test after limit.
+// waitIPVS polls the kernel until cond holds and returns when; it fails
+// the test after limit.
 func (l *lab) waitIPVS(what string, limit time.Duration, cond func(map[string]ipvs.Destination) bool) time.Time {
 	l.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
+	var at time.Time
+	held := func() bool {
 		if d := l.dests(); d != nil && cond(d) {
-			return time.Now()
+			at = time.Now()
+			return true
 		}
-		if time.Now().After(deadline) {
-			out, _ := l.net.Exec("director", "ipvsadm", "-Ln")
-			l.t.Fatalf("%s: not within %v; ipvsadm -Ln:\n%s", what, limit, out)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return false
 	}
+	if !testutil.WaitFor(limit, held) {
+		out, _ := l.net.Exec("director", "ipvsadm", "-Ln")
+		l.t.Fatalf("%s: not within %v; ipvsadm -Ln:\n%s", what, limit, out)
+	}
+	return at
 }
 
 // load starts a bounded HTTP load from the client and returns a function

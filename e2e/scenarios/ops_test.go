@@ -66,16 +66,11 @@ func opsLogCount(out string, since time.Time, subs ...string) int {
 // after limit.
 func (l *lab) opsWaitDirectorLog(what string, limit time.Duration, since time.Time, subs ...string) time.Time {
 	l.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		if at := prodlab.LogTime(l.director.Output(), since, subs...); !at.IsZero() {
-			return at
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("%s: not in the director's log within %v:\n%s", what, limit, prodlab.Tail(l.director.Output(), 30))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var at time.Time
+	if !testutil.WaitFor(limit, func() bool { at = prodlab.LogTime(l.director.Output(), since, subs...); return !at.IsZero() }) {
+		l.t.Fatalf("%s: not in the director's log within %v:\n%s", what, limit, prodlab.Tail(l.director.Output(), 30))
 	}
+	return at
 }
 
 // opsAgent returns rs's current agent process.
@@ -167,24 +162,22 @@ func (l *lab) opsMonitor(host string, argv []string, marker [][]string, want str
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	shown := func() bool {
 		for _, m := range marker {
 			if out, err := l.net.Exec(host, m...); err != nil {
 				l.t.Fatalf("%v: %v\n%s", m, err, out)
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := p.WaitOutput(ctx, want)
+		err = p.WaitOutput(ctx, want)
 		cancel()
-		if err == nil {
-			out := p.Output()
-			return p, strings.LastIndex(out, want) + len(want)
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("%v on %s never showed %q: %v", argv, host, want, err)
-		}
+		return err == nil
 	}
+	if !testutil.WaitFor(20*time.Second, shown) {
+		l.t.Fatalf("%v on %s never showed %q: %v", argv, host, want, err)
+	}
+	out := p.Output()
+	return p, strings.LastIndex(out, want) + len(want)
 }
 
 func (l *lab) opsWatchRS(rs string, weight int) *opsRSWatch {
@@ -234,7 +227,7 @@ func (l *lab) opsWatchRS(rs string, weight int) *opsRSWatch {
 				}
 			}
 			w.mu.Unlock()
-			time.Sleep(200 * time.Millisecond)
+			testutil.Settle(200 * time.Millisecond) // the sampling period
 		}
 	})
 	w.wg.Go(func() {
@@ -259,7 +252,7 @@ func (l *lab) opsWatchRS(rs string, weight int) *opsRSWatch {
 				}
 			}
 			w.mu.Unlock()
-			time.Sleep(50 * time.Millisecond)
+			testutil.Settle(50 * time.Millisecond) // the sampling period
 		}
 	})
 	l.t.Cleanup(w.stop)
@@ -346,9 +339,9 @@ func TestGuestScenarioOps1DrainCLI(t *testing.T) {
 	l := newLab(t, labOpts{})
 	ip := rsIPs["rs1"]
 	_, waitKA := l.load(10*time.Second, 10, 1, "rs1", "rs2")
-	time.Sleep(time.Second)
+	testutil.Settle(time.Second) // the keep-alive generator starts alone
 	_, waitNew := l.load(22*time.Second, 30, 0, "rs1", "rs2")
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load before the drain
 	before := l.dests()[ip]
 	t.Logf("rs1 before the drain: weight %d, %d active, %d inactive connections", before.Weight, before.ActiveConnections, before.InactiveConnections)
 	if before.ActiveConnections == 0 {
@@ -420,7 +413,7 @@ func TestGuestScenarioOps1DrainCLI(t *testing.T) {
 	}
 	t.Logf("status after the drain: rs1 %s", state)
 
-	time.Sleep(time.Second)
+	testutil.Settle(time.Second) // load with rs1 drained
 	uStart := time.Now()
 	uout, err := l.cli("undrain", ip+":80")
 	if err != nil {
@@ -481,7 +474,7 @@ func TestGuestScenarioOps2AgentRestart(t *testing.T) {
 	ip := rsIPs["rs1"]
 	_, wait := l.load(32*time.Second, rate, 0.3, "rs1", "rs2")
 	w := l.opsWatchRS("rs1", 1)
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load and samples before the first restart
 
 	// 1. SIGTERM, then start at once (systemctl restart).
 	from := time.Now()
@@ -489,14 +482,14 @@ func TestGuestScenarioOps2AgentRestart(t *testing.T) {
 	exited := time.Now()
 	l.startAgent("rs1")
 	l.opsRestartGap(t, fmt.Sprintf("SIGTERM (exited in %v) and start", exited.Sub(from).Round(time.Millisecond)), "rs1", from, time.Now())
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load and samples after the restart
 
 	// 2. SIGKILL, then start at once.
 	from = time.Now()
 	l.opsKillAgent("rs1")
 	l.startAgent("rs1")
 	l.opsRestartGap(t, "SIGKILL and start", "rs1", from, time.Now())
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load and samples after the restart
 
 	// 3. SIGTERM and a start only after the director forgot the agent.
 	from = time.Now()
@@ -506,7 +499,7 @@ func TestGuestScenarioOps2AgentRestart(t *testing.T) {
 	if d := silent.Sub(from); d < opsDeadAfter-opsHBInterval {
 		t.Errorf("the director forgot the agent %v after it stopped, before dead_after could have passed", d)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	testutil.Settle(1500 * time.Millisecond) // load with the agent forgotten: HTTP_GET alone keeps rs1
 	st := l.status()
 	for _, a := range st.Agents {
 		if a.RealIP == ip && a.Fresh {
@@ -523,7 +516,7 @@ func TestGuestScenarioOps2AgentRestart(t *testing.T) {
 	heard := l.opsWaitDirectorLog("rs1's agent heard again", 5*time.Second, restart, `msg="agent state"`, "rs="+ip)
 	t.Logf("MEASURED agent away %v (director forgot it, HTTP_GET kept rs1 in); started -> heard again %v",
 		restart.Sub(from).Round(time.Millisecond), heard.Sub(restart).Round(time.Millisecond))
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second) // load and samples after the agent is back
 
 	rep := wait()
 	w.check(t)
@@ -549,17 +542,15 @@ func opsAgentStatus(st app.Status, ip string) (app.AgentStatus, bool) {
 // time; it fails the test after limit.
 func (l *lab) opsWaitAgentSeen(ip string, since time.Time, limit time.Duration) time.Time {
 	l.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		a, ok := opsAgentStatus(l.status(), ip)
-		if ok && a.Fresh && a.LastSeen.After(since) {
-			return a.LastSeen
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("no fresh report from %s's agent after %s within %v; its entry: %+v (found %v)", ip, since.Format("15:04:05.000"), limit, a, ok)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var a app.AgentStatus
+	var ok bool
+	if !testutil.WaitFor(limit, func() bool {
+		a, ok = opsAgentStatus(l.status(), ip)
+		return ok && a.Fresh && a.LastSeen.After(since)
+	}) {
+		l.t.Fatalf("no fresh report from %s's agent after %s within %v; its entry: %+v (found %v)", ip, since.Format("15:04:05.000"), limit, a, ok)
 	}
+	return a.LastSeen
 }
 
 // opsCopyFile copies src to dst (created with mode, parent directories too).
@@ -628,7 +619,7 @@ func TestGuestScenarioOps3AgentUpgrade(t *testing.T) {
 
 	_, wait := l.load(24*time.Second, rate, 0.3, "rs1", "rs2")
 	w := l.opsWatchRS("rs1", 1)
-	time.Sleep(4 * time.Second)
+	testutil.Settle(4 * time.Second) // load and samples before the upgrade
 
 	start := time.Now()
 	// prerm upgrade NEW: nothing. dpkg unpack: new file, renamed over the old.
@@ -675,7 +666,7 @@ func TestGuestScenarioOps3AgentUpgrade(t *testing.T) {
 	// away), and still fresh 2 s later.
 	heard := l.opsWaitAgentSeen(ip, ready, 5*time.Second)
 	t.Logf("MEASURED new agent READY -> a report of it at the director: %v", heard.Sub(ready).Round(time.Millisecond))
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second) // the upgraded agent must stay fresh
 	if a, ok := opsAgentStatus(l.status(), ip); !ok || !a.Fresh {
 		t.Errorf("the director does not hear the upgraded agent: %+v", a)
 	}
@@ -697,7 +688,7 @@ func TestGuestScenarioOps4RealServerCrash(t *testing.T) {
 	l := newLab(t, labOpts{})
 	ip := rsIPs["rs1"]
 	_, wait := l.load(24*time.Second, rate, 0.3, "rs1", "rs2")
-	time.Sleep(4 * time.Second)
+	testutil.Settle(4 * time.Second) // load before the crash
 
 	crash := time.Now()
 	if out, err := l.net.Exec("rs1", "ip", "link", "set", "eth0", "down"); err != nil {
@@ -847,7 +838,7 @@ func (l *lab) opsWatchARP() *opsARPWatch {
 				w.neighBad++
 			}
 			w.mu.Unlock()
-			time.Sleep(20 * time.Millisecond)
+			testutil.Settle(20 * time.Millisecond) // the sampling period
 		}
 	})
 	l.t.Cleanup(w.stop)
@@ -859,7 +850,7 @@ func (w *opsARPWatch) stop() {
 	w.stopped.Do(func() {
 		w.cancel()
 		w.wg.Wait()
-		time.Sleep(200 * time.Millisecond) // the last packets reach tcpdump
+		testutil.Settle(200 * time.Millisecond) // the last packets reach tcpdump
 		_ = w.tcpdump.Stop(5 * time.Second)
 	})
 }
@@ -943,20 +934,20 @@ func (l *lab) opsBreakArpTable(t *testing.T, rs, how string) time.Duration {
 		t.Fatalf("breakArpTable: %q", how)
 	}
 	t1 := time.Now()
-	broken, polls := "", 0
-	for {
-		p := opsArpTableProblem(c)
+	broken, polls, p := "", 0, ""
+	whole := func() bool {
+		p = opsArpTableProblem(c)
 		polls++
 		if p == "" {
-			break
+			return true
 		}
 		if broken == "" {
 			broken = p
 		}
-		if time.Since(t1) > 5*time.Second {
-			t.Fatalf("%s's arp table not repaired 5 s after %s: %s", rs, how, p)
-		}
-		time.Sleep(2 * time.Millisecond)
+		return false
+	}
+	if !testutil.WaitFor(5*time.Second, whole) {
+		t.Fatalf("%s's arp table not repaired 5 s after %s: %s", rs, how, p)
 	}
 	fixed := time.Now()
 	seen := "already whole at the first poll"
@@ -987,7 +978,7 @@ func TestGuestScenarioOps5ArpFlush(t *testing.T) {
 	l := newLab(t, labOpts{})
 	aw := l.opsWatchARP()
 	_, wait := l.load(22*time.Second, rate, 0.3, "rs1", "rs2")
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load and samples before the first change
 	breaks := []struct{ rs, how string }{
 		{"rs1", "flush table"}, {"rs1", "delete table"}, {"rs1", "nft flush ruleset"},
 		{"rs3", "flush table"}, {"rs3", "delete table"}, {"rs3", "nft flush ruleset"},
@@ -1000,7 +991,7 @@ func TestGuestScenarioOps5ArpFlush(t *testing.T) {
 		if r > time.Second {
 			t.Errorf("%s on %s: repaired %v after the change, want within 1 s", b.how, b.rs, r)
 		}
-		time.Sleep(2500 * time.Millisecond)
+		testutil.Settle(2500 * time.Millisecond) // load and samples after the repair
 	}
 	slices.Sort(all)
 	t.Logf("MEASURED arp table repairs (sorted): %v", all)
@@ -1025,7 +1016,7 @@ func TestGuestScenarioOps5ArpFlush(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		testutil.Settle(500 * time.Millisecond) // arping asks a while before the flush
 		r := l.opsBreakArpTable(t, "rs1", "flush table")
 		_ = a.Wait()
 		replies := map[string]int{}

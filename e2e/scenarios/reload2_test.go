@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // vrrpCapture is every VRRP advert (IP protocol 112) seen in a namespace.
@@ -115,9 +117,9 @@ func TestGuestScenarioReload2PriorityOnly(t *testing.T) {
 	cfg.Target.Timeout = 3 * time.Second
 	wait := l.load(cfg)
 	capture, stopCapture := l.captureVRRP("dir2")
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load and adverts before the reloads
 	stop := l.sampleVIP(5 * time.Millisecond)
-	time.Sleep(200 * time.Millisecond)
+	testutil.Settle(200 * time.Millisecond) // samples before the first reload
 
 	// The seed's priority is 100 on both: dir1 goes to 150, then down to
 	// 140 (still above dir2's 100), each by a reload.
@@ -129,7 +131,7 @@ func TestGuestScenarioReload2PriorityOnly(t *testing.T) {
 		took, out := l.reloadDirector("dir1")
 		tooks = append(tooks, took)
 		t.Logf("MEASURED reload of dir1 to priority %d took %s: %s", prio, haMs(took), out)
-		time.Sleep(3 * time.Second)
+		testutil.Settle(3 * time.Second) // load, samples and adverts at the new priority
 	}
 	samples := stop()
 	rep := wait()

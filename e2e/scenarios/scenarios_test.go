@@ -12,6 +12,7 @@ import (
 	"github.com/moby/ipvs"
 
 	"github.com/tandemlb/tandem/e2e/prodlab"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // rate is the load of every scenario, in requests per second: modest, the
@@ -87,7 +88,7 @@ func TestGuestScenario2Maintenance(t *testing.T) {
 	ip := rsIPs["rs1"]
 	g, wait := l.load(25*time.Second, rate, 0, "rs1", "rs2")
 	_, waitSlow := l.loadPath("/slow", 5*time.Second, 25*time.Second, 4, 0, "rs1", "rs2")
-	time.Sleep(4 * time.Second)
+	testutil.Settle(4 * time.Second) // load, slow requests in flight, before the maintenance
 	if d := l.dests(); d[ip].ActiveConnections == 0 {
 		t.Logf("note: rs1 has no active connection when maintenance starts")
 	}
@@ -112,9 +113,10 @@ func TestGuestScenario2Maintenance(t *testing.T) {
 	// The agent logs the switch just after it has sent the heartbeat, so
 	// the line may land after weight 0 is seen: wait for it (bounded).
 	var switched time.Time
-	for wait := time.Now().Add(3 * time.Second); switched.IsZero() && time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+	testutil.WaitFor(3*time.Second, func() bool {
 		switched = prodlab.LogTime(l.opsAgent("rs1").Output(), start.Add(-time.Second), `msg="maintenance switched"`)
-	}
+		return !switched.IsZero()
+	})
 	if switched.IsZero() {
 		t.Fatalf("no maintenance switch in the agent's log 3s after weight 0")
 	}
@@ -141,7 +143,7 @@ func TestGuestScenario2Maintenance(t *testing.T) {
 		}
 	}
 	g.SetExpected("rs1", "rs2")
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load with rs1 in maintenance: it must answer nothing
 	offAt := time.Now()
 	if o, err := l.backend(context.Background(), "rs1", "maintenance", "off"); err != nil {
 		t.Fatalf("maintenance off: %v\n%s", err, o)
@@ -176,7 +178,7 @@ func TestGuestScenario2Maintenance(t *testing.T) {
 func TestGuestScenario3AppDown(t *testing.T) {
 	l := newLab(t, labOpts{})
 	_, wait := l.load(40*time.Second, rate, 0, "rs1", "rs2", "sorry")
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load before the app stops
 
 	// Through the agent.
 	stop := time.Now()
@@ -197,18 +199,14 @@ func TestGuestScenario3AppDown(t *testing.T) {
 	// Without an agent: stop rs2's agent and wait until the director no
 	// longer trusts it (silent for 3 intervals).
 	l.stopAgent("rs2")
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.WaitFor(15*time.Second, func() bool {
 		st := l.status()
 		silent := false
 		for _, a := range st.Agents {
 			silent = silent || (a.RealIP == rsIPs["rs2"] && !a.Fresh)
 		}
-		if silent {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return silent
+	})
 	stop = time.Now()
 	l.apps["rs2"].Stop()
 	out = l.waitIPVS("rs2 out", 15*time.Second, absent(rsIPs["rs2"]))
@@ -228,7 +226,7 @@ func TestGuestScenario3AppDown(t *testing.T) {
 func TestGuestScenario4Sorry(t *testing.T) {
 	l := newLab(t, labOpts{})
 	_, wait := l.load(30*time.Second, rate, 0, "rs1", "rs2", "sorry")
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load before the apps stop
 	stop := time.Now()
 	l.apps["rs1"].Stop()
 	l.apps["rs2"].Stop()
@@ -237,7 +235,7 @@ func TestGuestScenario4Sorry(t *testing.T) {
 		return s && len(d) == 1
 	})
 	t.Logf("MEASURED both apps down -> sorry server alone in IPVS: %v", in.Sub(stop).Round(time.Millisecond))
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load served by the sorry server alone
 	back := time.Now()
 	if err := l.apps["rs1"].Start(); err != nil {
 		t.Fatal(err)
@@ -271,13 +269,13 @@ var adoptedRe = regexp.MustCompile(`msg="ipvs: table adopted" services_found=(\d
 func TestGuestScenario5DirectorKill(t *testing.T) {
 	l := newLab(t, labOpts{})
 	_, wait := l.load(25*time.Second, rate, 0.3, "rs1", "rs2")
-	time.Sleep(5 * time.Second)
+	testutil.Settle(5 * time.Second) // load before the kill
 	if err := l.director.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	l.director.Wait()
 	killed := time.Now()
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second) // systemd's RestartSec: the director stays dead meanwhile
 	l.startDirector()
 	t.Logf("MEASURED director SIGKILL -> restarted and READY: %v", time.Since(killed).Round(time.Millisecond))
 	m := adoptedRe.FindStringSubmatch(l.director.Output())
@@ -305,7 +303,7 @@ func TestGuestScenario5DirectorKill(t *testing.T) {
 func TestGuestScenario6Reload(t *testing.T) {
 	l := newLab(t, labOpts{})
 	g, wait := l.load(20*time.Second, rate, 0.3, "rs1", "rs2")
-	time.Sleep(4 * time.Second)
+	testutil.Settle(4 * time.Second) // load before the reload
 	g.SetExpected("rs1", "rs2", "rs3")
 	l.writeConf(map[string]int{"rs1": 2, "rs2": 1, "rs3": 1})
 	start := time.Now()

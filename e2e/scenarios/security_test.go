@@ -18,6 +18,7 @@ import (
 	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/e2e/prodlab"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // The attacker host of the security scenarios: on the LAN and on the
@@ -84,7 +85,7 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 		d1, d2 := l.Dests("dir1"), l.Dests("dir2")
 		return [2]int{prodlab.Weight(d1, prodlab.RSIPs["rs2"]), prodlab.Weight(d2, prodlab.RSIPs["rs2"])}
 	})
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second) // load and samples before the attack
 	before := map[string]int{"dir1": lines(l.Process("dir1").Output()), "dir2": lines(l.Process("dir2").Output())}
 
 	// 1. rs1's key: "rs2 is in maintenance", from rs1's own address, from
@@ -106,7 +107,7 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 		sent += sendUDP(t, l.Net, "mallory", netip.MustParseAddr(malloryLAN), dst, report, 20)
 		sent += sendSpoofed(t, l.Net, "mallory", rs2, dst, report, 20)
 	}
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // the forgeries have had their chance to drain rs2
 	for _, n := range prodlab.Directors {
 		st, err := l.Status(n)
 		if err != nil {
@@ -132,7 +133,7 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 	dir2Probe := netip.AddrPortFrom(netip.MustParseAddr(prodlab.SyncIPs["dir2"]), peerwatch.DefaultPort)
 	sent = sendUDP(t, l.Net, "mallory", netip.MustParseAddr(mallorySync), dir2Probe, probe, 20)
 	sent += sendSpoofed(t, l.Net, "mallory", netip.MustParseAddr(prodlab.SyncIPs["dir1"]), dir2Probe, probe, 20)
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second) // the forged probes have had their chance to move the VIP
 	if m, b := l.Roles(); m != "dir1" || b != "dir2" {
 		t.Errorf("after %d forged probes: master %q, backup %q; want dir1, dir2", sent, m, b)
 	}
@@ -158,7 +159,7 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 	for range 3 {
 		<-done
 	}
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second) // the floods' aftermath: logs and roles after them
 	for _, n := range prodlab.Directors {
 		added := lines(l.Process(n).Output()) - before[n]
 		t.Logf("MEASURED phases 1-3: %s logged %d lines (floods: %d heartbeat, %d probe, %d VRRP datagrams)", n, added, nHB, nProbe, nVRRP)
@@ -218,20 +219,20 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 		}
 		vouched <- n
 	}()
-	time.Sleep(time.Second)
+	testutil.Settle(time.Second) // the forged reports vouch for dir1 a while before the kill
 	killed := time.Now()
 	if err := l.Process("dir1").Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	l.Forget("dir1")
 	took := time.Duration(-1)
-	for time.Since(killed) < 20*time.Second {
+	testutil.WaitFor(time.Until(killed.Add(20*time.Second)), func() bool {
 		if l.HasVIP("dir2") {
 			took = time.Since(killed)
-			break
+			return true
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 	close(stopVouch)
 	n := <-vouched
 	st, _ := l.Status("dir2")
@@ -298,7 +299,7 @@ func sendUDP(t *testing.T, lab *netlab.Lab, host string, src netip.Addr, dst net
 		if _, err := c.WriteToUDPAddrPort(b, dst); err == nil {
 			sent++
 		}
-		time.Sleep(10 * time.Millisecond)
+		testutil.Settle(10 * time.Millisecond) // the sending pace
 	}
 	return sent
 }
@@ -341,7 +342,7 @@ func sendSpoofed(t *testing.T, lab *netlab.Lab, host string, src netip.Addr, dst
 		if err := syscall.Sendto(fd, pkt, 0, to); err == nil {
 			sent++
 		}
-		time.Sleep(10 * time.Millisecond)
+		testutil.Settle(10 * time.Millisecond) // the sending pace
 	}
 	return sent
 }
@@ -392,7 +393,7 @@ func TestGuestScenarioSec2KeyMigration(t *testing.T) {
 		d := l.Dests("dir1")
 		return [2]int{prodlab.Weight(d, prodlab.RSIPs["rs1"]), prodlab.Weight(d, prodlab.RSIPs["rs2"])}
 	})
-	time.Sleep(3 * time.Second)
+	testutil.Settle(3 * time.Second) // load, samples and the directors' first reports
 	for _, n := range prodlab.Directors {
 		if !strings.Contains(l.Process(n).Output(), "agent still uses the cluster heartbeat key") {
 			t.Errorf("%s did not warn about agents on the cluster key", n)
@@ -419,11 +420,9 @@ func TestGuestScenarioSec2KeyMigration(t *testing.T) {
 	waitHeard := func(what string, since time.Time) {
 		t.Helper()
 		var err error
-		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-			if err = heardSince(since); err == nil {
-				t.Logf("MEASURED %s: both agents heard by both directors %v later", what, time.Since(since).Round(time.Millisecond))
-				return
-			}
+		if testutil.WaitFor(10*time.Second, func() bool { err = heardSince(since); return err == nil }) {
+			t.Logf("MEASURED %s: both agents heard by both directors %v later", what, time.Since(since).Round(time.Millisecond))
+			return
 		}
 		t.Errorf("%s: %v", what, err)
 	}
@@ -478,7 +477,7 @@ func TestGuestScenarioSec2KeyMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendUDP(t, l.Net, "rs1", rs1, netip.AddrPortFrom(netip.MustParseAddr(prodlab.DirIPs["dir1"]), hbproto.DefaultPort), legacy, 1)
-	time.Sleep(time.Second)
+	testutil.Settle(time.Second) // the director has had the report long enough to count it
 	after, err := l.Status("dir1")
 	if err != nil {
 		t.Fatal(err)

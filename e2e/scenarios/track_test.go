@@ -339,19 +339,18 @@ func (l *trackLab) loadTo(addr string, cfg loadgen.Config) func() *loadgen.Repor
 	return runLoad(l.t, g)
 }
 
-// waitFor polls cond every 10 ms up to limit and returns when it held
-// (zero if never).
+// waitFor polls cond (testutil.WaitFor) up to limit and returns when it
+// held (zero if never).
 func waitFor(limit time.Duration, cond func() bool) time.Time {
-	deadline := time.Now().Add(limit)
-	for {
+	var at time.Time
+	testutil.WaitFor(limit, func() bool {
 		if cond() {
-			return time.Now()
+			at = time.Now()
+			return true
 		}
-		if time.Now().After(deadline) {
-			return time.Time{}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
+	return at
 }
 
 // TestGuestScenarioTrack1Script: the master's tracked process is killed
@@ -369,9 +368,9 @@ func TestGuestScenarioTrack1Script(t *testing.T) {
 	t.Logf("dir1 before: %s, tracker chk_app %q", st.Role, trkTracker(st, "chk_app"))
 
 	wait := l.load(haMixed(9 * time.Second))
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second) // load before the kill
 	stop := l.sampleVIP(10 * time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
+	testutil.Settle(100 * time.Millisecond) // samples before the kill
 	killed := l.killApp("dir1")
 	if waitFor(trkBound+4*time.Second, func() bool { return l.HasVIP("dir2") }).IsZero() {
 		t.Errorf("dir2 does not hold the VIP %v after the kill", trkBound+4*time.Second)
@@ -453,7 +452,7 @@ func TestGuestScenarioTrack1Script(t *testing.T) {
 	l.startApp("dir1")
 	var vi0 *app.VRRPStatus
 	ok := !waitFor(trkInterval*trkRise+trkAdvert+trkSlack+2*time.Second, func() bool {
-		time.Sleep(200 * time.Millisecond) // the CLI is a process start: not every 10 ms under TCG
+		testutil.Settle(200 * time.Millisecond) // the CLI is a process start: not every 10 ms under TCG
 		vi0 = trkInstanceStatus(l.status("dir1"), "VI0")
 		return vi0 != nil && vi0.State == "BACKUP"
 	}).IsZero()
@@ -580,13 +579,13 @@ func (l *trackLab) trkHTTPOK(addr string, limit time.Duration) error {
 		resp, err := c.Get("http://" + net.JoinHostPort(addr, "80") + "/")
 		if err != nil {
 			last = err
-			time.Sleep(200 * time.Millisecond)
+			testutil.Settle(200 * time.Millisecond) // the retry pace
 			return false
 		}
 		resp.Body.Close()
 		if s := resp.Header.Get("X-Server"); s != "rs1" && s != "rs2" {
 			last = fmt.Errorf("answered by %q", s)
-			time.Sleep(200 * time.Millisecond)
+			testutil.Settle(200 * time.Millisecond) // the retry pace
 			return false
 		}
 		return true
@@ -637,7 +636,7 @@ func TestGuestScenarioTrack2SyncGroup(t *testing.T) {
 	wait1 := l.loadTo(prodlab.VIP, mixed())
 	wait2 := l.loadTo(trkVIP2, mixed())
 	stop, latest := l.sampleVIPPairs(10 * time.Millisecond)
-	time.Sleep(2 * time.Second)
+	testutil.Settle(2 * time.Second) // load and samples before the kill
 	killed := l.killApp("dir1")
 	moved := waitFor(trkBound+4*time.Second, func() bool {
 		s := latest()

@@ -138,7 +138,7 @@ func (l *lab) checkLoad(what string, rep *loadgen.Report, event, out time.Time, 
 // that the event falls at a random phase of it (the restore of the
 // previous run ends right after a check).
 func (l *lab) beforeEvent() {
-	time.Sleep(warmUp + rand.N(l.o.phase))
+	testutil.Settle(warmUp + rand.N(l.o.phase))
 }
 
 // drainKeepalived: the seed's way to take rs1 out: remove its check file.
@@ -156,7 +156,7 @@ func (l *lab) drainKeepalived(variant string, run int) {
 		stop()
 		t.Fatalf("%s drain run %d: rs1 still in IPVS %v after its check file went", variant, run, outBound)
 	}
-	time.Sleep(afterOut)
+	testutil.Settle(afterOut) // load after rs1 is out
 	rep := stop()
 	what := fmt.Sprintf("%s drain run %d", variant, run)
 	// keepalived deletes the destination: its established connections
@@ -192,7 +192,7 @@ func (l *lab) drainTandem(run int) {
 		stop()
 		t.Fatalf("tandem drain run %d: rs1 not at weight 0 %v after maintenance on", run, outBound)
 	}
-	time.Sleep(afterOut)
+	testutil.Settle(afterOut) // load after rs1 is out
 	rep := stop()
 	what := fmt.Sprintf("tandem drain run %d", run)
 	l.checkLoad(what, rep, event, out, false)
@@ -221,7 +221,7 @@ func (l *lab) unhealthy(variant string, run int) {
 		stop()
 		t.Fatalf("%s unhealthy run %d: rs1 still in IPVS %v after its app died", variant, run, outBound)
 	}
-	time.Sleep(afterOut)
+	testutil.Settle(afterOut) // load after rs1 is out
 	rep := stop()
 	what := fmt.Sprintf("%s unhealthy run %d", variant, run)
 	l.checkLoad(what, rep, event, out, true)
@@ -262,14 +262,10 @@ func (l *lab) resources(runs int, window time.Duration) {
 	if out, err := l.directorCLI("reload"); err != nil {
 		t.Fatalf("reload with %d more real servers: %v\n%s", simAgents, err, out)
 	}
-	deadline := time.Now().Add(backBound)
-	for l.simDests() != simAgents {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second service has %d of %d real servers after %v", l.simDests(), simAgents, backBound)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !testutil.WaitFor(backBound, func() bool { return l.simDests() == simAgents }) {
+		t.Fatalf("the second service has %d of %d real servers after %v", l.simDests(), simAgents, backBound)
 	}
-	time.Sleep(2 * time.Second) // the reload's aftermath
+	testutil.Settle(2 * time.Second) // the reload's aftermath
 	for r := 1; r <= runs; r++ {
 		u, err := Measure(ctx, "/proc", window, dpid)
 		if err != nil {
@@ -316,7 +312,7 @@ func (l *lab) hbWindow(c string, r int, window time.Duration, key []byte, addrs 
 		res, err := load.Run(ctx)
 		done <- result{res, err}
 	}()
-	time.Sleep(time.Second) // every agent has reported once
+	testutil.Settle(time.Second) // every agent has reported once
 	u, err := Measure(ctx, "/proc", window, dpid, bpid)
 	res := <-done
 	if err != nil {

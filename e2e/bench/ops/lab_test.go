@@ -343,19 +343,20 @@ func (l *lab) waitVIP() {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	deadline := time.Now().Add(startBound)
-	for time.Now().Before(deadline) {
+	holds := func() bool {
 		addrs, err := h.AddrList(nil, syscall.AF_INET)
 		if err == nil {
 			for _, a := range addrs {
 				if a.IP.String() == prodlab.VIP {
-					return
+					return true
 				}
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		return false
 	}
-	l.t.Fatalf("%s: the director does not hold the VIP after %v", l.name(), startBound)
+	if !testutil.WaitFor(startBound, holds) {
+		l.t.Fatalf("%s: the director does not hold the VIP after %v", l.name(), startBound)
+	}
 }
 
 // simDests counts the destinations of the second service (vip2).
@@ -370,7 +371,9 @@ func (l *lab) simDests() int {
 }
 
 // waitOut polls every pollEvery until rs is out (weight 0 or absent) and
-// returns when; ok is false after outBound.
+// returns when; ok is false after outBound. It is the benchmark's clock:
+// its own loop keeps the poll interval the report states (Meta.Poll),
+// finer than testutil.WaitFor's.
 func (l *lab) waitOut(rs string) (time.Time, bool) {
 	deadline := time.Now().Add(outBound)
 	for {
@@ -381,28 +384,24 @@ func (l *lab) waitOut(rs string) (time.Time, bool) {
 		if now.After(deadline) {
 			return time.Time{}, false
 		}
-		time.Sleep(pollEvery)
+		testutil.Settle(pollEvery) // the measurement's resolution
 	}
 }
 
 // waitIn waits until every named real server is in at weight 1.
 func (l *lab) waitIn(what string, rss ...string) {
 	l.t.Helper()
-	deadline := time.Now().Add(backBound)
-	for {
+	in := func() bool {
 		w := prodlab.Dests(l.ipvs)
 		ok := w != nil
 		for _, rs := range rss {
 			ok = ok && prodlab.Weight(w, prodlab.RSIPs[rs]) == 1
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			out, _ := l.net.Exec("director", "ipvsadm", "-Ln")
-			l.t.Fatalf("%s: %s: not within %v; ipvsadm -Ln:\n%s", l.name(), what, backBound, out)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return ok
+	}
+	if !testutil.WaitFor(backBound, in) {
+		out, _ := l.net.Exec("director", "ipvsadm", "-Ln")
+		l.t.Fatalf("%s: %s: not within %v; ipvsadm -Ln:\n%s", l.name(), what, backBound, out)
 	}
 }
 

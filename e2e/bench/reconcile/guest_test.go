@@ -185,7 +185,9 @@ func (b *bench) newNS(t *testing.T, name string) string {
 
 // waitComplete counts the table every pollEvery until it has every
 // service and destination, and returns the time from start to the end of
-// that count. exited, when it fires, ends the wait with an error.
+// that count. exited, when it fires, ends the wait with an error. The
+// loop is the benchmark's clock, not testutil.WaitFor: the report states
+// its interval (Meta.PollEvery).
 func (b *bench) waitComplete(c *Counter, start time.Time, exited <-chan struct{}, what string) (time.Duration, error) {
 	wantS, wantD := b.sc.Services, b.sc.Services*b.sc.Dests
 	deadline := start.Add(waitBound)
@@ -240,26 +242,32 @@ func (b *bench) checkTable(nsPath string, ch *Change, within time.Duration) erro
 		return err
 	}
 	defer k.Close()
-	deadline := time.Now().Add(within)
-	for {
+	var diff string
+	var readErr error
+	testutil.WaitFor(within, func() bool {
 		before := time.Now()
 		states, err := k.Services()
 		cost := time.Since(before)
 		if err != nil {
-			return err
+			readErr = err
+			return true
 		}
-		diff := Diff(want, TableOf(states))
+		diff = Diff(want, TableOf(states))
 		if diff == "" {
 			b.mu.Lock()
 			b.readCosts = append(b.readCosts, cost.Seconds())
 			b.mu.Unlock()
-			return nil
+			return true
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the table differs from the expected one: %s", diff)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return false
+	})
+	if readErr != nil {
+		return readErr
 	}
+	if diff != "" {
+		return fmt.Errorf("the table differs from the expected one: %s", diff)
+	}
+	return nil
 }
 
 // entries counts the services and destinations in the table over netlink.
@@ -279,6 +287,8 @@ func entries(nsPath string) (services, dests int, err error) {
 
 // waitWeight reads the changed service over netlink every weightPoll until
 // the changed destination has the new weight; the time is from start.
+// The loop is the benchmark's clock, not testutil.WaitFor: the report
+// states its interval (Meta.WeightPoll).
 func (b *bench) waitWeight(k *lvs.Kernel, start time.Time, exited <-chan struct{}) (time.Duration, error) {
 	svc := b.sc.Service(b.ch.Service)
 	rs := RS(b.ch.Dest)

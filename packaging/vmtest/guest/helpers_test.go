@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // inGuest skips unless running in the systemd guest of packaging/vmtest.
@@ -72,16 +74,11 @@ func apt(t *testing.T, args string) string {
 	return sh(t, "apt-get -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "+args+" 2>&1")
 }
 
-// waitFor polls cond every 200 ms until it holds or the timeout passes.
+// waitFor polls cond (testutil.Eventually) until it holds or the timeout
+// passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testutil.Eventually(t, timeout, cond, "timed out waiting for %s", what)
 }
 
 // unitProps returns systemctl show properties of a unit.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 //go:embed testdata/backend.yaml
@@ -78,7 +80,7 @@ func TestGuestBackendPackage(t *testing.T) {
 	}
 	apt(t, "install "+cur.deb(pkg))
 	waitRunning(t, unit)
-	time.Sleep(2 * time.Second) // let the new agent settle before the monitors stop
+	testutil.Settle(2 * time.Second) // let the new agent settle before the monitors stop
 	cancel()
 	_ = ipmon.Wait()
 	_ = nftmon.Wait()
