@@ -492,7 +492,7 @@ func (a *App) onCommand(ctx context.Context, c command) cmdResult {
 		if c.op == OpMaintenanceOff {
 			ev = maintenance.Off{}
 		}
-		next, acts := a.maint.Step(time.Now(), ev, a.cfg.Health.Rise)
+		next, acts := a.maint.Step(a.clock.Now(), ev, a.cfg.Health.Rise)
 		for _, act := range acts {
 			if act, ok := act.(maintenance.Persist); ok {
 				if err := a.store.Save(act.Flag); err != nil {

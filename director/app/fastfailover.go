@@ -141,7 +141,7 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	send, accept := probeKeys(a.hbKey, previous, agentKeysMode(cfg))
 	peer := probePeer(cfg, iface, probeIPv6(cfg))
 	w, err := peerwatch.New(peerwatch.Options{
-		Name: a.node, Key: send, AcceptKeys: accept, Peer: peer, MaxVeto: cfg.FastFailover.WitnessMaxVeto,
+		Name: a.node, Key: send, AcceptKeys: accept, Peer: peer, MaxVeto: cfg.FastFailover.WitnessMaxVeto, Clock: a.opts.Clock,
 		Interface: iface, Port: cfg.FastFailover.Port, IPv6: probeIPv6(cfg),
 		Session:        peerwatch.Config{TxInterval: cfg.FastFailover.Interval, DetectMult: cfg.FastFailover.Multiplier},
 		Instances:      a.bindings(),

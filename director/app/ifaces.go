@@ -31,16 +31,6 @@ func (a *App) explainSyncErr(cs *config.ConnSync, iface string, err error) error
 	return explainSync(a.opts.Interfaces, cs, iface, err)
 }
 
-// explainInstanceErr and explainSyncErr are the two above on the host's
-// interfaces, for the callers that have not moved to the methods yet.
-func explainInstanceErr(ci *config.VRRPInstance, err error) error {
-	return explainInstance(hostInterfaces{}, ci, err)
-}
-
-func explainSyncErr(cs *config.ConnSync, iface string, err error) error {
-	return explainSync(hostInterfaces{}, cs, iface, err)
-}
-
 func explainInstance(ifs Interfaces, ci *config.VRRPInstance, err error) error {
 	if err == nil || !ifaceMissing(ifs, ci.Interface) {
 		return err

@@ -3,12 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/vrrp"
@@ -126,11 +123,11 @@ func (a *App) runInstance(in *instance) error {
 	if newDrv == nil {
 		newDrv = func(cfg vrrp.InstanceConfig, opts vrrp.Options) (VRRPDriver, error) { return vrrp.NewDriver(cfg, opts) }
 	}
-	opts := vrrp.Options{Logger: a.log, Notifier: tap, Sync: a.hubOf(in.cfg.Name), DropLog: a.vrrpDrops}
+	opts := vrrp.Options{Logger: a.log, Notifier: tap, Sync: a.hubOf(in.cfg.Name), DropLog: a.vrrpDrops, Clock: a.opts.Clock}
 	in.keeper = nil
 	vips := in.vcfg.WithDefaults().VIPs
-	if present := vipsPresent(vips); len(present) > 0 {
-		if na, err := vrrp.NewNetlinkAddrs(0); err == nil {
+	if present := a.vipsPresent(vips); len(present) > 0 {
+		if na, err := a.opts.Interfaces.OpenAddrs(); err == nil {
 			in.keeper = &keepAddrs{inner: na, vips: vips, keeping: true}
 			opts.Addrs = in.keeper
 			log.Info("vrrp: VIPs left by a previous run stay until this instance is MASTER or hears another master", "vips", present)
@@ -212,7 +209,7 @@ func (a *App) onInstanceDone(e instanceDone) {
 	}
 	a.takeStates(in)
 	in.inj = nil
-	in.err, in.failedAt, in.cancel = explainInstanceErr(&in.cfg, e.err), a.now(), nil
+	in.err, in.failedAt, in.cancel = a.explainInstanceErr(&in.cfg, e.err), a.now(), nil
 	a.setState(in, vrrp.StateInit)
 	a.rebindPeerwatch()
 	a.log.Error("vrrp instance failed; retrying in 5s", "instance", in.cfg.Name, "interface", in.cfg.Interface, "err", in.err)
@@ -316,7 +313,7 @@ func (a *App) reorderInstances(cfg *config.Config) {
 // goes to FAULT or stops (then they are removed). It sends no gratuitous
 // ARP while keeping, so a peer that took over meanwhile keeps the clients.
 type keepAddrs struct {
-	inner *vrrp.NetlinkAddrs
+	inner AddrCloser
 	vips  []vrrp.VIP
 
 	mu      sync.Mutex
@@ -360,31 +357,6 @@ func (k *keepAddrs) isKeeping() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.keeping
-}
-
-// vipsPresent returns the VIPs already on their interfaces.
-func vipsPresent(vips []vrrp.VIP) []string {
-	var out []string
-	for _, v := range vips {
-		link, err := netlink.LinkByName(v.Dev)
-		if err != nil {
-			continue
-		}
-		fam := netlink.FAMILY_V4
-		if v.Prefix.Addr().Is6() {
-			fam = netlink.FAMILY_V6
-		}
-		addrs, err := netlink.AddrList(link, fam)
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == v.Prefix.Addr() {
-				out = append(out, v.Prefix.String()+" on "+v.Dev)
-			}
-		}
-	}
-	return out
 }
 
 // checkKeepers releases the addresses an instance kept from a previous run

@@ -86,7 +86,7 @@ func (a *App) hostWarnings(cfg *config.Config) {
 				continue
 			}
 			seen[sched] = true
-			if err := lvs.CheckScheduler(sched); err != nil {
+			if err := a.opts.Host.CheckScheduler(sched); err != nil {
 				a.warn(fmt.Sprintf("%v: adding its services will fail (load it with `modprobe ip_vs_%s`)", err, sched))
 			}
 		}
@@ -102,15 +102,9 @@ func (a *App) hostWarnings(cfg *config.Config) {
 		}
 	}
 	if len(cfg.VRRP) > 0 {
-		findings, err := CheckVRRPFirewall()
-		if err != nil {
-			a.log.Debug("cannot read the nftables ruleset to check that VRRP is let in", "err", err)
-		}
-		for _, f := range findings {
-			a.warn(f)
-		}
+		a.firewallWarnings(cfg)
 	}
-	if pids := processesNamed("keepalived"); len(pids) > 0 {
+	if pids := a.opts.Host.ProcessesNamed("keepalived"); len(pids) > 0 {
 		a.warn(fmt.Sprintf("keepalived is running (pid %v): never let it manage the same virtual_router_id or virtual servers", pids))
 	}
 }
@@ -499,7 +493,7 @@ func (a *App) syncDaemons() {
 			continue
 		}
 		if err := a.ipvs.StartDaemon(st, p.Interface, p.SyncID); err != nil {
-			err = explainSyncErr(a.cfg.ConnSync, p.Interface, err)
+			err = a.explainSyncErr(a.cfg.ConnSync, p.Interface, err)
 			a.syncd.lastErr = err.Error()
 			a.log.Error("ipvs: starting the sync daemon", "role", st.String(), "interface", p.Interface, "err", err)
 			continue

@@ -260,7 +260,7 @@ func (a *App) startChecker(s *service, rs *config.RealServer, c *config.Check, n
 		p = failedProbe{name: name, err: err}
 	}
 	key := s.key
-	ck := checks.NewChecker(rs.Addr, p, SettingsOf(&s.cfg, c), nil, func(res checks.Result) {
+	ck := checks.NewChecker(rs.Addr, p, SettingsOf(&s.cfg, c), a.opts.Clock, func(res checks.Result) {
 		select {
 		case a.events <- checkEvent{svc: key, gen: gen, res: res}:
 		case <-ctx.Done():

@@ -364,7 +364,7 @@ func (a *App) startLinks() {
 				if !ok {
 					return
 				}
-				a.trackBox.put(a.linkTracker, track.Update{Kind: track.KindInterface, Name: ls.Name, OK: ls.Up, At: time.Now(), Changed: true})
+				a.trackBox.put(a.linkTracker, track.Update{Kind: track.KindInterface, Name: ls.Name, OK: ls.Up, At: a.now(), Changed: true})
 			}
 		}
 	}()
