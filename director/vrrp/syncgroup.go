@@ -141,6 +141,13 @@ func (g *SyncGroup) decide(reporter string, prev State) []GroupOrder {
 		return orders
 	}
 	r := g.members[reporter]
+	if r.state == StateFault {
+		// A straggler: it obeys a GroupFault after the group has left
+		// FAULT (the order crossed the last member's recovery), with no
+		// fault of its own. It comes up as the others did.
+		to(reporter, ForceBackup{Group: g.name})
+		return orders
+	}
 	switch {
 	case prev == StateMaster && r.state == StateBackup && g.state == StateMaster:
 		g.state = StateBackup

@@ -47,6 +47,18 @@ func TestSyncGroupUpdate(t *testing.T) {
 			{"A", report(StateBackup, false, false), nil, StateBackup},
 			{"C", report(StateBackup, false, false), nil, StateBackup},
 		}},
+		{"a member that obeys a group fault after it cleared is brought back", []string{"A", "B"}, []upd{
+			{"A", report(StateBackup, false, false), nil, StateInit},
+			{"B", report(StateBackup, false, false), nil, StateBackup},
+			{"A", report(StateFault, false, true), []GroupOrder{{"B", gf("A")}}, StateFault},
+			// A's fault clears before B has acted on its GroupFault: B is
+			// still BACKUP for the group, so only A is ordered up.
+			{"A", report(StateFault, false, false), []GroupOrder{{"A", fb}}, StateBackup},
+			{"A", report(StateBackup, false, false), nil, StateBackup},
+			// B now obeys the stale GroupFault and reports FAULT.
+			{"B", report(StateFault, false, false), []GroupOrder{{"B", fb}}, StateBackup},
+			{"B", report(StateBackup, false, false), nil, StateBackup},
+		}},
 		{"own fault: all FAULT; cleared: all BACKUP", []string{"A", "B"}, []upd{
 			{"A", report(StateMaster, true, false), nil, StateMaster},
 			{"B", report(StateMaster, true, false), nil, StateMaster},
