@@ -11,6 +11,7 @@ import (
 	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // TestStartAdoptsAndReady: the kernel already has the service (a previous
@@ -27,10 +28,11 @@ func TestStartAdoptsAndReady(t *testing.T) {
 	}
 	// The driver runs in its own goroutine: its first state (BACKUP)
 	// reaches the status a moment after READY.
-	st := h.status()
-	for deadline := time.Now().Add(5 * time.Second); len(st.VRRP) == 1 && st.VRRP[0].State == "INIT" && time.Now().Before(deadline); st = h.status() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	var st Status
+	testutil.WaitFor(5*time.Second, func() bool {
+		st = h.status()
+		return len(st.VRRP) != 1 || st.VRRP[0].State != "INIT"
+	})
 	if st.Role != "backup" || len(st.VRRP) != 1 || st.VRRP[0].State != "BACKUP" {
 		t.Errorf("role %q, vrrp %+v", st.Role, st.VRRP)
 	}
@@ -153,10 +155,7 @@ func TestReloadRemovesGracefully(t *testing.T) {
 	}
 	h.ipvs.Reset()
 	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.12:80", 0, 2)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && len(h.status().Services[0].RealServers) != 1 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(5*time.Second, func() bool { return len(h.status().Services[0].RealServers) == 1 })
 	if got, want := h.ipvs.CallStrings(), []string{"DelDestination TCP 192.0.2.100:80 192.0.2.12:80"}; !cmp.Equal(got, want) {
 		t.Errorf("after its connections ended: calls %v, want %v", got, want)
 	}
@@ -192,10 +191,7 @@ func TestDrainUndrain(t *testing.T) {
 	// drained server is removed.
 	h.ipvs.Reset()
 	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.11:80", 0, 3)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && h.status().Services[0].RealServers[0].State != "drained" {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(5*time.Second, func() bool { return h.status().Services[0].RealServers[0].State == "drained" })
 	if got, want := h.ipvs.CallStrings(), []string{"DelDestination TCP 192.0.2.100:80 192.0.2.11:80"}; !cmp.Equal(got, want) {
 		t.Errorf("after the drain: calls %v, want %v", got, want)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // The director's robustness list (the whole-system issue): each bad
@@ -391,14 +392,10 @@ func TestVRRPInterfaceMissing(t *testing.T) {
 		}
 	})
 	var st Status
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.WaitFor(5*time.Second, func() bool {
 		st = h.status()
-		if len(st.VRRP) == 1 && st.VRRP[0].Error != "" {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(st.VRRP) == 1 && st.VRRP[0].Error != ""
+	})
 	line := lineOf(t, h.path, "- name: VI0")
 	want := fmt.Sprintf("director.yaml:%d: vrrp_instance VI0: interface %q does not exist on this host; the instance stays in INIT (no VIPs, no adverts) and is retried every 5s", line, iface)
 	if len(st.VRRP) != 1 || !strings.Contains(st.VRRP[0].Error, want) {

@@ -36,3 +36,17 @@ func TestEventuallyFails(t *testing.T) {
 		t.Fatal("Eventually did not fail")
 	}
 }
+
+// TestWaitForThrottlesCostlyConditions: a condition that takes 20 ms is
+// tested at most about once every 60 ms, not every 10 ms.
+func TestWaitForThrottlesCostlyConditions(t *testing.T) {
+	n := 0
+	WaitFor(300*time.Millisecond, func() bool {
+		n++
+		time.Sleep(20 * time.Millisecond)
+		return false
+	})
+	if n > 7 {
+		t.Errorf("a 20 ms condition was tested %d times in 300 ms, want at most 7", n)
+	}
+}
