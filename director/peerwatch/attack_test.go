@@ -66,7 +66,9 @@ func TestWatcherForgedRestart(t *testing.T) {
 			name = "learnt peer"
 		}
 		t.Run(name, func(t *testing.T) {
-			_, b := pairWith(t, func(o *Options) { o.Key = dkey }, func(o *Options) {
+			// Detection at 1 s, not pairWith's 100 ms: the session must
+			// stay up across the forgeries on a loaded machine too.
+			_, b := pairWith(t, func(o *Options) { o.Key = dkey; o.Session.DetectMult = 50 }, func(o *Options) {
 				if pinned {
 					o.Peer = netip.Addr{} // learnt from lb1's first probe
 				}
@@ -120,7 +122,9 @@ func (h countHandler) WithGroup(string) slog.Handler                { return h }
 // TestWatcherJunkFlood (issue 15): without any key, a flood of junk at the
 // probe port filled the queue the real probes share and caused a false
 // takeover; every datagram logged a line. Now junk is refused in the
-// reader, before the queue. A real peer probes every 100 ms (× 3) while
+// reader, before the queue. A real peer probes every 100 ms (× 10: a
+// detection time that a loaded test machine's scheduler cannot reach by
+// itself, so that only a starved queue could) while
 // three senders flood (at most 200,000 datagrams, at most 4 s): well-framed
 // junk from the peer's own address with TTL 255 (reaches the MAC check),
 // junk from another address, junk with TTL 64. The session must stay Up,
@@ -133,7 +137,7 @@ func TestWatcherJunkFlood(t *testing.T) {
 	ca, cb := listen(t), listen(t)
 	mk := func(name string, c, peer *muteConn, in *fakeInst) *side {
 		w, err := New(Options{Name: name, Key: key, Conn: c, Port: port(c), Peer: netip.MustParseAddr("127.0.0.1"), PeerPort: port(peer),
-			Session:   Config{TxInterval: 100 * time.Millisecond, DetectMult: 3, SlowInterval: 100 * time.Millisecond},
+			Session:   Config{TxInterval: 100 * time.Millisecond, DetectMult: 10, SlowInterval: 100 * time.Millisecond},
 			Instances: []Binding{{VRRP: in}}, Logger: log, LogInterval: time.Second, LeaveWait: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
