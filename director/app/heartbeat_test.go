@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/hbproto"
@@ -182,7 +183,15 @@ func TestHeartbeatAgentKeysModes(t *testing.T) {
 			c := dialAgent(t, h, loRS1)
 			b, _ := hbproto.NewSealer(tt.key, 3).SealAgent(time.Now(), &hbproto.AgentReport{Node: "rs1", RealIP: loRS1, State: hbproto.StateUp})
 			c.Write(b)
-			out := readReply(c, time.Second)
+			wait := time.Second
+			if !tt.heard {
+				// The drop is counted before a reply could be sent: once it
+				// is, no reply is coming and the test need not sit out the
+				// second a reply may take.
+				testutil.WaitFor(5*time.Second, func() bool { return droppedTotal(h) > 0 })
+				wait = 50 * time.Millisecond
+			}
+			out := readReply(c, wait)
 			if (out != nil) != tt.heard {
 				t.Fatalf("heard %v, want %v (%+v)", out != nil, tt.heard, h.status().Heartbeat)
 			}
@@ -211,8 +220,11 @@ func TestHeartbeatAgentKeysModes(t *testing.T) {
 // here are remembered up to maxStrayAgents; configured ones always.
 func TestHeartbeatStrayAgentsBounded(t *testing.T) {
 	h := start(t, loopbackConfig("DIR", 1, ""), nil)
+	// Queued without waiting for each (the main loop takes them in order
+	// and in batches); the configured agent's, last, is waited for.
 	for i := 0; i < maxStrayAgents+10; i++ {
-		h.agent(fmt.Sprintf("10.%d.%d.1", i>>8, i&0xff), hbproto.StateUp)
+		ip := netip.MustParseAddr(fmt.Sprintf("10.%d.%d.1", i>>8, i&0xff))
+		h.a.events <- agentEvent{r: agents.Report{At: time.Now(), Agent: hbproto.AgentReport{Node: "rs-" + ip.String(), RealIP: ip, State: hbproto.StateUp, Reason: "test"}}}
 	}
 	h.agent(loRS1.String(), hbproto.StateUp)
 	st := h.status()
@@ -226,6 +238,15 @@ func TestHeartbeatStrayAgentsBounded(t *testing.T) {
 	if !found {
 		t.Error("the configured real server's agent is not in the table")
 	}
+}
+
+// droppedTotal is the count of reports dropped, for any reason.
+func droppedTotal(h *harness) uint64 {
+	var n uint64
+	for _, c := range h.status().Heartbeat.Dropped {
+		n += c
+	}
+	return n
 }
 
 // writeKey writes a key file, mode 0600.
