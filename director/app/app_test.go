@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandemlb/tandem/director/agents"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/testutil"
@@ -28,7 +29,7 @@ func TestStartAdoptsAndReady(t *testing.T) {
 	}
 	// The driver runs in its own goroutine: its first state (BACKUP)
 	// reaches the status a moment after READY.
-	var st Status
+	var st control.Status
 	testutil.WaitFor(5*time.Second, func() bool {
 		st = h.status()
 		return len(st.VRRP) != 1 || st.VRRP[0].State != "INIT"
@@ -69,7 +70,7 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 	h := start(t, testConfig("DIR", 1, ""), nil)
 	h.ipvs.Reset()
 	h.write(testConfig(h.dir, 5, "") + "colour: red\n")
-	err := h.call(OpReload, nil, nil)
+	err := h.call(control.OpReload, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "keeping the running one") || !strings.Contains(err.Error(), `key "colour"`) {
 		t.Fatalf("reload of a bad file: %v", err)
 	}
@@ -82,7 +83,7 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 	}
 	// A file that names no instance and no service is refused too.
 	h.write("version: 1\n")
-	if err := h.call(OpReload, nil, nil); err == nil || !strings.Contains(err.Error(), "nothing to do") {
+	if err := h.call(control.OpReload, nil, nil); err == nil || !strings.Contains(err.Error(), "nothing to do") {
 		t.Fatalf("reload of an empty config: %v", err)
 	}
 	if h.driver("VI0").Status().State != vrrp.StateBackup {
@@ -97,8 +98,8 @@ func TestReloadWeightOnly(t *testing.T) {
 	drv := h.driver("VI0")
 	h.ipvs.Reset()
 	h.write(testConfig(h.dir, 3, ""))
-	var res ReloadResult
-	if err := h.call(OpReload, nil, &res); err != nil {
+	var res control.ReloadResult
+	if err := h.call(control.OpReload, nil, &res); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=3 DR"}
@@ -114,7 +115,7 @@ func TestReloadWeightOnly(t *testing.T) {
 	// Add a real server: one NewDestination.
 	h.ipvs.Reset()
 	h.write(testConfig(h.dir, 3, "      - address: 192.0.2.13:80\n        weight: 2\n"))
-	if err := h.call(OpReload, nil, &res); err != nil {
+	if err := h.call(control.OpReload, nil, &res); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{"NewDestination TCP 192.0.2.100:80 192.0.2.13:80 weight=2 DR"}
@@ -124,7 +125,7 @@ func TestReloadWeightOnly(t *testing.T) {
 	// A priority change is taken live (TestReloadPriorityOnlyIsLive); a
 	// virtual_router_id change restarts that instance.
 	h.write(strings.Replace(testConfig(h.dir, 3, "      - address: 192.0.2.13:80\n        weight: 2\n"), "virtual_router_id: 100", "virtual_router_id: 101", 1))
-	if err := h.call(OpReload, nil, &res); err != nil {
+	if err := h.call(control.OpReload, nil, &res); err != nil {
 		t.Fatal(err)
 	}
 	if h.driver("VI0") == drv || h.driver("VI0").cfg.VRID != 101 {
@@ -142,8 +143,8 @@ func TestReloadRemovesGracefully(t *testing.T) {
 	h.ipvs.Reset()
 	// 192.0.2.12 leaves the configuration.
 	h.write(strings.Replace(testConfig(h.dir, 1, ""), "      - address: 192.0.2.12:80\n        weight: 1\n", "", 1))
-	var res ReloadResult
-	if err := h.call(OpReload, nil, &res); err != nil {
+	var res control.ReloadResult
+	if err := h.call(control.OpReload, nil, &res); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := h.ipvs.CallStrings(), []string{"UpdateDestination TCP 192.0.2.100:80 192.0.2.12:80 weight=0 DR"}; !cmp.Equal(got, want) {
@@ -166,8 +167,8 @@ func TestReloadRemovesGracefully(t *testing.T) {
 func TestDrainUndrain(t *testing.T) {
 	h := start(t, testConfig("DIR", 1, ""), func(_ string, f *fakeIPVS) { f.Load(loaded(1)) })
 	h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.11:80", 4, 0)
-	var res DrainResult
-	if err := h.call(OpDrain, DrainArgs{Target: "192.0.2.11", Reason: "kernel update"}, &res); err != nil {
+	var res control.DrainResult
+	if err := h.call(control.OpDrain, control.DrainArgs{Target: "192.0.2.11", Reason: "kernel update"}, &res); err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Servers) != 1 || res.Servers[0].State != "draining" || res.Servers[0].Weight != 0 {
@@ -181,10 +182,10 @@ func TestDrainUndrain(t *testing.T) {
 	if !rs.Drain || rs.DrainReason != "kernel update" || rs.State != "draining" {
 		t.Errorf("status %+v", rs)
 	}
-	if err := h.call(OpDrain, DrainArgs{Target: "192.0.2.99:80"}, nil); err == nil || !strings.Contains(err.Error(), "no real server") {
+	if err := h.call(control.OpDrain, control.DrainArgs{Target: "192.0.2.99:80"}, nil); err == nil || !strings.Contains(err.Error(), "no real server") {
 		t.Errorf("unknown target: %v", err)
 	}
-	if err := h.call(OpDrain, DrainArgs{Target: "not-an-ip"}, nil); err == nil {
+	if err := h.call(control.OpDrain, control.DrainArgs{Target: "not-an-ip"}, nil); err == nil {
 		t.Errorf("bad target accepted")
 	}
 	// The connections end: the poll sees it, the drain completes and the
@@ -196,7 +197,7 @@ func TestDrainUndrain(t *testing.T) {
 		t.Errorf("after the drain: calls %v, want %v", got, want)
 	}
 	h.ipvs.Reset()
-	if err := h.call(OpUndrain, DrainArgs{Target: "192.0.2.11:80"}, &res); err != nil {
+	if err := h.call(control.OpUndrain, control.DrainArgs{Target: "192.0.2.11:80"}, &res); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := h.ipvs.CallStrings(), []string{"NewDestination TCP 192.0.2.100:80 192.0.2.11:80 weight=1 DR"}; !cmp.Equal(got, want) {

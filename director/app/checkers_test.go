@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -104,7 +105,7 @@ func (h *harness) waitWeights(what string, want map[string]int) {
 func (h *harness) reload(text string) {
 	h.t.Helper()
 	h.write(text)
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		h.t.Fatalf("reload: %v", err)
 	}
 }

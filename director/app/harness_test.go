@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/lvs/lvstest"
 	"github.com/tandemlb/tandem/director/vrrp"
@@ -461,10 +462,10 @@ func (h *harness) call(op string, args, out any) error {
 	return nil
 }
 
-func (h *harness) status() Status {
+func (h *harness) status() control.Status {
 	h.t.Helper()
-	var st Status
-	if err := h.call(OpStatus, nil, &st); err != nil {
+	var st control.Status
+	if err := h.call(control.OpStatus, nil, &st); err != nil {
 		h.t.Fatal(err)
 	}
 	return st

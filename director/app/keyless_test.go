@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/sdnotify"
 )
@@ -95,7 +96,7 @@ func TestKeepalivedStartsWithoutKey(t *testing.T) {
 		t.Errorf("status line %q", line)
 	}
 	// A reload that finds no key yet says so at info and changes nothing.
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if h.a.HeartbeatAddr() != nil || strings.Count(h.logs.String(), "level=WARN") != 1 {
@@ -115,7 +116,7 @@ func TestKeyReloadKeepalived(t *testing.T) {
 	if err := os.WriteFile(key, []byte(strings.Repeat("k", 32)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.call(OpReload, nil, nil); err == nil || !strings.Contains(err.Error(), "mode 0644") {
+	if err := h.call(control.OpReload, nil, nil); err == nil || !strings.Contains(err.Error(), "mode 0644") {
 		t.Fatalf("reload with an open key: %v", err)
 	}
 	if h.a.HeartbeatAddr() != nil {
@@ -123,7 +124,7 @@ func TestKeyReloadKeepalived(t *testing.T) {
 	}
 
 	os.Chmod(key, 0o600)
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	st := h.status()
@@ -140,7 +141,7 @@ func TestKeyReloadKeepalived(t *testing.T) {
 
 	// The file goes away: the listener keeps running, status warns.
 	os.Remove(key)
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	st = h.status()
@@ -154,7 +155,7 @@ func TestKeyReloadKeepalived(t *testing.T) {
 	if err := os.WriteFile(key, []byte(strings.Repeat("k", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st := h.status(); len(st.Warnings) != 0 || st.Heartbeat.Listen != addr {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
@@ -84,7 +85,7 @@ func TestLargeTablePolledInBackground(t *testing.T) {
 	if err := h.ipvs.SetConns(last.Key(), "198.19.0.7:80", 5, 2); err != nil {
 		t.Fatal(err)
 	}
-	var svc ServiceStatus
+	var svc control.ServiceStatus
 	read := func() bool {
 		st := h.status()
 		svc = st.Services[n-1]

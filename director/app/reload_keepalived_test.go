@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
@@ -31,7 +32,7 @@ func TestReloadKeepalivedBadInput(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h.write(tt.text)
-			err := h.call(OpReload, nil, nil)
+			err := h.call(control.OpReload, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), "keeping the running one") || !strings.Contains(err.Error(), path+tt.want) {
 				t.Fatalf("reload: %v\nwant %s%s", err, path, tt.want)
 			}
@@ -48,7 +49,7 @@ func TestReloadKeepalivedBadInput(t *testing.T) {
 	missing := filepath.Join(h.dir, "no-such-check.sh")
 	text := "vrrp_script chk {\n    script \"" + missing + "\"\n}\n" + strings.Replace(keepalivedConf, "    advert_int 1\n", "    advert_int 1\n    track_script {\n        chk\n    }\n", 1)
 	h.write(text)
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		t.Fatalf("reload with a missing script program: %v", err)
 	}
 	st := h.status()

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/director/vrrp"
 )
@@ -22,7 +23,7 @@ func TestReloadPriorityOnlyIsLive(t *testing.T) {
 	// The dry run says so and changes nothing.
 	h.write(strings.Replace(cfg, "priority: 150", "priority: 140", 1))
 	var p reload.Plan
-	if err := h.call(OpReloadPlan, nil, &p); err != nil {
+	if err := h.call(control.OpReloadPlan, nil, &p); err != nil {
 		t.Fatal(err)
 	}
 	step, ok := p.Step("VI0")
@@ -40,8 +41,8 @@ func TestReloadPriorityOnlyIsLive(t *testing.T) {
 		t.Fatalf("the dry run reconfigured the driver (%d events)", n)
 	}
 
-	var res ReloadResult
-	if err := h.call(OpReload, nil, &res); err != nil {
+	var res control.ReloadResult
+	if err := h.call(control.OpReload, nil, &res); err != nil {
 		t.Fatal(err)
 	}
 	if h.driver("VI0") != drv {

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -52,7 +53,7 @@ func TestNetnsDrainStateDiskFull(t *testing.T) {
 	}
 	fill.Close()
 	h.ipvs.Reset()
-	err = h.call(OpDrain, DrainArgs{Target: "192.0.2.11:80", Reason: "disk test"}, nil)
+	err = h.call(control.OpDrain, control.DrainArgs{Target: "192.0.2.11:80", Reason: "disk test"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "cannot write the state file "+stateFile) || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("drain on a full state dir: %v", err)
 	}
@@ -67,7 +68,7 @@ func TestNetnsDrainStateDiskFull(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 	os.Remove(filepath.Join(state, "fill"))
-	if err := h.call(OpDrain, DrainArgs{Target: "192.0.2.11:80", Reason: "disk test"}, nil); err != nil {
+	if err := h.call(control.OpDrain, control.DrainArgs{Target: "192.0.2.11:80", Reason: "disk test"}, nil); err != nil {
 		t.Fatalf("drain with room: %v", err)
 	}
 	if b, err := os.ReadFile(stateFile); err != nil || !strings.Contains(string(b), "disk test") {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/testutil"
@@ -57,7 +58,7 @@ func TestDrainRefusedWhenStateCannotBeWritten(t *testing.T) {
 	h.ipvs.Reset()
 	restore := breakStateDir(t, h)
 
-	err := h.call(OpDrain, DrainArgs{Target: "192.0.2.11", Reason: "kernel update"}, nil)
+	err := h.call(control.OpDrain, control.DrainArgs{Target: "192.0.2.11", Reason: "kernel update"}, nil)
 	if err == nil {
 		t.Fatal("drain with an unwritable state dir succeeded")
 	}
@@ -79,7 +80,7 @@ func TestDrainRefusedWhenStateCannotBeWritten(t *testing.T) {
 
 	// Writable again: the drain works and is in the state file.
 	restore()
-	if err := h.call(OpDrain, DrainArgs{Target: "192.0.2.11", Reason: "kernel update"}, nil); err != nil {
+	if err := h.call(control.OpDrain, control.DrainArgs{Target: "192.0.2.11", Reason: "kernel update"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	saved, err := os.ReadFile(stateFile)
@@ -93,7 +94,7 @@ func TestDrainRefusedWhenStateCannotBeWritten(t *testing.T) {
 	// Unwritable again: the undrain is refused and the drain stays.
 	h.ipvs.Reset()
 	restore = breakStateDir(t, h)
-	err = h.call(OpUndrain, DrainArgs{Target: "192.0.2.11:80"}, nil)
+	err = h.call(control.OpUndrain, control.DrainArgs{Target: "192.0.2.11:80"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "undrain 192.0.2.11:80 refused, nothing changed") || !strings.Contains(err.Error(), stateFile) {
 		t.Errorf("undrain with an unwritable state dir: %v", err)
 	}
@@ -108,7 +109,7 @@ func TestDrainRefusedWhenStateCannotBeWritten(t *testing.T) {
 	// records owned services and drains) and the failure is logged with
 	// the state file's path.
 	h.write(testConfig("DIR", 2, ""))
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(h.logs.String(), "cannot write the state file "+stateFile) {
@@ -354,7 +355,7 @@ func TestReloadPortInUse(t *testing.T) {
 		text = strings.Replace(text, "- address: 192.0.2.11:80\n        weight: 1", "- address: 192.0.2.11:80\n        weight: 3", 1)
 		h.write(text)
 		h.ipvs.Reset()
-		err := h.call(OpReload, nil, nil)
+		err := h.call(control.OpReload, nil, nil)
 		addr := strings.TrimPrefix(tc.to, "listen: ")
 		line := lineOf(t, h.path, tc.to)
 		want := fmt.Sprintf("director.yaml:%d: key %q: cannot listen on %s %s: bind: address already in use", line, tc.key, tc.proto, addr)
@@ -391,7 +392,7 @@ func TestVRRPInterfaceMissing(t *testing.T) {
 			return failingDriver{err: fmt.Errorf("vrrp: interface %s: route ip+net: no such network interface", c.Interface)}, nil
 		}
 	})
-	var st Status
+	var st control.Status
 	testutil.WaitFor(5*time.Second, func() bool {
 		st = h.status()
 		return len(st.VRRP) == 1 && st.VRRP[0].Error != ""

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/vrrp"
 )
 
@@ -63,14 +64,14 @@ func TestStaticEntries(t *testing.T) {
 		t.Errorf("start:\n%s", got)
 	}
 	// An unrelated reload does not touch them.
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if c := fs.take(); len(c) != 0 {
 		t.Errorf("reload without change: %q", c)
 	}
 	h.write(strings.Replace(strings.Replace(staticConf, "ADDR", "    198.51.100.2/24 dev eth1", 1), "    198.51.100.1/24 dev eth1\n", "", 1))
-	if err := h.call(OpReload, nil, nil); err != nil {
+	if err := h.call(control.OpReload, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	got = strings.Join(fs.take(), "\n")

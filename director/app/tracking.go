@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/script"
 	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/vrrp"
@@ -671,14 +672,14 @@ func (a *App) awaitFirstReads() {
 
 // trackerStatus lists the trackers for status, in configuration order,
 // then the weighted interfaces.
-func (a *App) trackerStatus() []TrackerStatus {
-	var out []TrackerStatus
+func (a *App) trackerStatus() []control.TrackerStatus {
+	var out []control.TrackerStatus
 	for _, id := range a.trackOrder {
 		t := a.trackers[id]
 		if t == nil {
 			continue
 		}
-		ts := TrackerStatus{Kind: id.kind.String(), Name: id.name, State: "pending"}
+		ts := control.TrackerStatus{Kind: id.kind.String(), Name: id.name, State: "pending"}
 		if t.have {
 			ts.Reason, ts.Last, ts.Value = t.last.Reason, t.last.At, t.last.Value
 			switch {
@@ -693,7 +694,7 @@ func (a *App) trackerStatus() []TrackerStatus {
 	}
 	for _, n := range a.linkNames {
 		l := a.links[n]
-		ts := TrackerStatus{Kind: track.KindInterface.String(), Name: n, State: "failed", Reason: l.reason, Last: l.at}
+		ts := control.TrackerStatus{Kind: track.KindInterface.String(), Name: n, State: "failed", Reason: l.reason, Last: l.at}
 		if l.up {
 			ts.State = "OK"
 		} else if ts.Reason == "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/track"
 	"github.com/tandemlb/tandem/director/track/tracktest"
 	"github.com/tandemlb/tandem/director/vrrp"
@@ -97,10 +98,10 @@ func (r *trackRig) waitInjected(d *fakeDriver, n int) []injected {
 }
 
 // waitState waits for the instance's state in status.
-func (r *trackRig) waitState(name, want string) VRRPStatus {
+func (r *trackRig) waitState(name, want string) control.VRRPStatus {
 	r.t.Helper()
-	var st Status
-	var got VRRPStatus
+	var st control.Status
+	var got control.VRRPStatus
 	found := func() bool {
 		st = r.status()
 		for _, v := range st.VRRP {
@@ -293,8 +294,8 @@ func TestTrackReloadRestartsOnlyChanged(t *testing.T) {
 	r.write(trackText(`    script "/bin/chk"
     interval 5
 `, strings.Replace(trackLines, "other weight -5", "other weight -7", 1)))
-	var res ReloadResult
-	if err := r.call(OpReload, nil, &res); err != nil {
+	var res control.ReloadResult
+	if err := r.call(control.OpReload, nil, &res); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.started(); got != "/bin/chk" {

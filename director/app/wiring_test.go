@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/testutil"
@@ -121,8 +122,8 @@ func TestWiringReload(t *testing.T) {
 	h.ipvs.Reset()
 
 	h.write(testConfig(h.dir, 5, ""))
-	var res ReloadResult
-	if err := h.call(OpReload, nil, &res); err != nil {
+	var res control.ReloadResult
+	if err := h.call(control.OpReload, nil, &res); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	if diff := h.tableDiff(tableWith(5, 0)); diff != "" {
@@ -148,7 +149,7 @@ func TestWiringReload(t *testing.T) {
 	// An invalid file: refused, nothing changes.
 	h.ipvs.Reset()
 	h.write(testConfig(h.dir, 9, "") + "colour: red\n")
-	err := h.call(OpReload, nil, nil)
+	err := h.call(control.OpReload, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "keeping the running one") || !strings.Contains(err.Error(), `key "colour"`) {
 		t.Fatalf("reload of an invalid file: %v", err)
 	}
@@ -178,8 +179,8 @@ func TestWiringDrain(t *testing.T) {
 	}
 	h.ipvs.Reset()
 
-	var res DrainResult
-	if err := h.call(OpDrain, DrainArgs{Target: "192.0.2.11:80", Reason: "patching"}, &res); err != nil {
+	var res control.DrainResult
+	if err := h.call(control.OpDrain, control.DrainArgs{Target: "192.0.2.11:80", Reason: "patching"}, &res); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
 	if len(res.Servers) != 1 || res.Servers[0].RS != "192.0.2.11:80" || res.Servers[0].State != "draining" || res.Servers[0].Weight != 0 {
@@ -196,7 +197,7 @@ func TestWiringDrain(t *testing.T) {
 	}
 
 	h.ipvs.Reset()
-	if err := h.call(OpUndrain, DrainArgs{Target: "192.0.2.11:80"}, &res); err != nil {
+	if err := h.call(control.OpUndrain, control.DrainArgs{Target: "192.0.2.11:80"}, &res); err != nil {
 		t.Fatalf("undrain: %v", err)
 	}
 	if diff := h.tableDiff(tableWith(1, 4)); diff != "" {
@@ -237,7 +238,7 @@ func TestWiringShutdown(t *testing.T) {
 			if err := h.ipvs.SetConns("TCP 192.0.2.100:80", "192.0.2.11:80", 2, 0); err != nil {
 				t.Fatal(err)
 			}
-			if err := h.call(OpDrain, DrainArgs{Target: "192.0.2.11:80", Reason: "patching"}, nil); err != nil {
+			if err := h.call(control.OpDrain, control.DrainArgs{Target: "192.0.2.11:80", Reason: "patching"}, nil); err != nil {
 				t.Fatal(err)
 			}
 			h.ipvs.Reset()

@@ -18,7 +18,7 @@ import (
 	"github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 
-	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
@@ -388,8 +388,8 @@ func BackendCLI(ctx context.Context, bin, config string, args ...string) (string
 }
 
 // Status is `tandem-director status --json` of director name.
-func (p *Pair) Status(name string) (app.Status, error) {
-	var st app.Status
+func (p *Pair) Status(name string) (control.Status, error) {
+	var st control.Status
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, p.DirectorBin, "status", "--json", "--socket", filepath.Join(p.Dir, name+".sock")).Output()

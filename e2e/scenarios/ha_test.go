@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/prodlab"
 	"github.com/tandemlb/tandem/shared/testutil"
@@ -277,7 +277,7 @@ func TestGuestScenarioHA3Partition(t *testing.T) {
 	// of the advert counter: an advert queued before the cut is counted
 	// by then.
 	var roles []string
-	var first, last *app.Status
+	var first, last *control.Status
 	testutil.Settle(500 * time.Millisecond)
 	for time.Since(cut) < window {
 		testutil.Settle(time.Second)

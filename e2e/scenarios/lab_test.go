@@ -13,7 +13,7 @@ import (
 
 	"github.com/moby/ipvs"
 
-	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/e2e/prodlab"
@@ -231,13 +231,13 @@ func (l *lab) cli(args ...string) (string, error) {
 	return string(out), err
 }
 
-func (l *lab) status() app.Status {
+func (l *lab) status() control.Status {
 	l.t.Helper()
 	out, err := l.cli("status", "--json")
 	if err != nil {
 		l.t.Fatalf("status: %v\n%s", err, out)
 	}
-	var st app.Status
+	var st control.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		l.t.Fatalf("status --json: %v\n%s", err, out)
 	}

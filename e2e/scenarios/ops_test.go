@@ -23,7 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	backendapp "github.com/tandemlb/tandem/backend/app"
-	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/e2e/prodlab"
@@ -528,13 +528,13 @@ func TestGuestScenarioOps2AgentRestart(t *testing.T) {
 
 // opsAgentStatus returns the director's entry for the agent of real
 // server ip.
-func opsAgentStatus(st app.Status, ip string) (app.AgentStatus, bool) {
+func opsAgentStatus(st control.Status, ip string) (control.AgentStatus, bool) {
 	for _, a := range st.Agents {
 		if a.RealIP == ip {
 			return a, true
 		}
 	}
-	return app.AgentStatus{}, false
+	return control.AgentStatus{}, false
 }
 
 // opsWaitAgentSeen polls the director's status until the agent of ip is
@@ -542,7 +542,7 @@ func opsAgentStatus(st app.Status, ip string) (app.AgentStatus, bool) {
 // time; it fails the test after limit.
 func (l *lab) opsWaitAgentSeen(ip string, since time.Time, limit time.Duration) time.Time {
 	l.t.Helper()
-	var a app.AgentStatus
+	var a control.AgentStatus
 	var ok bool
 	if !testutil.WaitFor(limit, func() bool {
 		a, ok = opsAgentStatus(l.status(), ip)

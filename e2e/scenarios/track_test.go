@@ -19,7 +19,7 @@ import (
 	"github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 
-	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/e2e/prodlab"
@@ -292,7 +292,7 @@ func (l *trackLab) killApp(d string) time.Time {
 }
 
 // status is director d's status; it fails the test on error.
-func (l *trackLab) status(d string) app.Status {
+func (l *trackLab) status(d string) control.Status {
 	l.t.Helper()
 	st, err := l.Status(d)
 	if err != nil {
@@ -303,7 +303,7 @@ func (l *trackLab) status(d string) app.Status {
 
 // trkInstanceStatus returns the status of instance name in st (nil if
 // none).
-func trkInstanceStatus(st app.Status, name string) *app.VRRPStatus {
+func trkInstanceStatus(st control.Status, name string) *control.VRRPStatus {
 	for i := range st.VRRP {
 		if st.VRRP[i].Instance == name {
 			return &st.VRRP[i]
@@ -313,7 +313,7 @@ func trkInstanceStatus(st app.Status, name string) *app.VRRPStatus {
 }
 
 // trkTracker returns the state of script tracker name in st ("" if none).
-func trkTracker(st app.Status, name string) string {
+func trkTracker(st control.Status, name string) string {
 	for _, tr := range st.Trackers {
 		if tr.Kind == "script" && tr.Name == name {
 			return tr.State
@@ -450,7 +450,7 @@ func TestGuestScenarioTrack1Script(t *testing.T) {
 	// as BACKUP, and dir2 keeps the VIP.
 	back := time.Now()
 	l.startApp("dir1")
-	var vi0 *app.VRRPStatus
+	var vi0 *control.VRRPStatus
 	ok := !waitFor(trkInterval*trkRise+trkAdvert+trkSlack+2*time.Second, func() bool {
 		testutil.Settle(200 * time.Millisecond) // the CLI is a process start: not every 10 ms under TCG
 		vi0 = trkInstanceStatus(l.status("dir1"), "VI0")
@@ -733,7 +733,7 @@ func TestGuestScenarioTrack2SyncGroup(t *testing.T) {
 	if v := trkInstanceStatus(st1, "VI0"); v != nil && !strings.Contains(strings.Join(v.FaultSources, ";"), "script chk_app") {
 		t.Errorf("dir1's VI0 fault sources %q: no script chk_app", v.FaultSources)
 	}
-	groupState := func(st app.Status) string {
+	groupState := func(st control.Status) string {
 		if len(st.SyncGroups) != 1 {
 			return fmt.Sprintf("%d groups", len(st.SyncGroups))
 		}

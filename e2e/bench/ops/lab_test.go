@@ -24,7 +24,7 @@ import (
 
 	"github.com/moby/ipvs"
 
-	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/drlab"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/netlab"
@@ -306,8 +306,8 @@ func (l *lab) directorCLI(args ...string) (string, error) {
 	return string(out), err
 }
 
-func (l *lab) status() (app.Status, error) {
-	var st app.Status
+func (l *lab) status() (control.Status, error) {
+	var st control.Status
 	out, err := l.directorCLI("status", "--json")
 	if err != nil {
 		return st, fmt.Errorf("status: %v\n%s", err, out)
