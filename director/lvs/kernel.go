@@ -227,7 +227,7 @@ func (k *Kernel) readDests(ms *ipvs.Service) (ServiceState, error) {
 	if err != nil {
 		return ServiceState{}, fmt.Errorf("ipvs: list destinations of %s: %w", s.Key(), err)
 	}
-	st := ServiceState{Service: s, Destinations: make([]DestinationState, 0, len(dests))}
+	st := ServiceState{Service: s, Destinations: make([]DestinationState, 0, len(dests)), Stats: fromMobyStats(ms.Stats)}
 	for _, md := range dests {
 		d, err := fromMobyDest(md)
 		if err != nil {
@@ -418,5 +418,23 @@ func fromMobyDest(md *ipvs.Destination) (DestinationState, error) {
 		},
 		ActiveConns:   md.ActiveConnections,
 		InactiveConns: md.InactiveConnections,
+		Stats:         fromMobyStats(ipvs.SvcStats(md.Stats)),
 	}, nil
+}
+
+// fromMobyStats converts the counters moby/ipvs reads from the kernel's
+// IPVS_*_ATTR_STATS attribute.
+func fromMobyStats(ms ipvs.SvcStats) Stats {
+	return Stats{
+		Conns:    uint64(ms.Connections),
+		PktsIn:   uint64(ms.PacketsIn),
+		PktsOut:  uint64(ms.PacketsOut),
+		BytesIn:  ms.BytesIn,
+		BytesOut: ms.BytesOut,
+		CPS:      uint64(ms.CPS),
+		PPSIn:    uint64(ms.PPSIn),
+		PPSOut:   uint64(ms.PPSOut),
+		BPSIn:    uint64(ms.BPSIn),
+		BPSOut:   uint64(ms.BPSOut),
+	}
 }

@@ -73,11 +73,13 @@ func TestMobyDestination(t *testing.T) {
 			t.Errorf("%s: ConnectionFlags %d, want %d", f.fwd, md.ConnectionFlags, f.flags)
 		}
 		md.ActiveConnections, md.InactiveConnections = 3, 4
+		md.Stats = ipvs.DstStats{Connections: 1, PacketsIn: 2, PacketsOut: 3, BytesIn: 1 << 40, BytesOut: 5, CPS: 6, PPSIn: 7, PPSOut: 8, BPSIn: 9, BPSOut: 10}
 		back, err := fromMobyDest(md)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := DestinationState{Destination: d, ActiveConns: 3, InactiveConns: 4}
+		want := DestinationState{Destination: d, ActiveConns: 3, InactiveConns: 4,
+			Stats: Stats{Conns: 1, PktsIn: 2, PktsOut: 3, BytesIn: 1 << 40, BytesOut: 5, CPS: 6, PPSIn: 7, PPSOut: 8, BPSIn: 9, BPSOut: 10}}
 		if diff := cmp.Diff(want, back, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 			t.Errorf("%s round trip (-want +got)\n%s", f.fwd, diff)
 		}

@@ -326,6 +326,29 @@ func (d Desired) Validate() error {
 type ServiceState struct {
 	Service      Service
 	Destinations []DestinationState
+	// Stats are the service's traffic counters: the sum over its
+	// destinations, including those already removed.
+	Stats Stats
+}
+
+// Stats are the kernel's traffic counters of a service or destination
+// (struct ip_vs_stats_user; ipvsadm -Ln --stats and --rate).
+//
+// The totals count since the service or destination was added; in DR mode
+// the director sees only client-to-server packets, so PktsOut and BytesOut
+// (and their rates) stay 0. The rates are the kernel's estimates, averaged
+// over about the last 2 seconds, per second.
+type Stats struct {
+	Conns    uint64 `json:"conns"`     // connections scheduled
+	PktsIn   uint64 `json:"pkts_in"`   // packets client→server
+	PktsOut  uint64 `json:"pkts_out"`  // packets server→client
+	BytesIn  uint64 `json:"bytes_in"`  // bytes client→server
+	BytesOut uint64 `json:"bytes_out"` // bytes server→client
+	CPS      uint64 `json:"cps"`       // connections per second
+	PPSIn    uint64 `json:"pps_in"`    // packets per second in
+	PPSOut   uint64 `json:"pps_out"`   // packets per second out
+	BPSIn    uint64 `json:"bps_in"`    // bytes per second in
+	BPSOut   uint64 `json:"bps_out"`   // bytes per second out
 }
 
 // DestinationState is a destination as the kernel reports it, with its
@@ -338,4 +361,6 @@ type DestinationState struct {
 	// stays inactive until its IPVS timeout.
 	ActiveConns   int
 	InactiveConns int
+	// Stats are the destination's traffic counters.
+	Stats Stats
 }

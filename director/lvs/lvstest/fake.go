@@ -84,6 +84,37 @@ func (f *Fake) SetConns(svc lvs.ServiceKey, dest string, active, inactive int) e
 	return fmt.Errorf("no destination %s in %s", dest, svc)
 }
 
+// SetServiceStats sets the traffic counters of a service.
+func (f *Fake) SetServiceStats(svc lvs.ServiceKey, s lvs.Stats) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.init()
+	st, ok := f.svcs[svc]
+	if !ok {
+		return fmt.Errorf("no service %s", svc)
+	}
+	st.Stats = s
+	return nil
+}
+
+// SetDestStats sets the traffic counters of a destination ("addr:port").
+func (f *Fake) SetDestStats(svc lvs.ServiceKey, dest string, s lvs.Stats) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.init()
+	st, ok := f.svcs[svc]
+	if !ok {
+		return fmt.Errorf("no service %s", svc)
+	}
+	for i := range st.Destinations {
+		if st.Destinations[i].Key() == dest {
+			st.Destinations[i].Stats = s
+			return nil
+		}
+	}
+	return fmt.Errorf("no destination %s in %s", dest, svc)
+}
+
 // Calls returns the recorded mutations, oldest first.
 func (f *Fake) Calls() []Call {
 	f.mu.Lock()
@@ -149,7 +180,7 @@ func (f *Fake) Service(s lvs.Service) (lvs.ServiceState, error) {
 }
 
 func (f *Fake) copyOf(st *lvs.ServiceState) lvs.ServiceState {
-	c := lvs.ServiceState{Service: st.Service, Destinations: slices.Clone(st.Destinations)}
+	c := lvs.ServiceState{Service: st.Service, Destinations: slices.Clone(st.Destinations), Stats: st.Stats}
 	slices.SortFunc(c.Destinations, func(a, b lvs.DestinationState) int {
 		if x := a.Addr.Compare(b.Addr); x != 0 {
 			return x
