@@ -1,0 +1,365 @@
+package monitoring
+
+import (
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	backendapp "github.com/tandemlb/tandem/backend/app"
+	"github.com/tandemlb/tandem/director/metrics"
+)
+
+// family is one metric family a daemon exposes on /metrics.
+type family struct {
+	Daemon string   // tandem-director or tandem-backend
+	Name   string   // as exposed: tandem_director_vrrp_state, go_goroutines
+	Type   string   // counter, gauge, histogram, summary, untyped
+	Labels []string // the daemon's label names, sorted (no target labels)
+	Help   string
+}
+
+// Own says whether the family is one of Tandem's (not the Go runtime's or
+// the process collector's, which every client_golang program exposes).
+func (f family) Own() bool { return strings.HasPrefix(f.Name, "tandem_") }
+
+// targetLabels are the labels Prometheus attaches to every scraped series.
+// A daemon's label of the same name is kept as exported_<name> (the
+// default honor_labels: false): the director's VRRP "instance" label is
+// stored as exported_instance.
+var targetLabels = []string{"instance", "job"}
+
+// StoredLabels are the label names of the family's series as Prometheus
+// stores them: the daemon's labels, renamed where they collide with a
+// target label, plus the target labels.
+func (f family) StoredLabels() []string {
+	out := slices.Clone(targetLabels)
+	for _, l := range f.Labels {
+		if slices.Contains(targetLabels, l) {
+			l = "exported_" + l
+		}
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// daemons are the two metric sets, built as the daemons build them (the
+// constructors director/app and backend/app call): the registry and the
+// struct that holds each collector.
+func daemons() []struct {
+	name     string
+	registry *prometheus.Registry
+	holder   any
+} {
+	d := metrics.New()
+	b := backendapp.NewMetrics()
+	return []struct {
+		name     string
+		registry *prometheus.Registry
+		holder   any
+	}{
+		{"tandem-director", d.Registry, d},
+		{"tandem-backend", b.Registry, b},
+	}
+}
+
+// collectorsOf returns every field of the struct *holder that is a
+// Prometheus collector, by field name. Unexported fields (the agent keeps
+// its collectors private) are read through their address: the test must
+// see the daemon's own collectors, not a copy of their definitions.
+func collectorsOf(holder any) (map[string]prometheus.Collector, error) {
+	v := reflect.ValueOf(holder)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("%T is not a pointer to a struct", holder)
+	}
+	v = v.Elem()
+	out := map[string]prometheus.Collector{}
+	for i := range v.NumField() {
+		f, sf := v.Field(i), v.Type().Field(i)
+		if !sf.IsExported() {
+			f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+		}
+		if _, reg := f.Interface().(*prometheus.Registry); reg {
+			continue // the registry is a collector of everything
+		}
+		c, ok := f.Interface().(prometheus.Collector)
+		if !ok {
+			continue
+		}
+		if f.IsNil() {
+			return nil, fmt.Errorf("%T.%s is nil", holder, sf.Name)
+		}
+		out[sf.Name] = c
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%T has no collector field", holder)
+	}
+	return out, nil
+}
+
+// touch creates one child of a vector (labels "x0", "x1", ...) so that the
+// family shows in Gather; a collector without labels has nothing to touch.
+// The number of labels is found by trying: the vector refuses any other.
+func touch(c prometheus.Collector) error {
+	m := reflect.ValueOf(c).MethodByName("GetMetricWithLabelValues")
+	if !m.IsValid() {
+		return nil
+	}
+	for n := 0; n <= 16; n++ {
+		args := make([]reflect.Value, n)
+		for i := range args {
+			args[i] = reflect.ValueOf("x" + strconv.Itoa(i))
+		}
+		if out := m.Call(args); out[1].IsNil() {
+			return nil
+		}
+	}
+	return fmt.Errorf("%T: no label count up to 16 accepted", c)
+}
+
+// describeCount is the number of descriptors a collector describes.
+func describeCount(c prometheus.Collector) int {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	n := 0
+	for range ch {
+		n++
+	}
+	return n
+}
+
+// gatherFamilies gathers g into families of daemon d.
+func gatherFamilies(d string, g prometheus.Gatherer) ([]family, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return nil, err
+	}
+	var out []family
+	for _, mf := range mfs {
+		f := family{Daemon: d, Name: mf.GetName(), Type: strings.ToLower(mf.GetType().String()), Help: mf.GetHelp()}
+		if ms := mf.GetMetric(); len(ms) > 0 {
+			for _, l := range ms[0].GetLabel() {
+				f.Labels = append(f.Labels, l.GetName())
+			}
+		}
+		slices.Sort(f.Labels)
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+var realOnce struct {
+	sync.Once
+	fams []family
+	err  error
+}
+
+// realFamilies is every metric family both daemons expose, the
+// director's then the agent's, each sorted by name: the families of each
+// daemon's registry once every vector of its metric struct has one child.
+// It fails the test when a collector of the struct is not on the
+// registry, or describes a family that is still missing.
+func realFamilies(t *testing.T) []family {
+	t.Helper()
+	realOnce.Do(func() { realOnce.fams, realOnce.err = buildFamilies() })
+	if realOnce.err != nil {
+		t.Fatal(realOnce.err)
+	}
+	return realOnce.fams
+}
+
+func buildFamilies() ([]family, error) {
+	var all []family
+	for _, d := range daemons() {
+		cs, err := collectorsOf(d.holder)
+		if err != nil {
+			return nil, err
+		}
+		names := slices.Sorted(func(yield func(string) bool) {
+			for n := range cs {
+				if !yield(n) {
+					return
+				}
+			}
+		})
+		own := map[string]string{} // family name -> field
+		for _, n := range names {
+			c := cs[n]
+			if err := touch(c); err != nil {
+				return nil, fmt.Errorf("%s: field %s: %v", d.name, n, err)
+			}
+			// The collector alone, on a pedantic registry: what it
+			// describes must be what it collects.
+			r := prometheus.NewPedanticRegistry()
+			if err := r.Register(c); err != nil {
+				return nil, fmt.Errorf("%s: field %s: %v", d.name, n, err)
+			}
+			fs, err := gatherFamilies(d.name, r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: field %s: %v", d.name, n, err)
+			}
+			if want := describeCount(c); len(fs) != want {
+				return nil, fmt.Errorf("%s: field %s describes %d families, %d gathered after touching it", d.name, n, want, len(fs))
+			}
+			for _, f := range fs {
+				own[f.Name] = n
+			}
+		}
+		fams, err := gatherFamilies(d.name, d.registry)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gather: %v", d.name, err)
+		}
+		onRegistry := map[string]bool{}
+		for _, f := range fams {
+			onRegistry[f.Name] = true
+		}
+		for name, field := range own {
+			if !onRegistry[name] {
+				return nil, fmt.Errorf("%s: %s (field %s) is not on the registry the daemon serves", d.name, name, field)
+			}
+		}
+		all = append(all, fams...)
+	}
+	rank := map[string]int{}
+	for i, d := range daemons() {
+		rank[d.name] = i
+	}
+	slices.SortFunc(all, func(a, b family) int {
+		if c := rank[a.Daemon] - rank[b.Daemon]; c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return all, nil
+}
+
+// familyIndex maps each exposed name to its family.
+func familyIndex(t *testing.T) map[string]family {
+	t.Helper()
+	idx := map[string]family{}
+	for _, f := range realFamilies(t) {
+		if g, dup := idx[f.Name]; dup && g.Daemon != f.Daemon && f.Own() {
+			t.Fatalf("%s is exposed by both %s and %s", f.Name, g.Daemon, f.Daemon)
+		}
+		idx[f.Name] = f
+	}
+	return idx
+}
+
+// metricFiles are the only Go files of the daemons that may define
+// metrics: realFamilies reads the structs they build. A file elsewhere that
+// imports client_golang's prometheus package (other than promhttp, which
+// serves a registry) defines metrics this test would not see.
+var metricFiles = []string{"backend/app/metrics.go", "director/metrics/metrics.go"}
+
+func TestNoMetricsOutsideTheKnownFiles(t *testing.T) {
+	root := moduleRoot(t)
+	fset := token.NewFileSet()
+	var found []string
+	for _, top := range []string{"director", "backend", "shared"} {
+		err := filepath.WalkDir(filepath.Join(root, top), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
+			if err != nil {
+				return err
+			}
+			for _, im := range f.Imports {
+				path, _ := strconv.Unquote(im.Path.Value)
+				if path == "github.com/prometheus/client_golang/prometheus" || path == "github.com/prometheus/client_golang/prometheus/promauto" {
+					rel, _ := filepath.Rel(root, p)
+					found = append(found, filepath.ToSlash(rel))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(found)
+	if !slices.Equal(found, metricFiles) {
+		t.Errorf("Go files that import client_golang's prometheus: %q, want %q.\n"+
+			"A daemon's metrics are defined in those files only, as fields of the struct its constructor returns, "+
+			"so that e2e/monitoring sees every family; move the new metric there (or teach daemons() about the new registry)", found, metricFiles)
+	}
+}
+
+func TestRealFamilies(t *testing.T) {
+	fams := realFamilies(t)
+	own := map[string]int{}
+	for _, f := range fams {
+		if f.Own() {
+			own[f.Daemon]++
+			if !strings.HasPrefix(f.Name, strings.ReplaceAll(f.Daemon, "-", "_")+"_") {
+				t.Errorf("%s of %s does not carry its daemon's prefix", f.Name, f.Daemon)
+			}
+			if f.Help == "" {
+				t.Errorf("%s has no help text", f.Name)
+			}
+		}
+		t.Logf("%s %s %s %v", f.Daemon, f.Type, f.Name, f.Labels)
+	}
+	// Anchors: families that must be there, each with its labels, so that
+	// a broken reflection walk cannot return a short list.
+	idx := familyIndex(t)
+	for name, labels := range map[string][]string{
+		"tandem_director_vrrp_state":                             {"instance"},
+		"tandem_director_destination_state":                      {"rs", "service"},
+		"tandem_director_check_results_total":                    {"check", "result", "rs", "service"},
+		"tandem_backend_director_destination_weight":             {"destination", "director", "service"},
+		"tandem_backend_arp_guard_ok":                            nil,
+		"tandem_backend_heartbeat_replies_rejected_total":        {"reason"},
+		"tandem_director_info":                                   {"version"},
+		"tandem_backend_director_destination_active_connections": {"destination", "director", "service"},
+	} {
+		f, ok := idx[name]
+		if !ok {
+			t.Errorf("%s is missing from the real list", name)
+			continue
+		}
+		if !slices.Equal(f.Labels, labels) {
+			t.Errorf("%s labels %v, want %v", name, f.Labels, labels)
+		}
+	}
+	for d, n := range own {
+		if n < 15 {
+			t.Errorf("%s: only %d own families", d, n)
+		}
+	}
+	if len(own) != 2 {
+		t.Errorf("own families of %d daemons, want 2", len(own))
+	}
+}
+
+// moduleRoot is the directory of go.mod above the test's directory.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
