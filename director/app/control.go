@@ -10,13 +10,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tandemlb/tandem/director/checks"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/control"
+	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/director/peerwatch"
 	"github.com/tandemlb/tandem/director/pool"
 	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/shared/ctlsock"
+	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/version"
 )
 
@@ -51,9 +55,24 @@ func (a *App) reloadPlan() (reload.Plan, error) {
 
 // command is a control-socket request handed to the main loop.
 type command struct {
-	op    string
-	args  control.DrainArgs
-	reply chan cmdResult
+	op     string
+	args   control.DrainArgs
+	status control.StatusArgs
+	reply  chan cmdResult
+}
+
+// statusWithStats is the main loop's answer to a status request that asks
+// for the traffic counters: the status, and what the socket's goroutine
+// needs to read them from IPVS itself, so that the main loop never waits
+// for a whole-table read.
+type statusWithStats struct {
+	st control.Status
+	// h is the handle to read (the background poll's when there is one,
+	// so that the main loop's writes do not queue behind the read); nil
+	// without IPVS.
+	h IPVS
+	// keys are the IPVS keys of st.Services, in order.
+	keys []lvs.ServiceKey
 }
 
 type cmdResult struct {
@@ -67,7 +86,11 @@ type cmdResult struct {
 func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 	c := command{op: req.Op}
 	switch req.Op {
-	case control.OpStatus, control.OpReload, control.OpReloadPlan:
+	case control.OpStatus:
+		if err := req.DecodeArgs(&c.status); err != nil {
+			return nil, err
+		}
+	case control.OpReload, control.OpReloadPlan:
 	case control.OpDrain, control.OpUndrain:
 		if err := req.DecodeArgs(&c.args); err != nil {
 			return nil, err
@@ -86,10 +109,79 @@ func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 	}
 	select {
 	case r := <-c.reply:
+		if sw, ok := r.data.(statusWithStats); ok && r.err == nil {
+			return readStats(sw, a.now)
+		}
 		return r.data, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// readStats reads the IPVS table once (from the control socket's
+// goroutine; the handle serialises its calls) and puts its counters into
+// the status.
+func readStats(sw statusWithStats, now func() time.Time) (control.Status, error) {
+	st := sw.st
+	if sw.h == nil {
+		return st, nil
+	}
+	states, err := sw.h.Services()
+	if err != nil {
+		return control.Status{}, fmt.Errorf("reading the IPVS counters: %w", err)
+	}
+	st.StatsAt = now()
+	fillStats(&st, sw.keys, states)
+	return st, nil
+}
+
+// fillStats puts the counters of states into st's services (keys[i] is
+// the IPVS key of st.Services[i]), real servers and sorry servers. What
+// IPVS lacks keeps no counters.
+func fillStats(st *control.Status, keys []lvs.ServiceKey, states []lvs.ServiceState) {
+	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
+	for i := range states {
+		byKey[states[i].Service.Key()] = &states[i]
+	}
+	for i := range st.Services {
+		if i >= len(keys) {
+			break
+		}
+		kst := byKey[keys[i]]
+		if kst == nil {
+			continue
+		}
+		svc := &st.Services[i]
+		svc.Stats = controlStats(kst.Stats)
+		dests := make(map[string]*lvs.DestinationState, len(kst.Destinations))
+		for j := range kst.Destinations {
+			dests[kst.Destinations[j].Key()] = &kst.Destinations[j]
+		}
+		for j := range svc.RealServers {
+			if d := dests[destKey(svc.RealServers[j].Addr)]; d != nil {
+				svc.RealServers[j].Stats = controlStats(d.Stats)
+			}
+		}
+		if svc.Sorry != "" && svc.SorryIn {
+			if d := dests[destKey(svc.Sorry)]; d != nil {
+				svc.SorryStats = controlStats(d.Stats)
+			}
+		}
+	}
+}
+
+// destKey is addr:port as lvs.Destination.Key spells it (IPv4 unmapped).
+func destKey(s string) string {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return s
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+}
+
+func controlStats(s lvs.Stats) *control.Stats {
+	c := control.Stats(s)
+	return &c
 }
 
 // onCommand runs a control operation in the main loop.
@@ -97,7 +189,24 @@ func (a *App) onCommand(c command) cmdResult {
 	a.onVRRP() // states the drivers entered before this command count
 	switch c.op {
 	case control.OpStatus:
-		return cmdResult{data: a.status()}
+		st := a.status()
+		if c.status.Peers {
+			st.Peers = a.peersStatus(st.VRRP)
+		}
+		if !c.status.Stats {
+			return cmdResult{data: st}
+		}
+		sw := statusWithStats{st: st}
+		if a.ipvs != nil {
+			sw.h = a.ipvs
+			if a.pollIPVS != nil {
+				sw.h = a.pollIPVS
+			}
+			for _, s := range a.services {
+				sw.keys = append(sw.keys, ServiceOf(&s.cfg).Key())
+			}
+		}
+		return cmdResult{data: sw}
 	case control.OpReload:
 		ch, err := a.reload()
 		if err != nil {
@@ -359,4 +468,63 @@ func checkStatus(name string, res checks.Result, ss pool.ServerStatus) control.C
 		cs.Reason = res.Reason
 	}
 	return cs
+}
+
+// peersStatus is status --peers: this director's instances (vrrp, their
+// entries in the status, in the same order) beside the peer's as the
+// fast-failover probe last reported them, the probe's session, and what
+// each agent reports hearing from the directors.
+func (a *App) peersStatus(vrrp []control.VRRPStatus) *control.PeersStatus {
+	ps := &control.PeersStatus{Node: a.node, Role: a.role().String(),
+		Instances: []control.PeerInstanceStatus{}, Agents: []control.AgentViewStatus{}}
+	var peer *peerwatch.Peer
+	if a.pw != nil {
+		ws := a.pw.Status()
+		pr := &control.PeerProbeStatus{Session: ws.Session.String(), Sent: ws.Sent, Received: ws.Received,
+			LastDown: ws.LastDown, Instances: []control.PeerVRRPStatus{}}
+		if !ws.LastDown.IsZero() {
+			pr.LastDownReason = ws.LastDownDiag.String()
+		}
+		if ws.Pinned.IsValid() {
+			pr.Pinned = ws.Pinned.String()
+		}
+		if ws.Peer.Name != "" {
+			peer = &ws.Peer
+			pr.Peer, pr.PeerAddr, pr.LastHeard = ws.Peer.Name, ws.Peer.Addr.String(), ws.Peer.LastHeard
+			pr.TxIntervalMS, pr.DetectMult = ws.Peer.TxInterval.Milliseconds(), int(ws.Peer.DetectMult)
+			pr.DetectTimeMS = ws.Peer.DetectTime().Milliseconds()
+			for _, r := range ws.Peer.Instances {
+				pr.Instances = append(pr.Instances, control.PeerVRRPStatus{VRID: int(r.VRID), Family: int(r.Family), Role: r.Role.String(), Priority: int(r.Priority)})
+			}
+		}
+		ps.Probe = pr
+	}
+	for i, in := range a.instances {
+		if i >= len(vrrp) {
+			break
+		}
+		v := vrrp[i]
+		pi := control.PeerInstanceStatus{Instance: v.Instance, VRID: v.VRID, Family: in.cfg.Family(), State: v.State,
+			Priority: v.Priority, Master: v.Master, MasterPriority: v.MasterPriority, PeerRole: hbproto.RoleUnknown.String()}
+		if peer != nil {
+			for _, r := range peer.Instances {
+				if int(r.VRID) == pi.VRID && int(r.Family) == pi.Family {
+					pi.PeerRole, pi.PeerPriority, pi.PeerKnown = r.Role.String(), int(r.Priority), true
+					break
+				}
+			}
+		}
+		ps.Instances = append(ps.Instances, pi)
+	}
+	for _, ip := range slices.SortedFunc(maps.Keys(a.agentsTab), netip.Addr.Compare) {
+		ag := a.agentsTab[ip]
+		av := control.AgentViewStatus{RealIP: ip.String(), Node: ag.report.Node, Fresh: a.agentFresh(ag), LastSeen: ag.lastSeen,
+			Directors: []control.DirectorHeardStatus{}}
+		for _, d := range ag.report.Seen {
+			av.Directors = append(av.Directors, control.DirectorHeardStatus{Director: d.Director, Role: d.Role.String(),
+				AgeMS: d.Age.Milliseconds(), Heard: ag.lastSeen.Add(-d.Age)})
+		}
+		ps.Agents = append(ps.Agents, av)
+	}
+	return ps
 }

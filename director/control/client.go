@@ -22,6 +22,17 @@ func (c Client) Status(ctx context.Context) (Status, error) {
 	return st, err
 }
 
+// StatusWith returns the daemon's status with what args ask for besides.
+// Zero args send the same request as Status.
+func (c Client) StatusWith(ctx context.Context, args StatusArgs) (Status, error) {
+	if args == (StatusArgs{}) {
+		return c.Status(ctx)
+	}
+	var st Status
+	err := ctlsock.Call(ctx, c.Path, OpStatus, args, &st)
+	return st, err
+}
+
 // Drain starts an operator drain of args.Target.
 func (c Client) Drain(ctx context.Context, args DrainArgs) (DrainResult, error) {
 	var res DrainResult

@@ -13,6 +13,20 @@ const (
 	OpReloadPlan = "reload-plan"
 )
 
+// StatusArgs are the optional arguments of status. Without them (all
+// false) the request carries no arguments and the answer is the plain
+// status, byte for byte what daemons before these flags answered. A
+// daemon older than a flag ignores it: the field it would fill stays
+// absent.
+type StatusArgs struct {
+	// Stats asks for the kernel's traffic counters of every service, real
+	// server and sorry server (ServiceStatus.Stats, RealServerStatus.Stats,
+	// ServiceStatus.SorryStats), read from IPVS once for this request.
+	Stats bool `json:"stats,omitempty"`
+	// Peers asks for the view of both directors (Status.Peers).
+	Peers bool `json:"peers,omitempty"`
+}
+
 // MaxReason bounds an operator's drain reason, in bytes: the daemon
 // refuses a longer one.
 const MaxReason = 200

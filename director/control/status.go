@@ -44,6 +44,141 @@ type Status struct {
 	Trackers []TrackerStatus `json:"trackers,omitempty"`
 	// SyncGroups are the vrrp_sync_groups.
 	SyncGroups []SyncGroupStatus `json:"sync_groups,omitempty"`
+	// StatsAt is when the traffic counters were read from IPVS: set only
+	// when StatusArgs.Stats asked for them and IPVS is in use.
+	StatsAt time.Time `json:"stats_at,omitzero"`
+	// Peers is the view of both directors, only when StatusArgs.Peers
+	// asked for it.
+	Peers *PeersStatus `json:"peers,omitempty"`
+}
+
+// Stats are the kernel's traffic counters of one IPVS service or
+// destination (ipvsadm -Ln --stats and --rate). Totals count since the
+// entry was added to IPVS; rates are the kernel's estimates per second
+// over about the last 2 seconds. In DR mode the director sees only the
+// client-to-server direction: PktsOut, BytesOut, PPSOut and BPSOut stay 0.
+type Stats struct {
+	// Conns counts connections scheduled; PktsIn, PktsOut, BytesIn and
+	// BytesOut the packets and bytes in each direction.
+	Conns    uint64 `json:"conns"`
+	PktsIn   uint64 `json:"pkts_in"`
+	PktsOut  uint64 `json:"pkts_out"`
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
+	// CPS is connections per second; PPSIn, PPSOut packets and BPSIn,
+	// BPSOut bytes per second.
+	CPS    uint64 `json:"cps"`
+	PPSIn  uint64 `json:"pps_in"`
+	PPSOut uint64 `json:"pps_out"`
+	BPSIn  uint64 `json:"bps_in"`
+	BPSOut uint64 `json:"bps_out"`
+}
+
+// PeersStatus is status --peers: this director's VRRP instances and what
+// it knows of the other director, from VRRP adverts, the fast-failover
+// probe and the agents' heartbeats. What it does not know is absent (or
+// "unknown"), never guessed.
+type PeersStatus struct {
+	// Node and Role are this director's (as in Status).
+	Node string `json:"node"`
+	Role string `json:"role"`
+	// Instances are this director's VRRP instances, each with the peer's
+	// instance of the same VRID and family as the probe last reported it.
+	Instances []PeerInstanceStatus `json:"instances"`
+	// Probe is what the fast-failover probe knows of the peer; nil when
+	// fast_failover is off (the peer is then known only from VRRP adverts,
+	// in Instances' master fields).
+	Probe *PeerProbeStatus `json:"probe,omitempty"`
+	// Agents are the agents heard from, by real IP, with what each last
+	// reported hearing from the directors.
+	Agents []AgentViewStatus `json:"agents"`
+}
+
+// PeerInstanceStatus is one of this director's VRRP instances, side by
+// side with the peer's.
+type PeerInstanceStatus struct {
+	Instance string `json:"instance"`
+	VRID     int    `json:"vrid"`
+	// Family is 4 or 6.
+	Family int `json:"family"`
+	// State and Priority are this director's (effective priority).
+	State    string `json:"state"`
+	Priority int    `json:"priority"`
+	// Master and MasterPriority are the master this instance hears in VRRP
+	// adverts (its own address while it is master); empty when none heard.
+	Master         string `json:"master,omitempty"`
+	MasterPriority int    `json:"master_priority,omitempty"`
+	// PeerRole is the peer's instance as its last probe reported it:
+	// master, backup, fault, or unknown (INIT or stopped, or no probe
+	// carries this VRID and family: see PeerKnown).
+	PeerRole string `json:"peer_role"`
+	// PeerPriority is the priority the peer's probe reported for it.
+	PeerPriority int `json:"peer_priority,omitempty"`
+	// PeerKnown is true when the peer's last probe listed this instance.
+	PeerKnown bool `json:"peer_known"`
+}
+
+// PeerProbeStatus is the fast-failover probe's view of the peer.
+type PeerProbeStatus struct {
+	// Session is down, init, up or admin-down.
+	Session string `json:"session"`
+	// Peer is the peer's director name, PeerAddr the source of its last
+	// probe; empty when never heard.
+	Peer     string `json:"peer,omitempty"`
+	PeerAddr string `json:"peer_addr,omitempty"`
+	// Pinned is the address probes are accepted from (configured, or
+	// learnt from the first authenticated probe); empty when not pinned.
+	Pinned string `json:"pinned,omitempty"`
+	// LastHeard is when the peer's last probe arrived.
+	LastHeard time.Time `json:"last_heard,omitzero"`
+	// TxIntervalMS and DetectMult are the peer's advertised timing;
+	// DetectTimeMS their product, how long it may stay silent.
+	TxIntervalMS int64 `json:"tx_interval_ms,omitempty"`
+	DetectMult   int   `json:"detect_mult,omitempty"`
+	DetectTimeMS int64 `json:"detect_time_ms,omitempty"`
+	// LastDown and LastDownReason say when and why the session last left
+	// up.
+	LastDown       time.Time `json:"last_down,omitzero"`
+	LastDownReason string    `json:"last_down_reason,omitempty"`
+	// Sent and Received count probes.
+	Sent     uint64 `json:"sent"`
+	Received uint64 `json:"received"`
+	// Instances are the peer's VRRP instances as its last probe reported
+	// them (empty when never heard).
+	Instances []PeerVRRPStatus `json:"instances"`
+}
+
+// PeerVRRPStatus is one VRRP instance of the peer, from its probe.
+type PeerVRRPStatus struct {
+	VRID   int `json:"vrid"`
+	Family int `json:"family"`
+	// Role is master, backup, fault or unknown.
+	Role     string `json:"role"`
+	Priority int    `json:"priority"`
+}
+
+// AgentViewStatus is one agent and the directors it reports hearing.
+type AgentViewStatus struct {
+	RealIP string `json:"real_ip"`
+	Node   string `json:"node"`
+	// Fresh is false once the agent has been silent for dead_after;
+	// LastSeen is its last report.
+	Fresh    bool      `json:"fresh"`
+	LastSeen time.Time `json:"last_seen"`
+	// Directors are what its last report says it heard from each director
+	// (the witness field); empty when it heard none or is too old to say.
+	Directors []DirectorHeardStatus `json:"directors"`
+}
+
+// DirectorHeardStatus is what an agent last heard from one director.
+type DirectorHeardStatus struct {
+	Director string `json:"director"`
+	// Role is the role of that director's last reply to the agent.
+	Role string `json:"role"`
+	// AgeMS is the reply's age when the agent reported; Heard is that
+	// reply's time on this director's clock (LastSeen minus AgeMS).
+	AgeMS int64     `json:"age_ms"`
+	Heard time.Time `json:"heard"`
 }
 
 // TrackerStatus is one tracked object.
@@ -133,6 +268,11 @@ type ServiceStatus struct {
 	RealServers []RealServerStatus `json:"real_servers"`
 	// LastError is the last failed IPVS operation on this service.
 	LastError string `json:"last_error,omitempty"`
+	// Stats are the service's traffic counters, SorryStats the sorry
+	// server's while it is in IPVS: only with StatusArgs.Stats, and only
+	// for what IPVS has.
+	Stats      *Stats `json:"stats,omitempty"`
+	SorryStats *Stats `json:"sorry_stats,omitempty"`
 }
 
 // RealServerStatus is one real server of a service.
@@ -159,6 +299,9 @@ type RealServerStatus struct {
 	Checks []CheckStatus `json:"checks"`
 	// Agent is the agent's last report about this server.
 	Agent *AgentStatus `json:"agent,omitempty"`
+	// Stats are its traffic counters: only with StatusArgs.Stats, and only
+	// while it is in IPVS.
+	Stats *Stats `json:"stats,omitempty"`
 }
 
 // CheckStatus is one health checker of a real server.

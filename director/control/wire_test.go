@@ -178,3 +178,79 @@ func sampleStatus() Status {
 		SyncGroups:         []SyncGroupStatus{{Name: "G1", State: "MASTER", Since: t0.Add(-time.Minute), Members: []string{"VI_1", "VI_2"}, GlobalTracking: true}},
 	}
 }
+
+// TestStatusRequestWire: a plain status request carries no arguments (as
+// before StatusArgs existed); --stats and --peers add theirs.
+func TestStatusRequestWire(t *testing.T) {
+	if got, want := string(requestLine(t, OpStatus, nil)), `{"op":"status"}`+"\n"; got != want {
+		t.Errorf("plain status request %q, want %q", got, want)
+	}
+	args := StatusArgs{Stats: true, Peers: true}
+	line := requestLine(t, OpStatus, args)
+	golden(t, "status_request_stats.json", line)
+	req, err := ctlsock.DecodeRequest(bytes.TrimSuffix(line, []byte("\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got StatusArgs
+	if err := req.DecodeArgs(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != args {
+		t.Errorf("args round trip: sent %+v, decoded %+v", args, got)
+	}
+	if b := requestLine(t, OpStatus, StatusArgs{Stats: true}); string(b) != `{"op":"status","args":{"stats":true}}`+"\n" {
+		t.Errorf("stats only: %s", b)
+	}
+}
+
+// TestStatusStatsResponseWire: the status response with the counters and
+// the peers' view (status --stats --peers), every new field set, and its
+// decoding back. The plain response is pinned by TestStatusResponseWire.
+func TestStatusStatsResponseWire(t *testing.T) {
+	st := sampleStatus()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st.StatsAt = t0
+	svc := &st.Services[0]
+	svc.Stats = &Stats{Conns: 1000, PktsIn: 50000, PktsOut: 0, BytesIn: 1 << 33, BytesOut: 0, CPS: 12, PPSIn: 340, PPSOut: 0, BPSIn: 40000, BPSOut: 0}
+	svc.SorryStats = &Stats{Conns: 3, PktsIn: 30, BytesIn: 3000}
+	svc.RealServers[0].Stats = &Stats{Conns: 997, PktsIn: 49970, PktsOut: 1, BytesIn: 1<<33 - 3000, BytesOut: 2, CPS: 12, PPSIn: 340, PPSOut: 3, BPSIn: 40000, BPSOut: 4}
+	st.Peers = &PeersStatus{
+		Node: "lb1", Role: "master",
+		Instances: []PeerInstanceStatus{{
+			Instance: "VI_1", VRID: 51, Family: 4, State: "MASTER", Priority: 100, Master: "192.0.2.1", MasterPriority: 100,
+			PeerRole: "backup", PeerPriority: 90, PeerKnown: true,
+		}},
+		Probe: &PeerProbeStatus{
+			Session: "up", Peer: "lb2", PeerAddr: "192.0.2.2:7481", Pinned: "192.0.2.2", LastHeard: t0.Add(-50 * time.Millisecond),
+			TxIntervalMS: 100, DetectMult: 3, DetectTimeMS: 300, LastDown: t0.Add(-time.Hour), LastDownReason: "peer restarted",
+			Sent: 36000, Received: 35990,
+			Instances: []PeerVRRPStatus{{VRID: 51, Family: 4, Role: "backup", Priority: 90}},
+		},
+		Agents: []AgentViewStatus{{
+			RealIP: "192.0.2.11", Node: "rs1", Fresh: true, LastSeen: t0.Add(-time.Second),
+			Directors: []DirectorHeardStatus{{Director: "lb1", Role: "master", AgeMS: 200, Heard: t0.Add(-1200 * time.Millisecond)}},
+		}},
+	}
+	line := responseLine(t, st)
+	golden(t, "status_stats_response.json", line)
+	var resp struct {
+		Data Status `json:"data"`
+	}
+	if err := json.Unmarshal(line, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(st, resp.Data); diff != "" {
+		t.Errorf("status round trip (-sent +decoded):\n%s", diff)
+	}
+	// Without the flags the new fields are absent: the plain golden
+	// file's bytes.
+	plain := responseLine(t, sampleStatus())
+	want, err := os.ReadFile(filepath.Join("testdata", "status_response.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(plain, want) {
+		t.Error("the plain status response changed")
+	}
+}
