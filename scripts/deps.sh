@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and the demo need, only
-# those that are missing, and downloads the Go modules. Idempotent; needs root
-# on a machine that lacks a package.
+# those that are missing, fetches promtool (scripts/promtool.sh) and
+# downloads the Go modules. Idempotent; needs root on a machine that lacks a
+# package or promtool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,5 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	systemctl disable keepalived >/dev/null 2>&1 || true
 	systemctl stop keepalived >/dev/null 2>&1 || true
 fi
+# promtool (e2e/monitoring: check and test the alert rules), unpacked from
+# Debian's prometheus package by scripts/promtool.sh, never installed: the
+# package would start a Prometheus server.
+scripts/promtool.sh --version >/dev/null
 command -v go >/dev/null || { echo "deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }
 go mod download
