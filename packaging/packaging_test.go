@@ -266,6 +266,8 @@ func wantFiles(pkg, format string) map[string]entry {
 	case "tandem-director":
 		files["/usr/lib/modules-load.d/tandem-director.conf"] = rw
 		files["/usr/lib/sysctl.d/60-tandem-director.conf"] = rw
+		files["/usr/share/tandem/tandem-alerts.yml"] = rw
+		files["/usr/share/tandem/tandem-dashboard.json"] = rw
 	case "tandem-backend":
 		files["/etc/sysctl.d/60-tandem-backend-arp.conf"] = conf
 	}
