@@ -112,6 +112,12 @@ type Status struct {
 	// Received counts valid adverts for our virtual router, Sent our adverts
 	// (one per destination), SendErrors failed sends.
 	Received, Sent, SendErrors uint64
+	// PriorityZeroReceived counts the valid adverts received with priority
+	// 0 (a master leaving), PriorityZeroSent ours (one per destination).
+	PriorityZeroReceived, PriorityZeroSent uint64
+	// BecameMaster counts transitions to MASTER, ReleasedMaster
+	// transitions from MASTER to any other state.
+	BecameMaster, ReleasedMaster uint64
 	// Dropped counts refused packets by reason: the Drop* constants, or the
 	// codec field for malformed packets ("checksum", "count ip addrs"…).
 	Dropped map[string]uint64
@@ -479,7 +485,12 @@ func (d *Driver) check(r Received) (AdvertReceived, bool) {
 	if !sameAddrs(p.Addresses, d.cfg.VIPs) {
 		return bad(DropAddresses, "field \"addresses\": %v, ours are %v", p.Addresses, d.vipAddrs())
 	}
-	d.count(func(s *Status) { s.Received++ })
+	d.count(func(s *Status) {
+		s.Received++
+		if p.Priority == 0 {
+			s.PriorityZeroReceived++
+		}
+	})
 	return ev, true
 }
 
@@ -578,7 +589,12 @@ func (d *Driver) send(prio uint8) {
 			d.log.Error("vrrp advert not sent", "peer", dst.String(), "priority", int(prio), "err", err)
 			continue
 		}
-		d.count(func(s *Status) { s.Sent++ })
+		d.count(func(s *Status) {
+			s.Sent++
+			if prio == 0 {
+				s.PriorityZeroSent++
+			}
+		})
 	}
 }
 
@@ -657,6 +673,14 @@ func (d *Driver) step(ev Event) {
 			}
 		case StateChanged:
 			d.log.Info("vrrp state changed", "state", a.To.String(), "from", a.From.String(), "reason", a.Reason)
+			d.count(func(s *Status) {
+				switch {
+				case a.To == StateMaster && a.From != StateMaster:
+					s.BecameMaster++
+				case a.From == StateMaster && a.To != StateMaster:
+					s.ReleasedMaster++
+				}
+			})
 		case Warn:
 			d.log.Warn("vrrp: " + a.Msg)
 		}
