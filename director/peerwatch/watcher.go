@@ -141,6 +141,10 @@ type Options struct {
 	Clock clock.Clock
 	// SessionID is our session id (default: random).
 	SessionID uint64
+	// ProbeInterval, if set, is called (on Run's goroutine; it must not
+	// block) with the time between two probes received from the peer in
+	// one of its sessions: what the detection time is measured against.
+	ProbeInterval func(time.Duration)
 }
 
 // Status is a snapshot of the watcher.
@@ -150,6 +154,10 @@ type Status struct {
 	Peer    Peer
 	// Sent, Received and SendErrors count probes.
 	Sent, Received, SendErrors uint64
+	// Lost counts the probes the peer sent that never reached the session:
+	// gaps in its sequence numbers within one of its sessions (lost on
+	// the way, or dropped here after authentication, "queue full").
+	Lost uint64
 	// Dropped counts refused datagrams by reason (hbproto.Reason labels,
 	// "unknown peer", "ttl", "queue full").
 	Dropped map[string]uint64
@@ -204,6 +212,12 @@ type Watcher struct {
 
 	probeLost bool // the session was Up and is not any more
 	pend      *pending
+	// last is the peer's last probe received: its session, sequence
+	// number and arrival (Lost, ProbeInterval).
+	last struct {
+		session, seq uint64
+		at           time.Time
+	}
 
 	mu     sync.Mutex
 	status Status
@@ -554,8 +568,16 @@ func (w *Watcher) drop(reason string, from netip.AddrPort, err error) {
 }
 
 func (w *Watcher) receive(ctx context.Context, pk packet) {
-	w.count(func(s *Status) { s.Received++ })
 	now := w.now()
+	var lost uint64
+	if p := pk.p; p.Session == w.last.session && p.Seq > w.last.seq {
+		lost = p.Seq - w.last.seq - 1
+		if w.opts.ProbeInterval != nil {
+			w.opts.ProbeInterval(now.Sub(w.last.at))
+		}
+	}
+	w.last.session, w.last.seq, w.last.at = pk.p.Session, pk.p.Seq, now
+	w.count(func(s *Status) { s.Received++; s.Lost += lost })
 	w.apply(ctx, now, w.sess.Step(now, Received{Probe: pk.p, From: pk.from}))
 }
 
