@@ -590,6 +590,33 @@ func TestNetnsDirectorFastFailover(t *testing.T) {
 	if !strings.Contains(text, "fast failover: session up with "+master) {
 		t.Errorf("status of %s:\n%s", backup, text)
 	}
+	// status --peers: the backup sees the master in its probes (name,
+	// address, the instance's role) and in its VRRP adverts.
+	var peers *control.PeersStatus
+	testutil.WaitFor(5*time.Second, func() bool {
+		out, err := r.cli("status", "--peers", "--json", "--socket", sock(backup))
+		var st control.Status
+		if err != nil || json.Unmarshal([]byte(out), &st) != nil || st.Peers == nil {
+			return false
+		}
+		peers = st.Peers
+		return len(peers.Instances) == 1 && peers.Instances[0].PeerRole == "master"
+	})
+	masterAddr := map[string]string{"lb1": "192.0.2.2", "lb2": "192.0.2.3"}[master]
+	if peers == nil || peers.Probe == nil {
+		t.Fatalf("status --peers --json of %s: %+v", backup, peers)
+	}
+	if p := peers; p.Node != backup || p.Role != "backup" || p.Probe == nil || p.Probe.Peer != master ||
+		!strings.HasPrefix(p.Probe.PeerAddr, masterAddr+":") || p.Probe.Session != "up" || time.Since(p.Probe.LastHeard) > 2*time.Second ||
+		p.Probe.DetectMult != 3 || p.Probe.TxIntervalMS != 50 || len(p.Probe.Instances) != 1 ||
+		len(p.Instances) != 1 || !p.Instances[0].PeerKnown || p.Instances[0].PeerRole != "master" || p.Instances[0].State != "BACKUP" ||
+		p.Instances[0].Master != masterAddr || p.Instances[0].VRID != 100 || p.Instances[0].Family != 4 {
+		t.Errorf("status --peers --json of %s: %+v (probe %+v)", backup, p, p.Probe)
+	}
+	text, _ = r.cli("status", "--peers", "--socket", sock(backup))
+	if !strings.Contains(text, "peer director: "+master+" at "+masterAddr+":") || !strings.Contains(text, "MASTER HEARD") {
+		t.Errorf("status --peers of %s:\n%s", backup, text)
+	}
 	// The pair is seen as soon as the election ends; the backup learns the
 	// peer's new role from its next probes. A master killed before one of
 	// them went out is a plain-VRRP takeover (docs/ha.md), so let a few

@@ -1,7 +1,8 @@
 // Package cli defines the tandem-director command line: the daemon (run),
 // the configuration tools (check-config, show-config, migrate), the verbs that talk
-// to the daemon over its control socket (status, drain, undrain, reload)
-// and doctor. The definitions are also the source of the man page and
+// to the daemon over its control socket (status, drain, undrain, reload),
+// connections (the kernel's IPVS connection table, read directly) and
+// doctor. The definitions are also the source of the man page and
 // shell completions.
 package cli
 
@@ -58,8 +59,8 @@ tandem-backend agents' heartbeats), drains real servers gracefully, and puts
 the sorry server in when no real server is left.
 
 It reads its native YAML file or a keepalived.conf (detected by content).
-The verbs other than run, check-config, show-config, migrate and doctor talk to the
-running daemon over its control socket (root only).`,
+The verbs other than run, check-config, show-config, migrate, connections and
+doctor talk to the running daemon over its control socket (root only).`,
 		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -73,6 +74,7 @@ running daemon over its control socket (root only).`,
 		newShowConfig(g),
 		newMigrate(g),
 		newStatus(g),
+		newConnections(),
 		newDrain(g, true),
 		newDrain(g, false),
 		newReload(g),
@@ -106,6 +108,11 @@ type daemon struct{ c control.Client }
 
 func (d daemon) status(ctx context.Context) (control.Status, error) {
 	st, err := d.c.Status(ctx)
+	return st, explain(err, d.c.Path)
+}
+
+func (d daemon) statusWith(ctx context.Context, args control.StatusArgs) (control.Status, error) {
+	st, err := d.c.StatusWith(ctx, args)
 	return st, explain(err, d.c.Path)
 }
 

@@ -6,9 +6,11 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -18,31 +20,295 @@ import (
 )
 
 func newStatus(g *globals) *cobra.Command {
-	var asJSON bool
+	var asJSON, stats, rate, exact, peers bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the role, the VRRP instances and every virtual service with its real servers",
 		Long: `Show the director's role and VRRP instances, then each virtual service with its
 scheduler, quorum and sorry server, and each real server's state, weight
 (now/configured), IPVS connections, last health-check result and what its
-agent reports.`,
+agent reports.
+
+--stats and --rate show, instead, the kernel's traffic counters of every
+virtual service and of each real server and sorry server in IPVS, as
+ipvsadm -Ln --stats and --rate do: --stats the totals since the entry was
+added (CONNS, INPKTS, OUTPKTS, INBYTES, OUTBYTES), --rate the kernel's
+per-second estimates over about the last 2 seconds (CPS, INPPS, OUTPPS,
+INBPS, OUTBPS); both flags, both sets. Numbers are abbreviated (K, M, G:
+powers of 1000, as ipvsadm) unless --exact. The daemon reads IPVS once for
+the request. In DR mode the director sees only client-to-server packets:
+the OUT columns stay 0.
+
+--peers shows, instead, both directors: this one's VRRP instances, state and
+priority beside the peer's as the fast-failover probe last reported them; the
+master each instance hears in VRRP adverts; the probe's session, the peer's
+name, address, timing and when it was last heard; and, for each agent, the
+role each director gave it and how long ago. What the daemon does not know is
+printed as "unknown"; without fast_failover the peer is known only from VRRP
+adverts. --stats and --peers may be combined.
+
+--json prints the status as JSON (every field name in snake_case, stable;
+fields are added, never renamed). With --stats or --rate each service gains
+"stats" (and "sorry_stats" while the sorry server is in), each real server in
+IPVS "stats", and the document "stats_at"; the stats object always holds
+all ten counters: conns, pkts_in, pkts_out, bytes_in, bytes_out (totals) and
+cps, pps_in, pps_out, bps_in, bps_out (per second). With --peers the document
+gains "peers": node, role; instances[] (instance, vrid, family, state,
+priority, master, master_priority, peer_role, peer_priority, peer_known);
+probe (absent without fast_failover: session, peer, peer_addr, pinned,
+last_heard, tx_interval_ms, detect_mult, detect_time_ms, last_down,
+last_down_reason, sent, received, instances[] of vrid, family, role,
+priority); agents[] (real_ip, node, fresh, last_seen, directors[] of
+director, role, age_ms, heard). Without these flags the JSON is unchanged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := g.daemon().status(cmd.Context())
+			args := control.StatusArgs{Stats: stats || rate, Peers: peers}
+			if exact && !args.Stats {
+				return fmt.Errorf("--exact goes with --stats or --rate")
+			}
+			st, err := g.daemon().statusWith(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
+			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			printStatus(cmd.OutOrStdout(), st, time.Now())
+			now := time.Now()
+			if !args.Stats && !args.Peers {
+				printStatus(out, st, now)
+				return nil
+			}
+			if args.Stats {
+				printStats(out, st, statsColumns{totals: stats || !rate, rates: rate, exact: exact})
+			}
+			if args.Peers {
+				if args.Stats {
+					fmt.Fprintln(out)
+				}
+				printPeers(out, st, now)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&stats, "stats", false, "show the kernel's traffic totals per service and real server (ipvsadm --stats)")
+	cmd.Flags().BoolVar(&rate, "rate", false, "show the kernel's traffic rates per service and real server (ipvsadm --rate)")
+	cmd.Flags().BoolVar(&exact, "exact", false, "with --stats or --rate: print exact numbers, not K/M/G")
+	cmd.Flags().BoolVar(&peers, "peers", false, "show both directors: VRRP instances, the fast-failover peer and what the agents hear")
 	return cmd
+}
+
+// statsColumns chooses the columns of printStats.
+type statsColumns struct {
+	totals, rates, exact bool
+}
+
+// printStats renders the counters as ipvsadm -Ln --stats / --rate do:
+// a line per service, then one per real server ("->").
+func printStats(w io.Writer, st control.Status, c statsColumns) {
+	switch {
+	case !st.IPVS.Enabled:
+		fmt.Fprintln(w, "IPVS is not in use (no virtual_server): no counters")
+		return
+	case st.StatsAt.IsZero():
+		fmt.Fprintln(w, "the daemon returned no counters (it is older than this tandem-director: restart it to get them)")
+		return
+	}
+	var head []string
+	if c.totals {
+		head = append(head, "CONNS", "INPKTS", "OUTPKTS", "INBYTES", "OUTBYTES")
+	}
+	if c.rates {
+		head = append(head, "CPS", "INPPS", "OUTPPS", "INBPS", "OUTBPS")
+	}
+	num := func(v uint64) string {
+		if c.exact {
+			return strconv.FormatUint(v, 10)
+		}
+		return humanCount(v)
+	}
+	row := func(name string, s *control.Stats) []string {
+		cells := []string{name}
+		if s == nil {
+			for range head {
+				cells = append(cells, "-")
+			}
+			return cells
+		}
+		if c.totals {
+			cells = append(cells, num(s.Conns), num(s.PktsIn), num(s.PktsOut), num(s.BytesIn), num(s.BytesOut))
+		}
+		if c.rates {
+			cells = append(cells, num(s.CPS), num(s.PPSIn), num(s.PPSOut), num(s.BPSIn), num(s.BPSOut))
+		}
+		return cells
+	}
+	rows := [][]string{append([]string{"SERVICE"}, head...), {"  -> REAL SERVER"}}
+	dr := false
+	for _, s := range st.Services {
+		dr = dr || s.Forwarding == "DR"
+		name := s.Key
+		if s.Stats == nil {
+			name += " (not in IPVS)"
+		}
+		rows = append(rows, row(name, s.Stats))
+		for _, r := range s.RealServers {
+			rows = append(rows, row("  -> "+r.Addr, r.Stats))
+		}
+		if s.SorryStats != nil {
+			rows = append(rows, row("  -> "+s.Sorry+" (sorry)", s.SorryStats))
+		}
+	}
+	writeTable(w, rows)
+	fmt.Fprintf(w, "read from IPVS at %s", st.StatsAt.Local().Format("15:04:05.000"))
+	if c.rates {
+		fmt.Fprint(w, "; rates per second, averaged by the kernel over about 2s")
+	}
+	if dr {
+		fmt.Fprint(w, "; DR: the director sees only client-to-server traffic, OUT stays 0")
+	}
+	fmt.Fprintln(w, "; - : not in IPVS")
+}
+
+// writeTable prints rows with the first column aligned left and the
+// others right, two spaces apart.
+func writeTable(w io.Writer, rows [][]string) {
+	var width []int
+	for _, r := range rows {
+		for i, c := range r {
+			if i >= len(width) {
+				width = append(width, 0)
+			}
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i == 0 {
+				b.WriteString(c)
+				if len(r) > 1 {
+					b.WriteString(pad)
+				}
+				continue
+			}
+			b.WriteString("  " + pad + c)
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
+
+// humanCount abbreviates v as ipvsadm does without --exact: K, M, G, T
+// are powers of 1000.
+func humanCount(v uint64) string {
+	const units = "KMGTPE"
+	if v < 100000 {
+		return strconv.FormatUint(v, 10)
+	}
+	f := float64(v)
+	i := -1
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	if f >= 100 {
+		return fmt.Sprintf("%.0f%c", f, units[i])
+	}
+	return fmt.Sprintf("%.1f%c", f, units[i])
+}
+
+// printPeers renders status --peers.
+func printPeers(w io.Writer, st control.Status, now time.Time) {
+	p := st.Peers
+	if p == nil {
+		fmt.Fprintln(w, "the daemon returned no peers' view (it is older than this tandem-director: restart it to get it)")
+		return
+	}
+	peerName := "peer"
+	if p.Probe != nil && p.Probe.Peer != "" {
+		peerName = p.Probe.Peer
+	}
+	fmt.Fprintf(w, "this director: %s, %s\n", p.Node, strings.ToUpper(p.Role))
+	switch pr := p.Probe; {
+	case pr == nil:
+		fmt.Fprintln(w, "peer director: unknown (fast_failover is off: the peer is known only from VRRP adverts, MASTER HEARD below)")
+	case pr.Peer == "":
+		fmt.Fprintf(w, "peer director: unknown, never heard by the fast-failover probe (session %s", pr.Session)
+		if pr.Pinned != "" {
+			fmt.Fprintf(w, ", expected from %s", pr.Pinned)
+		}
+		fmt.Fprintf(w, ", %d probes sent)\n", pr.Sent)
+	default:
+		fmt.Fprintf(w, "peer director: %s at %s, probe session %s, last heard %s", pr.Peer, pr.PeerAddr, strings.ToUpper(pr.Session), agoFine(now, pr.LastHeard))
+		if pr.DetectTimeMS > 0 {
+			fmt.Fprintf(w, " (declared dead after %s silent: %d × %s)", time.Duration(pr.DetectTimeMS)*time.Millisecond, pr.DetectMult, time.Duration(pr.TxIntervalMS)*time.Millisecond)
+		}
+		fmt.Fprintln(w)
+	}
+	if pr := p.Probe; pr != nil && !pr.LastDown.IsZero() {
+		fmt.Fprintf(w, "               session last went down %s: %s\n", ago(now, pr.LastDown), pr.LastDownReason)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "INSTANCE\tVRID\tTHIS (%s)\tPRIO\t%s\tPRIO\tMASTER HEARD\n", p.Node, strings.ToUpper(peerName))
+	for _, in := range p.Instances {
+		fam := ""
+		if in.Family == 6 {
+			fam = " (IPv6)"
+		}
+		peerRole, peerPrio := "unknown", "-"
+		if in.PeerKnown {
+			peerRole, peerPrio = strings.ToUpper(in.PeerRole), strconv.Itoa(in.PeerPriority)
+		}
+		master := "none heard"
+		if in.Master != "" {
+			master = fmt.Sprintf("%s (priority %d)", in.Master, in.MasterPriority)
+		}
+		fmt.Fprintf(tw, "%s%s\t%d\t%s\t%d\t%s\t%s\t%s\n", in.Instance, fam, in.VRID, in.State, in.Priority, peerRole, peerPrio, master)
+	}
+	tw.Flush()
+	if pr := p.Probe; pr != nil && pr.Peer != "" {
+		var extra []string
+		for _, r := range pr.Instances {
+			known := false
+			for _, in := range p.Instances {
+				known = known || (in.VRID == r.VRID && in.Family == r.Family)
+			}
+			if !known {
+				extra = append(extra, fmt.Sprintf("vrid %d IPv%d %s priority %d", r.VRID, r.Family, strings.ToUpper(r.Role), r.Priority))
+			}
+		}
+		if len(extra) > 0 {
+			fmt.Fprintf(w, "the peer also reports instances this director does not run: %s\n", strings.Join(extra, "; "))
+		}
+	}
+	fmt.Fprintln(w)
+	if len(p.Agents) == 0 {
+		fmt.Fprintln(w, "agents: none heard")
+		return
+	}
+	fmt.Fprintln(w, "agents (the role each director last gave the agent, and when):")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, a := range p.Agents {
+		heard := "no director heard (or an agent too old to say)"
+		if len(a.Directors) > 0 {
+			var parts []string
+			for _, d := range a.Directors {
+				parts = append(parts, fmt.Sprintf("%s %s %s", d.Director, strings.ToUpper(d.Role), agoFine(now, d.Heard)))
+			}
+			heard = strings.Join(parts, "; ")
+		}
+		report := "report " + ago(now, a.LastSeen)
+		if !a.Fresh {
+			report = "SILENT since " + ago(now, a.LastSeen)
+		}
+		fmt.Fprintf(tw, "  %s (%s)\t%s\t%s\n", a.Node, a.RealIP, report, heard)
+	}
+	tw.Flush()
 }
 
 func ago(now, t time.Time) string {
@@ -57,6 +323,15 @@ func ago(now, t time.Time) string {
 		return d.Truncate(time.Second).String() + " ago"
 	}
 	return t.Local().Format(time.DateTime)
+}
+
+// agoFine is ago with millisecond resolution under a second: a peer's
+// probes come every few tens of milliseconds.
+func agoFine(now, t time.Time) string {
+	if d := now.Sub(t); !t.IsZero() && d >= 0 && d < time.Second {
+		return d.Truncate(time.Millisecond).String() + " ago"
+	}
+	return ago(now, t)
 }
 
 // printStatus renders st for a terminal.

@@ -1,0 +1,423 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// The IPVS connection table as the kernel prints it in
+// /proc/net/ip_vs_conn (net/netfilter/ipvs/ip_vs_conn.c,
+// ip_vs_conn_seq_show): one header line, then a line per connection, both
+// address families in the one file:
+//
+//	Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
+//	TCP C0A80001 D2F4 C0000264 0050 C000020B 0050 ESTABLISHED     897
+//	TCP 2001:0db8:0000:0000:0000:0000:0000:0001 D2F4 2001:0db8:...:0064 0050 2001:0db8:...:000b 0050 ESTABLISHED     897
+//
+// IPv4 addresses are 8 hex digits (the address as a big-endian number),
+// IPv6 addresses the full form (%pI6: eight groups of four hex digits),
+// ports 4 hex digits, Expires decimal seconds; the destination's family
+// may differ from the connection's (its own format). PEName and PEData
+// (the persistence engine, e.g. sip and a Call-ID) follow only when set.
+// Persistence templates are lines too: client port 0, state NONE.
+const (
+	// connTableFile is where the CLI reads the table (a variable for the
+	// tests).
+	connTableFile = "/proc/net/ip_vs_conn"
+	// maxConnLine bounds a line: the kernel's are under 200 bytes plus at
+	// most 255 of persistence-engine data.
+	maxConnLine = 1024
+	// defaultConnLimit is --limit's default.
+	defaultConnLimit = 1000
+	// maxBadLines bounds the bad lines reported one by one.
+	maxBadLines = 10
+)
+
+// Conn is one IPVS connection (one line of ipvsadm -Lnc).
+type Conn struct {
+	// Protocol is the kernel's name: TCP, UDP, SCTP, IP (a firewall-mark
+	// persistence template), ICMP, ICMPv6, or IP_N.
+	Protocol string
+	// Client is the client's address and port, Virtual the virtual
+	// service's (the VIP the client addressed), Dest the real server's.
+	Client, Virtual, Dest netip.AddrPort
+	// State is the protocol state (ESTABLISHED, SYN_RECV, FIN_WAIT,
+	// TIME_WAIT, CLOSE, ... for TCP; UDP for UDP; NONE for a template).
+	State string
+	// Expires is the seconds left until the entry expires.
+	Expires uint32
+	// PEName and PEData are the persistence engine and its data, if any.
+	PEName, PEData string
+}
+
+// connJSON is Conn as --json prints it.
+type connJSON struct {
+	Protocol       string `json:"protocol"`
+	Client         string `json:"client"`
+	Virtual        string `json:"virtual"`
+	RealServer     string `json:"real_server"`
+	State          string `json:"state"`
+	ExpiresSeconds uint32 `json:"expires_seconds"`
+	PEName         string `json:"pe_name,omitempty"`
+	PEData         string `json:"pe_data,omitempty"`
+}
+
+func (c Conn) json() connJSON {
+	return connJSON{Protocol: c.Protocol, Client: c.Client.String(), Virtual: c.Virtual.String(), RealServer: c.Dest.String(),
+		State: c.State, ExpiresSeconds: c.Expires, PEName: c.PEName, PEData: c.PEData}
+}
+
+// ParseConn reads one line of /proc/net/ip_vs_conn (not the header).
+func ParseConn(line string) (Conn, error) {
+	f := strings.Fields(line)
+	if len(f) < 9 {
+		return Conn{}, fmt.Errorf("%d fields, want at least 9 (Pro FromIP FPrt ToIP TPrt DestIP DPrt State Expires)", len(f))
+	}
+	c := Conn{Protocol: f[0], State: f[7]}
+	if !printable(c.Protocol) || !printable(c.State) {
+		return Conn{}, errors.New("protocol or state is not printable text")
+	}
+	var err error
+	if c.Client, err = hexAddrPort(f[1], f[2]); err != nil {
+		return Conn{}, fmt.Errorf("client: %w", err)
+	}
+	if c.Virtual, err = hexAddrPort(f[3], f[4]); err != nil {
+		return Conn{}, fmt.Errorf("virtual: %w", err)
+	}
+	if c.Dest, err = hexAddrPort(f[5], f[6]); err != nil {
+		return Conn{}, fmt.Errorf("destination: %w", err)
+	}
+	exp, err := strconv.ParseUint(f[8], 10, 32)
+	if err != nil {
+		return Conn{}, fmt.Errorf("expires %q is not a number of seconds", f[8])
+	}
+	c.Expires = uint32(exp)
+	if len(f) > 9 {
+		c.PEName = f[9]
+		c.PEData = strings.Join(f[10:], " ")
+		if !printable(c.PEName) || !printable(c.PEData) {
+			return Conn{}, errors.New("persistence-engine data is not printable text")
+		}
+	}
+	return c, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// hexAddrPort reads an address (8 hex digits for IPv4, the full IPv6
+// form) and a port (4 hex digits).
+func hexAddrPort(addr, port string) (netip.AddrPort, error) {
+	var a netip.Addr
+	switch {
+	case len(addr) == 8 && !strings.Contains(addr, ":"):
+		v, err := strconv.ParseUint(addr, 16, 32)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("address %q is not 8 hex digits", addr)
+		}
+		a = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	case len(addr) == 39 && strings.Count(addr, ":") == 7:
+		v, err := netip.ParseAddr(addr)
+		if err != nil || !v.Is6() || v.Zone() != "" {
+			return netip.AddrPort{}, fmt.Errorf("address %q is not a full IPv6 address", addr)
+		}
+		a = v
+	default:
+		return netip.AddrPort{}, fmt.Errorf("address %q is neither 8 hex digits nor a full IPv6 address", addr)
+	}
+	if len(port) != 4 {
+		return netip.AddrPort{}, fmt.Errorf("port %q is not 4 hex digits", port)
+	}
+	p, err := strconv.ParseUint(port, 16, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("port %q is not 4 hex digits", port)
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// connFilter selects connections. Zero fields match anything.
+type connFilter struct {
+	vip    netip.Addr
+	vport  uint16
+	anyVP  bool // the virtual port is not given
+	rip    netip.Addr
+	rport  uint16
+	anyRP  bool
+	client netip.Addr
+	state  string
+}
+
+// addrAndPort reads "IP", "IP:PORT" or "[IPv6]:PORT".
+func addrAndPort(s string) (netip.Addr, uint16, bool, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), ap.Port(), false, nil
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, 0, false, fmt.Errorf("%q: want IP, IP:PORT or [IPv6]:PORT", s)
+	}
+	return a.Unmap(), 0, true, nil
+}
+
+func newConnFilter(service, realServer, client, state string) (*connFilter, error) {
+	f := &connFilter{state: strings.ToUpper(strings.TrimSpace(state))}
+	var err error
+	if service != "" {
+		// "TCP 192.0.2.100:80" as status prints it is taken too.
+		if p, rest, ok := strings.Cut(strings.TrimSpace(service), " "); ok && (p == "TCP" || p == "UDP" || p == "SCTP") {
+			service = strings.TrimSpace(rest)
+		}
+		if f.vip, f.vport, f.anyVP, err = addrAndPort(service); err != nil {
+			return nil, fmt.Errorf("--service %w", err)
+		}
+	}
+	if realServer != "" {
+		if f.rip, f.rport, f.anyRP, err = addrAndPort(realServer); err != nil {
+			return nil, fmt.Errorf("--real-server %w", err)
+		}
+	}
+	if client != "" {
+		a, err := netip.ParseAddr(client)
+		if err != nil {
+			return nil, fmt.Errorf("--client %q: want an IP address", client)
+		}
+		f.client = a.Unmap()
+	}
+	return f, nil
+}
+
+func (f *connFilter) match(c Conn) bool {
+	switch {
+	case f.vip.IsValid() && (c.Virtual.Addr() != f.vip || (!f.anyVP && c.Virtual.Port() != f.vport)):
+		return false
+	case f.rip.IsValid() && (c.Dest.Addr() != f.rip || (!f.anyRP && c.Dest.Port() != f.rport)):
+		return false
+	case f.client.IsValid() && c.Client.Addr() != f.client:
+		return false
+	case f.state != "" && c.State != f.state:
+		return false
+	}
+	return true
+}
+
+// connScan is the outcome of reading a table.
+type connScan struct {
+	// Lines read (the header included), connections matched and shown.
+	Lines, Matched, Shown int
+	// Bad counts the lines that did not parse; BadErrs are the first few,
+	// "LINE: error".
+	Bad     int
+	BadErrs []string
+}
+
+// scanConns reads a table from r and calls emit for each connection that
+// f matches, up to limit (0: no limit); it counts the rest. Lines are read
+// one by one with a bounded buffer: a line longer than maxConnLine is a
+// bad line, skipped.
+func scanConns(r io.Reader, f *connFilter, limit int, emit func(Conn) error) (connScan, error) {
+	var res connScan
+	br := bufio.NewReaderSize(r, maxConnLine)
+	bad := func(err error) {
+		res.Bad++
+		if len(res.BadErrs) < maxBadLines {
+			res.BadErrs = append(res.BadErrs, fmt.Sprintf("%d: %v", res.Lines, err))
+		}
+	}
+	for {
+		b, err := br.ReadSlice('\n')
+		if len(b) == 0 && err == io.EOF {
+			return res, nil
+		}
+		res.Lines++
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Skip the rest of the overlong line.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			if err != nil && err != io.EOF {
+				return res, err
+			}
+			bad(fmt.Errorf("line longer than %d bytes", maxConnLine))
+			continue
+		}
+		if err != nil && err != io.EOF {
+			return res, err
+		}
+		line := strings.TrimRight(string(b), "\r\n")
+		if res.Lines == 1 && strings.HasPrefix(line, "Pro ") {
+			continue // the header
+		}
+		if strings.TrimSpace(line) != "" {
+			c, perr := ParseConn(line)
+			switch {
+			case perr != nil:
+				bad(perr)
+			case f.match(c):
+				res.Matched++
+				if limit <= 0 || res.Shown < limit {
+					res.Shown++
+					if err := emit(c); err != nil {
+						return res, err
+					}
+				}
+			}
+		}
+		if err == io.EOF {
+			return res, nil
+		}
+	}
+}
+
+// formatExpire prints seconds as ipvsadm -Lnc does: mm:ss.
+func formatExpire(s uint32) string {
+	return fmt.Sprintf("%02d:%02d", s/60, s%60)
+}
+
+// connTable is what the command reads; tests replace it.
+var connTable = struct {
+	path string
+	root func() bool
+}{connTableFile, func() bool { return os.Geteuid() == 0 }}
+
+func newConnections() *cobra.Command {
+	var service, realServer, client, state string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "connections",
+		Short: "List IPVS connections (ipvsadm -Lnc), filtered by service, real server, client or state",
+		Long: `List the kernel's IPVS connection table, as ipvsadm -Lnc does: protocol, time
+left before the entry expires (mm:ss), state, client, virtual address and
+real server of each connection. The table is read from /proc/net/ip_vs_conn
+of the network namespace this command runs in (both address families; root
+only; the daemon is not involved), line by line, so that a large table is
+streamed. Persistence templates are listed too (client port 0, state NONE;
+protocol IP for a firewall-mark service's).
+
+In DR mode the director sees only the client's packets, so a TCP connection's
+state is its guess from them: a connection ended by the server stays
+ESTABLISHED or FIN_WAIT until its IPVS timeout.
+
+Filters (all must match):
+  --service VIP[:PORT]     the virtual address (and port) the client addressed
+                           ("TCP 192.0.2.100:80" as status prints it works too)
+  --real-server IP[:PORT]  the real server
+  --client IP              the client
+  --state STATE            the state, e.g. ESTABLISHED, SYN_RECV, TIME_WAIT, NONE
+
+At most --limit connections are printed (default 1000, 0 for all); the rest
+are counted and a note says how many matched. Lines that do not parse are
+reported on stderr with their line number and skipped.
+
+--json prints one JSON object: "connections", an array of objects with
+protocol, client, virtual, real_server (each "IP:PORT", "[IPv6]:PORT"),
+state, expires_seconds, and pe_name, pe_data when a persistence engine is
+set; then "shown", "matched" (connections that matched the filters),
+"truncated" (true when --limit left some out) and "bad_lines". The array is
+written as the table is read.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: want 0 (all) or more", limit)
+			}
+			flt, err := newConnFilter(service, realServer, client, state)
+			if err != nil {
+				return err
+			}
+			if !connTable.root() {
+				return errors.New("must be run as root (the IPVS connection table lists clients' addresses)")
+			}
+			f, err := os.Open(connTable.path)
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no IPVS connection table in this network namespace (%s does not exist): the ip_vs module is not loaded, or this is not the director's namespace", connTable.path)
+			}
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return listConns(cmd.OutOrStdout(), cmd.ErrOrStderr(), f, flt, limit, asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&service, "service", "", "only connections to this virtual address, VIP or VIP:PORT ([VIP]:PORT for IPv6)")
+	cmd.Flags().StringVar(&realServer, "real-server", "", "only connections to this real server, IP or IP:PORT")
+	cmd.Flags().StringVar(&client, "client", "", "only connections from this client IP")
+	cmd.Flags().StringVar(&state, "state", "", "only connections in this state (ESTABLISHED, SYN_RECV, FIN_WAIT, TIME_WAIT, CLOSE, UDP, NONE, ...)")
+	cmd.Flags().IntVar(&limit, "limit", defaultConnLimit, "print at most this many connections; 0 prints all")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// listConns streams the table in r to out as text or JSON; bad lines go
+// to errOut.
+func listConns(out, errOut io.Writer, r io.Reader, f *connFilter, limit int, asJSON bool) error {
+	w := bufio.NewWriter(out)
+	var res connScan
+	var err error
+	if asJSON {
+		w.WriteString(`{"connections":[`)
+		first := true
+		res, err = scanConns(r, f, limit, func(c Conn) error {
+			b, err := json.Marshal(c.json())
+			if err != nil {
+				return err
+			}
+			if !first {
+				w.WriteByte(',')
+			}
+			first = false
+			w.WriteString("\n  ")
+			_, err = w.Write(b)
+			return err
+		})
+		if err != nil {
+			w.Flush()
+			return fmt.Errorf("reading %s: %w", connTable.path, err)
+		}
+		fmt.Fprintf(w, "\n],\n\"shown\":%d,\"matched\":%d,\"truncated\":%t,\"bad_lines\":%d}\n", res.Shown, res.Matched, res.Matched > res.Shown, res.Bad)
+	} else {
+		fmt.Fprintf(w, "%-6s %-6s %-12s %-22s %-22s %s\n", "PRO", "EXPIRE", "STATE", "CLIENT", "VIRTUAL", "REAL SERVER")
+		res, err = scanConns(r, f, limit, func(c Conn) error {
+			line := fmt.Sprintf("%-6s %-6s %-12s %-22s %-22s %s", c.Protocol, formatExpire(c.Expires), c.State, c.Client, c.Virtual, c.Dest)
+			if c.PEName != "" {
+				line += " " + c.PEName + " " + c.PEData
+			}
+			_, err := fmt.Fprintln(w, line)
+			return err
+		})
+		if err != nil {
+			w.Flush()
+			return fmt.Errorf("reading %s: %w", connTable.path, err)
+		}
+		switch {
+		case res.Matched > res.Shown:
+			fmt.Fprintf(w, "%d of %d matching connections shown (--limit %d; --limit 0 shows all)\n", res.Shown, res.Matched, limit)
+		case res.Matched == 0:
+			fmt.Fprintln(w, "no connection matches")
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, e := range res.BadErrs {
+		fmt.Fprintf(errOut, "%s:%s\n", connTable.path, e)
+	}
+	if res.Bad > len(res.BadErrs) {
+		fmt.Fprintf(errOut, "%s: %d more lines did not parse\n", connTable.path, res.Bad-len(res.BadErrs))
+	}
+	return nil
+}
