@@ -356,7 +356,7 @@ func TestNetnsAgentRejectsForgedReplies(t *testing.T) {
 	}
 	// The forged reply (weight 0) did not change the view.
 	st, err := r.cli("status", "--json")
-	if err != nil || !strings.Contains(st, `"Weight": 1`) {
+	if err != nil || !strings.Contains(st, `"weight": 1`) {
 		t.Fatalf("status after forged reply: %v\n%s", err, st)
 	}
 }

@@ -1,6 +1,9 @@
 package app
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/tandemlb/tandem/backend/arpguard"
@@ -8,6 +11,7 @@ import (
 	"github.com/tandemlb/tandem/backend/heartbeat"
 	"github.com/tandemlb/tandem/backend/maintenance"
 	"github.com/tandemlb/tandem/backend/vip"
+	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
 // Control-socket operations.
@@ -45,7 +49,147 @@ type Status struct {
 	// Heartbeat holds the heartbeat totals.
 	Heartbeat HeartbeatStatus `json:"heartbeat"`
 	// Directors are the directors' last replies.
-	Directors []maintenance.DirectorView `json:"directors"`
+	Directors DirectorViews `json:"directors"`
+}
+
+// DirectorViews are the directors' last replies. Their JSON has every
+// field in snake_case, the destinations' included:
+//
+//	{"addr": "192.0.2.2:7480", "name": "lb1", "role_code": 2, "role": "master",
+//	 "last_reply": "...", "destinations": [{"service": "TCP 192.0.2.100:80",
+//	 "addr": "192.0.2.11:80", "weight": 1, "configured_weight": 1,
+//	 "active_conns": 3, "inactive_conns": 7, "pool": "up", "pool_code": 1}]}
+//
+// pool is up, down, draining, drained or maintenance; pool_code its
+// number in the heartbeat (1 to 5). Reading, the destinations' names of
+// agents before 2026 (Service, Addr, Weight, ConfiguredWeight,
+// ActiveConns, InactiveConns, Pool as a number) are accepted too, so
+// that a new CLI reads an old daemon's answer.
+type DirectorViews []maintenance.DirectorView
+
+// directorJSON is a DirectorView on the wire.
+type directorJSON struct {
+	Addr         string            `json:"addr"`
+	Name         string            `json:"name,omitempty"`
+	RoleCode     hbproto.Role      `json:"role_code"`
+	Role         string            `json:"role"`
+	LastReply    time.Time         `json:"last_reply"`
+	Destinations []destinationJSON `json:"destinations"`
+}
+
+// destinationJSON is an hbproto.DestinationStatus on the wire.
+type destinationJSON struct {
+	Service          string            `json:"service"`
+	Addr             netip.AddrPort    `json:"addr"`
+	Weight           int32             `json:"weight"`
+	ConfiguredWeight int32             `json:"configured_weight"`
+	ActiveConns      uint32            `json:"active_conns"`
+	InactiveConns    uint32            `json:"inactive_conns"`
+	Pool             string            `json:"pool"`
+	PoolCode         hbproto.PoolState `json:"pool_code"`
+}
+
+// destinationIn reads destinationJSON and the names before it.
+type destinationIn struct {
+	Service          string             `json:"service"`
+	Addr             netip.AddrPort     `json:"addr"`
+	Weight           int32              `json:"weight"`
+	ConfiguredWeight *int32             `json:"configured_weight"`
+	ActiveConns      *uint32            `json:"active_conns"`
+	InactiveConns    *uint32            `json:"inactive_conns"`
+	Pool             json.RawMessage    `json:"pool"` // a name, or before: the number ("Pool")
+	PoolCode         *hbproto.PoolState `json:"pool_code"`
+	// Before: the names of hbproto.DestinationStatus (Service, Addr and
+	// Weight match the fields above, case aside).
+	OldConfiguredWeight int32  `json:"ConfiguredWeight"`
+	OldActiveConns      uint32 `json:"ActiveConns"`
+	OldInactiveConns    uint32 `json:"InactiveConns"`
+}
+
+// MarshalJSON writes the views with snake_case names.
+func (v DirectorViews) MarshalJSON() ([]byte, error) {
+	if v == nil {
+		return []byte("null"), nil
+	}
+	out := make([]directorJSON, 0, len(v))
+	for _, d := range v {
+		dj := directorJSON{Addr: d.Addr, Name: d.Name, RoleCode: d.Role, Role: d.RoleName, LastReply: d.LastReply,
+			Destinations: make([]destinationJSON, 0, len(d.Destinations))}
+		for _, ds := range d.Destinations {
+			dj.Destinations = append(dj.Destinations, destinationJSON{Service: ds.Service, Addr: ds.Addr, Weight: ds.Weight,
+				ConfiguredWeight: ds.ConfiguredWeight, ActiveConns: ds.ActiveConns, InactiveConns: ds.InactiveConns,
+				Pool: ds.Pool.String(), PoolCode: ds.Pool})
+		}
+		out = append(out, dj)
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, and the destinations'
+// names before it.
+func (v *DirectorViews) UnmarshalJSON(b []byte) error {
+	var in []struct {
+		directorJSON
+		Destinations []destinationIn `json:"destinations"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	if in == nil {
+		*v = nil
+		return nil
+	}
+	out := make(DirectorViews, 0, len(in))
+	for _, d := range in {
+		dv := maintenance.DirectorView{Addr: d.Addr, Name: d.Name, Role: d.RoleCode, RoleName: d.Role, LastReply: d.LastReply}
+		for _, ds := range d.Destinations {
+			st := hbproto.DestinationStatus{Service: ds.Service, Addr: ds.Addr, Weight: ds.Weight,
+				ConfiguredWeight: ds.OldConfiguredWeight, ActiveConns: ds.OldActiveConns, InactiveConns: ds.OldInactiveConns}
+			if ds.ConfiguredWeight != nil {
+				st.ConfiguredWeight = *ds.ConfiguredWeight
+			}
+			if ds.ActiveConns != nil {
+				st.ActiveConns = *ds.ActiveConns
+			}
+			if ds.InactiveConns != nil {
+				st.InactiveConns = *ds.InactiveConns
+			}
+			pool, err := poolOf(ds.PoolCode, ds.Pool)
+			if err != nil {
+				return fmt.Errorf("director %s: destination %s: %w", d.Addr, ds.Addr, err)
+			}
+			st.Pool = pool
+			dv.Destinations = append(dv.Destinations, st)
+		}
+		out = append(out, dv)
+	}
+	*v = out
+	return nil
+}
+
+// poolOf is the pool state from pool_code, else from pool: a name, or
+// (before) the number.
+func poolOf(code *hbproto.PoolState, raw json.RawMessage) (hbproto.PoolState, error) {
+	if code != nil {
+		return *code, nil
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var n uint8
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return hbproto.PoolState(n), nil
+	}
+	var name string
+	if err := json.Unmarshal(raw, &name); err != nil {
+		return 0, fmt.Errorf("pool %s: want a name or a number", raw)
+	}
+	for p := hbproto.PoolUp; p <= hbproto.PoolMaintenance; p++ {
+		if p.String() == name {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("pool %q: want up, down, draining, drained or maintenance", name)
 }
 
 // CheckStatus describes the check endpoint.

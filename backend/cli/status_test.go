@@ -2,11 +2,18 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
+	"flag"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tandemlb/tandem/backend/app"
 	"github.com/tandemlb/tandem/backend/arpguard"
@@ -58,5 +65,122 @@ director:     192.0.2.4:7480: no reply yet
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Fatalf("status (-want +got)\n%s", diff)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// fullStatus sets every field of app.Status and of the types in it, so
+// that the golden file shows every key.
+func fullStatus() app.Status {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	v := netip.MustParseAddr("192.0.2.100")
+	return app.Status{
+		Version: "1.2.3", PID: 42, Started: t0.Add(-time.Hour), Config: "/etc/tandem/backend.yaml",
+		Host:  app.Host{Node: "web1", Interface: "eth0", RealIP: netip.MustParseAddr("192.0.2.11")},
+		Check: app.CheckStatus{Verdict: health.Verdict{OK: false, Reason: "maintenance: deploy"}, Mode: "file", Where: "/var/www/check.txt", FilePresent: true},
+		Health: app.HealthStatus{Service: "www", Probe: "tcp connect 127.0.0.1:80", State: health.Unhealthy, Reason: "connection refused",
+			Since: t0.Add(-time.Minute), LastProbe: t0.Add(-time.Second), LastOK: false, LastTook: 300 * time.Microsecond},
+		Maintenance: app.MaintenanceStatus{State: maintenance.State{Mode: maintenance.Returning, Reason: "deploy", Since: t0.Add(-time.Minute), Passes: 2},
+			Description: "returning: 2 passes"},
+		VIPs: []vip.Status{{Addr: v, Present: true, Repairs: 2}},
+		ARP: arpguard.Status{Mode: "both", Table: "tandem_backend", TablePresent: true, TableOK: true, Repairs: 1, SysctlOK: true,
+			Counters:  []arpguard.RuleCounter{{Chain: "in", VIP: v, Packets: 5, Bytes: 140}},
+			LastError: "none", Checked: t0.Add(-2 * time.Second)},
+		Heartbeat: app.HeartbeatStatus{Stats: heartbeat.Stats{Sent: 10, SendErrors: 1, Received: 9, Rejected: map[string]uint64{"mac": 2},
+			SessionID: 77, Disabled: true, Unechoed: 3, Minimal: 4}, Interval: time.Second, Insecure: true},
+		Directors: app.DirectorViews{
+			{Addr: "192.0.2.2:7480", Name: "lb1", Role: hbproto.RoleMaster, RoleName: "master", LastReply: t0.Add(-500 * time.Millisecond),
+				Destinations: []hbproto.DestinationStatus{{Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"),
+					Weight: 0, ConfiguredWeight: 1, ActiveConns: 3, InactiveConns: 7, Pool: hbproto.PoolDraining}}},
+			{Addr: "192.0.2.3:7480", RoleName: "unknown"},
+		},
+	}
+}
+
+// TestStatusJSON pins status --json: the golden file has every key, every
+// key is snake_case, and the JSON reads back as the same status.
+func TestStatusJSON(t *testing.T) {
+	st := fullStatus()
+	var b bytes.Buffer
+	if err := printJSON(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "status.json")
+	if *update {
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), b.String()); diff != "" {
+		t.Errorf("status --json changed (-golden +got); a field is renamed only with care: scripts read them\n%s", diff)
+	}
+	var doc any
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	var keys []string
+	var walk func(v any, at string)
+	walk = func(v any, at string) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				keys = append(keys, k)
+				if !snake.MatchString(k) && at != ".heartbeat.rejected" {
+					t.Errorf("key %s.%s is not snake_case", at, k)
+				}
+				walk(x, at+"."+k)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x, at+"[]")
+			}
+		}
+	}
+	walk(doc, "")
+	for _, k := range []string{"service", "addr", "weight", "configured_weight", "active_conns", "inactive_conns", "pool", "pool_code", "role", "role_code"} {
+		if !slices.Contains(keys, k) {
+			t.Errorf("no key %q", k)
+		}
+	}
+	var back app.Status
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(st, back, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+		cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("status round trip (-sent +decoded)\n%s", diff)
+	}
+}
+
+// TestStatusJSONReadsOldNames: a new CLI reads an older daemon's answer,
+// whose destinations had the Go field names and Pool as a number.
+func TestStatusJSONReadsOldNames(t *testing.T) {
+	old := `{"version":"1.0","directors":[{"addr":"192.0.2.2:7480","name":"lb1","role_code":2,"role":"master","last_reply":"2026-01-02T03:04:05Z",` +
+		`"destinations":[{"Service":"TCP 192.0.2.100:80","Addr":"192.0.2.11:80","Weight":0,"ConfiguredWeight":1,"ActiveConns":3,"InactiveConns":7,"Pool":3}]},` +
+		`{"addr":"192.0.2.3:7480","role_code":0,"role":"unknown","last_reply":"0001-01-01T00:00:00Z","destinations":null}]}`
+	var st app.Status
+	if err := json.Unmarshal([]byte(old), &st); err != nil {
+		t.Fatal(err)
+	}
+	want := app.DirectorViews{
+		{Addr: "192.0.2.2:7480", Name: "lb1", Role: hbproto.RoleMaster, RoleName: "master", LastReply: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			Destinations: []hbproto.DestinationStatus{{Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"),
+				Weight: 0, ConfiguredWeight: 1, ActiveConns: 3, InactiveConns: 7, Pool: hbproto.PoolDraining}}},
+		{Addr: "192.0.2.3:7480", RoleName: "unknown"},
+	}
+	if diff := cmp.Diff(want, st.Directors, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+	for _, bad := range []string{`[{"destinations":[{"pool":"sideways"}]}]`, `[{"destinations":[{"pool":true}]}]`} {
+		var v app.DirectorViews
+		if err := json.Unmarshal([]byte(bad), &v); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }
