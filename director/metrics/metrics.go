@@ -1,14 +1,10 @@
-// Package metrics holds tandem-director's Prometheus metrics, on a registry
-// of their own (no global state): per virtual service and real server the
-// weight, pool state, connections and health-check results; heartbeats by
-// result; reloads; VRRP state and transitions; IPVS operations; e-mail
-// alerts by result.
-//
-// Label names are the log keys of shared/logging: service ("TCP
-// 192.0.2.100:80"), rs ("192.0.2.101:80"), instance (a vrrp_instance name).
 package metrics
 
 import (
+	"sync"
+	"sync/atomic"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -72,6 +68,36 @@ type Metrics struct {
 	// (the SMTP session failed) or dropped (queue full, or still queued
 	// when the daemon stopped).
 	MailAlerts *prometheus.CounterVec
+
+	// CheckDuration is the time of each health-check attempt, by service
+	// and check type (HTTP_GET, TCP_CHECK…): not by real server, so that
+	// its size is services × check types.
+	CheckDuration *prometheus.HistogramVec
+	// LastChange is when each destination entered its pool state (unix
+	// seconds).
+	LastChange *prometheus.GaugeVec
+
+	// AgentLastSeen is when each agent's last accepted report arrived
+	// (unix seconds), by the agent's real IP; AgentMaintenance is 1 while
+	// that agent reports maintenance.
+	AgentLastSeen    *prometheus.GaugeVec
+	AgentMaintenance *prometheus.GaugeVec
+
+	// ReloadLastSuccess is when the running configuration was loaded
+	// (start or reload, unix seconds); ReloadSuccessful is 0 after a
+	// failed reload, 1 after a successful one (and at start).
+	ReloadLastSuccess prometheus.Gauge
+	ReloadSuccessful  prometheus.Gauge
+	// ConfigInfo is 1 for the hash of the running configuration's files.
+	ConfigInfo *prometheus.GaugeVec
+
+	// FastFailoverProbeInterval is the time between two probes received
+	// from the peer director (fast_failover), within one session of it.
+	FastFailoverProbeInterval prometheus.Histogram
+
+	// sources feed the families read at scrape time (scrapeCollector,
+	// registered but not a field: see SetVRRPSource).
+	sources *sources
 }
 
 // New registers every metric on a fresh registry.
@@ -112,21 +138,99 @@ func New() *Metrics {
 	for _, res := range []string{"sent", "error", "dropped"} {
 		m.MailAlerts.WithLabelValues(res)
 	}
-	for _, reason := range []string{"accepted", "truncated", "version", "mac", "stale", "replay", "malformed", "other", "queue_full"} {
+	for _, reason := range HeartbeatResults {
 		m.Heartbeats.WithLabelValues(reason)
 	}
 	for _, res := range []string{"ok", "error"} {
 		m.Reloads.WithLabelValues(res)
 		m.HeartbeatReplies.WithLabelValues(res)
 	}
+	m.CheckDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "check_duration_seconds",
+		Help:    "Time of each health-check attempt, by virtual service and check type.",
+		Buckets: CheckBuckets,
+	}, []string{"service", "check"})
+	r.MustRegister(m.CheckDuration)
+	m.LastChange = g("destination_last_change_timestamp_seconds", "When the destination entered its pool state (unix seconds).", "service", "rs")
+	m.AgentLastSeen = g("agent_last_seen_timestamp_seconds", "When the agent's last accepted report arrived (unix seconds), by the agent's real IP.", "agent")
+	m.AgentMaintenance = g("agent_maintenance", "1 while the agent reports maintenance, by the agent's real IP.", "agent")
+	m.ReloadLastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "config_last_reload_success_timestamp_seconds",
+		Help: "When the running configuration was loaded, at start or by a reload (unix seconds)."})
+	m.ReloadSuccessful = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "config_last_reload_successful",
+		Help: "1 if the last configuration load (start or reload) succeeded, 0 if the last reload failed."})
+	r.MustRegister(m.ReloadLastSuccess, m.ReloadSuccessful)
+	m.ConfigInfo = g("config_info", "Always 1; hash is the first 12 hex digits of the SHA-256 of the running configuration's files.", "hash")
+	m.FastFailoverProbeInterval = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "fast_failover_probe_interval_seconds",
+		Help:    "Time between two consecutive probes received from the peer director (fast_failover).",
+		Buckets: ProbeIntervalBuckets,
+	})
+	r.MustRegister(m.FastFailoverProbeInterval)
+	m.sources = &sources{}
+	r.MustRegister(newScrapeCollector(m.sources))
 	return m
 }
+
+// HeartbeatResults are the values of Heartbeats' result label: accepted
+// (the report was acted on), then the reasons a datagram is dropped.
+var HeartbeatResults = []string{"accepted", "truncated", "version", "mac", "stale", "replay", "malformed", "other",
+	"busy", "real_ip", "queue_full", "stray_full"}
+
+// CheckBuckets are CheckDuration's buckets: a check takes from a
+// millisecond (TCP on the LAN) to its connect_timeout (seconds).
+var CheckBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// ProbeIntervalBuckets are FastFailoverProbeInterval's buckets: around the
+// probe's interval (fast_failover interval, 50 ms by default, at least
+// 10 ms) up to its detection time and the 1 s of a session not up.
+var ProbeIntervalBuckets = []float64{0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5}
+
+// SetConfigHash makes hash the one series of ConfigInfo.
+func (m *Metrics) SetConfigHash(hash string) {
+	m.ConfigInfo.Reset()
+	m.ConfigInfo.WithLabelValues(hash).Set(1)
+}
+
+// SetAgent records an accepted report of the agent at real IP agent.
+func (m *Metrics) SetAgent(agent string, seen time.Time, maintenance bool) {
+	m.AgentLastSeen.WithLabelValues(agent).Set(UnixSeconds(seen))
+	m.AgentMaintenance.WithLabelValues(agent).Set(B2F(maintenance))
+}
+
+// ForgetAgent removes the series of an agent no longer in the table.
+func (m *Metrics) ForgetAgent(agent string) {
+	m.AgentLastSeen.DeleteLabelValues(agent)
+	m.AgentMaintenance.DeleteLabelValues(agent)
+}
+
+// ForgetCheckType removes the check-duration series of one check type of
+// a service (no real server of it has such a check any more).
+func (m *Metrics) ForgetCheckType(service, check string) {
+	m.CheckDuration.DeleteLabelValues(service, check)
+}
+
+// CheckObserver returns the function that records one attempt's duration
+// of a check of type check in service. Take it when the checker starts:
+// an attempt that ends after its service left records into a series no
+// longer exposed, rather than bringing it back.
+func (m *Metrics) CheckObserver(service, check string) func(time.Duration) {
+	o := m.CheckDuration.WithLabelValues(service, check)
+	return func(d time.Duration) { o.Observe(d.Seconds()) }
+}
+
+// ObserveProbeInterval records the time between two probes of the peer.
+func (m *Metrics) ObserveProbeInterval(d time.Duration) {
+	m.FastFailoverProbeInterval.Observe(d.Seconds())
+}
+
+// UnixSeconds is t as unix seconds with sub-second precision.
+func UnixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // ForgetDestination removes every series of one destination (a real server
 // or a sorry server that left the configuration).
 func (m *Metrics) ForgetDestination(service, rs string) {
 	l := prometheus.Labels{"service": service, "rs": rs}
-	for _, v := range []*prometheus.GaugeVec{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp} {
+	for _, v := range []*prometheus.GaugeVec{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.LastChange} {
 		v.DeletePartialMatch(l)
 	}
 	m.CheckResults.DeletePartialMatch(l)
@@ -135,10 +239,11 @@ func (m *Metrics) ForgetDestination(service, rs string) {
 // ForgetService removes every series of a virtual service.
 func (m *Metrics) ForgetService(service string) {
 	l := prometheus.Labels{"service": service}
-	for _, v := range []*prometheus.GaugeVec{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.QuorumUp, m.SorryActive} {
+	for _, v := range []*prometheus.GaugeVec{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.QuorumUp, m.SorryActive, m.LastChange} {
 		v.DeletePartialMatch(l)
 	}
 	m.CheckResults.DeletePartialMatch(l)
+	m.CheckDuration.DeletePartialMatch(l)
 }
 
 // ForgetInstance removes the series of a VRRP instance.
@@ -152,4 +257,200 @@ func B2F(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// sources are the readers the scrape-time collector calls, set by the
+// application once it runs (nil: the families are absent).
+type sources struct {
+	vrrp atomic.Pointer[func() []VRRPSample]
+	ipvs atomic.Pointer[func() ([]IPVSServiceSample, error)]
+	ff   atomic.Pointer[func() (FastFailoverSample, bool)]
+	// ipvsMu makes concurrent scrapes read the kernel one at a time.
+	ipvsMu sync.Mutex
+}
+
+// SetVRRPSource sets what the VRRP families are read from at each scrape:
+// one sample per running instance. nil removes them.
+func (m *Metrics) SetVRRPSource(f func() []VRRPSample) {
+	if f == nil {
+		m.sources.vrrp.Store(nil)
+		return
+	}
+	m.sources.vrrp.Store(&f)
+}
+
+// SetIPVSSource sets what the IPVS traffic families are read from at each
+// scrape (f reads the kernel; concurrent scrapes call it one at a time).
+// nil removes them. An error is exposed as ipvs_stats_read_success 0,
+// never as a failed scrape.
+func (m *Metrics) SetIPVSSource(f func() ([]IPVSServiceSample, error)) {
+	if f == nil {
+		m.sources.ipvs.Store(nil)
+		return
+	}
+	m.sources.ipvs.Store(&f)
+}
+
+// SetFastFailoverSource sets what the fast-failover families are read from
+// at each scrape; f returns false while no watcher runs. nil removes them.
+func (m *Metrics) SetFastFailoverSource(f func() (FastFailoverSample, bool)) {
+	if f == nil {
+		m.sources.ff.Store(nil)
+		return
+	}
+	m.sources.ff.Store(&f)
+}
+
+// scrapeCollector exposes the families read at scrape time: each VRRP
+// instance's counters (vrrp.Status), the kernel's IPVS traffic counters,
+// the fast-failover watcher's counters. Nothing is polled for them: a
+// scrape reads the sources, once.
+type scrapeCollector struct {
+	src *sources
+
+	vrrpSent, vrrpReceived, vrrpSendErrors, vrrpDropped  *prometheus.Desc
+	vrrpBecomeMaster, vrrpReleaseMaster                  *prometheus.Desc
+	vrrpPrioZeroSent, vrrpPrioZeroReceived               *prometheus.Desc
+	vrrpPriority, vrrpLastTransition                     *prometheus.Desc
+	svcConns, svcPackets, svcBytes                       *prometheus.Desc
+	dstConns, dstPackets, dstBytes                       *prometheus.Desc
+	ipvsReadOK, ipvsReadSeconds                          *prometheus.Desc
+	ffUp, ffSent, ffReceived, ffLost, ffDropped          *prometheus.Desc
+	ffTakeovers, ffVetoes, ffVetoesExpired, ffSendErrors *prometheus.Desc
+}
+
+func newScrapeCollector(src *sources) *scrapeCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
+	}
+	return &scrapeCollector{
+		src:                  src,
+		vrrpSent:             d("vrrp_adverts_sent_total", "VRRP adverts sent by the instance (one per destination).", "instance"),
+		vrrpReceived:         d("vrrp_adverts_received_total", "Valid VRRP adverts received for the instance's virtual router.", "instance"),
+		vrrpSendErrors:       d("vrrp_advert_send_errors_total", "VRRP adverts the instance failed to send.", "instance"),
+		vrrpDropped:          d("vrrp_adverts_dropped_total", "VRRP packets the instance's socket refused, by reason.", "instance", "reason"),
+		vrrpBecomeMaster:     d("vrrp_become_master_total", "Transitions of the instance to MASTER.", "instance"),
+		vrrpReleaseMaster:    d("vrrp_release_master_total", "Transitions of the instance from MASTER to another state.", "instance"),
+		vrrpPrioZeroSent:     d("vrrp_priority_zero_sent_total", "VRRP adverts with priority 0 (master leaving) the instance sent.", "instance"),
+		vrrpPrioZeroReceived: d("vrrp_priority_zero_received_total", "Valid VRRP adverts with priority 0 (master leaving) the instance received.", "instance"),
+		vrrpPriority:         d("vrrp_priority", "Effective VRRP priority the instance advertises (after tracking).", "instance"),
+		vrrpLastTransition:   d("vrrp_last_transition_timestamp_seconds", "When the instance last changed state (unix seconds).", "instance"),
+		svcConns:             d("ipvs_service_connections_total", "Connections IPVS scheduled for the virtual service.", "service"),
+		svcPackets:           d("ipvs_service_packets_total", "Packets IPVS forwarded for the virtual service, by direction (out: NAT only).", "service", "direction"),
+		svcBytes:             d("ipvs_service_bytes_total", "Bytes IPVS forwarded for the virtual service, by direction (out: NAT only).", "service", "direction"),
+		dstConns:             d("ipvs_destination_connections_total", "Connections IPVS scheduled to the destination.", "service", "rs"),
+		dstPackets:           d("ipvs_destination_packets_total", "Packets IPVS forwarded to and from the destination, by direction (out: NAT only).", "service", "rs", "direction"),
+		dstBytes:             d("ipvs_destination_bytes_total", "Bytes IPVS forwarded to and from the destination, by direction (out: NAT only).", "service", "rs", "direction"),
+		ipvsReadOK:           d("ipvs_stats_read_success", "1 if this scrape's read of the IPVS counters succeeded."),
+		ipvsReadSeconds:      d("ipvs_stats_read_duration_seconds", "Time this scrape's read of the IPVS counters took."),
+		ffUp:                 d("fast_failover_session_up", "1 while the fast-failover probe session with the peer director is up."),
+		ffSent:               d("fast_failover_probes_sent_total", "Fast-failover probes sent to the peer director."),
+		ffReceived:           d("fast_failover_probes_received_total", "Authenticated fast-failover probes received from the peer director."),
+		ffLost:               d("fast_failover_probes_lost_total", "Probes the peer director sent that never reached the session (gaps in its sequence numbers)."),
+		ffSendErrors:         d("fast_failover_probe_send_errors_total", "Fast-failover probes that could not be sent."),
+		ffDropped:            d("fast_failover_probes_dropped_total", "Datagrams the fast-failover probe socket refused, by reason.", "reason"),
+		ffTakeovers:          d("fast_failover_takeovers_total", "Takeovers the fast-failover probe triggered (PeerDead injected into a VRRP instance)."),
+		ffVetoes:             d("fast_failover_vetoes_total", "Takeovers the agents vetoed (witnesses saw the master alive)."),
+		ffVetoesExpired:      d("fast_failover_vetoes_expired_total", "Witness vetoes lifted after witness_max_veto."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.vrrpSent, c.vrrpReceived, c.vrrpSendErrors, c.vrrpDropped, c.vrrpBecomeMaster, c.vrrpReleaseMaster,
+		c.vrrpPrioZeroSent, c.vrrpPrioZeroReceived, c.vrrpPriority, c.vrrpLastTransition,
+		c.svcConns, c.svcPackets, c.svcBytes, c.dstConns, c.dstPackets, c.dstBytes, c.ipvsReadOK, c.ipvsReadSeconds,
+		c.ffUp, c.ffSent, c.ffReceived, c.ffLost, c.ffSendErrors, c.ffDropped, c.ffTakeovers, c.ffVetoes, c.ffVetoesExpired,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	if f := c.src.vrrp.Load(); f != nil {
+		c.collectVRRP(ch, (*f)())
+	}
+	if f := c.src.ipvs.Load(); f != nil {
+		c.src.ipvsMu.Lock()
+		start := time.Now()
+		svcs, err := (*f)()
+		took := time.Since(start)
+		c.src.ipvsMu.Unlock()
+		ch <- prometheus.MustNewConstMetric(c.ipvsReadOK, prometheus.GaugeValue, B2F(err == nil))
+		ch <- prometheus.MustNewConstMetric(c.ipvsReadSeconds, prometheus.GaugeValue, took.Seconds())
+		if err == nil {
+			c.collectIPVS(ch, svcs)
+		}
+	}
+	if f := c.src.ff.Load(); f != nil {
+		if s, ok := (*f)(); ok {
+			c.collectFastFailover(ch, s)
+		}
+	}
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func (c *scrapeCollector) collectVRRP(ch chan<- prometheus.Metric, samples []VRRPSample) {
+	for i := range samples {
+		s := &samples[i]
+		in := s.Instance
+		counter(ch, c.vrrpSent, s.AdvertsSent, in)
+		counter(ch, c.vrrpReceived, s.AdvertsReceived, in)
+		counter(ch, c.vrrpSendErrors, s.SendErrors, in)
+		for _, r := range VRRPDropReasons {
+			counter(ch, c.vrrpDropped, s.Dropped[r], in, r)
+		}
+		counter(ch, c.vrrpBecomeMaster, s.BecomeMaster, in)
+		counter(ch, c.vrrpReleaseMaster, s.ReleaseMaster, in)
+		counter(ch, c.vrrpPrioZeroSent, s.PriorityZeroSent, in)
+		counter(ch, c.vrrpPrioZeroReceived, s.PriorityZeroReceived, in)
+		ch <- prometheus.MustNewConstMetric(c.vrrpPriority, prometheus.GaugeValue, float64(s.Priority), in)
+		if !s.LastTransition.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.vrrpLastTransition, prometheus.GaugeValue, UnixSeconds(s.LastTransition), in)
+		}
+	}
+}
+
+func (c *scrapeCollector) collectIPVS(ch chan<- prometheus.Metric, svcs []IPVSServiceSample) {
+	for i := range svcs {
+		s := &svcs[i]
+		t := &s.Traffic
+		counter(ch, c.svcConns, t.Conns, s.Service)
+		counter(ch, c.svcPackets, t.PktsIn, s.Service, "in")
+		counter(ch, c.svcBytes, t.BytesIn, s.Service, "in")
+		if t.Out {
+			counter(ch, c.svcPackets, t.PktsOut, s.Service, "out")
+			counter(ch, c.svcBytes, t.BytesOut, s.Service, "out")
+		}
+		for j := range s.Dests {
+			d := &s.Dests[j]
+			t := &d.Traffic
+			counter(ch, c.dstConns, t.Conns, s.Service, d.RS)
+			counter(ch, c.dstPackets, t.PktsIn, s.Service, d.RS, "in")
+			counter(ch, c.dstBytes, t.BytesIn, s.Service, d.RS, "in")
+			if t.Out {
+				counter(ch, c.dstPackets, t.PktsOut, s.Service, d.RS, "out")
+				counter(ch, c.dstBytes, t.BytesOut, s.Service, d.RS, "out")
+			}
+		}
+	}
+}
+
+func (c *scrapeCollector) collectFastFailover(ch chan<- prometheus.Metric, s FastFailoverSample) {
+	ch <- prometheus.MustNewConstMetric(c.ffUp, prometheus.GaugeValue, B2F(s.SessionUp))
+	counter(ch, c.ffSent, s.Sent)
+	counter(ch, c.ffReceived, s.Received)
+	counter(ch, c.ffLost, s.Lost)
+	counter(ch, c.ffSendErrors, s.SendErrors)
+	for _, r := range ProbeDropReasons {
+		counter(ch, c.ffDropped, s.Dropped[r], r)
+	}
+	counter(ch, c.ffTakeovers, s.Takeovers)
+	counter(ch, c.ffVetoes, s.Vetoes)
+	counter(ch, c.ffVetoesExpired, s.VetoesExpired)
 }
