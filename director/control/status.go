@@ -57,6 +57,8 @@ type Status struct {
 // entry was added to IPVS; rates are the kernel's estimates per second
 // over about the last 2 seconds. In DR mode the director sees only the
 // client-to-server direction: PktsOut, BytesOut, PPSOut and BPSOut stay 0.
+// Conns, PktsIn and PktsOut are read 32 bits wide from the kernel and wrap
+// at 2^32; the byte counters are 64-bit.
 type Stats struct {
 	// Conns counts connections scheduled; PktsIn, PktsOut, BytesIn and
 	// BytesOut the packets and bytes in each direction.

@@ -338,6 +338,11 @@ type ServiceState struct {
 // the director sees only client-to-server packets, so PktsOut and BytesOut
 // (and their rates) stay 0. The rates are the kernel's estimates, averaged
 // over about the last 2 seconds, per second.
+//
+// Conns, PktsIn, PktsOut and the rates are read 32 bits wide: moby/ipvs
+// reads the kernel's IPVS_*_ATTR_STATS, not IPVS_*_ATTR_STATS64, so they
+// wrap at 2^32 (packets at 1 Mpps: after 71 minutes) and a consumer must
+// take a decrease as a wrap or reset. BytesIn and BytesOut are 64-bit.
 type Stats struct {
 	Conns    uint64 `json:"conns"`     // connections scheduled
 	PktsIn   uint64 `json:"pkts_in"`   // packets client→server
