@@ -26,7 +26,25 @@ func newStatus(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show VIPs, ARP table and counters, health, maintenance and each director's view",
-		Args:  cobra.NoArgs,
+		Long: `Show the agent's node and real IP, the check endpoint's verdict, the health
+probe, the maintenance switch, the VIPs on lo, the ARP guard and its counters,
+the heartbeat totals, and each director's last reply: its role and this
+server's destinations as it sees them (weight now/configured, IPVS
+connections, pool state).
+
+--json prints the same as JSON, every field name in snake_case (stable:
+fields are added, never renamed): version, pid, started, config; host (node,
+interface, real_ip); check (ok, reason, mode, where, file_present); health
+(service, probe, state, reason, since, last_probe, last_ok, last_took_ns);
+maintenance (mode, reason, since, passes, description); vips[] (addr,
+present, repairs); arp (mode, table, table_present, table_ok, repairs,
+sysctl_ok, counters[] of chain, vip, packets, bytes; last_error, checked);
+heartbeat (sent, send_errors, received, rejected by reason, session_id,
+disabled, unechoed, minimal, interval_ns, insecure); directors[] (addr, name,
+role, role_code, last_reply, destinations[] of service, addr, weight,
+configured_weight, active_conns, inactive_conns, pool: up, down, draining,
+drained or maintenance, and pool_code: 1 to 5).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var st app.Status
 			if err := g.call(cmd.Context(), app.OpStatus, nil, &st); err != nil {

@@ -313,12 +313,10 @@ In DR mode the director sees only the client's packets, so a TCP connection's
 state is its guess from them: a connection ended by the server stays
 ESTABLISHED or FIN_WAIT until its IPVS timeout.
 
-Filters (all must match):
-  --service VIP[:PORT]     the virtual address (and port) the client addressed
-                           ("TCP 192.0.2.100:80" as status prints it works too)
-  --real-server IP[:PORT]  the real server
-  --client IP              the client
-  --state STATE            the state, e.g. ESTABLISHED, SYN_RECV, TIME_WAIT, NONE
+The filters, all of which must match: --service VIP[:PORT], the virtual
+address (and port) the client addressed ("TCP 192.0.2.100:80" as status
+prints it is taken too); --real-server IP[:PORT]; --client IP; --state, e.g.
+ESTABLISHED, SYN_RECV, TIME_WAIT or NONE (any case).
 
 At most --limit connections are printed (default 1000, 0 for all); the rest
 are counted and a note says how many matched. Lines that do not parse are
