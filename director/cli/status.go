@@ -130,9 +130,11 @@ func printStats(w io.Writer, st control.Status, c statsColumns) {
 		}
 		return humanCount(v)
 	}
+	missing := false
 	row := func(name string, s *control.Stats) []string {
 		cells := []string{name}
 		if s == nil {
+			missing = true
 			for range head {
 				cells = append(cells, "-")
 			}
@@ -170,7 +172,10 @@ func printStats(w io.Writer, st control.Status, c statsColumns) {
 	if dr {
 		fmt.Fprint(w, "; DR: the director sees only client-to-server traffic, OUT stays 0")
 	}
-	fmt.Fprintln(w, "; - : not in IPVS")
+	if missing {
+		fmt.Fprint(w, "; -: not in IPVS")
+	}
+	fmt.Fprintln(w)
 }
 
 // writeTable prints rows with the first column aligned left and the
