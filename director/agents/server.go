@@ -108,8 +108,11 @@ type Options struct {
 	// LogEvery bounds drop logs to one per reason per interval (0:
 	// DefaultLogEvery).
 	LogEvery time.Duration
-	// Counted, if set, is called for every datagram with "accepted" or its
-	// drop reason. It must not block (a metrics counter).
+	// Counted, if set, is called for every datagram the server drops, with
+	// the reason. A report it hands to the Handler is the Handler's to
+	// count (the director counts it "accepted" once acted on), so that
+	// each datagram is counted once. It must not block (a metrics
+	// counter).
 	Counted func(result string)
 	// Replied, if set, is called after each reply with the send error.
 	Replied func(err error)
@@ -322,9 +325,6 @@ func (s *Server) handle(peer netip.AddrPort, b []byte) (r Report, ok bool) {
 	legacy := which == 2
 	s.noteLegacy(ip, m.Agent.Node, legacy, now)
 	s.count(func(st *Stats) { st.Accepted++ })
-	if s.opts.Counted != nil {
-		s.opts.Counted("accepted")
-	}
 	m.Agent.RealIP = ip
 	return Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent, Legacy: legacy, key: keys[which]}, true
 }

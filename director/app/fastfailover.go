@@ -150,6 +150,7 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 		WitnessWait:    cfg.FastFailover.WitnessWait,
 		Window:         cfg.Heartbeat.Window,
 		Logger:         a.log,
+		ProbeInterval:  a.met.ObserveProbeInterval,
 	})
 	if err != nil {
 		return err
@@ -158,6 +159,7 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	done := make(chan struct{})
 	a.pw, a.pwStop, a.pwDone = w, cancel, done
 	a.pwKey = a.peerwatchKey(cfg, a.hbKey)
+	a.publishFastFailoverMetrics(w)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -205,6 +207,7 @@ func (a *App) stopPeerwatch(wait bool) {
 		<-a.pwDone
 	}
 	a.pw, a.pwStop = nil, nil
+	a.publishFastFailoverMetrics(nil)
 }
 
 // rebindPeerwatch gives the watcher the drivers running now (after a

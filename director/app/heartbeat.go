@@ -153,6 +153,8 @@ func (a *App) onAgent(ev agentEvent) {
 	}
 	ag.report, ag.peer, ag.lastSeen, ag.known, ag.silent, ag.legacy = r.Agent, r.Peer, now, known, false, r.Legacy
 	ag.reports++
+	a.met.Heartbeats.WithLabelValues("accepted").Inc()
+	a.met.SetAgent(ip.String(), now, r.Agent.State == hbproto.StateMaintenance)
 	for _, s := range a.byIP[ip] {
 		st, reason := agentStateFor(&r.Agent, s.key)
 		a.perform(s, s.pool.Step(now, pool.AgentReport{Addr: ip, State: st, Reason: reason}), false)
@@ -190,6 +192,7 @@ func (a *App) agentGauges() {
 			counts[ag.report.State.String()]++
 		case a.now().Sub(ag.lastSeen) > forgetAgentAfter:
 			delete(a.agentsTab, ip)
+			a.met.ForgetAgent(ip.String())
 		default:
 			counts["silent"]++
 			if !ag.silent {

@@ -159,6 +159,7 @@ func (a *App) runInstance(in *instance) error {
 	done := make(chan struct{})
 	in.drv, in.tap, in.cancel, in.done, in.err = drv, tap, cancel, done, nil
 	in.state, in.since = vrrp.StateInit, a.now()
+	a.publishVRRPMetrics()
 	defer a.rebindPeerwatch()
 	a.wg.Add(1)
 	go func() {
@@ -198,6 +199,7 @@ func (a *App) stopInstance(in *instance) {
 		a.log.Warn("vrrp instance did not stop within 5s", "instance", in.cfg.Name)
 	}
 	in.cancel, in.inj = nil, nil
+	a.publishVRRPMetrics()
 	a.takeStates(in)
 	a.rebindPeerwatch()
 }
@@ -210,6 +212,7 @@ func (a *App) onInstanceDone(e instanceDone) {
 	a.takeStates(in)
 	in.inj = nil
 	in.err, in.failedAt, in.cancel = a.explainInstanceErr(&in.cfg, e.err), a.now(), nil
+	a.publishVRRPMetrics()
 	a.setState(in, vrrp.StateInit)
 	a.rebindPeerwatch()
 	a.log.Error("vrrp instance failed; retrying in 5s", "instance", in.cfg.Name, "interface", in.cfg.Interface, "err", in.err)

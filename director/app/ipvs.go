@@ -155,7 +155,11 @@ func (a *App) desired() lvs.Desired {
 // match the configuration are left alone (a restart drops no connection),
 // the rest is added, updated or removed (only services this director
 // owns).
+//
+// It runs once, at start, before anything is served: the metrics of the
+// configuration loaded at start are set here (a reload sets them again).
 func (a *App) firstReconcile() error {
+	a.configMetrics(true)
 	if a.rec == nil {
 		return nil
 	}

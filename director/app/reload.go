@@ -30,12 +30,14 @@ func (a *App) reload() (string, error) {
 	if err != nil {
 		a.lastReloadErr = err.Error()
 		a.met.Reloads.WithLabelValues("error").Inc()
+		a.configMetrics(false)
 		a.log.Error("reload failed; the running configuration stays in force", "err", err)
 		return "", err
 	}
 	a.reloads++
 	a.lastReloadErr = ""
 	a.met.Reloads.WithLabelValues("ok").Inc()
+	a.configMetrics(true)
 	t := a.reloadTimes
 	a.log.Info("configuration reloaded", "path", a.configPath(), "changes", ch.String(),
 		"read", t.read.Round(time.Microsecond), "diff", t.diff.Round(time.Microsecond), "kernel", t.kernel.Round(time.Microsecond),

@@ -97,6 +97,7 @@ func (a *App) indexServices() {
 	for ip, ag := range a.agentsTab {
 		ag.known = len(a.byIP[ip]) > 0
 	}
+	a.publishIPVSMetrics()
 }
 
 // perform carries out a pool's actions: log and count transitions, run
@@ -189,6 +190,7 @@ func (a *App) serviceGauges(s *service) {
 		a.met.ConfiguredWeight.WithLabelValues(s.key, rs).Set(float64(ss.ConfiguredWeight))
 		a.met.Present.WithLabelValues(s.key, rs).Set(metrics.B2F(ss.Present))
 		a.met.PoolState.WithLabelValues(s.key, rs).Set(float64(ss.State))
+		a.met.LastChange.WithLabelValues(s.key, rs).Set(metrics.UnixSeconds(ss.Since))
 		c := s.conns[rs]
 		a.met.ActiveConns.WithLabelValues(s.key, rs).Set(float64(c.ActiveConns))
 		a.met.InactiveConns.WithLabelValues(s.key, rs).Set(float64(c.InactiveConns))
@@ -259,6 +261,7 @@ func (a *App) startChecker(s *service, rs *config.RealServer, c *config.Check, n
 		a.log.Error("health check cannot run", "service", s.key, "rs", rs.Addr.String(), "check", name, "err", err)
 		p = failedProbe{name: name, err: err}
 	}
+	p = timed(p, a.met.CheckObserver(s.key, string(c.Type)))
 	key := s.key
 	ck := checks.NewChecker(rs.Addr, p, SettingsOf(&s.cfg, c), a.opts.Clock, func(res checks.Result) {
 		select {
@@ -403,5 +406,6 @@ func (a *App) reconfigureService(cfg *config.Config, s *service, ns *config.Virt
 			a.met.ForgetDestination(s.key, addr.String())
 		}
 	}
+	a.forgetCheckTypes(s)
 	s.dirty = true
 }
