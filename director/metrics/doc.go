@@ -9,7 +9,8 @@
 // Those that mirror a counter kept elsewhere are read at scrape time by one
 // collector (scrapeCollector), from the sources the application sets
 // (SetVRRPSource, SetIPVSSource, SetFastFailoverSource): nothing polls for
-// them, and a scrape without a source simply lacks them.
+// them, and a scrape without a source simply lacks them (SetExampleSources
+// gives each one made-up series, for what lists the families).
 //
 // # Cardinality
 //

@@ -330,3 +330,30 @@ func moduleRoot(t *testing.T) string {
 		dir = parent
 	}
 }
+
+// SetExampleSources shows every scrape-time family.
+func TestExampleSources(t *testing.T) {
+	m := New()
+	m.SetExampleSources()
+	fams := families(t, m.Registry)
+	r := prometheus.NewPedanticRegistry()
+	c := newScrapeCollector(m.sources)
+	if err := r.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	got := families(t, r)
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	n := 0
+	for range ch {
+		n++
+	}
+	if len(got) != n {
+		t.Errorf("%d families gathered, %d described", len(got), n)
+	}
+	for name := range got {
+		if fams[name] == nil {
+			t.Errorf("%s not on the registry", name)
+		}
+	}
+}

@@ -85,3 +85,18 @@ type FastFailoverSample struct {
 // reason label (the heartbeat envelope's, then the probe reader's).
 var ProbeDropReasons = []string{"truncated", "version", "mac", "stale", "replay", "malformed", "other",
 	"ttl", "unknown_peer", "queue_full"}
+
+// SetExampleSources gives every scrape-time family one made-up series (an
+// instance "VI_1", a service "TCP 192.0.2.100:80" with one NAT
+// destination, a watcher): for what lists the families a registry exposes
+// (documentation, tests), never for a running daemon.
+func (m *Metrics) SetExampleSources() {
+	m.SetVRRPSource(func() []VRRPSample {
+		return []VRRPSample{{Instance: "VI_1", Priority: 100, LastTransition: time.Unix(0, 0), Dropped: map[string]uint64{}}}
+	})
+	m.SetIPVSSource(func() ([]IPVSServiceSample, error) {
+		return []IPVSServiceSample{{Service: "TCP 192.0.2.100:80", Traffic: Traffic{Out: true},
+			Dests: []IPVSDestSample{{RS: "192.0.2.101:80", Traffic: Traffic{Out: true}}}}}, nil
+	})
+	m.SetFastFailoverSource(func() (FastFailoverSample, bool) { return FastFailoverSample{Dropped: map[string]uint64{}}, true })
+}
