@@ -2,8 +2,8 @@
 // of their own (no global state). Every name starts with tandem_director_
 // (Namespace). Label names are the log keys of shared/logging: service
 // ("TCP 192.0.2.100:80", "FWM 1"), rs ("192.0.2.101:80": a real or sorry
-// server), instance (a vrrp_instance name; Prometheus stores it as
-// exported_instance), agent (an agent's real IP).
+// server), vrrp_instance (a vrrp_instance name; not "instance",
+// which Prometheus gives the scraped target), agent (an agent's real IP).
 //
 // Most families are vectors the application sets when something happens.
 // Those that mirror a counter kept elsewhere are read at scrape time by one
@@ -25,18 +25,18 @@
 //	config_last_reload_success_timestamp_seconds    -                           1
 //	config_last_reload_successful                   -                           1
 //	reloads_total                                   result (ok, error)          2
-//	vrrp_state                                      instance                    I
-//	vrrp_transitions_total                          instance, state             5 I
-//	vrrp_priority                                   instance                    I
-//	vrrp_last_transition_timestamp_seconds          instance                    I
-//	vrrp_adverts_sent_total                         instance                    I
-//	vrrp_adverts_received_total                     instance                    I
-//	vrrp_advert_send_errors_total                   instance                    I
-//	vrrp_adverts_dropped_total                      instance, reason            12 I (VRRPDropReasons)
-//	vrrp_become_master_total                        instance                    I
-//	vrrp_release_master_total                       instance                    I
-//	vrrp_priority_zero_sent_total                   instance                    I
-//	vrrp_priority_zero_received_total               instance                    I
+//	vrrp_state                                      vrrp_instance                    I
+//	vrrp_transitions_total                          vrrp_instance, state             5 I
+//	vrrp_priority                                   vrrp_instance                    I
+//	vrrp_last_transition_timestamp_seconds          vrrp_instance                    I
+//	vrrp_adverts_sent_total                         vrrp_instance                    I
+//	vrrp_adverts_received_total                     vrrp_instance                    I
+//	vrrp_advert_send_errors_total                   vrrp_instance                    I
+//	vrrp_adverts_dropped_total                      vrrp_instance, reason            12 I (VRRPDropReasons)
+//	vrrp_become_master_total                        vrrp_instance                    I
+//	vrrp_release_master_total                       vrrp_instance                    I
+//	vrrp_priority_zero_sent_total                   vrrp_instance                    I
+//	vrrp_priority_zero_received_total               vrrp_instance                    I
 //	destination_weight                              service, rs                 S × D
 //	destination_configured_weight                   service, rs                 S × D
 //	destination_present                             service, rs                 S × D

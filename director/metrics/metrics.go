@@ -116,8 +116,8 @@ func New() *Metrics {
 	}
 	m := &Metrics{Registry: r}
 	m.Info = g("info", "Always 1; the version label is the daemon's version.", "version")
-	m.VRRPState = g("vrrp_state", "VRRP instance state: 0 init, 1 backup, 2 master, 3 fault, 4 stop.", "instance")
-	m.VRRPTransitions = c("vrrp_transitions_total", "VRRP state changes, by instance and new state.", "instance", "state")
+	m.VRRPState = g("vrrp_state", "VRRP instance state: 0 init, 1 backup, 2 master, 3 fault, 4 stop.", "vrrp_instance")
+	m.VRRPTransitions = c("vrrp_transitions_total", "VRRP state changes, by instance and new state.", "vrrp_instance", "state")
 	m.Weight = g("destination_weight", "Weight of the destination in IPVS now (0 when absent).", "service", "rs")
 	m.ConfiguredWeight = g("destination_configured_weight", "Weight of the destination in the configuration.", "service", "rs")
 	m.Present = g("destination_present", "1 while the destination is in the IPVS table.", "service", "rs")
@@ -248,7 +248,7 @@ func (m *Metrics) ForgetService(service string) {
 
 // ForgetInstance removes the series of a VRRP instance.
 func (m *Metrics) ForgetInstance(instance string) {
-	m.VRRPState.DeletePartialMatch(prometheus.Labels{"instance": instance})
+	m.VRRPState.DeletePartialMatch(prometheus.Labels{"vrrp_instance": instance})
 }
 
 // B2F is 1 for true, 0 for false.
@@ -325,16 +325,16 @@ func newScrapeCollector(src *sources) *scrapeCollector {
 	}
 	return &scrapeCollector{
 		src:                  src,
-		vrrpSent:             d("vrrp_adverts_sent_total", "VRRP adverts sent by the instance (one per destination).", "instance"),
-		vrrpReceived:         d("vrrp_adverts_received_total", "Valid VRRP adverts received for the instance's virtual router.", "instance"),
-		vrrpSendErrors:       d("vrrp_advert_send_errors_total", "VRRP adverts the instance failed to send.", "instance"),
-		vrrpDropped:          d("vrrp_adverts_dropped_total", "VRRP packets the instance's socket refused, by reason.", "instance", "reason"),
-		vrrpBecomeMaster:     d("vrrp_become_master_total", "Transitions of the instance to MASTER.", "instance"),
-		vrrpReleaseMaster:    d("vrrp_release_master_total", "Transitions of the instance from MASTER to another state.", "instance"),
-		vrrpPrioZeroSent:     d("vrrp_priority_zero_sent_total", "VRRP adverts with priority 0 (master leaving) the instance sent.", "instance"),
-		vrrpPrioZeroReceived: d("vrrp_priority_zero_received_total", "Valid VRRP adverts with priority 0 (master leaving) the instance received.", "instance"),
-		vrrpPriority:         d("vrrp_priority", "Effective VRRP priority the instance advertises (after tracking).", "instance"),
-		vrrpLastTransition:   d("vrrp_last_transition_timestamp_seconds", "When the instance last changed state (unix seconds).", "instance"),
+		vrrpSent:             d("vrrp_adverts_sent_total", "VRRP adverts sent by the instance (one per destination).", "vrrp_instance"),
+		vrrpReceived:         d("vrrp_adverts_received_total", "Valid VRRP adverts received for the instance's virtual router.", "vrrp_instance"),
+		vrrpSendErrors:       d("vrrp_advert_send_errors_total", "VRRP adverts the instance failed to send.", "vrrp_instance"),
+		vrrpDropped:          d("vrrp_adverts_dropped_total", "VRRP packets the instance's socket refused, by reason.", "vrrp_instance", "reason"),
+		vrrpBecomeMaster:     d("vrrp_become_master_total", "Transitions of the instance to MASTER.", "vrrp_instance"),
+		vrrpReleaseMaster:    d("vrrp_release_master_total", "Transitions of the instance from MASTER to another state.", "vrrp_instance"),
+		vrrpPrioZeroSent:     d("vrrp_priority_zero_sent_total", "VRRP adverts with priority 0 (master leaving) the instance sent.", "vrrp_instance"),
+		vrrpPrioZeroReceived: d("vrrp_priority_zero_received_total", "Valid VRRP adverts with priority 0 (master leaving) the instance received.", "vrrp_instance"),
+		vrrpPriority:         d("vrrp_priority", "Effective VRRP priority the instance advertises (after tracking).", "vrrp_instance"),
+		vrrpLastTransition:   d("vrrp_last_transition_timestamp_seconds", "When the instance last changed state (unix seconds).", "vrrp_instance"),
 		svcConns:             d("ipvs_service_connections_total", "Connections IPVS scheduled for the virtual service.", "service"),
 		svcPackets:           d("ipvs_service_packets_total", "Packets IPVS forwarded for the virtual service, by direction (out: NAT only).", "service", "direction"),
 		svcBytes:             d("ipvs_service_bytes_total", "Bytes IPVS forwarded for the virtual service, by direction (out: NAT only).", "service", "direction"),

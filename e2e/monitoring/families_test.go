@@ -36,8 +36,8 @@ func (f family) Own() bool { return strings.HasPrefix(f.Name, "tandem_") }
 
 // targetLabels are the labels Prometheus attaches to every scraped series.
 // A daemon's label of the same name is kept as exported_<name> (the
-// default honor_labels: false): the director's VRRP "instance" label is
-// stored as exported_instance.
+// default honor_labels: false); the daemons avoid these names (the
+// director's VRRP label is vrrp_instance).
 var targetLabels = []string{"instance", "job"}
 
 // StoredLabels are the label names of the family's series as Prometheus
@@ -64,6 +64,10 @@ func daemons() []struct {
 	holder   any
 } {
 	d := metrics.New()
+	// The families the director reads at scrape time (VRRP counters,
+	// IPVS traffic, fast failover) exist only with a source: one made-up
+	// series each.
+	d.SetExampleSources()
 	b := backendapp.NewMetrics()
 	return []struct {
 		name     string
@@ -317,7 +321,7 @@ func TestRealFamilies(t *testing.T) {
 	// a broken reflection walk cannot return a short list.
 	idx := familyIndex(t)
 	for name, labels := range map[string][]string{
-		"tandem_director_vrrp_state":                             {"instance"},
+		"tandem_director_vrrp_state":                             {"vrrp_instance"},
 		"tandem_director_destination_state":                      {"rs", "service"},
 		"tandem_director_check_results_total":                    {"check", "result", "rs", "service"},
 		"tandem_backend_director_destination_weight":             {"destination", "director", "service"},

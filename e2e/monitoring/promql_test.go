@@ -308,9 +308,9 @@ func TestParsePromQL(t *testing.T) {
 	}{
 		{expr: `up`, selectors: []selector{{Name: "up"}}},
 		{
-			expr:      `sum by (cluster, exported_instance) (tandem_director_vrrp_state == bool 2) == 0`,
+			expr:      `sum by (cluster, vrrp_instance) (tandem_director_vrrp_state == bool 2) == 0`,
 			selectors: []selector{{Name: "tandem_director_vrrp_state"}},
-			grouping:  []string{"cluster", "exported_instance"}, functions: []string{"sum"},
+			grouping:  []string{"cluster", "vrrp_instance"}, functions: []string{"sum"},
 		},
 		{
 			expr:      `increase(tandem_director_heartbeats_total{result=~"mac|stale", instance="a:1"}[10m]) > 0`,
@@ -458,13 +458,13 @@ var templateLabelRe = regexp.MustCompile(`\$labels\.([A-Za-z_][A-Za-z0-9_]*)`)
 func TestChecker(t *testing.T) {
 	c := newChecker(t)
 	for expr, want := range map[string]string{
-		`tandem_director_vrrp_state{exported_instance="VI_1", cluster="lb"} == 2`:                 "",
-		`sum by (cluster, exported_instance) (tandem_director_vrrp_state)`:                        "",
+		`tandem_director_vrrp_state{vrrp_instance="VI_1", cluster="lb"} == 2`:                     "",
+		`sum by (cluster, vrrp_instance) (tandem_director_vrrp_state)`:                            "",
 		`up{job="tandem-director"} == 0`:                                                          "",
 		`rate(go_gc_duration_seconds_count[5m])`:                                                  "",
-		`tandem_director_vrrp_state{vrrp_instance="VI_1"}`:                                        "has no label vrrp_instance",
+		`tandem_director_vrrp_state{iname="VI_1"}`:                                                "has no label iname",
 		`tandem_director_vrrp_master_total`:                                                       "metric tandem_director_vrrp_master_total does not exist",
-		`sum by (exported_instance) (tandem_backend_vip_present)`:                                 "grouping label exported_instance is on none",
+		`sum by (vrrp_instance) (tandem_backend_vip_present)`:                                     "grouping label vrrp_instance is on none",
 		`tandem_director_destination_state{destination="x"}`:                                      "has no label destination",
 		`tandem_director_destination_state_bucket`:                                                "does not exist",
 		`tandem_backend_director_destination_weight{rs="192.0.2.1:80"}`:                           "has no label rs",
