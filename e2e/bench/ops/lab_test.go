@@ -6,16 +6,15 @@ package ops
 // hand (the seed) or by tandem-backend.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -315,25 +314,30 @@ func (l *lab) status() (control.Status, error) {
 	return st, json.Unmarshal([]byte(out), &st)
 }
 
-var queueFullRe = regexp.MustCompile(`(?m)^tandem_director_heartbeats_total\{result="queue_full"\} (\S+)$`)
+// queueFullLine starts the director's queue_full counter line.
+const queueFullLine = `tandem_director_heartbeats_total{result="queue_full"} `
 
-// queueFull reads the director's queue_full counter from its metrics.
+// queueFull reads the director's queue_full counter from its metrics,
+// line by line: at 1,000 x 10 destinations the page is over 10 MiB, and a
+// page cut short would read as 0.
 func (l *lab) queueFull() (int, error) {
 	resp, err := l.net.HTTPClient("director", 10*time.Second).Get("http://127.0.0.1:9480/metrics")
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), queueFullLine); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int(f), err
+		}
+	}
+	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	m := queueFullRe.FindSubmatch(b)
-	if m == nil {
-		return 0, nil
-	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	return int(v), err
+	return 0, fmt.Errorf("no %q line in the director's metrics", strings.TrimSpace(queueFullLine))
 }
 
 // waitVIP waits until the director holds the VIP (VRRP master).
