@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -234,7 +233,7 @@ func TestMetricsExposition(t *testing.T) {
 	if v, _ := sample(fams, "tandem_director_agent_last_seen_timestamp_seconds", "agent", "127.0.0.11"); time.Since(time.Unix(int64(v), 0)) > time.Minute {
 		t.Errorf("agent last seen %v", v)
 	}
-	promtoolCheckMetrics(t, h.scrape())
+	testutil.PromtoolCheckMetrics(t, h.scrape())
 
 	// A reload of another file: another hash, a later success.
 	before, _ := sample(fams, "tandem_director_config_last_reload_success_timestamp_seconds")
@@ -307,26 +306,6 @@ func TestVRRPDropReasons(t *testing.T) {
 		if got != want || !known[got] {
 			t.Errorf("%q → %q, want %q (in the fixed set: %v)", in, got, want, known[got])
 		}
-	}
-}
-
-// promtoolCheckMetrics runs `promtool check metrics` (scripts/promtool.sh)
-// on text. Without promtool the test is skipped with the reason, or fails
-// under CI=true.
-func promtoolCheckMetrics(t *testing.T, text []byte) {
-	t.Helper()
-	script := filepath.Join("..", "..", "scripts", "promtool.sh")
-	if out, err := exec.Command(script, "--version").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("promtool is not available: scripts/promtool.sh --version: %v\n%s", err, out)
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s\nCI=true requires promtool (scripts/deps.sh fetches it as root)", msg)
-		}
-		t.Skipf("%s\nthis test fails instead under CI=true; scripts/deps.sh (root) fetches promtool", msg)
-	}
-	cmd := exec.Command(script, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(text)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
 

@@ -3,10 +3,6 @@ package metrics
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -272,7 +269,7 @@ func TestForget(t *testing.T) {
 // units in names, help texts).
 func TestPromtoolCheckMetrics(t *testing.T) {
 	text := exposition(t, sampled().Registry)
-	promtoolCheckMetrics(t, text)
+	testutil.PromtoolCheckMetrics(t, text)
 }
 
 // exposition is g gathered and encoded as the /metrics text.
@@ -290,45 +287,6 @@ func exposition(t testing.TB, g prometheus.Gatherer) []byte {
 		}
 	}
 	return b.Bytes()
-}
-
-// promtoolCheckMetrics runs `promtool check metrics` (scripts/promtool.sh)
-// on text. Without promtool the test is skipped with the reason, or fails
-// under CI=true.
-func promtoolCheckMetrics(t *testing.T, text []byte) {
-	t.Helper()
-	script := filepath.Join(moduleRoot(t), "scripts", "promtool.sh")
-	if out, err := exec.Command(script, "--version").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("promtool is not available: scripts/promtool.sh --version: %v\n%s", err, out)
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s\nCI=true requires promtool (scripts/deps.sh fetches it as root)", msg)
-		}
-		t.Skipf("%s\nthis test fails instead under CI=true; scripts/deps.sh (root) fetches promtool", msg)
-	}
-	cmd := exec.Command(script, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(text)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out)
-	}
-}
-
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
 }
 
 // SetExampleSources shows every scrape-time family.

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 const module = "github.com/tandemlb/tandem"
@@ -125,19 +127,6 @@ func layer(r string) int {
 
 var layerName = []string{"a pure package or an edge", "app", "cli", "cmd"}
 
-// moduleRoot is the directory of go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root: %v", err)
-	}
-	return root
-}
-
 // goList runs `go list -e -json args...` in the module root.
 func goList(t *testing.T, args ...string) []pkg {
 	t.Helper()
@@ -146,7 +135,7 @@ func goList(t *testing.T, args ...string) []pkg {
 		t.Fatalf("the go command is needed to read the packages: %v", err)
 	}
 	cmd := exec.Command(goBin, append([]string{"list", "-e", "-json"}, args...)...)
-	cmd.Dir = moduleRoot(t)
+	cmd.Dir = testutil.ModuleRoot(t)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -315,7 +304,7 @@ func TestPureImportsNoKernelLibrary(t *testing.T) {
 // TestVRRPMachineImports: director/vrrp's machine files import no kernel
 // library (the other half of vrrpOnePackage).
 func TestVRRPMachineImports(t *testing.T) {
-	dir := filepath.Join(moduleRoot(t), "director", "vrrp")
+	dir := filepath.Join(testutil.ModuleRoot(t), "director", "vrrp")
 	fset := token.NewFileSet()
 	for _, name := range vrrpMachineFiles {
 		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.ImportsOnly)
@@ -397,7 +386,7 @@ func TestE2EOnlyInTests(t *testing.T) {
 // TestArchitectureTableNamesEveryFolder: the table "Where each behaviour
 // lives" of docs/architecture.md names every folder that holds Go code.
 func TestArchitectureTableNamesEveryFolder(t *testing.T) {
-	root := moduleRoot(t)
+	root := testutil.ModuleRoot(t)
 	f, err := os.Open(filepath.Join(root, "docs", "architecture.md"))
 	if err != nil {
 		t.Fatal(err)

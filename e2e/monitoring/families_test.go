@@ -5,7 +5,6 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	backendapp "github.com/tandemlb/tandem/backend/app"
 	"github.com/tandemlb/tandem/director/metrics"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // family is one metric family a daemon exposes on /metrics.
@@ -269,7 +269,7 @@ func familyIndex(t *testing.T) map[string]family {
 var metricFiles = []string{"backend/app/metrics.go", "director/metrics/metrics.go"}
 
 func TestNoMetricsOutsideTheKnownFiles(t *testing.T) {
-	root := moduleRoot(t)
+	root := testutil.ModuleRoot(t)
 	fset := token.NewFileSet()
 	var found []string
 	for _, top := range []string{"director", "backend", "shared"} {
@@ -346,24 +346,5 @@ func TestRealFamilies(t *testing.T) {
 	}
 	if len(own) != 2 {
 		t.Errorf("own families of %d daemons, want 2", len(own))
-	}
-}
-
-// moduleRoot is the directory of go.mod above the test's directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
 	}
 }

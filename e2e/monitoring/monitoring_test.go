@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tandemlb/tandem/shared/testutil"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -25,21 +26,14 @@ const (
 	docFile       = "docs/monitoring.md"
 )
 
-// promtool returns the path of scripts/promtool.sh once it has run
-// promtool (fetching it on the first run). When promtool cannot be had the
-// test is skipped with the reason, or fails under CI=true.
+// promtool returns the path of scripts/promtool.sh (testutil.Promtool)
+// and logs promtool's version.
 func promtool(t *testing.T) string {
 	t.Helper()
-	script := filepath.Join(moduleRoot(t), "scripts", "promtool.sh")
-	out, err := exec.Command(script, "--version").CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("promtool is not available: scripts/promtool.sh --version: %v\n%s", err, out)
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s\nCI=true requires promtool (scripts/deps.sh fetches it as root)", msg)
-		}
-		t.Skipf("%s\nthis test fails instead under CI=true; scripts/deps.sh (root) fetches promtool", msg)
+	script := testutil.Promtool(t)
+	if out, err := exec.Command(script, "--version").CombinedOutput(); err == nil {
+		t.Logf("%s", bytes.TrimSpace(out))
 	}
-	t.Logf("%s", bytes.TrimSpace(out))
 	return script
 }
 
@@ -47,7 +41,7 @@ func runPromtool(t *testing.T, args ...string) {
 	t.Helper()
 	script := promtool(t)
 	cmd := exec.Command(script, args...)
-	cmd.Dir = filepath.Join(moduleRoot(t), "packaging", "monitoring")
+	cmd.Dir = filepath.Join(testutil.ModuleRoot(t), "packaging", "monitoring")
 	out, err := cmd.CombinedOutput()
 	t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
 	if err != nil {
@@ -98,7 +92,7 @@ type ruleTestFile struct {
 
 func readYAML(t *testing.T, rel string, v any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(moduleRoot(t), rel))
+	b, err := os.ReadFile(filepath.Join(testutil.ModuleRoot(t), rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +317,7 @@ func flatten(ps []panel) []panel {
 // Prometheus datasource variable that every query uses, and every metric
 // and label of its queries and template variables exists.
 func TestDashboard(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(moduleRoot(t), dashboardFile))
+	b, err := os.ReadFile(filepath.Join(testutil.ModuleRoot(t), dashboardFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +458,7 @@ func metricTable(fams []family) string {
 // TestMetricsDoc: docs/monitoring.md's metric table is the real list
 // (-update rewrites it), and the page has a section for every alert.
 func TestMetricsDoc(t *testing.T) {
-	path := filepath.Join(moduleRoot(t), docFile)
+	path := filepath.Join(testutil.ModuleRoot(t), docFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
