@@ -162,20 +162,7 @@ func (d *fakeDirector) reply(role hbproto.Role, dests ...hbproto.DestinationStat
 type fakeApp struct{ ln net.Listener }
 
 func newFakeApp(t *testing.T) *fakeApp {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := testutil.TCPAcceptor(t)
 	return &fakeApp{ln: ln}
 }
 

@@ -123,20 +123,7 @@ func withMetrics(o *Options) {
 // configuration's hash after a reload), and promtool's lint passes on the
 // whole exposition.
 func TestMetricsExposition(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := testutil.TCPAcceptor(t)
 	text := metricsConfig(ln.Addr().(*net.TCPAddr).Port)
 	h := startWith(t, text, func(_ string, f *fakeIPVS) { f.Load(loopbackLoaded(1)) }, withMetrics)
 	svc := lvs.ServiceKey("TCP 192.0.2.100:80")
