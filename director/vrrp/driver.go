@@ -55,9 +55,6 @@ type Options struct {
 	// Clock times the instance (adverts, Master_Down) and dates its
 	// transitions; default clock.Real.
 	Clock clock.Clock
-	// Now, when Clock is nil, replaces the system clock's Now (tests of
-	// code that reads the time but waits on no timer). Prefer Clock.
-	Now func() time.Time
 	// DropLog rate-limits the "vrrp packet dropped" lines (one per reason
 	// per interval, with the count suppressed); share one between the
 	// instances so that a packet every socket sees is logged once. Default:
@@ -129,7 +126,6 @@ type Driver struct {
 	cfg  InstanceConfig
 	opts Options
 	log  *slog.Logger
-	now  func() time.Time
 	m    *Machine
 	ext  chan Event
 	warn []string
@@ -171,17 +167,11 @@ func NewDriver(cfg InstanceConfig, opts Options) (*Driver, error) {
 		log = slog.Default()
 	}
 	log = log.With("instance", cfg.Name, "vrid", int(cfg.VRID))
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-		if opts.Now != nil {
-			opts.Clock = nowClock{clock.Real{}, opts.Now}
-		}
-	}
-	now := opts.Clock.Now
+	opts.Clock = clock.Or(opts.Clock)
 	if opts.DropLog == nil {
-		opts.DropLog = logging.NewLimiter(0, now)
+		opts.DropLog = logging.NewLimiter(0, opts.Clock.Now)
 	}
-	d := &Driver{cfg: cfg, opts: opts, log: log, now: now, m: NewMachine(cfg), ext: make(chan Event, 16), warn: warn, kick: make(chan struct{}, 1)}
+	d := &Driver{cfg: cfg, opts: opts, log: log, m: NewMachine(cfg), ext: make(chan Event, 16), warn: warn, kick: make(chan struct{}, 1)}
 	d.status = Status{Instance: cfg.Name, Interface: cfg.Interface, VRID: cfg.VRID, Version: cfg.Version,
 		State: StateInit, Priority: cfg.Priority, BasePriority: cfg.Priority, SyncGroup: cfg.SyncGroup, Dropped: map[string]uint64{}}
 	if opts.Sync != nil {
@@ -600,7 +590,7 @@ func (d *Driver) send(prio uint8) {
 
 // step feeds the machine and performs its actions in order.
 func (d *Driver) step(ev Event) {
-	acts := d.m.Step(d.now(), ev)
+	acts := d.m.Step(d.opts.Clock.Now(), ev)
 	for _, a := range acts {
 		switch a := a.(type) {
 		case SendAdvert:
@@ -876,11 +866,3 @@ func (d *Driver) openFor(n InstanceConfig) error {
 	}
 	return nil
 }
-
-// nowClock is a clock.Clock whose Now is replaced (Options.Now).
-type nowClock struct {
-	clock.Clock
-	now func() time.Time
-}
-
-func (c nowClock) Now() time.Time { return c.now() }

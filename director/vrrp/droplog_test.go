@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
 	"github.com/tandemlb/tandem/shared/logging"
 )
 
@@ -15,15 +16,14 @@ import (
 // packet, and once per instance. Now: one line per reason per interval,
 // with the suppressed count, and by one instance only.
 func TestDriverDropLog(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clk := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	shared := logging.NewLimiter(time.Second, clock)
+	shared := logging.NewLimiter(time.Second, clk.Now)
 	var drivers []*Driver
 	for _, vrid := range []uint8{100, 101, 102} {
 		cfg := fastCfg(func(c *InstanceConfig) { c.VRID = vrid })
-		d, err := NewDriver(cfg, Options{Logger: log, Src: self, IfIndex: 2, Now: clock, DropLog: shared})
+		d, err := NewDriver(cfg, Options{Logger: log, Src: self, IfIndex: 2, Clock: clk, DropLog: shared})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +41,7 @@ func TestDriverDropLog(t *testing.T) {
 	// 3 s of flood, 1000 packets of each kind per second; every driver's
 	// socket sees every packet.
 	for range 3000 {
-		now = now.Add(time.Millisecond)
+		clk.Advance(time.Millisecond)
 		for _, d := range drivers {
 			d.check(badTTL)
 			d.check(junk)
