@@ -443,6 +443,12 @@ func (r Rule) validate() string {
 	return ""
 }
 
+// allVIPs is what goes on and off the interfaces and is announced: the VIPs
+// and the excluded ones.
+func (c InstanceConfig) allVIPs() []VIP {
+	return append(slices.Clone(c.VIPs), c.ExcludedVIPs...)
+}
+
 // restartFields are the fields a running instance cannot take over: they
 // are its socket and its identity on the link (keepalived 2.2 restarts an
 // instance on reload only for these; it keeps the state of the others).

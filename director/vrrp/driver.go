@@ -284,7 +284,7 @@ func (d *Driver) open() (closeAll func(), err error) {
 			d.closers = append(d.closers, func() { c.Close() })
 		}
 		if d.opts.Announcer == nil {
-			a, err := NewL2Announcer(d.allVIPs())
+			a, err := NewL2Announcer(d.cfg.allVIPs())
 			if err != nil {
 				return err
 			}
@@ -513,12 +513,6 @@ func (d *Driver) authData() (uint8, [8]byte) {
 	return AuthPassword, b
 }
 
-// allVIPs is what goes on and off the interfaces and is announced: the VIPs
-// and the excluded ones.
-func (d *Driver) allVIPs() []VIP {
-	return append(slices.Clone(d.cfg.VIPs), d.cfg.ExcludedVIPs...)
-}
-
 func (d *Driver) vipAddrs() []netip.Addr {
 	out := make([]netip.Addr, len(d.cfg.VIPs))
 	for i, v := range d.cfg.VIPs {
@@ -596,11 +590,11 @@ func (d *Driver) step(ev Event) {
 		case SendAdvert:
 			d.send(a.Priority)
 		case AddVIPs:
-			if err := d.opts.Addrs.AddVIPs(d.allVIPs()); err != nil {
+			if err := d.opts.Addrs.AddVIPs(d.cfg.allVIPs()); err != nil {
 				d.log.Error("vrrp VIPs not added", "err", err)
 			}
 		case RemoveVIPs:
-			if err := d.opts.Addrs.RemoveVIPs(d.allVIPs()); err != nil {
+			if err := d.opts.Addrs.RemoveVIPs(d.cfg.allVIPs()); err != nil {
 				d.log.Error("vrrp VIPs not removed", "err", err)
 			}
 		case AddRoutes:
@@ -650,7 +644,7 @@ func (d *Driver) step(ev Event) {
 			d.log.Info("vrrp instance reconfigured; it keeps its state", "fields", a.Fields, "state", d.m.State().String(),
 				"priority", int(d.m.Priority()), "base_priority", int(d.cfg.Priority))
 		case SendGARP:
-			if err := d.opts.Announcer.Announce(d.allVIPs(), a.Repeat); err != nil {
+			if err := d.opts.Announcer.Announce(d.cfg.allVIPs(), a.Repeat); err != nil {
 				d.log.Warn("vrrp announcement failed", "err", err)
 			}
 		case Notify:
@@ -838,15 +832,11 @@ func (d *Driver) openFor(n InstanceConfig) error {
 		v6  bool
 	}
 	have := map[devFam]bool{}
-	for _, v := range d.allVIPs() {
+	for _, v := range d.cfg.allVIPs() {
 		have[devFam{v.Dev, v.Prefix.Addr().Is6()}] = true
 	}
-	all := append(slices.Clone(n.VIPs), n.ExcludedVIPs...)
-	need := false
-	for _, v := range all {
-		need = need || !have[devFam{v.Dev, v.Prefix.Addr().Is6()}]
-	}
-	if !need {
+	all := n.allVIPs()
+	if !slices.ContainsFunc(all, func(v VIP) bool { return !have[devFam{v.Dev, v.Prefix.Addr().Is6()}] }) {
 		return nil
 	}
 	var a *L2Announcer

@@ -776,8 +776,6 @@ func minus[T comparable](a, b []T) []T {
 	return out
 }
 
-func allOf(c InstanceConfig) []VIP { return append(slices.Clone(c.VIPs), c.ExcludedVIPs...) }
-
 // reconfigure is Reconfigure: see there.
 func (m *Machine) reconfigure(now time.Time, n InstanceConfig) []Action {
 	old := m.cfg
@@ -849,7 +847,7 @@ func (m *Machine) reconfigure(now time.Time, n InstanceConfig) []Action {
 	}
 	rmRoutes, addRoutes := minus(old.VirtualRoutes, n.VirtualRoutes), minus(n.VirtualRoutes, old.VirtualRoutes)
 	rmRules, addRules := minus(old.VirtualRules, n.VirtualRules), minus(n.VirtualRules, old.VirtualRules)
-	rmVIPs, addVIPs := minus(allOf(old), allOf(n)), minus(allOf(n), allOf(old))
+	rmVIPs, addVIPs := minus(old.allVIPs(), n.allVIPs()), minus(n.allVIPs(), old.allVIPs())
 	if len(rmRoutes)+len(rmRules) > 0 {
 		acts = append(acts, UpdateRoutes{RemoveRoutes: rmRoutes, RemoveRules: rmRules})
 	}
