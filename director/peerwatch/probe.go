@@ -198,11 +198,8 @@ func Encode(key []byte, p *Probe) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendMAC(key, b), nil
+	return hbproto.AppendTag(key, b), nil
 }
-
-// appendMAC appends HMAC-SHA256(key, b) to b.
-func appendMAC(key, b []byte) []byte { return hbproto.AppendTag(key, b) }
 
 // checkFrame: length, magic, version (before the MAC).
 func checkFrame(b []byte) error {

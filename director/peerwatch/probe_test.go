@@ -129,7 +129,7 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
-func sign(b []byte) []byte { return appendMAC(testKey, b) }
+func sign(b []byte) []byte { return hbproto.AppendTag(testKey, b) }
 
 func TestReplayAndSessions(t *testing.T) {
 	s := NewSealer(testKey, 42)
@@ -196,7 +196,7 @@ func FuzzDecode(f *testing.F) {
 	for _, p := range []*Probe{upProbe(), goodbye()} {
 		b, _ := Encode(testKey, p)
 		f.Add(b)
-		f.Add(appendMAC(testKey, append(append([]byte(nil), b[:len(b)-TagSize]...), 0xAA, 0xBB)))
+		f.Add(hbproto.AppendTag(testKey, append(append([]byte(nil), b[:len(b)-TagSize]...), 0xAA, 0xBB)))
 	}
 	f.Add([]byte("TP\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -215,7 +215,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding differs\nin:  %x\nout: %x", want, re)
 		}
 		o := NewOpener(testKey, time.Hour)
-		if q, err := o.Open("fuzz", appendMAC(testKey, re), p.Time); err != nil {
+		if q, err := o.Open("fuzz", hbproto.AppendTag(testKey, re), p.Time); err != nil {
 			t.Fatalf("signed re-encoding does not open: %v", err)
 		} else if diff := cmp.Diff(p, q); diff != "" {
 			t.Fatalf("Open vs decode (-want +got)\n%s", diff)

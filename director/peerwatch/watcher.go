@@ -204,7 +204,6 @@ type Watcher struct {
 	log   *slog.Logger
 	lim   *logging.Limiter
 	clock clock.Clock
-	now   func() time.Time // clock.Now
 	sess  *Session
 	seal  *Sealer
 	open  *Opener
@@ -267,12 +266,11 @@ func New(opts Options) (*Watcher, error) {
 		opts.SessionID = max(id, 1)
 	}
 	w := &Watcher{opts: opts, log: opts.Logger, clock: clock.Or(opts.Clock), rebind: make(chan struct{}, 1)}
-	w.now = w.clock.Now
 	if w.log == nil {
 		w.log = slog.Default()
 	}
 	w.log = w.log.With("component", "peerwatch")
-	w.lim = logging.NewLimiter(opts.LogInterval, w.now)
+	w.lim = logging.NewLimiter(opts.LogInterval, w.clock.Now)
 	w.sess = NewSession(opts.Session, opts.SessionID)
 	w.seal = NewSealer(opts.Key, opts.SessionID)
 	w.open = NewOpenerKeys(append([][]byte{opts.Key}, opts.AcceptKeys...), opts.Window)
@@ -395,7 +393,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	} else {
 		close(readDone)
 	}
-	now := w.now()
+	now := w.clock.Now()
 	for _, in := range w.insts {
 		in.lastAdvert = now
 		in.received = in.b.VRRP.Status().Received
@@ -417,7 +415,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		next := nextPoll
 		if !leaveBy.IsZero() {
-			now := w.now()
+			now := w.clock.Now()
 			if w.opts.DisableProbe || !w.masters() || !now.Before(leaveBy) {
 				w.leave()
 				return nil
@@ -431,12 +429,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		select {
 		case <-w.rebind:
-			w.takeInstances(w.now())
+			w.takeInstances(w.clock.Now())
 		case <-done:
 			done = nil
-			leaveBy = w.now().Add(w.opts.LeaveWait)
+			leaveBy = w.clock.Now().Add(w.opts.LeaveWait)
 			if w.handoff.Load() {
-				leaveBy = w.now()
+				leaveBy = w.clock.Now()
 			}
 			w.pend = nil
 			ctx = context.WithoutCancel(ctx)
@@ -444,9 +442,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.receive(ctx, p)
 		case <-changed:
 			changed = w.opts.Witness.Changed()
-			w.witness(ctx, w.now())
+			w.witness(ctx, w.clock.Now())
 		case <-alarm.At(next):
-			now := w.now()
+			now := w.clock.Now()
 			w.apply(ctx, now, w.sess.Step(now, TimerFired{}))
 			if !now.Before(nextPoll) {
 				w.poll(now)
@@ -482,7 +480,7 @@ func (w *Watcher) read(out chan<- packet, done chan<- struct{}) {
 			}
 			return
 		}
-		p, reason, err := w.accept(buf[:n], from, ttl, w.now())
+		p, reason, err := w.accept(buf[:n], from, ttl, w.clock.Now())
 		if reason != "" {
 			w.drop(reason, from, err)
 			continue
@@ -568,7 +566,7 @@ func (w *Watcher) drop(reason string, from netip.AddrPort, err error) {
 }
 
 func (w *Watcher) receive(ctx context.Context, pk packet) {
-	now := w.now()
+	now := w.clock.Now()
 	var lost uint64
 	if p := pk.p; p.Session == w.last.session && p.Seq > w.last.seq {
 		lost = p.Seq - w.last.seq - 1
@@ -590,7 +588,7 @@ func (w *Watcher) dest() netip.AddrPort {
 	if p := w.sess.Peer(); p.Addr.IsValid() && w.sess.State() != StateDown {
 		return p.Addr
 	}
-	if p := w.sess.Peer(); p.Addr.IsValid() && p.LastHeard.After(w.now().Add(-2*w.sess.Config().SlowInterval)) {
+	if p := w.sess.Peer(); p.Addr.IsValid() && p.LastHeard.After(w.clock.Now().Add(-2*w.sess.Config().SlowInterval)) {
 		return p.Addr
 	}
 	if pin := w.pinned(); pin.IsValid() {
@@ -637,7 +635,7 @@ func role(s vrrp.State) hbproto.Role {
 func (w *Watcher) send(a Send) {
 	p := Probe{State: a.State, Diag: a.Diag, DetectMult: a.DetectMult, TxInterval: a.TxInterval,
 		YourSession: a.YourSession, Name: w.opts.Name, Instances: w.roles()}
-	b, err := w.seal.Seal(w.now(), p)
+	b, err := w.seal.Seal(w.clock.Now(), p)
 	if err == nil {
 		err = w.opts.Conn.WriteTo(b, w.dest())
 	}
@@ -886,7 +884,7 @@ func (w *Watcher) leave() {
 	if w.masters() {
 		d = DiagDisabled
 	}
-	now := w.now()
+	now := w.clock.Now()
 	for _, a := range w.sess.Step(now, Leave{Diag: d}) {
 		if s, ok := a.(Send); ok {
 			for range goodbyeCopies {
