@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemlb/tandem/shared/procgroup/procgrouptest"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -74,23 +74,11 @@ func TestMiscCheck(t *testing.T) {
 	}
 }
 
-// alive reports whether pid is a live process (a zombie is dead: in a
-// container nobody may reap it).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
 // waitDead waits (bounded) for pid to die: a SIGKILLed process takes a
-// moment to go.
+// moment to go (a zombie is dead: in a container nobody may reap it).
 func waitDead(t *testing.T, pid int) {
 	t.Helper()
-	testutil.Eventually(t, 3*time.Second, func() bool { return !alive(pid) }, "process %d still alive", pid)
+	testutil.Eventually(t, 3*time.Second, func() bool { return !procgrouptest.Running(pid) }, "process %d still alive", pid)
 }
 
 func readPid(t *testing.T, path string) int {

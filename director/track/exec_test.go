@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/track"
+	"github.com/tandemlb/tandem/shared/procgroup/procgrouptest"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -87,20 +88,11 @@ func TestOSExecutorTimeoutKillsGroup(t *testing.T) {
 	var killErr error
 	gone := func() bool {
 		killErr = syscall.Kill(pid, 0)
-		return errors.Is(killErr, syscall.ESRCH) || isZombie(pid)
+		return errors.Is(killErr, syscall.ESRCH) || !procgrouptest.Running(pid)
 	}
 	if !testutil.WaitFor(5*time.Second, gone) {
 		t.Fatalf("child %d still alive after the timeout (kill 0: %v)", pid, killErr)
 	}
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i > 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }
 
 func TestOSExecutorCancel(t *testing.T) {
