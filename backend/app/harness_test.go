@@ -204,9 +204,8 @@ type harness struct {
 	logs  *testutil.SyncBuffer
 	conf  hconf
 
-	a      *App
-	cancel context.CancelFunc
-	done   chan error
+	a   *App
+	run *testutil.Running // nil: not running
 }
 
 // newHarness writes the configuration; the host has lo and eth0 with
@@ -307,9 +306,7 @@ func (h *harness) startErr() error {
 	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(h.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.a = New(cfg, Options{Log: log, Notifier: h.notes, Socket: filepath.Join(h.dir, "run", "backend.sock"), Edges: h.edges()})
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- h.a.Run(ctx) }()
+	h.run = testutil.Start(h.a.Run)
 	h.t.Cleanup(h.stop)
 	deadline := time.After(waitLimit)
 	for {
@@ -318,33 +315,24 @@ func (h *harness) startErr() error {
 			if strings.HasPrefix(s, "READY=1") {
 				return nil
 			}
-		case err := <-h.done:
-			h.done <- err
-			if err == nil {
+		case <-h.run.Done():
+			if h.run.Err() == nil {
 				h.t.Fatal("Run returned nil before READY")
 			}
-			return err
+			return h.run.Err()
 		case <-deadline:
 			h.t.Fatalf("not READY: %q\n%s", h.notes.events(), h.logs)
 		}
 	}
 }
 
-// stop ends Run as SIGTERM does and returns its error.
+// stop ends Run as SIGTERM does; an error or no return fails the test.
 func (h *harness) stop() {
-	if h.cancel == nil {
+	if h.run == nil {
 		return
 	}
-	h.cancel()
-	h.cancel = nil
-	select {
-	case err := <-h.done:
-		if err != nil {
-			h.t.Errorf("Run: %v", err)
-		}
-	case <-time.After(waitLimit):
-		h.t.Errorf("Run did not return after the stop")
-	}
+	h.run.Stop(h.t, waitLimit)
+	h.run = nil
 }
 
 // reload sends SIGHUP and waits for the reload's READY.

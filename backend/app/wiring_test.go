@@ -123,7 +123,7 @@ func TestStartBadInterfaceChangesNothing(t *testing.T) {
 	if ev := h.notes.events(); len(ev) != 0 {
 		t.Errorf("told systemd %q", ev)
 	}
-	h.cancel = nil // Run has returned
+	h.run = nil // Run has returned, with the error expected
 }
 
 // The watches are wired: a VIP removed by someone else and the table
