@@ -1,6 +1,10 @@
 package pool
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tandemlb/tandem/shared/hbproto"
+)
 
 // State is a real server's pool state. The numbers are those of the
 // heartbeat protocol's pool field (hbproto.PoolState).
@@ -30,21 +34,14 @@ const (
 	Maintenance State = 5
 )
 
-// String returns the state's lower-case name ("new" for Initial).
+// String returns the state's lower-case name: the heartbeat's
+// (hbproto.PoolState), and "new" for Initial.
 func (s State) String() string {
-	switch s {
-	case Initial:
+	switch {
+	case s == Initial:
 		return "new"
-	case Up:
-		return "up"
-	case Down:
-		return "down"
-	case Draining:
-		return "draining"
-	case Drained:
-		return "drained"
-	case Maintenance:
-		return "maintenance"
+	case s <= Maintenance:
+		return hbproto.PoolState(s).String()
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
