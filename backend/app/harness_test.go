@@ -158,16 +158,6 @@ func (d *fakeDirector) reply(role hbproto.Role, dests ...hbproto.DestinationStat
 	}
 }
 
-// fakeApp is the application the health probe connects to.
-type fakeApp struct{ ln net.Listener }
-
-func newFakeApp(t *testing.T) *fakeApp {
-	ln := testutil.TCPAcceptor(t)
-	return &fakeApp{ln: ln}
-}
-
-func (f *fakeApp) addr() string { return f.ln.Addr().String() }
-
 // freePort returns a loopback address that was free a moment ago (the
 // configuration refuses port 0).
 func freePort(t *testing.T) string {
@@ -194,7 +184,7 @@ type harness struct {
 	t     *testing.T
 	dir   string
 	path  string
-	app   *fakeApp
+	app   net.Listener // the application the health probe connects to
 	dir1  *fakeDirector
 	nl    *viptest.Fake
 	nft   *arpguardtest.Kernel
@@ -215,7 +205,7 @@ func newHarness(t *testing.T, c hconf) *harness {
 	dir := t.TempDir()
 	h := &harness{
 		t: t, dir: dir, path: filepath.Join(dir, "backend.yaml"),
-		app: newFakeApp(t), dir1: newFakeDirector(t, unitKey),
+		app: testutil.TCPAcceptor(t), dir1: newFakeDirector(t, unitKey),
 		nl: viptest.New(), nft: arpguardtest.NewKernel(), sys: arpguardtest.NewSysctl("lo", "eth0"),
 		hup: make(chan os.Signal, 1), notes: newNotes(), logs: &testutil.SyncBuffer{},
 	}
@@ -266,7 +256,7 @@ func (h *harness) writeConfig(c hconf) {
 		fmt.Fprintf(&b, "directors: [%q]\n", h.dir1.addr().String())
 	}
 	fmt.Fprintf(&b, "heartbeat: {key_file: %s, interval: 1m}\n", c.keyFile)
-	fmt.Fprintf(&b, "health: {service: www, type: tcp, address: %q, interval: 10m, timeout: 2s, rise: 1, fall: 1}\n", h.app.addr())
+	fmt.Fprintf(&b, "health: {service: www, type: tcp, address: %q, interval: 10m, timeout: 2s, rise: 1, fall: 1}\n", h.app.Addr())
 	fmt.Fprintf(&b, "%s\nstate_dir: %s/state\nruntime_dir: %s/run\nmetrics: {listen: \"off\"}\nlog: {level: debug}\n", c.check, h.dir, h.dir)
 	if c.garbage {
 		b.WriteString("vips: [not an address]\n")
@@ -304,7 +294,7 @@ func (h *harness) startErr() error {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(h.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.a = New(cfg, Options{Log: log, Notifier: h.notes, Socket: filepath.Join(h.dir, "run", "backend.sock"), Edges: h.edges()})
 	h.run = testutil.Start(h.a.Run)
 	h.t.Cleanup(h.stop)
