@@ -67,38 +67,22 @@ func (f *Fake) Load(states ...lvs.ServiceState) {
 
 // SetConns sets the connection counters of a destination.
 func (f *Fake) SetConns(svc lvs.ServiceKey, dest string, active, inactive int) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.init()
-	st, ok := f.svcs[svc]
-	if !ok {
-		return fmt.Errorf("no service %s", svc)
-	}
-	for i := range st.Destinations {
-		if st.Destinations[i].Key() == dest {
-			st.Destinations[i].ActiveConns = active
-			st.Destinations[i].InactiveConns = inactive
-			return nil
-		}
-	}
-	return fmt.Errorf("no destination %s in %s", dest, svc)
+	return f.editDest(svc, dest, func(d *lvs.DestinationState) { d.ActiveConns, d.InactiveConns = active, inactive })
 }
 
 // SetServiceStats sets the traffic counters of a service.
 func (f *Fake) SetServiceStats(svc lvs.ServiceKey, s lvs.Stats) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.init()
-	st, ok := f.svcs[svc]
-	if !ok {
-		return fmt.Errorf("no service %s", svc)
-	}
-	st.Stats = s
-	return nil
+	return f.editService(svc, func(st *lvs.ServiceState) error { st.Stats = s; return nil })
 }
 
 // SetDestStats sets the traffic counters of a destination ("addr:port").
 func (f *Fake) SetDestStats(svc lvs.ServiceKey, dest string, s lvs.Stats) error {
+	return f.editDest(svc, dest, func(d *lvs.DestinationState) { d.Stats = s })
+}
+
+// editService applies edit to service svc in the table, without recording
+// a call.
+func (f *Fake) editService(svc lvs.ServiceKey, edit func(*lvs.ServiceState) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.init()
@@ -106,13 +90,20 @@ func (f *Fake) SetDestStats(svc lvs.ServiceKey, dest string, s lvs.Stats) error 
 	if !ok {
 		return fmt.Errorf("no service %s", svc)
 	}
-	for i := range st.Destinations {
-		if st.Destinations[i].Key() == dest {
-			st.Destinations[i].Stats = s
-			return nil
+	return edit(st)
+}
+
+// editDest applies edit to destination dest ("addr:port") of service svc.
+func (f *Fake) editDest(svc lvs.ServiceKey, dest string, edit func(*lvs.DestinationState)) error {
+	return f.editService(svc, func(st *lvs.ServiceState) error {
+		for i := range st.Destinations {
+			if st.Destinations[i].Key() == dest {
+				edit(&st.Destinations[i])
+				return nil
+			}
 		}
-	}
-	return fmt.Errorf("no destination %s in %s", dest, svc)
+		return fmt.Errorf("no destination %s in %s", dest, svc)
+	})
 }
 
 // Calls returns the recorded mutations, oldest first.
