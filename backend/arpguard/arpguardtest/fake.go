@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/tandemlb/tandem/backend/arpguard"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // Kernel is an in-memory arpguard.Kernel: the arp-family tables by name.
@@ -22,28 +23,13 @@ type Kernel struct {
 	tables map[string]arpguard.Spec
 	calls  []string
 	kicks  []func()
-	// changed is closed (and replaced) at every change of a table.
-	changed chan struct{}
-}
-
-// notify wakes the Changed waiters; k.mu is held.
-func (k *Kernel) notify() {
-	if k.changed != nil {
-		close(k.changed)
-		k.changed = nil
-	}
+	// changes is notified at every change of a table.
+	changes testutil.Changes
 }
 
 // Changed returns a channel that is closed at the next change of a table
 // (applied, removed or deleted).
-func (k *Kernel) Changed() <-chan struct{} {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.changed == nil {
-		k.changed = make(chan struct{})
-	}
-	return k.changed
-}
+func (k *Kernel) Changed() <-chan struct{} { return k.changes.Next() }
 
 // NewKernel returns an empty ruleset.
 func NewKernel() *Kernel { return &Kernel{tables: map[string]arpguard.Spec{}} }
@@ -72,7 +58,7 @@ func (k *Kernel) Apply(s arpguard.Spec) error {
 	k.calls = append(k.calls, describe(s))
 	s.VIPs = v4(s.VIPs)
 	k.tables[s.Table] = s
-	k.notify()
+	k.changes.Notify()
 	return nil
 }
 
@@ -82,7 +68,7 @@ func (k *Kernel) Remove(table string) error {
 	defer k.mu.Unlock()
 	k.calls = append(k.calls, "remove "+table)
 	delete(k.tables, table)
-	k.notify()
+	k.changes.Notify()
 	return nil
 }
 
@@ -143,7 +129,7 @@ func (k *Kernel) Calls() []string {
 func (k *Kernel) Delete(table string) {
 	k.mu.Lock()
 	delete(k.tables, table)
-	k.notify()
+	k.changes.Notify()
 	kicks := slices.Clone(k.kicks)
 	k.mu.Unlock()
 	for _, kick := range kicks {
@@ -172,19 +158,12 @@ type Sysctl struct {
 	ifaces []string
 	vals   map[string]string
 	sets   []string
-	// changed is closed (and replaced) at every write.
-	changed chan struct{}
+	// changes is notified at every write.
+	changes testutil.Changes
 }
 
 // Changed returns a channel that is closed at the next write.
-func (s *Sysctl) Changed() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.changed == nil {
-		s.changed = make(chan struct{})
-	}
-	return s.changed
-}
+func (s *Sysctl) Changed() <-chan struct{} { return s.changes.Next() }
 
 // NewSysctl returns sysctls for the interfaces ("all" is always known).
 func NewSysctl(ifaces ...string) *Sysctl {
@@ -222,10 +201,7 @@ func (s *Sysctl) Set(path, value string) error {
 	}
 	s.vals[path] = value
 	s.sets = append(s.sets, path+"="+value)
-	if s.changed != nil {
-		close(s.changed)
-		s.changed = nil
-	}
+	s.changes.Notify()
 	return nil
 }
 

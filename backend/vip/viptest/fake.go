@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tandemlb/tandem/backend/vip"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // Fake is an in-memory netlink handle: it implements vip.Netlink and the
@@ -27,8 +28,8 @@ type Fake struct {
 	subs   []sub
 	calls  []string
 	closed int
-	// changed is closed (and replaced) at every change of an address.
-	changed chan struct{}
+	// changes is notified at every change of an address.
+	changes testutil.Changes
 	// failAdd, when set, fails AddrReplace.
 	failAdd error
 }
@@ -158,7 +159,7 @@ func (f *Fake) AddrReplace(link netlink.Link, a *netlink.Addr) error {
 	if f.failAdd != nil {
 		return f.failAdd
 	}
-	defer f.notify()
+	defer f.changes.Notify()
 	idx := link.Attrs().Index
 	list := f.addrs[idx]
 	if i := indexOf(list, a); i >= 0 {
@@ -186,7 +187,7 @@ func (f *Fake) del(idx int, a *netlink.Addr) error {
 		return unix.EADDRNOTAVAIL
 	}
 	f.addrs[idx] = slices.Delete(list, i, i+1)
-	f.notify()
+	f.changes.Notify()
 	subs := slices.Clone(f.subs)
 	f.mu.Unlock()
 	u := netlink.AddrUpdate{LinkAddress: *a.IPNet, LinkIndex: idx, NewAddr: false}
@@ -203,24 +204,9 @@ func indexOf(list []netlink.Addr, a *netlink.Addr) int {
 	return slices.IndexFunc(list, func(x netlink.Addr) bool { return x.IPNet.String() == a.IPNet.String() })
 }
 
-// notify wakes the Changed waiters; f.mu is held.
-func (f *Fake) notify() {
-	if f.changed != nil {
-		close(f.changed)
-		f.changed = nil
-	}
-}
-
 // Changed returns a channel that is closed at the next change of an
 // address (added, replaced or deleted).
-func (f *Fake) Changed() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.changed == nil {
-		f.changed = make(chan struct{})
-	}
-	return f.changed
-}
+func (f *Fake) Changed() <-chan struct{} { return f.changes.Next() }
 
 // Close counts the closes (the agent's handles are opened and closed).
 func (f *Fake) Close() {
