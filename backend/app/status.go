@@ -67,14 +67,11 @@ type Status struct {
 // that a new CLI reads an old daemon's answer.
 type DirectorViews []maintenance.DirectorView
 
-// directorJSON is a DirectorView on the wire.
+// directorJSON is a DirectorView on the wire: its own fields as they are,
+// its destinations in snake_case.
 type directorJSON struct {
-	Addr         string            `json:"addr"`
-	Name         string            `json:"name,omitempty"`
-	RoleCode     hbproto.Role      `json:"role_code"`
-	Role         string            `json:"role"`
-	LastReply    time.Time         `json:"last_reply"`
-	Destinations []destinationJSON `json:"destinations"`
+	maintenance.DirectorView
+	Destinations []destinationJSON `json:"destinations"` // hides DirectorView's
 }
 
 // destinationJSON is an hbproto.DestinationStatus on the wire.
@@ -113,8 +110,7 @@ func (v DirectorViews) MarshalJSON() ([]byte, error) {
 	}
 	out := make([]directorJSON, 0, len(v))
 	for _, d := range v {
-		dj := directorJSON{Addr: d.Addr, Name: d.Name, RoleCode: d.Role, Role: d.RoleName, LastReply: d.LastReply,
-			Destinations: make([]destinationJSON, 0, len(d.Destinations))}
+		dj := directorJSON{DirectorView: d, Destinations: make([]destinationJSON, 0, len(d.Destinations))}
 		for _, ds := range d.Destinations {
 			dj.Destinations = append(dj.Destinations, destinationJSON{Service: ds.Service, Addr: ds.Addr, Weight: ds.Weight,
 				ConfiguredWeight: ds.ConfiguredWeight, ActiveConns: ds.ActiveConns, InactiveConns: ds.InactiveConns,
@@ -129,8 +125,8 @@ func (v DirectorViews) MarshalJSON() ([]byte, error) {
 // names before it.
 func (v *DirectorViews) UnmarshalJSON(b []byte) error {
 	var in []struct {
-		directorJSON
-		Destinations []destinationIn `json:"destinations"`
+		maintenance.DirectorView
+		Destinations []destinationIn `json:"destinations"` // hides DirectorView's
 	}
 	if err := json.Unmarshal(b, &in); err != nil {
 		return err
@@ -141,7 +137,7 @@ func (v *DirectorViews) UnmarshalJSON(b []byte) error {
 	}
 	out := make(DirectorViews, 0, len(in))
 	for _, d := range in {
-		dv := maintenance.DirectorView{Addr: d.Addr, Name: d.Name, Role: d.RoleCode, RoleName: d.Role, LastReply: d.LastReply}
+		dv := d.DirectorView
 		for _, ds := range d.Destinations {
 			st := hbproto.DestinationStatus{Service: ds.Service, Addr: ds.Addr, Weight: ds.Weight,
 				ConfiguredWeight: ds.OldConfiguredWeight, ActiveConns: ds.OldActiveConns, InactiveConns: ds.OldInactiveConns}
