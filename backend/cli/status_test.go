@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
@@ -22,6 +20,7 @@ import (
 	"github.com/tandemlb/tandem/backend/maintenance"
 	"github.com/tandemlb/tandem/backend/vip"
 	"github.com/tandemlb/tandem/shared/hbproto"
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 func TestPrintStatus(t *testing.T) {
@@ -106,19 +105,8 @@ func TestStatusJSON(t *testing.T) {
 	if err := printJSON(&b, st); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "status.json")
-	if *update {
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), b.String()); diff != "" {
-		t.Errorf("status --json changed (-golden +got); a field is renamed only with care: scripts read them\n%s", diff)
-	}
+	// A field is renamed only with care: scripts read them.
+	testutil.Golden(t, "status", b.Bytes(), *update)
 	var doc any
 	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
 		t.Fatal(err)
