@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -199,24 +200,7 @@ func top(root strictyaml.Value, cfg *Config) {
 			return ""
 		}),
 		"vips": func(v strictyaml.Value) {
-			v.List(func(el strictyaml.Value) {
-				s, ok := el.Str()
-				if !ok {
-					return
-				}
-				s = strings.TrimSuffix(strings.TrimSuffix(s, "/32"), "/128")
-				a, err := parseAddr(s)
-				switch {
-				case err != nil:
-					el.Errorf("%v", err)
-				case !a.IsGlobalUnicast():
-					el.Errorf("%s is not a unicast address usable as a VIP", a)
-				case slices.Contains(cfg.VIPs, a):
-					el.Errorf("%s is listed twice", a)
-				default:
-					cfg.VIPs = append(cfg.VIPs, a)
-				}
-			})
+			uniqueList(v, &cfg.VIPs, parseVIP)
 			if v.IsNull() || v.IsList() && len(v.Node().Content) == 0 {
 				v.Errorf("at least one VIP is required")
 			}
@@ -244,23 +228,7 @@ func top(root strictyaml.Value, cfg *Config) {
 				cfg.RealIP = a
 			}
 		},
-		"directors": func(v strictyaml.Value) {
-			v.List(func(el strictyaml.Value) {
-				s, ok := el.Str()
-				if !ok {
-					return
-				}
-				ap, err := ParseDirector(s)
-				switch {
-				case err != nil:
-					el.Errorf("%v", err)
-				case slices.Contains(cfg.Directors, ap):
-					el.Errorf("%s is listed twice", ap)
-				default:
-					cfg.Directors = append(cfg.Directors, ap)
-				}
-			})
-		},
+		"directors": func(v strictyaml.Value) { uniqueList(v, &cfg.Directors, ParseDirector) },
 		"heartbeat": func(v strictyaml.Value) {
 			v.Mapping(strictyaml.Fields{
 				"key_file": nonEmpty(&cfg.Heartbeat.KeyFile, nil),
@@ -321,6 +289,48 @@ func top(root strictyaml.Value, cfg *Config) {
 	}
 }
 
+// uniqueList reads a list of strings into dst, each parsed by parse (its
+// error is the element's) and listed once.
+func uniqueList[T interface {
+	comparable
+	fmt.Stringer
+}](v strictyaml.Value, dst *[]T, parse func(string) (T, error)) {
+	v.List(func(el strictyaml.Value) {
+		s, ok := el.Str()
+		if !ok {
+			return
+		}
+		x, err := parse(s)
+		switch {
+		case err != nil:
+			el.Errorf("%v", err)
+		case slices.Contains(*dst, x):
+			el.Errorf("%s is listed twice", x)
+		default:
+			*dst = append(*dst, x)
+		}
+	})
+}
+
+// parseVIP parses a VIP, "ip" or "ip/32" ("ip/128").
+func parseVIP(s string) (netip.Addr, error) {
+	a, err := parseAddr(strings.TrimSuffix(strings.TrimSuffix(s, "/32"), "/128"))
+	if err == nil && !a.IsGlobalUnicast() {
+		err = fmt.Errorf("%s is not a unicast address usable as a VIP", a)
+	}
+	return a, err
+}
+
+// onlyFor reports each key of keys that applies only to another kind (a
+// probe type, a check mode) than kind; what names the kind's key.
+func onlyFor[K ~string](keys strictyaml.Keys, applies map[string]K, what string, kind K) {
+	for _, name := range slices.Sorted(maps.Keys(applies)) {
+		if k, ok := keys[name]; ok && applies[name] != kind {
+			k.Errorf("applies only to %s %s, not %s", what, applies[name], kind)
+		}
+	}
+}
+
 func absPath(dst *string) func(strictyaml.Value) {
 	return nonEmpty(dst, func(s string) string {
 		if !strings.HasPrefix(s, "/") {
@@ -374,12 +384,7 @@ func health(v strictyaml.Value, h *Health) {
 	}
 	h.Command = cmd
 	if h.Type != "" {
-		onlyFor := map[string]ProbeType{"url": ProbeHTTP, "host": ProbeHTTP, "expect_status": ProbeHTTP, "address": ProbeTCP, "command": ProbeCommand}
-		for _, name := range sortedKeys(onlyFor) {
-			if k, ok := keys[name]; ok && onlyFor[name] != h.Type {
-				k.Errorf("applies only to type %s, not %s", onlyFor[name], h.Type)
-			}
-		}
+		onlyFor(keys, map[string]ProbeType{"url": ProbeHTTP, "host": ProbeHTTP, "expect_status": ProbeHTTP, "address": ProbeTCP, "command": ProbeCommand}, "type", h.Type)
 		need := map[ProbeType]string{ProbeHTTP: "url", ProbeTCP: "address", ProbeCommand: "command"}[h.Type]
 		if !keys.Has(need) {
 			v.KeyErrorf(need, "missing required key for type %s", h.Type)
@@ -414,22 +419,8 @@ func check(v strictyaml.Value, c *Check) {
 	if c.Mode == "" {
 		return
 	}
-	onlyFor := map[string]CheckMode{"listen": CheckListen, "path": CheckListen, "file": CheckFile}
-	for _, name := range sortedKeys(onlyFor) {
-		if k, ok := keys[name]; ok && onlyFor[name] != c.Mode {
-			k.Errorf("applies only to mode %s, not %s", onlyFor[name], c.Mode)
-		}
-	}
+	onlyFor(keys, map[string]CheckMode{"listen": CheckListen, "path": CheckListen, "file": CheckFile}, "mode", c.Mode)
 	if c.Mode == CheckFile && !keys.Has("file") {
 		v.KeyErrorf("file", "missing required key for mode file")
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
