@@ -27,10 +27,21 @@ func statsStatus(now time.Time) control.Status {
 	}
 }
 
+var spaces = regexp.MustCompile(` {2,}`)
+
 // squeeze collapses runs of spaces: the tests check the cells, not the
 // column widths.
-func squeeze(s string) string {
-	return regexp.MustCompile(` {2,}`).ReplaceAllString(s, " ")
+func squeeze(s string) string { return spaces.ReplaceAllString(s, " ") }
+
+// hasAll fails t for each of wants that out lacks (spaces squeezed in
+// both); what names the output.
+func hasAll(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(squeeze(out), squeeze(want)) {
+			t.Errorf("%s lacks %q:\n%s", what, want, out)
+		}
+	}
 }
 
 func TestPrintStats(t *testing.T) {
@@ -38,7 +49,7 @@ func TestPrintStats(t *testing.T) {
 	var b bytes.Buffer
 	printStats(&b, statsStatus(now), statsColumns{totals: true})
 	out := b.String()
-	for _, want := range []string{
+	hasAll(t, "--stats", out,
 		"SERVICE                   CONNS  INPKTS  OUTPKTS  INBYTES  OUTBYTES\n",
 		"TCP 192.0.2.100:80         1.2M   98.8M        0    12.3G         0\n",
 		"  -> 192.0.2.11:80         1.2M   98.8M        0    12.3G         0\n",
@@ -46,23 +57,15 @@ func TestPrintStats(t *testing.T) {
 		"  -> 192.0.2.99:80 (sorry)    5      50        0     5000         0\n",
 		"UDP 192.0.2.100:53 (not in IPVS)",
 		"DR: the director sees only client-to-server traffic",
-	} {
-		if !strings.Contains(squeeze(out), squeeze(want)) {
-			t.Errorf("--stats lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	b.Reset()
 	printStats(&b, statsStatus(now), statsColumns{rates: true, exact: true})
 	out = b.String()
-	for _, want := range []string{
+	hasAll(t, "--rate --exact", out,
 		"SERVICE                   CPS  INPPS  OUTPPS   INBPS  OUTBPS\n",
 		"TCP 192.0.2.100:80         12   3400       0  456789       0\n",
 		"rates per second",
-	} {
-		if !strings.Contains(squeeze(out), squeeze(want)) {
-			t.Errorf("--rate --exact lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	b.Reset()
 	st := statsStatus(now)
 	st.StatsAt = time.Time{}
@@ -105,7 +108,7 @@ func TestPrintPeers(t *testing.T) {
 	var b bytes.Buffer
 	printPeers(&b, st, now)
 	out := b.String()
-	for _, want := range []string{
+	hasAll(t, "--peers", out,
 		"this director: lb1, BACKUP\n",
 		"peer director: lb2 at 192.0.2.2:7481, probe session UP, last heard 50ms ago (declared dead after 300ms silent: 3 × 100ms)\n",
 		"session last went down 5s ago: peer restarted\n",
@@ -115,11 +118,7 @@ func TestPrintPeers(t *testing.T) {
 		"the peer also reports instances this director does not run: vrid 60 IPv4 BACKUP priority 50\n",
 		"rs1 (192.0.2.11)  report 1s ago          lb1 BACKUP 1.2s ago; lb2 MASTER 1.1s ago\n",
 		"rs2 (192.0.2.12)  SILENT since 30s ago   no director heard",
-	} {
-		if !strings.Contains(squeeze(out), squeeze(want)) {
-			t.Errorf("--peers lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	b.Reset()
 	st.Peers.Probe, st.Peers.Agents = nil, nil
 	printPeers(&b, st, now)
