@@ -364,49 +364,43 @@ written as the table is read.`,
 // to errOut.
 func listConns(out, errOut io.Writer, r io.Reader, f *connFilter, limit int, asJSON bool) error {
 	w := bufio.NewWriter(out)
-	var res connScan
-	var err error
+	var emit func(Conn) error
 	if asJSON {
 		w.WriteString(`{"connections":[`)
-		first := true
-		res, err = scanConns(r, f, limit, func(c Conn) error {
+		sep := "\n  "
+		emit = func(c Conn) error {
 			b, err := json.Marshal(c.json())
 			if err != nil {
 				return err
 			}
-			if !first {
-				w.WriteByte(',')
-			}
-			first = false
-			w.WriteString("\n  ")
+			w.WriteString(sep)
+			sep = ",\n  "
 			_, err = w.Write(b)
 			return err
-		})
-		if err != nil {
-			w.Flush()
-			return fmt.Errorf("reading %s: %w", connTable.path, err)
 		}
-		fmt.Fprintf(w, "\n],\n\"shown\":%d,\"matched\":%d,\"truncated\":%t,\"bad_lines\":%d}\n", res.Shown, res.Matched, res.Matched > res.Shown, res.Bad)
 	} else {
 		fmt.Fprintf(w, "%-6s %-6s %-12s %-22s %-22s %s\n", "PRO", "EXPIRE", "STATE", "CLIENT", "VIRTUAL", "REAL SERVER")
-		res, err = scanConns(r, f, limit, func(c Conn) error {
+		emit = func(c Conn) error {
 			line := fmt.Sprintf("%-6s %-6s %-12s %-22s %-22s %s", c.Protocol, formatExpire(c.Expires), c.State, c.Client, c.Virtual, c.Dest)
 			if c.PEName != "" {
 				line += " " + c.PEName + " " + c.PEData
 			}
 			_, err := fmt.Fprintln(w, line)
 			return err
-		})
-		if err != nil {
-			w.Flush()
-			return fmt.Errorf("reading %s: %w", connTable.path, err)
 		}
-		switch {
-		case res.Matched > res.Shown:
-			fmt.Fprintf(w, "%d of %d matching connections shown (--limit %d; --limit 0 shows all)\n", res.Shown, res.Matched, limit)
-		case res.Matched == 0:
-			fmt.Fprintln(w, "no connection matches")
-		}
+	}
+	res, err := scanConns(r, f, limit, emit)
+	if err != nil {
+		w.Flush()
+		return fmt.Errorf("reading %s: %w", connTable.path, err)
+	}
+	switch {
+	case asJSON:
+		fmt.Fprintf(w, "\n],\n\"shown\":%d,\"matched\":%d,\"truncated\":%t,\"bad_lines\":%d}\n", res.Shown, res.Matched, res.Matched > res.Shown, res.Bad)
+	case res.Matched > res.Shown:
+		fmt.Fprintf(w, "%d of %d matching connections shown (--limit %d; --limit 0 shows all)\n", res.Shown, res.Matched, limit)
+	case res.Matched == 0:
+		fmt.Fprintln(w, "no connection matches")
 	}
 	if err := w.Flush(); err != nil {
 		return err
