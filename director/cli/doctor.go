@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/app"
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/pool"
 	doctorpkg "github.com/tandemlb/tandem/shared/doctor"
@@ -63,7 +64,7 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 	}
 	d.Add(doctorpkg.OK, "config", "%s is valid (%s; %d vrrp_instance, %d virtual_server)", g.config, cfg.Format, len(cfg.VRRP), len(cfg.Services))
 
-	st, err := g.daemon().status(ctx)
+	st, err := g.daemon().status(ctx, control.StatusArgs{})
 	if err != nil {
 		d.Add(doctorpkg.Fail, "daemon", "%v", err)
 	} else {

@@ -106,12 +106,8 @@ func (g *globals) daemon() daemon {
 // daemon wraps control.Client with operator-friendly errors.
 type daemon struct{ c control.Client }
 
-func (d daemon) status(ctx context.Context) (control.Status, error) {
-	st, err := d.c.Status(ctx)
-	return st, explain(err, d.c.Path)
-}
-
-func (d daemon) statusWith(ctx context.Context, args control.StatusArgs) (control.Status, error) {
+// status asks for the status; zero args: the plain one.
+func (d daemon) status(ctx context.Context, args control.StatusArgs) (control.Status, error) {
 	st, err := d.c.StatusWith(ctx, args)
 	return st, explain(err, d.c.Path)
 }

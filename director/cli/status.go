@@ -66,7 +66,7 @@ director, role, age_ms, heard). Without these flags the JSON is unchanged.`,
 			if exact && !args.Stats {
 				return fmt.Errorf("--exact goes with --stats or --rate")
 			}
-			st, err := g.daemon().statusWith(cmd.Context(), args)
+			st, err := g.daemon().status(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
