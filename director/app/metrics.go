@@ -1,10 +1,8 @@
 package app
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"log/slog"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/tandemlb/tandem/director/metrics"
 	"github.com/tandemlb/tandem/director/peerwatch"
 	"github.com/tandemlb/tandem/director/vrrp"
-	"github.com/tandemlb/tandem/shared/limitfile"
 )
 
 // This file feeds the metrics that are read at scrape time (director/
@@ -200,35 +197,7 @@ func (a *App) configMetrics(ok bool) {
 	}
 	a.met.ReloadSuccessful.Set(1)
 	a.met.ReloadLastSuccess.Set(metrics.UnixSeconds(a.now()))
-	a.met.SetConfigHash(configHash(a.cfg.Files))
-}
-
-// maxConfigFile bounds a configuration file read for its hash (the config
-// package reads them under the same 4 MiB).
-const maxConfigFile = 4 << 20
-
-// configHash identifies a configuration by its files' bytes: the first 12
-// hex digits of the SHA-256 of each file (the main file, then the included
-// ones in the order they were read), each preceded by its length. The
-// paths are not in it, so two directors with the same files in other
-// places agree. The files are read again right after they were loaded; a
-// file that cannot be read makes the hash "unknown".
-func configHash(files []string) string {
-	if len(files) == 0 {
-		return "unknown"
-	}
-	h := sha256.New()
-	var n [8]byte
-	for _, f := range files {
-		b, err := limitfile.Read(f, maxConfigFile)
-		if err != nil {
-			return "unknown"
-		}
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	a.met.SetConfigHash(cmp.Or(a.cfg.FilesHash, "unknown")) // unknown: a model built in Go
 }
 
 // allCheckTypes are the check types a service's duration histogram may

@@ -10,7 +10,7 @@ import (
 // Changes is the structural difference between a running configuration and
 // a new one, as the reload path needs it: parse, validate, Diff, apply only
 // what changed. It is pure data computed from the two models; positions,
-// Format and Files are ignored.
+// Format, Files and FilesHash are ignored.
 //
 // Field names in the Fields lists are the Go field names of the model
 // (for example "Priority", "Scheduler", "Weight", "Checks").
@@ -253,7 +253,8 @@ func changedFields(a, b any, skip ...string) []string {
 var posType = reflect.TypeFor[Pos]()
 
 // equalIgnoringPos reports whether a and b are equal, ignoring every Pos,
-// Config.Format and Config.Files, and treating nil and empty slices alike.
+// Config.Format, Config.Files and Config.FilesHash, and treating nil and
+// empty slices alike.
 func equalIgnoringPos(a, b any) bool {
 	return equalValues(reflect.ValueOf(a), reflect.ValueOf(b))
 }
@@ -292,7 +293,7 @@ func equalValues(a, b reflect.Value) bool {
 	case reflect.Struct:
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			if f.Type == posType || (t == configType && (f.Name == "Format" || f.Name == "Files" || f.Name == "Warnings")) {
+			if f.Type == posType || (t == configType && (f.Name == "Format" || f.Name == "Files" || f.Name == "FilesHash" || f.Name == "Warnings")) {
 				continue
 			}
 			if !equalValues(a.Field(i), b.Field(i)) {
@@ -308,7 +309,7 @@ func equalValues(a, b reflect.Value) bool {
 var configType = reflect.TypeFor[Config]()
 
 // Equal reports whether two configurations are the same, ignoring source
-// positions, Format and Files: Diff(a, b) would be empty.
+// positions, Format, Files and FilesHash: Diff(a, b) would be empty.
 func Equal(a, b *Config) bool { return equalIgnoringPos(a, b) }
 
 // EqualValues reports whether a and b are equal as Diff compares them:

@@ -20,10 +20,11 @@ var cmpModel = []cmp.Option{
 	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
 }
 
-// cmpNoPos compares models ignoring positions, Format and Files.
+// cmpNoPos compares models ignoring positions, Format, Files (and their
+// hash) and Warnings.
 var cmpNoPos = append([]cmp.Option{
 	cmpopts.IgnoreTypes(Pos{}),
-	cmpopts.IgnoreFields(Config{}, "Format", "Files", "Warnings"),
+	cmpopts.IgnoreFields(Config{}, "Format", "Files", "FilesHash", "Warnings"),
 	cmpopts.EquateEmpty(),
 }, cmpModel...)
 

@@ -52,7 +52,7 @@ func parseKeepalived(name string, data []byte, fsys includeFS, opts ...ReadOptio
 	}
 	p := &kparser{errs: &errs, cfg: Default(), fsys: fsys}
 	p.cfg.Format = FormatKeepalived
-	p.cfg.Files = syn.files
+	p.cfg.Files, p.cfg.FilesHash = syn.files, filesHash(syn.texts...)
 	p.top(nodes)
 	p.finish()
 	p.cfg.Warnings = append(syn.warns, p.cfg.Warnings...)

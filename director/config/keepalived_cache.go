@@ -108,7 +108,7 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 		p := &kparser{errs: &errs, cfg: Default(), next: next.blocks, fsys: fsys}
 		p.cfg.Services = make([]VirtualService, 0, len(cache.blocks))
 		p.cfg.Format = FormatKeepalived
-		p.cfg.Files = syn.files
+		p.cfg.Files, p.cfg.FilesHash = syn.files, filesHash(syn.texts...)
 		p.top(nodes)
 		p.finish()
 		p.cfg.Warnings = append(syn.warns, p.cfg.Warnings...)
@@ -155,7 +155,7 @@ func (s *ksyntax) chunked(name string, data []byte) (nodes []*knode, ok bool) {
 		got, _ := s.statements(name, toks, &i, 0)
 		if len(*s.errs) > before {
 			*s.errs = (*s.errs)[:before]
-			s.files = s.files[:files0]
+			s.files, s.texts = s.files[:files0], s.texts[:files0]
 			return nil, false
 		}
 		if c.vs && len(got) == 1 && got[0].kw == "virtual_server" && len(s.files) == files {

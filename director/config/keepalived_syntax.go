@@ -93,6 +93,7 @@ type ksyntax struct {
 	fsys  includeFS
 	errs  *ErrorList
 	files []string
+	texts [][]byte // the bytes of files[i] as read, for Config.FilesHash
 	stack []string // files being read, for cycle detection
 
 	// warns are the warnings of reading the files (an include that
@@ -287,6 +288,7 @@ func (s *ksyntax) file(name string, data []byte) []*knode {
 		return nil
 	}
 	s.files = append(s.files, name)
+	s.texts = append(s.texts, data)
 	s.stack = append(s.stack, name)
 	defer func() { s.stack = s.stack[:len(s.stack)-1] }()
 	if data = s.preprocess(name, data); data == nil {

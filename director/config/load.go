@@ -2,6 +2,9 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"regexp"
@@ -31,6 +34,22 @@ func LoadWith(path string, opts ReadOptions) (*Config, error) {
 		return ParseNative(path, data)
 	}
 	return parseKeepalived(path, data, osFS{}, opts)
+}
+
+// filesHash is Config.FilesHash of files whose bytes are texts, in the
+// order they were read (the main file, then each include): the first 12
+// hex digits of the SHA-256 of each text preceded by its length (8 bytes,
+// big-endian), so that moving bytes from one file to the next changes it.
+// The paths are not in it.
+func filesHash(texts ...[]byte) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, t := range texts {
+		binary.BigEndian.PutUint64(n[:], uint64(len(t)))
+		h.Write(n[:])
+		h.Write(t)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // Parse reads a configuration in either format, detected from data; name is

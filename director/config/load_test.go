@@ -59,6 +59,48 @@ func TestLoadByContent(t *testing.T) {
 	}
 }
 
+// TestFilesHash: FilesHash is the hash of the bytes the reader read, the
+// main file then its includes, whatever their paths (two directors with
+// the same files in other places agree), through Load, a Loader and
+// ParseNative alike; the split between files counts.
+func TestFilesHash(t *testing.T) {
+	main := []byte("include inc.conf\n")
+	inc := readFile(t, "../../docs/examples/keepalived.conf")
+	var hashes []string
+	for _, dir := range []string{t.TempDir(), t.TempDir()} {
+		for name, data := range map[string][]byte{"keepalived.conf": main, "inc.conf": inc} {
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(dir, "keepalived.conf")
+		c, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lc, err := (&Loader{}).Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.FilesHash != lc.FilesHash {
+			t.Errorf("Load hash %q, Loader hash %q", c.FilesHash, lc.FilesHash)
+		}
+		hashes = append(hashes, c.FilesHash)
+	}
+	if want := filesHash(main, inc); hashes[0] != want || hashes[1] != want || len(want) != 12 {
+		t.Errorf("hashes %q of the same bytes in two places, want %q", hashes, want)
+	}
+	native := readFile(t, "../../docs/examples/director.yaml")
+	if c, err := ParseNative("director.yaml", native); err != nil {
+		t.Error(err)
+	} else if c.FilesHash != filesHash(native) {
+		t.Errorf("native hash %q, want %q", c.FilesHash, filesHash(native))
+	}
+	if filesHash([]byte("ab"), []byte("c")) == filesHash([]byte("a"), []byte("bc")) {
+		t.Error("moving a byte from one file to the next keeps the hash")
+	}
+}
+
 func TestLoadMissing(t *testing.T) {
 	_, err := Load("/nonexistent/director.yaml")
 	if !errors.Is(err, fs.ErrNotExist) {

@@ -84,6 +84,10 @@ type Config struct {
 	// Files are the files read, the main file first, then every included
 	// file in the order it was read.
 	Files []string
+	// FilesHash identifies the bytes of Files as the reader read them
+	// (filesHash): two directors running the same files have the same
+	// one, wherever the files are. Empty for a model built in Go.
+	FilesHash string
 
 	// Node names this director in heartbeat replies and notifications
 	// (native `node`, keepalived global_defs `router_id`). Empty means the

@@ -35,7 +35,7 @@ func ParseNative(name string, data []byte) (*Config, error) {
 	}
 	c := Default()
 	c.Format = FormatNative
-	c.Files = []string{name}
+	c.Files, c.FilesHash = []string{name}, filesHash(data)
 	d := &ndec{file: name}
 	d.config(root, c)
 	if errs := r.Errors(); len(errs) > 0 {
