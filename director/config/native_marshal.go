@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
 // MarshalNative writes c as a native YAML file (what `tandem-director
@@ -485,7 +487,7 @@ func (m *mnode) boolIf(key string, v, def bool) {
 	}
 }
 
-func (m *mnode) dur(key string, v time.Duration) { m.str(key, fmtDur(v)) }
+func (m *mnode) dur(key string, v time.Duration) { m.str(key, strictyaml.FormatDuration(v)) }
 
 func (m *mnode) durIf(key string, v, def time.Duration) {
 	if v != def {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
 // Validate checks the semantics of c and returns nil or an ErrorList whose
@@ -58,7 +60,7 @@ func msgRange(n, lo, hi int) string {
 
 func msgDurRange(d, lo, hi time.Duration) string {
 	if d < lo || d > hi {
-		return fmt.Sprintf("%s is out of range %s..%s", fmtDur(d), fmtDur(lo), fmtDur(hi))
+		return fmt.Sprintf("%s is out of range %s..%s", strictyaml.FormatDuration(d), strictyaml.FormatDuration(lo), strictyaml.FormatDuration(hi))
 	}
 	return ""
 }
@@ -283,7 +285,7 @@ func (v *validator) director(c *Config) {
 	}
 	v.check(h.Pos, "heartbeat", "interval", msgDurRange(h.Interval, 10*time.Millisecond, time.Hour))
 	if h.DeadAfter < h.Interval {
-		v.bad(h.Pos, "heartbeat: keyword \"dead_after\": %s is shorter than the interval %s", fmtDur(h.DeadAfter), fmtDur(h.Interval))
+		v.bad(h.Pos, "heartbeat: keyword \"dead_after\": %s is shorter than the interval %s", strictyaml.FormatDuration(h.DeadAfter), strictyaml.FormatDuration(h.Interval))
 	}
 	v.check(h.Pos, "heartbeat", "window", msgDurRange(h.Window, time.Second, time.Hour))
 	if h.AgentKeys != "" { // "" (a Config built in code) means the default
@@ -353,14 +355,14 @@ func (v *validator) instance(in *VRRPInstance) {
 	switch in.Version {
 	case 2:
 		if in.AdvertInt%time.Second != 0 || in.AdvertInt < time.Second || in.AdvertInt > 255*time.Second {
-			v.bad(in.Pos, "%s: keyword \"advert_int\": %s: VRRP version 2 wants whole seconds 1..255", w, fmtDur(in.AdvertInt))
+			v.bad(in.Pos, "%s: keyword \"advert_int\": %s: VRRP version 2 wants whole seconds 1..255", w, strictyaml.FormatDuration(in.AdvertInt))
 		}
 		if in.Family() == 6 {
 			v.bad(in.Pos, "%s: keyword \"version\": VRRP version 2 cannot carry IPv6 addresses; use version 3", w)
 		}
 	case 3:
 		if in.AdvertInt%(10*time.Millisecond) != 0 || in.AdvertInt < 10*time.Millisecond || in.AdvertInt > 40950*time.Millisecond {
-			v.bad(in.Pos, "%s: keyword \"advert_int\": %s: VRRP version 3 wants centiseconds 0.01..40.95", w, fmtDur(in.AdvertInt))
+			v.bad(in.Pos, "%s: keyword \"advert_int\": %s: VRRP version 3 wants centiseconds 0.01..40.95", w, strictyaml.FormatDuration(in.AdvertInt))
 		}
 		if in.Auth != nil {
 			v.bad(in.Auth.Pos, "%s: keyword \"authentication\": VRRP version 3 has no authentication", w)
@@ -465,7 +467,7 @@ func (v *validator) service(s *VirtualService) {
 	v.check(s.Pos, w, "lvs_method", msgForwarding(s.Forwarding))
 	v.check(s.Pos, w, "persistence_timeout", msgDurRange(s.Persistence, 0, (1<<31-1)*time.Second))
 	if s.Persistence%time.Second != 0 {
-		v.bad(s.Pos, "%s: keyword \"persistence_timeout\": %s is not whole seconds", w, fmtDur(s.Persistence))
+		v.bad(s.Pos, "%s: keyword \"persistence_timeout\": %s is not whole seconds", w, strictyaml.FormatDuration(s.Persistence))
 	}
 	v.check(s.Pos, w, "quorum", msgRange(s.Quorum, 1, 1<<31-1))
 	v.check(s.Pos, w, "hysteresis", msgRange(s.Hysteresis, 0, 1<<31-1))

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
 // Value syntax shared by both readers. Each parser returns the value or a
@@ -260,7 +258,3 @@ func msgHost(h string) string {
 func joinHostPort(h string, p int) string {
 	return net.JoinHostPort(h, strconv.Itoa(p))
 }
-
-// fmtDur formats d in the largest unit that divides it: "5m", "10s",
-// "1500ms", which time.ParseDuration reads back exactly.
-func fmtDur(d time.Duration) string { return strictyaml.FormatDuration(d) }
