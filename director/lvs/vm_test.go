@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -265,6 +266,62 @@ func TestVMForeignServiceUntouched(t *testing.T) {
 	want := []ServiceState{{Service: foreign.normalized(), Destinations: []DestinationState{{Destination: Destination{Addr: rs3, Port: 53, Weight: 5}}}}}
 	if diff := cmp.Diff(want, got, addrCmp); diff != "" {
 		t.Errorf("kernel table (-want +got)\n%s", diff)
+	}
+}
+
+// TestVMKernelStats: the traffic counters Services and Service return are
+// the kernel's, on the right entries. A client in the test's namespace
+// opens a connection to the service (IPVS schedules local clients too;
+// the real server does not exist, so one SYN goes and nothing answers):
+// it counts on the service and on the destination it was scheduled to,
+// not on the one at weight 0.
+func TestVMKernelStats(t *testing.T) {
+	k := vmSetup(t)
+	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("192.0.2.100"), Port: 80, Scheduler: "rr"}
+	d := Desired{}
+	d.Add(ServiceSpec{Service: svc, Destinations: []Destination{{Addr: rs1, Port: 80, Weight: 1}, {Addr: rs2, Port: 80, Weight: 0}}})
+	if _, err := NewReconciler(k, Options{}).Apply(context.Background(), d); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	// The socket is made on this goroutine's thread: in the namespace.
+	if c, err := net.DialTimeout("tcp", "192.0.2.100:80", 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("a connection to a real server that does not exist was answered")
+	}
+	// The kernel folds its per-CPU counters into what netlink reports
+	// every 2 s (the rate estimator's timer).
+	byAddr := func(st ServiceState) map[netip.Addr]Stats {
+		m := map[netip.Addr]Stats{}
+		for _, ds := range st.Destinations {
+			m[ds.Addr] = ds.Stats
+		}
+		return m
+	}
+	var st ServiceState
+	var err error
+	counted := testutil.WaitFor(6*time.Second, func() bool {
+		st, err = k.Service(svc)
+		return err == nil && st.Stats.Conns >= 1 && byAddr(st)[rs1].Conns >= 1
+	})
+	if !counted {
+		t.Fatalf("the connection is not counted after 6s: %+v, %v", st, err)
+	}
+	t.Logf("service %+v; destinations %+v", st.Stats, byAddr(st))
+	for name, s := range map[string]Stats{"service": st.Stats, "destination " + rs1.String(): byAddr(st)[rs1]} {
+		if s.PktsIn < 1 || s.BytesIn < 40*s.PktsIn || s.Conns > s.PktsIn {
+			t.Errorf("%s: %+v, want the client's SYN counted (packets in, 40 bytes or more each)", name, s)
+		}
+	}
+	if s := byAddr(st)[rs2]; s != (Stats{}) {
+		t.Errorf("destination %s at weight 0 has counters: %+v", rs2, s)
+	}
+	// The full read returns the same counters.
+	all, err := k.Services()
+	if err != nil || len(all) != 1 {
+		t.Fatalf("Services: %d services, %v", len(all), err)
+	}
+	if all[0].Stats.Conns != st.Stats.Conns || byAddr(all[0])[rs1].Conns != byAddr(st)[rs1].Conns {
+		t.Errorf("Services: service %+v, destinations %+v; Service said %+v, %+v", all[0].Stats, byAddr(all[0]), st.Stats, byAddr(st))
 	}
 }
 
