@@ -154,4 +154,4 @@ func familyName(f nftables.TableFamily) string {
 type osHost struct{}
 
 func (osHost) CheckScheduler(name string) error    { return lvs.CheckScheduler(name) }
-func (osHost) ProcessesNamed(name string) []string { return processesNamed(name) }
+func (osHost) ProcessesNamed(name string) []string { return ProcessesNamed(name) }

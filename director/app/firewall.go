@@ -160,15 +160,10 @@ func isNFProtoCmp(e *expr.Cmp) bool {
 
 // CheckVRRPFirewall reads the nftables ruleset of this network namespace
 // and returns why VRRP adverts would be dropped on input (none: not as far
-// as nftables tells). iptables-nft rules are nftables rules and are seen;
-// legacy iptables rules are not.
+// as nftables tells), for the CLI's doctor. iptables-nft rules are
+// nftables rules and are seen; legacy iptables rules are not.
 func CheckVRRPFirewall() ([]string, error) {
-	return vrrpFirewallFindings(nftFirewall{})
-}
-
-// vrrpFirewallFindings reads fw's chains and walks them (vrrpFindings).
-func vrrpFirewallFindings(fw Firewall) ([]string, error) {
-	chains, err := fw.Chains()
+	chains, err := nftFirewall{}.Chains()
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +177,12 @@ func (a *App) firewallWarnings(cfg *config.Config) {
 	if len(cfg.VRRP) == 0 {
 		return
 	}
-	findings, err := vrrpFirewallFindings(a.opts.Firewall)
+	chains, err := a.opts.Firewall.Chains()
 	if err != nil {
 		a.log.Debug("cannot read the nftables ruleset to check that VRRP is let in", "err", err)
+		return
 	}
-	for _, f := range findings {
+	for _, f := range vrrpFindings(chains) {
 		a.warn(f)
 	}
 }

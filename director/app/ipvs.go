@@ -101,9 +101,7 @@ func (a *App) hostWarnings(cfg *config.Config) {
 			a.log.Info("net.ipv4.ip_forward is 0: not needed for direct routing (the seed set it; NAT would need it)")
 		}
 	}
-	if len(cfg.VRRP) > 0 {
-		a.firewallWarnings(cfg)
-	}
+	a.firewallWarnings(cfg)
 	if pids := a.opts.Host.ProcessesNamed("keepalived"); len(pids) > 0 {
 		a.warn(fmt.Sprintf("keepalived is running (pid %v): never let it manage the same virtual_router_id or virtual servers", pids))
 	}
@@ -119,9 +117,10 @@ func configuredSpec(s *config.VirtualService) lvs.ServiceSpec {
 	return spec
 }
 
-// processesNamed lists the PIDs whose comm is name, in this network
-// namespace (a keepalived in another namespace manages other interfaces).
-func processesNamed(name string) []string {
+// ProcessesNamed lists the PIDs whose comm is name, in this network
+// namespace (a keepalived in another namespace manages other interfaces):
+// osHost's, and the CLI's doctor.
+func ProcessesNamed(name string) []string {
 	var out []string
 	self, _ := os.Readlink("/proc/self/ns/net")
 	matches, _ := filepath.Glob("/proc/[0-9]*/comm")
@@ -138,9 +137,6 @@ func processesNamed(name string) []string {
 	}
 	return out
 }
-
-// ProcessesNamed is processesNamed for the CLI's doctor.
-func ProcessesNamed(name string) []string { return processesNamed(name) }
 
 // desired is the desired IPVS state of every service.
 func (a *App) desired() lvs.Desired {
