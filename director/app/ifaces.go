@@ -15,32 +15,25 @@ import (
 // the configuration names it. Whether it exists is asked of
 // Options.Interfaces (edges.go).
 
-// ifaceMissing reports whether name is not an interface of ifs.
-func ifaceMissing(ifs Interfaces, name string) bool {
-	return name != "" && !ifs.Exists(name)
+// ifaceMissing reports whether name is not an interface of
+// Options.Interfaces.
+func (a *App) ifaceMissing(name string) bool {
+	return name != "" && !a.opts.Interfaces.Exists(name)
 }
 
 // explainInstanceErr says which interface is missing when that is why a
 // VRRP instance failed; any other error is returned as it is.
 func (a *App) explainInstanceErr(ci *config.VRRPInstance, err error) error {
-	return explainInstance(a.opts.Interfaces, ci, err)
-}
-
-// explainSyncErr does the same for the connection-sync daemon.
-func (a *App) explainSyncErr(cs *config.ConnSync, iface string, err error) error {
-	return explainSync(a.opts.Interfaces, cs, iface, err)
-}
-
-func explainInstance(ifs Interfaces, ci *config.VRRPInstance, err error) error {
-	if err == nil || !ifaceMissing(ifs, ci.Interface) {
+	if err == nil || !a.ifaceMissing(ci.Interface) {
 		return err
 	}
 	return fmt.Errorf("%s: vrrp_instance %s: interface %q does not exist on this host; the instance stays in INIT (no VIPs, no adverts) and is retried every %s (%w)",
 		posOrUnknown(ci.Pos), ci.Name, ci.Interface, restartAfter, err)
 }
 
-func explainSync(ifs Interfaces, cs *config.ConnSync, iface string, err error) error {
-	if err == nil || !ifaceMissing(ifs, iface) {
+// explainSyncErr does the same for the connection-sync daemon.
+func (a *App) explainSyncErr(cs *config.ConnSync, iface string, err error) error {
+	if err == nil || !a.ifaceMissing(iface) {
 		return err
 	}
 	where := "lvs_sync_daemon"
