@@ -225,10 +225,11 @@ func (a *App) forgetCheckTypes(s *service) {
 // (attempts cut short by the checker's stop are not observed). A
 // WeightedProbe stays one.
 func timed(p checks.Probe, observe func(time.Duration)) checks.Probe {
+	t := timedProbe{p, observe}
 	if w, ok := p.(checks.WeightedProbe); ok {
-		return timedWeighted{w, observe}
+		return timedWeighted{t, w}
 	}
-	return timedProbe{p, observe}
+	return t
 }
 
 type timedProbe struct {
@@ -239,35 +240,24 @@ type timedProbe struct {
 func (t timedProbe) Name() string { return t.p.Name() }
 
 func (t timedProbe) Probe(ctx context.Context) error {
-	start := time.Now()
-	err := t.p.Probe(ctx)
+	defer t.since(ctx, time.Now())
+	return t.p.Probe(ctx)
+}
+
+// since observes the attempt that began at start, unless ctx was
+// cancelled meanwhile.
+func (t timedProbe) since(ctx context.Context, start time.Time) {
 	if ctx.Err() == nil {
 		t.observe(time.Since(start))
 	}
-	return err
 }
 
 type timedWeighted struct {
-	p       checks.WeightedProbe
-	observe func(time.Duration)
-}
-
-func (t timedWeighted) Name() string { return t.p.Name() }
-
-func (t timedWeighted) Probe(ctx context.Context) error {
-	start := time.Now()
-	err := t.p.Probe(ctx)
-	if ctx.Err() == nil {
-		t.observe(time.Since(start))
-	}
-	return err
+	timedProbe
+	w checks.WeightedProbe
 }
 
 func (t timedWeighted) ProbeWeight(ctx context.Context) (int, bool, error) {
-	start := time.Now()
-	w, set, err := t.p.ProbeWeight(ctx)
-	if ctx.Err() == nil {
-		t.observe(time.Since(start))
-	}
-	return w, set, err
+	defer t.since(ctx, time.Now())
+	return t.w.ProbeWeight(ctx)
 }
