@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/tandemlb/tandem/director/checks"
@@ -173,7 +174,7 @@ func (a *App) publishFastFailoverMetrics(w *peerwatch.Watcher) {
 }
 
 // probeDropReason maps a watcher's drop reason onto the metrics' fixed
-// set.
+// set: the watcher's own reasons by name, the envelope's as they are.
 func probeDropReason(r string) string {
 	switch r {
 	case peerwatch.DropTTL:
@@ -182,7 +183,8 @@ func probeDropReason(r string) string {
 		return "unknown_peer"
 	case peerwatch.DropQueueFull:
 		return "queue_full"
-	case "truncated", "version", "mac", "stale", "replay", "malformed":
+	}
+	if slices.Contains(metrics.ProbeDropReasons, r) {
 		return r
 	}
 	return "other"

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/metrics"
+	"github.com/tandemlb/tandem/director/peerwatch"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/testutil"
@@ -287,6 +289,20 @@ func TestVRRPDropReasons(t *testing.T) {
 		got := vrrpDropReason(in)
 		if got != want || !known[got] {
 			t.Errorf("%q → %q, want %q (in the fixed set: %v)", in, got, want, known[got])
+		}
+	}
+}
+
+// Every reason the fast-failover watcher counts maps onto the metrics'
+// fixed set: its own by name, the envelope's as they are.
+func TestProbeDropReasons(t *testing.T) {
+	for in, want := range map[string]string{
+		peerwatch.DropTTL: "ttl", peerwatch.DropUnknownPeer: "unknown_peer", peerwatch.DropQueueFull: "queue_full",
+		"truncated": "truncated", "version": "version", "mac": "mac", "stale": "stale", "replay": "replay",
+		"malformed": "malformed", "something new": "other",
+	} {
+		if got := probeDropReason(in); got != want || !slices.Contains(metrics.ProbeDropReasons, got) {
+			t.Errorf("%q → %q, want %q (in the fixed set: %v)", in, got, want, slices.Contains(metrics.ProbeDropReasons, got))
 		}
 	}
 }
