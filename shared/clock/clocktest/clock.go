@@ -19,10 +19,10 @@ import (
 // armed is announced on Armed, so a test can wait for the code under test
 // to reach its next wait without sleeping.
 type Clock struct {
-	mu      sync.Mutex
-	now     time.Time
-	timers  []*timer
-	tickers []*ticker
+	mu  sync.Mutex
+	now time.Time
+	// pending are the timers armed and the tickers running.
+	pending []*timer
 	// changed is closed and replaced whenever Pending may have changed.
 	changed chan struct{}
 	// Armed receives the duration of every timer armed (NewTimer and
@@ -50,23 +50,14 @@ func (c *Clock) Now() time.Time {
 // fires at once.
 func (c *Clock) NewTimer(d time.Duration) clock.Timer {
 	t := &timer{c: c, ch: make(chan time.Time, 1)}
-	c.mu.Lock()
-	c.arm(t, d)
-	c.mu.Unlock()
-	c.announce(d)
+	t.Reset(d)
 	return t
 }
 
 // NewTicker implements clock.Clock. The first tick is d from now.
 func (c *Clock) NewTicker(d time.Duration) clock.Ticker {
-	if d <= 0 {
-		panic("clocktest: non-positive interval for NewTicker")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &ticker{c: c, period: d, next: c.now.Add(d), ch: make(chan time.Time, 1)}
-	c.tickers = append(c.tickers, t)
-	c.signal()
+	t := ticker{&timer{c: c, ch: make(chan time.Time, 1)}}
+	t.Reset(d)
 	return t
 }
 
@@ -79,37 +70,27 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	fired := false
-	for _, t := range c.timers {
+	kept := c.pending[:0]
+	for _, t := range c.pending {
 		if !t.at.After(c.now) {
-			t.armed = false
 			select {
-			case t.ch <- c.now: // empty: drained when armed
+			case t.ch <- c.now:
 			default:
 			}
-			fired = true
-			continue
+			if t.period == 0 {
+				continue // a timer fires once
+			}
+			for !t.at.After(c.now) {
+				t.at = t.at.Add(t.period)
+			}
 		}
 		kept = append(kept, t)
 	}
-	clear(c.timers[len(kept):])
-	c.timers = kept
-	for _, t := range c.tickers {
-		if t.next.After(c.now) {
-			continue
-		}
-		select {
-		case t.ch <- c.now:
-		default:
-		}
-		for !t.next.After(c.now) {
-			t.next = t.next.Add(t.period)
-		}
-	}
-	if fired {
+	if len(kept) < len(c.pending) {
+		clear(c.pending[len(kept):])
 		c.signal()
 	}
+	c.pending = kept
 }
 
 // Pending is the number of timers armed and not yet fired or stopped,
@@ -118,7 +99,7 @@ func (c *Clock) Advance(d time.Duration) {
 func (c *Clock) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.timers) + len(c.tickers)
+	return len(c.pending)
 }
 
 // Next is the earliest moment a pending timer or ticker fires; false when
@@ -127,14 +108,9 @@ func (c *Clock) Next() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var next time.Time
-	for _, t := range c.timers {
+	for _, t := range c.pending {
 		if next.IsZero() || t.at.Before(next) {
 			next = t.at
-		}
-	}
-	for _, t := range c.tickers {
-		if next.IsZero() || t.next.Before(next) {
-			next = t.next
 		}
 	}
 	return next, !next.IsZero()
@@ -151,7 +127,7 @@ func (c *Clock) WaitPending(n int, timeout time.Duration) bool {
 	defer expired.Stop()
 	for {
 		c.mu.Lock()
-		ok, changed := len(c.timers)+len(c.tickers) >= n, c.changed
+		ok, changed := len(c.pending) >= n, c.changed
 		c.mu.Unlock()
 		if ok {
 			return true
@@ -164,37 +140,21 @@ func (c *Clock) WaitPending(n int, timeout time.Duration) bool {
 	}
 }
 
-// arm (under mu) arms t for d from now, dropping a fire not yet received.
-func (c *Clock) arm(t *timer, d time.Duration) {
-	c.disarm(t)
+// stop (under mu) takes t off the pending list and drops a fire not yet
+// received; it reports whether t was pending.
+func (c *Clock) stop(t *timer) bool {
 	select {
 	case <-t.ch:
 	default:
 	}
-	if d <= 0 {
-		t.ch <- c.now
-		return
-	}
-	t.at, t.armed = c.now.Add(d), true
-	c.timers = append(c.timers, t)
-	c.signal()
-}
-
-// disarm (under mu) removes t from the pending timers; it reports whether
-// t was pending.
-func (c *Clock) disarm(t *timer) bool {
-	if !t.armed {
-		return false
-	}
-	t.armed = false
-	for i, p := range c.timers {
+	for i, p := range c.pending {
 		if p == t {
-			c.timers = append(c.timers[:i], c.timers[i+1:]...)
-			break
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			c.signal()
+			return true
 		}
 	}
-	c.signal()
-	return true
+	return false
 }
 
 // signal (under mu) wakes WaitPending.
@@ -203,18 +163,12 @@ func (c *Clock) signal() {
 	c.changed = make(chan struct{})
 }
 
-func (c *Clock) announce(d time.Duration) {
-	select {
-	case c.Armed <- d:
-	default:
-	}
-}
-
+// timer is a Timer, and the state of a ticker (period > 0).
 type timer struct {
-	c     *Clock
-	at    time.Time
-	ch    chan time.Time
-	armed bool // pending in c.timers
+	c      *Clock
+	at     time.Time     // the next fire, while pending
+	period time.Duration // 0 for a timer
+	ch     chan time.Time
 }
 
 func (t *timer) C() <-chan time.Time { return t.ch }
@@ -223,69 +177,47 @@ func (t *timer) C() <-chan time.Time { return t.ch }
 func (t *timer) Stop() bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
-	select {
-	case <-t.ch:
-	default:
-	}
-	return t.c.disarm(t)
+	return t.c.stop(t)
 }
 
 // Reset implements clock.Timer: a fire not yet received is dropped.
 func (t *timer) Reset(d time.Duration) bool {
-	t.c.mu.Lock()
-	was := t.armed
-	t.c.arm(t, d)
-	t.c.mu.Unlock()
-	t.c.announce(d)
+	c := t.c
+	c.mu.Lock()
+	was := c.stop(t)
+	if d <= 0 {
+		t.ch <- c.now
+	} else {
+		t.at = c.now.Add(d)
+		c.pending = append(c.pending, t)
+		c.signal()
+	}
+	c.mu.Unlock()
+	select {
+	case c.Armed <- d:
+	default:
+	}
 	return was
 }
 
-type ticker struct {
-	c      *Clock
-	period time.Duration
-	next   time.Time
-	ch     chan time.Time
-}
+type ticker struct{ t *timer }
 
-func (t *ticker) C() <-chan time.Time { return t.ch }
+func (t ticker) C() <-chan time.Time { return t.t.ch }
 
 // Stop implements clock.Ticker: a tick not yet received is dropped.
-func (t *ticker) Stop() {
-	c := t.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, p := range c.tickers {
-		if p == t {
-			c.tickers = append(c.tickers[:i], c.tickers[i+1:]...)
-			c.signal()
-			break
-		}
-	}
-	select {
-	case <-t.ch:
-	default:
-	}
-}
+func (t ticker) Stop() { t.t.Stop() }
 
 // Reset implements clock.Ticker: the next tick is d from now; a tick not
 // yet received is dropped. A stopped ticker starts again.
-func (t *ticker) Reset(d time.Duration) {
+func (t ticker) Reset(d time.Duration) {
 	if d <= 0 {
-		panic("clocktest: non-positive interval for Ticker.Reset")
+		panic("clocktest: non-positive interval for a ticker")
 	}
-	c := t.c
+	c := t.t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t.period, t.next = d, c.now.Add(d)
-	select {
-	case <-t.ch:
-	default:
-	}
-	for _, p := range c.tickers {
-		if p == t {
-			return
-		}
-	}
-	c.tickers = append(c.tickers, t)
+	c.stop(t.t)
+	t.t.period, t.t.at = d, c.now.Add(d)
+	c.pending = append(c.pending, t.t)
 	c.signal()
 }
