@@ -50,7 +50,7 @@ func (a *App) reloadPlan() (reload.Plan, error) {
 			key = k
 		}
 	}
-	return a.planOf(a.cfg, cfg, ch, !bytes.Equal(key, a.hbKey), key), nil
+	return a.planOf(a.cfg, cfg, ch, !bytes.Equal(key, a.hbKey), a.peerwatchChanged(cfg, key)), nil
 }
 
 // command is a control-socket request handed to the main loop.

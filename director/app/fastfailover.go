@@ -124,19 +124,12 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	if !a.ffWanted(cfg) {
 		return nil
 	}
-	iface := cfg.VRRP[0].Interface
-	if cfg.ConnSync != nil && cfg.ConnSync.Interface != "" {
-		iface = cfg.ConnSync.Interface
-	}
+	iface := probeInterface(cfg)
 	a.witness.SetQuorum(cfg.FastFailover.WitnessQuorum)
 	a.syncWitness(cfg)
-	var previous []byte
-	if p := cfg.Heartbeat.PreviousKeyFile; p != "" {
-		k, err := hbproto.LoadKey(p)
-		if err != nil {
-			a.log.Warn("fast failover: heartbeat.previous_key_file unreadable: probes sealed with it are refused", "err", err)
-		}
-		previous = k
+	previous, err := previousKey(cfg)
+	if err != nil {
+		a.log.Warn("fast failover: heartbeat.previous_key_file unreadable: probes sealed with it are refused", "err", err)
 	}
 	send, accept := probeKeys(a.hbKey, previous, agentKeysMode(cfg))
 	peer := probePeer(cfg, iface, probeIPv6(cfg))
@@ -158,7 +151,7 @@ func (a *App) startPeerwatch(cfg *config.Config) error {
 	ctx, cancel := context.WithCancel(a.runCtx)
 	done := make(chan struct{})
 	a.pw, a.pwStop, a.pwDone = w, cancel, done
-	a.pwKey = a.peerwatchKey(cfg, a.hbKey)
+	a.pwKey = peerwatchKey(cfg, a.hbKey, previous)
 	a.publishFastFailoverMetrics(w)
 	a.wg.Add(1)
 	go func() {
@@ -233,21 +226,32 @@ func (a *App) requestReports() {
 	}
 }
 
+// probeInterface is the probe's interface: the connection-sync daemon's,
+// else the first VRRP instance's ("" without either).
+func probeInterface(cfg *config.Config) string {
+	if cfg.ConnSync != nil && cfg.ConnSync.Interface != "" {
+		return cfg.ConnSync.Interface
+	}
+	if len(cfg.VRRP) > 0 {
+		return cfg.VRRP[0].Interface
+	}
+	return ""
+}
+
+// previousKey reads heartbeat.previous_key_file (nil without one).
+func previousKey(cfg *config.Config) ([]byte, error) {
+	if p := cfg.Heartbeat.PreviousKeyFile; p != "" {
+		return hbproto.LoadKey(p)
+	}
+	return nil, nil
+}
+
 // peerwatchKey is what the watcher is built from (peerwatch.Options) but
 // the instances and the witness quorum, which a running watcher takes:
-// a reload restarts the watcher only when it differs.
-func (a *App) peerwatchKey(cfg *config.Config, key []byte) string {
-	iface := ""
-	if len(cfg.VRRP) > 0 {
-		iface = cfg.VRRP[0].Interface
-	}
-	if cfg.ConnSync != nil && cfg.ConnSync.Interface != "" {
-		iface = cfg.ConnSync.Interface
-	}
-	var previous []byte
-	if p := cfg.Heartbeat.PreviousKeyFile; p != "" {
-		previous, _ = hbproto.LoadKey(p)
-	}
+// a reload restarts the watcher only when it differs. key is the
+// heartbeat key, previous the previous one (previousKey).
+func peerwatchKey(cfg *config.Config, key, previous []byte) string {
+	iface := probeInterface(cfg)
 	ff := cfg.FastFailover
 	v6 := probeIPv6(cfg)
 	return fmt.Sprintf("%s|%s|%d|%t|%s|%s|%d|%s|%s|%s|%x|%x|%s", cfg.NodeName(), iface, ff.Port, v6, probePeer(cfg, iface, v6),
@@ -255,17 +259,29 @@ func (a *App) peerwatchKey(cfg *config.Config, key []byte) string {
 		sha256.Sum256(key), sha256.Sum256(previous), agentKeysMode(cfg))
 }
 
-// applyPeerwatch is a reload's step for the watcher. One whose inputs did
-// not change keeps running (its session with the peer goes on) and takes
-// the new witness quorum and real servers; one whose did is replaced at
-// once (Handoff: no wait for VIPs that a reload does not release, and a
-// goodbye that does not make the peer take over).
-func (a *App) applyPeerwatch(cfg *config.Config) {
+// peerwatchChanged reports whether a reload to cfg with the heartbeat
+// key key restarts the running watcher: its peerwatchKey differs. False
+// when no watcher runs or cfg turns it off (it is then started or
+// stopped, not restarted).
+func (a *App) peerwatchChanged(cfg *config.Config, key []byte) bool {
+	if a.pw == nil || !cfg.FastFailover.Enabled {
+		return false
+	}
+	previous, _ := previousKey(cfg) // unreadable: as absent, as the watcher takes it
+	return peerwatchKey(cfg, key, previous) != a.pwKey
+}
+
+// applyPeerwatch is a reload's step for the watcher (the caller gave the
+// witness board the new real servers). One whose inputs did not change
+// (changed: peerwatchChanged) keeps running (its session with the peer
+// goes on) and takes the new witness quorum and instances; one whose did
+// is replaced at once (Handoff: no wait for VIPs that a reload does not
+// release, and a goodbye that does not make the peer take over).
+func (a *App) applyPeerwatch(cfg *config.Config, changed bool) {
 	want := a.ffWanted(cfg)
 	switch {
-	case a.pw != nil && want && a.peerwatchKey(cfg, a.hbKey) == a.pwKey:
+	case a.pw != nil && want && !changed:
 		a.witness.SetQuorum(cfg.FastFailover.WitnessQuorum)
-		a.syncWitness(cfg)
 		a.rebindPeerwatch()
 		return
 	case a.pw != nil:

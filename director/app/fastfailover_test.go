@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -126,5 +128,50 @@ func TestProbePeer(t *testing.T) {
 				t.Errorf("probePeer = %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPeerwatchChanged: a reload restarts the running watcher only when
+// what it is built from changes (a port, the heartbeat key, the previous
+// key file's content), never when none runs or the new file turns it off.
+func TestPeerwatchChanged(t *testing.T) {
+	dir := t.TempDir()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	cfg := func(edit func(c *config.Config)) *config.Config {
+		c := config.Default()
+		c.Node = "lb1"
+		c.VRRP = []config.VRRPInstance{{Name: "VI_1", Interface: "eth0"}}
+		c.FastFailover.Enabled = true
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	a, _ := edgeApp(t, Options{})
+	running := cfg(nil)
+	if a.peerwatchChanged(running, key) {
+		t.Error("no watcher runs, yet it restarts")
+	}
+	a.pw, a.pwKey = &peerwatch.Watcher{}, peerwatchKey(running, key, nil)
+	prev := filepath.Join(dir, "previous")
+	if err := os.WriteFile(prev, []byte("fedcba9876543210fedcba9876543210\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		cfg  *config.Config
+		key  []byte
+		want bool
+	}{
+		{"same inputs", cfg(nil), key, false},
+		{"witness quorum only: taken live", cfg(func(c *config.Config) { c.FastFailover.WitnessQuorum = 3 }), key, false},
+		{"port", cfg(func(c *config.Config) { c.FastFailover.Port = 7999 }), key, true},
+		{"heartbeat key", cfg(nil), []byte("another key another key another k"), true},
+		{"previous key file", cfg(func(c *config.Config) { c.Heartbeat.PreviousKeyFile = prev }), key, true},
+		{"turned off: stopped, not restarted", cfg(func(c *config.Config) { c.FastFailover.Enabled = false; c.FastFailover.Port = 7999 }), key, false},
+	} {
+		if got := a.peerwatchChanged(tt.cfg, tt.key); got != tt.want {
+			t.Errorf("%s: changed %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

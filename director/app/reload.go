@@ -97,7 +97,8 @@ func (a *App) reloadConfig() (config.Changes, error) {
 		key = k
 	}
 	wasMissing := a.hbMissing
-	plan := a.planOf(old, cfg, ch, !bytes.Equal(key, a.hbKey), key)
+	ffChanged := a.peerwatchChanged(cfg, key)
+	plan := a.planOf(old, cfg, ch, !bytes.Equal(key, a.hbKey), ffChanged)
 	a.logPlan(plan)
 	// The new listeners are bound while the old ones still serve: a port
 	// in use fails the reload here, with nothing changed.
@@ -186,7 +187,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	a.reorderInstances(cfg)
 	a.recomputeAll()
 	a.syncWitness(cfg)
-	a.applyPeerwatch(cfg)
+	a.applyPeerwatch(cfg, ffChanged)
 
 	// Services: removed, changed, added; never a flush.
 	for _, key := range ch.ServicesRemoved {
@@ -307,9 +308,11 @@ type reloadTimes struct {
 }
 
 // planOf computes the reload plan from the running configuration old to
-// cfg, with the instances as they run now (director/reload).
-func (a *App) planOf(old, cfg *config.Config, ch config.Changes, keyChanged bool, key []byte) reload.Plan {
-	in := reload.Input{Old: old, New: cfg, Changes: ch, HeartbeatKeyChanged: keyChanged,
+// cfg, with the instances as they run now (director/reload). keyChanged:
+// the heartbeat key changes; ffChanged: the fast-failover watcher
+// restarts (peerwatchChanged).
+func (a *App) planOf(old, cfg *config.Config, ch config.Changes, keyChanged, ffChanged bool) reload.Plan {
+	in := reload.Input{Old: old, New: cfg, Changes: ch, HeartbeatKeyChanged: keyChanged, FastFailoverChanged: ffChanged,
 		VRRPOld: map[string]vrrp.InstanceConfig{}, VRRPNew: map[string]vrrp.InstanceConfig{},
 		Instances: map[string]reload.Observed{}}
 	for _, x := range a.instances {
@@ -321,7 +324,6 @@ func (a *App) planOf(old, cfg *config.Config, ch config.Changes, keyChanged bool
 			in.VRRPNew[cfg.VRRP[i].Name] = v.WithDefaults()
 		}
 	}
-	in.FastFailoverChanged = a.pw != nil && cfg.FastFailover.Enabled && a.peerwatchKey(cfg, key) != a.pwKey
 	return reload.Compute(in)
 }
 
