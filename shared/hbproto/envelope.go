@@ -36,28 +36,46 @@ func NewSessionID() (uint64, error) {
 // Key is an HMAC-SHA256 key prepared for sealing and opening: its MAC
 // states are pooled, so that a Key kept per peer costs no allocation per
 // datagram. It is safe for concurrent use.
-type Key struct{ p sync.Pool }
+type Key struct{ p sync.Pool } // of *macState
+
+// macState is a pooled MAC state, with room for the tag a receiver
+// computes (a local array would escape through hash.Hash.Sum).
+type macState struct {
+	h   hash.Hash
+	tag [TagSize]byte
+}
 
 // NewKey prepares key (as returned by LoadKey or DeriveAgentKey; it is
 // copied).
 func NewKey(key []byte) *Key {
 	kc := append([]byte(nil), key...)
 	k := &Key{}
-	k.p.New = func() any { return hmac.New(sha256.New, kc) }
+	k.p.New = func() any { return &macState{h: hmac.New(sha256.New, kc)} }
 	return k
 }
 
 // AppendTag appends the tag of b, HMAC-SHA256(key, b), to b.
-func (k *Key) AppendTag(b []byte) []byte { return k.sum(b, b) }
+func (k *Key) AppendTag(b []byte) []byte {
+	s := k.mac(b)
+	b = s.h.Sum(b)
+	k.p.Put(s)
+	return b
+}
 
-// sum appends HMAC(key, b) to dst.
-func (k *Key) sum(dst, b []byte) []byte {
-	h := k.p.Get().(hash.Hash)
-	h.Reset()
-	h.Write(b)
-	dst = h.Sum(dst)
-	k.p.Put(h)
-	return dst
+// verify reports, in constant time, whether tag is the tag of signed.
+func (k *Key) verify(signed, tag []byte) bool {
+	s := k.mac(signed)
+	ok := hmac.Equal(s.h.Sum(s.tag[:0]), tag)
+	k.p.Put(s)
+	return ok
+}
+
+// mac returns a pooled state that has hashed b; the caller puts it back.
+func (k *Key) mac(b []byte) *macState {
+	s := k.p.Get().(*macState)
+	s.h.Reset()
+	s.h.Write(b)
+	return s
 }
 
 // AppendTag appends HMAC-SHA256(key, b) to b, for a one-off datagram (the
@@ -144,9 +162,8 @@ func (e *Envelope) Sessions() int {
 func (e *Envelope) Open(scope netip.Addr, keys []*Key, b []byte, now time.Time, fields func(signed []byte) (Stamp, error), body func() error) (int, error) {
 	signed := len(b) - TagSize
 	which := -1
-	var sum [TagSize]byte
 	for i, k := range keys {
-		if k != nil && hmac.Equal(k.sum(sum[:0], b[:signed]), b[signed:]) {
+		if k != nil && k.verify(b[:signed], b[signed:]) {
 			which = i
 			break
 		}
