@@ -24,19 +24,11 @@ import (
 	"github.com/tandemlb/tandem/shared/version"
 )
 
-// reloadPlan reads and validates the file as a reload would (with a
-// loader of its own: the daemon's keeps its last read) and returns the
-// plan of applying it.
+// reloadPlan reads and validates the file as a reload would (readConfig,
+// with a loader of its own: the daemon's keeps its last read) and returns
+// the plan of applying it.
 func (a *App) reloadPlan() (reload.Plan, error) {
-	cfg, err := (&config.Loader{}).Load(a.configPath())
-	if err == nil && a.opts.adjust != nil {
-		a.opts.adjust(cfg)
-	}
-	var ch config.Changes
-	if err == nil {
-		ch = config.Diff(a.cfg, cfg)
-		err = validateChanged(cfg, ch, nil)
-	}
+	cfg, ch, _, err := a.readConfig(&config.Loader{Options: a.opts.Loader.Options})
 	if err != nil {
 		return reload.Plan{}, fmt.Errorf("invalid configuration, a reload would keep the running one:\n%w", err)
 	}
