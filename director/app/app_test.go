@@ -243,7 +243,12 @@ func TestAllDownSorryServer(t *testing.T) {
 // agent feeds one agent report to the main loop and waits until it acted.
 func (h *harness) agent(ip string, st hbproto.State) {
 	h.t.Helper()
-	r := agents.Report{At: time.Now(), Agent: hbproto.AgentReport{Node: "rs-" + ip, RealIP: netip.MustParseAddr(ip), State: st, Reason: "test"}}
+	h.report(agents.Report{At: time.Now(), Agent: hbproto.AgentReport{Node: "rs-" + ip, RealIP: netip.MustParseAddr(ip), State: st, Reason: "test"}})
+}
+
+// report feeds the report r to the main loop and waits until it acted.
+func (h *harness) report(r agents.Report) {
+	h.t.Helper()
 	done := make(chan struct{})
 	h.a.events <- agentEvent{r: r, done: done}
 	select {

@@ -30,15 +30,8 @@ func TestReloadPriorityOnlyIsLive(t *testing.T) {
 	if !ok || step.Action != reload.Update || len(step.Fields) != 1 || step.Fields[0] != "Priority" || step.State != "MASTER" {
 		t.Fatalf("dry-run step %+v (plan %s)", step, p)
 	}
-	if n := len(drv.injectedEvents()); func() bool {
-		for _, e := range drv.injectedEvents() {
-			if _, ok := e.ev.(vrrp.Reconfigure); ok {
-				return true
-			}
-		}
-		return false
-	}() {
-		t.Fatalf("the dry run reconfigured the driver (%d events)", n)
+	if got := reconfigured(drv); len(got) != 0 {
+		t.Fatalf("the dry run reconfigured the driver: %+v", got)
 	}
 
 	var res control.ReloadResult
@@ -54,16 +47,22 @@ func TestReloadPriorityOnlyIsLive(t *testing.T) {
 	if stopped {
 		t.Fatal("a priority-only reload stopped the driver")
 	}
-	var got []vrrp.InstanceConfig
-	for _, e := range drv.injectedEvents() {
-		if rc, ok := e.ev.(vrrp.Reconfigure); ok {
-			got = append(got, rc.Config)
-		}
-	}
-	if len(got) != 1 || got[0].Priority != 140 {
+	if got := reconfigured(drv); len(got) != 1 || got[0].Priority != 140 {
 		t.Fatalf("Reconfigure events %+v, want one with priority 140", got)
 	}
 	if logs := h.logs.String(); strings.Contains(logs, "vrrp instance restarts") || !strings.Contains(logs, "vrrp instance updated; it keeps running") {
 		t.Fatalf("logs:\n%s", logs)
 	}
+}
+
+// reconfigured is the configurations the driver was handed live
+// (vrrp.Reconfigure), in order.
+func reconfigured(d *fakeDriver) []vrrp.InstanceConfig {
+	var out []vrrp.InstanceConfig
+	for _, e := range d.injectedEvents() {
+		if rc, ok := e.ev.(vrrp.Reconfigure); ok {
+			out = append(out, rc.Config)
+		}
+	}
+	return out
 }
