@@ -191,12 +191,8 @@ func (p *Plan) groups(old, nw *config.Config) []string {
 			continue
 		}
 		if same(g, old.SyncGroups) {
-			act := Keep
 			if o := old.SyncGroupOf(g.Members[0]); o != nil && o.Notify != g.Notify {
-				act = Update
-			}
-			if act != Keep {
-				p.SyncGroups = append(p.SyncGroups, Group{Name: g.Name, Action: act, Members: g.Members})
+				p.SyncGroups = append(p.SyncGroups, Group{Name: g.Name, Action: Update, Members: g.Members})
 			}
 			continue
 		}
@@ -256,21 +252,11 @@ func (p *Plan) vrrp(in Input, old, nw *config.Config, moved []string) {
 		case vc.Restart || len(restart) > 0:
 			step.Action, step.Fields = Restart, slices.Concat(restart, live)
 			if len(restart) == 0 {
-				step.Fields = vc.Fields
+				restart, step.Fields = vc.Fields, vc.Fields
 			}
-			why := restart
-			if len(why) == 0 {
-				why = vc.Fields
-			}
-			step.Reason = "its socket or identity changed: " + strings.Join(why, ", ")
-			if r := goodbye(in.Instances[name]); r != "" {
-				step.Reason += "; " + r
-			}
+			step.Reason = "its socket or identity changed: " + strings.Join(restart, ", ")
 		case slices.Contains(moved, name):
 			step.Action, step.Reason = Restart, "its vrrp_sync_group changed: it joins the new one"
-			if r := goodbye(in.Instances[name]); r != "" {
-				step.Reason += "; " + r
-			}
 		case len(live) > 0:
 			step.Action, step.Fields = Update, live
 			if o.Priority != n.Priority && in.Instances[name].State == vrrp.StateMaster {
@@ -283,6 +269,9 @@ func (p *Plan) vrrp(in Input, old, nw *config.Config, moved []string) {
 			step.Action, step.Fields, step.Reason = Keep, vc.Fields, "tracking only: the new effective priority, no restart"
 		default:
 			continue
+		}
+		if r := goodbye(in.Instances[name]); step.Action == Restart && r != "" {
+			step.Reason += "; " + r
 		}
 		p.VRRP = append(p.VRRP, step)
 	}
@@ -471,15 +460,4 @@ func (p Plan) String() string {
 		fmt.Fprintf(&b, "  warning: %s\n", w)
 	}
 	return b.String()
-}
-
-// Restarts returns the instances the plan restarts.
-func (p Plan) Restarts() []string {
-	var out []string
-	for _, s := range p.VRRP {
-		if s.Action == Restart {
-			out = append(out, s.Name)
-		}
-	}
-	return out
 }
