@@ -243,7 +243,12 @@ func TestAllDownSorryServer(t *testing.T) {
 // agent feeds one agent report to the main loop and waits until it acted.
 func (h *harness) agent(ip string, st hbproto.State) {
 	h.t.Helper()
-	h.report(agents.Report{At: time.Now(), Agent: hbproto.AgentReport{Node: "rs-" + ip, RealIP: netip.MustParseAddr(ip), State: st, Reason: "test"}})
+	h.report(agentReport(netip.MustParseAddr(ip), st))
+}
+
+// agentReport is the report of agent "rs-IP" in state st, sent now.
+func agentReport(ip netip.Addr, st hbproto.State) agents.Report {
+	return agents.Report{At: time.Now(), Agent: hbproto.AgentReport{Node: "rs-" + ip.String(), RealIP: ip, State: st, Reason: "test"}}
 }
 
 // report feeds the report r to the main loop and waits until it acted.

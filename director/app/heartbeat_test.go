@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/hbproto"
@@ -224,7 +223,7 @@ func TestHeartbeatStrayAgentsBounded(t *testing.T) {
 	// and in batches); the configured agent's, last, is waited for.
 	for i := 0; i < maxStrayAgents+10; i++ {
 		ip := netip.MustParseAddr(fmt.Sprintf("10.%d.%d.1", i>>8, i&0xff))
-		h.a.events <- agentEvent{r: agents.Report{At: time.Now(), Agent: hbproto.AgentReport{Node: "rs-" + ip.String(), RealIP: ip, State: hbproto.StateUp, Reason: "test"}}}
+		h.a.events <- agentEvent{r: agentReport(ip, hbproto.StateUp)}
 	}
 	h.agent(loRS1.String(), hbproto.StateUp)
 	st := h.status()
