@@ -15,21 +15,16 @@ type Client struct {
 	Path string
 }
 
-// Status returns the daemon's status.
-func (c Client) Status(ctx context.Context) (Status, error) {
-	var st Status
-	err := ctlsock.Call(ctx, c.Path, OpStatus, nil, &st)
-	return st, err
-}
-
 // StatusWith returns the daemon's status with what args ask for besides.
-// Zero args send the same request as Status.
+// Zero args send the plain request, without arguments (as before
+// StatusArgs existed).
 func (c Client) StatusWith(ctx context.Context, args StatusArgs) (Status, error) {
-	if args == (StatusArgs{}) {
-		return c.Status(ctx)
+	var a any
+	if args != (StatusArgs{}) {
+		a = args
 	}
 	var st Status
-	err := ctlsock.Call(ctx, c.Path, OpStatus, args, &st)
+	err := ctlsock.Call(ctx, c.Path, OpStatus, a, &st)
 	return st, err
 }
 
