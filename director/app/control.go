@@ -162,13 +162,14 @@ func fillStats(st *control.Status, keys []lvs.ServiceKey, states []lvs.ServiceSt
 	}
 }
 
-// destKey is addr:port as lvs.Destination.Key spells it (IPv4 unmapped).
+// destKey is the lvs.Destination.Key of the address addr:port s (IPv4
+// unmapped).
 func destKey(s string) string {
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {
 		return s
 	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	return lvs.Destination{Addr: ap.Addr(), Port: ap.Port()}.Key()
 }
 
 func controlStats(s lvs.Stats) *control.Stats {
