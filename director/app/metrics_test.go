@@ -220,7 +220,7 @@ func TestMetricsExposition(t *testing.T) {
 	if v, _ := sample(fams, "tandem_director_agent_last_seen_timestamp_seconds", "agent", "127.0.0.11"); time.Since(time.Unix(int64(v), 0)) > time.Minute {
 		t.Errorf("agent last seen %v", v)
 	}
-	testutil.PromtoolCheckMetrics(t, h.scrape())
+	exposition := h.scrape() // for promtool, at the end
 
 	// A reload of another file: another hash, a later success.
 	before, _ := sample(fams, "tandem_director_config_last_reload_success_timestamp_seconds")
@@ -251,6 +251,12 @@ func TestMetricsExposition(t *testing.T) {
 	if v, _ := sample(fams, "tandem_director_reloads_total", "result", "error"); v != 1 {
 		t.Errorf("reloads_total{result=error} %v", v)
 	}
+	if _, ok := sample(fams, "tandem_director_config_info", "hash", h.a.cfg.FilesHash); !ok {
+		t.Errorf("config_info lost the running hash %s after a failed reload", h.a.cfg.FilesHash)
+	}
+	// promtool's lint comes last: where promtool is missing it skips the
+	// test, and the checks above must have run.
+	testutil.PromtoolCheckMetrics(t, exposition)
 }
 
 // The hash of a configuration read from files is the reader's
