@@ -120,8 +120,20 @@ func TestCompute(t *testing.T) {
 			if diff := cmp.Diff(tt.checkers, p.Checkers); diff != "" {
 				t.Errorf("checkers (-want +got)\n%s", diff)
 			}
-			if !strings.Contains(p.String(), "changes: ") {
-				t.Errorf("String: %q", p.String())
+			// String renders every step, or says there is none.
+			out := p.String()
+			if p.Empty() != strings.Contains(out, "nothing to do") {
+				t.Errorf("empty %v, String:\n%s", p.Empty(), out)
+			}
+			for _, s := range p.VRRP {
+				if !strings.Contains(out, " "+s.Name+" ") {
+					t.Errorf("String lacks instance %s:\n%s", s.Name, out)
+				}
+			}
+			for _, s := range p.Services {
+				if !strings.Contains(out, " "+s.Key+" ") {
+					t.Errorf("String lacks service %s:\n%s", s.Key, out)
+				}
 			}
 		})
 	}
