@@ -26,26 +26,18 @@ const (
 	docFile       = "docs/monitoring.md"
 )
 
-// promtool returns the path of scripts/promtool.sh (testutil.Promtool)
-// and logs promtool's version.
-func promtool(t *testing.T) string {
-	t.Helper()
-	script := testutil.Promtool(t)
-	if out, err := exec.Command(script, "--version").CombinedOutput(); err == nil {
-		t.Logf("%s", bytes.TrimSpace(out))
-	}
-	return script
-}
-
+// runPromtool runs promtool (testutil.Promtool) in packaging/monitoring;
+// a failure names promtool's version.
 func runPromtool(t *testing.T, args ...string) {
 	t.Helper()
-	script := promtool(t)
+	script := testutil.Promtool(t)
 	cmd := exec.Command(script, args...)
 	cmd.Dir = filepath.Join(testutil.ModuleRoot(t), "packaging", "monitoring")
 	out, err := cmd.CombinedOutput()
 	t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
 	if err != nil {
-		t.Fatalf("promtool %s: %v", strings.Join(args, " "), err)
+		version, _ := exec.Command(script, "--version").CombinedOutput()
+		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, bytes.TrimSpace(version))
 	}
 }
 
@@ -481,13 +473,14 @@ func TestMetricsDoc(t *testing.T) {
 			t.Errorf("%s: the metric table differs from the daemons' registries; run go test ./e2e/monitoring -update\n--- want:\n%s", docFile, want)
 		}
 	}
-	for _, a := range alertNames(t) {
+	alerts := alertNames(t)
+	for _, a := range alerts {
 		if !strings.Contains(doc, "\n### "+a+"\n") {
 			t.Errorf("%s: no section \"### %s\"", docFile, a)
 		}
 	}
 	for _, m := range regexp.MustCompile(`(?m)^### (Tandem\w+)$`).FindAllStringSubmatch(doc, -1) {
-		if !slices.Contains(alertNames(t), m[1]) {
+		if !slices.Contains(alerts, m[1]) {
 			t.Errorf("%s: section %s names no alert of %s", docFile, m[1], rulesFile)
 		}
 	}
