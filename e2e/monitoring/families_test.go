@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,60 +55,56 @@ func (f family) StoredLabels() []string {
 	return slices.Compact(out)
 }
 
-// daemons are the two metric sets, built as the daemons build them (the
-// constructors director/app and backend/app call): the registry and the
-// struct that holds each collector.
-func daemons() []struct {
-	name     string
-	registry *prometheus.Registry
-	holder   any
-} {
+// daemon is one daemon's metric set, built as the daemon builds it (the
+// constructors director/app and backend/app call): its registry and its
+// own collectors by name.
+type daemon struct {
+	name       string
+	registry   *prometheus.Registry
+	collectors map[string]prometheus.Collector
+}
+
+// daemons are the director's metric set, then the agent's.
+func daemons() ([]daemon, error) {
 	d := metrics.New()
 	// The families the director reads at scrape time (VRRP counters,
 	// IPVS traffic, fast failover) exist only with a source: one made-up
 	// series each.
 	d.SetExampleSources()
-	b := backendapp.NewMetrics()
-	return []struct {
-		name     string
-		registry *prometheus.Registry
-		holder   any
-	}{
-		{"tandem-director", d.Registry, d},
-		{"tandem-backend", b.Registry, b},
+	dc, err := directorCollectors(d)
+	if err != nil {
+		return nil, err
 	}
+	b := backendapp.NewMetrics()
+	return []daemon{
+		{"tandem-director", d.Registry, dc},
+		{"tandem-backend", b.Registry, b.Collectors()},
+	}, nil
 }
 
-// collectorsOf returns every field of the struct *holder that is a
-// Prometheus collector, by field name. Unexported fields (the agent keeps
-// its collectors private) are read through their address: the test must
-// see the daemon's own collectors, not a copy of their definitions.
-func collectorsOf(holder any) (map[string]prometheus.Collector, error) {
-	v := reflect.ValueOf(holder)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return nil, fmt.Errorf("%T is not a pointer to a struct", holder)
-	}
-	v = v.Elem()
+// directorCollectors returns every collector field of the director's
+// metric struct (the registry aside), by field name. The director exports
+// them for director/app to set; an unexported one is an error, as this
+// test would not see the daemon's own collector.
+func directorCollectors(m *metrics.Metrics) (map[string]prometheus.Collector, error) {
+	v := reflect.ValueOf(m).Elem()
+	collector := reflect.TypeFor[prometheus.Collector]()
 	out := map[string]prometheus.Collector{}
-	for i := range v.NumField() {
-		f, sf := v.Field(i), v.Type().Field(i)
-		if !sf.IsExported() {
-			f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
-		}
-		if _, reg := f.Interface().(*prometheus.Registry); reg {
+	for sf := range v.Type().Fields() {
+		if sf.Type == reflect.TypeFor[*prometheus.Registry]() || !sf.Type.Implements(collector) {
 			continue // the registry is a collector of everything
 		}
-		c, ok := f.Interface().(prometheus.Collector)
-		if !ok {
-			continue
+		if !sf.IsExported() {
+			return nil, fmt.Errorf("%T.%s is an unexported collector: export it, as the others are", m, sf.Name)
 		}
+		f := v.FieldByIndex(sf.Index)
 		if f.IsNil() {
-			return nil, fmt.Errorf("%T.%s is nil", holder, sf.Name)
+			return nil, fmt.Errorf("%T.%s is nil", m, sf.Name)
 		}
-		out[sf.Name] = c
+		out[sf.Name] = f.Interface().(prometheus.Collector)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%T has no collector field", holder)
+		return nil, fmt.Errorf("%T has no collector field", m)
 	}
 	return out, nil
 }
@@ -185,22 +181,15 @@ func realFamilies(t *testing.T) []family {
 }
 
 func buildFamilies() ([]family, error) {
+	ds, err := daemons()
+	if err != nil {
+		return nil, err
+	}
 	var all []family
-	for _, d := range daemons() {
-		cs, err := collectorsOf(d.holder)
-		if err != nil {
-			return nil, err
-		}
-		names := slices.Sorted(func(yield func(string) bool) {
-			for n := range cs {
-				if !yield(n) {
-					return
-				}
-			}
-		})
+	for _, d := range ds {
 		own := map[string]string{} // family name -> field
-		for _, n := range names {
-			c := cs[n]
+		for _, n := range slices.Sorted(maps.Keys(d.collectors)) {
+			c := d.collectors[n]
 			if err := touch(c); err != nil {
 				return nil, fmt.Errorf("%s: field %s: %v", d.name, n, err)
 			}
@@ -234,18 +223,9 @@ func buildFamilies() ([]family, error) {
 				return nil, fmt.Errorf("%s: %s (field %s) is not on the registry the daemon serves", d.name, name, field)
 			}
 		}
+		slices.SortFunc(fams, func(a, b family) int { return strings.Compare(a.Name, b.Name) })
 		all = append(all, fams...)
 	}
-	rank := map[string]int{}
-	for i, d := range daemons() {
-		rank[d.name] = i
-	}
-	slices.SortFunc(all, func(a, b family) int {
-		if c := rank[a.Daemon] - rank[b.Daemon]; c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
 	return all, nil
 }
 
