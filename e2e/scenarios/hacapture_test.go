@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/e2e/prodlab"
-	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // haTCPCapture is tcpdump at the client of every TCP packet to or from the
@@ -18,7 +16,6 @@ import (
 // packet was sent to (its destination MAC) and who sent each reset. It is
 // how HA2 tells from the wire what a hand-over loses.
 type haTCPCapture struct {
-	l          *haLab
 	p          *netlab.Process
 	dir1, dir2 string // eth0 MACs
 }
@@ -33,30 +30,17 @@ type haPacket struct {
 
 func (l *haLab) captureTCP() *haTCPCapture {
 	l.t.Helper()
-	c := &haTCPCapture{l: l}
-	for _, h := range []struct {
-		name string
-		mac  *string
-	}{{"dir1", &c.dir1}, {"dir2", &c.dir2}} {
-		m, err := l.Net.MAC(h.name, "eth0")
+	mac := func(host string) string {
+		m, err := l.Net.MAC(host, "eth0")
 		if err != nil {
 			l.t.Fatal(err)
 		}
-		*h.mac = m.String()
+		return m.String()
 	}
-	p, err := l.Net.Start("client", "tcpdump", "-i", "eth0", "-n", "-e", "-l", "-tt", "--immediate-mode",
-		"-B", "4096", "tcp port 80 and host "+prodlab.VIP)
-	if err != nil {
-		l.t.Fatal(err)
+	return &haTCPCapture{
+		dir1: mac("dir1"), dir2: mac("dir2"),
+		p: startTcpdump(l.t, l.Net, "client", "-tt", "-B", "4096", "tcp port 80 and host "+prodlab.VIP),
 	}
-	c.p = p
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.WaitOutput(ctx, "listening on"); err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { _ = p.Stop(5 * time.Second) })
-	return c
 }
 
 var haTcpdumpLine = regexp.MustCompile(`^(\d+)\.(\d{6}) ([0-9a-f:]{17}) > ([0-9a-f:]{17}), .*?: (\S+) > (\S+): Flags \[([^\]]*)\]`)
@@ -64,8 +48,7 @@ var haTcpdumpLine = regexp.MustCompile(`^(\d+)\.(\d{6}) ([0-9a-f:]{17}) > ([0-9a
 // packets stops tcpdump and returns what it saw, and its closing counters
 // line about drops.
 func (c *haTCPCapture) packets() ([]haPacket, string) {
-	testutil.Settle(200 * time.Millisecond) // the last packets reach tcpdump
-	_ = c.p.Stop(5 * time.Second)
+	stopTcpdump(c.p)
 	var out []haPacket
 	var dropped string
 	vipPort := prodlab.VIP + ".80"

@@ -338,3 +338,27 @@ func failedClasses(m map[loadgen.Class]int) map[string]int {
 	}
 	return out
 }
+
+// startTcpdump starts tcpdump on host's eth0 (-n -e -l --immediate-mode:
+// numbers, MAC addresses, a line per packet as it comes), args after
+// those, and waits until it listens; the test's cleanup stops it.
+func startTcpdump(t *testing.T, n *netlab.Lab, host string, args ...string) *netlab.Process {
+	t.Helper()
+	p, err := n.Start(host, append([]string{"tcpdump", "-i", "eth0", "-n", "-e", "-l", "--immediate-mode"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(5 * time.Second) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "listening on"); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// stopTcpdump stops a startTcpdump once the last packets have reached it.
+func stopTcpdump(p *netlab.Process) {
+	testutil.Settle(200 * time.Millisecond) // the last packets reach tcpdump
+	_ = p.Stop(5 * time.Second)
+}

@@ -799,16 +799,7 @@ func (l *lab) opsWatchARP() *opsARPWatch {
 			w.dirMAC = m
 		}
 	}
-	p, err := l.net.Start("client", "tcpdump", "-i", "eth0", "-n", "-e", "-l", "--immediate-mode", "arp")
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	w.tcpdump = p
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.WaitOutput(ctx, "listening on"); err != nil {
-		l.t.Fatal(err)
-	}
+	w.tcpdump = startTcpdump(l.t, l.net, "client", "arp")
 	nh, err := l.net.Netlink("client")
 	if err != nil {
 		l.t.Fatal(err)
@@ -850,8 +841,7 @@ func (w *opsARPWatch) stop() {
 	w.stopped.Do(func() {
 		w.cancel()
 		w.wg.Wait()
-		testutil.Settle(200 * time.Millisecond) // the last packets reach tcpdump
-		_ = w.tcpdump.Stop(5 * time.Second)
+		stopTcpdump(w.tcpdump)
 	})
 }
 
