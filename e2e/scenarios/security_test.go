@@ -141,19 +141,24 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 	// 3. No key: a sustained flood of junk at the heartbeat port of both
 	// directors, the backup's probe port, and VRRP (IP protocol 112).
 	junk := bytes.Repeat([]byte{0x54, 0x48, 1, 1, 0xff}, 40)
+	// The sockets are opened here, not in the floods' goroutines: a
+	// failure to open one stops the test (t.Fatal) from its own goroutine.
+	hbConn := udpIn(t, l.Net, "mallory", netip.MustParseAddr(malloryLAN))
+	probeConn := udpIn(t, l.Net, "mallory", netip.MustParseAddr(mallorySync))
+	vrrpFD := rawIn(t, l.Net, "mallory", 112)
 	var nHB, nProbe, nVRRP int
 	done := make(chan struct{}, 3)
 	go func() {
-		nHB = floodUDP(t, l.Net, "mallory", netip.MustParseAddr(malloryLAN), []netip.AddrPort{
+		nHB = floodUDP(hbConn, []netip.AddrPort{
 			netip.AddrPortFrom(dirs[0], hbproto.DefaultPort), netip.AddrPortFrom(dirs[1], hbproto.DefaultPort)}, junk)
 		done <- struct{}{}
 	}()
 	go func() {
-		nProbe = floodUDP(t, l.Net, "mallory", netip.MustParseAddr(mallorySync), []netip.AddrPort{dir2Probe}, junk)
+		nProbe = floodUDP(probeConn, []netip.AddrPort{dir2Probe}, junk)
 		done <- struct{}{}
 	}()
 	go func() {
-		nVRRP = floodVRRP(t, l.Net, "mallory", dirs, junk)
+		nVRRP = floodVRRP(t, vrrpFD, dirs, junk)
 		done <- struct{}{}
 	}()
 	for range 3 {
@@ -195,10 +200,10 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 	// within witness_max_veto of its own detection, not never.
 	stopVouch := make(chan struct{})
 	vouched := make(chan int, 1)
+	vouch := udpIn(t, l.Net, "rs1", rs1)
 	go func() {
 		n := 0
-		c := udpIn(t, l.Net, "rs1", rs1)
-		defer c.Close()
+		defer vouch.Close()
 		sid, _ := hbproto.NewSessionID()
 		s := hbproto.NewSealer(rs1Key, sid)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -207,7 +212,7 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 			b, err := s.SealAgent(time.Now(), &hbproto.AgentReport{Node: "rs1", RealIP: rs1, State: hbproto.StateUp,
 				Seen: []hbproto.DirectorSeen{{Director: "dir1", Role: hbproto.RoleMaster}}})
 			if err == nil {
-				c.WriteTo(b, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dirs[1], hbproto.DefaultPort)))
+				vouch.WriteTo(b, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dirs[1], hbproto.DefaultPort)))
 				n++
 			}
 			select {
@@ -304,9 +309,9 @@ func sendUDP(t *testing.T, lab *netlab.Lab, host string, src netip.Addr, dst net
 	return sent
 }
 
-// floodUDP sends b round-robin to dsts from src in host (floodLoop).
-func floodUDP(t *testing.T, lab *netlab.Lab, host string, src netip.Addr, dsts []netip.AddrPort, b []byte) int {
-	c := udpIn(t, lab, host, src)
+// floodUDP sends b round-robin to dsts through c (floodLoop), and closes
+// c.
+func floodUDP(c *net.UDPConn, dsts []netip.AddrPort, b []byte) int {
 	defer c.Close()
 	return floodLoop(func(i int) bool {
 		_, err := c.WriteToUDPAddrPort(b, dsts[i%len(dsts)])
@@ -348,9 +353,8 @@ func sendSpoofed(t *testing.T, lab *netlab.Lab, host string, src netip.Addr, dst
 }
 
 // floodVRRP sends junk as IP protocol 112 to each director, round-robin
-// (floodLoop).
-func floodVRRP(t *testing.T, lab *netlab.Lab, host string, dsts []netip.Addr, b []byte) int {
-	fd := rawIn(t, lab, host, 112)
+// (floodLoop), through fd (rawIn of protocol 112).
+func floodVRRP(t *testing.T, fd int, dsts []netip.Addr, b []byte) int {
 	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IP, syscall.IP_TTL, 255); err != nil {
 		t.Error(err)
 	}
