@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/peerwatch"
+	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/e2e/prodlab"
 	"github.com/tandemlb/tandem/shared/hbproto"
@@ -178,23 +179,7 @@ func TestGuestScenarioSec1Attacker(t *testing.T) {
 	if m, b := l.Roles(); m != "dir1" || b != "dir2" {
 		t.Errorf("after the floods: master %q, backup %q; want dir1, dir2", m, b)
 	}
-	rep := wait()
-	vip := stopVIP()
-	if rep.Failed != 0 {
-		t.Errorf("%d requests failed during the attack: %v", rep.Failed, rep.Errors)
-	}
-	for _, s := range vip {
-		if len(s.holders) != 1 || s.holders[0] != "dir1" {
-			t.Errorf("VIP held by %v at %s during the attack, want dir1 alone", s.holders, s.at.Format("15:04:05.000"))
-			break
-		}
-	}
-	for _, w := range weights() {
-		if w != [2]int{1, 1} {
-			t.Errorf("rs2's weight in dir1, dir2 went to %v during the attack", w)
-			break
-		}
-	}
+	undisturbed(t, "the attack", wait(), stopVIP(), weights(), "rs2's weight in dir1, dir2")
 
 	// 4. rs1's key vouches for a dead master: the backup takes over
 	// within witness_max_veto of its own detection, not never.
@@ -491,20 +476,27 @@ func TestGuestScenarioSec2KeyMigration(t *testing.T) {
 	}
 
 	rep := wait()
-	vip := stopVIP()
-	if rep.Failed != 0 {
-		t.Errorf("%d requests failed during the migration: %v", rep.Failed, rep.Errors)
-	}
 	t.Logf("MEASURED load across the migration: %d requests, %d failed", rep.Sent, rep.Failed)
+	undisturbed(t, "the migration", rep, stopVIP(), weights(), "rs1, rs2 weights in dir1")
+}
+
+// undisturbed fails t if, during what, a request of rep failed, a VIP
+// sample was not dir1 alone, or a weight sample (two weights, named by
+// weightsOf) was not 1, 1; the first bad sample of each kind is reported.
+func undisturbed(t *testing.T, what string, rep *loadgen.Report, vip []haVIPSample, weights [][2]int, weightsOf string) {
+	t.Helper()
+	if rep.Failed != 0 {
+		t.Errorf("%d requests failed during %s: %v", rep.Failed, what, rep.Errors)
+	}
 	for _, s := range vip {
 		if len(s.holders) != 1 || s.holders[0] != "dir1" {
-			t.Errorf("VIP held by %v at %s during the migration, want dir1 alone", s.holders, s.at.Format("15:04:05.000"))
+			t.Errorf("VIP held by %v at %s during %s, want dir1 alone", s.holders, s.at.Format("15:04:05.000"), what)
 			break
 		}
 	}
-	for _, w := range weights() {
+	for _, w := range weights {
 		if w != [2]int{1, 1} {
-			t.Errorf("rs1, rs2 weights in dir1 went to %v during the migration", w)
+			t.Errorf("%s went to %v during %s", weightsOf, w, what)
 			break
 		}
 	}
