@@ -1,6 +1,9 @@
 package vmtest
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCheckGuestTests(t *testing.T) {
 	want := []string{"TestGuestA", "TestGuestB"}
@@ -48,6 +51,13 @@ func TestCheckGuestRuns(t *testing.T) {
 				t.Fatalf("CheckGuestRuns() = %v, want ok=%v", err, tt.wantOK)
 			}
 		})
+	}
+	// A test not asked for that failed in one run is named, though it
+	// passed in the next.
+	other := func(r string) string { return "--- " + r + ": TestGuestC (0.00s)\n" }
+	err := CheckGuestRuns(pass+other("FAIL")+pass+other("PASS")+pass+other("PASS"), 1, want, 3)
+	if err == nil || !strings.Contains(err.Error(), "TestGuestC: FAIL") {
+		t.Errorf("CheckGuestRuns() = %v, want TestGuestC: FAIL named", err)
 	}
 }
 
