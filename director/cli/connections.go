@@ -8,31 +8,13 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/tandemlb/tandem/director/lvs"
 )
 
-// The IPVS connection table as the kernel prints it in
-// /proc/net/ip_vs_conn (net/netfilter/ipvs/ip_vs_conn.c,
-// ip_vs_conn_seq_show): one header line, then a line per connection, both
-// address families in the one file:
-//
-//	Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
-//	TCP C0A80001 D2F4 C0000264 0050 C000020B 0050 ESTABLISHED     897
-//	TCP 2001:0db8:0000:0000:0000:0000:0000:0001 D2F4 2001:0db8:...:0064 0050 2001:0db8:...:000b 0050 ESTABLISHED     897
-//
-// IPv4 addresses are 8 hex digits (the address as a big-endian number),
-// IPv6 addresses the full form (%pI6: eight groups of four hex digits),
-// ports 4 hex digits, Expires decimal seconds; the destination's family
-// may differ from the connection's (its own format). PEName and PEData
-// (the persistence engine, e.g. sip and a Call-ID) follow only when set.
-// Persistence templates are lines too: client port 0, state NONE.
 const (
-	// connTableFile is where the CLI reads the table (a variable for the
-	// tests).
-	connTableFile = "/proc/net/ip_vs_conn"
 	// maxConnLine bounds a line: the kernel's are under 200 bytes plus at
 	// most 255 of persistence-engine data.
 	maxConnLine = 1024
@@ -42,24 +24,7 @@ const (
 	maxBadLines = 10
 )
 
-// Conn is one IPVS connection (one line of ipvsadm -Lnc).
-type Conn struct {
-	// Protocol is the kernel's name: TCP, UDP, SCTP, IP (a firewall-mark
-	// persistence template), ICMP, ICMPv6, or IP_N.
-	Protocol string
-	// Client is the client's address and port, Virtual the virtual
-	// service's (the VIP the client addressed), Dest the real server's.
-	Client, Virtual, Dest netip.AddrPort
-	// State is the protocol state (ESTABLISHED, SYN_RECV, FIN_WAIT,
-	// TIME_WAIT, CLOSE, ... for TCP; UDP for UDP; NONE for a template).
-	State string
-	// Expires is the seconds left until the entry expires.
-	Expires uint32
-	// PEName and PEData are the persistence engine and its data, if any.
-	PEName, PEData string
-}
-
-// connJSON is Conn as --json prints it.
+// connJSON is an lvs.Conn as --json prints it.
 type connJSON struct {
 	Protocol       string `json:"protocol"`
 	Client         string `json:"client"`
@@ -71,83 +36,9 @@ type connJSON struct {
 	PEData         string `json:"pe_data,omitempty"`
 }
 
-func (c Conn) json() connJSON {
+func connJSONOf(c lvs.Conn) connJSON {
 	return connJSON{Protocol: c.Protocol, Client: c.Client.String(), Virtual: c.Virtual.String(), RealServer: c.Dest.String(),
 		State: c.State, ExpiresSeconds: c.Expires, PEName: c.PEName, PEData: c.PEData}
-}
-
-// ParseConn reads one line of /proc/net/ip_vs_conn (not the header).
-func ParseConn(line string) (Conn, error) {
-	f := strings.Fields(line)
-	if len(f) < 9 {
-		return Conn{}, fmt.Errorf("%d fields, want at least 9 (Pro FromIP FPrt ToIP TPrt DestIP DPrt State Expires)", len(f))
-	}
-	c := Conn{Protocol: f[0], State: f[7]}
-	if !printable(c.Protocol) || !printable(c.State) {
-		return Conn{}, errors.New("protocol or state is not printable text")
-	}
-	var err error
-	if c.Client, err = hexAddrPort(f[1], f[2]); err != nil {
-		return Conn{}, fmt.Errorf("client: %w", err)
-	}
-	if c.Virtual, err = hexAddrPort(f[3], f[4]); err != nil {
-		return Conn{}, fmt.Errorf("virtual: %w", err)
-	}
-	if c.Dest, err = hexAddrPort(f[5], f[6]); err != nil {
-		return Conn{}, fmt.Errorf("destination: %w", err)
-	}
-	exp, err := strconv.ParseUint(f[8], 10, 32)
-	if err != nil {
-		return Conn{}, fmt.Errorf("expires %q is not a number of seconds", f[8])
-	}
-	c.Expires = uint32(exp)
-	if len(f) > 9 {
-		c.PEName = f[9]
-		c.PEData = strings.Join(f[10:], " ")
-		if !printable(c.PEName) || !printable(c.PEData) {
-			return Conn{}, errors.New("persistence-engine data is not printable text")
-		}
-	}
-	return c, nil
-}
-
-func printable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// hexAddrPort reads an address (8 hex digits for IPv4, the full IPv6
-// form) and a port (4 hex digits).
-func hexAddrPort(addr, port string) (netip.AddrPort, error) {
-	var a netip.Addr
-	switch {
-	case len(addr) == 8 && !strings.Contains(addr, ":"):
-		v, err := strconv.ParseUint(addr, 16, 32)
-		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("address %q is not 8 hex digits", addr)
-		}
-		a = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-	case len(addr) == 39 && strings.Count(addr, ":") == 7:
-		v, err := netip.ParseAddr(addr)
-		if err != nil || !v.Is6() || v.Zone() != "" {
-			return netip.AddrPort{}, fmt.Errorf("address %q is not a full IPv6 address", addr)
-		}
-		a = v
-	default:
-		return netip.AddrPort{}, fmt.Errorf("address %q is neither 8 hex digits nor a full IPv6 address", addr)
-	}
-	if len(port) != 4 {
-		return netip.AddrPort{}, fmt.Errorf("port %q is not 4 hex digits", port)
-	}
-	p, err := strconv.ParseUint(port, 16, 16)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("port %q is not 4 hex digits", port)
-	}
-	return netip.AddrPortFrom(a, uint16(p)), nil
 }
 
 // connFilter selects connections. Zero fields match anything.
@@ -201,7 +92,7 @@ func newConnFilter(service, realServer, client, state string) (*connFilter, erro
 	return f, nil
 }
 
-func (f *connFilter) match(c Conn) bool {
+func (f *connFilter) match(c lvs.Conn) bool {
 	switch {
 	case f.vip.IsValid() && (c.Virtual.Addr() != f.vip || (!f.anyVP && c.Virtual.Port() != f.vport)):
 		return false
@@ -229,7 +120,7 @@ type connScan struct {
 // f matches, up to limit (0: no limit); it counts the rest. Lines are read
 // one by one with a bounded buffer: a line longer than maxConnLine is a
 // bad line, skipped.
-func scanConns(r io.Reader, f *connFilter, limit int, emit func(Conn) error) (connScan, error) {
+func scanConns(r io.Reader, f *connFilter, limit int, emit func(lvs.Conn) error) (connScan, error) {
 	var res connScan
 	br := bufio.NewReaderSize(r, maxConnLine)
 	bad := func(err error) {
@@ -263,7 +154,7 @@ func scanConns(r io.Reader, f *connFilter, limit int, emit func(Conn) error) (co
 			continue // the header
 		}
 		if strings.TrimSpace(line) != "" {
-			c, perr := ParseConn(line)
+			c, perr := lvs.ParseConn(line)
 			switch {
 			case perr != nil:
 				bad(perr)
@@ -292,7 +183,7 @@ func formatExpire(s uint32) string {
 var connTable = struct {
 	path string
 	root func() bool
-}{connTableFile, func() bool { return os.Geteuid() == 0 }}
+}{lvs.ConnTableFile, func() bool { return os.Geteuid() == 0 }}
 
 func newConnections() *cobra.Command {
 	var service, realServer, client, state string
@@ -364,12 +255,12 @@ written as the table is read.`,
 // to errOut.
 func listConns(out, errOut io.Writer, r io.Reader, f *connFilter, limit int, asJSON bool) error {
 	w := bufio.NewWriter(out)
-	var emit func(Conn) error
+	var emit func(lvs.Conn) error
 	if asJSON {
 		w.WriteString(`{"connections":[`)
 		sep := "\n  "
-		emit = func(c Conn) error {
-			b, err := json.Marshal(c.json())
+		emit = func(c lvs.Conn) error {
+			b, err := json.Marshal(connJSONOf(c))
 			if err != nil {
 				return err
 			}
@@ -380,7 +271,7 @@ func listConns(out, errOut io.Writer, r io.Reader, f *connFilter, limit int, asJ
 		}
 	} else {
 		fmt.Fprintf(w, "%-6s %-6s %-12s %-22s %-22s %s\n", "PRO", "EXPIRE", "STATE", "CLIENT", "VIRTUAL", "REAL SERVER")
-		emit = func(c Conn) error {
+		emit = func(c lvs.Conn) error {
 			line := fmt.Sprintf("%-6s %-6s %-12s %-22s %-22s %s", c.Protocol, formatExpire(c.Expires), c.State, c.Client, c.Virtual, c.Dest)
 			if c.PEName != "" {
 				line += " " + c.PEName + " " + c.PEData

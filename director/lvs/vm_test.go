@@ -315,6 +315,27 @@ func TestVMKernelStats(t *testing.T) {
 	if s := byAddr(st)[rs2]; s != (Stats{}) {
 		t.Errorf("destination %s at weight 0 has counters: %+v", rs2, s)
 	}
+	// The connection table lists it, and every line of it parses
+	// (ParseConn, what `tandem-director connections` reads). The thread's
+	// own view: /proc/net follows the process, this thread is in the
+	// test's namespace.
+	table, err := os.ReadFile("/proc/thread-self/net/ip_vs_conn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(table), "\n"), "\n")
+	found := false
+	for i, l := range lines[1:] {
+		c, err := ParseConn(l)
+		if err != nil {
+			t.Errorf("%s line %d %q: %v", ConnTableFile, i+2, l, err)
+			continue
+		}
+		found = found || c.Virtual == netip.AddrPortFrom(svc.Addr, 80) && c.Dest == netip.AddrPortFrom(rs1, 80) && c.Protocol == "TCP"
+	}
+	if !found {
+		t.Errorf("the connection to %s is not in the table:\n%s", svc.Addr, table)
+	}
 	// The full read returns the same counters.
 	all, err := k.Services()
 	if err != nil || len(all) != 1 {

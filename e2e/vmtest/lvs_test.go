@@ -7,7 +7,8 @@ import (
 )
 
 // TestVMLvs boots the guest once and runs director/lvs's guest-only tests
-// (reconciler, adoption, batching, sync daemon, 1,000×10 timings) against
+// (reconciler, adoption, batching, sync daemon, the kernel's counters and
+// connection table, 1,000×10 timings) against
 // the real ip_vs kernel.
 func TestVMLvs(t *testing.T) {
 	testutil.VM(t)
@@ -15,6 +16,7 @@ func TestVMLvs(t *testing.T) {
 		Package: "./director/lvs",
 		Run:     "^TestVM",
 		Want: []string{"TestVMApplyAdoptUpdate", "TestVMForeignServiceUntouched", "TestVMKernelErrors",
-			"TestVMOpenNetnsPath", "TestVMSyncDaemon", "TestVMBatchErrors", "TestVMReconcile1000x10"},
+			"TestVMOpenNetnsPath", "TestVMSyncDaemon", "TestVMBatchErrors", "TestVMReconcile1000x10",
+			"TestVMKernelStats"},
 	})
 }
