@@ -6,28 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 // ModuleRoot returns the directory of the go.mod above the working
 // directory.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("module root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("module root: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func ModuleRoot() (string, error) { return testutil.FindModuleRoot() }
 
 // BuildTestBinary compiles the tests of pkg (e.g. "./e2e/guest", relative to
 // the module root) into a static binary at out: CGO_ENABLED=0 go test -c.
