@@ -294,8 +294,7 @@ type harness struct {
 	mu      sync.Mutex
 	drivers map[string]*fakeDriver
 	port    int
-	cancel  context.CancelFunc
-	done    chan error
+	run     *testutil.Running
 	// The host edges (edges.go): interfaces eth0, eth1 and lo without
 	// addresses, an empty ruleset, every scheduler module, no process.
 	ifaces *fakeInterfaces
@@ -396,13 +395,11 @@ func startWith(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS),
 		opts(&o)
 	}
 	h.a = New(cfg, o)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- h.a.Run(ctx) }()
+	h.run = testutil.Start(h.a.Run)
 	select {
 	case <-h.a.Ready():
-	case err := <-h.done:
-		t.Fatalf("Run: %v\n%s", err, h.logs.String())
+	case <-h.run.Done():
+		t.Fatalf("Run: %v\n%s", h.run.Err(), h.logs.String())
 	case <-time.After(10 * time.Second):
 		t.Fatalf("not ready after 10s\n%s", h.logs.String())
 	}
@@ -411,19 +408,11 @@ func startWith(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS),
 }
 
 func (h *harness) stop() {
-	if h.cancel == nil {
+	if h.run == nil {
 		return
 	}
-	h.cancel()
-	h.cancel = nil
-	select {
-	case err := <-h.done:
-		if err != nil {
-			h.t.Errorf("Run returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		h.t.Error("Run did not return 10s after cancel")
-	}
+	h.run.Stop(h.t, 10*time.Second)
+	h.run = nil
 	if h.t.Failed() {
 		h.t.Logf("daemon log:\n%s", h.logs.String())
 	}

@@ -243,15 +243,10 @@ func TestWiringShutdown(t *testing.T) {
 			}
 			h.ipvs.Reset()
 
-			h.cancel()
-			h.cancel = nil // h.stop in Cleanup: already stopped
-			select {
-			case err := <-h.done:
-				if err != nil {
-					t.Fatalf("Run returned %v after cancel", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Run did not return 10 s after cancel")
+			h.run.Stop(t, 10*time.Second) // fails t if Run errs or hangs
+			h.run = nil                   // h.stop in Cleanup: already stopped
+			if t.Failed() {
+				t.FailNow()
 			}
 
 			if got := drv.Status().State; got != vrrp.StateStop {
