@@ -25,9 +25,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	systemctl disable keepalived >/dev/null 2>&1 || true
 	systemctl stop keepalived >/dev/null 2>&1 || true
 fi
-# promtool (e2e/monitoring: check and test the alert rules), unpacked from
-# Debian's prometheus package by scripts/promtool.sh, never installed: the
-# package would start a Prometheus server.
-scripts/promtool.sh --version >/dev/null
+# promtool (e2e/monitoring: check and test the alert rules) and prometheus
+# (e2e/promlab: the lab's Prometheus), unpacked from Debian's prometheus
+# package by scripts/promtool.sh in one fetch, never installed: the package
+# would start a Prometheus server.
+scripts/prometheus.sh --version >/dev/null
 command -v go >/dev/null || { echo "deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }
 go mod download
