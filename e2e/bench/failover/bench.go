@@ -221,7 +221,8 @@ type monitor struct {
 	b        *bench
 	mu       sync.Mutex
 	dead     map[string]bool
-	tolerant bool // a restarted master is preempting: short overlaps allowed
+	tolerant bool   // a restarted master is preempting: short overlaps allowed
+	rec      *trace // when set, every sample is recorded in it
 	overlap  time.Time
 	bad      []string
 	stop     chan struct{}
@@ -242,10 +243,21 @@ func (b *bench) startMonitor() *monitor {
 			}
 			m.mu.Lock()
 			d1, d2 := !m.dead["d1"], !m.dead["d2"]
+			recording := m.rec != nil
 			m.mu.Unlock()
-			both := d1 && d2 && b.holds("d1") && b.holds("d2")
+			var both bool
+			var h1, h2 bool
+			if recording {
+				h1, h2 = d1 && b.holds("d1"), d2 && b.holds("d2")
+				both = h1 && h2
+			} else {
+				both = d1 && d2 && b.holds("d1") && b.holds("d2")
+			}
 			now := time.Now()
 			m.mu.Lock()
+			if recording && m.rec != nil {
+				m.rec.samples = append(m.rec.samples, sample{at: now, d1: h1, d2: h2})
+			}
 			switch {
 			case both && m.overlap.IsZero():
 				m.overlap = now

@@ -11,6 +11,11 @@
 // a benchmark, not a pass/fail timing test: it exits non-zero only when a
 // scenario fails (the VIP never comes back, or both directors hold it).
 //
+// -json FILE also writes the results and, for the first run of each pair
+// and event, that run over time (requests answered and failed per 50 ms,
+// who held the VIP; series.go): docs/data/failover-bench.json, which
+// e2e/cmd/plots draws for docs/benchmarks.md.
+//
 // Run as root. Tandem is `director/vrrp` + `director/peerwatch` in a
 // harness (this binary re-executed); -binary adds two pairs of the real
 // daemon: with the keepalived.conf (plain VRRP) and with the native file
@@ -50,6 +55,7 @@ type result struct {
 	event  string
 	times  []time.Duration
 	failed []string
+	series *series // the first run over time, with -json
 }
 
 func main() {
@@ -62,14 +68,15 @@ func main() {
 	mult := flag.Int("mult", 3, "Tandem peer probe detect multiplier")
 	binary := flag.String("binary", "", "bin/tandem-director: add pairs of the real daemon (plain VRRP, fast_failover) if its `run` works")
 	only := flag.String("pairs", "", "comma-separated subset of pairs, e.g. tandem-tandem,keepalived-keepalived")
+	jsonOut := flag.String("json", "", "also write the results and, for the first run of each pair and event, the requests and the VIP's holder over time (JSON) to this file")
 	flag.Parse()
-	if err := run(*runs, *out, *interval, *mult, *binary, *only); err != nil {
+	if err := run(*runs, *out, *jsonOut, *interval, *mult, *binary, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-failover:", err)
 		os.Exit(1)
 	}
 }
 
-func run(runs int, out string, interval time.Duration, mult int, binary, only string) error {
+func run(runs int, out, jsonOut string, interval time.Duration, mult int, binary, only string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces)")
 	}
@@ -123,7 +130,7 @@ func run(runs int, out string, interval time.Duration, mult int, binary, only st
 		for _, ev := range []string{evStop, evCrash} {
 			r := &result{pair: p, event: ev}
 			results = append(results, r)
-			if err := b.scenario(mon, r, runs); err != nil {
+			if err := b.scenario(mon, r, runs, jsonOut != ""); err != nil {
 				r.failed = append(r.failed, err.Error())
 			}
 			if len(r.failed) > 0 {
@@ -136,6 +143,11 @@ func run(runs int, out string, interval time.Duration, mult int, binary, only st
 	fmt.Print(report.table)
 	if out != "" {
 		if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
+			return err
+		}
+	}
+	if jsonOut != "" {
+		if err := writeJSON(jsonOut, results, runs, interval, mult); err != nil {
 			return err
 		}
 	}
@@ -165,8 +177,9 @@ func binaryArgsFor(bin string) []string {
 	return args
 }
 
-// scenario runs one pair through one event, runs times.
-func (b *bench) scenario(mon *monitor, r *result, runs int) error {
+// scenario runs one pair through one event, runs times; with record, the
+// first run is kept over time in r.series.
+func (b *bench) scenario(mon *monitor, r *result, runs int, record bool) error {
 	d1 := &node{b: b, host: "d1", impl: r.pair.master, prio: 150, addr: dirAddr["d1"]}
 	d2 := &node{b: b, host: "d2", impl: r.pair.backup, prio: 100, addr: dirAddr["d2"]}
 	b.logf("%s, %s: starting %v and %v", r.pair, r.event, d1, d2)
@@ -192,8 +205,13 @@ func (b *bench) scenario(mon *monitor, r *result, runs int) error {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
 		mon.take()
-		mon.set(func(m *monitor) { m.tolerant = false })
-		d, err := b.measure(mon, r.event, d1, d2)
+		var tr *trace
+		if record && i == 0 {
+			tr = &trace{}
+		}
+		mon.set(func(m *monitor) { m.tolerant, m.rec = false, tr })
+		d, err := b.measure(mon, r.event, d1, d2, tr)
+		mon.set(func(m *monitor) { m.rec = nil })
 		bad := mon.take()
 		if len(bad) > 0 {
 			r.failed = append(r.failed, fmt.Sprintf("run %d: two masters: %s", i+1, strings.Join(bad, "; ")))
@@ -203,6 +221,10 @@ func (b *bench) scenario(mon *monitor, r *result, runs int) error {
 		}
 		b.logf("%s, %s, run %d: %v", r.pair, r.event, i+1, d.Round(time.Millisecond))
 		r.times = append(r.times, d)
+		if tr != nil {
+			s := tr.toSeries(r.pair, r.event, d)
+			r.series = &s
+		}
 		// Bring d1 back (a crashed one is "rebooted": leftover VIP gone,
 		// cable back); it preempts d2 again.
 		mon.set(func(m *monitor) { m.tolerant = true })
@@ -251,13 +273,16 @@ func (b *bench) settle(d1, d2 *node) error {
 }
 
 // measure performs the event on d1 and returns the time until d2 serves
-// the VIP.
-func (b *bench) measure(mon *monitor, event string, d1, d2 *node) (time.Duration, error) {
+// the VIP; tr, if not nil, gets the event's time and every request.
+func (b *bench) measure(mon *monitor, event string, d1, d2 *node, tr *trace) (time.Duration, error) {
 	p := b.startProber()
 	// A random phase against the master's advert timer: a crash lands
 	// anywhere within advert_int, as a real one would.
 	time.Sleep(baseline + time.Duration(mrand.Int64N(int64(time.Second))))
 	t0 := time.Now()
+	if tr != nil {
+		tr.t0 = t0
+	}
 	switch event {
 	case evStop:
 		if err := d1.p.Signal(syscall.SIGTERM); err != nil {
@@ -289,6 +314,9 @@ func (b *bench) measure(mon *monitor, event string, d1, d2 *node) (time.Duration
 	}
 	time.Sleep(afterwards)
 	ps := p.finish()
+	if tr != nil {
+		tr.probes = ps
+	}
 	if event == evStop {
 		if err := d1.wait(10 * time.Second); err != nil {
 			return 0, err

@@ -66,3 +66,60 @@ func TestRender(t *testing.T) {
 		t.Errorf("markdown row:\n%s", r.markdown)
 	}
 }
+
+func TestToSeries(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tr := &trace{t0: t0}
+	// A request every 10 ms from -620 ms to +170 ms: d1 answers before
+	// the event, nobody from 0 to 100 ms, d2 from 100 ms on.
+	for ms := -620; ms < 180; ms += 10 {
+		by := "d1"
+		switch {
+		case ms >= 100:
+			by = "d2"
+		case ms >= 0:
+			by = ""
+		}
+		tr.probes = append(tr.probes, probe{start: at(ms), by: by})
+	}
+	// The monitor: d1 holds until 0, nobody until 95 ms, then d2.
+	for ms := -630; ms < 200; ms += 10 {
+		tr.samples = append(tr.samples, sample{at: at(ms), d1: ms < 0, d2: ms >= 95})
+	}
+	s := tr.toSeries(pair{implKeepalived, implTandem}, evCrash, 100*time.Millisecond)
+	if s.Event != "crash" || s.Master != implKeepalived || s.Backup != implTandem || s.Failover != 0.1 || s.Bucket != 0.05 {
+		t.Errorf("header %+v", s)
+	}
+	// -500 ms (seriesFrom) to 150 ms: the bucket [150, 200) lacks the
+	// requests at 180 and 190 ms, so it is not full.
+	if len(s.Requests) != 13 || s.Requests[0].T != -0.5 || s.Requests[12].T != 0.1 {
+		t.Fatalf("buckets %+v", s.Requests)
+	}
+	for _, b := range s.Requests {
+		want := bucket{T: b.T}
+		switch {
+		case b.T < 0:
+			want.AnsweredD1 = 5
+		case b.T < 0.1:
+			want.Failed = 5
+		default:
+			want.AnsweredD2 = 5
+		}
+		if b != want {
+			t.Errorf("bucket %+v, want %+v", b, want)
+		}
+	}
+	want := []holder{{T: -0.5, D1: true}, {T: 0}, {T: 0.1, D2: true}}
+	if len(s.Holders) != len(want) {
+		t.Fatalf("holders %+v, want %+v", s.Holders, want)
+	}
+	for i := range want {
+		if s.Holders[i] != want[i] {
+			t.Errorf("holder %d: %+v, want %+v", i, s.Holders[i], want[i])
+		}
+	}
+	if got := (&trace{t0: t0}).toSeries(pair{}, evStop, 0); got.Event != "stop" || got.Requests != nil || got.Holders != nil {
+		t.Errorf("empty trace: %+v", got)
+	}
+}
