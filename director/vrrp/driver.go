@@ -62,7 +62,22 @@ type Options struct {
 	DropLog *logging.Limiter
 	// NotifyTimeout bounds each notify script; default 30s.
 	NotifyTimeout time.Duration
+
+	// OnRelease, if set, is called each time the instance leaves MASTER,
+	// right after its VIPs are removed and before its priority-0 advert
+	// (the machine's HandOver): the director hands its IPVS connections
+	// to the peer there. It runs in its own goroutine with a context that
+	// ends after ReleaseTimeout; the driver waits for it at most that
+	// long, so a slow hook delays the peer's takeover by ReleaseTimeout at
+	// worst, never more.
+	OnRelease func(ctx context.Context, instance string)
+	// ReleaseTimeout bounds OnRelease; default DefaultReleaseTimeout.
+	ReleaseTimeout time.Duration
 }
+
+// DefaultReleaseTimeout bounds Options.OnRelease when ReleaseTimeout is
+// zero: the peer takes over this much later at worst.
+const DefaultReleaseTimeout = 300 * time.Millisecond
 
 // Drop reasons counted in Status.Dropped.
 const (
@@ -118,6 +133,15 @@ type Status struct {
 	// Dropped counts refused packets by reason: the Drop* constants, or the
 	// codec field for malformed packets ("checksum", "count ip addrs"…).
 	Dropped map[string]uint64
+	// Yielding: the instance yields its mastership (Yield) until Unyield
+	// or until it becomes MASTER again.
+	Yielding bool
+	// MasterSince is when the current master (another router) was first
+	// heard as master; zero while we are master or none is known.
+	MasterSince time.Time
+	// HandOvers counts the calls of Options.OnRelease, HandOverTimeouts
+	// those that did not end within ReleaseTimeout.
+	HandOvers, HandOverTimeouts uint64
 }
 
 // Driver runs one VRRP instance: it feeds a Machine with packets, link
@@ -171,6 +195,9 @@ func NewDriver(cfg InstanceConfig, opts Options) (*Driver, error) {
 	if opts.DropLog == nil {
 		opts.DropLog = logging.NewLimiter(0, opts.Clock.Now)
 	}
+	if opts.ReleaseTimeout <= 0 {
+		opts.ReleaseTimeout = DefaultReleaseTimeout
+	}
 	d := &Driver{cfg: cfg, opts: opts, log: log, m: NewMachine(cfg), ext: make(chan Event, 16), warn: warn, kick: make(chan struct{}, 1)}
 	d.status = Status{Instance: cfg.Name, Interface: cfg.Interface, VRID: cfg.VRID, Version: cfg.Version,
 		State: StateInit, Priority: cfg.Priority, BasePriority: cfg.Priority, SyncGroup: cfg.SyncGroup, Dropped: map[string]uint64{}}
@@ -181,7 +208,8 @@ func NewDriver(cfg InstanceConfig, opts Options) (*Driver, error) {
 }
 
 // Inject hands an event to the running driver: the hooks PeerDead and
-// Witness, SetPriority, FaultSet and FaultCleared come in this way. It
+// Witness, SetPriority, FaultSet and FaultCleared, Yield and Unyield come
+// in this way. It
 // blocks until Run takes it or ctx ends; events injected before Run (up to
 // 16) are applied before Startup, so an initial effective priority or
 // fault holds from the start.
@@ -597,6 +625,8 @@ func (d *Driver) step(ev Event) {
 			if err := d.opts.Addrs.RemoveVIPs(d.cfg.allVIPs()); err != nil {
 				d.log.Error("vrrp VIPs not removed", "err", err)
 			}
+		case HandOver:
+			d.handOver()
 		case AddRoutes:
 			if d.opts.Routes == nil {
 				break
@@ -675,7 +705,31 @@ func (d *Driver) step(ev Event) {
 		s.BasePriority = ms.BasePriority
 		s.State, s.Master, s.MasterPriority = ms.State, ms.Master, ms.MasterPriority
 		s.LastTransition, s.Reason, s.MasterAdverInterval = ms.LastTransition, ms.Reason, ms.MasterAdverInterval
+		s.Yielding, s.MasterSince = ms.Yielding, ms.MasterSince
 	})
+}
+
+// handOver calls Options.OnRelease and waits for it, at most
+// ReleaseTimeout (real time: the hook does I/O, which the injected clock
+// does not drive).
+func (d *Driver) handOver() {
+	if d.opts.OnRelease == nil {
+		return
+	}
+	d.count(func(s *Status) { s.HandOvers++ })
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.ReleaseTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.opts.OnRelease(ctx, d.cfg.Name)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		d.count(func(s *Status) { s.HandOverTimeouts++ })
+		d.log.Warn("vrrp: connection hand-over did not end in time; the release goes on without it", "timeout", d.opts.ReleaseTimeout)
+	}
 }
 
 // String renders a status for humans, one line per item.
@@ -697,6 +751,9 @@ func (s Status) String() string {
 			faults = strings.TrimPrefix(faults+", sync group "+s.SyncGroup, ", ")
 		}
 		fmt.Fprintf(&b, "  faults: %s\n", faults)
+	}
+	if s.Yielding {
+		fmt.Fprintf(&b, "  yielding: mastership handed over (tandem-director failover); `failover --cancel` ends it\n")
 	}
 	if s.SyncGroup != "" {
 		want := ""

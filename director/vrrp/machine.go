@@ -141,7 +141,31 @@ type Witness struct{ MasterAlive bool }
 // preempts it if it may (RFC 5798 §6.4.2), as it would for a tracker.
 type Reconfigure struct{ Config InstanceConfig }
 
+// Yield hands mastership to the peer on purpose (`tandem-director
+// failover`). A master releases as on Shutdown (routes and VIPs off, then
+// HandOver, then a priority-0 advert, so that the backup takes over after
+// its Skew_Time) and becomes BACKUP; it then yields: it accepts the adverts
+// of any master, whatever their priority, so it neither preempts back nor
+// asks its sync group for MASTER while the peer advertises. It still takes
+// over when the peer goes silent (Master_Down_Interval, PeerDead), so a
+// failover never leaves the VIPs on nobody; becoming MASTER ends the
+// yield. An instance in INIT, BACKUP or FAULT only starts yielding (an
+// instance restarted while it yielded). The address owner yields too: it
+// stays BACKUP like any other until Unyield. In a sync group the member
+// that yields takes the other masters with it (SyncGroup orders them to
+// Yield). Group is the sync group that ordered it, "" for the operator.
+type Yield struct{ Group string }
+
+// Unyield ends a Yield (`tandem-director failover --cancel`). A backup
+// then preempts again if its priority says so (a lower-priority master's
+// adverts are discarded again, and its Master_Down_Timer runs out; the
+// address owner becomes MASTER at once); without preemption it stays
+// BACKUP.
+type Unyield struct{}
+
 func (Startup) isEvent()        {}
+func (Yield) isEvent()          {}
+func (Unyield) isEvent()        {}
 func (Reconfigure) isEvent()    {}
 func (Shutdown) isEvent()       {}
 func (AdvertReceived) isEvent() {}
@@ -194,6 +218,9 @@ type GroupReport struct {
 	// Faulty: the member has fault sources of its own (not only the
 	// group's order).
 	Faulty bool
+	// Yielding: the member yields (Yield); one that leaves MASTER so
+	// takes the group's other masters with it.
+	Yielding bool
 }
 
 // SendGARP announces every VIP: Repeat gratuitous ARPs (IPv4) or
@@ -234,6 +261,15 @@ type AnnounceVIPs struct {
 // Reconfigured reports the fields a Reconfigure changed, for the log.
 type Reconfigured struct{ Fields []string }
 
+// HandOver comes right after a MASTER released its VIPs (RemoveVIPs),
+// before its priority-0 advert when it sends one: the moment to hand its
+// IPVS connections to the peer's backup sync daemon (Options.OnRelease),
+// so that the established connections survive the move. It is part of
+// every release of a MASTER: shutdown, Yield, FAULT, a higher priority
+// heard, a sync group's ForceBackup.
+type HandOver struct{}
+
+func (HandOver) isAction()        {}
 func (UpdateVIPs) isAction()      {}
 func (UpdateRoutes) isAction()    {}
 func (AnnounceVIPs) isAction()    {}
@@ -278,6 +314,14 @@ type MachineStatus struct {
 	AdvertsHeard uint64
 	// WitnessVeto is the last Witness input.
 	WitnessVeto bool
+	// Yielding: the instance yields (Yield) until Unyield or until it
+	// becomes MASTER again.
+	Yielding bool
+	// MasterSince is when the current master (another router) was first
+	// heard advertising a non-zero priority as master; zero while we are
+	// master or no master is known. After a Yield it is when the peer was
+	// first heard as master.
+	MasterSince time.Time
 }
 
 // Machine is the VRRP state machine of one instance, per RFC 5798 §6.4 and
@@ -304,9 +348,11 @@ type Machine struct {
 	want   bool              // sync group: Master_Down_Timer ran out, waiting for the group
 	last   GroupReport       // last GroupReport emitted
 	veto   bool
+	yield  bool
 	heard  uint64
 	master netip.Addr
 	mprio  uint8
+	mSince time.Time // MasterSince
 	lastT  time.Time
 	reason string
 }
@@ -342,6 +388,11 @@ func (m *Machine) release() []Action {
 	return []Action{RemoveVIPs{}}
 }
 
+// releaseMaster is release from MASTER: then the connections' HandOver.
+func (m *Machine) releaseMaster() []Action {
+	return append(m.release(), HandOver{})
+}
+
 // State returns the current state.
 func (m *Machine) State() State { return m.state }
 
@@ -351,7 +402,7 @@ func (m *Machine) Status() MachineStatus {
 		State: m.state, Master: m.master, MasterPriority: m.mprio, Priority: m.prio, BasePriority: m.cfg.Priority,
 		FaultSources: slices.Sorted(maps.Keys(m.faults)), GroupFault: m.gfault, WantMaster: m.want,
 		LastTransition: m.lastT, Reason: m.reason, MasterAdverInterval: m.masterAdverInt,
-		AdvertsHeard: m.heard, WitnessVeto: m.veto,
+		AdvertsHeard: m.heard, WitnessVeto: m.veto, Yielding: m.yield, MasterSince: m.mSince,
 	}
 }
 
@@ -389,7 +440,7 @@ func (m *Machine) MasterDownInterval() time.Duration {
 func (m *Machine) Step(now time.Time, ev Event) []Action {
 	acts := m.step(now, ev)
 	if m.inGroup() {
-		r := GroupReport{Group: m.cfg.SyncGroup, State: m.state, WantMaster: m.state == StateMaster || m.want, Faulty: len(m.faults) > 0}
+		r := GroupReport{Group: m.cfg.SyncGroup, State: m.state, WantMaster: m.state == StateMaster || m.want, Faulty: len(m.faults) > 0, Yielding: m.yield}
 		if r != m.last {
 			m.last = r
 			acts = append(acts, r)
@@ -434,7 +485,48 @@ func (m *Machine) step(now time.Time, ev Event) []Action {
 		}
 	case Witness:
 		m.veto = ev.MasterAlive
+	case Yield:
+		return m.yieldTo(now, ev)
+	case Unyield:
+		return m.unyield(now)
 	}
+	return nil
+}
+
+// yieldTo is Yield: see there.
+func (m *Machine) yieldTo(now time.Time, ev Yield) []Action {
+	if m.state == StateStop {
+		return nil
+	}
+	m.yield = true
+	if m.state != StateMaster {
+		m.want = false
+		return nil
+	}
+	why := "yield: mastership handed over on request (tandem-director failover)"
+	if ev.Group != "" {
+		why = "yield: sync group " + ev.Group + ": another member yields"
+	}
+	m.clearTimers()
+	acts := append(m.releaseMaster(), SendAdvert{PriorityStop})
+	m.masterAdverInt = m.cfg.AdvertInterval
+	m.masterDown = now.Add(m.MasterDownInterval())
+	m.want = false
+	m.master, m.mprio, m.mSince = netip.Addr{}, 0, time.Time{}
+	return append(acts, m.transition(now, StateBackup, why), Notify{StateBackup})
+}
+
+// unyield is Unyield: see there.
+func (m *Machine) unyield(now time.Time) []Action {
+	if !m.yield {
+		return nil
+	}
+	m.yield = false
+	if m.state == StateBackup && m.cfg.Priority == PriorityOwner && !m.inGroup() {
+		return m.becomeMaster(now, "yield cancelled: address owner (priority 255)")
+	}
+	// Otherwise the next advert of a lower-priority master is discarded
+	// (backupAdvert) and Master_Down_Timer runs out: RFC preemption.
 	return nil
 }
 
@@ -470,7 +562,7 @@ func (m *Machine) comeUp(now time.Time, why string) []Action {
 	m.masterAdverInt = m.cfg.AdvertInterval
 	m.want = false
 	m.master, m.mprio = netip.Addr{}, 0
-	if m.cfg.Priority == PriorityOwner {
+	if m.cfg.Priority == PriorityOwner && !m.yield {
 		if m.inGroup() {
 			// The group decides: wait Master_Adver_Interval + Skew_Time
 			// (keepalived's try_up_instance for the owner), then ask.
@@ -493,10 +585,14 @@ func (m *Machine) becomeMaster(now time.Time, why string) []Action {
 		m.garpRefresh = now.Add(m.cfg.GARPMasterRefresh)
 	}
 	m.masterAdverInt = m.cfg.AdvertInterval
-	m.master, m.mprio = m.src, m.prio
+	m.master, m.mprio, m.mSince = m.src, m.prio, time.Time{}
 	m.reannounced = time.Time{}
 	m.want = false
 	var acts []Action
+	if m.yield {
+		m.yield = false
+		acts = append(acts, Warn{"yield ended: " + why})
+	}
 	if m.heard == 0 && m.cfg.Priority != PriorityOwner {
 		acts = append(acts, Warn{"becoming master without having heard any advertisement since start: " +
 			"if a peer is running, VRRP (IP protocol 112) is probably filtered and both are master"})
@@ -519,7 +615,8 @@ func (m *Machine) becomeBackup(now time.Time, why string, learned time.Duration)
 	}
 	m.masterDown = now.Add(m.MasterDownInterval())
 	m.want = false
-	return append(m.release(), m.transition(now, StateBackup, why), Notify{StateBackup})
+	m.mSince = time.Time{}
+	return append(m.releaseMaster(), m.transition(now, StateBackup, why), Notify{StateBackup})
 }
 
 func (m *Machine) shutdown(now time.Time) []Action {
@@ -529,7 +626,7 @@ func (m *Machine) shutdown(now time.Time) []Action {
 	case StateMaster:
 		m.clearTimers()
 		// VIPs first: nothing may answer for them once the peer takes over.
-		return append(m.release(), SendAdvert{PriorityStop}, m.transition(now, StateStop, "shutdown"), Notify{StateStop})
+		return append(m.releaseMaster(), SendAdvert{PriorityStop}, m.transition(now, StateStop, "shutdown"), Notify{StateStop})
 	}
 	m.clearTimers()
 	return []Action{m.transition(now, StateStop, "shutdown"), Notify{StateStop}}
@@ -550,6 +647,12 @@ func (m *Machine) advert(now time.Time, ev AdvertReceived) []Action {
 }
 
 func (m *Machine) backupAdvert(now time.Time, ev AdvertReceived) []Action {
+	switch {
+	case ev.Priority == PriorityStop:
+		m.mSince = time.Time{}
+	case ev.From != m.master || m.mprio == PriorityStop || m.mSince.IsZero():
+		m.mSince = now
+	}
 	m.master = ev.From
 	m.mprio = ev.Priority
 	if ev.Priority == PriorityStop {
@@ -559,7 +662,8 @@ func (m *Machine) backupAdvert(now time.Time, ev AdvertReceived) []Action {
 		return nil
 	}
 	lower := ev.Priority < m.prio
-	tolerate := !lower || m.cfg.Nopreempt
+	// A yielding backup tolerates any master: it does not preempt back.
+	tolerate := !lower || m.cfg.Nopreempt || m.yield
 	if lower && !tolerate && m.cfg.PreemptDelay > 0 {
 		if m.preemptAt.IsZero() {
 			m.preemptAt = now.Add(m.cfg.PreemptDelay)
@@ -692,7 +796,7 @@ func (m *Machine) enterFault(now time.Time, why string) []Action {
 	case StateMaster:
 		m.clearTimers()
 		m.want = false
-		return append(m.release(), SendAdvert{PriorityStop}, m.transition(now, StateFault, why), Notify{StateFault})
+		return append(m.releaseMaster(), SendAdvert{PriorityStop}, m.transition(now, StateFault, why), Notify{StateFault})
 	case StateBackup:
 		m.clearTimers()
 		m.want = false
@@ -828,7 +932,7 @@ func (m *Machine) reconfigure(now time.Time, n InstanceConfig) []Action {
 		m.preemptAt = time.Time{}
 	}
 	if m.state != StateMaster {
-		if m.state == StateBackup && n.Priority == PriorityOwner && !m.inGroup() {
+		if m.state == StateBackup && n.Priority == PriorityOwner && !m.inGroup() && !m.yield {
 			return append(acts, m.becomeMaster(now, "reload: address owner (priority 255)")...)
 		}
 		return acts

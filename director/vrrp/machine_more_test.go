@@ -37,7 +37,7 @@ func TestMachinePriority(t *testing.T) {
 			backupStart(),
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, StateMaster},
 			{mdi + cs(10), SetPriority{80}, []Action{PriorityChanged{100, 80}}, 0, StateMaster},
-			{mdi + cs(20), AdvertReceived{lowIP, 90, time.Second}, []Action{RemoveVIPs{},
+			{mdi + cs(20), AdvertReceived{lowIP, 90, time.Second}, []Action{RemoveVIPs{}, HandOver{},
 				StateChanged{StateMaster, StateBackup, "higher priority advert from 10.0.0.1 (priority 90, ours 80)"}, Notify{StateBackup}}, 0, StateBackup},
 		}},
 		{"backup: timer moves by the change of Skew_Time", nil, []step{
@@ -83,7 +83,7 @@ func TestMachineFaultSources(t *testing.T) {
 		{"script fault on a master: release, priority 0, FAULT; leaves when the last source clears", nil, []step{
 			backupStart(),
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, StateMaster},
-			{mdi + cs(1), FaultSet{"script chk"}, []Action{RemoveVIPs{}, SendAdvert{0}, StateChanged{StateMaster, StateFault, "fault: script chk"}, Notify{StateFault}}, noDeadline, StateFault},
+			{mdi + cs(1), FaultSet{"script chk"}, []Action{RemoveVIPs{}, HandOver{}, SendAdvert{0}, StateChanged{StateMaster, StateFault, "fault: script chk"}, Notify{StateFault}}, noDeadline, StateFault},
 			{mdi + cs(2), InterfaceDown{"eth1"}, nil, noDeadline, StateFault},
 			{mdi + cs(3), FaultSet{"script chk"}, nil, noDeadline, StateFault},
 			{mdi + cs(4), FaultCleared{"script chk"}, nil, noDeadline, StateFault},
@@ -100,9 +100,9 @@ func TestMachineFaultSources(t *testing.T) {
 		}, []step{
 			{0, Startup{self}, []Action{RemoveRoutes{}, RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, StateBackup},
 			{mdi, TimerFired{}, []Action{warnNoAdvert, AddVIPs{}, AddRoutes{}, SendAdvert{100}, SendGARP{5}, StateChanged{}, Notify{StateMaster}}, 0, StateMaster},
-			{mdi + cs(1), AdvertReceived{hiIP, 200, time.Second}, []Action{RemoveRoutes{}, RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, 0, StateBackup},
+			{mdi + cs(1), AdvertReceived{hiIP, 200, time.Second}, []Action{RemoveRoutes{}, RemoveVIPs{}, HandOver{}, StateChanged{}, Notify{StateBackup}}, 0, StateBackup},
 			{mdi + cs(1) + mdi, TimerFired{}, toMasterWithRoutes(), 0, StateMaster},
-			{mdi + cs(1) + mdi + cs(1), FaultSet{"x"}, []Action{RemoveRoutes{}, RemoveVIPs{}, SendAdvert{0}, StateChanged{}, Notify{StateFault}}, 0, StateFault},
+			{mdi + cs(1) + mdi + cs(1), FaultSet{"x"}, []Action{RemoveRoutes{}, RemoveVIPs{}, HandOver{}, SendAdvert{0}, StateChanged{}, Notify{StateFault}}, 0, StateFault},
 		}},
 	}
 	for _, tt := range tests {
@@ -145,7 +145,7 @@ func TestMachineSyncMember(t *testing.T) {
 		{"ForceBackup: master releases without a priority-0 advert", member, []step{
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}, report(StateBackup, false, false)}, mdi, 0},
 			{cs(1), ForceMaster{"G"}, append(append([]Action{warnNoAdvert}, toMaster("")...), report(StateMaster, true, false)), 0, StateMaster},
-			{cs(2), ForceBackup{"G"}, []Action{RemoveVIPs{}, StateChanged{StateMaster, StateBackup, "sync group G: another member is BACKUP"}, Notify{StateBackup}, report(StateBackup, false, false)}, cs(2) + mdi, StateBackup},
+			{cs(2), ForceBackup{"G"}, []Action{RemoveVIPs{}, HandOver{}, StateChanged{StateMaster, StateBackup, "sync group G: another member is BACKUP"}, Notify{StateBackup}, report(StateBackup, false, false)}, cs(2) + mdi, StateBackup},
 			{cs(3), ForceBackup{"G"}, nil, cs(2) + mdi, StateBackup},
 		}},
 		{"own fault cleared: stays in FAULT until the group's ForceBackup", member, []step{
@@ -157,7 +157,7 @@ func TestMachineSyncMember(t *testing.T) {
 		{"GroupFault: master releases and sends priority 0; own faults keep it in FAULT past ForceBackup", member, []step{
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}, report(StateBackup, false, false)}, mdi, 0},
 			{cs(1), ForceMaster{"G"}, append(append([]Action{warnNoAdvert}, toMaster("")...), report(StateMaster, true, false)), 0, StateMaster},
-			{cs(2), GroupFault{"G", "VI_2"}, []Action{RemoveVIPs{}, SendAdvert{0}, StateChanged{StateMaster, StateFault, "sync group G: member VI_2 in FAULT"}, Notify{StateFault}, report(StateFault, false, false)}, noDeadline, StateFault},
+			{cs(2), GroupFault{"G", "VI_2"}, []Action{RemoveVIPs{}, HandOver{}, SendAdvert{0}, StateChanged{StateMaster, StateFault, "sync group G: member VI_2 in FAULT"}, Notify{StateFault}, report(StateFault, false, false)}, noDeadline, StateFault},
 			{cs(3), InterfaceDown{"eth1"}, []Action{report(StateFault, false, true)}, noDeadline, StateFault},
 			{cs(4), ForceBackup{"G"}, nil, noDeadline, StateFault},
 			{cs(5), InterfaceUp{"eth1"}, []Action{report(StateFault, false, false)}, noDeadline, StateFault},

@@ -168,7 +168,7 @@ func TestMachine(t *testing.T) {
 		{"nopreempt does not protect a master from a higher priority", func(c *InstanceConfig) { c.Nopreempt = true }, []step{
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, StateMaster},
-			{mdi + cs(10), AdvertReceived{hiIP, 150, time.Second}, []Action{RemoveVIPs{},
+			{mdi + cs(10), AdvertReceived{hiIP, 150, time.Second}, []Action{RemoveVIPs{}, HandOver{},
 				StateChanged{StateMaster, StateBackup, "higher priority advert from 10.0.0.3 (priority 150, ours 100)"}, Notify{StateBackup}},
 				mdi + cs(10) + mdi, StateBackup},
 		}},
@@ -192,7 +192,7 @@ func TestMachine(t *testing.T) {
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, StateMaster},
 			{mdi + cs(1), AdvertReceived{lowIP, 100, time.Second}, []Action{SendAdvert{100}, SendGARP{5}, Warn{}}, mdi + time.Second, StateMaster},
-			{mdi + cs(2), AdvertReceived{hiIP, 100, time.Second}, []Action{RemoveVIPs{},
+			{mdi + cs(2), AdvertReceived{hiIP, 100, time.Second}, []Action{RemoveVIPs{}, HandOver{},
 				StateChanged{StateMaster, StateBackup, "advert from 10.0.0.3 with our priority 100 and a higher address"}, Notify{StateBackup}}, 0, StateBackup},
 		}},
 		{"split brain ended: lower-priority master seen → advert + GARP at once", nil, []step{
@@ -218,7 +218,7 @@ func TestMachine(t *testing.T) {
 		{"higher-priority master: v3 backup takes its interval", nil, []step{
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
-			{mdi + cs(30), AdvertReceived{hiIP, 200, cs(20)}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}},
+			{mdi + cs(30), AdvertReceived{hiIP, 200, cs(20)}, []Action{RemoveVIPs{}, HandOver{}, StateChanged{}, Notify{StateBackup}},
 				mdi + cs(30) + 3*cs(20) + 156*cs(20)/256, StateBackup},
 		}},
 		{"own adverts looped back are ignored", nil, []step{
@@ -244,7 +244,7 @@ func TestMachine(t *testing.T) {
 		{"clean stop of a master: VIPs first, then priority 0", nil, []step{
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
-			{mdi + cs(1), Shutdown{}, []Action{RemoveVIPs{}, SendAdvert{0}, StateChanged{StateMaster, StateStop, "shutdown"}, Notify{StateStop}}, noDeadline, StateStop},
+			{mdi + cs(1), Shutdown{}, []Action{RemoveVIPs{}, HandOver{}, SendAdvert{0}, StateChanged{StateMaster, StateStop, "shutdown"}, Notify{StateStop}}, noDeadline, StateStop},
 			{mdi + cs(2), AdvertReceived{hiIP, 100, time.Second}, nil, noDeadline, StateStop},
 			{mdi + cs(3), Shutdown{}, nil, noDeadline, StateStop},
 		}},
@@ -255,7 +255,7 @@ func TestMachine(t *testing.T) {
 		{"tracked interface down: master releases, sends priority 0, FAULT; back up → backup", nil, []step{
 			{0, Startup{self}, []Action{RemoveVIPs{}, StateChanged{}, Notify{StateBackup}}, mdi, 0},
 			{mdi, TimerFired{}, append([]Action{warnNoAdvert}, toMaster("")...), 0, 0},
-			{mdi + cs(1), InterfaceDown{"eth1"}, []Action{RemoveVIPs{}, SendAdvert{0}, StateChanged{StateMaster, StateFault, "interface eth1 down"}, Notify{StateFault}}, noDeadline, StateFault},
+			{mdi + cs(1), InterfaceDown{"eth1"}, []Action{RemoveVIPs{}, HandOver{}, SendAdvert{0}, StateChanged{StateMaster, StateFault, "interface eth1 down"}, Notify{StateFault}}, noDeadline, StateFault},
 			{mdi + cs(2), AdvertReceived{lowIP, 50, time.Second}, nil, noDeadline, StateFault},
 			{mdi + cs(3), InterfaceDown{"eth0"}, nil, noDeadline, StateFault},
 			{mdi + cs(4), InterfaceUp{"eth1"}, nil, noDeadline, StateFault},
@@ -307,7 +307,7 @@ func TestMachineStatus(t *testing.T) {
 	m.Step(t0.Add(time.Second), AdvertReceived{hiIP, 150, cs(50)})
 	got := m.Status()
 	want := MachineStatus{State: StateBackup, Master: hiIP, MasterPriority: 150, Priority: 100, BasePriority: 100,
-		LastTransition: t0, Reason: "startup", MasterAdverInterval: cs(50), AdvertsHeard: 1}
+		LastTransition: t0, Reason: "startup", MasterAdverInterval: cs(50), AdvertsHeard: 1, MasterSince: t0.Add(time.Second)}
 	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 		t.Errorf("Status (-want +got)\n%s", diff)
 	}

@@ -22,7 +22,10 @@ type GroupOrder struct {
 //     vrrp_sync_master).
 //   - A member leaving MASTER for BACKUP (a higher priority heard) takes
 //     the others with it: ForceBackup, no priority-0 advert
-//     (vrrp_sync_backup).
+//     (vrrp_sync_backup). One that leaves MASTER because it yields
+//     (`tandem-director failover`) takes them with it by Yield instead:
+//     each releases with a priority-0 advert, so that the peer's members
+//     take over together after their Skew_Time, and each yields.
 //   - A member with a fault of its own puts the others in FAULT
 //     (GroupFault: a master releases the VIPs and sends priority 0;
 //     vrrp_sync_fault). The group leaves FAULT only when no member has a
@@ -46,6 +49,7 @@ type member struct {
 	state  State
 	want   bool
 	faulty bool
+	yield  bool
 }
 
 // NewSyncGroup returns a group of the named instances, all in INIT.
@@ -87,7 +91,7 @@ func (g *SyncGroup) Update(name string, r GroupReport) []GroupOrder {
 		return nil
 	}
 	prev := m.state
-	m.state, m.want, m.faulty = r.State, r.WantMaster || r.State == StateMaster, r.Faulty
+	m.state, m.want, m.faulty, m.yield = r.State, r.WantMaster || r.State == StateMaster, r.Faulty, r.Yielding
 	if m.state == StateStop {
 		m.want, m.faulty = false, false
 		return nil
@@ -153,7 +157,11 @@ func (g *SyncGroup) decide(reporter string, prev State) []GroupOrder {
 		g.state = StateBackup
 		for _, n := range live {
 			if n != reporter && g.members[n].state == StateMaster {
-				to(n, ForceBackup{Group: g.name})
+				if r.yield {
+					to(n, Yield{Group: g.name})
+				} else {
+					to(n, ForceBackup{Group: g.name})
+				}
 			}
 		}
 		return orders
