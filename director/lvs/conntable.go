@@ -1,9 +1,12 @@
 package lvs
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -25,6 +28,78 @@ import (
 // Persistence templates are lines too: client port 0, state NONE.
 // ConnTableFile is where the kernel prints the table.
 const ConnTableFile = "/proc/net/ip_vs_conn"
+
+// ConnTableThreadFile is the table of the calling thread's network
+// namespace (/proc/net follows the process's first thread).
+const ConnTableThreadFile = "/proc/thread-self/net/ip_vs_conn"
+
+// Bounds of a table read: MaxConnTable connections (about 150 MB of
+// IPv6 lines), lines of at most maxConnLine bytes (an IPv6 line with the
+// longest persistence-engine name and data is under 450).
+const (
+	MaxConnTable = 1 << 20
+	maxConnLine  = 1024
+)
+
+// ReadConnTable reads and parses the whole connection table of the
+// calling thread's network namespace (ConnTableThreadFile), at most
+// MaxConnTable connections. The caller's goroutine should be locked to
+// its OS thread if threads of the process are in different namespaces.
+// See ParseConnTable for what it returns on bad input.
+func ReadConnTable() ([]Conn, error) {
+	f, err := os.Open(ConnTableThreadFile)
+	if err != nil {
+		return nil, fmt.Errorf("ipvs connection table: %w", err)
+	}
+	defer f.Close()
+	return ParseConnTable(f, ConnTableThreadFile, MaxConnTable)
+}
+
+// ParseConnTable parses a connection table as the kernel prints it (the
+// header line first), at most limit connections; name is for errors. It
+// returns every connection it could read, and an error, if any, naming the
+// first bad line (and how many there were) or saying that the table is
+// larger than limit or a line longer than 1024 bytes: a caller handing the
+// table over may still send what it got.
+func ParseConnTable(r io.Reader, name string, limit int) ([]Conn, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 256), maxConnLine)
+	var (
+		conns    []Conn
+		firstBad error
+		bad      int
+		line     int
+	)
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if line == 1 && strings.HasPrefix(text, "Pro ") {
+			continue
+		}
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		if len(conns) == limit {
+			return conns, fmt.Errorf("%s: more than %d connections; read the first %d", name, limit, limit)
+		}
+		c, err := ParseConn(text)
+		if err != nil {
+			bad++
+			if firstBad == nil {
+				firstBad = fmt.Errorf("%s line %d: %w", name, line, err)
+			}
+			continue
+		}
+		conns = append(conns, c)
+	}
+	if err := sc.Err(); err != nil {
+		return conns, fmt.Errorf("%s after line %d: %w", name, line, err)
+	}
+	if bad > 1 {
+		return conns, fmt.Errorf("%w (and %d more bad lines)", firstBad, bad-1)
+	}
+	return conns, firstBad
+}
 
 // Conn is one IPVS connection (one line of ipvsadm -Lnc).
 type Conn struct {
