@@ -56,3 +56,12 @@ func (c Client) ReloadPlan(ctx context.Context) (reload.Plan, error) {
 	err := ctlsock.Call(ctx, c.Path, OpReloadPlan, nil, &p)
 	return p, err
 }
+
+// Failover hands the VIPs to the peer (or, with args.Cancel, ends a
+// yield) and returns once the peer holds them, or at args.TimeoutMS: ctx
+// should allow that long.
+func (c Client) Failover(ctx context.Context, args FailoverArgs) (FailoverResult, error) {
+	var res FailoverResult
+	err := ctlsock.Call(ctx, c.Path, OpFailover, args, &res)
+	return res, err
+}

@@ -237,6 +237,10 @@ type VRRPStatus struct {
 	Dropped map[string]uint64 `json:"dropped,omitempty"`
 	// Error is why the instance is not running, if it is not.
 	Error string `json:"error,omitempty"`
+	// Yielding: the instance handed its mastership over on purpose
+	// (tandem-director failover) and stays BACKUP while the peer
+	// advertises, until failover --cancel.
+	Yielding bool `json:"yielding,omitempty"`
 }
 
 // IPVSStatus describes the director's use of IPVS.

@@ -131,7 +131,7 @@ func sampleStatus() Status {
 			Instance: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: "MASTER", Priority: 90, BasePriority: 100,
 			FaultSources: []string{"script chk: failed"}, SyncGroup: "G1", Master: "192.0.2.2", MasterPriority: 90,
 			Since: t0.Add(-time.Minute), Reason: "higher priority", VIPs: []string{"192.0.2.100/32"}, Received: 5, Sent: 600,
-			Dropped: map[string]uint64{"auth": 1}, Error: "none",
+			Dropped: map[string]uint64{"auth": 1}, Error: "none", Yielding: true,
 		}},
 		IPVS: IPVSStatus{Enabled: true, Error: "no ip_vs", SyncDaemons: []string{"master on eth1 syncid 51"}},
 		Services: []ServiceStatus{{
@@ -221,4 +221,39 @@ func TestStatusStatsResponseWire(t *testing.T) {
 	line := responseLine(t, st)
 	golden(t, "status_stats_response.json", line)
 	decodesTo(t, line, st)
+}
+
+// TestFailoverWire: the failover request and response on the wire, every
+// field set, and their decoding back.
+func TestFailoverWire(t *testing.T) {
+	args := FailoverArgs{Instance: "VI_1", Cancel: true, Force: true, TimeoutMS: 10000}
+	line := requestLine(t, OpFailover, args)
+	golden(t, "failover_request.json", line)
+	req, err := ctlsock.DecodeRequest(bytes.TrimSuffix(line, []byte("\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got FailoverArgs
+	if err := req.DecodeArgs(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != args {
+		t.Errorf("args round trip: sent %+v, decoded %+v", args, got)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	res := FailoverResult{TimeoutMS: 10000, Instances: []FailoverInstance{{
+		Instance: "VI_1", VRID: 51, SyncGroup: "G1", FromState: "MASTER", State: "BACKUP", Yielding: true,
+		Peer: "192.0.2.2", PeerPriority: 90, ReleasedAt: t0, PeerMasterAfterMS: 412, MasterAfterMS: -1,
+		ConnectionsHandedOver: 1200, HandOverMessages: 25, HandOverMS: 31, HandOverError: "none", Error: "none",
+	}}}
+	rl := responseLine(t, res)
+	golden(t, "failover_response.json", rl)
+	decodesTo(t, rl, res)
+	if res.OK() {
+		t.Error("OK() with an instance in error")
+	}
+	res.Instances[0].Error = ""
+	if !res.OK() || (FailoverResult{}).OK() {
+		t.Error("OK(): want true with every instance fine, false with none")
+	}
 }
