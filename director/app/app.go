@@ -175,6 +175,7 @@ type App struct {
 	// listener is gone (heartbeatKeyNews).
 	hbGone  string
 	metSrv  *http.Server
+	dbg     debugEndpoint // debug.pprof (listeners.go)
 	witness *witness.Board
 	// vrrpDrops is the one limiter of every VRRP instance's drop logs: a
 	// packet every instance's socket sees is logged once per interval.
@@ -515,6 +516,7 @@ func (a *App) setup() error {
 	if ln := ls.takeMetrics(); ln != nil {
 		a.serveMetrics(ln)
 	}
+	a.serveDebug(ls)
 	a.refreshView()
 	return nil
 }
@@ -554,6 +556,7 @@ func (a *App) teardown() {
 	}
 	a.stopHeartbeat()
 	a.stopMetrics()
+	a.stopDebug()
 	a.saveState()
 	a.log.Info("stopped")
 }

@@ -11,11 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/shared/debugserver"
 	"github.com/tandemlb/tandem/shared/relisten"
 )
 
-// The director's two network listeners besides VRRP: the agents'
-// heartbeat socket (UDP) and metrics (TCP). At start both are bound before
+// The director's network listeners besides VRRP: the agents' heartbeat
+// socket (UDP), metrics (TCP) and, when debug.pprof asks for it, the
+// pprof endpoint (TCP, loopback only). At start all are bound before
 // anything touches the host, so that a port in use fails the start with
 // nothing done; at reload the new ones are bound while the old ones still
 // serve, so that a port in use fails the reload with nothing changed (the
@@ -80,6 +82,7 @@ func listenMetrics(cfg *config.Config, addr string) (net.Listener, error) {
 type bound struct {
 	hb  net.PacketConn
 	met net.Listener
+	dbg net.Listener
 }
 
 // bindListeners binds what cfg asks for (the heartbeat socket only with a
@@ -101,6 +104,14 @@ func (a *App) bindListeners(cfg *config.Config) (*bound, error) {
 		}
 		b.met = ln
 	}
+	if addr := debugWant(cfg); addr != "" {
+		ln, err := listenDebug(cfg, addr)
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		b.dbg = ln
+	}
 	return b, nil
 }
 
@@ -113,6 +124,10 @@ func (b *bound) close() {
 	if b.met != nil {
 		b.met.Close()
 		b.met = nil
+	}
+	if b.dbg != nil {
+		b.dbg.Close()
+		b.dbg = nil
 	}
 }
 
@@ -159,6 +174,39 @@ func (a *App) prepareMetrics(old, cfg *config.Config) (relisten.Move, error) {
 		Listen: func(addr string) (net.Listener, error) { return listenMetrics(cfg, addr) },
 		Serve:  a.serveMetrics,
 	})
+}
+
+// httpMoves are the prepared moves of the director's HTTP listeners.
+type httpMoves struct {
+	metrics relisten.Move
+	debug   debugserver.Move
+}
+
+// Commit stops the old servers and serves the new sockets.
+func (m httpMoves) Commit() {
+	m.metrics.Commit()
+	m.debug.Commit()
+}
+
+// Abort closes the new sockets and puts back what was stopped early.
+func (m httpMoves) Abort() {
+	m.metrics.Abort()
+	m.debug.Abort()
+}
+
+// prepareHTTP binds the metrics listener and the pprof endpoint cfg asks
+// for while the old ones still serve; an error means nothing changed.
+func (a *App) prepareHTTP(old, cfg *config.Config) (httpMoves, error) {
+	met, err := a.prepareMetrics(old, cfg)
+	if err != nil {
+		return httpMoves{}, err
+	}
+	dbg, err := a.dbg.Prepare(debugWant(cfg), func(addr string) (net.Listener, error) { return listenDebug(cfg, addr) }, a.log)
+	if err != nil {
+		met.Abort()
+		return httpMoves{}, err
+	}
+	return httpMoves{met, dbg}, nil
 }
 
 // prepareHeartbeat binds the heartbeat socket cfg asks for while the old

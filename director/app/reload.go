@@ -110,7 +110,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	a.logPlan(plan)
 	// The new listeners are bound while the old ones still serve: a port
 	// in use fails the reload here, with nothing changed.
-	metMove, err := a.prepareMetrics(old, cfg)
+	metMove, err := a.prepareHTTP(old, cfg)
 	if err != nil {
 		return ch, fmt.Errorf("keeping the running configuration: %w", err)
 	}

@@ -18,6 +18,8 @@ type Changes struct {
 	// Director-wide settings that differ. Notification also covers the
 	// instances' SMTPAlert (which transitions are mailed).
 	Node, Notification, Logging, Heartbeat, Drain, ControlSocket, Metrics, IPVS, ConnSync, FastFailover bool
+	// Debug: the debug block (debug.pprof) changed.
+	Debug bool
 	// Tracking: a vrrp_script, vrrp_track_process or vrrp_track_file (or
 	// the script user or security) changed; SyncGroups: a
 	// vrrp_sync_group; Static: static_ipaddress, static_routes or
@@ -90,7 +92,7 @@ func (r RealServerChange) WeightOnly() bool {
 // Empty reports whether nothing changed.
 func (c Changes) Empty() bool {
 	return !c.Node && !c.Notification && !c.Logging && !c.Heartbeat && !c.Drain && !c.ControlSocket &&
-		!c.Metrics && !c.IPVS && !c.ConnSync && !c.FastFailover && !c.Tracking && !c.SyncGroups && !c.Static &&
+		!c.Metrics && !c.Debug && !c.IPVS && !c.ConnSync && !c.FastFailover && !c.Tracking && !c.SyncGroups && !c.Static &&
 		len(c.VRRPAdded) == 0 && len(c.VRRPRemoved) == 0 && len(c.VRRPChanged) == 0 &&
 		len(c.ServicesAdded) == 0 && len(c.ServicesRemoved) == 0 && len(c.ServicesChanged) == 0
 }
@@ -105,7 +107,7 @@ func (c Changes) String() string {
 		changed bool
 		name    string
 	}{{c.Node, "node"}, {c.Notification, "notification"}, {c.Logging, "logging"}, {c.Heartbeat, "heartbeat"},
-		{c.Drain, "drain"}, {c.ControlSocket, "control_socket"}, {c.Metrics, "metrics"}, {c.IPVS, "ipvs"},
+		{c.Drain, "drain"}, {c.ControlSocket, "control_socket"}, {c.Metrics, "metrics"}, {c.Debug, "debug"}, {c.IPVS, "ipvs"},
 		{c.ConnSync, "lvs_sync_daemon"}, {c.FastFailover, "fast_failover"}, {c.Tracking, "tracking"},
 		{c.SyncGroups, "vrrp_sync_group"}, {c.Static, "static"}} {
 		if x.changed {
@@ -143,6 +145,7 @@ func DiffUnchanged(old, new *Config, unchanged []bool) Changes {
 	ch.Drain = !equalIgnoringPos(old.Drain, new.Drain)
 	ch.ControlSocket = old.ControlSocket != new.ControlSocket
 	ch.Metrics = !equalIgnoringPos(old.Metrics, new.Metrics)
+	ch.Debug = !equalIgnoringPos(old.Debug, new.Debug)
 	ch.IPVS = !equalIgnoringPos(old.IPVS, new.IPVS)
 	ch.ConnSync = !equalIgnoringPos(old.ConnSync, new.ConnSync)
 	ch.FastFailover = !equalIgnoringPos(old.FastFailover, new.FastFailover)

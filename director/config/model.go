@@ -105,6 +105,9 @@ type Config struct {
 	ControlSocket string
 	// Metrics configures the Prometheus metrics listener.
 	Metrics Metrics
+	// Debug configures the debugging endpoints (native `debug`; none in
+	// keepalived.conf).
+	Debug Debug
 	// IPVS holds the IPVS sysctls and stop behaviour the director manages.
 	IPVS IPVS
 	// ConnSync is the IPVS connection synchronisation daemon, nil if none
@@ -297,6 +300,14 @@ type Drain struct {
 	// maintenance ends.
 	RemoveWhenDrained bool
 	Pos               Pos
+}
+
+// Debug configures the debugging endpoints, all off by default.
+type Debug struct {
+	// PProf is the loopback IP:port of net/http/pprof's handlers
+	// (shared/debugserver), "" for none.
+	PProf string
+	Pos   Pos
 }
 
 // Metrics configures the HTTP listener for Prometheus metrics.

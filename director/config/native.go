@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandemlb/tandem/shared/debugserver"
 	"github.com/tandemlb/tandem/shared/strictyaml"
 )
 
@@ -206,6 +207,12 @@ func (d *ndec) config(root strictyaml.Value, c *Config) {
 			v.Mapping(strictyaml.Fields{
 				"enabled": strictyaml.Bool(&c.Metrics.Enabled),
 				"listen":  strictyaml.Checked(&c.Metrics.Listen, msgListen),
+			})
+		},
+		"debug": func(v strictyaml.Value) {
+			c.Debug.Pos = d.pos(v)
+			v.Mapping(strictyaml.Fields{
+				"pprof": strictyaml.Checked(&c.Debug.PProf, debugserver.CheckAddr),
 			})
 		},
 		"ipvs": func(v strictyaml.Value) {

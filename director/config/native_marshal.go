@@ -88,6 +88,9 @@ func marshalRoot(c *Config, at func(Pos, *yaml.Node)) *yaml.Node {
 		m.boolIf("enabled", c.Metrics.Enabled, def.Metrics.Enabled)
 		m.strIf("listen", c.Metrics.Listen, def.Metrics.Listen)
 	}
+	if c.Debug.PProf != "" {
+		root.sub("debug").strIf("pprof", c.Debug.PProf, "")
+	}
 	if !equalIgnoringPos(c.IPVS, def.IPVS) {
 		x, d := c.IPVS, def.IPVS
 		m := root.sub("ipvs")

@@ -392,6 +392,9 @@ func (p *Plan) listeners(in Input, nw *config.Config) {
 	if ch.Metrics {
 		p.Listeners = append(p.Listeners, Listener{Name: "metrics", Action: Restart, Reason: "bound before the old one closes"})
 	}
+	if ch.Debug {
+		p.Listeners = append(p.Listeners, Listener{Name: "debug.pprof", Action: Restart, Reason: "bound before the old one closes"})
+	}
 	if nw.FastFailover.Enabled && len(nw.VRRP) > 0 {
 		switch {
 		case in.FastFailoverChanged:
