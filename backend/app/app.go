@@ -80,6 +80,7 @@ type App struct {
 	checkH    atomic.Pointer[http.Handler]
 	metSrv    *http.Server // under mu
 	metAddr   string       // under mu
+	dbg       debugServer  // debug.pprof (pprof.go)
 	statusLn  string
 
 	verdict atomic.Pointer[health.Verdict]
@@ -198,9 +199,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.maint = maintenance.FromFlag(flag)
 	// The listeners are bound before anything is put on the host: a port
 	// in use fails the start and changes nothing.
-	var checkLn, metLn net.Listener
+	var checkLn, metLn, dbgLn net.Listener
 	defer func() {
-		for _, ln := range []net.Listener{checkLn, metLn} {
+		for _, ln := range []net.Listener{checkLn, metLn, dbgLn} {
 			if ln != nil {
 				ln.Close() // bound but never served: the start failed
 			}
@@ -213,6 +214,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if cfg.Metrics.Listen != "" {
 		if metLn, err = listenAt(cfg, keyMetricsListen, cfg.Metrics.Listen); err != nil {
+			return err
+		}
+	}
+	if cfg.Debug.PProf != "" {
+		if dbgLn, err = listenDebug(cfg, cfg.Debug.PProf); err != nil {
 			return err
 		}
 	}
@@ -277,6 +283,10 @@ func (a *App) Run(ctx context.Context) error {
 	if metLn != nil {
 		a.serveMetrics(metLn)
 		metLn = nil
+	}
+	if dbgLn != nil {
+		a.dbg.Serve(dbgLn, a.log)
+		dbgLn = nil
 	}
 	ctl := ctlsock.NewServer(a.socket, a.handle, a.log)
 	ctlErr := make(chan error, 1)
@@ -483,6 +493,7 @@ func (a *App) stopServers() {
 			_ = s.Shutdown(ctx)
 		}
 	}
+	a.dbg.Stop()
 }
 
 func (a *App) onCommand(ctx context.Context, c command) cmdResult {
@@ -559,10 +570,18 @@ func (a *App) reload(ctx context.Context) error {
 		a.log.Error("reload: keeping the running configuration", "err", err)
 		return fmt.Errorf("keeping the running configuration: %w", err)
 	}
+	dbgMove, err := a.prepareDebug(cfg, a.log)
+	if err != nil {
+		checkMove.Abort()
+		metMove.Abort()
+		a.log.Error("reload: keeping the running configuration", "err", err)
+		return fmt.Errorf("keeping the running configuration: %w", err)
+	}
 	// From here on the new configuration is applied.
 	a.setCheckHandler(cfg)
 	checkMove.Commit()
 	metMove.Commit()
+	dbgMove.Commit()
 	a.mu.Lock()
 	if checkWant(cfg) == "" {
 		a.checkSrv, a.checkAddr = nil, ""

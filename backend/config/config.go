@@ -60,6 +60,8 @@ type Config struct {
 	RuntimeDir string
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics
+	// Debug configures the debugging endpoints, off by default.
+	Debug Debug
 	// Log configures logging.
 	Log Log
 	// Lines maps every key the file sets, dotted ("interface",
@@ -170,6 +172,13 @@ func (m ARPMode) UsesSysctl() bool { return m == ARPSysctl || m == ARPBoth }
 type Metrics struct {
 	// Listen is the host:port of the metrics listener; empty disables it.
 	Listen string
+}
+
+// Debug configures the debugging endpoints.
+type Debug struct {
+	// PProf is the loopback IP:port of net/http/pprof's handlers
+	// (shared/debugserver); empty disables it (the default).
+	PProf string
 }
 
 // Log configures logging.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandemlb/tandem/shared/debugserver"
 	"github.com/tandemlb/tandem/shared/limitfile"
 	"github.com/tandemlb/tandem/shared/strictyaml"
 )
@@ -271,6 +272,11 @@ func top(root strictyaml.Value, cfg *Config) {
 						cfg.Metrics.Listen = s
 					}
 				},
+			})
+		},
+		"debug": func(v strictyaml.Value) {
+			v.Mapping(strictyaml.Fields{
+				"pprof": strictyaml.Checked(&cfg.Debug.PProf, debugserver.CheckAddr),
 			})
 		},
 		"log": func(v strictyaml.Value) {
