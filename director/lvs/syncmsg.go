@@ -300,7 +300,7 @@ func appendSyncConn(b []byte, c SyncConn) []byte {
 // EncodeSyncMessages packs conns, in order, into version 1 sync messages
 // of at most maxLen bytes each (the UDP payload) and at most 255 entries,
 // padding each entry to 4 bytes as the kernel does. Every entry must pass
-// Check; maxLen must leave room for the largest entry (at least 512).
+// Check; maxLen must leave room for the largest entry (at least 384).
 func EncodeSyncMessages(syncID uint8, conns []SyncConn, maxLen int) ([][]byte, error) {
 	if maxLen < syncMinMaxLen || maxLen > syncMaxMaxLen {
 		return nil, fmt.Errorf("ipvs sync: message size %d outside %d-%d", maxLen, syncMinMaxLen, syncMaxMaxLen)
@@ -394,6 +394,9 @@ func DecodeSyncMessage(b []byte) (syncID uint8, conns []SyncConn, err error) {
 
 func decodeSyncConn(e []byte) (SyncConn, error) {
 	var c SyncConn
+	if len(e) < syncEntryLenV4 {
+		return c, fmt.Errorf("size %d below the %d bytes of an IPv4 entry", len(e), syncEntryLenV4)
+	}
 	alen, fixed := 4, syncEntryLenV4
 	switch {
 	case e[0]&syncTypeInet6 != 0:
