@@ -90,7 +90,9 @@ BENCH_RUNS ?= 5
 .PHONY: bench-failover
 bench-failover: build
 	$(GO) build -o bin/bench-failover ./e2e/bench/failover
-	bin/bench-failover -runs $(BENCH_RUNS) -binary $(CURDIR)/bin/tandem-director -out $(CURDIR)/docs/benchmarks-failover.md
+	@mkdir -p $(CURDIR)/docs/data
+	bin/bench-failover -runs $(BENCH_RUNS) -binary $(CURDIR)/bin/tandem-director -out $(CURDIR)/docs/benchmarks-failover.md \
+	  -json $(CURDIR)/docs/data/failover-bench.json
 
 # --- Reconcile benchmark (e2e/bench/reconcile; docs/benchmarks-reconcile.md) ---
 # Root and qemu-system-x86: boots the ip_vs guest once (about 2 min under TCG
@@ -120,6 +122,18 @@ bench-ops: build
 bench-summary:
 	$(GO) run ./e2e/bench/cmd/summary -docs $(CURDIR)/docs
 
-# Every benchmark, then the summary page.
+# Every benchmark, then the figures and the summary page (make docs).
 bench: bench-failover bench-reconcile bench-ops
+	$(MAKE) docs
+
+# --- Figures of the docs (e2e/cmd/plots; docs/plots/*.gp -> docs/img/*.png) ---
+# Each figure drawn with gnuplot (Debian's gnuplot-nox, scripts/deps.sh) from
+# its files in docs/data: the lab's Prometheus range queries (the VM
+# scenario, TANDEM_PLOT_DATA) and docs/data/failover-bench.json
+# (bench-failover). A figure whose data file is missing is skipped with a
+# message naming the file, and its block in the pages stays empty. Then
+# docs/benchmarks.md, which shows the figures that exist.
+.PHONY: docs
+docs:
+	$(GO) run ./e2e/cmd/plots -docs $(CURDIR)/docs
 	$(MAKE) bench-summary

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(qemu-system-x86 busybox-static xz-utils nftables ipvsadm keepalived
       tcpdump curl iproute2 arping lintian rpmlint rpm systemd make git ca-certificates)
+pkgs+=(gnuplot-nox) # make docs: the figures of docs/img (e2e/cmd/plots)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
