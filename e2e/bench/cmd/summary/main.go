@@ -2,7 +2,8 @@
 // three benchmarks (`make bench` runs it after them): the headline rows of
 // docs/benchmarks-failover.md and docs/benchmarks-reconcile.md (read from
 // their Markdown tables) and of docs/benchmarks-ops.json, keepalived
-// against Tandem, with links to the detailed pages.
+// against Tandem, with links to the detailed pages, and the figures of
+// docs/img that `make docs` has drawn (figures.go).
 package main
 
 import (
@@ -65,7 +66,7 @@ func build(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return render(f, r, o)
+	return render(f, r, o, existingFigures(dir))
 }
 
 // timeCell is "median (min – max)".
@@ -112,7 +113,7 @@ func answered(r ops.ResourceRow) string {
 	return cell
 }
 
-func render(f Failover, r Reconcile, o opsPage) (string, error) {
+func render(f Failover, r Reconcile, o opsPage, figs []figure) (string, error) {
 	ka := o.keepalived()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks: %s and Tandem\n\n", ka)
@@ -176,6 +177,7 @@ func render(f Failover, r Reconcile, o opsPage) (string, error) {
 	}
 	b.WriteString("\nLower is better everywhere. The failover benchmark runs in network namespaces on the host; the other two " +
 		"in a QEMU guest (the host kernel has no ip_vs), where absolute times and CPU are those of an emulated machine.\n\n")
+	b.WriteString(renderFigures(figs))
 	b.WriteString("## Sources\n\n")
 	fmt.Fprintf(&b, "- [%s](%s): %s; %s.\n", f.Src.Page, f.Src.Page, f.Src.Date, orUnknown(f.Src.Machine))
 	fmt.Fprintf(&b, "- [%s](%s): %s; %s.\n", r.Src.Page, r.Src.Page, r.Src.Date, orUnknown(r.Src.Machine))

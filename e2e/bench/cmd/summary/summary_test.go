@@ -142,6 +142,24 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(page, "Figures") || strings.Contains(page, "img/") {
+		t.Errorf("figures shown without their PNGs:\n%s", page)
+	}
+	// A figure is shown once its PNG exists (the summary only looks
+	// whether the file is there: these bytes are no PNG).
+	if err := os.Mkdir(filepath.Join(dir, "img"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "img", "failover-bench-crash.png"), []byte("placeholder"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if page, err = build(dir); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page, "## Figures\n\n![Requests through the VIP") || !strings.Contains(page, "](img/failover-bench-crash.png)\n\n**Master crashed.**") ||
+		strings.Contains(page, "failover-bench-stop.png") || strings.Contains(page, "drain-connections.png") {
+		t.Errorf("figures:\n%s", page)
+	}
 	for _, want := range []string{
 		"# Benchmarks: keepalived 2.3.1 and Tandem",
 		"| what | keepalived 2.3.1 | Tandem | Tandem vs keepalived | page |",
