@@ -122,6 +122,10 @@ type Options struct {
 	Interfaces Interfaces
 	Firewall   Firewall
 	Host       HostInfo
+	// HandOver sends the connection table to the peer's backup sync
+	// daemon when an instance releases MASTER; nil means the kernel's
+	// (edges.go).
+	HandOver ConnHandOver
 
 	// adjust, if set, changes the configuration given to New and each one
 	// a reload reads (tests: a keepalived.conf cannot name its heartbeat
@@ -220,6 +224,9 @@ type App struct {
 	staticClose     func()
 	staticIn        staticSet
 	staticErr       error
+	// fo is what the connection hand-over of a release reads, from the
+	// drivers' goroutines (failover.go).
+	fo failoverState
 
 	runCtx context.Context
 	wg     sync.WaitGroup
@@ -257,6 +264,9 @@ func New(cfg *config.Config, opts Options) *App {
 	}
 	if opts.Host == nil {
 		opts.Host = osHost{}
+	}
+	if opts.HandOver == nil {
+		opts.HandOver = kernelHandOver{}
 	}
 	if opts.adjust != nil {
 		opts.adjust(cfg)
@@ -530,6 +540,8 @@ func (a *App) teardown() {
 	}
 	pwDone := a.pwDone
 	a.stopPeerwatch(false) // it says goodbye once the masters below released
+	// The masters below hand their connections over as they release.
+	a.refreshHandOver()
 	for _, in := range a.instances {
 		a.stopInstance(in)
 	}

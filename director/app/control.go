@@ -47,10 +47,11 @@ func (a *App) reloadPlan() (reload.Plan, error) {
 
 // command is a control-socket request handed to the main loop.
 type command struct {
-	op     string
-	args   control.DrainArgs
-	status control.StatusArgs
-	reply  chan cmdResult
+	op       string
+	args     control.DrainArgs
+	status   control.StatusArgs
+	failover control.FailoverArgs
+	reply    chan cmdResult
 }
 
 // statusWithStats is the main loop's answer to a status request that asks
@@ -90,6 +91,13 @@ func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 		if len(c.args.Reason) > control.MaxReason {
 			return nil, fmt.Errorf("reason longer than %d bytes", control.MaxReason)
 		}
+	case control.OpFailover:
+		if err := req.DecodeArgs(&c.failover); err != nil {
+			return nil, err
+		}
+		if err := checkFailoverArgs(c.failover); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("unknown operation %q", req.Op)
 	}
@@ -104,10 +112,24 @@ func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 		if sw, ok := r.data.(statusWithStats); ok && r.err == nil {
 			return readStats(sw, a.now)
 		}
+		if fw, ok := r.data.(*failoverWait); ok && r.err == nil {
+			return a.failoverWaitFor(ctx, fw), nil
+		}
 		return r.data, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// checkFailoverArgs bounds what the socket accepts for failover.
+func checkFailoverArgs(f control.FailoverArgs) error {
+	if len(f.Instance) > control.MaxInstanceName {
+		return fmt.Errorf("instance name longer than %d bytes", control.MaxInstanceName)
+	}
+	if f.TimeoutMS < 0 || time.Duration(f.TimeoutMS)*time.Millisecond > control.MaxFailoverTimeout {
+		return fmt.Errorf("timeout %dms: want 0 (default %s) up to %s", f.TimeoutMS, control.DefaultFailoverTimeout, control.MaxFailoverTimeout)
+	}
+	return nil
 }
 
 // readStats reads the IPVS table once (from the control socket's
@@ -212,6 +234,12 @@ func (a *App) onCommand(c command) cmdResult {
 	case control.OpDrain, control.OpUndrain:
 		res, err := a.drain(c.args, c.op == control.OpDrain)
 		return cmdResult{data: res, err: err}
+	case control.OpFailover:
+		w, err := a.failoverStart(c.failover)
+		if err != nil {
+			return cmdResult{err: err}
+		}
+		return cmdResult{data: w}
 	}
 	return cmdResult{err: fmt.Errorf("unknown operation %q", c.op)}
 }
@@ -350,6 +378,7 @@ func (a *App) status() control.Status {
 			if len(ds.Dropped) > 0 {
 				vs.Dropped = maps.Clone(ds.Dropped)
 			}
+			vs.Yielding = ds.Yielding
 		}
 		if in.err != nil {
 			vs.Error = in.err.Error()

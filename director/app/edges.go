@@ -1,9 +1,11 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
@@ -26,6 +28,7 @@ import (
 //	Options.Interfaces  whether an interface exists, its addresses (netlink; this file)
 //	Options.Firewall    the nftables ruleset the VRRP warning reads (this file)
 //	Options.Host        IPVS scheduler modules, processes by name (/proc, /lib/modules; this file)
+//	Options.HandOver    the connection table sent to the peer on a release (/proc, UDP multicast; this file)
 //
 // The heartbeat (UDP) and metrics (TCP) listeners and the control socket
 // are real sockets: tests bind them on 127.0.0.1 and in a temporary
@@ -155,3 +158,66 @@ type osHost struct{}
 
 func (osHost) CheckScheduler(name string) error    { return lvs.CheckScheduler(name) }
 func (osHost) ProcessesNamed(name string) []string { return ProcessesNamed(name) }
+
+// ConnHandOver hands the IPVS connections to the peer's backup sync daemon
+// when an instance releases MASTER (vrrp.HandOver: after its VIPs are
+// off, before its priority-0 advert). kernelHandOver is the real one.
+type ConnHandOver interface {
+	// HandOver reads the connection table, keeps what req.Keep says and
+	// sends it to the sync daemon's multicast group on req.Interface with
+	// req.SyncID, within ctx. Read is the table's size; Conns and
+	// Messages what was sent. On an error it still says what it did.
+	HandOver(ctx context.Context, req HandOverRequest) (HandOverResult, error)
+}
+
+// HandOverRequest is one hand-over: where to send, what to send and what
+// each entry needs besides its line of the table.
+type HandOverRequest struct {
+	Interface string
+	SyncID    uint8
+	Keep      func(lvs.Conn) bool
+	Info      func(lvs.Conn) lvs.ConnInfo
+}
+
+// HandOverResult counts what a hand-over read and sent.
+type HandOverResult struct {
+	Read, Conns, Messages int
+}
+
+// kernelHandOver is ConnHandOver through /proc/net/ip_vs_conn and an
+// lvs.SyncSender in the current network namespace.
+type kernelHandOver struct{}
+
+func (kernelHandOver) HandOver(ctx context.Context, req HandOverRequest) (HandOverResult, error) {
+	var res HandOverResult
+	table, rerr := lvs.ReadConnTable()
+	if rerr != nil && len(table) == 0 {
+		return res, rerr
+	}
+	res.Read = len(table)
+	conns := table[:0]
+	for _, c := range table {
+		if req.Keep == nil || req.Keep(c) {
+			conns = append(conns, c)
+		}
+	}
+	if len(conns) == 0 {
+		return res, rerr
+	}
+	timeout := time.Duration(0)
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(dl); timeout <= 0 {
+			return res, ctx.Err()
+		}
+	}
+	s, err := lvs.NewSyncSender(lvs.SyncSenderConfig{Interface: req.Interface, SyncID: req.SyncID, Timeout: timeout})
+	if err != nil {
+		return res, err
+	}
+	defer s.Close()
+	res.Conns, res.Messages, err = s.SendConnsInfo(conns, req.Info)
+	if err == nil {
+		err = rerr // a partly read table was sent as far as it was read
+	}
+	return res, err
+}

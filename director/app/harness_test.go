@@ -77,6 +77,11 @@ func (f *fakeIPVS) Close() error { return nil }
 // It records the injected events (and whether Run had started) and plays
 // the tracking ones as the machine would: a fault source set means FAULT,
 // the last one cleared BACKUP; SetPriority changes the priority.
+//
+// Yield and Unyield act as the machine: a MASTER calls the release hook
+// (Options.OnRelease, as the real driver at vrrp.HandOver) and goes
+// BACKUP yielding; becomeMaster and peerAdvert play the rest. Run ending
+// as MASTER calls the hook too (a clean stop).
 type fakeDriver struct {
 	cfg     vrrp.InstanceConfig
 	opts    vrrp.Options
@@ -87,6 +92,55 @@ type fakeDriver struct {
 	prio    uint8
 	faults  []string
 	events  []injected
+
+	yielding    bool
+	master      netip.Addr
+	mprio       uint8
+	masterSince time.Time
+	lastT       time.Time
+	reason      string
+	received    uint64
+	releases    int
+}
+
+// fakeSrc is the fake drivers' advert source.
+var fakeSrc = netip.MustParseAddr("192.0.2.1")
+
+// becomeMaster makes the instance MASTER, as its Master_Down_Timer would.
+func (d *fakeDriver) becomeMaster(reason string) {
+	d.mu.Lock()
+	d.master, d.mprio, d.masterSince, d.yielding, d.lastT, d.reason = fakeSrc, d.cfg.Priority, time.Time{}, false, time.Now(), reason
+	d.mu.Unlock()
+	d.set(vrrp.StateMaster)
+}
+
+// peerAdvert is a valid advert from another router.
+func (d *fakeDriver) peerAdvert(from string, prio uint8) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.received++
+	addr := netip.MustParseAddr(from)
+	if addr != d.master || d.mprio == 0 {
+		d.masterSince = time.Now()
+	}
+	d.master, d.mprio = addr, prio
+	if prio == 0 {
+		d.masterSince = time.Time{}
+	}
+}
+
+// release is the machine's HandOver: the hook, bounded as the driver
+// bounds it.
+func (d *fakeDriver) release() {
+	d.mu.Lock()
+	d.releases++
+	d.mu.Unlock()
+	if d.opts.OnRelease == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), vrrp.DefaultReleaseTimeout)
+	defer cancel()
+	d.opts.OnRelease(ctx, d.cfg.Name)
 }
 
 // injected is one event given to a fakeDriver.
@@ -99,6 +153,7 @@ func (d *fakeDriver) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.running = true
 	fault := len(d.faults) > 0
+	d.yielding = d.yielding || d.opts.Yield
 	d.mu.Unlock()
 	if fault {
 		d.set(vrrp.StateFault)
@@ -107,6 +162,12 @@ func (d *fakeDriver) Run(ctx context.Context) error {
 	}
 	close(d.started)
 	<-ctx.Done()
+	d.mu.Lock()
+	master := d.st == vrrp.StateMaster
+	d.mu.Unlock()
+	if master {
+		d.release()
+	}
 	d.set(vrrp.StateStop)
 	return nil
 }
@@ -126,6 +187,28 @@ func (d *fakeDriver) set(s vrrp.State) {
 }
 
 func (d *fakeDriver) Inject(ctx context.Context, ev vrrp.Event) error {
+	switch ev.(type) {
+	case vrrp.Yield:
+		d.mu.Lock()
+		d.events = append(d.events, injected{ev, !d.running})
+		master := d.st == vrrp.StateMaster
+		d.yielding = true
+		d.mu.Unlock()
+		if master {
+			d.release()
+			d.mu.Lock()
+			d.master, d.mprio, d.masterSince, d.lastT, d.reason = netip.Addr{}, 0, time.Time{}, time.Now(), "yield"
+			d.mu.Unlock()
+			d.set(vrrp.StateBackup)
+		}
+		return nil
+	case vrrp.Unyield:
+		d.mu.Lock()
+		d.events = append(d.events, injected{ev, !d.running})
+		d.yielding = false
+		d.mu.Unlock()
+		return nil
+	}
 	d.mu.Lock()
 	d.events = append(d.events, injected{ev, !d.running})
 	was := len(d.faults)
@@ -160,7 +243,46 @@ func (d *fakeDriver) Status() vrrp.Status {
 	}
 	faults := slices.Clone(d.faults)
 	slices.Sort(faults)
-	return vrrp.Status{Instance: d.cfg.Name, State: d.st, VRID: d.cfg.VRID, Priority: prio, BasePriority: d.cfg.Priority, FaultSources: faults}
+	return vrrp.Status{Instance: d.cfg.Name, State: d.st, VRID: d.cfg.VRID, Priority: prio, BasePriority: d.cfg.Priority, FaultSources: faults,
+		Src: fakeSrc, Master: d.master, MasterPriority: d.mprio, MasterSince: d.masterSince, Yielding: d.yielding,
+		LastTransition: d.lastT, Reason: d.reason, Received: d.received}
+}
+
+// fakeHandOver is a ConnHandOver over a made-up connection table: it
+// records each request and "sends" what Keep keeps, with Info's answer.
+type fakeHandOver struct {
+	mu    sync.Mutex
+	table []lvs.Conn
+	err   error
+	calls []handOverCall
+}
+
+// handOverCall is one recorded hand-over: where to, and what was sent.
+type handOverCall struct {
+	Interface string
+	SyncID    uint8
+	Sent      []lvs.Conn
+	Info      []lvs.ConnInfo
+}
+
+func (f *fakeHandOver) HandOver(_ context.Context, req HandOverRequest) (HandOverResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := handOverCall{Interface: req.Interface, SyncID: req.SyncID}
+	for _, x := range f.table {
+		if req.Keep(x) {
+			c.Sent = append(c.Sent, x)
+			c.Info = append(c.Info, req.Info(x))
+		}
+	}
+	f.calls = append(f.calls, c)
+	return HandOverResult{Read: len(f.table), Conns: len(c.Sent), Messages: (len(c.Sent) + 39) / 40}, f.err
+}
+
+func (f *fakeHandOver) recorded() []handOverCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
 // fakeInterfaces is Interfaces of a made-up host: the interfaces it
@@ -300,6 +422,8 @@ type harness struct {
 	ifaces *fakeInterfaces
 	fw     *fakeFirewall
 	host   *fakeHost
+	// handOver is the connection hand-over of a release (an empty table).
+	handOver *fakeHandOver
 }
 
 // testConfig is a native configuration with one instance and one service
@@ -346,7 +470,7 @@ func startWith(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS),
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "director.yaml"), ipvs: newFakeIPVS(),
 		notify: &sdnotify.Recorder{}, logs: &testutil.SyncBuffer{}, drivers: map[string]*fakeDriver{},
-		ifaces: newFakeInterfaces("lo", "eth0", "eth1"), fw: &fakeFirewall{}, host: &fakeHost{}}
+		ifaces: newFakeInterfaces("lo", "eth0", "eth1"), fw: &fakeFirewall{}, host: &fakeHost{}, handOver: &fakeHandOver{}}
 	if err := os.WriteFile(filepath.Join(dir, "key"), []byte(strings.Repeat("k", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -383,6 +507,7 @@ func startWith(t testing.TB, cfgText string, prep func(dir string, f *fakeIPVS),
 		Interfaces: h.ifaces,
 		Firewall:   h.fw,
 		Host:       h.host,
+		HandOver:   h.handOver,
 		NewVRRP: func(c vrrp.InstanceConfig, o vrrp.Options) (VRRPDriver, error) {
 			d := &fakeDriver{cfg: c, opts: o, started: make(chan struct{})}
 			h.mu.Lock()

@@ -123,7 +123,14 @@ func (a *App) runInstance(in *instance) error {
 	if newDrv == nil {
 		newDrv = func(cfg vrrp.InstanceConfig, opts vrrp.Options) (VRRPDriver, error) { return vrrp.NewDriver(cfg, opts) }
 	}
-	opts := vrrp.Options{Logger: a.log, Notifier: tap, Sync: a.hubOf(in.cfg.Name), DropLog: a.vrrpDrops, Clock: a.opts.Clock}
+	opts := vrrp.Options{Logger: a.log, Notifier: tap, Sync: a.hubOf(in.cfg.Name), DropLog: a.vrrpDrops, Clock: a.opts.Clock,
+		OnRelease: a.onRelease}
+	// A yield outlives a restart of the instance (a reload that restarts
+	// it, a retry after a failure), not one of the director.
+	if in.drv != nil && in.drv.Status().Yielding {
+		opts.Yield = true
+		log.Info("vrrp: the instance yielded before its restart and goes on yielding")
+	}
 	in.keeper = nil
 	vips := in.vcfg.WithDefaults().VIPs
 	if present := a.vipsPresent(vips); len(present) > 0 {
@@ -237,6 +244,7 @@ func (a *App) onVRRP() {
 	for _, in := range a.instances {
 		a.takeStates(in)
 	}
+	a.refreshHandOver()
 	a.checkGroups()
 	a.checkKeepers()
 	a.syncDaemons()

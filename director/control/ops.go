@@ -147,6 +147,10 @@ type FailoverInstance struct {
 	HandOverMessages      int    `json:"hand_over_messages"`
 	HandOverMS            int64  `json:"hand_over_ms"`
 	HandOverError         string `json:"hand_over_error,omitempty"`
+	// Note says something the operator should know that is not an
+	// error: an instance that stays BACKUP after a cancel (nopreempt, a
+	// master of higher priority), no hand-over without lvs_sync_daemon.
+	Note string `json:"note,omitempty"`
 	// Error says why the instance did not get where it should (the peer
 	// not heard as master within the timeout, and what was seen).
 	Error string `json:"error,omitempty"`

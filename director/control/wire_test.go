@@ -244,7 +244,7 @@ func TestFailoverWire(t *testing.T) {
 	res := FailoverResult{TimeoutMS: 10000, Instances: []FailoverInstance{{
 		Instance: "VI_1", VRID: 51, SyncGroup: "G1", FromState: "MASTER", State: "BACKUP", Yielding: true,
 		Peer: "192.0.2.2", PeerPriority: 90, ReleasedAt: t0, PeerMasterAfterMS: 412, MasterAfterMS: -1,
-		ConnectionsHandedOver: 1200, HandOverMessages: 25, HandOverMS: 31, HandOverError: "none", Error: "none",
+		ConnectionsHandedOver: 1200, HandOverMessages: 25, HandOverMS: 31, HandOverError: "none", Note: "none", Error: "none",
 	}}}
 	rl := responseLine(t, res)
 	golden(t, "failover_response.json", rl)

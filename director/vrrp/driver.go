@@ -73,6 +73,10 @@ type Options struct {
 	OnRelease func(ctx context.Context, instance string)
 	// ReleaseTimeout bounds OnRelease; default DefaultReleaseTimeout.
 	ReleaseTimeout time.Duration
+	// Yield starts the instance yielding (Yield before Startup): one
+	// restarted while it yielded (a reload that restarts it) comes up
+	// BACKUP and stays so while the peer advertises.
+	Yield bool
 }
 
 // DefaultReleaseTimeout bounds Options.OnRelease when ReleaseTimeout is
@@ -407,7 +411,10 @@ func (d *Driver) Run(ctx context.Context) error {
 			pending = false
 		}
 	}
-	d.log.Info("vrrp instance starting", "src", d.src.String(), "priority", int(d.m.Priority()), "base_priority", int(d.cfg.Priority), "version", d.cfg.Version)
+	if d.opts.Yield {
+		d.step(Yield{})
+	}
+	d.log.Info("vrrp instance starting", "src", d.src.String(), "priority", int(d.m.Priority()), "base_priority", int(d.cfg.Priority), "version", d.cfg.Version, "yielding", d.opts.Yield)
 	d.step(Startup{Src: d.src})
 	alarm := clock.NewAlarm(d.opts.Clock)
 	defer alarm.Stop()
