@@ -39,6 +39,10 @@ type Result struct {
 	At time.Time
 	// Took is how long the probe took.
 	Took time.Duration
+	// Gone marks a failure seen by the ListenWatch (the application's
+	// listener was destroyed): decisive, the state turns Unhealthy at
+	// once instead of after `fall` failures.
+	Gone bool
 }
 
 // Tracker applies rise and fall to probe results. The zero value is not
@@ -73,7 +77,7 @@ func (t *Tracker) Observe(r Result) bool {
 	case t.state == Unknown && r.OK, t.state == Unhealthy && t.passes >= t.rise:
 		t.state = Healthy
 		t.reason = ""
-	case t.state == Unknown && !r.OK, t.state == Healthy && t.fails >= t.fall:
+	case t.state == Unknown && !r.OK, t.state == Healthy && (t.fails >= t.fall || r.Gone):
 		t.state = Unhealthy
 		t.reason = r.Reason
 	case t.state == Unhealthy && !r.OK:
