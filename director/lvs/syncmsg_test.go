@@ -343,9 +343,8 @@ func TestSyncSplit(t *testing.T) {
 		table[i] = v4
 	}
 	tests := []struct {
-		maxLen  int
-		perMsg  int
-		lastLen int
+		maxLen int
+		perMsg int
 	}{
 		{maxLen: 1472, perMsg: 40},   // (1472 - 8) / 36 = 40.7
 		{maxLen: 1452, perMsg: 40},   // IPv6 group: (1452 - 8) / 36 = 40.1

@@ -17,6 +17,6 @@ func TestVMLvs(t *testing.T) {
 		Run:     "^TestVM",
 		Want: []string{"TestVMApplyAdoptUpdate", "TestVMForeignServiceUntouched", "TestVMKernelErrors",
 			"TestVMOpenNetnsPath", "TestVMSyncDaemon", "TestVMBatchErrors", "TestVMReconcile1000x10",
-			"TestVMKernelStats"},
+			"TestVMKernelStats", "TestVMSyncHandover"},
 	})
 }
