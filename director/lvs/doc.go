@@ -25,6 +25,15 @@
 //     which moby/ipvs does not cover: [Kernel.StartDaemon],
 //     [Kernel.StopDaemon] and [Kernel.Daemons] speak the IPVS generic
 //     netlink family directly (include/uapi/linux/ip_vs.h).
+//   - The hand-over of the connection table for a planned failover: the
+//     kernel's master sync daemon sends a connection only after its third
+//     packet, and a buffer when full or about 2 s old, so the newest
+//     connections are unknown to the peer when the VIP moves. [ReadConnTable]
+//     reads the whole table (/proc/net/ip_vs_conn), and [SyncSender] sends
+//     it to the peer's backup daemon in the kernel's own sync protocol,
+//     version 1 ([EncodeSyncMessages], [DecodeSyncMessage], checked field by
+//     field against net/netfilter/ipvs/ip_vs_sync.c): multicast on the sync
+//     interface, TTL 1, no loopback, paced, bounded by a deadline.
 //
 // The kernel code can only be exercised on a kernel with ip_vs; the tests
 // named TestVM* run inside the QEMU guest (see shared/testutil.InVM).
