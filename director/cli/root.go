@@ -1,6 +1,7 @@
 // Package cli defines the tandem-director command line: the daemon (run),
 // the configuration tools (check-config, show-config, migrate), the verbs that talk
-// to the daemon over its control socket (status, drain, undrain, reload),
+// to the daemon over its control socket (status, drain, undrain, reload,
+// failover),
 // connections (the kernel's IPVS connection table, read directly) and
 // doctor. The definitions are also the source of the man page and
 // shell completions.
@@ -78,6 +79,7 @@ doctor talk to the running daemon over its control socket (root only).`,
 		newDrain(g, true),
 		newDrain(g, false),
 		newReload(g),
+		newFailover(g),
 		newDoctor(g),
 		newKeys(g),
 	)

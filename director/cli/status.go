@@ -372,6 +372,9 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		if v.Error != "" {
 			fmt.Fprintf(w, "          FAILED: %s\n", v.Error)
 		}
+		if v.Yielding {
+			fmt.Fprintf(w, "          yielding: handed over on purpose (failover); `tandem-director failover --cancel` takes it back\n")
+		}
 		if len(v.Dropped) > 0 {
 			fmt.Fprintf(w, "          adverts dropped: %s\n", counts(v.Dropped))
 		}
