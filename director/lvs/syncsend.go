@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tandemlb/tandem/shared/logging"
 )
 
 // DefaultSyncGroup is the kernel's sync multicast group and port
@@ -215,7 +217,7 @@ func (s *SyncSender) SendConnsInfo(conns []Conn, info func(Conn) ConnInfo) (sent
 	start := time.Now()
 	entries, skipped, first := syncEntries(conns, info)
 	if skipped > 0 {
-		s.log.Warn("ipvs sync: connections the kernel cannot sync are not sent", "count", skipped, "first", first.Error())
+		s.log.Warn("ipvs sync: connections the kernel cannot sync are not sent", "count", skipped, logging.Err(first))
 	}
 	msgs, err := EncodeSyncMessages(s.cfg.SyncID, entries, s.maxLen)
 	if err != nil {

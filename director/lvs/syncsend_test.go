@@ -77,6 +77,21 @@ func TestSendPaced(t *testing.T) {
 	}
 }
 
+func TestSyncEntries(t *testing.T) {
+	table := syncTestTable(20000)
+	entries, skipped, first := syncEntries(table, nil)
+	if len(entries) != 19998 || skipped != 2 || first == nil || !strings.Contains(first.Error(), "not of the client's family") {
+		t.Fatalf("%d entries, %d skipped, first %v; want 19998, 2, a mixed-family error", len(entries), skipped, first)
+	}
+	if entries[0].Flags != 0x83 {
+		t.Errorf("nil info: flags %#x, want direct routing's 0x83", entries[0].Flags)
+	}
+	entries, _, _ = syncEntries(table[:1], func(Conn) ConnInfo { return ConnInfo{Forward: ForwardTunnel, FWMark: 5} })
+	if entries[0].Flags != 0x82 || entries[0].FWMark != 5 {
+		t.Errorf("tunnel, mark 5: flags %#x, mark %d", entries[0].Flags, entries[0].FWMark)
+	}
+}
+
 func TestSyncMaxLen(t *testing.T) {
 	for _, tt := range []struct {
 		mtu  int
