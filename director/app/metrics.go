@@ -200,6 +200,7 @@ func (a *App) configMetrics(ok bool) {
 	a.met.ReloadSuccessful.Set(1)
 	a.met.ReloadLastSuccess.Set(metrics.UnixSeconds(a.now()))
 	a.met.SetConfigHash(cmp.Or(a.cfg.FilesHash, "unknown")) // unknown: a model built in Go
+	a.met.SetVirtualServersHash(virtualServersHash(a.cfg))
 }
 
 // allCheckTypes are the check types a service's duration histogram may

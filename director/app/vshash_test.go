@@ -115,3 +115,22 @@ func TestVirtualServersHash(t *testing.T) {
 		t.Errorf("no virtual server: %q", h)
 	}
 }
+
+// TestVirtualServersInfoExposed: the running director exposes the hash
+// of its virtual servers, and a reload that changes them changes it.
+func TestVirtualServersInfoExposed(t *testing.T) {
+	h := startWith(t, testConfig("DIR", 1, ""), nil, withMetrics)
+	want := virtualServersHash(h.a.cfg)
+	fams := parseExposition(t, h.scrape())
+	if v, ok := sample(fams, "tandem_director_config_virtual_servers_info", "hash", want); !ok || v != 1 {
+		t.Fatalf("config_virtual_servers_info{hash=%q} = %v (present %v)", want, v, ok)
+	}
+	h.reload(testConfig("DIR", 2, ""))
+	fams = parseExposition(t, h.scrape())
+	if _, ok := sample(fams, "tandem_director_config_virtual_servers_info", "hash", want); ok {
+		t.Errorf("the old hash %s is still exposed after a weight change", want)
+	}
+	if n := len(fams["tandem_director_config_virtual_servers_info"].GetMetric()); n != 1 {
+		t.Errorf("%d config_virtual_servers_info series, want 1", n)
+	}
+}

@@ -22,6 +22,7 @@
 //	family                                          labels                      series
 //	info                                            version                     1
 //	config_info                                     hash                        1
+//	config_virtual_servers_info                     hash                        1
 //	config_last_reload_success_timestamp_seconds    -                           1
 //	config_last_reload_successful                   -                           1
 //	reloads_total                                   result (ok, error)          2
@@ -144,5 +145,9 @@
 // in the order read, each with its length): two directors running the same
 // files have the same hash. config_last_reload_* follow Prometheus'
 // own: the time of the last successful load (start or reload) and whether
-// the last reload succeeded.
+// the last reload succeeded. config_virtual_servers_info's hash covers the
+// virtual servers only (director/app's virtualServersHash), not what is
+// each director's own (priority, state, unicast_src_ip, router_id), the
+// format, comments or the order of the blocks: the two directors of a
+// pair have the same one when their virtual servers agree.
 package metrics

@@ -90,6 +90,9 @@ type Metrics struct {
 	ReloadSuccessful  prometheus.Gauge
 	// ConfigInfo is 1 for the hash of the running configuration's files.
 	ConfigInfo *prometheus.GaugeVec
+	// VirtualServersInfo is 1 for the hash of the running configuration's
+	// virtual servers (what both directors of a pair must agree on).
+	VirtualServersInfo *prometheus.GaugeVec
 
 	// FastFailoverProbeInterval is the time between two probes received
 	// from the peer director (fast_failover), within one session of it.
@@ -160,6 +163,7 @@ func New() *Metrics {
 		Help: "1 if the last configuration load (start or reload) succeeded, 0 if the last reload failed."})
 	r.MustRegister(m.ReloadLastSuccess, m.ReloadSuccessful)
 	m.ConfigInfo = g("config_info", "Always 1; hash is the first 12 hex digits of the SHA-256 of the running configuration's files.", "hash")
+	m.VirtualServersInfo = g("config_virtual_servers_info", "Always 1; hash identifies the running configuration's virtual servers (not its per-director keys, format, comments or block order).", "hash")
 	m.FastFailoverProbeInterval = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "fast_failover_probe_interval_seconds",
 		Help:    "Time between two consecutive probes received from the peer director (fast_failover).",
@@ -189,6 +193,12 @@ var ProbeIntervalBuckets = []float64{0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0
 func (m *Metrics) SetConfigHash(hash string) {
 	m.ConfigInfo.Reset()
 	m.ConfigInfo.WithLabelValues(hash).Set(1)
+}
+
+// SetVirtualServersHash makes hash the one series of VirtualServersInfo.
+func (m *Metrics) SetVirtualServersHash(hash string) {
+	m.VirtualServersInfo.Reset()
+	m.VirtualServersInfo.WithLabelValues(hash).Set(1)
 }
 
 // SetAgent records an accepted report of the agent at real IP agent.
