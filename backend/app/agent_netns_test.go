@@ -621,3 +621,25 @@ func TestNetnsAgentCheckFileAndDoctor(t *testing.T) {
 		}
 	}
 }
+
+// TestNetnsAgentListenerGone: the application's listener destroyed (what
+// the kernel does when the process dies) makes the agent report down at
+// once, long before its probe (every 10 s, fall 3) could; the return needs
+// the probe's rise passes.
+func TestNetnsAgentListenerGone(t *testing.T) {
+	r := newRig(t, rigOpts{interval: 10 * time.Second})
+	r.startApp()
+	r.startAgent()
+	r.fd.waitState(hbproto.StateUp, 3*time.Second)
+	r.fd.drain()
+	start := time.Now()
+	r.stopApp()
+	rep := r.fd.waitState(hbproto.StateDown, 5*time.Second)
+	t.Logf("listener closed: down report at the director after %s (the probe alone: up to fall %d × 10 s)", rep.at.Sub(start), fall)
+	if !strings.Contains(rep.msg.Agent.Reason, "nothing listens on TCP port 8080") {
+		t.Errorf("down reason %q, want the listener watch's", rep.msg.Agent.Reason)
+	}
+	if !strings.Contains(r.agent.Output(), "application's listener gone") {
+		t.Errorf("no log line for the listener:\n%s", r.agent.Output())
+	}
+}

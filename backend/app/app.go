@@ -367,21 +367,34 @@ func (a *App) startRunner(ctx context.Context) {
 	a.probeStop = stop
 	r := a.runner
 	interval := a.cfg.Health.Interval
+	deliver := func(res health.Result) {
+		select {
+		case a.results <- res:
+		case <-pctx.Done():
+		}
+	}
 	a.goRun("health", func() error {
 		// The synchronous start-up (or reload) probe just ran or is not needed.
-		return r.RunAfter(pctx, interval, func(res health.Result) {
-			select {
-			case a.results <- res:
-			case <-pctx.Done():
-			}
-		})
+		return r.RunAfter(pctx, interval, deliver)
 	})
+	if port, ok := health.ListenPort(a.cfg.Health); ok {
+		w := health.ListenWatch{Port: port, Kernel: a.edges.Listeners, Now: a.clock.Now}
+		a.goRun("health listener watch", func() error {
+			if err := w.Run(pctx, deliver); err != nil {
+				return fmt.Errorf("TCP port %d: %w (the probe alone judges health)", port, err)
+			}
+			return nil
+		})
+	}
 }
 
 func (a *App) onProbe(res health.Result) {
-	if res.OK {
+	switch {
+	case res.Gone: // the listener watch, not a probe
+		a.log.Warn("application's listener gone", "service", a.cfg.Health.Service, "reason", res.Reason)
+	case res.OK:
 		a.met.probes.WithLabelValues("pass").Inc()
-	} else {
+	default:
 		a.met.probes.WithLabelValues("fail").Inc()
 	}
 	if a.tracker.Observe(res) {

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -9,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/tandemlb/tandem/backend/arpguard"
+	"github.com/tandemlb/tandem/backend/health"
+	"github.com/tandemlb/tandem/backend/sockdiag"
 	"github.com/tandemlb/tandem/backend/vip"
 )
 
@@ -50,6 +54,9 @@ type Edges struct {
 	Sysctl arpguard.Sysctl
 	// Hangup delivers SIGHUP until stop is called; nil means os/signal.
 	Hangup func() (hup <-chan os.Signal, stop func())
+	// Listeners sees the application's listening socket vanish (the
+	// health probe's listener watch); nil means backend/sockdiag.
+	Listeners health.Listeners
 }
 
 // withDefaults fills the nil fields with the real edges.
@@ -72,8 +79,41 @@ func (e Edges) withDefaults(log *slog.Logger) Edges {
 	if e.Hangup == nil {
 		e.Hangup = notifyHangup
 	}
+	if e.Listeners == nil {
+		e.Listeners = sockdiagListeners{}
+	}
 	return e
 }
+
+// sockdiagListeners is health.Listeners over backend/sockdiag.
+type sockdiagListeners struct{}
+
+func (sockdiagListeners) Count(port uint16) (int, error) {
+	l, err := sockdiag.Listeners(port)
+	return len(l), err
+}
+
+func (sockdiagListeners) Watch(port uint16) (health.ListenEvents, error) {
+	w, err := sockdiag.WatchPort(port)
+	if err != nil {
+		return nil, err
+	}
+	return sockdiagEvents{w}, nil
+}
+
+type sockdiagEvents struct{ w *sockdiag.Watch }
+
+// Next returns nil for a lost event too (sockdiag.ErrOverrun): the watch
+// counts the listeners again either way.
+func (e sockdiagEvents) Next(ctx context.Context) error {
+	_, err := e.w.Next(ctx)
+	if errors.Is(err, sockdiag.ErrOverrun) {
+		return nil
+	}
+	return err
+}
+
+func (e sockdiagEvents) Close() error { return e.w.Close() }
 
 func openNetlink() (NetlinkHandle, error) {
 	h, err := netlink.NewHandle()

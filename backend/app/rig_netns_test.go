@@ -50,15 +50,17 @@ type rig struct {
 	fd      *fakeDirector
 
 	checkLine string
+	interval  time.Duration // the health probe's interval
 
 	appMu sync.Mutex
 	appLn net.Listener
 }
 
 type rigOpts struct {
-	extraConfig string // appended to the config
-	check       string // the check: line; listen mode on :7481 when empty
-	noDirector  bool   // no fake director socket
+	extraConfig string        // appended to the config
+	check       string        // the check: line; listen mode on :7481 when empty
+	noDirector  bool          // no fake director socket
+	interval    time.Duration // the health probe's interval; 0: healthInterval
 }
 
 func newRig(t *testing.T, o rigOpts) *rig {
@@ -77,7 +79,10 @@ func newRig(t *testing.T, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r := &rig{t: t, lab: lab, bin: bin, dir: dir, checkLine: o.check,
+	if o.interval == 0 {
+		o.interval = healthInterval
+	}
+	r := &rig{t: t, lab: lab, bin: bin, dir: dir, checkLine: o.check, interval: o.interval,
 		cfgPath: filepath.Join(dir, "backend.yaml"), keyPath: filepath.Join(dir, "heartbeat.key"),
 		sock: filepath.Join(dir, "run", "backend.sock")}
 	if err := os.WriteFile(r.keyPath, testKey, 0o600); err != nil {
@@ -113,7 +118,7 @@ state_dir: %s/state
 runtime_dir: %s/run
 metrics: {listen: "127.0.0.1:9481"}
 log: {level: debug}
-%s`, vipAddr, directorIP, hbproto.DefaultPort, r.keyPath, healthInterval, rise, fall, check, r.dir, r.dir, extra)
+%s`, vipAddr, directorIP, hbproto.DefaultPort, r.keyPath, r.interval, rise, fall, check, r.dir, r.dir, extra)
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
