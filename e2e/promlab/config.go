@@ -3,6 +3,7 @@ package promlab
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -22,6 +23,9 @@ type Job struct {
 	Targets []string
 	// Labels are added to every target's series (e.g. cluster).
 	Labels map[string]string
+	// TargetLabels are added to one target's series, by target, after
+	// Labels (e.g. director: dir1).
+	TargetLabels map[string]map[string]string
 }
 
 // Defaults of a [Config] field left zero.
@@ -127,6 +131,16 @@ func (c *Config) validate() error {
 				errs = append(errs, fmt.Errorf("promlab: job %q: label %q=%q: want a Prometheus label name and printable ASCII", j.Name, k, v))
 			}
 		}
+		for t, m := range j.TargetLabels {
+			if !slices.Contains(j.Targets, t) {
+				errs = append(errs, fmt.Errorf("promlab: job %q: labels for %q, not a target", j.Name, t))
+			}
+			for k, v := range m {
+				if !labelNameOK(k) || !labelValueOK(v) {
+					errs = append(errs, fmt.Errorf("promlab: job %q: target %s: label %q=%q: want a Prometheus label name and printable ASCII", j.Name, t, k, v))
+				}
+			}
+		}
 	}
 	for _, f := range c.RuleFiles {
 		if f == "" || !labelValueOK(f) {
@@ -204,23 +218,44 @@ func (c Config) YAML() []byte {
 		b.WriteString("  []\n")
 	}
 	for _, j := range c.Jobs {
-		fmt.Fprintf(&b, "  - job_name: %q\n    static_configs:\n      - targets:\n", j.Name)
+		fmt.Fprintf(&b, "  - job_name: %q\n    static_configs:\n", j.Name)
+		// The targets without labels of their own share one group; each
+		// other target has its own.
+		var plain []string
 		for _, t := range j.Targets {
-			fmt.Fprintf(&b, "          - %q\n", t)
-		}
-		if len(j.Labels) > 0 {
-			b.WriteString("        labels:\n")
-			keys := make([]string, 0, len(j.Labels))
-			for k := range j.Labels {
-				keys = append(keys, k)
+			if len(j.TargetLabels[t]) == 0 {
+				plain = append(plain, t)
 			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				fmt.Fprintf(&b, "          %s: %q\n", k, j.Labels[k])
+		}
+		if len(plain) > 0 {
+			staticGroup(&b, plain, j.Labels)
+		}
+		for _, t := range j.Targets {
+			if m := j.TargetLabels[t]; len(m) > 0 {
+				labels := maps.Clone(j.Labels)
+				if labels == nil {
+					labels = map[string]string{}
+				}
+				maps.Copy(labels, m)
+				staticGroup(&b, []string{t}, labels)
 			}
 		}
 	}
 	return []byte(b.String())
+}
+
+// staticGroup writes one static_configs entry.
+func staticGroup(b *strings.Builder, targets []string, labels map[string]string) {
+	b.WriteString("      - targets:\n")
+	for _, t := range targets {
+		fmt.Fprintf(b, "          - %q\n", t)
+	}
+	if len(labels) > 0 {
+		b.WriteString("        labels:\n")
+		for _, k := range slices.Sorted(maps.Keys(labels)) {
+			fmt.Fprintf(b, "          %s: %q\n", k, labels[k])
+		}
+	}
 }
 
 // Args are the prometheus flags of c (defaults applied), after the

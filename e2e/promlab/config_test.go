@@ -24,7 +24,8 @@ func labConfig() Config {
 		Listen: "10.99.0.10:9090",
 		Jobs: []Job{
 			{Name: "tandem-director", Targets: []string{"10.99.0.2:9480", "10.99.0.3:9480"}, Labels: map[string]string{"cluster": "lab", "az": "a"}},
-			{Name: "tandem-backend", Targets: []string{"10.99.0.11:9481"}},
+			{Name: "tandem-backend", Targets: []string{"10.99.0.11:9481", "10.99.0.12:9481", "10.99.0.13:9481"},
+				TargetLabels: map[string]map[string]string{"10.99.0.12:9481": {"node": "rs2"}, "10.99.0.13:9481": {"node": "rs3", "az": "b"}}},
 		},
 		RuleFiles: []string{"rules.yml"},
 	}
@@ -50,16 +51,27 @@ func TestYAMLGolden(t *testing.T) {
 			} `yaml:"static_configs"`
 		} `yaml:"scrape_configs"`
 	}
+	type group = struct {
+		Targets []string
+		Labels  map[string]string
+	}
 	if err := yaml.Unmarshal(c.YAML(), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.Global.Scrape != "1000ms" || doc.Global.Timeout != "1000ms" || doc.Global.Evaluate != "1000ms" {
 		t.Errorf("global: %+v, want 1000ms each", doc.Global)
 	}
-	if len(doc.ScrapeConfigs) != 2 || doc.ScrapeConfigs[0].Job != "tandem-director" ||
-		!cmp.Equal(doc.ScrapeConfigs[0].Static[0].Targets, []string{"10.99.0.2:9480", "10.99.0.3:9480"}) ||
-		doc.ScrapeConfigs[0].Static[0].Labels["cluster"] != "lab" || doc.ScrapeConfigs[1].Static[0].Labels != nil {
-		t.Errorf("scrape_configs read back: %+v", doc.ScrapeConfigs)
+	if len(doc.ScrapeConfigs) != 2 || doc.ScrapeConfigs[0].Job != "tandem-director" || doc.ScrapeConfigs[1].Job != "tandem-backend" {
+		t.Fatalf("scrape_configs read back: %+v", doc.ScrapeConfigs)
+	}
+	if diff := cmp.Diff([]group{{Targets: []string{"10.99.0.2:9480", "10.99.0.3:9480"}, Labels: map[string]string{"cluster": "lab", "az": "a"}}},
+		[]group(doc.ScrapeConfigs[0].Static)); diff != "" {
+		t.Errorf("tandem-director's targets read back (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]group{{Targets: []string{"10.99.0.11:9481"}}, {Targets: []string{"10.99.0.12:9481"}, Labels: map[string]string{"node": "rs2"}},
+		{Targets: []string{"10.99.0.13:9481"}, Labels: map[string]string{"node": "rs3", "az": "b"}}},
+		[]group(doc.ScrapeConfigs[1].Static)); diff != "" {
+		t.Errorf("tandem-backend's targets read back (-want +got):\n%s", diff)
 	}
 	if !cmp.Equal(doc.RuleFiles, []string{"rules.yml"}) {
 		t.Errorf("rule_files read back: %q", doc.RuleFiles)
@@ -97,6 +109,8 @@ func TestValidate(t *testing.T) {
 		{"quote in a job name", func(c *Config) { c.Jobs[0].Name = `a"b` }, "job 0: name"},
 		{"bad target", func(c *Config) { c.Jobs[1].Targets = []string{"10.99.0.11"} }, `job "tandem-backend": target`},
 		{"reserved label", func(c *Config) { c.Jobs[1].Labels = map[string]string{"__name__": "x"} }, `label "__name__"`},
+		{"labels of no target", func(c *Config) { c.Jobs[1].TargetLabels["10.99.0.99:9481"] = map[string]string{"a": "b"} }, `labels for "10.99.0.99:9481", not a target`},
+		{"bad target label", func(c *Config) { c.Jobs[1].TargetLabels["10.99.0.12:9481"]["1x"] = "b" }, `target 10.99.0.12:9481: label "1x"`},
 		{"newline in a rule file", func(c *Config) { c.RuleFiles = []string{"a\nb"} }, "rule file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

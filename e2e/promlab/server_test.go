@@ -71,7 +71,8 @@ func TestPrometheusFiresAndClears(t *testing.T) {
 	start := time.Now()
 	s, err := Start(ctx, Config{
 		Binary: bin, Dir: dir, Listen: freeAddr(t),
-		Jobs:      []Job{{Name: "lab", Targets: []string{target}, Labels: map[string]string{"cluster": "t"}}},
+		Jobs: []Job{{Name: "lab", Targets: []string{target}, Labels: map[string]string{"cluster": "t"},
+			TargetLabels: map[string]map[string]string{target: {"node": "exporter"}}}},
 		RuleFiles: []string{"rules.yml"},
 		Env:       []string{"GOMAXPROCS=1"},
 	})
@@ -107,8 +108,8 @@ func TestPrometheusFiresAndClears(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v) != 1 || v[0].Value != 0 || v[0].Metric["job"] != "lab" || v[0].Metric["cluster"] != "t" || v[0].Metric["instance"] != target {
-		t.Fatalf("lab_switch: %+v, want one sample 0 with job lab, cluster t, instance %s", v, target)
+	if len(v) != 1 || v[0].Value != 0 || v[0].Metric["job"] != "lab" || v[0].Metric["cluster"] != "t" || v[0].Metric["node"] != "exporter" || v[0].Metric["instance"] != target {
+		t.Fatalf("lab_switch: %+v, want one sample 0 with job lab, cluster t, node exporter, instance %s", v, target)
 	}
 	alerts := func() []Alert {
 		a, err := s.Alerts(ctx)

@@ -40,6 +40,7 @@ func TestVMScenarios(t *testing.T) {
 	if slices.Contains(want, "TestGuestScenarioOps3AgentUpgrade") {
 		env = opsGuestEnv(t)
 	}
+	env = promGuestEnv(t, want, env) // Prom1: the module root, TANDEM_PLOT_DATA
 	count := 1
 	if c := os.Getenv("TANDEM_SCENARIO_COUNT"); c != "" {
 		n, err := strconv.Atoi(c)
@@ -48,7 +49,7 @@ func TestVMScenarios(t *testing.T) {
 		}
 		count = n
 	}
-	vmtest.RunGuestTests(t, vmtest.GuestRun{
+	res := vmtest.RunGuestTests(t, vmtest.GuestRun{
 		Package: "./e2e/scenarios",
 		Run:     run,
 		Want:    want,
@@ -56,6 +57,7 @@ func TestVMScenarios(t *testing.T) {
 		Timeout: time.Duration(count) * 30 * time.Minute,
 		Count:   count,
 	})
+	promSavePlotData(t, res.Output)
 }
 
 // guestScenarios lists this package's TestGuestScenario* tests (go test
