@@ -1,8 +1,8 @@
 # One run of the failover benchmark, keepalived beside Tandem
 # (docs/benchmarks.md, docs/operator-guide.md): requests through the VIP
-# per bucket above who holds the VIP. e2e/cmd/plots sets title, ka_title
-# and td_title, xmin and xmax (seconds from the event), and per side (ka_,
-# td_) req (TSV: t_s, answered by d1, answered by d2, failed; requests/s)
+# per bucket above who holds the VIP. e2e/cmd/plots sets title, xmin and
+# xmax (seconds from the event), and per side (ka_, td_) title and sub (the
+# panel's two title lines), req (TSV: t_s, d1 answered, d2 answered, failed; requests/s)
 # and roles (TSV: level, start_s, length_s, director, state: 2 holds the
 # VIP, 1 does not).
 w = 900; h = 420
@@ -15,14 +15,14 @@ do for [side in 'ka td'] {
 	req = value(side.'_req')
 	roles = value(side.'_roles')
 	set origin x0, 0.36; set size 0.5, 0.57
-	set tmargin 2; set bmargin 0.5; set lmargin 12; set rmargin 2
-	set title value(side.'_title') font ',10'
+	set tmargin 3.5; set bmargin 0.5; set lmargin 12; set rmargin 2
+	set title value(side.'_title')."\n".value(side.'_sub') font ',10'
 	set ylabel 'requests/s'
 	set yrange [0:150]
 	set ytics 0, 25, 100 scale default
 	set format x ''
 	unset xlabel
-	set key top right horizontal maxrows 1 width -2 samplen 1 font ',9'
+	set key top right horizontal maxrows 1 samplen 1 font ',9'
 	plot req using 1:2 with steps lt 1 title columnheader(2), \
 	     req using 1:3 with steps lt 3 title columnheader(3), \
 	     req using 1:4 with steps lt 4 title columnheader(4)

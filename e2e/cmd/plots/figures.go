@@ -52,7 +52,8 @@ var figures = map[string]figure{
 		caption: "*One crash run of the failover benchmark (`make bench-failover`; data: " +
 			"`docs/data/failover-bench.json`): the master d1 is frozen, cut off and killed at t = 0. Top: requests " +
 			"through the VIP per 50 ms (one every 10 ms, so 100/s when all are answered; failed = no answer within " +
-			"200 ms). Bottom: which director holds the VIP. Left, keepalived: the backup waits Master_Down_Interval " +
+			"200 ms; the ripple around 100/s is the client's 10 ms timer against the bucket edges). Bottom: which " +
+			"director holds the VIP. Left, keepalived: the backup waits Master_Down_Interval " +
 			"(2.6 to 3.6 s) from the last advert it heard. Right, tandem-director with `fast_failover`: the backup " +
 			"takes over once the peer probe has missed its multiplier of probes.*",
 	},
@@ -118,7 +119,7 @@ func fill(name string, page []byte, exists func(figure string) bool) ([]byte, []
 			open = i + 1
 			out.WriteString(l)
 			if exists(fig) {
-				fmt.Fprintf(&out, "\n![%s](img/%s.png)\n\n%s\n\n", f.alt, fig, f.caption)
+				fmt.Fprintf(&out, "\n![%s](img/%s.png)\n\n%s\n\n", f.alt, fig, wrap(f.caption, 76))
 				shown = append(shown, fig)
 			}
 		case t == figureClose:
@@ -135,4 +136,25 @@ func fill(name string, page []byte, exists func(figure string) bool) ([]byte, []
 		return nil, nil, fmt.Errorf("%s:%d: figure block not closed (%s)", name, open, figureClose)
 	}
 	return []byte(out.String()), shown, nil
+}
+
+// wrap breaks text into lines of at most width bytes at spaces (a longer
+// word stays whole), as the hand-written paragraphs of the pages are.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(text) {
+		switch {
+		case n == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }

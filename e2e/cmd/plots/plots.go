@@ -183,8 +183,10 @@ func prepareBench(event string) func(in map[string][]byte, dir string) ([]gpVar,
 		tdTitle += fmt.Sprintf(" %s × %d", strconv.FormatFloat(r.ProbeInterval*1000, 'g', -1, 64)+" ms", r.ProbeMult)
 		vars := []gpVar{
 			str("title", eventTitle[event]),
-			str("ka_title", fmt.Sprintf("%s: served again after %.3f s", cleanText(firstWords(r.Keepalived, 2)), ka.Failover)),
-			str("td_title", fmt.Sprintf("%s: after %.3f s", tdTitle, td.Failover)),
+			str("ka_title", cleanText(firstWords(r.Keepalived, 2))),
+			str("ka_sub", fmt.Sprintf("served again after %.3f s", ka.Failover)),
+			str("td_title", tdTitle),
+			str("td_sub", fmt.Sprintf("served again after %.3f s", td.Failover)),
 			number("xmin", min(ka.Requests[0].T, td.Requests[0].T)),
 			number("xmax", max(ka.end(), td.end())),
 		}

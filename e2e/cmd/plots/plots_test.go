@@ -154,7 +154,7 @@ func TestBenchSeries(t *testing.T) {
 	if err := requestsTSV(&b, s); err != nil {
 		t.Fatal(err)
 	}
-	want := "t_s\tanswered by d1\tanswered by d2\tfailed\n" +
+	want := "t_s\td1 answered\td2 answered\tfailed\n" +
 		"-0.100\t100\t0\t0\n-0.050\t80\t0\t20\n0.000\t0\t0\t100\n0.050\t0\t100\t0\n0.100\t0\t100\t0\n"
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("requestsTSV (-want +got)\n%s", diff)
@@ -213,7 +213,7 @@ func TestFill(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "# P\n\ntext\n<!-- figure drain-connections (make docs fills this) -->\n\n![" + figures["drain-connections"].alt +
-		"](img/drain-connections.png)\n\n" + figures["drain-connections"].caption + "\n\n<!-- /figure -->\nafter\n"
+		"](img/drain-connections.png)\n\n" + wrap(figures["drain-connections"].caption, 76) + "\n\n<!-- /figure -->\nafter\n"
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
@@ -241,6 +241,23 @@ func TestFill(t *testing.T) {
 	} {
 		if _, _, err := fill("p.md", []byte(tt.page), func(string) bool { return true }); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want %q", tt.page, err, tt.want)
+		}
+	}
+}
+
+func TestWrap(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string
+	}{
+		{"", ""},
+		{"a  b\nc", "a b c"},
+		{"aaa bbb ccc", "aaa bbb\nccc"},
+		{"aaaaaaaaaaaa b", "aaaaaaaaaaaa\nb"},
+		{"aaaa bb", "aaaa bb"},
+	} {
+		if got := wrap(tt.in, 7); got != tt.want {
+			t.Errorf("wrap(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -132,7 +132,7 @@ func rolesFromState(ss []Series, names []string, t0 float64) []role {
 // the next row's).
 func requestsTSV(w io.Writer, s *benchSeries) error {
 	bw := bufio.NewWriter(w)
-	bw.WriteString("t_s\tanswered by d1\tanswered by d2\tfailed\n")
+	bw.WriteString("t_s\td1 answered\td2 answered\tfailed\n")
 	row := func(t float64, b benchBucket) {
 		fmt.Fprintf(bw, "%s\t%s\t%s\t%s\n", secs(t), num(float64(b.AnsweredD1)/s.Bucket),
 			num(float64(b.AnsweredD2)/s.Bucket), num(float64(b.Failed)/s.Bucket))

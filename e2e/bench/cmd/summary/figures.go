@@ -17,7 +17,8 @@ var figureList = []figure{
 		"**Master crashed.** One run of each pair, its own (the table's medians are from [failover](benchmarks-failover.md)); " +
 			"data: `docs/data/failover-bench.json`, written by `make bench-failover`. The master d1 is frozen, cut off and " +
 			"killed at t = 0. Top: requests through the VIP per 50 ms (one every 10 ms, so 100/s when all are answered; " +
-			"failed: no answer within 200 ms). Bottom: which director holds the VIP."},
+			"failed: no answer within 200 ms; the ripple around 100/s is the client's 10 ms timer against the bucket " +
+			"edges). Bottom: which director holds the VIP."},
 	{"failover-bench-stop", "Requests through the VIP and the VIP's holder when the master is stopped, keepalived beside Tandem",
 		"**Master stopped (SIGTERM).** The same for a clean stop: keepalived's backup takes over after Skew_Time, " +
 			"Tandem's at the goodbye of the peer probe."},
