@@ -125,6 +125,14 @@ type Health struct {
 	Rise int
 	// Fall is the number of consecutive failures that make it unhealthy.
 	Fall int
+	// ListenerWatch makes the service unhealthy the moment the last TCP
+	// socket listening on its port is destroyed (the application died),
+	// without waiting for fall failed probes (default true).
+	ListenerWatch bool
+	// ListenerPort is the watched port; 0 means the probe's own port when
+	// the probe targets this host (a loopback or unspecified address, or
+	// localhost).
+	ListenerPort int
 }
 
 // CheckMode is how the health is exposed.

@@ -72,12 +72,13 @@ func defaults(name string) *Config {
 			Interval: DefaultHeartbeatInterval,
 		},
 		Health: Health{
-			Service:      DefaultServiceName,
-			ExpectStatus: 200,
-			Interval:     DefaultHealthInterval,
-			Timeout:      DefaultHealthTimeout,
-			Rise:         DefaultRise,
-			Fall:         DefaultFall,
+			Service:       DefaultServiceName,
+			ExpectStatus:  200,
+			Interval:      DefaultHealthInterval,
+			Timeout:       DefaultHealthTimeout,
+			Rise:          DefaultRise,
+			Fall:          DefaultFall,
+			ListenerWatch: true,
 		},
 		Check: Check{
 			Mode:   CheckListen,
@@ -378,10 +379,12 @@ func health(v strictyaml.Value, h *Health) {
 				v.Errorf("must be a list whose first element is an absolute path")
 			}
 		},
-		"interval": strictyaml.Duration(&h.Interval, 50*time.Millisecond, 10*time.Minute),
-		"timeout":  strictyaml.Duration(&h.Timeout, 10*time.Millisecond, time.Minute),
-		"rise":     strictyaml.Int(&h.Rise, 1, 100),
-		"fall":     strictyaml.Int(&h.Fall, 1, 100),
+		"interval":       strictyaml.Duration(&h.Interval, 50*time.Millisecond, 10*time.Minute),
+		"timeout":        strictyaml.Duration(&h.Timeout, 10*time.Millisecond, time.Minute),
+		"rise":           strictyaml.Int(&h.Rise, 1, 100),
+		"fall":           strictyaml.Int(&h.Fall, 1, 100),
+		"listener_watch": strictyaml.Bool(&h.ListenerWatch),
+		"listener_port":  strictyaml.Int(&h.ListenerPort, 1, 65535),
 	})
 	v.Require(keys, "type")
 	h.Type = ProbeType(typ)

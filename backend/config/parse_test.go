@@ -75,7 +75,7 @@ log: {format: json, level: debug, syslog: true, facility: local1}
 		},
 		Heartbeat: Heartbeat{KeyFile: "/k", Interval: 250 * time.Millisecond, Insecure: true},
 		Health: Health{Service: "www", Type: ProbeHTTP, URL: "http://127.0.0.1:8080/health", Host: "www.example.com",
-			ExpectStatus: 204, Interval: 500 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 3, Fall: 4},
+			ExpectStatus: 204, Interval: 500 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 3, Fall: 4, ListenerWatch: true},
 		Check:    Check{Mode: CheckFile, Listen: DefaultCheckListen, Path: DefaultCheckPath, File: "/var/www/html/check.txt"},
 		ARPMode:  ARPBoth,
 		NFTTable: "my_table", StateDir: "/s", RuntimeDir: "/r",

@@ -81,11 +81,18 @@ func (w ListenWatch) Run(ctx context.Context, report func(Result)) error {
 }
 
 // ListenPort is the local TCP port whose listener says the probed
-// application is alive: the probe's own port when it targets this host
-// through a loopback or unspecified address or "localhost" (an HTTP or
-// TCP probe). ok is false for a command probe, a remote target, or a
-// name other than localhost.
+// application is alive: health.listener_port, else the probe's own port
+// when it targets this host through a loopback or unspecified address or
+// "localhost" (an HTTP or TCP probe). ok is false when
+// health.listener_watch is off, and for a command probe, a remote target,
+// or a name other than localhost without listener_port.
 func ListenPort(h config.Health) (port uint16, ok bool) {
+	if !h.ListenerWatch {
+		return 0, false
+	}
+	if h.ListenerPort > 0 && h.ListenerPort <= 65535 {
+		return uint16(h.ListenerPort), true
+	}
 	var hostport string
 	switch h.Type {
 	case config.ProbeHTTP:

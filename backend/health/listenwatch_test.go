@@ -114,10 +114,19 @@ func TestListenPort(t *testing.T) {
 		{config.Health{Type: config.ProbeTCP, Address: "0.0.0.0:25"}, 25, true},
 		{config.Health{Type: config.ProbeTCP, Address: "192.0.2.1:25"}, 0, false},
 		{config.Health{Type: config.ProbeCommand, Command: []string{"true"}}, 0, false},
+		{config.Health{Type: config.ProbeCommand, Command: []string{"true"}, ListenerPort: 5432}, 5432, true},
+		{config.Health{Type: config.ProbeHTTP, URL: "http://10.0.0.5:80/", ListenerPort: 8080}, 8080, true},
 	} {
+		tt.h.ListenerWatch = true
 		p, ok := ListenPort(tt.h)
 		if p != tt.port || ok != tt.ok {
 			t.Errorf("ListenPort(%+v) = %d, %v; want %d, %v", tt.h, p, ok, tt.port, tt.ok)
 		}
+	}
+}
+
+func TestListenPortOff(t *testing.T) {
+	if p, ok := ListenPort(config.Health{Type: config.ProbeTCP, Address: "127.0.0.1:80", ListenerPort: 80}); ok {
+		t.Errorf("listener_watch false: ListenPort = %d, true; want no watch", p)
 	}
 }
