@@ -36,16 +36,20 @@ type figure struct {
 var figures = map[string]figure{
 	"drain-connections": {
 		alt: "Active connections per real server during a drain",
-		caption: "*A drain under load in the lab: active connections per real server, as the director's metrics " +
-			"report them (the lab's Prometheus; data: `docs/data/drain-connections.json`, drawn by `make docs`). " +
-			"The drained server's weight goes to 0: its connections end as their clients finish, none is cut, and " +
-			"the other servers take the new ones.*",
+		caption: "*A drain under load in the lab (the Prom1 scenario; data: `docs/data/drain-connections.json`, " +
+			"the lab's Prometheus, drawn by `make docs`): active connections per destination of the first director, " +
+			"`tandem_director_destination_active_connections`, scraped every second. rs1 goes into maintenance: its " +
+			"weight goes to 0 at once, its keep-alive connections end as their clients close them, none is cut. Then " +
+			"rs2 too, the sorry server takes the new connections, and both come back.*",
 	},
 	"failover-lab": {
 		alt: "Requests per second through the VIP and each director's VRRP state during a failover",
-		caption: "*A failover in the lab: requests per second through the VIP (top) and each director's VRRP state, " +
-			"`tandem_director_vrrp_state` (bottom; thick: MASTER), from the lab's Prometheus (data: " +
-			"`docs/data/failover-rps.json` and `failover-state.json`, drawn by `make docs`).*",
+		caption: "*A failover under load in the lab (the Prom1 scenario; data: `docs/data/failover-rps.json` and " +
+			"`failover-state.json`, drawn by `make docs`). The master's tracked interface goes down: it enters FAULT " +
+			"and the other director becomes MASTER. Then that one's too: no master, nothing is answered. Then both " +
+			"come back. Top: the load generator's requests answered and failed per second through the VIP (the " +
+			"director has no per-service request counter). Bottom: each director's `tandem_director_vrrp_state` " +
+			"as Prometheus scraped it.*",
 	},
 	"failover-bench-crash": {
 		alt: "Requests through the VIP and the VIP's holder when the master crashes: keepalived beside Tandem",

@@ -121,6 +121,11 @@ func prepareFailoverLab(in map[string][]byte, dir string) ([]gpVar, error) {
 		return nil, err
 	}
 	rpsNames := legends(rps, "requests/s through the VIP")
+	for i, n := range rpsNames {
+		if n == "ok" { // the scenario's load generator: result="ok" or "failed"
+			rpsNames[i] = "answered"
+		}
+	}
 	sortByLegend(rps, rpsNames)
 	dirNames := legends(state, "director")
 	sortByLegend(state, dirNames)

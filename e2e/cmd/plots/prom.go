@@ -135,9 +135,10 @@ func short(b []byte) string {
 var legendOrder = []string{"rs", "director", "instance", "vrrp_instance", "service", "job"}
 
 // legends names each series by the labels whose values differ between
-// them (`rs` alone when only the real server differs; "k=v, k=v" when
-// several do); a single series, or series that differ in no label, are
-// named by fallback (with a number when there are several).
+// them, in legendOrder: the first of them alone when its values already
+// tell every series apart (`rs`: "192.0.2.101:80"), else as many as it
+// takes, "k=v, k=v"; a single series, or series that differ in no label,
+// are named by fallback (with a number when there are several).
 func legends(ss []Series, fallback string) []string {
 	keys := map[string]bool{}
 	for _, s := range ss {
@@ -170,21 +171,45 @@ func legends(ss []Series, fallback string) []string {
 		}
 		return differ[i] < differ[j]
 	})
+	// One label that every series has: its value alone.
+	plain := func(keys []string) bool {
+		if len(keys) != 1 {
+			return false
+		}
+		for _, s := range ss {
+			if s.Labels[keys[0]] == "" {
+				return false
+			}
+		}
+		return true
+	}
+	name := func(s Series, keys []string) string {
+		if plain(keys) {
+			return s.Labels[keys[0]]
+		}
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, k+"="+s.Labels[k])
+		}
+		return strings.Join(parts, ", ")
+	}
 	out := make([]string, len(ss))
-	for i, s := range ss {
+	for n := 1; n <= len(differ); n++ {
+		seen := map[string]bool{}
+		for i, s := range ss {
+			out[i] = name(s, differ[:n])
+			seen[out[i]] = true
+		}
+		if len(seen) == len(ss) {
+			break
+		}
+	}
+	for i := range out {
 		switch {
 		case len(differ) == 0 && len(ss) == 1:
 			out[i] = fallback
 		case len(differ) == 0:
 			out[i] = fmt.Sprintf("%s %d", fallback, i+1)
-		case len(differ) == 1:
-			out[i] = s.Labels[differ[0]]
-		default:
-			var parts []string
-			for _, k := range differ {
-				parts = append(parts, k+"="+s.Labels[k])
-			}
-			out[i] = strings.Join(parts, ", ")
 		}
 		out[i] = cleanText(out[i])
 	}

@@ -23,9 +23,9 @@ var figureList = []figure{
 		"**Master stopped (SIGTERM).** The same for a clean stop: keepalived's backup takes over after Skew_Time, " +
 			"Tandem's at the goodbye of the peer probe."},
 	{"drain-connections", "Active connections per real server during a drain",
-		"**Drain.** Active connections per real server while one of them is drained under load, from the lab's " +
-			"Prometheus (data: `docs/data/drain-connections.json`): the drained server's connections end as their " +
-			"clients finish, and the others take the new ones."},
+		"**Drain.** Active connections per destination in the lab while rs1, then rs2 go into maintenance under " +
+			"load, from the lab's Prometheus (data: `docs/data/drain-connections.json`): the drained server's " +
+			"connections end as their clients close them, and the sorry server serves while both are out."},
 }
 
 // existingFigures returns the figures whose PNG is in docs/img.
