@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemlb/tandem/shared/testutil"
 )
 
 func readTestdata(t *testing.T, name string) []byte {
@@ -193,7 +195,7 @@ func TestBenchSeries(t *testing.T) {
 // TestBenchDataFile reads docs/data/failover-bench.json, when it is there,
 // as make docs does: e2e/bench/failover's format and this reader agree.
 func TestBenchDataFile(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "docs", "data", "failover-bench.json")
+	path := filepath.Join(testutil.ModuleRoot(t), "docs", "data", "failover-bench.json")
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		t.Skip("docs/data/failover-bench.json not there (make bench-failover writes it)")
