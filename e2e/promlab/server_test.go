@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemlb/tandem/e2e/netlab"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -242,4 +243,149 @@ func TestStartLocalStop(t *testing.T) {
 	if n, _ := b.Write(big); n != len(big) || !strings.HasSuffix(b.String(), "[10 more bytes dropped]\n") {
 		t.Errorf("bounded buffer: wrote %d, tail %q", n, b.String()[len(b.String())-40:])
 	}
+}
+
+// TestNetnsPrometheusInLab runs Prometheus as a lab does: started in one
+// namespace of a netlab (its Start), listening on that host's address,
+// scraping an exporter in another namespace, its API reached through the
+// lab's HTTP client for that host; then stopped with the lab's process.
+func TestNetnsPrometheusInLab(t *testing.T) {
+	testutil.Netns(t)
+	bin := Binary(t)
+	nl, err := netlab.New(t, netlab.Spec{Hosts: []netlab.HostSpec{
+		{Name: "mon", Addr: "10.98.0.10/24"},
+		{Name: "srv", Addr: "10.98.0.11/24"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := nl.Listen("srv", "tcp4", "10.98.0.11:9481")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sw atomic.Int64
+	sw.Store(7)
+	go func() {
+		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "# TYPE lab_switch gauge\nlab_switch %d\n", sw.Load())
+		}))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Config{
+		Binary: bin, Dir: t.TempDir(), Listen: "10.98.0.10:9090",
+		Jobs: []Job{{Name: "lab", Targets: []string{"10.98.0.11:9481"}}},
+		Env:  []string{"GOMAXPROCS=1"},
+		Start: func(argv []string) (Process, error) {
+			p, err := nl.Start("mon", argv...)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		},
+		Client: nl.HTTPClient("mon", 10*time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		v, err := s.Query(ctx, `lab_switch{instance="10.98.0.11:9481"}`, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(v) == 1 && v[0].Value == 7
+	}, "lab_switch from srv is not scraped")
+	if err := s.Stop(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+}
+
+// TestShippedRulesFireAndClear loads the shipped rules
+// (packaging/monitoring/tandem-alerts.yml) with WithFor's 2 s into the real
+// Prometheus, which scrapes two stand-ins of directors (their metric names
+// and labels, each target labelled with its director as the lab does):
+// both in FAULT and a sorry server in service fire TandemNoVRRPMaster and
+// TandemSorryServerInService; a master and no sorry server clear them.
+// What the guest scenario relies on, checked here on loopback.
+func TestShippedRulesFireAndClear(t *testing.T) {
+	bin := Binary(t)
+	orig, err := os.ReadFile(filepath.Join(testutil.ModuleRoot(t), "packaging", "monitoring", "tandem-alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _, err := WithFor(orig, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tandem-alerts.yml"), rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type director struct{ state, sorry atomic.Int64 }
+	var d1, d2 director
+	d1.state.Store(2) // MASTER
+	d2.state.Store(1) // BACKUP
+	serve := func(d *director) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "# TYPE tandem_director_info gauge\ntandem_director_info{version=\"test\"} 1\n"+
+				"# TYPE tandem_director_vrrp_state gauge\ntandem_director_vrrp_state{vrrp_instance=\"VI0\"} %d\n"+
+				"# TYPE tandem_director_service_sorry_active gauge\ntandem_director_service_sorry_active{service=\"TCP 10.99.0.100:80\"} %d\n",
+				d.state.Load(), d.sorry.Load())
+		}))
+		t.Cleanup(srv.Close)
+		return strings.TrimPrefix(srv.URL, "http://")
+	}
+	t1, t2 := serve(&d1), serve(&d2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Config{
+		Binary: bin, Dir: dir, Listen: freeAddr(t),
+		Jobs: []Job{{Name: "tandem-director", Targets: []string{t1, t2},
+			TargetLabels: map[string]map[string]string{t1: {"director": "dir1"}, t2: {"director": "dir2"}}}},
+		RuleFiles: []string{"tandem-alerts.yml"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	alerts := func() []Alert {
+		a, err := s.Alerts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		v, err := s.Query(ctx, `count(tandem_director_vrrp_state)`, time.Time{})
+		return err == nil && len(v) == 1 && v[0].Value == 2
+	}, "both stand-ins are not scraped")
+	testutil.Settle(3 * time.Second) // for (2 s) and an evaluation: nothing may be pending
+	if a := alerts(); len(a) != 0 {
+		t.Fatalf("alerts with a master and no sorry server: %+v", a)
+	}
+
+	d1.state.Store(3) // FAULT
+	d2.state.Store(3)
+	d2.sorry.Store(1)
+	var firing []string
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		a := alerts()
+		firing = Names(a, Firing)
+		nm := Find(a, "TandemNoVRRPMaster", Firing)
+		ss := Find(a, "TandemSorryServerInService", Firing)
+		return len(nm) == 1 && nm[0].Labels["vrrp_instance"] == "VI0" && len(ss) == 1 && ss[0].Labels["director"] == "dir2"
+	}, "TandemNoVRRPMaster and TandemSorryServerInService (dir2) do not fire; firing: %v", firing)
+	t.Logf("firing with both directors FAULT and dir2's sorry server in: %v", firing)
+
+	d1.state.Store(2)
+	d2.sorry.Store(0)
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		a := alerts()
+		return len(Find(a, "TandemNoVRRPMaster", "")) == 0 && len(Find(a, "TandemSorryServerInService", "")) == 0
+	}, "TandemNoVRRPMaster or TandemSorryServerInService still active: %+v", firing)
 }
