@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/shared/debugserver"
 	"github.com/tandemlb/tandem/shared/relisten"
@@ -146,7 +144,7 @@ func (b *bound) takeMetrics() net.Listener {
 // serveMetrics serves /metrics on ln.
 func (a *App) serveMetrics(ln net.Listener) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.met.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", a.met.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	a.metSrv = srv
 	a.goRun("metrics", func() error {

@@ -2,9 +2,15 @@ package metrics
 
 import (
 	"bytes"
+	"compress/gzip"
 	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,7 +74,7 @@ func fixture() *Metrics {
 // normalized is an exposition parsed and encoded again, Tandem's families
 // only, families by name and series by labels, without the one series
 // whose value is a measured time (ipvs_stats_read_duration_seconds).
-func normalized(t *testing.T, text []byte) []byte {
+func normalized(t testing.TB, text []byte) []byte {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
@@ -106,10 +112,117 @@ func labelKey(m *dto.Metric) string {
 }
 
 // TestExpositionGolden: the families and values of the fixture, as
-// /metrics serves them, are those of testdata/exposition.golden, which
-// was written by the registry path (client_golang gathering and encoding
-// every family) before the fast exposition existed.
+// /metrics serves them (text and gzip), are those of
+// testdata/exposition.golden, which was written by the registry path
+// (client_golang gathering and encoding every family) before the large
+// families left the registry.
 func TestExpositionGolden(t *testing.T) {
-	got := normalized(t, exposition(t, fixture().Registry))
-	testutil.Golden(t, "exposition", got, *update)
+	for _, gz := range []bool{false, true} {
+		got := normalized(t, scrape(t, fixture(), gz))
+		testutil.Golden(t, "exposition", got, *update)
+	}
+}
+
+// scrape is m's /metrics as Handler serves it, gzipped on the wire if gz,
+// checking the headers.
+func scrape(t testing.TB, m *Metrics, gz bool) []byte {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	if gz {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8; escaping=underscores" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if got := rec.Header().Get("Content-Encoding"); (got == "gzip") != gz {
+		t.Fatalf("Content-Encoding %q, gzip asked: %v", got, gz)
+	}
+	if !gz {
+		return rec.Body.Bytes()
+	}
+	zr, err := gzip.NewReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// served is m's /metrics parsed, by family name.
+func served(t testing.TB, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(scrape(t, m, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// big is a Metrics at the design size: 1,000 services × 10 destinations in
+// every per-destination family and the IPVS traffic.
+func big() *Metrics {
+	m := New()
+	var svcs []IPVSServiceSample
+	for i := range 1000 {
+		svc := fmt.Sprintf("TCP 198.18.%d.%d:80", i/250, i%250+1)
+		s := IPVSServiceSample{Service: svc, Traffic: Traffic{Conns: uint64(i), PktsIn: 10 << 20, BytesIn: 10 << 30}}
+		for j := range 10 {
+			rs := fmt.Sprintf("198.19.0.%d:80", j+1)
+			for _, f := range []*GaugeFamily{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns} {
+				f.WithLabelValues(svc, rs).Set(1)
+			}
+			m.LastChange.WithLabelValues(svc, rs).Set(1.7e9 + float64(i))
+			s.Dests = append(s.Dests, IPVSDestSample{RS: rs, Traffic: Traffic{Conns: uint64(i*10 + j), PktsIn: 1 << 20, BytesIn: 1 << 30}})
+		}
+		m.QuorumUp.WithLabelValues(svc).Set(1)
+		m.SorryActive.WithLabelValues(svc).Set(0)
+		svcs = append(svcs, s)
+	}
+	m.SetIPVSSource(func() ([]IPVSServiceSample, error) { return svcs, nil })
+	return m
+}
+
+// BenchmarkHandler is Handler at the design size (big), the answer
+// counted and dropped.
+func BenchmarkHandler(b *testing.B) {
+	m := big()
+	for _, gz := range []bool{false, true} {
+		b.Run(map[bool]string{false: "text", true: "gzip"}[gz], func(b *testing.B) {
+			h := m.Handler()
+			cpu0 := cpuTime(b)
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				if gz {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				h.ServeHTTP(discardWriter{http.Header{}}, req)
+			}
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w discardWriter) Header() http.Header         { return w.h }
+func (w discardWriter) WriteHeader(int)             {}
+func (w discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// cpuTime is the process' CPU time so far (user and system): unlike the
+// wall time, what other processes on the host take does not count.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -14,9 +14,12 @@ const Namespace = "tandem_director"
 
 // Metrics are the director's metrics. The vectors are exported so that the
 // application sets them directly; Forget* remove label sets that no longer
-// exist after a reload.
+// exist after a reload. Handler serves them all.
 type Metrics struct {
-	// Registry holds every metric below plus the Go and process collectors.
+	// Registry holds the small families below (client_golang's vectors)
+	// plus the Go and process collectors and the scrape-time VRRP and
+	// fast-failover families. The large ones (the *Family fields, the IPVS
+	// traffic) are not on it: Handler writes them itself, after it.
 	Registry *prometheus.Registry
 
 	// Up is 1 while the daemon runs; Info carries the version as a label.
@@ -29,25 +32,25 @@ type Metrics struct {
 	VRRPTransitions *prometheus.CounterVec
 
 	// Weight is the weight of each destination now (0 when absent).
-	Weight *prometheus.GaugeVec
+	Weight *GaugeFamily
 	// ConfiguredWeight is the weight from the configuration.
-	ConfiguredWeight *prometheus.GaugeVec
+	ConfiguredWeight *GaugeFamily
 	// Present is 1 while the destination is in the IPVS table.
-	Present *prometheus.GaugeVec
+	Present *GaugeFamily
 	// PoolState is the pool state: 1 up, 2 down, 3 draining, 4 drained,
 	// 5 maintenance (the heartbeat's numbering).
-	PoolState *prometheus.GaugeVec
+	PoolState *GaugeFamily
 	// ActiveConns and InactiveConns are IPVS's counters, polled.
-	ActiveConns   *prometheus.GaugeVec
-	InactiveConns *prometheus.GaugeVec
+	ActiveConns   *GaugeFamily
+	InactiveConns *GaugeFamily
 	// CheckUp is each checker's verdict (1 up).
-	CheckUp *prometheus.GaugeVec
+	CheckUp *GaugeFamily
 	// CheckResults counts health-check attempts by result (success, failure).
-	CheckResults *prometheus.CounterVec
+	CheckResults *CounterFamily
 	// QuorumUp is 1 while a service has its quorum; SorryActive 1 while its
 	// sorry server is in.
-	QuorumUp    *prometheus.GaugeVec
-	SorryActive *prometheus.GaugeVec
+	QuorumUp    *GaugeFamily
+	SorryActive *GaugeFamily
 
 	// Heartbeats counts agent datagrams by result: "accepted" or a drop
 	// reason (mac, replay, stale, truncated, version, malformed, other,
@@ -72,16 +75,16 @@ type Metrics struct {
 	// CheckDuration is the time of each health-check attempt, by service
 	// and check type (HTTP_GET, TCP_CHECK…): not by real server, so that
 	// its size is services × check types.
-	CheckDuration *prometheus.HistogramVec
+	CheckDuration *HistogramFamily
 	// LastChange is when each destination entered its pool state (unix
 	// seconds).
-	LastChange *prometheus.GaugeVec
+	LastChange *GaugeFamily
 
 	// AgentLastSeen is when each agent's last accepted report arrived
 	// (unix seconds), by the agent's real IP; AgentMaintenance is 1 while
 	// that agent reports maintenance.
-	AgentLastSeen    *prometheus.GaugeVec
-	AgentMaintenance *prometheus.GaugeVec
+	AgentLastSeen    *GaugeFamily
+	AgentMaintenance *GaugeFamily
 
 	// ReloadLastSuccess is when the running configuration was loaded
 	// (start or reload, unix seconds); ReloadSuccessful is 0 after a
@@ -99,8 +102,12 @@ type Metrics struct {
 	FastFailoverProbeInterval prometheus.Histogram
 
 	// sources feed the families read at scrape time (scrapeCollector,
-	// registered but not a field: see SetVRRPSource).
+	// registered but not a field, and ipvsTraffic, the last of fast: see
+	// SetVRRPSource).
 	sources *sources
+	// fast are the families Handler writes itself, in order: the tables
+	// of the *Family fields, then the IPVS traffic (ipvsTraffic).
+	fast []fastFamily
 }
 
 // New registers every metric on a fresh registry.
@@ -118,19 +125,29 @@ func New() *Metrics {
 		return v
 	}
 	m := &Metrics{Registry: r}
+	fg := func(name, help string, labels ...string) *GaugeFamily {
+		f := newGaugeFamily(prometheus.BuildFQName(Namespace, "", name), help, labels...)
+		m.fast = append(m.fast, f.t)
+		return f
+	}
+	fc := func(name, help string, labels ...string) *CounterFamily {
+		f := newCounterFamily(prometheus.BuildFQName(Namespace, "", name), help, labels...)
+		m.fast = append(m.fast, f.t)
+		return f
+	}
 	m.Info = g("info", "Always 1; the version label is the daemon's version.", "version")
 	m.VRRPState = g("vrrp_state", "VRRP instance state: 0 init, 1 backup, 2 master, 3 fault, 4 stop.", "vrrp_instance")
 	m.VRRPTransitions = c("vrrp_transitions_total", "VRRP state changes, by instance and new state.", "vrrp_instance", "state")
-	m.Weight = g("destination_weight", "Weight of the destination in IPVS now (0 when absent).", "service", "rs")
-	m.ConfiguredWeight = g("destination_configured_weight", "Weight of the destination in the configuration.", "service", "rs")
-	m.Present = g("destination_present", "1 while the destination is in the IPVS table.", "service", "rs")
-	m.PoolState = g("destination_state", "Pool state: 1 up, 2 down, 3 draining, 4 drained, 5 maintenance.", "service", "rs")
-	m.ActiveConns = g("destination_active_connections", "Active connections to the destination (IPVS).", "service", "rs")
-	m.InactiveConns = g("destination_inactive_connections", "Inactive connections to the destination (IPVS).", "service", "rs")
-	m.CheckUp = g("check_up", "Verdict of each health checker: 1 up, 0 down.", "service", "rs", "check")
-	m.CheckResults = c("check_results_total", "Health-check attempts, by result (success, failure).", "service", "rs", "check", "result")
-	m.QuorumUp = g("service_quorum_up", "1 while the virtual service has its quorum.", "service")
-	m.SorryActive = g("service_sorry_active", "1 while the sorry server of the service is in IPVS.", "service")
+	m.Weight = fg("destination_weight", "Weight of the destination in IPVS now (0 when absent).", "service", "rs")
+	m.ConfiguredWeight = fg("destination_configured_weight", "Weight of the destination in the configuration.", "service", "rs")
+	m.Present = fg("destination_present", "1 while the destination is in the IPVS table.", "service", "rs")
+	m.PoolState = fg("destination_state", "Pool state: 1 up, 2 down, 3 draining, 4 drained, 5 maintenance.", "service", "rs")
+	m.ActiveConns = fg("destination_active_connections", "Active connections to the destination (IPVS).", "service", "rs")
+	m.InactiveConns = fg("destination_inactive_connections", "Inactive connections to the destination (IPVS).", "service", "rs")
+	m.CheckUp = fg("check_up", "Verdict of each health checker: 1 up, 0 down.", "service", "rs", "check")
+	m.CheckResults = fc("check_results_total", "Health-check attempts, by result (success, failure).", "service", "rs", "check", "result")
+	m.QuorumUp = fg("service_quorum_up", "1 while the virtual service has its quorum.", "service")
+	m.SorryActive = fg("service_sorry_active", "1 while the sorry server of the service is in IPVS.", "service")
 	m.Heartbeats = c("heartbeats_total", "Agent heartbeat datagrams, by result: accepted or the drop reason.", "result")
 	m.HeartbeatReplies = c("heartbeat_replies_total", "Replies sent to agents, by result (ok, error).", "result")
 	m.Agents = g("agents", "Agents heard from within the dead_after interval, by reported state.", "state")
@@ -148,15 +165,12 @@ func New() *Metrics {
 		m.Reloads.WithLabelValues(res)
 		m.HeartbeatReplies.WithLabelValues(res)
 	}
-	m.CheckDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "check_duration_seconds",
-		Help:    "Time of each health-check attempt, by virtual service and check type.",
-		Buckets: CheckBuckets,
-	}, []string{"service", "check"})
-	r.MustRegister(m.CheckDuration)
-	m.LastChange = g("destination_last_change_timestamp_seconds", "When the destination entered its pool state (unix seconds).", "service", "rs")
-	m.AgentLastSeen = g("agent_last_seen_timestamp_seconds", "When the agent's last accepted report arrived (unix seconds), by the agent's real IP.", "agent")
-	m.AgentMaintenance = g("agent_maintenance", "1 while the agent reports maintenance, by the agent's real IP.", "agent")
+	m.CheckDuration = newHistogramFamily(prometheus.BuildFQName(Namespace, "", "check_duration_seconds"),
+		"Time of each health-check attempt, by virtual service and check type.", CheckBuckets, "service", "check")
+	m.fast = append(m.fast, m.CheckDuration.t)
+	m.LastChange = fg("destination_last_change_timestamp_seconds", "When the destination entered its pool state (unix seconds).", "service", "rs")
+	m.AgentLastSeen = fg("agent_last_seen_timestamp_seconds", "When the agent's last accepted report arrived (unix seconds), by the agent's real IP.", "agent")
+	m.AgentMaintenance = fg("agent_maintenance", "1 while the agent reports maintenance, by the agent's real IP.", "agent")
 	m.ReloadLastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "config_last_reload_success_timestamp_seconds",
 		Help: "When the running configuration was loaded, at start or by a reload (unix seconds)."})
 	m.ReloadSuccessful = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "config_last_reload_successful",
@@ -172,6 +186,7 @@ func New() *Metrics {
 	r.MustRegister(m.FastFailoverProbeInterval)
 	m.sources = &sources{}
 	r.MustRegister(newScrapeCollector(m.sources))
+	m.fast = append(m.fast, newIPVSTraffic(m.sources))
 	return m
 }
 
@@ -240,7 +255,7 @@ func UnixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 // or a sorry server that left the configuration).
 func (m *Metrics) ForgetDestination(service, rs string) {
 	l := prometheus.Labels{"service": service, "rs": rs}
-	for _, v := range []*prometheus.GaugeVec{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.LastChange} {
+	for _, v := range []*GaugeFamily{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.LastChange} {
 		v.DeletePartialMatch(l)
 	}
 	m.CheckResults.DeletePartialMatch(l)
@@ -249,7 +264,7 @@ func (m *Metrics) ForgetDestination(service, rs string) {
 // ForgetService removes every series of a virtual service.
 func (m *Metrics) ForgetService(service string) {
 	l := prometheus.Labels{"service": service}
-	for _, v := range []*prometheus.GaugeVec{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.QuorumUp, m.SorryActive, m.LastChange} {
+	for _, v := range []*GaugeFamily{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.QuorumUp, m.SorryActive, m.LastChange} {
 		v.DeletePartialMatch(l)
 	}
 	m.CheckResults.DeletePartialMatch(l)
@@ -311,10 +326,10 @@ func (m *Metrics) SetFastFailoverSource(f func() (FastFailoverSample, bool)) {
 	m.sources.ff.Store(&f)
 }
 
-// scrapeCollector exposes the families read at scrape time: each VRRP
-// instance's counters (vrrp.Status), the kernel's IPVS traffic counters,
-// the fast-failover watcher's counters. Nothing is polled for them: a
-// scrape reads the sources, once.
+// scrapeCollector exposes the small families read at scrape time: each
+// VRRP instance's counters (vrrp.Status), the fast-failover watcher's
+// counters. Nothing is polled for them: a scrape reads the sources, once.
+// The IPVS traffic, also read at scrape time, is ipvsTraffic's.
 type scrapeCollector struct {
 	src *sources
 
@@ -322,9 +337,6 @@ type scrapeCollector struct {
 	vrrpBecomeMaster, vrrpReleaseMaster                  *prometheus.Desc
 	vrrpPrioZeroSent, vrrpPrioZeroReceived               *prometheus.Desc
 	vrrpPriority, vrrpLastTransition                     *prometheus.Desc
-	svcConns, svcPackets, svcBytes                       *prometheus.Desc
-	dstConns, dstPackets, dstBytes                       *prometheus.Desc
-	ipvsReadOK, ipvsReadSeconds                          *prometheus.Desc
 	ffUp, ffSent, ffReceived, ffLost, ffDropped          *prometheus.Desc
 	ffTakeovers, ffVetoes, ffVetoesExpired, ffSendErrors *prometheus.Desc
 }
@@ -345,14 +357,6 @@ func newScrapeCollector(src *sources) *scrapeCollector {
 		vrrpPrioZeroReceived: d("vrrp_priority_zero_received_total", "Valid VRRP adverts with priority 0 (master leaving) the instance received.", "vrrp_instance"),
 		vrrpPriority:         d("vrrp_priority", "Effective VRRP priority the instance advertises (after tracking).", "vrrp_instance"),
 		vrrpLastTransition:   d("vrrp_last_transition_timestamp_seconds", "When the instance last changed state (unix seconds).", "vrrp_instance"),
-		svcConns:             d("ipvs_service_connections_total", "Connections IPVS scheduled for the virtual service.", "service"),
-		svcPackets:           d("ipvs_service_packets_total", "Packets IPVS forwarded for the virtual service, by direction (out: NAT only).", "service", "direction"),
-		svcBytes:             d("ipvs_service_bytes_total", "Bytes IPVS forwarded for the virtual service, by direction (out: NAT only).", "service", "direction"),
-		dstConns:             d("ipvs_destination_connections_total", "Connections IPVS scheduled to the destination.", "service", "rs"),
-		dstPackets:           d("ipvs_destination_packets_total", "Packets IPVS forwarded to and from the destination, by direction (out: NAT only).", "service", "rs", "direction"),
-		dstBytes:             d("ipvs_destination_bytes_total", "Bytes IPVS forwarded to and from the destination, by direction (out: NAT only).", "service", "rs", "direction"),
-		ipvsReadOK:           d("ipvs_stats_read_success", "1 if this scrape's read of the IPVS counters succeeded."),
-		ipvsReadSeconds:      d("ipvs_stats_read_duration_seconds", "Time this scrape's read of the IPVS counters took."),
 		ffUp:                 d("fast_failover_session_up", "1 while the fast-failover probe session with the peer director is up."),
 		ffSent:               d("fast_failover_probes_sent_total", "Fast-failover probes sent to the peer director."),
 		ffReceived:           d("fast_failover_probes_received_total", "Authenticated fast-failover probes received from the peer director."),
@@ -370,7 +374,6 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.vrrpSent, c.vrrpReceived, c.vrrpSendErrors, c.vrrpDropped, c.vrrpBecomeMaster, c.vrrpReleaseMaster,
 		c.vrrpPrioZeroSent, c.vrrpPrioZeroReceived, c.vrrpPriority, c.vrrpLastTransition,
-		c.svcConns, c.svcPackets, c.svcBytes, c.dstConns, c.dstPackets, c.dstBytes, c.ipvsReadOK, c.ipvsReadSeconds,
 		c.ffUp, c.ffSent, c.ffReceived, c.ffLost, c.ffSendErrors, c.ffDropped, c.ffTakeovers, c.ffVetoes, c.ffVetoesExpired,
 	} {
 		ch <- d
@@ -381,18 +384,6 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if f := c.src.vrrp.Load(); f != nil {
 		c.collectVRRP(ch, (*f)())
-	}
-	if f := c.src.ipvs.Load(); f != nil {
-		c.src.ipvsMu.Lock()
-		start := time.Now()
-		svcs, err := (*f)()
-		took := time.Since(start)
-		c.src.ipvsMu.Unlock()
-		ch <- prometheus.MustNewConstMetric(c.ipvsReadOK, prometheus.GaugeValue, B2F(err == nil))
-		ch <- prometheus.MustNewConstMetric(c.ipvsReadSeconds, prometheus.GaugeValue, took.Seconds())
-		if err == nil {
-			c.collectIPVS(ch, svcs)
-		}
 	}
 	if f := c.src.ff.Load(); f != nil {
 		if s, ok := (*f)(); ok {
@@ -426,31 +417,6 @@ func (c *scrapeCollector) collectVRRP(ch chan<- prometheus.Metric, samples []VRR
 	}
 }
 
-func (c *scrapeCollector) collectIPVS(ch chan<- prometheus.Metric, svcs []IPVSServiceSample) {
-	for i := range svcs {
-		s := &svcs[i]
-		t := &s.Traffic
-		counter(ch, c.svcConns, t.Conns, s.Service)
-		counter(ch, c.svcPackets, t.PktsIn, s.Service, "in")
-		counter(ch, c.svcBytes, t.BytesIn, s.Service, "in")
-		if t.Out {
-			counter(ch, c.svcPackets, t.PktsOut, s.Service, "out")
-			counter(ch, c.svcBytes, t.BytesOut, s.Service, "out")
-		}
-		for j := range s.Dests {
-			d := &s.Dests[j]
-			t := &d.Traffic
-			counter(ch, c.dstConns, t.Conns, s.Service, d.RS)
-			counter(ch, c.dstPackets, t.PktsIn, s.Service, d.RS, "in")
-			counter(ch, c.dstBytes, t.BytesIn, s.Service, d.RS, "in")
-			if t.Out {
-				counter(ch, c.dstPackets, t.PktsOut, s.Service, d.RS, "out")
-				counter(ch, c.dstBytes, t.BytesOut, s.Service, d.RS, "out")
-			}
-		}
-	}
-}
-
 func (c *scrapeCollector) collectFastFailover(ch chan<- prometheus.Metric, s FastFailoverSample) {
 	ch <- prometheus.MustNewConstMetric(c.ffUp, prometheus.GaugeValue, B2F(s.SessionUp))
 	counter(ch, c.ffSent, s.Sent)
@@ -463,4 +429,240 @@ func (c *scrapeCollector) collectFastFailover(ch chan<- prometheus.Metric, s Fas
 	counter(ch, c.ffTakeovers, s.Takeovers)
 	counter(ch, c.ffVetoes, s.Vetoes)
 	counter(ch, c.ffVetoesExpired, s.VetoesExpired)
+}
+
+// ipvsTraffic is the IPVS traffic families: the kernel's counters of the
+// configuration's services and their destinations, read once per scrape
+// (SetIPVSSource), and whether and how fast that read went. Handler
+// writes them itself (up to 3 series per destination: 30,000 at the
+// design size); Collect gives the same through client_golang.
+type ipvsTraffic struct {
+	src                            *sources
+	readOK, readSeconds            family
+	svcConns, svcPackets, svcBytes family
+	dstConns, dstPackets, dstBytes family
+}
+
+// family is a family's definition and its client_golang descriptor
+// (whose labels are in the exposition's order, meta.labels).
+type family struct {
+	meta
+	desc *prometheus.Desc
+}
+
+func newIPVSTraffic(src *sources) *ipvsTraffic {
+	d := func(name, help string, k kind, labels ...string) family {
+		m := newMeta(prometheus.BuildFQName(Namespace, "", name), help, k, labels)
+		return family{m, prometheus.NewDesc(m.name, help, m.labels, nil)}
+	}
+	g, c := kindGauge, kindCounter
+	return &ipvsTraffic{
+		src:         src,
+		readOK:      d("ipvs_stats_read_success", "1 if this scrape's read of the IPVS counters succeeded.", g),
+		readSeconds: d("ipvs_stats_read_duration_seconds", "Time this scrape's read of the IPVS counters took.", g),
+		svcConns:    d("ipvs_service_connections_total", "Connections IPVS scheduled for the virtual service.", c, "service"),
+		svcPackets:  d("ipvs_service_packets_total", "Packets IPVS forwarded for the virtual service, by direction (out: NAT only).", c, "service", "direction"),
+		svcBytes:    d("ipvs_service_bytes_total", "Bytes IPVS forwarded for the virtual service, by direction (out: NAT only).", c, "service", "direction"),
+		dstConns:    d("ipvs_destination_connections_total", "Connections IPVS scheduled to the destination.", c, "service", "rs"),
+		dstPackets:  d("ipvs_destination_packets_total", "Packets IPVS forwarded to and from the destination, by direction (out: NAT only).", c, "service", "rs", "direction"),
+		dstBytes:    d("ipvs_destination_bytes_total", "Bytes IPVS forwarded to and from the destination, by direction (out: NAT only).", c, "service", "rs", "direction"),
+	}
+}
+
+// ipvsRead is one scrape's read of the kernel's counters.
+type ipvsRead struct {
+	c    *ipvsTraffic
+	svcs []IPVSServiceSample
+	err  error
+	took time.Duration
+	// none: no source, the families are absent.
+	none bool
+}
+
+// read reads the source, one scrape at a time.
+func (c *ipvsTraffic) read() *ipvsRead {
+	f := c.src.ipvs.Load()
+	if f == nil {
+		return &ipvsRead{c: c, none: true}
+	}
+	c.src.ipvsMu.Lock()
+	defer c.src.ipvsMu.Unlock()
+	start := time.Now()
+	svcs, err := (*f)()
+	return &ipvsRead{c: c, svcs: svcs, err: err, took: time.Since(start)}
+}
+
+func (c *ipvsTraffic) snapshot() textSnapshot { return c.read() }
+
+// Describe implements prometheus.Collector.
+func (c *ipvsTraffic) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range []*family{&c.readOK, &c.readSeconds, &c.svcConns, &c.svcPackets, &c.svcBytes, &c.dstConns, &c.dstPackets, &c.dstBytes} {
+		ch <- f.desc
+	}
+}
+
+// Collect implements prometheus.Collector: a read of its own, the same
+// series as writeText. The label values go in the exposition's order
+// (direction, rs, service).
+func (c *ipvsTraffic) Collect(ch chan<- prometheus.Metric) {
+	r := c.read()
+	if r.none {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.readOK.desc, prometheus.GaugeValue, B2F(r.err == nil))
+	ch <- prometheus.MustNewConstMetric(c.readSeconds.desc, prometheus.GaugeValue, r.took.Seconds())
+	if r.err != nil {
+		return
+	}
+	for i := range r.svcs {
+		s := &r.svcs[i]
+		t := &s.Traffic
+		counter(ch, c.svcConns.desc, t.Conns, s.Service)
+		counter(ch, c.svcPackets.desc, t.PktsIn, "in", s.Service)
+		counter(ch, c.svcBytes.desc, t.BytesIn, "in", s.Service)
+		if t.Out {
+			counter(ch, c.svcPackets.desc, t.PktsOut, "out", s.Service)
+			counter(ch, c.svcBytes.desc, t.BytesOut, "out", s.Service)
+		}
+		for j := range s.Dests {
+			d := &s.Dests[j]
+			t := &d.Traffic
+			counter(ch, c.dstConns.desc, t.Conns, d.RS, s.Service)
+			counter(ch, c.dstPackets.desc, t.PktsIn, "in", d.RS, s.Service)
+			counter(ch, c.dstBytes.desc, t.BytesIn, "in", d.RS, s.Service)
+			if t.Out {
+				counter(ch, c.dstPackets.desc, t.PktsOut, "out", d.RS, s.Service)
+				counter(ch, c.dstBytes.desc, t.BytesOut, "out", d.RS, s.Service)
+			}
+		}
+	}
+}
+
+// writeText writes the families of the read: a family without a series
+// is left out, as client_golang leaves it out.
+func (r *ipvsRead) writeText(w *textWriter) {
+	if r.none {
+		return
+	}
+	c := r.c
+	w.b = append(w.b, c.readOK.head...)
+	w.b = append(w.b, c.readOK.name...)
+	w.b = append(w.b, ' ')
+	w.b = appendFloat(w.b, B2F(r.err == nil))
+	w.b = append(w.b, '\n')
+	w.b = append(w.b, c.readSeconds.head...)
+	w.b = append(w.b, c.readSeconds.name...)
+	w.b = append(w.b, ' ')
+	w.b = appendFloat(w.b, r.took.Seconds())
+	w.b = append(w.b, '\n')
+	if r.err != nil || len(r.svcs) == 0 {
+		return
+	}
+	// Each service's and destination's labels, escaped once for the
+	// three families that carry them: `service="…"} ` and
+	// `rs="…",service="…"} `.
+	nSvc, nDst := 0, 0
+	for i := range r.svcs {
+		s := &r.svcs[i]
+		nSvc += len(s.Service) + 16
+		for j := range s.Dests {
+			nDst += len(s.Dests[j].RS) + len(s.Service) + 24
+		}
+	}
+	svcText, dstText := make([]byte, 0, nSvc), make([]byte, 0, nDst)
+	svcEnds := make([]int, len(r.svcs))
+	dstEnds := make([]int, 0, nDst/24)
+	for i := range r.svcs {
+		s := &r.svcs[i]
+		start := len(svcText)
+		svcText = append(svcText, `service="`...)
+		svcText = appendLabelValue(svcText, s.Service)
+		svcText = append(svcText, `"} `...)
+		svcEnds[i] = len(svcText)
+		for j := range s.Dests {
+			dstText = append(dstText, `rs="`...)
+			dstText = appendLabelValue(dstText, s.Dests[j].RS)
+			dstText = append(dstText, `",`...)
+			dstText = append(dstText, svcText[start:]...)
+			dstEnds = append(dstEnds, len(dstText))
+		}
+	}
+	svcs := labelTexts{svcText, svcEnds}
+	dsts := labelTexts{dstText, dstEnds}
+	traffic := func(sel func(*Traffic) uint64) func(int, int) uint64 {
+		return func(i, j int) uint64 {
+			if j < 0 {
+				return sel(&r.svcs[i].Traffic)
+			}
+			return sel(&r.svcs[i].Dests[j].Traffic)
+		}
+	}
+	conns := traffic(func(t *Traffic) uint64 { return t.Conns })
+	pktsIn, pktsOut := traffic(func(t *Traffic) uint64 { return t.PktsIn }), traffic(func(t *Traffic) uint64 { return t.PktsOut })
+	bytesIn, bytesOut := traffic(func(t *Traffic) uint64 { return t.BytesIn }), traffic(func(t *Traffic) uint64 { return t.BytesOut })
+	r.write(w, &c.svcConns, svcs, false, conns, nil)
+	r.write(w, &c.svcPackets, svcs, false, pktsIn, pktsOut)
+	r.write(w, &c.svcBytes, svcs, false, bytesIn, bytesOut)
+	if len(dstEnds) == 0 {
+		return
+	}
+	r.write(w, &c.dstConns, dsts, true, conns, nil)
+	r.write(w, &c.dstPackets, dsts, true, pktsIn, pktsOut)
+	r.write(w, &c.dstBytes, dsts, true, bytesIn, bytesOut)
+}
+
+// labelTexts are label texts one after another, text k up to ends[k].
+type labelTexts struct {
+	text []byte
+	ends []int
+}
+
+// write writes one family: per service (dests false) or per destination,
+// in's value, and out's where the kernel sees that direction (Traffic.Out);
+// with out nil, the family has no direction label.
+func (r *ipvsRead) write(w *textWriter, f *family, lt labelTexts, dests bool, in, out func(i, j int) uint64) {
+	w.b = append(w.b, f.head...)
+	k, start := 0, 0
+	one := func(i, j int, t *Traffic) {
+		text := lt.text[start:lt.ends[k]]
+		start = lt.ends[k]
+		k++
+		if out == nil {
+			w.b = appendSample(w.b, f.name, "", text, in(i, j))
+		} else {
+			w.b = appendSample(w.b, f.name, "in", text, in(i, j))
+			if t.Out {
+				w.b = appendSample(w.b, f.name, "out", text, out(i, j))
+			}
+		}
+		w.maybeFlush()
+	}
+	for i := range r.svcs {
+		if w.failed() {
+			return
+		}
+		s := &r.svcs[i]
+		if !dests {
+			one(i, -1, &s.Traffic)
+			continue
+		}
+		for j := range s.Dests {
+			one(i, j, &s.Dests[j].Traffic)
+		}
+	}
+}
+
+// appendSample appends `name{direction="…",labels v`, the direction label
+// unless empty (labels is the rest of them, and the closing brace).
+func appendSample(b []byte, name, direction string, labels []byte, v uint64) []byte {
+	b = append(b, name...)
+	b = append(b, '{')
+	if direction != "" {
+		b = append(b, `direction="`...)
+		b = append(b, direction...)
+		b = append(b, `",`...)
+	}
+	b = append(b, labels...)
+	b = appendUint(b, v)
+	return append(b, '\n')
 }

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -43,7 +41,7 @@ func sampled() *Metrics {
 	m.ReloadSuccessful.Set(1)
 	m.SetConfigHash("0123456789ab")
 	m.ObserveProbeInterval(50 * time.Millisecond)
-	for _, v := range []*prometheus.GaugeVec{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns} {
+	for _, v := range []*GaugeFamily{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns} {
 		v.WithLabelValues(svc, rs).Set(1)
 	}
 	m.CheckUp.WithLabelValues(svc, rs, "HTTP_GET").Set(1)
@@ -147,7 +145,7 @@ var newFamilies = []struct {
 }
 
 func TestNewFamilies(t *testing.T) {
-	fams := families(t, sampled().Registry)
+	fams := served(t, sampled())
 	for _, f := range newFamilies {
 		mf := fams[f.name]
 		if mf == nil {
@@ -223,7 +221,7 @@ func TestScrapeCollectorPedantic(t *testing.T) {
 // not a failed scrape.
 func TestScrapeSources(t *testing.T) {
 	m := New()
-	fams := families(t, m.Registry)
+	fams := served(t, m)
 	for _, f := range newFamilies {
 		if strings.Contains(f.name, "_vrrp_") || strings.Contains(f.name, "_ipvs_") || strings.HasPrefix(f.name, "tandem_director_fast_failover_") && f.typ != dto.MetricType_HISTOGRAM {
 			if fams[f.name] != nil {
@@ -233,7 +231,7 @@ func TestScrapeSources(t *testing.T) {
 	}
 	m.SetIPVSSource(func() ([]IPVSServiceSample, error) { return nil, errors.New("no ip_vs") })
 	m.SetFastFailoverSource(func() (FastFailoverSample, bool) { return FastFailoverSample{}, false })
-	fams = families(t, m.Registry)
+	fams = served(t, m)
 	if v, ok := value(fams, "tandem_director_ipvs_stats_read_success"); !ok || v != 0 {
 		t.Errorf("read success %v (present %v) after a failed read", v, ok)
 	}
@@ -241,7 +239,7 @@ func TestScrapeSources(t *testing.T) {
 		t.Error("traffic or fast-failover families without data")
 	}
 	m.SetIPVSSource(nil)
-	if fams := families(t, m.Registry); fams["tandem_director_ipvs_stats_read_success"] != nil {
+	if fams := served(t, m); fams["tandem_director_ipvs_stats_read_success"] != nil {
 		t.Error("IPVS families after the source was removed")
 	}
 }
@@ -253,7 +251,7 @@ func TestForget(t *testing.T) {
 	m.SetConfigHash("bbbbbbbbbbbb")
 	m.ForgetService("TCP 192.0.2.100:80")
 	m.ForgetAgent("192.0.2.101")
-	fams := families(t, m.Registry)
+	fams := served(t, m)
 	for _, name := range []string{"tandem_director_check_duration_seconds", "tandem_director_destination_last_change_timestamp_seconds",
 		"tandem_director_agent_last_seen_timestamp_seconds", "tandem_director_agent_maintenance"} {
 		if fams[name] != nil {
@@ -268,50 +266,34 @@ func TestForget(t *testing.T) {
 // The whole exposition passes promtool's lint (counters end in _total,
 // units in names, help texts).
 func TestPromtoolCheckMetrics(t *testing.T) {
-	text := exposition(t, sampled().Registry)
+	text := scrape(t, fixture(), false)
 	testutil.PromtoolCheckMetrics(t, text)
 }
 
-// exposition is g gathered and encoded as the /metrics text.
-func exposition(t testing.TB, g prometheus.Gatherer) []byte {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b.Bytes()
-}
-
-// SetExampleSources shows every scrape-time family.
+// SetExampleSources shows every scrape-time family, on /metrics.
 func TestExampleSources(t *testing.T) {
 	m := New()
 	m.SetExampleSources()
-	fams := families(t, m.Registry)
-	r := prometheus.NewPedanticRegistry()
-	c := newScrapeCollector(m.sources)
-	if err := r.Register(c); err != nil {
-		t.Fatal(err)
-	}
-	got := families(t, r)
-	ch := make(chan *prometheus.Desc)
-	go func() { c.Describe(ch); close(ch) }()
-	n := 0
-	for range ch {
-		n++
-	}
-	if len(got) != n {
-		t.Errorf("%d families gathered, %d described", len(got), n)
-	}
-	for name := range got {
-		if fams[name] == nil {
-			t.Errorf("%s not on the registry", name)
+	fams := served(t, m)
+	for _, c := range []prometheus.Collector{newScrapeCollector(m.sources), m.fast[len(m.fast)-1]} {
+		r := prometheus.NewPedanticRegistry()
+		if err := r.Register(c); err != nil {
+			t.Fatal(err)
+		}
+		got := families(t, r)
+		ch := make(chan *prometheus.Desc)
+		go func() { c.Describe(ch); close(ch) }()
+		n := 0
+		for range ch {
+			n++
+		}
+		if len(got) != n {
+			t.Errorf("%T: %d families gathered, %d described", c, len(got), n)
+		}
+		for name := range got {
+			if fams[name] == nil {
+				t.Errorf("%s not served", name)
+			}
 		}
 	}
 }
