@@ -30,7 +30,17 @@
 //
 // The scenario that uses it is e2e/scenarios' TestGuestScenarioProm1Alerts
 // (prometheus_test.go): Prometheus in the client's namespace scrapes both
-// directors and both agents; a drain, the sorry server and a failover to
-// no master move the metrics and fire and clear TandemSorryServerInService
-// and TandemNoVRRPMaster through the real rule evaluation.
+// directors and both agents (each target labelled with its host: director
+// or node); a drain, the sorry server and a failover to no master move the
+// metrics and fire and clear TandemSorryServerInService and
+// TandemNoVRRPMaster through the real rule evaluation.
+//
+// Plot data: with TANDEM_PLOT_DATA naming a directory on the host,
+// TestVMScenarios passes it to the guest, which prints each file as one
+// "tandem-plot-data NAME BASE64" line of its test log (the guest cannot
+// write the host's files); the host writes drain-connections.json and
+// failover-state.json (query_range answers as Prometheus sent them) and
+// failover-rps.json (the load generator's answers per second through the
+// VIP, in the same matrix shape with a "note": the director exports no
+// per-service request counter) into that directory.
 package promlab
