@@ -126,6 +126,9 @@ type Options struct {
 	// daemon when an instance releases MASTER; nil means the kernel's
 	// (edges.go).
 	HandOver ConnHandOver
+	// SyncHandOverGrace is how long a new MASTER keeps its backup sync
+	// daemon to receive the old master's table; 0 means 3 s.
+	SyncHandOverGrace time.Duration
 
 	// adjust, if set, changes the configuration given to New and each one
 	// a reload reads (tests: a keepalived.conf cannot name its heartbeat
@@ -267,6 +270,9 @@ func New(cfg *config.Config, opts Options) *App {
 	}
 	if opts.HandOver == nil {
 		opts.HandOver = kernelHandOver{}
+	}
+	if opts.SyncHandOverGrace == 0 {
+		opts.SyncHandOverGrace = syncHandOverGrace
 	}
 	if opts.adjust != nil {
 		opts.adjust(cfg)

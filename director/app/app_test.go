@@ -45,19 +45,24 @@ func TestStartAdoptsAndReady(t *testing.T) {
 	}
 }
 
-// TestVRRPRoleAndSyncDaemon: MASTER switches the sync daemon to master
-// (the backup daemon stopped first) and the role agents see.
+// TestVRRPRoleAndSyncDaemon: MASTER starts the master sync daemon and
+// keeps the backup one for the old master's table hand-over, stopped
+// after Options.SyncHandOverGrace; and the role agents see.
 func TestVRRPRoleAndSyncDaemon(t *testing.T) {
-	h := start(t, testConfig("DIR", 1, ""), nil)
+	h := startWith(t, testConfig("DIR", 1, ""), nil, func(o *Options) { o.SyncHandOverGrace = 200 * time.Millisecond })
 	h.driver("VI0").set(vrrp.StateMaster)
 	st := h.status() // the loop took the notification before this command
 	if st.Role != "master" {
 		t.Fatalf("role %q after MASTER", st.Role)
 	}
-	want := []string{"start backup eth1 100", "stop backup", "start master eth1 100"}
+	want := []string{"start backup eth1 100", "start master eth1 100"}
 	if got := h.ipvs.daemonCalls(); !cmp.Equal(got, want) {
-		t.Errorf("sync daemon calls %v, want %v", got, want)
+		t.Errorf("sync daemon calls right after MASTER %v, want %v", got, want)
 	}
+	want = append(want, "stop backup")
+	// The slow loop (every second) stops it once the grace is over.
+	testutil.Eventually(t, 5*time.Second, func() bool { return cmp.Equal(h.ipvs.daemonCalls(), want) },
+		"sync daemon calls %v, want %v", h.ipvs.daemonCalls(), want)
 	h.status() // the first command's loop iteration has published its view
 	if got := h.a.view.Load().role; got != hbproto.RoleMaster {
 		t.Errorf("heartbeat role %v", got)

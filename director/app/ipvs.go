@@ -433,11 +433,22 @@ func (a *App) wantDaemons() map[lvs.DaemonState]syncParams {
 		return nil
 	}
 	states := make(map[string]vrrp.State, len(a.instances))
+	newMaster := false
 	for _, in := range a.instances {
 		states[in.cfg.Name] = in.state
+		if in.cfg.Name == a.cfg.ConnSync.Instance && in.state == vrrp.StateMaster {
+			newMaster = a.now().Sub(in.since) < a.opts.SyncHandOverGrace
+		}
 	}
-	return syncRoles(a.cfg.ConnSync, states)
+	return syncRoles(a.cfg.ConnSync, states, newMaster)
 }
+
+// syncHandOverGrace is how long a new MASTER keeps its backup sync daemon
+// by default (Options.SyncHandOverGrace):
+// the old master sends its table as it releases, before its priority-0
+// advert, so the table arrives within milliseconds; the slow loop (every
+// second) stops the daemon after this.
+const syncHandOverGrace = 3 * time.Second
 
 // syncDaemons makes the running sync daemons what wantDaemons says:
 // the other role's daemon is stopped first, then the wanted one started.

@@ -42,9 +42,25 @@ func TestSyncRoles(t *testing.T) {
 			map[string]vrrp.State{"VI_1": vrrp.StateFault, "VI_2": vrrp.StateFault}, backup},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, syncRoles(tt.cs, tt.states)); diff != "" {
+			if diff := cmp.Diff(tt.want, syncRoles(tt.cs, tt.states, false)); diff != "" {
 				t.Errorf("syncRoles (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestSyncRolesNewMaster: a MASTER of moments ago keeps its backup daemon
+// beside the master one, for the old master's table hand-over; the other
+// states are not affected.
+func TestSyncRolesNewMaster(t *testing.T) {
+	cs := &config.ConnSync{Interface: "eth1", Instance: "VI_1", SyncID: 51}
+	p := syncParams{Interface: "eth1", SyncID: 51}
+	both := map[lvs.DaemonState]syncParams{lvs.DaemonMaster: p, lvs.DaemonBackup: p}
+	if diff := cmp.Diff(both, syncRoles(cs, map[string]vrrp.State{"VI_1": vrrp.StateMaster}, true)); diff != "" {
+		t.Errorf("new master (-want +got):\n%s", diff)
+	}
+	backup := map[lvs.DaemonState]syncParams{lvs.DaemonBackup: p}
+	if diff := cmp.Diff(backup, syncRoles(cs, map[string]vrrp.State{"VI_1": vrrp.StateBackup}, true)); diff != "" {
+		t.Errorf("backup (-want +got):\n%s", diff)
 	}
 }
