@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -225,4 +228,150 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// view is a family as the tests compare it: what the text format
+// carries, whichever path produced it.
+type view struct {
+	Name, Help string
+	Type       dto.MetricType
+	Series     []seriesView
+}
+
+type seriesView struct {
+	Labels  map[string]string
+	Value   float64
+	Count   uint64
+	Sum     float64
+	Buckets map[float64]uint64
+}
+
+// views turns families into views sorted by name and labels, the
+// measured read time zeroed (two reads never take the same time).
+func views(mfs []*dto.MetricFamily) []view {
+	var out []view
+	for _, mf := range mfs {
+		v := view{Name: mf.GetName(), Help: mf.GetHelp(), Type: mf.GetType()}
+		for _, m := range mf.GetMetric() {
+			s := seriesView{Labels: map[string]string{}}
+			for _, l := range m.GetLabel() {
+				s.Labels[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case m.Gauge != nil:
+				s.Value = m.Gauge.GetValue()
+			case m.Counter != nil:
+				s.Value = m.Counter.GetValue()
+			case m.Histogram != nil:
+				s.Count, s.Sum, s.Buckets = m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum(), map[float64]uint64{}
+				for _, b := range m.Histogram.GetBucket() {
+					// The text carries the +Inf bucket, client_golang's
+					// Gather leaves it implicit (the count): kept only
+					// when it is not the count.
+					if math.IsInf(b.GetUpperBound(), 1) && b.GetCumulativeCount() == s.Count {
+						continue
+					}
+					s.Buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+				}
+			}
+			if v.Name == Namespace+"_ipvs_stats_read_duration_seconds" {
+				s.Value = 0
+			}
+			v.Series = append(v.Series, s)
+		}
+		slices.SortFunc(v.Series, func(a, b seriesView) int { return strings.Compare(fmt.Sprint(a.Labels), fmt.Sprint(b.Labels)) })
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b view) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// fastOnly is m's /metrics parsed, the families Handler writes itself
+// only (not the registry's), each checked for duplicate series.
+func fastOnly(t *testing.T, m *Metrics, gz bool) []*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(scrape(t, m, gz)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onRegistry := map[string]bool{}
+	for _, mf := range families(t, m.Registry) {
+		onRegistry[mf.GetName()] = true
+	}
+	var out []*dto.MetricFamily
+	for name, mf := range fams {
+		seen := map[string]bool{}
+		for _, s := range mf.GetMetric() {
+			k := labelKey(s)
+			if seen[k] {
+				t.Errorf("%s: series %q twice", name, k)
+			}
+			seen[k] = true
+		}
+		if !onRegistry[name] {
+			out = append(out, mf)
+		}
+	}
+	return out
+}
+
+// TestFastMatchesClientGolang: the families Handler writes itself, parsed
+// back by expfmt's text parser, are those client_golang gathers from the
+// same collectors (the path the registry took): names, types, help texts,
+// label sets and values, with label values to escape.
+func TestFastMatchesClientGolang(t *testing.T) {
+	for _, c := range []struct{ name, svc, rs string }{
+		{"plain", "TCP 192.0.2.100:80", "192.0.2.101:80"},
+		{"quotes", `TCP "a" "b"`, `"rs"`},
+		{"backslashes", `FWM \1\`, `\\`},
+		{"newlines", "line\none\n", "\n"},
+		{"utf8", "服务 ünïcødé ✓", "⚙ 192.0.2.1"},
+		{"empty", "", ""},
+		{"everything", "\\\"\n\\n\"\\", "\"\\\n"},
+		{"invalid utf8", "bad \xff\xfe", "\xc3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := New()
+			for i, f := range []*GaugeFamily{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.LastChange} {
+				f.WithLabelValues(c.svc, c.rs).Set(float64(i) + 0.5)
+				f.WithLabelValues(c.svc, c.rs+"2").Set(float64(-i))
+			}
+			m.CheckUp.WithLabelValues(c.svc, c.rs, c.rs).Set(1)
+			m.CheckResults.WithLabelValues(c.svc, c.rs, c.rs, "success").Inc()
+			m.CheckResults.WithLabelValues(c.svc, c.rs, c.rs, "failure").Inc()
+			m.CheckResults.WithLabelValues(c.svc, c.rs, c.rs, "failure").Inc()
+			m.QuorumUp.WithLabelValues(c.svc).Set(1)
+			m.SorryActive.WithLabelValues(c.svc).Set(0)
+			m.SetAgent(c.rs, t0, true)
+			obs := m.CheckObserver(c.svc, c.rs)
+			for _, d := range []time.Duration{0, time.Millisecond, 7 * time.Millisecond, time.Second, time.Minute} {
+				obs(d)
+			}
+			m.SetIPVSSource(func() ([]IPVSServiceSample, error) {
+				return []IPVSServiceSample{{Service: c.svc, Traffic: Traffic{Conns: 1, PktsIn: 2, PktsOut: 3, BytesIn: 4, BytesOut: 5, Out: true},
+					Dests: []IPVSDestSample{
+						{RS: c.rs, Traffic: Traffic{Conns: 6, PktsIn: 7, PktsOut: 8, BytesIn: 9, BytesOut: 10, Out: true}},
+						{RS: c.rs + "2", Traffic: Traffic{Conns: 11, PktsIn: 12, BytesIn: 1 << 40}},
+					}}}, nil
+			})
+			ref := prometheus.NewPedanticRegistry()
+			for _, f := range m.fast {
+				ref.MustRegister(f)
+			}
+			mfs, err := ref.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := views(mfs)
+			if len(want) != len(m.fast)-1+8 { // the tables, then the 8 IPVS families
+				t.Fatalf("%d families gathered, want every one of them", len(want))
+			}
+			for _, gz := range []bool{false, true} {
+				if diff := cmp.Diff(want, views(fastOnly(t, m, gz))); diff != "" {
+					t.Errorf("gzip %v: served (-client_golang +fast)\n%s", gz, diff)
+				}
+			}
+		})
+	}
 }

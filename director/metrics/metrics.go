@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -514,8 +515,10 @@ func (c *ipvsTraffic) Collect(ch chan<- prometheus.Metric) {
 	if r.err != nil {
 		return
 	}
+	valid := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") } // as writeText writes them
 	for i := range r.svcs {
-		s := &r.svcs[i]
+		s := r.svcs[i]
+		s.Service = valid(s.Service)
 		t := &s.Traffic
 		counter(ch, c.svcConns.desc, t.Conns, s.Service)
 		counter(ch, c.svcPackets.desc, t.PktsIn, "in", s.Service)
@@ -525,7 +528,8 @@ func (c *ipvsTraffic) Collect(ch chan<- prometheus.Metric) {
 			counter(ch, c.svcBytes.desc, t.BytesOut, "out", s.Service)
 		}
 		for j := range s.Dests {
-			d := &s.Dests[j]
+			d := s.Dests[j]
+			d.RS = valid(d.RS)
 			t := &d.Traffic
 			counter(ch, c.dstConns.desc, t.Conns, d.RS, s.Service)
 			counter(ch, c.dstPackets.desc, t.PktsIn, "in", d.RS, s.Service)

@@ -5,7 +5,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // This file writes Prometheus' text exposition format (version 0.0.4) by
@@ -74,13 +76,19 @@ func appendLabels(b []byte, names, values []string) []byte {
 }
 
 // appendLabelValue appends v escaped as a label value: backslash, double
-// quote and newline.
+// quote and newline; invalid UTF-8 replaced (the format cannot carry it,
+// and client_golang refuses it).
 func appendLabelValue(b []byte, v string) []byte {
 	i := 0
-	for i < len(v) && v[i] != '\\' && v[i] != '"' && v[i] != '\n' {
+	for i < len(v) && v[i] != '\\' && v[i] != '"' && v[i] != '\n' && v[i] < utf8.RuneSelf {
 		i++
 	}
 	b = append(b, v[:i]...)
+	if i == len(v) {
+		return b
+	}
+	v = strings.ToValidUTF8(v[i:], "\uFFFD")
+	i = 0
 	for ; i < len(v); i++ {
 		switch c := v[i]; c {
 		case '\\':
