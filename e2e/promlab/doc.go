@@ -38,9 +38,13 @@
 // Plot data: with TANDEM_PLOT_DATA naming a directory on the host,
 // TestVMScenarios passes it to the guest, which prints each file as one
 // "tandem-plot-data NAME BASE64" line of its test log (the guest cannot
-// write the host's files); the host writes drain-connections.json and
-// failover-state.json (query_range answers as Prometheus sent them) and
-// failover-rps.json (the load generator's answers per second through the
-// VIP, in the same matrix shape with a "note": the director exports no
-// per-service request counter) into that directory.
+// write the host's files); the host writes them into that directory:
+// drain-connections.json (dir1's active connections per real server),
+// failover-rps.json (each director's rate of
+// tandem_director_ipvs_service_connections_total over 3 s: connections,
+// one per request, through the VIP) and failover-state.json (each
+// director's tandem_director_vrrp_state), query_range answers as
+// Prometheus sent them. Were the counter missing, failover-rps.json would
+// hold the load generator's answers per second in the same matrix shape,
+// with a "note" saying so.
 package promlab

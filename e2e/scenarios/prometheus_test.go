@@ -79,8 +79,9 @@ type promLab struct {
 //     is pending or firing.
 //
 // With TANDEM_PLOT_DATA set the scenario prints the drain's and the
-// failover's query_range answers (and the load's answers per second) for
-// TestVMScenarios to write into that directory.
+// failover's query_range answers (rs1's and rs2's active connections on
+// dir1; each director's connections per second through the VIP and VRRP
+// state) for TestVMScenarios to write into that directory.
 func TestGuestScenarioProm1Alerts(t *testing.T) {
 	l := newPromLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -312,7 +313,31 @@ func (l *promLab) failoverAndNoMaster(ctx context.Context) {
 	end := time.Now()
 	states := l.queryRange(ctx, `tandem_director_vrrp_state{job="tandem-director"}`, begin, end)
 	l.plot("failover-state.json", states.Raw)
-	l.plot("failover-rps.json", promLoadPerSecond(rep.Results(), begin, end))
+	// Connections per second through the VIP, by director: the rate of
+	// IPVS's per-service counter (the load opens one connection per
+	// request) over 3 scrapes. The load generator's own answers per second
+	// are the cross-check, and the plot's data if the counter is missing.
+	rps := l.queryRange(ctx, promRPS, begin, end)
+	perSecond := promLoadPerSecond(rep.Results(), begin, end)
+	if len(rps.Series) > 0 {
+		l.plot("failover-rps.json", rps.Raw)
+		by1 := promOne(t, rps, "director", "dir1")
+		by2 := promOne(t, rps, "director", "dir2")
+		t.Logf("%s every second from %s: dir1 %v, dir2 %v", promRPS, begin.Format("15:04:05"), promRound(by1.Values()), promRound(by2.Values()))
+		if b, _ := promSplit(by1, down1); len(b) == 0 || slices.Max(b) == 0 {
+			t.Errorf("dir1's connections per second before its eth1 down: %v, want traffic (it was MASTER under load)", b)
+		}
+		if _, a := promSplit(by2, took); len(a) == 0 || slices.Max(a) == 0 {
+			t.Errorf("dir2's connections per second after the takeover: %v, want traffic", a)
+		}
+	} else {
+		t.Logf("%s: no series (the director exports no per-service IPVS counter?); the plot gets the load generator's answers per second", promRPS)
+		l.plot("failover-rps.json", perSecond)
+	}
+	if m, err := promlab.ParseMatrix(perSecond); err == nil {
+		t.Logf("load generator, answers per second from %s: ok %v, failed %v", begin.Format("15:04:05"),
+			promlab.Select(m, map[string]string{"result": "ok"})[0].Values(), promlab.Select(m, map[string]string{"result": "failed"})[0].Values())
+	}
 	d1 := promOne(t, states, "director", "dir1")
 	d2 := promOne(t, states, "director", "dir2")
 	t.Logf("vrrp_state every second from %s: dir1 %v, dir2 %v", begin.Format("15:04:05"), d1.Values(), d2.Values())
@@ -676,13 +701,26 @@ func promAlertList(a []promlab.Alert) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
+// promRPS is the failover plot's connections per second through the VIP,
+// by director.
+const promRPS = `sum by (director) (rate(tandem_director_ipvs_service_connections_total{job="tandem-director"}[3s]))`
+
+// promRound rounds rates to 0.1 for a log line.
+func promRound(v []float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = math.Round(x*10) / 10
+	}
+	return out
+}
+
 // promLoadPerSecond is the load's answers per second, from begin to end,
-// as a query_range answer: the director exports no per-service request
-// or packet counter (its IPVS metrics are per-destination gauges), so the
-// honest count of what went through the VIP is the load generator's own.
-// A request counts in the second in which its answer (or its failure)
-// came; "ok" and "failed" are two series. The body has the shape of
-// Prometheus's answer, plus a "note" saying where the data comes from.
+// as a query_range answer: what the client got through the VIP, counted
+// by the load generator itself (the failover plot's data when the
+// director exports no per-service counter). A request counts in the
+// second in which its answer (or its failure) came; "ok" and "failed" are
+// two series. The body has the shape of Prometheus's answer, plus a
+// "note" saying where the data comes from.
 func promLoadPerSecond(results []loadgen.Result, begin, end time.Time) []byte {
 	first, last := begin.Unix(), end.Unix()
 	ok := make([]int, last-first+1)
@@ -713,7 +751,7 @@ func promLoadPerSecond(results []loadgen.Result, begin, end time.Time) []byte {
 		"status": "success",
 		"data":   map[string]any{"resultType": "matrix", "result": []any{series("ok", ok), series("failed", failed)}},
 		"note": "not from Prometheus: the load generator's (e2e/loadgen) answers per second through the VIP, by the second of the answer " +
-			"(or failure); tandem-director exports no per-service request or packet counter",
+			"(or failure)",
 	})
 	return body
 }
