@@ -61,6 +61,17 @@
 //     holders, exactly one from the takeover on, no failure later than the
 //     takeover + 500 ms (the detection window's are counted).
 //
+// The operator scenarios on the same pair:
+//
+//   - Failover1 (failover_test.go): `tandem-director failover` on the
+//     master under load: the connection table handed to dir2's backup sync
+//     daemon, the VIP on dir2 within one advert interval of dir1's
+//     release, never two holders, dir1 BACKUP and yielding, 0 failed
+//     requests; `failover --cancel` hands it back (its failures printed);
+//   - Prom1 (prometheus_test.go): the real Prometheus in the pair's lab
+//     fires and clears TandemSorryServerInService and TandemNoVRRPMaster;
+//     query_range shows the drain and the failover.
+//
 // The tracking scenarios (track_test.go) run the same pair with a
 // vrrp_script (kill -0 of a process in each director's namespace,
 // interval 1, fall 2, rise 1, weight 0) tracked by VI0:
