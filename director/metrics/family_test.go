@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandemlb/tandem/shared/testutil"
 )
@@ -240,4 +241,33 @@ func TestAcceptsGzip(t *testing.T) {
 			t.Errorf("Accept-Encoding %q: gzip %v, want %v", in, got, want)
 		}
 	}
+}
+
+// BenchmarkWithLabelValuesSet is what the main loop does per destination
+// and gauge (serviceGauges): find the series of (service, rs) among
+// 10,000 and set it; "client_golang" is the vector the family replaced.
+func BenchmarkWithLabelValuesSet(b *testing.B) {
+	var svcs, rss []string
+	for i := range 1000 {
+		svcs = append(svcs, fmt.Sprintf("TCP 198.18.%d.%d:80", i/250, i%250+1))
+	}
+	for j := range 10 {
+		rss = append(rss, fmt.Sprintf("198.19.0.%d:80", j+1))
+	}
+	b.Run("family", func(b *testing.B) {
+		f := newGaugeFamily("x", "x", "service", "rs")
+		i := 0
+		for b.Loop() {
+			f.WithLabelValues(svcs[i%1000], rss[i%10]).Set(float64(i))
+			i++
+		}
+	})
+	b.Run("client_golang", func(b *testing.B) {
+		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "x", Help: "x"}, []string{"service", "rs"})
+		i := 0
+		for b.Loop() {
+			v.WithLabelValues(svcs[i%1000], rss[i%10]).Set(float64(i))
+			i++
+		}
+	})
 }
