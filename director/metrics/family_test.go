@@ -151,7 +151,7 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 // and the registry's vectors go on: the scrape holds no lock while it
 // writes.
 func TestScrapeHoldsNoLockWhileWriting(t *testing.T) {
-	m := big()
+	m := big(false)
 	m.AgentLastSeen.WithLabelValues("192.0.2.1").Set(1)
 	w := &blockingWriter{h: http.Header{}, writing: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan struct{})
