@@ -1,9 +1,10 @@
 // Package monitoring tests what Tandem ships for Prometheus and Grafana
 // (packaging/monitoring: the alert rules, their promtool unit tests and the
-// dashboard) against the metrics the daemons really expose: the director's
-// registry (director/metrics.New) and the agent's (backend/app.NewMetrics),
-// built in-process, every vector touched once so that each family is listed
-// with its type and labels. Every metric a rule, the dashboard or the rules'
+// dashboard) against the metrics the daemons really expose: what the
+// director's /metrics handler serves (director/metrics.New, its Handler
+// parsed back) and the agent's registry (backend/app.NewMetrics), built
+// in-process, every family touched once so that each is listed with its
+// type and labels. Every metric a rule, the dashboard or the rules'
 // unit tests name must be one of them, and docs/monitoring.md's metric
 // table is that list (go test ./e2e/monitoring -update rewrites it).
 //
