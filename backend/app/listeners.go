@@ -70,7 +70,16 @@ func (a *App) serveCheck(ln net.Listener, path string) {
 // serveMetrics serves /metrics on ln.
 func (a *App) serveMetrics(ln net.Listener) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.met.Registry, promhttp.HandlerOpts{}))
+	prom := promhttp.HandlerFor(a.met.Registry, promhttp.HandlerOpts{})
+	mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The ARP table's counters are read when asked: the guard checks
+		// the table only on a change event or every 30 s otherwise.
+		if g := a.guard; g != nil {
+			g.Refresh()
+			a.met.arpCheck(g.Status())
+		}
+		prom.ServeHTTP(w, r)
+	}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	a.mu.Lock()
 	a.metSrv, a.metAddr = srv, ln.Addr().String()

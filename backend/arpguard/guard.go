@@ -9,14 +9,23 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// DefaultResync is how often the guard checks even without change events.
-const DefaultResync = 500 * time.Millisecond
+// How often the guard checks without a change event. The nftables table
+// is watched through nftables' own change events, so its check is only a
+// safety net (DefaultResync); the sysctls it sets (arp_ignore,
+// arp_announce) change without any event, so with them it checks every
+// SysctlResync; while the event watch is down, every FallbackResync.
+const (
+	DefaultResync  = 30 * time.Second
+	SysctlResync   = 5 * time.Second
+	FallbackResync = 500 * time.Millisecond
+)
 
 // Kernel is what the guard needs from nftables; NFT implements it.
 type Kernel interface {
@@ -85,7 +94,9 @@ type Status struct {
 
 // Options tune a Guard.
 type Options struct {
-	// Resync is the periodic check interval; 0 means DefaultResync.
+	// Resync is the periodic check interval; 0 means DefaultResync, or
+	// SysctlResync when the settings include the sysctls, or
+	// FallbackResync while the event watch is down.
 	Resync time.Duration
 	// OnRepair is called when the table was found changed and put back.
 	OnRepair func(problem string)
@@ -105,14 +116,29 @@ type Guard struct {
 	applied bool // the table was applied by this guard at least once
 	st      Status
 	kick    chan struct{}
+	watched atomic.Bool // the event watch is up
 }
 
 // New returns a guard. It does no I/O.
 func New(k Kernel, sys Sysctl, log *slog.Logger, s Settings, opts Options) *Guard {
-	if opts.Resync <= 0 {
-		opts.Resync = DefaultResync
-	}
 	return &Guard{k: k, sys: sys, log: log, opts: opts, set: s, kick: make(chan struct{}, 1)}
+}
+
+// resync is the interval until the next check without an event.
+func (g *Guard) resync() time.Duration {
+	if g.opts.Resync > 0 {
+		return g.opts.Resync
+	}
+	g.mu.Lock()
+	sysctl := g.set.Sysctl
+	g.mu.Unlock()
+	switch {
+	case !g.watched.Load():
+		return FallbackResync
+	case sysctl:
+		return SysctlResync
+	}
+	return DefaultResync
 }
 
 func modeName(s Settings) string {
@@ -331,21 +357,25 @@ func (g *Guard) Run(ctx context.Context, events Events) error {
 	}
 	check()
 	if events != nil {
+		g.watched.Store(true)
 		go func() {
 			for ctx.Err() == nil {
 				err := events(ctx, g.Kick)
 				if err == nil || ctx.Err() != nil {
 					return
 				}
-				g.log.Warn("arp guard: event watch ended, relying on periodic checks until it is back", "err", err)
+				g.watched.Store(false)
+				g.log.Warn("arp guard: event watch ended, checking every "+FallbackResync.String()+" until it is back", "err", err)
+				g.Kick()
 				select {
 				case <-ctx.Done():
 				case <-time.After(5 * time.Second):
 				}
+				g.watched.Store(true)
 			}
 		}()
 	}
-	t := time.NewTicker(g.opts.Resync)
+	t := time.NewTimer(g.resync())
 	defer t.Stop()
 	for {
 		select {
@@ -356,5 +386,6 @@ func (g *Guard) Run(ctx context.Context, events Events) error {
 		case <-t.C:
 			check()
 		}
+		t.Reset(g.resync())
 	}
 }

@@ -19,9 +19,14 @@ import (
 // Loopback is the interface the VIPs live on.
 const Loopback = "lo"
 
-// DefaultResync is how often the manager checks the VIPs even without a
-// netlink event.
-const DefaultResync = 500 * time.Millisecond
+// How often the manager checks the VIPs without a netlink event: the
+// address events say at once when a VIP is removed, so the check is a
+// safety net (DefaultResync); while the subscription is down, every
+// FallbackResync.
+const (
+	DefaultResync  = 30 * time.Second
+	FallbackResync = 500 * time.Millisecond
+)
 
 // Netlink is the part of *netlink.Handle the manager needs.
 type Netlink interface {
@@ -284,7 +289,13 @@ func (m *Manager) Run(ctx context.Context, sub Subscriber) error {
 			close(done)
 		}
 	}()
-	t := time.NewTicker(m.opts.Resync)
+	resync := func() time.Duration {
+		if updates == nil {
+			return min(m.opts.Resync, FallbackResync)
+		}
+		return m.opts.Resync
+	}
+	t := time.NewTimer(resync())
 	defer t.Stop()
 	for {
 		select {
@@ -311,6 +322,7 @@ func (m *Manager) Run(ctx context.Context, sub Subscriber) error {
 		case <-t.C:
 			check()
 		}
+		t.Reset(resync())
 	}
 }
 
