@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -41,34 +42,55 @@ func ModuleRoot(tb testing.TB) string {
 
 // Promtool returns the path of scripts/promtool.sh once it has run
 // promtool (the script fetches it from Debian's prometheus package on first
-// use, without installing the package); the check runs once per test
-// binary. When promtool cannot be had, every caller is skipped with the
-// reason, or fails under CI=true.
+// use, without installing the package): FetchedTool.
 func Promtool(tb testing.TB) string {
 	tb.Helper()
-	promtoolOnce.Do(func() {
-		root, err := FindModuleRoot()
+	return FetchedTool(tb, FindModuleRoot, "promtool.sh")
+}
+
+// FetchedTool returns the path of scripts/NAME below the module root that
+// root finds, a wrapper that fetches a tool on first use (promtool.sh,
+// prometheus.sh), once it has run
+// `NAME --version`; the check runs once per test binary and tool. When the
+// tool cannot be had, every caller is skipped with the reason, or fails
+// under CI=true and inside the guest (TANDEM_IN_VM: its tests must run).
+func FetchedTool(tb testing.TB, root func() (string, error), name string) string {
+	tb.Helper()
+	toolsMu.Lock()
+	t, ok := tools[name]
+	if !ok {
+		t = &fetchedTool{}
+		tools[name] = t
+	}
+	toolsMu.Unlock()
+	t.once.Do(func() {
+		dir, err := root()
 		if err != nil {
-			promtoolErr = err.Error()
+			t.err = err.Error()
 			return
 		}
-		promtoolPath = filepath.Join(root, "scripts", "promtool.sh")
-		if out, err := exec.Command(promtoolPath, "--version").CombinedOutput(); err != nil {
-			promtoolErr = fmt.Sprintf("promtool is not available: scripts/promtool.sh --version: %v\n%s", err, out)
+		t.path = filepath.Join(dir, "scripts", name)
+		if out, err := exec.Command(t.path, "--version").CombinedOutput(); err != nil {
+			t.err = fmt.Sprintf("%s is not available: scripts/%s --version: %v\n%s", strings.TrimSuffix(name, ".sh"), name, err, out)
 		}
 	})
-	if promtoolErr != "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s\nCI=true requires promtool (scripts/deps.sh fetches it as root)", promtoolErr)
+	if t.err != "" {
+		if os.Getenv("CI") == "true" || os.Getenv("TANDEM_IN_VM") != "" {
+			tb.Fatalf("%s\nCI=true and the guest require it (scripts/deps.sh fetches it as root, on the host)", t.err)
 		}
-		tb.Skipf("%s\nthis test fails instead under CI=true; scripts/deps.sh (root) fetches promtool", promtoolErr)
+		tb.Skipf("%s\nthis test fails instead under CI=true; scripts/deps.sh (root) fetches it", t.err)
 	}
-	return promtoolPath
+	return t.path
+}
+
+type fetchedTool struct {
+	once      sync.Once
+	path, err string
 }
 
 var (
-	promtoolOnce              sync.Once
-	promtoolPath, promtoolErr string
+	toolsMu sync.Mutex
+	tools   = map[string]*fetchedTool{}
 )
 
 // PromtoolCheckMetrics runs `promtool check metrics` on an exposition.

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/tandemlb/tandem/e2e/bench/benchutil"
 )
 
 // The JSON report (-json; docs/data/failover-bench.json, which
@@ -20,55 +22,14 @@ const seriesBucket = 50 * time.Millisecond
 // seriesFrom is how far before the event a series starts.
 const seriesFrom = -500 * time.Millisecond
 
-// jsonReport is the whole file.
-type jsonReport struct {
-	Date          string       `json:"date"` // UTC, RFC 3339
-	Kernel        string       `json:"kernel"`
-	Keepalived    string       `json:"keepalived"`
-	ProbeInterval float64      `json:"probe_interval_s"`
-	ProbeMult     int          `json:"probe_mult"`
-	Runs          int          `json:"runs"`
-	Results       []jsonResult `json:"results"`
-	Series        []series     `json:"series"`
-}
-
-// jsonResult is one row of the table: every run's time.
-type jsonResult struct {
-	Master  string    `json:"master"`
-	Backup  string    `json:"backup"`
-	Event   string    `json:"event"` // eventKey
-	Seconds []float64 `json:"seconds"`
-	Failed  []string  `json:"failed,omitempty"`
-}
-
-// series is one run over time. Times are seconds from the event.
-type series struct {
-	Master   string   `json:"master"`
-	Backup   string   `json:"backup"`
-	Event    string   `json:"event"`      // eventKey
-	Failover float64  `json:"failover_s"` // this run's time, the table's metric
-	Bucket   float64  `json:"bucket_s"`
-	Requests []bucket `json:"requests"`
-	Holders  []holder `json:"holders"`
-}
-
-// bucket counts the requests started in [T, T+Bucket): answered by d1,
-// by d2, or failed (no answer within the 200 ms timeout).
-type bucket struct {
-	T          float64 `json:"t"`
-	AnsweredD1 int     `json:"answered_d1"`
-	AnsweredD2 int     `json:"answered_d2"`
-	Failed     int     `json:"failed"`
-}
-
-// holder is who holds the VIP from T on, until the next holder: the
-// monitor's 10 ms samples, a director cut off the network counted as not
-// holding it.
-type holder struct {
-	T  float64 `json:"t"`
-	D1 bool    `json:"d1"`
-	D2 bool    `json:"d2"`
-}
+// The JSON's types are benchutil's (e2e/cmd/plots reads the same file).
+type (
+	jsonReport = benchutil.FailoverReport
+	jsonResult = benchutil.FailoverResult
+	series     = benchutil.FailoverSeries
+	bucket     = benchutil.FailoverBucket
+	holder     = benchutil.FailoverHolder
+)
 
 // eventKey is the JSON's name of an event.
 func eventKey(ev string) string {

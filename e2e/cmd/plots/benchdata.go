@@ -4,52 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/tandemlb/tandem/e2e/bench/benchutil"
 )
 
 // benchReport is docs/data/failover-bench.json as e2e/bench/failover
-// writes it (-json; its series.go is the reference). Unknown fields are
-// an error, so that the two cannot drift apart unseen.
-type benchReport struct {
-	Date          string        `json:"date"`
-	Kernel        string        `json:"kernel"`
-	Keepalived    string        `json:"keepalived"`
-	ProbeInterval float64       `json:"probe_interval_s"`
-	ProbeMult     int           `json:"probe_mult"`
-	Runs          int           `json:"runs"`
-	Results       []benchResult `json:"results"`
-	Series        []benchSeries `json:"series"`
-}
-
-type benchResult struct {
-	Master  string    `json:"master"`
-	Backup  string    `json:"backup"`
-	Event   string    `json:"event"`
-	Seconds []float64 `json:"seconds"`
-	Failed  []string  `json:"failed"`
-}
-
-type benchSeries struct {
-	Master   string        `json:"master"`
-	Backup   string        `json:"backup"`
-	Event    string        `json:"event"`
-	Failover float64       `json:"failover_s"`
-	Bucket   float64       `json:"bucket_s"`
-	Requests []benchBucket `json:"requests"`
-	Holders  []benchHolder `json:"holders"`
-}
-
-type benchBucket struct {
-	T          float64 `json:"t"`
-	AnsweredD1 int     `json:"answered_d1"`
-	AnsweredD2 int     `json:"answered_d2"`
-	Failed     int     `json:"failed"`
-}
-
-type benchHolder struct {
-	T  float64 `json:"t"`
-	D1 bool    `json:"d1"`
-	D2 bool    `json:"d2"`
-}
+// writes it (-json), in the types both share (e2e/bench/benchutil).
+// Unknown fields are an error.
+type (
+	benchReport = benchutil.FailoverReport
+	benchSeries = benchutil.FailoverSeries
+	benchBucket = benchutil.FailoverBucket
+	benchHolder = benchutil.FailoverHolder
+)
 
 // parseBench reads and checks the report: at most maxSeries runs of at
 // most maxPoints buckets and holders each, times in order, a bucket width
@@ -93,7 +60,7 @@ func parseBench(name string, body []byte) (*benchReport, error) {
 }
 
 // run returns the series of one pair and event, or nil.
-func (r *benchReport) run(master, backup, event string) *benchSeries {
+func findRun(r *benchReport, master, backup, event string) *benchSeries {
 	for i := range r.Series {
 		s := &r.Series[i]
 		if s.Master == master && s.Backup == backup && s.Event == event && len(s.Requests) > 0 {

@@ -176,10 +176,10 @@ func prepareBench(event string) func(in map[string][]byte, dir string) ([]gpVar,
 		if err != nil {
 			return nil, err
 		}
-		ka := r.run(benchKeepalived, benchKeepalived, event)
-		td, tdTitle := r.run(benchBinaryFF, benchBinaryFF, event), "tandem-director, fast_failover"
+		ka := findRun(r, benchKeepalived, benchKeepalived, event)
+		td, tdTitle := findRun(r, benchBinaryFF, benchBinaryFF, event), "tandem-director, fast_failover"
 		if td == nil {
-			td, tdTitle = r.run(benchTandem, benchTandem, event), "Tandem (director/vrrp + peerwatch)"
+			td, tdTitle = findRun(r, benchTandem, benchTandem, event), "Tandem (director/vrrp + peerwatch)"
 		}
 		if ka == nil || td == nil {
 			return nil, skipError{fmt.Sprintf("%s has no %s run of keepalived → keepalived and of %s or %s (bench-failover -pairs left them out?)",
@@ -193,7 +193,7 @@ func prepareBench(event string) func(in map[string][]byte, dir string) ([]gpVar,
 			str("td_title", tdTitle),
 			str("td_sub", fmt.Sprintf("served again after %.3f s", td.Failover)),
 			number("xmin", min(ka.Requests[0].T, td.Requests[0].T)),
-			number("xmax", max(ka.end(), td.end())),
+			number("xmax", max(seriesEnd(ka), seriesEnd(td))),
 		}
 		for _, x := range []struct {
 			prefix string

@@ -150,7 +150,7 @@ func TestBenchSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ProbeMult != 3 || len(r.Series) != 3 || r.run("keepalived", "keepalived", "stop") == nil || r.run("tandem", "tandem", "crash") != nil {
+	if r.ProbeMult != 3 || len(r.Series) != 3 || findRun(r, "keepalived", "keepalived", "stop") == nil || findRun(r, "tandem", "tandem", "crash") != nil {
 		t.Fatalf("%+v", r)
 	}
 	s := &benchSeries{Bucket: 0.05,

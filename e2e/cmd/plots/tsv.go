@@ -147,7 +147,7 @@ func requestsTSV(w io.Writer, s *benchSeries) error {
 }
 
 // end is the end of a run's last bucket.
-func (s *benchSeries) end() float64 {
+func seriesEnd(s *benchSeries) float64 {
 	if len(s.Requests) == 0 {
 		return 0
 	}
@@ -159,7 +159,7 @@ func (s *benchSeries) end() float64 {
 // director holds the VIP, else BACKUP (for a crashed d1: no VIP, dead).
 func rolesFromHolders(s *benchSeries, d1, d2 string) []role {
 	var out []role
-	end := s.end()
+	end := seriesEnd(s)
 	for _, dir := range []struct {
 		level int
 		name  string
