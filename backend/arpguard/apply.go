@@ -13,7 +13,8 @@ import (
 
 // RuleCounter is the counter of one rule of the table.
 type RuleCounter struct {
-	// Chain is "in" or "out".
+	// Chain is "in" or "out" (of the arp table for an IPv4 VIP, of the
+	// ip6 table for an IPv6 one).
 	Chain string `json:"chain"`
 	// VIP is the VIP the rule is about.
 	VIP netip.Addr `json:"vip"`
@@ -23,7 +24,7 @@ type RuleCounter struct {
 	Bytes uint64 `json:"bytes"`
 }
 
-// TableState is what Check found in the kernel.
+// TableState is what Check found in the kernel (both tables).
 type TableState struct {
 	// Present is true when the table exists.
 	Present bool
@@ -49,7 +50,9 @@ func (n NFT) conn() (*nftables.Conn, error) {
 	return nftables.New(opts...)
 }
 
-// Apply replaces the table with the spec in one transaction.
+// Apply replaces the table (and, with IPv6 VIPs, the ip6 table of the
+// same name) with the spec in one transaction. Without IPv6 VIPs, an ip6
+// table left by an earlier spec is deleted.
 func (n NFT) Apply(s Spec) error {
 	if err := s.Validate(); err != nil {
 		return err
@@ -60,12 +63,32 @@ func (n NFT) Apply(s Spec) error {
 	}
 	Program(c, s)
 	if err := c.Flush(); err != nil {
+		if len(s.v6()) > 0 {
+			return fmt.Errorf("arpguard: apply tables arp and ip6 %s: %w", s.Table, err)
+		}
 		return fmt.Errorf("arpguard: apply table arp %s: %w", s.Table, err)
+	}
+	if len(s.v6()) == 0 {
+		return n.removeND(c, s.Table)
 	}
 	return nil
 }
 
-// Remove deletes the table; an absent table is not an error.
+// removeND deletes the ip6 table if it exists; it never creates one, so
+// that a host whose kernel lacks the ip6 family is left alone.
+func (n NFT) removeND(c *nftables.Conn, table string) error {
+	if _, err := c.ListTableOfFamily(table, nftables.TableFamilyIPv6); err != nil {
+		return nil // absent (or no ip6 family): nothing to delete
+	}
+	ProgramRemoveND(c, table)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("arpguard: delete table ip6 %s: %w", table, err)
+	}
+	return nil
+}
+
+// Remove deletes the table and its ip6 sibling; an absent table is not an
+// error.
 func (n NFT) Remove(table string) error {
 	c, err := n.conn()
 	if err != nil {
@@ -75,34 +98,55 @@ func (n NFT) Remove(table string) error {
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("arpguard: delete table arp %s: %w", table, err)
 	}
-	return nil
+	return n.removeND(c, table)
 }
 
-// Check compares the kernel's table with the spec.
+// Check compares the kernel's tables with the spec: the arp table, then,
+// with IPv6 VIPs, the ip6 table (its problems prefixed "table ip6: ").
 func (n NFT) Check(s Spec) (TableState, error) {
 	c, err := n.conn()
 	if err != nil {
 		return TableState{}, fmt.Errorf("arpguard: nftables: %w", err)
 	}
-	t, err := c.ListTableOfFamily(s.Table, nftables.TableFamilyARP)
+	in, out := s.chains(s.table())
+	st, err := checkTable(c, s.table(), in, out, s.rules())
+	if err != nil || len(s.v6()) == 0 {
+		return st, err
+	}
+	in6, out6 := s.ndChains(s.ndTable())
+	st6, err := checkTable(c, s.ndTable(), in6, out6, s.ndRules())
+	if err != nil {
+		return st, err
+	}
+	if st6.Problem != "" {
+		st.problem("table ip6: " + st6.Problem)
+	}
+	st.Counters = append(st.Counters, st6.Counters...)
+	return st, nil
+}
+
+// checkTable compares one table of the kernel with its wanted chains and
+// rules.
+func checkTable(c *nftables.Conn, want *nftables.Table, wantIn, wantOut *nftables.Chain, rules []wantRule) (TableState, error) {
+	fam := familyName(want.Family)
+	t, err := c.ListTableOfFamily(want.Name, want.Family)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return TableState{Problem: "table missing"}, nil
 		}
-		return TableState{}, fmt.Errorf("arpguard: list table arp %s: %w", s.Table, err)
+		return TableState{}, fmt.Errorf("arpguard: list table %s %s: %w", fam, want.Name, err)
 	}
 	st := TableState{Present: true}
 	if t.Flags != 0 {
 		st.Problem = fmt.Sprintf("table flags %#x (dormant?)", t.Flags)
 	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyARP)
+	chains, err := c.ListChainsOfTableFamily(want.Family)
 	if err != nil {
 		return st, fmt.Errorf("arpguard: list chains: %w", err)
 	}
-	wantIn, wantOut := s.chains(t)
 	found := map[string]*nftables.Chain{}
 	for _, ch := range chains {
-		if ch.Table == nil || ch.Table.Name != s.Table {
+		if ch.Table == nil || ch.Table.Name != want.Name {
 			continue
 		}
 		if ch.Name != ChainIn && ch.Name != ChainOut {
@@ -121,26 +165,25 @@ func (n NFT) Check(s Spec) (TableState, error) {
 			st.problem(fmt.Sprintf("chain %s has another hook, type, priority or policy", w.Name))
 		}
 	}
-	want := s.rules()
 	for _, name := range []string{ChainIn, ChainOut} {
 		ch := found[name]
 		if ch == nil {
 			continue
 		}
-		rules, err := c.GetRules(t, ch)
+		got, err := c.GetRules(t, ch)
 		if err != nil {
-			return st, fmt.Errorf("arpguard: list rules of chain %s: %w", name, err)
+			return st, fmt.Errorf("arpguard: list rules of %s chain %s: %w", fam, name, err)
 		}
 		var w []wantRule
-		for _, r := range want {
+		for _, r := range rules {
 			if r.chain == name {
 				w = append(w, r)
 			}
 		}
-		if len(rules) != len(w) {
-			st.problem(fmt.Sprintf("chain %s has %d rules, want %d", name, len(rules), len(w)))
+		if len(got) != len(w) {
+			st.problem(fmt.Sprintf("chain %s has %d rules, want %d", name, len(got), len(w)))
 		}
-		for i, r := range rules {
+		for i, r := range got {
 			if i >= len(w) {
 				break
 			}
@@ -159,6 +202,13 @@ func (n NFT) Check(s Spec) (TableState, error) {
 		}
 	}
 	return st, nil
+}
+
+func familyName(f nftables.TableFamily) string {
+	if f == nftables.TableFamilyIPv6 {
+		return "ip6"
+	}
+	return "arp"
 }
 
 func (st *TableState) problem(p string) {

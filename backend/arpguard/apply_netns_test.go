@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -41,6 +42,27 @@ const wantRuleset = `table arp tandem_backend {
 }
 `
 
+// wantNDRuleset is the ip6 table of testSpec as nft 1.0.6 (Debian 12)
+// prints it; newer nft prints the payload as "icmpv6 taddr 2001:db8::100".
+const wantNDRuleset = `table ip6 tandem_backend {
+	chain in {
+		type filter hook input priority filter; policy accept;
+		icmpv6 type nd-neighbor-solicit @th,64,128 0x20010db8000000000000000000000100 counter packets 0 bytes 0 drop comment "tandem-backend: never answer neighbour solicitations for VIP 2001:db8::100"
+	}
+
+	chain out {
+		type filter hook output priority filter; policy accept;
+		icmpv6 type nd-neighbor-advert @th,64,128 0x20010db8000000000000000000000100 counter packets 0 bytes 0 drop comment "tandem-backend: never advertise VIP 2001:db8::100"
+	}
+}
+`
+
+// ndView normalises nft's two spellings of the ND target so that the
+// comparison holds on nft 1.0.6 and later.
+func ndView(s string) string {
+	return strings.ReplaceAll(s, "icmpv6 taddr 2001:db8::100", "@th,64,128 0x20010db8000000000000000000000100")
+}
+
 func TestNetnsApplyMatchesNft(t *testing.T) {
 	testutil.Netns(t)
 	ns := testutil.NewNetNS(t)
@@ -62,9 +84,20 @@ func TestNetnsApplyMatchesNft(t *testing.T) {
 	if diff := cmp.Diff(wantRuleset, got); diff != "" {
 		t.Fatalf("nft list (-want +got)\n%s", diff)
 	}
+	if diff := cmp.Diff(wantNDRuleset, ndView(nft(t, "list", "table", "ip6", "tandem_backend"))); diff != "" {
+		t.Fatalf("nft list table ip6 (-want +got)\n%s", diff)
+	}
 	st, err = k.Check(testSpec)
-	if err != nil || !st.Present || st.Problem != "" || len(st.Counters) != 4 {
+	if err != nil || !st.Present || st.Problem != "" || len(st.Counters) != 6 {
 		t.Fatalf("Check after apply = %+v, %v", st, err)
+	}
+	// Edits of the ip6 table are detected too.
+	nft(t, "flush", "chain", "ip6", "tandem_backend", "out")
+	if st, _ := k.Check(testSpec); !strings.HasPrefix(st.Problem, "table ip6: ") {
+		t.Fatalf("flushed ip6 chain: problem %q", st.Problem)
+	}
+	if err := k.Apply(testSpec); err != nil {
+		t.Fatal(err)
 	}
 	if !strings.Contains(nft(t, "list", "ruleset"), "table arp other") {
 		t.Fatal("foreign table gone")
@@ -86,6 +119,38 @@ func TestNetnsApplyMatchesNft(t *testing.T) {
 	}
 	if out := nft(t, "list", "ruleset"); strings.Contains(out, "tandem_backend") || !strings.Contains(out, "table arp other") {
 		t.Fatalf("after Remove:\n%s", out)
+	}
+}
+
+// TestNetnsApplyIPv4OnlyDropsNDTable: a spec that lost its IPv6 VIPs (a
+// reload) leaves no ip6 table behind, and one that never had any creates
+// none.
+func TestNetnsApplyIPv4OnlyDropsNDTable(t *testing.T) {
+	testutil.Netns(t)
+	ns := testutil.NewNetNS(t)
+	k := NFT{NetNS: int(ns)}
+	v4 := testSpec
+	v4.VIPs = []netip.Addr{netip.MustParseAddr("192.0.2.100")}
+	if err := k.Apply(v4); err != nil {
+		t.Fatal(err)
+	}
+	if out := nft(t, "list", "ruleset"); strings.Contains(out, "table ip6") {
+		t.Fatalf("IPv4-only spec created an ip6 table:\n%s", out)
+	}
+	if err := k.Apply(testSpec); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(nft(t, "list", "ruleset"), "table ip6 tandem_backend") {
+		t.Fatal("no ip6 table with an IPv6 VIP")
+	}
+	if err := k.Apply(v4); err != nil {
+		t.Fatal(err)
+	}
+	if out := nft(t, "list", "ruleset"); strings.Contains(out, "table ip6") || !strings.Contains(out, "table arp tandem_backend") {
+		t.Fatalf("after the IPv6 VIP left:\n%s", out)
+	}
+	if st, err := k.Check(v4); err != nil || st.Problem != "" {
+		t.Fatalf("Check = %+v, %v", st, err)
 	}
 }
 
@@ -117,6 +182,7 @@ func TestNetnsGuardRepairs(t *testing.T) {
 		{"delete", "table", "arp", "tandem_backend"},
 		{"flush", "table", "arp", "tandem_backend"},
 		{"add", "table", "arp", "tandem_backend", "{ flags dormant; }"},
+		{"delete", "table", "ip6", "tandem_backend"},
 	} {
 		testutil.Settle(20 * time.Millisecond) // let any previous repair settle
 		nft(t, breakIt...)
@@ -128,7 +194,7 @@ func TestNetnsGuardRepairs(t *testing.T) {
 			t.Fatalf("%q: no repair reported", breakIt)
 		}
 	}
-	if st := g.Status(); !st.TableOK || st.Repairs < 4 {
+	if st := g.Status(); !st.TableOK || st.Repairs < 5 {
 		t.Fatalf("status = %+v", st)
 	}
 }

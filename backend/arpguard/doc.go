@@ -22,7 +22,28 @@
 // own ARP requests to the real IP (the seed's -s rule; a -d rule here is the
 // well-known book mistake and gives intermittent failures).
 //
-// The table is replaced in one atomic batch (add, delete, add, then chains
+// With IPv6 VIPs it owns the ip6 table of the same name too, for neighbour
+// discovery (RFC 4861), the IPv6 counterpart of ARP:
+//
+//	table ip6 tandem_backend {
+//		chain in {
+//			type filter hook input priority filter; policy accept;
+//			icmpv6 type nd-neighbor-solicit icmpv6 taddr VIP counter drop comment "..."
+//		}
+//		chain out {
+//			type filter hook output priority filter; policy accept;
+//			icmpv6 type nd-neighbor-advert icmpv6 taddr VIP counter drop comment "..."
+//		}
+//	}
+//
+// Linux answers a neighbour solicitation only for an address of the
+// interface it arrived on, and picks the source of its own solicitations
+// among that interface's addresses, so a VIP on lo is never announced by
+// the kernel alone; the table covers what it does announce on request
+// (proxy_ndp with forwarding and a proxy entry for the VIP), measured in
+// e2e/prodlab's TestNetnsV6NeighbourDiscovery.
+//
+// The tables are replaced in one atomic batch (add, delete, add, then chains
 // and rules), so there is never an instant without the rules and re-applying
 // is idempotent. A [Guard] checks it on every nftables change event and
 // periodically, and puts it back when it was flushed, deleted or edited.

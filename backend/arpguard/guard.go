@@ -210,7 +210,7 @@ func (g *Guard) Ensure() (repaired bool, err error) {
 					g.log.Warn("arp table was changed or removed by someone else: put it back", "table", s.Spec.Table, "problem", ts.Problem)
 					problem = ts.Problem
 				} else {
-					g.log.Info("arp table applied", "table", s.Spec.Table, "vips", s.Spec.v4(), "real_ip", s.Spec.RealIP, "was", ts.Problem)
+					g.log.Info("arp table applied", "table", s.Spec.Table, "vips", s.Spec.v4(), "nd_vips", s.Spec.v6(), "real_ip", s.Spec.RealIP, "was", ts.Problem)
 				}
 				applied = true
 				if ts2, err := g.k.Check(s.Spec); err == nil {

@@ -32,8 +32,8 @@ const (
 type Spec struct {
 	// Table is the table name.
 	Table string
-	// VIPs are the IPv4 VIPs (IPv6 ones are ignored: NDP does not answer
-	// for addresses on lo from another interface).
+	// VIPs are the VIPs: IPv4 ones get the arp table's rules, IPv6 ones
+	// the ip6 table's (ndRules).
 	VIPs []netip.Addr
 	// RealIP is the IPv4 address written as sender instead of a VIP.
 	RealIP netip.Addr
@@ -135,17 +135,27 @@ func (s Spec) rules() []wantRule {
 
 // Program buffers on c the atomic replacement of the table: add (so that
 // the delete cannot fail), delete (drops whatever it held), add again, the
-// two base chains and one rule per VIP and chain. Nothing is sent until
-// c.Flush, which commits it as one transaction.
+// two base chains and one rule per VIP and chain. With IPv6 VIPs the ip6
+// table of the same name follows the same way (ndRules). Nothing is sent
+// until c.Flush, which commits it as one transaction.
 func Program(c *nftables.Conn, s Spec) {
 	t := s.table()
+	in, out := s.chains(t)
+	programTable(c, t, in, out, s.rules())
+	if len(s.v6()) > 0 {
+		t6 := s.ndTable()
+		in6, out6 := s.ndChains(t6)
+		programTable(c, t6, in6, out6, s.ndRules())
+	}
+}
+
+func programTable(c *nftables.Conn, t *nftables.Table, in, out *nftables.Chain, rules []wantRule) {
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
-	in, out := s.chains(t)
 	c.AddChain(in)
 	c.AddChain(out)
-	for _, r := range s.rules() {
+	for _, r := range rules {
 		ch := in
 		if r.chain == ChainOut {
 			ch = out
@@ -163,6 +173,14 @@ func Program(c *nftables.Conn, s Spec) {
 // deleting an absent table is not an error).
 func ProgramRemove(c *nftables.Conn, table string) {
 	t := &nftables.Table{Name: table, Family: nftables.TableFamilyARP}
+	c.AddTable(t)
+	c.DelTable(t)
+}
+
+// ProgramRemoveND buffers on c the deletion of the ip6 table of the
+// neighbour discovery rules (add first, as ProgramRemove).
+func ProgramRemoveND(c *nftables.Conn, table string) {
+	t := &nftables.Table{Name: table, Family: nftables.TableFamilyIPv6}
 	c.AddTable(t)
 	c.DelTable(t)
 }

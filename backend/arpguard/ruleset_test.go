@@ -122,13 +122,57 @@ func golden(t *testing.T, got string) {
 //			arp hlen 6 arp plen 4 arp saddr ip 192.0.2.101 counter packets 0 bytes 0 arp saddr ip set 192.0.2.11 comment "..."
 //		}
 //	}
+//	table ip6 tandem_backend {
+//		chain in {
+//			type filter hook input priority filter; policy accept;
+//			icmpv6 type nd-neighbor-solicit @th,64,128 0x20010db8000000000000000000000100 counter packets 0 bytes 0 drop comment "..."
+//		}
+//		chain out {
+//			type filter hook output priority filter; policy accept;
+//			icmpv6 type nd-neighbor-advert @th,64,128 0x20010db8000000000000000000000100 counter packets 0 bytes 0 drop comment "..."
+//		}
+//	}
+//
+// (nft 1.0.6 prints the target as a raw payload; newer nft prints
+// "icmpv6 taddr 2001:db8::100".)
 func TestProgramGolden(t *testing.T) {
 	msgs := record(t, func(c *nftables.Conn) { Program(c, testSpec) })
-	// batch begin, 3 table ops, 2 chains, 4 rules, batch end.
+	// batch begin; arp: 3 table ops, 2 chains, 4 rules; ip6: 3 table ops,
+	// 2 chains, 2 rules; batch end.
+	if len(msgs) != 18 {
+		t.Fatalf("got %d messages, want 18:\n%s", len(msgs), dump(msgs))
+	}
+	golden(t, dump(msgs))
+}
+
+// TestProgramIPv4OnlyGolden pins that a spec without IPv6 VIPs programs
+// the arp table alone, byte for byte as before the ip6 table existed.
+func TestProgramIPv4OnlyGolden(t *testing.T) {
+	s := testSpec
+	s.VIPs = []netip.Addr{netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")}
+	msgs := record(t, func(c *nftables.Conn) { Program(c, s) })
 	if len(msgs) != 11 {
 		t.Fatalf("got %d messages, want 11:\n%s", len(msgs), dump(msgs))
 	}
 	golden(t, dump(msgs))
+}
+
+func TestProgramRemoveNDGolden(t *testing.T) {
+	golden(t, dump(record(t, func(c *nftables.Conn) { ProgramRemoveND(c, "tandem_backend") })))
+}
+
+func TestNDRules(t *testing.T) {
+	var got []string
+	for _, r := range testSpec.ndRules() {
+		got = append(got, r.chain+" "+r.vip.String()+" "+r.comment)
+	}
+	want := []string{
+		"in 2001:db8::100 tandem-backend: never answer neighbour solicitations for VIP 2001:db8::100",
+		"out 2001:db8::100 tandem-backend: never advertise VIP 2001:db8::100",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("nd rules (-want +got)\n%s", diff)
+	}
 }
 
 func TestProgramRemoveGolden(t *testing.T) {
