@@ -99,14 +99,36 @@ func encodeErr(what, field string, format string, args ...any) error {
 	return fmt.Errorf("hbproto: encode %s: field %s: %s", what, field, fmt.Sprintf(format, args...))
 }
 
-func checkString(what, field, s string, required bool) error {
+// fieldName names a field in an encoding error: name, or list[i].name.
+// It is formatted only when there is an error, so that encoding a list
+// costs no formatting per element.
+type fieldName struct {
+	list string
+	i    int
+	name string
+}
+
+// field is a top-level field's name.
+func field(name string) fieldName { return fieldName{i: -1, name: name} }
+
+// elem is the name of field name of element i of list.
+func elem(list string, i int, name string) fieldName { return fieldName{list: list, i: i, name: name} }
+
+func (f fieldName) String() string {
+	if f.i < 0 {
+		return f.name
+	}
+	return fmt.Sprintf("%s[%d].%s", f.list, f.i, f.name)
+}
+
+func checkString(what string, f fieldName, s string, required bool) error {
 	switch {
 	case len(s) > MaxString:
-		return encodeErr(what, field, "%d bytes, max %d", len(s), MaxString)
+		return encodeErr(what, f.String(), "%d bytes, max %d", len(s), MaxString)
 	case required && s == "":
-		return encodeErr(what, field, "empty")
+		return encodeErr(what, f.String(), "empty")
 	case !utf8.ValidString(s):
-		return encodeErr(what, field, "not valid UTF-8")
+		return encodeErr(what, f.String(), "not valid UTF-8")
 	}
 	return nil
 }
@@ -116,12 +138,12 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func checkAddr(what, field string, a netip.Addr) error {
+func checkAddr(what string, f fieldName, a netip.Addr) error {
 	switch {
 	case !a.IsValid():
-		return encodeErr(what, field, "no address")
+		return encodeErr(what, f.String(), "no address")
 	case a.Zone() != "":
-		return encodeErr(what, field, "address %v has a zone", a)
+		return encodeErr(what, f.String(), "address %v has a zone", a)
 	}
 	return nil
 }
@@ -155,16 +177,16 @@ func endRecord(b []byte, at int) []byte {
 
 func appendAgent(b []byte, r *AgentReport) ([]byte, error) {
 	const what = "agent report"
-	if err := checkString(what, "node", r.Node, true); err != nil {
+	if err := checkString(what, field("node"), r.Node, true); err != nil {
 		return nil, err
 	}
-	if err := checkAddr(what, "real_ip", r.RealIP); err != nil {
+	if err := checkAddr(what, field("real_ip"), r.RealIP); err != nil {
 		return nil, err
 	}
 	if !r.State.valid() {
 		return nil, encodeErr(what, "state", "invalid value %d", uint8(r.State))
 	}
-	if err := checkString(what, "reason", r.Reason, false); err != nil {
+	if err := checkString(what, field("reason"), r.Reason, false); err != nil {
 		return nil, err
 	}
 	if len(r.Services) > MaxServices {
@@ -176,10 +198,10 @@ func appendAgent(b []byte, r *AgentReport) ([]byte, error) {
 	b = appendString(b, r.Reason)
 	b = append(b, byte(len(r.Services)))
 	for i, s := range r.Services {
-		if err := checkString(what, fmt.Sprintf("services[%d].service", i), s.Service, false); err != nil {
+		if err := checkString(what, elem("services", i, "service"), s.Service, false); err != nil {
 			return nil, err
 		}
-		if err := checkString(what, fmt.Sprintf("services[%d].reason", i), s.Reason, false); err != nil {
+		if err := checkString(what, elem("services", i, "reason"), s.Reason, false); err != nil {
 			return nil, err
 		}
 		var at int
@@ -199,7 +221,7 @@ func appendAgent(b []byte, r *AgentReport) ([]byte, error) {
 	}
 	b = append(b, byte(len(r.Seen)))
 	for i, s := range r.Seen {
-		if err := checkString(what, fmt.Sprintf("seen[%d].director", i), s.Director, true); err != nil {
+		if err := checkString(what, elem("seen", i, "director"), s.Director, true); err != nil {
 			return nil, err
 		}
 		if !s.Role.valid() {
@@ -228,7 +250,7 @@ func ageMillis(d time.Duration) uint32 {
 
 func appendDirector(b []byte, r *DirectorReply) ([]byte, error) {
 	const what = "director reply"
-	if err := checkString(what, "director", r.Director, true); err != nil {
+	if err := checkString(what, field("director"), r.Director, true); err != nil {
 		return nil, err
 	}
 	if !r.Role.valid() {
@@ -241,10 +263,10 @@ func appendDirector(b []byte, r *DirectorReply) ([]byte, error) {
 	b = append(b, byte(r.Role))
 	b = append(b, byte(len(r.Destinations)))
 	for i, d := range r.Destinations {
-		if err := checkString(what, fmt.Sprintf("destinations[%d].service", i), d.Service, false); err != nil {
+		if err := checkString(what, elem("destinations", i, "service"), d.Service, false); err != nil {
 			return nil, err
 		}
-		if err := checkAddr(what, fmt.Sprintf("destinations[%d].addr", i), d.Addr.Addr()); err != nil {
+		if err := checkAddr(what, elem("destinations", i, "addr"), d.Addr.Addr()); err != nil {
 			return nil, err
 		}
 		if !d.Pool.valid() {
