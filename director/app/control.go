@@ -140,7 +140,7 @@ func readStats(sw statusWithStats, now func() time.Time) (control.Status, error)
 	if sw.h == nil {
 		return st, nil
 	}
-	states, err := sw.h.Services()
+	states, err := lvs.ReadTraffic(sw.h) // the 64-bit counters
 	if err != nil {
 		return control.Status{}, fmt.Errorf("reading the IPVS counters: %w", err)
 	}

@@ -124,7 +124,7 @@ func readTraffic(open func() (IPVS, error), main IPVS, names map[lvs.ServiceKey]
 	if h != main {
 		defer h.Close()
 	}
-	states, err := h.Services()
+	states, err := lvs.ReadTraffic(h) // the 64-bit counters
 	if err != nil {
 		log.Debug("metrics: reading the IPVS traffic counters", "err", err)
 		return nil, err

@@ -339,10 +339,11 @@ type ServiceState struct {
 // (and their rates) stay 0. The rates are the kernel's estimates, averaged
 // over about the last 2 seconds, per second.
 //
-// Conns, PktsIn, PktsOut and the rates are read 32 bits wide: moby/ipvs
-// reads the kernel's IPVS_*_ATTR_STATS, not IPVS_*_ATTR_STATS64, so they
-// wrap at 2^32 (packets at 1 Mpps: after 71 minutes) and a consumer must
-// take a decrease as a wrap or reset. BytesIn and BytesOut are 64-bit.
+// Services and Service read them through moby/ipvs, which reads the
+// kernel's IPVS_*_ATTR_STATS: Conns, PktsIn, PktsOut and the rates 32 bits
+// wide, wrapping at 2^32 (packets at 1 Mpps: after 71 minutes). What shows
+// counters (metrics, `status --stats`) reads them with ReadTraffic:
+// IPVS_*_ATTR_STATS64, every counter 64 bits wide.
 type Stats struct {
 	Conns    uint64 `json:"conns"`     // connections scheduled
 	PktsIn   uint64 `json:"pkts_in"`   // packets client→server

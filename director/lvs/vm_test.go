@@ -344,6 +344,26 @@ func TestVMKernelStats(t *testing.T) {
 	if all[0].Stats.Conns != st.Stats.Conns || byAddr(all[0])[rs1].Conns != byAddr(st)[rs1].Conns {
 		t.Errorf("Services: service %+v, destinations %+v; Service said %+v, %+v", all[0].Stats, byAddr(all[0]), st.Stats, byAddr(st))
 	}
+	// The 64-bit read (IPVS_*_ATTR_STATS64) names the same service and
+	// destinations, with the same weights, forwarding and counters (no
+	// traffic since: the counters are below 2^32 and equal).
+	tr, err := k.Traffic()
+	if err != nil || len(tr) != 1 {
+		t.Fatalf("Traffic: %d services, %v", len(tr), err)
+	}
+	if tr[0].Service.Key() != svc.Key() || tr[0].Stats != all[0].Stats {
+		t.Errorf("Traffic: service %s %+v; Services said %s %+v", tr[0].Service.Key(), tr[0].Stats, all[0].Service.Key(), all[0].Stats)
+	}
+	if len(tr[0].Destinations) != len(all[0].Destinations) {
+		t.Fatalf("Traffic: %d destinations, Services %d", len(tr[0].Destinations), len(all[0].Destinations))
+	}
+	for i, d := range tr[0].Destinations {
+		w := all[0].Destinations[i]
+		if d.Key() != w.Key() || d.Weight != w.Weight || d.Forward != w.Forward || d.ActiveConns != w.ActiveConns || d.InactiveConns != w.InactiveConns || d.Stats != w.Stats {
+			t.Errorf("Traffic: destination %+v; Services said %+v", d, w)
+		}
+	}
+	t.Logf("Traffic (64-bit): service %+v", tr[0].Stats)
 }
 
 func TestVMKernelErrors(t *testing.T) {

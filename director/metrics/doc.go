@@ -131,10 +131,8 @@
 // (server to client) exists only where the kernel sees it, for NAT
 // destinations (and their services): in direct routing and tunnelling
 // the replies bypass the director. A counter starts again from 0 when the
-// kernel entry is re-created. The connection and packet counters are read
-// 32 bits wide (lvs.Stats) and wrap at 2^32: Prometheus takes a wrap for a
-// reset, and rate() then misses at most the traffic of one scrape interval.
-// The byte counters are 64-bit. ipvs_stats_read_success is 0 when the read
+// kernel entry is re-created. Every counter is read 64 bits wide (the
+// kernel's IPVS_*_ATTR_STATS64, lvs.ReadTraffic). ipvs_stats_read_success is 0 when the read
 // failed (the traffic families are then absent from that scrape);
 // ipvs_stats_read_duration_seconds is what the read took (a dump of 10,000
 // destinations is not free).
