@@ -332,6 +332,7 @@ func (a *App) hostChecks() bool { return a.opts.HostChecks == nil || *a.opts.Hos
 // failed).
 func (a *App) Run(ctx context.Context) (err error) {
 	a.start = a.now()
+	a.beginStart()
 	if a.socket == "" {
 		a.socket = DefaultControlSocket()
 	}
@@ -374,11 +375,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 		ctlErr <- err
 	}
 
+	a.reloadTimes.mark("control socket")
 	a.onVRRP()
 	line := a.statusLine()
 	a.statusLn = line
 	a.notify.Ready(line)
-	a.log.Info("ready", "status", line)
+	a.reloadTimes.mark("status")
+	a.log.Info("ready", append([]any{"status", line}, a.reloadTimes.attrs()...)...)
 	close(a.ready)
 
 	hup := make(chan os.Signal, 1)
@@ -450,6 +453,7 @@ func (a *App) setup() error {
 	if err := Validate(cfg); err != nil {
 		return err
 	}
+	a.reloadTimes.mark("check")
 	if cfg.Heartbeat.Enabled {
 		key, missing, err := a.heartbeatKey(cfg)
 		if err != nil {
@@ -467,10 +471,12 @@ func (a *App) setup() error {
 		return err
 	}
 	defer ls.close() // what was not handed over
+	a.reloadTimes.mark("listeners")
 	if err := a.openIPVS(cfg); err != nil {
 		return err
 	}
 	a.hostWarnings(cfg)
+	a.reloadTimes.mark("host")
 
 	st, err := loadState(a.state)
 	if err != nil {
@@ -498,13 +504,16 @@ func (a *App) setup() error {
 		}
 	}
 	a.indexServices()
+	a.reloadTimes.mark("pools")
 	if err := a.firstReconcile(); err != nil {
 		return err
 	}
+	a.markReconcile()
 	a.starting = false
 	for _, s := range a.services {
 		a.serviceGauges(s)
 	}
+	a.reloadTimes.mark("metrics")
 	a.syncDaemons()
 	a.startMail(cfg)
 	a.logConfigWarnings(cfg)
@@ -520,9 +529,11 @@ func (a *App) setup() error {
 			return err
 		}
 	}
+	a.reloadTimes.mark("vrrp")
 	for _, s := range a.services {
 		a.startServiceCheckers(s)
 	}
+	a.reloadTimes.mark("checkers")
 	if err := a.startHeartbeatOn(cfg, ls.takeHB()); err != nil {
 		return err
 	}
@@ -533,7 +544,9 @@ func (a *App) setup() error {
 		a.serveMetrics(ln)
 	}
 	a.serveDebug(ls)
+	a.reloadTimes.mark("listeners")
 	a.refreshView()
+	a.reloadTimes.mark("view")
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/lvs"
 	"github.com/tandemlb/tandem/director/reload"
 	"github.com/tandemlb/tandem/director/vrrp"
 	"github.com/tandemlb/tandem/shared/logging"
@@ -18,57 +19,65 @@ import (
 // configuration untouched and is returned as the error. It returns the
 // summary of the changes.
 func (a *App) reload() (string, error) {
-	start := time.Now()
-	a.reloadTimes = reloadTimes{}
+	a.reloadTimes.begin(time.Now())
 	a.notify.Reloading()
-	defer func() {
-		a.statusLn = a.statusLine()
-		a.notify.Ready(a.statusLn)
-	}()
 	ch, err := a.reloadConfig()
 	a.lastReload = a.now()
+	t := &a.reloadTimes
 	if err != nil {
 		a.lastReloadErr = err.Error()
 		a.met.Reloads.WithLabelValues("error").Inc()
 		a.configMetrics(false)
 		a.log.Error("reload failed; the running configuration stays in force", "err", err)
+		a.statusLn = a.statusLine()
+		a.notify.Ready(a.statusLn)
 		return "", err
 	}
 	a.reloads++
 	a.lastReloadErr = ""
 	a.met.Reloads.WithLabelValues("ok").Inc()
 	a.configMetrics(true)
-	t := a.reloadTimes
-	a.log.Info("configuration reloaded", "path", a.configPath(), "changes", ch.String(),
-		"read", t.read.Round(time.Microsecond), "diff", t.diff.Round(time.Microsecond), "kernel", t.kernel.Round(time.Microsecond),
-		"took", time.Since(start).Round(time.Microsecond))
+	t.mark("metrics")
+	a.statusLn = a.statusLine()
+	a.notify.Ready(a.statusLn)
+	t.mark("status")
+	a.log.Info("configuration reloaded", append([]any{"path", a.configPath(), "changes", ch.String()}, t.attrs()...)...)
 	return ch.String(), nil
 }
 
 // readConfig reads the configuration file with l as a reload does
 // (Options.adjust applied), compares it with the running one and
-// validates what changed; t.read and t.diff are the time each part took.
+// validates what changed. t has the phases: read, parse and validate
+// (config.Loader's), diff, and check (what this director checks of the
+// changed services); the first one begins where the Loader's Load did.
 func (a *App) readConfig(l *config.Loader) (cfg *config.Config, ch config.Changes, t reloadTimes, err error) {
-	t0 := time.Now()
+	t.begin(time.Now())
 	cfg, err = l.Load(a.configPath())
-	t.read = time.Since(t0)
+	lt := l.Times()
+	t.start = lt.Start
+	t.markSplit("parse", phase{"read", lt.Read}, phase{"validate", lt.Validate})
 	if err != nil {
 		return nil, ch, t, err
 	}
 	if a.opts.adjust != nil {
 		a.opts.adjust(cfg)
 	}
-	t0 = time.Now()
 	unchanged := l.Unchanged(a.cfg, cfg)
 	ch = config.DiffUnchanged(a.cfg, cfg, unchanged)
+	t.mark("diff")
 	err = validateChanged(cfg, ch, unchanged)
-	t.diff = time.Since(t0)
+	t.mark("check")
 	return cfg, ch, t, err
 }
 
 func (a *App) reloadConfig() (config.Changes, error) {
-	cfg, ch, t, err := a.readConfig(a.opts.Loader)
-	a.reloadTimes.read, a.reloadTimes.diff = t.read, t.diff
+	cfg, ch, rt, err := a.readConfig(a.opts.Loader)
+	t := &a.reloadTimes
+	t.add("notify", rt.start.Sub(t.last))
+	for i, n := range rt.names {
+		t.add(n, rt.took[i])
+	}
+	t.last = rt.last
 	if err != nil {
 		return config.Changes{}, fmt.Errorf("invalid configuration, keeping the running one:\n%w", err)
 	}
@@ -106,8 +115,10 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	}
 	wasMissing := a.hbMissing
 	ffChanged := a.peerwatchChanged(cfg, key)
+	t.mark("prepare")
 	plan := a.planOf(old, cfg, ch, !bytes.Equal(key, a.hbKey), ffChanged)
 	a.logPlan(plan)
+	t.mark("plan")
 	// The new listeners are bound while the old ones still serve: a port
 	// in use fails the reload here, with nothing changed.
 	metMove, err := a.prepareHTTP(old, cfg)
@@ -153,6 +164,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	}
 	a.cfg = cfg
 	a.node = cfg.NodeName()
+	t.mark("listeners")
 
 	// VRRP: only the instances whose own keywords changed restart.
 	for _, name := range ch.VRRPRemoved {
@@ -196,6 +208,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	a.recomputeAll()
 	a.syncWitness(cfg)
 	a.applyPeerwatch(cfg, ffChanged)
+	t.mark("vrrp")
 
 	// Services: removed, changed, added; never a flush.
 	for _, key := range ch.ServicesRemoved {
@@ -245,13 +258,13 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	// The kernel first: a changed weight does not wait for the
 	// bookkeeping below (at 1,000 services it is milliseconds natively,
 	// tens of them under emulation).
-	t0 := time.Now()
+	t.mark("services")
 	for _, s := range a.services {
 		if s.dirty {
 			a.applyService(s)
 		}
 	}
-	a.reloadTimes.kernel = time.Since(t0)
+	t.mark("kernel")
 	// Keep the config's order (look each key's position up once: a
 	// comparator that scanned the list was quadratic) and the real IP
 	// index, when services or real servers came or went.
@@ -273,9 +286,13 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	if setChanged {
 		a.indexServices()
 	}
+	t.mark("index")
 	a.syncDaemons()
+	t.mark("sync daemons")
 	a.flush()
+	t.mark("view")
 	a.saveState()
+	t.mark("state")
 	return ch, nil
 }
 
@@ -308,11 +325,73 @@ func keyGoneWarning(path string) string {
 		"a restart would start without the listener: put the key back (the same on every director and agent), then reload", path)
 }
 
-// reloadTimes is where the last reload's time went: reading the file,
-// comparing and validating, writing the kernel (logged with "configuration
-// reloaded").
-type reloadTimes struct {
-	read, diff, kernel time.Duration
+// reloadTimes is where the last start's or reload's time went, phase by
+// phase (logged with "ready" and "configuration reloaded").
+type reloadTimes = phases
+
+// phases measures one operation (a start, a reload) as consecutive
+// phases: each mark ends the phase that began at the previous mark, so
+// that the phases add up to the whole; what no mark names is "other". A
+// phase marked more than once accumulates.
+type phases struct {
+	start, last time.Time
+	names       []string
+	took        []time.Duration
+}
+
+// begin starts the measure at t.
+func (p *phases) begin(t time.Time) { *p = phases{start: t, last: t} }
+
+// mark ends the current phase as name.
+func (p *phases) mark(name string) {
+	now := time.Now()
+	p.add(name, now.Sub(p.last))
+	p.last = now
+}
+
+// markSplit ends the current phase as the parts whose times are known
+// (from inside a call), the remainder as name.
+func (p *phases) markSplit(name string, parts ...phase) {
+	now := time.Now()
+	rest := now.Sub(p.last)
+	for _, x := range parts {
+		p.add(x.name, x.took)
+		rest -= x.took
+	}
+	p.add(name, max(rest, 0))
+	p.last = now
+}
+
+// phase is one named part of a measure.
+type phase struct {
+	name string
+	took time.Duration
+}
+
+// add counts d in phase name.
+func (p *phases) add(name string, d time.Duration) {
+	for i, n := range p.names {
+		if n == name {
+			p.took[i] += d
+			return
+		}
+	}
+	p.names = append(p.names, name)
+	p.took = append(p.took, d)
+}
+
+// attrs returns the phases as log attributes (microseconds), "other" for
+// the time since the last mark, and "took" for the whole.
+func (p *phases) attrs() []any {
+	now := time.Now()
+	out := make([]any, 0, 2*len(p.names)+4)
+	for i, n := range p.names {
+		out = append(out, n, p.took[i].Round(time.Microsecond))
+	}
+	if other := now.Sub(p.last); other >= time.Microsecond {
+		out = append(out, "other", other.Round(time.Microsecond))
+	}
+	return append(out, "took", now.Sub(p.start).Round(time.Microsecond))
 }
 
 // planOf computes the reload plan from the running configuration old to
@@ -380,4 +459,30 @@ func (a *App) restartInstance(in *instance, ci *config.VRRPInstance, vcfg vrrp.I
 	if err := a.runInstance(in); err != nil {
 		a.log.Error("reload: vrrp instance cannot start; retrying", "instance", ci.Name, "err", err)
 	}
+}
+
+// beginStart begins the measure of the start (logged with "ready"): its
+// first phases are the Loader's read of the configuration, before Run
+// (read, parse, validate), then "load to run" until Run began.
+func (a *App) beginStart() {
+	now := time.Now()
+	t := &a.reloadTimes
+	lt := a.opts.Loader.Times()
+	if lt.Start.IsZero() || lt.Start.After(now) {
+		t.begin(now)
+		return
+	}
+	t.begin(lt.Start)
+	t.markSplit("load to run", phase{"read", lt.Read}, phase{"parse", lt.Parse}, phase{"validate", lt.Validate})
+}
+
+// markReconcile ends the current phase of the start as the first
+// reconciliation's parts (lvs.Times: "plan" with the desired state's
+// validation, "kernel read" and "kernel"), the rest as "reconcile".
+func (a *App) markReconcile() {
+	var lt lvs.Times
+	if a.rec != nil {
+		lt = a.rec.LastTimes()
+	}
+	a.reloadTimes.markSplit("reconcile", phase{"plan", lt.Validate + lt.Plan}, phase{"kernel read", lt.Read}, phase{"kernel", lt.Write})
 }

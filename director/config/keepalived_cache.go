@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tandemlb/tandem/shared/limitfile"
 )
@@ -28,6 +29,23 @@ type Loader struct {
 	// cache, i.e. is the service at the same place in prev (Unchanged).
 	last, prev *Config
 	reused     []bool
+	times      LoadTimes
+}
+
+// LoadTimes is where a Load's time went.
+type LoadTimes struct {
+	// Start is when the Load began.
+	Start time.Time
+	// Read is reading the main file; Parse is the rest but Validate
+	// (included files are read as part of Parse).
+	Read, Parse, Validate time.Duration
+}
+
+// Times returns where the last Load's time went.
+func (l *Loader) Times() LoadTimes {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.times
 }
 
 // Unchanged tells, for a configuration next this Loader returned right
@@ -73,20 +91,25 @@ type cachedBlock struct {
 
 // Load reads the configuration at path (see Load).
 func (l *Loader) Load(path string) (*Config, error) {
+	t0 := time.Now()
 	data, err := limitfile.Read(path, maxFileSize)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t1 := time.Now()
+	l.times = LoadTimes{Start: t0, Read: t1.Sub(t0)}
 	if err != nil {
 		return Load(path) // the same error, worded once
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if DetectFormat(data) == FormatNative {
-		cfg, err := ParseNative(path, data)
+		cfg, err := parseNative(path, data, &l.times.Validate)
+		l.times.Parse = time.Since(t1) - l.times.Validate
 		if err == nil {
 			l.prev, l.last, l.reused = l.last, cfg, nil
 		}
 		return cfg, err
 	}
-	cfg, next, reused, err := parseKeepalivedCached(path, data, osFS{}, l.cache, l.Options)
+	cfg, next, reused, err := parseKeepalivedTimed(path, data, osFS{}, l.cache, l.Options, &l.times.Validate)
+	l.times.Parse = time.Since(t1) - l.times.Validate
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +122,12 @@ func (l *Loader) Load(path string) (*Config, error) {
 // the blocks of the last read; next holds those of this one (nil on error).
 // On any error the file is parsed again without the cache.
 func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache blockCache, opts ReadOptions) (cfg *Config, next blockCache, reused []bool, err error) {
+	return parseKeepalivedTimed(name, data, fsys, cache, opts, new(time.Duration))
+}
+
+// parseKeepalivedTimed is parseKeepalivedCached that adds the time the
+// validation took to *validate.
+func parseKeepalivedTimed(name string, data []byte, fsys includeFS, cache blockCache, opts ReadOptions, validate *time.Duration) (cfg *Config, next blockCache, reused []bool, err error) {
 	var errs ErrorList
 	next = blockCache{blocks: make(map[blockPlace]cachedBlock, len(cache.blocks)), scans: map[string]fileScan{}}
 	syn := newKSyntax(fsys, &errs, []ReadOptions{opts})
@@ -114,8 +143,10 @@ func parseKeepalivedCached(name string, data []byte, fsys includeFS, cache block
 		p.cfg.Warnings = append(syn.warns, p.cfg.Warnings...)
 		sortErrors(p.cfg.Warnings, syn.files)
 		if len(errs) == 0 {
+			t0 := time.Now()
 			v := validator{trusted: p.fromCache}
 			v.config(p.cfg)
+			*validate += time.Since(t0)
 			if len(v.errs) == 0 {
 				reused = make([]bool, len(p.cfg.Services))
 				copy(reused, p.fromCache)

@@ -21,6 +21,12 @@ import (
 // applied and is validated; the error, if any, is an ErrorList whose
 // entries wrap the *strictyaml.Error.
 func ParseNative(name string, data []byte) (*Config, error) {
+	return parseNative(name, data, new(time.Duration))
+}
+
+// parseNative is ParseNative that adds the time the validation took to
+// *validate.
+func parseNative(name string, data []byte, validate *time.Duration) (*Config, error) {
 	r := strictyaml.NewReader(name)
 	if len(data) > maxFileSize {
 		r.Errorf(0, "", "file is larger than %d bytes", maxFileSize)
@@ -42,7 +48,10 @@ func ParseNative(name string, data []byte) (*Config, error) {
 	if errs := r.Errors(); len(errs) > 0 {
 		return nil, errorList(errs)
 	}
-	if err := c.Validate(); err != nil {
+	t0 := time.Now()
+	err := c.Validate()
+	*validate += time.Since(t0)
+	if err != nil {
 		return nil, err
 	}
 	return c, nil

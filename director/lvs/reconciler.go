@@ -39,6 +39,15 @@ type Result struct {
 	// Found and FoundDests count the desired services the kernel already
 	// had, and their destinations, before Apply (Apply only).
 	Found, FoundDests int
+	// Times says where the reconciliation's time went.
+	Times Times
+}
+
+// Times says where one reconciliation's time went: validating the desired
+// state and reading the kernel's, planning, and executing the operations
+// (the kernel's writes).
+type Times struct {
+	Validate, Read, Plan, Write time.Duration
 }
 
 // Err joins the failures, or returns nil.
@@ -78,6 +87,8 @@ type Reconciler struct {
 
 	mu    sync.Mutex
 	owned map[ServiceKey]bool
+	// last is where the last Apply's time went.
+	last Times
 }
 
 // NewReconciler returns a reconciler over c. It does no I/O.
@@ -87,6 +98,14 @@ func NewReconciler(c Client, opts Options) *Reconciler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Reconciler{c: c, log: log, removeOnStop: opts.RemoveOnStop, noBatch: opts.NoBatch, owned: make(map[ServiceKey]bool)}
+}
+
+// LastTimes says where the last [Reconciler.Apply]'s time went (also in
+// its Result).
+func (r *Reconciler) LastTimes() Times {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
 }
 
 // Own marks services as owned without desiring them: the next [Apply] that
@@ -118,16 +137,21 @@ func (r *Reconciler) Owned() []ServiceKey {
 // and planned again by the next call. An invalid desired state or a failed
 // read changes nothing.
 func (r *Reconciler) Apply(ctx context.Context, desired Desired) (Result, error) {
+	start := time.Now()
 	if err := desired.Validate(); err != nil {
 		return Result{}, fmt.Errorf("ipvs: desired state: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	start := time.Now()
+	var t Times
+	t0 := time.Now()
+	t.Validate = t0.Sub(start)
 	actual, err := r.c.Services()
 	if err != nil {
 		return Result{}, fmt.Errorf("ipvs: read services: %w", err)
 	}
+	t1 := time.Now()
+	t.Read = t1.Sub(t0)
 	for k := range desired {
 		r.owned[k] = true
 	}
@@ -146,8 +170,13 @@ func (r *Reconciler) Apply(ctx context.Context, desired Desired) (Result, error)
 			delete(r.owned, k) // already gone
 		}
 	}
-	res := r.execute(ctx, Plan(r.owned, desired, actual))
-	res.Found, res.FoundDests = found, foundDests
+	ops := Plan(r.owned, desired, actual)
+	t2 := time.Now()
+	t.Plan = t2.Sub(t1)
+	res := r.execute(ctx, ops)
+	t.Write = time.Since(t2)
+	res.Found, res.FoundDests, res.Times = found, foundDests, t
+	r.last = t
 	r.summarize("apply", start, len(desired), res)
 	return res, res.Err()
 }
@@ -355,9 +384,12 @@ func (r *Reconciler) summarize(what string, start time.Time, services int, res R
 	if len(res.Failed) > 0 {
 		lvl = slog.LevelWarn
 	}
-	r.log.Log(context.Background(), lvl, "ipvs: reconciled", "what", what,
-		"services", services,
+	args := []any{"what", what, "services", services,
 		"added_services", counts[AddService], "updated_services", counts[UpdateService], "deleted_services", counts[DelService],
 		"added_rs", counts[AddDestination], "updated_rs", counts[UpdateDestination], "deleted_rs", counts[DelDestination],
-		"failed", len(res.Failed), "took", time.Since(start))
+		"failed", len(res.Failed)}
+	if t := res.Times; t != (Times{}) {
+		args = append(args, "validate", t.Validate, "read", t.Read, "plan", t.Plan, "write", t.Write)
+	}
+	r.log.Log(context.Background(), lvl, "ipvs: reconciled", append(args, "took", time.Since(start))...)
 }
