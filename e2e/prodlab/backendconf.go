@@ -32,12 +32,20 @@ type BackendConf struct {
 	LogLevel string
 	// ExtraVIPs follow VIP in vips (a second virtual_server's address).
 	ExtraVIPs []string
+	// VIPs, when set, replace VIP and ExtraVIPs (an IPv6-only real server).
+	VIPs []string
+	// ARPMode is arp_mode; nftables when empty.
+	ARPMode string
 }
 
 // String is the YAML text.
 func (c BackendConf) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "node: %s\nvips: [%s]\ninterface: eth0\nreal_ip: %s\n", c.Node, strings.Join(append([]string{VIP}, c.ExtraVIPs...), ", "), c.RealIP)
+	vips := append([]string{VIP}, c.ExtraVIPs...)
+	if len(c.VIPs) > 0 {
+		vips = c.VIPs
+	}
+	fmt.Fprintf(&b, "node: %s\nvips: [%s]\ninterface: eth0\nreal_ip: %s\n", c.Node, strings.Join(vips, ", "), c.RealIP)
 	q := make([]string, len(c.Directors))
 	for i, d := range c.Directors {
 		q[i] = `"` + d + `"`
@@ -61,7 +69,11 @@ func (c BackendConf) String() string {
 	if c.ProbeFall > 0 {
 		fmt.Fprintf(&b, "  fall: %d\n", c.ProbeFall)
 	}
-	fmt.Fprintf(&b, "check: {mode: file, file: %[1]s/check.txt}\narp_mode: nftables\nstate_dir: %[1]s/state\nruntime_dir: %[1]s/run\n", c.Dir)
+	arpMode := c.ARPMode
+	if arpMode == "" {
+		arpMode = "nftables"
+	}
+	fmt.Fprintf(&b, "check: {mode: file, file: %[1]s/check.txt}\narp_mode: %[2]s\nstate_dir: %[1]s/state\nruntime_dir: %[1]s/run\n", c.Dir, arpMode)
 	b.WriteString("metrics: {listen: \"127.0.0.1:9481\"}\n")
 	if c.LogLevel != "" {
 		fmt.Fprintf(&b, "log: {level: %s}\n", c.LogLevel)
