@@ -140,6 +140,7 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		default:
 			d.Add(doctorpkg.OK, "arp sysctls", "arp_ignore=%d arp_announce=%d on %s", max(ign, ignAll), max(ann, annAll), host.Interface)
 		}
+		ndFindings(d, cfg.VIPs, readNDFacts(nl, cfg, host.Interface))
 		rp, _ := readSysctl("net/ipv4/conf/" + host.Interface + "/rp_filter")
 		rpAll, _ := readSysctl("net/ipv4/conf/all/rp_filter")
 		eff := max(rp, rpAll)
