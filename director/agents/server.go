@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandemlb/tandem/shared/hbproto"
@@ -32,6 +33,10 @@ type Report struct {
 
 	// key opened the report; the reply is sealed with it.
 	key *hbproto.Key
+	// slot is the agent's published slot (nil: none), fast the view that
+	// answers the report on the fast path (nil: the Handler gets it).
+	slot *slot
+	fast *slotView
 }
 
 // Handler is what the server needs from the application.
@@ -47,8 +52,16 @@ type Handler interface {
 	Reply(realIP netip.Addr) hbproto.DirectorReply
 }
 
+// ResultAccepted is what the server passes to Options.Counted for a
+// report it answers on the fast path.
+const ResultAccepted = "accepted"
+
 // Results counted in Stats.Dropped besides hbproto.Reason's labels.
 const (
+	// ReasonRate is a datagram from a sender with no slot (no agent the
+	// application published) beyond StrayRate a second: dropped before
+	// its key is derived.
+	ReasonRate = "rate"
 	// ReasonUnexpected is a valid datagram of a type a director does not
 	// take (a director reply sent to a director).
 	ReasonUnexpected = "other"
@@ -116,6 +129,10 @@ type Options struct {
 	Counted func(result string)
 	// Replied, if set, is called after each reply with the send error.
 	Replied func(err error)
+	// Observe, if set, is called with every accepted report (the fast
+	// path's too) from the server's goroutines, before it is answered
+	// (the witness board). It must not block.
+	Observe func(at time.Time, r *hbproto.AgentReport)
 }
 
 // Stats are totals since the server started.
@@ -140,8 +157,20 @@ type Server struct {
 	// mode).
 	cluster *hbproto.Key
 
+	// slots are the agents answered on the fast path (Publish); the map
+	// is replaced, never changed.
+	slots atomic.Pointer[map[netip.Addr]*slot]
+	// strays is the budget of datagrams from senders without a slot; the
+	// reading goroutine's only.
+	strays bucket
+
+	accepted, replies, replyErrors atomic.Uint64
+	// legacyN is len(legacy), read without the lock.
+	legacyN atomic.Int32
+
 	mu      sync.Mutex
-	stats   Stats
+	pubMu   sync.Mutex // serializes Publish
+	dropped map[string]uint64
 	limiter map[string]*logLimit
 	// legacy holds the agents whose last report came with the cluster key
 	// (at most maxLegacy).
@@ -187,7 +216,8 @@ func New(conn net.PacketConn, h Handler, opts Options) (*Server, error) {
 		opener:  hbproto.NewOpener(opts.Key, opts.Window),
 		sealer:  hbproto.NewSealer(opts.Key, sid),
 		cluster: cluster,
-		stats:   Stats{Dropped: map[string]uint64{}},
+		dropped: map[string]uint64{},
+		strays:  bucket{rate: StrayRate, burst: StrayRate},
 		limiter: map[string]*logLimit{},
 		legacy:  map[netip.Addr]bool{},
 	}, nil
@@ -235,13 +265,15 @@ func (s *Server) Addr() net.Addr { return s.conn.LocalAddr() }
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.stats
-	st.Dropped = maps.Clone(s.stats.Dropped)
-	return st
+	return Stats{Accepted: s.accepted.Load(), Replies: s.replies.Load(), ReplyErrors: s.replyErrors.Load(), Dropped: maps.Clone(s.dropped)}
 }
 
 // Run serves until ctx ends, then closes the socket and returns nil; it
 // returns an error if the socket fails.
+//
+// One goroutine reads the socket and answers on the fast path (see
+// Publish); the reports that go to the Handler are queued to Workers
+// goroutines.
 func (s *Server) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
@@ -253,8 +285,9 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func(q <-chan Report) {
 			defer wg.Done()
+			var out []byte
 			for r := range q {
-				s.answer(r)
+				out = s.answer(r, out)
 			}
 		}(queues[i])
 	}
@@ -265,30 +298,54 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 	buf := make([]byte, hbproto.MaxDatagram+1)
+	out := make([]byte, 0, hbproto.MaxDatagram)
+	udp, _ := s.conn.(*net.UDPConn)
 	for {
-		n, addr, err := s.conn.ReadFrom(buf)
+		var (
+			n    int
+			peer netip.AddrPort
+			err  error
+		)
+		if udp != nil {
+			n, peer, err = udp.ReadFromUDPAddrPort(buf)
+		} else {
+			var addr net.Addr
+			n, addr, err = s.conn.ReadFrom(buf)
+			if ua, ok := addr.(*net.UDPAddr); ok {
+				peer = ua.AddrPort()
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return fmt.Errorf("heartbeat: read: %w", err)
 		}
-		ua, ok := addr.(*net.UDPAddr)
+		if !peer.IsValid() {
+			continue
+		}
+		r, ok := s.handle(peer, buf[:n])
 		if !ok {
 			continue
 		}
-		if r, ok := s.handle(ua.AddrPort(), buf[:n]); ok {
-			select {
-			case queues[workerOf(r.Agent.RealIP)] <- r:
-			default:
-				s.drop(ReasonBusy, fmt.Errorf("heartbeat from %s: the director is not keeping up; report dropped", r.Peer), r.At)
+		if r.fast != nil {
+			out = s.reply(r, r.fast, out)
+			continue
+		}
+		if r.slot != nil {
+			r.slot.inflight.Add(1)
+		}
+		select {
+		case queues[workerOf(r.Agent.RealIP)] <- r:
+		default:
+			if r.slot != nil {
+				r.slot.inflight.Add(-1)
 			}
+			s.drop(ReasonBusy, fmt.Errorf("heartbeat from %s: the director is not keeping up; report dropped", r.Peer), r.At)
 		}
 	}
 }
 
-// handle processes one datagram; exported through Run only. The datagram
-// is not retained.
 // workerOf picks the worker of a real IP: the same one for every report of
 // an agent, so that its replies go out in order.
 func workerOf(ip netip.Addr) int {
@@ -300,18 +357,42 @@ func workerOf(ip netip.Addr) int {
 	return int(h % Workers)
 }
 
-// handle authenticates one datagram (in the reading goroutine, where the
-// replay window is kept in order); ok says it is a report to answer.
+// handle authenticates one datagram (in the reading goroutine); ok says
+// it is a report to answer, on the fast path when r.fast is set. The
+// datagram is not retained.
 func (s *Server) handle(peer netip.AddrPort, b []byte) (r Report, ok bool) {
 	now := s.now()
 	ip := peer.Addr().Unmap()
 	peer = netip.AddrPortFrom(ip, peer.Port())
-	keys := s.keysOf(ip)
-	m, which, err := s.opener.OpenScoped(peer.String(), ip, keys[:], b, now)
+	sl := s.slotOf(ip)
+	var (
+		m     *hbproto.Message
+		which int
+		err   error
+		keys  [3]*hbproto.Key
+	)
+	if sl != nil {
+		keys = sl.keys
+		m, which, err = s.opener.OpenSender(&sl.replay, keys[:], b, now)
+	} else {
+		// A sender with no slot: an agent not yet heard whose real IP is
+		// no real server (a stray), or junk. Their key is derived per
+		// datagram, within a budget taken before any work.
+		if !s.strays.take(now) {
+			s.drop(ReasonRate, errStrayRate, now)
+			return Report{}, false
+		}
+		keys = s.keysOf(ip)
+		m, which, err = s.opener.OpenScoped("", ip, keys[:], b, now)
+	}
 	reason := ""
 	switch {
 	case err != nil:
 		reason = hbproto.Reason(err)
+		var de *hbproto.DecodeError
+		if errors.As(err, &de) {
+			de.Peer = peer.String()
+		}
 	case m.Type != hbproto.TypeAgentReport || m.Agent == nil:
 		err, reason = fmt.Errorf("heartbeat from %s: %s, want an agent report", peer, m.Type), ReasonUnexpected
 	case m.Agent.RealIP.Unmap() != ip:
@@ -323,10 +404,25 @@ func (s *Server) handle(peer netip.AddrPort, b []byte) (r Report, ok bool) {
 		return Report{}, false
 	}
 	legacy := which == 2
-	s.noteLegacy(ip, m.Agent.Node, legacy, now)
-	s.count(func(st *Stats) { st.Accepted++ })
+	if legacy || s.legacyN.Load() > 0 {
+		s.noteLegacy(ip, m.Agent.Node, legacy, now)
+	}
+	s.accepted.Add(1)
 	m.Agent.RealIP = ip
-	return Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent, Legacy: legacy, key: keys[which]}, true
+	r = Report{Peer: peer, At: now, Session: m.SessionID, Seq: m.Seq, Agent: *m.Agent, Legacy: legacy, key: keys[which], slot: sl}
+	if sl != nil {
+		sl.seen(now, m.Agent)
+		if v := sl.view.Load(); v != nil && v.tmpl != nil && sl.inflight.Load() == 0 && v.answers(&r) {
+			r.fast = v
+			if s.opts.Counted != nil {
+				s.opts.Counted(ResultAccepted)
+			}
+		}
+	}
+	if s.opts.Observe != nil {
+		s.opts.Observe(now, m.Agent)
+	}
+	return r, true
 }
 
 // noteLegacy remembers whether ip's last report came with the cluster key,
@@ -341,6 +437,7 @@ func (s *Server) noteLegacy(ip netip.Addr, node string, legacy bool, now time.Ti
 		delete(s.legacy, ip)
 		delete(s.limiter, "legacy "+ip.String())
 	}
+	s.legacyN.Store(int32(len(s.legacy)))
 	tracked := s.legacy[ip]
 	s.mu.Unlock()
 	if !legacy {
@@ -357,42 +454,67 @@ func (s *Server) noteLegacy(ip netip.Addr, node string, legacy bool, now time.Ti
 	}, now)
 }
 
-// answer hands a report to the application and replies.
-func (s *Server) answer(r Report) {
+// answer hands a report to the application and replies (a worker), with
+// the agent's view as published once the application acted on it.
+func (s *Server) answer(r Report, out []byte) []byte {
+	defer func() {
+		if r.slot != nil {
+			r.slot.inflight.Add(-1)
+		}
+	}()
 	s.h.Report(r)
-	peer, now := r.Peer, r.At
+	if r.slot != nil {
+		if v := r.slot.view.Load(); v != nil && v.tmpl != nil {
+			return s.reply(r, v, out)
+		}
+	}
 	reply := s.h.Reply(r.Agent.RealIP.Unmap())
-	reply.Echo = &hbproto.ReplyEcho{Session: r.Session, Seq: r.Seq}
-	s.fit(peer, &reply, now)
+	s.fit(r.Peer, &reply, r.At)
+	tmpl, err := hbproto.NewReplyTemplate(&reply)
+	if err != nil {
+		s.replied(r.Peer, err, r.At)
+		return out
+	}
+	return s.reply(r, &slotView{tmpl: tmpl}, out)
+}
+
+// reply seals v's reply for r (with r's key, echoing it) into out and
+// sends it; it returns out for reuse.
+func (s *Server) reply(r Report, v *slotView, out []byte) []byte {
 	key := r.key
 	if key == nil {
-		key = s.keyOf(peer.Addr())
+		key = s.keyOf(r.Peer.Addr())
 	}
-	out, err := s.sealer.SealDirectorWith(key, now, &reply)
-	if err == nil {
-		_, err = s.conn.WriteTo(out, net.UDPAddrFromAddrPort(peer))
+	out = s.sealer.AppendReply(out[:0], key, s.now(), v.tmpl, hbproto.ReplyEcho{Session: r.Session, Seq: r.Seq})
+	var err error
+	if udp, ok := s.conn.(*net.UDPConn); ok {
+		_, err = udp.WriteToUDPAddrPort(out, r.Peer)
+	} else {
+		_, err = s.conn.WriteTo(out, net.UDPAddrFromAddrPort(r.Peer))
 	}
+	s.replied(r.Peer, err, r.At)
+	return out
+}
+
+// replied counts a reply sent or failed.
+func (s *Server) replied(peer netip.AddrPort, err error, now time.Time) {
 	if err != nil {
-		s.count(func(st *Stats) { st.ReplyErrors++ })
+		s.replyErrors.Add(1)
 		s.logLimited("reply-error", func(suppressed int) {
 			s.log.Warn("heartbeat reply not sent", "peer", peer.String(), "err", err, "suppressed", suppressed)
 		}, now)
 	} else {
-		s.count(func(st *Stats) { st.Replies++ })
+		s.replies.Add(1)
 	}
 	if s.opts.Replied != nil {
 		s.opts.Replied(err)
 	}
 }
 
-func (s *Server) count(f func(*Stats)) {
-	s.mu.Lock()
-	f(&s.stats)
-	s.mu.Unlock()
-}
-
 func (s *Server) drop(reason string, err error, now time.Time) {
-	s.count(func(st *Stats) { st.Dropped[reason]++ })
+	s.mu.Lock()
+	s.dropped[reason]++
+	s.mu.Unlock()
 	if s.opts.Counted != nil {
 		s.opts.Counted(reason)
 	}
@@ -448,8 +570,8 @@ func (s *Server) Push(peer netip.AddrPort, reply hbproto.DirectorReply) {
 		_, err = s.conn.WriteTo(b, net.UDPAddrFromAddrPort(peer))
 	}
 	if err != nil {
-		s.count(func(st *Stats) { st.ReplyErrors++ })
+		s.replyErrors.Add(1)
 		return
 	}
-	s.count(func(st *Stats) { st.Replies++ })
+	s.replies.Add(1)
 }

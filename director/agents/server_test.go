@@ -44,15 +44,23 @@ func dialFrom(t *testing.T, local netip.Addr, addr net.Addr) *net.UDPConn {
 	return c
 }
 
+// fakeHandler records the reports it gets and, as the director does,
+// publishes the view that reflects each (when s is set).
 type fakeHandler struct {
 	mu      sync.Mutex
 	reports []Report
+	s       *Server
 }
 
 func (f *fakeHandler) Report(r Report) {
 	f.mu.Lock()
 	f.reports = append(f.reports, r)
+	s := f.s
 	f.mu.Unlock()
+	if s != nil {
+		ip := r.Agent.RealIP
+		s.Publish(map[netip.Addr]*View{ip: {Reply: f.Reply(ip), Report: &r.Agent, Peer: r.Peer, Legacy: r.Legacy}})
+	}
 }
 
 func (f *fakeHandler) Reply(ip netip.Addr) hbproto.DirectorReply {
@@ -82,6 +90,10 @@ func startWith(t *testing.T, logs *testutil.SyncBuffer, opts Options) (*Server, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// rs1 and rs2 are the configured real servers: published before any
+	// report, as the director does.
+	h.s = s
+	s.Publish(map[netip.Addr]*View{rs1: {Reply: h.Reply(rs1)}, rs2: {Reply: h.Reply(rs2)}})
 	runServer(t, s)
 	return s, h, conn.LocalAddr()
 }

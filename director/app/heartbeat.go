@@ -31,8 +31,12 @@ const forgetAgentAfter = 10 * time.Minute
 // Configured real servers are always kept (the configuration bounds them).
 const maxStrayAgents = 4096
 
-// agentInfo is what the director knows of one agent.
+// agentInfo is what the director knows of one agent. The reports the
+// heartbeat listener answers on its fast path (the same word again) never
+// reach the main loop: lastSeen, reports and report.Seen follow them once
+// a second (syncAgents), from the listener's slot of the agent.
 type agentInfo struct {
+	ip       netip.Addr
 	report   hbproto.AgentReport
 	peer     netip.AddrPort
 	lastSeen time.Time
@@ -40,6 +44,11 @@ type agentInfo struct {
 	known    bool
 	silent   bool // logged as silent
 	legacy   bool // its last report came with the cluster secret
+	fresh    bool // fresh at the last look (a change marks the view)
+	// slotReports is the listener's count for the agent at the last look;
+	// poolAt is the last report time given to its pools.
+	slotReports uint64
+	poolAt      time.Time
 }
 
 // agentEvent is one accepted report; done is closed once the main loop
@@ -51,8 +60,9 @@ type agentEvent struct {
 
 func (agentEvent) isEvent() {}
 
-// replyView is what the heartbeat listener answers with, rebuilt by the
-// main loop after every change and read without locks.
+// replyView is what the director tells agents, rebuilt by the main loop
+// after every change and read without locks; each agent's part is also
+// published to the heartbeat listener (publishViews).
 type replyView struct {
 	node   string
 	role   hbproto.Role
@@ -61,15 +71,20 @@ type replyView struct {
 	// hb and agents serve report_now (fastfailover.go).
 	hb     *agents.Server
 	agents []agentPeer
+	// published is what the listener publishedTo was last given of each
+	// agent (publishViews); the main loop's, handed from view to view.
+	published   map[netip.Addr]*agents.View
+	publishedTo *agents.Server
 }
 
 // hbHandler connects the listener to the main loop.
 type hbHandler struct{ a *App }
 
 // Report hands the report to the main loop and waits (briefly) until it
-// acted on it.
+// acted on it and published the view that reflects it. Only the reports
+// that change what the director knows of an agent come here (a new agent,
+// a new word, a new address); the listener answers the others itself.
 func (h hbHandler) Report(r agents.Report) {
-	h.a.witness.Observe(r.At, &r.Agent)
 	done := make(chan struct{})
 	select {
 	case h.a.events <- agentEvent{r: r, done: done}:
@@ -132,7 +147,7 @@ func (a *App) onAgent(ev agentEvent) {
 	}
 	switch {
 	case ag == nil:
-		ag = &agentInfo{}
+		ag = &agentInfo{ip: ip}
 		a.agentsTab[ip] = ag
 		if known {
 			a.log.Info("agent heard", "node", r.Agent.Node, "rs", ip.String(), "peer", r.Peer.String(), "state", r.Agent.State.String(), "reason", r.Agent.Reason)
@@ -152,7 +167,15 @@ func (a *App) onAgent(ev agentEvent) {
 		a.markView()
 	}
 	ag.report, ag.peer, ag.lastSeen, ag.known, ag.silent, ag.legacy = r.Agent, r.Peer, now, known, false, r.Legacy
-	ag.reports++
+	ag.poolAt, ag.fresh = now, true
+	if a.hb != nil {
+		if h, ok := a.hb.Heard(ip); ok {
+			ag.reports += h.Reports - min(ag.slotReports, h.Reports)
+			ag.slotReports = h.Reports
+		} else {
+			ag.reports++
+		}
+	}
 	a.met.Heartbeats.WithLabelValues("accepted").Inc()
 	a.met.SetAgent(ip.String(), now, r.Agent.State == hbproto.StateMaintenance)
 	for _, s := range a.byIP[ip] {
@@ -173,8 +196,10 @@ func (a *App) strayAgents() int {
 	return n
 }
 
-// agentFresh reports whether the agent was heard within dead_after.
+// agentFresh reports whether the agent was heard within dead_after,
+// reports answered by the listener alone included (takeHeard).
 func (a *App) agentFresh(ag *agentInfo) bool {
+	a.takeHeard(ag)
 	d := a.cfg.Heartbeat.DeadAfter
 	if d <= 0 {
 		d = config.DefaultHeartbeatDeadAfter * config.DefaultHeartbeatInterval
@@ -182,17 +207,24 @@ func (a *App) agentFresh(ag *agentInfo) bool {
 	return a.now().Sub(ag.lastSeen) < d
 }
 
-// agentGauges counts fresh agents by state, logs agents gone silent and
-// forgets long-silent ones.
+// agentGauges (once a second) takes in the reports the listener answered
+// by itself (syncAgents), counts fresh agents by state, logs agents gone
+// silent and forgets long-silent ones.
 func (a *App) agentGauges() {
+	a.syncAgents()
 	counts := map[string]int{"up": 0, "down": 0, "maintenance": 0, "silent": 0}
 	for ip, ag := range a.agentsTab {
+		if f := a.agentFresh(ag); f != ag.fresh {
+			ag.fresh = f
+			a.markView() // the agents told of report_now, the reports answered alone
+		}
 		switch {
 		case a.agentFresh(ag):
 			counts[ag.report.State.String()]++
 		case a.now().Sub(ag.lastSeen) > forgetAgentAfter:
 			delete(a.agentsTab, ip)
 			a.met.ForgetAgent(ip.String())
+			a.markView() // a stray's slot goes
 		default:
 			counts["silent"]++
 			if !ag.silent {
@@ -203,6 +235,53 @@ func (a *App) agentGauges() {
 	}
 	for st, n := range counts {
 		a.met.Agents.WithLabelValues(st).Set(float64(n))
+	}
+}
+
+// takeHeard takes in what the heartbeat listener saw of ag since the last
+// look (the reports it answered alone): the time and count of its reports
+// and its witness list.
+func (a *App) takeHeard(ag *agentInfo) {
+	if a.hb == nil {
+		return
+	}
+	h, ok := a.hb.Heard(ag.ip)
+	if !ok {
+		return
+	}
+	if h.Reports < ag.slotReports { // a new listener (reload)
+		ag.slotReports = 0
+	}
+	ag.reports += h.Reports - ag.slotReports
+	ag.slotReports = h.Reports
+	if !h.LastSeen.After(ag.lastSeen) {
+		return
+	}
+	ag.lastSeen = h.LastSeen
+	if h.Latest != nil {
+		ag.report.Seen = h.Latest.Seen
+	}
+}
+
+// syncAgents takes in what the listener saw of every agent (takeHeard) and
+// tells the pools that the agents still there are: the pools hear only of
+// an agent's changes, and their agent deadlines (tick) must not expire
+// the word of an agent that keeps reporting the same.
+func (a *App) syncAgents() {
+	if a.hb == nil {
+		return
+	}
+	for ip, ag := range a.agentsTab {
+		a.takeHeard(ag)
+		if ag.silent || !ag.lastSeen.After(ag.poolAt) || !a.agentFresh(ag) {
+			continue
+		}
+		ag.poolAt = ag.lastSeen
+		a.met.SetAgent(ip.String(), ag.lastSeen, ag.report.State == hbproto.StateMaintenance)
+		for _, s := range a.byIP[ip] {
+			st, reason := agentStateFor(&ag.report, s.key)
+			a.perform(s, s.pool.Step(ag.lastSeen, pool.AgentReport{Addr: ip, State: st, Reason: reason}), false)
+		}
 	}
 }
 
@@ -236,9 +315,74 @@ func (a *App) refreshView() {
 			})
 		}
 	}
+	a.publishViews(v, a.view.Load())
 	a.view.Store(v)
 	a.viewStale = false
 	a.releaseAcks()
+}
+
+// publishViews gives the heartbeat listener each agent's part of v that
+// changed since it last got it: every configured real server (heard or
+// not) and every agent in the table. An agent fresh and not silent has
+// its last report in it, so that the listener answers the same report
+// again by itself; else its next report comes to the main loop.
+func (a *App) publishViews(v, prev *replyView) {
+	if a.hb == nil {
+		return
+	}
+	if prev != nil && prev.publishedTo == a.hb {
+		v.published, v.publishedTo = prev.published, a.hb
+	} else {
+		v.published, v.publishedTo = map[netip.Addr]*agents.View{}, a.hb
+	}
+	changed := map[netip.Addr]*agents.View{}
+	want := func(ip netip.Addr) {
+		nv := &agents.View{Reply: hbproto.DirectorReply{Director: v.node, Role: v.role, Destinations: v.dests[ip]}}
+		if ag := a.agentsTab[ip]; ag != nil && !ag.silent && a.agentFresh(ag) {
+			rep := ag.report
+			nv.Report, nv.Peer, nv.Legacy = &rep, ag.peer, ag.legacy
+		}
+		if old := v.published[ip]; old != nil && sameView(old, nv) {
+			return
+		}
+		changed[ip] = nv
+	}
+	for ip := range a.byIP {
+		want(ip)
+	}
+	for ip := range a.agentsTab {
+		if len(a.byIP[ip]) == 0 {
+			want(ip)
+		}
+	}
+	for ip := range v.published {
+		if len(a.byIP[ip]) == 0 && a.agentsTab[ip] == nil {
+			changed[ip] = nil
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	a.hb.Publish(changed)
+	for ip, nv := range changed {
+		if nv == nil {
+			delete(v.published, ip)
+		} else {
+			v.published[ip] = nv
+		}
+	}
+}
+
+// sameView reports whether two published views say the same.
+func sameView(x, y *agents.View) bool {
+	if x.Peer != y.Peer || x.Legacy != y.Legacy || (x.Report == nil) != (y.Report == nil) {
+		return false
+	}
+	if x.Report != nil && (x.Report.Node != y.Report.Node || x.Report.State != y.Report.State || x.Report.Reason != y.Report.Reason ||
+		!slices.Equal(x.Report.Services, y.Report.Services)) {
+		return false
+	}
+	return x.Reply.Director == y.Reply.Director && x.Reply.Role == y.Reply.Role && slices.Equal(x.Reply.Destinations, y.Reply.Destinations)
 }
 
 // releaseAcks lets the replies to the reports handled so far go out.
@@ -287,6 +431,7 @@ func (a *App) startHeartbeatOn(cfg *config.Config, conn net.PacketConn) error {
 		Key: a.hbKey, PreviousKey: previous, AgentKeys: cfg.Heartbeat.AgentKeys,
 		Window: cfg.Heartbeat.Window, Log: a.log, Now: a.now,
 		Counted: func(r string) { a.met.Heartbeats.WithLabelValues(r).Inc() },
+		Observe: a.witness.Observe,
 		Replied: func(err error) {
 			if err != nil {
 				a.met.HeartbeatReplies.WithLabelValues("error").Inc()
@@ -311,6 +456,7 @@ func (a *App) startHeartbeatOn(cfg *config.Config, conn net.PacketConn) error {
 		}
 	}()
 	a.log.Info("heartbeat listening", "addr", conn.LocalAddr().String(), "agent_keys", agentKeysMode(cfg), "previous_key", previous != nil)
+	a.markView() // the new listener gets every agent's view
 	return nil
 }
 

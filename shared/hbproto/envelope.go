@@ -10,6 +10,7 @@ import (
 	"hash"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,7 +37,14 @@ func NewSessionID() (uint64, error) {
 // Key is an HMAC-SHA256 key prepared for sealing and opening: its MAC
 // states are pooled, so that a Key kept per peer costs no allocation per
 // datagram. It is safe for concurrent use.
-type Key struct{ p sync.Pool } // of *macState
+//
+// One state is kept aside from the pool (which a garbage collection
+// empties): a key used by one goroutine at a time, as a director's key
+// per agent is, does not rebuild its HMAC after each collection.
+type Key struct {
+	kept atomic.Pointer[macState]
+	p    sync.Pool // of *macState
+}
 
 // macState is a pooled MAC state, with room for the tag a receiver
 // computes (a local array would escape through hash.Hash.Sum).
@@ -58,7 +66,7 @@ func NewKey(key []byte) *Key {
 func (k *Key) AppendTag(b []byte) []byte {
 	s := k.mac(b)
 	b = s.h.Sum(b)
-	k.p.Put(s)
+	k.put(s)
 	return b
 }
 
@@ -66,16 +74,26 @@ func (k *Key) AppendTag(b []byte) []byte {
 func (k *Key) verify(signed, tag []byte) bool {
 	s := k.mac(signed)
 	ok := hmac.Equal(s.h.Sum(s.tag[:0]), tag)
-	k.p.Put(s)
+	k.put(s)
 	return ok
 }
 
 // mac returns a pooled state that has hashed b; the caller puts it back.
 func (k *Key) mac(b []byte) *macState {
-	s := k.p.Get().(*macState)
+	s := k.kept.Swap(nil)
+	if s == nil {
+		s = k.p.Get().(*macState)
+	}
 	s.h.Reset()
 	s.h.Write(b)
 	return s
+}
+
+// put returns a state taken by mac.
+func (k *Key) put(s *macState) {
+	if !k.kept.CompareAndSwap(nil, s) {
+		k.p.Put(s)
+	}
 }
 
 // AppendTag appends HMAC-SHA256(key, b) to b, for a one-off datagram (the

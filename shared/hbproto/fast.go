@@ -58,7 +58,7 @@ func (s *Sealer) AppendReply(dst []byte, k *Key, now time.Time, t *ReplyTemplate
 	dst = binary.BigEndian.AppendUint64(dst, echo.Seq)
 	m := k.mac(dst[start:])
 	dst = m.h.Sum(dst)
-	k.p.Put(m)
+	k.put(m)
 	return dst
 }
 
