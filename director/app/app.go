@@ -638,6 +638,7 @@ func (a *App) onEvent(ev event) {
 
 // tick lets time pass in every pool (agent expiry, drain timeouts).
 func (a *App) tick() {
+	a.syncAgents() // the reports the listener answered alone, before any agent expires
 	now := a.now()
 	for _, s := range a.services {
 		if d := s.pool.NextDeadline(); !d.IsZero() && !d.After(now) {
