@@ -113,6 +113,15 @@ type kparser struct {
 	next map[blockPlace]cachedBlock
 	// fromCache[i] is true when service i came from the cache.
 	fromCache []bool
+
+	// rs is the real server being read; rsTable the handlers of its
+	// block (realServerTable).
+	rs      rsState
+	rsTable map[string]handler
+	// vs is the virtual_server being read; vsTable the handlers of its
+	// block (virtualServerTable).
+	vs      vsState
+	vsTable map[string]handler
 }
 
 func (p *kparser) errf(n *knode, format string, args ...any) {
@@ -178,6 +187,12 @@ func (p *kparser) args(n *knode, min, max int, usage string) bool {
 	return true
 }
 
+// argsOK reports whether args would pass n without a message (no block,
+// min to max words): handlers ask it before making args' usage text.
+func argsOK(n *knode, min, max int) bool {
+	return !n.hasBlock && len(n.args) >= min && len(n.args) <= max
+}
+
 // needBlock checks that n has a block and the argument count.
 func (p *kparser) needBlock(n *knode, nargs int, usage string) bool {
 	if !n.hasBlock {
@@ -193,7 +208,7 @@ func (p *kparser) needBlock(n *knode, nargs int, usage string) bool {
 
 func (p *kparser) intArg(dst *int, lo, hi int) handler {
 	return handler{fn: func(n *knode) {
-		if !p.args(n, 1, 1, fmt.Sprintf("%s %d..%d", n.kw, lo, hi)) {
+		if !argsOK(n, 1, 1) && !p.args(n, 1, 1, fmt.Sprintf("%s %d..%d", n.kw, lo, hi)) {
 			return
 		}
 		v, m := parseInt(n.args[0], lo, hi)
@@ -225,7 +240,7 @@ func (p *kparser) secondsArg(dst *time.Duration, lo, hi time.Duration) handler {
 // wholeSecondsArg is secondsArg for keywords keepalived reads as integers.
 func (p *kparser) wholeSecondsArg(dst *time.Duration, lo, hi int) handler {
 	return handler{fn: func(n *knode) {
-		if !p.args(n, 1, 1, fmt.Sprintf("%s %d..%d (seconds)", n.kw, lo, hi)) {
+		if !argsOK(n, 1, 1) && !p.args(n, 1, 1, fmt.Sprintf("%s %d..%d (seconds)", n.kw, lo, hi)) {
 			return
 		}
 		v, m := parseInt(n.args[0], lo, hi)
@@ -792,67 +807,18 @@ func (p *kparser) virtualServer(n *knode) {
 // address or fwmark is set.
 func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
 	s.Forwarding = NAT // keepalived's default
-	sched, method, proto := s.Scheduler, string(s.Forwarding), string(s.Protocol)
-	var virtualHost string
-	var inhibit bool
-	var sorry *knode
-	var defs checkDefaults
-	table := map[string]handler{
-		"delay_loop":  p.secondsArg(&s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
-		"lb_algo":     p.enumOrDefault(&sched, "SCHEDULER", msgScheduler, "wlc (unless another lb_algo/lvs_sched line says otherwise)"),
-		"lvs_sched":   p.enumOrDefault(&sched, "SCHEDULER", msgScheduler, "wlc (unless another lb_algo/lvs_sched line says otherwise)"),
-		"lb_kind":     p.enumOrDefault(&method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }, "NAT (the names are case-sensitive: write DR)"),
-		"lvs_method":  p.enumOrDefault(&method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }, "NAT (the names are case-sensitive: write DR)"),
-		"protocol":    p.enumOrDefault(&proto, "TCP|UDP|SCTP", func(s string) string { return msgProtocol(Protocol(s)) }, "UDP, its default without a protocol (write TCP)"),
-		"virtualhost": p.stringArg(&virtualHost),
-		"persistence_timeout": {fn: func(c *knode) {
-			if !p.args(c, 0, 1, "persistence_timeout [SECONDS]") {
-				return
-			}
-			if len(c.args) == 0 {
-				s.Persistence = DefaultPersistenceTimeout
-				return
-			}
-			v, m := parseInt(c.args[0], 1, 2678400)
-			if m != "" {
-				// keepalived: "persistence_timeout invalid", and no
-				// persistence.
-				p.warnf(c, "%s: keepalived ignores it (no persistence), and so does Tandem", m)
-				return
-			}
-			s.Persistence = time.Duration(v) * time.Second
-		}},
-		"sorry_server": {fn: func(c *knode) {
-			if p.args(c, 1, 2, "sorry_server IPADDR [PORT]") {
-				sorry = c
-			}
-		}},
-		"sorry_server_inhibit": p.flagArg(&s.SorryServerInhibit, true),
-		"quorum": {fn: func(c *knode) {
-			v := -1
-			if !p.args(c, 1, 1, "quorum N") {
-				return
-			}
-			if n, m := parseInt(c.args[0], 1, 1<<31-1); m != "" {
-				p.warnf(c, "%s: keepalived uses 1, and so does Tandem", m)
-				v = 1
-			} else {
-				v = n
-			}
-			s.Quorum = v
-		}},
-		"hysteresis":         p.intArg(&s.Hysteresis, 0, 1<<31-1),
-		"quorum_up":          p.scriptArg(&s.QuorumUp),
-		"quorum_down":        p.scriptArg(&s.QuorumDown),
-		"alpha":              p.flagArg(&s.Alpha, true),
-		"omega":              p.flagArg(&s.Omega, true),
-		"inhibit_on_failure": p.flagArg(&inhibit, true),
-		"real_server": {multi: true, fn: func(c *knode) {
-			p.realServer(c, s, inhibit, virtualHost, defs)
-		}},
+	rss := 0
+	for _, c := range n.block {
+		if c.kw == "real_server" {
+			rss++
+		}
 	}
-	p.checkDefaultHandlers(table, &defs)
-	p.block(n, table, "real_server")
+	s.RealServers = make([]RealServer, 0, rss)
+	p.vs = vsState{s: *s, sched: s.Scheduler, method: string(s.Forwarding), proto: string(s.Protocol)}
+	p.block(n, p.virtualServerTable(), "real_server")
+	*s = p.vs.s
+	sched, method, proto, sorry := p.vs.sched, p.vs.method, p.vs.proto, p.vs.sorry
+	p.vs = vsState{}
 	if s.FWMark == 0 && Protocol(proto) == TCP && !has(n, "protocol") {
 		p.warnAt(n.pos, "virtual_server %s: keyword \"protocol\" is missing: keepalived 2.2.7 then uses UDP (\"no protocol set - defaulting to UDP\"), and so does Tandem; write protocol TCP for a TCP service", s.Addr)
 		proto = string(UDP)
@@ -882,6 +848,82 @@ func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
 			s.SorryServer = &SorryServer{Addr: netip.AddrPortFrom(a, port), Pos: sorry.pos}
 		}
 	}
+}
+
+// vsState is the virtual_server being read (virtualServerTable).
+type vsState struct {
+	s                    VirtualService
+	sched, method, proto string
+	virtualHost          string
+	inhibit              bool
+	sorry                *knode
+	defs                 checkDefaults
+}
+
+// virtualServerTable returns the handlers of a virtual_server block,
+// which write to p.vs; made once per read, as realServerTable.
+func (p *kparser) virtualServerTable() map[string]handler {
+	if p.vsTable != nil {
+		return p.vsTable
+	}
+	st := &p.vs
+	table := map[string]handler{
+		"delay_loop":  p.secondsArg(&st.s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
+		"lb_algo":     p.enumOrDefault(&st.sched, "SCHEDULER", msgScheduler, "wlc (unless another lb_algo/lvs_sched line says otherwise)"),
+		"lvs_sched":   p.enumOrDefault(&st.sched, "SCHEDULER", msgScheduler, "wlc (unless another lb_algo/lvs_sched line says otherwise)"),
+		"lb_kind":     p.enumOrDefault(&st.method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }, "NAT (the names are case-sensitive: write DR)"),
+		"lvs_method":  p.enumOrDefault(&st.method, "DR|NAT|TUN", func(s string) string { return msgForwarding(Forwarding(s)) }, "NAT (the names are case-sensitive: write DR)"),
+		"protocol":    p.enumOrDefault(&st.proto, "TCP|UDP|SCTP", func(s string) string { return msgProtocol(Protocol(s)) }, "UDP, its default without a protocol (write TCP)"),
+		"virtualhost": p.stringArg(&st.virtualHost),
+		"persistence_timeout": {fn: func(c *knode) {
+			if !p.args(c, 0, 1, "persistence_timeout [SECONDS]") {
+				return
+			}
+			if len(c.args) == 0 {
+				st.s.Persistence = DefaultPersistenceTimeout
+				return
+			}
+			v, m := parseInt(c.args[0], 1, 2678400)
+			if m != "" {
+				// keepalived: "persistence_timeout invalid", and no
+				// persistence.
+				p.warnf(c, "%s: keepalived ignores it (no persistence), and so does Tandem", m)
+				return
+			}
+			st.s.Persistence = time.Duration(v) * time.Second
+		}},
+		"sorry_server": {fn: func(c *knode) {
+			if p.args(c, 1, 2, "sorry_server IPADDR [PORT]") {
+				st.sorry = c
+			}
+		}},
+		"sorry_server_inhibit": p.flagArg(&st.s.SorryServerInhibit, true),
+		"quorum": {fn: func(c *knode) {
+			v := -1
+			if !p.args(c, 1, 1, "quorum N") {
+				return
+			}
+			if n, m := parseInt(c.args[0], 1, 1<<31-1); m != "" {
+				p.warnf(c, "%s: keepalived uses 1, and so does Tandem", m)
+				v = 1
+			} else {
+				v = n
+			}
+			st.s.Quorum = v
+		}},
+		"hysteresis":         p.intArg(&st.s.Hysteresis, 0, 1<<31-1),
+		"quorum_up":          p.scriptArg(&st.s.QuorumUp),
+		"quorum_down":        p.scriptArg(&st.s.QuorumDown),
+		"alpha":              p.flagArg(&st.s.Alpha, true),
+		"omega":              p.flagArg(&st.s.Omega, true),
+		"inhibit_on_failure": p.flagArg(&st.inhibit, true),
+		"real_server": {multi: true, fn: func(c *knode) {
+			p.realServer(c, &st.s, st.inhibit, st.virtualHost, st.defs)
+		}},
+	}
+	p.checkDefaultHandlers(table, &st.defs)
+	p.vsTable = table
+	return table
 }
 
 // remember keeps the service that n just gave for the next read (see
@@ -924,33 +966,52 @@ func (p *kparser) realServer(n *knode, s *VirtualService, inhibit bool, virtualH
 	if port == 0 && s.FWMark == 0 {
 		port = s.Addr.Port()
 	}
-	rs := newRealServer(netip.AddrPortFrom(a, port), n.pos)
-	rs.InhibitOnFailure = inhibit
-	check := func(t CheckType) handler {
-		return handler{multi: true, fn: func(c *knode) {
-			p.check(c, t, &rs, virtualHost, defs)
-		}}
-	}
+	p.rs = rsState{rs: newRealServer(netip.AddrPortFrom(a, port), n.pos), virtualHost: virtualHost, defs: defs}
+	p.rs.rs.InhibitOnFailure = inhibit
 	if n.hasBlock {
-		table := map[string]handler{
-			"weight":             p.intArg(&rs.Weight, 0, 65535),
-			"inhibit_on_failure": p.flagArg(&rs.InhibitOnFailure, true),
-			"notify_up":          p.scriptArg(&rs.NotifyUp),
-			"notify_down":        p.scriptArg(&rs.NotifyDown),
-			"virtualhost":        p.stringArg(&virtualHost),
-		}
-		checkers := []CheckType{HTTPGet, SSLGet, TCPCheck, MiscCheck, PingCheck, UDPCheck, DNSCheck, SMTPCheck, FileCheck}
-		deferred := make([]string, len(checkers))
-		for i, t := range checkers {
-			table[string(t)] = check(t)
-			deferred[i] = string(t)
-		}
 		// Settings of the real server apply to its checks whatever the
 		// order: the checks are read last.
-		p.checkDefaultHandlers(table, &defs)
-		p.block(n, table, deferred...)
+		p.block(n, p.realServerTable(), checkerKeywordNames...)
 	}
-	s.RealServers = append(s.RealServers, rs)
+	s.RealServers = append(s.RealServers, p.rs.rs)
+}
+
+// rsState is the real server being read, with what its checks take from
+// its block and its virtual_server's (realServerTable).
+type rsState struct {
+	rs          RealServer
+	virtualHost string
+	defs        checkDefaults
+}
+
+// checkerKeywordNames are the checkers' keywords in a real_server block.
+var checkerKeywordNames = []string{string(HTTPGet), string(SSLGet), string(TCPCheck), string(MiscCheck), string(PingCheck),
+	string(UDPCheck), string(DNSCheck), string(SMTPCheck), string(FileCheck)}
+
+// realServerTable returns the handlers of a real_server block, which
+// write to p.rs. It is made once per read: at 10,000 real servers, making
+// it for each block took most of the parse.
+func (p *kparser) realServerTable() map[string]handler {
+	if p.rsTable != nil {
+		return p.rsTable
+	}
+	st := &p.rs
+	table := map[string]handler{
+		"weight":             p.intArg(&st.rs.Weight, 0, 65535),
+		"inhibit_on_failure": p.flagArg(&st.rs.InhibitOnFailure, true),
+		"notify_up":          p.scriptArg(&st.rs.NotifyUp),
+		"notify_down":        p.scriptArg(&st.rs.NotifyDown),
+		"virtualhost":        p.stringArg(&st.virtualHost),
+	}
+	for _, kw := range checkerKeywordNames {
+		t := CheckType(kw)
+		table[kw] = handler{multi: true, fn: func(c *knode) {
+			p.check(c, t, &st.rs, st.virtualHost, st.defs)
+		}}
+	}
+	p.checkDefaultHandlers(table, &st.defs)
+	p.rsTable = table
+	return table
 }
 
 // checkDefaults are checker settings given on a virtual_server or a

@@ -184,6 +184,7 @@ func (s *ksyntax) chunked(name string, data []byte) (nodes []*knode, ok bool) {
 		toks := s.lex(name, text, c.line)
 		i := 0
 		got, _ := s.statements(name, toks, &i, 0)
+		s.doneToks(toks)
 		if len(*s.errs) > before {
 			*s.errs = (*s.errs)[:before]
 			s.files, s.texts = s.files[:files0], s.texts[:files0]

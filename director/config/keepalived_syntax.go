@@ -109,6 +109,12 @@ type ksyntax struct {
 	// in next.
 	cached      bool
 	cache, next blockCache
+
+	// toks is a token buffer to reuse; nodes and args are slabs of
+	// statements and of their words (node, argSlice).
+	toks  []ktok
+	nodes []knode
+	args  []string
 }
 
 // lex splits data into tokens.
@@ -117,7 +123,11 @@ func (s *ksyntax) lex(file string, data []byte, line int) []ktok {
 	// allocation per word); a quoted word is built in word. One token per
 	// 6–8 bytes in the test files (testdata/, the seed), hence len/6.
 	src := string(data)
-	toks := make([]ktok, 0, len(data)/6+16)
+	toks := s.toks // a buffer a finished read gave back (doneToks), else a new one
+	s.toks = nil
+	if cap(toks) == 0 {
+		toks = make([]ktok, 0, len(data)/6+16)
+	}
 	var word strings.Builder
 	start, quotedWord := -1, false // start of the current word (or -1); built in word
 	flush := func(end int) {
@@ -302,7 +312,35 @@ func (s *ksyntax) file(name string, data []byte) []*knode {
 	toks := s.lex(name, data, 1)
 	i := 0
 	nodes, _ := s.statements(name, toks, &i, 0)
+	s.doneToks(toks)
 	return nodes
+}
+
+// doneToks gives back the token buffer of a read whose statements are
+// made: the next lex reuses it (the words are strings of their own).
+func (s *ksyntax) doneToks(toks []ktok) { s.toks = toks[:0] }
+
+// node returns a new statement, taken from a slab: one allocation for
+// many statements.
+func (s *ksyntax) node(kw string, pos Pos) *knode {
+	if len(s.nodes) == 0 {
+		s.nodes = make([]knode, 256)
+	}
+	n := &s.nodes[0]
+	s.nodes = s.nodes[1:]
+	n.kw, n.pos = kw, pos
+	return n
+}
+
+// argSlice returns a slice for n words, of length and capacity n, taken
+// from a slab.
+func (s *ksyntax) argSlice(n int) []string {
+	if len(s.args) < n {
+		s.args = make([]string, max(1024, n))
+	}
+	a := s.args[:n:n]
+	s.args = s.args[n:]
+	return a
 }
 
 // statements parses statements until the end of the tokens or, inside a
@@ -331,11 +369,18 @@ func (s *ksyntax) statements(file string, toks []ktok, i *int, depth int) (out [
 			}
 			continue
 		}
-		n := &knode{kw: t.text, pos: Pos{file, int(t.line)}}
+		n := s.node(t.text, Pos{file, int(t.line)})
 		*i++
-		for *i < len(toks) && toks[*i].kind == kWord {
-			n.args = append(n.args, toks[*i].text)
-			*i++
+		k := *i
+		for k < len(toks) && toks[k].kind == kWord {
+			k++
+		}
+		if k > *i {
+			n.args = s.argSlice(k - *i)
+			for j := range n.args {
+				n.args[j] = toks[*i+j].text
+			}
+			*i = k
 		}
 		// A '{' on this line, or first on a following line, opens the block.
 		j := *i

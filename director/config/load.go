@@ -87,7 +87,7 @@ func DetectFormat(data []byte) Format {
 			// Unless a keepalived.conf with a stray first line ("OS:
 			// CentOS", a title someone pasted in).
 			for line := range bytes.Lines(data) {
-				if kaTop.Match(line) {
+				if mayBeKaTop(line) && kaTop.Match(line) {
 					return FormatKeepalived
 				}
 			}
@@ -96,4 +96,16 @@ func DetectFormat(data []byte) Format {
 		return FormatKeepalived
 	}
 	return FormatKeepalived
+}
+
+// mayBeKaTop is false for a line kaTop cannot match: after its leading
+// white space (\s: tab, newline, form feed, carriage return, space), no
+// g, s or v, the first letters of kaTop's keywords. It spares the regular
+// expression most lines of a big YAML file.
+func mayBeKaTop(line []byte) bool {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n' || line[i] == '\f' || line[i] == '\r') {
+		i++
+	}
+	return i < len(line) && (line[i] == 'g' || line[i] == 's' || line[i] == 'v')
 }

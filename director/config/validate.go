@@ -491,23 +491,29 @@ func (v *validator) service(s *VirtualService) {
 	if ss := s.SorryServer; ss != nil {
 		dest(ss.Pos, "sorry_server", ss.Addr)
 	}
-	seen := map[string]Pos{}
+	// By address: one key per real server (Key, its text, is the same
+	// one to one) without making 10,000 strings at 1,000 × 10.
+	seen := make(map[netip.AddrPort]Pos, len(s.RealServers))
 	for i := range s.RealServers {
 		rs := &s.RealServers[i]
 		dest(rs.Pos, "real_server", rs.Addr)
-		if p, dup := seen[rs.Key()]; dup {
+		if p, dup := seen[rs.Addr]; dup {
 			v.bad(rs.Pos, "%s: keyword \"real_server\": %s is defined twice (first at %s)", w, rs.Key(), p)
 		}
-		seen[rs.Key()] = rs.Pos
+		seen[rs.Addr] = rs.Pos
 		v.realServer(w, rs)
 	}
 }
 
 func (v *validator) realServer(w string, rs *RealServer) {
+	weight, up, down := msgRange(rs.Weight, 0, 65535), msgString("the script", rs.NotifyUp), msgString("the script", rs.NotifyDown)
+	if weight == "" && up == "" && down == "" && len(rs.Checks) == 0 {
+		return // the common case, without making the text below
+	}
 	w += " real_server " + rs.Key()
-	v.check(rs.Pos, w, "weight", msgRange(rs.Weight, 0, 65535))
-	v.check(rs.Pos, w, "notify_up", msgString("the script", rs.NotifyUp))
-	v.check(rs.Pos, w, "notify_down", msgString("the script", rs.NotifyDown))
+	v.check(rs.Pos, w, "weight", weight)
+	v.check(rs.Pos, w, "notify_up", up)
+	v.check(rs.Pos, w, "notify_down", down)
 	for i := range rs.Checks {
 		c := &rs.Checks[i]
 		cw := w + " " + string(c.Type)
