@@ -1,0 +1,222 @@
+package scale
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tandemlb/tandem/e2e/bench/ops"
+)
+
+// The roles of the re-executed test binary (TestMain): the environment
+// names the role and its parameters.
+const (
+	envRole = "TANDEM_SCALE_ROLE"
+	envDir  = "TANDEM_SCALE_DIR"
+	envN    = "TANDEM_SCALE_N"
+	envGen  = "TANDEM_SCALE_GEN"
+	// resultPrefix starts the agents' process's result line.
+	resultPrefix = "SCALE-RESULT "
+)
+
+// RunRole runs the role the environment names, if any, and reports
+// whether it did (then the process should exit with the returned code).
+func RunRole() (code int, ran bool) {
+	switch os.Getenv(envRole) {
+	case "director":
+		n, _ := strconv.Atoi(os.Getenv(envN))
+		if err := runDirector(os.Getenv(envDir), n, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "director:", err)
+			return 1, true
+		}
+		return 0, true
+	case "agents":
+		var c GenConfig
+		if err := json.Unmarshal([]byte(os.Getenv(envGen)), &c); err != nil {
+			fmt.Fprintln(os.Stderr, "agents:", err)
+			return 2, true
+		}
+		res, err := runGen(context.Background(), c)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "agents:", err)
+			return 1, true
+		}
+		b, _ := json.Marshal(res)
+		fmt.Println(resultPrefix + string(b))
+		return 0, true
+	}
+	return 0, false
+}
+
+// Params are the timing of one row.
+type Params struct {
+	Warm, Window, Grace time.Duration
+}
+
+// Row is one measured point of the curve.
+type Row struct {
+	RealServers, Agents int
+	// CPUPct is the director process's CPU (user + system) over the
+	// window, in % of one core; RSSMiB its resident memory at the end.
+	CPUPct, RSSMiB float64
+	Window         time.Duration
+	Gen            GenResult
+}
+
+// Answered is the share of the window's reports answered correctly, %.
+func (r Row) Answered() float64 {
+	if r.Gen.Sent == 0 {
+		return 0
+	}
+	return 100 * float64(r.Gen.Answered) / float64(r.Gen.Sent)
+}
+
+// Measure builds the lab, starts the director with realServers real
+// servers and, with agents > 0, that many agents, and measures one window.
+// wait is how the caller waits on real time (testutil.Settle).
+func Measure(dir string, realServers, agents int, p Params, wait func(time.Duration)) (Row, error) {
+	row := Row{RealServers: realServers, Agents: agents, Window: p.Window}
+	lab, err := NewLab(dir, agents)
+	if err != nil {
+		return row, err
+	}
+	defer lab.Close()
+	ddir := filepath.Join(dir, "director")
+	if err := os.MkdirAll(ddir, 0o755); err != nil {
+		return row, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return row, err
+	}
+	var dlog strings.Builder
+	dcmd := lab.Command(lab.Director, self, "-test.run=^$")
+	dcmd.Env = append(cleanEnv(), envRole+"=director", envDir+"="+ddir, envN+"="+strconv.Itoa(realServers))
+	dcmd.Stderr = &limitWriter{w: &dlog, n: 64 << 10}
+	dout, err := dcmd.StdoutPipe()
+	if err != nil {
+		return row, err
+	}
+	if err := dcmd.Start(); err != nil {
+		return row, err
+	}
+	defer func() {
+		_ = dcmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = dcmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = dcmd.Process.Kill()
+			<-done
+		}
+	}()
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(dout)
+		for sc.Scan() {
+			if sc.Text() == "READY" {
+				ready <- nil
+				_, _ = io.Copy(io.Discard, dout)
+				return
+			}
+		}
+		ready <- fmt.Errorf("director ended before ready: %s", dlog.String())
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return row, err
+		}
+	case <-time.After(3 * time.Minute):
+		return row, fmt.Errorf("director not ready after 3 min: %s", dlog.String())
+	}
+
+	var gcmd *exec.Cmd
+	var gout strings.Builder
+	var glog strings.Builder
+	if agents > 0 {
+		cfg, _ := json.Marshal(GenConfig{N: agents, Every: time.Second, Warm: p.Warm, Window: p.Window, Grace: p.Grace})
+		gcmd = lab.Command(lab.Agents, self, "-test.run=^$")
+		gcmd.Env = append(cleanEnv(), envRole+"=agents", envGen+"="+string(cfg))
+		gcmd.Stdout, gcmd.Stderr = &limitWriter{w: &gout, n: 64 << 10}, &limitWriter{w: &glog, n: 64 << 10}
+		if err := gcmd.Start(); err != nil {
+			return row, err
+		}
+	}
+	wait(p.Warm)
+	pid := dcmd.Process.Pid
+	s0, err := ops.ReadProc("/proc", pid)
+	if err != nil {
+		return row, err
+	}
+	t0 := time.Now()
+	wait(p.Window)
+	s1, err := ops.ReadProc("/proc", pid)
+	if err != nil {
+		return row, err
+	}
+	el := time.Since(t0)
+	row.CPUPct = 100 * float64(s1.Ticks-s0.Ticks) / 100 / el.Seconds()
+	row.RSSMiB = float64(s1.RSSKiB) / 1024
+	if gcmd != nil {
+		done := make(chan error, 1)
+		go func() { done <- gcmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				return row, fmt.Errorf("agents: %v: %s", err, glog.String())
+			}
+		case <-time.After(p.Grace + time.Minute):
+			_ = gcmd.Process.Kill()
+			return row, fmt.Errorf("agents did not end: %s", glog.String())
+		}
+		line := ""
+		for _, l := range strings.Split(gout.String(), "\n") {
+			if strings.HasPrefix(l, resultPrefix) {
+				line = strings.TrimPrefix(l, resultPrefix)
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &row.Gen); err != nil {
+			return row, fmt.Errorf("agents' result %q: %v (%s)", line, err, glog.String())
+		}
+	}
+	return row, nil
+}
+
+// cleanEnv is the environment without systemd's notify socket and the
+// test gates' variables the children do not need.
+func cleanEnv() []string {
+	var out []string
+	for _, e := range os.Environ() {
+		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || strings.HasPrefix(e, "TANDEM_SCALE_") {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// limitWriter keeps at most n bytes.
+type limitWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.n -= k
+		_, _ = l.w.Write(p[:k])
+	}
+	return len(p), nil
+}

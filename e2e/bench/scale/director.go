@@ -1,0 +1,109 @@
+package scale
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tandemlb/tandem/director/app"
+	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/director/lvs/lvstest"
+)
+
+// Secret is the lab's cluster secret (the director's key file); each
+// agent seals with the key derived from it for its address.
+var Secret = []byte(strings.Repeat("s", 32))
+
+// PerService is how many real servers each virtual service has: n real
+// servers are n/PerService services (1,000 × 10 for 10,000).
+const PerService = 10
+
+// Node is the director's name in the lab.
+const Node = "lb-scale"
+
+// DirectorConfig is the native configuration of a director with n real
+// servers (agents 0..n-1, weight 1, no checks), its heartbeat listener on
+// the lab's address, in dir.
+func DirectorConfig(dir string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\nnode: %s\nheartbeat:\n  listen: %s:%d\n  key_file: %s\n  interval: 1s\nmetrics:\n  enabled: false\n",
+		Node, directorAddr, HeartbeatPort, filepath.Join(dir, "key"))
+	if n == 0 {
+		return b.String()
+	}
+	b.WriteString("virtual_servers:\n")
+	for s := 0; s*PerService < n; s++ {
+		fmt.Fprintf(&b, "  - address: 198.18.%d.%d:80\n    real_servers:\n", s/250, s%250+1)
+		for i := s * PerService; i < min(n, (s+1)*PerService); i++ {
+			fmt.Fprintf(&b, "      - address: %s:80\n        weight: 1\n", AgentIP(i))
+		}
+	}
+	return b.String()
+}
+
+// fakeIPVS is the recording in-memory IPVS (lvstest.Fake) with no sync
+// daemons: this kernel has no ip_vs.
+type fakeIPVS struct{ *lvstest.Fake }
+
+func (fakeIPVS) StartDaemon(lvs.DaemonState, string, uint8) error { return nil }
+func (fakeIPVS) StopDaemon(lvs.DaemonState) error                 { return nil }
+func (fakeIPVS) Daemons() ([]lvs.Daemon, error)                   { return nil, nil }
+func (fakeIPVS) Close() error                                     { return nil }
+
+// runDirector is the director process: director/app on the fake IPVS with
+// n real servers, in dir, until SIGTERM. It prints "READY" once ready.
+func runDirector(dir string, n int, stdout io.Writer) error {
+	if err := os.WriteFile(filepath.Join(dir, "key"), append(append([]byte(nil), Secret...), '\n'), 0o600); err != nil {
+		return err
+	}
+	vs := filepath.Join(dir, "sys", "net", "ipv4", "vs")
+	if err := os.MkdirAll(vs, 0o755); err != nil {
+		return err
+	}
+	for _, f := range []string{"expire_nodest_conn", "expire_quiescent_template", "conn_reuse_mode"} {
+		if err := os.WriteFile(filepath.Join(vs, f), []byte("0\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(dir, "director.yaml")
+	if err := os.WriteFile(path, []byte(DirectorConfig(dir, n)), 0o644); err != nil {
+		return err
+	}
+	loader := &config.Loader{}
+	cfg, err := loader.Load(path)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	off := false
+	fake := fakeIPVS{&lvstest.Fake{}}
+	a := app.New(cfg, app.Options{
+		Loader: loader, Log: log,
+		Socket:     filepath.Join(dir, "ctl.sock"),
+		StateDir:   filepath.Join(dir, "state"),
+		OpenIPVS:   func(*slog.Logger) (app.IPVS, error) { return fake, nil },
+		SysctlRoot: filepath.Join(dir, "sys"),
+		HostChecks: &off,
+	})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		return fmt.Errorf("director: %v", err)
+	case <-time.After(2 * time.Minute):
+		return fmt.Errorf("director: not ready after 2 min")
+	}
+	fmt.Fprintln(stdout, "READY")
+	return <-done
+}

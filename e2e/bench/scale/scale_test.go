@@ -1,0 +1,66 @@
+package scale
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tandemlb/tandem/shared/testutil"
+)
+
+// TestMain runs the director's or the agents' process when the
+// environment names the role (the benchmark re-executes this binary).
+func TestMain(m *testing.M) {
+	if code, ran := RunRole(); ran {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// TestNetnsScaleSmoke: 100 agents for 2 s against a director with their
+// 100 real servers: every report of the window is answered, every reply is
+// correct (sealed for its agent, echoing the report, its destination at
+// weight 1 and up). Root; netns level.
+func TestNetnsScaleSmoke(t *testing.T) {
+	testutil.Netns(t)
+	row, err := Measure(t.TempDir(), 100, 100, Params{Warm: time.Second, Window: 2 * time.Second, Grace: time.Second}, testutil.Settle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED 100 agents: %d reports, %d answered, %d bad, p50 %.0f µs, p99 %.0f µs; director CPU %.2f %% of a core, RSS %.1f MiB",
+		row.Gen.Sent, row.Gen.Answered, row.Gen.Bad, row.Gen.P50US, row.Gen.P99US, row.CPUPct, row.RSSMiB)
+	if row.Gen.Sent < 150 || row.Gen.Answered != row.Gen.Sent || row.Gen.Bad != 0 || row.Gen.SendErrors != 0 {
+		t.Errorf("%d reports sent in the window, %d answered, %d bad replies (first: %s), %d send errors", row.Gen.Sent, row.Gen.Answered, row.Gen.Bad, row.Gen.Why, row.Gen.SendErrors)
+	}
+}
+
+// TestNetnsBenchScale is `make bench-scale`: the curve for 0, 100, 1,000
+// and 10,000 agents (and 10,000 real servers without agents), written to
+// docs/benchmarks-scale.md. It needs TANDEM_BENCH=1 too; it fails only when
+// a row cannot be measured, not on the figures.
+func TestNetnsBenchScale(t *testing.T) {
+	testutil.Netns(t)
+	if os.Getenv("TANDEM_BENCH") == "" {
+		t.Skip("a benchmark: make bench-scale (TANDEM_BENCH=1)")
+	}
+	p := Params{Warm: 5 * time.Second, Window: 20 * time.Second, Grace: 2 * time.Second}
+	host := HostLine()
+	start := time.Now()
+	var rows []Row
+	for _, c := range []struct{ rs, agents int }{{0, 0}, {10000, 0}, {100, 100}, {1000, 1000}, {10000, 10000}} {
+		row, err := Measure(t.TempDir(), c.rs, c.agents, p, testutil.Settle)
+		if err != nil {
+			t.Fatalf("%d real servers, %d agents: %v", c.rs, c.agents, err)
+		}
+		t.Logf("MEASURED %d real servers, %d agents: CPU %.2f %%, RSS %.1f MiB, %d reports, %.2f %% answered, %d bad (%s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, %.1f per wake-up",
+			c.rs, c.agents, row.CPUPct, row.RSSMiB, row.Gen.Sent, row.Answered(), row.Gen.Bad, row.Gen.Why, row.Gen.P50US, row.Gen.P99US, row.Gen.MaxUS, row.Gen.Bursts)
+		rows = append(rows, row)
+	}
+	page := Page(rows, host, p, time.Since(start))
+	out := filepath.Join(testutil.ModuleRoot(t), "docs", "benchmarks-scale.md")
+	if err := os.WriteFile(out, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s\n%s", out, page)
+}
