@@ -37,9 +37,18 @@ import (
 // maxBatch bounds the events the main loop takes before it flushes.
 const maxBatch = 256
 
-// DefaultPollInterval is how often the IPVS connection counters are read
-// (one dump of the table) to drive drains and answer agents.
+// DefaultPollInterval is how often the IPVS connection counters of the
+// services with a server draining are read (one service each), to end
+// the drain once its connections are gone. Nothing is read when nothing
+// drains.
 const DefaultPollInterval = 200 * time.Millisecond
+
+// DefaultResyncInterval is how often the whole IPVS table is read to
+// find drift from the desired state (Options.ResyncInterval). IPVS sends
+// no change events, and only a failed operation or someone else's edit
+// (ipvsadm) makes the table differ; every write of the director reads the
+// service it writes.
+const DefaultResyncInterval = 5 * time.Minute
 
 // IPVS is the kernel's IPVS as the director uses it: the table and the
 // connection-sync daemons. *lvs.Kernel is the real one.
@@ -86,8 +95,15 @@ type Options struct {
 	NewVRRP func(cfg vrrp.InstanceConfig, opts vrrp.Options) (VRRPDriver, error)
 	// SysctlRoot replaces /proc/sys for the IPVS sysctls (tests).
 	SysctlRoot string
-	// PollInterval is the IPVS counter poll (0: DefaultPollInterval).
+	// PollInterval is how often the counters of the services with a
+	// server draining are read, and the VIPs kept from a previous run
+	// looked at (0: DefaultPollInterval).
 	PollInterval time.Duration
+	// ResyncInterval is the safety read of the whole IPVS table (drift
+	// from the desired state: a failed operation, someone else's edit),
+	// in the background; 0 means DefaultResyncInterval. It is stretched so
+	// that the read takes at most 1 % of the time.
+	ResyncInterval time.Duration
 	// HostChecks turns on the start-up warnings about the host (ip_forward,
 	// the VRRP firewall, keepalived); nil means on.
 	HostChecks *bool
@@ -160,14 +176,20 @@ type App struct {
 	drains    map[netip.AddrPort]string
 	syncd     syncState
 	checkGen  uint64
-	polls     uint64
 	// The background whole-table read (fullPoll): its own handle, one at
 	// a time, when the last one ended and how long it took.
 	pollIPVS     IPVS
 	fullPolling  bool
 	fullPollAt   time.Time
 	fullPollTook time.Duration
-	warnings     []string
+	// The main loop's timed work (nextWake): when the draining services
+	// and the kept VIPs were last looked at, and when an agent may next
+	// go silent or be forgotten.
+	drainedAt  time.Time
+	keptAt     time.Time
+	agentsDue  time.Time
+	applyRetry applyRetry
+	warnings   []string
 
 	hb         *agents.Server
 	hbStop     context.CancelFunc
@@ -210,6 +232,9 @@ type App struct {
 	starting    bool // setup before the first reconciliation: no gauges yet
 	reloadTimes reloadTimes
 	ready       chan struct{}
+	// wakes counts the main loop's iterations (tests and benchmarks: what
+	// an idle director costs).
+	wakes atomic.Uint64
 
 	// Tracking (tracking.go), sync groups (syncgroups.go) and the static
 	// entries (static.go); owned by the main loop.
@@ -255,6 +280,9 @@ func New(cfg *config.Config, opts Options) *App {
 	now := opts.Clock.Now
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.ResyncInterval <= 0 {
+		opts.ResyncInterval = DefaultResyncInterval
 	}
 	if opts.Loader == nil {
 		opts.Loader = &config.Loader{}
@@ -377,6 +405,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 
 	a.reloadTimes.mark("control socket")
 	a.onVRRP()
+	a.agentGauges()
 	line := a.statusLine()
 	a.statusLn = line
 	a.notify.Ready(line)
@@ -394,12 +423,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 		defer t.Stop()
 		wd = t.C()
 	}
-	poll := clk.NewTicker(a.opts.PollInterval)
-	defer poll.Stop()
-	slow := clk.NewTicker(time.Second)
-	defer slow.Stop()
-	deadline := clock.NewAlarm(clk)
-	defer deadline.Stop()
+	alarm := clock.NewAlarm(clk)
+	defer alarm.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -431,16 +456,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 			a.onVRRP()
 		case <-a.trackBox.wake:
 			a.onTrack()
-		case <-poll.C():
-			a.checkKeepers()
-			a.poll()
-		case <-deadline.At(a.nextDeadline()):
-			a.tick()
+		case <-alarm.At(a.nextWake()):
+			a.onAlarm()
 		case <-wd:
 			a.notify.Watchdog()
-		case <-slow.C():
-			a.slow()
 		}
+		a.wakes.Add(1)
 		a.flush()
 	}
 }
@@ -629,6 +650,7 @@ func (a *App) onEvent(ev event) {
 		a.onCheck(e)
 	case agentEvent:
 		a.onAgent(e)
+		a.agentSeen(a.agentsTab[e.r.Agent.RealIP.Unmap()])
 	case instanceDone:
 		a.onInstanceDone(e)
 	case fullPollDone:
@@ -647,6 +669,72 @@ func (a *App) tick() {
 	}
 }
 
+// What wakes the main loop: its events (the drivers' state changes,
+// checker verdicts, agents' reports, tracker verdicts, control commands,
+// SIGHUP, a whole-table read done) and one alarm, armed for the earliest of
+// the deadlines below, each there only while something needs it
+// (docs/director.md, "What wakes the director"). Nothing runs on a fixed
+// period.
+//
+//   - a pool's deadline: an agent's report expiring, a drain timing out;
+//   - the draining services' counters, every PollInterval while a server
+//     drains (the drain ends when its active connections reach 0);
+//   - the VIPs kept from a previous run, every PollInterval while an
+//     instance keeps them (until it is MASTER or hears another master);
+//   - the safety read of the whole table (resyncAt), in the background;
+//   - an agent going silent or being forgotten (agentsDue);
+//   - a retry: a service whose write failed (backing off), a sync daemon
+//     that failed to start or stop, a failed VRRP instance, the end of a
+//     new master's hand-over grace.
+
+// nextWake is the earliest deadline of the main loop, zero if none.
+func (a *App) nextWake() time.Time {
+	var next time.Time
+	at := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	at(a.nextDeadline())
+	at(a.drainReadAt())
+	at(a.keepersAt())
+	at(a.resyncAt())
+	at(a.agentsDue)
+	at(a.applyRetry.at)
+	at(a.retryAt())
+	return next
+}
+
+// onAlarm does what is due at the main loop's alarm (nextWake). What came
+// early changes nothing.
+func (a *App) onAlarm() {
+	now := a.now()
+	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
+	// The agents first: what the heartbeat listener heard moves the pools'
+	// agent deadlines on before they expire anything.
+	if due(a.agentsDue) || (len(a.agentsTab) > 0 && due(a.nextDeadline())) {
+		a.agentsTick()
+	}
+	a.tick()
+	if due(a.drainReadAt()) {
+		a.pollDraining(now)
+	}
+	if due(a.keepersAt()) {
+		a.keptAt = now
+		a.checkKeepers()
+	}
+	if due(a.resyncAt()) {
+		a.fullPoll()
+	}
+	if due(a.applyRetry.at) {
+		a.retryApplies()
+	}
+	if due(a.retryAt()) {
+		a.syncDaemons()
+		a.restartFailedInstances()
+	}
+}
+
 // nextDeadline is the earliest pool deadline, zero if none.
 func (a *App) nextDeadline() time.Time {
 	var next time.Time
@@ -658,14 +746,83 @@ func (a *App) nextDeadline() time.Time {
 	return next
 }
 
-// slow runs once a second: retries (sync daemons, failed VRRP instances),
-// agent gauges and the systemd status line.
-func (a *App) slow() {
-	a.markView() // agents' freshness goes with time
-	a.syncDaemons()
-	a.restartFailedInstances()
-	a.checkGroups()
+// keepersAt is when to look again whether an instance may release the VIPs
+// it kept from a previous run (checkKeepers), zero if none keeps any.
+func (a *App) keepersAt() time.Time {
+	for _, in := range a.instances {
+		if in.keeper != nil && in.drv != nil && in.keeper.isKeeping() {
+			return a.keptAt.Add(a.opts.PollInterval)
+		}
+	}
+	return time.Time{}
+}
+
+// retryAt is the earliest retry: the sync daemons (a failure, the end of a
+// hand-over grace) and the failed VRRP instances; zero if none.
+func (a *App) retryAt() time.Time {
+	next := a.syncd.wakeAt
+	for _, in := range a.instances {
+		if in.err == nil || in.cancel != nil {
+			continue
+		}
+		if t := in.failedAt.Add(restartAfter); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
+
+// agentSeen notes that ag reported: the agents' alarm comes no later than
+// when it goes silent.
+func (a *App) agentSeen(ag *agentInfo) {
+	if ag == nil {
+		return
+	}
+	if t := ag.lastSeen.Add(a.deadAfter()); a.agentsDue.IsZero() || t.Before(a.agentsDue) {
+		a.agentsDue = t
+	}
+}
+
+// agentsTick runs when an agent may have gone silent or may be forgotten,
+// and before a pool deadline while there are agents: the agents' gauges
+// and logs (agentGauges), what shows fresh agents (the view, the status
+// line) if one went silent, and the next such moment. Reports only move
+// an agent's moment later, so the alarm may come early; it then only
+// finds the next one.
+func (a *App) agentsTick() {
+	for _, ag := range a.agentsTab {
+		if !ag.silent && !a.agentFresh(ag) {
+			a.markView() // gone silent since the last look
+			break
+		}
+	}
 	a.agentGauges()
+	dead := a.deadAfter()
+	var next time.Time
+	for _, ag := range a.agentsTab {
+		t := ag.lastSeen.Add(forgetAgentAfter + time.Millisecond)
+		if a.agentFresh(ag) {
+			t = ag.lastSeen.Add(dead)
+		}
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	a.agentsDue = next
+}
+
+// deadAfter is how long an agent stays fresh after its last report
+// (heartbeat.dead_after).
+func (a *App) deadAfter() time.Duration {
+	if d := a.cfg.Heartbeat.DeadAfter; d > 0 {
+		return d
+	}
+	return config.DefaultHeartbeatDeadAfter * config.DefaultHeartbeatInterval
+}
+
+// notifyStatus sends the systemd status line if it changed (it is computed when
+// what it shows may have changed: see flush).
+func (a *App) notifyStatus() {
 	if line := a.statusLine(); line != a.statusLn {
 		a.statusLn = line
 		a.notify.Status(line)
@@ -676,18 +833,29 @@ func (a *App) slow() {
 // agents are told.
 func (a *App) flush() {
 	for _, s := range a.services {
-		if s.dirty {
-			a.applyService(s)
+		if !s.dirty {
+			continue
+		}
+		a.applyService(s)
+		// A drain that starts while none runs is first read PollInterval
+		// after its weight 0, as later ones are within PollInterval: a
+		// connection still in its handshake is counted active by then.
+		if now := a.now(); s.draining() && !now.Before(a.drainReadAt()) {
+			a.drainedAt = now
 		}
 	}
-	// The view is rebuilt only when something it shows may have changed
-	// (markView): at 1,000 services × 10 it costs milliseconds, and the
-	// loop runs on every event.
+	// The view, the status line and the agents' gauges are rebuilt only
+	// when something they show may have changed (markView): at 1,000
+	// services × 10 it costs milliseconds, and the loop runs on every
+	// event.
 	if a.viewStale {
+		a.notifyStatus()
+		a.agentGauges()
 		a.refreshView()
 	} else {
 		a.releaseAcks() // the view is current: the replies may go
 	}
+	a.endRetryRound()
 }
 
 // markView says that what agents are told may have changed: pool states,

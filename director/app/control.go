@@ -66,6 +66,9 @@ type statusWithStats struct {
 	h IPVS
 	// keys are the IPVS keys of st.Services, in order.
 	keys []lvs.ServiceKey
+	// stats: the traffic counters were asked for (the connections are
+	// read in any case).
+	stats bool
 }
 
 type cmdResult struct {
@@ -110,7 +113,7 @@ func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 	select {
 	case r := <-c.reply:
 		if sw, ok := r.data.(statusWithStats); ok && r.err == nil {
-			return readStats(sw, a.now)
+			return readStats(sw, a.now, a.postRead)
 		}
 		if fw, ok := r.data.(*failoverWait); ok && r.err == nil {
 			return a.failoverWaitFor(ctx, fw), nil
@@ -133,20 +136,58 @@ func checkFailoverArgs(f control.FailoverArgs) error {
 }
 
 // readStats reads the IPVS table once (from the control socket's
-// goroutine; the handle serialises its calls) and puts its counters into
-// the status.
-func readStats(sw statusWithStats, now func() time.Time) (control.Status, error) {
+// goroutine; the handle serialises its calls) and puts its connections
+// and, if asked, its traffic counters into the status. The read goes to
+// the main loop too (post), as a safety read would.
+func readStats(sw statusWithStats, now func() time.Time, post func(fullPollDone)) (control.Status, error) {
 	st := sw.st
 	if sw.h == nil {
 		return st, nil
 	}
+	start := now()
 	states, err := lvs.ReadTraffic(sw.h) // the 64-bit counters
 	if err != nil {
 		return control.Status{}, fmt.Errorf("reading the IPVS counters: %w", err)
 	}
-	st.StatsAt = now()
-	fillStats(&st, sw.keys, states)
+	post(fullPollDone{states: states, start: start, took: now().Sub(start), asked: true})
+	fillConns(&st, sw.keys, states)
+	if sw.stats {
+		st.StatsAt = now()
+		fillStats(&st, sw.keys, states)
+	}
 	return st, nil
+}
+
+// fillConns puts what IPVS says of each real server of st's services
+// (keys[i] is the IPVS key of st.Services[i]) into it: its weight in the
+// kernel (-1: absent) and connections; a service IPVS lacks is not in the
+// kernel.
+func fillConns(st *control.Status, keys []lvs.ServiceKey, states []lvs.ServiceState) {
+	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
+	for i := range states {
+		byKey[states[i].Service.Key()] = &states[i]
+	}
+	for i := range st.Services {
+		if i >= len(keys) {
+			break
+		}
+		svc := &st.Services[i]
+		kst := byKey[keys[i]]
+		svc.InKernel = kst != nil
+		dests := map[string]*lvs.DestinationState{}
+		if kst != nil {
+			for j := range kst.Destinations {
+				dests[kst.Destinations[j].Key()] = &kst.Destinations[j]
+			}
+		}
+		for j := range svc.RealServers {
+			rs := &svc.RealServers[j]
+			rs.KernelWeight, rs.Active, rs.Inactive = -1, 0, 0
+			if d := dests[destKey(rs.Addr)]; d != nil {
+				rs.KernelWeight, rs.Active, rs.Inactive = d.Weight, d.ActiveConns, d.InactiveConns
+			}
+		}
+	}
 }
 
 // fillStats puts the counters of states into st's services (keys[i] is
@@ -208,10 +249,12 @@ func (a *App) onCommand(c command) cmdResult {
 		if c.status.Peers {
 			st.Peers = a.peersStatus(st.VRRP)
 		}
-		if !c.status.Stats {
+		if !c.status.Stats && (a.ipvs == nil || len(a.services) == 0) {
 			return cmdResult{data: st}
 		}
-		sw := statusWithStats{st: st}
+		// The connection counters are read when asked, off the main loop
+		// (it reads only those of the servers draining).
+		sw := statusWithStats{st: st, stats: c.status.Stats}
 		if a.ipvs != nil {
 			sw.h = a.ipvs
 			if a.pollIPVS != nil {

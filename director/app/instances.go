@@ -221,12 +221,13 @@ func (a *App) onInstanceDone(e instanceDone) {
 	in.err, in.failedAt, in.cancel = a.explainInstanceErr(&in.cfg, e.err), a.now(), nil
 	a.publishVRRPMetrics()
 	a.setState(in, vrrp.StateInit)
+	a.markView() // the status line says FAILED
 	a.rebindPeerwatch()
 	a.log.Error("vrrp instance failed; retrying in 5s", "instance", in.cfg.Name, "interface", in.cfg.Interface, "err", in.err)
 }
 
 // restartFailedInstances starts again the instances that failed more than
-// restartAfter ago.
+// restartAfter ago (the main loop's alarm comes then: retryAt).
 func (a *App) restartFailedInstances() {
 	for _, in := range a.instances {
 		if in.err == nil || in.cancel != nil || a.now().Sub(in.failedAt) < restartAfter {
@@ -235,6 +236,7 @@ func (a *App) restartFailedInstances() {
 		if err := a.runInstance(in); err != nil {
 			a.log.Error("vrrp instance cannot start", "instance", in.cfg.Name, "err", err)
 		}
+		a.markView()
 	}
 }
 

@@ -168,6 +168,7 @@ func (a *App) firstReconcile() error {
 		a.log.Warn("ipvs: first reconciliation incomplete; retrying in the background", "err", err)
 	}
 	a.log.Info("ipvs: table adopted", "services_found", res.Found, "destinations_found", res.FoundDests, "operations", len(res.Applied), "failed", len(res.Failed))
+	a.fullPollAt = a.now() // the table was just read whole
 	for _, s := range a.services {
 		s.dirty = false
 		s.lastApply = a.now()
@@ -175,6 +176,7 @@ func (a *App) firstReconcile() error {
 		for _, f := range res.Failed {
 			if f.Op.Service.Key() == ServiceOf(&s.cfg).Key() {
 				s.lastErr = f.Error()
+				a.applyFailed(s.lastApply)
 			}
 		}
 	}
@@ -204,9 +206,62 @@ func (a *App) applyService(s *service) {
 	a.countOps(res)
 	if err != nil {
 		s.lastErr = err.Error()
+		a.applyFailed(s.lastApply)
 		return
 	}
 	s.lastErr = ""
+}
+
+// maxApplyBackoff bounds the wait between two retries of the services
+// whose write failed.
+const maxApplyBackoff = time.Minute
+
+// applyFailed arms the retry of the services whose write failed, if it is
+// not armed: retryEvery after the first failure, twice as long after each
+// retry that failed again, at most maxApplyBackoff.
+func (a *App) applyFailed(now time.Time) {
+	if !a.applyRetry.at.IsZero() {
+		return
+	}
+	if a.applyRetry.backoff == 0 {
+		a.applyRetry.backoff = retryEvery
+	}
+	a.applyRetry.at = now.Add(a.applyRetry.backoff)
+}
+
+// retryApplies marks the services whose last write failed for the next
+// flush, and lengthens the next wait.
+func (a *App) retryApplies() {
+	a.applyRetry.at = time.Time{}
+	a.applyRetry.round = true
+	a.applyRetry.backoff = min(2*a.applyRetry.backoff, maxApplyBackoff)
+	for _, s := range a.services {
+		if s.lastErr != "" {
+			s.dirty = true
+		}
+	}
+}
+
+// endRetryRound, after the flush of a retry, starts the backoff again
+// once every write succeeded.
+func (a *App) endRetryRound() {
+	if !a.applyRetry.round {
+		return
+	}
+	a.applyRetry.round = false
+	for _, s := range a.services {
+		if s.lastErr != "" {
+			return
+		}
+	}
+	a.applyRetry.backoff = 0
+}
+
+// applyRetry is the retry of the services whose write failed.
+type applyRetry struct {
+	at      time.Time     // when; zero: nothing failed
+	backoff time.Duration // the wait after the next failure
+	round   bool          // this flush retries
 }
 
 // removeService deletes a service that left the configuration.
@@ -222,78 +277,44 @@ func (a *App) removeService(s *service) {
 	}
 }
 
-// fullPollServices is the table size up to which every poll reads the
-// whole table in the main loop. A larger table is read whole in the
-// background (fullPoll), at most every fullPollEvery polls and never more
-// than a tenth of the time; each poll in between reads only its services
-// with a server draining (one service each).
-//
-// With nothing draining, a small table is read only every idlePollEvery
-// polls (once a second by default): the counters then serve the agents'
-// replies and the drift check, which need no more.
-const (
-	fullPollServices = 64
-	fullPollDests    = 512
-	fullPollEvery    = 10
-	idlePollEvery    = 5
-)
+// drainReadAt is when the services with a server draining are next read
+// (pollDraining), zero when none drains: their counters end the drain.
+func (a *App) drainReadAt() time.Time {
+	if a.ipvs == nil || !a.anyDraining() {
+		return time.Time{}
+	}
+	return a.drainedAt.Add(a.opts.PollInterval)
+}
 
-// poll reads IPVS: connection counters go to the pools (drain progress)
-// and to agents' replies; a service that differs from what it should be is
-// reconciled again (at most every retryEvery).
-func (a *App) poll() {
-	if a.ipvs == nil || len(a.services) == 0 {
-		return
-	}
-	a.polls++
-	if a.smallTable() {
-		if a.polls%idlePollEvery != 0 && !a.anyDraining() {
-			return
-		}
-		states, err := a.ipvs.Services()
-		if err != nil {
-			a.log.Debug("ipvs: poll failed", "err", err)
-			return
-		}
-		a.takeTable(states)
-		return
-	}
-	if !a.fullPolling && a.polls%fullPollEvery == 0 && a.now().Sub(a.fullPollAt) >= 10*a.fullPollTook {
-		a.fullPoll()
-	}
-	byKey := map[lvs.ServiceKey]*lvs.ServiceState{}
-	var todo []*service
+// pollDraining reads the counters of every service with a server
+// draining, one service each, in the main loop (one small read per
+// draining service).
+func (a *App) pollDraining(now time.Time) {
+	a.drainedAt = now
 	for _, s := range a.services {
-		if !s.draining() {
-			continue
+		if s.draining() {
+			a.readDraining(s, now)
 		}
-		st, err := a.ipvs.Service(ServiceOf(&s.cfg))
-		switch {
-		case err == nil:
-			byKey[st.Service.Key()] = &st
-		case !errors.Is(err, lvs.ErrNotFound):
-			a.log.Debug("ipvs: poll failed", "service", s.key, "err", err)
-			continue
-		}
-		todo = append(todo, s)
-	}
-	now := a.now()
-	for _, s := range todo {
-		a.pollService(s, byKey[ServiceOf(&s.cfg).Key()], now)
 	}
 }
 
-// smallTable: few enough services and destinations to read the whole
-// table in the main loop.
-func (a *App) smallTable() bool {
-	if len(a.services) > fullPollServices {
+// readDraining reads one service and takes its counters (pollService); it
+// reports whether the read succeeded (absent counts as read).
+func (a *App) readDraining(s *service, now time.Time) bool {
+	if a.ipvs == nil {
 		return false
 	}
-	n := 0
-	for _, s := range a.services {
-		n += len(s.cfg.RealServers)
+	st, err := a.ipvs.Service(ServiceOf(&s.cfg))
+	switch {
+	case err == nil:
+		a.pollService(s, &st, now)
+	case errors.Is(err, lvs.ErrNotFound):
+		a.pollService(s, nil, now)
+	default:
+		a.log.Debug("ipvs: reading a draining service failed", "service", s.key, "err", err)
+		return false
 	}
-	return n <= fullPollDests
+	return true
 }
 
 // anyDraining reports whether a server of any service is draining.
@@ -306,11 +327,24 @@ func (a *App) anyDraining() bool {
 	return false
 }
 
+// resyncAt is when the whole table is next read (fullPoll), zero while a
+// read runs or without services: Options.ResyncInterval after the last
+// one, stretched to 100 times what that read took (at most 1 % of the
+// time goes to it).
+func (a *App) resyncAt() time.Time {
+	if a.ipvs == nil || len(a.services) == 0 || a.fullPolling {
+		return time.Time{}
+	}
+	return a.fullPollAt.Add(max(a.opts.ResyncInterval, 100*a.fullPollTook))
+}
+
 // fullPollDone is the whole table, read in the background.
 type fullPollDone struct {
 	states []lvs.ServiceState
 	err    error
+	start  time.Time // on the main loop's clock
 	took   time.Duration
+	asked  bool // read for a status request, not by fullPoll
 }
 
 func (fullPollDone) isEvent() {}
@@ -330,37 +364,58 @@ func (a *App) fullPoll() {
 		a.pollIPVS, h = k, k
 	}
 	a.fullPolling = true
+	start := a.now()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		start := time.Now()
+		t0 := time.Now()
 		states, err := h.Services()
 		select {
-		case a.events <- fullPollDone{states: states, err: err, took: time.Since(start)}:
+		case a.events <- fullPollDone{states: states, err: err, start: start, took: time.Since(t0)}:
 		case <-a.runCtx.Done():
 		}
 	}()
 }
 
+// postRead hands a whole-table read made for a status request to the
+// main loop, if its queue has room (from the control socket's goroutine).
+func (a *App) postRead(r fullPollDone) {
+	select {
+	case a.events <- r:
+	default:
+	}
+}
+
 // onFullPoll takes the result of a background read.
 func (a *App) onFullPoll(r fullPollDone) {
+	if r.asked {
+		a.takeTable(r.states, r.start)
+		return
+	}
 	a.fullPolling = false
 	a.fullPollAt, a.fullPollTook = a.now(), r.took
 	if r.err != nil {
-		a.log.Debug("ipvs: poll failed", "err", r.err)
+		a.log.Warn("ipvs: reading the whole table failed; next try at the next safety read", "err", r.err)
 		return
 	}
-	a.takeTable(r.states)
+	a.takeTable(r.states, r.start)
 }
 
-// takeTable takes a whole-table read: every service's counters and drift.
-func (a *App) takeTable(states []lvs.ServiceState) {
+// takeTable takes a whole-table read begun at start: every service's
+// counters and drift. A service written since start (a reload, a drain)
+// is skipped: the read may predate the write, and the write read it. So is
+// one with a server draining: its own reads (pollDraining) time the end of
+// the drain.
+func (a *App) takeTable(states []lvs.ServiceState, start time.Time) {
 	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
 	for i := range states {
 		byKey[states[i].Service.Key()] = &states[i]
 	}
 	now := a.now()
 	for _, s := range a.services {
+		if s.dirty || s.lastApply.After(start) || s.draining() {
+			continue
+		}
 		a.pollService(s, byKey[ServiceOf(&s.cfg).Key()], now)
 	}
 }
@@ -424,6 +479,10 @@ type syncState struct {
 	read    bool // the kernel's daemons were read once
 	lastTry time.Time
 	lastErr string
+	// wakeAt is when syncDaemons must run again without an event: a retry
+	// after a failure, the end of a new master's hand-over grace; zero:
+	// never.
+	wakeAt time.Time
 }
 
 // wantDaemons is syncRoles of the configuration and the instances'
@@ -438,6 +497,9 @@ func (a *App) wantDaemons() map[lvs.DaemonState]syncParams {
 		states[in.cfg.Name] = in.state
 		if in.cfg.Name == a.cfg.ConnSync.Instance && in.state == vrrp.StateMaster {
 			newMaster = a.now().Sub(in.since) < a.opts.SyncHandOverGrace
+			if newMaster {
+				a.syncd.wake(in.since.Add(a.opts.SyncHandOverGrace))
+			}
 		}
 	}
 	return syncRoles(a.cfg.ConnSync, states, newMaster)
@@ -446,14 +508,15 @@ func (a *App) wantDaemons() map[lvs.DaemonState]syncParams {
 // syncHandOverGrace is how long a new MASTER keeps its backup sync daemon
 // by default (Options.SyncHandOverGrace):
 // the old master sends its table as it releases, before its priority-0
-// advert, so the table arrives within milliseconds; the slow loop (every
-// second) stops the daemon after this.
+// advert, so the table arrives within milliseconds; the main loop's alarm
+// stops the daemon when this ends (syncState.wakeAt).
 const syncHandOverGrace = 3 * time.Second
 
 // syncDaemons makes the running sync daemons what wantDaemons says:
 // the other role's daemon is stopped first, then the wanted one started.
-// Failures are retried at most every 5 s.
+// Failures are retried every syncRetry (the main loop's alarm, wakeAt).
 func (a *App) syncDaemons() {
+	a.syncd.wakeAt = time.Time{}
 	if a.ipvs == nil {
 		return
 	}
@@ -481,10 +544,16 @@ func (a *App) syncDaemons() {
 	if same {
 		return
 	}
-	if a.syncd.lastErr != "" && a.now().Sub(a.syncd.lastTry) < 5*time.Second {
+	if a.syncd.lastErr != "" && a.now().Sub(a.syncd.lastTry) < syncRetry {
+		a.syncd.wake(a.syncd.lastTry.Add(syncRetry))
 		return
 	}
 	a.syncd.lastTry, a.syncd.lastErr = a.now(), ""
+	defer func() {
+		if a.syncd.lastErr != "" {
+			a.syncd.wake(a.syncd.lastTry.Add(syncRetry))
+		}
+	}()
 	for st, p := range a.syncd.running {
 		if w, ok := want[st]; ok && w == p {
 			continue
@@ -515,13 +584,29 @@ func (a *App) syncDaemons() {
 	}
 }
 
+// syncRetry is the wait before a sync daemon that failed to start or stop
+// is tried again.
+const syncRetry = 5 * time.Second
+
+// wake moves wakeAt to t if t comes first.
+func (s *syncState) wake(t time.Time) {
+	if s.wakeAt.IsZero() || t.Before(s.wakeAt) {
+		s.wakeAt = t
+	}
+}
+
 // stopSyncDaemons stops the daemons this director runs (on stop, as
 // keepalived does).
+//
+// The backup daemon goes first, the master's last: it syncs until the end.
 func (a *App) stopSyncDaemons() {
 	if a.ipvs == nil {
 		return
 	}
-	for st := range a.syncd.running {
+	for _, st := range []lvs.DaemonState{lvs.DaemonBackup, lvs.DaemonMaster} {
+		if _, ok := a.syncd.running[st]; !ok {
+			continue
+		}
 		if err := a.ipvs.StopDaemon(st); err != nil {
 			a.log.Warn("ipvs: stopping the sync daemon", "role", st.String(), "err", err)
 		}

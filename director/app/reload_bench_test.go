@@ -73,10 +73,11 @@ func BenchmarkReloadOneWeight(b *testing.B) {
 	h.stop()
 }
 
-// A table above fullPollServices is read whole in the background: the
-// counters of a service without a drain still reach the status.
+// The counters of a service without a drain reach the status of a large
+// table: status reads them when asked (the main loop reads only those of
+// the servers draining).
 func TestLargeTablePolledInBackground(t *testing.T) {
-	const n = fullPollServices + 6
+	const n = 70
 	h := startWith(t, bigKeepalived(n, 1), nil, func(o *Options) {
 		o.InsecureHeartbeat = true
 		o.PollInterval = 5 * time.Millisecond
