@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -278,7 +279,26 @@ func (sp ServiceSpec) Validate() error {
 	if err := sp.Service.Validate(); err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(sp.Destinations))
+	// Duplicates by addrPort (Key is its text); a short list is searched,
+	// a long one goes through a map.
+	var small [16]netip.AddrPort
+	seenList := small[:0]
+	var seenMap map[netip.AddrPort]bool
+	if len(sp.Destinations) > len(small) {
+		seenMap = make(map[netip.AddrPort]bool, len(sp.Destinations))
+	}
+	seen := func(ap netip.AddrPort) bool {
+		if seenMap != nil {
+			dup := seenMap[ap]
+			seenMap[ap] = true
+			return dup
+		}
+		if slices.Contains(seenList, ap) {
+			return true
+		}
+		seenList = append(seenList, ap)
+		return false
+	}
 	var errs []error
 	for _, d := range sp.Destinations {
 		if err := d.Validate(); err != nil {
@@ -289,10 +309,9 @@ func (sp ServiceSpec) Validate() error {
 			errs = append(errs, fmt.Errorf("destination %s: address family differs from the service's", d.Key()))
 			continue
 		}
-		if seen[d.Key()] {
+		if seen(d.addrPort()) {
 			errs = append(errs, fmt.Errorf("destination %s listed twice", d.Key()))
 		}
-		seen[d.Key()] = true
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("service %s: %w", sp.Service.Key(), err)
