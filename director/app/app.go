@@ -102,7 +102,7 @@ type Options struct {
 	// ResyncInterval is the safety read of the whole IPVS table (drift
 	// from the desired state: a failed operation, someone else's edit),
 	// in the background; 0 means DefaultResyncInterval. It is stretched so
-	// that the read takes at most 1 % of the time.
+	// that the read takes at most 0.1 % of the time.
 	ResyncInterval time.Duration
 	// HostChecks turns on the start-up warnings about the host (ip_forward,
 	// the VRRP firewall, keepalived); nil means on.
@@ -710,9 +710,7 @@ func (a *App) nextWake() time.Time {
 func (a *App) onAlarm() {
 	now := a.now()
 	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
-	// The agents first: what the heartbeat listener heard moves the pools'
-	// agent deadlines on before they expire anything.
-	if due(a.agentsDue) || (len(a.agentsTab) > 0 && due(a.nextDeadline())) {
+	if due(a.agentsDue) {
 		a.agentsTick()
 	}
 	a.tick()
@@ -783,12 +781,11 @@ func (a *App) agentSeen(ag *agentInfo) {
 	}
 }
 
-// agentsTick runs when an agent may have gone silent or may be forgotten,
-// and before a pool deadline while there are agents: the agents' gauges
-// and logs (agentGauges), what shows fresh agents (the view, the status
-// line) if one went silent, and the next such moment. Reports only move
-// an agent's moment later, so the alarm may come early; it then only
-// finds the next one.
+// agentsTick runs when an agent may have gone silent or may be forgotten:
+// the agents' gauges and logs (agentGauges), what shows fresh agents (the
+// view, the status line) if one went silent, and the next such moment.
+// Reports only move an agent's moment later, so the alarm may come early;
+// it then only finds the next one.
 func (a *App) agentsTick() {
 	for _, ag := range a.agentsTab {
 		if !ag.silent && !a.agentFresh(ag) {

@@ -2,6 +2,9 @@ package app
 
 import (
 	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -132,6 +135,124 @@ func BenchmarkDrainWake(b *testing.B) {
 		a.flush()
 		if a.nextWake().IsZero() {
 			b.Fatal("no next wake while draining")
+		}
+	}
+}
+
+// heldReads is the fake kernel as the background read's handle sees it:
+// each whole-table read waits until the test releases it, so that a
+// safety read is in flight as long as the test needs.
+type heldReads struct {
+	*fakeIPVS
+	started chan struct{} // one value per read begun
+	release chan struct{} // closed: the reads go on
+}
+
+func (r *heldReads) Services() ([]lvs.ServiceState, error) {
+	select {
+	case r.started <- struct{}{}:
+	default:
+	}
+	<-r.release
+	return r.fakeIPVS.Services()
+}
+
+// TestReloadWhileTableRead: at 1,000 services × 10 real servers, a reload
+// (the control operation, then SIGHUP) is served while a whole-table read
+// is in flight and does not end: the read is off the main loop. It prints
+// how long each reload took, from the request (the signal) to the new
+// weight in the fake kernel; it asserts only that both are served.
+func TestReloadWhileTableRead(t *testing.T) {
+	const n = 1000
+	held := &heldReads{started: make(chan struct{}, 1), release: make(chan struct{})}
+	h := startWith(t, bigKeepalived(n, 1), nil, func(o *Options) {
+		o.InsecureHeartbeat = true
+		o.ResyncInterval = 10 * time.Millisecond
+		open, first := o.OpenIPVS, true
+		o.OpenIPVS = func(log *slog.Logger) (IPVS, error) {
+			k, err := open(log)
+			if err != nil {
+				return nil, err
+			}
+			held.fakeIPVS = k.(*fakeIPVS)
+			if first { // the main loop's handle
+				first = false
+				return k, nil
+			}
+			return held, nil
+		}
+	})
+	t.Cleanup(func() { close(held.release) }) // before the harness stops
+	select {
+	case <-held.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no whole-table read began")
+	}
+	svc := lvs.Service{Protocol: lvs.TCP, Addr: netip.AddrFrom4([4]byte{198, 18, byte(n / 2 / 250), byte(n/2%250 + 1)}), Port: 80, Scheduler: "wlc"}
+	weight := func() int {
+		st, err := h.ipvs.Service(svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range st.Destinations {
+			if d.Addr == netip.MustParseAddr("198.19.0.4") {
+				return d.Weight
+			}
+		}
+		return -1
+	}
+
+	h.write(bigKeepalived(n, 2))
+	t0 := time.Now()
+	if err := h.call(control.OpReload, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	if w := weight(); w != 2 {
+		t.Fatalf("after the reload: weight %d, want 2", w)
+	}
+	t.Logf("reload (control operation) during a whole-table read: %v", took)
+
+	h.write(bigKeepalived(n, 3))
+	t0 = time.Now()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if !testutil.WaitFor(30*time.Second, func() bool { return weight() == 3 }) {
+		t.Fatalf("SIGHUP not served: weight %d, want 3", weight())
+	}
+	t.Logf("SIGHUP → new weight in the kernel during a whole-table read: %v", time.Since(t0))
+	select {
+	case <-held.started:
+		t.Fatal("a second whole-table read began while the first was in flight")
+	default:
+	}
+}
+
+// BenchmarkTakeTable is the main loop's part of a whole-table read at
+// 1,000 services × 10 (takeTable: every service's counters and drift),
+// nothing changed since the previous read; BenchmarkWholeReadFake is the
+// read itself on the fake kernel (the real one: 0.89 s under emulation,
+// docs/benchmarks-reconcile.md).
+func BenchmarkTakeTable(b *testing.B) {
+	h := startWith(b, idleKeepalived(1000), nil, func(o *Options) { o.InsecureHeartbeat = true })
+	h.stop()
+	states, err := h.ipvs.Services()
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.a.takeTable(states, time.Now()) // the first: every counter is new
+	for b.Loop() {
+		h.a.takeTable(states, time.Now())
+	}
+}
+
+func BenchmarkWholeReadFake(b *testing.B) {
+	h := startWith(b, idleKeepalived(1000), nil, func(o *Options) { o.InsecureHeartbeat = true })
+	h.stop()
+	for b.Loop() {
+		if _, err := h.ipvs.Services(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
