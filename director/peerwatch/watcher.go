@@ -413,7 +413,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	done := ctx.Done()
 	var leaveBy time.Time // set once ctx has ended: probing goes on until our masters release
 	for {
-		next := nextPoll
+		// The VRRP counters are polled for the witness rule only: without
+		// it the probe's own deadlines are the only wake-ups.
+		var next time.Time
+		if w.witnessOn() {
+			next = nextPoll
+		}
 		if !leaveBy.IsZero() {
 			now := w.clock.Now()
 			if w.opts.DisableProbe || !w.masters() || !now.Before(leaveBy) {
@@ -423,7 +428,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			next = now.Add(leavePoll)
 		}
 		for _, t := range []time.Time{w.sess.NextDeadline(), w.pendingDeadline()} {
-			if !t.IsZero() && t.Before(next) {
+			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 				next = t
 			}
 		}
@@ -446,7 +451,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-alarm.At(next):
 			now := w.clock.Now()
 			w.apply(ctx, now, w.sess.Step(now, TimerFired{}))
-			if !now.Before(nextPoll) {
+			if w.witnessOn() && !now.Before(nextPoll) {
 				w.poll(now)
 				w.witness(ctx, now)
 				nextPoll = now.Add(w.pollInterval())
