@@ -88,7 +88,7 @@ func (a *App) syncGroups(cfg *config.Config) []string {
 
 // checkGroups runs the notify scripts of the groups whose state changed
 // (the hub decides; the main loop looks after each member transition and
-// once a second).
+// before each control command).
 func (a *App) checkGroups() {
 	for _, g := range a.groups {
 		s := g.hub.State()

@@ -277,8 +277,8 @@ func Document(h Host, o Output) string {
 		"of that count, so it is late by at most one interval plus one count. The whole table is then read over netlink and compared with "+
 		"the expected one (addresses, scheduler, DR, weights); a wrong or incomplete table fails the benchmark. "+
 		"That netlink read of the whole table (one dump of the services, one of each service's destinations: what tandem-director's "+
-		"IPVS poll does, every 200 ms up to 64 services, above that in the background on a handle of its own, at most every 2 s "+
-		"and never more than a tenth of the time) costs %s here.\n",
+		"safety read does, in the background on a handle of its own, every 5 min or less often, never more than a thousandth of "+
+		"the time) costs %s here.\n",
 		m.PollEvery, m.CountCost, m.ReadCost)
 	fmt.Fprintf(&b, "- One weight: real server %s goes from weight 1 to 2 in the file, then SIGHUP; that service alone is read "+
 		"over netlink every %s until the new weight shows, then the whole table is checked again (nothing else changed). "+
