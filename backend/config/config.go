@@ -42,6 +42,11 @@ type Config struct {
 	// sender of ARP packets that would otherwise carry a VIP; the zero Addr
 	// means the interface's primary address.
 	RealIP netip.Addr
+	// RealIP6 is this host's own global IPv6 address on Interface: the
+	// address its IPv6 real servers are known by, from which reports go to
+	// the IPv6 directors; the zero Addr means the interface's one global,
+	// non-temporary, non-deprecated IPv6 address.
+	RealIP6 netip.Addr
 	// Directors are the heartbeat destinations; may be empty (no heartbeats).
 	Directors []netip.AddrPort
 	// Heartbeat configures the heartbeat to the directors.
@@ -81,8 +86,12 @@ func (c *Config) At(key string) string {
 
 // Heartbeat configures the heartbeat protocol (docs/heartbeat.md).
 type Heartbeat struct {
-	// KeyFile is the shared HMAC key file, mode 0600.
+	// KeyFile is the agent's HMAC key file for RealIP, mode 0600.
 	KeyFile string
+	// KeyFile6 is the key file for RealIP6 (the key the directors derive
+	// for it); empty means KeyFile serves both identities, which works
+	// only with the legacy cluster key.
+	KeyFile6 string
 	// Interval is the time between two periodic reports.
 	Interval time.Duration
 	// Insecure lets the agent start without a usable key file: heartbeats
@@ -210,6 +219,27 @@ func (c *Config) VIPv4() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// HasIPv6Directors reports whether a director is listed by an IPv6
+// address (reports to it are sent from RealIP6).
+func (c *Config) HasIPv6Directors() bool {
+	for _, d := range c.Directors {
+		if d.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
+// HasIPv6VIPs reports whether a VIP is an IPv6 address.
+func (c *Config) HasIPv6VIPs() bool {
+	for _, v := range c.VIPs {
+		if v.Is6() {
+			return true
+		}
+	}
+	return false
 }
 
 // ControlSocket returns the path of the control socket.

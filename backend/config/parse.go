@@ -223,19 +223,37 @@ func top(root strictyaml.Value, cfg *Config) {
 			case err != nil:
 				v.Errorf("%v", err)
 			case !a.Is4():
-				v.Errorf("%s: the ARP sender must be an IPv4 address", a)
+				v.Errorf("%s: the ARP sender must be an IPv4 address (this host's IPv6 address goes in real_ip6)", a)
 			case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast():
 				v.Errorf("%s is not a unicast host address", a)
 			default:
 				cfg.RealIP = a
 			}
 		},
+		"real_ip6": func(v strictyaml.Value) {
+			s, ok := str(v)
+			if !ok {
+				return
+			}
+			a, err := parseAddr(s)
+			switch {
+			case err != nil:
+				v.Errorf("%v", err)
+			case !a.Is6():
+				v.Errorf("%s is not an IPv6 address (the IPv4 address goes in real_ip)", a)
+			case !a.IsGlobalUnicast():
+				v.Errorf("%s is not a global unicast IPv6 address", a)
+			default:
+				cfg.RealIP6 = a
+			}
+		},
 		"directors": func(v strictyaml.Value) { uniqueList(v, &cfg.Directors, ParseDirector) },
 		"heartbeat": func(v strictyaml.Value) {
 			v.Mapping(strictyaml.Fields{
-				"key_file": nonEmpty(&cfg.Heartbeat.KeyFile, nil),
-				"interval": strictyaml.Duration(&cfg.Heartbeat.Interval, 50*time.Millisecond, time.Minute),
-				"insecure": strictyaml.Bool(&cfg.Heartbeat.Insecure),
+				"key_file":  nonEmpty(&cfg.Heartbeat.KeyFile, nil),
+				"key_file6": nonEmpty(&cfg.Heartbeat.KeyFile6, nil),
+				"interval":  strictyaml.Duration(&cfg.Heartbeat.Interval, 50*time.Millisecond, time.Minute),
+				"insecure":  strictyaml.Bool(&cfg.Heartbeat.Insecure),
 			})
 		},
 		"health": func(v strictyaml.Value) { health(v, &cfg.Health) },
