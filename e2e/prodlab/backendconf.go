@@ -36,6 +36,12 @@ type BackendConf struct {
 	VIPs []string
 	// ARPMode is arp_mode; nftables when empty.
 	ARPMode string
+	// RealIP6 is real_ip6, the address the agent sends from to the IPv6
+	// Directors; none when empty.
+	RealIP6 string
+	// KeyFile6 is heartbeat.key_file6, the key derived for RealIP6; none
+	// when empty.
+	KeyFile6 string
 }
 
 // String is the YAML text.
@@ -46,15 +52,22 @@ func (c BackendConf) String() string {
 		vips = c.VIPs
 	}
 	fmt.Fprintf(&b, "node: %s\nvips: [%s]\ninterface: eth0\nreal_ip: %s\n", c.Node, strings.Join(vips, ", "), c.RealIP)
+	if c.RealIP6 != "" {
+		fmt.Fprintf(&b, "real_ip6: %s\n", c.RealIP6)
+	}
 	q := make([]string, len(c.Directors))
 	for i, d := range c.Directors {
 		q[i] = `"` + d + `"`
 	}
 	fmt.Fprintf(&b, "directors: [%s]\n", strings.Join(q, ", "))
+	key := c.KeyFile
+	if c.KeyFile6 != "" {
+		key += ", key_file6: " + c.KeyFile6
+	}
 	if c.HeartbeatInterval > 0 {
-		fmt.Fprintf(&b, "heartbeat: {key_file: %s, interval: %v}\n", c.KeyFile, c.HeartbeatInterval)
+		fmt.Fprintf(&b, "heartbeat: {key_file: %s, interval: %v}\n", key, c.HeartbeatInterval)
 	} else {
-		fmt.Fprintf(&b, "heartbeat: {key_file: %s}\n", c.KeyFile)
+		fmt.Fprintf(&b, "heartbeat: {key_file: %s}\n", key)
 	}
 	b.WriteString("health:\n  service: www\n  type: http\n  url: http://127.0.0.1:80/healthz\n")
 	if c.ProbeInterval > 0 {

@@ -93,6 +93,15 @@ type PairOptions struct {
 	// ExtraHosts are more hosts of the lab (an attacker on the LAN); they
 	// run nothing unless the test starts it.
 	ExtraHosts []netlab.HostSpec
+	// Family is the service's address families: FamilyIPv4 (the default)
+	// is the seed's lab, unchanged. FamilyIPv6 and FamilyDual turn IPv6 on
+	// in every namespace and give client, directors and real servers their
+	// address of v6.go on eth0 (the IPv4 ones stay), the IPv6 instance and
+	// virtual_server (SeedConf6; in a vrrp_sync_group with the IPv4 ones
+	// for FamilyDual), and each agent VIP6 on lo, real_ip6, the key
+	// derived for it (AgentKeyFile6) and the directors' IPv6 addresses
+	// (Dir6Heartbeat; after the IPv4 ones for FamilyDual).
+	Family Family
 }
 
 // Pair is the production lab with two directors: client, dir1, dir2, rs1,
@@ -148,7 +157,7 @@ func NewPair(tb testing.TB, o PairOptions) (*Pair, error) {
 	}
 	hosts = append(hosts, netlab.HostSpec{Name: "sorry", Addr: SorryIP + "/24", Sysctls: rsSysctls})
 	hosts = append(hosts, o.ExtraHosts...)
-	nl, err := netlab.New(tb, netlab.Spec{Hosts: hosts})
+	nl, err := netlab.New(tb, netlab.Spec{Hosts: hosts, EnableIPv6: o.Family != FamilyIPv4})
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +170,11 @@ func NewPair(tb testing.TB, o PairOptions) (*Pair, error) {
 	})
 	if err := WriteKeys(filepath.Join(p.Dir, "heartbeat.key"), []byte(PairSecret), RSIPs, p.Dir); err != nil {
 		return p, err
+	}
+	if o.Family != FamilyIPv4 {
+		if err := p.setUp6(); err != nil {
+			return p, err
+		}
 	}
 	if o.LegacyAgentKeys {
 		for _, rs := range RealServers {
@@ -214,6 +228,7 @@ func (p *Pair) StartRealServers(ctx context.Context) error {
 			return err
 		}
 		p.Apps[rs] = a
+		a.IPv6 = p.opts.Family != FamilyIPv4
 		if err := a.Start(); err != nil {
 			return err
 		}
@@ -231,6 +246,9 @@ func (p *Pair) StartRealServers(ctx context.Context) error {
 // agents report first), and the options' ConfPrelude, ConfInstance and
 // ConfExtra text.
 func (p *Pair) KeepalivedConf() string {
+	if p.opts.Family != FamilyIPv4 {
+		return p.keepalivedConf6()
+	}
 	c := SeedConf{SyncInterface: "eth0", TrackInterfaces: p.opts.TrackInterfaces, DelayLoop: 2, SorryServer: SorryIP, ConnectTimeout: 1,
 		Prelude: p.opts.ConfPrelude, InstanceLines: p.opts.ConfInstance, Extra: p.opts.ConfExtra}
 	if p.opts.SyncLink {
@@ -283,10 +301,12 @@ func (p *Pair) StartDirectors(ctx context.Context) error {
 		return err
 	}
 	for _, name := range Directors {
-		if _, err := p.WaitIPVS(name, "both real servers in", 20*time.Second, func(m map[string]ipvs.Destination) bool {
-			return Weight(m, RSIPs["rs1"]) == 1 && Weight(m, RSIPs["rs2"]) == 1 && len(m) == 2
-		}); err != nil {
-			return err
+		for _, s := range p.opts.Family.Services() {
+			if _, err := p.WaitIPVSOf(name, s.VIP, "both real servers in", 20*time.Second, func(m map[string]ipvs.Destination) bool {
+				return Weight(m, s.RIPs["rs1"]) == 1 && Weight(m, s.RIPs["rs2"]) == 1 && len(m) == 2
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -317,6 +337,9 @@ func (p *Pair) StartDirector(ctx context.Context, name string) error {
 // backendConf is tandem-backend's configuration on real server rs:
 // heartbeats to both directors, a fast health probe of the web app.
 func (p *Pair) backendConf(rs string) string {
+	if p.opts.Family != FamilyIPv4 {
+		return p.backendConf6(rs)
+	}
 	return BackendConf{Node: rs, RealIP: RSIPs[rs], Directors: []string{DirIPs["dir1"], DirIPs["dir2"]},
 		KeyFile: AgentKeyFile(p.Dir, rs), HeartbeatInterval: time.Second,
 		ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 300 * time.Millisecond, ProbeRise: 2, ProbeFall: 2,
@@ -453,6 +476,12 @@ func (p *Pair) WaitProbeUp(limit time.Duration) error {
 // address (nil when the service is missing).
 func (p *Pair) Dests(name string) map[string]ipvs.Destination { return Dests(p.ipvs[name]) }
 
+// DestsOf reads the destinations of the service vip:80 (VIP6, say) in
+// director name's IPVS by address (nil when the service is missing).
+func (p *Pair) DestsOf(name, vip string) map[string]ipvs.Destination {
+	return DestsOf(p.ipvs[name], ServiceOf(vip))
+}
+
 // Service is the labs' IPVS service, VIP:80 over TCP, for moby/ipvs.
 func Service() *ipvs.Service {
 	return &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: net.ParseIP(VIP).To4(), Port: 80, Netmask: 0xffffffff}
@@ -484,9 +513,14 @@ func Weight(m map[string]ipvs.Destination, ip string) int {
 // WaitIPVS polls a director's IPVS table (testutil.WaitFor) until cond
 // holds and returns when.
 func (p *Pair) WaitIPVS(name, what string, limit time.Duration, cond func(map[string]ipvs.Destination) bool) (time.Time, error) {
+	return p.WaitIPVSOf(name, VIP, what, limit, cond)
+}
+
+// WaitIPVSOf is WaitIPVS on the service vip:80 (VIP6, say).
+func (p *Pair) WaitIPVSOf(name, vip, what string, limit time.Duration, cond func(map[string]ipvs.Destination) bool) (time.Time, error) {
 	var at time.Time
 	held := func() bool {
-		if m := p.Dests(name); m != nil && cond(m) {
+		if m := p.DestsOf(name, vip); m != nil && cond(m) {
 			at = time.Now()
 			return true
 		}
@@ -499,22 +533,33 @@ func (p *Pair) WaitIPVS(name, what string, limit time.Duration, cond func(map[st
 	return time.Time{}, fmt.Errorf("%s on %s: not within %v; ipvsadm -Ln:\n%s", what, name, limit, o)
 }
 
-// HasVIP reports whether host holds the VIP on eth0.
+// HasVIP reports whether host holds the lab's VIP on eth0: VIP, VIP6 in
+// an IPv6 lab, both in a dual-stack one.
 func (p *Pair) HasVIP(host string) bool {
 	h, err := p.Net.Netlink(host)
 	if err != nil {
 		return false
 	}
-	return HasVIPOn(h, VIP)
+	for _, v := range p.opts.Family.VIPs() {
+		if !HasVIPOn(h, v) {
+			return false
+		}
+	}
+	return true
 }
 
-// HasVIPOn reports whether the namespace of h holds vip on eth0.
+// HasVIPOn reports whether the namespace of h holds vip (either family)
+// on eth0.
 func HasVIPOn(h *netlink.Handle, vip string) bool {
 	l, err := h.LinkByName("eth0")
 	if err != nil {
 		return false
 	}
-	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
+	family := netlink.FAMILY_V4
+	if ip := net.ParseIP(vip); ip != nil && ip.To4() == nil {
+		family = netlink.FAMILY_V6
+	}
+	addrs, err := h.AddrList(l, family)
 	if err != nil {
 		return false
 	}
@@ -562,8 +607,8 @@ func (p *Pair) Links() []string {
 	return []string{"eth0"}
 }
 
-// DelVIP removes the VIP a killed director left on eth0 (a rebooted machine
-// would not have it).
+// DelVIP removes the VIP (each VIP of the lab's family) a killed director
+// left on eth0 (a rebooted machine would not have it).
 func (p *Pair) DelVIP(host string) error {
 	h, err := p.Net.Netlink(host)
 	if err != nil {
@@ -573,9 +618,15 @@ func (p *Pair) DelVIP(host string) error {
 	if err != nil {
 		return err
 	}
-	a, _ := netlink.ParseAddr(VIP + "/24")
-	if err := h.AddrDel(l, a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return fmt.Errorf("remove the VIP from %s: %w", host, err)
+	for _, v := range p.opts.Family.VIPs() {
+		cidr := v + "/24"
+		if v == VIP6 {
+			cidr = fmt.Sprintf("%s/%d", v, Prefix6Len)
+		}
+		a, _ := netlink.ParseAddr(cidr)
+		if err := h.AddrDel(l, a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return fmt.Errorf("remove the VIP %s from %s: %w", v, host, err)
+		}
 	}
 	return nil
 }

@@ -35,6 +35,8 @@ type WebApp struct {
 	SlowFor time.Duration
 	// Logf, when set, receives serve errors other than a normal close.
 	Logf func(format string, args ...any)
+	// IPv6 serves the app on [::]:80 too (the IPv6 and dual-stack labs).
+	IPv6 bool
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -57,7 +59,8 @@ func NewWebApp(nl *netlab.Lab, name, dir string) (*WebApp, error) {
 // Dir is the directory of the check file.
 func (a *WebApp) Dir() string { return a.dir }
 
-// Start serves the app on 0.0.0.0:80 in its host.
+// Start serves the app on 0.0.0.0:80 in its host (and on [::]:80 with
+// IPv6).
 func (a *WebApp) Start() error {
 	ln, err := a.net.Listen(a.name, "tcp4", "0.0.0.0:80")
 	if err != nil {
@@ -88,6 +91,18 @@ func (a *WebApp) Start() error {
 			a.Logf("%s app: %v", a.name, err)
 		}
 	}()
+	if a.IPv6 {
+		ln6, err := a.net.Listen(a.name, "tcp6", "[::]:80")
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		go func() {
+			if err := srv.Serve(ln6); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && a.Logf != nil {
+				a.Logf("%s app (IPv6): %v", a.name, err)
+			}
+		}()
+	}
 	a.mu.Lock()
 	a.srv = srv
 	a.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -96,4 +97,74 @@ func HasAddrOn(h *netlink.Handle, link, ip string) bool {
 		}
 	}
 	return false
+}
+
+// VRID6 is the virtual_router_id of the IPv6 instance (VI6).
+const VRID6 = 106
+
+// Dir6Heartbeat is a director's IPv6 heartbeat destination as an agent's
+// `directors` lists it: "[addr]:7480".
+func Dir6Heartbeat(d string) string { return "[" + DirIPs6[d] + "]:7480" }
+
+// AgentKeyFile6 is where the lab keeps the heartbeat key of the agent on
+// real server rs for its IPv6 address (heartbeat.key_file6):
+// <dir>/<rs>-ip6.key.
+func AgentKeyFile6(dir, rs string) string { return AgentKeyFile(dir, rs+"-ip6") }
+
+// Service6 is the IPv6 labs' IPVS service, [VIP6]:80 over TCP.
+func Service6() *ipvs.Service {
+	return &ipvs.Service{AddressFamily: unix.AF_INET6, Protocol: unix.IPPROTO_TCP, Address: net.ParseIP(VIP6), Port: 80, Netmask: 128}
+}
+
+// ServiceOf is the IPVS service vip:80 over TCP (VIP, VIP6 or another).
+func ServiceOf(vip string) *ipvs.Service {
+	ip := net.ParseIP(vip)
+	if ip.To4() != nil {
+		return &ipvs.Service{AddressFamily: unix.AF_INET, Protocol: unix.IPPROTO_TCP, Address: ip.To4(), Port: 80, Netmask: 0xffffffff}
+	}
+	return &ipvs.Service{AddressFamily: unix.AF_INET6, Protocol: unix.IPPROTO_TCP, Address: ip, Port: 80, Netmask: 128}
+}
+
+// DestsOf reads the destinations of svc through h by address (nil when
+// the service is missing).
+func DestsOf(h *ipvs.Handle, svc *ipvs.Service) map[string]ipvs.Destination {
+	ds, err := h.GetDestinations(svc)
+	if err != nil {
+		return nil
+	}
+	out := map[string]ipvs.Destination{}
+	for _, x := range ds {
+		out[x.Address.String()] = *x
+	}
+	return out
+}
+
+// LabService is one virtual_server of a Pair: its VIP and its real
+// servers' addresses by name.
+type LabService struct {
+	VIP  string
+	RIPs map[string]string
+}
+
+// Services are the virtual_servers of a Pair of family f: VIP with RSIPs,
+// VIP6 with RSIPs6, or both (the IPv4 one first).
+func (f Family) Services() []LabService {
+	v4 := LabService{VIP: VIP, RIPs: RSIPs}
+	v6 := LabService{VIP: VIP6, RIPs: RSIPs6}
+	switch f {
+	case FamilyIPv6:
+		return []LabService{v6}
+	case FamilyDual:
+		return []LabService{v4, v6}
+	}
+	return []LabService{v4}
+}
+
+// VIPs are the VIPs of family f, the IPv4 one first.
+func (f Family) VIPs() []string {
+	var out []string
+	for _, s := range f.Services() {
+		out = append(out, s.VIP)
+	}
+	return out
 }
