@@ -285,6 +285,7 @@ func PoolConfig(cfg *config.Config, s *config.VirtualService) pool.Config {
 		pc.Sorry = s.SorryServer.Addr
 		pc.SorryWeight = 1
 	}
+	pc.Servers = make([]pool.ServerConfig, 0, len(s.RealServers))
 	for i := range s.RealServers {
 		rs := &s.RealServers[i]
 		names := checkerNames(rs)

@@ -120,6 +120,9 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 			if a.log.Enabled(context.Background(), lvl) {
 				a.log.Log(context.Background(), lvl, "real server state changed", "service", s.key, "rs", act.Server.String(), "from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
 			}
+			if start && !a.stopping {
+				continue // no scripts for a pool just built: no lookup (10,000 at a start)
+			}
 			rs := s.cfg.RealServer(act.Server.String())
 			if rs != nil && !start && !a.stopping {
 				if act.To == pool.Up && rs.NotifyUp != "" {

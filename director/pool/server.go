@@ -46,6 +46,9 @@ type server struct {
 }
 
 func (s *server) checksUp() (bool, string) {
+	if len(s.checks) == 0 {
+		return true, ""
+	}
 	var failed []string
 	for _, n := range slices.Sorted(maps.Keys(s.checks)) {
 		if c := s.checks[n]; !c.up {

@@ -51,7 +51,8 @@ type Status struct {
 
 // Status returns the current state of every server and of the service.
 func (p *Pool) Status() Status {
-	st := Status{QuorumUp: p.quorumUp, SorryIn: p.sorryIn, Sorry: p.cfg.Sorry, SorryWeight: p.cfg.SorryWeight}
+	st := Status{QuorumUp: p.quorumUp, SorryIn: p.sorryIn, Sorry: p.cfg.Sorry, SorryWeight: p.cfg.SorryWeight,
+		Servers: make([]ServerStatus, 0, len(p.servers))}
 	for _, s := range p.servers {
 		ss := ServerStatus{
 			Addr: s.cfg.Addr, State: s.state, Since: s.since, Reason: s.reason,
