@@ -18,20 +18,104 @@ import (
 )
 
 // Settings is the reloadable part of the configuration.
+//
+// The agent speaks for up to two addresses of its host, one per family
+// (docs/heartbeat.md, "Dual stack"): reports to an IPv4 director leave
+// from RealIP sealed with Key, reports to an IPv6 director from RealIP6
+// sealed with Key6. Each report says its sender's address as real_ip, and
+// a director's reply is read for the destinations at that address only.
 type Settings struct {
-	// Key is this agent's HMAC key (derived by the directors for RealIP,
-	// `tandem-director keys derive`); nil disables heartbeats.
+	// Key is this agent's HMAC key for RealIP (derived by the directors
+	// for it, `tandem-director keys derive`); nil disables heartbeats.
 	Key []byte
+	// Key6 is the key for RealIP6; nil means Key serves both identities
+	// (right only for the legacy cluster key, which the directors accept
+	// from any address while heartbeat.agent_keys is not scoped).
+	Key6 []byte
 	// Interval is the time between two periodic reports.
 	Interval time.Duration
-	// Targets are the directors' addresses.
+	// Targets are the directors' addresses, of either family.
 	Targets []netip.AddrPort
-	// RealIP is the address reports are sent from (Run binds it; the
-	// directors accept a report only from its real_ip) and filters the
-	// destinations kept from replies.
+	// RealIP is the IPv4 address reports to the IPv4 directors are sent
+	// from (Run binds it; the directors accept a report only from its
+	// real_ip) and filters the destinations kept from their replies.
 	RealIP netip.Addr
+	// RealIP6 is the same for the IPv6 directors: this host's own IPv6
+	// address, the address its IPv6 real servers are known by.
+	RealIP6 netip.Addr
 	// Window is the accepted clock difference (0: hbproto.DefaultWindow).
 	Window time.Duration
+}
+
+// key6 is the key of the IPv6 identity.
+func (s *Settings) key6() []byte {
+	if s.Key6 != nil {
+		return s.Key6
+	}
+	return s.Key
+}
+
+// Families of the agent's identities and sockets, as indexes.
+const (
+	fam4 = 0
+	fam6 = 1
+)
+
+// familyOf is the identity that speaks to a director at addr.
+func familyOf(addr netip.Addr) int {
+	if addr.Unmap().Is4() {
+		return fam4
+	}
+	return fam6
+}
+
+// familyName names a family in logs and errors.
+func familyName(fam int) string {
+	if fam == fam4 {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// identity is one address the agent speaks for: its key, and the sealer
+// and opener made from it (nil without a key).
+type identity struct {
+	ip     netip.Addr
+	key    []byte
+	sealer *hbproto.Sealer
+	opener *hbproto.Opener
+}
+
+// sockPlan is which sockets Run binds: one bound to RealIP, and one bound
+// to RealIP6 when an IPv6 director is listed.
+type sockPlan struct {
+	ip4, ip6     netip.Addr
+	want4, want6 bool
+}
+
+// Conns are the sockets the agent sends and receives on: V4 for the IPv4
+// directors, V6 for the IPv6 ones. They may be one socket; a nil one
+// makes the sends to that family fail (counted as send errors).
+type Conns struct {
+	V4, V6 net.PacketConn
+}
+
+// distinct are the sockets of c, each once.
+func (c Conns) distinct() []net.PacketConn {
+	var out []net.PacketConn
+	for _, conn := range []net.PacketConn{c.V4, c.V6} {
+		if conn != nil && !slices.Contains(out, conn) {
+			out = append(out, conn)
+		}
+	}
+	return out
+}
+
+func (c Conns) of(fam int) net.PacketConn {
+	if fam == fam4 {
+		return c.V4
+	}
+	return c.V6
 }
 
 // Hooks report events, for metrics. Any may be nil. They are called from
@@ -52,7 +136,9 @@ type Stats struct {
 	Received   uint64            `json:"received"`
 	Rejected   map[string]uint64 `json:"rejected"`
 	SessionID  uint64            `json:"session_id"`
-	Disabled   bool              `json:"disabled"`
+	// SessionID6 is the session of the IPv6 identity (0: none).
+	SessionID6 uint64 `json:"session_id6,omitempty"`
+	Disabled   bool   `json:"disabled"`
 	// Unechoed counts authenticated replies that answer no recent report
 	// of ours (echo extension): their report_now is honoured, nothing else.
 	Unechoed uint64 `json:"unechoed"`
@@ -92,8 +178,9 @@ type Agent struct {
 
 	mu      sync.Mutex
 	set     Settings
-	sealer  *hbproto.Sealer
-	opener  *hbproto.Opener
+	ids     [2]identity // by family: fam4, fam6
+	plan    sockPlan
+	applied bool
 	report  *hbproto.AgentReport
 	views   map[netip.AddrPort]*maintenance.DirectorView
 	stats   Stats
@@ -103,7 +190,8 @@ type Agent struct {
 	// requests are witness requests (report_now) being served, by the
 	// requesting director's address.
 	requests map[netip.AddrPort]*request
-	// sent are the last reports sent (a ring of sentRing), for the echo.
+	// sent are the last reports sent by either identity (a ring of
+	// sentRing), for the echo.
 	sent    [sentRing]sentReport
 	sentPos int
 	// heard is when each director's last accepted reply arrived; started
@@ -160,27 +248,52 @@ func (a *Agent) apply(s Settings) {
 	if s.Interval <= 0 {
 		s.Interval = time.Second
 	}
-	keyChanged := !slices.Equal(s.Key, a.set.Key) || a.sealer == nil
-	if s.RealIP != a.set.RealIP && a.set.RealIP.IsValid() {
-		signal(a.rebind)
-	}
-	a.set = s
-	a.set.Targets = slices.Clone(s.Targets)
-	if keyChanged {
-		a.sealer, a.opener = nil, nil
-		if s.Key != nil {
-			// A new key is a new session: the sequence starts again at 1.
-			id, err := hbproto.NewSessionID()
-			if err != nil {
-				a.log.Error("heartbeat: no session id", "err", err)
-			} else {
-				a.sealer = hbproto.NewSealer(s.Key, id)
-				a.opener = hbproto.NewOpener(s.Key, s.Window)
-				a.stats.SessionID = id
-			}
+	plan := sockPlan{ip4: s.RealIP, ip6: s.RealIP6}
+	for _, t := range s.Targets {
+		if familyOf(t.Addr()) == fam4 {
+			plan.want4 = true
+		} else {
+			plan.want6 = true
 		}
 	}
-	a.stats.Disabled = a.sealer == nil
+	if !plan.want6 {
+		plan.want4, plan.ip6 = true, netip.Addr{} // as before dual stack: one socket, even without directors
+	}
+	if a.applied && plan != a.plan {
+		signal(a.rebind)
+	}
+	a.plan, a.applied = plan, true
+	a.set = s
+	a.set.Targets = slices.Clone(s.Targets)
+	keys := [2][]byte{s.Key, s.key6()}
+	ips := [2]netip.Addr{s.RealIP, s.RealIP6}
+	for f := range a.ids {
+		id := &a.ids[f]
+		id.ip = ips[f]
+		if slices.Equal(keys[f], id.key) && (id.sealer != nil || keys[f] == nil) {
+			continue
+		}
+		id.key, id.sealer, id.opener = slices.Clone(keys[f]), nil, nil
+		if keys[f] == nil {
+			continue
+		}
+		// A new key is a new session: the sequence starts again at 1.
+		sid, err := hbproto.NewSessionID()
+		if err != nil {
+			a.log.Error("heartbeat: no session id", "family", familyName(f), "err", err)
+			continue
+		}
+		id.sealer = hbproto.NewSealer(keys[f], sid)
+		id.opener = hbproto.NewOpener(keys[f], s.Window)
+	}
+	a.stats.SessionID, a.stats.SessionID6 = 0, 0
+	if a.ids[fam4].sealer != nil {
+		a.stats.SessionID = a.ids[fam4].sealer.SessionID()
+	}
+	if a.ids[fam6].sealer != nil && plan.want6 {
+		a.stats.SessionID6 = a.ids[fam6].sealer.SessionID()
+	}
+	a.stats.Disabled = a.ids[fam4].sealer == nil && a.ids[fam6].sealer == nil
 	for addr := range a.views {
 		if !slices.Contains(a.set.Targets, addr) {
 			delete(a.views, addr)
@@ -264,16 +377,32 @@ func (a *Agent) Stats() Stats {
 	return st
 }
 
-// Run opens a UDP socket bound to the real IP (any port) and runs RunConn
-// on it; when a reload changes the real IP, it binds the new one.
+// Run opens the agent's sockets, each bound to its identity's address
+// (any port): one to RealIP, and one to RealIP6 when an IPv6 director is
+// listed; then it runs RunConns on them. When a reload changes an address
+// or the families of the directors, it binds again.
 func (a *Agent) Run(ctx context.Context) error {
 	for {
 		a.mu.Lock()
-		ip := a.set.RealIP
+		plan := a.plan
 		a.mu.Unlock()
-		conn, err := Listen(ip)
-		if err != nil {
-			return err
+		var c Conns
+		if plan.want4 {
+			conn, err := Listen(plan.ip4)
+			if err != nil {
+				return err
+			}
+			c.V4 = conn
+		}
+		if plan.want6 {
+			conn, err := Listen(plan.ip6)
+			if err != nil {
+				if c.V4 != nil {
+					c.V4.Close()
+				}
+				return err
+			}
+			c.V6 = conn
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		go func() {
@@ -283,13 +412,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			case <-cctx.Done():
 			}
 		}()
-		err = a.RunConn(cctx, conn)
+		err := a.RunConns(cctx, c)
 		rebound := cctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err != nil || !rebound {
 			return err
 		}
-		a.log.Info("heartbeat: real IP changed, sending from the new one")
+		a.log.Info("heartbeat: real IP or directors' families changed, sending from the new sockets")
 	}
 }
 
@@ -304,31 +433,48 @@ func Listen(ip netip.Addr) (*net.UDPConn, error) {
 	conn, err := net.ListenUDP("udp", la)
 	if err != nil {
 		if ip.IsValid() {
+			key := "real_ip"
+			if familyOf(ip) == fam6 {
+				key = "real_ip6"
+			}
 			return nil, fmt.Errorf("heartbeat: cannot send from the real IP %s (%w): the directors accept a report only from its real_ip; "+
-				"configure %s on this host or fix real_ip", ip, err, ip)
+				"configure %s on this host or fix %s", ip, err, ip, key)
 		}
 		return nil, fmt.Errorf("heartbeat: open socket: %w", err)
 	}
 	return conn, nil
 }
 
-// RunConn sends and receives on conn until ctx ends, then closes conn.
+// RunConn sends to every director and receives on conn until ctx ends,
+// then closes conn.
 func (a *Agent) RunConn(ctx context.Context, conn net.PacketConn) error {
+	return a.RunConns(ctx, Conns{V4: conn, V6: conn})
+}
+
+// RunConns sends and receives on c until ctx ends, then closes its
+// sockets: to and from each director on the socket of its family.
+func (a *Agent) RunConns(ctx context.Context, c Conns) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.receive(ctx, conn)
-	}()
+	for _, conn := range c.distinct() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.receive(ctx, conn, c)
+		}()
+	}
 	defer wg.Wait()
-	defer conn.Close()
+	defer func() {
+		for _, conn := range c.distinct() {
+			conn.Close()
+		}
+	}()
 
 	a.mu.Lock()
 	interval := a.set.Interval
 	a.mu.Unlock()
 	t := a.clock.NewTicker(interval)
 	defer t.Stop()
-	a.send(conn)
+	a.send(c)
 	for {
 		select {
 		case <-ctx.Done():
@@ -339,19 +485,19 @@ func (a *Agent) RunConn(ctx context.Context, conn net.PacketConn) error {
 			a.mu.Unlock()
 			t.Reset(interval)
 		case <-a.kick:
-			a.send(conn)
+			a.send(c)
 			t.Reset(interval) // the next periodic report is a full interval away
 		case <-t.C():
-			a.send(conn)
+			a.send(c)
 		}
 	}
 }
 
-func (a *Agent) send(conn net.PacketConn) {
+func (a *Agent) send(c Conns) {
 	a.mu.Lock()
 	targets := slices.Clone(a.set.Targets)
 	a.mu.Unlock()
-	a.sendTo(conn, targets)
+	a.sendTo(c, targets)
 	a.warnSilent(a.clock.Now())
 }
 
@@ -362,11 +508,15 @@ func (a *Agent) send(conn net.PacketConn) {
 func (a *Agent) warnSilent(now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.sealer == nil || a.started.IsZero() {
+	if a.started.IsZero() {
 		return
 	}
 	after := max(silentIntervals*a.set.Interval, 10*time.Second)
 	for _, t := range a.set.Targets {
+		f := familyOf(t.Addr())
+		if a.ids[f].sealer == nil {
+			continue
+		}
 		last := a.heard[t]
 		if last.IsZero() {
 			last = a.started
@@ -375,34 +525,52 @@ func (a *Agent) warnSilent(now time.Time) {
 			continue
 		}
 		a.silentLogged[t] = now
+		keyFile := "key_file"
+		if f == fam6 {
+			keyFile = "key_file6"
+		}
 		a.log.Warn("heartbeat: no reply from a director: check its address, the firewall (UDP port), and this agent's key: "+
 			"it must be the one the directors derive for this real IP (on a director: tandem-director keys derive --real-ip "+
-			a.set.RealIP.String()+" --out FILE, then install FILE as the key_file, mode 0600)",
-			"director", t.String(), "silent_for", now.Sub(last).Truncate(time.Second).String(), "rejected_here", fmt.Sprint(a.stats.Rejected))
+			a.ids[f].ip.String()+" --out FILE, then install FILE as heartbeat."+keyFile+", mode 0600)",
+			"director", t.String(), "real_ip", a.ids[f].ip.String(), "silent_for", now.Sub(last).Truncate(time.Second).String(),
+			"rejected_here", fmt.Sprint(a.stats.Rejected))
 	}
 }
 
 // seen is the witness field: every director that has replied, in
 // configuration order, with the age of its last reply at now. Called with
 // a.mu held.
+//
+// A director listed by both its addresses (dual stack) is one director:
+// it is listed once, with its freshest reply.
 func (a *Agent) seen(now time.Time) []hbproto.DirectorSeen {
 	var out []hbproto.DirectorSeen
 	for _, t := range a.set.Targets {
 		v := a.views[t]
-		if v == nil || v.Name == "" || v.LastReply.IsZero() || len(out) == hbproto.MaxSeen {
+		if v == nil || v.Name == "" || v.LastReply.IsZero() {
 			continue
 		}
-		out = append(out, hbproto.DirectorSeen{Director: v.Name, Role: v.Role, Age: max(now.Sub(v.LastReply), 0)})
+		s := hbproto.DirectorSeen{Director: v.Name, Role: v.Role, Age: max(now.Sub(v.LastReply), 0)}
+		if i := slices.IndexFunc(out, func(o hbproto.DirectorSeen) bool { return o.Director == v.Name }); i >= 0 {
+			if s.Age < out[i].Age {
+				out[i] = s
+			}
+			continue
+		}
+		if len(out) < hbproto.MaxSeen {
+			out = append(out, s)
+		}
 	}
 	return out
 }
 
 // sendTo sends the current report, with the witness field as of now, to
-// targets.
-func (a *Agent) sendTo(conn net.PacketConn, targets []netip.AddrPort) {
+// targets: to each from the identity of its family, on that family's
+// socket.
+func (a *Agent) sendTo(c Conns, targets []netip.AddrPort) {
 	now := a.clock.Now()
 	a.mu.Lock()
-	sealer := a.sealer
+	ids := a.ids
 	var report *hbproto.AgentReport
 	if a.report != nil {
 		r := *a.report
@@ -410,43 +578,26 @@ func (a *Agent) sendTo(conn net.PacketConn, targets []netip.AddrPort) {
 		report = &r
 	}
 	a.mu.Unlock()
-	if sealer == nil || report == nil || len(targets) == 0 {
+	if report == nil || len(targets) == 0 {
 		return
 	}
-	b, err := sealer.SealAgent(now, Sanitize(report))
-	if err != nil {
-		// Still tell the directors the state: a minimal report, and the
-		// reason in the log (rate-limited).
-		minimal := &hbproto.AgentReport{Node: hbproto.TruncateString(report.Node, 0), RealIP: report.RealIP, State: report.State, Reason: MinimalReason}
-		if minimal.Node == "" {
-			minimal.Node = "?"
-		}
-		a.mu.Lock()
-		a.stats.Minimal++
-		logIt := now.Sub(a.minimalLog) >= time.Minute
-		if logIt {
-			a.minimalLog = now
-		}
-		a.mu.Unlock()
-		if logIt {
-			a.log.Error("heartbeat: cannot encode the report; sending a minimal one (state only)", "err", err, "state", report.State.String())
-		}
-		if b, err = sealer.SealAgent(now, minimal); err != nil {
-			a.log.Error("heartbeat: cannot encode even a minimal report", "err", err)
-			return
-		}
-	}
-	if h, err := hbproto.HeaderOf(b); err == nil {
-		a.mu.Lock()
-		a.sent[a.sentPos] = sentReport{session: h.SessionID, seq: h.Seq, at: now}
-		a.sentPos = (a.sentPos + 1) % sentRing
-		if a.started.IsZero() {
-			a.started = now
-		}
-		a.mu.Unlock()
-	}
+	var sealed [2][]byte
+	var done [2]bool
 	for _, t := range targets {
-		_, err := conn.WriteTo(b, net.UDPAddrFromAddrPort(t))
+		f := familyOf(t.Addr())
+		if !done[f] {
+			done[f] = true
+			sealed[f] = a.seal(now, ids[f], report)
+		}
+		if sealed[f] == nil {
+			continue // no key for this identity: heartbeats disabled
+		}
+		var err error
+		if conn := c.of(f); conn != nil {
+			_, err = conn.WriteTo(sealed[f], net.UDPAddrFromAddrPort(t))
+		} else {
+			err = fmt.Errorf("no %s socket (real_ip6 missing?)", familyName(f))
+		}
 		a.mu.Lock()
 		if err != nil {
 			a.stats.SendErrors++
@@ -461,6 +612,51 @@ func (a *Agent) sendTo(conn net.PacketConn, targets []netip.AddrPort) {
 			a.hooks.Sent(t, report.State, err)
 		}
 	}
+}
+
+// seal seals report as id's: its real_ip is id's address (when it has
+// one). It returns nil when id has no key or nothing can be encoded.
+func (a *Agent) seal(now time.Time, id identity, report *hbproto.AgentReport) []byte {
+	if id.sealer == nil {
+		return nil
+	}
+	r := *report
+	if id.ip.IsValid() {
+		r.RealIP = id.ip
+	}
+	b, err := id.sealer.SealAgent(now, Sanitize(&r))
+	if err != nil {
+		// Still tell the directors the state: a minimal report, and the
+		// reason in the log (rate-limited).
+		minimal := &hbproto.AgentReport{Node: hbproto.TruncateString(r.Node, 0), RealIP: r.RealIP, State: r.State, Reason: MinimalReason}
+		if minimal.Node == "" {
+			minimal.Node = "?"
+		}
+		a.mu.Lock()
+		a.stats.Minimal++
+		logIt := now.Sub(a.minimalLog) >= time.Minute
+		if logIt {
+			a.minimalLog = now
+		}
+		a.mu.Unlock()
+		if logIt {
+			a.log.Error("heartbeat: cannot encode the report; sending a minimal one (state only)", "err", err, "state", r.State.String())
+		}
+		if b, err = id.sealer.SealAgent(now, minimal); err != nil {
+			a.log.Error("heartbeat: cannot encode even a minimal report", "err", err)
+			return nil
+		}
+	}
+	if h, err := hbproto.HeaderOf(b); err == nil {
+		a.mu.Lock()
+		a.sent[a.sentPos] = sentReport{session: h.SessionID, seq: h.Seq, at: now}
+		a.sentPos = (a.sentPos + 1) % sentRing
+		if a.started.IsZero() {
+			a.started = now
+		}
+		a.mu.Unlock()
+	}
+	return b
 }
 
 func (a *Agent) reject(peer, reason string, err error) {
@@ -501,8 +697,8 @@ func (a *Agent) relays(now time.Time, peer netip.AddrPort) []netip.AddrPort {
 
 // sentAt returns when the report e echoes was sent, if it is one of our
 // recent reports (called with a.mu held).
-func (a *Agent) sentAt(e hbproto.ReplyEcho) (time.Time, bool) {
-	if a.sealer == nil || e.Session != a.sealer.SessionID() || e.Seq == 0 {
+func (a *Agent) sentAt(id identity, e hbproto.ReplyEcho) (time.Time, bool) {
+	if id.sealer == nil || e.Session != id.sealer.SessionID() || e.Seq == 0 {
 		return time.Time{}, false
 	}
 	for _, s := range a.sent {
@@ -533,7 +729,10 @@ func Sanitize(r *hbproto.AgentReport) *hbproto.AgentReport {
 	return &out
 }
 
-func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
+// receive reads replies on conn (one of c's sockets) until ctx ends. A
+// reply is opened with the key of the identity of its sender's family,
+// and only its destinations at that identity's address are kept.
+func (a *Agent) receive(ctx context.Context, conn net.PacketConn, c Conns) {
 	buf := make([]byte, hbproto.MaxDatagram+1)
 	for {
 		n, from, err := conn.ReadFrom(buf)
@@ -558,9 +757,9 @@ func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
 			peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 		}
 		a.mu.Lock()
-		opener, known := a.opener, a.views[peer] != nil
-		realIP := a.set.RealIP
+		id, known := a.ids[familyOf(peer.Addr())], a.views[peer] != nil
 		a.mu.Unlock()
+		opener, realIP := id.opener, id.ip
 		if !known {
 			a.reject(from.String(), "unknown_peer", nil)
 			continue
@@ -587,7 +786,7 @@ func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
 		seenAt := now
 		if r.Echo != nil {
 			a.mu.Lock()
-			at, ok := a.sentAt(*r.Echo)
+			at, ok := a.sentAt(id, *r.Echo)
 			if !ok {
 				a.stats.Unechoed++
 				kick := r.ReportNow && a.views[peer] != nil && a.witnessRequest(now, peer)
@@ -636,7 +835,7 @@ func (a *Agent) receive(ctx context.Context, conn net.PacketConn) {
 		if len(relay) > 0 {
 			// A witness request is pending: tell the requester at once
 			// what we just heard from this director.
-			a.sendTo(conn, relay)
+			a.sendTo(c, relay)
 		}
 		if kick {
 			signal(a.kick)

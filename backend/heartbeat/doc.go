@@ -10,6 +10,11 @@
 // only the destinations whose address is this server's real IP are kept.
 // Everything rejected is counted by reason.
 //
+// A dual-stack agent has two identities (docs/heartbeat.md, "Dual
+// stack"): it reports to the IPv4 directors from its IPv4 real IP, sealed
+// with that address's key, and to the IPv6 directors from its IPv6 real
+// IP, sealed with that one's, on a socket per family bound to the address.
+//
 // The agent is also a witness for the directors (docs/ha.md): every report
 // carries, for each director that has replied, its name, its role and the
 // age of its last reply. A reply with report_now (a backup director that
