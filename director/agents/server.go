@@ -94,7 +94,7 @@ const maxLegacy = 4096
 // the application does not hold up the next; a full queue drops the report
 // (ReasonBusy) rather than the socket's buffer dropping datagrams unseen.
 const (
-	Workers     = 8
+	Workers     = 64
 	workerQueue = 128
 )
 
