@@ -40,13 +40,27 @@ type DrainStatus struct {
 // maintenance heartbeat) count; at least one director must be MASTER.
 func EvaluateDrain(views []DirectorView, since time.Time) DrainStatus {
 	var st DrainStatus
-	masters, pending := 0, 0
+	masters, pending, unanswered := 0, 0, 0
+	// A director listed by two addresses (dual stack: one per family) is
+	// one director; while it is MASTER, its other address must answer too:
+	// it reports the real servers of the other family.
+	master := map[string]bool{}
+	for _, v := range views {
+		if v.LastReply.After(since) && v.Role == hbproto.RoleMaster && v.Name != "" {
+			master[v.Name] = true
+		}
+	}
 	for _, v := range views {
 		name := v.Addr
 		if v.Name != "" {
 			name = fmt.Sprintf("%s (%s)", v.Name, v.Addr)
 		}
 		if !v.LastReply.After(since) {
+			if master[v.Name] {
+				unanswered++
+				st.Lines = append(st.Lines, fmt.Sprintf("%s: no reply since maintenance began, MASTER on its other address: waiting", name))
+				continue
+			}
 			st.Lines = append(st.Lines, fmt.Sprintf("%s: no reply since maintenance began", name))
 			continue
 		}
@@ -75,6 +89,8 @@ func EvaluateDrain(views []DirectorView, since time.Time) DrainStatus {
 		st.Summary = "waiting: no MASTER director has answered since maintenance began"
 	case pending > 0:
 		st.Summary = fmt.Sprintf("waiting: %d destination(s) still have weight or active connections", pending)
+	case unanswered > 0:
+		st.Summary = fmt.Sprintf("waiting: %d address(es) of a MASTER director have not answered since maintenance began", unanswered)
 	default:
 		st.Done = true
 		st.Summary = fmt.Sprintf("drained: %d MASTER director(s) report weight 0 and no active connections", masters)
