@@ -583,7 +583,10 @@ func (p *Pair) VIPHolders() []string {
 }
 
 // LinkSet takes a host's interface down or up (the "machine" or its cable
-// leaves or returns).
+// leaves or returns). The kernel flushes an interface's IPv6 addresses
+// when it goes down (keep_addr_on_down 0): in an IPv6 or dual-stack lab,
+// eth0 coming up gets the host's IPv6 address back, as the machine's
+// network configuration would put it.
 func (p *Pair) LinkSet(host, ifname string, up bool) error {
 	h, err := p.Net.Netlink(host)
 	if err != nil {
@@ -593,10 +596,18 @@ func (p *Pair) LinkSet(host, ifname string, up bool) error {
 	if err != nil {
 		return err
 	}
-	if up {
-		return h.LinkSetUp(l)
+	if !up {
+		return h.LinkSetDown(l)
 	}
-	return h.LinkSetDown(l)
+	if err := h.LinkSetUp(l); err != nil {
+		return err
+	}
+	if p.opts.Family != FamilyIPv4 && ifname == "eth0" {
+		if ip := p.addr6(host); ip != "" {
+			return AddAddr6(p.Net, host, ip)
+		}
+	}
+	return nil
 }
 
 // Links are a director's interfaces: eth0, and eth1 with SyncLink.

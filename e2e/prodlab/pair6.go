@@ -8,18 +8,23 @@ import (
 // Family is the lab's address families (PairOptions.Family).
 func (p *Pair) Family() Family { return p.opts.Family }
 
+// addr6 is host's IPv6 address on eth0 in the IPv6 and dual-stack labs
+// ("" for a host without one).
+func (p *Pair) addr6(host string) string {
+	if host == "client" {
+		return ClientIP6
+	}
+	if ip, ok := DirIPs6[host]; ok {
+		return ip
+	}
+	return RSIPs6[host]
+}
+
 // setUp6 gives client, directors and real servers their IPv6 address on
 // eth0 and writes each agent's key for its IPv6 address.
 func (p *Pair) setUp6() error {
-	addrs := map[string]string{"client": ClientIP6}
-	for _, d := range Directors {
-		addrs[d] = DirIPs6[d]
-	}
-	for _, rs := range RealServers {
-		addrs[rs] = RSIPs6[rs]
-	}
-	for host, ip := range addrs {
-		if err := AddAddr6(p.Net, host, ip); err != nil {
+	for _, host := range append(append([]string{"client"}, Directors...), RealServers...) {
+		if err := AddAddr6(p.Net, host, p.addr6(host)); err != nil {
 			return err
 		}
 	}

@@ -27,7 +27,8 @@ const banner = `================================================================
  client -> VIP 10.99.0.100:80 -> dir1 / dir2 (tandem-director,
  VRRP, IPVS lc + direct routing) -> rs1 / rs2 (tandem-backend
  + a small web app), replies straight back; a sorry server.
- Seven steps, one line per second of traffic, a summary at the end.
+ The same service on the IPv6 VIP [2001:db8:99::100]:80 (step 8).
+ Eight steps, one line per second of traffic, a summary at the end.
 ================================================================
 `
 

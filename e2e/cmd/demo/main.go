@@ -6,8 +6,10 @@
 // requests served per real server and failures, it walks through: traffic
 // on both servers, a drain with `maintenance on --wait`, the server's
 // return, the master director killed (SIGKILL and link down), an app crash,
-// all servers down (sorry server), and everything restored. It ends with a
-// summary table and exits 0 only if every step held.
+// all servers down (sorry server), everything restored, and dual stack (the
+// same service on an IPv6 VIP too: a drain and a failover watched over
+// both families). It ends with a summary table and exits 0 only if every
+// step held.
 //
 // The same binary runs on both sides: when the host kernel has no ip_vs it
 // boots the VM (package e2e/vm) with itself as the guest command and

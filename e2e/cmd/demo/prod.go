@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,13 +95,16 @@ func runProd(ctx context.Context, out io.Writer, bin string) int {
 }
 
 func (d *demo) setUp(ctx context.Context, bin, dir string) error {
-	p, err := prodlab.NewPair(nil, prodlab.PairOptions{Bin: bin, Dir: dir})
+	p, err := prodlab.NewPair(nil, prodlab.PairOptions{Bin: bin, Dir: dir, Family: prodlab.FamilyDual})
 	d.p = p
 	if err != nil {
 		return err
 	}
 	d.say("Lab %s: one bridge, client 10.99.0.10, dir1 %s, dir2 %s, rs1 %s, rs2 %s, sorry %s; VIP %s:80.",
 		p.Net.Tag(), dirIPs["dir1"], dirIPs["dir2"], rsIPs["rs1"], rsIPs["rs2"], sorryIP, vip)
+	d.say("Dual stack: every host also has its address in %s/%d (dir1 %s, rs1 %s, ...); the same service",
+		"2001:db8:99::", prodlab.Prefix6Len, prodlab.DirIPs6["dir1"], prodlab.RSIPs6["rs1"])
+	d.say("   answers on the IPv6 VIP [%s]:80 too (step 8).", prodlab.VIP6)
 	if err := p.StartSorry(); err != nil {
 		return err
 	}
@@ -116,7 +120,9 @@ func (d *demo) setUp(ctx context.Context, bin, dir string) error {
 	d.say("Both directors get the seed's keepalived.conf (state BACKUP, nopreempt, priority 100, sorry_server,")
 	d.say("   lc, DR, HTTP_GET /check.txt) with the lab's addresses. fast_failover exists only in native YAML,")
 	d.say("   so `tandem-director show-config keepalived.conf` turns it into native YAML and the demo adds")
-	d.say("   node, heartbeat key, control socket and fast_failover {enabled, 200ms x 5}.")
+	d.say("   node, heartbeat key, control socket and fast_failover {enabled, 200ms x 5}. For IPv6 the file")
+	d.say("   has what an operator adds: vrrp_instance VI6 (VRRP v3, native_ipv6, the IPv6 VIP), its")
+	d.say("   virtual_server with the servers' IPv6 addresses, and vrrp_sync_group VG_WWW { VI0 VI6 }.")
 	if err := p.StartDirectors(ctx); err != nil {
 		return err
 	}
@@ -137,44 +143,70 @@ func (d *demo) teardown() {
 	}
 }
 
-// load runs traffic from the client for dur, printing a line per second,
-// while act runs; it returns the report once both are done.
+// load runs traffic from the client to the VIP for dur, printing a line
+// per second, while act runs; it returns the report once both are done.
 func (d *demo) load(ctx context.Context, dur time.Duration, act func() error) (*loadgen.Report, error) {
-	g, err := loadgen.New(loadgen.Config{
-		Target:      loadgen.Target{Addr: vip + ":80", Dial: d.p.Net.DialContext("client"), Timeout: 2 * time.Second},
-		Rate:        rate,
-		Duration:    dur,
-		MaxRequests: int(rate*dur.Seconds()) + 100,
-		Interval:    time.Second,
-		OnSnapshot: func(s loadgen.Snapshot) {
-			if s.Final {
-				return
-			}
-			fmt.Fprintf(d.out, "   t=%4.1fs  served/s: rs1 %3d  rs2 %3d  sorry %3d  | failed %3d | totals ok %5d failed %4d\n",
-				s.Elapsed.Seconds(), s.OK["rs1"], s.OK["rs2"], s.OK["sorry"], s.Failed(), s.TotalOK, s.TotalFailed)
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
+	reps, err := d.loadOn(ctx, dur, []target{{addr: vip + ":80", rate: rate}}, act)
+	return reps[0], err
+}
+
+// target is one address of a load: label (printed before each line when
+// not empty), "host:port" and requests per second.
+type target struct {
+	label, addr string
+	rate        float64
+}
+
+// loadOn runs traffic from the client to each target for dur, printing a
+// line per second and target, while act runs; it returns the reports (in
+// the targets' order) once all are done.
+func (d *demo) loadOn(ctx context.Context, dur time.Duration, targets []target, act func() error) ([]*loadgen.Report, error) {
 	type res struct {
 		rep *loadgen.Report
 		err error
 	}
-	done := make(chan res, 1)
-	go func() {
-		rep, err := g.Run(ctx)
-		done <- res{rep, err}
-	}()
+	var dones []chan res
+	for _, tg := range targets {
+		prefix := ""
+		if tg.label != "" {
+			prefix = tg.label + " "
+		}
+		g, err := loadgen.New(loadgen.Config{
+			Target:      loadgen.Target{Addr: tg.addr, Dial: d.p.Net.DialContext("client"), Timeout: 2 * time.Second},
+			Rate:        tg.rate,
+			Duration:    dur,
+			MaxRequests: int(tg.rate*dur.Seconds()) + 100,
+			Interval:    time.Second,
+			OnSnapshot: func(s loadgen.Snapshot) {
+				if s.Final {
+					return
+				}
+				fmt.Fprintf(d.out, "   %st=%4.1fs  served/s: rs1 %3d  rs2 %3d  sorry %3d  | failed %3d | totals ok %5d failed %4d\n",
+					prefix, s.Elapsed.Seconds(), s.OK["rs1"], s.OK["rs2"], s.OK["sorry"], s.Failed(), s.TotalOK, s.TotalFailed)
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		done := make(chan res, 1)
+		dones = append(dones, done)
+		go func() {
+			rep, err := g.Run(ctx)
+			done <- res{rep, err}
+		}()
+	}
 	var actErr error
 	if act != nil {
 		actErr = act()
 	}
-	r := <-done
-	if r.err != nil {
-		return r.rep, r.err
+	reps := make([]*loadgen.Report, len(dones))
+	var runErr error
+	for i, done := range dones {
+		r := <-done
+		reps[i] = r.rep
+		runErr = cmp.Or(runErr, r.err)
 	}
-	return r.rep, actErr
+	return reps, cmp.Or(runErr, actErr)
 }
 
 func ms(t time.Duration) string { return t.Round(time.Millisecond).String() }
@@ -398,7 +430,9 @@ func (d *demo) steps(ctx context.Context) error {
 	d.record("7 everything restored", fin.Failed == 0 && fin.PerServer["rs1"] > 0 && fin.PerServer["rs2"] > 0 && fin.PerServer["sorry"] == 0 && m2 == backup && b2 == master,
 		"rs1 and rs2 answer, sorry server out, two directors again",
 		fmt.Sprintf("after %s: rs1 %d, rs2 %d, sorry %d, failed %d; %s MASTER, %s BACKUP", ms(restored.Sub(rep.Start)), fin.PerServer["rs1"], fin.PerServer["rs2"], fin.PerServer["sorry"], fin.Failed, m2, b2))
-	return nil
+
+	// 8. Dual stack.
+	return d.dualStack(ctx)
 }
 
 func lastAfter(r *loadgen.Report, t time.Time) string {
@@ -419,7 +453,7 @@ func (d *demo) summary(wall time.Duration) int {
 	d.say("%s", line)
 	d.say("%-*s  %-6s  %-*s  %s", w1, "step", "result", w2, "what held", "numbers")
 	d.say("%s", line)
-	ok := len(d.rows) == 7
+	ok := len(d.rows) == steps
 	for _, r := range d.rows {
 		v := "OK"
 		if !r.ok {
