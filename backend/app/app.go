@@ -138,26 +138,54 @@ func LoadKey(cfg *config.Config, log *slog.Logger) (key []byte, insecure bool, e
 	if len(cfg.Directors) == 0 {
 		return nil, false, nil
 	}
-	key, err = hbproto.LoadKey(cfg.Heartbeat.KeyFile)
+	return loadKeyFile(cfg.Heartbeat.KeyFile, cfg.Heartbeat.Insecure, log)
+}
+
+// LoadKey6 returns the key of the IPv6 identity: heartbeat.key_file6's,
+// nil when it is not set or no IPv6 director is listed (then the key of
+// key_file serves both identities, as the legacy cluster key does). The
+// same rules as LoadKey apply to the file.
+func LoadKey6(cfg *config.Config, log *slog.Logger) (key []byte, insecure bool, err error) {
+	if cfg.Heartbeat.KeyFile6 == "" || !cfg.HasIPv6Directors() {
+		return nil, false, nil
+	}
+	return loadKeyFile(cfg.Heartbeat.KeyFile6, cfg.Heartbeat.Insecure, log)
+}
+
+// loadKeys returns both keys (LoadKey, LoadKey6).
+func loadKeys(cfg *config.Config, log *slog.Logger) (key, key6 []byte, insecure bool, err error) {
+	key, insecure, err = LoadKey(cfg, log)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	key6, insecure6, err := LoadKey6(cfg, log)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return key, key6, insecure || insecure6, nil
+}
+
+func loadKeyFile(path string, insecureOK bool, log *slog.Logger) (key []byte, insecure bool, err error) {
+	key, err = hbproto.LoadKey(path)
 	if err == nil {
 		return key, false, nil
 	}
-	if !cfg.Heartbeat.Insecure {
-		return nil, false, fmt.Errorf("heartbeat key %s: %w (fix the file, or set heartbeat.insecure: true to start anyway)", cfg.Heartbeat.KeyFile, err)
+	if !insecureOK {
+		return nil, false, fmt.Errorf("heartbeat key %s: %w (fix the file, or set heartbeat.insecure: true to start anyway)", path, err)
 	}
-	f, oerr := os.Open(cfg.Heartbeat.KeyFile)
+	f, oerr := os.Open(path)
 	if oerr == nil {
 		b, _ := io.ReadAll(io.LimitReader(f, hbproto.MaxKeyFileSize))
 		f.Close()
 		b = bytes.TrimRight(b, " \t\r\n")
 		if len(b) >= hbproto.MinKeySize {
 			log.Warn("INSECURE: heartbeat.insecure is set: using a heartbeat key file that others may read; anyone who can read it can forge heartbeats",
-				"path", cfg.Heartbeat.KeyFile, "err", err)
+				"path", path, "err", err)
 			return b, true, nil
 		}
 	}
 	log.Warn("INSECURE: heartbeat.insecure is set and there is no usable heartbeat key: heartbeats are DISABLED; the directors will not see maintenance or health from this agent",
-		"path", cfg.Heartbeat.KeyFile, "err", err)
+		"path", path, "err", err)
 	return nil, true, nil
 }
 
@@ -170,8 +198,8 @@ func guardSettings(cfg *config.Config, h Host) arpguard.Settings {
 	}
 }
 
-func hbSettings(cfg *config.Config, h Host, key []byte) heartbeat.Settings {
-	return heartbeat.Settings{Key: key, Interval: cfg.Heartbeat.Interval, Targets: cfg.Directors, RealIP: h.RealIP}
+func hbSettings(cfg *config.Config, h Host, key, key6 []byte) heartbeat.Settings {
+	return heartbeat.Settings{Key: key, Key6: key6, Interval: cfg.Heartbeat.Interval, Targets: cfg.Directors, RealIP: h.RealIP, RealIP6: h.RealIP6}
 }
 
 // Run starts everything, signals READY, and runs the main loop until ctx
@@ -188,7 +216,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	key, insecure, err := LoadKey(cfg, a.log)
+	key, key6, insecure, err := loadKeys(cfg, a.log)
 	if err != nil {
 		return err
 	}
@@ -226,7 +254,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.host, a.insecure = host, insecure
 	a.mu.Unlock()
 	a.log.Info("starting", "version", version.Version, "node", host.Node, "interface", host.Interface, "real_ip", host.RealIP,
-		"vips", cfg.VIPs, "arp_mode", cfg.ARPMode, "check", cfg.Check.Mode, "directors", len(cfg.Directors),
+		"real_ip6", host.RealIP6, "vips", cfg.VIPs, "arp_mode", cfg.ARPMode, "check", cfg.Check.Mode, "directors", len(cfg.Directors),
 		"maintenance", a.maint.Mode)
 	if a.maint.InMaintenance() {
 		a.log.Warn("maintenance is on (persisted): the check endpoint says 503 until `tandem-backend maintenance off`", "reason", a.maint.Reason)
@@ -277,7 +305,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.syncCheckFile()
 
 	// 5. Heartbeats, metrics, control socket.
-	a.hb = heartbeat.New(a.log, hbSettings(cfg, host, key), heartbeat.Hooks{Sent: a.met.hbSentHook, Reply: a.met.hbReply, Rejected: a.met.hbReject}, a.clock)
+	a.hb = heartbeat.New(a.log, hbSettings(cfg, host, key, key6), heartbeat.Hooks{Sent: a.met.hbSentHook, Reply: a.met.hbReply, Rejected: a.met.hbReject}, a.clock)
 	a.hb.SetReport(a.report())
 	a.goRun("heartbeat", func() error { return a.hb.Run(runCtx) })
 	if metLn != nil {
@@ -566,7 +594,7 @@ func (a *App) reload(ctx context.Context) error {
 		a.log.Error("reload: keeping the running configuration", "err", err)
 		return fmt.Errorf("keeping the running configuration: %w", err)
 	}
-	key, insecure, err := LoadKey(cfg, a.log)
+	key, key6, insecure, err := loadKeys(cfg, a.log)
 	if err != nil {
 		a.log.Error("reload: keeping the running configuration", "err", err)
 		return fmt.Errorf("keeping the running configuration: %w", err)
@@ -618,7 +646,7 @@ func (a *App) reload(ctx context.Context) error {
 		a.log.Error("reload: vips", "err", err)
 	}
 	a.guard.Update(guardSettings(cfg, host))
-	a.hb.Update(hbSettings(cfg, host, key))
+	a.hb.Update(hbSettings(cfg, host, key, key6))
 	if !reflect.DeepEqual(cfg.Health, old.Health) {
 		a.probeStop()
 		if err := a.setProbe(cfg); err != nil {

@@ -34,9 +34,9 @@ func TestResolve(t *testing.T) {
 		want    Host
 		wantErr string
 	}{
-		{"route source", host(true, "192.0.2.12"), config.Config{Node: "n", VIPs: vips}, Host{"n", "eth0", netip.MustParseAddr("192.0.2.12")}, ""},
-		{"first global address that is not a VIP", host(true, ""), config.Config{Node: "n", VIPs: vips}, Host{"n", "eth0", netip.MustParseAddr("192.0.2.11")}, ""},
-		{"explicit", host(false, ""), config.Config{Node: "n", VIPs: vips, Interface: "eth0", RealIP: netip.MustParseAddr("192.0.2.12")}, Host{"n", "eth0", netip.MustParseAddr("192.0.2.12")}, ""},
+		{"route source", host(true, "192.0.2.12"), config.Config{Node: "n", VIPs: vips}, Host{Node: "n", Interface: "eth0", RealIP: netip.MustParseAddr("192.0.2.12")}, ""},
+		{"first global address that is not a VIP", host(true, ""), config.Config{Node: "n", VIPs: vips}, Host{Node: "n", Interface: "eth0", RealIP: netip.MustParseAddr("192.0.2.11")}, ""},
+		{"explicit", host(false, ""), config.Config{Node: "n", VIPs: vips, Interface: "eth0", RealIP: netip.MustParseAddr("192.0.2.12")}, Host{Node: "n", Interface: "eth0", RealIP: netip.MustParseAddr("192.0.2.12")}, ""},
 		{"no default route", host(false, ""), config.Config{Node: "n", VIPs: vips}, Host{}, "no IPv4 default route"},
 		{"no such interface", host(true, ""), config.Config{Node: "n", VIPs: vips, Interface: "eth9"}, Host{}, `there is no interface "eth9"`},
 		{"real_ip elsewhere", host(true, ""), config.Config{Node: "n", VIPs: vips, RealIP: netip.MustParseAddr("192.0.2.13")}, Host{}, "192.0.2.13 is not an address of eth0"},

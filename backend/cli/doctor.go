@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,13 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		d.Add(doctorpkg.Fail, "interface", "%v", err)
 	} else {
 		d.Add(doctorpkg.OK, "interface", "%s, real IP %s (ARP sender)", host.Interface, host.RealIP)
+		switch {
+		case host.RealIP6.IsValid():
+			d.Add(doctorpkg.OK, "interface", "%s, real IPv6 %s (the IPv6 real servers' address; reports to IPv6 directors leave from it)", host.Interface, host.RealIP6)
+		case cfg.HasIPv6VIPs():
+			_, why := resolveIPv6(cfg, nl, host.Interface)
+			d.Add(doctorpkg.Warn, "interface", "no real IPv6 address: reports speak for %s only; the IPv6 real servers follow the check endpoint alone (%v)", host.RealIP, why)
+		}
 	}
 
 	// VIPs on lo, and not elsewhere.
@@ -154,16 +162,17 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		}
 	}
 
-	// Key file.
+	// Key files.
 	if len(cfg.Directors) > 0 {
-		if _, err := hbproto.LoadKey(cfg.Heartbeat.KeyFile); err != nil {
-			lvl := doctorpkg.Fail
-			if cfg.Heartbeat.Insecure {
-				lvl = doctorpkg.Warn
-			}
-			d.Add(lvl, "key file", "%v", err)
+		keyFileFinding(d, cfg, cfg.Heartbeat.KeyFile)
+	}
+	if cfg.HasIPv6Directors() {
+		if cfg.Heartbeat.KeyFile6 != "" {
+			keyFileFinding(d, cfg, cfg.Heartbeat.KeyFile6)
 		} else {
-			d.Add(doctorpkg.OK, "key file", "%s is usable (0600, long enough)", cfg.Heartbeat.KeyFile)
+			d.Add(doctorpkg.Warn, "key file", "heartbeat.key_file6 is not set: %s also seals the reports to the IPv6 directors, which accept that only "+
+				"from the legacy cluster key (agent_keys both or cluster); with derived keys run `tandem-director keys derive --real-ip %s --out FILE` "+
+				"on a director and install FILE as heartbeat.key_file6, mode 0600", cfg.Heartbeat.KeyFile, host.RealIP6)
 		}
 	}
 
@@ -174,10 +183,11 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 		for _, v := range st.Directors {
 			switch {
 			case v.LastReply.IsZero():
+				ip, keyKey := identityFor(v.Addr, host)
 				d.Add(doctorpkg.Fail, "director", "%s has never answered: check its address, UDP port %d through firewalls, and this agent's key: "+
 					"it must be the one the directors derive for this real IP (on a director: `tandem-director keys derive --real-ip %s --out FILE`, "+
-					"then install FILE as %s, mode 0600); a director drops reports with another key without answering (rejected here: %v)",
-					v.Addr, hbproto.DefaultPort, host.RealIP, cfg.Heartbeat.KeyFile, st.Heartbeat.Rejected)
+					"then install FILE as heartbeat.%s, mode 0600); a director drops reports with another key without answering (rejected here: %v)",
+					v.Addr, hbproto.DefaultPort, ip, keyKey, st.Heartbeat.Rejected)
 			case now.Sub(v.LastReply) > silentAfter:
 				d.Add(doctorpkg.Fail, "director", "%s (%s) is silent since %s", v.Addr, v.Name, now.Sub(v.LastReply).Truncate(time.Second))
 			default:
@@ -229,6 +239,39 @@ func runDoctor(ctx context.Context, g *globals, d *doctor) {
 			d.Add(doctorpkg.Warn, "check", "%s is absent: the directors see this server as down", cfg.Check.File)
 		}
 	}
+}
+
+// keyFileFinding checks one heartbeat key file.
+func keyFileFinding(d *doctor, cfg *config.Config, path string) {
+	if _, err := hbproto.LoadKey(path); err != nil {
+		lvl := doctorpkg.Fail
+		if cfg.Heartbeat.Insecure {
+			lvl = doctorpkg.Warn
+		}
+		d.Add(lvl, "key file", "%v", err)
+		return
+	}
+	d.Add(doctorpkg.OK, "key file", "%s is usable (0600, long enough)", path)
+}
+
+// identityFor is the identity that speaks to the director at addr (a
+// view's "IP:port"): its real IP and the key of its key file, key_file
+// for an IPv4 director, key_file6 for an IPv6 one.
+func identityFor(addr string, host app.Host) (netip.Addr, string) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || ap.Addr().Unmap().Is4() {
+		return host.RealIP, "key_file"
+	}
+	return host.RealIP6, "key_file6"
+}
+
+// resolveIPv6 says why the interface gives no IPv6 identity.
+func resolveIPv6(cfg *config.Config, nl *netlink.Handle, iface string) (netip.Addr, error) {
+	link, err := nl.LinkByName(iface)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return app.ResolveIPv6(cfg, nl, link)
 }
 
 func defaultRouteIface(nl *netlink.Handle) string {

@@ -34,13 +34,14 @@ connections, pool state).
 
 --json prints the same as JSON, every field name in snake_case (stable:
 fields are added, never renamed): version, pid, started, config; host (node,
-interface, real_ip); check (ok, reason, mode, where, file_present); health
+interface, real_ip, and real_ip6 when the agent speaks for an IPv6 address
+too); check (ok, reason, mode, where, file_present); health
 (service, probe, state, reason, since, last_probe, last_ok, last_took_ns);
 maintenance (mode, reason, since, passes, description); vips[] (addr,
 present, repairs); arp (mode, table, table_present, table_ok, repairs,
 sysctl_ok, counters[] of chain, vip, packets, bytes; last_error, checked);
 heartbeat (sent, send_errors, received, rejected by reason, session_id,
-disabled, unechoed, minimal, interval_ns, insecure); directors[] (addr, name,
+session_id6 (the IPv6 identity's, when IPv6 directors are listed), disabled, unechoed, minimal, interval_ns, insecure); directors[] (addr, name,
 role, role_code, last_reply, destinations[] of service, addr, weight,
 configured_weight, active_conns, inactive_conns, pool: up, down, draining,
 drained or maintenance, and pool_code: 1 to 5).`,
@@ -77,7 +78,11 @@ func ago(now, t time.Time) string {
 
 func printStatus(w io.Writer, st app.Status, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "node:\t%s (real IP %s on %s), pid %d, version %s, up %s\n", st.Host.Node, st.Host.RealIP, st.Host.Interface,
+	realIP := "real IP " + st.Host.RealIP.String()
+	if st.Host.RealIP6.IsValid() {
+		realIP += ", IPv6 " + st.Host.RealIP6.String()
+	}
+	fmt.Fprintf(tw, "node:\t%s (%s on %s), pid %d, version %s, up %s\n", st.Host.Node, realIP, st.Host.Interface,
 		st.PID, st.Version, now.Sub(st.Started).Truncate(time.Second))
 	check := "OK (200)"
 	if !st.Check.OK {

@@ -76,7 +76,8 @@ func fullStatus() app.Status {
 	v := netip.MustParseAddr("192.0.2.100")
 	return app.Status{
 		Version: "1.2.3", PID: 42, Started: t0.Add(-time.Hour), Config: "/etc/tandem/backend.yaml",
-		Host:  app.Host{Node: "web1", Interface: "eth0", RealIP: netip.MustParseAddr("192.0.2.11")},
+		Host: app.Host{Node: "web1", Interface: "eth0", RealIP: netip.MustParseAddr("192.0.2.11"),
+			RealIP6: netip.MustParseAddr("2001:db8::11")},
 		Check: app.CheckStatus{Verdict: health.Verdict{OK: false, Reason: "maintenance: deploy"}, Mode: "file", Where: "/var/www/check.txt", FilePresent: true},
 		Health: app.HealthStatus{Service: "www", Probe: "tcp connect 127.0.0.1:80", State: health.Unhealthy, Reason: "connection refused",
 			Since: t0.Add(-time.Minute), LastProbe: t0.Add(-time.Second), LastOK: false, LastTook: 300 * time.Microsecond},
@@ -87,7 +88,7 @@ func fullStatus() app.Status {
 			Counters:  []arpguard.RuleCounter{{Chain: "in", VIP: v, Packets: 5, Bytes: 140}},
 			LastError: "none", Checked: t0.Add(-2 * time.Second)},
 		Heartbeat: app.HeartbeatStatus{Stats: heartbeat.Stats{Sent: 10, SendErrors: 1, Received: 9, Rejected: map[string]uint64{"mac": 2},
-			SessionID: 77, Disabled: true, Unechoed: 3, Minimal: 4}, Interval: time.Second, Insecure: true},
+			SessionID: 77, SessionID6: 78, Disabled: true, Unechoed: 3, Minimal: 4}, Interval: time.Second, Insecure: true},
 		Directors: app.DirectorViews{
 			{Addr: "192.0.2.2:7480", Name: "lb1", Role: hbproto.RoleMaster, RoleName: "master", LastReply: t0.Add(-500 * time.Millisecond),
 				Destinations: []hbproto.DestinationStatus{{Service: "TCP 192.0.2.100:80", Addr: netip.MustParseAddrPort("192.0.2.11:80"),
