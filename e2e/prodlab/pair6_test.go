@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	bconfig "github.com/tandemlb/tandem/backend/config"
 	"github.com/tandemlb/tandem/director/config"
 )
 
@@ -81,8 +82,8 @@ func TestKeepalivedConfFamilies(t *testing.T) {
 	}
 }
 
-// TestBackendConfFamilies: the IPv4 lab's agent configuration has no
-// IPv6 key; the IPv6 one sends to the directors' IPv6 addresses with
+// TestBackendConfFamilies: tandem-backend's own parser takes each
+// family's agent configuration; the IPv4 lab's has no IPv6 key; the IPv6 one sends to the directors' IPv6 addresses with
 // real_ip6 and key_file6, VIP6 alone on lo; the dual-stack one to both
 // families' addresses with both VIPs.
 func TestBackendConfFamilies(t *testing.T) {
@@ -101,6 +102,14 @@ func TestBackendConfFamilies(t *testing.T) {
 	} {
 		p := &Pair{Dir: "/d", opts: PairOptions{Family: c.f}}
 		s := p.backendConf("rs1")
+		bc, err := bconfig.Parse("backend.yaml", []byte(s))
+		if err != nil {
+			t.Errorf("%s: %v\n%s", c.f, err, s)
+		} else if v6 := c.f != FamilyIPv4; bc.HasIPv6Directors() != v6 || bc.HasIPv6VIPs() != v6 ||
+			v6 && (bc.RealIP6.String() != RSIPs6["rs1"] || bc.Heartbeat.KeyFile6 != "/d/rs1-ip6.key") {
+			t.Errorf("%s: parsed IPv6 directors %v, VIPs %v, real_ip6 %s, key_file6 %q from\n%s",
+				c.f, bc.HasIPv6Directors(), bc.HasIPv6VIPs(), bc.RealIP6, bc.Heartbeat.KeyFile6, s)
+		}
 		for _, w := range c.want {
 			if !strings.Contains(s, w) {
 				t.Errorf("%s: no %q in\n%s", c.f, w, s)
