@@ -189,7 +189,11 @@ type App struct {
 	keptAt     time.Time
 	agentsDue  time.Time
 	applyRetry applyRetry
-	warnings   []string
+	// The systemd watchdog: its period (a quarter of WatchdogSec; 0: off)
+	// and the last ping.
+	watchdogEvery time.Duration
+	watchdogAt    time.Time
+	warnings      []string
 
 	hb         *agents.Server
 	hbStop     context.CancelFunc
@@ -417,11 +421,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	clk := a.opts.Clock
-	var wd <-chan time.Time
 	if iv, on := sdnotify.WatchdogInterval(); on {
-		t := clk.NewTicker(max(iv/2, 100*time.Millisecond))
-		defer t.Stop()
-		wd = t.C()
+		a.watchdogEvery, a.watchdogAt = max(iv/2, 100*time.Millisecond), a.now()
 	}
 	alarm := clock.NewAlarm(clk)
 	defer alarm.Stop()
@@ -458,8 +459,6 @@ func (a *App) Run(ctx context.Context) (err error) {
 			a.onTrack()
 		case <-alarm.At(a.nextWake()):
 			a.onAlarm()
-		case <-wd:
-			a.notify.Watchdog()
 		}
 		a.wakes.Add(1)
 		a.flush()
@@ -685,7 +684,9 @@ func (a *App) tick() {
 //   - an agent going silent or being forgotten (agentsDue);
 //   - a retry: a service whose write failed (backing off), a sync daemon
 //     that failed to start or stop, a failed VRRP instance, the end of a
-//     new master's hand-over grace.
+//     new master's hand-over grace;
+//   - the systemd watchdog (a quarter of WatchdogSec), pinged early by
+//     any other alarm past half its period.
 
 // nextWake is the earliest deadline of the main loop, zero if none.
 func (a *App) nextWake() time.Time {
@@ -702,6 +703,9 @@ func (a *App) nextWake() time.Time {
 	at(a.agentsDue)
 	at(a.applyRetry.at)
 	at(a.retryAt())
+	if a.watchdogEvery > 0 {
+		at(a.watchdogAt.Add(a.watchdogEvery))
+	}
 	return next
 }
 
@@ -726,6 +730,12 @@ func (a *App) onAlarm() {
 	}
 	if due(a.applyRetry.at) {
 		a.retryApplies()
+	}
+	// The watchdog rides on any alarm past half its period, so that it
+	// seldom wakes the loop by itself.
+	if a.watchdogEvery > 0 && !now.Before(a.watchdogAt.Add(a.watchdogEvery/2)) {
+		a.watchdogAt = now
+		a.notify.Watchdog()
 	}
 	if due(a.retryAt()) {
 		a.syncDaemons()

@@ -256,3 +256,23 @@ func BenchmarkWholeReadFake(b *testing.B) {
 		}
 	}
 }
+
+// TestWatchdogOnTheAlarm: with systemd's watchdog on (WATCHDOG_USEC), an
+// idle director pings it from its one alarm, every quarter of the period.
+func TestWatchdogOnTheAlarm(t *testing.T) {
+	t.Setenv("WATCHDOG_USEC", "400000") // pings every 100 ms
+	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
+	h := startWith(t, idleKeepalived(0), nil, func(o *Options) { o.InsecureHeartbeat = true })
+	pings := func() int {
+		n := 0
+		for _, e := range h.notify.Events() {
+			if e == "WATCHDOG=1" {
+				n++
+			}
+		}
+		return n
+	}
+	if !testutil.WaitFor(5*time.Second, func() bool { return pings() >= 3 }) {
+		t.Fatalf("%d watchdog pings in 5 s, want 3 or more", pings())
+	}
+}
