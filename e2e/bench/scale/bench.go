@@ -24,6 +24,9 @@ const (
 	envDir  = "TANDEM_SCALE_DIR"
 	envN    = "TANDEM_SCALE_N"
 	envGen  = "TANDEM_SCALE_GEN"
+	// envProfile, set for the benchmark, is a file the director process
+	// writes its CPU profile to (from ready to its end).
+	envProfile = "TANDEM_SCALE_PROFILE"
 	// resultPrefix starts the agents' process's result line.
 	resultPrefix = "SCALE-RESULT "
 )
@@ -198,7 +201,7 @@ func Measure(dir string, realServers, agents int, p Params, wait func(time.Durat
 func cleanEnv() []string {
 	var out []string
 	for _, e := range os.Environ() {
-		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || strings.HasPrefix(e, "TANDEM_SCALE_") {
+		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || (strings.HasPrefix(e, "TANDEM_SCALE_") && !strings.HasPrefix(e, envProfile+"=")) {
 			continue
 		}
 		out = append(out, e)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -30,13 +31,15 @@ const PerService = 10
 const Node = "lb-scale"
 
 // DirectorConfig is the native configuration of a director with n real
-// servers (agents 0..n-1, weight 1, no checks), its heartbeat listener on
-// the lab's address, in dir.
+// servers (agents 0..n-1, weight 1, no checks; with none, one virtual
+// server without real servers), its heartbeat listener on the lab's
+// address, in dir.
 func DirectorConfig(dir string, n int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 1\nnode: %s\nheartbeat:\n  listen: %s:%d\n  key_file: %s\n  interval: 1s\nmetrics:\n  enabled: false\n",
 		Node, directorAddr, HeartbeatPort, filepath.Join(dir, "key"))
-	if n == 0 {
+	if n == 0 { // a director needs something to do: one empty service
+		b.WriteString("virtual_servers:\n  - address: 198.18.0.1:80\n    real_servers: []\n")
 		return b.String()
 	}
 	b.WriteString("virtual_servers:\n")
@@ -57,6 +60,20 @@ func (fakeIPVS) StartDaemon(lvs.DaemonState, string, uint8) error { return nil }
 func (fakeIPVS) StopDaemon(lvs.DaemonState) error                 { return nil }
 func (fakeIPVS) Daemons() ([]lvs.Daemon, error)                   { return nil, nil }
 func (fakeIPVS) Close() error                                     { return nil }
+
+// profile writes the process's CPU profile to path until the returned
+// function is called (TANDEM_SCALE_PROFILE: where the director's time goes).
+func profile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
 
 // runDirector is the director process: director/app on the fake IPVS with
 // n real servers, in dir, until SIGTERM. It prints "READY" once ready.
@@ -105,5 +122,12 @@ func runDirector(dir string, n int, stdout io.Writer) error {
 		return fmt.Errorf("director: not ready after 2 min")
 	}
 	fmt.Fprintln(stdout, "READY")
+	if p := os.Getenv(envProfile); p != "" {
+		stopProfile, err := profile(p)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	return <-done
 }
