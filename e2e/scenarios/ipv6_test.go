@@ -18,10 +18,10 @@ import (
 // requests/s over 4 connections, 9 s, started 1 s before the rest so that
 // lc deals rs1 some of them: the drain has connections to wait for) and
 // new connections at rate/len(addrs) for 18 s. rs1 goes to weight 0 on
-// every service within 2 s of the command, then out of each once its
-// keep-alive connections closed; --wait returns; rs1 answers nothing
-// afterwards; maintenance off brings it back on every service; no request
-// fails on any address.
+// every service within 5 s of the command (a CLI start under TCG), then
+// out of each once its keep-alive connections closed; --wait returns; rs1
+// answers nothing afterwards; maintenance off brings it back on every
+// service; no request fails on any address.
 func v6Drain(t *testing.T, l *v6Lab, addrs, vips []string) {
 	t.Helper()
 	rips := map[string]string{}
@@ -49,7 +49,7 @@ func v6Drain(t *testing.T, l *v6Lab, addrs, vips []string) {
 	done := l.maintenanceWait("rs1", "v6 scenario")
 	zero := map[string]time.Time{}
 	for _, v := range vips {
-		zero[v] = l.waitDests("dir1", v, "rs1 at weight 0 on "+v, 2*time.Second, func(d map[string]ipvs.Destination) bool {
+		zero[v] = l.waitDests("dir1", v, "rs1 at weight 0 on "+v, 5*time.Second, func(d map[string]ipvs.Destination) bool {
 			x, ok := d[rips[v]]
 			return ok && x.Weight == 0
 		})
