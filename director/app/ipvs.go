@@ -155,7 +155,7 @@ func (a *App) desired() lvs.Desired {
 // It runs once, at start, before anything is served: the metrics of the
 // configuration loaded at start are set here (a reload sets them again).
 func (a *App) firstReconcile() error {
-	a.configMetrics(true)
+	defer a.configMetrics(true) // after the writes: they need not wait for its hash
 	if a.rec == nil {
 		return nil
 	}

@@ -24,7 +24,8 @@ func New(cfg Config, now time.Time) (*Pool, []Action, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("pool: %w", err)
 	}
-	p := &Pool{cfg: cfg.withDefaults(), byAddr: make(map[netip.AddrPort]*server)}
+	p := &Pool{cfg: cfg.withDefaults(), byAddr: make(map[netip.AddrPort]*server, len(cfg.Servers)),
+		servers: make([]*server, 0, len(cfg.Servers))}
 	for _, sc := range cfg.Servers {
 		s := p.newServer(sc)
 		p.servers = append(p.servers, s)
@@ -42,7 +43,10 @@ func New(cfg Config, now time.Time) (*Pool, []Action, error) {
 }
 
 func (p *Pool) newServer(sc ServerConfig) *server {
-	s := &server{cfg: sc, checks: make(map[string]check)}
+	s := &server{cfg: sc}
+	if len(sc.Checkers) > 0 { // none without checkers: 10,000 maps at 1,000 × 10
+		s.checks = make(map[string]check, len(sc.Checkers))
+	}
 	for _, c := range sc.Checkers {
 		if p.cfg.Alpha {
 			s.checks[c] = check{up: false, reason: "alpha: down until " + c + " succeeds"}
@@ -213,6 +217,9 @@ func (p *Pool) evaluate(now time.Time, cause string) []Action {
 			if reason == "" {
 				reason = cause
 			}
+			if trans == nil {
+				trans = make([]Action, 0, len(props))
+			}
 			trans = append(trans, Transition{Server: s.cfg.Addr, From: s.state, To: pr.state, Reason: reason})
 			if pr.state == Draining {
 				s.drainStart, s.connsSeen = now, false
@@ -249,12 +256,18 @@ func (p *Pool) evaluate(now time.Time, cause string) []Action {
 	for _, s := range p.servers {
 		w, present := p.output(s, held)
 		if !s.emitted || w != s.weight || present != s.present {
+			if dests == nil {
+				dests = make([]Action, 0, len(p.servers))
+			}
 			dests = append(dests, SetDest{Server: s.cfg.Addr, Weight: w, Present: present})
 		}
 		s.weight, s.present, s.emitted = w, present, true
 	}
 
 	var acts []Action
+	if k := len(trans) + len(quorum) + len(dests); k > 0 {
+		acts = make([]Action, 0, k+1)
+	}
 	acts = append(acts, trans...)
 	acts = append(acts, quorum...)
 	wantSorry := held

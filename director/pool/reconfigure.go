@@ -30,6 +30,9 @@ func (p *Pool) Reconfigure(cfg Config, now time.Time) ([]Action, error) {
 		} else {
 			s.cfg = sc
 			s.leaving = false
+			if s.checks == nil && len(sc.Checkers) > 0 {
+				s.checks = make(map[string]check, len(sc.Checkers))
+			}
 			for _, c := range sc.Checkers {
 				if _, ok := s.checks[c]; !ok {
 					s.checks[c] = check{up: !p.cfg.Alpha, reason: "new checker"}
