@@ -26,11 +26,13 @@ import (
 // (as a VRRP master would), and a real server running the agent. Addresses
 // are TEST-NET-1 and exist only inside the lab's namespaces.
 var (
-	clientIP   = netip.MustParseAddr("192.0.2.1")
-	directorIP = netip.MustParseAddr("192.0.2.2")
-	rsIP       = netip.MustParseAddr("192.0.2.11")
-	vipAddr    = netip.MustParseAddr("192.0.2.100")
-	testKey    = []byte("tandem-backend netns test key 0123456789")
+	clientIP    = netip.MustParseAddr("192.0.2.1")
+	directorIP  = netip.MustParseAddr("192.0.2.2")
+	rsIP        = netip.MustParseAddr("192.0.2.11")
+	vipAddr     = netip.MustParseAddr("192.0.2.100")
+	director6IP = netip.MustParseAddr("2001:db8::2")
+	rsIP6       = netip.MustParseAddr("2001:db8::11")
+	testKey     = []byte("tandem-backend netns test key 0123456789")
 )
 
 const (
@@ -61,13 +63,14 @@ type rigOpts struct {
 	check       string        // the check: line; listen mode on :7481 when empty
 	noDirector  bool          // no fake director socket
 	interval    time.Duration // the health probe's interval; 0: healthInterval
+	ipv6        bool          // IPv6 on, with director6IP and rsIP6 on eth0
 }
 
 func newRig(t *testing.T, o rigOpts) *rig {
 	t.Helper()
 	testutil.Netns(t)
 	bin := testutil.Bin(t, "tandem-backend")
-	lab, err := netlab.New(t, netlab.Spec{Hosts: []netlab.HostSpec{
+	lab, err := netlab.New(t, netlab.Spec{EnableIPv6: o.ipv6, Hosts: []netlab.HostSpec{
 		{Name: "client", Addr: "192.0.2.1/24"},
 		{Name: "director", Addr: "192.0.2.2/24"},
 		{Name: "rs", Addr: "192.0.2.11/24", Routes: []netlab.RouteSpec{{Dst: "default", Via: "192.0.2.2"}}},
@@ -77,6 +80,13 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}
 	if _, err := lab.Exec("director", "ip", "addr", "add", "192.0.2.100/32", "dev", "eth0"); err != nil {
 		t.Fatal(err)
+	}
+	if o.ipv6 {
+		for host, a := range map[string]netip.Addr{"director": director6IP, "rs": rsIP6} {
+			if out, err := lab.Exec(host, "ip", "-6", "addr", "add", a.String()+"/64", "dev", "eth0", "nodad"); err != nil {
+				t.Fatalf("%s: %v\n%s", host, err, out)
+			}
+		}
 	}
 	dir := t.TempDir()
 	if o.interval == 0 {
@@ -245,9 +255,16 @@ type fakeDirector struct {
 
 func newFakeDirector(t *testing.T, lab *netlab.Lab) *fakeDirector {
 	t.Helper()
-	f := &fakeDirector{t: t, opener: hbproto.NewOpener(testKey, 0), sealer: hbproto.NewSealer(testKey, 77), reports: make(chan report, 4096)}
+	return newFakeDirectorAt(t, lab, directorIP, testKey)
+}
+
+// newFakeDirectorAt is a fake director on ip (port 7480) in the director's
+// namespace that opens reports and seals replies with key.
+func newFakeDirectorAt(t *testing.T, lab *netlab.Lab, ip netip.Addr, key []byte) *fakeDirector {
+	t.Helper()
+	f := &fakeDirector{t: t, opener: hbproto.NewOpener(key, 0), sealer: hbproto.NewSealer(key, 77), reports: make(chan report, 4096)}
 	err := lab.Do("director", func() error {
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(directorIP, hbproto.DefaultPort)))
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, hbproto.DefaultPort)))
 		f.conn = c
 		return err
 	})
