@@ -45,8 +45,8 @@ func TestNetnsAgentDualStack(t *testing.T) {
 	}
 	cfg := string(b)
 	for old, new := range map[string]string{
-		"vips: [192.0.2.100]":            "vips: [192.0.2.100, 2001:db8::100]",
-		`directors: ["192.0.2.2:7480"]`:  `directors: ["192.0.2.2:7480", "[2001:db8::2]:7480"]`,
+		"vips: [192.0.2.100]":           "vips: [192.0.2.100, 2001:db8::100]",
+		`directors: ["192.0.2.2:7480"]`: `directors: ["192.0.2.2:7480", "[2001:db8::2]:7480"]`,
 		"{key_file: " + r.keyPath + ",": "{key_file: " + r.keyPath + ", key_file6: " + key6Path + ",",
 	} {
 		if !strings.Contains(cfg, old) {
