@@ -374,6 +374,12 @@ func (s *Server) handle(peer netip.AddrPort, b []byte) (r Report, ok bool) {
 	if sl != nil {
 		keys = sl.keys
 		m, which, err = s.opener.OpenSender(&sl.replay, keys[:], b, now)
+		if err == nil {
+			// The slot's replay state began when the slot was made: what
+			// the shared table accepted before (the agent's first
+			// reports, on the path below) must stay a replay.
+			err = s.opener.CheckShared(ip, m.SessionID, m.Seq)
+		}
 	} else {
 		// A sender with no slot: an agent not yet heard whose real IP is
 		// no real server (a stray), or junk. Their key is derived per

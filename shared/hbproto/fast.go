@@ -3,6 +3,7 @@ package hbproto
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -171,4 +172,13 @@ func (o *Opener) OpenSender(st *Sender, keys []*Key, b []byte, now time.Time) (*
 		return nil, -1, err
 	}
 	return m, which, nil
+}
+
+// CheckShared is the replay check of the Opener's shared table, read only:
+// an ErrReplay *DecodeError when it already accepted seq or a later one in
+// (scope, session). A caller that moves a sender from the shared table to
+// a Sender of its own (OpenSender) checks both, so that what the shared
+// table accepted before the move stays a replay after it.
+func (o *Opener) CheckShared(scope netip.Addr, session, seq uint64) error {
+	return o.env.checkSeq(sessionKey{scope: scope, id: session}, seq, time.Time{}, false)
 }

@@ -140,3 +140,30 @@ func BenchmarkFastPath(b *testing.B) {
 		out = d.AppendReply(out[:0], key, testTime, tmpl, ReplyEcho{Session: m.SessionID, Seq: m.Seq})
 	}
 }
+
+// TestCheckShared: what the shared table accepted (OpenScoped, before the
+// sender had a state of its own) is a replay for CheckShared; a later
+// sequence number is not.
+func TestCheckShared(t *testing.T) {
+	o := NewOpener(testKey, time.Minute)
+	ip := netip.MustParseAddr("192.0.2.11")
+	keys := []*Key{NewKey(DeriveAgentKey(testKey, ip))}
+	b, err := Encode(DeriveAgentKey(testKey, ip), &Message{Header: Header{Type: TypeAgentReport, SessionID: 7, Seq: 3, Time: testTime}, Agent: agentUp()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := o.OpenScoped("p", ip, keys, b, testTime); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{1, 3} {
+		if err := o.CheckShared(ip, 7, seq); !errors.Is(err, ErrReplay) {
+			t.Errorf("seq %d after 3: %v, want a replay", seq, err)
+		}
+	}
+	if err := o.CheckShared(ip, 7, 4); err != nil {
+		t.Errorf("seq 4: %v", err)
+	}
+	if err := o.CheckShared(netip.MustParseAddr("192.0.2.12"), 7, 1); err != nil {
+		t.Errorf("another sender's session: %v", err)
+	}
+}
