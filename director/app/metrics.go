@@ -105,9 +105,13 @@ func (a *App) publishIPVSMetrics() {
 	for _, s := range a.services {
 		names[ServiceOf(&s.cfg).Key()] = s.key
 	}
-	open, main, log := a.openKernel, a.ipvs, a.log
+	open, main, log, met := a.openKernel, a.ipvs, a.log, a.met
 	a.met.SetIPVSSource(func() ([]metrics.IPVSServiceSample, error) {
-		return readTraffic(open, main, names, log)
+		samples, states, err := readTraffic(open, main, names, log)
+		if err == nil {
+			refreshConns(met, names, states)
+		}
+		return samples, err
 	})
 }
 
@@ -115,11 +119,11 @@ func (a *App) publishIPVSMetrics() {
 // handle of its own (opened and closed for this read, unless the opener
 // hands out the main loop's), so that a scrape never waits for, nor
 // delays, the main loop's writes.
-func readTraffic(open func() (IPVS, error), main IPVS, names map[lvs.ServiceKey]string, log *slog.Logger) ([]metrics.IPVSServiceSample, error) {
+func readTraffic(open func() (IPVS, error), main IPVS, names map[lvs.ServiceKey]string, log *slog.Logger) ([]metrics.IPVSServiceSample, []lvs.ServiceState, error) {
 	h, err := open()
 	if err != nil {
 		log.Debug("metrics: no IPVS handle for the traffic counters", "err", err)
-		return nil, err
+		return nil, nil, err
 	}
 	if h != main {
 		defer h.Close()
@@ -127,7 +131,7 @@ func readTraffic(open func() (IPVS, error), main IPVS, names map[lvs.ServiceKey]
 	states, err := lvs.ReadTraffic(h) // the 64-bit counters
 	if err != nil {
 		log.Debug("metrics: reading the IPVS traffic counters", "err", err)
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]metrics.IPVSServiceSample, 0, len(names))
 	for i := range states {
@@ -145,7 +149,30 @@ func readTraffic(open func() (IPVS, error), main IPVS, names map[lvs.ServiceKey]
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return out, states, nil
+}
+
+// refreshConns sets the active and inactive connection gauges of the
+// destinations the main loop exposes from the scrape's own kernel read:
+// the main loop reads the table only for drains and at a slow safety
+// interval, so its values of the other destinations can be minutes old.
+// Only existing series are set (the main loop creates and deletes them).
+func refreshConns(met *metrics.Metrics, names map[lvs.ServiceKey]string, states []lvs.ServiceState) {
+	for i := range states {
+		name, ok := names[states[i].Service.Key()]
+		if !ok {
+			continue
+		}
+		for _, d := range states[i].Destinations {
+			rs := d.Key() // "addr:port", the main loop's rs label
+			if g, ok := met.ActiveConns.Existing(name, rs); ok {
+				g.Set(float64(d.ActiveConns))
+			}
+			if g, ok := met.InactiveConns.Existing(name, rs); ok {
+				g.Set(float64(d.InactiveConns))
+			}
+		}
+	}
 }
 
 func traffic(s lvs.Stats, out bool) metrics.Traffic {

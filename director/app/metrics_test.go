@@ -209,6 +209,19 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
 		}
 	}
+	// The active connections of a destination that is not draining come
+	// from the scrape's own read of the kernel, not from the main loop's
+	// last one (which may be minutes old: it reads for drains only).
+	if err := h.ipvs.SetConns(svc, "127.0.0.12:80", 7, 3); err != nil {
+		t.Fatal(err)
+	}
+	fams = parseExposition(t, h.scrape())
+	if got, ok := sample(fams, "tandem_director_destination_active_connections", "service", "TCP 192.0.2.100:80", "rs", "127.0.0.12:80"); !ok || got != 7 {
+		t.Errorf("active connections of rs 127.0.0.12:80 = %v (present %v), want 7 from the scrape's read", got, ok)
+	}
+	if got, ok := sample(fams, "tandem_director_destination_inactive_connections", "service", "TCP 192.0.2.100:80", "rs", "127.0.0.12:80"); !ok || got != 3 {
+		t.Errorf("inactive connections of rs 127.0.0.12:80 = %v (present %v), want 3", got, ok)
+	}
 	// A DR destination has no "out" direction: the kernel never sees the
 	// replies.
 	if _, ok := sample(fams, "tandem_director_ipvs_destination_packets_total", "direction", "out"); ok {

@@ -401,6 +401,22 @@ func newGaugeFamily(name, help string, labels ...string) *GaugeFamily {
 // values, as client_golang's vectors do.
 func (f *GaugeFamily) WithLabelValues(lvs ...string) Gauge { return Gauge{f.t.must(lvs)} }
 
+// Existing returns the gauge of lvs if its series exists, creating
+// nothing: for a reader that refreshes the values of series another owns
+// (the scrape's kernel read, the active connections the main loop
+// creates and deletes).
+func (f *GaugeFamily) Existing(lvs ...string) (Gauge, bool) {
+	if len(lvs) != len(f.t.labels) {
+		return Gauge{}, false
+	}
+	var buf [128]byte
+	k := key(buf[:0], lvs)
+	f.t.mu.RLock()
+	s := f.t.byKey[string(k)]
+	f.t.mu.RUnlock()
+	return Gauge{s}, s != nil
+}
+
 // GetMetricWithLabelValues is WithLabelValues with an error instead of a
 // panic.
 func (f *GaugeFamily) GetMetricWithLabelValues(lvs ...string) (Gauge, error) {
