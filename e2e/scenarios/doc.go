@@ -72,6 +72,19 @@
 //     fires and clears TandemSorryServerInService and TandemNoVRRPMaster;
 //     query_range shows the drain and the failover.
 //
+// The IPv6 scenarios (ipv6_test.go, ipv6lab_test.go) run the pair with
+// an IPv6 VIP (VRRP v3, [VIP6]:80 in DR, agents with real_ip6 and IPv6
+// directors), a capture of all ICMPv6 on the LAN from start to end: no
+// real server ever advertises or answers for the VIP:
+//
+//   - V6Drain: `maintenance on --wait` under IPv6 load, 0 failed;
+//   - V6Failover: the master SIGKILLed and cut off: the VIP on dir2, new
+//     connections answered within the fast-failover detection time + 1 s,
+//     dir2's unsolicited NA captured and the client's neighbour entry on
+//     dir2's MAC;
+//   - V6DualStack: an IPv4 and an IPv6 VIP in one sync group, one drain
+//     takes rs1 out of both services with 0 failed on either.
+//
 // The tracking scenarios (track_test.go) run the same pair with a
 // vrrp_script (kill -0 of a process in each director's namespace,
 // interval 1, fall 2, rise 1, weight 0) tracked by VI0:
