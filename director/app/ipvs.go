@@ -110,7 +110,7 @@ func (a *App) hostWarnings(cfg *config.Config) {
 // configuredSpec is service s with every real server at its configured
 // weight.
 func configuredSpec(s *config.VirtualService) lvs.ServiceSpec {
-	spec := lvs.ServiceSpec{Service: ServiceOf(s)}
+	spec := lvs.ServiceSpec{Service: ServiceOf(s), Destinations: make([]lvs.Destination, 0, len(s.RealServers))}
 	for _, rs := range s.RealServers {
 		spec.Destinations = append(spec.Destinations, lvs.Destination{Addr: rs.Addr.Addr(), Port: rs.Addr.Port(), Weight: rs.Weight, Forward: forwardOf(s.Forwarding)})
 	}

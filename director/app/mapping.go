@@ -229,7 +229,7 @@ func forwardOf(f config.Forwarding) lvs.Forward {
 // SpecOf builds the desired IPVS state of service s from its pool's status:
 // every present server at its weight, plus the sorry server while it is in.
 func SpecOf(s *config.VirtualService, st pool.Status) lvs.ServiceSpec {
-	spec := lvs.ServiceSpec{Service: ServiceOf(s)}
+	spec := lvs.ServiceSpec{Service: ServiceOf(s), Destinations: make([]lvs.Destination, 0, len(st.Servers)+1)}
 	fwd := forwardOf(s.Forwarding)
 	for _, ss := range st.Servers {
 		if !ss.Present {

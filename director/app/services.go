@@ -105,6 +105,15 @@ func (a *App) indexServices() {
 // rechecks. start is true for the actions of a pool just built (no
 // scripts then).
 func (a *App) perform(s *service, acts []pool.Action, start bool) {
+	a.performQuiet(s, acts, start, false)
+}
+
+// performQuiet is perform; quiet (a reload's actions) logs at debug the
+// state changes and removals of the destinations the reload itself
+// added, removed or changed: the reload's line per service names them,
+// and a reload of thousands of destinations logs no line for each. What
+// follows later (a drain that ends) is logged at info as ever.
+func (a *App) performQuiet(s *service, acts []pool.Action, start, quiet bool) {
 	if len(acts) > 0 {
 		a.markView()
 	}
@@ -114,7 +123,7 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 			// A pool just built reports every server's first state: at
 			// 1,000 services that is 10,000 lines, so those go to debug.
 			lvl := slog.LevelInfo
-			if start {
+			if start || quiet {
 				lvl = slog.LevelDebug
 			}
 			if a.log.Enabled(context.Background(), lvl) {
@@ -162,7 +171,11 @@ func (a *App) perform(s *service, acts []pool.Action, start bool) {
 		case pool.SetDest:
 			s.dirty = true
 			if act.Removed {
-				a.log.Info("real server removed", "service", s.key, "rs", act.Server.String(), "reason", act.Reason)
+				lvl := slog.LevelInfo
+				if quiet {
+					lvl = slog.LevelDebug
+				}
+				a.log.Log(context.Background(), lvl, "real server removed", "service", s.key, "rs", act.Server.String(), "reason", act.Reason)
 				delete(s.conns, act.Server.String())
 				a.met.ForgetDestination(s.key, act.Server.String())
 			}
@@ -280,7 +293,7 @@ func (a *App) startChecker(s *service, rs *config.RealServer, c *config.Check, n
 // configuration: a checker whose fingerprint is unchanged keeps running
 // (and its last result); the others stop, and the new or changed ones
 // start.
-func (a *App) restartChangedCheckers(s *service, rs *config.RealServer) {
+func (a *App) restartChangedCheckers(s *service, rs *config.RealServer) (restarted int) {
 	old := map[string]*runningChecker{}
 	for _, rc := range s.checkers[rs.Addr] {
 		old[rc.name] = rc
@@ -295,7 +308,8 @@ func (a *App) restartChangedCheckers(s *service, rs *config.RealServer) {
 			continue
 		}
 		if rc := old[name]; rc != nil {
-			a.log.Info("reload: health check restarts: its settings changed", "service", s.key, "rs", rs.Addr.String(), "check", name)
+			a.log.Debug("reload: health check restarts: its settings changed", "service", s.key, "rs", rs.Addr.String(), "check", name)
+			restarted++
 		}
 		rcs = append(rcs, a.startChecker(s, rs, c, name))
 	}
@@ -305,9 +319,19 @@ func (a *App) restartChangedCheckers(s *service, rs *config.RealServer) {
 	}
 	if len(rcs) == 0 {
 		delete(s.checkers, rs.Addr)
-		return
+		return restarted
 	}
 	s.checkers[rs.Addr] = rcs
+	return restarted
+}
+
+// logCheckRestarts says, once for service s, how many of its health
+// checks a reload restarted because their settings changed (each one at
+// debug).
+func (a *App) logCheckRestarts(s *service, n int) {
+	if n > 0 {
+		a.log.Info("reload: health checks restart: their settings changed", "service", s.key, "checks", n)
+	}
 }
 
 // refreshCheckers restarts, in every service, the checkers whose
@@ -317,11 +341,13 @@ func (a *App) restartChangedCheckers(s *service, rs *config.RealServer) {
 // config.Changes.Tracking is set; a.cfg must be the new configuration.
 func (a *App) refreshCheckers() {
 	for _, s := range a.services {
+		restarted := 0
 		for i := range s.cfg.RealServers {
 			if rs := &s.cfg.RealServers[i]; len(rs.Checks) > 0 {
-				a.restartChangedCheckers(s, rs)
+				restarted += a.restartChangedCheckers(s, rs)
 			}
 		}
+		a.logCheckRestarts(s, restarted)
 	}
 }
 
@@ -388,13 +414,15 @@ func (a *App) reconfigureService(cfg *config.Config, s *service, ns *config.Virt
 		a.log.Error("reload: pool", "service", s.key, "err", err) // Validate makes this unreachable
 		return
 	}
-	a.perform(s, acts, false)
+	a.performQuiet(s, acts, false, true)
 	keep := map[netip.AddrPort]bool{}
+	restarted := 0
 	for i := range s.cfg.RealServers {
 		rs := &s.cfg.RealServers[i]
 		keep[rs.Addr] = true
-		a.restartChangedCheckers(s, rs)
+		restarted += a.restartChangedCheckers(s, rs)
 	}
+	a.logCheckRestarts(s, restarted)
 	for addr, rcs := range s.checkers {
 		if !keep[addr] {
 			for _, rc := range rcs {

@@ -207,3 +207,61 @@ func BenchmarkVirtualServersHash1000x10(b *testing.B) {
 		virtualServersHash(cfg)
 	}
 }
+
+// TestReloadLogsNoLinePerDestination: a reload that replaces every real
+// server of 20 services (200 added, 200 draining out) logs nothing per
+// destination at info: the per-service line names them.
+func TestReloadLogsNoLinePerDestination(t *testing.T) {
+	conf := func(third int) string {
+		var b strings.Builder
+		b.WriteString("global_defs {\n    router_id bench\n}\n")
+		for i := range 20 {
+			fmt.Fprintf(&b, "virtual_server 198.18.0.%d 80 {\n    lb_kind DR\n    protocol TCP\n", i+1)
+			for j := range 10 {
+				fmt.Fprintf(&b, "    real_server 198.19.%d.%d 80 {\n        weight 1\n    }\n", third, j+1)
+			}
+			b.WriteString("}\n")
+		}
+		return b.String()
+	}
+	var logs testutil.SyncBuffer
+	h := startWith(t, conf(0), nil, func(o *Options) {
+		o.InsecureHeartbeat = true
+		o.adjust = freeMetricsPort
+		o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	h.reload(conf(1))
+	svcs, err := h.ipvs.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range svcs {
+		added := 0
+		for _, d := range s.Destinations {
+			switch {
+			case d.Addr.As4()[2] == 1 && d.Weight == 1:
+				added++
+			case d.Addr.As4()[2] == 0 && d.Weight != 0:
+				t.Fatalf("after the reload %s has %s at weight %d, want it draining (0)", s.Service.Key(), d.Key(), d.Weight)
+			}
+		}
+		if added != 10 {
+			t.Fatalf("after the reload %s has %d of the new destinations, want 10", s.Service.Key(), added)
+		}
+	}
+	var perDest []string
+	for l := range strings.Lines(logs.String()) { // up to the reload's end
+		if strings.Contains(l, "level=INFO") && strings.Contains(l, " rs=") {
+			perDest = append(perDest, l)
+		}
+		if strings.Contains(l, `msg="configuration reloaded"`) {
+			break
+		}
+	}
+	if len(perDest) > 0 {
+		t.Errorf("%d lines per destination at info, first %s", len(perDest), perDest[0])
+	}
+	if n := strings.Count(logs.String(), `msg="reload: virtual service changed"`); n != 20 {
+		t.Errorf("%d lines \"virtual service changed\", want 20 (one per service)", n)
+	}
+}

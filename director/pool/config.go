@@ -93,7 +93,7 @@ func (c Config) agentLimit() time.Duration {
 // Validate reports what is wrong with a configuration.
 func (c Config) Validate() error {
 	var errs []error
-	seen := make(map[netip.AddrPort]bool)
+	seen := make(map[netip.AddrPort]bool, len(c.Servers))
 	for _, s := range c.Servers {
 		if !s.Addr.IsValid() {
 			errs = append(errs, errors.New("real server without an address"))
