@@ -97,7 +97,7 @@ func vrrpConfig(in *config.VRRPInstance, g *config.SyncGroup) (vrrp.InstanceConf
 		out.AuthPass = in.Auth.Pass
 	}
 	for _, v := range in.VirtualIPs {
-		out.VIPs = append(out.VIPs, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label, Broadcast: v.Broadcast})
+		out.VIPs = append(out.VIPs, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label, Broadcast: v.Broadcast, Deprecated: v.Deprecated})
 	}
 	for _, p := range in.UnicastPeers {
 		out.UnicastPeers = append(out.UnicastPeers, p.Addr)
@@ -111,7 +111,7 @@ func vrrpConfig(in *config.VRRPInstance, g *config.SyncGroup) (vrrp.InstanceConf
 		out.SyncGroup = g.Name
 	}
 	for _, v := range in.ExcludedVIPs {
-		out.ExcludedVIPs = append(out.ExcludedVIPs, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label, Broadcast: v.Broadcast})
+		out.ExcludedVIPs = append(out.ExcludedVIPs, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label, Broadcast: v.Broadcast, Deprecated: v.Deprecated})
 	}
 	for _, r := range in.VirtualRoutes {
 		if m := routeProblem(r); m != "" {

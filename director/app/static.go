@@ -70,7 +70,7 @@ type staticSet struct {
 func staticOf(s config.Static) staticSet {
 	var out staticSet
 	for _, v := range s.Addresses {
-		out.addrs = append(out.addrs, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label, Broadcast: v.Broadcast})
+		out.addrs = append(out.addrs, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label, Broadcast: v.Broadcast, Deprecated: v.Deprecated})
 	}
 	for _, r := range s.Routes {
 		out.routes = append(out.routes, RouteOf(r))

@@ -60,7 +60,7 @@ func TestStaticEntries(t *testing.T) {
 		o.Static = fs
 	})
 	got := strings.Join(fs.take(), "\n")
-	if !strings.Contains(got, "add addrs [{198.51.100.1/24 eth1  invalid IP}]") || !strings.Contains(got, "add routes [203.0.113.0/24 via 198.51.100.254 dev eth1]") {
+	if !strings.Contains(got, "add addrs [{198.51.100.1/24 eth1  invalid IP false}]") || !strings.Contains(got, "add routes [203.0.113.0/24 via 198.51.100.254 dev eth1]") {
 		t.Errorf("start:\n%s", got)
 	}
 	// An unrelated reload does not touch them.
@@ -75,13 +75,13 @@ func TestStaticEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = strings.Join(fs.take(), "\n")
-	if !strings.Contains(got, "del addrs [{198.51.100.1/24 eth1  invalid IP}]") || !strings.Contains(got, "add addrs [{198.51.100.2/24 eth1  invalid IP}]") ||
+	if !strings.Contains(got, "del addrs [{198.51.100.1/24 eth1  invalid IP false}]") || !strings.Contains(got, "add addrs [{198.51.100.2/24 eth1  invalid IP false}]") ||
 		strings.Contains(got, "del routes [203") {
 		t.Errorf("reload:\n%s", got)
 	}
 	h.stop()
 	got = strings.Join(fs.take(), "\n")
-	if !strings.Contains(got, "del routes [203.0.113.0/24 via 198.51.100.254 dev eth1]") || !strings.Contains(got, "del addrs [{198.51.100.2/24 eth1  invalid IP}]") {
+	if !strings.Contains(got, "del routes [203.0.113.0/24 via 198.51.100.254 dev eth1]") || !strings.Contains(got, "del addrs [{198.51.100.2/24 eth1  invalid IP false}]") {
 		t.Errorf("stop:\n%s", got)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // address line that Tandem does not apply: the option and whether it has
 // a value.
 var vipOptionsIgnored = map[string]bool{
-	"scope": true, "peer": true, "preferred_lft": true,
+	"scope": true, "peer": true,
 	"track_group": true, "home": false, "-nodad": false, "nodad": false, "noprefixroute": false,
 	"autojoin": false, "no_track": false,
 }

@@ -68,9 +68,9 @@ var kwNotes = map[string]kwNote{
 // the others of the same blocks are warnings (the line is applied
 // without them).
 var kwLineOptions = map[string][]string{
-	"virtual_ipaddress":          {"dev", "label", "brd", "broadcast"},
-	"virtual_ipaddress_excluded": {"dev", "label", "brd", "broadcast"},
-	"static_ipaddress":           {"dev", "label", "brd", "broadcast"},
+	"virtual_ipaddress":          {"dev", "label", "brd", "broadcast", "preferred_lft"},
+	"virtual_ipaddress_excluded": {"dev", "label", "brd", "broadcast", "preferred_lft"},
+	"static_ipaddress":           {"dev", "label", "brd", "broadcast", "preferred_lft"},
 	"virtual_routes":             {"src", "to", "via", "gw", "dev", "oif", "table", "metric", "priority", "preference", "scope", "blackhole", "unreachable", "prohibit", "throw", "default"},
 	"static_routes":              {"src", "to", "via", "gw", "dev", "oif", "table", "metric", "priority", "preference", "scope", "blackhole", "unreachable", "prohibit", "throw", "default"},
 	"virtual_rules":              {"from", "to", "iif", "dev", "oif", "table", "lookup", "priority", "preference", "pref", "order", "fwmark"},

@@ -492,7 +492,14 @@ type VirtualIP struct {
 	// Broadcast is the IPv4 broadcast address (brd), invalid for none:
 	// keepalived, and Tandem, add a VIP without one unless told.
 	Broadcast netip.Addr
-	Pos       Pos
+	// Deprecated is preferred_lft 0: the address is added deprecated
+	// (valid forever, preferred for 0 s), so that the kernel never picks
+	// it as the source of a new connection. For an IPv6 VIP on the
+	// real servers' prefix it keeps the director's own health checks
+	// from leaving with the VIP as source (the real server, which has
+	// the VIP on lo, would answer itself).
+	Deprecated bool
+	Pos        Pos
 }
 
 // String formats v as a virtual_ipaddress line.
@@ -506,6 +513,9 @@ func (v VirtualIP) String() string {
 	}
 	if v.Label != "" {
 		s += " label " + v.Label
+	}
+	if v.Deprecated {
+		s += " preferred_lft 0"
 	}
 	return s
 }

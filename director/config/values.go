@@ -116,9 +116,9 @@ func parseVIP(words []string) (VirtualIP, string) {
 	for i := 1; i < len(words); i += 2 {
 		opt := words[i]
 		switch opt {
-		case "dev", "label", "brd", "broadcast":
+		case "dev", "label", "brd", "broadcast", "preferred_lft":
 		default:
-			return v, fmt.Sprintf("option %q of %s is not supported (only brd, dev and label)", opt, words[0])
+			return v, fmt.Sprintf("option %q of %s is not supported (only brd, dev, label and preferred_lft)", opt, words[0])
 		}
 		if i+1 >= len(words) {
 			return v, fmt.Sprintf("option %q of %s needs a value", opt, words[0])
@@ -136,6 +136,14 @@ func parseVIP(words []string) (VirtualIP, string) {
 			v.Dev = val
 		case "label":
 			v.Label = val
+		case "preferred_lft":
+			switch val {
+			case "0":
+				v.Deprecated = true
+			case "forever":
+			default:
+				return v, fmt.Sprintf("preferred_lft %s of %s: only 0 (deprecated: never chosen as a source address) or forever", val, words[0])
+			}
 		default:
 			b, m := parseBroadcast(val, p)
 			if m != "" {

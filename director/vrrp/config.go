@@ -99,6 +99,9 @@ type VIP struct {
 	// Broadcast is the IPv4 broadcast address (brd); none when invalid,
 	// as keepalived adds a VIP.
 	Broadcast netip.Addr
+	// Deprecated adds the address with preferred_lft 0 (keepalived's
+	// option): never the source of a new connection.
+	Deprecated bool
 }
 
 // RouteType is the type of a virtual route.

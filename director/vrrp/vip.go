@@ -3,6 +3,7 @@ package vrrp
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 
 	"github.com/vishvananda/netlink"
@@ -55,6 +56,10 @@ func (n *NetlinkAddrs) Close() { n.h.Close() }
 func vipAddr(v VIP) *netlink.Addr {
 	ipn := &net.IPNet{IP: v.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), v.Prefix.Addr().BitLen())}
 	a := &netlink.Addr{IPNet: ipn, Label: v.Label}
+	if v.Deprecated {
+		// preferred_lft 0, valid_lft forever.
+		a.PreferedLft, a.ValidLft = 0, math.MaxUint32
+	}
 	if v.Prefix.Addr().Is6() {
 		// Usable at once: a VIP taking over must not wait for DAD.
 		a.Flags = unix.IFA_F_NODAD

@@ -8,7 +8,10 @@ import (
 // SeedConf6 is the IPv6 half of the IPv6 and dual-stack labs'
 // keepalived.conf, written as an operator adds IPv6 to the seed's: a
 // vrrp_instance of its own (VRRP v3: native_ipv6, no authentication block,
-// the VIP6/64 on eth0), otherwise the seed's instance settings (BACKUP,
+// the VIP6/64 on eth0 with preferred_lft 0, as an operator must: on the
+// real servers' prefix a preferred VIP can become the source of the
+// director's own health checks, and the real server, which has the VIP on
+// lo, answers itself), otherwise the seed's instance settings (BACKUP,
 // priority 100, nopreempt, advert_int 1), and the virtual_server VIP6 80
 // (lc, DR, TCP) whose real servers (port 80, their IPv6 addresses) have
 // the seed's HTTP_GET of /check.txt. With Global it is a whole file: the
@@ -72,7 +75,7 @@ vrrp_instance {{.Name}} {
 {{.}}
 {{- end}}
     virtual_ipaddress {
-        {{.VIP}}/{{.PrefixLen}} dev eth0
+        {{.VIP}}/{{.PrefixLen}} dev eth0 preferred_lft 0
     }
 }
 
