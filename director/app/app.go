@@ -407,7 +407,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		ctlErr <- err
 	}
 
-	a.reloadTimes.mark("control socket")
+	a.reloadTimes.mark("control_socket")
 	a.onVRRP()
 	a.agentGauges()
 	line := a.statusLine()

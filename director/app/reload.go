@@ -288,7 +288,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	}
 	t.mark("index")
 	a.syncDaemons()
-	t.mark("sync daemons")
+	t.mark("sync_daemons")
 	a.flush()
 	t.mark("view")
 	a.saveState()
@@ -463,7 +463,7 @@ func (a *App) restartInstance(in *instance, ci *config.VRRPInstance, vcfg vrrp.I
 
 // beginStart begins the measure of the start (logged with "ready"): its
 // first phases are the Loader's read of the configuration, before Run
-// (read, parse, validate), then "load to run" until Run began.
+// (read, parse, validate), then "load_to_run" until Run began.
 func (a *App) beginStart() {
 	now := time.Now()
 	t := &a.reloadTimes
@@ -473,16 +473,16 @@ func (a *App) beginStart() {
 		return
 	}
 	t.begin(lt.Start)
-	t.markSplit("load to run", phase{"read", lt.Read}, phase{"parse", lt.Parse}, phase{"validate", lt.Validate})
+	t.markSplit("load_to_run", phase{"read", lt.Read}, phase{"parse", lt.Parse}, phase{"validate", lt.Validate})
 }
 
 // markReconcile ends the current phase of the start as the first
 // reconciliation's parts (lvs.Times: "plan" with the desired state's
-// validation, "kernel read" and "kernel"), the rest as "reconcile".
+// validation, "kernel_read" and "kernel"), the rest as "reconcile".
 func (a *App) markReconcile() {
 	var lt lvs.Times
 	if a.rec != nil {
 		lt = a.rec.LastTimes()
 	}
-	a.reloadTimes.markSplit("reconcile", phase{"plan", lt.Validate + lt.Plan}, phase{"kernel read", lt.Read}, phase{"kernel", lt.Write})
+	a.reloadTimes.markSplit("reconcile", phase{"plan", lt.Validate + lt.Plan}, phase{"kernel_read", lt.Read}, phase{"kernel", lt.Write})
 }

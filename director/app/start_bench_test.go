@@ -68,7 +68,7 @@ func reportPhases(b *testing.B, sums map[string]time.Duration, n int) {
 	for k, d := range sums {
 		b.ReportMetric(float64(d.Microseconds())/1000/float64(n), "ms-"+strings.ReplaceAll(k, " ", "_"))
 	}
-	own := sums["took"] - sums["kernel"] - sums["kernel read"]
+	own := sums["took"] - sums["kernel"] - sums["kernel_read"]
 	b.ReportMetric(float64(own.Microseconds())/1000/float64(n), "ms-own")
 }
 
