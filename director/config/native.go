@@ -81,6 +81,10 @@ type ndec struct {
 	// (realServerFields).
 	rs       RealServer
 	rsFields strictyaml.Fields
+	// svc is the virtual server being read, svcFields its keys
+	// (serviceFields).
+	svc       nsvc
+	svcFields strictyaml.Fields
 }
 
 func (d *ndec) pos(v strictyaml.Value) Pos { return Pos{d.file, v.Line()} }
@@ -410,40 +414,12 @@ func msgScript(s string) string {
 }
 
 func (d *ndec) service(n strictyaml.Value) (VirtualService, bool) {
-	s := newService(d.pos(n))
-	s.Forwarding = DR // the native default: Tandem is an LVS-DR director
-	proto, sched, method := string(s.Protocol), s.Scheduler, string(s.Forwarding)
-	var inhibit bool
-	var virtualHost string
-	p := n.Mapping(strictyaml.Fields{
-		"address": func(v strictyaml.Value) {
-			if ap, ok := addrPort(v); ok {
-				s.Addr = ap
-			}
-		},
-		"fwmark": func(v strictyaml.Value) {
-			if m, ok := v.Int(1, 1<<32-1); ok {
-				s.FWMark = uint32(m)
-			}
-		},
-		"protocol":             strictyaml.Checked(&proto, func(x string) string { return msgProtocol(Protocol(x)) }),
-		"delay_loop":           strictyaml.Duration(&s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
-		"lvs_sched":            strictyaml.Checked(&sched, msgScheduler),
-		"lvs_method":           strictyaml.Checked(&method, func(x string) string { return msgForwarding(Forwarding(x)) }),
-		"persistence_timeout":  strictyaml.Duration(&s.Persistence, 0, (1<<31-1)*time.Second),
-		"sorry_server":         func(strictyaml.Value) {}, // once the port is known
-		"sorry_server_inhibit": strictyaml.Bool(&s.SorryServerInhibit),
-		"quorum":               strictyaml.Int(&s.Quorum, 1, 1<<31-1),
-		"hysteresis":           strictyaml.Int(&s.Hysteresis, 0, 1<<31-1),
-		"quorum_up":            strictyaml.Checked(&s.QuorumUp, msgScript),
-		"quorum_down":          strictyaml.Checked(&s.QuorumDown, msgScript),
-		"alpha":                strictyaml.Bool(&s.Alpha),
-		"omega":                strictyaml.Bool(&s.Omega),
-		"inhibit_on_failure":   strictyaml.Bool(&inhibit),
-		"virtualhost":          strictyaml.Str(&virtualHost),
-		"real_servers":         func(strictyaml.Value) {}, // once the port is known
-		"group":                strictyaml.Checked(&s.Group, msgName),
-	})
+	d.svc = nsvc{s: newService(d.pos(n))}
+	d.svc.s.Forwarding = DR // the native default: Tandem is an LVS-DR director
+	d.svc.proto, d.svc.sched, d.svc.method = string(d.svc.s.Protocol), d.svc.s.Scheduler, string(d.svc.s.Forwarding)
+	p := n.Mapping(d.serviceFields())
+	s, proto, sched, method, inhibit, virtualHost := d.svc.s, d.svc.proto, d.svc.sched, d.svc.method, d.svc.inhibit, d.svc.virtualHost
+	d.svc = nsvc{}
 	s.Protocol, s.Scheduler, s.Forwarding = Protocol(proto), sched, Forwarding(method)
 	switch {
 	case p.Has("address") && p.Has("fwmark"):
@@ -491,6 +467,54 @@ func (d *ndec) realServer(n strictyaml.Value, s *VirtualService, inhibit bool, v
 		})
 	}
 	return rs, true
+}
+
+// nsvc is the virtual server being read, with what its keys set besides
+// the model (serviceFields).
+type nsvc struct {
+	s                    VirtualService
+	proto, sched, method string
+	inhibit              bool
+	virtualHost          string
+}
+
+// serviceFields returns the keys of a virtual server, which write to
+// d.svc: made once per read, as realServerFields.
+func (d *ndec) serviceFields() strictyaml.Fields {
+	if d.svcFields != nil {
+		return d.svcFields
+	}
+	st := &d.svc
+	d.svcFields = strictyaml.Fields{
+		"address": func(v strictyaml.Value) {
+			if ap, ok := addrPort(v); ok {
+				st.s.Addr = ap
+			}
+		},
+		"fwmark": func(v strictyaml.Value) {
+			if m, ok := v.Int(1, 1<<32-1); ok {
+				st.s.FWMark = uint32(m)
+			}
+		},
+		"protocol":             strictyaml.Checked(&st.proto, func(x string) string { return msgProtocol(Protocol(x)) }),
+		"delay_loop":           strictyaml.Duration(&st.s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
+		"lvs_sched":            strictyaml.Checked(&st.sched, msgScheduler),
+		"lvs_method":           strictyaml.Checked(&st.method, func(x string) string { return msgForwarding(Forwarding(x)) }),
+		"persistence_timeout":  strictyaml.Duration(&st.s.Persistence, 0, (1<<31-1)*time.Second),
+		"sorry_server":         func(strictyaml.Value) {}, // once the port is known
+		"sorry_server_inhibit": strictyaml.Bool(&st.s.SorryServerInhibit),
+		"quorum":               strictyaml.Int(&st.s.Quorum, 1, 1<<31-1),
+		"hysteresis":           strictyaml.Int(&st.s.Hysteresis, 0, 1<<31-1),
+		"quorum_up":            strictyaml.Checked(&st.s.QuorumUp, msgScript),
+		"quorum_down":          strictyaml.Checked(&st.s.QuorumDown, msgScript),
+		"alpha":                strictyaml.Bool(&st.s.Alpha),
+		"omega":                strictyaml.Bool(&st.s.Omega),
+		"inhibit_on_failure":   strictyaml.Bool(&st.inhibit),
+		"virtualhost":          strictyaml.Str(&st.virtualHost),
+		"real_servers":         func(strictyaml.Value) {}, // once the port is known
+		"group":                strictyaml.Checked(&st.s.Group, msgName),
+	}
+	return d.svcFields
 }
 
 // realServerFields returns the keys of a real server, which write to
