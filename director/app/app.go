@@ -844,6 +844,10 @@ func (a *App) flush() {
 			continue
 		}
 		a.applyService(s)
+		if s.freshConns {
+			s.freshConns = false
+			a.readConnsNow(s)
+		}
 		// A drain that starts while none runs is first read PollInterval
 		// after its weight 0, as later ones are within PollInterval: a
 		// connection still in its handshake is counted active by then.

@@ -434,6 +434,29 @@ func (s *service) draining() bool { return s.pool.Draining() }
 // checked against the desired state, and every write since read the
 // service itself (a failed one is retried: applyRetry). At 1,000 × 10
 // this keeps a whole-table read's work in the main loop small.
+// readConnsNow reads s's counters from the kernel at once (a server of s
+// began draining) for what the view shows: the agents' replies, which
+// `maintenance on --wait` trusts; the loop's counters of a service that
+// was not draining may be minutes old. The pool's own drain reads keep
+// their delay (flush): a connection in its handshake is not active yet.
+func (a *App) readConnsNow(s *service) {
+	if a.ipvs == nil {
+		return
+	}
+	st, err := a.ipvs.Service(ServiceOf(&s.cfg))
+	if err != nil {
+		a.log.Debug("ipvs: reading the counters of a service that began draining", "service", s.key, "err", err)
+		return
+	}
+	conns := make(map[string]lvs.DestinationState, len(st.Destinations))
+	for _, d := range st.Destinations {
+		conns[d.Key()] = d
+	}
+	s.conns = conns
+	a.markView()
+	a.serviceGauges(s)
+}
+
 func (a *App) pollService(s *service, kst *lvs.ServiceState, now time.Time) {
 	if kst != nil && s.inKernel && s.lastErr == "" && !s.dirty && !s.draining() && sameConns(s.conns, kst.Destinations) {
 		return

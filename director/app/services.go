@@ -32,11 +32,14 @@ type service struct {
 	files *trackFiles
 	// conns are the destinations as the last poll read them, by
 	// "addr:port".
-	conns     map[string]lvs.DestinationState
-	inKernel  bool
-	dirty     bool
-	lastApply time.Time
-	lastErr   string
+	conns    map[string]lvs.DestinationState
+	inKernel bool
+	dirty    bool
+	// freshConns: a server began draining; flush reads the service's
+	// counters before the view is rebuilt.
+	freshConns bool
+	lastApply  time.Time
+	lastErr    string
 }
 
 // checkEvent is one checker attempt.
@@ -128,6 +131,12 @@ func (a *App) performQuiet(s *service, acts []pool.Action, start, quiet bool) {
 			}
 			if a.log.Enabled(context.Background(), lvl) {
 				a.log.Log(context.Background(), lvl, "real server state changed", "service", s.key, "rs", act.Server.String(), "from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
+			}
+			if act.To == pool.Draining && !start {
+				// The counters the loop holds may be minutes old (it reads
+				// the table for drains only): the view agents see, which
+				// `maintenance on --wait` trusts, waits for a fresh read.
+				s.freshConns = true
 			}
 			if start && !a.stopping {
 				continue // no scripts for a pool just built: no lookup (10,000 at a start)
