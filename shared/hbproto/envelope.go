@@ -179,22 +179,16 @@ func (e *Envelope) Sessions() int {
 // returns the index in keys of the key that opened b.
 func (e *Envelope) Open(scope netip.Addr, keys []*Key, b []byte, now time.Time, fields func(signed []byte) (Stamp, error), body func() error) (int, error) {
 	signed := len(b) - TagSize
-	which := -1
-	for i, k := range keys {
-		if k != nil && k.verify(b[:signed], b[signed:]) {
-			which = i
-			break
-		}
-	}
-	if which < 0 {
-		return -1, decodeErr("mac", ErrMAC, "")
+	which, err := openingKey(keys, b)
+	if err != nil {
+		return -1, err
 	}
 	st, err := fields(b[:signed])
 	if err != nil {
 		return -1, err
 	}
-	if skew := st.Time.Sub(now); skew > e.window || skew < -e.window {
-		return -1, decodeErr("time", ErrStale, "sender clock %v is %v off ours (window ±%v)", st.Time.Format(time.RFC3339Nano), skew.Round(time.Millisecond), e.window)
+	if err := e.checkTime(st.Time, now); err != nil {
+		return -1, err
 	}
 	sk := sessionKey{scope: scope, id: st.Session}
 	if body != nil {
@@ -209,6 +203,27 @@ func (e *Envelope) Open(scope netip.Addr, keys []*Key, b []byte, now time.Time, 
 		return -1, err
 	}
 	return which, nil
+}
+
+// checkTime rejects a sender timestamp more than the window off now.
+func (e *Envelope) checkTime(t, now time.Time) error {
+	if skew := t.Sub(now); skew > e.window || skew < -e.window {
+		return decodeErr("time", ErrStale, "sender clock %v is %v off ours (window ±%v)", t.Format(time.RFC3339Nano), skew.Round(time.Millisecond), e.window)
+	}
+	return nil
+}
+
+// openingKey is the index in keys of the first key whose tag b (ending
+// with its tag) carries, checked in constant time (nil keys are skipped),
+// or ErrMAC.
+func openingKey(keys []*Key, b []byte) (int, error) {
+	signed := len(b) - TagSize
+	for i, k := range keys {
+		if k != nil && k.verify(b[:signed], b[signed:]) {
+			return i, nil
+		}
+	}
+	return -1, decodeErr("mac", ErrMAC, "")
 }
 
 // checkSeq rejects a sequence number not above the session's highest; with

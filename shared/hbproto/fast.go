@@ -142,15 +142,9 @@ func (o *Opener) OpenSender(st *Sender, keys []*Key, b []byte, now time.Time) (*
 		return nil, -1, err
 	}
 	signed := len(b) - TagSize
-	which := -1
-	for i, k := range keys {
-		if k != nil && k.verify(b[:signed], b[signed:]) {
-			which = i
-			break
-		}
-	}
-	if which < 0 {
-		return nil, -1, decodeErr("mac", ErrMAC, "")
+	which, err := openingKey(keys, b)
+	if err != nil {
+		return nil, -1, err
 	}
 	h, err := parseHeader(b[:signed])
 	if err != nil {
@@ -158,8 +152,8 @@ func (o *Opener) OpenSender(st *Sender, keys []*Key, b []byte, now time.Time) (*
 	}
 	stamp := Stamp{Session: h.SessionID, Seq: h.Seq, Time: h.Time}
 	window := o.env.window
-	if skew := h.Time.Sub(now); skew > window || skew < -window {
-		return nil, -1, decodeErr("time", ErrStale, "sender clock %v is %v off ours (window ±%v)", h.Time.Format(time.RFC3339Nano), skew.Round(time.Millisecond), window)
+	if err := o.env.checkTime(h.Time, now); err != nil {
+		return nil, -1, err
 	}
 	if err := st.check(stamp, now, window, false); err != nil {
 		return nil, -1, err
