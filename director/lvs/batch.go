@@ -97,18 +97,7 @@ func appendOp(b []byte, op Op) ([]byte, error) {
 	b = append(b, cmd, ipvsGenlVersion, 0, 0)
 	svc := len(b)
 	b = attrHeader(b, cmdAttrService|unix.NLA_F_NESTED, 0)
-	af := uint16(unix.AF_INET)
-	if s.ipv6() {
-		af = unix.AF_INET6
-	}
-	b = attrU16(b, svcAttrAF, af)
-	if s.FWMark != 0 {
-		b = attrU32(b, svcAttrFWMark, s.FWMark)
-	} else {
-		b = attrU16(b, svcAttrProtocol, uint16(s.Protocol))
-		b = attrAddr(b, svcAttrAddr, s.Addr)
-		b = attrBE16(b, svcAttrPort, s.Port)
-	}
+	b = appendServiceKey(b, s)
 	b = attrHeader(b, svcAttrSchedName, len(s.Scheduler)+1)
 	b = append(b, s.Scheduler...)
 	b = pad4(append(b, 0))
@@ -143,6 +132,22 @@ func appendOp(b []byte, op Op) ([]byte, error) {
 		binary.NativeEndian.PutUint16(b[dst:], uint16(len(b)-dst))
 	}
 	return b, nil
+}
+
+// appendServiceKey appends the attributes that name s to the kernel: the
+// family and either the firewall mark or the protocol, address and port.
+func appendServiceKey(b []byte, s Service) []byte {
+	af := uint16(unix.AF_INET)
+	if s.ipv6() {
+		af = unix.AF_INET6
+	}
+	b = attrU16(b, svcAttrAF, af)
+	if s.FWMark != 0 {
+		return attrU32(b, svcAttrFWMark, s.FWMark)
+	}
+	b = attrU16(b, svcAttrProtocol, uint16(s.Protocol))
+	b = attrAddr(b, svcAttrAddr, s.Addr.Unmap())
+	return attrBE16(b, svcAttrPort, s.Port)
 }
 
 // attrHeader appends a netlink attribute header for a payload of n bytes.

@@ -111,19 +111,7 @@ func (k *Kernel) Traffic() ([]ServiceState, error) {
 // kernel: the family and either the firewall mark or the protocol,
 // address and port.
 func serviceIdentity(s Service) []byte {
-	b := attrHeader(nil, cmdAttrService|unix.NLA_F_NESTED, 0)
-	af := uint16(unix.AF_INET)
-	if s.ipv6() {
-		af = unix.AF_INET6
-	}
-	b = attrU16(b, svcAttrAF, af)
-	if s.FWMark != 0 {
-		b = attrU32(b, svcAttrFWMark, s.FWMark)
-	} else {
-		b = attrU16(b, svcAttrProtocol, uint16(s.Protocol))
-		b = attrAddr(b, svcAttrAddr, s.Addr.Unmap())
-		b = attrBE16(b, svcAttrPort, s.Port)
-	}
+	b := appendServiceKey(attrHeader(nil, cmdAttrService|unix.NLA_F_NESTED, 0), s)
 	binary.NativeEndian.PutUint16(b, uint16(len(b)))
 	return b
 }
