@@ -158,15 +158,21 @@ func readStats(sw statusWithStats, now func() time.Time, post func(fullPollDone)
 	return st, nil
 }
 
+// statesByKey indexes states by their service's key.
+func statesByKey(states []lvs.ServiceState) map[lvs.ServiceKey]*lvs.ServiceState {
+	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
+	for i := range states {
+		byKey[states[i].Service.Key()] = &states[i]
+	}
+	return byKey
+}
+
 // fillConns puts what IPVS says of each real server of st's services
 // (keys[i] is the IPVS key of st.Services[i]) into it: its weight in the
 // kernel (-1: absent) and connections; a service IPVS lacks is not in the
 // kernel.
 func fillConns(st *control.Status, keys []lvs.ServiceKey, states []lvs.ServiceState) {
-	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
-	for i := range states {
-		byKey[states[i].Service.Key()] = &states[i]
-	}
+	byKey := statesByKey(states)
 	for i := range st.Services {
 		if i >= len(keys) {
 			break
@@ -194,10 +200,7 @@ func fillConns(st *control.Status, keys []lvs.ServiceKey, states []lvs.ServiceSt
 // the IPVS key of st.Services[i]), real servers and sorry servers. What
 // IPVS lacks keeps no counters.
 func fillStats(st *control.Status, keys []lvs.ServiceKey, states []lvs.ServiceState) {
-	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
-	for i := range states {
-		byKey[states[i].Service.Key()] = &states[i]
-	}
+	byKey := statesByKey(states)
 	for i := range st.Services {
 		if i >= len(keys) {
 			break
