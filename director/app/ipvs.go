@@ -411,10 +411,7 @@ func (a *App) onFullPoll(r fullPollDone) {
 // one with a server draining: its own reads (pollDraining) time the end of
 // the drain.
 func (a *App) takeTable(states []lvs.ServiceState, start time.Time) {
-	byKey := make(map[lvs.ServiceKey]*lvs.ServiceState, len(states))
-	for i := range states {
-		byKey[states[i].Service.Key()] = &states[i]
-	}
+	byKey := statesByKey(states)
 	now := a.now()
 	for _, s := range a.services {
 		if s.dirty || s.lastApply.After(start) || s.draining() {
