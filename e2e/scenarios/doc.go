@@ -83,7 +83,11 @@
 //     dir2's unsolicited NA captured and the client's neighbour entry on
 //     dir2's MAC;
 //   - V6DualStack: an IPv4 and an IPv6 VIP in one sync group, one drain
-//     takes rs1 out of both services with 0 failed on either.
+//     takes rs1 out of both services with 0 failed on either;
+//   - V6AppDown: rs1's app crashes under IPv6 load: out of [VIP6]:80
+//     within 1 s through its agent's listener watch, back after rise;
+//   - V6Reload: rs1's weight edited and reloaded under IPv6 load: the new
+//     weight within 5 s, VRRP not restarted, 0 failed.
 //
 // The tracking scenarios (track_test.go) run the same pair with a
 // vrrp_script (kill -0 of a process in each director's namespace,
