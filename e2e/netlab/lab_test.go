@@ -1,6 +1,8 @@
 package netlab_test
 
 import (
+	"bufio"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +141,13 @@ func TestNetnsLabDoAndDial(t *testing.T) {
 				if err != nil {
 					return
 				}
-				_, _ = c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nsrv"))
+				// Read the request first: an answer sent before the client
+				// has written it reaches an idle HTTP channel, which
+				// net/http refuses ("unsolicited response").
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nsrv"))
+				}
 				c.Close()
 			}
 		}()
