@@ -94,6 +94,27 @@ func defaults(name string) *Config {
 	}
 }
 
+// hostAddr is a field that stores an address that check accepts (check
+// returns what is wrong, or "").
+func hostAddr(dst *netip.Addr, check func(netip.Addr) string) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		s, ok := str(v)
+		if !ok {
+			return
+		}
+		a, err := parseAddr(s)
+		if err != nil {
+			v.Errorf("%v", err)
+			return
+		}
+		if m := check(a); m != "" {
+			v.Errorf("%s", m)
+			return
+		}
+		*dst = a
+	}
+}
+
 // str reads a non-empty string.
 func str(v strictyaml.Value) (string, bool) {
 	s, ok := v.Str()
@@ -213,40 +234,24 @@ func top(root strictyaml.Value, cfg *Config) {
 			}
 			return ""
 		}),
-		"real_ip": func(v strictyaml.Value) {
-			s, ok := str(v)
-			if !ok {
-				return
-			}
-			a, err := parseAddr(s)
+		"real_ip": hostAddr(&cfg.RealIP, func(a netip.Addr) string {
 			switch {
-			case err != nil:
-				v.Errorf("%v", err)
 			case !a.Is4():
-				v.Errorf("%s: the ARP sender must be an IPv4 address (this host's IPv6 address goes in real_ip6)", a)
+				return fmt.Sprintf("%s: the ARP sender must be an IPv4 address (this host's IPv6 address goes in real_ip6)", a)
 			case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast():
-				v.Errorf("%s is not a unicast host address", a)
-			default:
-				cfg.RealIP = a
+				return fmt.Sprintf("%s is not a unicast host address", a)
 			}
-		},
-		"real_ip6": func(v strictyaml.Value) {
-			s, ok := str(v)
-			if !ok {
-				return
-			}
-			a, err := parseAddr(s)
+			return ""
+		}),
+		"real_ip6": hostAddr(&cfg.RealIP6, func(a netip.Addr) string {
 			switch {
-			case err != nil:
-				v.Errorf("%v", err)
 			case !a.Is6():
-				v.Errorf("%s is not an IPv6 address (the IPv4 address goes in real_ip)", a)
+				return fmt.Sprintf("%s is not an IPv6 address (the IPv4 address goes in real_ip)", a)
 			case !a.IsGlobalUnicast():
-				v.Errorf("%s is not a global unicast IPv6 address", a)
-			default:
-				cfg.RealIP6 = a
+				return fmt.Sprintf("%s is not a global unicast IPv6 address", a)
 			}
-		},
+			return ""
+		}),
 		"directors": func(v strictyaml.Value) { uniqueList(v, &cfg.Directors, ParseDirector) },
 		"heartbeat": func(v strictyaml.Value) {
 			v.Mapping(strictyaml.Fields{

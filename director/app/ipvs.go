@@ -431,6 +431,17 @@ func (s *service) draining() bool { return s.pool.Draining() }
 // checked against the desired state, and every write since read the
 // service itself (a failed one is retried: applyRetry). At 1,000 × 10
 // this keeps a whole-table read's work in the main loop small.
+// connsOf indexes kst's destinations by key (none for a nil kst).
+func connsOf(kst *lvs.ServiceState) map[string]lvs.DestinationState {
+	conns := map[string]lvs.DestinationState{}
+	if kst != nil {
+		for _, d := range kst.Destinations {
+			conns[d.Key()] = d
+		}
+	}
+	return conns
+}
+
 // readConnsNow reads s's counters from the kernel at once (a server of s
 // began draining) for what the view shows: the agents' replies, which
 // `maintenance on --wait` trusts; the loop's counters of a service that
@@ -445,11 +456,7 @@ func (a *App) readConnsNow(s *service) {
 		a.log.Debug("ipvs: reading the counters of a service that began draining", "service", s.key, "err", err)
 		return
 	}
-	conns := make(map[string]lvs.DestinationState, len(st.Destinations))
-	for _, d := range st.Destinations {
-		conns[d.Key()] = d
-	}
-	s.conns = conns
+	s.conns = connsOf(&st)
 	a.markView()
 	a.serviceGauges(s)
 }
@@ -459,12 +466,7 @@ func (a *App) pollService(s *service, kst *lvs.ServiceState, now time.Time) {
 		return
 	}
 	s.inKernel = kst != nil
-	conns := map[string]lvs.DestinationState{}
-	if kst != nil {
-		for _, d := range kst.Destinations {
-			conns[d.Key()] = d
-		}
-	}
+	conns := connsOf(kst)
 	anyChange := false
 	st := s.pool.Status()
 	for _, ss := range st.Servers {

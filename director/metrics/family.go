@@ -137,20 +137,17 @@ func (t *table) get(lvs []string) (*series, error) {
 	if len(lvs) != len(t.labels) {
 		return nil, t.arityError(len(lvs))
 	}
-	var buf [128]byte
-	k := key(buf[:0], lvs)
-	t.mu.RLock()
-	s := t.byKey[string(k)]
-	t.mu.RUnlock()
-	if s != nil {
+	if s := t.lookup(lvs); s != nil {
 		return s, nil
 	}
+	var buf [128]byte
+	k := key(buf[:0], lvs)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s := t.byKey[string(k)]; s != nil {
 		return s, nil
 	}
-	s = &series{values: make([]string, len(lvs))}
+	s := &series{values: make([]string, len(lvs))}
 	for i, j := range t.argOrder {
 		// client_golang refuses invalid UTF-8; the text format cannot
 		// carry it.
@@ -163,6 +160,16 @@ func (t *table) get(lvs []string) (*series, error) {
 	t.order = append(t.order, s)
 	t.gen++
 	return s, nil
+}
+
+// lookup is the series of lvs (of the table's arity), nil when there is
+// none; it creates nothing.
+func (t *table) lookup(lvs []string) *series {
+	var buf [128]byte
+	k := key(buf[:0], lvs)
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.byKey[string(k)]
 }
 
 func (t *table) must(lvs []string) *series {
@@ -409,11 +416,7 @@ func (f *GaugeFamily) Existing(lvs ...string) (Gauge, bool) {
 	if len(lvs) != len(f.t.labels) {
 		return Gauge{}, false
 	}
-	var buf [128]byte
-	k := key(buf[:0], lvs)
-	f.t.mu.RLock()
-	s := f.t.byKey[string(k)]
-	f.t.mu.RUnlock()
+	s := f.t.lookup(lvs)
 	return Gauge{s}, s != nil
 }
 
