@@ -221,26 +221,7 @@ func listenSync(t *testing.T, ns netns.NsHandle, ifname string) func() []receive
 // interface gets nothing (multicast loop off).
 func TestNetnsSyncSender(t *testing.T) {
 	testutil.Netns(t)
-	master := testutil.NewNetNS(t) // this thread: the old master
-	peerNS, err := netns.New()     // moves the thread: put it back
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peerNS.Close() })
-	if err := netns.Set(master); err != nil {
-		t.Fatal(err)
-	}
-	h, err := netlink.NewHandle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	hp, err := netlink.NewHandleAt(peerNS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(hp.Close)
-	vethPair(t, h, hp, peerNS, []string{"10.77.0.1/24"}, []string{"10.77.0.2/24"})
+	peerNS := syncLink(t, []string{"10.77.0.1/24"}, []string{"10.77.0.2/24"})
 
 	peer := listenSync(t, peerNS, "sync1")
 	self := listenSync(t, netns.None(), "sync0")
@@ -305,6 +286,34 @@ func TestNetnsSyncSender(t *testing.T) {
 
 // vethPair makes sync0 (here, with addrsA) and sync1 (moved to peerNS,
 // with addrsB), both up, with lo up in the peer.
+// syncLink puts the test's thread in a fresh namespace (the old master),
+// makes the peer's namespace, and joins them by the veth pair sync0 (here,
+// addrsA) and sync1 (the peer, addrsB); it returns the peer's namespace.
+func syncLink(t *testing.T, addrsA, addrsB []string) netns.NsHandle {
+	t.Helper()
+	master := testutil.NewNetNS(t)
+	peerNS, err := netns.New() // moves the thread: put it back
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peerNS.Close() })
+	if err := netns.Set(master); err != nil {
+		t.Fatal(err)
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	hp, err := netlink.NewHandleAt(peerNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hp.Close)
+	vethPair(t, h, hp, peerNS, addrsA, addrsB)
+	return peerNS
+}
+
 func vethPair(t *testing.T, h, hp *netlink.Handle, peerNS netns.NsHandle, addrsA, addrsB []string) {
 	t.Helper()
 	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "sync0"}, PeerName: "sync1"}); err != nil {

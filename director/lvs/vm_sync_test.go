@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-
 	"github.com/tandemlb/tandem/shared/nsutil"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
@@ -42,27 +39,8 @@ func keyOf(c Conn) connKey { return connKey{c.Protocol, c.Client, c.Virtual} }
 // first, is not there; sent again with ID 7, it is.
 func TestVMSyncHandover(t *testing.T) {
 	testutil.InVM(t)
-	master := testutil.NewNetNS(t)
-	peerNS, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peerNS.Close() })
-	if err := netns.Set(master); err != nil {
-		t.Fatal(err)
-	}
-	h, err := netlink.NewHandle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	hp, err := netlink.NewHandleAt(peerNS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(hp.Close)
 	// The real servers (192.0.2.101-102, 2001:db8::b) are on the link.
-	vethPair(t, h, hp, peerNS, []string{"192.0.2.1/24", "2001:db8::1/64"}, []string{"192.0.2.2/24", "2001:db8::2/64"})
+	peerNS := syncLink(t, []string{"192.0.2.1/24", "2001:db8::1/64"}, []string{"192.0.2.2/24", "2001:db8::2/64"})
 
 	// The peer: services and the backup daemon.
 	k, err := Open(fmt.Sprintf("/proc/self/fd/%d", int(peerNS)), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
