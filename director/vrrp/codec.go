@@ -256,13 +256,14 @@ func (p *Packet) Marshal(src, dst netip.Addr) ([]byte, error) {
 		binary.BigEndian.PutUint16(b[4:6], p.MaxAdverInt)
 	}
 	for i, a := range p.Addresses {
-		a = a.Unmap()
 		off := headerLen + i*alen
 		switch {
-		case alen == 4 && a.Is4():
-			a4 := a.As4()
+		case alen == 4 && a.Unmap().Is4():
+			a4 := a.Unmap().As4()
 			copy(b[off:], a4[:])
 		case alen == 16 && a.Is6():
+			// An IPv4-mapped address stays as it came (::ffff:a.b.c.d):
+			// a v3 advert over IPv6 carries 16-byte addresses only.
 			a16 := a.As16()
 			copy(b[off:], a16[:])
 		default:

@@ -271,3 +271,24 @@ func FuzzDecode(f *testing.F) {
 }
 
 var cmpOptsPacket = []cmp.Option{cmpopts.EquateComparable(netip.Addr{})}
+
+// An IPv4-mapped address in a v3 advert over IPv6 (found by FuzzDecode)
+// is 16 bytes on the wire and must marshal back as it was decoded.
+func TestRoundTripMappedAddress(t *testing.T) {
+	p := Packet{Version: 3, Type: 1, VRID: 1, Priority: 100, MaxAdverInt: 100, Addresses: []netip.Addr{a("::ffff:0.0.0.83")}}
+	b, err := p.Marshal(a("fe80::1"), MulticastGroup6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Decode(b, a("fe80::1"), MulticastGroup6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := q.Marshal(a("fe80::1"), MulticastGroup6)
+	if err != nil {
+		t.Fatalf("Marshal of the decoded packet: %v", err)
+	}
+	if !bytes.Equal(out, b) {
+		t.Fatalf("round trip changed the bytes\n got % x\nwant % x", out, b)
+	}
+}
