@@ -72,6 +72,7 @@ type App struct {
 	tracker   *health.Tracker
 	probe     health.Probe
 	runner    *health.Runner
+	procWatch *health.ProcessWatch // nil without health.process
 	probeStop context.CancelFunc
 	maint     maintenance.State
 	store     maintenance.Store
@@ -414,14 +415,30 @@ func (a *App) startRunner(ctx context.Context) {
 			return nil
 		})
 	}
+	a.procWatch = nil
+	if pidfile := a.cfg.Health.Process; pidfile != "" {
+		w := health.NewProcessWatch(pidfile, a.edges.Processes, a.clock.Now, a.log)
+		a.procWatch = w
+		a.goRun("health process watch", func() error {
+			if err := w.Run(pctx, deliver); err != nil {
+				return fmt.Errorf("pidfile %s: %w (the probe alone judges health)", pidfile, err)
+			}
+			return nil
+		})
+	}
 }
 
 func (a *App) onProbe(res health.Result) {
 	switch {
+	case res.Gone && res.Watch == health.WatchProcess: // the process watch, not a probe
+		a.log.Warn("application's process gone", "service", a.cfg.Health.Service, "reason", res.Reason)
 	case res.Gone: // the listener watch, not a probe
 		a.log.Warn("application's listener gone", "service", a.cfg.Health.Service, "reason", res.Reason)
 	case res.OK:
 		a.met.probes.WithLabelValues("pass").Inc()
+		if a.procWatch != nil {
+			a.procWatch.ProbePassed()
+		}
 	default:
 		a.met.probes.WithLabelValues("fail").Inc()
 	}

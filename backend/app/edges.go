@@ -12,6 +12,7 @@ import (
 
 	"github.com/tandemlb/tandem/backend/arpguard"
 	"github.com/tandemlb/tandem/backend/health"
+	"github.com/tandemlb/tandem/backend/procwatch"
 	"github.com/tandemlb/tandem/backend/sockdiag"
 	"github.com/tandemlb/tandem/backend/vip"
 )
@@ -57,6 +58,9 @@ type Edges struct {
 	// Listeners sees the application's listening socket vanish (the
 	// health probe's listener watch); nil means backend/sockdiag.
 	Listeners health.Listeners
+	// Processes watches the application's process (health.process);
+	// nil means backend/procwatch.
+	Processes health.Processes
 }
 
 // withDefaults fills the nil fields with the real edges.
@@ -82,7 +86,23 @@ func (e Edges) withDefaults(log *slog.Logger) Edges {
 	if e.Listeners == nil {
 		e.Listeners = sockdiagListeners{}
 	}
+	if e.Processes == nil {
+		e.Processes = pidfdProcesses{}
+	}
 	return e
+}
+
+// pidfdProcesses is health.Processes over backend/procwatch.
+type pidfdProcesses struct{}
+
+func (pidfdProcesses) ReadPID(path string) (int, error) { return procwatch.ReadPidfile(path) }
+
+func (pidfdProcesses) Open(pid int) (health.Process, error) {
+	p, err := procwatch.Open(pid)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // sockdiagListeners is health.Listeners over backend/sockdiag.

@@ -178,6 +178,7 @@ type hconf struct {
 	check     string // the check: line; "" means listen on a free port
 	directors bool   // false: no directors, no heartbeats
 	garbage   bool   // an invalid file
+	pidfile   string // health.process; "" means none
 }
 
 type harness struct {
@@ -256,7 +257,11 @@ func (h *harness) writeConfig(c hconf) {
 		fmt.Fprintf(&b, "directors: [%q]\n", h.dir1.addr().String())
 	}
 	fmt.Fprintf(&b, "heartbeat: {key_file: %s, interval: 1m}\n", c.keyFile)
-	fmt.Fprintf(&b, "health: {service: www, type: tcp, address: %q, interval: 10m, timeout: 2s, rise: 1, fall: 1}\n", h.app.Addr())
+	process := ""
+	if c.pidfile != "" {
+		process = ", process: " + c.pidfile
+	}
+	fmt.Fprintf(&b, "health: {service: www, type: tcp, address: %q, interval: 10m, timeout: 2s, rise: 1, fall: 1%s}\n", h.app.Addr(), process)
 	fmt.Fprintf(&b, "%s\nstate_dir: %s/state\nruntime_dir: %s/run\nmetrics: {listen: \"off\"}\nlog: {level: debug}\n", c.check, h.dir, h.dir)
 	if c.garbage {
 		b.WriteString("vips: [not an address]\n")

@@ -142,6 +142,11 @@ type Health struct {
 	// the probe targets this host (a loopback or unspecified address, or
 	// localhost).
 	ListenerPort int
+	// Process is the absolute path of the application's pidfile; when
+	// set, the process it names is watched and its exit makes the
+	// service unhealthy at once, as the listener watch does. Empty: no
+	// process watch.
+	Process string
 }
 
 // CheckMode is how the health is exposed.

@@ -408,6 +408,7 @@ func health(v strictyaml.Value, h *Health) {
 		"fall":           strictyaml.Int(&h.Fall, 1, 100),
 		"listener_watch": strictyaml.Bool(&h.ListenerWatch),
 		"listener_port":  strictyaml.Int(&h.ListenerPort, 1, 65535),
+		"process":        absPath(&h.Process),
 	})
 	v.Require(keys, "type")
 	h.Type = ProbeType(typ)

@@ -53,6 +53,7 @@ health:
   timeout: 200ms
   rise: 3
   fall: 4
+  process: /run/nginx.pid
 check: {mode: file, file: /var/www/html/check.txt}
 arp_mode: both
 nft_table: my_table
@@ -75,7 +76,8 @@ log: {format: json, level: debug, syslog: true, facility: local1}
 		},
 		Heartbeat: Heartbeat{KeyFile: "/k", Interval: 250 * time.Millisecond, Insecure: true},
 		Health: Health{Service: "www", Type: ProbeHTTP, URL: "http://127.0.0.1:8080/health", Host: "www.example.com",
-			ExpectStatus: 204, Interval: 500 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 3, Fall: 4, ListenerWatch: true},
+			ExpectStatus: 204, Interval: 500 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 3, Fall: 4, ListenerWatch: true,
+			Process: "/run/nginx.pid"},
 		Check:    Check{Mode: CheckFile, Listen: DefaultCheckListen, Path: DefaultCheckPath, File: "/var/www/html/check.txt"},
 		ARPMode:  ARPBoth,
 		NFTTable: "my_table", StateDir: "/s", RuntimeDir: "/r",
@@ -111,6 +113,7 @@ func TestParseErrors(t *testing.T) {
 		{"file mode needs file", minimal + "check:\n  mode: file\n", `b.yaml:6: key "check.file": missing required key for mode file`},
 		{"listen on file mode", minimal + "check: {mode: file, file: /x, listen: \":80\"}\n", `key "check.listen": applies only to mode listen`},
 		{"relative state dir", minimal + "state_dir: var/lib\n", `b.yaml:5: key "state_dir": "var/lib" must be an absolute path`},
+		{"relative pidfile", "vips: [192.0.2.1]\nhealth:\n  type: tcp\n  address: \"127.0.0.1:80\"\n  process: app.pid\n", `b.yaml:5: key "health.process": "app.pid" must be an absolute path`},
 		{"ipv6 real ip", minimal + "real_ip: 2001:db8::1\n", `key "real_ip": 2001:db8::1: the ARP sender must be an IPv4 address`},
 		{"duplicate key", minimal + "node: a\nnode: b\n", `b.yaml:6: key "node": duplicate key (first at line 5)`},
 		{"yaml syntax", "vips: [192.0.2.1\nhealth: x\n", `b.yaml:`},

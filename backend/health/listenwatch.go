@@ -75,6 +75,7 @@ func (w ListenWatch) Run(ctx context.Context, report func(Result)) error {
 				Reason: fmt.Sprintf("nothing listens on TCP port %d any more (the application closed its socket or exited)", w.Port),
 				At:     now(),
 				Gone:   true,
+				Watch:  WatchListener,
 			})
 		}
 	}

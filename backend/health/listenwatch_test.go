@@ -51,7 +51,7 @@ func TestListenWatch(t *testing.T) {
 	k.events <- struct{}{}
 	k.count <- 0
 	r := <-got
-	want := Result{Reason: "nothing listens on TCP port 8080 any more (the application closed its socket or exited)", At: at, Gone: true}
+	want := Result{Reason: "nothing listens on TCP port 8080 any more (the application closed its socket or exited)", At: at, Gone: true, Watch: WatchListener}
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}

@@ -40,10 +40,19 @@ type Result struct {
 	// Took is how long the probe took.
 	Took time.Duration
 	// Gone marks a failure seen by the ListenWatch (the application's
-	// listener was destroyed): decisive, the state turns Unhealthy at
-	// once instead of after `fall` failures.
+	// listener was destroyed) or the ProcessWatch (its process exited):
+	// decisive, the state turns Unhealthy at once instead of after `fall`
+	// failures.
 	Gone bool
+	// Watch says which watch saw a Gone: WatchListener or WatchProcess.
+	Watch string
 }
+
+// The watches of a Gone result.
+const (
+	WatchListener = "listener"
+	WatchProcess  = "process"
+)
 
 // Tracker applies rise and fall to probe results. The zero value is not
 // usable; use NewTracker.
