@@ -62,7 +62,8 @@ type ServiceChange struct {
 	// Fields of the service itself that differ (RealServers excluded).
 	Fields []string
 	// Kernel is true when the IPVS service or all its destinations must be
-	// updated (Scheduler, Persistence or Forwarding changed).
+	// updated (Scheduler, SchedFlags, OnePacket, Persistence or Forwarding
+	// changed).
 	Kernel bool
 	// RealServersAdded and RealServersRemoved are real-server keys
 	// (RealServer.Key).
@@ -201,7 +202,7 @@ func DiffUnchanged(old, new *Config, unchanged []bool) Changes {
 		sc := ServiceChange{Key: key, Fields: changedFields(o, n, "RealServers")}
 		for _, f := range sc.Fields {
 			switch f {
-			case "Scheduler", "Persistence", "Forwarding":
+			case "Scheduler", "SchedFlags", "OnePacket", "Persistence", "Forwarding":
 				sc.Kernel = true
 			}
 		}

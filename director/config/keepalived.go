@@ -824,6 +824,10 @@ func (p *kparser) virtualServerBody(n *knode, s *VirtualService) {
 		proto = string(UDP)
 	}
 	s.Scheduler, s.Forwarding, s.Protocol = sched, Forwarding(method), Protocol(proto)
+	if s.OnePacket && s.FWMark == 0 && s.Protocol != UDP {
+		p.warnAt(n.pos, "virtual_server %s: keyword \"ops\": one-packet scheduling is for UDP (or fwmark) services: keepalived 2.2.7 turns it off (\"one packet scheduling requires UDP - resetting\"), and so does Tandem", s.Addr)
+		s.OnePacket = false
+	}
 	if (s.Forwarding == DR || s.Forwarding == TUN) && s.FWMark == 0 && s.Addr.Port() != 0 {
 		for i := range s.RealServers {
 			rs := &s.RealServers[i]
@@ -917,13 +921,40 @@ func (p *kparser) virtualServerTable() map[string]handler {
 		"alpha":              p.flagArg(&st.s.Alpha, true),
 		"omega":              p.flagArg(&st.s.Omega, true),
 		"inhibit_on_failure": p.flagArg(&st.inhibit, true),
+		"ops": {fn: func(c *knode) {
+			if p.args(c, 0, 0, "ops") {
+				st.s.OnePacket = true
+			}
+		}},
 		"real_server": {multi: true, fn: func(c *knode) {
 			p.realServer(c, &st.s, st.inhibit, st.virtualHost, st.defs)
 		}},
 	}
+	for _, kw := range []string{"flag-1", "flag-2", "flag-3", "sh-fallback", "sh-port", "mh-fallback", "mh-port"} {
+		table[kw] = handler{multi: true, fn: func(c *knode) { p.schedFlag(c, st) }}
+	}
 	p.checkDefaultHandlers(table, &st.defs)
 	p.vsTable = table
 	return table
+}
+
+// schedFlag reads a scheduler flag line (flag-1, sh-port, mh-fallback,
+// ...) as keepalived 2.2.7 does: flag-N sets its bit whatever the
+// scheduler; sh-* and mh-* only under the scheduler named so far in the
+// block (an lvs_sched line after them does not count). keepalived reports
+// an sh-*/mh-* flag under a scheduler other than sh or mh ("only applies
+// to sh scheduler - ignoring") and ignores it silently under the other of
+// the two; Tandem warns in both cases and ignores it too.
+func (p *kparser) schedFlag(c *knode, st *vsState) {
+	if !p.args(c, 0, 0, c.kw) {
+		return
+	}
+	f, m := ParseSchedFlag(st.sched, c.kw)
+	if m != "" {
+		p.warnf(c, "%s at this line (give lvs_sched first): keepalived ignores it, and so does Tandem", m)
+		return
+	}
+	st.s.SchedFlags |= f
 }
 
 // remember keeps the service that n just gave for the next read (see

@@ -597,6 +597,12 @@ type VirtualService struct {
 	DelayLoop time.Duration
 	// Scheduler is the IPVS scheduler (lb_algo / lvs_sched; default wlc).
 	Scheduler string
+	// SchedFlags are the scheduler's flags (keepalived flag-1..flag-3,
+	// sh-port/sh-fallback, mh-port/mh-fallback; native scheduler_flags).
+	SchedFlags SchedFlags
+	// OnePacket schedules each UDP datagram on its own (keepalived ops,
+	// ipvsadm -O); a UDP or fwmark service only.
+	OnePacket bool
 	// Forwarding is DR, NAT or TUN (lb_kind / lvs_method). The default is
 	// NAT in keepalived.conf, as in keepalived, and DR in the native file.
 	Forwarding Forwarding

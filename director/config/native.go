@@ -429,6 +429,9 @@ func (d *ndec) service(n strictyaml.Value) (VirtualService, bool) {
 		n.KeyErrorf("address", "missing required key (or \"fwmark\")")
 		return s, false
 	}
+	if flags, ok := p["scheduler_flags"]; ok {
+		s.SchedFlags = schedFlagsOf(flags, sched)
+	}
 	if sorry, ok := p["sorry_server"]; ok {
 		if ap, ok := addrPort(sorry); ok {
 			if ap.Port() == 0 && s.FWMark == 0 {
@@ -445,6 +448,27 @@ func (d *ndec) service(n strictyaml.Value) (VirtualService, bool) {
 		})
 	}
 	return s, true
+}
+
+// schedFlagsOf reads scheduler_flags, a list of flag names valid under
+// scheduler sched (see ParseSchedFlag); each name once.
+func schedFlagsOf(v strictyaml.Value, sched string) SchedFlags {
+	var flags SchedFlags
+	v.List(func(e strictyaml.Value) {
+		name, ok := e.Str()
+		if !ok {
+			return
+		}
+		f, m := ParseSchedFlag(sched, name)
+		switch {
+		case m != "":
+			e.Errorf("%s", m)
+		case flags&f != 0:
+			e.Errorf("%s is given twice (or with another name of the same flag)", name)
+		}
+		flags |= f
+	})
+	return flags
 }
 
 func (d *ndec) realServer(n strictyaml.Value, s *VirtualService, inhibit bool, virtualHost string) (RealServer, bool) {
@@ -499,6 +523,8 @@ func (d *ndec) serviceFields() strictyaml.Fields {
 		"protocol":             strictyaml.Checked(&st.proto, func(x string) string { return msgProtocol(Protocol(x)) }),
 		"delay_loop":           strictyaml.Duration(&st.s.DelayLoop, 10*time.Millisecond, 24*time.Hour),
 		"lvs_sched":            strictyaml.Checked(&st.sched, msgScheduler),
+		"scheduler_flags":      func(strictyaml.Value) {}, // once the scheduler is known
+		"ops":                  strictyaml.Bool(&st.s.OnePacket),
 		"lvs_method":           strictyaml.Checked(&st.method, func(x string) string { return msgForwarding(Forwarding(x)) }),
 		"persistence_timeout":  strictyaml.Duration(&st.s.Persistence, 0, (1<<31-1)*time.Second),
 		"sorry_server":         func(strictyaml.Value) {}, // once the port is known

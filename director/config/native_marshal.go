@@ -240,6 +240,14 @@ func marshalService(s *VirtualService, at func(Pos, *yaml.Node)) *mnode {
 	}
 	m.str("protocol", string(s.Protocol))
 	m.str("lvs_sched", s.Scheduler)
+	if names := SchedFlagNames(s.Scheduler, s.SchedFlags); len(names) > 0 {
+		fq := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+		for _, n := range names {
+			fq.Content = append(fq.Content, strNode(n))
+		}
+		m.add("scheduler_flags", fq)
+	}
+	m.boolIf("ops", s.OnePacket, false)
 	m.str("lvs_method", string(s.Forwarding))
 	m.dur("delay_loop", s.DelayLoop)
 	m.durIf("persistence_timeout", s.Persistence, 0)

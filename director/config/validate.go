@@ -464,6 +464,12 @@ func (v *validator) service(s *VirtualService) {
 	}
 	v.check(s.Pos, w, "delay_loop", msgDurRange(s.DelayLoop, 10*time.Millisecond, 24*time.Hour))
 	v.check(s.Pos, w, "lvs_sched", msgScheduler(s.Scheduler))
+	if s.OnePacket && s.FWMark == 0 && s.Protocol != UDP {
+		v.bad(s.Pos, "%s: keyword \"ops\": one-packet scheduling is for UDP (or fwmark) services, not %s", w, s.Protocol)
+	}
+	if s.SchedFlags&^(SchedFlag1|SchedFlag2|SchedFlag3) != 0 {
+		v.bad(s.Pos, "%s: keyword \"scheduler_flags\": unknown flags %#x", w, uint8(s.SchedFlags))
+	}
 	v.check(s.Pos, w, "lvs_method", msgForwarding(s.Forwarding))
 	v.check(s.Pos, w, "persistence_timeout", msgDurRange(s.Persistence, 0, (1<<31-1)*time.Second))
 	if s.Persistence%time.Second != 0 {
