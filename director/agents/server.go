@@ -297,41 +297,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
-	buf := make([]byte, hbproto.MaxDatagram+1)
-	out := make([]byte, 0, hbproto.MaxDatagram)
-	udp, _ := s.conn.(*net.UDPConn)
-	for {
-		var (
-			n    int
-			peer netip.AddrPort
-			err  error
-		)
-		if udp != nil {
-			n, peer, err = udp.ReadFromUDPAddrPort(buf)
-		} else {
-			var addr net.Addr
-			n, addr, err = s.conn.ReadFrom(buf)
-			if ua, ok := addr.(*net.UDPAddr); ok {
-				peer = ua.AddrPort()
-			}
-		}
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("heartbeat: read: %w", err)
-		}
-		if !peer.IsValid() {
-			continue
-		}
-		r, ok := s.handle(peer, buf[:n])
-		if !ok {
-			continue
-		}
-		if r.fast != nil {
-			out = s.reply(r, r.fast, out)
-			continue
-		}
+	queue := func(r Report) {
 		if r.slot != nil {
 			r.slot.inflight.Add(1)
 		}
@@ -343,6 +309,46 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			s.drop(ReasonBusy, fmt.Errorf("heartbeat from %s: the director is not keeping up; report dropped", r.Peer), r.At)
 		}
+	}
+	s.sizeRcvBuf()
+	var err error
+	if bc := batchOf(s.conn); bc != nil {
+		err = s.batchLoop(bc, queue)
+	} else {
+		err = s.loop(queue)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// loop is Run's reading loop on a socket that is no *net.UDPConn: one
+// datagram a read, one reply a write.
+func (s *Server) loop(queue func(Report)) error {
+	buf := make([]byte, maxRead)
+	out := make([]byte, 0, hbproto.MaxDatagram)
+	for {
+		n, addr, err := s.conn.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("heartbeat: read: %w", err)
+		}
+		ua, ok := addr.(*net.UDPAddr)
+		if !ok || !ua.AddrPort().IsValid() {
+			continue
+		}
+		r, ok := s.handle(ua.AddrPort(), buf[:n], s.now())
+		if !ok {
+			continue
+		}
+		if r.fast != nil {
+			out = s.reply(r, r.fast, out)
+			continue
+		}
+		queue(r)
 	}
 }
 
@@ -357,11 +363,10 @@ func workerOf(ip netip.Addr) int {
 	return int(h % Workers)
 }
 
-// handle authenticates one datagram (in the reading goroutine); ok says
-// it is a report to answer, on the fast path when r.fast is set. The
-// datagram is not retained.
-func (s *Server) handle(peer netip.AddrPort, b []byte) (r Report, ok bool) {
-	now := s.now()
+// handle authenticates one datagram received at now (in the reading
+// goroutine); ok says it is a report to answer, on the fast path when
+// r.fast is set. The datagram is not retained.
+func (s *Server) handle(peer netip.AddrPort, b []byte, now time.Time) (r Report, ok bool) {
 	ip := peer.Addr().Unmap()
 	peer = netip.AddrPortFrom(ip, peer.Port())
 	sl := s.slotOf(ip)
@@ -484,14 +489,20 @@ func (s *Server) answer(r Report, out []byte) []byte {
 	return s.reply(r, &slotView{tmpl: tmpl}, out)
 }
 
-// reply seals v's reply for r (with r's key, echoing it) into out and
-// sends it; it returns out for reuse.
-func (s *Server) reply(r Report, v *slotView, out []byte) []byte {
+// seal seals v's reply for r (with r's key, echoing it), stamped now,
+// into out, which it returns.
+func (s *Server) seal(r Report, v *slotView, out []byte, now time.Time) []byte {
 	key := r.key
 	if key == nil {
 		key = s.keyOf(r.Peer.Addr())
 	}
-	out = s.sealer.AppendReply(out[:0], key, s.now(), v.tmpl, hbproto.ReplyEcho{Session: r.Session, Seq: r.Seq})
+	return s.sealer.AppendReply(out[:0], key, now, v.tmpl, hbproto.ReplyEcho{Session: r.Session, Seq: r.Seq})
+}
+
+// reply seals v's reply for r (seal) into out and sends it alone; it
+// returns out for reuse.
+func (s *Server) reply(r Report, v *slotView, out []byte) []byte {
+	out = s.seal(r, v, out, s.now())
 	var err error
 	if udp, ok := s.conn.(*net.UDPConn); ok {
 		_, err = udp.WriteToUDPAddrPort(out, r.Peer)
