@@ -27,6 +27,9 @@ const (
 	// envProfile, set for the benchmark, is a file the director process
 	// writes its CPU profile to (from ready to its end).
 	envProfile = "TANDEM_SCALE_PROFILE"
+	// envGenProfile, set for the benchmark, is a file the agents' process
+	// writes its CPU profile to (its whole run).
+	envGenProfile = "TANDEM_SCALE_GEN_PROFILE"
 	// resultPrefix starts the agents' process's result line.
 	resultPrefix = "SCALE-RESULT "
 )
@@ -47,6 +50,14 @@ func RunRole() (code int, ran bool) {
 		if err := json.Unmarshal([]byte(os.Getenv(envGen)), &c); err != nil {
 			fmt.Fprintln(os.Stderr, "agents:", err)
 			return 2, true
+		}
+		if p := os.Getenv(envGenProfile); p != "" {
+			stop, err := profile(p)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "agents:", err)
+				return 1, true
+			}
+			defer stop()
 		}
 		res, err := runGen(context.Background(), c)
 		if err != nil {
@@ -72,7 +83,11 @@ type Row struct {
 	// window, in % of one core; RSSMiB its resident memory at the end.
 	CPUPct, RSSMiB float64
 	Window         time.Duration
-	Gen            GenResult
+	// DirectorDrops and AgentsDrops are the datagrams each namespace's
+	// kernel dropped at a full socket receive buffer during the window
+	// (reports at the director, replies at the agents).
+	DirectorDrops, AgentsDrops uint64
+	Gen                        GenResult
 }
 
 // Answered is the share of the window's reports answered correctly, %.
@@ -162,13 +177,37 @@ func Measure(dir string, realServers, agents int, p Params, wait func(time.Durat
 	if err != nil {
 		return row, err
 	}
+	d0, err := lab.UDPDrops(lab.Director)
+	if err != nil {
+		return row, err
+	}
+	a0, err := lab.UDPDrops(lab.Agents)
+	if err != nil {
+		return row, err
+	}
+	profiling := os.Getenv(envProfile) != ""
+	if profiling {
+		_ = dcmd.Process.Signal(syscall.SIGUSR1)
+	}
 	t0 := time.Now()
 	wait(p.Window)
 	s1, err := ops.ReadProc("/proc", pid)
+	if profiling {
+		_ = dcmd.Process.Signal(syscall.SIGUSR2)
+	}
 	if err != nil {
 		return row, err
 	}
 	el := time.Since(t0)
+	d1, err := lab.UDPDrops(lab.Director)
+	if err != nil {
+		return row, err
+	}
+	a1, err := lab.UDPDrops(lab.Agents)
+	if err != nil {
+		return row, err
+	}
+	row.DirectorDrops, row.AgentsDrops = d1-d0, a1-a0
 	row.CPUPct = 100 * float64(s1.Ticks-s0.Ticks) / 100 / el.Seconds()
 	row.RSSMiB = float64(s1.RSSKiB) / 1024
 	if gcmd != nil {
@@ -201,7 +240,7 @@ func Measure(dir string, realServers, agents int, p Params, wait func(time.Durat
 func cleanEnv() []string {
 	var out []string
 	for _, e := range os.Environ() {
-		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || (strings.HasPrefix(e, "TANDEM_SCALE_") && !strings.HasPrefix(e, envProfile+"=")) {
+		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || (strings.HasPrefix(e, "TANDEM_SCALE_") && !strings.HasPrefix(e, envProfile+"=") && !strings.HasPrefix(e, envGenProfile+"=")) {
 			continue
 		}
 		out = append(out, e)

@@ -62,7 +62,8 @@ func (fakeIPVS) Daemons() ([]lvs.Daemon, error)                   { return nil, 
 func (fakeIPVS) Close() error                                     { return nil }
 
 // profile writes the process's CPU profile to path until the returned
-// function is called (TANDEM_SCALE_PROFILE: where the director's time goes).
+// function is called (TANDEM_SCALE_PROFILE, TANDEM_SCALE_GEN_PROFILE:
+// where the director's and the agents' time goes).
 func profile(path string) (func(), error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -123,11 +124,49 @@ func runDirector(dir string, n int, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "READY")
 	if p := os.Getenv(envProfile); p != "" {
-		stopProfile, err := profile(p)
-		if err != nil {
-			return err
-		}
+		stopProfile := profileOnSignal(p, log)
 		defer stopProfile()
 	}
 	return <-done
+}
+
+// profileOnSignal writes the process's CPU profile to path from SIGUSR1
+// to SIGUSR2 (Measure sends them at the window's start and end: the
+// steady state only, not the warm-up). The returned function stops it.
+func profileOnSignal(path string, log *slog.Logger) func() {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	quit := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		var stop func()
+		defer func() {
+			if stop != nil {
+				stop()
+			}
+		}()
+		for {
+			select {
+			case <-quit:
+				return
+			case s := <-sig:
+				switch {
+				case s == syscall.SIGUSR1 && stop == nil:
+					var err error
+					if stop, err = profile(path); err != nil {
+						log.Error("cpu profile", "path", path, "err", err)
+					}
+				case s == syscall.SIGUSR2 && stop != nil:
+					stop()
+					stop = nil
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(quit)
+		<-ended
+	}
 }

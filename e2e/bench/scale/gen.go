@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -29,9 +28,11 @@ type GenConfig struct {
 // GenResult is what the agents' process measured over the window.
 type GenResult struct {
 	// Sent reports in the window, Answered those with a correct reply,
-	// Bad replies that failed a check (Why: the first), SendErrors.
-	Sent, Answered, Bad, SendErrors int
-	Why                             string
+	// Late correct replies to a report older than the agent's last few
+	// (not answered in time, not wrong), Bad replies that failed a check
+	// (Why: the first), SendErrors.
+	Sent, Answered, Late, Bad, SendErrors int
+	Why                                   string
 	// LatencyUS are the answered reports' reply latencies, sorted, in µs
 	// (P50US and P99US their percentiles).
 	P50US, P99US, MaxUS float64
@@ -43,6 +44,7 @@ type GenResult struct {
 // agentState is one simulated agent.
 type agentState struct {
 	ip      netip.Addr
+	node    string
 	key     []*hbproto.Key
 	sealer  *hbproto.Sealer
 	replay  hbproto.Sender
@@ -50,6 +52,7 @@ type agentState struct {
 	ring    [4]sent
 	lastAt  time.Time // last reply accepted
 	lastRol hbproto.Role
+	lastSeq uint64 // of the last report sent
 }
 
 type sent struct {
@@ -57,6 +60,11 @@ type sent struct {
 	at       time.Time
 	inWindow bool
 }
+
+// genBatch is how many datagrams the agents' process reads or sends in
+// one system call (recvmmsg, sendmmsg): the generator must not be what
+// limits the benchmark.
+const genBatch = 64
 
 // runGen is the agents' process.
 func runGen(ctx context.Context, c GenConfig) (GenResult, error) {
@@ -81,145 +89,18 @@ func runGen(ctx context.Context, c GenConfig) (GenResult, error) {
 	for i := range agents {
 		ip := AgentIP(i)
 		k := hbproto.DeriveAgentKey(Secret, ip)
-		agents[i] = &agentState{ip: ip, key: []*hbproto.Key{hbproto.NewKey(k)}, sealer: hbproto.NewSealer(k, uint64(i+1)<<20)}
+		agents[i] = &agentState{ip: ip, node: fmt.Sprintf("sim%05d", i), key: []*hbproto.Key{hbproto.NewKey(k)}, sealer: hbproto.NewSealer(k, uint64(i+1)<<20)}
 	}
-	opener := hbproto.NewOpener(Secret, 0)
-	dst := &net.UDPAddr{IP: directorAddr.AsSlice(), Port: HeartbeatPort}
 	start := time.Now()
 	winFrom, winTo := start.Add(c.Warm), start.Add(c.Warm+c.Window)
-
-	var (
-		mu        sync.Mutex
-		latencies []float64
-		answered  atomic.Int64
-		bad       atomic.Int64
-		why       atomic.Value
-	)
-	fail := func(format string, args ...any) {
-		bad.Add(1)
-		why.CompareAndSwap(nil, fmt.Sprintf(format, args...))
-	}
+	chk := &checker{agents: agents, opener: hbproto.NewOpener(Secret, 0)}
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		buf := make([]byte, hbproto.MaxDatagram+1)
-		for {
-			n, cm, _, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			now := time.Now()
-			if cm == nil {
-				fail("reply without its destination address")
-				continue
-			}
-			ip, _ := netip.AddrFromSlice(cm.Dst.To4())
-			i := agentIndex(ip)
-			if i < 0 || i >= len(agents) {
-				fail("reply to %s, no agent", ip)
-				continue
-			}
-			a := agents[i]
-			m, _, err := opener.OpenSender(&a.replay, a.key, buf[:n], now)
-			if err != nil {
-				fail("reply to %s: %v", ip, err)
-				continue
-			}
-			d := m.Director
-			switch {
-			case m.Type != hbproto.TypeDirectorReply || d == nil:
-				fail("reply to %s: %s", ip, m.Type)
-				continue
-			case d.Echo == nil || d.Echo.Session != a.sealer.SessionID():
-				fail("reply to %s: echo %+v, session %x", ip, d.Echo, a.sealer.SessionID())
-				continue
-			case d.Director != Node || len(d.Destinations) != 1:
-				fail("reply to %s: director %q with %d destinations, want %q with 1", ip, d.Director, len(d.Destinations), Node)
-				continue
-			}
-			if ds := d.Destinations[0]; ds.Addr != netip.AddrPortFrom(ip, 80) || ds.Weight != 1 || ds.ConfiguredWeight != 1 || ds.Pool != hbproto.PoolUp {
-				fail("reply to %s: destination %+v, want %s:80 weight 1 up", ip, ds, ip)
-				continue
-			}
-			a.mu.Lock()
-			var s sent
-			for _, x := range a.ring {
-				if x.seq == d.Echo.Seq {
-					s = x
-				}
-			}
-			a.lastAt, a.lastRol = now, d.Role
-			a.mu.Unlock()
-			if s.seq == 0 {
-				fail("reply to %s echoes seq %d, not one of the last sent", ip, d.Echo.Seq)
-				continue
-			}
-			if s.inWindow {
-				answered.Add(1)
-				mu.Lock()
-				latencies = append(latencies, float64(now.Sub(s.at).Nanoseconds())/1e3)
-				mu.Unlock()
-			}
-		}
+		chk.read(pc)
 	}()
-
-	// The sender: report j (agent j mod N, round j / N) is due at start +
-	// j × Every / N.
-	end := winTo
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	wakes, sends := 0, 0
-	j := 0
 	if c.N > 0 {
-	send:
-		for {
-			now := time.Now()
-			if !now.Before(end) {
-				break
-			}
-			wakes++
-			for {
-				due := start.Add(time.Duration(int64(j) * int64(c.Every) / int64(c.N)))
-				if due.After(now) {
-					timer.Reset(due.Sub(now))
-					break
-				}
-				if !due.Before(end) {
-					break send
-				}
-				a := agents[j%c.N]
-				a.mu.Lock()
-				r := hbproto.AgentReport{Node: fmt.Sprintf("sim%05d", j%c.N), RealIP: a.ip, State: hbproto.StateUp,
-					Services: []hbproto.ServiceHealth{{Service: "www", Healthy: true}}}
-				if !a.lastAt.IsZero() {
-					r.Seen = []hbproto.DirectorSeen{{Director: Node, Role: a.lastRol, Age: now.Sub(a.lastAt)}}
-				}
-				a.mu.Unlock()
-				sendAt := time.Now()
-				b, err := a.sealer.SealAgent(sendAt, &r)
-				if err == nil {
-					h, _ := hbproto.HeaderOf(b)
-					in := !sendAt.Before(winFrom) && sendAt.Before(winTo)
-					a.mu.Lock()
-					a.ring[h.Seq%uint64(len(a.ring))] = sent{seq: h.Seq, at: sendAt, inWindow: in}
-					a.mu.Unlock()
-					_, err = pc.WriteTo(b, &ipv4.ControlMessage{Src: a.ip.AsSlice()}, dst)
-					if in {
-						res.Sent++
-						if err != nil {
-							res.SendErrors++
-						}
-					}
-				}
-				sends++
-				j++
-			}
-			select {
-			case <-ctx.Done():
-				break send
-			case <-timer.C:
-			}
-		}
+		res.Bursts = sendReports(ctx, pc, agents, c.Every, start, winFrom, winTo, &res)
 	}
 	grace := time.NewTimer(c.Grace)
 	select {
@@ -228,19 +109,197 @@ func runGen(ctx context.Context, c GenConfig) (GenResult, error) {
 	}
 	conn.Close()
 	<-readDone
-	res.Answered, res.Bad = int(answered.Load()), int(bad.Load())
-	if w, ok := why.Load().(string); ok {
-		res.Why = w
-	}
-	slices.Sort(latencies)
-	res.P50US, res.P99US = percentile(latencies, 0.50), percentile(latencies, 0.99)
-	if len(latencies) > 0 {
-		res.MaxUS = latencies[len(latencies)-1]
-	}
-	if wakes > 0 {
-		res.Bursts = float64(sends) / float64(wakes)
+	res.Answered, res.Late, res.Bad, res.Why = chk.answered, chk.late, chk.bad, chk.why
+	lat := chk.latencies
+	slices.Sort(lat)
+	res.P50US, res.P99US = percentile(lat, 0.50), percentile(lat, 0.99)
+	if len(lat) > 0 {
+		res.MaxUS = lat[len(lat)-1]
 	}
 	return res, nil
+}
+
+// sendReports is the sender: report j (agent j mod N, round j / N) is
+// due at start + j × Every / N, until winTo; the reports due at a wake-up
+// leave in batches of genBatch. It counts the window's reports in res and
+// returns the mean number sent per wake-up.
+func sendReports(ctx context.Context, pc *ipv4.PacketConn, agents []*agentState, every time.Duration, start, winFrom, winTo time.Time, res *GenResult) float64 {
+	n := len(agents)
+	dst := &net.UDPAddr{IP: directorAddr.AsSlice(), Port: HeartbeatPort}
+	out := make([]ipv4.Message, genBatch)
+	inWin := make([]bool, genBatch)
+	for k := range out {
+		out[k].Addr = dst
+	}
+	flush := func(m int) {
+		done := 0
+		for done < m {
+			k, err := pc.WriteBatch(out[done:m], 0)
+			for x := done; x < done+k; x++ {
+				if inWin[x] {
+					res.Sent++
+				}
+			}
+			done += k
+			if err != nil || k == 0 {
+				if inWin[done] {
+					res.Sent++
+					res.SendErrors++
+				}
+				done++
+			}
+		}
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	wakes, sends, j := 0, 0, 0
+	for {
+		now := time.Now()
+		if !now.Before(winTo) {
+			break
+		}
+		wakes++
+		m := 0
+		for {
+			due := start.Add(time.Duration(int64(j) * int64(every) / int64(n)))
+			if due.After(now) || !due.Before(winTo) {
+				break
+			}
+			a := agents[j%n]
+			a.mu.Lock()
+			r := hbproto.AgentReport{Node: a.node, RealIP: a.ip, State: hbproto.StateUp,
+				Services: []hbproto.ServiceHealth{{Service: "www", Healthy: true}}}
+			if !a.lastAt.IsZero() {
+				r.Seen = []hbproto.DirectorSeen{{Director: Node, Role: a.lastRol, Age: now.Sub(a.lastAt)}}
+			}
+			a.mu.Unlock()
+			sendAt := time.Now()
+			b, err := a.sealer.SealAgent(sendAt, &r)
+			j++
+			sends++
+			if err != nil {
+				continue
+			}
+			h, _ := hbproto.HeaderOf(b)
+			in := !sendAt.Before(winFrom) && sendAt.Before(winTo)
+			a.mu.Lock()
+			a.ring[h.Seq%uint64(len(a.ring))] = sent{seq: h.Seq, at: sendAt, inWindow: in}
+			a.lastSeq = h.Seq
+			a.mu.Unlock()
+			out[m].Buffers = [][]byte{b}
+			out[m].OOB = (&ipv4.ControlMessage{Src: a.ip.AsSlice()}).Marshal()
+			inWin[m] = in
+			m++
+			if m == genBatch {
+				flush(m)
+				m = 0
+			}
+		}
+		flush(m)
+		next := start.Add(time.Duration(int64(j) * int64(every) / int64(n)))
+		if !next.Before(winTo) {
+			break
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			return float64(sends) / float64(max(wakes, 1))
+		case <-timer.C:
+		}
+	}
+	return float64(sends) / float64(max(wakes, 1))
+}
+
+// checker checks the replies (one reading goroutine; its results are read
+// once that ended).
+type checker struct {
+	agents              []*agentState
+	opener              *hbproto.Opener
+	answered, late, bad int
+	why                 string
+	latencies           []float64
+}
+
+func (c *checker) fail(format string, args ...any) {
+	c.bad++
+	if c.why == "" {
+		c.why = fmt.Sprintf(format, args...)
+	}
+}
+
+// read reads replies in batches until the socket is closed.
+func (c *checker) read(pc *ipv4.PacketConn) {
+	in := make([]ipv4.Message, genBatch)
+	for k := range in {
+		in[k].Buffers = [][]byte{make([]byte, hbproto.MaxDatagram+1)}
+		in[k].OOB = ipv4.NewControlMessage(ipv4.FlagDst)
+	}
+	var cm ipv4.ControlMessage
+	for {
+		n, err := pc.ReadBatch(in, 0)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		for k := range in[:n] {
+			c.check(&in[k], &cm, now)
+		}
+	}
+}
+
+// check checks one reply received at now.
+func (c *checker) check(msg *ipv4.Message, cm *ipv4.ControlMessage, now time.Time) {
+	if err := cm.Parse(msg.OOB[:msg.NN]); err != nil || cm.Dst == nil {
+		c.fail("reply without its destination address")
+		return
+	}
+	ip, _ := netip.AddrFromSlice(cm.Dst.To4())
+	i := agentIndex(ip)
+	if i < 0 || i >= len(c.agents) {
+		c.fail("reply to %s, no agent", ip)
+		return
+	}
+	a := c.agents[i]
+	m, _, err := c.opener.OpenSender(&a.replay, a.key, msg.Buffers[0][:msg.N], now)
+	if err != nil {
+		c.fail("reply to %s: %v", ip, err)
+		return
+	}
+	d := m.Director
+	switch {
+	case m.Type != hbproto.TypeDirectorReply || d == nil:
+		c.fail("reply to %s: %s", ip, m.Type)
+		return
+	case d.Echo == nil || d.Echo.Session != a.sealer.SessionID():
+		c.fail("reply to %s: echo %+v, session %x", ip, d.Echo, a.sealer.SessionID())
+		return
+	case d.Director != Node || len(d.Destinations) != 1:
+		c.fail("reply to %s: director %q with %d destinations, want %q with 1", ip, d.Director, len(d.Destinations), Node)
+		return
+	}
+	if ds := d.Destinations[0]; ds.Addr != netip.AddrPortFrom(ip, 80) || ds.Weight != 1 || ds.ConfiguredWeight != 1 || ds.Pool != hbproto.PoolUp {
+		c.fail("reply to %s: destination %+v, want %s:80 weight 1 up", ip, ds, ip)
+		return
+	}
+	a.mu.Lock()
+	var s sent
+	for _, x := range a.ring {
+		if x.seq == d.Echo.Seq {
+			s = x
+		}
+	}
+	last := a.lastSeq
+	a.lastAt, a.lastRol = now, d.Role
+	a.mu.Unlock()
+	switch {
+	case s.seq == 0 && d.Echo.Seq != 0 && d.Echo.Seq <= last:
+		c.late++ // a report older than the last few: answered, too late
+	case s.seq == 0:
+		c.fail("reply to %s echoes seq %d, not a report sent", ip, d.Echo.Seq)
+	case s.inWindow:
+		c.answered++
+		c.latencies = append(c.latencies, float64(now.Sub(s.at).Nanoseconds())/1e3)
+	}
 }
 
 // percentile of sorted v (nearest rank); 0 without values.

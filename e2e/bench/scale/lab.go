@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -82,6 +83,33 @@ func NewLab(dir string, n int) (*Lab, error) {
 		}
 	}
 	return l, nil
+}
+
+// UDPDrops is the count of datagrams ns's kernel dropped at a full UDP
+// socket receive buffer (/proc/net/snmp, Udp RcvbufErrors) since the
+// namespace was made.
+func (l *Lab) UDPDrops(ns string) (uint64, error) {
+	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/snmp").Output()
+	if err != nil {
+		return 0, fmt.Errorf("read %s's /proc/net/snmp: %v", ns, err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				return strconv.ParseUint(f[i], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s's /proc/net/snmp: no Udp RcvbufErrors", ns)
 }
 
 // Command runs name with args in ns.

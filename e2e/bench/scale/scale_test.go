@@ -38,8 +38,9 @@ func TestNetnsScaleSmoke(t *testing.T) {
 
 // TestNetnsBenchScale is `make bench-scale`: the curve for 0, 100, 1,000
 // and 10,000 agents (and 10,000 real servers without agents), written to
-// docs/benchmarks-scale.md. It needs TANDEM_BENCH=1 too; it fails only when
-// a row cannot be measured, not on the figures.
+// docs/benchmarks-scale.md. It needs TANDEM_BENCH=1 too; it fails when a
+// row cannot be measured or a reply is wrong (Gen.Bad), not on the
+// figures (slow is not wrong).
 func TestNetnsBenchScale(t *testing.T) {
 	testutil.Netns(t)
 	if os.Getenv("TANDEM_BENCH") == "" {
@@ -58,8 +59,15 @@ func TestNetnsBenchScale(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d real servers, %d agents: %v", c.rs, c.agents, err)
 		}
-		t.Logf("MEASURED %d real servers, %d agents: CPU %.2f %%, RSS %.1f MiB, %d reports, %.2f %% answered, %d bad (%s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, %.1f per wake-up",
-			c.rs, c.agents, row.CPUPct, row.RSSMiB, row.Gen.Sent, row.Answered(), row.Gen.Bad, row.Gen.Why, row.Gen.P50US, row.Gen.P99US, row.Gen.MaxUS, row.Gen.Bursts)
+		t.Logf("MEASURED %d real servers, %d agents: CPU %.2f %%, RSS %.1f MiB, %d reports, %.2f %% answered, %d late, %d bad (%s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, %.1f per wake-up, kernel drops %d at the director, %d at the agents",
+			c.rs, c.agents, row.CPUPct, row.RSSMiB, row.Gen.Sent, row.Answered(), row.Gen.Late, row.Gen.Bad, row.Gen.Why, row.Gen.P50US, row.Gen.P99US, row.Gen.MaxUS, row.Gen.Bursts,
+			row.DirectorDrops, row.AgentsDrops)
+		// Slow is a figure; wrong is a failure: a reply that is not the
+		// answer to a report sent (another agent's, a wrong weight, a
+		// bad seal) means the director answers wrongly.
+		if row.Gen.Bad != 0 {
+			t.Errorf("%d real servers, %d agents: %d wrong replies (first: %s)", c.rs, c.agents, row.Gen.Bad, row.Gen.Why)
+		}
 		rows = append(rows, row)
 	}
 	if len(rows) != 5 {
