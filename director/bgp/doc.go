@@ -1,0 +1,15 @@
+// Package bgp is tandem-director's BGP mode: the VIPs announced as /32
+// and /128 routes to the routers (RFC 4271, RFC 4760 for IPv6), withdrawn
+// gracefully with the GRACEFUL_SHUTDOWN community of RFC 8326 first.
+//
+// Two halves, as elsewhere in the director:
+//   - [Announcer] (announcer.go) is the pure policy: events in (a VIP's
+//     IPVS service programmed, its quorum; the director draining itself,
+//     stopping, its IPVS fingerprint agreed with the others'; the BGP
+//     sessions), actions out ([Announce], [Withdraw]) and its next
+//     deadline. No I/O, no goroutines, no clock reads.
+//   - [Speaker] (speaker.go) is the BGP edge: [GoBGP] runs GoBGP as a
+//     library, export only (every received route rejected, the number a
+//     peer may send bounded, no listening port unless configured);
+//     bgptest.Speaker is the recording fake.
+package bgp
