@@ -208,6 +208,19 @@ func ServiceOf(s *config.VirtualService) lvs.Service {
 			out.Protocol = lvs.TCP
 		}
 	}
+	for _, f := range [...]struct {
+		set  bool
+		flag lvs.ServiceFlags
+	}{
+		{s.OnePacket, lvs.FlagOnePacket},
+		{s.SchedFlags&config.SchedFlag1 != 0, lvs.FlagSched1},
+		{s.SchedFlags&config.SchedFlag2 != 0, lvs.FlagSched2},
+		{s.SchedFlags&config.SchedFlag3 != 0, lvs.FlagSched3},
+	} {
+		if f.set {
+			out.Flags |= f.flag
+		}
+	}
 	if s.Persistence > 0 {
 		out.Flags |= lvs.FlagPersistent
 		out.Timeout = uint32((s.Persistence + time.Second - 1) / time.Second)

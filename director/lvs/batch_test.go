@@ -41,6 +41,22 @@ func TestEncodeOp(t *testing.T) {
 			},
 		},
 		{
+			name: "add a Maglev service with mh-fallback and mh-port (SCHED1|SCHED2, ipvsadm -b mh-fallback,mh-port)",
+			op:   Op{Kind: AddService, Service: Service{Protocol: TCP, Addr: netip.MustParseAddr("192.0.2.100"), Port: 80, Scheduler: "mh", Flags: FlagSched1 | FlagSched2}},
+			want: []string{
+				"01010000",                 // IPVS_CMD_NEW_SERVICE
+				"48000180",                 // IPVS_CMD_ATTR_SERVICE, 72 bytes
+				"0600010002000000",         // AF = AF_INET
+				"0600020006000000",         // PROTOCOL = 6
+				"08000300c0000264",         // ADDR = 192.0.2.100
+				"0600040000500000",         // PORT = 80
+				"070006006d680000",         // SCHED_NAME = "mh\0", padded
+				"0c00070018000000ffffffff", // FLAGS = {0x18: sched1|sched2, mask all}
+				"0800080000000000",         // TIMEOUT = 0
+				"08000900ffffffff",         // NETMASK /32
+			},
+		},
+		{
 			name: "set a destination of a firewall-mark service to weight 0, DR kept",
 			op:   Op{Kind: UpdateDestination, Service: Service{FWMark: 7, Scheduler: "rr"}, Dest: Destination{Addr: netip.MustParseAddr("192.0.2.101"), Port: 80}},
 			want: []string{

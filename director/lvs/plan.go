@@ -93,8 +93,15 @@ func (o Op) String() string {
 //     destinations, by the kernel).
 //   - Order: add services, update services, add destinations, update
 //     destinations, delete destinations, delete services; so new real
-//     servers are in place before old ones go. Within a kind, services and
-//     destinations are sorted by key.
+//     servers are in place before old ones go. Within a kind, services are
+//     sorted by key and destinations by address, then port.
+//   - That destination order is also the order in which the kernel learns
+//     them, and for the mh (Maglev) scheduler it matters: the kernel puts
+//     each new destination at the head of the service's list and fills
+//     the lookup table by turns in list order (ip_vs_mh_populate), so a
+//     different order of addition gives a different table. Adding in one
+//     sorted order makes every director that starts from an empty table
+//     build the same table (see [Fingerprint]).
 //
 // desired must be valid (see [Desired.Validate]).
 func Plan(owned map[ServiceKey]bool, desired Desired, actual []ServiceState) []Op {

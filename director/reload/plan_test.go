@@ -106,6 +106,9 @@ func TestCompute(t *testing.T) {
 			[]Checker{{Service: svc, RealServer: "10.0.0.12:80", Action: Remove}}},
 		{"scheduler: the service updated", base, strings.Replace(base, "lb_algo wrr", "lb_algo rr", 1), nil,
 			[]Service{{Key: svc, Action: Update, Fields: []string{"Scheduler"}, Kernel: []Op{{Op: OpUpdateService, Target: svc, Detail: "Scheduler"}}}}, nil},
+		{"scheduler flags: the service updated", strings.Replace(base, "lb_algo wrr", "lb_algo mh\n    mh-fallback", 1),
+			strings.Replace(base, "lb_algo wrr", "lb_algo mh\n    mh-fallback\n    mh-port", 1), nil,
+			[]Service{{Key: svc, Action: Update, Fields: []string{"SchedFlags"}, Kernel: []Op{{Op: OpUpdateService, Target: svc, Detail: "SchedFlags"}}}}, nil},
 		{"nothing", base, base, nil, nil, nil},
 	}
 	for _, tt := range tests {
