@@ -65,6 +65,8 @@ func (a *App) applySysctls(cfg *config.Config) {
 		ExpireNodestConn:        cfg.IPVS.ExpireNodestConn,
 		ExpireQuiescentTemplate: cfg.IPVS.ExpireQuiescentTemplate,
 		ConnReuseMode:           cfg.IPVS.ConnReuseMode,
+		SloppyTCP:               cfg.IPVS.SloppyTCP,
+		SloppySCTP:              cfg.IPVS.SloppySCTP,
 	}
 	if _, err := s.Apply(set); err != nil {
 		a.warn("IPVS sysctls not set: drains and removals may drop or stall connections (see tandem-director doctor)", "err", err)

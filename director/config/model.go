@@ -329,6 +329,13 @@ type IPVS struct {
 	ExpireQuiescentTemplate bool
 	// ConnReuseMode sets net.ipv4.vs.conn_reuse_mode, 0..3 (default 3).
 	ConnReuseMode int
+	// SloppyTCP and SloppySCTP set net.ipv4.vs.sloppy_tcp and sloppy_sctp
+	// to 1 when true (default false: left as they are): a connection
+	// entry is made from any packet of a flow, not only its first (SYN,
+	// INIT), so a director that receives the middle of a flow (an ECMP
+	// change in BGP mode) forwards it.
+	SloppyTCP  bool
+	SloppySCTP bool
 	// RemoveOnStop deletes the director's services from the kernel when it
 	// stops (default false: a restart must not drop traffic).
 	RemoveOnStop bool

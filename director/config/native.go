@@ -239,6 +239,8 @@ func (d *ndec) config(root strictyaml.Value, c *Config) {
 				"expire_nodest_conn":        strictyaml.Bool(&x.ExpireNodestConn),
 				"expire_quiescent_template": strictyaml.Bool(&x.ExpireQuiescentTemplate),
 				"conn_reuse_mode":           strictyaml.Int(&x.ConnReuseMode, 0, 3),
+				"sloppy_tcp":                strictyaml.Bool(&x.SloppyTCP),
+				"sloppy_sctp":               strictyaml.Bool(&x.SloppySCTP),
 				"remove_on_stop":            strictyaml.Bool(&x.RemoveOnStop),
 			})
 		},

@@ -97,6 +97,8 @@ func marshalRoot(c *Config, at func(Pos, *yaml.Node)) *yaml.Node {
 		m.boolIf("expire_nodest_conn", x.ExpireNodestConn, d.ExpireNodestConn)
 		m.boolIf("expire_quiescent_template", x.ExpireQuiescentTemplate, d.ExpireQuiescentTemplate)
 		m.intIf("conn_reuse_mode", x.ConnReuseMode, d.ConnReuseMode)
+		m.boolIf("sloppy_tcp", x.SloppyTCP, d.SloppyTCP)
+		m.boolIf("sloppy_sctp", x.SloppySCTP, d.SloppySCTP)
 		m.boolIf("remove_on_stop", x.RemoveOnStop, d.RemoveOnStop)
 	}
 	if s := c.ConnSync; s != nil {

@@ -165,3 +165,29 @@ func TestDiffSchedFlags(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestNativeSloppy: ipvs.sloppy_tcp and sloppy_sctp are read (off by
+// default; keepalived.conf has no keyword for them) and migrate keeps them.
+func TestNativeSloppy(t *testing.T) {
+	c, err := ParseNative("d.yaml", []byte(nvs("")+"ipvs:\n  sloppy_tcp: true\n  sloppy_sctp: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IPVS.SloppyTCP || !c.IPVS.SloppySCTP {
+		t.Errorf("ipvs %+v: sloppy not set", c.IPVS)
+	}
+	if d := Default(); d.IPVS.SloppyTCP || d.IPVS.SloppySCTP {
+		t.Errorf("sloppy on by default: %+v", d.IPVS)
+	}
+	out, err := MarshalNative(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseNative("n.yaml", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.IPVS.SloppyTCP != c.IPVS.SloppyTCP || back.IPVS.SloppySCTP != c.IPVS.SloppySCTP {
+		t.Errorf("read back %+v, want %+v", back.IPVS, c.IPVS)
+	}
+}

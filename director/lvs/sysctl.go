@@ -30,12 +30,22 @@ import (
 //     4,000 new connections failed after one removal), and if it is at
 //     weight 0 it keeps getting new connections and never drains. With 3,
 //     both went to 0.
+//
+// sloppy_tcp and sloppy_sctp (off by default, as in the kernel) let IPVS
+// make a connection entry from any packet of a flow, not only its SYN
+// (INIT): with mh on every director, a director that an ECMP change hands
+// the middle of a flow schedules it to the same real server instead of
+// dropping it (BGP mode). A RST never makes one.
 type SysctlSettings struct {
 	ExpireNodestConn        bool
 	ExpireQuiescentTemplate bool
 	// ConnReuseMode is net.ipv4.vs.conn_reuse_mode (0-3); negative leaves
 	// it alone.
 	ConnReuseMode int
+	// SloppyTCP and SloppySCTP set sloppy_tcp and sloppy_sctp to 1; false
+	// leaves them as they are (the kernel's 0 unless set elsewhere).
+	SloppyTCP  bool
+	SloppySCTP bool
 }
 
 // DefaultSysctls returns Tandem's defaults: 1, 1 and 3.
@@ -113,6 +123,12 @@ func (s Sysctls) Apply(set SysctlSettings) ([]SysctlChange, error) {
 	want := []struct{ name, value string }{
 		{"net.ipv4.vs.expire_nodest_conn", boolSysctl(set.ExpireNodestConn)},
 		{"net.ipv4.vs.expire_quiescent_template", boolSysctl(set.ExpireQuiescentTemplate)},
+	}
+	if set.SloppyTCP {
+		want = append(want, struct{ name, value string }{"net.ipv4.vs.sloppy_tcp", "1"})
+	}
+	if set.SloppySCTP {
+		want = append(want, struct{ name, value string }{"net.ipv4.vs.sloppy_sctp", "1"})
 	}
 	if set.ConnReuseMode >= 0 {
 		if set.ConnReuseMode > 3 {

@@ -53,6 +53,27 @@ func TestSysctlsApply(t *testing.T) {
 	if got, err := s.Apply(SysctlSettings{ExpireNodestConn: true, ExpireQuiescentTemplate: true, ConnReuseMode: -1}); err != nil || len(got) != 0 {
 		t.Errorf("Apply without conn_reuse_mode: %v, %v", got, err)
 	}
+	// sloppy_tcp and sloppy_sctp: set to 1 when asked, else left alone
+	// (the files of this fake tree do not exist until now).
+	if _, err := s.Apply(SysctlSettings{ExpireNodestConn: true, ExpireQuiescentTemplate: true, ConnReuseMode: 3, SloppyTCP: true}); err == nil {
+		t.Error("sloppy_tcp: a missing file was not an error")
+	}
+	s2 := fakeProcSys(t, map[string]string{"net/ipv4/vs/sloppy_tcp": "0", "net/ipv4/vs/sloppy_sctp": "0",
+		"net/ipv4/vs/expire_nodest_conn": "1", "net/ipv4/vs/expire_quiescent_template": "1"})
+	got, err = s2.Apply(SysctlSettings{ExpireNodestConn: true, ExpireQuiescentTemplate: true, ConnReuseMode: -1, SloppyTCP: true, SloppySCTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []SysctlChange{
+		{Name: "net.ipv4.vs.sloppy_tcp", Old: "0", New: "1"},
+		{Name: "net.ipv4.vs.sloppy_sctp", Old: "0", New: "1"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sloppy changes (-want +got)\n%s", diff)
+	}
+	if got, err := s2.Apply(SysctlSettings{ExpireNodestConn: true, ExpireQuiescentTemplate: true, ConnReuseMode: -1}); err != nil || len(got) != 0 {
+		t.Errorf("Apply without sloppy: %v, %v (want them left at 1)", got, err)
+	}
 	if _, err := s.Apply(SysctlSettings{ConnReuseMode: 4}); err == nil {
 		t.Error("conn_reuse_mode 4 accepted")
 	}
