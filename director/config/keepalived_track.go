@@ -55,7 +55,7 @@ func (p *kparser) scriptLine(dst *string) handler {
 			p.errf(n, "takes no block")
 			return
 		}
-		if len(n.args) == 0 || n.args[0] == "" {
+		if len(n.args) == 0 || strings.TrimSpace(joinWords(n.args)) == "" {
 			p.errf(n, "needs a command line (quote it if it has arguments)")
 			return
 		}
