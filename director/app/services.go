@@ -222,6 +222,7 @@ func (a *App) serviceGauges(s *service) {
 	}
 	a.met.QuorumUp.WithLabelValues(s.key).Set(metrics.B2F(st.QuorumUp))
 	a.met.SorryActive.WithLabelValues(s.key).Set(metrics.B2F(st.SorryIn))
+	a.met.SetServiceFingerprint(s.key, SpecOf(&s.cfg, st).Fingerprint())
 }
 
 // runScript runs a keepalived-style notify script through /bin/sh -c

@@ -465,7 +465,14 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 }
 
 func printService(w io.Writer, s control.ServiceStatus, now time.Time) {
-	head := fmt.Sprintf("%s  %s %s", s.Key, s.Scheduler, s.Forwarding)
+	sched := s.Scheduler
+	if len(s.SchedulerFlags) > 0 {
+		sched += " " + strings.Join(s.SchedulerFlags, ",")
+	}
+	head := fmt.Sprintf("%s  %s %s", s.Key, sched, s.Forwarding)
+	if s.Fingerprint != "" {
+		head += "  fingerprint " + s.Fingerprint
+	}
 	if s.Persistence != "" {
 		head += " persistent " + s.Persistence
 	}

@@ -257,8 +257,17 @@ type IPVSStatus struct {
 
 // ServiceStatus is one virtual service.
 type ServiceStatus struct {
-	Key         string `json:"key"`
-	Scheduler   string `json:"scheduler"`
+	Key       string `json:"key"`
+	Scheduler string `json:"scheduler"`
+	// SchedulerFlags are the scheduler's flags by name: "mh-fallback",
+	// "mh-port" (sh-* under sh, flag-N under the others).
+	SchedulerFlags []string `json:"scheduler_flags,omitempty"`
+	// Fingerprint identifies what picks the real server of a new flow:
+	// the scheduler, the service flags and the destinations with their
+	// weights as this director asks IPVS for them (lvs.Fingerprint, 16 hex
+	// digits). Directors in BGP mode that show the same fingerprint for a
+	// service with the mh scheduler send a flow to the same real server.
+	Fingerprint string `json:"fingerprint,omitempty"`
 	Forwarding  string `json:"forwarding"`
 	Persistence string `json:"persistence,omitempty"`
 	DelayLoop   string `json:"delay_loop"`

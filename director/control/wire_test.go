@@ -135,7 +135,8 @@ func sampleStatus() Status {
 		}},
 		IPVS: IPVSStatus{Enabled: true, Error: "no ip_vs", SyncDaemons: []string{"master on eth1 syncid 51"}},
 		Services: []ServiceStatus{{
-			Key: "TCP 192.0.2.100:80", Scheduler: "wlc", Forwarding: "DR", Persistence: "5m0s", DelayLoop: "5s",
+			Key: "TCP 192.0.2.100:80", Scheduler: "mh", SchedulerFlags: []string{"mh-fallback", "mh-port"}, Fingerprint: "0123456789abcdef",
+			Forwarding: "DR", Persistence: "5m0s", DelayLoop: "5s",
 			QuorumUp: true, LiveWeight: 2, Quorum: 1, Sorry: "192.0.2.99:80", SorryIn: true, InKernel: true, LastError: "EEXIST",
 			RealServers: []RealServerStatus{{
 				Addr: "192.0.2.11:80", State: "draining", Since: t0.Add(-30 * time.Second), Reason: "operator drain",

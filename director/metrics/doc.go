@@ -70,6 +70,7 @@
 //	destination_inactive_connections                service, rs                 S × D
 //	service_quorum_up                               service                     S
 //	service_sorry_active                            service                     S
+//	ipvs_service_fingerprint_info                   service, fingerprint        S (one a service)
 //	ipvs_service_connections_total                  service                     S
 //	ipvs_service_packets_total                      service, direction          S (2 S with NAT)
 //	ipvs_service_bytes_total                        service, direction          S (2 S with NAT)
@@ -171,4 +172,13 @@
 // each director's own (priority, state, unicast_src_ip, router_id), the
 // format, comments or the order of the blocks: the two directors of a
 // pair have the same one when their virtual servers agree.
+//
+// Maglev (BGP mode). ipvs_service_fingerprint_info has one series a
+// service, its fingerprint label the 16 hex digits of lvs.Fingerprint of
+// what the director asks IPVS for (scheduler, flags, destinations with
+// their weights): it changes with a weight. Directors announcing the same
+// VIP must show the same fingerprint for a service with the mh scheduler,
+// or a flow that ECMP moves between them may land on another real server:
+// count(count by (service, fingerprint) (...)) by (service) > 1 finds the
+// services where they differ.
 package metrics

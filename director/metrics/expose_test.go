@@ -365,6 +365,7 @@ func TestFastMatchesClientGolang(t *testing.T) {
 			m.CheckResults.WithLabelValues(c.svc, c.rs, c.rs, "failure").Inc()
 			m.QuorumUp.WithLabelValues(c.svc).Set(1)
 			m.SorryActive.WithLabelValues(c.svc).Set(0)
+			m.SetServiceFingerprint(c.svc, c.rs)
 			m.SetAgent(c.rs, t0, true)
 			obs := m.CheckObserver(c.svc, c.rs)
 			for _, d := range []time.Duration{0, time.Millisecond, 7 * time.Millisecond, time.Second, time.Minute} {

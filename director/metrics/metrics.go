@@ -52,6 +52,10 @@ type Metrics struct {
 	// sorry server is in.
 	QuorumUp    *GaugeFamily
 	SorryActive *GaugeFamily
+	// ServiceFingerprint is 1 for each service's fingerprint (the label;
+	// lvs.Fingerprint): one series a service, set by
+	// SetServiceFingerprint.
+	ServiceFingerprint *GaugeFamily
 
 	// Heartbeats counts agent datagrams by result: "accepted" or a drop
 	// reason (mac, replay, stale, truncated, version, malformed, other,
@@ -148,6 +152,7 @@ func New() *Metrics {
 	m.CheckUp = fg("check_up", "Verdict of each health checker: 1 up, 0 down.", "service", "rs", "check")
 	m.CheckResults = fc("check_results_total", "Health-check attempts, by result (success, failure).", "service", "rs", "check", "result")
 	m.QuorumUp = fg("service_quorum_up", "1 while the virtual service has its quorum.", "service")
+	m.ServiceFingerprint = fg("ipvs_service_fingerprint_info", "Always 1; fingerprint identifies what picks the real server of a new flow of the service (scheduler, flags, destinations and weights): directors in BGP mode must agree.", "service", "fingerprint")
 	m.SorryActive = fg("service_sorry_active", "1 while the sorry server of the service is in IPVS.", "service")
 	m.Heartbeats = c("heartbeats_total", "Agent heartbeat datagrams, by result: accepted or the drop reason.", "result")
 	m.HeartbeatReplies = c("heartbeat_replies_total", "Replies sent to agents, by result (ok, error).", "result")
@@ -217,6 +222,16 @@ func (m *Metrics) SetVirtualServersHash(hash string) {
 	m.VirtualServersInfo.WithLabelValues(hash).Set(1)
 }
 
+// SetServiceFingerprint makes fingerprint the one series of service in
+// ServiceFingerprint (nothing is written when it already is).
+func (m *Metrics) SetServiceFingerprint(service, fingerprint string) {
+	if _, ok := m.ServiceFingerprint.Existing(service, fingerprint); ok {
+		return
+	}
+	m.ServiceFingerprint.DeletePartialMatch(prometheus.Labels{"service": service})
+	m.ServiceFingerprint.WithLabelValues(service, fingerprint).Set(1)
+}
+
 // SetAgent records an accepted report of the agent at real IP agent.
 func (m *Metrics) SetAgent(agent string, seen time.Time, maintenance bool) {
 	m.AgentLastSeen.WithLabelValues(agent).Set(UnixSeconds(seen))
@@ -265,7 +280,7 @@ func (m *Metrics) ForgetDestination(service, rs string) {
 // ForgetService removes every series of a virtual service.
 func (m *Metrics) ForgetService(service string) {
 	l := prometheus.Labels{"service": service}
-	for _, v := range []*GaugeFamily{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.QuorumUp, m.SorryActive, m.LastChange} {
+	for _, v := range []*GaugeFamily{m.Weight, m.ConfiguredWeight, m.Present, m.PoolState, m.ActiveConns, m.InactiveConns, m.CheckUp, m.QuorumUp, m.SorryActive, m.LastChange, m.ServiceFingerprint} {
 		v.DeletePartialMatch(l)
 	}
 	m.CheckResults.DeletePartialMatch(l)
