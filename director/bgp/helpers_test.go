@@ -1,0 +1,76 @@
+package bgp
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	api "github.com/osrg/gobgp/v4/api"
+)
+
+// syncWriter serialises writes (slog handlers write from GoBGP's
+// goroutines) and reads.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// listeningPorts returns the local addresses of this process's listening
+// TCP sockets (from /proc/self/net/tcp{,6}, matched to our descriptors).
+func listeningPorts(t *testing.T) []string {
+	t.Helper()
+	mine := map[string]bool{}
+	fds, err := filepath.Glob("/proc/self/fd/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "socket:[") {
+			mine[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	var out []string
+	for _, f := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) > 9 && fs[3] == "0A" && mine[fs[9]] {
+				out = append(out, fs[1])
+			}
+		}
+		fh.Close()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// peerAccepted describes the speaker's peers' Adj-RIB-In counters: "addr
+// received N accepted M", one a family.
+func peerAccepted(g *GoBGP) string {
+	var b strings.Builder
+	_ = g.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+		for _, af := range p.AfiSafis {
+			if af.State != nil {
+				fmt.Fprintf(&b, "%s received %d accepted %d; ", p.Conf.NeighborAddress, af.State.Received, af.State.Accepted)
+			}
+		}
+	})
+	return b.String()
+}
