@@ -32,6 +32,8 @@ const (
 	envGenProfile = "TANDEM_SCALE_GEN_PROFILE"
 	// resultPrefix starts the agents' process's result line.
 	resultPrefix = "SCALE-RESULT "
+	// windowLine is the agents' process's word that the window starts.
+	windowLine = "SCALE-WINDOW"
 )
 
 // RunRole runs the role the environment names, if any, and reports
@@ -59,7 +61,7 @@ func RunRole() (code int, ran bool) {
 			}
 			defer stop()
 		}
-		res, err := runGen(context.Background(), c)
+		res, err := runGen(context.Background(), c, func() { fmt.Println(windowLine) })
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "agents:", err)
 			return 1, true
@@ -71,9 +73,11 @@ func RunRole() (code int, ran bool) {
 	return 0, false
 }
 
-// Params are the timing of one row.
+// Params are the timing of one row: at least Warm of reports before the
+// window, at most MaxWarm (the warm-up ends when every agent is answered
+// in time: GenConfig), then Window, then Grace for the last replies.
 type Params struct {
-	Warm, Window, Grace time.Duration
+	Warm, MaxWarm, Window, Grace time.Duration
 }
 
 // Row is one measured point of the curve.
@@ -160,18 +164,42 @@ func Measure(dir string, realServers, agents int, p Params, wait func(time.Durat
 	}
 
 	var gcmd *exec.Cmd
-	var gout strings.Builder
 	var glog strings.Builder
+	result := make(chan string, 1)
 	if agents > 0 {
-		cfg, _ := json.Marshal(GenConfig{N: agents, Every: time.Second, Warm: p.Warm, Window: p.Window, Grace: p.Grace})
+		cfg, _ := json.Marshal(GenConfig{N: agents, Every: time.Second, Warm: p.Warm, MaxWarm: max(p.MaxWarm, p.Warm), Window: p.Window, Grace: p.Grace})
 		gcmd = lab.Command(lab.Agents, self, "-test.run=^$")
 		gcmd.Env = append(cleanEnv(), envRole+"=agents", envGen+"="+string(cfg))
-		gcmd.Stdout, gcmd.Stderr = &limitWriter{w: &gout, n: 64 << 10}, &limitWriter{w: &glog, n: 64 << 10}
+		gcmd.Stderr = &limitWriter{w: &glog, n: 64 << 10}
+		gout, err := gcmd.StdoutPipe()
+		if err != nil {
+			return row, err
+		}
 		if err := gcmd.Start(); err != nil {
 			return row, err
 		}
+		window := make(chan struct{})
+		go func() {
+			defer close(result)
+			sc := bufio.NewScanner(gout)
+			for sc.Scan() {
+				switch l := sc.Text(); {
+				case l == windowLine:
+					close(window)
+				case strings.HasPrefix(l, resultPrefix):
+					result <- strings.TrimPrefix(l, resultPrefix)
+				}
+			}
+		}()
+		select {
+		case <-window:
+		case <-time.After(max(p.MaxWarm, p.Warm) + 30*time.Second):
+			_ = gcmd.Process.Kill()
+			return row, fmt.Errorf("agents: no window after %v: %s", max(p.MaxWarm, p.Warm)+30*time.Second, glog.String())
+		}
+	} else {
+		wait(p.Warm)
 	}
-	wait(p.Warm)
 	pid := dcmd.Process.Pid
 	s0, err := ops.ReadProc("/proc", pid)
 	if err != nil {
@@ -211,6 +239,13 @@ func Measure(dir string, realServers, agents int, p Params, wait func(time.Durat
 	row.CPUPct = 100 * float64(s1.Ticks-s0.Ticks) / 100 / el.Seconds()
 	row.RSSMiB = float64(s1.RSSKiB) / 1024
 	if gcmd != nil {
+		var line string // the pipe is read to its end before Wait
+		select {
+		case line = <-result:
+		case <-time.After(p.Window + p.Grace + time.Minute):
+			_ = gcmd.Process.Kill()
+			return row, fmt.Errorf("agents did not end: %s", glog.String())
+		}
 		done := make(chan error, 1)
 		go func() { done <- gcmd.Wait() }()
 		select {
@@ -221,12 +256,6 @@ func Measure(dir string, realServers, agents int, p Params, wait func(time.Durat
 		case <-time.After(p.Grace + time.Minute):
 			_ = gcmd.Process.Kill()
 			return row, fmt.Errorf("agents did not end: %s", glog.String())
-		}
-		line := ""
-		for _, l := range strings.Split(gout.String(), "\n") {
-			if strings.HasPrefix(l, resultPrefix) {
-				line = strings.TrimPrefix(l, resultPrefix)
-			}
 		}
 		if err := json.Unmarshal([]byte(line), &row.Gen); err != nil {
 			return row, fmt.Errorf("agents' result %q: %v (%s)", line, err, glog.String())

@@ -19,10 +19,13 @@ type GenConfig struct {
 	// N agents, AgentIP(0..N-1), each reporting once per Every (1 s).
 	N     int
 	Every time.Duration
-	// Warm is sent before the window; Window is what is counted (the
+	// Warm is sent at least before the window, MaxWarm at most: the
+	// window starts at the first whole round after Warm in which every
+	// agent had its previous report answered (the director's warm-up,
+	// every agent new to it, is over). Window is what is counted (the
 	// reports sent in it and their replies); Grace waits for the last
 	// replies.
-	Warm, Window, Grace time.Duration
+	Warm, MaxWarm, Window, Grace time.Duration
 }
 
 // GenResult is what the agents' process measured over the window.
@@ -36,6 +39,15 @@ type GenResult struct {
 	// LatencyUS are the answered reports' reply latencies, sorted, in µs
 	// (P50US and P99US their percentiles).
 	P50US, P99US, MaxUS float64
+	// Slow counts the answered reports whose reply took more than 5 ms,
+	// SlowFrom and SlowTo when the first and the last of them were sent
+	// (seconds into the window): a warm-up not over, or a periodic stall.
+	Slow             int
+	SlowFrom, SlowTo float64
+	// Warmup is how long the warm-up took (from the first report to the
+	// window); Unsettled is set when MaxWarm ended it instead.
+	Warmup    time.Duration
+	Unsettled bool
 	// Bursts is the mean number of reports sent per wake-up of the sender
 	// (1 would be perfectly spread).
 	Bursts float64
@@ -53,6 +65,7 @@ type agentState struct {
 	lastAt  time.Time // last reply accepted
 	lastRol hbproto.Role
 	lastSeq uint64 // of the last report sent
+	ackSeq  uint64 // the highest report answered correctly
 }
 
 type sent struct {
@@ -66,8 +79,8 @@ type sent struct {
 // limits the benchmark.
 const genBatch = 64
 
-// runGen is the agents' process.
-func runGen(ctx context.Context, c GenConfig) (GenResult, error) {
+// runGen is the agents' process; window is called when the window starts.
+func runGen(ctx context.Context, c GenConfig, window func()) (GenResult, error) {
 	var res GenResult
 	if c.Every <= 0 {
 		c.Every = time.Second
@@ -92,15 +105,15 @@ func runGen(ctx context.Context, c GenConfig) (GenResult, error) {
 		agents[i] = &agentState{ip: ip, node: fmt.Sprintf("sim%05d", i), key: []*hbproto.Key{hbproto.NewKey(k)}, sealer: hbproto.NewSealer(k, uint64(i+1)<<20)}
 	}
 	start := time.Now()
-	winFrom, winTo := start.Add(c.Warm), start.Add(c.Warm+c.Window)
 	chk := &checker{agents: agents, opener: hbproto.NewOpener(Secret, 0)}
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
 		chk.read(pc)
 	}()
+	var win span
 	if c.N > 0 {
-		res.Bursts = sendReports(ctx, pc, agents, c.Every, start, winFrom, winTo, &res)
+		res.Bursts = sendReports(ctx, pc, agents, c, start, &win, window, &res)
 	}
 	grace := time.NewTimer(c.Grace)
 	select {
@@ -110,6 +123,11 @@ func runGen(ctx context.Context, c GenConfig) (GenResult, error) {
 	conn.Close()
 	<-readDone
 	res.Answered, res.Late, res.Bad, res.Why = chk.answered, chk.late, chk.bad, chk.why
+	res.Slow = chk.slow
+	if chk.slow > 0 {
+		res.SlowFrom, res.SlowTo = chk.slowFrom.Sub(win.from).Seconds(), chk.slowTo.Sub(win.from).Seconds()
+	}
+	res.Warmup = win.from.Sub(start)
 	lat := chk.latencies
 	slices.Sort(lat)
 	res.P50US, res.P99US = percentile(lat, 0.50), percentile(lat, 0.99)
@@ -119,11 +137,37 @@ func runGen(ctx context.Context, c GenConfig) (GenResult, error) {
 	return res, nil
 }
 
+// span is the window: [from, to), set once the warm-up is over.
+type span struct {
+	from, to time.Time
+	set      bool
+}
+
+// has reports whether t is in the window.
+func (w *span) has(t time.Time) bool { return w.set && !t.Before(w.from) && t.Before(w.to) }
+
+// steady reports whether every agent had its report before the last
+// answered correctly.
+func steady(agents []*agentState) bool {
+	for _, a := range agents {
+		a.mu.Lock()
+		ok := a.ackSeq+1 >= a.lastSeq
+		a.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // sendReports is the sender: report j (agent j mod N, round j / N) is
-// due at start + j × Every / N, until winTo; the reports due at a wake-up
-// leave in batches of genBatch. It counts the window's reports in res and
-// returns the mean number sent per wake-up.
-func sendReports(ctx context.Context, pc *ipv4.PacketConn, agents []*agentState, every time.Duration, start, winFrom, winTo time.Time, res *GenResult) float64 {
+// due at start + j × Every / N; the reports due at a wake-up leave in
+// batches of genBatch. At each round's start after c.Warm it checks
+// whether the agents are steady and if so (or after c.MaxWarm) opens the
+// window (win, window()); it ends at the window's end. It counts the
+// window's reports in res and returns the mean number sent per wake-up.
+func sendReports(ctx context.Context, pc *ipv4.PacketConn, agents []*agentState, c GenConfig, start time.Time, win *span, window func(), res *GenResult) float64 {
+	every := c.Every
 	n := len(agents)
 	dst := &net.UDPAddr{IP: directorAddr.AsSlice(), Port: HeartbeatPort}
 	out := make([]ipv4.Message, genBatch)
@@ -153,16 +197,26 @@ func sendReports(ctx context.Context, pc *ipv4.PacketConn, agents []*agentState,
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	wakes, sends, j := 0, 0, 0
+	round := 0
 	for {
 		now := time.Now()
-		if !now.Before(winTo) {
+		if win.set && !now.Before(win.to) {
 			break
+		}
+		if r := j / n; !win.set && r > round {
+			round = r
+			warm := now.Sub(start)
+			if warm >= c.Warm && (steady(agents) || warm >= c.MaxWarm) {
+				res.Unsettled = warm >= c.MaxWarm && !steady(agents)
+				win.from, win.to, win.set = now, now.Add(c.Window), true
+				window()
+			}
 		}
 		wakes++
 		m := 0
 		for {
 			due := start.Add(time.Duration(int64(j) * int64(every) / int64(n)))
-			if due.After(now) || !due.Before(winTo) {
+			if due.After(now) || (win.set && !due.Before(win.to)) {
 				break
 			}
 			a := agents[j%n]
@@ -181,7 +235,7 @@ func sendReports(ctx context.Context, pc *ipv4.PacketConn, agents []*agentState,
 				continue
 			}
 			h, _ := hbproto.HeaderOf(b)
-			in := !sendAt.Before(winFrom) && sendAt.Before(winTo)
+			in := win.has(sendAt)
 			a.mu.Lock()
 			a.ring[h.Seq%uint64(len(a.ring))] = sent{seq: h.Seq, at: sendAt, inWindow: in}
 			a.lastSeq = h.Seq
@@ -197,7 +251,7 @@ func sendReports(ctx context.Context, pc *ipv4.PacketConn, agents []*agentState,
 		}
 		flush(m)
 		next := start.Add(time.Duration(int64(j) * int64(every) / int64(n)))
-		if !next.Before(winTo) {
+		if win.set && !next.Before(win.to) {
 			break
 		}
 		timer.Reset(time.Until(next))
@@ -218,6 +272,8 @@ type checker struct {
 	answered, late, bad int
 	why                 string
 	latencies           []float64
+	slow                int
+	slowFrom, slowTo    time.Time
 }
 
 func (c *checker) fail(format string, args ...any) {
@@ -290,6 +346,9 @@ func (c *checker) check(msg *ipv4.Message, cm *ipv4.ControlMessage, now time.Tim
 	}
 	last := a.lastSeq
 	a.lastAt, a.lastRol = now, d.Role
+	if d.Echo.Seq <= last {
+		a.ackSeq = max(a.ackSeq, d.Echo.Seq)
+	}
 	a.mu.Unlock()
 	switch {
 	case s.seq == 0 && d.Echo.Seq != 0 && d.Echo.Seq <= last:
@@ -298,7 +357,17 @@ func (c *checker) check(msg *ipv4.Message, cm *ipv4.ControlMessage, now time.Tim
 		c.fail("reply to %s echoes seq %d, not a report sent", ip, d.Echo.Seq)
 	case s.inWindow:
 		c.answered++
-		c.latencies = append(c.latencies, float64(now.Sub(s.at).Nanoseconds())/1e3)
+		lat := now.Sub(s.at)
+		c.latencies = append(c.latencies, float64(lat.Nanoseconds())/1e3)
+		if lat > 5*time.Millisecond {
+			if c.slow == 0 || s.at.Before(c.slowFrom) {
+				c.slowFrom = s.at
+			}
+			if s.at.After(c.slowTo) {
+				c.slowTo = s.at
+			}
+			c.slow++
+		}
 	}
 }
 

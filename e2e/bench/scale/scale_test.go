@@ -46,7 +46,7 @@ func TestNetnsBenchScale(t *testing.T) {
 	if os.Getenv("TANDEM_BENCH") == "" {
 		t.Skip("a benchmark: make bench-scale (TANDEM_BENCH=1)")
 	}
-	p := Params{Warm: 15 * time.Second, Window: 20 * time.Second, Grace: 2 * time.Second}
+	p := Params{Warm: 10 * time.Second, MaxWarm: 2 * time.Minute, Window: 20 * time.Second, Grace: 2 * time.Second}
 	host := HostLine()
 	start := time.Now()
 	var rows []Row
@@ -59,9 +59,9 @@ func TestNetnsBenchScale(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d real servers, %d agents: %v", c.rs, c.agents, err)
 		}
-		t.Logf("MEASURED %d real servers, %d agents: CPU %.2f %%, RSS %.1f MiB, %d reports, %.2f %% answered, %d late, %d bad (%s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, %.1f per wake-up, kernel drops %d at the director, %d at the agents",
+		t.Logf("MEASURED %d real servers, %d agents: CPU %.2f %%, RSS %.1f MiB, %d reports, %.2f %% answered, %d late, %d bad (%s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, %.1f per wake-up, kernel drops %d at the director, %d at the agents, %d replies > 5 ms (sent %.1f s to %.1f s into the window), warm-up %v (unsettled %v)",
 			c.rs, c.agents, row.CPUPct, row.RSSMiB, row.Gen.Sent, row.Answered(), row.Gen.Late, row.Gen.Bad, row.Gen.Why, row.Gen.P50US, row.Gen.P99US, row.Gen.MaxUS, row.Gen.Bursts,
-			row.DirectorDrops, row.AgentsDrops)
+			row.DirectorDrops, row.AgentsDrops, row.Gen.Slow, row.Gen.SlowFrom, row.Gen.SlowTo, row.Gen.Warmup.Round(time.Millisecond), row.Gen.Unsettled)
 		// Slow is a figure; wrong is a failure: a reply that is not the
 		// answer to a report sent (another agent's, a wrong weight, a
 		// bad seal) means the director answers wrongly.
