@@ -150,6 +150,9 @@ func apiPeer(p PeerConfig) *api.Peer {
 			HoldTime:          uint64(p.HoldTime / time.Second),
 			KeepaliveInterval: max(1, uint64(p.HoldTime/time.Second)/3),
 			ConnectRetry:      max(1, uint64(p.ConnectRetry/time.Second)),
+			// After a reset, try again as soon as after a failed connect
+			// (GoBGP waits 30 s by default): the routes are down meanwhile.
+			IdleHoldTimeAfterReset: max(1, uint64(p.ConnectRetry/time.Second)),
 		}},
 		Transport: &api.Transport{RemotePort: uint32(p.Port)},
 		AfiSafis: []*api.AfiSafi{{

@@ -73,7 +73,9 @@ func TestGoBGPLoopback(t *testing.T) {
 		}
 		return true
 	}
-	testutil.Eventually(t, 20*time.Second, established, "sessions not established: %+v", sp.Peers())
+	if !testutil.WaitFor(20*time.Second, established) {
+		t.Fatalf("sessions not established: %+v", sp.Peers())
+	}
 
 	comm := []Community{65001<<16 | 7}
 	p4, p6 := netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8::10/128")
@@ -85,9 +87,9 @@ func TestGoBGPLoopback(t *testing.T) {
 	waitRoutes(t, router, []string{"192.0.2.10/32 via 127.0.0.1 [65001:7]", "2001:db8::10/128 via ::1 [65001:7]"})
 
 	// What the router sends is rejected: not in our RIB.
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		return strings.Contains(peerAccepted(sp), "127.0.0.1 received 1 ")
-	}, "the router's route not received: %s", peerAccepted(sp))
+	if !testutil.WaitFor(10*time.Second, func() bool { return strings.Contains(peerAccepted(sp), "127.0.0.1 received 1 ") }) {
+		t.Fatalf("the router's route not received: %s", peerAccepted(sp))
+	}
 	if got := listRoutes(sp.srv, false); len(got) != 0 {
 		t.Errorf("speaker's RIB holds routes from its peers: %v", got)
 	}
@@ -117,7 +119,9 @@ func TestGoBGPLoopback(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no peer change after the reset")
 	}
-	testutil.Eventually(t, 30*time.Second, established, "sessions not re-established: %+v", sp.Peers())
+	if !testutil.WaitFor(30*time.Second, established) {
+		t.Fatalf("sessions not re-established: %+v", sp.Peers())
+	}
 	waitRoutes(t, router, []string{"2001:db8::10/128 via ::1 [65001:7]"})
 
 	if err := sp.Stop(ctx); err != nil {
@@ -131,8 +135,9 @@ func TestGoBGPLoopback(t *testing.T) {
 
 func waitRoutes(t *testing.T, r *testRouter, want []string) {
 	t.Helper()
-	testutil.Eventually(t, 20*time.Second, func() bool { return cmp.Equal(want, r.routes(), cmpEmpty) },
-		"router's routes: %v, want %v", r.routes(), want)
+	if !testutil.WaitFor(20*time.Second, func() bool { return cmp.Equal(want, r.routes(), cmpEmpty) }) {
+		t.Fatalf("after 20s: router's routes %v, want %v", r.routes(), want)
+	}
 }
 
 var cmpEmpty = cmp.Transformer("nilEmpty", func(s []string) []string {

@@ -35,12 +35,21 @@ func startRouter(as uint32, id string, port int32, listen []string, nbrs []route
 		defer close(r.served)
 		r.srv.Serve()
 	}()
+	if err := r.configure(as, id, port, listen, nbrs); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// configure starts BGP on a served router and adds its neighbours; on
+// error the router is stopped.
+func (r *testRouter) configure(as uint32, id string, port int32, listen []string, nbrs []routerNeighbor) error {
 	ctx := context.Background()
 	err := r.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: as, RouterId: id, ListenPort: port, ListenAddresses: listen,
 		Families: []uint32{0, 1}}}) // ipv4-unicast, ipv6-unicast
 	if err != nil {
 		r.stop()
-		return nil, fmt.Errorf("router: start: %w", err)
+		return fmt.Errorf("router: start: %w", err)
 	}
 	for _, n := range nbrs {
 		p := &api.Peer{
@@ -53,10 +62,10 @@ func startRouter(as uint32, id string, port int32, listen []string, nbrs []route
 		}
 		if err := r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 			r.stop()
-			return nil, fmt.Errorf("router: neighbour %s: %w", n.Addr, err)
+			return fmt.Errorf("router: neighbour %s: %w", n.Addr, err)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 func (r *testRouter) stop() {
