@@ -115,6 +115,8 @@ type Config struct {
 	ConnSync *ConnSync
 	// FastFailover is the optional director-to-director fast peer probe.
 	FastFailover FastFailover
+	// BGP is the BGP mode (native bgp), nil if none (model_bgp.go).
+	BGP *BGP
 
 	// VRRP are the VRRP instances (vrrp_instance), in file order.
 	VRRP []VRRPInstance

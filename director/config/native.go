@@ -307,6 +307,7 @@ func (d *ndec) config(root strictyaml.Value, c *Config) {
 			})
 		},
 		"static": func(v strictyaml.Value) { d.static(v, &c.Static) },
+		"bgp":    func(v strictyaml.Value) { d.bgp(v, c) },
 		"virtual_servers": func(v strictyaml.Value) {
 			v.List(func(e strictyaml.Value) {
 				if s, ok := d.service(e); ok {

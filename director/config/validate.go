@@ -195,6 +195,7 @@ func (v *validator) config(c *Config) {
 	}
 	v.notification(&c.Notification)
 	v.director(c)
+	v.bgp(c)
 	names := map[string]Pos{}
 	type vridKey struct {
 		iface  string

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tandemlb/tandem/shared/strictyaml"
+)
+
+// The native `bgp` block (model_bgp.go): the key-level checks; what
+// crosses sections is in validator.bgp.
+
+func asnTo(dst *uint32) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		n, ok := v.Int(0, 1<<32)
+		if !ok {
+			return
+		}
+		if m := msgASN(n); m != "" {
+			v.Errorf("%s", m)
+			return
+		}
+		*dst = uint32(n)
+	}
+}
+
+func (d *ndec) bgp(v strictyaml.Value, c *Config) {
+	b := &BGP{GracefulShutdownWait: DefaultBGPGracefulShutdownWait, Pos: d.pos(v)}
+	p := v.Mapping(strictyaml.Fields{
+		"local_as": asnTo(&b.LocalAS),
+		"router_id": func(v strictyaml.Value) {
+			var a netip.Addr
+			addrTo(&a)(v)
+			switch {
+			case !a.IsValid():
+			case !a.Is4():
+				v.Errorf("%s is not an IPv4 address (a BGP identifier is 32 bits)", a)
+			default:
+				b.RouterID = a
+			}
+		},
+		"listen_port":            strictyaml.Int(&b.ListenPort, 1, 65535),
+		"graceful_shutdown_wait": strictyaml.Duration(&b.GracefulShutdownWait, 0, MaxBGPGracefulShutdownWait),
+		"communities": func(v strictyaml.Value) {
+			seen := map[uint32]int{}
+			v.List(func(e strictyaml.Value) {
+				s, ok := e.Str()
+				if !ok {
+					return
+				}
+				cm, m := parseCommunity(s)
+				switch {
+				case m != "":
+					e.Errorf("%s", m)
+				case seen[cm] != 0:
+					e.Errorf("%s is listed twice (first at line %d)", s, seen[cm])
+				case len(b.Communities) == MaxBGPCommunities:
+					e.Errorf("more than %d communities", MaxBGPCommunities)
+				default:
+					seen[cm] = e.Line()
+					b.Communities = append(b.Communities, cm)
+				}
+			})
+		},
+		"vips": func(v strictyaml.Value) {
+			seen := map[netip.Addr]int{}
+			v.List(func(e strictyaml.Value) {
+				var a netip.Addr
+				addrTo(&a)(e)
+				switch {
+				case !a.IsValid():
+				case a.Is4In6():
+					e.Errorf("%s is an IPv4-mapped address: write the IPv4 address", a)
+				case seen[a] != 0:
+					e.Errorf("%s is listed twice (first at line %d)", a, seen[a])
+				case len(b.VIPs) == MaxBGPVIPs:
+					e.Errorf("more than %d VIPs", MaxBGPVIPs)
+				default:
+					seen[a] = e.Line()
+					b.VIPs = append(b.VIPs, BGPVIP{Addr: a, Pos: d.pos(e)})
+				}
+			})
+		},
+		"peers": func(v strictyaml.Value) {
+			seen := map[netip.Addr]int{}
+			v.List(func(e strictyaml.Value) {
+				peer, ok := d.bgpPeer(e)
+				if !ok {
+					return
+				}
+				switch {
+				case seen[peer.Address] != 0:
+					e.KeyErrorf("address", "%s is already a peer (line %d)", peer.Address, seen[peer.Address])
+				case len(b.Peers) == MaxBGPPeers:
+					e.Errorf("more than %d peers", MaxBGPPeers)
+				default:
+					seen[peer.Address] = e.Line()
+					b.Peers = append(b.Peers, peer)
+				}
+			})
+			if v.IsList() && len(b.Peers) == 0 && len(seen) == 0 {
+				v.Errorf("no peer: BGP mode needs at least one router")
+			}
+		},
+	})
+	v.Require(p, "local_as", "router_id", "peers")
+	c.BGP = b
+}
+
+func (d *ndec) bgpPeer(n strictyaml.Value) (BGPPeer, bool) {
+	pr := BGPPeer{Port: DefaultBGPPort, HoldTime: DefaultBGPHoldTime, MaxPrefixes: DefaultBGPMaxPrefixes, Pos: d.pos(n)}
+	p := n.Mapping(strictyaml.Fields{
+		"address": func(v strictyaml.Value) {
+			var a netip.Addr
+			addrTo(&a)(v)
+			switch {
+			case !a.IsValid():
+			case a.Is4In6():
+				v.Errorf("%s is an IPv4-mapped address: write the IPv4 address", a)
+			case a.IsMulticast():
+				v.Errorf("%s is a multicast address", a)
+			default:
+				pr.Address = a
+			}
+		},
+		"as":            asnTo(&pr.AS),
+		"port":          strictyaml.Int(&pr.Port, 1, 65535),
+		"password_file": strictyaml.Checked(&pr.PasswordFile, func(s string) string { return msgNonEmpty("path", s) }),
+		"hold_time": func(v strictyaml.Value) {
+			if h, ok := v.Duration(MinBGPHoldTime, MaxBGPHoldTime); ok {
+				if h%time.Second != 0 {
+					v.Errorf("%s is not a whole number of seconds", strictyaml.FormatDuration(h))
+					return
+				}
+				pr.HoldTime = h
+			}
+		},
+		"multihop_ttl": strictyaml.Int(&pr.MultihopTTL, 1, 255),
+		"max_prefixes": strictyaml.Int(&pr.MaxPrefixes, 1, MaxBGPMaxPrefixes),
+	})
+	n.Require(p, "address", "as")
+	return pr, p.Has("address") && p.Has("as") && pr.Address.IsValid() && pr.AS != 0
+}
