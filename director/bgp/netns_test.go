@@ -47,12 +47,21 @@ func TestNetnsGoBGP(t *testing.T) {
 		netnsScenario(t, netns.NsHandle(3))
 		return
 	}
-	nsA := testutil.NewNetNS(t) // this thread: the speaker's namespace
-	nsB, err := netns.New()     // and now the router's
+	_, nsB := vethLab(t)
+	runChild(t, "TestNetnsGoBGP", nsB)
+}
+
+// vethLab builds the two namespaces, spk0 in A (10.99.0.2/24,
+// fd00:99::2/64) and rtr0 in B (10.99.0.1/24, fd00:99::1/64), and leaves
+// the calling goroutine's thread in A (locked; restored at the end of the
+// test).
+func vethLab(t *testing.T) (nsA, nsB netns.NsHandle) {
+	nsA = testutil.NewNetNS(t) // this thread: the speaker's namespace
+	nsB, err := netns.New()    // and now the router's
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nsB.Close()
+	t.Cleanup(func() { nsB.Close() })
 	if err := netns.Set(nsA); err != nil {
 		t.Fatal(err)
 	}
@@ -89,24 +98,44 @@ func TestNetnsGoBGP(t *testing.T) {
 		_ = h.LinkSetUp(lo)
 	}
 	// IPv6 flushes an interface's addresses when it goes down, unless
-	// told otherwise: the session drop below takes the link down.
-	for _, ns := range []netns.NsHandle{nsA, nsB} {
-		if err := netns.Set(ns); err != nil {
-			t.Fatal(err)
-		}
+	// told otherwise: the session drop of the scenario takes the link
+	// down.
+	inNS(t, nsB, func() {
 		if err := os.WriteFile("/proc/sys/net/ipv6/conf/all/keep_addr_on_down", []byte("1"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := netns.Set(nsA); err != nil {
-		t.Fatal(err)
-	}
+	})
 	setup(hA, "spk0", "10.99.0.2/24", "fd00:99::2/64")
 	setup(hB, "rtr0", "10.99.0.1/24", "fd00:99::1/64")
+	return nsA, nsB
+}
 
-	// The child inherits this thread's namespace (A) and gets B as fd 3.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNetnsGoBGP$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+// inNS runs f with the calling (locked) thread in ns, then moves it back
+// to the namespace it was in.
+func inNS(t *testing.T, ns netns.NsHandle, f func()) {
+	t.Helper()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			t.Fatalf("back to the namespace: %v", err)
+		}
+	}()
+	f()
+}
+
+// runChild runs test name in a child process started from this thread
+// (namespace A), with nsB as its file descriptor 3 and env added, and
+// fails when the child's test does not pass.
+func runChild(t *testing.T, name string, nsB netns.NsHandle, env ...string) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
 	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(nsB), "netns-router")}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -115,6 +144,7 @@ func TestNetnsGoBGP(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(2 * time.Minute):
@@ -122,7 +152,7 @@ func TestNetnsGoBGP(t *testing.T) {
 		err = <-done
 	}
 	t.Logf("child:\n%s", out.String())
-	if err != nil || !strings.Contains(out.String(), "--- PASS: TestNetnsGoBGP") {
+	if err != nil || !strings.Contains(out.String(), "--- PASS: "+name) {
 		t.Fatalf("child: %v", err)
 	}
 }
