@@ -54,7 +54,15 @@ func TestNetnsBenchScale(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("TANDEM_SCALE_ONLY")); err == nil { // one row, e.g. to profile it
 		cases = []struct{ rs, agents int }{{n, n}}
 	}
-	for _, c := range cases {
+	// The largest row is profiled (the director over the window): where
+	// its time goes is on the page.
+	self, _ := os.Executable()
+	prof := filepath.Join(t.TempDir(), "director.prof")
+	var shares []Share
+	for i, c := range cases {
+		if i == len(cases)-1 && os.Getenv("TANDEM_SCALE_PROFILE") == "" {
+			t.Setenv("TANDEM_SCALE_PROFILE", prof)
+		}
 		row, err := Measure(t.TempDir(), c.rs, c.agents, p, testutil.Settle)
 		if err != nil {
 			t.Fatalf("%d real servers, %d agents: %v", c.rs, c.agents, err)
@@ -70,10 +78,18 @@ func TestNetnsBenchScale(t *testing.T) {
 		}
 		rows = append(rows, row)
 	}
+	if _, err := os.Stat(prof); err == nil {
+		if shares, err = Shares(self, prof); err != nil {
+			t.Logf("profile: %v", err)
+		}
+		for _, x := range shares {
+			t.Logf("PROFILE %5.1f %%  %s", x.Pct, x.What)
+		}
+	}
 	if len(rows) != 5 {
 		return // one row: no page
 	}
-	page := Page(rows, host, p, time.Since(start))
+	page := Page(rows, shares, host, p, time.Since(start))
 	out := filepath.Join(testutil.ModuleRoot(t), "docs", "benchmarks-scale.md")
 	if err := os.WriteFile(out, []byte(page), 0o644); err != nil {
 		t.Fatal(err)
