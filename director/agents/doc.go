@@ -11,6 +11,12 @@
 // LogEvery (with the number left unlogged), so that a flood cannot fill the
 // journal.
 //
+// The socket is read and answered in batches (recvmmsg, sendmmsg: see
+// batch.go): one goroutine blocks in a read that takes every datagram
+// queued, up to [Batch], and the replies of the fast path leave in one
+// write; under load the reads come at most once per [Linger]. The receive
+// buffer asked for is [RcvBuf].
+//
 // [LoadKey] refuses to run without a usable key unless the operator asked
 // for the insecure mode, which is logged loudly.
 package agents
