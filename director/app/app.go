@@ -146,6 +146,10 @@ type Options struct {
 	// daemon to receive the old master's table; 0 means 3 s.
 	SyncHandOverGrace time.Duration
 
+	// BGPSpeaker builds the BGP speaker of BGP mode (a bgp block); nil
+	// means GoBGP as a library (bgp.NewGoBGP).
+	BGPSpeaker BGPSpeakerFunc
+
 	// adjust, if set, changes the configuration given to New and each one
 	// a reload reads (tests: a keepalived.conf cannot name its heartbeat
 	// key file, port or metrics).
@@ -259,6 +263,8 @@ type App struct {
 	// fo is what the connection hand-over of a release reads, from the
 	// drivers' goroutines (failover.go).
 	fo failoverState
+	// bgp is BGP mode (bgp.go); nil in VRRP mode.
+	bgp *bgpMode
 
 	runCtx context.Context
 	wg     sync.WaitGroup
@@ -426,9 +432,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	alarm := clock.NewAlarm(clk)
 	defer alarm.Stop()
+	done := ctx.Done()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-done:
+			if a.bgpBeginStop() {
+				done = nil // BGP mode: serve until the VIPs are withdrawn (bgpStopped)
+				break
+			}
 			a.teardown()
 			return nil
 		case err := <-ctlErr:
@@ -459,9 +470,15 @@ func (a *App) Run(ctx context.Context) (err error) {
 			a.onTrack()
 		case <-alarm.At(a.nextWake()):
 			a.onAlarm()
+		case <-a.bgpWatch():
+			a.onBGPPeers()
 		}
 		a.wakes.Add(1)
 		a.flush()
+		if a.bgpStopped() {
+			a.teardown()
+			return nil
+		}
 	}
 }
 
@@ -534,6 +551,9 @@ func (a *App) setup() error {
 		a.serviceGauges(s)
 	}
 	a.reloadTimes.mark("metrics")
+	if err := a.startBGP(cfg); err != nil {
+		return err
+	}
 	a.syncDaemons()
 	a.startMail(cfg)
 	a.logConfigWarnings(cfg)
@@ -586,6 +606,7 @@ func (a *App) teardown() {
 	}
 	a.stopGroups()
 	a.stopTrackers()
+	a.stopBGP()
 	a.removeStatic()
 	if pwDone != nil {
 		<-pwDone
@@ -703,6 +724,7 @@ func (a *App) nextWake() time.Time {
 	at(a.agentsDue)
 	at(a.applyRetry.at)
 	at(a.retryAt())
+	at(a.bgpDeadline())
 	if a.watchdogEvery > 0 {
 		at(a.watchdogAt.Add(a.watchdogEvery))
 	}
@@ -741,6 +763,7 @@ func (a *App) onAlarm() {
 		a.syncDaemons()
 		a.restartFailedInstances()
 	}
+	a.bgpAlarm(now)
 }
 
 // nextDeadline is the earliest pool deadline, zero if none.
@@ -844,6 +867,7 @@ func (a *App) flush() {
 			continue
 		}
 		a.applyService(s)
+		a.bgpMark()
 		if s.freshConns {
 			s.freshConns = false
 			a.readConnsNow(s)
@@ -867,6 +891,7 @@ func (a *App) flush() {
 		a.releaseAcks() // the view is current: the replies may go
 	}
 	a.endRetryRound()
+	a.bgpFlush()
 }
 
 // markView says that what agents are told may have changed: pool states,

@@ -51,7 +51,9 @@ type command struct {
 	args     control.DrainArgs
 	status   control.StatusArgs
 	failover control.FailoverArgs
-	reply    chan cmdResult
+	// drainSelf: drain --self, undrain --self.
+	drainSelf control.DrainSelfArgs
+	reply     chan cmdResult
 }
 
 // statusWithStats is the main loop's answer to a status request that asks
@@ -93,6 +95,10 @@ func (a *App) handle(ctx context.Context, req ctlsock.Request) (any, error) {
 		}
 		if len(c.args.Reason) > control.MaxReason {
 			return nil, fmt.Errorf("reason longer than %d bytes", control.MaxReason)
+		}
+	case control.OpDrainSelf:
+		if err := req.DecodeArgs(&c.drainSelf); err != nil {
+			return nil, err
 		}
 	case control.OpFailover:
 		if err := req.DecodeArgs(&c.failover); err != nil {
@@ -280,6 +286,9 @@ func (a *App) onCommand(c command) cmdResult {
 	case control.OpDrain, control.OpUndrain:
 		res, err := a.drain(c.args, c.op == control.OpDrain)
 		return cmdResult{data: res, err: err}
+	case control.OpDrainSelf:
+		res, err := a.drainSelf(c.drainSelf.On)
+		return cmdResult{data: res, err: err}
 	case control.OpFailover:
 		w, err := a.failoverStart(c.failover)
 		if err != nil {
@@ -387,7 +396,7 @@ func (a *App) status() control.Status {
 	st := control.Status{
 		Version: version.Version, PID: os.Getpid(), Started: a.start, Config: a.configPath(), Format: string(cfg.Format),
 		Node: a.node, Role: a.role().String(), Reloads: a.reloads, LastReload: a.lastReload, LastReloadError: a.lastReloadErr,
-		Warnings: slices.Clone(a.warnings),
+		Warnings: slices.Clone(a.warnings), BGP: a.bgpStatus(),
 	}
 	for _, in := range a.instances {
 		vs := control.VRRPStatus{

@@ -85,6 +85,9 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	a.markView()
 
 	// First what can fail; nothing has changed yet.
+	if err := a.bgpReloadCheck(cfg); err != nil {
+		return ch, err
+	}
 	if len(cfg.Services) > 0 || cfg.ConnSync != nil {
 		if err := a.openIPVS(cfg); err != nil {
 			return ch, fmt.Errorf("keeping the running configuration: %w", err)
@@ -289,6 +292,7 @@ func (a *App) reloadConfig() (config.Changes, error) {
 	t.mark("index")
 	a.syncDaemons()
 	t.mark("sync_daemons")
+	a.reloadBGP(cfg)
 	a.flush()
 	t.mark("view")
 	a.saveState()

@@ -35,6 +35,8 @@ type service struct {
 	conns    map[string]lvs.DestinationState
 	inKernel bool
 	dirty    bool
+	// quorumUp is the pool's quorum (its QuorumGained, QuorumLost).
+	quorumUp bool
 	// freshConns: a server began draining; flush reads the service's
 	// counters before the view is rebuilt.
 	freshConns bool
@@ -154,6 +156,8 @@ func (a *App) performQuiet(s *service, acts []pool.Action, start, quiet bool) {
 				a.runScript("notify_down", rs.NotifyDown) // omega
 			}
 		case pool.QuorumLost:
+			s.quorumUp = false
+			a.bgpMark()
 			a.met.QuorumUp.WithLabelValues(s.key).Set(0)
 			if !start {
 				a.log.Warn("quorum lost", "service", s.key, "reason", act.Reason)
@@ -162,6 +166,8 @@ func (a *App) performQuiet(s *service, acts []pool.Action, start, quiet bool) {
 				a.runScript("quorum_down", s.cfg.QuorumDown)
 			}
 		case pool.QuorumGained:
+			s.quorumUp = true
+			a.bgpMark()
 			a.met.QuorumUp.WithLabelValues(s.key).Set(1)
 			if !start {
 				a.log.Info("quorum gained", "service", s.key, "reason", act.Reason)

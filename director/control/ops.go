@@ -16,6 +16,10 @@ const (
 	// OpFailover is `tandem-director failover`: hand the VIPs of MASTER
 	// instances to the peer on purpose (FailoverArgs, FailoverResult).
 	OpFailover = "failover"
+	// OpDrainSelf is `tandem-director drain --self` and `undrain --self`
+	// (DrainSelfArgs, DrainSelfResult): in BGP mode, this director's VIPs
+	// withdrawn gracefully, or announced again.
+	OpDrainSelf = "drain-self"
 )
 
 // StatusArgs are the optional arguments of status. Without them (all
@@ -58,6 +62,20 @@ type DrainedServer struct {
 	State   string `json:"state"`
 	Weight  int    `json:"weight"`
 	Active  int    `json:"active"`
+}
+
+// DrainSelfArgs are the arguments of drain-self: On for `drain --self`,
+// false for `undrain --self`.
+type DrainSelfArgs struct {
+	On bool `json:"on"`
+}
+
+// DrainSelfResult is what drain-self left: whether the director is
+// drained, and each VIP's state afterwards (a graceful withdrawal shows as
+// shutting-down until its withdrawal).
+type DrainSelfResult struct {
+	Draining bool           `json:"draining"`
+	VIPs     []BGPVIPStatus `json:"vips"`
 }
 
 // ReloadResult says what a reload changed.

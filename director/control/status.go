@@ -50,6 +50,45 @@ type Status struct {
 	// Peers is the view of both directors, only when StatusArgs.Peers
 	// asked for it.
 	Peers *PeersStatus `json:"peers,omitempty"`
+	// BGP is BGP mode (the VIPs announced to the routers); nil in VRRP
+	// mode.
+	BGP *BGPStatus `json:"bgp,omitempty"`
+}
+
+// BGPStatus is BGP mode: this director's speaker, each VIP's
+// announcement and each BGP session.
+type BGPStatus struct {
+	LocalAS  uint32 `json:"local_as"`
+	RouterID string `json:"router_id"`
+	// Draining: `drain --self` is on.
+	Draining bool `json:"draining"`
+	// FingerprintGate says whether a VIP may be announced for the first
+	// time as far as the directors' IPVS fingerprints go, and why.
+	FingerprintGate string          `json:"fingerprint_gate"`
+	VIPs            []BGPVIPStatus  `json:"vips"`
+	Peers           []BGPPeerStatus `json:"peers"`
+}
+
+// BGPVIPStatus is one VIP's announcement.
+type BGPVIPStatus struct {
+	VIP string `json:"vip"`
+	// State: announced, shutting-down (announced with GRACEFUL_SHUTDOWN
+	// 65535:0, withdrawn at Until) or withdrawn.
+	State string `json:"state"`
+	// Why the VIP is not announced, or is being withdrawn (empty when it
+	// is announced and should be).
+	Why   string    `json:"why,omitempty"`
+	Until time.Time `json:"until,omitzero"`
+}
+
+// BGPPeerStatus is one BGP session.
+type BGPPeerStatus struct {
+	Address string `json:"address"`
+	AS      uint32 `json:"as"`
+	// State: idle, connect, active, opensent, openconfirm, established.
+	State       string    `json:"state"`
+	Established bool      `json:"established"`
+	Since       time.Time `json:"since,omitzero"`
 }
 
 // Stats are the kernel's traffic counters of one IPVS service or

@@ -106,6 +106,16 @@ type Metrics struct {
 	// from the peer director (fast_failover), within one session of it.
 	FastFailoverProbeInterval prometheus.Histogram
 
+	// BGPAnnouncements counts what BGP mode did on the speaker, by action:
+	// announce, graceful_shutdown (announced again with 65535:0) or
+	// withdraw.
+	BGPAnnouncements *prometheus.CounterVec
+	// BGPVIPAnnounced is 1 while a VIP's route is out (announced, or
+	// shutting down with GRACEFUL_SHUTDOWN), 0 once withdrawn.
+	BGPVIPAnnounced *prometheus.GaugeVec
+	// BGPSessionUp is 1 while the BGP session with a peer is established.
+	BGPSessionUp *prometheus.GaugeVec
+
 	// sources feed the families read at scrape time (scrapeCollector,
 	// registered but not a field, and ipvsTraffic, the last of fast: see
 	// SetVRRPSource).
@@ -160,6 +170,9 @@ func New() *Metrics {
 	m.Reloads = c("reloads_total", "Configuration reloads, by result (ok, error).", "result")
 	m.IPVSOps = c("ipvs_operations_total", "IPVS table operations, by kind and result (ok, error).", "op", "result")
 	m.SyncDaemon = g("sync_daemon_running", "1 for each IPVS connection-sync daemon role running.", "role")
+	m.BGPAnnouncements = c("bgp_announcements_total", "BGP mode: routes sent to the speaker, by action: announce, graceful_shutdown (65535:0 added) or withdraw.", "action")
+	m.BGPVIPAnnounced = g("bgp_vip_announced", "BGP mode: 1 while the VIP's route is announced (with or without GRACEFUL_SHUTDOWN), 0 once withdrawn.", "vip")
+	m.BGPSessionUp = g("bgp_session_up", "BGP mode: 1 while the BGP session with the peer is established.", "peer")
 	m.MailAlerts = c("mail_alerts_total", "E-mail alerts (smtp_alert), by result: sent, error or dropped.", "result")
 	for _, res := range []string{"sent", "error", "dropped"} {
 		m.MailAlerts.WithLabelValues(res)

@@ -1,0 +1,381 @@
+package app
+
+import (
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/tandemlb/tandem/director/bgp"
+	"github.com/tandemlb/tandem/director/bgp/bgptest"
+	"github.com/tandemlb/tandem/director/control"
+	"github.com/tandemlb/tandem/shared/clock/clocktest"
+	tu "github.com/tandemlb/tandem/shared/testutil"
+)
+
+// bgpConf is BGP mode with two VIPs, one service each; EXTRA is replaced
+// by more virtual servers.
+const bgpConf = `version: 1
+node: lb1
+heartbeat:
+  listen: 127.0.0.1:HBPORT
+  key_file: DIR/key
+metrics:
+  enabled: false
+bgp:
+  local_as: 65001
+  router_id: 10.0.0.11
+  graceful_shutdown_wait: 10s
+  communities: ["65001:100"]
+  peers:
+    - address: 10.0.0.1
+      as: 65000
+      password_file: DIR/bgp.key
+virtual_servers:
+  - address: 192.0.2.100:80
+    lvs_sched: lc
+    real_servers:
+      - address: 192.0.2.11:80
+      - address: 192.0.2.12:80
+EXTRA`
+
+const bgpSecond = `  - address: 192.0.2.200:80
+    real_servers:
+      - address: 192.0.2.21:80
+`
+
+var bgpPeer = netip.MustParseAddr("10.0.0.1")
+
+type bgpRig struct {
+	*harness
+	spk    *bgptest.Speaker
+	clk    *clocktest.Clock
+	static *fakeStatic
+	mu     sync.Mutex
+	sc     bgp.SpeakerConfig
+}
+
+// startBGPRig runs conf (bgpConf with EXTRA replaced) on the fakes: the
+// recording speaker, the recording StaticNet and the manual clock.
+func startBGPRig(t *testing.T, extra string) *bgpRig {
+	t.Helper()
+	r := &bgpRig{spk: bgptest.New(bgpPeer), clk: clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), static: &fakeStatic{}}
+	conf := strings.Replace(bgpConf, "EXTRA", extra, 1)
+	r.harness = startWith(t, conf, func(dir string, _ *fakeIPVS) {
+		if err := os.WriteFile(filepath.Join(dir, "bgp.key"), []byte("s3cret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}, func(o *Options) {
+		o.Clock, o.Static = r.clk, r.static
+		o.BGPSpeaker = func(sc bgp.SpeakerConfig, _ *slog.Logger) (bgp.Speaker, error) {
+			r.mu.Lock()
+			r.sc = sc
+			r.mu.Unlock()
+			return r.spk, nil
+		}
+	})
+	t.Cleanup(r.stopNow)
+	return r
+}
+
+// stopNow stops the director (if the test did not), moving the manual
+// clock on so that the graceful withdrawal of a stop ends.
+func (r *bgpRig) stopNow() {
+	run := r.run
+	if run == nil {
+		return
+	}
+	r.run = nil
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		run.Stop(r.t, 10*time.Second)
+	}()
+	tu.WaitFor(15*time.Second, func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			r.clk.Advance(time.Second)
+			return false
+		}
+	})
+	<-stopped
+}
+
+// ipvsCount is the number of services in the fake kernel.
+func (r *bgpRig) ipvsCount() int {
+	r.t.Helper()
+	st, err := r.ipvs.Services()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return len(st)
+}
+
+// value reads a gauge or a counter.
+func value(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	if m.Gauge != nil {
+		return m.Gauge.GetValue()
+	}
+	return m.Counter.GetValue()
+}
+
+// waitOps waits until the speaker's operations are want.
+func (r *bgpRig) waitOps(want ...string) {
+	r.t.Helper()
+	if !tu.WaitFor(5*time.Second, func() bool { return slices.Equal(r.spk.Ops(), want) }) {
+		r.t.Fatalf("speaker operations:\n got %q\nwant %q", r.spk.Ops(), want)
+	}
+}
+
+// vipStates returns "vip state" for every VIP in status.
+func (r *bgpRig) vipStates() []string {
+	r.t.Helper()
+	st := r.status()
+	if st.BGP == nil {
+		r.t.Fatal("status has no bgp section")
+	}
+	var out []string
+	for _, v := range st.BGP.VIPs {
+		out = append(out, v.VIP+" "+v.State)
+	}
+	return out
+}
+
+// sessionUp sets the peer's session and waits for the director to see it.
+func (r *bgpRig) sessionUp(up bool) {
+	r.t.Helper()
+	r.spk.SetPeer(bgpPeer, up)
+	tu.Eventually(r.t, 5*time.Second, func() bool {
+		st := r.status()
+		return st.BGP != nil && len(st.BGP.Peers) == 1 && st.BGP.Peers[0].Established == up
+	}, "session established=%v not seen", up)
+}
+
+const (
+	ann100   = "announce 192.0.2.100/32 65001:100"
+	ann200   = "announce 192.0.2.200/32 65001:100"
+	gshut100 = "announce 192.0.2.100/32 65001:100 65535:0"
+	gshut200 = "announce 192.0.2.200/32 65001:100 65535:0"
+	wd100    = "withdraw 192.0.2.100/32"
+	wd200    = "withdraw 192.0.2.200/32"
+)
+
+// TestBGPStartAnnounces: the VIPs go on lo, the speaker starts with the
+// peer's password read from its file, and each VIP is announced once its
+// service is in the kernel; status and the metrics say so.
+func TestBGPStartAnnounces(t *testing.T) {
+	r := startBGPRig(t, bgpSecond)
+	r.waitOps("start", ann100, ann200)
+	if r.ipvsCount() != 2 {
+		t.Errorf("IPVS services %d, want 2 (announced before the reconciliation?)", r.ipvsCount())
+	}
+	r.mu.Lock()
+	sc := r.sc
+	r.mu.Unlock()
+	if len(sc.Peers) != 1 || sc.Peers[0].Password != "s3cret" || sc.LocalAS != 65001 || sc.RouterID.String() != "10.0.0.11" {
+		t.Errorf("speaker config %+v", sc)
+	}
+	lo := strings.Join(r.static.take(), "\n")
+	if !strings.Contains(lo, "add addrs [{192.0.2.100/32 lo  invalid IP false} {192.0.2.200/32 lo  invalid IP false}]") {
+		t.Errorf("VIPs on lo:\n%s", lo)
+	}
+	if got := r.vipStates(); !slices.Equal(got, []string{"192.0.2.100 announced", "192.0.2.200 announced"}) {
+		t.Errorf("status: %q", got)
+	}
+	st := r.status().BGP
+	if st.LocalAS != 65001 || len(st.Peers) != 1 || st.Peers[0].State != "idle" || st.FingerprintGate == "" {
+		t.Errorf("status bgp: %+v", st)
+	}
+	m := r.a.Metrics()
+	if v := value(m.BGPVIPAnnounced.WithLabelValues("192.0.2.100")); v != 1 {
+		t.Errorf("vip_announced = %v", v)
+	}
+	tu.Eventually(t, 5*time.Second, func() bool {
+		return value(m.BGPAnnouncements.WithLabelValues("announce")) == 2
+	}, "announcements_total{announce} = %v", value(m.BGPAnnouncements.WithLabelValues("announce")))
+	if v := value(m.BGPSessionUp.WithLabelValues("10.0.0.1")); v != 0 {
+		t.Errorf("session_up = %v", v)
+	}
+}
+
+// TestBGPQuorumLost: the quorum lost (every real server drained) announces
+// the VIP with GRACEFUL_SHUTDOWN, withdraws it after the wait, and the
+// quorum back announces it again; the other VIP is untouched.
+func TestBGPQuorumLost(t *testing.T) {
+	r := startBGPRig(t, bgpSecond)
+	r.waitOps("start", ann100, ann200)
+	r.sessionUp(true)
+	for _, rs := range []string{"192.0.2.11", "192.0.2.12"} {
+		if err := r.call(control.OpDrain, control.DrainArgs{Target: rs}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitOps("start", ann100, ann200, gshut100)
+	st := r.status().BGP
+	if v := st.VIPs[0]; v.State != "shutting-down" || v.Why != "quorum down" || !v.Until.Equal(r.clk.Now().Add(10*time.Second)) {
+		t.Errorf("status of the VIP: %+v", v)
+	}
+	r.clk.Advance(9 * time.Second)
+	if got := r.vipStates(); got[0] != "192.0.2.100 shutting-down" {
+		t.Errorf("before the wait: %q", got)
+	}
+	r.clk.Advance(time.Second)
+	r.waitOps("start", ann100, ann200, gshut100, wd100)
+	if got := r.vipStates(); !slices.Equal(got, []string{"192.0.2.100 withdrawn", "192.0.2.200 announced"}) {
+		t.Errorf("after the wait: %q", got)
+	}
+	if v := value(r.a.Metrics().BGPVIPAnnounced.WithLabelValues("192.0.2.100")); v != 0 {
+		t.Errorf("vip_announced = %v", v)
+	}
+	if err := r.call(control.OpUndrain, control.DrainArgs{Target: "192.0.2.11"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.waitOps("start", ann100, ann200, gshut100, wd100, ann100)
+}
+
+// TestBGPDrainSelf: drain --self withdraws every VIP gracefully, undrain
+// --self announces them again; a director in VRRP mode refuses it.
+func TestBGPDrainSelf(t *testing.T) {
+	r := startBGPRig(t, bgpSecond)
+	r.waitOps("start", ann100, ann200)
+	r.sessionUp(true)
+	var res control.DrainSelfResult
+	if err := r.call(control.OpDrainSelf, control.DrainSelfArgs{On: true}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Draining || len(res.VIPs) != 2 || res.VIPs[0].State != "shutting-down" || res.VIPs[0].Why != "drain --self" {
+		t.Errorf("drain --self: %+v", res)
+	}
+	r.waitOps("start", ann100, ann200, gshut100, gshut200)
+	if !r.status().BGP.Draining {
+		t.Error("status does not say draining")
+	}
+	r.clk.Advance(10 * time.Second)
+	r.waitOps("start", ann100, ann200, gshut100, gshut200, wd100, wd200)
+	if err := r.call(control.OpDrainSelf, control.DrainSelfArgs{On: false}, &res); err != nil {
+		t.Fatal(err)
+	}
+	r.waitOps("start", ann100, ann200, gshut100, gshut200, wd100, wd200, ann100, ann200)
+	if r.ipvsCount() != 2 {
+		t.Error("drain --self touched IPVS")
+	}
+
+	v := start(t, testConfig("DIR", 1, ""), nil)
+	err := v.call(control.OpDrainSelf, control.DrainSelfArgs{On: true}, nil)
+	if err == nil || !strings.Contains(err.Error(), "not in BGP mode") {
+		t.Errorf("VRRP mode: %v", err)
+	}
+	if v.status().BGP != nil {
+		t.Error("VRRP mode shows a bgp section")
+	}
+}
+
+// TestBGPStopGraceful: a stop withdraws every VIP gracefully while the
+// director keeps running, then stops the speaker; IPVS is left in place.
+func TestBGPStopGraceful(t *testing.T) {
+	r := startBGPRig(t, bgpSecond)
+	r.waitOps("start", ann100, ann200)
+	r.sessionUp(true)
+	run := r.run
+	r.run = nil
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		run.Stop(t, 10*time.Second)
+	}()
+	r.waitOps("start", ann100, ann200, gshut100, gshut200)
+	select {
+	case <-run.Done():
+		t.Fatal("the director stopped before the graceful wait")
+	default:
+	}
+	if r.spk.Stopped() {
+		t.Fatal("speaker stopped before the withdrawals")
+	}
+	// The wait is on the manual clock: the loop is armed for it.
+	if !tu.WaitFor(5*time.Second, func() bool { return r.clk.Pending() > 0 }) {
+		t.Fatal("no alarm armed")
+	}
+	r.clk.Advance(10 * time.Second)
+	<-stopped
+	if got, want := r.spk.Ops(), []string{"start", ann100, ann200, gshut100, gshut200, wd100, wd200, "stop"}; !slices.Equal(got, want) {
+		t.Errorf("speaker operations:\n got %q\nwant %q", got, want)
+	}
+	if r.ipvsCount() != 2 {
+		t.Error("the stop removed the IPVS services")
+	}
+	if c := strings.Join(r.static.take(), "\n"); strings.Contains(c, "del addrs") {
+		t.Errorf("VIPs taken off lo without remove_on_stop:\n%s", c)
+	}
+}
+
+// TestBGPReload: a reload that drops a VIP withdraws it at once and takes
+// it off lo; one that brings it back puts it on lo and announces it; one
+// that leaves BGP mode is refused.
+func TestBGPReload(t *testing.T) {
+	r := startBGPRig(t, bgpSecond)
+	r.waitOps("start", ann100, ann200)
+	r.static.take()
+	r.write(strings.Replace(bgpConf, "EXTRA", "", 1))
+	if err := r.call(control.OpReload, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.waitOps("start", ann100, ann200, wd200)
+	if c := strings.Join(r.static.take(), "\n"); !strings.Contains(c, "del addrs [{192.0.2.200/32 lo  invalid IP false}]") {
+		t.Errorf("lo after the removal:\n%s", c)
+	}
+	if got := r.vipStates(); !slices.Equal(got, []string{"192.0.2.100 announced"}) {
+		t.Errorf("status: %q", got)
+	}
+	r.write(strings.Replace(bgpConf, "EXTRA", bgpSecond, 1))
+	if err := r.call(control.OpReload, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.waitOps("start", ann100, ann200, wd200, ann200)
+	if c := strings.Join(r.static.take(), "\n"); !strings.Contains(c, "add addrs [{192.0.2.200/32 lo  invalid IP false}]") {
+		t.Errorf("lo after the addition:\n%s", c)
+	}
+	r.write(testConfig("DIR", 1, ""))
+	err := r.call(control.OpReload, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "needs a restart") {
+		t.Errorf("reload to VRRP mode: %v", err)
+	}
+}
+
+// TestBGPSessions: the sessions' states reach status and the metric, and
+// the Announcer: without an established session a withdrawal does not
+// wait.
+func TestBGPSessions(t *testing.T) {
+	r := startBGPRig(t, "")
+	r.waitOps("start", ann100)
+	m := r.a.Metrics()
+	r.sessionUp(true)
+	if v := value(m.BGPSessionUp.WithLabelValues("10.0.0.1")); v != 1 {
+		t.Errorf("session_up = %v", v)
+	}
+	r.sessionUp(false)
+	if v := value(m.BGPSessionUp.WithLabelValues("10.0.0.1")); v != 0 {
+		t.Errorf("session_up = %v", v)
+	}
+	if err := r.call(control.OpDrainSelf, control.DrainSelfArgs{On: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.waitOps("start", ann100, wd100)
+	if !strings.Contains(r.logs.String(), "no BGP session established") {
+		t.Error("the withdrawal does not say why it did not wait")
+	}
+}
