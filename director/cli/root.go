@@ -125,6 +125,11 @@ func (d daemon) drain(ctx context.Context, on bool, target, reason string) (cont
 	return res, explain(err, d.c.Path)
 }
 
+func (d daemon) drainSelf(ctx context.Context, on bool) (control.DrainSelfResult, error) {
+	res, err := d.c.DrainSelf(ctx, on)
+	return res, explain(err, d.c.Path)
+}
+
 func (d daemon) reload(ctx context.Context) (control.ReloadResult, error) {
 	res, err := d.c.Reload(ctx)
 	return res, explain(err, d.c.Path)

@@ -414,6 +414,9 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	if st.BGP != nil {
+		printBGP(w, st.BGP, now)
+	}
 	switch {
 	case st.IPVS.Error != "":
 		fmt.Fprintf(w, "ipvs:     UNAVAILABLE: %s\n", firstLine(st.IPVS.Error))
@@ -571,4 +574,35 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// printBGP prints BGP mode: the speaker, each session, each VIP.
+func printBGP(w io.Writer, b *control.BGPStatus, now time.Time) {
+	fmt.Fprintf(w, "bgp:      AS %d, router id %s", b.LocalAS, b.RouterID)
+	if b.Draining {
+		fmt.Fprint(w, "; DRAINED (drain --self; undo: undrain --self)")
+	}
+	fmt.Fprintf(w, "; fingerprint gate %s\n", b.FingerprintGate)
+	for _, p := range b.Peers {
+		fmt.Fprintf(w, "  peer %s AS %d: %s", p.Address, p.AS, p.State)
+		if !p.Since.IsZero() {
+			fmt.Fprintf(w, " since %s", ago(now, p.Since))
+		}
+		fmt.Fprintln(w)
+	}
+	printBGPVIPs(w, b.VIPs, now)
+}
+
+// printBGPVIPs prints BGP mode's VIPs, one a line.
+func printBGPVIPs(w io.Writer, vips []control.BGPVIPStatus, now time.Time) {
+	for _, v := range vips {
+		fmt.Fprintf(w, "  VIP %s: %s", v.VIP, v.State)
+		if v.Why != "" {
+			fmt.Fprintf(w, " (%s)", v.Why)
+		}
+		if !v.Until.IsZero() {
+			fmt.Fprintf(w, ", withdrawn in %s", v.Until.Sub(now).Round(time.Second))
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -42,6 +42,14 @@ func (c Client) Undrain(ctx context.Context, target string) (DrainResult, error)
 	return res, err
 }
 
+// DrainSelf is `drain --self` (on) and `undrain --self`: in BGP mode,
+// every VIP of this director withdrawn gracefully, or announced again.
+func (c Client) DrainSelf(ctx context.Context, on bool) (DrainSelfResult, error) {
+	var res DrainSelfResult
+	err := ctlsock.Call(ctx, c.Path, OpDrainSelf, DrainSelfArgs{On: on}, &res)
+	return res, err
+}
+
 // Reload makes the daemon re-read its configuration.
 func (c Client) Reload(ctx context.Context) (ReloadResult, error) {
 	var res ReloadResult

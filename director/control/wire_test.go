@@ -163,7 +163,41 @@ func sampleStatus() Status {
 		ConfigWarningsLine: "3 configuration warnings: tandem-director check-config",
 		Trackers:           []TrackerStatus{{Kind: "file", Name: "/run/weight", State: "OK", Reason: "read", Value: -20, Last: t0.Add(-3 * time.Second)}},
 		SyncGroups:         []SyncGroupStatus{{Name: "G1", State: "MASTER", Since: t0.Add(-time.Minute), Members: []string{"VI_1", "VI_2"}, GlobalTracking: true}},
+		BGP: &BGPStatus{
+			LocalAS: 65001, RouterID: "10.0.0.11", Draining: true, FingerprintGate: "open",
+			VIPs:  sampleBGPVIPs(t0),
+			Peers: []BGPPeerStatus{{Address: "10.0.0.1", AS: 65000, State: "established", Established: true, Since: t0.Add(-time.Hour)}},
+		},
 	}
+}
+
+// sampleBGPVIPs are BGP VIPs in every state.
+func sampleBGPVIPs(t0 time.Time) []BGPVIPStatus {
+	return []BGPVIPStatus{
+		{VIP: "192.0.2.100", State: "shutting-down", Why: "drain --self", Until: t0.Add(10 * time.Second)},
+		{VIP: "2001:db8::100", State: "announced"},
+		{VIP: "192.0.2.200", State: "withdrawn", Why: "quorum down"},
+	}
+}
+
+// TestDrainSelfWire: drain --self's request and response on the wire, and
+// their decoding.
+func TestDrainSelfWire(t *testing.T) {
+	args := DrainSelfArgs{On: true}
+	line := requestLine(t, OpDrainSelf, args)
+	golden(t, "drain_self_request.json", line)
+	req, err := ctlsock.DecodeRequest(bytes.TrimSuffix(line, []byte("\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got DrainSelfArgs
+	if err := req.DecodeArgs(&got); err != nil || req.Op != OpDrainSelf || got != args {
+		t.Errorf("decoded %q %+v (%v), want %q %+v", req.Op, got, err, OpDrainSelf, args)
+	}
+	res := DrainSelfResult{Draining: true, VIPs: sampleBGPVIPs(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
+	line = responseLine(t, res)
+	golden(t, "drain_self_response.json", line)
+	decodesTo(t, line, res)
 }
 
 // TestStatusRequestWire: a plain status request carries no arguments (as
