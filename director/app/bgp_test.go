@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -377,5 +378,31 @@ func TestBGPSessions(t *testing.T) {
 	r.waitOps("start", ann100, wd100)
 	if !strings.Contains(r.logs.String(), "no BGP session established") {
 		t.Error("the withdrawal does not say why it did not wait")
+	}
+}
+
+// BenchmarkGoBGPAnnounce: what one action of the worker costs on the real
+// speaker (GoBGP in-process, its peer a closed loopback port): announce
+// then withdraw of a /32.
+func BenchmarkGoBGPAnnounce(b *testing.B) {
+	spk, err := bgp.NewGoBGP(bgp.SpeakerConfig{LocalAS: 65001, RouterID: netip.MustParseAddr("10.0.0.11"),
+		Peers: []bgp.PeerConfig{{Addr: netip.MustParseAddr("127.0.0.1"), AS: 65000, Port: 9}}}, bgp.GoBGPOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	if err := spk.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer spk.Stop(context.Background())
+	p := netip.MustParsePrefix("192.0.2.100/32")
+	b.ResetTimer()
+	for b.Loop() {
+		if err := spk.Announce(ctx, bgp.Route{Prefix: p, Communities: []bgp.Community{0xFDE90064}}); err != nil {
+			b.Fatal(err)
+		}
+		if err := spk.Withdraw(ctx, p); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
