@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/bgp"
 	"github.com/tandemlb/tandem/director/bgp/bgptest"
+	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/shared/clock/clocktest"
 	tu "github.com/tandemlb/tandem/shared/testutil"
@@ -404,5 +405,40 @@ func BenchmarkGoBGPAnnounce(b *testing.B) {
 		if err := spk.Withdraw(ctx, p); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestBGPPasswordFileMissing: a peer's password_file that cannot be read
+// fails the start, naming the file, its line and the key; nothing is
+// announced.
+func TestBGPPasswordFileMissing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "director.yaml")
+	conf := strings.NewReplacer("EXTRA", "", "HBPORT", "1", "DIR", dir).Replace(bgpConf)
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key"), []byte(strings.Repeat("k", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spk := bgptest.New(bgpPeer)
+	off := false
+	a := New(cfg, Options{
+		Socket: filepath.Join(dir, "ctl.sock"), StateDir: filepath.Join(dir, "state"), HostChecks: &off, SysctlRoot: dir,
+		OpenIPVS: func(*slog.Logger) (IPVS, error) { return newFakeIPVS(), nil }, Static: &fakeStatic{},
+		Interfaces: newFakeInterfaces("lo"), Firewall: &fakeFirewall{}, Host: &fakeHost{}, HandOver: &fakeHandOver{},
+		BGPSpeaker: func(bgp.SpeakerConfig, *slog.Logger) (bgp.Speaker, error) { return spk, nil },
+	})
+	err = a.Run(t.Context())
+	want := path + ":14: bgp peer 10.0.0.1: password_file:"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "bgp.key") {
+		t.Fatalf("Run: %v, want %q", err, want)
+	}
+	if ops := spk.Ops(); len(ops) != 0 {
+		t.Errorf("speaker used: %q", ops)
 	}
 }
