@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and the demo need, only
-# those that are missing, fetches promtool (scripts/promtool.sh) and
-# downloads the Go modules. Idempotent; needs root on a machine that lacks a
-# package or promtool.
+# those that are missing, fetches promtool (scripts/promtool.sh) and FRR's
+# bgpd (scripts/frr.sh), and downloads the Go modules. Idempotent; needs
+# root on a machine that lacks a package, promtool or bgpd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,5 +31,8 @@ fi
 # package by scripts/promtool.sh in one fetch, never installed: the package
 # would start a Prometheus server.
 scripts/prometheus.sh --version >/dev/null
+# FRR's bgpd (director/bgp's test router), unpacked from Debian's frr
+# package by scripts/frr.sh, never installed: the package would start FRR.
+scripts/frr.sh --version >/dev/null
 command -v go >/dev/null || { echo "deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }
 go mod download
