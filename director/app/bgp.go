@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/bgp"
+	"github.com/tandemlb/tandem/director/bgp/gobgp"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/metrics"
@@ -87,7 +88,7 @@ type bgpMode struct {
 
 // defaultBGPSpeaker is GoBGP as a library.
 func (a *App) defaultBGPSpeaker(cfg bgp.SpeakerConfig, log *slog.Logger) (bgp.Speaker, error) {
-	return bgp.NewGoBGP(cfg, bgp.GoBGPOptions{Logger: log, Clock: a.opts.Clock})
+	return gobgp.New(cfg, gobgp.Options{Logger: log, Clock: a.opts.Clock})
 }
 
 // speakerConfig is b as the speaker takes it; the password files are read

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/bgp"
 	"github.com/tandemlb/tandem/director/bgp/bgptest"
+	"github.com/tandemlb/tandem/director/bgp/gobgp"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/shared/clock/clocktest"
@@ -386,8 +387,8 @@ func TestBGPSessions(t *testing.T) {
 // speaker (GoBGP in-process, its peer a closed loopback port): announce
 // then withdraw of a /32.
 func BenchmarkGoBGPAnnounce(b *testing.B) {
-	spk, err := bgp.NewGoBGP(bgp.SpeakerConfig{LocalAS: 65001, RouterID: netip.MustParseAddr("10.0.0.11"),
-		Peers: []bgp.PeerConfig{{Addr: netip.MustParseAddr("127.0.0.1"), AS: 65000, Port: 9}}}, bgp.GoBGPOptions{})
+	spk, err := gobgp.New(bgp.SpeakerConfig{LocalAS: 65001, RouterID: netip.MustParseAddr("10.0.0.11"),
+		Peers: []bgp.PeerConfig{{Addr: netip.MustParseAddr("127.0.0.1"), AS: 65000, Port: 9}}}, gobgp.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,7 +9,10 @@ import (
 )
 
 // Speaker is the BGP edge the director drives with the [Announcer]'s
-// actions. [GoBGP] is the real one, bgptest.Speaker the fake.
+// actions. The real one is gobgp.Speaker (director/bgp/gobgp), which the
+// director runs in a process of its own, tandem-bgp-speaker, through
+// speakerproc.Remote (director/bgp/speakerproc); bgptest.Speaker is the
+// fake.
 type Speaker interface {
 	// Start opens the sessions with the configured peers; it returns
 	// once they are configured, not established.
@@ -131,7 +134,8 @@ func (c SpeakerConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (p PeerConfig) withDefaults() PeerConfig {
+// WithDefaults returns p with its zero fields set to their defaults.
+func (p PeerConfig) WithDefaults() PeerConfig {
 	if p.Port == 0 {
 		p.Port = DefaultPort
 	}

@@ -1,4 +1,4 @@
-package bgp
+package gobgp
 
 import (
 	"context"
@@ -9,8 +9,10 @@ import (
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
-	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	packet "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/tandemlb/tandem/director/bgp"
 )
 
 // testRouter is the router of the tests: a second GoBGP server that
@@ -26,7 +28,7 @@ type routerNeighbor struct {
 	Addr     netip.Addr
 	AS       uint32
 	Password string
-	Families []bgp.Family
+	Families []packet.Family
 }
 
 func startRouter(as uint32, id string, port int32, listen []string, nbrs []routerNeighbor) (*testRouter, error) {
@@ -76,10 +78,10 @@ func (r *testRouter) stop() {
 // announce makes the router announce a prefix to its neighbours (which
 // must reject it).
 func (r *testRouter) announce(p netip.Prefix, nh netip.Addr) error {
-	nlri, _ := bgp.NewIPAddrPrefix(p)
-	a, _ := bgp.NewPathAttributeNextHop(nh)
-	_, err := r.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri,
-		Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), a}}}})
+	nlri, _ := packet.NewIPAddrPrefix(p)
+	a, _ := packet.NewPathAttributeNextHop(nh)
+	_, err := r.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: packet.RF_IPv4_UC, Nlri: nlri,
+		Attrs: []packet.PathAttributeInterface{packet.NewPathAttributeOrigin(0), a}}}})
 	return err
 }
 
@@ -93,8 +95,8 @@ func (r *testRouter) routes() []string {
 // from peers.
 func listRoutes(srv *server.BgpServer, local bool) []string {
 	var out []string
-	for _, f := range []bgp.Family{bgp.RF_IPv4_UC, bgp.RF_IPv6_UC} {
-		_ = srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: f}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+	for _, f := range []packet.Family{packet.RF_IPv4_UC, packet.RF_IPv6_UC} {
+		_ = srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: f}, func(_ packet.NLRI, paths []*apiutil.Path) {
 			for _, p := range paths {
 				if p.Withdrawal || local != !p.PeerAddress.IsValid() {
 					continue
@@ -112,13 +114,13 @@ func describe(p *apiutil.Path) string {
 	var comms []string
 	for _, a := range p.Attrs {
 		switch a := a.(type) {
-		case *bgp.PathAttributeNextHop:
+		case *packet.PathAttributeNextHop:
 			nh = a.Value
-		case *bgp.PathAttributeMpReachNLRI:
+		case *packet.PathAttributeMpReachNLRI:
 			nh = a.Nexthop
-		case *bgp.PathAttributeCommunities:
+		case *packet.PathAttributeCommunities:
 			for _, c := range a.Value {
-				comms = append(comms, Community(c).String())
+				comms = append(comms, bgp.Community(c).String())
 			}
 		}
 	}

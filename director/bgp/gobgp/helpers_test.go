@@ -1,4 +1,4 @@
-package bgp
+package gobgp
 
 import (
 	"bufio"
@@ -63,7 +63,7 @@ func listeningPorts(t *testing.T) []string {
 
 // peerAccepted describes the speaker's peers' Adj-RIB-In counters: "addr
 // received N accepted M", one a family.
-func peerAccepted(g *GoBGP) string {
+func peerAccepted(g *Speaker) string {
 	var b strings.Builder
 	_ = g.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
 		for _, af := range p.AfiSafis {

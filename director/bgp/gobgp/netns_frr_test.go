@@ -1,4 +1,4 @@
-package bgp
+package gobgp
 
 // The speaker against FRR's bgpd (Debian 12's frr 8.4, fetched by
 // scripts/frr.sh without installing the package) in the router's
@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tandemlb/tandem/director/bgp"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -131,10 +132,10 @@ func frrRoutes(t *testing.T, frr, dir string, prefixes ...string) []string {
 
 func frrScenario(t *testing.T, frr, dir string) {
 	var logs bytes.Buffer
-	sp, err := NewGoBGP(SpeakerConfig{LocalAS: 65001, RouterID: spk4, Peers: []PeerConfig{
+	sp, err := New(bgp.SpeakerConfig{LocalAS: 65001, RouterID: spk4, Peers: []bgp.PeerConfig{
 		{Addr: rtr4, AS: 65000, Password: "tandem-md5", HoldTime: 3 * time.Second, ConnectRetry: time.Second},
 		{Addr: rtr6, AS: 65000, HoldTime: 3 * time.Second, ConnectRetry: time.Second},
-	}}, GoBGPOptions{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+	}}, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,14 +164,14 @@ func frrScenario(t *testing.T, frr, dir string) {
 		}
 	}
 	p4, p6 := netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8::10/128")
-	comm := []Community{65001<<16 | 7}
+	comm := []bgp.Community{65001<<16 | 7}
 	for _, p := range []netip.Prefix{p4, p6} {
-		if err := sp.Announce(ctx, Route{Prefix: p, Communities: comm}); err != nil {
+		if err := sp.Announce(ctx, bgp.Route{Prefix: p, Communities: comm}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	wait("192.0.2.10/32 via 10.99.0.2 [65001:7]", "2001:db8::10/128 via fd00:99::2 [65001:7]")
-	if err := sp.Announce(ctx, Route{Prefix: p4, Communities: append(comm, GracefulShutdown)}); err != nil {
+	if err := sp.Announce(ctx, bgp.Route{Prefix: p4, Communities: append(comm, bgp.GracefulShutdown)}); err != nil {
 		t.Fatal(err)
 	}
 	wait("192.0.2.10/32 via 10.99.0.2 [65001:7 graceful-shutdown]", "2001:db8::10/128 via fd00:99::2 [65001:7]")

@@ -1,4 +1,4 @@
-package bgp
+package gobgp
 
 import (
 	"context"
@@ -13,18 +13,19 @@ import (
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
-	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	packet "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
 
+	"github.com/tandemlb/tandem/director/bgp"
 	"github.com/tandemlb/tandem/shared/clock"
 )
 
-// GoBGP is the [Speaker] on GoBGP used as a library: a BGP server with
-// no gRPC API, export only. Every route a peer sends is rejected by the
+// Speaker is the [bgp.Speaker] on GoBGP used as a library: a BGP server
+// with no gRPC API, export only. Every route a peer sends is rejected by the
 // global import policy and at most MaxPrefixes of them per family are
 // kept; no socket listens unless ListenPort is set.
-type GoBGP struct {
-	cfg   SpeakerConfig
+type Speaker struct {
+	cfg   bgp.SpeakerConfig
 	log   *slog.Logger
 	clock clock.Clock
 
@@ -33,12 +34,12 @@ type GoBGP struct {
 	served chan struct{}
 
 	mu      sync.Mutex
-	peers   []PeerState // configuration order
+	peers   []bgp.PeerState // configuration order
 	changed chan struct{}
 }
 
-// GoBGPOptions are NewGoBGP's options.
-type GoBGPOptions struct {
+// Options are New's options.
+type Options struct {
 	// Logger: the speaker's log (session state changes); GoBGP's own
 	// records go to it at Warn and above, rate-limited. Nil discards.
 	Logger *slog.Logger
@@ -47,9 +48,9 @@ type GoBGPOptions struct {
 	Clock clock.Clock
 }
 
-// NewGoBGP validates cfg and returns a speaker that is not started. It
+// New validates cfg and returns a speaker that is not started. It
 // does no I/O.
-func NewGoBGP(cfg SpeakerConfig, opts GoBGPOptions) (*GoBGP, error) {
+func New(cfg bgp.SpeakerConfig, opts Options) (*Speaker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bgp: %w", err)
 	}
@@ -57,29 +58,29 @@ func NewGoBGP(cfg SpeakerConfig, opts GoBGPOptions) (*GoBGP, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &GoBGP{cfg: cfg, log: log, clock: clock.Or(opts.Clock), changed: make(chan struct{})}
-	g.cfg.Peers = make([]PeerConfig, len(cfg.Peers))
+	g := &Speaker{cfg: cfg, log: log, clock: clock.Or(opts.Clock), changed: make(chan struct{})}
+	g.cfg.Peers = make([]bgp.PeerConfig, len(cfg.Peers))
 	for i, p := range cfg.Peers {
-		g.cfg.Peers[i] = p.withDefaults()
-		g.peers = append(g.peers, PeerState{Addr: p.Addr, AS: p.AS, State: "idle"})
+		g.cfg.Peers[i] = p.WithDefaults()
+		g.peers = append(g.peers, bgp.PeerState{Addr: p.Addr, AS: p.AS, State: "idle"})
 	}
 	return g, nil
 }
 
-func familyOf(a netip.Addr) bgp.Family {
+func familyOf(a netip.Addr) packet.Family {
 	if a.Is4() {
-		return bgp.RF_IPv4_UC
+		return packet.RF_IPv4_UC
 	}
-	return bgp.RF_IPv6_UC
+	return packet.RF_IPv6_UC
 }
 
-func apiFamily(f bgp.Family) *api.Family {
+func apiFamily(f packet.Family) *api.Family {
 	return &api.Family{Afi: api.Family_Afi(f.Afi()), Safi: api.Family_Safi(f.Safi())}
 }
 
 // Start starts the BGP server, installs the reject-all import policy and
 // adds the peers.
-func (g *GoBGP) Start(ctx context.Context) error {
+func (g *Speaker) Start(ctx context.Context) error {
 	if g.srv != nil {
 		return errors.New("bgp: speaker already started")
 	}
@@ -142,7 +143,7 @@ func (g *GoBGP) Start(ctx context.Context) error {
 	return nil
 }
 
-func apiPeer(p PeerConfig) *api.Peer {
+func apiPeer(p bgp.PeerConfig) *api.Peer {
 	f := familyOf(p.Addr)
 	ap := &api.Peer{
 		Conf: &api.PeerConf{NeighborAddress: p.Addr.String(), PeerAsn: p.AS, AuthPassword: p.Password},
@@ -167,14 +168,14 @@ func apiPeer(p PeerConfig) *api.Peer {
 }
 
 // onPeer runs on GoBGP's watcher goroutine.
-func (g *GoBGP) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+func (g *Speaker) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
 	if ev.Type != apiutil.PEER_EVENT_STATE {
 		return
 	}
 	addr := ev.Peer.State.NeighborAddress.Unmap()
 	state := fsmName(ev.Peer.State.SessionState)
 	g.mu.Lock()
-	i := slices.IndexFunc(g.peers, func(p PeerState) bool { return p.Addr == addr })
+	i := slices.IndexFunc(g.peers, func(p bgp.PeerState) bool { return p.Addr == addr })
 	if i < 0 || g.peers[i].State == state {
 		g.mu.Unlock()
 		return
@@ -195,47 +196,47 @@ func (g *GoBGP) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
 	}
 }
 
-func fsmName(s bgp.FSMState) string {
+func fsmName(s packet.FSMState) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "BGP_FSM_"))
 }
 
 // Peers returns the sessions' states in configuration order.
-func (g *GoBGP) Peers() []PeerState {
+func (g *Speaker) Peers() []bgp.PeerState {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return slices.Clone(g.peers)
 }
 
 // Changed returns a channel closed at the next change of Peers.
-func (g *GoBGP) Changed() <-chan struct{} {
+func (g *Speaker) Changed() <-chan struct{} {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.changed
 }
 
-func (g *GoBGP) path(p netip.Prefix, comms []Community, withdraw bool) (*apiutil.Path, error) {
+func (g *Speaker) path(p netip.Prefix, comms []bgp.Community, withdraw bool) (*apiutil.Path, error) {
 	if !p.IsValid() || p.Bits() != p.Addr().BitLen() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
 		return nil, fmt.Errorf("bgp: prefix %v: want a host route (/32 or /128)", p)
 	}
-	nlri, err := bgp.NewIPAddrPrefix(p)
+	nlri, err := packet.NewIPAddrPrefix(p)
 	if err != nil {
 		return nil, fmt.Errorf("bgp: prefix %v: %w", p, err)
 	}
 	f := familyOf(p.Addr())
 	// An unspecified next hop: GoBGP puts the session's own address.
 	nh := netip.IPv4Unspecified()
-	if f == bgp.RF_IPv6_UC {
+	if f == packet.RF_IPv6_UC {
 		nh = netip.IPv6Unspecified()
 	}
-	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
-	if f == bgp.RF_IPv4_UC {
-		a, err := bgp.NewPathAttributeNextHop(nh)
+	attrs := []packet.PathAttributeInterface{packet.NewPathAttributeOrigin(packet.BGP_ORIGIN_ATTR_TYPE_IGP)}
+	if f == packet.RF_IPv4_UC {
+		a, err := packet.NewPathAttributeNextHop(nh)
 		if err != nil {
 			return nil, fmt.Errorf("bgp: prefix %v: next hop: %w", p, err)
 		}
 		attrs = append(attrs, a)
 	} else {
-		a, err := bgp.NewPathAttributeMpReachNLRI(f, []bgp.PathNLRI{{NLRI: nlri}}, nh)
+		a, err := packet.NewPathAttributeMpReachNLRI(f, []packet.PathNLRI{{NLRI: nlri}}, nh)
 		if err != nil {
 			return nil, fmt.Errorf("bgp: prefix %v: next hop: %w", p, err)
 		}
@@ -246,17 +247,17 @@ func (g *GoBGP) path(p netip.Prefix, comms []Community, withdraw bool) (*apiutil
 		for i, c := range comms {
 			cs[i] = uint32(c)
 		}
-		attrs = append(attrs, bgp.NewPathAttributeCommunities(cs))
+		attrs = append(attrs, packet.NewPathAttributeCommunities(cs))
 	}
 	return &apiutil.Path{Family: f, Nlri: nlri, Attrs: attrs, Withdrawal: withdraw}, nil
 }
 
 // Announce announces r.
-func (g *GoBGP) Announce(_ context.Context, r Route) error {
+func (g *Speaker) Announce(_ context.Context, r bgp.Route) error {
 	if g.srv == nil {
 		return errors.New("bgp: speaker not started")
 	}
-	if len(r.Communities) > MaxCommunities+1 {
+	if len(r.Communities) > bgp.MaxCommunities+1 {
 		return fmt.Errorf("bgp: prefix %v: %d communities", r.Prefix, len(r.Communities))
 	}
 	p, err := g.path(r.Prefix, r.Communities, false)
@@ -270,7 +271,7 @@ func (g *GoBGP) Announce(_ context.Context, r Route) error {
 }
 
 // Withdraw withdraws p.
-func (g *GoBGP) Withdraw(_ context.Context, p netip.Prefix) error {
+func (g *Speaker) Withdraw(_ context.Context, p netip.Prefix) error {
 	if g.srv == nil {
 		return errors.New("bgp: speaker not started")
 	}
@@ -286,7 +287,7 @@ func (g *GoBGP) Withdraw(_ context.Context, p netip.Prefix) error {
 
 // Stop stops the server: a CEASE to every peer, the sockets closed, its
 // goroutines ended (bounded by ctx).
-func (g *GoBGP) Stop(ctx context.Context) error {
+func (g *Speaker) Stop(ctx context.Context) error {
 	if g.srv == nil {
 		return nil
 	}
@@ -305,7 +306,7 @@ func (g *GoBGP) Stop(ctx context.Context) error {
 }
 
 // abort stops a started server and waits for its main loop.
-func (g *GoBGP) abort() {
+func (g *Speaker) abort() {
 	g.cancel()
 	g.srv.Stop()
 	<-g.served

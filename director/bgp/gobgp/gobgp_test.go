@@ -1,4 +1,4 @@
-package bgp
+package gobgp
 
 import (
 	"bytes"
@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	packet "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
+	"github.com/tandemlb/tandem/director/bgp"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -36,8 +37,8 @@ func TestGoBGPLoopback(t *testing.T) {
 	port := freePort(t)
 	lo4, lo6 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")
 	router, err := startRouter(65000, "10.255.0.1", int32(port), []string{"127.0.0.1", "::1"}, []routerNeighbor{
-		{Addr: lo4, AS: 65001, Families: []bgp.Family{bgp.RF_IPv4_UC}},
-		{Addr: lo6, AS: 65001, Families: []bgp.Family{bgp.RF_IPv6_UC}},
+		{Addr: lo4, AS: 65001, Families: []packet.Family{packet.RF_IPv4_UC}},
+		{Addr: lo6, AS: 65001, Families: []packet.Family{packet.RF_IPv6_UC}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -49,10 +50,10 @@ func TestGoBGPLoopback(t *testing.T) {
 
 	before := listeningPorts(t)
 	var logs bytes.Buffer
-	sp, err := NewGoBGP(SpeakerConfig{LocalAS: 65001, RouterID: netip.MustParseAddr("10.255.0.2"), Peers: []PeerConfig{
+	sp, err := New(bgp.SpeakerConfig{LocalAS: 65001, RouterID: netip.MustParseAddr("10.255.0.2"), Peers: []bgp.PeerConfig{
 		{Addr: lo4, AS: 65000, Port: port, HoldTime: 9 * time.Second, ConnectRetry: time.Second},
 		{Addr: lo6, AS: 65000, Port: port, HoldTime: 9 * time.Second, ConnectRetry: time.Second},
-	}}, GoBGPOptions{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+	}}, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +78,10 @@ func TestGoBGPLoopback(t *testing.T) {
 		t.Fatalf("sessions not established: %+v", sp.Peers())
 	}
 
-	comm := []Community{65001<<16 | 7}
+	comm := []bgp.Community{65001<<16 | 7}
 	p4, p6 := netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8::10/128")
 	for _, p := range []netip.Prefix{p4, p6} {
-		if err := sp.Announce(ctx, Route{Prefix: p, Communities: comm}); err != nil {
+		if err := sp.Announce(ctx, bgp.Route{Prefix: p, Communities: comm}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,7 +98,7 @@ func TestGoBGPLoopback(t *testing.T) {
 		t.Errorf("speaker's own routes %v, want %v", got, want)
 	}
 
-	if err := sp.Announce(ctx, Route{Prefix: p4, Communities: append(comm, GracefulShutdown)}); err != nil {
+	if err := sp.Announce(ctx, bgp.Route{Prefix: p4, Communities: append(comm, bgp.GracefulShutdown)}); err != nil {
 		t.Fatal(err)
 	}
 	waitRoutes(t, router, []string{"192.0.2.10/32 via 127.0.0.1 [65001:7 65535:0]", "2001:db8::10/128 via ::1 [65001:7]"})

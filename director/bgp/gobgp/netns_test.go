@@ -1,4 +1,4 @@
-package bgp
+package gobgp
 
 // The netns-level test: the speaker and a GoBGP "router" in two network
 // namespaces this file creates, joined by a veth. Gated by testutil.Netns:
@@ -25,12 +25,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	packet "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/tandemlb/tandem/director/bgp"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -186,16 +187,16 @@ func routerIn(t *testing.T, ns netns.NsHandle, nbrs []routerNeighbor) *testRoute
 func netnsScenario(t *testing.T, nsB netns.NsHandle) {
 	const password = "tandem-md5"
 	router := routerIn(t, nsB, []routerNeighbor{
-		{Addr: spk4, AS: 65001, Password: password, Families: []bgp.Family{bgp.RF_IPv4_UC}},
-		{Addr: spk6, AS: 65001, Families: []bgp.Family{bgp.RF_IPv6_UC}},
+		{Addr: spk4, AS: 65001, Password: password, Families: []packet.Family{packet.RF_IPv4_UC}},
+		{Addr: spk6, AS: 65001, Families: []packet.Family{packet.RF_IPv6_UC}},
 	})
 	defer router.stop()
 
 	var logs bytes.Buffer
-	sp, err := NewGoBGP(SpeakerConfig{LocalAS: 65001, RouterID: spk4, Peers: []PeerConfig{
+	sp, err := New(bgp.SpeakerConfig{LocalAS: 65001, RouterID: spk4, Peers: []bgp.PeerConfig{
 		{Addr: rtr4, AS: 65000, Password: password, HoldTime: 3 * time.Second, ConnectRetry: time.Second},
 		{Addr: rtr6, AS: 65000, HoldTime: 3 * time.Second, ConnectRetry: time.Second},
-	}}, GoBGPOptions{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+	}}, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,24 +216,24 @@ func netnsScenario(t *testing.T, nsB netns.NsHandle) {
 	testutil.Eventually(t, 30*time.Second, allUp, "sessions not established")
 
 	// The driver's part, by hand: the Announcer's actions performed.
-	a, err := New(Config{GracefulShutdownWait: 2 * time.Second, Communities: []Community{65001<<16 | 7}})
+	a, err := bgp.New(bgp.Config{GracefulShutdownWait: 2 * time.Second, Communities: []bgp.Community{65001<<16 | 7}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v4, v6 := netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")
 	now := time.Now()
-	var acts []Action
-	for _, ev := range []Event{Session{Peer: rtr4, Up: true}, Fingerprint{Agreed: true},
-		Service{VIP: v4, Programmed: true}, Quorum{VIP: v4, Up: true}, Service{VIP: v6, Programmed: true}, Quorum{VIP: v6, Up: true}} {
+	var acts []bgp.Action
+	for _, ev := range []bgp.Event{bgp.Session{Peer: rtr4, Up: true}, bgp.Fingerprint{Agreed: true},
+		bgp.Service{VIP: v4, Programmed: true}, bgp.Quorum{VIP: v4, Up: true}, bgp.Service{VIP: v6, Programmed: true}, bgp.Quorum{VIP: v6, Up: true}} {
 		acts = append(acts, a.Step(now, ev)...)
 	}
 	perform(t, sp, acts)
 	waitRoutes(t, router, []string{"192.0.2.10/32 via 10.99.0.2 [65001:7]", "2001:db8::10/128 via fd00:99::2 [65001:7]"})
 
 	// Quorum lost: 65535:0 first, then (at the deadline) the withdrawal.
-	perform(t, sp, a.Step(now, Quorum{VIP: v4, Up: false}))
+	perform(t, sp, a.Step(now, bgp.Quorum{VIP: v4, Up: false}))
 	waitRoutes(t, router, []string{"192.0.2.10/32 via 10.99.0.2 [65001:7 65535:0]", "2001:db8::10/128 via fd00:99::2 [65001:7]"})
-	perform(t, sp, a.Step(a.NextDeadline(), TimerFired{}))
+	perform(t, sp, a.Step(a.NextDeadline(), bgp.TimerFired{}))
 	waitRoutes(t, router, []string{"2001:db8::10/128 via fd00:99::2 [65001:7]"})
 
 	// The session dropped (the link down past the hold time) and back:
@@ -258,9 +259,9 @@ func netnsScenario(t *testing.T, nsB netns.NsHandle) {
 	waitRoutes(t, router, []string{"2001:db8::10/128 via fd00:99::2 [65001:7]"})
 
 	// A clean stop: graceful, then the withdrawal, then the speaker's end.
-	perform(t, sp, a.Step(now, Stop{}))
+	perform(t, sp, a.Step(now, bgp.Stop{}))
 	waitRoutes(t, router, []string{"2001:db8::10/128 via fd00:99::2 [65001:7 65535:0]"})
-	perform(t, sp, a.Step(a.NextDeadline(), TimerFired{}))
+	perform(t, sp, a.Step(a.NextDeadline(), bgp.TimerFired{}))
 	waitRoutes(t, router, nil)
 	if !a.Done() {
 		t.Fatal("announcer not done after the withdrawals")
@@ -274,14 +275,14 @@ func netnsScenario(t *testing.T, nsB netns.NsHandle) {
 	t.Logf("speaker log:\n%s", logs.String())
 }
 
-func perform(t *testing.T, sp Speaker, acts []Action) {
+func perform(t *testing.T, sp bgp.Speaker, acts []bgp.Action) {
 	t.Helper()
 	for _, act := range acts {
 		var err error
 		switch act := act.(type) {
-		case Announce:
-			err = sp.Announce(context.Background(), Route{Prefix: act.Prefix, Communities: act.Communities})
-		case Withdraw:
+		case bgp.Announce:
+			err = sp.Announce(context.Background(), bgp.Route{Prefix: act.Prefix, Communities: act.Communities})
+		case bgp.Withdraw:
 			err = sp.Withdraw(context.Background(), act.Prefix)
 		}
 		if err != nil {
