@@ -147,7 +147,7 @@ type Options struct {
 	SyncHandOverGrace time.Duration
 
 	// BGPSpeaker builds the BGP speaker of BGP mode (a bgp block); nil
-	// means GoBGP as a library (bgp.NewGoBGP).
+	// means GoBGP in the tandem-bgp-speaker process (speakerproc.NewRemote).
 	BGPSpeaker BGPSpeakerFunc
 
 	// adjust, if set, changes the configuration given to New and each one

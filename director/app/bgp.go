@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/director/bgp"
-	"github.com/tandemlb/tandem/director/bgp/gobgp"
+	"github.com/tandemlb/tandem/director/bgp/speakerproc"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/metrics"
@@ -86,9 +86,9 @@ type bgpMode struct {
 	until time.Time           // the clean stop's latest end
 }
 
-// defaultBGPSpeaker is GoBGP as a library.
+// defaultBGPSpeaker is GoBGP in the tandem-bgp-speaker process.
 func (a *App) defaultBGPSpeaker(cfg bgp.SpeakerConfig, log *slog.Logger) (bgp.Speaker, error) {
-	return gobgp.New(cfg, gobgp.Options{Logger: log, Clock: a.opts.Clock})
+	return speakerproc.NewRemote(cfg, speakerproc.Options{Logger: log, Clock: a.opts.Clock})
 }
 
 // speakerConfig is b as the speaker takes it; the password files are read
