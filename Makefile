@@ -8,7 +8,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 export CGO_ENABLED := 0
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
-BINARIES := bin/tandem-director bin/tandem-backend
+BINARIES := bin/tandem-director bin/tandem-bgp-speaker bin/tandem-backend
 
 .PHONY: all deps build test test-unit test-fuzz test-netns test-vm lint demo bench fuzz clean
 all: build
@@ -19,6 +19,8 @@ deps:
 build: $(BINARIES)
 bin/tandem-director: FORCE
 	$(GO) build $(GOFLAGS_BUILD) -o $@ ./director/cmd/tandem-director
+bin/tandem-bgp-speaker: FORCE
+	$(GO) build $(GOFLAGS_BUILD) -o $@ ./director/cmd/tandem-bgp-speaker
 bin/tandem-backend: FORCE
 	$(GO) build $(GOFLAGS_BUILD) -o $@ ./backend/cmd/tandem-backend
 FORCE:

@@ -37,7 +37,7 @@ esac
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 bin=$(cd "$bin" && pwd)
-for b in tandem-director tandem-backend; do
+for b in tandem-director tandem-bgp-speaker tandem-backend; do
 	[ -x "$bin/$b" ] || { echo "build.sh: $bin/$b missing (make build)" >&2; exit 1; }
 done
 

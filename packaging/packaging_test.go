@@ -264,6 +264,7 @@ func wantFiles(pkg, format string) map[string]entry {
 	}
 	switch pkg {
 	case "tandem-director":
+		files["/usr/lib/tandem/tandem-bgp-speaker"] = entry{Mode: "-rwxr-xr-x", Owner: "root/root"}
 		files["/usr/lib/modules-load.d/tandem-director.conf"] = rw
 		files["/usr/lib/sysctl.d/60-tandem-director.conf"] = rw
 		files["/usr/share/tandem/tandem-alerts.yml"] = rw
