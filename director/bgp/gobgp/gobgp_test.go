@@ -1,9 +1,7 @@
 package gobgp
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -49,31 +47,16 @@ func TestGoBGPLoopback(t *testing.T) {
 	}
 
 	before := listeningPorts(t)
-	var logs bytes.Buffer
-	sp, err := New(bgp.SpeakerConfig{LocalAS: 65001, RouterID: netip.MustParseAddr("10.255.0.2"), Peers: []bgp.PeerConfig{
+	sp, logs := startSpeaker(t, bgp.SpeakerConfig{LocalAS: 65001, RouterID: netip.MustParseAddr("10.255.0.2"), Peers: []bgp.PeerConfig{
 		{Addr: lo4, AS: 65000, Port: port, HoldTime: 9 * time.Second, ConnectRetry: time.Second},
 		{Addr: lo6, AS: 65000, Port: port, HoldTime: 9 * time.Second, ConnectRetry: time.Second},
-	}}, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}})
 	ctx := context.Background()
-	if err := sp.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Stop(ctx)
 	if after := listeningPorts(t); !cmp.Equal(before, after) {
 		t.Errorf("listening sockets before start %v, after %v: the speaker listens", before, after)
 	}
 
-	established := func() bool {
-		for _, p := range sp.Peers() {
-			if !p.Established {
-				return false
-			}
-		}
-		return true
-	}
+	established := allEstablished(sp)
 	if !testutil.WaitFor(20*time.Second, established) {
 		t.Fatalf("sessions not established: %+v", sp.Peers())
 	}

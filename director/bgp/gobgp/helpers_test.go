@@ -2,9 +2,11 @@ package gobgp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +15,36 @@ import (
 	"testing"
 
 	api "github.com/osrg/gobgp/v4/api"
+	"github.com/tandemlb/tandem/director/bgp"
 )
+
+// startSpeaker starts a speaker of cfg that logs into the returned buffer;
+// it is stopped when the test ends (a test may stop it before).
+func startSpeaker(t *testing.T, cfg bgp.SpeakerConfig) (*Speaker, *bytes.Buffer) {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	sp, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: logs}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Stop(context.Background()) })
+	return sp, logs
+}
+
+// allEstablished reports whether every session of sp is established.
+func allEstablished(sp *Speaker) func() bool {
+	return func() bool {
+		for _, p := range sp.Peers() {
+			if !p.Established {
+				return false
+			}
+		}
+		return true
+	}
+}
 
 // syncWriter serialises writes (slog handlers write from GoBGP's
 // goroutines) and reads.

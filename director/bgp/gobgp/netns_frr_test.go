@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -131,27 +130,12 @@ func frrRoutes(t *testing.T, frr, dir string, prefixes ...string) []string {
 }
 
 func frrScenario(t *testing.T, frr, dir string) {
-	var logs bytes.Buffer
-	sp, err := New(bgp.SpeakerConfig{LocalAS: 65001, RouterID: spk4, Peers: []bgp.PeerConfig{
+	sp, logs := startSpeaker(t, bgp.SpeakerConfig{LocalAS: 65001, RouterID: spk4, Peers: []bgp.PeerConfig{
 		{Addr: rtr4, AS: 65000, Password: "tandem-md5", HoldTime: 3 * time.Second, ConnectRetry: time.Second},
 		{Addr: rtr6, AS: 65000, HoldTime: 3 * time.Second, ConnectRetry: time.Second},
-	}}, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}})
 	ctx := context.Background()
-	if err := sp.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Stop(ctx)
-	allUp := func() bool {
-		for _, p := range sp.Peers() {
-			if !p.Established {
-				return false
-			}
-		}
-		return true
-	}
+	allUp := allEstablished(sp)
 	if !testutil.WaitFor(30*time.Second, allUp) {
 		t.Fatalf("sessions with bgpd not established: %+v\n%s", sp.Peers(), logs.String())
 	}

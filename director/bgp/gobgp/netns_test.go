@@ -15,7 +15,6 @@ package gobgp
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -192,27 +191,12 @@ func netnsScenario(t *testing.T, nsB netns.NsHandle) {
 	})
 	defer router.stop()
 
-	var logs bytes.Buffer
-	sp, err := New(bgp.SpeakerConfig{LocalAS: 65001, RouterID: spk4, Peers: []bgp.PeerConfig{
+	sp, logs := startSpeaker(t, bgp.SpeakerConfig{LocalAS: 65001, RouterID: spk4, Peers: []bgp.PeerConfig{
 		{Addr: rtr4, AS: 65000, Password: password, HoldTime: 3 * time.Second, ConnectRetry: time.Second},
 		{Addr: rtr6, AS: 65000, HoldTime: 3 * time.Second, ConnectRetry: time.Second},
-	}}, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}})
 	ctx := context.Background()
-	if err := sp.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Stop(ctx)
-	allUp := func() bool {
-		for _, p := range sp.Peers() {
-			if !p.Established {
-				return false
-			}
-		}
-		return true
-	}
+	allUp := allEstablished(sp)
 	testutil.Eventually(t, 30*time.Second, allUp, "sessions not established")
 
 	// The driver's part, by hand: the Announcer's actions performed.
