@@ -298,16 +298,41 @@ func PoolConfig(cfg *config.Config, s *config.VirtualService) pool.Config {
 		pc.Sorry = s.SorryServer.Addr
 		pc.SorryWeight = 1
 	}
+	// BGP mode: every director must build the same Maglev table, and the
+	// kernel's mh table changes when a destination is deleted but not
+	// when it goes to weight 0 (ip_vs_mh.c keeps its last weight): a
+	// down or drained server of an announced VIP stays at weight 0.
+	announced := isAnnounced(cfg, s)
+	if announced {
+		pc.RemoveDrained = false
+	}
 	pc.Servers = make([]pool.ServerConfig, 0, len(s.RealServers))
 	for i := range s.RealServers {
 		rs := &s.RealServers[i]
 		names := checkerNames(rs)
 		pc.Servers = append(pc.Servers, pool.ServerConfig{
-			Addr: rs.Addr, Weight: rs.Weight, InhibitOnFailure: rs.InhibitOnFailure, Checkers: names,
+			Addr: rs.Addr, Weight: rs.Weight, InhibitOnFailure: rs.InhibitOnFailure || announced, Checkers: names,
 			Weighted: weightedCheckers(rs, names),
 		})
 	}
 	return pc
+}
+
+// isAnnounced reports whether s's address is a VIP of BGP mode
+// (cfg.AnnouncedVIPs, without building that list for each service).
+func isAnnounced(cfg *config.Config, s *config.VirtualService) bool {
+	if cfg.BGP == nil || s.FWMark != 0 {
+		return false
+	}
+	if len(cfg.BGP.VIPs) == 0 {
+		return s.Addr.Addr().IsValid()
+	}
+	for _, v := range cfg.BGP.VIPs {
+		if v.Addr == s.Addr.Addr() {
+			return true
+		}
+	}
+	return false
 }
 
 // ProbeOf builds the probe of check c of real server rs of service s,

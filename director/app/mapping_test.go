@@ -167,6 +167,20 @@ func TestPoolConfig(t *testing.T) {
 	if got.DrainTimeout != time.Nanosecond || got.AgentMissed != 3 {
 		t.Errorf("drain timeout %v, agent missed %d", got.DrainTimeout, got.AgentMissed)
 	}
+
+	// BGP mode: a down or drained server of an announced VIP stays at
+	// weight 0 (the same Maglev table on every director); another
+	// service's servers are removed as before.
+	cfg.BGP = &config.BGP{}
+	got = PoolConfig(cfg, &s)
+	if got.RemoveDrained || !got.Servers[0].InhibitOnFailure || !got.Servers[1].InhibitOnFailure {
+		t.Errorf("BGP mode: remove drained %v, inhibit %v %v, want false, true, true", got.RemoveDrained, got.Servers[0].InhibitOnFailure, got.Servers[1].InhibitOnFailure)
+	}
+	cfg.BGP.VIPs = []config.BGPVIP{{Addr: netip.MustParseAddr("192.0.2.200")}}
+	got = PoolConfig(cfg, &s)
+	if !got.RemoveDrained || got.Servers[0].InhibitOnFailure {
+		t.Errorf("service not announced: remove drained %v, inhibit %v, want true, false", got.RemoveDrained, got.Servers[0].InhibitOnFailure)
+	}
 }
 
 func TestServiceOfSpecOf(t *testing.T) {
