@@ -40,6 +40,8 @@ func TestNativeBGP(t *testing.T) {
 	if got := FormatCommunity(c.BGP.Communities[0]); got != "65001:100" {
 		t.Errorf("FormatCommunity = %s", got)
 	}
+	// show-config and migrate write the block back: the same model.
+	roundTrip(t, c)
 }
 
 func TestNativeBGPDefaults(t *testing.T) {

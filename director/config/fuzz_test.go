@@ -85,7 +85,7 @@ func FuzzKeepalived(f *testing.F) {
 // FuzzNative: the native reader never panics, and whatever it accepts
 // round-trips.
 func FuzzNative(f *testing.F) {
-	addSeeds(f, "../../docs/examples/director.yaml", "testdata/TestKeepalivedFull.golden", "testdata/TestMarshalSeedGolden.golden", "testdata/TestMarshalTrackGolden.golden", "testdata/TestMarshalMigration.golden")
+	addSeeds(f, "../../docs/examples/director.yaml", "testdata/TestKeepalivedFull.golden", "testdata/TestMarshalSeedGolden.golden", "testdata/TestMarshalTrackGolden.golden", "testdata/TestMarshalMigration.golden", "testdata/bgp.yaml")
 	for _, s := range []string{"", "version: 1", "version: 1\nnode: &a x\nx: *a\n", "[", "version: 1\n---\n", nvs("    real_servers: [{address: 192.0.2.2}]\n")} {
 		f.Add([]byte(s))
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tandemlb/tandem/shared/strictyaml"
+	"go.yaml.in/yaml/v3"
 )
 
 // The native `bgp` block (model_bgp.go): the key-level checks; what
@@ -140,4 +141,38 @@ func (d *ndec) bgpPeer(n strictyaml.Value) (BGPPeer, bool) {
 	})
 	n.Require(p, "address", "as")
 	return pr, p.Has("address") && p.Has("as") && pr.Address.IsValid() && pr.AS != 0
+}
+
+// marshalBGP writes b as the native `bgp` block (show-config, migrate),
+// defaults left out.
+func marshalBGP(m *mnode, b *BGP) {
+	m.int("local_as", int(b.LocalAS))
+	m.str("router_id", b.RouterID.String())
+	m.intIf("listen_port", b.ListenPort, 0)
+	m.durIf("graceful_shutdown_wait", b.GracefulShutdownWait, DefaultBGPGracefulShutdownWait)
+	if len(b.Communities) > 0 {
+		s := m.seq("communities")
+		for _, cm := range b.Communities {
+			s.n.Content = append(s.n.Content, strNode(FormatCommunity(cm)))
+		}
+	}
+	if len(b.VIPs) > 0 {
+		s := m.seq("vips")
+		for _, v := range b.VIPs {
+			s.n.Content = append(s.n.Content, strNode(v.Addr.String()))
+		}
+	}
+	s := m.seq("peers")
+	for i := range b.Peers {
+		p := &b.Peers[i]
+		e := &mnode{n: &yaml.Node{Kind: yaml.MappingNode}}
+		e.str("address", p.Address.String())
+		e.int("as", int(p.AS))
+		e.intIf("port", p.Port, DefaultBGPPort)
+		e.strIf("password_file", p.PasswordFile, "")
+		e.durIf("hold_time", p.HoldTime, DefaultBGPHoldTime)
+		e.intIf("multihop_ttl", p.MultihopTTL, 0)
+		e.intIf("max_prefixes", p.MaxPrefixes, DefaultBGPMaxPrefixes)
+		s.n.Content = append(s.n.Content, e.n)
+	}
 }

@@ -125,6 +125,9 @@ func marshalRoot(c *Config, at func(Pos, *yaml.Node)) *yaml.Node {
 			m.str("peer", f.Peer.String())
 		}
 	}
+	if c.BGP != nil {
+		marshalBGP(root.sub("bgp"), c.BGP)
+	}
 	root.strIf("script_user", c.ScriptUser, "")
 	root.strIf("script_group", c.ScriptGroup, "")
 	root.boolIf("script_security", c.ScriptSecurity, false)
