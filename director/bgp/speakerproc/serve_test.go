@@ -72,7 +72,19 @@ func TestServe(t *testing.T) {
 	if diff := cmp.Diff(testCfg, gotCfg, cmpAddrs); diff != "" {
 		t.Errorf("config given to the speaker (-want +got):\n%s", diff)
 	}
+	// The change reaches the director on its own (no request pending):
+	// read until it comes, so that the stop below cannot overtake it.
 	fake.SetPeer(peer4, true)
+	for len(peers) == 0 || !peers[len(peers)-1][0].Established {
+		m, err := ReadMsg(repR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Op != OpPeers {
+			t.Fatalf("a reply with no request pending: %+v", m)
+		}
+		peers = append(peers, m.Peers)
+	}
 	send(Msg{Op: OpAnnounce, ID: 3, Route: &bgp.Route{Prefix: netip.MustParsePrefix("192.0.2.10/32"), Communities: []bgp.Community{7}}})
 	if m := next(); m.ID != 3 || m.Err != "" {
 		t.Errorf("announce: %+v", m)
