@@ -499,7 +499,7 @@ func (a *App) serviceStatus(s *service) control.ServiceStatus {
 		Key: s.key, Scheduler: s.cfg.Scheduler, Forwarding: string(s.cfg.Forwarding), DelayLoop: s.cfg.DelayLoop.String(),
 		QuorumUp: ps.QuorumUp, LiveWeight: ps.LiveWeight, Quorum: s.cfg.Quorum, SorryIn: ps.SorryIn,
 		InKernel: s.inKernel || a.ipvs == nil, LastError: s.lastErr,
-		SchedulerFlags: config.SchedFlagNames(s.cfg.Scheduler, s.cfg.SchedFlags), Fingerprint: SpecOf(&s.cfg, ps).Fingerprint(),
+		SchedulerFlags: config.SchedFlagNames(s.cfg.Scheduler, s.cfg.SchedFlags), Fingerprint: s.fingerprint,
 	}
 	if s.cfg.Persistence > 0 {
 		ss.Persistence = s.cfg.Persistence.String()

@@ -144,7 +144,7 @@ func ProcessesNamed(name string) []string {
 func (a *App) desired() lvs.Desired {
 	d := lvs.Desired{}
 	for _, s := range a.services {
-		d.Add(SpecOf(&s.cfg, s.pool.Status()))
+		d.Add(a.kernelSpec(s))
 	}
 	return d
 }
@@ -204,7 +204,7 @@ func (a *App) applyService(s *service) {
 		return
 	}
 	s.lastApply = a.now()
-	res, err := a.rec.ApplyService(context.Background(), SpecOf(&s.cfg, s.pool.Status()))
+	res, err := a.rec.ApplyService(context.Background(), a.kernelSpec(s))
 	a.countOps(res)
 	if err != nil {
 		s.lastErr = err.Error()

@@ -33,6 +33,9 @@ type service struct {
 	// conns are the destinations as the last poll read them, by
 	// "addr:port".
 	conns    map[string]lvs.DestinationState
+	// fingerprint is lvs.Fingerprint of the spec last written to the
+	// kernel (kernelSpec), shown in status and metrics.
+	fingerprint string
 	inKernel bool
 	dirty    bool
 	// quorumUp is the pool's quorum (its QuorumGained, QuorumLost).
@@ -228,7 +231,18 @@ func (a *App) serviceGauges(s *service) {
 	}
 	a.met.QuorumUp.WithLabelValues(s.key).Set(metrics.B2F(st.QuorumUp))
 	a.met.SorryActive.WithLabelValues(s.key).Set(metrics.B2F(st.SorryIn))
-	a.met.SetServiceFingerprint(s.key, SpecOf(&s.cfg, st).Fingerprint())
+}
+
+// kernelSpec is the spec of s to write to the kernel; it records the
+// spec's fingerprint (status, metrics) when it changed, so that the hash
+// is taken once per written change, not at every gauge refresh.
+func (a *App) kernelSpec(s *service) lvs.ServiceSpec {
+	sp := SpecOf(&s.cfg, s.pool.Status())
+	if fp := sp.Fingerprint(); fp != s.fingerprint {
+		s.fingerprint = fp
+		a.met.SetServiceFingerprint(s.key, fp)
+	}
+	return sp
 }
 
 // runScript runs a keepalived-style notify script through /bin/sh -c
