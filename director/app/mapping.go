@@ -302,7 +302,7 @@ func PoolConfig(cfg *config.Config, s *config.VirtualService) pool.Config {
 	// kernel's mh table changes when a destination is deleted but not
 	// when it goes to weight 0 (ip_vs_mh.c keeps its last weight): a
 	// down or drained server of an announced VIP stays at weight 0.
-	announced := isAnnounced(cfg, s)
+	announced := cfg.Announces(s)
 	if announced {
 		pc.RemoveDrained = false
 	}
@@ -316,23 +316,6 @@ func PoolConfig(cfg *config.Config, s *config.VirtualService) pool.Config {
 		})
 	}
 	return pc
-}
-
-// isAnnounced reports whether s's address is a VIP of BGP mode
-// (cfg.AnnouncedVIPs, without building that list for each service).
-func isAnnounced(cfg *config.Config, s *config.VirtualService) bool {
-	if cfg.BGP == nil || s.FWMark != 0 {
-		return false
-	}
-	if len(cfg.BGP.VIPs) == 0 {
-		return s.Addr.Addr().IsValid()
-	}
-	for _, v := range cfg.BGP.VIPs {
-		if v.Addr == s.Addr.Addr() {
-			return true
-		}
-	}
-	return false
 }
 
 // ProbeOf builds the probe of check c of real server rs of service s,

@@ -32,12 +32,12 @@ type service struct {
 	files *trackFiles
 	// conns are the destinations as the last poll read them, by
 	// "addr:port".
-	conns    map[string]lvs.DestinationState
+	conns map[string]lvs.DestinationState
 	// fingerprint is lvs.Fingerprint of the spec last written to the
 	// kernel (kernelSpec), shown in status and metrics.
 	fingerprint string
-	inKernel bool
-	dirty    bool
+	inKernel    bool
+	dirty       bool
 	// quorumUp is the pool's quorum (its QuorumGained, QuorumLost).
 	quorumUp bool
 	// freshConns: a server began draining; flush reads the service's

@@ -122,6 +122,23 @@ func FormatCommunity(c uint32) string {
 	return strconv.FormatUint(uint64(c>>16), 10) + ":" + strconv.FormatUint(uint64(c&0xFFFF), 10)
 }
 
+// Announces reports whether s's address is one of AnnouncedVIPs, without
+// building that list (PoolConfig asks it for each service).
+func (c *Config) Announces(s *VirtualService) bool {
+	if c.BGP == nil || s.FWMark != 0 || !s.Addr.Addr().IsValid() {
+		return false
+	}
+	if len(c.BGP.VIPs) == 0 {
+		return true
+	}
+	for _, v := range c.BGP.VIPs {
+		if v.Addr == s.Addr.Addr() {
+			return true
+		}
+	}
+	return false
+}
+
 // AnnouncedVIPs returns the addresses BGP announces: bgp.vips, or every
 // virtual_server address when it is empty, each once, in file order. Nil
 // without a bgp block.
