@@ -145,6 +145,10 @@ type Options struct {
 	// SyncHandOverGrace is how long a new MASTER keeps its backup sync
 	// daemon to receive the old master's table; 0 means 3 s.
 	SyncHandOverGrace time.Duration
+	// ForgetAgentsAfter is how long an agent silent stays in the table
+	// (status, metrics) before it is forgotten; 0 means 10 minutes
+	// (benchmarks shorten it).
+	ForgetAgentsAfter time.Duration
 
 	// BGPSpeaker builds the BGP speaker of BGP mode (a bgp block); nil
 	// means GoBGP in the tandem-bgp-speaker process (speakerproc.NewRemote).
@@ -311,6 +315,9 @@ func New(cfg *config.Config, opts Options) *App {
 	}
 	if opts.SyncHandOverGrace == 0 {
 		opts.SyncHandOverGrace = syncHandOverGrace
+	}
+	if opts.ForgetAgentsAfter <= 0 {
+		opts.ForgetAgentsAfter = forgetAgentAfter
 	}
 	if opts.adjust != nil {
 		opts.adjust(cfg)
@@ -830,7 +837,7 @@ func (a *App) agentsTick() {
 	dead := a.deadAfter()
 	var next time.Time
 	for _, ag := range a.agentsTab {
-		t := ag.lastSeen.Add(forgetAgentAfter + time.Millisecond)
+		t := ag.lastSeen.Add(a.opts.ForgetAgentsAfter + time.Millisecond)
 		if a.agentFresh(ag) {
 			t = ag.lastSeen.Add(dead)
 		}

@@ -221,7 +221,7 @@ func (a *App) agentGauges() {
 		switch {
 		case a.agentFresh(ag):
 			counts[ag.report.State.String()]++
-		case a.now().Sub(ag.lastSeen) > forgetAgentAfter:
+		case a.now().Sub(ag.lastSeen) > a.opts.ForgetAgentsAfter:
 			delete(a.agentsTab, ip)
 			a.met.ForgetAgent(ip.String())
 			a.markView() // a stray's slot goes

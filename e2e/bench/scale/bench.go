@@ -34,6 +34,9 @@ const (
 	resultPrefix = "SCALE-RESULT "
 	// windowLine is the agents' process's word that the window starts.
 	windowLine = "SCALE-WINDOW"
+	// envForget, set when Params.Forget is, is how long the director
+	// keeps a silent agent (app.Options.ForgetAgentsAfter).
+	envForget = "TANDEM_SCALE_FORGET"
 )
 
 // RunRole runs the role the environment names, if any, and reports
@@ -42,7 +45,8 @@ func RunRole() (code int, ran bool) {
 	switch os.Getenv(envRole) {
 	case "director":
 		n, _ := strconv.Atoi(os.Getenv(envN))
-		if err := runDirector(os.Getenv(envDir), n, os.Stdout); err != nil {
+		forget, _ := time.ParseDuration(os.Getenv(envForget))
+		if err := runDirector(os.Getenv(envDir), n, forget, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "director:", err)
 			return 1, true
 		}
@@ -76,8 +80,23 @@ func RunRole() (code int, ran bool) {
 // Params are the timing of one row: at least Warm of reports before the
 // window, at most MaxWarm (the warm-up ends when every agent is answered
 // in time: GenConfig), then Window, then Grace for the last replies.
+//
+// With Quiet set, the director is measured again after the agents
+// stopped, for Quiet each time: once every agent went silent
+// (dead_after, 3 s) with the whole table still held, and once they are
+// forgotten (Forget after their last report: the director's
+// app.Options.ForgetAgentsAfter; 0 keeps its 10 minutes, and the
+// second window is not taken).
 type Params struct {
 	Warm, MaxWarm, Window, Grace time.Duration
+	Quiet, Forget                time.Duration
+}
+
+// Quiet is the director measured while no agent reports.
+type Quiet struct {
+	// CPUPct and RSSMiB as in Row, over the quiet window.
+	CPUPct, RSSMiB float64
+	Window         time.Duration
 }
 
 // Row is one measured point of the curve.
@@ -92,6 +111,10 @@ type Row struct {
 	// (reports at the director, replies at the agents).
 	DirectorDrops, AgentsDrops uint64
 	Gen                        GenResult
+	// Silent is the director after the agents stopped, every one silent
+	// and still in its table; Forgotten once they are forgotten (zero
+	// unless Params.Quiet and Params.Forget are set).
+	Silent, Forgotten Quiet
 }
 
 // Answered is the share of the window's reports answered correctly, %.
@@ -123,6 +146,9 @@ func Measure(dir string, realServers, agents int, p Params, wait func(time.Durat
 	var dlog strings.Builder
 	dcmd := lab.Command(lab.Director, self, "-test.run=^$")
 	dcmd.Env = append(cleanEnv(), envRole+"=director", envDir+"="+ddir, envN+"="+strconv.Itoa(realServers))
+	if p.Forget > 0 {
+		dcmd.Env = append(dcmd.Env, envForget+"="+p.Forget.String())
+	}
 	dcmd.Stderr = &limitWriter{w: &dlog, n: 64 << 10}
 	dout, err := dcmd.StdoutPipe()
 	if err != nil {
@@ -260,8 +286,50 @@ func Measure(dir string, realServers, agents int, p Params, wait func(time.Durat
 		if err := json.Unmarshal([]byte(line), &row.Gen); err != nil {
 			return row, fmt.Errorf("agents' result %q: %v (%s)", line, err, glog.String())
 		}
+		if p.Quiet > 0 {
+			// The agents' last reports left about Grace before they
+			// ended: every agent is silent dead_after (3 s) later.
+			stopped := time.Now().Add(-p.Grace)
+			quiet := func(at time.Time) (Quiet, error) {
+				wait(time.Until(at))
+				return measureQuiet(pid, p.Quiet, profiling, dcmd, wait)
+			}
+			if row.Silent, err = quiet(stopped.Add(4 * time.Second)); err != nil {
+				return row, err
+			}
+			if p.Forget > 0 {
+				if row.Forgotten, err = quiet(stopped.Add(p.Forget + 2*time.Second)); err != nil {
+					return row, err
+				}
+			}
+		}
 	}
 	return row, nil
+}
+
+// measureQuiet measures the director (pid) over d, with its profile
+// (profileOnSignal) when profiling.
+func measureQuiet(pid int, d time.Duration, profiling bool, dcmd *exec.Cmd, wait func(time.Duration)) (Quiet, error) {
+	q := Quiet{Window: d}
+	s0, err := ops.ReadProc("/proc", pid)
+	if err != nil {
+		return q, err
+	}
+	if profiling {
+		_ = dcmd.Process.Signal(syscall.SIGUSR1)
+	}
+	t0 := time.Now()
+	wait(d)
+	s1, err := ops.ReadProc("/proc", pid)
+	if profiling {
+		_ = dcmd.Process.Signal(syscall.SIGUSR2)
+	}
+	if err != nil {
+		return q, err
+	}
+	q.CPUPct = 100 * float64(s1.Ticks-s0.Ticks) / 100 / time.Since(t0).Seconds()
+	q.RSSMiB = float64(s1.RSSKiB) / 1024
+	return q, nil
 }
 
 // cleanEnv is the environment without systemd's notify socket and the

@@ -77,8 +77,9 @@ func profile(path string) (func(), error) {
 }
 
 // runDirector is the director process: director/app on the fake IPVS with
-// n real servers, in dir, until SIGTERM. It prints "READY" once ready.
-func runDirector(dir string, n int, stdout io.Writer) error {
+// n real servers, in dir, until SIGTERM; a silent agent is forgotten after
+// forget (0: the director's default). It prints "READY" once ready.
+func runDirector(dir string, n int, forget time.Duration, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(dir, "key"), append(append([]byte(nil), Secret...), '\n'), 0o600); err != nil {
 		return err
 	}
@@ -105,11 +106,12 @@ func runDirector(dir string, n int, stdout io.Writer) error {
 	fake := fakeIPVS{&lvstest.Fake{}}
 	a := app.New(cfg, app.Options{
 		Loader: loader, Log: log,
-		Socket:     filepath.Join(dir, "ctl.sock"),
-		StateDir:   filepath.Join(dir, "state"),
-		OpenIPVS:   func(*slog.Logger) (app.IPVS, error) { return fake, nil },
-		SysctlRoot: filepath.Join(dir, "sys"),
-		HostChecks: &off,
+		Socket:            filepath.Join(dir, "ctl.sock"),
+		StateDir:          filepath.Join(dir, "state"),
+		OpenIPVS:          func(*slog.Logger) (app.IPVS, error) { return fake, nil },
+		SysctlRoot:        filepath.Join(dir, "sys"),
+		HostChecks:        &off,
+		ForgetAgentsAfter: forget,
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -132,7 +134,8 @@ func runDirector(dir string, n int, stdout io.Writer) error {
 
 // profileOnSignal writes the process's CPU profile to path from SIGUSR1
 // to SIGUSR2 (Measure sends them at the window's start and end: the
-// steady state only, not the warm-up). The returned function stops it.
+// steady state only, not the warm-up); the quiet windows after it
+// (Params.Quiet) to path.2 and path.3. The returned function stops it.
 func profileOnSignal(path string, log *slog.Logger) func() {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
@@ -141,6 +144,7 @@ func profileOnSignal(path string, log *slog.Logger) func() {
 	go func() {
 		defer close(ended)
 		var stop func()
+		n := 0 // profiles begun
 		defer func() {
 			if stop != nil {
 				stop()
@@ -153,9 +157,14 @@ func profileOnSignal(path string, log *slog.Logger) func() {
 			case s := <-sig:
 				switch {
 				case s == syscall.SIGUSR1 && stop == nil:
+					n++
+					p := path
+					if n > 1 {
+						p = fmt.Sprintf("%s.%d", path, n)
+					}
 					var err error
-					if stop, err = profile(path); err != nil {
-						log.Error("cpu profile", "path", path, "err", err)
+					if stop, err = profile(p); err != nil {
+						log.Error("cpu profile", "path", p, "err", err)
 					}
 				case s == syscall.SIGUSR2 && stop != nil:
 					stop()

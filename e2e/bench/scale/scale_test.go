@@ -1,6 +1,7 @@
 package scale
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,13 +41,18 @@ func TestNetnsScaleSmoke(t *testing.T) {
 // and 10,000 agents (and 10,000 real servers without agents), written to
 // docs/benchmarks-scale.md. It needs TANDEM_BENCH=1 too; it fails when a
 // row cannot be measured or a reply is wrong (Gen.Bad), not on the
-// figures (slow is not wrong).
+// figures (slow is not wrong). TANDEM_SCALE_ONLY=N measures the row of N
+// agents only; TANDEM_SCALE_QUIET=10s also measures the director after
+// the agents stop (Params.Quiet, agents forgotten after 20 s).
 func TestNetnsBenchScale(t *testing.T) {
 	testutil.Netns(t)
 	if os.Getenv("TANDEM_BENCH") == "" {
 		t.Skip("a benchmark: make bench-scale (TANDEM_BENCH=1)")
 	}
 	p := Params{Warm: 10 * time.Second, MaxWarm: 2 * time.Minute, Window: 20 * time.Second, Grace: 2 * time.Second}
+	if d, err := time.ParseDuration(os.Getenv("TANDEM_SCALE_QUIET")); err == nil { // the director after the agents stop
+		p.Quiet, p.Forget = d, 20*time.Second
+	}
 	host := HostLine()
 	start := time.Now()
 	var rows []Row
@@ -58,10 +64,13 @@ func TestNetnsBenchScale(t *testing.T) {
 	// its time goes is on the page.
 	self, _ := os.Executable()
 	prof := filepath.Join(t.TempDir(), "director.prof")
+	if p := os.Getenv(envProfile); p != "" {
+		prof = p
+	}
 	var shares []Share
 	for i, c := range cases {
-		if i == len(cases)-1 && os.Getenv("TANDEM_SCALE_PROFILE") == "" {
-			t.Setenv("TANDEM_SCALE_PROFILE", prof)
+		if i == len(cases)-1 && os.Getenv(envProfile) == "" {
+			t.Setenv(envProfile, prof)
 		}
 		row, err := Measure(t.TempDir(), c.rs, c.agents, p, testutil.Settle)
 		if err != nil {
@@ -70,6 +79,10 @@ func TestNetnsBenchScale(t *testing.T) {
 		t.Logf("MEASURED %d real servers, %d agents: CPU %.2f %%, RSS %.1f MiB, %d reports, %.2f %% answered, %d late, %d bad (%s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, %.1f per wake-up, kernel drops %d at the director, %d at the agents, %d replies > 5 ms (sent %.1f s to %.1f s into the window), warm-up %v (unsettled %v)",
 			c.rs, c.agents, row.CPUPct, row.RSSMiB, row.Gen.Sent, row.Answered(), row.Gen.Late, row.Gen.Bad, row.Gen.Why, row.Gen.P50US, row.Gen.P99US, row.Gen.MaxUS, row.Gen.Bursts,
 			row.DirectorDrops, row.AgentsDrops, row.Gen.Slow, row.Gen.SlowFrom, row.Gen.SlowTo, row.Gen.Warmup.Round(time.Millisecond), row.Gen.Unsettled)
+		if p.Quiet > 0 && c.agents > 0 {
+			t.Logf("MEASURED %d agents stopped: every one silent, still in the table: CPU %.2f %%, RSS %.1f MiB; forgotten: CPU %.2f %%, RSS %.1f MiB (%v each)",
+				c.agents, row.Silent.CPUPct, row.Silent.RSSMiB, row.Forgotten.CPUPct, row.Forgotten.RSSMiB, p.Quiet)
+		}
 		// Slow is a figure; wrong is a failure: a reply that is not the
 		// answer to a report sent (another agent's, a wrong weight, a
 		// bad seal) means the director answers wrongly.
@@ -84,6 +97,13 @@ func TestNetnsBenchScale(t *testing.T) {
 		}
 		for _, x := range shares {
 			t.Logf("PROFILE %5.1f %%  %s", x.Pct, x.What)
+		}
+	}
+	for i, what := range []string{"silent", "forgotten"} { // the quiet windows (TANDEM_SCALE_QUIET)
+		if q, err := Shares(self, fmt.Sprintf("%s.%d", prof, i+2)); err == nil {
+			for _, x := range q {
+				t.Logf("PROFILE (agents %s) %5.1f %%  %s", what, x.Pct, x.What)
+			}
 		}
 	}
 	if len(rows) != 5 {
