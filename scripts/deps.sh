@@ -31,7 +31,8 @@ fi
 # package by scripts/promtool.sh in one fetch, never installed: the package
 # would start a Prometheus server.
 scripts/prometheus.sh --version >/dev/null
-# FRR's bgpd (director/bgp's test router), unpacked from Debian's frr
+# FRR's bgpd and zebra (director/bgp's test router, the BGP lab's ECMP
+# router in e2e/prodlab), unpacked from Debian's frr
 # package by scripts/frr.sh, never installed: the package would start FRR.
 scripts/frr.sh --version >/dev/null
 command -v go >/dev/null || { echo "deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs FRR's bgpd (or vtysh, with TANDEM_FRR_TOOL=vtysh) of Debian 12's
-# `frr` package with the given arguments, for the BGP tests of
-# director/bgp. The package is never installed (it would start FRR's
-# daemons): the first run fetches frr and the two libraries bgpd needs
+# Runs FRR's bgpd (or vtysh or zebra: TANDEM_FRR_TOOL=vtysh or zebra) of
+# Debian 12's `frr` package with the given arguments, for the BGP tests of
+# director/bgp and the lab's ECMP router (e2e/prodlab/bgp.go: zebra
+# installs bgpd's multipath routes in the router's namespace). The package
+# is never installed (it would start FRR's daemons): the first run
+# fetches frr and the two libraries bgpd needs
 # that a base system lacks (libyang2, libc-ares2) with `apt-get download`,
-# unpacks them with `dpkg-deb -x` and keeps bgpd, vtysh and their shared
-# libraries in $TANDEM_TOOLS_DIR/frr (default /usr/local/lib/tandem-tools).
+# unpacks them with `dpkg-deb -x` and keeps bgpd, zebra, vtysh and their
+# shared libraries in $TANDEM_TOOLS_DIR/frr (default /usr/local/lib/tandem-tools).
 # The first run needs write access there (root for the default); apt-get
 # update is run when the package lists do not know frr yet (root only).
 #
@@ -26,11 +28,11 @@ fail() {
 }
 
 case $name in
-bgpd | vtysh) ;;
-*) fail "TANDEM_FRR_TOOL=$name: want bgpd or vtysh" ;;
+bgpd | vtysh | zebra) ;;
+*) fail "TANDEM_FRR_TOOL=$name: want bgpd, vtysh or zebra" ;;
 esac
 
-if [ ! -x "$dir/bgpd" ] || [ ! -x "$dir/vtysh" ] || [ ! -d "$dir/lib" ]; then
+if [ ! -x "$dir/bgpd" ] || [ ! -x "$dir/vtysh" ] || [ ! -x "$dir/zebra" ] || [ ! -d "$dir/lib" ]; then
 	for c in apt-get dpkg-deb; do
 		command -v "$c" >/dev/null || fail "$c not found: bgpd is fetched from Debian's frr package (Debian or Ubuntu only)"
 	done
@@ -56,16 +58,28 @@ if [ ! -x "$dir/bgpd" ] || [ ! -x "$dir/vtysh" ] || [ ! -d "$dir/lib" ]; then
 	new=$dir.$$
 	rm -rf "$new"
 	mkdir -p "$new/lib"
-	cp "$tmp/root/usr/lib/frr/bgpd" "$tmp/root/usr/bin/vtysh" "$new/"
+	cp "$tmp/root/usr/lib/frr/bgpd" "$tmp/root/usr/lib/frr/zebra" "$tmp/root/usr/bin/vtysh" "$new/"
 	cp -P "$tmp"/root/usr/lib/*/frr/libfrr.so.* "$tmp"/root/usr/lib/*/frr/libfrrcares.so.* \
 		"$tmp"/root/usr/lib/*/libyang.so.* "$tmp"/root/usr/lib/*/libcares.so.* "$new/lib/"
-	chmod 0755 "$new/bgpd" "$new/vtysh"
+	chmod 0755 "$new/bgpd" "$new/zebra" "$new/vtysh"
 	# Swap the directory in whole: a concurrent run never sees half of it.
 	rm -rf "$dir"
 	mv "$new" "$dir"
 	rm -rf "$tmp"
 	trap - EXIT
-	echo "frr.sh: $dir holds bgpd and vtysh" >&2
+	echo "frr.sh: $dir holds bgpd, zebra and vtysh" >&2
+fi
+# zebra will not start without the vty group FRR was built with (frrvty),
+# which only the installed package creates. Where the group is missing,
+# zebra runs in a mount namespace of its own whose /etc/group has it
+# (root only): the machine's own /etc/group is never changed.
+if [ "$name" = zebra ] && [ -z "${TANDEM_FRR_MOUNTNS:-}" ] && ! getent group frrvty >/dev/null; then
+	[ "$(id -u)" = 0 ] || fail "zebra needs the group frrvty, or root to give it one in a mount namespace"
+	g=$(mktemp)
+	cat /etc/group >"$g"
+	echo "frrvty:x:0:" >>"$g"
+	export TANDEM_FRR_MOUNTNS=1 TANDEM_FRR_TOOL=zebra
+	exec unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/group && rm -f "$0" && exec "$@"' "$g" "$0" "$@"
 fi
 export LD_LIBRARY_PATH=$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 exec "$dir/$name" "$@"
