@@ -34,8 +34,10 @@ configuration, the daemon and its role, the ip_vs module and the schedulers,
 the IPVS sysctls (expire_nodest_conn, expire_quiescent_template,
 conn_reuse_mode), ip_forward, whether the firewall lets VRRP (IP protocol 112)
 in (an nftables DROP in the input path makes both directors MASTER), the
-interfaces, the heartbeat key, a keepalived running beside, and the real
-servers the daemon sees down. Exit 1 if anything FAILs.`,
+interfaces, the heartbeat key, a keepalived running beside, the real
+servers the daemon sees down, and in BGP mode mh with mh-fallback,
+sloppy_tcp, each VIP on lo, the BGP sessions and the announcements.
+Exit 1 if anything FAILs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d := &doctor{Out: cmd.OutOrStdout(), Width: 13}
@@ -65,6 +67,10 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 	d.Add(doctorpkg.OK, "config", "%s is valid (%s; %d vrrp_instance, %d virtual_server)", g.config, cfg.Format, len(cfg.VRRP), len(cfg.Services))
 
 	st, err := g.daemon().status(ctx, control.StatusArgs{})
+	var running *control.Status // for the checks that read the daemon's view
+	if err == nil {
+		running = &st
+	}
 	if err != nil {
 		d.Add(doctorpkg.Fail, "daemon", "%v", err)
 	} else {
@@ -190,6 +196,7 @@ func runDoctor(ctx context.Context, g *globals, d *doctor, sysRoot string) {
 			d.Add(doctorpkg.Fail, "vrrp", "%s: %s", v.Instance, v.Error)
 		}
 	}
+	doctorBGP(d, cfg, running, sysRoot, loAddrs())
 }
 
 // doctorSysctls compares the IPVS sysctls with the configuration and says
