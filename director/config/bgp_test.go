@@ -28,7 +28,8 @@ func TestNativeBGP(t *testing.T) {
 			{Address: netip.MustParseAddr("2001:db8:ff::1"), AS: 65000, Port: 1179, HoldTime: DefaultBGPHoldTime, MultihopTTL: 2,
 				MaxPrefixes: 10, Pos: Pos{f, 13}},
 		},
-		Pos: Pos{f, 4},
+		AgreementPort: DefaultBGPAgreementPort,
+		Pos:           Pos{f, 4},
 	}
 	if diff := cmp.Diff(want, c.BGP, cmpModel...); diff != "" {
 		t.Errorf("bgp (-want +got):\n%s", diff)
@@ -52,13 +53,37 @@ func TestNativeBGPDefaults(t *testing.T) {
 	}
 	want := &BGP{LocalAS: 65001, RouterID: netip.MustParseAddr("10.0.0.11"), GracefulShutdownWait: DefaultBGPGracefulShutdownWait,
 		VIPs:  []BGPVIP{{Addr: netip.MustParseAddr("192.0.2.10")}},
-		Peers: []BGPPeer{{Address: netip.MustParseAddr("10.0.0.1"), AS: 65000, Port: 179, HoldTime: 90 * time.Second, MaxPrefixes: 1000}}}
+		Peers:         []BGPPeer{{Address: netip.MustParseAddr("10.0.0.1"), AS: 65000, Port: 179, HoldTime: 90 * time.Second, MaxPrefixes: 1000}},
+		AgreementPort: 7482}
 	if diff := cmp.Diff(want, c.BGP, append(cmpModel, cmpopts.IgnoreTypes(Pos{}))...); diff != "" {
 		t.Errorf("bgp (-want +got):\n%s", diff)
 	}
 	if c, err := ParseNative("d.yaml", []byte("version: 1\n"+vs4)); err != nil || c.BGP != nil {
 		t.Errorf("no bgp block: BGP = %+v, err %v", c.BGP, err)
 	}
+}
+
+// TestNativeBGPDirectors: bgp.directors, agreement_port and
+// agreement_address read, written back, and their defaults.
+func TestNativeBGPDirectors(t *testing.T) {
+	in := "version: 1\nnode: lb1\nbgp:\n  local_as: 65001\n  router_id: 10.0.0.11\n  peers: [{address: 10.0.0.1, as: 65000}]\n" +
+		"  directors: [10.0.0.12, \"2001:db8::13\"]\n  agreement_port: 7500\n  agreement_address: 10.0.0.11\n" + vs4
+	c, err := ParseNative("d.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []BGPDirector{{Addr: netip.MustParseAddr("10.0.0.12"), Pos: Pos{"d.yaml", 7}}, {Addr: netip.MustParseAddr("2001:db8::13"), Pos: Pos{"d.yaml", 7}}}
+	if diff := cmp.Diff(want, c.BGP.Directors, cmpModel...); diff != "" {
+		t.Errorf("directors (-want +got):\n%s", diff)
+	}
+	if c.BGP.AgreementPort != 7500 || c.BGP.AgreementAddress != netip.MustParseAddr("10.0.0.11") {
+		t.Errorf("agreement_port %d, agreement_address %v", c.BGP.AgreementPort, c.BGP.AgreementAddress)
+	}
+	// node (3) + header 63 + one IPv4 service (17).
+	if n := c.BGPAgreementBytes(); n != 3+63+17 {
+		t.Errorf("BGPAgreementBytes = %d", n)
+	}
+	roundTrip(t, c)
 }
 
 const vs4 = "virtual_servers:\n  - address: 192.0.2.10:80\n    real_servers: [{address: 198.51.100.1}]\n"
@@ -118,6 +143,18 @@ func TestNativeBGPErrors(t *testing.T) {
 		{"vip held by vrrp", b(base+peer) + "vrrp_instances:\n  - {name: VI, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [192.0.2.10/24]}\n", []string{
 			`d.yaml:7: bgp: VIP 192.0.2.10 is also a VIP of vrrp_instance "VI": a VIP is announced by BGP or held by VRRP, not both`,
 		}},
+		{"directors", b(base + peer + "  directors: [10.0.0.12, 10.0.0.12, 224.0.0.1, \"::ffff:10.0.0.1\", 10.0.0.11]\n  agreement_address: 10.0.0.11\n  agreement_port: 0\n"), []string{
+			`d.yaml:6: key "bgp.directors[1]": 10.0.0.12 is listed twice (first at line 6)`,
+			`d.yaml:6: key "bgp.directors[2]": 224.0.0.1 is a multicast address`,
+			`d.yaml:6: key "bgp.directors[3]": ::ffff:10.0.0.1 is an IPv4-mapped address: write the IPv4 address`,
+			`d.yaml:8: key "bgp.agreement_port": 0 is out of range 1..65535`,
+		}},
+		{"own address", b(base + peer + "  directors: [10.0.0.12, 10.0.0.11]\n  agreement_address: 10.0.0.11\n"), []string{
+			`d.yaml:6: bgp: director 10.0.0.11 is bgp.agreement_address, this director's own address: list the other directors only`,
+		}},
+		{"agreement message too big", "version: 1\nnode: lb1\nbgp:\n" + base + "  peers: [{address: \"2001:db8::1\", as: 65000}]\n  directors: [10.0.0.12]\nvirtual_servers:\n" + manyServices(47), []string{
+			`d.yaml:4: bgp: directors: the agreement message of this director (node "lb1" and every service of the announced VIPs) is 1429 bytes, over one datagram of 1400: at most about 74 IPv4 or 43 IPv6 services (name of 64 bytes); announce fewer VIPs here (bgp.vips) or drop bgp.directors`,
+		}},
 		{"explicit vips avoid the vrrp one", b(base+"  vips: [192.0.2.10]\n"+peer) + "  - address: 192.0.2.20:80\n    real_servers: [{address: 198.51.100.1}]\n" +
 			"vrrp_instances:\n  - {name: VI, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [192.0.2.20/24]}\n", nil},
 	} {
@@ -128,6 +165,15 @@ func TestNativeBGPErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyServices is n IPv6 virtual servers on one VIP.
+func manyServices(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "  - address: \"[2001:db8::10]:%d\"\n    real_servers: [{address: \"2001:db8:1::1\"}]\n", 1000+i)
+	}
+	return b.String()
 }
 
 func numbered(s string) string {

@@ -30,7 +30,25 @@ type BGP struct {
 	VIPs []BGPVIP
 	// Peers are the routers.
 	Peers []BGPPeer
-	Pos   Pos
+	// Directors are the other directors of the tier (not this one): with
+	// them, a VIP is first announced only when this director's IPVS
+	// fingerprints match those of every director announcing it
+	// (director/bgp/agree). Empty: no agreement, a VIP is announced once
+	// its own services are programmed.
+	Directors []BGPDirector
+	// AgreementPort is the UDP port of the agreement (default 7482), the
+	// same on every director; AgreementAddress the local address it is
+	// bound to and sent from (invalid: every address, the kernel picks
+	// the source).
+	AgreementPort    int
+	AgreementAddress netip.Addr
+	Pos              Pos
+}
+
+// BGPDirector is one address of bgp.directors.
+type BGPDirector struct {
+	Addr netip.Addr
+	Pos  Pos
 }
 
 // BGPVIP is one address of bgp.vips.
@@ -76,7 +94,38 @@ const (
 	MaxBGPPeers                    = 64
 	MaxBGPCommunities              = 32
 	MaxBGPVIPs                     = 4096
+	MaxBGPDirectors                = 64
+	DefaultBGPAgreementPort        = 7482
 )
+
+// The agreement's datagram (director/bgp/agree, wire.go): one datagram of
+// at most MaxBGPAgreementBytes, a header and the node name, then one entry
+// per service of an announced VIP; agree's tests check that these sizes
+// are its own.
+const (
+	MaxBGPAgreementBytes = 1400
+	bgpAgreementHeader   = 28 + 1 + 2 + 32 // header, name length, count, tag
+	bgpAgreementEntry4   = 17
+	bgpAgreementEntry6   = 29
+)
+
+// BGPAgreementBytes is the size of this director's agreement datagram:
+// the node name and the services of the announced VIPs.
+func (c *Config) BGPAgreementBytes() int {
+	n := bgpAgreementHeader + len(c.NodeName())
+	for i := range c.Services {
+		s := &c.Services[i]
+		if !c.Announces(s) {
+			continue
+		}
+		if s.Addr.Addr().Is4() {
+			n += bgpAgreementEntry4
+		} else {
+			n += bgpAgreementEntry6
+		}
+	}
+	return n
+}
 
 // msgASN checks an AS number: 1..4294967294 without AS_TRANS (23456) and
 // the reserved 65535.
@@ -188,6 +237,19 @@ func (v *validator) bgp(c *Config) {
 	fam := map[bool]bool{}
 	for _, p := range b.Peers {
 		fam[p.Address.Is4()] = true
+	}
+	for _, dr := range b.Directors {
+		if dr.Addr == b.AgreementAddress {
+			v.bad(dr.Pos, "bgp: director %s is bgp.agreement_address, this director's own address: list the other directors only", dr.Addr)
+		}
+	}
+	if len(b.Directors) > 0 {
+		if n := c.BGPAgreementBytes(); n > MaxBGPAgreementBytes {
+			v.bad(b.Pos, "bgp: directors: the agreement message of this director (node %q and every service of the announced VIPs) is %d bytes, over one datagram of %d: at most about 74 IPv4 or 43 IPv6 services (name of 64 bytes); announce fewer VIPs here (bgp.vips) or drop bgp.directors", c.NodeName(), n, MaxBGPAgreementBytes)
+		}
+		if len(c.NodeName()) > 255 {
+			v.bad(b.Pos, "bgp: directors: node name of %d bytes, at most 255 in the agreement message", len(c.NodeName()))
+		}
 	}
 	vips := c.AnnouncedVIPs()
 	if len(vips) == 0 {

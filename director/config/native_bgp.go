@@ -26,7 +26,7 @@ func asnTo(dst *uint32) func(strictyaml.Value) {
 }
 
 func (d *ndec) bgp(v strictyaml.Value, c *Config) {
-	b := &BGP{GracefulShutdownWait: DefaultBGPGracefulShutdownWait, Pos: d.pos(v)}
+	b := &BGP{GracefulShutdownWait: DefaultBGPGracefulShutdownWait, AgreementPort: DefaultBGPAgreementPort, Pos: d.pos(v)}
 	p := v.Mapping(strictyaml.Fields{
 		"local_as": asnTo(&b.LocalAS),
 		"router_id": func(v strictyaml.Value) {
@@ -79,6 +79,41 @@ func (d *ndec) bgp(v strictyaml.Value, c *Config) {
 				default:
 					seen[a] = e.Line()
 					b.VIPs = append(b.VIPs, BGPVIP{Addr: a, Pos: d.pos(e)})
+				}
+			})
+		},
+		"agreement_port": strictyaml.Int(&b.AgreementPort, 1, 65535),
+		"agreement_address": func(v strictyaml.Value) {
+			var a netip.Addr
+			addrTo(&a)(v)
+			switch {
+			case !a.IsValid():
+			case a.Is4In6():
+				v.Errorf("%s is an IPv4-mapped address: write the IPv4 address", a)
+			case a.IsMulticast():
+				v.Errorf("%s is a multicast address", a)
+			default:
+				b.AgreementAddress = a
+			}
+		},
+		"directors": func(v strictyaml.Value) {
+			seen := map[netip.Addr]int{}
+			v.List(func(e strictyaml.Value) {
+				var a netip.Addr
+				addrTo(&a)(e)
+				switch {
+				case !a.IsValid():
+				case a.Is4In6():
+					e.Errorf("%s is an IPv4-mapped address: write the IPv4 address", a)
+				case a.IsMulticast():
+					e.Errorf("%s is a multicast address", a)
+				case seen[a] != 0:
+					e.Errorf("%s is listed twice (first at line %d)", a, seen[a])
+				case len(b.Directors) == MaxBGPDirectors:
+					e.Errorf("more than %d directors", MaxBGPDirectors)
+				default:
+					seen[a] = e.Line()
+					b.Directors = append(b.Directors, BGPDirector{Addr: a, Pos: d.pos(e)})
 				}
 			})
 		},
@@ -161,6 +196,16 @@ func marshalBGP(m *mnode, b *BGP) {
 		for _, v := range b.VIPs {
 			s.n.Content = append(s.n.Content, strNode(v.Addr.String()))
 		}
+	}
+	if len(b.Directors) > 0 {
+		s := m.seq("directors")
+		for _, dr := range b.Directors {
+			s.n.Content = append(s.n.Content, strNode(dr.Addr.String()))
+		}
+	}
+	m.intIf("agreement_port", b.AgreementPort, DefaultBGPAgreementPort)
+	if b.AgreementAddress.IsValid() {
+		m.str("agreement_address", b.AgreementAddress.String())
 	}
 	s := m.seq("peers")
 	for i := range b.Peers {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/shared/hbproto"
 )
 
@@ -262,4 +263,32 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip\n in  %x\n out %x", b[:len(b)-TagSize], out)
 		}
 	})
+}
+
+// TestConfigSize: the config's bound on the message (config.BGPAgreementBytes,
+// checked by check-config) is this package's Size.
+func TestConfigSize(t *testing.T) {
+	in := `version: 1
+node: lb-size
+bgp:
+  local_as: 65001
+  router_id: 10.0.0.11
+  peers: [{address: 10.0.0.1, as: 65000}, {address: "2001:db8::1", as: 65000}]
+  directors: [10.0.0.12]
+virtual_servers:
+  - {address: 192.0.2.10:80, real_servers: [{address: 198.51.100.1}]}
+  - {address: 192.0.2.10:443, real_servers: [{address: 198.51.100.1}]}
+  - {address: "[2001:db8::10]:80", protocol: UDP, real_servers: [{address: "2001:db8:1::1"}]}
+`
+	c, err := config.ParseNative("d.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := []Service{{Key: key("TCP 192.0.2.10:80")}, {Key: key("TCP 192.0.2.10:443")}, {Key: key("UDP [2001:db8::10]:80")}}
+	if got, want := c.BGPAgreementBytes(), Size("lb-size", ss); got != want {
+		t.Errorf("config says %d bytes, agree %d", got, want)
+	}
+	if config.MaxBGPAgreementBytes != MaxDatagram || config.DefaultBGPAgreementPort != DefaultPort {
+		t.Error("config's bound or port differs from agree's")
+	}
 }
