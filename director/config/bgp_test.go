@@ -52,7 +52,7 @@ func TestNativeBGPDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &BGP{LocalAS: 65001, RouterID: netip.MustParseAddr("10.0.0.11"), GracefulShutdownWait: DefaultBGPGracefulShutdownWait,
-		VIPs:  []BGPVIP{{Addr: netip.MustParseAddr("192.0.2.10")}},
+		VIPs:          []BGPVIP{{Addr: netip.MustParseAddr("192.0.2.10")}},
 		Peers:         []BGPPeer{{Address: netip.MustParseAddr("10.0.0.1"), AS: 65000, Port: 179, HoldTime: 90 * time.Second, MaxPrefixes: 1000}},
 		AgreementPort: 7482}
 	if diff := cmp.Diff(want, c.BGP, append(cmpModel, cmpopts.IgnoreTypes(Pos{}))...); diff != "" {
