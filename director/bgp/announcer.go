@@ -103,8 +103,13 @@ type Stop struct{}
 // announced only while the gate is open. A gate that closes does not
 // withdraw what is announced: the directors' tables differ for a moment
 // at every reload or pool change, and all of them withdrawing at once
-// would take the service down. The gate starts closed.
-type Fingerprint struct{ Agreed bool }
+// would take the service down. The gate starts closed. With VIP set it
+// is that VIP's gate (the agreement between directors is per VIP);
+// without, every VIP's, and the gate a VIP seen later starts with.
+type Fingerprint struct {
+	VIP    netip.Addr
+	Agreed bool
+}
 
 // Session: the BGP session with Peer is established (Up) or not. With no
 // session established, a graceful withdrawal does not wait: no router
@@ -206,6 +211,7 @@ type VIPStatus struct {
 
 type vip struct {
 	programmed, quorum bool
+	agreed             bool // its fingerprint gate
 	state              State
 	until              time.Time
 }
@@ -218,7 +224,7 @@ type Announcer struct {
 	sessions map[netip.Addr]bool // established peers only
 	drain    bool
 	stopping bool
-	gate     bool
+	gate     bool // the fingerprint gate of a VIP seen later
 }
 
 // New returns an Announcer with no VIP, no session and the fingerprint
@@ -254,7 +260,14 @@ func (a *Announcer) Step(now time.Time, ev Event) []Action {
 	case Stop:
 		a.stopping = true
 	case Fingerprint:
+		if e.VIP.IsValid() {
+			a.get(e.VIP).agreed = e.Agreed
+			break
+		}
 		a.gate = e.Agreed
+		for _, v := range a.vips {
+			v.agreed = e.Agreed
+		}
 	case Session:
 		if e.Up {
 			a.sessions[e.Peer] = true
@@ -269,7 +282,7 @@ func (a *Announcer) Step(now time.Time, ev Event) []Action {
 func (a *Announcer) get(addr netip.Addr) *vip {
 	v := a.vips[addr]
 	if v == nil {
-		v = &vip{}
+		v = &vip{agreed: a.gate}
 		a.vips[addr] = v
 	}
 	return v
@@ -286,7 +299,7 @@ func (a *Announcer) why(v *vip) string {
 		return "quorum down"
 	case a.drain:
 		return "drain --self"
-	case v.state == Withdrawn && !a.gate:
+	case v.state == Withdrawn && !v.agreed:
 		return "IPVS fingerprint not agreed"
 	}
 	return ""

@@ -74,6 +74,16 @@ func TestAnnouncer(t *testing.T) {
 			step{at: 9 * time.Second, ev: Quorum{VIP: vip4, Up: true}, next: -1},
 			step{at: 10 * time.Second, ev: Fingerprint{Agreed: true}, want: []string{"announce 192.0.2.10/32 65000:7 (service programmed, quorum up)"}, next: -1},
 		)},
+		{name: "gate per VIP: each opens its own, the global one all", steps: []step{
+			{ev: Service{VIP: vip4, Programmed: true}, next: -1},
+			{ev: Quorum{VIP: vip4, Up: true}, next: -1},
+			{ev: Service{VIP: vip6, Programmed: true}, next: -1},
+			{ev: Quorum{VIP: vip6, Up: true}, next: -1},
+			{ev: Fingerprint{VIP: vip6, Agreed: true}, want: []string{"announce 2001:db8::10/128 65000:7 (service programmed, quorum up)"}, next: -1},
+			{ev: Fingerprint{VIP: vip6, Agreed: false}, next: -1}, // closing withdraws nothing
+			{ev: Fingerprint{VIP: vip4, Agreed: false}, next: -1},
+			{ev: Fingerprint{Agreed: true}, want: []string{"announce 192.0.2.10/32 65000:7 (service programmed, quorum up)"}, next: -1},
+		}},
 		{name: "service gone: withdrawn at once", steps: append(ready[:len(ready):len(ready)],
 			step{ev: Service{VIP: vip6, Programmed: false}, want: []string{"withdraw 2001:db8::10/128 (IPVS service not programmed)"}, next: -1},
 		)},
