@@ -191,11 +191,17 @@ type App struct {
 	fullPollAt   time.Time
 	fullPollTook time.Duration
 	// The main loop's timed work (nextWake): when the draining services
-	// and the kept VIPs were last looked at, and when an agent may next
-	// go silent or be forgotten.
-	drainedAt  time.Time
-	keptAt     time.Time
-	agentsDue  time.Time
+	// and the kept VIPs were last looked at; the agents by when each is
+	// next looked at (heartbeat.go), the agents gauge's counts (set:
+	// the gauge shows them).
+	drainedAt      time.Time
+	keptAt         time.Time
+	agentsQ        agentQueue
+	agentsBatch    []*agentInfo
+	agentCounts    map[string]int
+	agentCountsSet bool
+	// heardOf replaces the listener's Heard (tests; nil: a.hb's).
+	heardOf    func(netip.Addr) (agents.Heard, bool)
 	applyRetry applyRetry
 	// The systemd watchdog: its period (a quarter of WatchdogSec; 0: off)
 	// and the last ping.
@@ -335,6 +341,7 @@ func New(cfg *config.Config, opts Options) *App {
 		byKey:       map[string]*service{},
 		byIP:        map[netip.Addr][]*service{},
 		agentsTab:   map[netip.Addr]*agentInfo{},
+		agentCounts: newAgentCounts(),
 		drains:      map[netip.AddrPort]string{},
 		events:      make(chan event, 1024),
 		cmds:        make(chan command),
@@ -677,7 +684,6 @@ func (a *App) onEvent(ev event) {
 		a.onCheck(e)
 	case agentEvent:
 		a.onAgent(e)
-		a.agentSeen(a.agentsTab[e.r.Agent.RealIP.Unmap()])
 	case instanceDone:
 		a.onInstanceDone(e)
 	case fullPollDone:
@@ -686,8 +692,9 @@ func (a *App) onEvent(ev event) {
 }
 
 // tick lets time pass in every pool (agent expiry, drain timeouts).
+// The agents due were looked at before (agentsTick): their pools know of
+// the reports the listener answered alone.
 func (a *App) tick() {
-	a.syncAgents() // the reports the listener answered alone, before any agent expires
 	now := a.now()
 	for _, s := range a.services {
 		if d := s.pool.NextDeadline(); !d.IsZero() && !d.After(now) {
@@ -709,7 +716,8 @@ func (a *App) tick() {
 //   - the VIPs kept from a previous run, every PollInterval while an
 //     instance keeps them (until it is MASTER or hears another master);
 //   - the safety read of the whole table (resyncAt), in the background;
-//   - an agent going silent or being forgotten (agentsDue);
+//   - an agent to look at: going silent, being forgotten, or its pools to
+//     be told that it still reports (agentsAt);
 //   - a retry: a service whose write failed (backing off), a sync daemon
 //     that failed to start or stop, a failed VRRP instance, the end of a
 //     new master's hand-over grace;
@@ -728,7 +736,7 @@ func (a *App) nextWake() time.Time {
 	at(a.drainReadAt())
 	at(a.keepersAt())
 	at(a.resyncAt())
-	at(a.agentsDue)
+	at(a.agentsAt())
 	at(a.applyRetry.at)
 	at(a.retryAt())
 	at(a.bgpDeadline())
@@ -743,7 +751,7 @@ func (a *App) nextWake() time.Time {
 func (a *App) onAlarm() {
 	now := a.now()
 	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
-	if due(a.agentsDue) {
+	if due(a.agentsAt()) {
 		a.agentsTick()
 	}
 	a.tick()
@@ -810,42 +818,28 @@ func (a *App) retryAt() time.Time {
 	return next
 }
 
-// agentSeen notes that ag reported: the agents' alarm comes no later than
-// when it goes silent.
-func (a *App) agentSeen(ag *agentInfo) {
-	if ag == nil {
-		return
-	}
-	if t := ag.lastSeen.Add(a.deadAfter()); a.agentsDue.IsZero() || t.Before(a.agentsDue) {
-		a.agentsDue = t
-	}
+// agentsAt is when the next agent is due to be looked at (agentsTick),
+// zero if none.
+func (a *App) agentsAt() time.Time {
+	a.agentsQ.fit(a.deadAfter(), a.opts.ForgetAgentsAfter)
+	return a.agentsQ.next()
 }
 
-// agentsTick runs when an agent may have gone silent or may be forgotten:
-// the agents' gauges and logs (agentGauges), what shows fresh agents (the
-// view, the status line) if one went silent, and the next such moment.
-// Reports only move an agent's moment later, so the alarm may come early;
-// it then only finds the next one.
+// agentsTick looks at the agents due (lookAtAgent), and at those due
+// within a quarter of dead_after in the same wake-up; then the agents
+// gauge. Each is queued again at its next due, unless forgotten.
 func (a *App) agentsTick() {
-	for _, ag := range a.agentsTab {
-		if !ag.silent && !a.agentFresh(ag) {
-			a.markView() // gone silent since the last look
-			break
+	now := a.now()
+	a.agentsQ.fit(a.deadAfter(), a.opts.ForgetAgentsAfter)
+	batch := a.agentsQ.popDue(now.Add(a.agentsQ.dead/agentSlack), a.agentsBatch[:0])
+	for i, ag := range batch {
+		if a.lookAtAgent(ag, now) {
+			a.agentsQ.set(ag, ag.due)
 		}
+		batch[i] = nil
 	}
+	a.agentsBatch = batch[:0]
 	a.agentGauges()
-	dead := a.deadAfter()
-	var next time.Time
-	for _, ag := range a.agentsTab {
-		t := ag.lastSeen.Add(a.opts.ForgetAgentsAfter + time.Millisecond)
-		if a.agentFresh(ag) {
-			t = ag.lastSeen.Add(dead)
-		}
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
-	a.agentsDue = next
 }
 
 // deadAfter is how long an agent stays fresh after its last report

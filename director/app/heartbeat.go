@@ -1,6 +1,7 @@
 package app
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/config"
+	"github.com/tandemlb/tandem/director/metrics"
 	"github.com/tandemlb/tandem/director/pool"
 	"github.com/tandemlb/tandem/shared/hbproto"
 )
@@ -33,8 +35,9 @@ const maxStrayAgents = 4096
 
 // agentInfo is what the director knows of one agent. The reports the
 // heartbeat listener answers on its fast path (the same word again) never
-// reach the main loop: lastSeen, reports and report.Seen follow them once
-// a second (syncAgents), from the listener's slot of the agent.
+// reach the main loop: lastSeen, reports and report.Seen follow them when
+// the main loop looks at the agent (its due in the agents' queue, or a
+// status), from the listener's slot of the agent.
 type agentInfo struct {
 	ip       netip.Addr
 	report   hbproto.AgentReport
@@ -49,6 +52,14 @@ type agentInfo struct {
 	// poolAt is the last report time given to its pools.
 	slotReports uint64
 	poolAt      time.Time
+	// due is when the main loop next looks at it, idx its place in the
+	// agents' queue (agentQueue).
+	due time.Time
+	idx int
+	// bucket is what it counts as in the agents gauge ("" none yet:
+	// agentBucket); seenG and maintG are its own series.
+	bucket        string
+	seenG, maintG metrics.Gauge
 }
 
 // agentEvent is one accepted report; done is closed once the main loop
@@ -147,7 +158,8 @@ func (a *App) onAgent(ev agentEvent) {
 	}
 	switch {
 	case ag == nil:
-		ag = &agentInfo{ip: ip}
+		ag = &agentInfo{ip: ip, idx: -1}
+		ag.seenG, ag.maintG = a.met.AgentLastSeen.WithLabelValues(ip.String()), a.met.AgentMaintenance.WithLabelValues(ip.String())
 		a.agentsTab[ip] = ag
 		if known {
 			a.log.Info("agent heard", "node", r.Agent.Node, "rs", ip.String(), "peer", r.Peer.String(), "state", r.Agent.State.String(), "reason", r.Agent.Reason)
@@ -177,7 +189,9 @@ func (a *App) onAgent(ev agentEvent) {
 		}
 	}
 	a.met.Heartbeats.WithLabelValues("accepted").Inc()
-	a.met.SetAgent(ip.String(), now, r.Agent.State == hbproto.StateMaintenance)
+	a.setAgentSeen(ag)
+	a.recount(ag)
+	a.agentsQ.set(ag, now.Add(a.deadAfter()))
 	for _, s := range a.byIP[ip] {
 		st, reason := agentStateFor(&r.Agent, s.key)
 		a.perform(s, s.pool.Step(now, pool.AgentReport{Addr: ip, State: st, Reason: reason}), false)
@@ -207,45 +221,11 @@ func (a *App) agentFresh(ag *agentInfo) bool {
 	return a.now().Sub(ag.lastSeen) < d
 }
 
-// agentGauges (once a second) takes in the reports the listener answered
-// by itself (syncAgents), counts fresh agents by state, logs agents gone
-// silent and forgets long-silent ones.
-func (a *App) agentGauges() {
-	a.syncAgents()
-	counts := map[string]int{"up": 0, "down": 0, "maintenance": 0, "silent": 0}
-	for ip, ag := range a.agentsTab {
-		if f := a.agentFresh(ag); f != ag.fresh {
-			ag.fresh = f
-			a.markView() // the agents told of report_now, the reports answered alone
-		}
-		switch {
-		case a.agentFresh(ag):
-			counts[ag.report.State.String()]++
-		case a.now().Sub(ag.lastSeen) > a.opts.ForgetAgentsAfter:
-			delete(a.agentsTab, ip)
-			a.met.ForgetAgent(ip.String())
-			a.markView() // a stray's slot goes
-		default:
-			counts["silent"]++
-			if !ag.silent {
-				ag.silent = true
-				a.log.Warn("agent silent", "node", ag.report.Node, "rs", ip.String(), "last_seen", ag.lastSeen.Format(time.RFC3339))
-			}
-		}
-	}
-	for st, n := range counts {
-		a.met.Agents.WithLabelValues(st).Set(float64(n))
-	}
-}
-
 // takeHeard takes in what the heartbeat listener saw of ag since the last
 // look (the reports it answered alone): the time and count of its reports
 // and its witness list.
 func (a *App) takeHeard(ag *agentInfo) {
-	if a.hb == nil {
-		return
-	}
-	h, ok := a.hb.Heard(ag.ip)
+	h, ok := a.heard(ag.ip)
 	if !ok {
 		return
 	}
@@ -263,26 +243,208 @@ func (a *App) takeHeard(ag *agentInfo) {
 	}
 }
 
-// syncAgents takes in what the listener saw of every agent (takeHeard) and
-// tells the pools that the agents still there are: the pools hear only of
-// an agent's changes, and their agent deadlines (tick) must not expire
-// the word of an agent that keeps reporting the same.
-func (a *App) syncAgents() {
+// heard is what the listener saw of ip (agents.Server.Heard; tests: the
+// heardOf hook); false without a listener or a slot for ip.
+func (a *App) heard(ip netip.Addr) (agents.Heard, bool) {
+	if a.heardOf != nil {
+		return a.heardOf(ip)
+	}
 	if a.hb == nil {
+		return agents.Heard{}, false
+	}
+	return a.hb.Heard(ip)
+}
+
+// lookAtAgent is the main loop's look at one agent at (or a little
+// before) its due (agentsTick): it takes in what the listener saw of it
+// (takeHeard), tells its pools that it is still there (the pools hear
+// only of an agent's changes, and their agent deadline must not expire
+// the word of an agent that keeps reporting the same), and marks it
+// silent once dead_after passed without a report (logged; the view then
+// no longer answers it on the fast path) or forgets it after
+// ForgetAgentsAfter. It returns false when the agent was forgotten;
+// else ag.due is its next look.
+func (a *App) lookAtAgent(ag *agentInfo, now time.Time) bool {
+	a.takeHeard(ag)
+	dead := a.deadAfter()
+	switch since := now.Sub(ag.lastSeen); {
+	case since < dead:
+		if !ag.silent && ag.lastSeen.After(ag.poolAt) {
+			ag.poolAt = ag.lastSeen
+			a.setAgentSeen(ag)
+			for _, s := range a.byIP[ag.ip] {
+				st, reason := agentStateFor(&ag.report, s.key)
+				a.perform(s, s.pool.Step(ag.lastSeen, pool.AgentReport{Addr: ag.ip, State: st, Reason: reason}), false)
+			}
+		}
+		if !ag.fresh {
+			ag.fresh = true
+			a.markView()
+		}
+		ag.due = ag.lastSeen.Add(dead)
+	case since > a.opts.ForgetAgentsAfter:
+		delete(a.agentsTab, ag.ip)
+		a.met.ForgetAgent(ag.ip.String())
+		a.markView() // a stray's slot goes
+		ag.fresh = false
+		a.uncount(ag)
+		return false
+	default:
+		if ag.fresh {
+			ag.fresh = false
+			a.markView() // the agents told of report_now, the reports answered alone
+		}
+		if !ag.silent {
+			ag.silent = true
+			a.log.Warn("agent silent", "node", ag.report.Node, "rs", ag.ip.String(), "last_seen", ag.lastSeen.Format(time.RFC3339))
+		}
+		ag.due = ag.lastSeen.Add(a.opts.ForgetAgentsAfter + time.Millisecond)
+	}
+	a.recount(ag)
+	return true
+}
+
+// setAgentSeen sets ag's series: its last report's time and whether it
+// reports maintenance.
+func (a *App) setAgentSeen(ag *agentInfo) {
+	ag.seenG.Set(metrics.UnixSeconds(ag.lastSeen))
+	ag.maintG.Set(metrics.B2F(ag.report.State == hbproto.StateMaintenance))
+}
+
+// agentBucket is what ag counts as in the agents gauge: its reported
+// state while fresh, silent after.
+func agentBucket(ag *agentInfo) string {
+	if ag.fresh {
+		return ag.report.State.String()
+	}
+	return "silent"
+}
+
+// recount moves ag to its bucket of the agents gauge (agentCounts).
+func (a *App) recount(ag *agentInfo) {
+	if b := agentBucket(ag); b != ag.bucket {
+		a.uncount(ag)
+		ag.bucket = b
+		a.agentCounts[b]++
+		a.agentCountsSet = false
+	}
+}
+
+// uncount takes ag out of the agents gauge.
+func (a *App) uncount(ag *agentInfo) {
+	if ag.bucket != "" {
+		a.agentCounts[ag.bucket]--
+		ag.bucket = ""
+		a.agentCountsSet = false
+	}
+}
+
+// agentGauges sets the agents gauge (fresh agents by state, silent ones)
+// when a count changed since.
+func (a *App) agentGauges() {
+	if a.agentCountsSet {
 		return
 	}
-	for ip, ag := range a.agentsTab {
-		a.takeHeard(ag)
-		if ag.silent || !ag.lastSeen.After(ag.poolAt) || !a.agentFresh(ag) {
-			continue
-		}
-		ag.poolAt = ag.lastSeen
-		a.met.SetAgent(ip.String(), ag.lastSeen, ag.report.State == hbproto.StateMaintenance)
-		for _, s := range a.byIP[ip] {
-			st, reason := agentStateFor(&ag.report, s.key)
-			a.perform(s, s.pool.Step(ag.lastSeen, pool.AgentReport{Addr: ip, State: st, Reason: reason}), false)
+	for st, n := range a.agentCounts {
+		a.met.Agents.WithLabelValues(st).Set(float64(n))
+	}
+	a.agentCountsSet = true
+}
+
+// newAgentCounts is the agents gauge's counts before any agent.
+func newAgentCounts() map[string]int {
+	return map[string]int{"up": 0, "down": 0, "maintenance": 0, "silent": 0}
+}
+
+// agentQueue orders the agents by when the main loop must next look at
+// each (agentInfo.due; lookAtAgent): a fresh agent at its last report
+// given to its pools + dead_after (when it goes silent unless the
+// listener heard it since; no later than its pools' deadline for it), a
+// silent one when it is to be forgotten. The main loop's one alarm comes
+// at the earliest (agentsAt): the reports the listener answers alone
+// cost the main loop nothing until then, and an agent that keeps
+// reporting is looked at about once per dead_after, those due within
+// agentSlack of the earliest in the same wake-up. A min-heap: a report
+// that reaches the main loop, a look, costs O(log n).
+type agentQueue struct {
+	h agentHeap
+	// dead is the dead_after the dues were computed with (a reload may
+	// change it: fit).
+	dead time.Duration
+}
+
+// agentSlack is how much earlier than its due an agent may be looked
+// at, in a wake-up for another: dead_after/agentSlack.
+const agentSlack = 4
+
+// set puts ag in the queue at due, or moves it there.
+func (q *agentQueue) set(ag *agentInfo, due time.Time) {
+	ag.due = due
+	if ag.idx >= 0 && ag.idx < len(q.h) && q.h[ag.idx] == ag {
+		heap.Fix(&q.h, ag.idx)
+		return
+	}
+	heap.Push(&q.h, ag)
+}
+
+// next is the earliest due, zero when the queue is empty.
+func (q *agentQueue) next() time.Time {
+	if len(q.h) == 0 {
+		return time.Time{}
+	}
+	return q.h[0].due
+}
+
+// popDue takes out of the queue, onto out, every agent due by limit.
+func (q *agentQueue) popDue(limit time.Time, out []*agentInfo) []*agentInfo {
+	for len(q.h) > 0 && !q.h[0].due.After(limit) {
+		out = append(out, heap.Pop(&q.h).(*agentInfo))
+	}
+	return out
+}
+
+// fit recomputes every due when dead_after is no longer dead: a
+// reload's change (O(n), once).
+func (q *agentQueue) fit(dead, forget time.Duration) {
+	if dead == q.dead {
+		return
+	}
+	q.dead = dead
+	for _, ag := range q.h {
+		if ag.fresh || !ag.silent {
+			at := ag.lastSeen
+			if !ag.poolAt.IsZero() && ag.poolAt.Before(at) {
+				at = ag.poolAt
+			}
+			ag.due = at.Add(dead)
+		} else {
+			ag.due = ag.lastSeen.Add(forget + time.Millisecond)
 		}
 	}
+	heap.Init(&q.h)
+}
+
+// agentHeap is container/heap's view of the queue.
+type agentHeap []*agentInfo
+
+func (h agentHeap) Len() int           { return len(h) }
+func (h agentHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h agentHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *agentHeap) Push(x any) {
+	ag := x.(*agentInfo)
+	ag.idx = len(*h)
+	*h = append(*h, ag)
+}
+func (h *agentHeap) Pop() any {
+	old := *h
+	ag := old[len(old)-1]
+	old[len(old)-1] = nil
+	ag.idx = -1
+	*h = old[:len(old)-1]
+	return ag
 }
 
 // refreshView rebuilds what agents are told; pending report
@@ -427,16 +589,25 @@ func (a *App) startHeartbeatOn(cfg *config.Config, conn net.PacketConn) error {
 		}
 		previous = k
 	}
+	// The counters of every report and reply, looked up once.
+	accepted, ok, failed := a.met.Heartbeats.WithLabelValues(agents.ResultAccepted),
+		a.met.HeartbeatReplies.WithLabelValues("ok"), a.met.HeartbeatReplies.WithLabelValues("error")
 	srv, err := agents.New(conn, hbHandler{a}, agents.Options{
 		Key: a.hbKey, PreviousKey: previous, AgentKeys: cfg.Heartbeat.AgentKeys,
 		Window: cfg.Heartbeat.Window, Log: a.log, Now: a.now,
-		Counted: func(r string) { a.met.Heartbeats.WithLabelValues(r).Inc() },
+		Counted: func(r string) {
+			if r == agents.ResultAccepted {
+				accepted.Inc()
+				return
+			}
+			a.met.Heartbeats.WithLabelValues(r).Inc()
+		},
 		Observe: a.witness.Observe,
 		Replied: func(err error) {
 			if err != nil {
-				a.met.HeartbeatReplies.WithLabelValues("error").Inc()
+				failed.Inc()
 			} else {
-				a.met.HeartbeatReplies.WithLabelValues("ok").Inc()
+				ok.Inc()
 			}
 		},
 	})
