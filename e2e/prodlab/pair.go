@@ -412,10 +412,15 @@ func BackendCLI(ctx context.Context, bin, config string, args ...string) (string
 
 // Status is `tandem-director status --json` of director name.
 func (p *Pair) Status(name string) (control.Status, error) {
+	return StatusOf(p.DirectorBin, filepath.Join(p.Dir, name+".sock"))
+}
+
+// StatusOf is `bin status --json --socket socket`, decoded.
+func StatusOf(bin, socket string) (control.Status, error) {
 	var st control.Status
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, p.DirectorBin, "status", "--json", "--socket", filepath.Join(p.Dir, name+".sock")).Output()
+	out, err := exec.CommandContext(ctx, bin, "status", "--json", "--socket", socket).Output()
 	if err != nil {
 		return st, err
 	}

@@ -105,6 +105,23 @@
 //     at the transition (one run of at most 5 samples per director), no
 //     VIP ever on both; 0 failures on either VIP from the move + 1 s.
 //
+// The BGP scale-out scenarios (bgp_test.go) run e2e/prodlab.BGPLab: FRR's
+// zebra and bgpd as the ECMP router between the client and three
+// directors in BGP mode (mh with mh-fallback and mh-port, sloppy_tcp),
+// two real servers whose agents report to all three; new connections plus
+// 12 long-lived ones:
+//
+//   - BGP1: three next hops at the router, one fingerprint on the three;
+//     each director schedules at least 20 % of the flows; `maintenance on
+//     --wait` returns only when all three have rs1 at weight 0 with no
+//     active connection, 0 failed; dir3 stopped cleanly (graceful
+//     shutdown, then withdrawal) and started again: 0 failed, 0
+//     established connections broken;
+//   - BGP2: dir3 dies (link down, director and speaker SIGKILLed): its
+//     next hop leaves the router within the hold time (3 s) + 2 s; no
+//     established connection broken, no request started 500 ms after the
+//     withdrawal fails.
+//
 // The host side (TestVMScenarios) builds the test binary, boots the guest
 // once for all of them (e2e/vmtest.RunGuestTests) and requires each to pass;
 // `make test-vm` runs it. Measured latencies are printed in the test log.

@@ -41,6 +41,7 @@ func TestVMScenarios(t *testing.T) {
 		env = opsGuestEnv(t)
 	}
 	env = promGuestEnv(t, want, env) // Prom1: the module root, TANDEM_PLOT_DATA
+	env = bgpGuestEnv(t, want, env)  // BGP*: the module root (scripts/frr.sh)
 	count := 1
 	if c := os.Getenv("TANDEM_SCENARIO_COUNT"); c != "" {
 		n, err := strconv.Atoi(c)
