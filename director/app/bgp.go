@@ -3,20 +3,25 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tandemlb/tandem/director/bgp"
+	"github.com/tandemlb/tandem/director/bgp/agree"
 	"github.com/tandemlb/tandem/director/bgp/speakerproc"
 	"github.com/tandemlb/tandem/director/config"
 	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/metrics"
 	"github.com/tandemlb/tandem/director/vrrp"
+	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/limitfile"
 )
 
@@ -37,10 +42,22 @@ import (
 //     queue): the peers are read and the changes become Session events.
 //   - The Announcer's deadline (a graceful withdrawal due) is one of the
 //     main loop's alarm deadlines.
-//   - The Fingerprint gate is opened once, after the first
-//     reconciliation: the agreement of the IPVS fingerprints between
-//     directors is not built yet, so a director announces as soon as its
-//     own table is programmed (docs/director.md, "BGP mode").
+//   - The Fingerprint gate, per VIP, comes from the agreement between
+//     directors (bgp.directors; director/bgp/agree): an agree.Driver on
+//     UDP bgp.agreement_port sends our services' fingerprints (each
+//     service's s.fingerprint, taken when its spec is written) and
+//     whether we announce their VIP to the other directors, and keeps
+//     their messages; the pure agree.Agreement turns both into a gate per
+//     VIP, fed to the Announcer at each change (bgpAgreeSync, at the end
+//     of a flush that needs it). The driver's Changed() wakes the main
+//     loop as the speaker's does (one channel for both, bgpArm); the
+//     Agreement's deadline (a director going stale, the start grace) is
+//     one of the alarm's. Without bgp.directors (or without a heartbeat
+//     key to seal it) there is no agreement: the gate of every VIP opens
+//     once, after the first reconciliation (docs/director.md, "BGP
+//     mode"). A reload applies a change of bgp.directors at once, and
+//     rebinds the socket when the address, port, node name or keys
+//     changed.
 //   - The actions go to one worker goroutine through a queue that keeps
 //     the last action of each prefix (bounded by the VIPs): a slow
 //     speaker never holds the main loop, and a backlog collapses.
@@ -80,10 +97,17 @@ type bgpMode struct {
 	up    map[netip.Addr]bool // established peers
 	peers []bgp.PeerState     // last read
 	watch <-chan struct{}     // closed at the next change after that read
-	dirty bool                // a flush looks at the VIPs again
-	drain bool                // drain --self
-	stop  bool                // Stop sent
-	until time.Time           // the clean stop's latest end
+	// disarm ends the goroutine that closes watch (bgpArm) with the
+	// agreement: the speaker's or the driver's change.
+	disarm chan struct{}
+	dirty  bool // a flush looks at the VIPs again
+	// agree is the fingerprint agreement (bgp.directors), nil without;
+	// agreeDirty: a flush runs bgpAgreeSync.
+	agree      *bgpAgree
+	agreeDirty bool
+	drain      bool      // drain --self
+	stop       bool      // Stop sent
+	until      time.Time // the clean stop's latest end
 }
 
 // defaultBGPSpeaker is GoBGP in the tandem-bgp-speaker process.
@@ -181,11 +205,18 @@ func (a *App) startBGP(cfg *config.Config) error {
 	}
 	go a.bgpWorker(b)
 	a.log.Info("bgp: speaker started", "local_as", sc.LocalAS, "router_id", sc.RouterID.String(), "peers", len(sc.Peers), "vips", len(vips))
-	// No agreement between directors yet: this director's own table
-	// programmed opens the gate (see the comment at the top).
-	a.bgpStep(bgp.Fingerprint{Agreed: true})
+	if err := a.startAgreement(cfg); err != nil {
+		a.stopBGP()
+		return err
+	}
+	if b.agree == nil {
+		// No agreement between directors: this director's own table
+		// programmed opens the gate (see the comment at the top).
+		a.bgpStep(bgp.Fingerprint{Agreed: true})
+	}
 	a.bgpFlush()
 	a.onBGPPeers()
+	a.bgpFlush()
 	return nil
 }
 
@@ -194,15 +225,27 @@ func (a *App) startBGP(cfg *config.Config) error {
 func (a *App) bgpMark() {
 	if a.bgp != nil {
 		a.bgp.dirty = true
+		a.bgp.agreeDirty = true
 	}
 }
 
 // bgpFlush tells the Announcer what changed of each VIP's services.
 func (a *App) bgpFlush() {
 	b := a.bgp
-	if b == nil || !b.dirty {
+	if b == nil {
 		return
 	}
+	if b.dirty {
+		a.bgpFlushVIPs()
+	}
+	if b.agreeDirty {
+		a.bgpAgreeSync()
+	}
+}
+
+// bgpFlushVIPs tells the Announcer each VIP's service and quorum state.
+func (a *App) bgpFlushVIPs() {
+	b := a.bgp
 	b.dirty = false
 	now := map[netip.Addr]bgpVIPIn{}
 	for _, v := range b.vips {
@@ -256,6 +299,7 @@ func (a *App) bgpStep(ev bgp.Event) {
 	}
 	if len(acts) > 0 {
 		a.markView()
+		b.agreeDirty = true // what we announce is in our message
 	}
 }
 
@@ -276,8 +320,8 @@ func (a *App) onBGPPeers() {
 	if b == nil {
 		return
 	}
-	// The channel first: a change after the read closes it.
-	b.watch = b.spk.Changed()
+	// The channels first: a change after the read closes them.
+	a.bgpArm(b.spk.Changed())
 	b.peers = b.spk.Peers()
 	seen := map[netip.Addr]bool{}
 	for _, p := range b.peers {
@@ -314,6 +358,9 @@ func (a *App) bgpDeadline() time.Time {
 	if b.stop && (next.IsZero() || b.until.Before(next)) {
 		next = b.until
 	}
+	if g := b.agree; g != nil && !g.due.IsZero() && (next.IsZero() || g.due.Before(next)) {
+		next = g.due
+	}
 	return next
 }
 
@@ -322,6 +369,9 @@ func (a *App) bgpAlarm(now time.Time) {
 	if b := a.bgp; b != nil {
 		if d := b.ann.NextDeadline(); !d.IsZero() && !d.After(now) {
 			a.bgpStep(bgp.TimerFired{})
+		}
+		if g := b.agree; g != nil && !g.due.IsZero() && !g.due.After(now) {
+			b.agreeDirty = true
 		}
 	}
 }
@@ -380,6 +430,11 @@ func (a *App) stopBGP() {
 	if err := b.spk.Stop(ctx); err != nil {
 		a.log.Error("bgp: stopping the speaker", "err", err)
 	}
+	a.stopAgreement()
+	if b.disarm != nil {
+		close(b.disarm)
+		b.disarm = nil
+	}
 	if a.cfg.IPVS.RemoveOnStop && a.static != nil {
 		var gone []netip.Addr
 		for _, v := range b.ann.Status() {
@@ -431,6 +486,10 @@ func (a *App) reloadBGP(cfg *config.Config) {
 		a.bgpStep(bgp.Remove{VIP: v})
 		delete(b.in, v)
 		a.met.BGPVIPAnnounced.DeleteLabelValues(v.String())
+		if g := b.agree; g != nil {
+			delete(g.gates, v)
+			a.met.BGPFingerprintAgree.DeleteLabelValues(v.String())
+		}
 	}
 	var errs []error
 	if n := a.static; n != nil && len(gone) > 0 {
@@ -453,7 +512,8 @@ func (a *App) reloadBGP(cfg *config.Config) {
 		a.log.Info("reload: bgp VIPs changed", "added", len(added), "removed", len(gone))
 	}
 	b.vips = vips
-	b.dirty = true
+	b.dirty, b.agreeDirty = true, true
+	a.reloadAgreement(cfg)
 	if !sameSpeaker(b.cfg, cfg.BGP) {
 		a.log.Warn("reload: bgp: local_as, router_id, listen_port, graceful_shutdown_wait, communities and peers take effect at the next restart")
 	}
@@ -494,7 +554,8 @@ func (a *App) bgpStatus() *control.BGPStatus {
 	if b == nil {
 		return nil
 	}
-	st := &control.BGPStatus{LocalAS: b.cfg.LocalAS, RouterID: b.cfg.RouterID.String(), Draining: b.drain, FingerprintGate: "open: no agreement between directors yet"}
+	st := &control.BGPStatus{LocalAS: b.cfg.LocalAS, RouterID: b.cfg.RouterID.String(), Draining: b.drain, FingerprintGate: a.bgpGateSummary()}
+	st.Agreement = a.bgpAgreementStatus()
 	for _, v := range b.ann.Status() {
 		st.VIPs = append(st.VIPs, control.BGPVIPStatus{VIP: v.VIP.String(), State: v.State.String(), Why: v.Why, Until: v.Until})
 	}
@@ -593,4 +654,290 @@ func (q *bgpQueue) take() ([]bgp.Action, bool) {
 		q.mu.Unlock()
 		<-q.wake
 	}
+}
+
+// bgpWarnEvery is the least time between two warnings of one VIP's
+// directors disagreeing.
+const bgpWarnEvery = 30 * time.Second
+
+// bgpAgree is the fingerprint agreement with the other directors at run
+// time; owned by the main loop.
+type bgpAgree struct {
+	drv    *agree.Driver
+	ag     *agree.Agreement
+	key    string // what drv was built from (agreeKey)
+	cancel context.CancelFunc
+	done   chan struct{}
+	gates  map[netip.Addr]agree.Gate // last given to the Announcer
+	warned map[netip.Addr]time.Time
+	due    time.Time // the Agreement's deadline, as last computed
+}
+
+// agreeKeys are the agreement's keys: it is sealed with the directors'
+// key of the cluster secret (hbproto.DeriveDirectorKey, which real servers
+// never hold) and accepts that of the previous secret during a rotation.
+func agreeKeys(secret, previous []byte) (send []byte, accept [][]byte) {
+	send = hbproto.DeriveDirectorKey(secret)
+	if len(previous) > 0 {
+		accept = append(accept, hbproto.DeriveDirectorKey(previous))
+	}
+	return send, accept
+}
+
+// agreeKey is what an agreement driver is built from but its peers: a
+// reload rebuilds the driver only when it changed.
+func agreeKey(cfg *config.Config, key, previous []byte) string {
+	return fmt.Sprintf("%s|%d|%s|%s|%x|%x", cfg.BGP.AgreementAddress, cfg.BGP.AgreementPort, cfg.NodeName(), cfg.Heartbeat.Window,
+		sha256.Sum256(key), sha256.Sum256(previous))
+}
+
+func directorAddrs(b *config.BGP) []netip.Addr {
+	out := make([]netip.Addr, 0, len(b.Directors))
+	for _, d := range b.Directors {
+		out = append(out, d.Addr)
+	}
+	return out
+}
+
+// agreeWanted reports whether cfg asks for the agreement and it can run
+// (it is sealed with the heartbeat key).
+func (a *App) agreeWanted(cfg *config.Config) bool {
+	if cfg.BGP == nil || len(cfg.BGP.Directors) == 0 {
+		return false
+	}
+	if a.hbKey == nil {
+		a.warn("bgp.directors: no heartbeat key to seal the fingerprint agreement with: it is off, each VIP is announced once its own services are programmed")
+		return false
+	}
+	return true
+}
+
+// startAgreement starts the agreement when cfg asks for it: the driver's
+// socket bound, the Agreement started now, the driver running.
+func (a *App) startAgreement(cfg *config.Config) error {
+	b := a.bgp
+	if !a.agreeWanted(cfg) {
+		return nil
+	}
+	previous, err := previousKey(cfg)
+	if err != nil {
+		a.log.Warn("bgp: agreement: heartbeat.previous_key_file unreadable: messages sealed with it are refused", "err", err)
+	}
+	send, accept := agreeKeys(a.hbKey, previous)
+	peers := directorAddrs(cfg.BGP)
+	drv, err := agree.NewDriver(agree.Options{
+		Local: netip.AddrPortFrom(cfg.BGP.AgreementAddress, uint16(cfg.BGP.AgreementPort)), Port: uint16(cfg.BGP.AgreementPort),
+		Peers: peers, Node: a.node, Key: send, AcceptKeys: accept, Window: cfg.Heartbeat.Window,
+		Clock: a.opts.Clock, Logger: a.log.With("subsystem", "bgp-agreement"),
+	})
+	if err != nil {
+		return fmt.Errorf("%s: bgp.directors: %w", cfg.BGP.Pos, err)
+	}
+	ctx, cancel := context.WithCancel(a.runCtx)
+	g := &bgpAgree{drv: drv, ag: agree.NewAgreement(agree.Config{}, a.now(), peers), key: agreeKey(cfg, a.hbKey, previous),
+		cancel: cancel, done: make(chan struct{}), gates: map[netip.Addr]agree.Gate{}, warned: map[netip.Addr]time.Time{}}
+	b.agree, b.agreeDirty = g, true
+	go func() {
+		defer close(g.done)
+		if err := drv.Run(ctx); err != nil {
+			a.log.Error("bgp: agreement stopped", "err", err)
+		}
+	}()
+	a.log.Info("bgp: fingerprint agreement running", "listen", drv.LocalAddr().String(), "directors", len(peers),
+		"interval", agree.DefaultInterval.String(), "grace", agree.DefaultGrace.String())
+	return nil
+}
+
+// stopAgreement stops the driver and forgets the gates' series.
+func (a *App) stopAgreement() {
+	b := a.bgp
+	if b == nil || b.agree == nil {
+		return
+	}
+	g := b.agree
+	g.cancel()
+	<-g.done
+	for v := range g.gates {
+		a.met.BGPFingerprintAgree.DeleteLabelValues(v.String())
+	}
+	b.agree = nil
+}
+
+// reloadAgreement applies a reload's bgp.directors: started, stopped (the
+// gate of every VIP opens, as without), rebuilt when its socket, name or
+// keys changed, else given the new directors at once.
+func (a *App) reloadAgreement(cfg *config.Config) {
+	b := a.bgp
+	want := a.agreeWanted(cfg)
+	g := b.agree
+	if g != nil && want {
+		previous, _ := previousKey(cfg)
+		if agreeKey(cfg, a.hbKey, previous) == g.key {
+			peers := directorAddrs(cfg.BGP)
+			g.drv.SetPeers(peers)
+			g.ag.SetPeers(peers)
+			b.agreeDirty = true
+			a.log.Info("reload: bgp: agreement directors", "directors", len(peers))
+			return
+		}
+	}
+	if g != nil {
+		a.stopAgreement()
+		a.log.Info("reload: bgp: fingerprint agreement stopped")
+	}
+	if want {
+		if err := a.startAgreement(cfg); err != nil {
+			a.log.Error("reload: bgp: fingerprint agreement", "err", err)
+		}
+	}
+	if b.agree == nil {
+		a.bgpStep(bgp.Fingerprint{Agreed: true})
+	}
+	a.onBGPPeers() // the main loop's wake-up follows the new driver
+}
+
+// bgpArm sets the channel that wakes the main loop (bgpWatch): closed at
+// the speaker's change spk or, with the agreement, the driver's next
+// change. The caller took spk before reading the sessions.
+func (a *App) bgpArm(spk <-chan struct{}) {
+	b := a.bgp
+	if b.disarm != nil {
+		close(b.disarm)
+		b.disarm = nil
+	}
+	if b.agree == nil {
+		b.watch = spk
+		return
+	}
+	drv := b.agree.drv.Changed()
+	disarm, w := make(chan struct{}), make(chan struct{})
+	b.disarm, b.watch = disarm, w
+	go func() {
+		select {
+		case <-spk:
+		case <-drv:
+		case <-disarm:
+			return
+		}
+		close(w)
+	}()
+	b.agreeDirty = true
+}
+
+// ownServices are this director's services of its announced VIPs for the
+// agreement: key, fingerprint (the spec last written) and whether the
+// VIP is announced now.
+func (a *App) ownServices() []agree.Service {
+	b := a.bgp
+	announced := map[netip.Addr]bool{}
+	for _, v := range b.ann.Status() {
+		announced[v.VIP] = v.State == bgp.Announced
+	}
+	var out []agree.Service
+	for _, s := range a.services {
+		v := s.cfg.Addr.Addr()
+		if s.cfg.FWMark != 0 || !slices.Contains(b.vips, v) {
+			continue
+		}
+		pr, ok := agree.ParseProto(string(s.cfg.Protocol))
+		if !ok {
+			pr = agree.TCP
+		}
+		as := agree.Service{Key: agree.Key{Proto: pr, Addr: s.cfg.Addr}, Announcing: announced[v]}
+		if fp, err := strconv.ParseUint(s.fingerprint, 16, 64); err == nil && len(s.fingerprint) == 16 {
+			as.Fingerprint, as.HasFingerprint = fp, true
+		}
+		out = append(out, as)
+	}
+	return out
+}
+
+// bgpAgreeSync runs the agreement once: the peers' last messages and our
+// fingerprints in, each VIP's gate to the Announcer when it changed (with
+// its gauge and log line), then our message (what we announce after
+// that) to the driver.
+func (a *App) bgpAgreeSync() {
+	b := a.bgp
+	b.agreeDirty = false
+	g := b.agree
+	if g == nil {
+		return
+	}
+	now := a.now()
+	for _, r := range g.drv.Reports() {
+		g.ag.Heard(r.Peer, r.Heard, r.Msg)
+	}
+	g.ag.SetOwn(b.vips, a.ownServices())
+	for _, gt := range g.ag.Gates(now) {
+		old, seen := g.gates[gt.VIP]
+		if seen && old == gt {
+			continue
+		}
+		g.gates[gt.VIP] = gt
+		a.met.BGPFingerprintAgree.WithLabelValues(gt.VIP.String()).Set(metrics.B2F(gt.Open))
+		a.logGate(g, gt, old, seen, now)
+		if !seen || old.Open != gt.Open {
+			a.bgpStep(bgp.Fingerprint{VIP: gt.VIP, Agreed: gt.Open})
+		}
+		a.markView()
+	}
+	g.drv.SetOwn(a.ownServices())
+	g.due = g.ag.NextDeadline(now)
+	b.agreeDirty = false
+}
+
+// logGate logs a VIP's gate that changed: a warning when it closed because
+// a director announcing the VIP has other fingerprints (at most every
+// bgpWarnEvery per VIP unless it was open), else an info line.
+func (a *App) logGate(g *bgpAgree, gt, old agree.Gate, seen bool, now time.Time) {
+	vip := gt.VIP.String()
+	if !gt.Open && strings.HasPrefix(gt.Reason, "differs") {
+		if last, ok := g.warned[gt.VIP]; ok && (!seen || !old.Open) && now.Sub(last) < bgpWarnEvery {
+			return
+		}
+		g.warned[gt.VIP] = now
+		a.log.Warn("bgp: directors disagree on the IPVS fingerprint of a VIP: it is not announced here until they agree (what is announced stays)",
+			"vip", vip, "reason", gt.Reason)
+		return
+	}
+	a.log.Info("bgp: fingerprint gate", "vip", vip, "open", gt.Open, "reason", gt.Reason)
+}
+
+// bgpGateSummary is status's one line on the fingerprint gate.
+func (a *App) bgpGateSummary() string {
+	g := a.bgp.agree
+	if g == nil {
+		return "open: no agreement between directors (no bgp.directors)"
+	}
+	open := 0
+	for _, gt := range g.gates {
+		if gt.Open {
+			open++
+		}
+	}
+	return fmt.Sprintf("agreement with %d directors: %d of %d VIPs open", len(directorAddrs(a.cfg.BGP)), open, len(g.gates))
+}
+
+// bgpAgreementStatus is the agreement's part of status, nil without it.
+func (a *App) bgpAgreementStatus() *control.BGPAgreementStatus {
+	g := a.bgp.agree
+	if g == nil {
+		return nil
+	}
+	now := a.now()
+	st := &control.BGPAgreementStatus{Listen: g.drv.LocalAddr().String(), Sent: g.drv.Sent(), Dropped: g.drv.Drops()}
+	if len(st.Dropped) == 0 {
+		st.Dropped = nil
+	}
+	for _, gt := range g.ag.Gates(now) {
+		st.Gates = append(st.Gates, control.BGPGateStatus{VIP: gt.VIP.String(), Open: gt.Open, Reason: gt.Reason})
+	}
+	for _, p := range g.ag.Peers(now) {
+		ds := control.BGPDirectorStatus{Address: p.Addr.String(), Node: p.Node, LastHeard: p.Heard, Fresh: p.Fresh, Agree: p.Agree, Disagree: p.Disagree}
+		for _, v := range p.Announcing {
+			ds.Announcing = append(ds.Announcing, v.String())
+		}
+		st.Directors = append(st.Directors, ds)
+	}
+	return st
 }

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -441,5 +443,242 @@ func TestBGPPasswordFileMissing(t *testing.T) {
 	}
 	if ops := spk.Ops(); len(ops) != 0 {
 		t.Errorf("speaker used: %q", ops)
+	}
+}
+
+// agreeConf is one director of a BGP tier with the fingerprint agreement
+// on loopback: NODE, ADDR (its agreement_address), DIRECTORS (the
+// others), APORT and WEIGHT (of the first real server: another weight is
+// another fingerprint) are replaced.
+const agreeConf = `version: 1
+node: NODE
+heartbeat:
+  listen: 127.0.0.1:HBPORT
+  key_file: DIR/key
+metrics:
+  enabled: false
+bgp:
+  local_as: 65001
+  router_id: ADDR
+  peers:
+    - address: 10.0.0.1
+      as: 65000
+  directors: [DIRECTORS]
+  agreement_port: APORT
+  agreement_address: ADDR
+virtual_servers:
+  - address: 192.0.2.100:80
+    lvs_sched: mh
+    real_servers:
+      - address: 192.0.2.11:80
+        weight: WEIGHT
+      - address: 192.0.2.12:80
+`
+
+// annTier is the announcement of the tier's VIP (no community).
+const annTier = "announce 192.0.2.100/32"
+
+// tierDirector is one director of the in-process tier.
+type tierDirector struct {
+	*harness
+	spk  *bgptest.Speaker
+	conf func(weight int) string
+}
+
+// startTierDirector runs director n (127.0.0.1n) of a tier of three on
+// the shared manual clock clk, its first real server at weight.
+func startTierDirector(t *testing.T, clk *clocktest.Clock, port, n, weight int) *tierDirector {
+	t.Helper()
+	var others []string
+	for i := 1; i <= 3; i++ {
+		if i != n {
+			others = append(others, fmt.Sprintf("127.0.0.1%d", i))
+		}
+	}
+	d := &tierDirector{spk: bgptest.New(bgpPeer)}
+	d.conf = func(weight int) string {
+		return strings.NewReplacer("NODE", fmt.Sprintf("lb%d", n), "ADDR", fmt.Sprintf("127.0.0.1%d", n),
+			"DIRECTORS", strings.Join(others, ", "), "APORT", fmt.Sprint(port), "WEIGHT", fmt.Sprint(weight)).Replace(agreeConf)
+	}
+	d.harness = startWith(t, d.conf(weight), nil, func(o *Options) {
+		o.Clock, o.Static = clk, &fakeStatic{}
+		o.BGPSpeaker = func(bgp.SpeakerConfig, *slog.Logger) (bgp.Speaker, error) { return d.spk, nil }
+	})
+	t.Cleanup(func() {
+		run := d.run
+		if run == nil {
+			return
+		}
+		d.run = nil
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			run.Stop(t, 10*time.Second)
+		}()
+		tu.WaitFor(15*time.Second, func() bool {
+			select {
+			case <-stopped:
+				return true
+			default:
+				clk.Advance(time.Second)
+				return false
+			}
+		})
+		<-stopped
+	})
+	return d
+}
+
+// agreement is the director's agreement status.
+func (d *tierDirector) agreement() *control.BGPAgreementStatus {
+	d.t.Helper()
+	st := d.status().BGP
+	if st == nil || st.Agreement == nil {
+		d.t.Fatalf("no agreement in status: %+v", st)
+	}
+	return st.Agreement
+}
+
+// tick advances the shared clock by a second and leaves the drivers a
+// moment to send and receive that tick's messages over loopback (the
+// checks after it wait for what they need).
+func tick(clk *clocktest.Clock) {
+	clk.Advance(time.Second)
+	tu.Settle(20 * time.Millisecond)
+}
+
+// TestBGPAgreementJoin: a tier of three directors in-process on the fake
+// kernel, agreeing over loopback UDP on a shared manual clock. lb1 alone
+// waits the start grace, then announces; lb2, with the same table,
+// announces as soon as it hears lb1; lb3 joins with another table
+// (another weight: another fingerprint) and stays unannounced, saying
+// why (status, metric, a warning), until a reload gives it the same
+// table: then it announces.
+func TestBGPAgreementJoin(t *testing.T) {
+	clk := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	pc, err := net.ListenPacket("udp", "127.0.0.11:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.11 on lo: %v", err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+
+	lb1 := startTierDirector(t, clk, port, 1, 1)
+	waitOps := func(d *tierDirector, want ...string) {
+		t.Helper()
+		tu.Eventually(t, 5*time.Second, func() bool { return slices.Equal(d.spk.Ops(), want) }, "speaker operations %q, want %q", d.spk.Ops(), want)
+	}
+	waitOps(lb1, "start")
+	if g := lb1.agreement().Gates; len(g) != 1 || g[0].Open || !strings.HasPrefix(g[0].Reason, "start: waiting up to 3s to hear 127.0.0.12, 127.0.0.13") {
+		t.Fatalf("lb1's gate at the start: %+v", g)
+	}
+	for range 3 {
+		tick(clk)
+	}
+	waitOps(lb1, "start", annTier) // alone: open after the grace
+	if g := lb1.agreement().Gates[0]; !g.Open || g.Reason != "no director announcing it heard within 3s" {
+		t.Errorf("lb1's gate: %+v", g)
+	}
+
+	lb2 := startTierDirector(t, clk, port, 2, 1)
+	waitOps(lb2, "start")
+	tick(clk) // lb1's message reaches lb2 at its tick
+	waitOps(lb2, "start", annTier)
+	if g := lb2.agreement().Gates[0]; !g.Open || g.Reason != "agrees with lb1 (127.0.0.11)" {
+		t.Errorf("lb2's gate: %+v", g)
+	}
+
+	lb3 := startTierDirector(t, clk, port, 3, 2)
+	for range 6 {
+		tick(clk)
+	}
+	waitOps(lb3, "start")
+	var ag *control.BGPAgreementStatus
+	tu.Eventually(t, 5*time.Second, func() bool {
+		ag = lb3.agreement()
+		g := ag.Gates[0]
+		return !g.Open && strings.HasPrefix(g.Reason, "differs from lb1 (127.0.0.11), which announces it: TCP 192.0.2.100:80: fingerprint ") &&
+			len(ag.Directors) == 2 && ag.Directors[1].Fresh
+	}, "lb3's agreement: %+v", ag)
+	if len(ag.Directors) != 2 || ag.Directors[0].Node != "lb1" || !ag.Directors[0].Fresh || ag.Directors[0].Agree ||
+		!slices.Equal(ag.Directors[0].Announcing, []string{"192.0.2.100"}) || ag.Dropped != nil {
+		t.Errorf("lb3's directors: %+v, dropped %v", ag.Directors, ag.Dropped)
+	}
+	if st := lb3.status().BGP; st.VIPs[0].State != "withdrawn" || st.VIPs[0].Why != "IPVS fingerprint not agreed" ||
+		st.FingerprintGate != "agreement with 2 directors: 0 of 1 VIPs open" {
+		t.Errorf("lb3's bgp status: %+v", st)
+	}
+	if v := value(lb3.a.Metrics().BGPFingerprintAgree.WithLabelValues("192.0.2.100")); v != 0 {
+		t.Errorf("lb3: fingerprint_agree = %v", v)
+	}
+	if !strings.Contains(lb3.logs.String(), "directors disagree on the IPVS fingerprint") {
+		t.Error("lb3 logged no warning")
+	}
+	// lb1 sees lb3 disagree, and stays announced.
+	tu.Eventually(t, 5*time.Second, func() bool {
+		d := lb1.agreement().Directors
+		return d[1].Node == "lb3" && !d[1].Agree && strings.HasPrefix(d[1].Disagree, "TCP 192.0.2.100:80: fingerprint ") && len(d[1].Announcing) == 0
+	}, "lb1's view of lb3: %+v", lb1.agreement().Directors)
+	if ops := lb1.spk.Ops(); !slices.Equal(ops, []string{"start", annTier}) {
+		t.Errorf("lb1's speaker: %q", ops)
+	}
+
+	// The same table on lb3: it announces.
+	lb3.write(lb3.conf(1))
+	if err := lb3.call(control.OpReload, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	tick(clk)
+	waitOps(lb3, "start", annTier)
+	tu.Eventually(t, 5*time.Second, func() bool {
+		g := lb3.agreement().Gates[0]
+		return g.Open && g.Reason == "agrees with lb1 (127.0.0.11), lb2 (127.0.0.12)"
+	}, "lb3's gate: %+v", lb3.agreement().Gates)
+	if v := value(lb3.a.Metrics().BGPFingerprintAgree.WithLabelValues("192.0.2.100")); v != 1 {
+		t.Errorf("lb3: fingerprint_agree = %v", v)
+	}
+	tu.Eventually(t, 5*time.Second, func() bool {
+		d := lb1.agreement().Directors
+		return d[1].Agree && slices.Equal(d[1].Announcing, []string{"192.0.2.100"})
+	}, "lb1's view of lb3: %+v", lb1.agreement().Directors)
+}
+
+// TestBGPAgreementReload: bgp.directors added by a reload starts the
+// agreement, a change of the list applies at once, and dropping it stops
+// the agreement (status says so, the series is gone).
+func TestBGPAgreementReload(t *testing.T) {
+	clk := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	pc, err := net.ListenPacket("udp", "127.0.0.11:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.11 on lo: %v", err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	d := startTierDirector(t, clk, port, 1, 1)
+	noDirectors := strings.Replace(d.conf(1), "  directors: [127.0.0.12, 127.0.0.13]\n", "", 1)
+	d.write(noDirectors)
+	if err := d.call(control.OpReload, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 5*time.Second, func() bool { return slices.Equal(d.spk.Ops(), []string{"start", annTier}) }, "ops %q", d.spk.Ops())
+	if st := d.status().BGP; st.Agreement != nil || st.FingerprintGate != "open: no agreement between directors (no bgp.directors)" {
+		t.Errorf("without directors: %+v", st)
+	}
+	d.write(strings.Replace(d.conf(1), "127.0.0.12, 127.0.0.13", "127.0.0.12", 1))
+	if err := d.call(control.OpReload, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ag := d.agreement(); len(ag.Directors) != 1 || ag.Directors[0].Address != "127.0.0.12" {
+		t.Errorf("agreement after the reload: %+v", ag)
+	}
+	d.write(d.conf(1))
+	if err := d.call(control.OpReload, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ag := d.agreement(); len(ag.Directors) != 2 {
+		t.Errorf("agreement after adding a director: %+v", ag)
+	}
+	if ops := d.spk.Ops(); !slices.Equal(ops, []string{"start", annTier}) {
+		t.Errorf("the agreement withdrew what was announced: %q", ops)
 	}
 }

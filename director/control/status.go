@@ -67,6 +67,49 @@ type BGPStatus struct {
 	FingerprintGate string          `json:"fingerprint_gate"`
 	VIPs            []BGPVIPStatus  `json:"vips"`
 	Peers           []BGPPeerStatus `json:"peers"`
+	// Agreement is the IPVS fingerprint agreement with the other
+	// directors (bgp.directors); nil without them.
+	Agreement *BGPAgreementStatus `json:"agreement,omitempty"`
+}
+
+// BGPAgreementStatus is the fingerprint agreement between the directors
+// of a BGP tier: where it listens, each VIP's gate, each director heard.
+type BGPAgreementStatus struct {
+	// Listen is the UDP address the agreement is bound to.
+	Listen string `json:"listen"`
+	// Gates: per announced VIP, whether its first announcement may go out
+	// as far as the other directors' fingerprints go, and why.
+	Gates []BGPGateStatus `json:"gates"`
+	// Directors are the other directors (bgp.directors).
+	Directors []BGPDirectorStatus `json:"directors"`
+	// Sent counts the datagrams sent; Dropped those received and dropped,
+	// by reason (unknown, rate, self, mac, stale, replay, malformed, …).
+	Sent    uint64            `json:"sent"`
+	Dropped map[string]uint64 `json:"dropped,omitempty"`
+}
+
+// BGPGateStatus is one VIP's fingerprint gate.
+type BGPGateStatus struct {
+	VIP    string `json:"vip"`
+	Open   bool   `json:"open"`
+	Reason string `json:"reason"`
+}
+
+// BGPDirectorStatus is another director of the tier as the agreement
+// knows it.
+type BGPDirectorStatus struct {
+	Address string `json:"address"`
+	// Node is the name it reports (empty before it is heard).
+	Node      string    `json:"node,omitempty"`
+	LastHeard time.Time `json:"last_heard,omitzero"`
+	// Fresh: heard within the staleness bound (3 intervals).
+	Fresh bool `json:"fresh"`
+	// Announcing are the VIPs it announces.
+	Announcing []string `json:"announcing,omitempty"`
+	// Agree: fresh and, for every VIP both serve, the same services with
+	// the same fingerprints; Disagree says where not.
+	Agree    bool   `json:"agree"`
+	Disagree string `json:"disagree,omitempty"`
 }
 
 // BGPVIPStatus is one VIP's announcement.

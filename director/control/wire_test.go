@@ -167,6 +167,16 @@ func sampleStatus() Status {
 			LocalAS: 65001, RouterID: "10.0.0.11", Draining: true, FingerprintGate: "open",
 			VIPs:  sampleBGPVIPs(t0),
 			Peers: []BGPPeerStatus{{Address: "10.0.0.1", AS: 65000, State: "established", Established: true, Since: t0.Add(-time.Hour)}},
+			Agreement: &BGPAgreementStatus{
+				Listen: "10.0.0.11:7482",
+				Gates:  []BGPGateStatus{{VIP: "192.0.2.100", Open: false, Reason: "differs from lb2 (10.0.0.12), which announces it: TCP 192.0.2.100:80: fingerprint 00000000000000bb there, 000000000000000b here"}},
+				Directors: []BGPDirectorStatus{
+					{Address: "10.0.0.12", Node: "lb2", LastHeard: t0.Add(-time.Second), Fresh: true, Announcing: []string{"192.0.2.100"},
+						Disagree: "TCP 192.0.2.100:80: fingerprint 00000000000000bb there, 000000000000000b here"},
+					{Address: "10.0.0.13", Disagree: "never heard"},
+				},
+				Sent: 12, Dropped: map[string]uint64{"unknown": 1},
+			},
 		},
 	}
 }
