@@ -335,8 +335,12 @@ func (d *Driver) receive() {
 	}
 }
 
-// handle is one datagram from peer: the cheap checks (length, known
-// peer, its token bucket) before the MAC.
+// handle is one datagram from peer: its length and whether the peer is
+// listed, then the MAC, then the peer's token bucket. The bucket counts
+// authenticated datagrams only: someone who can forge a director's source
+// address but has no key cannot spend that director's quota and make it
+// look silent (which would open the gate on "no director heard"); an
+// unauthenticated datagram costs one HMAC and is counted.
 func (d *Driver) handle(peer netip.Addr, b []byte) {
 	now := d.clk.Now()
 	if len(b) > MaxDatagram {
@@ -344,20 +348,23 @@ func (d *Driver) handle(peer netip.Addr, b []byte) {
 		return
 	}
 	d.mu.Lock()
-	st := d.peers[peer]
-	ok := st != nil && st.take(now, d.o.Rate, d.o.Burst)
+	known := d.peers[peer] != nil
 	d.mu.Unlock()
-	switch {
-	case st == nil:
+	if !known {
 		d.drop("unknown", "agree: datagram from an address not in bgp.directors, dropped", "from", peer.String())
-		return
-	case !ok:
-		d.drop("rate", "agree: peer over its rate, datagram dropped", "peer", peer.String(), "rate", d.o.Rate)
 		return
 	}
 	m, err := d.opener.Open(peer, b, now)
 	if err != nil {
 		d.drop(hbproto.Reason(err), "agree: datagram refused", "peer", peer.String(), "err", err)
+		return
+	}
+	d.mu.Lock()
+	st := d.peers[peer]
+	ok := st != nil && st.take(now, d.o.Rate, d.o.Burst)
+	d.mu.Unlock()
+	if st != nil && !ok {
+		d.drop("rate", "agree: peer over its rate, datagram dropped", "peer", peer.String(), "rate", d.o.Rate)
 		return
 	}
 	if m.Session == d.sealer.Session() {

@@ -164,3 +164,35 @@ func TestDriverBounds(t *testing.T) {
 		t.Errorf("drops %v", d)
 	}
 }
+
+// TestDriverForgedDoNotSpendQuota: datagrams from a listed director's
+// address without its key (forged source) are dropped as bad MACs and do
+// not spend that director's quota: its real message right after is
+// heard, so a forger cannot make it look silent.
+func TestDriverForgedDoNotSpendQuota(t *testing.T) {
+	clk := clocktest.New(testTime)
+	port := freePort(t)
+	b := startDriver(t, "127.0.0.2", port, clk, "127.0.0.1")
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	forger := NewSealer(append([]byte("not the key "), testKey...), 9)
+	for range 3 * DefaultBurst {
+		dg, _ := forger.Seal(clk.Now(), Message{Node: "forged"})
+		if _, err := peer.WriteToUDP(dg, net.UDPAddrFromAddrPort(b.LocalAddr())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tu.Eventually(t, 5*time.Second, func() bool { return b.Drops()["mac"] == 3*DefaultBurst }, "drops %v", b.Drops())
+	s := NewSealer(testKey, 7)
+	dg, _ := s.Seal(clk.Now(), Message{Node: "real", Services: []Service{svc(web, 1, true)}})
+	if _, err := peer.WriteToUDP(dg, net.UDPAddrFromAddrPort(b.LocalAddr())); err != nil {
+		t.Fatal(err)
+	}
+	waitReport(t, b, "127.0.0.1", []Service{svc(web, 1, true)})
+	if d := b.Drops(); d["rate"] != 0 {
+		t.Errorf("forged datagrams spent the director's quota: drops %v", d)
+	}
+}
