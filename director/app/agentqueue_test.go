@@ -1,6 +1,7 @@
 package app
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -81,8 +82,34 @@ func newAgentRig(t *testing.T, forget time.Duration) *agentRig {
 	r := &agentRig{harness: h, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), heard: map[netip.Addr]agents.Heard{}}
 	h.a.now = func() time.Time { return r.now }
 	h.a.heardOf = func(ip netip.Addr) (agents.Heard, bool) { hd, ok := r.heard[ip]; return hd, ok }
-	h.a.hb = nil
+	// A listener that does not run: what it is given (Publish) is seen
+	// through Heard.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	if h.a.hb, err = agents.New(pc, hbHandler{h.a}, agents.Options{Key: []byte(strings.Repeat("k", 32))}); err != nil {
+		t.Fatal(err)
+	}
 	return r
+}
+
+// published reports whether the listener has a slot for ip.
+func (r *agentRig) published(ip string) bool {
+	_, ok := r.a.hb.Heard(netip.MustParseAddr(ip))
+	return ok
+}
+
+// status is the last status line sent to systemd.
+func (r *agentRig) status() string {
+	ev := r.notify.Events()
+	for i := len(ev) - 1; i >= 0; i-- {
+		if line, ok := strings.CutPrefix(ev[i], "STATUS="); ok {
+			return line
+		}
+	}
+	return ""
 }
 
 // report is a report that reaches the main loop (a new agent, a new word).
@@ -159,12 +186,18 @@ func TestAgentSilentAndForgotten(t *testing.T) {
 	if r.gauge("up") != 1 || r.gauge("silent") != 0 {
 		t.Fatalf("after the first report: up %v, silent %v; want 1, 0", r.gauge("up"), r.gauge("silent"))
 	}
+	// A stray (no real server here) gets a slot of its own while in the
+	// table; the status line counts both.
+	r.report("198.51.100.7", hbproto.StateUp)
+	if !r.published("198.51.100.7") || !strings.HasSuffix(r.status(), "; 2 agents") {
+		t.Fatalf("after a stray's report: published %v, status %q", r.published("198.51.100.7"), r.status())
+	}
 	if got, want := r.a.agentsAt(), t0.Add(3*time.Second); !got.Equal(want) {
 		t.Fatalf("first look at %v, want %v", got, want)
 	}
 	// 30 s of reports answered by the listener alone.
-	r.until(t0.Add(30*time.Second), func() { r.fast("192.0.2.11") })
-	if r.poolAgent("192.0.2.11") != pool.AgentUp || r.gauge("up") != 1 || strings.Contains(r.logs.String(), "agent silent") {
+	r.until(t0.Add(30*time.Second), func() { r.fast("192.0.2.11"); r.fast("198.51.100.7") })
+	if r.poolAgent("192.0.2.11") != pool.AgentUp || r.gauge("up") != 2 || strings.Contains(r.logs.String(), "agent silent") {
 		t.Fatalf("after 30 s of reports: pool's agent %v, up %v, log:\n%s", r.poolAgent("192.0.2.11"), r.gauge("up"), r.logs.String())
 	}
 	// One agent reporting each second: a wake-up about every 2 s, not
@@ -177,28 +210,30 @@ func TestAgentSilentAndForgotten(t *testing.T) {
 		t.Fatalf("next look %v, after the moment it goes silent %v", got, last.Add(3*time.Second))
 	}
 	r.until(last.Add(3*time.Second-time.Millisecond), nil)
-	if r.gauge("up") != 1 || r.poolAgent("192.0.2.11") != pool.AgentUp {
+	if r.gauge("up") != 2 || r.poolAgent("192.0.2.11") != pool.AgentUp {
 		t.Fatalf("1 ms before dead_after: up %v, pool's agent %v", r.gauge("up"), r.poolAgent("192.0.2.11"))
 	}
 	r.until(last.Add(3*time.Second), nil)
-	if r.gauge("up") != 0 || r.gauge("silent") != 1 || r.poolAgent("192.0.2.11") != pool.AgentNone || !strings.Contains(r.logs.String(), "agent silent") {
-		t.Fatalf("at dead_after: up %v, silent %v, pool's agent %v; log:\n%s", r.gauge("up"), r.gauge("silent"), r.poolAgent("192.0.2.11"), r.logs.String())
+	if r.gauge("up") != 0 || r.gauge("silent") != 2 || r.poolAgent("192.0.2.11") != pool.AgentNone || !strings.Contains(r.logs.String(), "agent silent") ||
+		!strings.HasSuffix(r.status(), "; 0 agents") {
+		t.Fatalf("at dead_after: up %v, silent %v, pool's agent %v, status %q; log:\n%s", r.gauge("up"), r.gauge("silent"), r.poolAgent("192.0.2.11"), r.status(), r.logs.String())
 	}
 	if got, want := r.a.agentsAt(), last.Add(time.Minute+time.Millisecond); !got.Equal(want) {
 		t.Fatalf("silent: next look %v, want %v", got, want)
 	}
 	r.until(last.Add(time.Minute), nil)
-	if len(r.a.agentsTab) != 1 {
-		t.Fatalf("forgotten before ForgetAgentsAfter")
+	if len(r.a.agentsTab) != 2 || !r.published("198.51.100.7") {
+		t.Fatalf("forgotten before ForgetAgentsAfter: %d agents, the stray's slot %v", len(r.a.agentsTab), r.published("198.51.100.7"))
 	}
 	r.until(last.Add(time.Minute+time.Millisecond), nil)
-	if len(r.a.agentsTab) != 0 || r.gauge("silent") != 0 || !r.a.agentsAt().IsZero() {
-		t.Fatalf("after ForgetAgentsAfter: %d agents, silent %v, next look %v", len(r.a.agentsTab), r.gauge("silent"), r.a.agentsAt())
+	if len(r.a.agentsTab) != 0 || r.gauge("silent") != 0 || !r.a.agentsAt().IsZero() || !r.published("192.0.2.11") || r.published("198.51.100.7") {
+		t.Fatalf("after ForgetAgentsAfter: %d agents, silent %v, next look %v, the real server's slot %v, the stray's %v",
+			len(r.a.agentsTab), r.gauge("silent"), r.a.agentsAt(), r.published("192.0.2.11"), r.published("198.51.100.7"))
 	}
 	// It comes back: fresh again at its report, through the main loop.
 	r.report("192.0.2.11", hbproto.StateMaintenance)
-	if r.gauge("maintenance") != 1 || r.poolAgent("192.0.2.11") != pool.AgentMaintenance {
-		t.Fatalf("back in maintenance: gauge %v, pool's agent %v", r.gauge("maintenance"), r.poolAgent("192.0.2.11"))
+	if r.gauge("maintenance") != 1 || r.poolAgent("192.0.2.11") != pool.AgentMaintenance || !strings.HasSuffix(r.status(), "; 1 agents") {
+		t.Fatalf("back in maintenance: gauge %v, pool's agent %v, status %q", r.gauge("maintenance"), r.poolAgent("192.0.2.11"), r.status())
 	}
 }
 

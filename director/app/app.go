@@ -200,9 +200,11 @@ type App struct {
 	agentsBatch    []*agentInfo
 	agentCounts    map[string]int
 	agentCountsSet bool
+	// agentsChanged are the agents whose view changed (markAgent);
 	// heardOf replaces the listener's Heard (tests; nil: a.hb's).
-	heardOf    func(netip.Addr) (agents.Heard, bool)
-	applyRetry applyRetry
+	agentsChanged []*agentInfo
+	heardOf       func(netip.Addr) (agents.Heard, bool)
+	applyRetry    applyRetry
 	// The systemd watchdog: its period (a quarter of WatchdogSec; 0: off)
 	// and the last ping.
 	watchdogEvery time.Duration
@@ -237,6 +239,7 @@ type App struct {
 	lastReload    time.Time
 	lastReloadErr string
 	statusLn      string
+	statusBase    string // statusLn but its agents part (statusLine)
 	node          string
 	pendingAcks   []chan struct{}
 	stateLoaded   bool
@@ -884,11 +887,15 @@ func (a *App) flush() {
 	// when something they show may have changed (markView): at 1,000
 	// services × 10 it costs milliseconds, and the loop runs on every
 	// event.
-	if a.viewStale {
+	switch {
+	case a.viewStale:
 		a.notifyStatus()
 		a.agentGauges()
 		a.refreshView()
-	} else {
+	case len(a.agentsChanged) > 0: // agents only: no walk of every service
+		a.agentGauges()
+		a.refreshAgents()
+	default:
 		a.releaseAcks() // the view is current: the replies may go
 	}
 	a.endRetryRound()
@@ -936,23 +943,8 @@ func (a *App) statusLine() string {
 	if a.ipvsErr != nil && len(a.services) == 0 && a.cfg.ConnSync != nil {
 		line += "; IPVS unavailable"
 	}
-	fresh := 0
-	for _, ag := range a.agentsTab {
-		if a.agentFresh(ag) {
-			fresh++
-		}
-	}
-	if a.cfg.Heartbeat.Enabled {
-		switch {
-		case a.hb == nil && a.hbMissing:
-			line += "; heartbeats off (no key)"
-		case a.hb == nil:
-			line += "; heartbeats DISABLED"
-		default:
-			line += fmt.Sprintf("; %d agents", fresh)
-		}
-	}
-	return line
+	a.statusBase = line
+	return line + a.agentsStatus()
 }
 
 func (a *App) saveState() {

@@ -60,6 +60,8 @@ type agentInfo struct {
 	// agentBucket); seenG and maintG are its own series.
 	bucket        string
 	seenG, maintG metrics.Gauge
+	// marked: in agentsChanged (markAgent).
+	marked bool
 }
 
 // agentEvent is one accepted report; done is closed once the main loop
@@ -172,11 +174,9 @@ func (a *App) onAgent(ev agentEvent) {
 	// The view lists fresh agents and their report: rebuild it when this
 	// report changes what it shows (a new or returning agent, a new word).
 	if ag.lastSeen.IsZero() || !a.agentFresh(ag) || ag.silent || ag.peer != r.Peer || ag.report.Node != r.Agent.Node ||
-		ag.report.State != r.Agent.State || ag.report.Reason != r.Agent.Reason || !slices.Equal(ag.report.Services, r.Agent.Services) {
-		a.markView()
-	}
-	if ag.legacy != r.Legacy {
-		a.markView()
+		ag.report.State != r.Agent.State || ag.report.Reason != r.Agent.Reason || !slices.Equal(ag.report.Services, r.Agent.Services) ||
+		ag.legacy != r.Legacy {
+		a.markAgent(ag)
 	}
 	ag.report, ag.peer, ag.lastSeen, ag.known, ag.silent, ag.legacy = r.Agent, r.Peer, now, known, false, r.Legacy
 	ag.poolAt, ag.fresh = now, true
@@ -279,20 +279,20 @@ func (a *App) lookAtAgent(ag *agentInfo, now time.Time) bool {
 		}
 		if !ag.fresh {
 			ag.fresh = true
-			a.markView()
+			a.markAgent(ag)
 		}
 		ag.due = ag.lastSeen.Add(dead)
 	case since > a.opts.ForgetAgentsAfter:
 		delete(a.agentsTab, ag.ip)
 		a.met.ForgetAgent(ag.ip.String())
-		a.markView() // a stray's slot goes
+		a.markAgent(ag) // a stray's slot goes
 		ag.fresh = false
 		a.uncount(ag)
 		return false
 	default:
 		if ag.fresh {
 			ag.fresh = false
-			a.markView() // the agents told of report_now, the reports answered alone
+			a.markAgent(ag) // the agents told of report_now, the reports answered alone
 		}
 		if !ag.silent {
 			ag.silent = true
@@ -454,11 +454,7 @@ func (a *App) refreshView() {
 	if a.hb != nil {
 		v.hbAddr, v.hb = a.hb.Addr(), a.hb
 	}
-	for ip, ag := range a.agentsTab {
-		if a.agentFresh(ag) {
-			v.agents = append(v.agents, agentPeer{peer: ag.peer, ip: ip})
-		}
-	}
+	v.agents = a.freshPeers()
 	for _, s := range a.services {
 		st := s.pool.Status()
 		for _, ss := range st.Servers {
@@ -480,7 +476,109 @@ func (a *App) refreshView() {
 	a.publishViews(v, a.view.Load())
 	a.view.Store(v)
 	a.viewStale = false
+	a.unmarkAgents()
 	a.releaseAcks()
+}
+
+// markAgent says that what ag is told, or whether it is told of
+// report_now, may have changed, and nothing else (refreshAgents): its
+// report, address, freshness, key, or it was forgotten.
+func (a *App) markAgent(ag *agentInfo) {
+	if !ag.marked {
+		ag.marked = true
+		a.agentsChanged = append(a.agentsChanged, ag)
+	}
+}
+
+// unmarkAgents empties agentsChanged.
+func (a *App) unmarkAgents() {
+	for i, ag := range a.agentsChanged {
+		ag.marked = false
+		a.agentsChanged[i] = nil
+	}
+	a.agentsChanged = a.agentsChanged[:0]
+}
+
+// refreshAgents is refreshView when only agents changed (markAgent):
+// the destinations and the role are the view's as they were; the agents
+// told of report_now follow the table; the listener gets the views of the
+// agents that changed only (no walk of every real server); the status
+// line's agent count follows.
+func (a *App) refreshAgents() {
+	prev := a.view.Load()
+	v := &replyView{node: prev.node, role: prev.role, dests: prev.dests, hbAddr: prev.hbAddr, hb: prev.hb,
+		published: prev.published, publishedTo: prev.publishedTo}
+	v.agents = a.freshPeers()
+	if a.hb != nil && prev.publishedTo == a.hb && prev.published != nil {
+		changed := make(map[netip.Addr]*agents.View, len(a.agentsChanged))
+		for _, ag := range a.agentsChanged {
+			ip := ag.ip
+			if len(a.byIP[ip]) == 0 && a.agentsTab[ip] == nil {
+				if v.published[ip] != nil {
+					changed[ip] = nil
+				}
+				continue
+			}
+			if nv := a.agentView(v, ip); nv != nil {
+				changed[ip] = nv
+			}
+		}
+		a.publish(v, changed)
+	} else if a.hb != nil {
+		a.publishViews(v, prev) // a new listener: every agent
+	}
+	a.view.Store(v)
+	a.unmarkAgents()
+	a.notifyAgentsStatus()
+	a.releaseAcks()
+}
+
+// freshPeers are the agents told of report_now: those fresh at the last
+// look.
+func (a *App) freshPeers() []agentPeer {
+	n := len(a.agentsTab) - a.agentCounts["silent"]
+	out := make([]agentPeer, 0, max(n, 0))
+	for ip, ag := range a.agentsTab {
+		if ag.fresh {
+			out = append(out, agentPeer{peer: ag.peer, ip: ip})
+		}
+	}
+	return out
+}
+
+// agentsStatus is the status line's agents part: the fresh agents, or
+// why the listener is off.
+func (a *App) agentsStatus() string {
+	if !a.cfg.Heartbeat.Enabled {
+		return ""
+	}
+	switch {
+	case a.hb == nil && a.hbMissing:
+		return "; heartbeats off (no key)"
+	case a.hb == nil:
+		return "; heartbeats DISABLED"
+	}
+	return fmt.Sprintf("; %d agents", a.freshAgents())
+}
+
+// notifyAgentsStatus is notifyStatus when only agents changed: the
+// line's first part as last computed (statusBase), its agents part now.
+func (a *App) notifyAgentsStatus() {
+	if line := a.statusBase + a.agentsStatus(); line != a.statusLn {
+		a.statusLn = line
+		a.notify.Status(line)
+	}
+}
+
+// freshAgents counts the agents fresh at the last look.
+func (a *App) freshAgents() int {
+	n := 0
+	for st, c := range a.agentCounts {
+		if st != "silent" {
+			n += c
+		}
+	}
+	return n
 }
 
 // publishViews gives the heartbeat listener each agent's part of v that
@@ -499,15 +597,9 @@ func (a *App) publishViews(v, prev *replyView) {
 	}
 	changed := map[netip.Addr]*agents.View{}
 	want := func(ip netip.Addr) {
-		nv := &agents.View{Reply: hbproto.DirectorReply{Director: v.node, Role: v.role, Destinations: v.dests[ip]}}
-		if ag := a.agentsTab[ip]; ag != nil && !ag.silent && a.agentFresh(ag) {
-			rep := ag.report
-			nv.Report, nv.Peer, nv.Legacy = &rep, ag.peer, ag.legacy
+		if nv := a.agentView(v, ip); nv != nil {
+			changed[ip] = nv
 		}
-		if old := v.published[ip]; old != nil && sameView(old, nv) {
-			return
-		}
-		changed[ip] = nv
 	}
 	for ip := range a.byIP {
 		want(ip)
@@ -522,6 +614,26 @@ func (a *App) publishViews(v, prev *replyView) {
 			changed[ip] = nil
 		}
 	}
+	a.publish(v, changed)
+}
+
+// agentView is ip's part of v as the listener is to answer it; nil when
+// the listener has it already.
+func (a *App) agentView(v *replyView, ip netip.Addr) *agents.View {
+	nv := &agents.View{Reply: hbproto.DirectorReply{Director: v.node, Role: v.role, Destinations: v.dests[ip]}}
+	if ag := a.agentsTab[ip]; ag != nil && !ag.silent && a.agentFresh(ag) {
+		rep := ag.report
+		nv.Report, nv.Peer, nv.Legacy = &rep, ag.peer, ag.legacy
+	}
+	if old := v.published[ip]; old != nil && sameView(old, nv) {
+		return nil
+	}
+	return nv
+}
+
+// publish gives the listener the views that changed (nil: the agent's
+// slot goes) and notes them in v.published.
+func (a *App) publish(v *replyView, changed map[netip.Addr]*agents.View) {
 	if len(changed) == 0 {
 		return
 	}

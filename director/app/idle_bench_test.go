@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/director/lvs"
+	"github.com/tandemlb/tandem/shared/hbproto"
 	"github.com/tandemlb/tandem/shared/testutil"
 )
 
@@ -275,4 +277,58 @@ func TestWatchdogOnTheAlarm(t *testing.T) {
 	if !testutil.WaitFor(5*time.Second, func() bool { return pings() >= 3 }) {
 		t.Fatalf("%d watchdog pings in 5 s, want 3 or more", pings())
 	}
+}
+
+// BenchmarkAgentsArrive is the main loop's cost of 10,000 agents heard
+// for the first time (a director started among running agents): each
+// report reaches the main loop, which takes them in batches (maxBatch)
+// and flushes after each (the view rebuilt), on the App of a stopped
+// director with 1,000 services × 10 distinct real servers. One op is the
+// 10,000 reports.
+func BenchmarkAgentsArrive(b *testing.B) {
+	const n = 10000
+	h := startWith(b, scaleKeepalived(n/10), nil, func(o *Options) { o.InsecureHeartbeat = true })
+	h.stop()
+	a := h.a
+	a.hb = nil
+	a.heardOf = func(netip.Addr) (agents.Heard, bool) { return agents.Heard{}, false }
+	ips := make([]netip.Addr, n)
+	for i := range ips {
+		ips[i] = netip.AddrFrom4([4]byte{10, 64, byte(i / 250), byte(i%250 + 1)})
+	}
+	for b.Loop() {
+		b.StopTimer()
+		for ip := range a.agentsTab {
+			delete(a.agentsTab, ip)
+		}
+		a.agentsQ = agentQueue{}
+		a.agentCounts = newAgentCounts()
+		b.StartTimer()
+		for i, ip := range ips {
+			a.onEvent(agentEvent{r: agents.Report{Peer: netip.AddrPortFrom(ip, 7481), At: time.Now(),
+				Agent: hbproto.AgentReport{Node: "rs", RealIP: ip, State: hbproto.StateUp}}})
+			if i%maxBatch == maxBatch-1 || i == n-1 {
+				a.flush()
+			}
+		}
+	}
+	if len(a.agentsTab) != n {
+		b.Fatalf("%d agents in the table, want %d", len(a.agentsTab), n)
+	}
+}
+
+// scaleKeepalived is a keepalived.conf of n services × 10 real servers,
+// each its own (10.64.0.1 onwards, 250 a /24), as e2e/bench/scale's.
+func scaleKeepalived(n int) string {
+	var b strings.Builder
+	b.WriteString("global_defs {\n    router_id scale\n}\n")
+	for i := range n {
+		fmt.Fprintf(&b, "\nvirtual_server 198.18.%d.%d 80 {\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n", i/250, i%250+1)
+		for j := range 10 {
+			k := i*10 + j
+			fmt.Fprintf(&b, "    real_server 10.64.%d.%d 80 {\n        weight 1\n    }\n", k/250, k%250+1)
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
 }
