@@ -155,7 +155,7 @@ func (l *BGPLab) Setup(ctx context.Context) error {
 		}
 	}
 	for _, d := range BGPDirectors {
-		if err := os.WriteFile(l.ConfigPath(d), []byte(l.DirectorConf(d)), 0o644); err != nil {
+		if err := l.WriteConfig(d, l.DirectorConf(d)); err != nil {
 			return err
 		}
 		if err := l.StartDirector(ctx, d); err != nil {
@@ -229,10 +229,23 @@ func (l *BGPLab) Vtysh(ctx context.Context, command string) (string, error) {
 }
 
 // DirectorConf is director name's native configuration: BGP mode with
-// the router as its one peer, the VIP's service with mh (mh-fallback,
+// the router as its one peer, the two other directors for the
+// fingerprint agreement, the VIP's service with mh (mh-fallback,
 // mh-port) and HTTP_GET checks as the fallback of the agents' reports,
 // sloppy_tcp on.
-func (l *BGPLab) DirectorConf(name string) string {
+func (l *BGPLab) DirectorConf(name string) string { return l.DirectorConfWeights(name, nil) }
+
+// DirectorConfWeights is DirectorConf with the weights of weights (real
+// server name -> weight) instead of 1: a director whose table differs
+// from the others'. Every director lists the two others in bgp.directors
+// (the fingerprint agreement, on its own address).
+func (l *BGPLab) DirectorConfWeights(name string, weights map[string]int) string {
+	var others []string
+	for _, d := range BGPDirectors {
+		if d != name {
+			others = append(others, BGPDirIPs[d])
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `version: 1
 node: %[1]s
@@ -249,6 +262,8 @@ bgp:
     - address: %[6]s
       as: %[7]d
       hold_time: %[8]s
+  directors: [%[10]s]
+  agreement_address: %[4]s
 virtual_servers:
   - address: %[9]s:80
     protocol: TCP
@@ -257,10 +272,14 @@ virtual_servers:
     lvs_method: DR
     delay_loop: 2s
     real_servers:
-`, name, l.Dir, BGPDirectorAS, BGPDirIPs[name], BGPGracefulWait, BGPRouterIP, BGPRouterAS, BGPHoldTime, BGPVIP)
+`, name, l.Dir, BGPDirectorAS, BGPDirIPs[name], BGPGracefulWait, BGPRouterIP, BGPRouterAS, BGPHoldTime, BGPVIP, strings.Join(others, ", "))
 	for _, rs := range RealServers {
+		w, ok := weights[rs]
+		if !ok {
+			w = 1
+		}
 		fmt.Fprintf(&b, `      - address: %s:80
-        weight: 1
+        weight: %d
         checks:
           - type: HTTP_GET
             connect_timeout: 2s
@@ -268,7 +287,7 @@ virtual_servers:
             delay_before_retry: 1s
             url:
               - path: /check.txt
-`, RSIPs[rs])
+`, RSIPs[rs], w)
 	}
 	return b.String()
 }
@@ -477,4 +496,15 @@ func (l *BGPLab) Logs(n int) string {
 		}
 	}
 	return b.String()
+}
+
+// WriteConfig writes director name's configuration file.
+func (l *BGPLab) WriteConfig(name, text string) error {
+	return os.WriteFile(l.ConfigPath(name), []byte(text), 0o644)
+}
+
+// Reload is `tandem-director reload` of director name.
+func (l *BGPLab) Reload(ctx context.Context, name string) (string, error) {
+	out, err := exec.CommandContext(ctx, l.DirectorBin, "reload", "--socket", l.Socket(name)).CombinedOutput()
+	return string(out), err
 }

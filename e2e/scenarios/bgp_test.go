@@ -13,6 +13,7 @@ import (
 
 	"github.com/moby/ipvs"
 
+	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/prodlab"
 	"github.com/tandemlb/tandem/e2e/promlab"
@@ -120,8 +121,10 @@ func checkIdle(t *testing.T, what string, rep *loadgen.Report) {
 //     the graceful shutdown wait, 0 failed requests, 0 established
 //     connections broken (those of dir3 move to the others: same real
 //     server by mh, picked up mid-flow by sloppy_tcp);
-//   - dir3 joins again: its next hop comes back once it is programmed,
-//     0 failed, 0 broken.
+//   - dir3 joins again with rs2 at weight 2 (another fingerprint): its
+//     session comes up but the router keeps two next hops; its weight
+//     put back and reloaded, the fingerprints agree and its next hop
+//     comes back; 0 failed, 0 broken.
 func TestGuestScenarioBGP1ScaleOut(t *testing.T) {
 	l := newBGPLab(t)
 	var fps []string
@@ -223,7 +226,11 @@ func (l *bgpLab) drain() {
 	drained = checkWait(t, done, start, time.Second)
 	for _, d := range prodlab.BGPDirectors {
 		x, ok := l.Dests(d)[rip]
-		t.Logf("MEASURED at --wait's return, %s: rs1 weight %d, %d active (last seen active %s after the CLI start)", d, x.Weight, x.ActiveConnections, haMs(lastActive[d].Sub(start)))
+		last := "never seen active"
+		if !lastActive[d].IsZero() {
+			last = "last seen active " + haMs(lastActive[d].Sub(start)) + " after the CLI start"
+		}
+		t.Logf("MEASURED at --wait's return, %s: rs1 weight %d, %d active (%s)", d, x.Weight, x.ActiveConnections, last)
 		if !ok || x.Weight != 0 || x.ActiveConnections != 0 {
 			t.Errorf("--wait returned while %s had rs1 at weight %d with %d active connections (present %v)", d, x.Weight, x.ActiveConnections, ok)
 		}
@@ -266,10 +273,15 @@ func (l *bgpLab) waitDests(d, what string, limit time.Duration, cond func(map[st
 	return at
 }
 
-// stopAndJoin: dir3 stopped cleanly under load, then started again.
+// stopAndJoin: dir3 stopped cleanly under load, then started again with
+// rs2 at weight 2 in its configuration: its table's fingerprint differs
+// from dir1's and dir2's, so it must not announce the VIP (the router
+// keeps two next hops while dir3's session is established); the weight
+// put back and reloaded, its fingerprint matches and its next hop comes
+// back. 0 failed requests, 0 established connections broken throughout.
 func (l *bgpLab) stopAndJoin() {
 	t := l.t
-	cfg := loadgen.Config{Rate: rate, Duration: 30 * time.Second, Target: loadgen.Target{Timeout: 3 * time.Second}, Idle: bgpIdle}
+	cfg := loadgen.Config{Rate: rate, Duration: 40 * time.Second, Target: loadgen.Target{Timeout: 3 * time.Second}, Idle: bgpIdle}
 	wait := l.load(cfg)
 	testutil.Settle(4 * time.Second)
 	stopAt := time.Now()
@@ -291,20 +303,57 @@ func (l *bgpLab) stopAndJoin() {
 			}
 		}
 	}
-	testutil.Settle(5 * time.Second) // the load on two directors
+	testutil.Settle(3 * time.Second) // the load on two directors
 
+	// dir3 joins with another table: no announcement.
+	if err := l.WriteConfig("dir3", l.DirectorConfWeights("dir3", map[string]int{"rs2": 2})); err != nil {
+		t.Fatal(err)
+	}
 	joinAt := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := l.StartDirector(ctx, "dir3"); err != nil {
 		t.Fatal(err)
 	}
-	ready := time.Now()
+	var st3 control.Status
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		st, err := l.Status("dir3")
+		st3 = st
+		return err == nil && st.BGP != nil && len(st.BGP.Peers) == 1 && st.BGP.Peers[0].Established
+	}, "dir3's BGP session not established")
+	established := time.Now()
+	t.Logf("MEASURED dir3 (rs2 at weight 2) started -> session established: %s", haMs(established.Sub(joinAt)))
+	testutil.Settle(5 * time.Second) // session up, tables differ: nothing may be announced
+	if hops := l.NextHops(); len(hops) != 2 {
+		t.Errorf("dir3 announced the VIP with a table unlike the others': next hops %v", hops)
+	}
+	if st, err := l.Status("dir3"); err != nil || st.BGP == nil || st.BGP.Agreement == nil {
+		t.Errorf("dir3's agreement status: %+v (%v)", st3.BGP, err)
+	} else {
+		for _, g := range st.BGP.Agreement.Gates {
+			t.Logf("dir3's gate of %s: open %v: %s", g.VIP, g.Open, g.Reason)
+			if g.Open {
+				t.Errorf("dir3's gate of %s is open with rs2 at weight 2", g.VIP)
+			}
+		}
+		for _, v := range st.BGP.VIPs {
+			t.Logf("dir3's VIP %s: %s (%s)", v.VIP, v.State, v.Why)
+		}
+	}
+
+	// The weight back: the same fingerprint, the next hop back.
+	if err := l.WriteConfig("dir3", l.DirectorConf("dir3")); err != nil {
+		t.Fatal(err)
+	}
+	reloadAt := time.Now()
+	if o, err := l.Reload(ctx, "dir3"); err != nil {
+		t.Fatalf("reload of dir3: %v\n%s", err, o)
+	}
 	back, err := l.WaitNextHops(30*time.Second, prodlab.BGPDirectors...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("MEASURED dir3 started -> ready %s -> its next hop at the router %s", haMs(ready.Sub(joinAt)), haMs(back.Sub(joinAt)))
+	t.Logf("MEASURED dir3's table made equal (reload) -> its next hop at the router: %s", haMs(back.Sub(reloadAt)))
 	rep := wait()
 	t.Logf("stop and join: %s", fmtServers(rep))
 	stop, join := rep.Window(rep.Start, joinAt), rep.Window(joinAt, rep.End)
@@ -340,6 +389,7 @@ func TestGuestScenarioBGP2DirectorDies(t *testing.T) {
 		t.Logf("MEASURED dir3 killed -> the last failed request started %s after the kill (the withdrawal at %s)", haMs(rep.LastFailure.Sub(killAt)), haMs(gone.Sub(killAt)))
 	}
 	during, afterGone := rep.Window(killAt, gone), rep.Window(gone.Add(500*time.Millisecond), rep.End)
+	t.Logf("MEASURED dir3 killed: slowest request started in the detection window %s (TCP retransmits what the dead director lost)", haMs(during.Latency.Max))
 	t.Logf("MEASURED load: %s; in the detection window (%s): %d requests, %d failed %v; from 500 ms after the withdrawal: %d requests, %d failed",
 		fmtServers(rep), haMs(gone.Sub(killAt)), during.Sent, during.Failed, failedClasses(during.ByClass), afterGone.Sent, afterGone.Failed)
 	haLogFailures(t, rep, killAt, "dir3 killed")

@@ -115,7 +115,9 @@
 //     each director schedules at least 20 % of the flows; `maintenance on
 //     --wait` returns only when all three have rs1 at weight 0 with no
 //     active connection, 0 failed; dir3 stopped cleanly (graceful
-//     shutdown, then withdrawal) and started again: 0 failed, 0
+//     shutdown, then withdrawal) and started again with another weight:
+//     not announced while its fingerprint differs (bgp.directors'
+//     agreement), announced once a reload makes it equal; 0 failed, 0
 //     established connections broken;
 //   - BGP2: dir3 dies (link down, director and speaker SIGKILLed): its
 //     next hop leaves the router within the hold time (3 s) + 2 s; no
