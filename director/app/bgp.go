@@ -196,6 +196,7 @@ func (a *App) startBGP(cfg *config.Config) error {
 	b := &bgpMode{cfg: cfg.BGP, ann: ann, spk: spk, q: newBGPQueue(), done: make(chan struct{}), vips: vips,
 		onLo: slices.Clone(vips), in: map[netip.Addr]bgpVIPIn{}, up: map[netip.Addr]bool{}, dirty: true}
 	a.bgp = b
+	a.met.BGPDraining.WithLabelValues().Set(0)
 	ctx, cancel := context.WithTimeout(context.Background(), bgpOpTimeout)
 	defer cancel()
 	if err := spk.Start(ctx); err != nil {
@@ -385,6 +386,7 @@ func (a *App) bgpBeginStop() bool {
 		return false
 	}
 	b.stop = true
+	a.met.BGPDraining.WithLabelValues().Set(1)
 	b.until = a.now().Add(b.cfg.GracefulShutdownWait + bgpStopMargin)
 	a.log.Info("bgp: stopping: withdrawing every VIP before the stop", "graceful_shutdown_wait", b.cfg.GracefulShutdownWait.String())
 	a.bgpStep(bgp.Stop{})
@@ -543,6 +545,7 @@ func (a *App) drainSelf(on bool) (control.DrainSelfResult, error) {
 	}
 	a.log.Info("bgp: drain --self", "on", on)
 	a.bgp.drain = on
+	a.met.BGPDraining.WithLabelValues().Set(metrics.B2F(on || a.bgp.stop))
 	a.bgpStep(bgp.DrainSelf{On: on})
 	st := a.bgpStatus()
 	return control.DrainSelfResult{Draining: on, VIPs: st.VIPs}, nil

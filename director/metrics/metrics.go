@@ -118,6 +118,10 @@ type Metrics struct {
 	// BGPFingerprintAgree is a VIP's fingerprint gate (bgp.directors): 1
 	// open, 0 while the directors announcing it have other fingerprints.
 	BGPFingerprintAgree *prometheus.GaugeVec
+	// BGPDraining is 1 while this director withdraws its VIPs on purpose
+	// (drain --self, or a clean stop under way), 0 otherwise: no label,
+	// its one series exists in BGP mode only (set at its start).
+	BGPDraining *prometheus.GaugeVec
 
 	// sources feed the families read at scrape time (scrapeCollector,
 	// registered but not a field, and ipvsTraffic, the last of fast: see
@@ -177,6 +181,7 @@ func New() *Metrics {
 	m.BGPVIPAnnounced = g("bgp_vip_announced", "BGP mode: 1 while the VIP's route is announced (with or without GRACEFUL_SHUTDOWN), 0 once withdrawn.", "vip")
 	m.BGPSessionUp = g("bgp_session_up", "BGP mode: 1 while the BGP session with the peer is established.", "peer")
 	m.BGPFingerprintAgree = g("bgp_fingerprint_agree", "BGP mode with bgp.directors: 1 while the VIP's fingerprint gate is open (this director's IPVS fingerprints of its services equal those of every director announcing it, or none is heard), 0 while they differ: a VIP not announced yet waits.", "vip")
+	m.BGPDraining = g("bgp_draining", "BGP mode: 1 while this director withdraws its VIPs on purpose (drain --self, or a clean stop under way), 0 otherwise.")
 	m.MailAlerts = c("mail_alerts_total", "E-mail alerts (smtp_alert), by result: sent, error or dropped.", "result")
 	for _, res := range []string{"sent", "error", "dropped"} {
 		m.MailAlerts.WithLabelValues(res)
