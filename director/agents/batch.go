@@ -15,12 +15,13 @@ import (
 )
 
 // The socket in batches. On Linux a *net.UDPConn is read with recvmmsg and
-// answered with sendmmsg (x/net's ReadBatch and WriteBatch): the reading
+// answered with sendmmsg (called directly, mmsg_linux.go; elsewhere
+// x/net's ReadBatch and WriteBatch): the reading
 // goroutine blocks in one read that returns every datagram queued (up to
 // Batch), handles them in order with one clock reading, and sends the fast
 // path's replies of the batch in one call. A datagram costs one MAC check,
-// its replay state and one seal; the system calls and the wake-ups are the
-// batch's.
+// its replay state and one seal, and allocates only what the heartbeat's
+// decoding does; the system calls and the wake-ups are the batch's.
 
 // Batch is how many datagrams one read takes and one write sends at most.
 const Batch = 64
@@ -43,24 +44,84 @@ const Linger = time.Millisecond
 // a busy CPU).
 const RcvBuf = 4 << 20
 
-// batchConn is what the batched loop needs of the socket: x/net's
-// ipv4.PacketConn and ipv6.PacketConn both have it (their Message is the
-// same type).
+// batchConn is what the batched loop needs of the socket: reading up to
+// len(bufs) datagrams at once (their sizes into ns, their senders into
+// from; an invalid sender: a datagram to skip), and writing bufs[i] to
+// to[i] (how many were sent; an error only when the first could not be).
 type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	readBatch(bufs [][]byte, ns []int, from []netip.AddrPort) (int, error)
+	writeBatch(bufs [][]byte, to []netip.AddrPort) (int, error)
 }
 
-// batchOf returns the batched view of c, nil when c is no UDP socket.
+// batchOf returns the batched view of c, nil when c is no UDP socket: on
+// Linux recvmmsg and sendmmsg called directly (mmsg_linux.go: nothing
+// allocated per datagram), else x/net's.
 func batchOf(c net.PacketConn) batchConn {
 	udp, ok := c.(*net.UDPConn)
 	if !ok {
 		return nil
 	}
-	if la, ok := udp.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
-		return ipv4.NewPacketConn(udp)
+	if m := newMmsg(udp); m != nil {
+		return m
 	}
-	return ipv6.NewPacketConn(udp)
+	x := &xnetBatch{in: make([]ipv4.Message, Batch), out: make([]ipv4.Message, Batch), addrs: make([]net.UDPAddr, Batch), ips: make([][16]byte, Batch)}
+	for i := range x.in {
+		x.in[i].Buffers = [][]byte{nil}
+		x.out[i].Buffers = [][]byte{nil}
+		x.out[i].Addr = &x.addrs[i]
+	}
+	if la, ok := udp.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
+		x.pc = ipv4.NewPacketConn(udp)
+	} else {
+		x.pc = ipv6.NewPacketConn(udp)
+	}
+	return x
+}
+
+// xnetBatch is batchConn on x/net's ReadBatch and WriteBatch (its
+// ipv4.PacketConn and ipv6.PacketConn both have them; their Message is
+// the same type). Each datagram read allocates its sender's address.
+type xnetBatch struct {
+	pc interface {
+		ReadBatch(ms []ipv4.Message, flags int) (int, error)
+		WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	}
+	in, out []ipv4.Message
+	addrs   []net.UDPAddr
+	ips     [][16]byte
+}
+
+func (x *xnetBatch) readBatch(bufs [][]byte, ns []int, from []netip.AddrPort) (int, error) {
+	ms := x.in[:min(len(bufs), len(x.in))]
+	for i := range ms {
+		ms[i].Buffers[0] = bufs[i]
+	}
+	n, err := x.pc.ReadBatch(ms, 0)
+	for i := range ms[:n] {
+		ns[i], from[i] = ms[i].N, netip.AddrPort{}
+		if ua, ok := ms[i].Addr.(*net.UDPAddr); ok {
+			from[i] = ua.AddrPort()
+		}
+	}
+	return n, err
+}
+
+func (x *xnetBatch) writeBatch(bufs [][]byte, to []netip.AddrPort) (int, error) {
+	ms := x.out[:min(len(bufs), len(x.out))]
+	for i := range ms {
+		ip := to[i].Addr()
+		a := &x.addrs[i]
+		if ip.Is4() {
+			b := ip.As4()
+			a.IP = append(x.ips[i][:0], b[:]...)
+		} else {
+			b := ip.As16()
+			a.IP = append(x.ips[i][:0], b[:]...)
+		}
+		a.Port, a.Zone = int(to[i].Port()), ip.Zone()
+		ms[i].Buffers[0] = bufs[i]
+	}
+	return x.pc.WriteBatch(ms, 0)
 }
 
 // sizeRcvBuf asks for RcvBuf on c and logs (once, at start) when the
@@ -88,21 +149,23 @@ func (s *Server) sizeRcvBuf() {
 // batchLoop is Run's reading loop on a batched socket; queue hands a
 // report to its worker.
 func (s *Server) batchLoop(bc batchConn, queue func(Report)) error {
-	in := make([]ipv4.Message, Batch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, maxRead)}
+	bufs := make([][]byte, Batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, maxRead)
 	}
+	ns := make([]int, Batch)
+	from := make([]netip.AddrPort, Batch)
 	w := newBatchWriter(bc)
 	var last time.Time // of the last read
 	got := 0           // datagrams it took
 	for {
-		if got > 1 && got < len(in) {
+		if got > 1 && got < len(bufs) {
 			if since := time.Since(last); since < Linger {
 				time.Sleep(Linger - since)
 			}
 		}
 		last = time.Now()
-		n, err := bc.ReadBatch(in, 0)
+		n, err := bc.readBatch(bufs, ns, from)
 		got = n
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -111,17 +174,12 @@ func (s *Server) batchLoop(bc batchConn, queue func(Report)) error {
 			return fmt.Errorf("heartbeat: read: %w", err)
 		}
 		now := s.now()
-		for i := range in[:n] {
-			m := &in[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
-				continue
-			}
-			peer := ua.AddrPort()
+		for i := range n {
+			peer := from[i]
 			if !peer.IsValid() {
 				continue
 			}
-			r, ok := s.handle(peer, m.Buffers[0][:m.N], now)
+			r, ok := s.handle(peer, bufs[i][:ns[i]], now)
 			if !ok {
 				continue
 			}
@@ -159,24 +217,18 @@ func rcvBufOf(c *net.UDPConn) (int, error) {
 }
 
 // batchWriter collects the fast path's replies of one batch; its buffers
-// and addresses are reused from batch to batch.
+// are reused from batch to batch.
 type batchWriter struct {
 	bc    batchConn
-	msgs  []ipv4.Message
 	bufs  [][]byte
-	addrs []net.UDPAddr
-	ips   [][16]byte
 	peers []netip.AddrPort
 	ats   int
 }
 
 func newBatchWriter(bc batchConn) *batchWriter {
-	w := &batchWriter{bc: bc, msgs: make([]ipv4.Message, Batch), bufs: make([][]byte, Batch),
-		addrs: make([]net.UDPAddr, Batch), ips: make([][16]byte, Batch), peers: make([]netip.AddrPort, Batch)}
-	for i := range w.msgs {
+	w := &batchWriter{bc: bc, bufs: make([][]byte, Batch), peers: make([]netip.AddrPort, Batch)}
+	for i := range w.bufs {
 		w.bufs[i] = make([]byte, 0, hbproto.MaxDatagram)
-		w.msgs[i].Buffers = [][]byte{nil}
-		w.msgs[i].Addr = &w.addrs[i]
 	}
 	return w
 }
@@ -186,17 +238,6 @@ func newBatchWriter(bc batchConn) *batchWriter {
 func (w *batchWriter) add(s *Server, r Report) {
 	i := w.ats
 	w.bufs[i] = s.seal(r, r.fast, w.bufs[i], r.At)
-	ip := r.Peer.Addr()
-	a := &w.addrs[i]
-	if ip.Is4() {
-		b := ip.As4()
-		a.IP = append(w.ips[i][:0], b[:]...)
-	} else {
-		b := ip.As16()
-		a.IP = append(w.ips[i][:0], b[:]...)
-	}
-	a.Port, a.Zone = int(r.Peer.Port()), ""
-	w.msgs[i].Buffers[0] = w.bufs[i]
 	w.peers[i] = r.Peer
 	w.ats++
 }
@@ -204,23 +245,23 @@ func (w *batchWriter) add(s *Server, r Report) {
 // flush sends the batch's replies (sendmmsg sends what it can and fails
 // only on the first datagram; a failed one is counted and skipped).
 func (w *batchWriter) flush(s *Server, now time.Time) {
-	msgs := w.msgs[:w.ats]
+	bufs, peers := w.bufs[:w.ats], w.peers[:w.ats]
 	done := 0
-	for done < len(msgs) {
-		n, err := w.bc.WriteBatch(msgs[done:], 0)
+	for done < len(bufs) {
+		n, err := w.bc.writeBatch(bufs[done:], peers[done:])
 		for i := done; i < done+n; i++ {
-			s.replied(w.peers[i], nil, now)
+			s.replied(peers[i], nil, now)
 		}
 		done += n
 		if err != nil {
-			s.replied(w.peers[done], err, now)
+			s.replied(peers[done], err, now)
 			done++
 		} else if n == 0 {
 			break // no progress and no error: not expected; do not spin
 		}
 	}
-	for i := done; i < len(msgs); i++ {
-		s.replied(w.peers[i], errors.New("not sent"), now)
+	for i := done; i < len(bufs); i++ {
+		s.replied(peers[i], errors.New("not sent"), now)
 	}
 	w.ats = 0
 }

@@ -22,8 +22,8 @@ type Share struct {
 // calls are the listener's).
 var shareFuncs = []Share{
 	{What: "the heartbeat listener (director/agents), all", Func: "github.com/tandemlb/tandem/director/agents.(*Server).Run"},
-	{What: "  sending replies (sendmmsg; with veth, the agents' side receiving them)", Func: "golang.org/x/net/internal/socket.(*syscaller).sendmmsg"},
-	{What: "  reading reports (recvmmsg)", Func: "golang.org/x/net/internal/socket.(*syscaller).recvmmsg"},
+	{What: "  sending replies (sendmmsg; with veth, the agents' side receiving them)", Func: "github.com/tandemlb/tandem/director/agents.(*mmsg).writeBatch"},
+	{What: "  reading reports (recvmmsg)", Func: "github.com/tandemlb/tandem/director/agents.(*mmsg).readBatch"},
 	{What: "  authenticating and answering a report (MAC, replay state, view, seal)", Func: "github.com/tandemlb/tandem/director/agents.(*Server).handle"},
 	{What: "the director's main loop (director/app)", Func: "github.com/tandemlb/tandem/director/app.(*App).Run"},
 	{What: "the Go scheduler between wake-ups (timers, netpoll)", Func: "runtime.findRunnable"},
