@@ -73,7 +73,7 @@ func Shares(binary, path string) ([]Share, error) {
 	if _, rest, ok := strings.Cut(string(out), "Total samples = "); ok {
 		if _, rest, ok = strings.Cut(rest, "("); ok {
 			if v, _, ok := strings.Cut(rest, "%)"); ok {
-				total, _ = strconv.ParseFloat(v, 64)
+				total, _ = strconv.ParseFloat(strings.TrimSpace(v), 64) // "( 5.35%)" below 10 %
 			}
 		}
 	}
