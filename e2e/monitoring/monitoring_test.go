@@ -403,6 +403,8 @@ func TestDashboard(t *testing.T) {
 		"tandem_director_check_up", "tandem_director_heartbeats_total",
 		"tandem_backend_director_last_reply_seconds", "tandem_backend_heartbeat_replies_rejected_total",
 		"tandem_director_service_quorum_up", "tandem_director_service_sorry_active",
+		"tandem_director_bgp_session_up", "tandem_director_bgp_vip_announced",
+		"tandem_director_bgp_fingerprint_agree", "tandem_director_ipvs_service_fingerprint_info",
 	} {
 		if !used[name] {
 			t.Errorf("no panel shows %s", name)
