@@ -120,7 +120,7 @@
 //     agreement), announced once a reload makes it equal; 0 failed, 0
 //     established connections broken;
 //   - BGP2: dir3 dies (link down, director and speaker SIGKILLed): its
-//     next hop leaves the router within the hold time (3 s) + 2 s; no
+//     next hop leaves the router within the hold time (3 s) + 3 s; no
 //     established connection broken, no request started 500 ms after the
 //     withdrawal fails.
 //
