@@ -100,6 +100,17 @@ changes state during the window, so the director writes nothing).
 		fmt.Fprintf(&b, "| %s | %s | %.2f | %.1f | %s | %s | %.2f %% | %s | %s | %s | %d | %d |\n", thousands(r.RealServers), thousands(r.Agents), r.CPUPct, r.RSSMiB,
 			warm, thousands(r.Gen.Sent), r.Answered(), us(r.Gen.P50US), us(r.Gen.P99US), us(r.Gen.MaxUS), r.Gen.Bad, r.DirectorDrops+r.AgentsDrops)
 	}
+	if quiet := quietRows(rows); len(quiet) > 0 {
+		b.WriteString("\n### After the agents stop\n\n" +
+			"The same director once its agents stopped reporting: every agent silent (dead_after, 3 s, after its last report) " +
+			"and still in its table; then forgotten (the benchmark's director forgets a silent agent after " +
+			"20 s instead of 10 minutes). Nothing reaches the director meanwhile.\n\n")
+		b.WriteString("| agents | CPU, all silent (% of one core) | RSS, all silent (MiB) | CPU, forgotten | RSS, forgotten (MiB) | window |\n|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range quiet {
+			fmt.Fprintf(&b, "| %s | %.2f | %.1f | %.2f | %.1f | %v |\n", thousands(r.Agents), r.Silent.CPUPct, r.Silent.RSSMiB,
+				r.Forgotten.CPUPct, r.Forgotten.RSSMiB, r.Silent.Window)
+		}
+	}
 	ok, first, last := Linear(rows)
 	verdict := "**yes**"
 	if !ok {
@@ -205,6 +216,18 @@ linear.
 - The whole run took %v.
 `, time.Now().UTC().Format("2006-01-02"), host, PerService, p.Warm, max(p.MaxWarm, p.Warm), p.Window, p.Grace, rmemMax(), burstOf(rows), took.Round(time.Second))
 	return b.String()
+}
+
+// quietRows are the rows measured after their agents stopped
+// (Params.Quiet).
+func quietRows(rows []Row) []Row {
+	var out []Row
+	for _, r := range rows {
+		if r.Agents > 0 && r.Silent.Window > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // rmemMax is net.core.rmem_max, bytes, as this process sees it.

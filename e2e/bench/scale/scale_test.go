@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,16 +43,18 @@ func TestNetnsScaleSmoke(t *testing.T) {
 // docs/benchmarks-scale.md. It needs TANDEM_BENCH=1 too; it fails when a
 // row cannot be measured or a reply is wrong (Gen.Bad), not on the
 // figures (slow is not wrong). TANDEM_SCALE_ONLY=N measures the row of N
-// agents only; TANDEM_SCALE_QUIET=10s also measures the director after
-// the agents stop (Params.Quiet, agents forgotten after 20 s).
+// agents only. Each row with agents also measures the director after
+// they stop (Params.Quiet: 10 s windows, agents forgotten after 20 s;
+// TANDEM_SCALE_QUIET=0 skips it, another duration sets the windows).
 func TestNetnsBenchScale(t *testing.T) {
 	testutil.Netns(t)
 	if os.Getenv("TANDEM_BENCH") == "" {
 		t.Skip("a benchmark: make bench-scale (TANDEM_BENCH=1)")
 	}
 	p := Params{Warm: 10 * time.Second, MaxWarm: 2 * time.Minute, Window: 20 * time.Second, Grace: 2 * time.Second}
-	if d, err := time.ParseDuration(os.Getenv("TANDEM_SCALE_QUIET")); err == nil { // the director after the agents stop
-		p.Quiet, p.Forget = d, 20*time.Second
+	p.Quiet, p.Forget = 10*time.Second, 20*time.Second // the director after the agents stop
+	if d, err := time.ParseDuration(os.Getenv("TANDEM_SCALE_QUIET")); err == nil {
+		p.Quiet = d
 	}
 	host := HostLine()
 	start := time.Now()
@@ -79,7 +82,7 @@ func TestNetnsBenchScale(t *testing.T) {
 		t.Logf("MEASURED %d real servers, %d agents: CPU %.2f %%, RSS %.1f MiB, %d reports, %.2f %% answered, %d late, %d bad (%s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, %.1f per wake-up, kernel drops %d at the director, %d at the agents, %d replies > 5 ms (sent %.1f s to %.1f s into the window), warm-up %v (unsettled %v)",
 			c.rs, c.agents, row.CPUPct, row.RSSMiB, row.Gen.Sent, row.Answered(), row.Gen.Late, row.Gen.Bad, row.Gen.Why, row.Gen.P50US, row.Gen.P99US, row.Gen.MaxUS, row.Gen.Bursts,
 			row.DirectorDrops, row.AgentsDrops, row.Gen.Slow, row.Gen.SlowFrom, row.Gen.SlowTo, row.Gen.Warmup.Round(time.Millisecond), row.Gen.Unsettled)
-		if p.Quiet > 0 && c.agents > 0 {
+		if row.Silent.Window > 0 {
 			t.Logf("MEASURED %d agents stopped: every one silent, still in the table: CPU %.2f %%, RSS %.1f MiB; forgotten: CPU %.2f %%, RSS %.1f MiB (%v each)",
 				c.agents, row.Silent.CPUPct, row.Silent.RSSMiB, row.Forgotten.CPUPct, row.Forgotten.RSSMiB, p.Quiet)
 		}
@@ -115,4 +118,19 @@ func TestNetnsBenchScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s\n%s", out, page)
+}
+
+// TestPageQuiet: the page shows the rows measured after their agents
+// stopped, and only those.
+func TestPageQuiet(t *testing.T) {
+	rows := []Row{
+		{RealServers: 100, Agents: 100, CPUPct: 1, Window: time.Second},
+		{RealServers: 1000, Agents: 1000, CPUPct: 5, Window: time.Second,
+			Silent: Quiet{CPUPct: 0.1, RSSMiB: 40, Window: 10 * time.Second}, Forgotten: Quiet{CPUPct: 0.2, RSSMiB: 41, Window: 10 * time.Second}},
+	}
+	page := Page(rows, nil, "host", Params{Window: time.Second}, time.Minute)
+	want := "| 1,000 | 0.10 | 40.0 | 0.20 | 41.0 | 10s |"
+	if !strings.Contains(page, "### After the agents stop") || !strings.Contains(page, want) || strings.Contains(page, "| 100 | 0.00 |") {
+		t.Errorf("page without the quiet row %q, or with the row not measured:\n%s", want, page)
+	}
 }
