@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -289,39 +288,31 @@ func parse(b []byte) (*Probe, int, error) {
 
 // Sealer produces authenticated probes for one session. Safe for
 // concurrent use.
-type Sealer struct {
-	key     *hbproto.Key
-	session uint64
-	seq     atomic.Uint64
-}
+type Sealer struct{ s *hbproto.StampSealer }
 
 // NewSealer returns a Sealer for key (copied) and a non-zero session id.
 func NewSealer(key []byte, session uint64) *Sealer {
-	return &Sealer{key: hbproto.NewKey(key), session: session}
+	return &Sealer{hbproto.NewStampSealer(key, session)}
 }
 
 // Session returns the session id.
-func (s *Sealer) Session() uint64 { return s.session }
+func (s *Sealer) Session() uint64 { return s.s.Session() }
 
 // Seal stamps p with the session, the next sequence number and now, and
 // returns the authenticated datagram.
 func (s *Sealer) Seal(now time.Time, p Probe) ([]byte, error) {
-	p.Session, p.Seq, p.Time = s.session, s.seq.Add(1), now
-	b, err := Marshal(&p)
-	if err != nil {
-		return nil, err
-	}
-	return s.key.AppendTag(b), nil
+	return s.s.Seal(now, func(st hbproto.Stamp) ([]byte, error) {
+		p.Session, p.Seq, p.Time = st.Session, st.Seq, st.Time
+		return Marshal(&p)
+	})
 }
 
-// Opener verifies probes with the heartbeat's envelope (hbproto.Envelope):
-// framing, MAC (before any field is read), the fields, time window, then
-// per-session replay (the highest sequence number accepted, MaxSessions
-// sessions remembered), as docs/ha.md orders them. Safe for concurrent use.
-type Opener struct {
-	keys []*hbproto.Key
-	env  *hbproto.Envelope
-}
+// Opener verifies probes with the heartbeat's envelope
+// (hbproto.StampOpener): framing, MAC (before any field is read), the
+// fields, time window, then per-session replay (the highest sequence
+// number accepted, MaxSessions sessions remembered), as docs/ha.md orders
+// them. Safe for concurrent use.
+type Opener struct{ o *hbproto.StampOpener }
 
 // NewOpener returns an Opener for key with a ±window time check (0 means
 // DefaultWindow).
@@ -337,17 +328,11 @@ func NewOpenerKeys(keys [][]byte, window time.Duration) *Opener {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	o := &Opener{env: hbproto.NewEnvelope(window, MaxSessions)}
-	for _, k := range keys {
-		if len(k) > 0 {
-			o.keys = append(o.keys, hbproto.NewKey(k))
-		}
-	}
-	return o
+	return &Opener{hbproto.NewStampOpener(keys, window, MaxSessions)}
 }
 
 // Sessions returns the number of sessions the Opener remembers.
-func (o *Opener) Sessions() int { return o.env.Sessions() }
+func (o *Opener) Sessions() int { return o.o.Sessions() }
 
 // Open authenticates and decodes a probe received from peer at now.
 func (o *Opener) Open(peer string, b []byte, now time.Time) (*Probe, error) {
@@ -365,16 +350,11 @@ func (o *Opener) open(b []byte, now time.Time) (*Probe, error) {
 	if err := checkFrame(b); err != nil {
 		return nil, err
 	}
-	var p *Probe
-	_, err := o.env.Open(netip.Addr{}, o.keys, b, now, func(signed []byte) (hbproto.Stamp, error) {
-		var err error
-		if p, _, err = parse(signed); err != nil {
-			return hbproto.Stamp{}, err
+	return hbproto.OpenStamped(o.o, netip.Addr{}, b, now, func(signed []byte) (*Probe, hbproto.Stamp, error) {
+		p, _, err := parse(signed)
+		if err != nil {
+			return nil, hbproto.Stamp{}, err
 		}
-		return hbproto.Stamp{Session: p.Session, Seq: p.Seq, Time: p.Time}, nil
-	}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+		return p, hbproto.Stamp{Session: p.Session, Seq: p.Seq, Time: p.Time}, nil
+	})
 }

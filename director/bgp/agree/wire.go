@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -339,51 +338,36 @@ func parse(b []byte) (*Message, error) {
 
 // Sealer produces authenticated datagrams for one session. Safe for
 // concurrent use.
-type Sealer struct {
-	key     *hbproto.Key
-	session uint64
-	seq     atomic.Uint64
-}
+type Sealer struct{ s *hbproto.StampSealer }
 
 // NewSealer returns a Sealer for key (copied) and a non-zero session id.
 func NewSealer(key []byte, session uint64) *Sealer {
-	return &Sealer{key: hbproto.NewKey(key), session: session}
+	return &Sealer{hbproto.NewStampSealer(key, session)}
 }
 
 // Session returns the session id.
-func (s *Sealer) Session() uint64 { return s.session }
+func (s *Sealer) Session() uint64 { return s.s.Session() }
 
 // Seal stamps m with the session, the next sequence number and now, and
 // returns the authenticated datagram.
 func (s *Sealer) Seal(now time.Time, m Message) ([]byte, error) {
-	m.Session, m.Seq, m.Time = s.session, s.seq.Add(1), now
-	b, err := Marshal(&m)
-	if err != nil {
-		return nil, err
-	}
-	return s.key.AppendTag(b), nil
+	return s.s.Seal(now, func(st hbproto.Stamp) ([]byte, error) {
+		m.Session, m.Seq, m.Time = st.Session, st.Seq, st.Time
+		return Marshal(&m)
+	})
 }
 
 // Opener verifies datagrams with the heartbeat's envelope
-// (hbproto.Envelope): framing, MAC (before any field is read), the
+// (hbproto.StampOpener): framing, MAC (before any field is read), the
 // fields, the time window, then the replay rule per (sender address,
 // session). Safe for concurrent use.
-type Opener struct {
-	keys []*hbproto.Key
-	env  *hbproto.Envelope
-}
+type Opener struct{ o *hbproto.StampOpener }
 
 // NewOpener returns an Opener that accepts a tag under any of keys
 // (copied; empty ones skipped), with a ±window time check (0: the
 // heartbeat's default).
 func NewOpener(keys [][]byte, window time.Duration) *Opener {
-	o := &Opener{env: hbproto.NewEnvelope(window, MaxSessions)}
-	for _, k := range keys {
-		if len(k) > 0 {
-			o.keys = append(o.keys, hbproto.NewKey(k))
-		}
-	}
-	return o
+	return &Opener{hbproto.NewStampOpener(keys, window, MaxSessions)}
 }
 
 // Open authenticates and decodes a datagram received from peer at now.
@@ -402,16 +386,11 @@ func (o *Opener) open(peer netip.Addr, b []byte, now time.Time) (*Message, error
 	if err := checkFrame(b); err != nil {
 		return nil, err
 	}
-	var m *Message
-	_, err := o.env.Open(peer, o.keys, b, now, func(signed []byte) (hbproto.Stamp, error) {
-		var err error
-		if m, err = parse(signed); err != nil {
-			return hbproto.Stamp{}, err
+	return hbproto.OpenStamped(o.o, peer, b, now, func(signed []byte) (*Message, hbproto.Stamp, error) {
+		m, err := parse(signed)
+		if err != nil {
+			return nil, hbproto.Stamp{}, err
 		}
-		return hbproto.Stamp{Session: m.Session, Seq: m.Seq, Time: m.Time}, nil
-	}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
+		return m, hbproto.Stamp{Session: m.Session, Seq: m.Seq, Time: m.Time}, nil
+	})
 }
