@@ -269,6 +269,9 @@ func TestBGPDrainSelf(t *testing.T) {
 	if !r.status().BGP.Draining {
 		t.Error("status does not say draining")
 	}
+	if v := gaugeOf(t, r.a.met.BGPDraining); v != 1 {
+		t.Errorf("tandem_director_bgp_draining %v during drain --self, want 1", v)
+	}
 	r.clk.Advance(10 * time.Second)
 	r.waitOps("start", ann100, ann200, gshut100, gshut200, wd100, wd200)
 	if err := r.call(control.OpDrainSelf, control.DrainSelfArgs{On: false}, &res); err != nil {
@@ -277,6 +280,9 @@ func TestBGPDrainSelf(t *testing.T) {
 	r.waitOps("start", ann100, ann200, gshut100, gshut200, wd100, wd200, ann100, ann200)
 	if r.ipvsCount() != 2 {
 		t.Error("drain --self touched IPVS")
+	}
+	if v := gaugeOf(t, r.a.met.BGPDraining); v != 0 {
+		t.Errorf("tandem_director_bgp_draining %v after undrain --self, want 0", v)
 	}
 
 	v := start(t, testConfig("DIR", 1, ""), nil)
@@ -295,6 +301,9 @@ func TestBGPStopGraceful(t *testing.T) {
 	r := startBGPRig(t, bgpSecond)
 	r.waitOps("start", ann100, ann200)
 	r.sessionUp(true)
+	if v := gaugeOf(t, r.a.met.BGPDraining); v != 0 {
+		t.Errorf("tandem_director_bgp_draining %v while announcing, want 0", v)
+	}
 	run := r.run
 	r.run = nil
 	stopped := make(chan struct{})
@@ -303,6 +312,9 @@ func TestBGPStopGraceful(t *testing.T) {
 		run.Stop(t, 10*time.Second)
 	}()
 	r.waitOps("start", ann100, ann200, gshut100, gshut200)
+	if v := gaugeOf(t, r.a.met.BGPDraining); v != 1 {
+		t.Errorf("tandem_director_bgp_draining %v during the stop, want 1", v)
+	}
 	select {
 	case <-run.Done():
 		t.Fatal("the director stopped before the graceful wait")
@@ -681,4 +693,14 @@ func TestBGPAgreementReload(t *testing.T) {
 	if ops := d.spk.Ops(); !slices.Equal(ops, []string{"start", annTier}) {
 		t.Errorf("the agreement withdrew what was announced: %q", ops)
 	}
+}
+
+// gaugeOf is the value of the unlabelled series of g.
+func gaugeOf(t *testing.T, g *prometheus.GaugeVec) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.WithLabelValues().Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
 }
