@@ -285,3 +285,28 @@ func TestAgentLooksCoalesced(t *testing.T) {
 	}
 	t.Logf("%d agents, 60 s: %.2f looks a second per agent, %.2f wake-ups a second", len(ips), perAgent, float64(r.wakes)/60)
 }
+
+// TestStrayCount: the strays in the table (agents of no real server here)
+// are counted once, then followed as they come and go, and counted again
+// for a new index of the real servers (a reload).
+func TestStrayCount(t *testing.T) {
+	r := newAgentRig(t, time.Minute)
+	r.report("198.51.100.1", hbproto.StateUp)
+	r.report("192.0.2.11", hbproto.StateUp)
+	r.report("198.51.100.2", hbproto.StateUp)
+	if n := r.a.strayAgents(); n != 2 {
+		t.Fatalf("%d strays, want 2", n)
+	}
+	r.report("198.51.100.3", hbproto.StateUp)
+	if n := r.a.strayAgents(); n != 3 {
+		t.Fatalf("%d strays after a third, want 3", n)
+	}
+	r.a.indexServices()
+	if n := r.a.strayAgents(); n != 3 {
+		t.Fatalf("%d strays after a new index, want 3", n)
+	}
+	r.until(r.now.Add(2*time.Minute), nil) // every agent forgotten
+	if n := r.a.strayAgents(); n != 0 || len(r.a.agentsTab) != 0 {
+		t.Fatalf("%d strays (%d agents) once forgotten, want 0", n, len(r.a.agentsTab))
+	}
+}

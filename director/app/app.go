@@ -204,6 +204,7 @@ type App struct {
 	// heardOf replaces the listener's Heard (tests; nil: a.hb's).
 	agentsChanged []*agentInfo
 	heardOf       func(netip.Addr) (agents.Heard, bool)
+	strays        strayCount // the agents of no real server (strayAgents)
 	applyRetry    applyRetry
 	// The systemd watchdog: its period (a quarter of WatchdogSec; 0: off)
 	// and the last ping.

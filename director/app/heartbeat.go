@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/tandemlb/tandem/director/agents"
 	"github.com/tandemlb/tandem/director/config"
@@ -163,6 +165,7 @@ func (a *App) onAgent(ev agentEvent) {
 		ag = &agentInfo{ip: ip, idx: -1}
 		ag.seenG, ag.maintG = a.met.AgentLastSeen.WithLabelValues(ip.String()), a.met.AgentMaintenance.WithLabelValues(ip.String())
 		a.agentsTab[ip] = ag
+		a.countStray(ip, true)
 		if known {
 			a.log.Info("agent heard", "node", r.Agent.Node, "rs", ip.String(), "peer", r.Peer.String(), "state", r.Agent.State.String(), "reason", r.Agent.Reason)
 		} else {
@@ -199,15 +202,41 @@ func (a *App) onAgent(ev agentEvent) {
 }
 
 // strayAgents counts the agents in the table that are no configured real
-// server.
+// server: counted once per index of the real servers (a start, a reload:
+// indexServices makes a new one), then kept as agents come and go
+// (strayCount), so that a report of a stray not kept (the table full of
+// strays) costs no walk of the table.
 func (a *App) strayAgents() int {
-	n := 0
-	for ip := range a.agentsTab {
-		if len(a.byIP[ip]) == 0 {
-			n++
+	if idx := reflect.ValueOf(a.byIP).UnsafePointer(); idx != a.strays.of {
+		a.strays = strayCount{of: idx}
+		for ip := range a.agentsTab {
+			if len(a.byIP[ip]) == 0 {
+				a.strays.n++
+			}
 		}
 	}
-	return n
+	return a.strays.n
+}
+
+// strayCount is the number of agents in the table that are no real
+// server (n) for the index of real servers of (the map byIP was when
+// counted; holding it, no new map can take its address).
+type strayCount struct {
+	n  int
+	of unsafe.Pointer
+}
+
+// countStray follows an agent added to the table (add) or taken out of
+// it.
+func (a *App) countStray(ip netip.Addr, add bool) {
+	if reflect.ValueOf(a.byIP).UnsafePointer() != a.strays.of || len(a.byIP[ip]) > 0 {
+		return // not counted yet (strayAgents counts), or no stray
+	}
+	if add {
+		a.strays.n++
+	} else {
+		a.strays.n--
+	}
 }
 
 // agentFresh reports whether the agent was heard within dead_after,
@@ -284,6 +313,7 @@ func (a *App) lookAtAgent(ag *agentInfo, now time.Time) bool {
 		ag.due = ag.lastSeen.Add(dead)
 	case since > a.opts.ForgetAgentsAfter:
 		delete(a.agentsTab, ag.ip)
+		a.countStray(ag.ip, false)
 		a.met.ForgetAgent(ag.ip.String())
 		a.markAgent(ag) // a stray's slot goes
 		ag.fresh = false
