@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -134,8 +135,9 @@ func runDirector(dir string, n int, forget time.Duration, stdout io.Writer) erro
 
 // profileOnSignal writes the process's CPU profile to path from SIGUSR1
 // to SIGUSR2 (Measure sends them at the window's start and end: the
-// steady state only, not the warm-up); the quiet windows after it
-// (Params.Quiet) to path.2 and path.3. The returned function stops it.
+// steady state only, not the warm-up), and its heap profile at the
+// window's end to path.heap; the quiet windows after it (Params.Quiet) to
+// path.2 and path.3. The returned function stops it.
 func profileOnSignal(path string, log *slog.Logger) func() {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
@@ -169,6 +171,9 @@ func profileOnSignal(path string, log *slog.Logger) func() {
 				case s == syscall.SIGUSR2 && stop != nil:
 					stop()
 					stop = nil
+					if n == 1 { // the window's end: where the memory is
+						writeHeap(path+".heap", log)
+					}
 				}
 			}
 		}
@@ -177,5 +182,20 @@ func profileOnSignal(path string, log *slog.Logger) func() {
 		signal.Stop(sig)
 		close(quit)
 		<-ended
+	}
+}
+
+// writeHeap writes the process's heap profile (in use at the last
+// garbage collection) to path.
+func writeHeap(path string, log *slog.Logger) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Error("heap profile", "path", path, "err", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		log.Error("heap profile", "path", path, "err", err)
 	}
 }
