@@ -132,7 +132,7 @@ func TestGuestScenarioProm1Alerts(t *testing.T) {
 // promWindowed are the shipped alerts that count events over a window of
 // 10 minutes or more (no `for`): once fired, they stay for that window.
 var promWindowed = []string{"TandemVRRPFlapping", "TandemRealServerFlapping", "TandemHeartbeatAuthFailures", "TandemReloadFailed",
-	"TandemIPVSErrors", "TandemAgentKeepsRepairing", "TandemAgentHeartbeatAuthFailures"}
+	"TandemIPVSErrors", "TandemAgentKeepsRepairing", "TandemAgentHeartbeatAuthFailures", "TandemBGPFlapping"}
 
 // drainAndSorry: rs1 drained by its agent's maintenance under load, then
 // rs2 too (sorry server in service), then both back.
