@@ -63,25 +63,9 @@ func (d *ndec) bgp(v strictyaml.Value, c *Config) {
 				}
 			})
 		},
-		"vips": func(v strictyaml.Value) {
-			seen := map[netip.Addr]int{}
-			v.List(func(e strictyaml.Value) {
-				var a netip.Addr
-				addrTo(&a)(e)
-				switch {
-				case !a.IsValid():
-				case a.Is4In6():
-					e.Errorf("%s is an IPv4-mapped address: write the IPv4 address", a)
-				case seen[a] != 0:
-					e.Errorf("%s is listed twice (first at line %d)", a, seen[a])
-				case len(b.VIPs) == MaxBGPVIPs:
-					e.Errorf("more than %d VIPs", MaxBGPVIPs)
-				default:
-					seen[a] = e.Line()
-					b.VIPs = append(b.VIPs, BGPVIP{Addr: a, Pos: d.pos(e)})
-				}
-			})
-		},
+		"vips": uniqueAddrs("VIPs", MaxBGPVIPs, false, func(a netip.Addr, e strictyaml.Value) {
+			b.VIPs = append(b.VIPs, BGPVIP{Addr: a, Pos: d.pos(e)})
+		}),
 		"agreement_port": strictyaml.Int(&b.AgreementPort, 1, 65535),
 		"agreement_address": func(v strictyaml.Value) {
 			var a netip.Addr
@@ -96,27 +80,9 @@ func (d *ndec) bgp(v strictyaml.Value, c *Config) {
 				b.AgreementAddress = a
 			}
 		},
-		"directors": func(v strictyaml.Value) {
-			seen := map[netip.Addr]int{}
-			v.List(func(e strictyaml.Value) {
-				var a netip.Addr
-				addrTo(&a)(e)
-				switch {
-				case !a.IsValid():
-				case a.Is4In6():
-					e.Errorf("%s is an IPv4-mapped address: write the IPv4 address", a)
-				case a.IsMulticast():
-					e.Errorf("%s is a multicast address", a)
-				case seen[a] != 0:
-					e.Errorf("%s is listed twice (first at line %d)", a, seen[a])
-				case len(b.Directors) == MaxBGPDirectors:
-					e.Errorf("more than %d directors", MaxBGPDirectors)
-				default:
-					seen[a] = e.Line()
-					b.Directors = append(b.Directors, BGPDirector{Addr: a, Pos: d.pos(e)})
-				}
-			})
-		},
+		"directors": uniqueAddrs("directors", MaxBGPDirectors, true, func(a netip.Addr, e strictyaml.Value) {
+			b.Directors = append(b.Directors, BGPDirector{Addr: a, Pos: d.pos(e)})
+		}),
 		"peers": func(v strictyaml.Value) {
 			seen := map[netip.Addr]int{}
 			v.List(func(e strictyaml.Value) {
@@ -219,5 +185,33 @@ func marshalBGP(m *mnode, b *BGP) {
 		e.intIf("multihop_ttl", p.MultihopTTL, 0)
 		e.intIf("max_prefixes", p.MaxPrefixes, DefaultBGPMaxPrefixes)
 		s.n.Content = append(s.n.Content, e.n)
+	}
+}
+
+// uniqueAddrs reads a list of addresses, each at most once and at most
+// max of them, for add: an IPv4-mapped address is refused (write the IPv4
+// one), and so is a multicast one when noMulticast; each error names the
+// element's line, a repeat the line of its first.
+func uniqueAddrs(what string, max int, noMulticast bool, add func(a netip.Addr, e strictyaml.Value)) func(strictyaml.Value) {
+	return func(v strictyaml.Value) {
+		seen := map[netip.Addr]int{}
+		v.List(func(e strictyaml.Value) {
+			var a netip.Addr
+			addrTo(&a)(e)
+			switch {
+			case !a.IsValid():
+			case a.Is4In6():
+				e.Errorf("%s is an IPv4-mapped address: write the IPv4 address", a)
+			case noMulticast && a.IsMulticast():
+				e.Errorf("%s is a multicast address", a)
+			case seen[a] != 0:
+				e.Errorf("%s is listed twice (first at line %d)", a, seen[a])
+			case len(seen) == max:
+				e.Errorf("more than %d %s", max, what)
+			default:
+				seen[a] = e.Line()
+				add(a, e)
+			}
+		})
 	}
 }

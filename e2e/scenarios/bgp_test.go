@@ -13,7 +13,6 @@ import (
 
 	"github.com/moby/ipvs"
 
-	"github.com/tandemlb/tandem/director/control"
 	"github.com/tandemlb/tandem/e2e/loadgen"
 	"github.com/tandemlb/tandem/e2e/prodlab"
 	"github.com/tandemlb/tandem/e2e/promlab"
@@ -320,10 +319,8 @@ func (l *bgpLab) stopAndJoin() {
 	if err := l.StartDirector(ctx, "dir3"); err != nil {
 		t.Fatal(err)
 	}
-	var st3 control.Status
 	testutil.Eventually(t, 20*time.Second, func() bool {
 		st, err := l.Status("dir3")
-		st3 = st
 		return err == nil && st.BGP != nil && len(st.BGP.Peers) == 1 && st.BGP.Peers[0].Established
 	}, "dir3's BGP session not established")
 	established := time.Now()
@@ -333,7 +330,7 @@ func (l *bgpLab) stopAndJoin() {
 		t.Errorf("dir3 announced the VIP with a table unlike the others': next hops %v", hops)
 	}
 	if st, err := l.Status("dir3"); err != nil || st.BGP == nil || st.BGP.Agreement == nil {
-		t.Errorf("dir3's agreement status: %+v (%v)", st3.BGP, err)
+		t.Errorf("dir3's agreement status: %+v (%v)", st.BGP, err)
 	} else {
 		for _, g := range st.BGP.Agreement.Gates {
 			t.Logf("dir3's gate of %s: open %v: %s", g.VIP, g.Open, g.Reason)
